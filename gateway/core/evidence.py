@@ -1,0 +1,91 @@
+"""Evidence records: the statement the gateway seals for each event of a delivery (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+ETSI_EVENT_URI = "http://uri.etsi.org/19522/Event/"
+
+
+class EvidenceType(str, Enum):
+    """ETSI EN 319 522 event names, used verbatim."""
+
+    SubmissionAcceptance = "SubmissionAcceptance"
+    NotificationForAcceptance = "NotificationForAcceptance"
+    NotificationForAcceptanceFailure = "NotificationForAcceptanceFailure"
+    ConsignmentAcceptance = "ConsignmentAcceptance"
+    ConsignmentRejection = "ConsignmentRejection"
+    AcceptanceRejectionExpiry = "AcceptanceRejectionExpiry"
+    ContentHandover = "ContentHandover"
+
+    @property
+    def uri(self) -> str:
+        return ETSI_EVENT_URI + self.value
+
+    @property
+    def yields_proof(self) -> bool:
+        """True when the sender receives a proof mail for this evidence (DESIGN.md's table)."""
+        return self in PROOF_TYPES
+
+
+PROOF_TYPES = frozenset(
+    {
+        EvidenceType.SubmissionAcceptance,
+        EvidenceType.NotificationForAcceptanceFailure,
+        EvidenceType.ConsignmentAcceptance,
+        EvidenceType.ConsignmentRejection,
+        EvidenceType.AcceptanceRejectionExpiry,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment of a message: file name, MIME type, size in bytes, SHA-256 (hex)."""
+
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceRecord:
+    """Everything one evidence states; serialised to evidence.xml and sealed."""
+
+    evidence_id: str
+    event: EvidenceType
+    event_time: datetime  # aware, UTC
+    letter_id: str
+    letter_reference: str
+    delivery_id: str
+    provider_name: str
+    provider_domain: str
+    policy_id: str
+    sender_account: str
+    sender_address: str
+    sender_name: str
+    sender_authentication: str  # e.g. "smtp-auth-plain+starttls"
+    recipient_address: str
+    recipient_phone: str | None = None
+    recipient_identification: str = "none"  # how the recipient's identity was verified
+    submission_time: datetime
+    subject: str
+    message_size: int
+    message_sha256: str  # of the message exactly as received in SMTP DATA
+    attachments: tuple[Attachment, ...] = ()
+    previous_evidence_sha256: str | None = None  # SHA-256 of the previous evidence.xml
+    acceptance_deadline: datetime | None = None
+    reason: str | None = None  # diagnostic for failures, e.g. the remote server's reply
+    extensions: tuple[tuple[str, str], ...] = field(default=())  # later issues' extra facts
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who issues the evidence."""
+
+    name: str
+    domain: str
+    policy_id: str

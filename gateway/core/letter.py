@@ -1,0 +1,88 @@
+"""Letters and deliveries: the registered item and its per-recipient life (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from gateway.core.evidence import Attachment
+
+
+class State(str, Enum):
+    """A delivery's state; the lowercase value is what storage keeps."""
+
+    DEPOSITED = "deposited"
+    NOTIFIED = "notified"
+    ACCEPTED = "accepted"
+    HANDED_OVER = "handed_over"
+    REFUSED = "refused"
+    NEGLECTED = "neglected"
+    UNDELIVERABLE = "undeliverable"
+
+    @property
+    def decided(self) -> bool:
+        """True once the recipient's decision (or its absence) is final."""
+        return self in DECIDED
+
+    @property
+    def released(self) -> bool:
+        """True when the content may be shown to the recipient."""
+        return self in (State.ACCEPTED, State.HANDED_OVER)
+
+
+DECIDED = frozenset(
+    {State.ACCEPTED, State.HANDED_OVER, State.REFUSED, State.NEGLECTED, State.UNDELIVERABLE}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Letter:
+    """One deposited message, as stored (without its encrypted bytes)."""
+
+    id: str
+    reference: str
+    sender_account: str  # account id
+    sender_address: str
+    sender_name: str
+    sender_authentication: str
+    subject: str
+    message_id: str | None
+    message_size: int
+    message_sha256: str
+    attachments: tuple[Attachment, ...]
+    deposited_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """One recipient of a letter."""
+
+    id: str
+    letter_id: str
+    recipient: str
+    state: State
+    deadline: datetime
+    updated_at: datetime
+    notified_at: datetime | None = None
+    decided_at: datetime | None = None
+    handed_over_at: datetime | None = None
+    last_evidence_sha256: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LetterView:
+    """What the recipient's page may show; content fields are set only once released."""
+
+    reference: str
+    recipient: str
+    state: State
+    deposited_at: datetime
+    deadline: datetime
+    decided_at: datetime | None
+    sender_name: str | None  # None while the sender is not revealed
+    sender_address: str | None
+    subject: str | None
+    text: str | None = None  # the letter's text, only when released
+    attachments: tuple[Attachment, ...] = ()  # only when released
+    message_size: int = 0

@@ -1,0 +1,113 @@
+"""Errors of the gateway.
+
+GatewayError
+├── ConfigError         bad or unknown key at startup; the message names section.key
+├── IllegalTransition   the core refused an event in this state (a bug or a race)
+├── Rejected            input refused by policy; .reply
+├── RelayFailed         next hop refused or unreachable; .reply, .temporary
+├── EvidenceError ── TimestampError, SignatureError, VerificationError
+└── RecipientError      what a recipient asked cannot be done; .status is the HTTP status
+    ├── UnknownLink       no delivery has this link (404)
+    ├── AlreadyDecided    the letter was already accepted, refused or expired (409)
+    ├── DeadlineExpired   the acceptance deadline has passed (410)
+    └── NotReleased       the content is only released after acceptance (403)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    """One SMTP reply: basic code, enhanced status code (RFC 3463) and a sentence for people."""
+
+    code: int
+    enhanced: str
+    text: str
+
+    def line(self) -> str:
+        return f"{self.code} {self.enhanced} {self.text}"
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """A configuration key is unknown or its value is invalid; the message names section.key."""
+
+
+class IllegalTransition(GatewayError):
+    """The core refused an event in the delivery's current state."""
+
+    def __init__(self, state: object, event: object) -> None:
+        super().__init__(f"{type(event).__name__} is not allowed in state {state}")
+        self.state = state
+        self.event = event
+
+
+class Rejected(GatewayError):
+    """Input refused by policy; carries the SMTP reply to send."""
+
+    def __init__(self, reply: SmtpReply) -> None:
+        super().__init__(reply.line())
+        self.reply = reply
+
+
+class RelayFailed(GatewayError):
+    """The next hop refused the message or could not be reached."""
+
+    def __init__(self, reply: SmtpReply) -> None:
+        super().__init__(reply.line())
+        self.reply = reply
+
+    @property
+    def temporary(self) -> bool:
+        return self.reply.temporary
+
+
+class EvidenceError(GatewayError):
+    """Evidence could not be built, sealed or checked."""
+
+
+class TimestampError(EvidenceError):
+    """The time-stamping authority failed or answered something unusable."""
+
+
+class SignatureError(EvidenceError):
+    """A CMS signature could not be made."""
+
+
+class VerificationError(EvidenceError):
+    """A proof did not verify; the message says why in plain words."""
+
+
+class RecipientError(GatewayError):
+    """A recipient's request cannot be honoured; .status is the HTTP status to answer."""
+
+    status = 400
+
+
+class UnknownLink(RecipientError):
+    status = 404
+
+
+class AlreadyDecided(RecipientError):
+    status = 409
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"the letter is already {state}")
+        self.state = state
+
+
+class DeadlineExpired(RecipientError):
+    status = 410
+
+
+class NotReleased(RecipientError):
+    status = 403

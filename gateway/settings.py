@@ -1,0 +1,258 @@
+"""Configuration: TOML read into frozen dataclasses, one per section; unknown keys are errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/gateway.toml")
+ENV_CONFIG = "LRE_GATEWAY_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdy])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?B?)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A configured period; whole days count as calendar days (see core.deadline)."""
+
+    text: str
+    delta: timedelta
+
+    @property
+    def whole_days(self) -> int | None:
+        seconds = int(self.delta.total_seconds())
+        return seconds // 86400 if seconds % 86400 == 0 and seconds > 0 else None
+
+
+def parse_duration(text: str, key: str) -> Duration:
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ConfigError(f"{key}: {text!r} is not a duration (use e.g. 30s, 10m, 2h, 15d, 10y)")
+    seconds = int(match[1]) * _DURATION_UNITS[match[2]]
+    if seconds <= 0:
+        raise ConfigError(f"{key}: the duration must be positive")
+    return Duration(str(text), timedelta(seconds=seconds))
+
+
+def parse_size(text: str | int, key: str) -> int:
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"{key}: {text!r} is not a size (use e.g. 25MB)")
+    return int(match[1]) * _SIZE_UNITS[match[2].upper()]
+
+
+def parse_hostport(text: str, key: str) -> tuple[str, int]:
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{key}: {text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewaySettings:
+    domain: str = "lre.localhost"
+    data_dir: Path = Path("var")
+    public_url: str = "http://127.0.0.1:8080"
+    timezone: str = "Africa/Casablanca"
+    provider_name: str = "LRE Gateway (development)"
+    policy_id: str = "urn:lre-gateway:policy:dev"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/gateway.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmtpSettings:
+    submission: tuple[str, int] | None = ("127.0.0.1", 2587)
+    submissions: tuple[str, int] | None = ("127.0.0.1", 2465)
+    inbound: tuple[str, int] | None = ("127.0.0.1", 2525)
+    max_message_size: int = 25 * 10**6
+    max_recipients: int = 100
+    hostname: str = ""  # announced in the greeting; defaults to gateway.domain
+    tls_cert: Path | None = None  # PEM; default: the development TLS certificate in data_dir
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSettings:
+    listen: tuple[str, int] = ("127.0.0.1", 8080)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverySettings:
+    mode: str = "outbox"
+    smarthost: tuple[str, int] = ("127.0.0.1", 25)
+    smarthost_tls: str = "starttls"
+    smarthost_user: str = ""
+    smarthost_password_file: Path | None = None
+    smarthost_verify_tls: bool = False
+    max_attempts: int = 30
+    retry_base: Duration = field(default_factory=lambda: parse_duration("30s", "delivery.retry_base"))
+    retry_max: Duration = field(default_factory=lambda: parse_duration("1h", "delivery.retry_max"))
+    give_up_after: Duration = field(default_factory=lambda: parse_duration("24h", "delivery.give_up_after"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceSettings:
+    tsa_url: str = ""  # empty: the built-in TSA
+    seal_cert: Path | None = None  # PEM; default: the development seal in data_dir
+    seal_key: Path | None = None
+    seal_chain: tuple[Path, ...] = ()
+    anchors: tuple[Path, ...] = ()  # extra trust anchors printed by `lre-gateway ca`
+
+
+@dataclass(frozen=True, kw_only=True)
+class LettersSettings:
+    negligence_after: Duration = field(default_factory=lambda: parse_duration("15d", "letters.negligence_after"))
+    reveal_sender: str = "after_acceptance"
+    retention: Duration = field(default_factory=lambda: parse_duration("10y", "letters.retention"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
+    letters: LettersSettings = field(default_factory=LettersSettings)
+    source: Path | None = None
+
+
+_CHOICES = {
+    "delivery.mode": ("outbox", "smarthost", "mx"),
+    "delivery.smarthost_tls": ("none", "starttls", "tls"),
+    "letters.reveal_sender": ("after_acceptance", "in_notification"),
+}
+
+
+def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> Any:
+    key = f"{section}.{name}"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
+    if isinstance(default, Duration):
+        return parse_duration(value, key)
+    if name in ("submission", "submissions", "inbound", "listen", "smarthost"):
+        if section == "smtp" and value in ("", "off", None):
+            return None
+        return parse_hostport(value, key)
+    if name == "max_message_size":
+        return parse_size(value, key)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
+        return value
+    if isinstance(default, tuple) and name in ("seal_chain", "anchors"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list of file paths")
+        return tuple((base / str(v)).resolve() for v in value)
+    if isinstance(default, Path) or name.endswith(("_file", "_cert", "_key")) or name == "data_dir":
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a file path")
+        return (base / value).resolve() if value else None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _section(cls: type, section: str, raw: Any, base: Path) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{section}: expected a table")
+    defaults = cls()
+    known = {f.name for f in fields(cls)}
+    values = {}
+    for name, value in raw.items():
+        if name not in known:
+            raise ConfigError(f"{section}.{name}: unknown key")
+        values[name] = _convert(section, name, value, getattr(defaults, name), base)
+    return cls(**values)
+
+
+_SECTIONS = {
+    "gateway": GatewaySettings,
+    "database": DatabaseSettings,
+    "smtp": SmtpSettings,
+    "web": WebSettings,
+    "delivery": DeliverySettings,
+    "evidence": EvidenceSettings,
+    "letters": LettersSettings,
+}
+
+
+def settings_from_dict(raw: dict[str, Any], base: Path | None = None) -> Settings:
+    """Build Settings from parsed TOML; relative paths resolve against base (the cwd)."""
+    base = base or Path.cwd()
+    sections = {}
+    for name, value in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"{name}: unknown section")
+        sections[name] = _section(_SECTIONS[name], name, value, base)
+    settings = Settings(**sections)
+    gateway = settings.gateway
+    if "data_dir" not in raw.get("gateway", {}):
+        gateway = _replace(gateway, data_dir=(base / gateway.data_dir).resolve())
+    try:
+        ZoneInfo(gateway.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"gateway.timezone: unknown time zone {gateway.timezone!r}") from None
+    if not gateway.public_url.startswith(("http://", "https://")):
+        raise ConfigError("gateway.public_url: must start with http:// or https://")
+    database = settings.database
+    if database.url.startswith("sqlite:///") and not database.url.startswith("sqlite:////"):
+        relative = database.url.removeprefix("sqlite:///")
+        database = DatabaseSettings(url="sqlite:///" + str((base / relative).resolve()))
+    elif not database.url.startswith(("sqlite:", "postgresql")):
+        raise ConfigError("database.url: use sqlite:///path or postgresql://user@host/db")
+    return _replace(settings, gateway=gateway, database=database)
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """--config FILE, else $LRE_GATEWAY_CONFIG, else config/gateway.toml when present."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(ENV_CONFIG):
+        return Path(os.environ[ENV_CONFIG])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read the configuration file (or none: built-in development defaults)."""
+    if path is None:
+        return settings_from_dict({})
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    return _replace(settings_from_dict(raw), source=path)

@@ -1,0 +1,448 @@
+"""LetterStore: every SQL statement of the gateway; returns core types, never rows.
+
+Methods are synchronous (SQLAlchemy Core) and run in the registry's executor. Work shared by
+several gateway processes is claimed with a lease (`claimed_until`) and every state change is a
+compare-and-set on the delivery's state, so two processes never issue the same evidence twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, insert, or_, select, update
+
+from gateway.core.evidence import Attachment, EvidenceType
+from gateway.core.letter import Delivery, Letter, State
+from gateway.storage import tables as t
+from gateway.storage.vault import Sealed
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything the gateway stores is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    id: str
+    email: str
+    name: str
+    password_hash: str
+    language: str
+
+
+@dataclass(frozen=True)
+class NewEvidence:
+    id: str
+    letter_id: str
+    delivery_id: str
+    type: EvidenceType
+    event_time: datetime
+    xml: bytes
+    xml_sha256: str
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    id: str
+    kind: str  # notification | proof
+    delivery_id: str
+    mail_from: str
+    rcpt: str
+    evidence_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingEvidence:
+    id: str
+    delivery_id: str
+    type: EvidenceType
+    xml: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    id: str
+    kind: str
+    delivery_id: str
+    evidence_id: str | None
+    mail_from: str
+    rcpt: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredEvidence:
+    id: str
+    delivery_id: str
+    type: EvidenceType
+    event_time: datetime
+    xml: bytes
+    p7s: bytes | None
+
+
+def _letter(row: Row[Any]) -> Letter:
+    return Letter(
+        id=row.id,
+        reference=row.reference,
+        sender_account=row.account_id,
+        sender_address=row.sender_address,
+        sender_name=row.sender_name,
+        sender_authentication=row.sender_authentication,
+        subject=row.subject,
+        message_id=row.message_id,
+        message_size=row.message_size,
+        message_sha256=row.message_sha256,
+        attachments=tuple(Attachment(**a) for a in json.loads(row.attachments)),
+        deposited_at=utc(row.deposited_at),
+    )
+
+
+def _delivery(row: Row[Any]) -> Delivery:
+    return Delivery(
+        id=row.id,
+        letter_id=row.letter_id,
+        recipient=row.recipient,
+        state=State(row.state),
+        deadline=utc(row.deadline),
+        updated_at=utc(row.updated_at),
+        notified_at=_maybe_utc(row.notified_at),
+        decided_at=_maybe_utc(row.decided_at),
+        handed_over_at=_maybe_utc(row.handed_over_at),
+        last_evidence_sha256=row.last_evidence_sha256,
+    )
+
+
+_STATE_TIME = {
+    State.NOTIFIED: "notified_at",
+    State.ACCEPTED: "decided_at",
+    State.REFUSED: "decided_at",
+    State.NEGLECTED: "decided_at",
+    State.UNDELIVERABLE: "decided_at",
+    State.HANDED_OVER: "handed_over_at",
+}
+
+
+class LetterStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # accounts ---------------------------------------------------------------------------
+
+    def save_account(
+        self, *, id: str, email: str, name: str, password_hash: str, language: str, now: datetime
+    ) -> AccountRecord:
+        """Create the account, or update name, password and language of an existing one."""
+        email = email.lower()
+        with self.engine.begin() as db:
+            existing = db.execute(select(t.accounts.c.id).where(t.accounts.c.email == email))
+            found = existing.scalar_one_or_none()
+            values = {"name": name, "password_hash": password_hash, "language": language}
+            if found:
+                db.execute(update(t.accounts).where(t.accounts.c.id == found).values(
+                    updated_at=now, **values))
+                id = found
+            else:
+                db.execute(insert(t.accounts).values(
+                    id=id, email=email, created_at=now, updated_at=now, **values))
+        return AccountRecord(id, email, name, password_hash, language)
+
+    def account(self, email: str) -> AccountRecord | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
+        if row is None:
+            return None
+        return AccountRecord(row.id, row.email, row.name, row.password_hash, row.language)
+
+    def account_language(self, account_id: str) -> str:
+        with self.engine.connect() as db:
+            query = select(t.accounts.c.language).where(t.accounts.c.id == account_id)
+            return db.execute(query).scalar_one_or_none() or "fr"
+
+    # deposit ----------------------------------------------------------------------------
+
+    def deposit(
+        self,
+        letter: Letter,
+        content: Sealed,
+        retain_until: datetime,
+        deliveries: Sequence[tuple[Delivery, str]],
+        evidence: Sequence[NewEvidence],
+        mails: Sequence[NewOutbound],
+    ) -> None:
+        """Commit a letter with its deliveries, deposit evidence and notifications at once."""
+        attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
+        now = letter.deposited_at
+        with self.engine.begin() as db:
+            db.execute(insert(t.letters).values(
+                id=letter.id, reference=letter.reference, account_id=letter.sender_account,
+                sender_address=letter.sender_address, sender_name=letter.sender_name,
+                sender_authentication=letter.sender_authentication, subject=letter.subject,
+                message_id=letter.message_id, message_size=letter.message_size,
+                message_sha256=letter.message_sha256, attachments=attachments,
+                deposited_at=now, retain_until=retain_until, key_id=content.key_id,
+                wrapped_key=content.wrapped_key, content=content.ciphertext,
+            ))
+            db.execute(insert(t.deliveries), [
+                {"id": d.id, "letter_id": d.letter_id, "recipient": d.recipient,
+                 "token_hash": token_hash, "state": d.state.value, "deadline": d.deadline,
+                 "updated_at": now, "last_evidence_sha256": d.last_evidence_sha256}
+                for d, token_hash in deliveries
+            ])
+            self._insert_evidence(db, evidence, now)
+            self._insert_mails(db, mails, now)
+
+    @staticmethod
+    def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
+        rows = [
+            {"id": e.id, "letter_id": e.letter_id, "delivery_id": e.delivery_id,
+             "type": e.type.value, "event_time": e.event_time, "xml": e.xml,
+             "xml_sha256": e.xml_sha256, "attempts": 0, "next_attempt_at": now}
+            for e in evidence
+        ]
+        if rows:
+            db.execute(insert(t.evidence), rows)
+
+    @staticmethod
+    def _insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
+        rows = [
+            {"id": m.id, "kind": m.kind, "delivery_id": m.delivery_id, "evidence_id": m.evidence_id,
+             "mail_from": m.mail_from, "rcpt": m.rcpt, "state": "pending", "attempts": 0,
+             "created_at": now, "next_attempt_at": now}
+            for m in mails
+        ]
+        if rows:
+            db.execute(insert(t.outbound), rows)
+
+    # reading ----------------------------------------------------------------------------
+
+    def by_token(self, token_hash: str) -> tuple[Letter, Delivery] | None:
+        return self._joined(t.deliveries.c.token_hash == token_hash)
+
+    def by_delivery(self, delivery_id: str) -> tuple[Letter, Delivery] | None:
+        return self._joined(t.deliveries.c.id == delivery_id)
+
+    def _joined(self, where: Any) -> tuple[Letter, Delivery] | None:
+        with self.engine.connect() as db:
+            row = db.execute(_JOINED.where(where)).first()
+        if row is None:
+            return None
+        values = row._mapping
+        delivery = _Obj({c.name: values[f"d_{c.name}"] for c in t.deliveries.c})
+        return _letter(row), _delivery(delivery)  # type: ignore[arg-type]
+
+    def content(self, letter_id: str) -> Sealed:
+        query = select(t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.content).where(
+            t.letters.c.id == letter_id)
+        with self.engine.connect() as db:
+            row = db.execute(query).one()
+        return Sealed(row.key_id, row.wrapped_key, row.content)
+
+    def deliveries_of(self, letter_id: str) -> list[Delivery]:
+        query = select(t.deliveries).where(t.deliveries.c.letter_id == letter_id)
+        with self.engine.connect() as db:
+            return [_delivery(r) for r in db.execute(query)]
+
+    def evidence_of(self, delivery_id: str) -> list[StoredEvidence]:
+        query = (select(t.evidence).where(t.evidence.c.delivery_id == delivery_id)
+                 .order_by(t.evidence.c.event_time, t.evidence.c.id))
+        with self.engine.connect() as db:
+            return [self._stored(r) for r in db.execute(query)]
+
+    def evidence(self, evidence_id: str) -> StoredEvidence:
+        with self.engine.connect() as db:
+            row = db.execute(select(t.evidence).where(t.evidence.c.id == evidence_id)).one()
+        return self._stored(row)
+
+    @staticmethod
+    def _stored(row: Row[Any]) -> StoredEvidence:
+        return StoredEvidence(row.id, row.delivery_id, EvidenceType(row.type),
+                              utc(row.event_time), row.xml, row.p7s)
+
+    # transitions ------------------------------------------------------------------------
+
+    def transition(
+        self,
+        delivery: Delivery,
+        new_state: State,
+        evidence: NewEvidence,
+        mails: Sequence[NewOutbound] = (),
+        *,
+        now: datetime,
+        finish_mail: tuple[str, str, str | None] | None = None,
+    ) -> bool:
+        """Move delivery from its current state to new_state with its evidence, atomically.
+
+        Returns False (and changes nothing) when the delivery is no longer in the state the
+        caller saw: another request or process got there first. finish_mail (id, state, error)
+        closes the outbound mail whose outcome caused this transition, in the same transaction.
+        """
+        values: dict[str, Any] = {
+            "state": new_state.value,
+            "updated_at": now,
+            "last_evidence_sha256": evidence.xml_sha256,
+        }
+        column = _STATE_TIME.get(new_state)
+        if column and new_state != delivery.state:
+            values[column] = evidence.event_time
+        with self.engine.begin() as db:
+            result = db.execute(
+                update(t.deliveries)
+                .where(t.deliveries.c.id == delivery.id, t.deliveries.c.state == delivery.state.value,
+                       _same_chain(delivery.last_evidence_sha256))
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                return False
+            self._insert_evidence(db, [evidence], now)
+            self._insert_mails(db, mails, now)
+            if finish_mail:
+                self._finish_mail(db, *finish_mail, now=now)
+        return True
+
+    def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
+        query = (
+            select(t.deliveries.c.id)
+            .where(t.deliveries.c.state == State.NOTIFIED.value, t.deliveries.c.deadline < now)
+            .order_by(t.deliveries.c.deadline)
+            .limit(limit)
+        )
+        with self.engine.connect() as db:
+            return list(db.execute(query).scalars())
+
+    # sealing queue ----------------------------------------------------------------------
+
+    def claim_unsealed(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingEvidence]:
+        query = (
+            select(t.evidence.c.id)
+            .where(t.evidence.c.p7s.is_(None), t.evidence.c.next_attempt_at <= now,
+                   _unclaimed(t.evidence, now))
+            .order_by(t.evidence.c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as db:
+            for evidence_id in db.execute(query).scalars().all():
+                won = db.execute(
+                    update(t.evidence)
+                    .where(t.evidence.c.id == evidence_id, _unclaimed(t.evidence, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append(evidence_id)
+            if not claimed:
+                return []
+            rows = db.execute(select(t.evidence).where(t.evidence.c.id.in_(claimed))).all()
+        return [PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts)
+                for r in rows]
+
+    def store_seal(self, evidence_id: str, p7s: bytes, mails: Sequence[NewOutbound],
+                   *, now: datetime) -> bool:
+        with self.engine.begin() as db:
+            done = db.execute(
+                update(t.evidence)
+                .where(t.evidence.c.id == evidence_id, t.evidence.c.p7s.is_(None))
+                .values(p7s=p7s, sealed_at=now, claimed_until=None, last_error=None)
+            ).rowcount
+            if done:
+                self._insert_mails(db, mails, now)
+        return bool(done)
+
+    def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(t.evidence).where(t.evidence.c.id == evidence_id).values(
+                    attempts=t.evidence.c.attempts + 1, last_error=error[:2000],
+                    next_attempt_at=retry_at, claimed_until=None)
+            )
+
+    # outbound queue ---------------------------------------------------------------------
+
+    def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
+        query = (
+            select(t.outbound.c.id)
+            .where(t.outbound.c.state == "pending", t.outbound.c.next_attempt_at <= now,
+                   _unclaimed(t.outbound, now))
+            .order_by(t.outbound.c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as db:
+            for mail_id in db.execute(query).scalars().all():
+                won = db.execute(
+                    update(t.outbound)
+                    .where(t.outbound.c.id == mail_id, _unclaimed(t.outbound, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append(mail_id)
+            if not claimed:
+                return []
+            rows = db.execute(select(t.outbound).where(t.outbound.c.id.in_(claimed))).all()
+        return [PendingMail(r.id, r.kind, r.delivery_id, r.evidence_id, r.mail_from, r.rcpt,
+                            r.attempts, utc(r.created_at)) for r in rows]
+
+    def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
+        with self.engine.begin() as db:
+            self._finish_mail(db, mail_id, state, error, now=now)
+
+    @staticmethod
+    def _finish_mail(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
+        values: dict[str, Any] = {"state": state, "claimed_until": None, "last_error": error,
+                                  "attempts": t.outbound.c.attempts + 1}
+        if state == "sent":
+            values["sent_at"] = now
+        db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
+
+    def retry_mail(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(t.outbound).where(t.outbound.c.id == mail_id).values(
+                    attempts=t.outbound.c.attempts + 1, last_error=error[:2000],
+                    next_attempt_at=retry_at, claimed_until=None)
+            )
+
+    def next_due(self) -> datetime | None:
+        """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
+        with self.engine.connect() as db:
+            times = [
+                db.execute(select(func.min(t.outbound.c.next_attempt_at))
+                           .where(t.outbound.c.state == "pending")).scalar(),
+                db.execute(select(func.min(t.evidence.c.next_attempt_at))
+                           .where(t.evidence.c.p7s.is_(None))).scalar(),
+                db.execute(select(func.min(t.deliveries.c.deadline))
+                           .where(t.deliveries.c.state == State.NOTIFIED.value)).scalar(),
+            ]
+        present = [utc(x) for x in times if x is not None]
+        return min(present) if present else None
+
+
+def _unclaimed(table: Any, now: datetime) -> Any:
+    return or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
+
+
+def _same_chain(last: str | None) -> Any:
+    column = t.deliveries.c.last_evidence_sha256
+    return column.is_(None) if last is None else column == last
+
+
+_JOINED = select(
+    *[c for c in t.letters.c if c.name not in ("content", "wrapped_key")],
+    *[c.label(f"d_{c.name}") for c in t.deliveries.c],
+).join_from(t.letters, t.deliveries, t.deliveries.c.letter_id == t.letters.c.id)
+
+
+class _Obj:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+

@@ -1,0 +1,118 @@
+"""Database schema (SQLAlchemy Core): the same tables on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def _id(name: str = "id") -> Column[str]:
+    return Column(name, String(32), primary_key=True)
+
+
+def _time(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(300), nullable=False),
+    Column("language", String(8), nullable=False, default="fr"),
+    _time("created_at"),
+    _time("updated_at"),
+)
+
+letters = Table(
+    "letters",
+    metadata,
+    _id(),
+    Column("reference", String(40), nullable=False, unique=True),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
+    Column("sender_address", String(320), nullable=False),
+    Column("sender_name", String(200), nullable=False),
+    Column("sender_authentication", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("message_id", Text),
+    Column("message_size", Integer, nullable=False),
+    Column("message_sha256", String(64), nullable=False),
+    Column("attachments", Text, nullable=False),  # JSON list of {name, content_type, size, sha256}
+    _time("deposited_at"),
+    _time("retain_until"),
+    # the exact DATA bytes, AES-256-GCM under a per-letter data key wrapped by a master key
+    Column("key_id", String(40), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    _id(),
+    Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False, index=True),
+    Column("recipient", String(320), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the link token
+    Column("state", String(20), nullable=False),
+    _time("deadline"),
+    _time("updated_at"),
+    _time("notified_at", nullable=True),
+    _time("decided_at", nullable=True),
+    _time("handed_over_at", nullable=True),
+    Column("last_evidence_sha256", String(64)),
+    Index("ix_deliveries_state_deadline", "state", "deadline"),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    _id(),
+    Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False, index=True),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("type", String(40), nullable=False),
+    _time("event_time"),
+    Column("xml", LargeBinary, nullable=False),
+    Column("xml_sha256", String(64), nullable=False),
+    Column("p7s", LargeBinary),  # NULL until sealed and timestamped
+    _time("sealed_at", nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),
+    Column("last_error", Text),
+    Index("ix_evidence_unsealed", "sealed_at", "next_attempt_at"),
+)
+
+outbound = Table(
+    "outbound",
+    metadata,
+    _id(),
+    Column("kind", String(20), nullable=False),  # notification | proof
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("evidence_id", String(32), ForeignKey("evidence.id")),
+    Column("mail_from", String(320), nullable=False),
+    Column("rcpt", String(320), nullable=False),
+    Column("state", String(20), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("created_at"),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),
+    _time("sent_at", nullable=True),
+    Column("last_error", Text),
+    UniqueConstraint("kind", "evidence_id", name="uq_outbound_evidence"),
+    Index("ix_outbound_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,95 @@
+"""Secrets kept in the data dir (never in the database) and content encryption at rest.
+
+Each letter's bytes are encrypted with AES-256-GCM under a fresh data key; the data key is
+wrapped (AES-256-GCM) by the current master key, whose id is stored beside the letter so that
+master keys can be rotated: `lre-gateway keys rotate` adds a key, old ones keep decrypting.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE = 12  # bytes, AES-GCM's recommended nonce size (NIST SP 800-38D §8.2)
+
+
+def _read_or_create(path: Path, size: int = 32) -> bytes:
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = secrets.token_bytes(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return data
+
+
+@dataclass(frozen=True)
+class Sealed:
+    key_id: str
+    wrapped_key: bytes
+    ciphertext: bytes
+
+
+class Vault:
+    """Master keys (data_dir/keys/master-N.key), the link key and the web secret."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self._dir = keys_dir
+        masters = sorted(keys_dir.glob("master-*.key"), key=lambda p: int(p.stem.split("-")[1]))
+        if not masters:
+            raise FileNotFoundError(f"no master key in {keys_dir}: run `lre-gateway init`")
+        self._masters = {p.stem: AESGCM(p.read_bytes()) for p in masters}
+        self._current = masters[-1].stem
+        self.link_key = (keys_dir / "link.key").read_bytes()
+        self.web_secret = (keys_dir / "web.key").read_bytes()
+
+    @staticmethod
+    def initialise(keys_dir: Path) -> None:
+        """Create the keys that do not exist yet (idempotent)."""
+        keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not any(keys_dir.glob("master-*.key")):
+            _read_or_create(keys_dir / "master-1.key")
+        _read_or_create(keys_dir / "link.key")
+        _read_or_create(keys_dir / "web.key")
+
+    @staticmethod
+    def rotate(keys_dir: Path) -> str:
+        """Add a new master key; new letters use it, old letters keep their own."""
+        numbers = [int(p.stem.split("-")[1]) for p in keys_dir.glob("master-*.key")]
+        name = f"master-{max(numbers, default=0) + 1}"
+        _read_or_create(keys_dir / f"{name}.key")
+        return name
+
+    def encrypt(self, plaintext: bytes, *, aad: bytes) -> Sealed:
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce, wrap_nonce = os.urandom(NONCE), os.urandom(NONCE)
+        ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
+        wrapped = wrap_nonce + self._masters[self._current].encrypt(wrap_nonce, data_key, aad)
+        return Sealed(self._current, wrapped, ciphertext)
+
+    def decrypt(self, sealed: Sealed, *, aad: bytes) -> bytes:
+        master = self._masters[sealed.key_id]
+        data_key = master.decrypt(sealed.wrapped_key[:NONCE], sealed.wrapped_key[NONCE:], aad)
+        body = sealed.ciphertext
+        return AESGCM(data_key).decrypt(body[:NONCE], body[NONCE:], aad)
+
+    def link_token(self, delivery_id: str) -> str:
+        """The recipient's link token (256 bits), derived so the database never holds it."""
+        digest = hmac.new(self.link_key, delivery_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a link token."""
+    return hashlib.sha256(token.encode()).hexdigest()
