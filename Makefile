@@ -1,0 +1,28 @@
+# Quick start: `make run` (serve the embedded default) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/lre-gateway init
+	$(BIN)/lre-gateway demo
+	$(BIN)/lre-gateway serve
+
+test: $(STAMP)
+	$(BIN)/lre-gateway init
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.deposit
+
+clean:
+	rm -rf $(VENV) var

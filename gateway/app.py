@@ -1,0 +1,300 @@
+"""Composition root and command line: the only module that wires components together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.errors import ConfigError
+from gateway.evidence.cms import Sealer
+from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificates, pki_paths
+from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, Timestamper, TimestampAuthority
+from gateway.evidence.verify import verify_paths
+from gateway.registry import Registry
+from gateway.scheduler import Scheduler
+from gateway.settings import Settings, config_path, load_settings
+from gateway.smtp_in.handler import SubmissionHandler
+from gateway.smtp_in.server import serve as serve_smtp
+from gateway.smtp_out.dkim import DkimSigner
+from gateway.smtp_out.transport import OutboxTransport, make_transport
+from gateway.storage.database import create_schema, open_engine
+from gateway.storage.store import LetterStore
+from gateway.storage.vault import Vault
+from gateway.web.app import create_app
+
+log = logging.getLogger("gateway")
+
+DKIM_SELECTOR = "lre"
+DEMO_FILE = "demo-sender.txt"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.gateway.data_dir / "keys"
+
+
+# set-up ---------------------------------------------------------------------------------
+
+
+def initialise(settings: Settings) -> None:
+    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
+    data_dir = settings.gateway.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_dev_pki(data_dir, settings.gateway.domain)
+    Vault.initialise(keys_dir(settings))
+    engine = open_engine(settings.database.url)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def _registry(settings: Settings, engine: object, executor: ThreadPoolExecutor,
+              clock: Callable[[], datetime]) -> Registry:
+    return Registry(settings=settings, store=LetterStore(engine),  # type: ignore[arg-type]
+                    vault=Vault(keys_dir(settings)), db_executor=executor, clock=clock)
+
+
+def _anchors(settings: Settings) -> bytes:
+    return anchors_pem(pki_paths(settings.gateway.data_dir), settings.evidence.anchors)
+
+
+def _sealer(settings: Settings) -> Sealer:
+    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
+    return Sealer.from_files(evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key,
+                             evidence.seal_chain)
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    pki = pki_paths(settings.gateway.data_dir)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.smtp.tls_cert or pki.tls_cert, settings.smtp.tls_key or pki.tls_key)
+    return context
+
+
+# the running gateway --------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """A started gateway: bound addresses and its parts (tests and `serve` use this)."""
+
+    settings: Settings
+    smtp: dict[str, tuple[str, int]]
+    web_url: str
+    registry: Registry
+    scheduler: Scheduler
+    store: LetterStore
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Running]:
+    """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = open_engine(settings.database.url)
+        stack.callback(engine.dispose)
+        sqlite = settings.database.url.startswith("sqlite")
+        executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
+        stack.callback(executor.shutdown, wait=True)
+        registry = _registry(settings, engine, executor, clock)
+        store = LetterStore(engine)
+        pki = pki_paths(settings.gateway.data_dir)
+        authority = TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key)
+        timestamper: Timestamper = (HttpTimestamper(settings.evidence.tsa_url)
+                                    if settings.evidence.tsa_url else LocalTimestamper(authority, clock))
+        local_hostname = settings.smtp.hostname or settings.gateway.domain
+        transport = make_transport(settings.delivery, settings.gateway.data_dir,
+                                   local_hostname=local_hostname)
+        scheduler = Scheduler(
+            settings=settings, registry=registry, store=store, sealer=_sealer(settings),
+            timestamper=timestamper, transport=transport,
+            dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
+            clock=clock)
+        registry.wake = scheduler.wake
+
+        app = create_app(
+            service=registry,
+            tsa_respond=lambda request: authority.respond(
+                request, now=clock(), serial=secrets.randbits(63)),
+            outbox=transport if isinstance(transport, OutboxTransport) else None,
+            anchors_pem=_anchors(settings),
+            public_url=settings.gateway.public_url,
+            secret=registry.web_secret,
+            zone=settings.gateway.zone,
+            provider_name=settings.gateway.provider_name,
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        host, port = settings.web.listen
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
+
+        handler = SubmissionHandler(registry, registry, max_recipients=settings.smtp.max_recipients,
+                                    max_message_size=settings.smtp.max_message_size)
+        smtp = await stack.enter_async_context(
+            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname))
+
+        task = asyncio.create_task(scheduler.run(), name="scheduler")
+
+        async def stop_scheduler() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        stack.push_async_callback(stop_scheduler)
+        yield Running(settings, smtp, f"http://{bound[0]}:{bound[1]}", registry, scheduler, store)
+
+
+async def serve(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(settings) as gateway:
+        for name, (host, port) in gateway.smtp.items():
+            log.info("SMTP %s listening on %s:%d", name, host, port)
+        log.info("web listening on %s (public URL %s)", gateway.web_url, settings.gateway.public_url)
+        if settings.delivery.mode == "outbox":
+            log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
+        await stop.wait()
+        log.info("stopping")
+
+
+# command line ---------------------------------------------------------------------------
+
+
+def _demo(settings: Settings) -> None:
+    """Create the demo sender on first run and print how to send a letter with it."""
+    path = settings.gateway.data_dir / DEMO_FILE
+    email = f"demo@{settings.gateway.domain}"
+    if path.exists():
+        password = path.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(12)
+        with offline_registry(settings) as registry:
+            registry.save_sender(email, "Demo Sender", password)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+    host, port = settings.smtp.submission or ("127.0.0.1", 2587)
+    print(f"""
+Demo sender account (stored in {path}):
+  address:  {email}
+  password: {password}
+
+Send a registered letter (STARTTLS + AUTH on the submission port):
+  swaks --server {host}:{port} --tls --auth PLAIN --auth-user {email} --auth-password '{password}' \\
+        --from {email} --to bob@example.com --header 'Subject: Mise en demeure' \\
+        --body 'Madame, Monsieur, ...' --attach-type application/pdf --attach @README.md
+
+Then open {settings.gateway.public_url.rstrip("/")}/dev/outbox to read the notification and follow its link.
+""")
+
+
+@contextlib.contextmanager
+def offline_registry(settings: Settings) -> Iterator[Registry]:
+    engine = open_engine(settings.database.url)
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        yield _registry(settings, engine, executor, utcnow)
+    finally:
+        executor.shutdown()
+        engine.dispose()
+
+
+def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.password_stdin:
+        print("error: give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("error: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    with offline_registry(settings) as registry:
+        registry.save_sender(args.email, args.name or args.email, password, args.language)
+    print(f"sender {args.email} saved")
+    return 0
+
+
+def _verify(settings: Settings, files: Sequence[str], anchors_file: str | None) -> int:
+    pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
+    anchors = load_certificates(pem)
+    verdicts = verify_paths([Path(f) for f in files], anchors)
+    for verdict in verdicts:
+        print(verdict.describe())
+        print()
+    return 0 if verdicts and all(v.valid for v in verdicts) else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lre-gateway", description=__doc__)
+    parser.add_argument("--config", help="TOML configuration file")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("init", help="create data dir, database schema, development PKI, keys")
+    commands.add_parser("serve", help="run SMTP listeners, web and background workers")
+    commands.add_parser("demo", help="create the demo sender (first run) and print how to use it")
+    sender = commands.add_parser("sender", help="manage sender accounts")
+    sender_commands = sender.add_subparsers(dest="sender_command", required=True)
+    add = sender_commands.add_parser("add", help="create or update a sender account")
+    add.add_argument("email")
+    add.add_argument("--name", default="")
+    add.add_argument("--language", default="fr", choices=("fr", "en", "ar"))
+    add.add_argument("--password-stdin", action="store_true")
+    commands.add_parser("ca", help="print the trust anchors (PEM) needed to verify proofs")
+    verify = commands.add_parser("verify", help="verify proofs offline")
+    verify.add_argument("files", nargs="+", help="evidence.xml and evidence.xml.p7s")
+    verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
+    keys = commands.add_parser("keys", help="content encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_commands.add_parser("rotate", help="add a new master key for new letters")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(config_path(args.config))
+        if args.command == "init":
+            initialise(settings)
+            print(f"initialised {settings.gateway.data_dir}")
+        elif args.command == "serve":
+            initialise(settings)
+            asyncio.run(serve(settings))
+        elif args.command == "demo":
+            initialise(settings)
+            _demo(settings)
+        elif args.command == "sender":
+            initialise(settings)
+            return _sender_add(settings, args)
+        elif args.command == "ca":
+            initialise(settings)
+            sys.stdout.write(_anchors(settings).decode())
+        elif args.command == "verify":
+            return _verify(settings, args.files, args.anchors)
+        elif args.command == "keys":
+            print(f"new master key {Vault.rotate(keys_dir(settings))}")
+    except ConfigError as err:
+        print(f"configuration error: {err}", file=sys.stderr)
+        return 2
+    return 0

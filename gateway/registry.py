@@ -1,0 +1,311 @@
+"""The registry: applies core events to stored letters (deposit, decisions, hand-over, expiry).
+
+It implements the SMTP side's Depositor and Accounts and the web's RecipientService. Blocking
+work (SQL, encryption, password hashing, MIME parsing) runs in executors, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import replace
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from gateway.core.evidence import Attachment, EvidenceType, Provider
+from gateway.core.letter import Delivery, Letter, LetterView, State
+from gateway.core.lifecycle import acceptance_deadline, advance, is_expired
+from gateway.core.records import evidence_record
+from gateway.errors import (
+    AlreadyDecided,
+    DeadlineExpired,
+    IllegalTransition,
+    NotReleased,
+    UnknownLink,
+)
+from gateway.evidence.xml import to_xml
+from gateway.settings import Settings
+from gateway.smtp_in.handler import Account, Submission
+from gateway.smtp_in.message import attachment_bytes, parse_message
+from gateway.storage.passwords import check_password, hash_password
+from gateway.storage.store import LetterStore, NewEvidence, NewOutbound, PendingMail
+from gateway.storage.vault import Vault, token_hash
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+AUTH_CACHE_SECONDS = 300.0
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_reference(now: datetime) -> str:
+    """A letter reference people can read out: LRE-YYYYMMDD-XXXXXXXX (40 random bits)."""
+    code = base64.b32encode(secrets.token_bytes(5)).decode()
+    return f"LRE-{now:%Y%m%d}-{code}"
+
+
+class Registry:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: LetterStore,
+        vault: Vault,
+        db_executor: Executor,
+        clock: Callable[[], datetime],
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._vault = vault
+        self._db = db_executor
+        self._clock = clock
+        self.wake = wake
+        gateway = settings.gateway
+        self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
+        self._auth_cache: dict[tuple[str, str], float] = {}
+
+    async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args, **kwargs))
+
+    @staticmethod
+    async def _cpu(fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    # accounts ---------------------------------------------------------------------------
+
+    def save_sender(self, email: str, name: str, password: str, language: str = "fr") -> str:
+        """Create or update a sender account (synchronous: used by the command line)."""
+        record = self._store.save_account(
+            id=new_id(), email=email, name=name, password_hash=hash_password(password),
+            language=language, now=self._clock())
+        return record.id
+
+    async def authenticate(self, email: str, password: str) -> Account | None:
+        record = await self.io(self._store.account, email)
+        stored = record.password_hash if record else _DUMMY_HASH
+        key = (stored, hashlib.sha256(password.encode()).hexdigest())
+        cached = self._auth_cache.get(key)
+        if cached is not None and cached > time.monotonic():
+            ok = True
+        else:
+            ok = await self._cpu(check_password, password, stored)
+            if ok:
+                self._auth_cache[key] = time.monotonic() + AUTH_CACHE_SECONDS
+        if not ok or record is None:
+            return None
+        return Account(id=record.id, email=record.email, name=record.name)
+
+    # deposit ----------------------------------------------------------------------------
+
+    async def deposit(self, submission: Submission) -> str:
+        """Store the letter, its deliveries and deposit evidence; return once committed."""
+        now = self._clock()
+        letters = self._settings.letters
+        parsed = submission.parsed
+        letter = Letter(
+            id=new_id(),
+            reference=new_reference(now),
+            sender_account=submission.account.id,
+            sender_address=submission.mail_from,
+            sender_name=parsed.from_display or submission.account.name,
+            sender_authentication=submission.authentication,
+            subject=parsed.subject,
+            message_id=parsed.message_id,
+            message_size=len(submission.content),
+            message_sha256=hashlib.sha256(submission.content).hexdigest(),
+            attachments=parsed.attachments,
+            deposited_at=now,
+        )
+        deadline = acceptance_deadline(
+            now, letters.negligence_after.delta, self._settings.gateway.zone,
+            whole_days=letters.negligence_after.whole_days)
+        deliveries, evidence, mails = [], [], []
+        for recipient in _unique(submission.rcpt_tos):
+            delivery = Delivery(id=new_id(), letter_id=letter.id, recipient=recipient,
+                                state=State.DEPOSITED, deadline=deadline, updated_at=now)
+            new = self._evidence(letter, delivery, EvidenceType.SubmissionAcceptance, now)
+            delivery = replace(delivery, last_evidence_sha256=new.xml_sha256)
+            deliveries.append((delivery, token_hash(self._vault.link_token(delivery.id))))
+            evidence.append(new)
+            mails.append(NewOutbound(id=new_id(), kind="notification", delivery_id=delivery.id,
+                                     mail_from=self.bounce_address, rcpt=recipient))
+        content = await self._cpu(
+            partial(self._vault.encrypt, submission.content, aad=letter.id.encode()))
+        retain_until = now + letters.retention.delta
+        await self.io(self._store.deposit, letter, content, retain_until, deliveries, evidence,
+                       mails)
+        log.info("letter %s deposited by %s for %d recipient(s)", letter.reference,
+                 submission.account.email, len(deliveries))
+        self.wake()
+        return letter.reference
+
+    @property
+    def web_secret(self) -> bytes:
+        return self._vault.web_secret
+
+    def link_token(self, delivery_id: str) -> str:
+        return self._vault.link_token(delivery_id)
+
+    @property
+    def bounce_address(self) -> str:
+        return f"bounces@{self._settings.gateway.domain}"
+
+    def _evidence(self, letter: Letter, delivery: Delivery, event: EvidenceType, at: datetime,
+                  reason: str | None = None) -> NewEvidence:
+        record = evidence_record(letter, delivery, event, evidence_id=new_id(), at=at,
+                                 provider=self.provider, reason=reason)
+        xml = to_xml(record)
+        return NewEvidence(record.evidence_id, letter.id, delivery.id, event, at, xml,
+                           hashlib.sha256(xml).hexdigest())
+
+    async def apply(self, letter: Letter, delivery: Delivery, event: EvidenceType, *,
+                    reason: str | None = None,
+                    finish_mail: tuple[str, str, str | None] | None = None) -> bool:
+        """Apply event to the delivery as seen; False when its state changed meanwhile."""
+        new_state = advance(delivery.state, event)
+        now = self._clock()
+        new = self._evidence(letter, delivery, event, now, reason)
+        done = await self.io(self._store.transition, delivery, new_state, new, now=now,
+                              finish_mail=finish_mail)
+        if done:
+            log.info("letter %s to %s: %s", letter.reference, delivery.recipient, event.value)
+            self.wake()
+        return done
+
+    # the recipient ----------------------------------------------------------------------
+
+    async def _find(self, token: str) -> tuple[Letter, Delivery]:
+        found = await self.io(self._store.by_token, token_hash(token))
+        if found is None:
+            raise UnknownLink("no letter has this link")
+        return found
+
+    async def open(self, token: str) -> LetterView:
+        letter, delivery = await self._find(token)
+        return await self._view(letter, delivery)
+
+    async def accept(self, token: str) -> LetterView:
+        return await self._decide(token, EvidenceType.ConsignmentAcceptance)
+
+    async def refuse(self, token: str) -> LetterView:
+        return await self._decide(token, EvidenceType.ConsignmentRejection)
+
+    async def _decide(self, token: str, event: EvidenceType) -> LetterView:
+        letter, delivery = await self._find(token)
+        if delivery.state.decided:
+            raise AlreadyDecided(delivery.state.value)
+        if is_expired(delivery.deadline, self._clock()):
+            await self.expire(delivery.id)
+            raise DeadlineExpired("the acceptance period has ended")
+        if not await self.apply(letter, delivery, event):
+            _, current = await self._find(token)
+            raise AlreadyDecided(current.state.value)
+        letter, delivery = await self._find(token)
+        return await self._view(letter, delivery)
+
+    async def original(self, token: str) -> bytes:
+        letter, delivery = await self._find(token)
+        content = await self._released_content(letter, delivery)
+        await self._hand_over(letter, delivery)
+        return content
+
+    async def attachment(self, token: str, index: int) -> tuple[Attachment, bytes]:
+        letter, delivery = await self._find(token)
+        content = await self._released_content(letter, delivery)
+        found = await self._cpu(attachment_bytes, content, index)
+        await self._hand_over(letter, delivery)
+        return found
+
+    async def _released_content(self, letter: Letter, delivery: Delivery) -> bytes:
+        if not delivery.state.released:
+            raise NotReleased("the content is released only after acceptance")
+        return await self.content(letter)
+
+    async def content(self, letter: Letter) -> bytes:
+        sealed = await self.io(self._store.content, letter.id)
+        return await self._cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
+
+    async def _hand_over(self, letter: Letter, delivery: Delivery) -> None:
+        """The first download of the content records ContentHandover."""
+        if delivery.state is State.ACCEPTED:
+            await self.apply(letter, delivery, EvidenceType.ContentHandover)
+
+    async def _view(self, letter: Letter, delivery: Delivery) -> LetterView:
+        state = delivery.state
+        if not state.decided and is_expired(delivery.deadline, self._clock()):
+            state = State.NEGLECTED  # shown as expired; the scheduler issues the proof
+        revealed = state.released or self._settings.letters.reveal_sender == "in_notification"
+        text, attachments = None, ()
+        if state.released:
+            parsed = await self._cpu(parse_message, await self.content(letter))
+            text, attachments = parsed.text, parsed.attachments
+        return LetterView(
+            reference=letter.reference,
+            recipient=delivery.recipient,
+            state=state,
+            deposited_at=letter.deposited_at,
+            deadline=delivery.deadline,
+            decided_at=delivery.decided_at,
+            sender_name=letter.sender_name if revealed else None,
+            sender_address=letter.sender_address if revealed else None,
+            subject=letter.subject if revealed else None,
+            text=text,
+            attachments=attachments,
+            message_size=letter.message_size,
+        )
+
+    # the scheduler's events -------------------------------------------------------------
+
+    async def expire(self, delivery_id: str) -> bool:
+        """Issue AcceptanceRejectionExpiry if the delivery is still awaiting past its deadline."""
+        found = await self.io(self._store.by_delivery, delivery_id)
+        if found is None:
+            return False
+        letter, delivery = found
+        if delivery.state is not State.NOTIFIED or not is_expired(delivery.deadline, self._clock()):
+            return False
+        return await self.apply(letter, delivery, EvidenceType.AcceptanceRejectionExpiry)
+
+    async def expire_due(self) -> int:
+        due = await self.io(self._store.due_deadlines, self._clock())
+        return sum([await self.expire(delivery_id) for delivery_id in due])
+
+    async def notification_outcome(self, mail: PendingMail, *, failure: str | None) -> None:
+        """Record the hand-over (or the permanent failure) of a notification, closing its mail."""
+        event = (EvidenceType.NotificationForAcceptance if failure is None
+                 else EvidenceType.NotificationForAcceptanceFailure)
+        finish = (mail.id, "sent" if failure is None else "failed", failure)
+        for _ in range(5):  # the state may change under us (a decision); re-read and retry
+            found = await self.io(self._store.by_delivery, mail.delivery_id)
+            assert found is not None
+            letter, delivery = found
+            try:
+                if await self.apply(letter, delivery, event, reason=failure, finish_mail=finish):
+                    return
+            except IllegalTransition:
+                log.warning("letter %s to %s: %s not recorded in state %s", letter.reference,
+                            delivery.recipient, event.value, delivery.state.value)
+                break
+        await self.io(self._store.finish_mail, *finish, now=self._clock())
+
+
+def _unique(addresses: tuple[str, ...]) -> list[str]:
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())
+
+
+

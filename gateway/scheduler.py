@@ -1,0 +1,187 @@
+"""The single scheduler loop: seals evidence, sends queued mail, expires deadlines.
+
+All of its work is read from the database, so a restart loses nothing and several gateway
+processes can share one PostgreSQL: each piece of work is claimed with a lease first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from gateway.compose import NoticeFacts, compose_notification, compose_proof
+from gateway.errors import RelayFailed, TimestampError
+from gateway.evidence.cms import Sealer
+from gateway.evidence.tsa import Timestamper, seal
+from gateway.evidence.xml import from_xml
+from gateway.registry import Registry
+from gateway.settings import Settings
+from gateway.smtp_out.backoff import next_attempt, should_give_up
+from gateway.smtp_out.dkim import DkimSigner
+from gateway.smtp_out.transport import Outgoing, Transport
+from gateway.storage.store import LetterStore, NewOutbound, PendingMail
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)  # a claimed item is retried by another process after this
+IDLE = 1.0  # seconds between database polls when nothing is known to be due
+CONCURRENCY = 20  # mails handed over at once
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: Registry,
+        store: LetterStore,
+        sealer: Sealer,
+        timestamper: Timestamper,
+        transport: Transport,
+        dkim: DkimSigner,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._store = store
+        self._sealer = sealer
+        self._timestamper = timestamper
+        self._transport = transport
+        self._dkim = dkim
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                busy = await self.tick()
+            except Exception:  # a broken database must not end the loop
+                log.exception("scheduler tick failed")
+                busy = False
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=await self._idle())
+            except TimeoutError:
+                pass
+
+    async def _idle(self) -> float:
+        due = await self._registry.io(self._store.next_due)
+        if due is None:
+            return IDLE
+        return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
+
+    async def tick(self) -> bool:
+        """One round of every kind of work; True when there may be more to do at once."""
+        expired = await self._registry.expire_due()
+        sealed = await self.seal_pending()
+        sent = await self.send_pending()
+        return bool(expired or sealed or sent)
+
+    # sealing ----------------------------------------------------------------------------
+
+    async def seal_pending(self) -> int:
+        pending = await self._registry.io(self._store.claim_unsealed, self._clock(), LEASE)
+        for item in pending:
+            try:
+                p7s = await seal(self._sealer, self._timestamper, item.xml,
+                                 signing_time=self._clock())
+            except TimestampError as err:
+                retry = next_attempt(item.attempts + 1, self._clock(),
+                                     base=timedelta(seconds=5), maximum=timedelta(minutes=10))
+                log.warning("evidence %s not timestamped yet (%s); retry at %s", item.id, err, retry)
+                await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
+                continue
+            mails = []
+            if item.type.yields_proof:
+                found = await self._registry.io(self._store.by_delivery, item.delivery_id)
+                assert found is not None
+                letter, _ = found
+                mails.append(NewOutbound(
+                    id=item.id, kind="proof", delivery_id=item.delivery_id, evidence_id=item.id,
+                    mail_from=self._registry.bounce_address, rcpt=letter.sender_address))
+            await self._registry.io(self._store.store_seal, item.id, p7s, mails, now=self._clock())
+        return len(pending)
+
+    # outbound mail ----------------------------------------------------------------------
+
+    async def send_pending(self) -> int:
+        pending = await self._registry.io(self._store.claim_mail, self._clock(), LEASE)
+        await asyncio.gather(*(self._send(mail) for mail in pending))
+        return len(pending)
+
+    async def _send(self, mail: PendingMail) -> None:
+        async with self._slots:
+            try:
+                message = await self._compose(mail)
+                signed = self._dkim.sign(message)
+                await self._transport.send(Outgoing(mail.mail_from, mail.rcpt, signed, mail.id))
+            except RelayFailed as err:
+                await self._failed(mail, err)
+                return
+            except Exception as err:  # never lose the mail to a bug: retry later
+                log.exception("mail %s could not be sent", mail.id)
+                await self._retry(mail, f"internal error: {type(err).__name__}")
+                return
+        log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
+        if mail.kind == "notification":
+            await self._registry.notification_outcome(mail, failure=None)
+        else:
+            await self._registry.io(self._store.finish_mail, mail.id, "sent", None,
+                                     now=self._clock())
+
+    async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
+        reply = err.reply.line()
+        delivery = self._settings.delivery
+        if err.temporary and not should_give_up(mail.created_at, self._clock(),
+                                                delivery.give_up_after.delta):
+            log.info("%s %s to %s deferred: %s", mail.kind, mail.id, mail.rcpt, reply)
+            await self._retry(mail, reply)
+            return
+        log.warning("%s %s to %s failed: %s", mail.kind, mail.id, mail.rcpt, reply)
+        if mail.kind == "notification":
+            await self._registry.notification_outcome(mail, failure=reply)
+        else:
+            await self._registry.io(self._store.finish_mail, mail.id, "failed", reply,
+                                     now=self._clock())
+
+    async def _retry(self, mail: PendingMail, error: str) -> None:
+        delivery = self._settings.delivery
+        retry = next_attempt(mail.attempts + 1, self._clock(), base=delivery.retry_base.delta,
+                             maximum=delivery.retry_max.delta)
+        await self._registry.io(self._store.retry_mail, mail.id, error, retry_at=retry)
+
+    async def _compose(self, mail: PendingMail) -> bytes:
+        found = await self._registry.io(self._store.by_delivery, mail.delivery_id)
+        assert found is not None
+        letter, delivery = found
+        gateway = self._settings.gateway
+        message_id = f"<{mail.id}@{gateway.domain}>"
+        if mail.kind == "notification":
+            revealed = self._settings.letters.reveal_sender == "in_notification"
+            token = self._registry.link_token(delivery.id)
+            facts = NoticeFacts(
+                reference=letter.reference, recipient=delivery.recipient,
+                deposited_at=letter.deposited_at, deadline=delivery.deadline,
+                sender_name=letter.sender_name if revealed else None,
+                sender_address=letter.sender_address if revealed else None,
+                subject=letter.subject if revealed else None,
+                link=f"{gateway.public_url.rstrip('/')}/l/{token}",
+                provider_name=gateway.provider_name, domain=gateway.domain, zone=gateway.zone)
+            return compose_notification(facts, message_id=message_id, date=mail.created_at)
+        assert mail.evidence_id is not None
+        stored = await self._registry.io(self._store.evidence, mail.evidence_id)
+        assert stored.p7s is not None
+        language = await self._registry.io(self._store.account_language, letter.sender_account)
+        return compose_proof(
+            from_xml(stored.xml), stored.xml, stored.p7s, to=mail.rcpt,
+            provider_name=gateway.provider_name, domain=gateway.domain,
+            public_url=gateway.public_url, zone=gateway.zone, language=language,
+            message_id=message_id, date=mail.created_at)

@@ -1,0 +1,245 @@
+"""The whole life of a registered letter through real SMTP, HTTP and openssl."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.app import Running
+from gateway.core.letter import State
+from tests.support.gateway import PASSWORD, SENDER
+from tests.support.client import (
+    csrf_field,
+    letter_bytes,
+    link_in,
+    notification_for,
+    proofs_for,
+    submit,
+    wait_for,
+)
+from tests.support.openssl import assert_proof_verifies
+
+BOB = "bob.martin@example.ma"
+BODY = "Madame, Monsieur, je vous mets en demeure de payer la somme de 12 000 dirhams."
+CONTRACT = b"%PDF-1.4 fake contract bytes \x00\x01\x02"
+
+
+def anchors(gateway: Running) -> bytes:
+    from gateway.app import _anchors
+
+    return _anchors(gateway.settings)
+
+
+async def deposit(gateway: Running, to: list[str] | None = None) -> tuple[bytes, str]:
+    data = letter_bytes(SENDER, to or [BOB], "Mise en demeure", BODY,
+                        [("contrat.pdf", "application/pdf", CONTRACT)])
+    code, reply = await submit(gateway, SENDER, PASSWORD, to or [BOB], data)
+    assert code == 250
+    reference = re.search(r"LRE-\d{8}-[A-Z2-7]{8}", reply)
+    assert reference, reply
+    return data, reference.group(0)
+
+
+async def open_link(gateway: Running, recipient: str = BOB) -> str:
+    notices = await wait_for(lambda: notification_for(gateway, recipient), what="notification")
+    return link_in(notices[0])
+
+
+async def post(session: aiohttp.ClientSession, link: str, action: str) -> aiohttp.ClientResponse:
+    async with session.get(link) as page:
+        html = await page.text()
+    fields = csrf_field(html, f"/{action}")
+    response = await session.post(f"{link}/{action}", data=fields, allow_redirects=False)
+    await response.read()
+    return response
+
+
+async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """Deposit → proof of deposit → notification → accept → acceptance receipt and exact release."""
+    data, reference = await deposit(gateway)
+
+    deposit_proof = (await wait_for(lambda: proofs_for(gateway, SENDER, "SubmissionAcceptance"),
+                                    what="proof of deposit"))[0]
+    assert reference in deposit_proof.subject + deposit_proof.text
+    assert hashlib.sha256(data).hexdigest().encode() in deposit_proof.xml
+    assert hashlib.sha256(CONTRACT).hexdigest().encode() in deposit_proof.xml
+    assert_proof_verifies(deposit_proof.xml, deposit_proof.p7s, anchors(gateway), tmp_path / "dep")
+
+    notice = (await wait_for(lambda: notification_for(gateway, BOB), what="notification"))[0]
+    notice_text = notice.as_string()
+    assert BODY not in notice_text and "contrat.pdf" not in notice_text
+    assert "Mise en demeure" not in notice_text  # the subject travels with the sender's name only
+    assert notice["DKIM-Signature"]
+    link = link_in(notice)
+
+    async with aiohttp.ClientSession(headers={"Accept-Language": "en"}) as session:
+        for _ in range(2):  # a mail scanner pre-fetching the link changes nothing
+            async with session.get(link) as page:
+                html = await page.text()
+                assert page.status == 200
+                assert "Accept" in html and "Refuse" in html
+                assert BODY not in html
+                assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        async with session.get(f"{link}/letter.eml") as early:
+            assert early.status == 403
+
+        accepted = await post(session, link, "accept")
+        assert accepted.status == 303
+
+        async with session.get(link) as page:
+            html = await page.text()
+            assert "12 000 dirhams" in html
+            assert "contrat.pdf" in html
+        async with session.get(f"{link}/letter.eml") as original:
+            assert original.status == 200
+            assert original.headers["Content-Type"].startswith("message/rfc822")
+            assert await original.read() == data
+        async with session.get(f"{link}/attachments/0") as attachment:
+            assert attachment.status == 200
+            assert await attachment.read() == CONTRACT
+            assert "attachment" in attachment.headers["Content-Disposition"]
+
+        again = await post_without_form(session, link, "refuse")
+        assert again.status in (403, 409)
+
+    receipt = (await wait_for(lambda: proofs_for(gateway, SENDER, "ConsignmentAcceptance"),
+                              what="acceptance receipt"))[0]
+    assert_proof_verifies(receipt.xml, receipt.p7s, anchors(gateway), tmp_path / "acc")
+    assert_chained(gateway)
+    assert not proofs_for(gateway, SENDER, "ConsignmentRejection")
+    await wait_for(lambda: delivery_state(gateway) == State.HANDED_OVER, what="content hand-over")
+
+
+async def post_without_form(session: aiohttp.ClientSession, link: str, action: str) -> aiohttp.ClientResponse:
+    """A second decision: the page no longer offers the form, so reuse the first page's fields."""
+    async with session.get(link) as page:
+        await page.text()
+    cookie = session.cookie_jar.filter_cookies(link)
+    fields = {name: morsel.value for name, morsel in cookie.items()}
+    response = await session.post(f"{link}/{action}", data=fields, allow_redirects=False)
+    await response.read()
+    return response
+
+
+def delivery_state(gateway: Running) -> State:
+    from sqlalchemy import select
+
+    from gateway.storage import tables as t
+
+    with gateway.store.engine.connect() as db:
+        return State(db.execute(select(t.deliveries.c.state)).scalar_one())
+
+
+def assert_chained(gateway: Running) -> None:
+    """Each evidence of the delivery names the SHA-256 of the one before it."""
+    from gateway.evidence.xml import from_xml
+
+    (delivery_id,) = {e.delivery_id for e in all_evidence(gateway)}
+    chain = gateway.store.evidence_of(delivery_id)
+    assert [e.type.value for e in chain][:3] == [
+        "SubmissionAcceptance", "NotificationForAcceptance", "ConsignmentAcceptance"]
+    previous = None
+    for item in chain:
+        assert from_xml(item.xml).previous_evidence_sha256 == previous
+        previous = hashlib.sha256(item.xml).hexdigest()
+
+
+def all_evidence(gateway: Running) -> list:
+    from sqlalchemy import select
+
+    from gateway.storage import tables as t
+
+    with gateway.store.engine.connect() as db:
+        return list(db.execute(select(t.evidence.c.delivery_id)))
+
+
+async def test_refused_letter_is_never_shown_and_second_decision_is_409(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """Refuse → proof of refusal; the content stays sealed; a later accept gets 409, no proof."""
+    data, _ = await deposit(gateway)
+    link = await open_link(gateway)
+    async with aiohttp.ClientSession(headers={"Accept-Language": "fr"}) as session:
+        async with session.get(link) as page:
+            html = await page.text()
+            assert "Accepter" in html and "Refuser" in html
+            fields = csrf_field(html, "/refuse")
+        refused = await session.post(f"{link}/refuse", data=fields, allow_redirects=False)
+        assert refused.status == 303
+        accept_again = await session.post(f"{link}/accept", data=fields, allow_redirects=False)
+        assert accept_again.status == 409
+        assert "<html" in (await accept_again.text()).lower()
+        async with session.get(f"{link}/letter.eml") as original:
+            assert original.status == 403
+        async with session.get(link) as page:
+            assert BODY not in await page.text()
+
+    proof = (await wait_for(lambda: proofs_for(gateway, SENDER, "ConsignmentRejection"),
+                            what="proof of refusal"))[0]
+    assert_proof_verifies(proof.xml, proof.p7s, anchors(gateway), tmp_path / "ref")
+    assert hashlib.sha256(data).hexdigest().encode() in proof.xml
+    await gateway.scheduler.tick()
+    assert not proofs_for(gateway, SENDER, "ConsignmentAcceptance")
+    assert len(proofs_for(gateway, SENDER, "ConsignmentRejection")) == 1
+
+
+async def test_forged_post_without_csrf_token_changes_nothing(gateway: Running) -> None:
+    """Cross-site request forgery: a POST without the form's token is refused and decides nothing."""
+    await deposit(gateway)
+    link = await open_link(gateway)
+    async with aiohttp.ClientSession() as session:
+        forged = await session.post(f"{link}/accept", data={}, allow_redirects=False)
+        assert forged.status == 403
+    assert delivery_state(gateway) in (State.DEPOSITED, State.NOTIFIED)
+
+
+async def test_unknown_link_gets_a_readable_404(gateway: Running) -> None:
+    """A mistyped or forged link gets a page in words, not a stack trace."""
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{gateway.web_url}/l/{'A' * 43}"
+    ) as page:
+        assert page.status == 404
+        html = await page.text()
+        assert "<html" in html.lower() and "Traceback" not in html
+
+
+async def test_tampered_evidence_fails_lre_gateway_verify(gateway: Running, tmp_path: Path) -> None:
+    """`lre-gateway verify` accepts a genuine proof and rejects one with a single changed byte."""
+    await deposit(gateway)
+    proof = (await wait_for(lambda: proofs_for(gateway, SENDER, "SubmissionAcceptance"),
+                            what="proof of deposit"))[0]
+    (tmp_path / "anchors.pem").write_bytes(anchors(gateway))
+    (tmp_path / "evidence.xml").write_bytes(proof.xml)
+    (tmp_path / "evidence.xml.p7s").write_bytes(proof.p7s)
+    command = [sys.executable, "-m", "gateway", "verify", "--anchors", str(tmp_path / "anchors.pem"),
+               str(tmp_path / "evidence.xml"), str(tmp_path / "evidence.xml.p7s")]
+    good = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "SubmissionAcceptance" in good.stdout or "deposit" in good.stdout.lower()
+
+    tampered = proof.xml.replace(b"Mise en demeure", b"Mise en demeurf")
+    assert tampered != proof.xml
+    (tmp_path / "evidence.xml").write_bytes(tampered)
+    bad = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "INVALID" in bad.stdout.upper()
+
+
+@pytest.mark.parametrize("recipients", [[BOB, "carla@example.com"]])
+async def test_each_recipient_is_one_delivery(gateway: Running, recipients: list[str]) -> None:
+    """Every envelope recipient gets their own notification and the sender a proof for each."""
+    await deposit(gateway, recipients)
+    for recipient in recipients:
+        await wait_for(lambda r=recipient: notification_for(gateway, r), what=f"notice to {recipient}")
+    deposits = await wait_for(
+        lambda: len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2 or None,
+        what="two proofs of deposit")
+    assert deposits

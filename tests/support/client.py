@@ -1,0 +1,119 @@
+"""What a sender and a recipient do, over real SMTP and HTTP, and what they find in the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, TypeVar
+
+import aiosmtplib
+
+from gateway.app import Running
+from gateway.smtp_out.transport import OutboxTransport
+
+T = TypeVar("T")
+
+
+def letter_bytes(sender: str, to: list[str], subject: str, body: str,
+                 attachments: list[tuple[str, str, bytes]] = ()) -> bytes:  # type: ignore[assignment]
+    message = EmailMessage()
+    message["From"] = f"Maître Dupont <{sender}>"
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Message-ID"] = email.utils.make_msgid(domain="cabinet-dupont.ma")
+    message["Date"] = email.utils.formatdate(localtime=False)
+    message.set_content(body)
+    for name, content_type, data in attachments:
+        maintype, subtype = content_type.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+async def submit(gateway: Running, sender: str, password: str, to: list[str], data: bytes,
+                 *, mail_from: str | None = None) -> tuple[int, str]:
+    """Submit over STARTTLS + AUTH on the submission port; returns DATA's reply."""
+    host, port = gateway.smtp["submission"]
+    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
+    await client.connect()
+    try:
+        await client.login(sender, password)
+        errors, reply = await client.sendmail(mail_from or sender, to, data)
+        return 250, reply
+    finally:
+        client.close()
+
+
+def outbox(gateway: Running) -> list[email.message.EmailMessage]:
+    transport = OutboxTransport(gateway.settings.gateway.data_dir / "outbox")
+    return [_parse(transport.read(entry.name)) for entry in transport.list()]
+
+
+def _parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+async def wait_for(probe: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll probe until it returns something truthy (the gateway works in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def mails_to(gateway: Running, address: str) -> list[email.message.EmailMessage]:
+    return [m for m in outbox(gateway) if address.lower() in str(m["To"]).lower()]
+
+
+def notification_for(gateway: Running, recipient: str) -> list[email.message.EmailMessage]:
+    return [m for m in mails_to(gateway, recipient) if not _attachments(m)]
+
+
+def link_in(notification: email.message.EmailMessage) -> str:
+    text = notification.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    links = set(re.findall(r"https?://\S+/l/[A-Za-z0-9_-]+", text))
+    assert len(links) == 1, f"expected one link in the notification, found {links}"
+    return links.pop()
+
+
+@dataclass
+class Proof:
+    subject: str
+    text: str
+    xml: bytes
+    p7s: bytes
+
+
+def _attachments(message: email.message.EmailMessage) -> dict[str, bytes]:
+    return {part.get_filename(): part.get_payload(decode=True)
+            for part in message.iter_attachments() if part.get_filename()}
+
+
+def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
+    """Proof mails received by sender whose evidence.xml states event."""
+    found = []
+    for message in mails_to(gateway, sender):
+        files = _attachments(message)
+        if "evidence.xml" not in files or f"/Event/{event}<".encode() not in files["evidence.xml"]:
+            continue
+        body = message.get_body(("plain",))
+        found.append(Proof(str(message["Subject"]), body.get_content() if body else "",
+                           files["evidence.xml"], files["evidence.xml.p7s"]))
+    return found
+
+
+def csrf_field(html: str, action: str) -> dict[str, Any]:
+    """The hidden fields of the form posting to action."""
+    form = re.search(rf'<form[^>]*action="[^"]*{re.escape(action)}"[^>]*>(.*?)</form>', html, re.S)
+    assert form, f"no form posting to {action}"
+    return dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"',
+                           form.group(1)))

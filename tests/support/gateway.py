@@ -1,0 +1,63 @@
+"""A real gateway on loopback over SQLite and over the local PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import initialise, offline_registry, running
+from gateway.settings import Settings, settings_from_dict
+
+POSTGRES_ADMIN = os.environ.get("LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new database on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/gateway.db"
+        return
+    import psycopg
+
+    name = f"lre_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(tmp_path: Path, database_url: str, **sections: dict[str, Any]) -> Settings:
+    web_port = free_port()
+    raw: dict[str, dict[str, Any]] = {
+        "gateway": {"data_dir": str(tmp_path / "var"), "public_url": f"http://127.0.0.1:{web_port}"},
+        "database": {"url": database_url},
+        "smtp": {"submission": "127.0.0.1:0", "submissions": "127.0.0.1:0", "inbound": ""},
+        "web": {"listen": f"127.0.0.1:{web_port}"},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return settings_from_dict(raw, base=tmp_path)
+
+
+SENDER = "maitre.dupont@cabinet-dupont.ma"
+PASSWORD = "correct horse battery staple"
+
+
+def start(settings: Settings) -> Any:
+    initialise(settings)
+    with offline_registry(settings) as registry:
+        registry.save_sender(SENDER, "Maître Dupont", PASSWORD)
+    return running(settings)

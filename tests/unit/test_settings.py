@@ -1,0 +1,57 @@
+"""Configuration: defaults, the example file, and clear errors naming section.key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings, load_settings, settings_from_dict
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "gateway.example.toml"
+
+
+def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
+    """config/gateway.example.toml loads and says exactly what the built-in defaults are."""
+    assert load_settings(EXAMPLE).gateway.domain == "lre.localhost"
+    from_example = load_settings(EXAMPLE)
+    defaults = settings_from_dict({}, base=Path.cwd())
+    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters"):
+        assert getattr(from_example, section) == getattr(defaults, section), section
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ({"smtp": {"submision": "127.0.0.1:25"}}, "smtp.submision"),
+        ({"letters": {"negligence_after": "15 days"}}, "letters.negligence_after"),
+        ({"letters": {"reveal_sender": "always"}}, "letters.reveal_sender"),
+        ({"delivery": {"smarthost_tls": "ssl"}}, "delivery.smarthost_tls"),
+        ({"smtp": {"max_message_size": "huge"}}, "smtp.max_message_size"),
+        ({"web": {"listen": "8080"}}, "web.listen"),
+        ({"gateway": {"timezone": "Mars/Olympus"}}, "gateway.timezone"),
+        ({"gateways": {}}, "gateways"),
+    ],
+)
+def test_bad_configuration_names_the_key(raw: dict, names: str) -> None:
+    """A typo or a bad value stops start-up with a message naming section.key."""
+    with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
+        settings_from_dict(raw)
+
+
+def test_durations_and_sizes() -> None:
+    settings = settings_from_dict(
+        {"letters": {"negligence_after": "3s", "retention": "10y"}, "smtp": {"max_message_size": "1MB"}}
+    )
+    assert settings.letters.negligence_after.delta == timedelta(seconds=3)
+    assert settings.letters.negligence_after.whole_days is None
+    assert Settings().letters.negligence_after.whole_days == 15
+    assert settings.smtp.max_message_size == 1_000_000
+
+
+def test_relative_paths_resolve_against_the_current_directory(tmp_path: Path) -> None:
+    settings = settings_from_dict({"gateway": {"data_dir": "data"}}, base=tmp_path)
+    assert settings.gateway.data_dir == tmp_path / "data"
+    assert settings.database.url == f"sqlite:///{tmp_path}/var/gateway.db"
