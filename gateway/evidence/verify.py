@@ -1,0 +1,446 @@
+"""Offline verification of sealed evidence (evidence.xml + evidence.xml.p7s), in plain words (pure).
+
+Checks, in order: the sealed digest matches the XML, the seal signature is valid and binds its
+certificate, that certificate chains to a trust anchor and was valid when timestamped, the
+timestamp token is valid, issued by a timestamping certificate chaining to an anchor, and covers
+this very signature, and the XML is an evidence record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final, TypeVar
+
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.errors import EvidenceError, VerificationError
+from gateway.evidence.cms import SIGNATURE_TIMESTAMP_TOKEN
+from gateway.evidence.xml import from_xml
+
+P7S_SUFFIX: Final = ".p7s"
+MAX_CHAIN: Final = 8
+CLOCK_SKEW: Final = timedelta(minutes=5)  # signing time may precede the timestamp by this much
+
+EVENT_WORDS: Final = {
+    EvidenceType.SubmissionAcceptance: "Proof of deposit",
+    EvidenceType.NotificationForAcceptance: "Notification handed to the recipient's mail system",
+    EvidenceType.NotificationForAcceptanceFailure: "Proof of non-delivery",
+    EvidenceType.ConsignmentAcceptance: "Acknowledgement of receipt (the recipient accepted)",
+    EvidenceType.ConsignmentRejection: "Proof of refusal (the recipient refused)",
+    EvidenceType.AcceptanceRejectionExpiry: "Proof of negligence (no decision before the deadline)",
+    EvidenceType.ContentHandover: "Content handed over (the recipient downloaded it)",
+}
+
+_HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of verifying one evidence: valid or not, why, and what it states."""
+
+    source: str
+    valid: bool
+    problems: tuple[str, ...]
+    record: EvidenceRecord | None
+    signer: str | None
+    signed_at: datetime | None
+    timestamped_at: datetime | None
+    tsa: str | None
+
+    def describe(self) -> str:
+        """Plain-language report for people, several lines."""
+        lines = [f"{self.source}: {'VALID' if self.valid else 'INVALID'}"]
+        for problem in self.problems:
+            lines.append(f"  problem: {problem}")
+        record = self.record
+        if record is not None:
+            attachments = record.attachments
+            if not self.valid:
+                lines.append("  (what follows is NOT certified by a valid seal)")
+            lines += [
+                f"  {EVENT_WORDS[record.event]} ({record.event.value})",
+                f"  event time:       {_when(record.event_time)}",
+                f"  letter reference: {record.letter_reference}",
+                f"  sender:           {record.sender_name} <{record.sender_address}>",
+                f"  recipient:        {record.recipient_address}",
+                f"  message SHA-256:  {record.message_sha256}",
+            ]
+            if record.reason:
+                reason = record.reason.replace("\r\n", "\n").replace("\n", "\n" + " " * 20)
+                lines.append(f"  reason:           {reason}")
+            lines.append(f"  attachments:      {len(attachments) or 'none'}")
+            lines += [
+                f"    {a.name} ({a.content_type}, {a.size} bytes) SHA-256 {a.sha256}"
+                for a in attachments
+            ]
+        if self.signer is not None:
+            signed = f" on {_when(self.signed_at)}" if self.signed_at else ""
+            lines.append(f"  sealed by:        {self.signer}{signed}")
+        if self.timestamped_at is not None:
+            lines.append(f"  timestamp:        {_when(self.timestamped_at)} by {self.tsa}")
+        return "\n".join(lines)
+
+
+def verify_evidence(
+    xml: bytes, p7s: bytes, anchors: Sequence[x509.Certificate], *, source: str = "evidence.xml"
+) -> Verdict:
+    """Verify `p7s` (CAdES-T, detached) over `xml` against `anchors`; never raises."""
+    problems: list[str] = []
+    record = None
+    xml_problem: str | None = None
+    try:
+        record = from_xml(xml)
+    except EvidenceError as exc:
+        xml_problem = f"{source} is not a readable evidence record ({exc})"
+    signer: str | None = None
+    tsa: str | None = None
+    signed_at: datetime | None = None
+    timestamped_at: datetime | None = None
+    try:
+        seal = _Signed.load(p7s, "seal")
+    except VerificationError as exc:
+        problems.append(str(exc))
+    else:
+        signer, signed_at = _name(seal.certificate), seal.signing_time
+        _collect(problems, lambda: seal.check_content(xml, source))
+        _collect(problems, seal.check_signature)
+        stamp = _collect(problems, lambda: _check_timestamp(seal, anchors))
+        if stamp is not None:
+            timestamped_at, tsa = stamp
+            if signed_at is not None and signed_at > timestamped_at + CLOCK_SKEW:
+                problems.append("the seal claims a signing time later than its timestamp")
+        at = timestamped_at or signed_at
+        _collect(problems, lambda: _check_chain(seal.certificate, seal.pool, anchors, at, "seal"))
+    if xml_problem:
+        problems.append(xml_problem)
+    return Verdict(
+        source=source,
+        valid=not problems,
+        problems=tuple(problems),
+        record=record,
+        signer=signer,
+        signed_at=signed_at,
+        timestamped_at=timestamped_at,
+        tsa=tsa,
+    )
+
+
+def verify_paths(paths: Sequence[Path], anchors: Sequence[x509.Certificate]) -> list[Verdict]:
+    """Verify each evidence named by `paths` (X, X.p7s or both), once per pair, in given order."""
+    pairs: dict[Path, Path] = {}
+    for path in paths:
+        xml = path.with_name(path.name.removesuffix(P7S_SUFFIX)) if _is_p7s(path) else path
+        pairs.setdefault(xml, xml.with_name(xml.name + P7S_SUFFIX))
+    return [_verify_pair(xml, p7s, anchors) for xml, p7s in pairs.items()]
+
+
+def _is_p7s(path: Path) -> bool:
+    return path.name.endswith(P7S_SUFFIX) and len(path.name) > len(P7S_SUFFIX)
+
+
+def _verify_pair(xml: Path, p7s: Path, anchors: Sequence[x509.Certificate]) -> Verdict:
+    missing = [path for path in (xml, p7s) if not path.is_file()]
+    if missing:
+        return _invalid(str(xml), *(f"{path} not found" for path in missing))
+    try:
+        xml_data, p7s_data = xml.read_bytes(), p7s.read_bytes()
+    except OSError as exc:
+        return _invalid(str(xml), f"cannot read: {exc}")
+    return verify_evidence(xml_data, p7s_data, anchors, source=str(xml))
+
+
+def _invalid(source: str, *problems: str) -> Verdict:
+    return Verdict(source, False, problems, None, None, None, None, None)
+
+
+_T = TypeVar("_T")
+
+
+def _collect(problems: list[str], check: Callable[[], _T]) -> _T | None:
+    """Run one check; a VerificationError becomes a problem and the result None."""
+    try:
+        return check()
+    except VerificationError as exc:
+        problems.append(str(exc))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        problems.append(f"the .p7s is damaged and cannot be checked ({exc})")
+    return None
+
+
+class _Signed:
+    """One parsed CMS SignedData with a single signer (a seal or a timestamp token)."""
+
+    def __init__(self, role: str, signed_data: cms.SignedData) -> None:
+        self.role = role
+        self.signed_data = signed_data
+        signer_infos = signed_data["signer_infos"]
+        if len(signer_infos) != 1:
+            raise VerificationError(f"the {role} has {len(signer_infos)} signers, expected one")
+        self.signer_info: cms.SignerInfo = signer_infos[0]
+        self.pool = [
+            x509.load_der_x509_certificate(choice.chosen.dump())
+            for choice in signed_data["certificates"] or ()
+            if choice.name == "certificate"
+        ]
+        self.attributes = {
+            attr["type"].native: attr["values"] for attr in self.signer_info["signed_attrs"] or ()
+        }
+        if "message_digest" not in self.attributes or "content_type" not in self.attributes:
+            raise VerificationError(f"the {role} lacks its content type or message digest")
+        algorithm = self.signer_info["digest_algorithm"]["algorithm"].native
+        if algorithm not in _HASHES:
+            raise VerificationError(f"the {role} uses an unsupported digest ({algorithm})")
+        self.hash = _HASHES[algorithm]
+        self.certificate = self._find_signer()
+
+    @classmethod
+    def load(cls, der: bytes, role: str) -> _Signed:
+        try:
+            info = cms.ContentInfo.load(der)
+            if info["content_type"].native != "signed_data":
+                raise VerificationError(f"the {role} is not a CMS signature")
+            return cls(role, info["content"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise VerificationError(f"the {role} is damaged and cannot be read ({exc})") from exc
+
+    @property
+    def content_type(self) -> str:
+        return str(self.signed_data["encap_content_info"]["content_type"].native)
+
+    @property
+    def signature(self) -> bytes:
+        value: bytes = self.signer_info["signature"].native
+        return value
+
+    @property
+    def signing_time(self) -> datetime | None:
+        values = self.attributes.get("signing_time")
+        return values[0].native if values else None
+
+    def unsigned(self, oid: str) -> core.Asn1Value | None:
+        for attr in self.signer_info["unsigned_attrs"] or ():
+            if attr["type"].dotted == oid and len(attr["values"]):
+                return attr["values"][0]
+        return None
+
+    def check_content(self, content: bytes, source: str) -> None:
+        """The sealed digest must be that of `content`, and the content type must match."""
+        if self.attributes["content_type"][0].native != self.content_type:
+            raise VerificationError(f"the {self.role} content type attribute was altered")
+        digest = hashes.Hash(self.hash())
+        digest.update(content)
+        if digest.finalize() != self.attributes["message_digest"][0].native:
+            raise VerificationError(
+                f"{source} was modified after sealing: its digest does not match the {self.role}"
+            )
+
+    def check_signature(self) -> None:
+        """The signature over the signed attributes verifies with the signer certificate's key."""
+        signed = b"\x31" + self.signer_info["signed_attrs"].dump()[1:]  # SET OF, RFC 5652 §5.4
+        algorithm = self.signer_info["signature_algorithm"]
+        try:
+            _verify_signature(self.certificate, self.signature, signed, algorithm, self.hash())
+        except InvalidSignature:
+            raise VerificationError(
+                f"the {self.role} signature is invalid: the file was altered "
+                "or not signed by the certificate it names"
+            ) from None
+        self._check_signing_certificate()
+
+    def _find_signer(self) -> x509.Certificate:
+        sid = self.signer_info["sid"]
+        for cert in self.pool:
+            if sid.name == "issuer_and_serial_number":
+                parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+                chosen = sid.chosen
+                if (
+                    parsed.serial_number == chosen["serial_number"].native
+                    and parsed.issuer == chosen["issuer"]
+                ):
+                    return cert
+            elif sid.name == "subject_key_identifier":
+                try:
+                    ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+                except x509.ExtensionNotFound:
+                    continue
+                if ski.value.digest == sid.chosen.native:
+                    return cert
+        raise VerificationError(f"the {self.role} does not include the certificate that made it")
+
+    def _check_signing_certificate(self) -> None:
+        """ESS signing-certificate(-v2): the signed attributes name the signer's certificate."""
+        der = self.certificate.public_bytes(serialization.Encoding.DER)
+        if "signing_certificate_v2" in self.attributes:
+            cert_id = self.attributes["signing_certificate_v2"][0]["certs"][0]
+            algorithm = cert_id["hash_algorithm"]["algorithm"].native
+            if algorithm not in _HASHES:
+                raise VerificationError(f"the {self.role} names its certificate with {algorithm}")
+            digest = hashes.Hash(_HASHES[algorithm]())
+            digest.update(der)
+            expected = digest.finalize()
+        elif "signing_certificate" in self.attributes:
+            cert_id = self.attributes["signing_certificate"][0]["certs"][0]
+            expected = hashlib.sha1(der).digest()  # noqa: S324 - ESS v1 is defined with SHA-1
+        else:
+            raise VerificationError(
+                f"the {self.role} does not sign the identity of its certificate"
+            )
+        if cert_id["cert_hash"].native != expected:
+            raise VerificationError(f"the {self.role} was made with another certificate")
+
+
+def _verify_signature(
+    cert: x509.Certificate,
+    signature: bytes,
+    data: bytes,
+    algorithm: algos.SignedDigestAlgorithm,
+    digest: hashes.HashAlgorithm,
+) -> None:
+    key = cert.public_key()
+    name: str = algorithm["algorithm"].native
+    if isinstance(key, ec.EllipticCurvePublicKey) and "ecdsa" in name:
+        key.verify(signature, data, ec.ECDSA(_hash_of(name, digest)))
+    elif isinstance(key, rsa.RSAPublicKey) and (name.endswith("_rsa") or name == "rsassa_pkcs1v15"):
+        key.verify(signature, data, padding.PKCS1v15(), _hash_of(name, digest))
+    elif isinstance(key, ed25519.Ed25519PublicKey) and name == "ed25519":
+        key.verify(signature, data)
+    else:
+        raise VerificationError(f"unsupported signature algorithm {name}")
+
+
+def _hash_of(name: str, default: hashes.HashAlgorithm) -> hashes.HashAlgorithm:
+    prefix = name.split("_", 1)[0]
+    return _HASHES[prefix]() if prefix in _HASHES else default
+
+
+def _check_timestamp(seal: _Signed, anchors: Sequence[x509.Certificate]) -> tuple[datetime, str]:
+    """Return (time, TSA name) of the seal's signature timestamp, checked all the way."""
+    token = seal.unsigned(SIGNATURE_TIMESTAMP_TOKEN)
+    if token is None:
+        raise VerificationError("the seal carries no timestamp (it is not CAdES-T)")
+    stamp = _Signed.load(token.dump(), "timestamp")
+    if stamp.content_type != "tst_info":
+        raise VerificationError("the timestamp token does not contain a timestamp")
+    try:
+        content = stamp.signed_data["encap_content_info"]["content"]
+        econtent = bytes(content)
+        info = content.parsed
+        imprint = info["message_imprint"]
+        algorithm = imprint["hash_algorithm"]["algorithm"].native
+        hashed = imprint["hashed_message"].native
+        at: datetime = info["gen_time"].native
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise VerificationError(f"the timestamp is damaged and cannot be read ({exc})") from exc
+    stamp.check_content(econtent, "the timestamp")
+    stamp.check_signature()
+    if algorithm not in _HASHES:
+        raise VerificationError(f"the timestamp uses an unsupported digest ({algorithm})")
+    digest = hashes.Hash(_HASHES[algorithm]())
+    digest.update(seal.signature)
+    if digest.finalize() != hashed:
+        raise VerificationError("the timestamp does not cover this seal's signature")
+    _check_timestamping_usage(stamp.certificate)
+    _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
+    return at, _name(stamp.certificate)
+
+
+def _check_timestamping_usage(cert: x509.Certificate) -> None:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is None or ExtendedKeyUsageOID.TIME_STAMPING not in eku:
+        raise VerificationError(
+            f"the timestamp certificate ({_name(cert)}) is not authorised for timestamping"
+        )
+
+
+def _check_chain(
+    leaf: x509.Certificate,
+    pool: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime | None,
+    role: str,
+) -> None:
+    """`leaf` must chain through `pool` to one of `anchors`, every link valid at `at`."""
+    current = leaf
+    for _ in range(MAX_CHAIN):
+        _check_validity(current, at, role)
+        if current in anchors:
+            return
+        issuer = _issuer_of(current, anchors) or _issuer_of(current, pool)
+        if issuer is None:
+            raise VerificationError(
+                f"the {role} certificate ({_name(leaf)}) is not issued by a trusted authority"
+            )
+        _check_is_ca(issuer, role)
+        if issuer in anchors:
+            _check_validity(issuer, at, role)
+            return
+        current = issuer
+    raise VerificationError(f"the {role} certificate chain is too long")
+
+
+def _issuer_of(
+    cert: x509.Certificate, candidates: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
+    for candidate in candidates:
+        if candidate.subject != cert.issuer or candidate == cert:
+            continue
+        try:
+            cert.verify_directly_issued_by(candidate)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return candidate
+    return None
+
+
+def _check_validity(cert: x509.Certificate, at: datetime | None, role: str) -> None:
+    if at is None:
+        return
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise VerificationError(
+            f"the certificate {_name(cert)} in the {role} chain was not valid at {_when(at)}"
+        )
+
+
+def _check_is_ca(cert: x509.Certificate, role: str) -> None:
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        can_sign = cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        can_sign = True
+    if not (is_ca and can_sign):
+        raise VerificationError(
+            f"{_name(cert)} signed a certificate of the {role} chain but is no certification "
+            "authority"
+        )
+
+
+def _name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def _when(at: datetime | None) -> str:
+    if at is None:
+        return "unknown"
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

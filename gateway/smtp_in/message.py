@@ -1,0 +1,292 @@
+"""Reading a submitted message (RFC 5322 + MIME): pure functions, no I/O.
+
+The parser runs on untrusted input and CPython's email package can be slow on hostile input
+(quadratic cases), so callers run these functions in a thread, never on the event loop. No
+exception from the email package leaks: what cannot be read is refused with a `Rejected`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
+from email.errors import MessageError
+from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from html.parser import HTMLParser
+from typing import Any, Final
+
+from gateway.core.evidence import Attachment
+from gateway.errors import Rejected
+from gateway.smtp_in import replies
+
+MAX_DEPTH: Final = 32  # MIME nesting beyond this is refused; real mail nests 3 or 4 deep
+
+# What the email package raises on hostile input besides its own MessageError (CPython bugs
+# in _header_value_parser have raised IndexError, AttributeError, TypeError, ValueError...).
+_EMAIL_ERRORS: Final = (
+    MessageError,
+    LookupError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    AssertionError,
+    RecursionError,
+)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_EXTENSIONS: Final = {
+    "application/pdf": ".pdf",
+    "application/zip": ".zip",
+    "application/msword": ".doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "message/rfc822": ".eml",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/calendar": ".ics",
+}
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What the gateway reads from a message: sender, subject, attachments and a body to show."""
+
+    from_addresses: tuple[str, ...]
+    from_display: str
+    subject: str
+    message_id: str | None
+    attachments: tuple[Attachment, ...]
+    text: str  # text/plain body, or text derived from text/html
+    html: str | None
+
+
+def check_line_endings(content: bytes) -> None:
+    """Refuse a bare CR, a bare LF or a NUL: the material of SMTP smuggling (RFC 5321 §2.3.8)."""
+    crlf = content.count(b"\r\n")
+    if b"\x00" in content or content.count(b"\r") != crlf or content.count(b"\n") != crlf:
+        raise Rejected(replies.BARE_LINE_ENDING)
+
+
+def parse_message(content: bytes) -> ParsedMessage:
+    """Read the message; `Rejected` when it has no usable From: or cannot be read at all."""
+    message = _parse(content)
+    try:
+        from_addresses, from_display = _from(message)
+        subject = _header_text(message, "Subject")
+        message_id = _header_text(message, "Message-ID") or None
+        parts = _classify(message)
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.MALFORMED) from None
+    plain = [_text(part) for part in parts.text]
+    html = _text(parts.html[0]) if parts.html else None
+    text = "\n\n".join(chunk for chunk in plain if chunk.strip())
+    if not text and html:
+        text = html_to_text(html)
+    return ParsedMessage(
+        from_addresses=from_addresses,
+        from_display=from_display,
+        subject=subject,
+        message_id=message_id,
+        attachments=tuple(attachment for attachment, _ in _attachments(parts.attachments)),
+        text=text,
+        html=html,
+    )
+
+
+def attachment_bytes(content: bytes, index: int) -> tuple[Attachment, bytes]:
+    """The index-th attachment (ParsedMessage.attachments order) and its decoded bytes."""
+    message = _parse(content)
+    try:
+        leaves = _classify(message).attachments
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.MALFORMED) from None
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"the message has no attachment number {index}")
+    return next(_attachments(leaves, start=index))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from HTML: tags dropped, scripts and styles skipped, blocks on new lines."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except _EMAIL_ERRORS:
+        pass  # keep what was extracted before the parser gave up
+    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def _parse(content: bytes) -> EmailMessage:
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(content)
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.MALFORMED) from None
+    return message
+
+
+def _from(message: Message) -> tuple[tuple[str, ...], str]:
+    try:
+        values: list[Any] = message.get_all("From") or []  # header objects (policy.default)
+        addresses: tuple[Address, ...] = tuple(values[0].addresses) if len(values) == 1 else ()
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.NO_FROM) from None
+    specs = tuple(address.addr_spec for address in addresses)
+    if not specs or not all(_is_address(address) for address in addresses):
+        raise Rejected(replies.NO_FROM)
+    return specs, _clean(addresses[0].display_name)
+
+
+def _is_address(address: Address) -> bool:
+    return bool(address.username) and bool(address.domain) and "@" in address.addr_spec
+
+
+def _header_text(message: Message, name: str) -> str:
+    """A header's decoded value on one line; the raw value when the parser chokes on it."""
+    try:
+        value = message.get(name)
+        return _clean(str(value)) if value is not None else ""
+    except _EMAIL_ERRORS:
+        pass
+    for key, raw in message.raw_items():
+        if key.lower() == name.lower():
+            try:
+                return _clean(str(make_header(decode_header(str(raw)))))
+            except _EMAIL_ERRORS:
+                return _clean(str(raw))
+    return ""
+
+
+def _clean(text: str) -> str:
+    """One line of text: control characters (folding, encoded CR/LF/NUL) become single spaces."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+@dataclass
+class _Parts:
+    text: list[Message]
+    html: list[Message]
+    attachments: list[Message]
+
+
+def _classify(message: Message) -> _Parts:
+    parts = _Parts(text=[], html=[], attachments=[])
+    for part in _leaves(message):
+        if _is_attachment(part):
+            parts.attachments.append(part)
+        elif part.get_content_type() == "text/html":
+            parts.html.append(part)
+        elif part.get_content_type() == "text/plain":
+            parts.text.append(part)
+        # any other inline text/* (e.g. text/enriched) is neither body nor attachment
+    return parts
+
+
+def _leaves(message: Message) -> Iterator[Message]:
+    """Leaf parts in document order; an attached message (message/rfc822) is one leaf."""
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise Rejected(replies.MALFORMED)
+        children = part.get_payload()
+        if isinstance(children, list) and (
+            part is message or part.get_content_maintype() == "multipart"
+        ):
+            stack.extend(
+                (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
+            )
+        else:
+            yield part
+
+
+def _is_attachment(part: Message) -> bool:
+    return (
+        part.get_content_disposition() == "attachment"
+        or bool(part.get_filename())
+        or part.get_content_maintype() != "text"
+    )
+
+
+def _attachments(leaves: list[Message], start: int = 0) -> Iterator[tuple[Attachment, bytes]]:
+    for number, part in enumerate(leaves[start:], start=start + 1):
+        try:
+            data = _payload(part)
+            content_type = part.get_content_type()
+            name = part.get_filename()
+        except _EMAIL_ERRORS:
+            raise Rejected(replies.MALFORMED) from None
+        if not name:
+            name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
+        yield (
+            Attachment(
+                name=name,
+                content_type=content_type,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            ),
+            data,
+        )
+
+
+def _payload(part: Message) -> bytes:
+    """The decoded bytes of a leaf (base64 and quoted-printable undone)."""
+    if part.is_multipart():  # an attached message: its bytes, serialised the same way each time
+        inner = part.get_payload(0)
+        return inner.as_bytes(policy=policy.SMTP) if isinstance(inner, Message) else b""
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _text(part: Message) -> str:
+    """A text part decoded with its charset; unknown charsets read as UTF-8, errors replaced."""
+    try:
+        data = _payload(part)
+        charset = part.get_content_charset() or "us-ascii"
+    except _EMAIL_ERRORS:
+        return ""
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # unknown or non-text codec (e.g. "x-unknown", "base64", "rot13")
+        return data.decode("utf-8", "replace")
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP: Final = frozenset({"script", "style", "head", "title", "template"})
+    _BLOCK: Final = frozenset(
+        {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BLOCK:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.chunks.append(data)

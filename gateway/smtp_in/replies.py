@@ -1,0 +1,115 @@
+"""The SMTP ingress's reply catalogue: every reply a sender can see, with an RFC 3463 code.
+
+Texts are sentences a person understands; they never name the software, its version or an
+internal error. `native()` rewrites the few fixed replies of aiosmtpd that lack an enhanced
+status code (or say too little) into catalogue replies.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gateway.errors import SmtpReply
+
+GREETING_IDENT: Final = "ESMTP"  # the greeting is "220 <hostname> ESMTP": no product, no version
+
+SENDER_OK: Final = SmtpReply(250, "2.1.0", "Sender address accepted")
+RECIPIENT_OK: Final = SmtpReply(
+    250, "2.1.5", "Recipient accepted; it gets its own registered delivery"
+)
+RECIPIENT_REPEATED: Final = SmtpReply(
+    250, "2.1.5", "Recipient already listed; it gets a single registered delivery"
+)
+CANNOT_VRFY: Final = SmtpReply(
+    252, "2.5.0", "Addresses are not verified here; send the letter and each recipient is notified"
+)
+
+AUTH_REQUIRED: Final = SmtpReply(
+    530, "5.7.0", "Authentication required: log in with your sender account before sending a letter"
+)
+TLS_REQUIRED: Final = SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first")
+BAD_CREDENTIALS: Final = SmtpReply(
+    535, "5.7.8", "Authentication failed: the account address or the password is wrong"
+)
+AUTH_MALFORMED: Final = SmtpReply(501, "5.5.2", "The AUTH data could not be read")
+SENDER_MISMATCH: Final = SmtpReply(
+    550, "5.7.1", "The envelope sender must be the address of the account you logged in with"
+)
+FROM_MISMATCH: Final = SmtpReply(
+    550, "5.7.1", "The From: header must be the address of the account you logged in with"
+)
+BAD_RECIPIENT: Final = SmtpReply(550, "5.1.3", "The recipient address is not a valid email address")
+BARE_LINE_ENDING: Final = SmtpReply(
+    550,
+    "5.6.0",
+    "The message contains a bare CR, a bare LF or a NUL byte; every line must end with CRLF",
+)
+NO_FROM: Final = SmtpReply(
+    550, "5.6.0", "The message must have exactly one From: header holding a valid address"
+)
+MALFORMED: Final = SmtpReply(
+    550, "5.6.0", "The message could not be read: its MIME structure is broken"
+)
+LINE_TOO_LONG: Final = SmtpReply(
+    500, "5.5.2", "A line is longer than 1000 characters (RFC 5321 4.5.3.1.6); nothing was kept"
+)
+COMMAND_TOO_LONG: Final = SmtpReply(500, "5.5.2", "The command line is too long")
+TRY_LATER: Final = SmtpReply(
+    451, "4.3.0", "Temporary problem on our side; nothing was kept, please try again later"
+)
+
+
+def accepted(reference: str) -> SmtpReply:
+    """250 to DATA, sent only once the letter and its deposit evidence are durably stored."""
+    reference = "".join(ch for ch in reference if ch.isprintable() and not ch.isspace())
+    return SmtpReply(
+        250,
+        "2.0.0",
+        f"Registered letter {reference} deposited; the proof of deposit follows by email",
+    )
+
+
+def too_many_recipients(limit: int) -> SmtpReply:
+    return SmtpReply(
+        452,
+        "4.5.3",
+        f"Too many recipients: a letter goes to at most {limit}; send the others a separate letter",
+    )
+
+
+def too_big(limit: int) -> SmtpReply:
+    return SmtpReply(
+        552, "5.3.4", f"The message is too big: this gateway accepts at most {_size(limit)}"
+    )
+
+
+def _size(octets: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if octets >= scale:
+            return f"{octets / scale:g} {unit}"
+    return f"{octets} bytes"
+
+
+def native(line: str, *, max_message_size: int) -> str:
+    """The catalogue line for one of aiosmtpd's fixed replies; any other line unchanged."""
+    if line in _NATIVE:
+        return _NATIVE[line].line()
+    if line in _NATIVE_TOO_BIG:
+        return too_big(max_message_size).line()
+    return line
+
+
+# aiosmtpd 1.4.6, smtp.py: replies it pushes itself, without asking the handler.
+_NATIVE: Final[dict[str, SmtpReply]] = {
+    "530 Must issue a STARTTLS command first": TLS_REQUIRED,
+    "530 5.7.0 Authentication required": AUTH_REQUIRED,
+    "535 5.7.8 Authentication credentials invalid": BAD_CREDENTIALS,
+    "500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
+    "500 Command line too long": COMMAND_TOO_LONG,
+}
+_NATIVE_TOO_BIG: Final = frozenset(
+    {
+        "552 Error: message size exceeds fixed maximum message size",  # MAIL FROM ... SIZE=
+        "552 Error: Too much mail data",  # DATA went over data_size_limit
+    }
+)

@@ -1,0 +1,130 @@
+"""SMTP listeners in the current event loop: submission (STARTTLS) and submissions (implicit TLS).
+
+The inbound (MX) listener belongs to a later issue: `LISTENERS` gets an "inbound" entry with
+its own handler then, and `serve()` starts it like the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, AnyStr, Final
+
+from aiosmtpd.smtp import SMTP
+
+from gateway.settings import SmtpSettings
+from gateway.smtp_in import replies
+from gateway.smtp_in.handler import SubmissionHandler
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE: Final = 5.0  # seconds given to deposits in flight when the gateway stops
+SESSION_TIMEOUT: Final = 300.0  # RFC 5321 §4.5.3.2.7: the server timeout is at least 5 minutes
+
+
+class _Protocol(SMTP):
+    """aiosmtpd's SMTP with one change: its fixed replies carry enhanced status codes.
+
+    aiosmtpd pushes a few replies itself, without a hook: "552 Error: Too much mail data" when
+    DATA exceeds data_size_limit (the only way to bound memory while receiving), "530 Must
+    issue a STARTTLS command first", the 552 to an oversized MAIL FROM SIZE=. `push` maps them
+    to the catalogue. Everything else is handler hooks.
+    """
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            status = replies.native(status, max_message_size=self.data_size_limit or 0)
+        await super().push(status)
+
+
+# name -> (settings attribute, implicit TLS)
+LISTENERS: Final = {"submission": ("submission", False), "submissions": ("submissions", True)}
+
+
+@asynccontextmanager
+async def serve(
+    settings: SmtpSettings,
+    handler: SubmissionHandler,
+    tls: ssl.SSLContext,
+    *,
+    hostname: str,
+) -> AsyncIterator[dict[str, tuple[str, int]]]:
+    """Listen on every configured submission port; yield the bound (host, port) by name."""
+    loop = asyncio.get_running_loop()
+    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    bound: dict[str, tuple[str, int]] = {}
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(_close_sessions, sessions, handler)
+        for name, (key, implicit) in LISTENERS.items():
+            address: tuple[str, int] | None = getattr(settings, key)
+            if address is None:
+                continue
+            factory = _factory(handler, tls, implicit=implicit, hostname=hostname, into=sessions)
+            server = await loop.create_server(
+                factory, *address, ssl=tls if implicit else None, reuse_address=True
+            )
+            stack.push_async_callback(_close_server, server)
+            host, port = server.sockets[0].getsockname()[:2]
+            bound[name] = (host, port)
+            log.info("SMTP %s listening on %s:%d", name, host, port)
+        yield bound
+
+
+def _factory(
+    handler: SubmissionHandler,
+    tls: ssl.SSLContext,
+    *,
+    implicit: bool,
+    hostname: str,
+    into: weakref.WeakSet[SMTP],
+) -> Callable[[], SMTP]:
+    common: dict[str, Any] = {
+        "hostname": hostname,
+        "ident": replies.GREETING_IDENT,
+        "data_size_limit": handler.max_message_size,
+        "timeout": SESSION_TIMEOUT,
+        "enable_SMTPUTF8": False,
+        "decode_data": False,
+    }
+    if implicit:
+        # The socket is TLS from the first byte, but aiosmtpd only counts STARTTLS as TLS: with
+        # auth_require_tls it would never offer AUTH, and auth_required without it warns (a
+        # UserWarning, once per connection). So AUTH is offered here and the handler's hooks
+        # require it (and check the transport really is TLS) before MAIL, RCPT and DATA.
+        flags: dict[str, Any] = {"auth_required": False, "auth_require_tls": False}
+    else:
+        flags = {
+            "tls_context": tls,
+            "require_starttls": True,
+            "auth_required": True,
+            "auth_require_tls": True,
+        }
+
+    def make() -> SMTP:
+        protocol = _Protocol(handler, loop=asyncio.get_running_loop(), **common, **flags)
+        into.add(protocol)
+        return protocol
+
+    return make
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+async def _close_sessions(sessions: weakref.WeakSet[SMTP], handler: SubmissionHandler) -> None:
+    """Let deposits in flight finish (briefly), then cut the remaining sessions."""
+    await handler.drain(SHUTDOWN_GRACE)
+    open_sessions = list(sessions)
+    for session in open_sessions:
+        if isinstance(session.transport, asyncio.Transport):
+            session.transport.abort()
+    for _ in range(100):  # connection_lost() cancels each session's task on a later loop turn
+        if all(session.transport is None for session in open_sessions):
+            break
+        await asyncio.sleep(0.01)

@@ -1,0 +1,279 @@
+"""Handing one message to the next hop: a local Maildir (development) or a smarthost (aiosmtplib).
+
+A transport's `send` either returns a short description of the hand-over or raises RelayFailed
+carrying an SmtpReply; `failure_from` is the pure mapping from aiosmtplib's errors to that reply.
+Once the next hop has answered 250 to DATA the message is handed over: nothing after that point
+(QUIT, closing the connection) may turn the send into a failure, or the queue would send it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import os
+import re
+import ssl
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from gateway.errors import ConfigError, RelayFailed, SmtpReply
+from gateway.settings import DeliverySettings
+
+DEFAULT_TIMEOUT = 60.0  # seconds per SMTP step; RFC 5321 §4.5.3.2 allows far longer, we retry
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)")  # RFC 3463 §2
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,:=-]{0,254}$")  # Maildir names incl. ":2,S"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for one recipient; `id` is the stable outbound id (retries reuse it)."""
+
+    mail_from: str
+    rcpt: str
+    message: bytes
+    id: str
+
+
+class Transport(Protocol):
+    async def send(self, mail: Outgoing) -> str: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping aiosmtplib errors to replies (pure)
+
+
+def parse_reply(code: int, text: str) -> SmtpReply:
+    """The server's reply as an SmtpReply: its enhanced code when the text starts with one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
+    klass = str(code)[0]
+    match = _ENHANCED.match(lines[0])
+    if not match or match[1] != klass:
+        return SmtpReply(code, f"{klass}.0.0", " ".join(lines))
+    enhanced = f"{match[1]}.{match[2]}.{match[3]}"
+    repeated = re.compile(rf"^{re.escape(enhanced)}(?:\s+|$)")
+    sentences = [repeated.sub("", line, count=1) for line in lines]
+    return SmtpReply(code, enhanced, " ".join(s for s in sentences if s))
+
+
+def failure_from(err: Exception, where: str) -> RelayFailed:
+    """RelayFailed for an error raised while talking to `where` (host:port)."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
+        err = err.recipients[0]
+    if isinstance(err, aiosmtplib.SMTPAuthenticationError):
+        # Our credentials are wrong: the letter is fine, so retry while the operator fixes them.
+        return _temporary("4.7.0", f"{where} refused our credentials: {err.code} {err.message}")
+    if isinstance(err, aiosmtplib.SMTPResponseException):
+        if 400 <= err.code < 600:
+            return RelayFailed(parse_reply(err.code, err.message))
+        return _temporary("4.5.0", f"{where} answered an unexpected {err.code} {err.message}")
+    if isinstance(err, aiosmtplib.SMTPServerDisconnected):
+        return _temporary("4.4.2", f"{where} closed the connection: {err}")
+    if isinstance(err, TimeoutError):
+        return _temporary("4.4.1", f"no answer from {where} in time: {err}")
+    if isinstance(err, aiosmtplib.SMTPNotSupported):
+        return _temporary("4.7.0", f"{where} does not offer what we need: {err}")
+    return _temporary("4.4.1", f"cannot talk to {where}: {err}")
+
+
+def _temporary(enhanced: str, text: str) -> RelayFailed:
+    return RelayFailed(SmtpReply(451, enhanced, text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Smarthost
+
+
+class SmarthostTransport:
+    """Relays each message through the configured smarthost, one connection per message."""
+
+    def __init__(
+        self,
+        settings: DeliverySettings,
+        *,
+        local_hostname: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls_context` replaces the system trust store when verifying (tests, private CAs)."""
+        self._host, self._port = settings.smarthost
+        self._where = f"{self._host}:{self._port}"
+        self._tls = settings.smarthost_tls
+        self._verify = settings.smarthost_verify_tls
+        self._tls_context = tls_context if settings.smarthost_verify_tls else None
+        self._local_hostname = local_hostname
+        self._timeout = timeout
+        self._user = settings.smarthost_user or None
+        self._password = _read_password(settings) if self._user else None
+
+    async def send(self, mail: Outgoing) -> str:
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            local_hostname=self._local_hostname,
+            timeout=self._timeout,
+            use_tls=self._tls == "tls",
+            start_tls=self._tls == "starttls",
+            validate_certs=self._verify,
+            tls_context=self._tls_context,
+            username=self._user,
+            password=self._password,
+        )
+        try:
+            try:
+                await client.connect()
+                _, text = await client.sendmail(mail.mail_from, [mail.rcpt], mail.message)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+                raise failure_from(err, self._where) from err
+            # Handed over: a failing QUIT changes nothing, and must not make the queue resend.
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+        finally:
+            client.close()
+        return f"{self._where} said: 250 {text}"
+
+
+def _read_password(settings: DeliverySettings) -> str:
+    path = settings.smarthost_password_file
+    if path is None:
+        raise ConfigError("delivery.smarthost_password_file: required with delivery.smarthost_user")
+    try:
+        return path.read_text(encoding="utf-8").strip("\r\n")
+    except OSError as err:
+        raise ConfigError(f"delivery.smarthost_password_file: {path}: {err.strerror}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbox (Maildir)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message in the outbox, as listed for people (the development web page)."""
+
+    name: str
+    mail_from: str
+    to: str
+    subject: str
+    date: datetime
+    size: int
+
+
+class OutboxTransport:
+    """Delivers into a Maildir (tmp/, new/, cur/) instead of the network; for development.
+
+    Each message gets the name `<id>.eml` and two fields on top, as a local delivery agent adds
+    them: `Return-Path: <mail_from>` and `Delivered-To: rcpt`. The same id is delivered once.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def send(self, mail: Outgoing) -> str:
+        if not _SAFE_ID.match(mail.id):
+            raise ValueError(f"outbound id {mail.id!r} cannot name a Maildir file")
+        if any(c in address for address in (mail.mail_from, mail.rcpt) for c in "\r\n"):
+            raise ValueError("an envelope address contains a line break")
+        return await asyncio.to_thread(self._deliver, mail)
+
+    def _deliver(self, mail: Outgoing) -> str:
+        for sub in ("tmp", "new", "cur"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        name = f"{mail.id}.eml"
+        existing = self._find(name)
+        if existing is not None:
+            return str(existing)
+        tmp = self.directory / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}"
+        final = self.directory / "new" / name
+        eol = "\r\n" if b"\r\n" in mail.message else "\n"
+        top = f"Return-Path: <{mail.mail_from}>{eol}Delivered-To: {mail.rcpt}{eol}"
+        with tmp.open("wb") as out:
+            out.write(top.encode("utf-8") + mail.message)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(tmp, final)  # Maildir delivery: link never replaces a file of the same name
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        _fsync_directory(final.parent)
+        return str(final)
+
+    def list(self) -> builtins.list[OutboxEntry]:
+        """Every delivered message, newest first."""
+        files = [
+            path
+            for sub in ("new", "cur")
+            if (self.directory / sub).is_dir()
+            for path in (self.directory / sub).iterdir()
+            if path.is_file() and _SAFE_NAME.match(path.name)
+        ]
+        files.sort(key=lambda path: (path.stat().st_mtime_ns, path.name), reverse=True)
+        return [_entry(path) for path in files]
+
+    def read(self, name: str) -> bytes:
+        """The stored message called `name` (as listed); KeyError for any other name."""
+        path = self._find(name) if _SAFE_NAME.match(name) else None
+        if path is None:
+            raise KeyError(name)
+        return path.read_bytes()
+
+    def _find(self, name: str) -> Path | None:
+        stem = name.partition(":")[0]
+        for path in (self.directory / "new" / name, self.directory / "new" / stem):
+            if path.is_file():
+                return path
+        cur = self.directory / "cur"
+        if cur.is_dir():
+            for path in cur.iterdir():
+                if path.name == name or path.name.partition(":")[0] == stem:
+                    return path
+        return None
+
+
+def _entry(path: Path) -> OutboxEntry:
+    with path.open("rb") as file:
+        fields = BytesHeaderParser(policy=policy.default).parse(file)
+    stat = path.stat()
+    date = datetime.fromtimestamp(stat.st_mtime, UTC)
+    with contextlib.suppress(TypeError, ValueError):
+        parsed = parsedate_to_datetime(str(fields.get("Date", "")))
+        date = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return OutboxEntry(
+        name=path.name,
+        mail_from=str(fields.get("Return-Path", "")).strip("<>"),
+        to=str(fields.get("Delivered-To", "") or fields.get("To", "")),
+        subject=str(fields.get("Subject", "")),
+        date=date,
+        size=stat.st_size,
+    )
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def make_transport(settings: DeliverySettings, data_dir: Path, *, local_hostname: str) -> Transport:
+    """The transport `delivery.mode` asks for."""
+    if settings.mode == "outbox":
+        return OutboxTransport(data_dir / "outbox")
+    if settings.mode == "smarthost":
+        return SmarthostTransport(settings, local_hostname=local_hostname)
+    raise ConfigError(f"delivery.mode: {settings.mode} is not available yet")

@@ -1,0 +1,197 @@
+"""A real SMTP server for tests: aiosmtpd in the test's own event loop (Mailman testing/mta.py).
+
+    async with SinkMTA(tls="starttls", auth=True) as sink:
+        sink.inject("RCPT", "550 5.1.1 No such user", times=1)
+        ...  # talk to sink.host, sink.port
+        assert sink.messages[0].rcpt_tos == ("bob@example.org",)
+
+It records every accepted message; `inject` makes the next N MAIL, RCPT or DATA commands answer
+a chosen reply instead (or drop the connection, with SinkMTA.DROP); `reject` refuses given
+recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal
+
+import trustme
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+HOST = "127.0.0.1"
+USER = "relay@lre.localhost"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a test double's fixed secret
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message the sink accepted, with how the client got there."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    tls: bool
+    login: str | None
+
+
+class _Handler:
+    """aiosmtpd hooks: answer injected replies first, otherwise accept and record."""
+
+    def __init__(self, sink: SinkMTA) -> None:
+        self._sink = sink
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        injected = self._sink._injected("MAIL", server)
+        if injected is not None:
+            return injected
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        injected = self._sink._injected("RCPT", server) or self._sink.reject.get(address.lower())
+        if injected is not None:
+            return injected
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        injected = self._sink._injected("DATA", server)
+        if injected is not None:
+            return injected
+        assert isinstance(envelope.content, bytes)
+        login = None
+        if session.authenticated and isinstance(session.auth_data, LoginPassword):
+            login = session.auth_data.login.decode()
+        self._sink.messages.append(
+            Received(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                data=envelope.content,
+                tls=server.transport is not None
+                and server.transport.get_extra_info("ssl_object") is not None,
+                login=login,
+            )
+        )
+        return f"250 2.0.0 Ok: queued as S{len(self._sink.messages)}"
+
+
+class SinkMTA:
+    """An SMTP server on 127.0.0.1:<free port> that records what it accepts."""
+
+    DROP = "<drop the connection>"
+
+    def __init__(
+        self,
+        *,
+        tls: Literal["none", "starttls", "tls"] = "none",
+        auth: bool = False,
+        user: str = USER,
+        password: str = PASSWORD,
+        hostname: str = "sink.test",
+        port: int = 0,
+        reject: dict[str, str] | None = None,
+    ) -> None:
+        """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time."""
+        self.tls = tls
+        self.auth = auth
+        self.user = user
+        self.password = password
+        self.hostname = hostname
+        self.host = HOST
+        self.port = port
+        self.reject = {address.lower(): reply for address, reply in (reject or {}).items()}
+        self.messages: list[Received] = []
+        self.ca = trustme.CA()
+        self._server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert(HOST, "localhost").configure_cert(self._server_context)
+        self._replies: defaultdict[str, deque[str]] = defaultdict(deque)
+        self._server: asyncio.Server | None = None
+        self._sessions: list[SMTP] = []
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts this sink's certificate."""
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    def inject(self, command: str, reply: str, *, times: int = 1) -> None:
+        """Answer the next `times` MAIL, RCPT or DATA commands with `reply` (or SinkMTA.DROP)."""
+        command = command.upper()
+        if command not in ("MAIL", "RCPT", "DATA"):
+            raise ValueError(f"cannot inject a reply to {command}")
+        self._replies[command].extend([reply] * times)
+
+    def _injected(self, command: str, server: SMTP) -> str | None:
+        queue = self._replies[command]
+        if not queue:
+            return None
+        reply = queue.popleft()
+        if reply == self.DROP:
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+            return "421 4.4.2 closing"  # never reaches the client
+        return reply
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login == self.user.encode()
+            and data.password == self.password.encode()
+        )
+        return AuthResult(success=ok, handled=False, auth_data=data)
+
+    def _protocol(self) -> SMTP:
+        session = SMTP(
+            _Handler(self),
+            hostname=self.hostname,
+            tls_context=self._server_context if self.tls == "starttls" else None,
+            require_starttls=self.tls == "starttls",
+            # aiosmtpd cannot tell an implicit-TLS socket from plain text: it only counts STARTTLS.
+            auth_require_tls=self.tls == "starttls",
+            authenticator=self._authenticate if self.auth else None,
+            loop=asyncio.get_running_loop(),
+        )
+        self._sessions.append(session)
+        return session
+
+    async def __aenter__(self) -> SinkMTA:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol,
+            HOST,
+            self.port,
+            ssl=self._server_context if self.tls == "tls" else None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        pending = []
+        for session in self._sessions:  # Python 3.11's wait_closed() leaves sessions running
+            if session.transport is not None:
+                session.transport.close()
+            task = session._handler_coroutine
+            if task is not None and not task.done():
+                task.cancel()
+                pending.append(task)
+        await asyncio.gather(*pending, return_exceptions=True)

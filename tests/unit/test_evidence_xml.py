@@ -1,0 +1,139 @@
+"""evidence.xml: exact round trip, deterministic bytes, and refusal of dangerous XML."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.errors import EvidenceError
+from gateway.evidence.xml import NAMESPACE, from_xml, to_xml
+
+
+def sample_record(**changes: object) -> EvidenceRecord:
+    record = EvidenceRecord(
+        evidence_id="ev-0001",
+        event=EvidenceType.SubmissionAcceptance,
+        event_time=datetime(2025, 6, 1, 10, 0, 0, 250000, tzinfo=UTC),
+        letter_id="letter-1",
+        letter_reference="LRE-2025-000001",
+        delivery_id="delivery-1",
+        provider_name="LRE Gateway",
+        provider_domain="lre.localhost",
+        policy_id="1.3.6.1.4.1.99999.2.1",
+        sender_account="alice",
+        sender_address="alice@example.org",
+        sender_name="Alice Émile <Ltd & Co>",
+        sender_authentication="smtp-auth-plain+starttls",
+        recipient_address="bob@example.net",
+        recipient_phone="+212600000000",
+        submission_time=datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC),
+        subject="Mise en demeure — contrat n° 42",
+        message_size=2048,
+        message_sha256="a" * 64,
+        attachments=(
+            Attachment("contrat.pdf", "application/pdf", 1000, "b" * 64),
+            Attachment("رسالة.txt", "text/plain", 12, "c" * 64),
+        ),
+        previous_evidence_sha256="d" * 64,
+        acceptance_deadline=datetime(2025, 6, 16, 22, 59, 59, tzinfo=UTC),
+        reason="550 5.1.1 <bob@example.net>\r\n  user unknown",
+        extensions=(("note", "x"),),
+    )
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def test_round_trip_is_exact() -> None:
+    """Parsing the XML gives back the very record, and serialising it again the very bytes."""
+    record = sample_record()
+    data = to_xml(record)
+    assert from_xml(data) == record
+    assert to_xml(from_xml(data)) == data
+
+
+def test_round_trip_of_minimal_record() -> None:
+    """Optional parts absent stay absent; empty strings stay empty."""
+    record = sample_record(
+        recipient_phone=None,
+        attachments=(),
+        previous_evidence_sha256=None,
+        acceptance_deadline=None,
+        reason=None,
+        extensions=(),
+        subject="",
+    )
+    assert from_xml(to_xml(record)) == record
+    assert b"PhoneNumber" not in to_xml(record)
+
+
+def test_strings_xml_cannot_carry_survive() -> None:
+    """Control characters and stray whitespace in a subject round-trip exactly."""
+    record = sample_record(subject="  tab\there\x01\x1b[31m red \r\n", sender_name="\x00")
+    assert from_xml(to_xml(record)) == record
+
+
+def test_output_is_deterministic_and_etsi_shaped() -> None:
+    """Same record, same bytes: UTF-8, declaration, ETSI namespace and element names, Z times."""
+    data = to_xml(sample_record())
+    assert data == to_xml(sample_record())
+    assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Evidence xmlns="')
+    assert NAMESPACE.encode() in data
+    for name in (
+        b"EvidenceIdentifier",
+        b"<EventCode>http://uri.etsi.org/19522/Event/SubmissionAcceptance</EventCode>",
+        b"<EventTime>2025-06-01T10:00:00.250000Z</EventTime>",
+        b"EvidenceIssuerPolicyID",
+        b"EvidenceIssuerDetails",
+        b"SenderDetails",
+        b"RecipientDetails",
+        b"<SubmissionTime>2025-06-01T10:00:00Z</SubmissionTime>",
+        b"UserContentInfo",
+        b"LetterReference",
+        b"DeliveryIdentifier",
+        b"PreviousEvidenceDigest",
+        b"AcceptanceDeadline",
+        b"Reason",
+    ):
+        assert name in data
+    data.decode("utf-8")
+
+
+def test_times_are_written_in_utc() -> None:
+    """A time given in another zone is written as the same instant in UTC."""
+    plus_one = timezone(timedelta(hours=1))
+    record = sample_record(event_time=datetime(2025, 6, 1, 11, 0, tzinfo=plus_one))
+    assert b"<EventTime>2025-06-01T10:00:00Z</EventTime>" in to_xml(record)
+    assert from_xml(to_xml(record)).event_time == record.event_time
+
+
+def test_naive_time_is_refused() -> None:
+    """A naive datetime cannot be serialised (it would be ambiguous)."""
+    with pytest.raises(EvidenceError):
+        to_xml(sample_record(event_time=datetime(2025, 6, 1)))  # noqa: DTZ001
+
+
+def test_billion_laughs_is_refused() -> None:
+    """Entity expansion attack: a DOCTYPE or ENTITY declaration is refused before parsing."""
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Evidence>&lol2;</Evidence>'
+    )
+    with pytest.raises(EvidenceError, match="DOCTYPE"):
+        from_xml(bomb)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not xml",
+        b"<Other/>",
+        b'<Evidence xmlns="http://uri.etsi.org/19522/v1#"/>',
+        to_xml(sample_record()).replace(b"SubmissionAcceptance", b"Nonsense"),
+    ],
+)
+def test_garbage_is_an_evidence_error(data: bytes) -> None:
+    """Anything that is not an evidence record raises EvidenceError, never something else."""
+    with pytest.raises(EvidenceError):
+        from_xml(data)

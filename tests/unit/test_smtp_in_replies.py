@@ -1,0 +1,65 @@
+"""The SMTP reply catalogue: enhanced codes everywhere, aiosmtpd's fixed replies translated."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gateway.errors import SmtpReply
+from gateway.smtp_in import replies
+
+ENHANCED = re.compile(r"^[245]\d\d [245]\.\d{1,3}\.\d{1,3} \S")
+
+CATALOGUE = [value for value in vars(replies).values() if isinstance(value, SmtpReply)] + [
+    replies.accepted("LRE-2026-0001"),
+    replies.too_many_recipients(100),
+    replies.too_big(25 * 10**6),
+]
+
+
+@pytest.mark.parametrize("reply", CATALOGUE, ids=lambda reply: reply.text[:30])
+def test_every_reply_has_an_enhanced_code_and_a_sentence(reply: SmtpReply) -> None:
+    """Each reply line is code, matching enhanced code, then readable text on one line."""
+    line = reply.line()
+    assert ENHANCED.match(line), line
+    assert str(reply.code)[0] == reply.enhanced[0]
+    assert "\r" not in line
+    assert "\n" not in line
+    assert len(reply.text.split()) >= 3
+
+
+def test_accepted_names_the_reference() -> None:
+    """The 250 to DATA names the letter reference and announces the proof of deposit."""
+    assert replies.accepted("LRE-7").line() == (
+        "250 2.0.0 Registered letter LRE-7 deposited; the proof of deposit follows by email"
+    )
+
+
+def test_accepted_cannot_be_split_by_the_reference() -> None:
+    """A reference with CR/LF or spaces cannot inject a second reply line."""
+    assert replies.accepted("A\r\n250 ok").line().count("\n") == 0
+
+
+def test_too_big_names_the_limit_readably() -> None:
+    """The size refusal states the limit in units a person reads."""
+    assert replies.too_big(25 * 10**6).line() == (
+        "552 5.3.4 The message is too big: this gateway accepts at most 25 MB"
+    )
+    assert replies.too_big(512).text.endswith("512 bytes")
+
+
+@pytest.mark.parametrize(
+    ("native", "expected"),
+    [
+        ("552 Error: Too much mail data", "552 5.3.4 "),
+        ("552 Error: message size exceeds fixed maximum message size", "552 5.3.4 "),
+        ("530 Must issue a STARTTLS command first", "530 5.7.0 Must issue a STARTTLS"),
+        ("530 5.7.0 Authentication required", "530 5.7.0 Authentication required"),
+        ("500 Line too long (see RFC5321 4.5.3.1.6)", "500 5.5.2 "),
+        ("250 OK", "250 OK"),
+    ],
+)
+def test_native_replies_are_translated(native: str, expected: str) -> None:
+    """aiosmtpd's own fixed replies get catalogue lines; others pass unchanged."""
+    assert replies.native(native, max_message_size=1000).startswith(expected)

@@ -1,0 +1,145 @@
+"""DKIM signatures made by the gateway, checked by dkimpy's own verifier."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import dkim  # type: ignore[import-untyped]
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.smtp_out.dkim import DkimSigner, new_key_pem
+
+DOMAIN = "lre.localhost"
+MESSAGE = (
+    b"From: LRE Gateway <noreply@lre.localhost>\r\n"
+    b"To: bob@example.org\r\n"
+    b"Subject: =?utf-8?q?Lettre_recommand=C3=A9e?= waiting for you\r\n"
+    b"Date: Fri, 01 Mar 2024 12:00:00 +0000\r\n"
+    b"Message-ID: <n1@lre.localhost>\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Received: from somewhere\r\n"
+    b"\r\n"
+    b"A registered letter is waiting for you.\r\n"
+    b"Open: http://127.0.0.1:8080/l/abc\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def key_pem():
+    return new_key_pem()
+
+
+@pytest.fixture
+def signer(key_pem):
+    return DkimSigner(domain=DOMAIN, selector="lre", key_pem=key_pem)
+
+
+def dns_for(signer: DkimSigner) -> Callable[..., bytes | None]:
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return signer.dns_record().encode() if name == b"lre._domainkey.lre.localhost." else None
+
+    return dnsfunc
+
+
+def test_signature_verifies_with_the_published_record(signer):
+    """dkimpy accepts our signature when DNS returns dns_record()."""
+    signed = signer.sign(MESSAGE)
+    assert signed.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=lre.")
+    assert signed.endswith(MESSAGE)
+    assert dkim.verify(signed, dnsfunc=dns_for(signer))
+
+
+def test_modified_body_fails(signer):
+    """Changing one character of the body breaks the signature."""
+    signed = signer.sign(MESSAGE).replace(b"waiting for you.", b"waiting for you!")
+    assert not dkim.verify(signed, dnsfunc=dns_for(signer))
+
+
+def test_modified_subject_fails(signer):
+    """Changing a signed header field breaks the signature."""
+    signed = signer.sign(MESSAGE).replace(b"Subject: =?utf-8", b"Subject: =?UTF-8")
+    assert not dkim.verify(signed, dnsfunc=dns_for(signer))
+
+
+def test_added_from_field_fails(signer):
+    """A second From: added in transit breaks the signature (From is signed twice)."""
+    signed = signer.sign(MESSAGE).replace(b"To:", b"From: mallory@example.org\r\nTo:", 1)
+    assert not dkim.verify(signed, dnsfunc=dns_for(signer))
+
+
+def test_signed_fields_are_the_recommended_ones(signer):
+    """h= lists the RFC 6376 fields present, singletons twice, and never Received."""
+    signed = signer.sign(MESSAGE)
+    name, value = dkim.rfc822_parse(signed)[0][0]
+    assert name == b"DKIM-Signature"
+    tags = dkim.util.parse_tag_value(value)
+    names = [n.strip() for n in tags[b"h"].split(b":")]
+    assert names[:7] == [
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"mime-version",
+        b"content-type",
+    ]
+    assert names.count(b"from") == 2
+    assert b"received" not in names
+
+
+def test_signature_time_comes_from_the_argument(signer):
+    """t= is the injected time, so signing is reproducible in tests."""
+    signed = signer.sign(MESSAGE, now=datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
+    assert b" t=1709294400;" in signed
+
+
+def test_lf_only_message_keeps_its_line_endings(signer):
+    """A message with bare LF line ends gets an LF-folded field, and still verifies."""
+    message = MESSAGE.replace(b"\r\n", b"\n")
+    signed = signer.sign(message)
+    assert b"\r" not in signed
+    assert dkim.verify(signed, dnsfunc=dns_for(signer))
+
+
+def test_message_without_from_is_refused(signer):
+    """RFC 6376 requires From to be signed, so a message without one cannot be."""
+    with pytest.raises(ValueError, match="From"):
+        signer.sign(b"To: bob@example.org\r\n\r\nhi\r\n")
+
+
+def test_dns_record_shape(signer):
+    """The TXT value names version and key type and carries the public key."""
+    assert signer.dns_record().startswith("v=DKIM1; k=rsa; p=MII")
+
+
+def test_from_file_reads_the_key(tmp_path, key_pem):
+    """A signer loaded from a PEM file signs like one built from bytes."""
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(key_pem)
+    signer = DkimSigner.from_file(DOMAIN, "lre", path)
+    assert dkim.verify(signer.sign(MESSAGE), dnsfunc=dns_for(signer))
+
+
+def test_missing_key_file_is_a_config_error(tmp_path):
+    """A missing key file names the path."""
+    with pytest.raises(ConfigError, match=r"nope\.pem"):
+        DkimSigner.from_file(DOMAIN, "lre", tmp_path / "nope.pem")
+
+
+def test_non_rsa_key_is_a_config_error():
+    """An EC key cannot make rsa-sha256 signatures."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ConfigError, match="RSA"):
+        DkimSigner(domain=DOMAIN, selector="lre", key_pem=pem)
+
+
+def test_garbage_key_is_a_config_error():
+    """Bytes that are no PEM key are refused at construction, not at the first signature."""
+    with pytest.raises(ConfigError, match="PEM"):
+        DkimSigner(domain=DOMAIN, selector="lre", key_pem=b"not a key")

@@ -1,0 +1,125 @@
+"""Pure parts of the transports: reply parsing, error mapping, choosing a transport."""
+
+import aiosmtplib
+import pytest
+
+from gateway.errors import ConfigError, SmtpReply
+from gateway.settings import DeliverySettings
+from gateway.smtp_out.transport import (
+    OutboxTransport,
+    SmarthostTransport,
+    failure_from,
+    make_transport,
+    parse_reply,
+)
+
+WHERE = "smtp.example.org:25"
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "reply"),
+    [
+        (550, "5.1.1 No such user", SmtpReply(550, "5.1.1", "No such user")),
+        (451, "4.3.0 try later", SmtpReply(451, "4.3.0", "try later")),
+        (550, "No such user here", SmtpReply(550, "5.0.0", "No such user here")),
+        (452, "Too many recipients", SmtpReply(452, "4.0.0", "Too many recipients")),
+        (550, "4.1.1 mismatched class", SmtpReply(550, "5.0.0", "4.1.1 mismatched class")),
+        (
+            554,
+            "5.7.1 Rejected\n5.7.1 see https://x",
+            SmtpReply(554, "5.7.1", "Rejected see https://x"),
+        ),
+        (550, "", SmtpReply(550, "5.0.0", "")),
+    ],
+)
+def test_reply_parsing(code, text, reply):
+    """The enhanced code is taken from the text when it starts with one of the same class."""
+    assert parse_reply(code, text) == reply
+
+
+@pytest.mark.parametrize(
+    ("error", "reply"),
+    [
+        (
+            aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(550, "5.1.1 No such user", "bob@example.org")]
+            ),
+            SmtpReply(550, "5.1.1", "No such user"),
+        ),
+        (aiosmtplib.SMTPDataError(451, "4.3.0 try later"), SmtpReply(451, "4.3.0", "try later")),
+        (
+            aiosmtplib.SMTPSenderRefused(553, "sender rejected", "a@b"),
+            SmtpReply(553, "5.0.0", "sender rejected"),
+        ),
+    ],
+)
+def test_server_replies_keep_their_code_and_text(error, reply):
+    """A refusal by the server becomes RelayFailed carrying the server's own reply."""
+    failure = failure_from(error, WHERE)
+    assert failure.reply == reply
+    assert failure.temporary == reply.temporary
+
+
+@pytest.mark.parametrize(
+    ("error", "enhanced"),
+    [
+        (aiosmtplib.SMTPConnectError("Error connecting to x: refused"), "4.4.1"),
+        (ConnectionRefusedError(111, "Connection refused"), "4.4.1"),
+        (aiosmtplib.SMTPConnectTimeoutError("Timed out connecting"), "4.4.1"),
+        (aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"), "4.4.1"),
+        (aiosmtplib.SMTPServerDisconnected("Connection lost"), "4.4.2"),
+        (aiosmtplib.SMTPNotSupported("SMTP STARTTLS extension not supported"), "4.7.0"),
+        (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 bad credentials"), "4.7.0"),
+        (aiosmtplib.SMTPResponseException(-1, "Malformed SMTP response"), "4.5.0"),
+    ],
+)
+def test_unreachable_or_misconfigured_next_hop_is_temporary(error, enhanced):
+    """Network trouble and our own smarthost misconfiguration defer instead of bouncing."""
+    failure = failure_from(error, WHERE)
+    assert failure.reply.code == 451
+    assert failure.reply.enhanced == enhanced
+    assert failure.temporary
+    assert WHERE in failure.reply.text
+
+
+def test_outbox_mode_gives_an_outbox_under_the_data_dir(tmp_path):
+    """delivery.mode = outbox writes to <data_dir>/outbox."""
+    transport = make_transport(DeliverySettings(), tmp_path, local_hostname="lre.localhost")
+    assert isinstance(transport, OutboxTransport)
+    assert transport.directory == tmp_path / "outbox"
+
+
+def test_smarthost_mode_gives_a_smarthost(tmp_path):
+    """delivery.mode = smarthost relays with aiosmtplib."""
+    settings = DeliverySettings(mode="smarthost")
+    transport = make_transport(settings, tmp_path, local_hostname="lre.localhost")
+    assert isinstance(transport, SmarthostTransport)
+
+
+def test_mx_mode_is_not_available_yet(tmp_path):
+    """delivery.mode = mx is refused at startup with the key's name."""
+    with pytest.raises(ConfigError, match=r"delivery\.mode: mx is not available yet"):
+        make_transport(DeliverySettings(mode="mx"), tmp_path, local_hostname="lre.localhost")
+
+
+def test_user_without_password_file_is_a_config_error():
+    """A smarthost user needs a password file."""
+    settings = DeliverySettings(mode="smarthost", smarthost_user="relay")
+    with pytest.raises(ConfigError, match="smarthost_password_file"):
+        SmarthostTransport(settings, local_hostname="lre.localhost")
+
+
+def test_missing_password_file_is_a_config_error(tmp_path):
+    """An unreadable password file is reported at startup, naming the key."""
+    settings = DeliverySettings(
+        mode="smarthost", smarthost_user="relay", smarthost_password_file=tmp_path / "none"
+    )
+    with pytest.raises(ConfigError, match="smarthost_password_file"):
+        SmarthostTransport(settings, local_hostname="lre.localhost")
+
+
+def test_outbox_is_created_lazily(tmp_path):
+    """Building the outbox touches no disk; listing an absent outbox gives nothing."""
+    outbox = OutboxTransport(tmp_path / "outbox")
+    assert not (tmp_path / "outbox").exists()
+    assert outbox.list() == []
