@@ -7,6 +7,7 @@ processes can share one PostgreSQL: each piece of work is claimed with a lease f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -67,10 +68,9 @@ class Scheduler:
                 busy = False
             if busy:
                 continue
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=await self._idle())
-            except TimeoutError:
-                pass
+            timeout = await self._idle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
         due = await self._registry.io(self._store.next_due)

@@ -1,0 +1,109 @@
+"""The proof mail the sender receives: a readable summary, evidence.xml and its signature."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from gateway import i18n
+from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
+from gateway.compose.notification import sender_line
+from gateway.core.evidence import EvidenceRecord, EvidenceType
+
+EVIDENCE_XML = "evidence.xml"
+EVIDENCE_P7S = "evidence.xml.p7s"
+
+
+def proof_subject(record: EvidenceRecord, lang: str) -> str:
+    """ "Preuve de dépôt — REF — recipient@example.org"."""
+    return i18n.gettext(
+        lang,
+        "proof.subject",
+        title=i18n.evidence_title(lang, record.event),
+        reference=record.letter_reference,
+        recipient=record.recipient_address,
+    )
+
+
+def proof_text(
+    record: EvidenceRecord, *, provider_name: str, public_url: str, zone: ZoneInfo, lang: str
+) -> str:
+    """The readable summary of one evidence, with how to verify it."""
+
+    def when(dt: datetime) -> str:
+        return i18n.format_time(dt, lang, zone)
+
+    event_time = when(record.event_time)
+    show_deadline = record.event in (
+        EvidenceType.SubmissionAcceptance,
+        EvidenceType.AcceptanceRejectionExpiry,
+    )
+    attachments = [
+        {
+            "name": one_line(a.name),
+            "content_type": one_line(a.content_type),
+            "size": i18n.format_size(a.size, lang),
+            "sha256": a.sha256,
+        }
+        for a in record.attachments
+    ]
+    return render(
+        "proof.txt",
+        lang,
+        title=i18n.evidence_title(lang, record.event),
+        provider=one_line(provider_name),
+        reference=one_line(record.letter_reference),
+        sender=sender_line(record.sender_name, record.sender_address),
+        recipient=one_line(record.recipient_address),
+        subject=one_line(record.subject),
+        deposited=when(record.submission_time),
+        event_time=event_time,
+        deadline=(
+            when(record.acceptance_deadline)
+            if show_deadline and record.acceptance_deadline
+            else None
+        ),
+        what=i18n.gettext(lang, f"event.{record.event.value}", time=event_time),
+        reason=one_line(record.reason),
+        sha256=record.message_sha256,
+        size=i18n.format_size(record.message_size, lang),
+        attachments=attachments,
+        evidence_id=record.evidence_id,
+        previous=record.previous_evidence_sha256,
+        anchors_url=public_url.rstrip("/") + "/pki/anchors.pem",
+    )
+
+
+def compose_proof(
+    record: EvidenceRecord,
+    xml: bytes,
+    p7s: bytes,
+    *,
+    to: str,
+    provider_name: str,
+    domain: str,
+    public_url: str,
+    zone: ZoneInfo,
+    language: str,
+    message_id: str,
+    date: datetime,
+) -> bytes:
+    """The proof mail (RFC 5322, CRLF): multipart/mixed of text, evidence.xml, evidence.xml.p7s."""
+    lang = language if language in i18n.LANGUAGES else i18n.DEFAULT
+    msg = new_message(
+        sender=address(provider_name, "proofs", domain),
+        to=to,
+        subject=proof_subject(record, lang),
+        message_id=message_id,
+        date=date,
+    )
+    text = proof_text(
+        record, provider_name=provider_name, public_url=public_url, zone=zone, lang=lang
+    )
+    msg.set_content(text, cte=text_cte(text))
+    msg.add_attachment(xml, maintype="application", subtype="xml", filename=EVIDENCE_XML)
+    msg.add_attachment(
+        p7s, maintype="application", subtype="pkcs7-signature", filename=EVIDENCE_P7S
+    )
+    msg["Content-Language"] = lang
+    return as_bytes(msg)

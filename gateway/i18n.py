@@ -1,0 +1,608 @@
+"""The site's languages: negotiation, text direction, message catalogues and time formatting.
+
+French is the default language; English and Arabic (right-to-left) are the others. Every key is
+present in each catalogue (tests/unit/test_i18n.py checks it). Catalogue strings are plain text:
+HTML templates escape them like any other value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+from gateway.core.evidence import EvidenceType
+
+LANGUAGES: Final = ("fr", "en", "ar")
+DEFAULT: Final = "fr"
+RTL: Final = frozenset({"ar"})
+LANGUAGE_NAMES: Final = {"fr": "Français", "en": "English", "ar": "العربية"}
+
+_FR: Final[dict[str, str]] = {
+    "site.name": "Lettre recommandée électronique",
+    "site.footer": "{provider} — lettre recommandée électronique. "
+    "Chaque événement donne lieu à une preuve signée et horodatée.",
+    "site.language": "Langue",
+    "landing.title": "La lettre recommandée, en version électronique",
+    "landing.intro": "Ce service remplace le courrier recommandé postal. L'expéditeur dépose sa "
+    "lettre, le prestataire la certifie et la conserve, puis le destinataire reçoit un courriel "
+    "avec un lien pour l'accepter ou la refuser.",
+    "landing.recipient_title": "Vous avez reçu une notification ?",
+    "landing.recipient_body": "Ouvrez le lien de votre courriel de notification. Vous pouvez "
+    "accepter ou refuser la lettre jusqu'à la date limite indiquée. Son contenu ne vous est remis "
+    "qu'après acceptation, et votre choix est communiqué à l'expéditeur sous forme de preuve.",
+    "landing.sender_title": "Vous envoyez une lettre ?",
+    "landing.sender_body": "Envoyez-la par courriel depuis votre compte expéditeur. Vous recevez "
+    "une preuve de dépôt, puis un accusé de réception si le destinataire l'accepte, une preuve de "
+    "refus s'il la refuse, ou une preuve de négligence s'il ne répond pas dans le délai.",
+    "landing.proofs_title": "Des preuves vérifiables par tous",
+    "landing.proofs_body": "Chaque preuve est un fichier XML signé et horodaté. Elle se vérifie "
+    "sans nous, avec les certificats de confiance publiés ici :",
+    "landing.anchors_link": "certificats de confiance (anchors.pem)",
+    "field.reference": "Référence",
+    "field.recipient": "Destinataire",
+    "field.sender": "Expéditeur",
+    "field.subject": "Objet",
+    "field.deposited": "Déposée le",
+    "field.deadline": "À accepter ou refuser avant le",
+    "field.status": "État",
+    "state.deposited": "En attente de votre décision",
+    "state.notified": "En attente de votre décision",
+    "state.accepted": "Acceptée",
+    "state.handed_over": "Acceptée",
+    "state.refused": "Refusée",
+    "state.neglected": "Délai expiré",
+    "state.undeliverable": "Non distribuée",
+    "letter.title": "Une lettre recommandée électronique vous attend",
+    "letter.sender_hidden": "L'expéditeur et l'objet vous seront communiqués si vous acceptez "
+    "la lettre.",
+    "letter.accept_explain": "Si vous acceptez, le contenu de la lettre vous est remis "
+    "immédiatement et l'expéditeur reçoit un accusé de réception.",
+    "letter.refuse_explain": "Si vous refusez, vous ne verrez pas le contenu et l'expéditeur "
+    "reçoit une preuve de refus.",
+    "letter.neglect_explain": "Sans réponse avant la date limite, la lettre est considérée comme "
+    "négligée et l'expéditeur reçoit une preuve de négligence.",
+    "letter.final": "Votre choix est définitif et il est enregistré.",
+    "button.accept": "Accepter",
+    "button.refuse": "Refuser",
+    "letter.accepted_title": "Lettre acceptée",
+    "letter.accepted_on": "Vous avez accepté cette lettre le {time}.",
+    "letter.content_title": "Contenu de la lettre",
+    "letter.no_text": "Cette lettre ne contient pas de texte lisible ici ; ouvrez le message "
+    "original ou les pièces jointes.",
+    "letter.attachments_title": "Pièces jointes",
+    "letter.no_attachments": "Aucune pièce jointe.",
+    "letter.original_title": "Message original",
+    "letter.download_original": "Télécharger le message original (.eml)",
+    "letter.original_explain": "Le message original est identique, octet pour octet, à celui "
+    "déposé par l'expéditeur.",
+    "letter.refused_title": "Lettre refusée",
+    "letter.refused_on": "Vous avez refusé cette lettre le {time}.",
+    "letter.refused_note": "Son contenu ne vous sera pas communiqué. L'expéditeur a reçu une "
+    "preuve de refus.",
+    "letter.neglected_title": "Délai expiré",
+    "letter.neglected": "Le délai pour accepter ou refuser cette lettre a expiré le {time}. La "
+    "lettre est considérée comme négligée et son contenu ne peut plus vous être communiqué.",
+    "letter.undeliverable_title": "Lettre non distribuée",
+    "letter.undeliverable": "La notification de cette lettre n'a pas pu vous être remise ; "
+    "la lettre n'a pas été distribuée et son contenu ne peut pas être consulté ici. Contactez "
+    "l'expéditeur si nécessaire.",
+    "size.bytes": "{n} octets",
+    "size.kb": "{n} Ko",
+    "size.mb": "{n} Mo",
+    "error.title": "Erreur {status}",
+    "error.400": "La requête n'est pas valide.",
+    "error.403": "Le contenu de cette lettre n'est remis qu'après son acceptation.",
+    "error.403.title": "Contenu non disponible",
+    "error.404": "Ce lien ne correspond à aucune lettre ni à aucune page. Vérifiez qu'il est "
+    "complet : copiez-le entièrement depuis le courriel de notification.",
+    "error.404.title": "Lien inconnu",
+    "error.405": "Cette adresse n'accepte pas ce type de requête.",
+    "error.405.title": "Requête non autorisée",
+    "error.409": "Une décision a déjà été enregistrée pour cette lettre ; elle ne peut plus être "
+    "modifiée.",
+    "error.409.title": "Décision déjà enregistrée",
+    "error.410": "Le délai pour accepter ou refuser cette lettre est dépassé. La lettre est "
+    "considérée comme négligée.",
+    "error.410.title": "Délai expiré",
+    "error.413": "La requête est trop volumineuse.",
+    "error.415": "Ce type de contenu n'est pas accepté ici.",
+    "error.500": "Une erreur inattendue s'est produite de notre côté. Rien n'a été perdu : "
+    "réessayez dans un instant.",
+    "error.500.title": "Erreur inattendue",
+    "error.csrf.title": "Formulaire expiré",
+    "error.csrf": "Pour votre sécurité, ce formulaire a expiré ou ne provient pas de ce site. "
+    "Rouvrez la page de la lettre et recommencez. Rien n'a été enregistré.",
+    "error.back_to_letter": "Revenir à la lettre",
+    "error.home": "Accueil",
+    "outbox.title": "Boîte d'envoi (développement)",
+    "outbox.explain": "Mode développement : les courriels de la passerelle ne sont pas envoyés "
+    "mais déposés ici.",
+    "outbox.empty": "Aucun courriel pour l'instant.",
+    "outbox.to": "À",
+    "outbox.from": "De",
+    "outbox.subject": "Sujet",
+    "outbox.date": "Date",
+    "outbox.size": "Taille",
+    "outbox.raw": "Télécharger le message brut",
+    "outbox.back": "Retour à la boîte d'envoi",
+    "outbox.no_text": "Ce message n'a pas de partie texte.",
+    "notice.subject": "Lettre recommandée électronique en attente",
+    "notice.greeting": "Bonjour,",
+    "notice.intro": "Une lettre recommandée électronique vous attend.",
+    "notice.sender_hidden": "L'expéditeur et l'objet vous seront communiqués si vous acceptez "
+    "la lettre.",
+    "notice.deadline": "Vous pouvez l'accepter ou la refuser jusqu'au {time}.",
+    "notice.action": "Pour l'accepter ou la refuser, ouvrez ce lien :",
+    "notice.button": "Accepter ou refuser la lettre",
+    "notice.copy_link": "Si le bouton ne fonctionne pas, copiez cette adresse dans votre "
+    "navigateur :",
+    "notice.content_note": "Le contenu de la lettre ne vous est remis qu'après acceptation.",
+    "notice.recorded_note": "Votre acceptation ou votre refus est enregistré et l'expéditeur en "
+    "reçoit une preuve. Sans réponse avant la date limite, la lettre est considérée comme "
+    "négligée.",
+    "notice.automatic": "Ce message est envoyé automatiquement par {provider} ; merci de ne pas "
+    "y répondre.",
+    "notice.summary": "A registered electronic letter is waiting for you. Open the link above to "
+    "accept or refuse it before {time}.",
+    "proof.subject": "{title} — {reference} — {recipient}",
+    "proof.intro": "{provider} vous adresse la preuve suivante pour votre lettre recommandée "
+    "électronique.",
+    "proof.type": "Type de preuve",
+    "proof.what": "Événement",
+    "proof.deposited": "Dépôt",
+    "proof.event_time": "Date de l'événement",
+    "proof.deadline": "Date limite d'acceptation",
+    "proof.reason": "Motif",
+    "proof.message_title": "Message déposé",
+    "proof.sha256": "SHA-256 du message (tel que reçu)",
+    "proof.size": "Taille",
+    "proof.attachments": "Pièces jointes",
+    "proof.no_attachments": "aucune",
+    "proof.evidence_id": "Identifiant de la preuve",
+    "proof.previous": "Preuve précédente (SHA-256)",
+    "proof.verify_title": "Comment vérifier cette preuve",
+    "proof.verify_intro": "Les fichiers joints evidence.xml (la preuve) et evidence.xml.p7s (sa "
+    "signature CMS, horodatée selon la RFC 3161) suffisent : conservez-les ensemble.",
+    "proof.verify_tool": "Avec l'outil de la passerelle :",
+    "proof.verify_openssl": "Ou avec OpenSSL seul, après avoir téléchargé les certificats de "
+    "confiance depuis {url} :",
+    "proof.verify_note": "Seul le fichier evidence.xml signé fait foi ; ce texte n'en est qu'un "
+    "résumé lisible.",
+    "event.SubmissionAcceptance": "Votre lettre a été déposée et certifiée le {time}. Le "
+    "destinataire reçoit une notification et peut l'accepter ou la refuser jusqu'à la date limite.",
+    "event.NotificationForAcceptance": "La notification a été remise au serveur de messagerie du "
+    "destinataire le {time}.",
+    "event.NotificationForAcceptanceFailure": "La notification n'a pas pu être remise au "
+    "destinataire : la lettre n'a pas été distribuée.",
+    "event.ConsignmentAcceptance": "Le destinataire a accepté la lettre le {time} ; son contenu "
+    "lui est désormais accessible.",
+    "event.ConsignmentRejection": "Le destinataire a refusé la lettre le {time} ; son contenu ne "
+    "lui a pas été communiqué.",
+    "event.AcceptanceRejectionExpiry": "Le destinataire n'a ni accepté ni refusé la lettre avant "
+    "la date limite : elle est considérée comme négligée et son contenu ne lui a pas été "
+    "communiqué.",
+    "event.ContentHandover": "Le destinataire a téléchargé le contenu de la lettre le {time}.",
+    "evidence.SubmissionAcceptance": "Preuve de dépôt",
+    "evidence.NotificationForAcceptance": "Preuve de notification",
+    "evidence.NotificationForAcceptanceFailure": "Preuve de non-distribution",
+    "evidence.ConsignmentAcceptance": "Accusé de réception",
+    "evidence.ConsignmentRejection": "Preuve de refus",
+    "evidence.AcceptanceRejectionExpiry": "Preuve de négligence",
+    "evidence.ContentHandover": "Preuve de remise du contenu",
+}
+
+_EN: Final[dict[str, str]] = {
+    "site.name": "Electronic registered letter",
+    "site.footer": "{provider} — electronic registered letters. "
+    "Every event yields a signed, timestamped proof.",
+    "site.language": "Language",
+    "landing.title": "Registered mail, made electronic",
+    "landing.intro": "This service replaces postal registered mail. The sender deposits a letter, "
+    "the provider certifies and keeps it, then the recipient receives an email with a link to "
+    "accept or refuse it.",
+    "landing.recipient_title": "Did you receive a notification?",
+    "landing.recipient_body": "Open the link in your notification email. You can accept or "
+    "refuse the letter until the deadline shown. Its content is released to you only after you "
+    "accept, and your decision is sent to the sender as a proof.",
+    "landing.sender_title": "Sending a letter?",
+    "landing.sender_body": "Email it from your sender account. You receive a proof of deposit, "
+    "then an acknowledgement of receipt if the recipient accepts it, a proof of refusal if they "
+    "refuse it, or a proof of negligence if they do not answer in time.",
+    "landing.proofs_title": "Proofs anyone can verify",
+    "landing.proofs_body": "Every proof is a signed and timestamped XML file. It can be verified "
+    "without us, using the trust anchors published here:",
+    "landing.anchors_link": "trust anchors (anchors.pem)",
+    "field.reference": "Reference",
+    "field.recipient": "Recipient",
+    "field.sender": "Sender",
+    "field.subject": "Subject",
+    "field.deposited": "Deposited on",
+    "field.deadline": "Accept or refuse before",
+    "field.status": "Status",
+    "state.deposited": "Awaiting your decision",
+    "state.notified": "Awaiting your decision",
+    "state.accepted": "Accepted",
+    "state.handed_over": "Accepted",
+    "state.refused": "Refused",
+    "state.neglected": "Deadline passed",
+    "state.undeliverable": "Not delivered",
+    "letter.title": "A registered electronic letter is waiting for you",
+    "letter.sender_hidden": "The sender and the subject will be shown to you if you accept the "
+    "letter.",
+    "letter.accept_explain": "If you accept, the content of the letter is released to you at "
+    "once and the sender receives an acknowledgement of receipt.",
+    "letter.refuse_explain": "If you refuse, you will not see the content and the sender "
+    "receives a proof of refusal.",
+    "letter.neglect_explain": "Without an answer before the deadline, the letter is considered "
+    "neglected and the sender receives a proof of negligence.",
+    "letter.final": "Your decision is final and it is recorded.",
+    "button.accept": "Accept",
+    "button.refuse": "Refuse",
+    "letter.accepted_title": "Letter accepted",
+    "letter.accepted_on": "You accepted this letter on {time}.",
+    "letter.content_title": "Content of the letter",
+    "letter.no_text": "This letter has no text that can be shown here; open the original "
+    "message or the attachments.",
+    "letter.attachments_title": "Attachments",
+    "letter.no_attachments": "No attachments.",
+    "letter.original_title": "Original message",
+    "letter.download_original": "Download the original message (.eml)",
+    "letter.original_explain": "The original message is byte for byte the one the sender "
+    "deposited.",
+    "letter.refused_title": "Letter refused",
+    "letter.refused_on": "You refused this letter on {time}.",
+    "letter.refused_note": "Its content will not be shown to you. The sender has received a "
+    "proof of refusal.",
+    "letter.neglected_title": "Deadline passed",
+    "letter.neglected": "The deadline to accept or refuse this letter passed on {time}. The "
+    "letter is considered neglected and its content can no longer be released to you.",
+    "letter.undeliverable_title": "Letter not delivered",
+    "letter.undeliverable": "The notification of this letter could not be delivered to you; "
+    "the letter was not delivered and its content cannot be viewed here. Contact the sender if "
+    "needed.",
+    "size.bytes": "{n} bytes",
+    "size.kb": "{n} KB",
+    "size.mb": "{n} MB",
+    "error.title": "Error {status}",
+    "error.400": "The request is not valid.",
+    "error.403": "The content of this letter is released only after it has been accepted.",
+    "error.403.title": "Content not available",
+    "error.404": "This link matches no letter and no page. Check that it is complete: copy all "
+    "of it from the notification email.",
+    "error.404.title": "Unknown link",
+    "error.405": "This address does not accept this kind of request.",
+    "error.405.title": "Request not allowed",
+    "error.409": "A decision has already been recorded for this letter; it cannot be changed.",
+    "error.409.title": "Decision already recorded",
+    "error.410": "The deadline to accept or refuse this letter has passed. The letter is "
+    "considered neglected.",
+    "error.410.title": "Deadline passed",
+    "error.413": "The request is too large.",
+    "error.415": "This content type is not accepted here.",
+    "error.500": "An unexpected error happened on our side. Nothing was lost: try again in a "
+    "moment.",
+    "error.500.title": "Unexpected error",
+    "error.csrf.title": "Form expired",
+    "error.csrf": "For your security, this form has expired or did not come from this site. "
+    "Open the letter's page again and retry. Nothing was recorded.",
+    "error.back_to_letter": "Back to the letter",
+    "error.home": "Home",
+    "outbox.title": "Outbox (development)",
+    "outbox.explain": "Development mode: the gateway's emails are not sent but kept here.",
+    "outbox.empty": "No email yet.",
+    "outbox.to": "To",
+    "outbox.from": "From",
+    "outbox.subject": "Subject",
+    "outbox.date": "Date",
+    "outbox.size": "Size",
+    "outbox.raw": "Download the raw message",
+    "outbox.back": "Back to the outbox",
+    "outbox.no_text": "This message has no text part.",
+    "notice.subject": "Registered letter awaiting you",
+    "notice.greeting": "Hello,",
+    "notice.intro": "A registered electronic letter is waiting for you.",
+    "notice.sender_hidden": "The sender and the subject will be shown to you if you accept the "
+    "letter.",
+    "notice.deadline": "You can accept or refuse it until {time}.",
+    "notice.action": "To accept or refuse it, open this link:",
+    "notice.button": "Accept or refuse the letter",
+    "notice.copy_link": "If the button does not work, copy this address into your browser:",
+    "notice.content_note": "The content of the letter is released to you only after you accept it.",
+    "notice.recorded_note": "Your acceptance or refusal is recorded and the sender receives a "
+    "proof of it. Without an answer before the deadline, the letter is considered neglected.",
+    "notice.automatic": "This message was sent automatically by {provider}; please do not reply.",
+    "notice.summary": "A registered electronic letter is waiting for you. Open the link above to "
+    "accept or refuse it before {time}.",
+    "proof.subject": "{title} — {reference} — {recipient}",
+    "proof.intro": "{provider} sends you the following proof for your electronic registered "
+    "letter.",
+    "proof.type": "Type of proof",
+    "proof.what": "Event",
+    "proof.deposited": "Deposit",
+    "proof.event_time": "Time of the event",
+    "proof.deadline": "Acceptance deadline",
+    "proof.reason": "Reason",
+    "proof.message_title": "Deposited message",
+    "proof.sha256": "SHA-256 of the message (as received)",
+    "proof.size": "Size",
+    "proof.attachments": "Attachments",
+    "proof.no_attachments": "none",
+    "proof.evidence_id": "Evidence identifier",
+    "proof.previous": "Previous evidence (SHA-256)",
+    "proof.verify_title": "How to verify this proof",
+    "proof.verify_intro": "The attached files evidence.xml (the proof) and evidence.xml.p7s (its "
+    "CMS signature, timestamped per RFC 3161) are all you need: keep them together.",
+    "proof.verify_tool": "With the gateway's tool:",
+    "proof.verify_openssl": "Or with OpenSSL alone, after downloading the trust anchors from "
+    "{url}:",
+    "proof.verify_note": "Only the signed evidence.xml is authoritative; this text is a readable "
+    "summary of it.",
+    "event.SubmissionAcceptance": "Your letter was deposited and certified on {time}. The "
+    "recipient is notified and can accept or refuse it until the deadline.",
+    "event.NotificationForAcceptance": "The notification was handed to the recipient's mail "
+    "server on {time}.",
+    "event.NotificationForAcceptanceFailure": "The notification could not be delivered to the "
+    "recipient: the letter was not delivered.",
+    "event.ConsignmentAcceptance": "The recipient accepted the letter on {time}; its content is "
+    "now available to them.",
+    "event.ConsignmentRejection": "The recipient refused the letter on {time}; its content was "
+    "not disclosed to them.",
+    "event.AcceptanceRejectionExpiry": "The recipient neither accepted nor refused the letter "
+    "before the deadline: it is considered neglected and its content was not disclosed to them.",
+    "event.ContentHandover": "The recipient downloaded the content of the letter on {time}.",
+    "evidence.SubmissionAcceptance": "Proof of deposit",
+    "evidence.NotificationForAcceptance": "Proof of notification",
+    "evidence.NotificationForAcceptanceFailure": "Proof of non-delivery",
+    "evidence.ConsignmentAcceptance": "Acknowledgement of receipt",
+    "evidence.ConsignmentRejection": "Proof of refusal",
+    "evidence.AcceptanceRejectionExpiry": "Proof of negligence",
+    "evidence.ContentHandover": "Proof of content handover",
+}
+
+_AR: Final[dict[str, str]] = {
+    "site.name": "رسالة مضمونة إلكترونية",
+    "site.footer": "{provider} — الرسائل المضمونة الإلكترونية. كل حدث يُثبت بدليل موقّع ومؤرّخ.",
+    "site.language": "اللغة",
+    "landing.title": "البريد المضمون، في صيغته الإلكترونية",
+    "landing.intro": "تحلّ هذه الخدمة محلّ البريد المضمون الورقي. يودِع المرسِل رسالته، فيصادق "
+    "عليها مقدّم الخدمة ويحفظها، ثم يتلقى المرسَل إليه بريدًا إلكترونيًا فيه رابط لقبولها أو رفضها.",
+    "landing.recipient_title": "هل تلقيت إشعارًا؟",
+    "landing.recipient_body": "افتح الرابط الموجود في رسالة الإشعار. يمكنك قبول الرسالة أو رفضها "
+    "قبل انتهاء الأجل المحدد. لا يُسلَّم إليك محتواها إلا بعد قبولها، ويُبلَّغ المرسِل بقرارك "
+    "بواسطة إثبات.",
+    "landing.sender_title": "هل ترسل رسالة؟",
+    "landing.sender_body": "أرسلها بالبريد الإلكتروني من حساب المرسِل الخاص بك. تتلقى إثبات "
+    "الإيداع، ثم إشعارًا بالاستلام إذا قبلها المرسَل إليه، أو إثبات الرفض إذا رفضها، أو إثبات "
+    "الإهمال إذا لم يُجب داخل الأجل.",
+    "landing.proofs_title": "إثباتات يمكن لأي أحد التحقق منها",
+    "landing.proofs_body": "كل إثبات ملف XML موقّع ومؤرّخ. يمكن التحقق منه دون الرجوع إلينا، "
+    "باستعمال شهادات الثقة المنشورة هنا:",
+    "landing.anchors_link": "شهادات الثقة (anchors.pem)",
+    "field.reference": "المرجع",
+    "field.recipient": "المرسَل إليه",
+    "field.sender": "المرسِل",
+    "field.subject": "الموضوع",
+    "field.deposited": "تاريخ الإيداع",
+    "field.deadline": "القبول أو الرفض قبل",
+    "field.status": "الحالة",
+    "state.deposited": "في انتظار قرارك",
+    "state.notified": "في انتظار قرارك",
+    "state.accepted": "مقبولة",
+    "state.handed_over": "مقبولة",
+    "state.refused": "مرفوضة",
+    "state.neglected": "انتهى الأجل",
+    "state.undeliverable": "لم تُسلَّم",
+    "letter.title": "رسالة مضمونة إلكترونية في انتظارك",
+    "letter.sender_hidden": "سيُكشف لك المرسِل والموضوع إذا قبلت الرسالة.",
+    "letter.accept_explain": "إذا قبلت، يُسلَّم إليك محتوى الرسالة فورًا ويتلقى المرسِل إشعارًا "
+    "بالاستلام.",
+    "letter.refuse_explain": "إذا رفضت، لن ترى المحتوى ويتلقى المرسِل إثبات الرفض.",
+    "letter.neglect_explain": "إذا لم تُجب قبل انتهاء الأجل، تُعتبر الرسالة مهملة ويتلقى المرسِل "
+    "إثبات الإهمال.",
+    "letter.final": "قرارك نهائي ويُسجَّل.",
+    "button.accept": "قبول",
+    "button.refuse": "رفض",
+    "letter.accepted_title": "تم قبول الرسالة",
+    "letter.accepted_on": "قبلت هذه الرسالة بتاريخ {time}.",
+    "letter.content_title": "محتوى الرسالة",
+    "letter.no_text": "لا تحتوي هذه الرسالة على نص يمكن عرضه هنا؛ افتح الرسالة الأصلية أو "
+    "المرفقات.",
+    "letter.attachments_title": "المرفقات",
+    "letter.no_attachments": "لا توجد مرفقات.",
+    "letter.original_title": "الرسالة الأصلية",
+    "letter.download_original": "تنزيل الرسالة الأصلية بصيغة EML",
+    "letter.original_explain": "الرسالة الأصلية مطابقة، بايتًا ببايت، لما أودعه المرسِل.",
+    "letter.refused_title": "تم رفض الرسالة",
+    "letter.refused_on": "رفضت هذه الرسالة بتاريخ {time}.",
+    "letter.refused_note": "لن يُعرض عليك محتواها. وقد تلقى المرسِل إثبات الرفض.",
+    "letter.neglected_title": "انتهى الأجل",
+    "letter.neglected": "انتهى أجل قبول هذه الرسالة أو رفضها بتاريخ {time}. تُعتبر الرسالة مهملة "
+    "ولم يعد من الممكن تسليم محتواها إليك.",
+    "letter.undeliverable_title": "لم تُسلَّم الرسالة",
+    "letter.undeliverable": "تعذّر إيصال إشعار هذه الرسالة إليك؛ لم تُسلَّم الرسالة ولا يمكن "
+    "الاطلاع على محتواها هنا. اتصل بالمرسِل عند الحاجة.",
+    "size.bytes": "{n} بايت",
+    "size.kb": "{n} كيلوبايت",
+    "size.mb": "{n} ميغابايت",
+    "error.title": "خطأ {status}",
+    "error.400": "الطلب غير صالح.",
+    "error.403": "لا يُسلَّم محتوى هذه الرسالة إلا بعد قبولها.",
+    "error.403.title": "المحتوى غير متاح",
+    "error.404": "هذا الرابط لا يطابق أي رسالة أو صفحة. تحقق من أنه كامل: انسخه بالكامل من رسالة "
+    "الإشعار.",
+    "error.404.title": "رابط غير معروف",
+    "error.405": "هذا العنوان لا يقبل هذا النوع من الطلبات.",
+    "error.405.title": "طلب غير مسموح به",
+    "error.409": "سبق تسجيل قرار بشأن هذه الرسالة؛ ولا يمكن تغييره.",
+    "error.409.title": "القرار مسجَّل مسبقًا",
+    "error.410": "انتهى أجل قبول هذه الرسالة أو رفضها. تُعتبر الرسالة مهملة.",
+    "error.410.title": "انتهى الأجل",
+    "error.413": "الطلب كبير جدًا.",
+    "error.415": "نوع المحتوى هذا غير مقبول هنا.",
+    "error.500": "حدث خطأ غير متوقع من جهتنا. لم يضِع أي شيء: أعد المحاولة بعد لحظات.",
+    "error.500.title": "خطأ غير متوقع",
+    "error.csrf.title": "انتهت صلاحية الاستمارة",
+    "error.csrf": "حفاظًا على أمانك، انتهت صلاحية هذه الاستمارة أو أنها لم تصدر عن هذا الموقع. "
+    "افتح صفحة الرسالة من جديد وأعد المحاولة. لم يُسجَّل أي شيء.",
+    "error.back_to_letter": "العودة إلى الرسالة",
+    "error.home": "الصفحة الرئيسية",
+    "outbox.title": "صندوق الصادر (للتطوير)",
+    "outbox.explain": "وضع التطوير: لا تُرسَل رسائل البوابة بل تُحفظ هنا.",
+    "outbox.empty": "لا توجد رسائل بعد.",
+    "outbox.to": "إلى",
+    "outbox.from": "من",
+    "outbox.subject": "الموضوع",
+    "outbox.date": "التاريخ",
+    "outbox.size": "الحجم",
+    "outbox.raw": "تنزيل الرسالة الخام",
+    "outbox.back": "العودة إلى صندوق الصادر",
+    "outbox.no_text": "لا تحتوي هذه الرسالة على جزء نصي.",
+    "notice.subject": "رسالة مضمونة إلكترونية في انتظارك",
+    "notice.greeting": "مرحبًا،",
+    "notice.intro": "رسالة مضمونة إلكترونية في انتظارك.",
+    "notice.sender_hidden": "سيُكشف لك المرسِل والموضوع إذا قبلت الرسالة.",
+    "notice.deadline": "يمكنك قبولها أو رفضها إلى غاية {time}.",
+    "notice.action": "لقبولها أو رفضها، افتح هذا الرابط:",
+    "notice.button": "قبول الرسالة أو رفضها",
+    "notice.copy_link": "إذا لم يعمل الزر، انسخ هذا العنوان في متصفحك:",
+    "notice.content_note": "لا يُسلَّم إليك محتوى الرسالة إلا بعد قبولها.",
+    "notice.recorded_note": "يُسجَّل قبولك أو رفضك ويتلقى المرسِل إثباتًا بذلك. إذا لم تُجب قبل "
+    "انتهاء الأجل، تُعتبر الرسالة مهملة.",
+    "notice.automatic": "أُرسلت هذه الرسالة تلقائيًا من طرف {provider}؛ يُرجى عدم الرد عليها.",
+    "notice.summary": "رسالة مضمونة إلكترونية في انتظارك. افتح الرابط أعلاه لقبولها أو رفضها قبل "
+    "{time}.",
+    "proof.subject": "{title} — {reference} — {recipient}",
+    "proof.intro": "يوجّه إليك {provider} الإثبات التالي الخاص برسالتك المضمونة الإلكترونية.",
+    "proof.type": "نوع الإثبات",
+    "proof.what": "الحدث",
+    "proof.deposited": "الإيداع",
+    "proof.event_time": "تاريخ الحدث",
+    "proof.deadline": "أجل القبول",
+    "proof.reason": "السبب",
+    "proof.message_title": "الرسالة المودَعة",
+    "proof.sha256": "بصمة SHA-256 للرسالة (كما استُلمت)",
+    "proof.size": "الحجم",
+    "proof.attachments": "المرفقات",
+    "proof.no_attachments": "لا شيء",
+    "proof.evidence_id": "معرّف الإثبات",
+    "proof.previous": "الإثبات السابق (SHA-256)",
+    "proof.verify_title": "كيفية التحقق من هذا الإثبات",
+    "proof.verify_intro": "يكفي الملفان المرفقان evidence.xml (الإثبات) وevidence.xml.p7s (توقيعه "
+    "CMS المؤرَّخ وفق RFC 3161): احتفظ بهما معًا.",
+    "proof.verify_tool": "باستعمال أداة البوابة:",
+    "proof.verify_openssl": "أو باستعمال OpenSSL وحده، بعد تنزيل شهادات الثقة من {url}:",
+    "proof.verify_note": "ملف evidence.xml الموقَّع وحده هو الحجة؛ هذا النص مجرد ملخص مقروء له.",
+    "event.SubmissionAcceptance": "أُودعت رسالتك وصودق عليها بتاريخ {time}. يتلقى المرسَل إليه "
+    "إشعارًا ويمكنه قبولها أو رفضها قبل انتهاء الأجل.",
+    "event.NotificationForAcceptance": "سُلِّم الإشعار إلى خادم البريد الخاص بالمرسَل إليه بتاريخ "
+    "{time}.",
+    "event.NotificationForAcceptanceFailure": "تعذّر إيصال الإشعار إلى المرسَل إليه: لم تُسلَّم "
+    "الرسالة.",
+    "event.ConsignmentAcceptance": "قبل المرسَل إليه الرسالة بتاريخ {time}؛ وأصبح محتواها متاحًا له.",
+    "event.ConsignmentRejection": "رفض المرسَل إليه الرسالة بتاريخ {time}؛ ولم يُكشف له محتواها.",
+    "event.AcceptanceRejectionExpiry": "لم يقبل المرسَل إليه الرسالة ولم يرفضها قبل انتهاء الأجل: "
+    "تُعتبر مهملة ولم يُكشف له محتواها.",
+    "event.ContentHandover": "نزّل المرسَل إليه محتوى الرسالة بتاريخ {time}.",
+    "evidence.SubmissionAcceptance": "إثبات الإيداع",
+    "evidence.NotificationForAcceptance": "إثبات الإشعار",
+    "evidence.NotificationForAcceptanceFailure": "إثبات عدم التسليم",
+    "evidence.ConsignmentAcceptance": "إشعار بالاستلام",
+    "evidence.ConsignmentRejection": "إثبات الرفض",
+    "evidence.AcceptanceRejectionExpiry": "إثبات الإهمال",
+    "evidence.ContentHandover": "إثبات تسليم المحتوى",
+}
+
+CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}
+
+MAX_ACCEPT_LANGUAGE = 4096  # longer headers are ignored rather than parsed
+
+
+def valid(lang: str | None) -> str | None:
+    """The site language named by lang ("en", "EN", "en-GB"), or None."""
+    if not lang:
+        return None
+    primary = lang.strip().lower().replace("_", "-").split("-", 1)[0]
+    return primary if primary in LANGUAGES else None
+
+
+def negotiate(accept_language: str | None, explicit: str | None = None) -> str:
+    """Pick the page language: explicit if valid, else the best of Accept-Language, else French."""
+    chosen = valid(explicit)
+    if chosen:
+        return chosen
+    if not accept_language or len(accept_language) > MAX_ACCEPT_LANGUAGE:
+        return DEFAULT
+    best: tuple[float, int, str] | None = None
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.partition(";")
+        lang = valid(tag)
+        if lang is None:
+            continue
+        quality = _quality(params)
+        if quality <= 0:
+            continue
+        candidate = (quality, -position, lang)
+        if best is None or candidate > best:
+            best = candidate
+    return best[2] if best else DEFAULT
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value.strip())
+            except ValueError:
+                return 0.0
+            return quality if 0.0 <= quality <= 1.0 else 0.0
+    return 1.0
+
+
+def direction(lang: str) -> Literal["ltr", "rtl"]:
+    """Text direction of a site language."""
+    return "rtl" if lang in RTL else "ltr"
+
+
+def gettext(lang: str, key: str, **params: object) -> str:
+    """The catalogue text for key in lang (French for an unknown language), formatted."""
+    text = CATALOGUES.get(lang, _FR)[key]
+    return text.format(**params) if params else text
+
+
+def evidence_title(lang: str, event: EvidenceType) -> str:
+    """The proof's name in words, e.g. "Preuve de dépôt" for SubmissionAcceptance."""
+    return gettext(lang, f"evidence.{event.value}")
+
+
+def format_time(dt: datetime, lang: str, zone: ZoneInfo) -> str:
+    """A time in the gateway's zone then in UTC: "27/11/2026 14:05 (Africa/Casablanca) — 13:05 UTC".
+
+    The UTC part repeats the date when it differs from the local date. Naive datetimes are
+    taken as UTC.
+    """
+    del lang  # same numeric day/month/year order in the three languages
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    local = dt.astimezone(zone)
+    utc = dt.astimezone(UTC)
+    local_text = local.strftime("%d/%m/%Y %H:%M")
+    utc_text = (
+        utc.strftime("%H:%M") if utc.date() == local.date() else utc.strftime("%d/%m/%Y %H:%M")
+    )
+    return f"{local_text} ({zone.key}) — {utc_text} UTC"
+
+
+def format_size(size: int, lang: str) -> str:
+    """A byte count in words: "512 octets", "12 Ko", "3.4 MB"."""
+    if size < 1000:
+        return gettext(lang, "size.bytes", n=size)
+    if size < 1_000_000:
+        return gettext(lang, "size.kb", n=_decimal(size / 1000, lang))
+    return gettext(lang, "size.mb", n=_decimal(size / 1_000_000, lang))
+
+
+def _decimal(value: float, lang: str) -> str:
+    text = f"{value:.0f}" if value >= 100 else f"{value:.1f}".removesuffix(".0")
+    return text.replace(".", ",") if lang == "fr" else text

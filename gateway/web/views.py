@@ -1,0 +1,246 @@
+"""Thin request handlers: parse the request, call one service function, render."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+from datetime import datetime
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any, Final
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from gateway import i18n
+from gateway.core.letter import State
+from gateway.errors import EvidenceError
+from gateway.web import csrf
+from gateway.web.pages import SITE, PageError, language, render
+from gateway.web.text import content_disposition, linkify, safe_filename
+
+PENDING: Final = frozenset({State.DEPOSITED, State.NOTIFIED})
+TIMESTAMP_QUERY: Final = "application/timestamp-query"  # RFC 3161 §3.4
+TIMESTAMP_REPLY: Final = "application/timestamp-reply"
+CSRF_COOKIE_PATH: Final = "/l/"
+
+
+async def landing(request: web.Request) -> web.Response:
+    return render(request, "landing.html")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    headers = {"Cache-Control": "public, max-age=3600"}
+    body = request.app[SITE].stylesheet
+    return web.Response(body=body, content_type="text/css", charset="utf-8", headers=headers)
+
+
+async def anchors(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[SITE].anchors_pem, content_type="application/x-pem-file")
+
+
+async def letter(request: web.Request) -> web.Response:
+    """The recipient's page; GET never changes anything but the CSRF cookie."""
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    view = await site.service.open(token)
+    nonce = csrf.usable_nonce(request.cookies.get(csrf.COOKIE))
+    fresh = nonce is None
+    nonce = nonce or csrf.new_nonce()
+    response = render(
+        request,
+        "letter.html",
+        view=view,
+        state=view.state.value,
+        pending=view.state in PENDING,
+        released=view.state.released,
+        base=site.letter_path(token),
+        csrf_field=csrf.FIELD,
+        csrf=csrf.form_token(site.secret, nonce, token),
+        nonce_field=csrf.NONCE_FIELD,
+        nonce=nonce,
+    )
+    if fresh:
+        response.set_cookie(
+            csrf.COOKIE,
+            nonce,
+            path=f"{site.root}{CSRF_COOKIE_PATH}",
+            httponly=True,
+            samesite="Lax",
+            secure=request.secure or None,
+        )
+    return response
+
+
+async def back_to_letter(request: web.Request) -> web.Response:
+    """GET on a decision address (e.g. a language switch after an error) shows the letter."""
+    site = request.app[SITE]
+    location = site.letter_path(request.match_info["token"])
+    if lang := request.query.get("lang"):
+        location += "?lang=" + quote(lang, safe="")
+    raise web.HTTPSeeOther(location)
+
+
+async def accept(request: web.Request) -> web.Response:
+    return await _decide(request, accept=True)
+
+
+async def refuse(request: web.Request) -> web.Response:
+    return await _decide(request, accept=False)
+
+
+async def _decide(request: web.Request, *, accept: bool) -> web.Response:
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    await site.service.open(token)  # an unknown link is a 404 whatever the form says
+    await _check_form(request, token)
+    if accept:
+        await site.service.accept(token)
+    else:
+        await site.service.refuse(token)
+    raise web.HTTPSeeOther(site.letter_path(token))
+
+
+async def _check_form(request: web.Request, token: str) -> None:
+    site = request.app[SITE]
+    allowed = frozenset(
+        {csrf.origin_of(site.public_url), csrf.origin_of(f"{request.scheme}://{request.host}")}
+    )
+    form = await request.post()
+    field, nonce = form.get(csrf.FIELD), form.get(csrf.NONCE_FIELD)
+    if not csrf.same_origin(
+        request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), allowed
+    ) or not csrf.valid_form(
+        site.secret,
+        request.cookies.get(csrf.COOKIE),
+        nonce if isinstance(nonce, str) else None,
+        token,
+        field if isinstance(field, str) else None,
+    ):
+        raise PageError(403, "error.csrf", letter=site.letter_path(token))
+
+
+async def original(request: web.Request) -> web.Response:
+    """The original message, byte for byte, as a download."""
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    view = await site.service.open(token)
+    data = await site.service.original(token)
+    name = safe_filename(view.reference, "letter") + ".eml"
+    headers = {"Content-Disposition": content_disposition(name, "letter.eml")}
+    return web.Response(body=data, content_type="message/rfc822", headers=headers)
+
+
+async def attachment(request: web.Request) -> web.Response:
+    """One attachment as an opaque download (never rendered inline)."""
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    index = int(request.match_info["n"])
+    try:
+        described, data = await site.service.attachment(token, index)
+    except (KeyError, IndexError):
+        raise PageError(404, letter=site.letter_path(token)) from None
+    fallback = f"attachment-{index}"
+    headers = {"Content-Disposition": content_disposition(described.name, fallback)}
+    return web.Response(body=data, content_type="application/octet-stream", headers=headers)
+
+
+async def timestamp(request: web.Request) -> web.Response:
+    """RFC 3161 over HTTP: a TimeStampReq in, a TimeStampResp out."""
+    respond = request.app[SITE].tsa_respond
+    if respond is None:
+        raise PageError(404)
+    if request.content_type != TIMESTAMP_QUERY:
+        raise PageError(415)
+    query = await request.read()
+    try:
+        reply = respond(query)
+    except (ValueError, EvidenceError):
+        raise PageError(400) from None
+    return web.Response(body=reply, content_type=TIMESTAMP_REPLY)
+
+
+async def outbox_list(request: web.Request) -> web.Response:
+    outbox = request.app[SITE].outbox
+    if outbox is None:
+        raise PageError(404)
+    entries = await asyncio.to_thread(outbox.list)
+    lang, zone = language(request), request.app[SITE].zone
+    rows = [_outbox_row(entry, lang, zone) for entry in entries]
+    return render(request, "outbox.html", entries=rows, quote=_quote)
+
+
+async def outbox_mail(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    raw = await _outbox_read(request, name)
+    message = BytesParser(_class=EmailMessage, policy=email.policy.default).parsebytes(raw)
+    texts = [linkify(text) for text in _text_parts(message)]
+    headers = [
+        (label, str(message.get(field, "")))
+        for label, field in (
+            ("outbox.from", "From"),
+            ("outbox.to", "To"),
+            ("outbox.subject", "Subject"),
+            ("outbox.date", "Date"),
+        )
+    ]
+    return render(
+        request,
+        "outbox_mail.html",
+        name=name,
+        quoted=_quote(name),
+        headers=headers,
+        texts=texts,
+    )
+
+
+async def outbox_raw(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    raw = await _outbox_read(request, name)
+    headers = {"Content-Disposition": content_disposition(name, "message.eml")}
+    return web.Response(body=raw, content_type="message/rfc822", headers=headers)
+
+
+async def _outbox_read(request: web.Request, name: str) -> bytes:
+    outbox = request.app[SITE].outbox
+    if outbox is None:
+        raise PageError(404)
+    try:
+        return await asyncio.to_thread(outbox.read, name)
+    except KeyError:
+        raise PageError(404) from None
+
+
+def _outbox_row(entry: Any, lang: str, zone: ZoneInfo) -> dict[str, Any]:
+    """An outbox entry for the list (attributes read loosely: any object with them will do)."""
+    date = getattr(entry, "date", None)
+    size = getattr(entry, "size", None)
+    return {
+        "name": str(getattr(entry, "name", "")),
+        "to": str(getattr(entry, "to", "")),
+        "subject": str(getattr(entry, "subject", "")),
+        "date": i18n.format_time(date, lang, zone)
+        if isinstance(date, datetime)
+        else str(date or ""),
+        "size": size if isinstance(size, int) else None,
+    }
+
+
+def _text_parts(message: EmailMessage) -> list[str]:
+    texts = []
+    for part in message.walk():
+        if part.get_content_type() == "text/plain" and not part.is_attachment():
+            try:
+                texts.append(str(part.get_content()))
+            except (LookupError, ValueError):
+                continue
+    return texts
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")

@@ -1,0 +1,171 @@
+"""The notification mail: a letter awaits, one link, never the letter's content."""
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.compose import NoticeFacts, compose_notification
+
+LINK = "http://127.0.0.1:8080/l/Zq3xv_Hw8n-0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234"
+DEPOSITED = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
+
+
+def facts(**changes: Any) -> NoticeFacts:
+    base = NoticeFacts(
+        reference="LRE-2026-7K3Q9",
+        recipient="destinataire@example.org",
+        deposited_at=DEPOSITED,
+        deadline=DEPOSITED + timedelta(days=15),
+        sender_name=None,
+        sender_address=None,
+        subject=None,
+        link=LINK,
+        provider_name="LRE Gateway (development)",
+        domain="lre.localhost",
+        zone=ZoneInfo("Africa/Casablanca"),
+    )
+    return replace(base, **changes)
+
+
+def compose(f: NoticeFacts) -> bytes:
+    return compose_notification(f, message_id="<n1@lre.localhost>", date=DEPOSITED)
+
+
+def parts(raw: bytes) -> dict[str, str]:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return {
+        part.get_content_type(): part.get_content()
+        for part in msg.walk()
+        if part.get_content_maintype() == "text"
+    }
+
+
+def test_headers():
+    """From names the provider at notification@domain; the mail says it is automatic."""
+    msg = email.message_from_bytes(compose(facts()), policy=email.policy.default)
+    assert msg["From"].addresses[0].addr_spec == "notification@lre.localhost"
+    assert msg["From"].addresses[0].display_name == "LRE Gateway (development)"
+    assert msg["To"] == "destinataire@example.org"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["Message-ID"] == "<n1@lre.localhost>"
+    assert msg["Subject"] == (
+        "Lettre recommandée électronique en attente / Registered letter awaiting you"
+        " — LRE-2026-7K3Q9"
+    )
+    assert msg.get_content_type() == "multipart/alternative"
+    assert set(parts(compose(facts()))) == {"text/plain", "text/html"}
+
+
+def test_english_subject_is_not_doubled():
+    """An English notification has only the English subject."""
+    msg = email.message_from_bytes(compose(facts(language="en")), policy=email.policy.default)
+    assert msg["Subject"] == "Registered letter awaiting you — LRE-2026-7K3Q9"
+
+
+def test_only_crlf_line_ends():
+    """Every line ends with CRLF, as SMTP requires."""
+    raw = compose(facts(subject="a\nb", sender_name="x", sender_address="x@example.org"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_link_is_present_exactly(language):
+    """The text part carries the link once and the HTML part links to it once."""
+    raw = compose(facts(language=language))
+    assert LINK.encode() in raw
+    text, html = parts(raw)["text/plain"], parts(raw)["text/html"]
+    assert text.count(LINK) == 1
+    assert html.count(f'href="{LINK}"') == 1
+    assert html.count("<a ") == 1  # nothing else is clickable
+
+
+def test_link_is_escaped_in_html():
+    """A link with an ampersand stays a valid HTML attribute."""
+    html = parts(compose(facts(link="http://gw.example/l/a?x=1&y=2")))["text/html"]
+    assert 'href="http://gw.example/l/a?x=1&amp;y=2"' in html
+
+
+def test_never_the_body_nor_attachments():
+    """Nothing of the letter's content can leak: the facts carry none, the mail shows none."""
+    body_text = "SECRET-BODY-7781"
+    raw = compose(
+        facts(sender_name="Me Dupont", sender_address="dupont@example.fr", subject="Objet")
+    )
+    assert body_text.encode() not in raw
+    for name in ("contrat.pdf", "annexe.docx"):
+        assert name.encode() not in raw
+
+
+def test_subject_hidden_when_sender_not_revealed():
+    """Without the sender, the letter's subject is not shown either."""
+    raw = compose(facts(subject="Mise en demeure de payer"))
+    assert "Mise en demeure de payer" not in "".join(parts(raw).values())
+    assert "L'expéditeur et l'objet vous seront communiqués" in parts(raw)["text/plain"]
+
+
+def test_sender_and_subject_shown_when_revealed():
+    """With reveal_sender = in_notification, sender and subject are named."""
+    raw = compose(
+        facts(
+            sender_name="Maître Dupont",
+            sender_address="dupont@avocats.example",
+            subject="Mise en demeure de payer",
+        )
+    )
+    text, html = parts(raw)["text/plain"], parts(raw)["text/html"]
+    assert "Maître Dupont <dupont@avocats.example>" in text
+    assert "Mise en demeure de payer" in text
+    assert "Maître Dupont &lt;dupont@avocats.example&gt;" in html
+    assert "Mise en demeure de payer" in html
+
+
+def test_html_injection_in_sender_fields_is_escaped():
+    """A sender name with markup is shown as text, not as HTML."""
+    raw = compose(
+        facts(sender_name="<a href='http://evil'>x</a>", sender_address="a@b.c", subject="<b>s</b>")
+    )
+    html = parts(raw)["text/html"]
+    assert "<a href='http://evil'>" not in html
+    assert "<b>s</b>" not in html
+    assert html.count("<a ") == 1
+
+
+def test_header_and_line_injection_in_subject_is_flattened():
+    """Line breaks in the letter's subject cannot add lines that look like headers."""
+    raw = compose(
+        facts(
+            sender_name="x", sender_address="x@example.org", subject="Hi\r\nBcc: victim@example.org"
+        )
+    )
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Bcc"] is None
+    assert "\nBcc:" not in parts(raw)["text/plain"]
+
+
+def test_times_and_deadline_in_zone_and_utc():
+    """Deposit and deadline read in the gateway's zone and in UTC."""
+    text = parts(compose(facts()))["text/plain"]
+    assert "27/11/2026 14:05 (Africa/Casablanca) — 13:05 UTC" in text
+    assert "12/12/2026 14:05 (Africa/Casablanca) — 13:05 UTC" in text
+
+
+def test_content_note_and_english_line():
+    """The mail says content comes after acceptance, and adds one English line when not English."""
+    fr = parts(compose(facts()))["text/plain"]
+    assert "ne vous est remis qu'après acceptation" in fr
+    assert "l'expéditeur en reçoit une preuve" in fr
+    assert "A registered electronic letter is waiting for you" in fr
+    en = parts(compose(facts(language="en")))["text/plain"]
+    assert en.count("A registered electronic letter is waiting for you") == 1
+
+
+def test_arabic_html_is_right_to_left():
+    """The Arabic HTML part declares its direction."""
+    html = parts(compose(facts(language="ar")))["text/html"]
+    assert '<html lang="ar" dir="rtl">' in html

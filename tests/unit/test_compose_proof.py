@@ -1,0 +1,168 @@
+"""The proof mail: a readable summary and the two evidence files, byte for byte."""
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.compose import compose_proof
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+
+AT = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
+XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<Evidence>\r\n\xc3\xa9</Evidence>\n'
+P7S = bytes(range(256)) * 4
+
+
+def record(**changes: Any) -> EvidenceRecord:
+    base = EvidenceRecord(
+        evidence_id="ev-0001",
+        event=EvidenceType.SubmissionAcceptance,
+        event_time=AT,
+        letter_id="letter-1",
+        letter_reference="LRE-2026-7K3Q9",
+        delivery_id="delivery-1",
+        provider_name="LRE Gateway (development)",
+        provider_domain="lre.localhost",
+        policy_id="urn:lre-gateway:policy:dev",
+        sender_account="acc-1",
+        sender_address="dupont@avocats.example",
+        sender_name="Maître Dupont",
+        sender_authentication="smtp-auth-plain+starttls",
+        recipient_address="destinataire@example.org",
+        submission_time=AT,
+        subject="Mise en demeure",
+        message_size=12_345,
+        message_sha256="a" * 64,
+        attachments=(Attachment("contrat.pdf", "application/pdf", 54_321, "b" * 64),),
+        acceptance_deadline=AT + timedelta(days=15),
+    )
+    return replace(base, **changes)
+
+
+def compose(r: EvidenceRecord, language: str = "fr") -> bytes:
+    return compose_proof(
+        r,
+        XML,
+        P7S,
+        to="dupont@avocats.example",
+        provider_name="LRE Gateway (development)",
+        domain="lre.localhost",
+        public_url="http://127.0.0.1:8080/",
+        zone=ZoneInfo("Africa/Casablanca"),
+        language=language,
+        message_id="p1@lre.localhost",
+        date=AT,
+    )
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def text_of(raw: bytes) -> str:
+    msg = parse(raw)
+    return str(next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_content())
+
+
+def test_parts_parse_back_and_attachments_are_byte_identical():
+    """The mail is text, then evidence.xml and evidence.xml.p7s with their exact bytes."""
+    msg = parse(compose(record()))
+    assert msg.get_content_type() == "multipart/mixed"
+    attachments = list(msg.iter_attachments())
+    assert [a.get_filename() for a in attachments] == ["evidence.xml", "evidence.xml.p7s"]
+    assert [a.get_content_type() for a in attachments] == [
+        "application/xml",
+        "application/pkcs7-signature",
+    ]
+    assert attachments[0].get_payload(decode=True) == XML
+    assert attachments[1].get_payload(decode=True) == P7S
+
+
+def test_headers():
+    """From is proofs@domain; the subject names the proof, the letter and the recipient."""
+    msg = parse(compose(record()))
+    assert msg["From"].addresses[0].addr_spec == "proofs@lre.localhost"
+    assert msg["From"].addresses[0].display_name == "LRE Gateway (development)"
+    assert msg["To"] == "dupont@avocats.example"
+    assert msg["Subject"] == "Preuve de dépôt — LRE-2026-7K3Q9 — destinataire@example.org"
+    assert msg["Message-ID"] == "<p1@lre.localhost>"
+    assert msg["Auto-Submitted"] == "auto-generated"
+
+
+def test_only_crlf_line_ends():
+    """Every line ends with CRLF, as SMTP requires."""
+    raw = compose(record(subject="line\nbreak", reason="550 5.1.1\r\nno such user"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+
+
+def test_summary_of_a_deposit():
+    """The deposit proof states the facts, the deadline, the hashes and how to verify."""
+    text = text_of(compose(record()))
+    for expected in (
+        "Preuve de dépôt",
+        "LRE-2026-7K3Q9",
+        "destinataire@example.org",
+        "Mise en demeure",
+        "27/11/2026 14:05 (Africa/Casablanca) — 13:05 UTC",
+        "Date limite d'acceptation : 12/12/2026 14:05 (Africa/Casablanca) — 13:05 UTC",
+        "a" * 64,
+        "contrat.pdf",
+        "b" * 64,
+        "ev-0001",
+        "lre-gateway verify evidence.xml evidence.xml.p7s",
+        "openssl cms -verify -binary -inform DER -in evidence.xml.p7s -content evidence.xml"
+        " -CAfile anchors.pem -purpose any",
+        "http://127.0.0.1:8080/pki/anchors.pem",
+    ):
+        assert expected in text, expected
+
+
+@pytest.mark.parametrize(
+    ("event", "title", "sentence"),
+    [
+        (EvidenceType.ConsignmentAcceptance, "Accusé de réception", "a accepté la lettre"),
+        (EvidenceType.ConsignmentRejection, "Preuve de refus", "a refusé la lettre"),
+        (EvidenceType.AcceptanceRejectionExpiry, "Preuve de négligence", "négligée"),
+        (EvidenceType.NotificationForAcceptanceFailure, "Preuve de non-distribution", "n'a pas pu"),
+    ],
+)
+def test_each_proof_says_what_happened(event, title, sentence):
+    """Each proof type is named in words and says what happened in one sentence."""
+    raw = compose(record(event=event))
+    assert parse(raw)["Subject"].startswith(title + " — ")
+    assert sentence in text_of(raw)
+
+
+def test_failure_reason_is_shown():
+    """A non-delivery proof carries the reason, flattened to one line."""
+    text = text_of(
+        compose(
+            record(
+                event=EvidenceType.NotificationForAcceptanceFailure,
+                reason="550 5.1.1\nmailbox unknown",
+            )
+        )
+    )
+    assert "Motif : 550 5.1.1 mailbox unknown" in text
+
+
+def test_deadline_only_where_it_matters():
+    """An acknowledgement of receipt does not repeat the acceptance deadline."""
+    text = text_of(compose(record(event=EvidenceType.ConsignmentAcceptance)))
+    assert "Date limite d'acceptation" not in text
+
+
+@pytest.mark.parametrize(
+    ("language", "title"),
+    [("en", "Proof of deposit"), ("ar", "إثبات الإيداع")],
+)
+def test_other_languages(language, title):
+    """The proof is written in the requested language."""
+    raw = compose(record(), language=language)
+    assert parse(raw)["Subject"].startswith(title)
+    assert "lre-gateway verify evidence.xml evidence.xml.p7s" in text_of(raw)
