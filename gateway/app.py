@@ -22,7 +22,7 @@ from aiohttp import web
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificates, pki_paths
-from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, Timestamper, TimestampAuthority
+from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.evidence.verify import verify_paths
 from gateway.registry import Registry
 from gateway.scheduler import Scheduler
@@ -66,10 +66,16 @@ def initialise(settings: Settings) -> None:
         engine.dispose()
 
 
-def _registry(settings: Settings, engine: object, executor: ThreadPoolExecutor,
-              clock: Callable[[], datetime]) -> Registry:
-    return Registry(settings=settings, store=LetterStore(engine),  # type: ignore[arg-type]
-                    vault=Vault(keys_dir(settings)), db_executor=executor, clock=clock)
+def _registry(
+    settings: Settings, engine: object, executor: ThreadPoolExecutor, clock: Callable[[], datetime]
+) -> Registry:
+    return Registry(
+        settings=settings,
+        store=LetterStore(engine),  # type: ignore[arg-type]
+        vault=Vault(keys_dir(settings)),
+        db_executor=executor,
+        clock=clock,
+    )
 
 
 def _anchors(settings: Settings) -> bytes:
@@ -78,15 +84,18 @@ def _anchors(settings: Settings) -> bytes:
 
 def _sealer(settings: Settings) -> Sealer:
     evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
-    return Sealer.from_files(evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key,
-                             evidence.seal_chain)
+    return Sealer.from_files(
+        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
+    )
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext:
     pki = pki_paths(settings.gateway.data_dir)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(settings.smtp.tls_cert or pki.tls_cert, settings.smtp.tls_key or pki.tls_key)
+    context.load_cert_chain(
+        settings.smtp.tls_cert or pki.tls_cert, settings.smtp.tls_key or pki.tls_key
+    )
     return context
 
 
@@ -106,7 +115,9 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings, *, clock: Callable[[], datetime] = utcnow
+) -> AsyncIterator[Running]:
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
     async with contextlib.AsyncExitStack() as stack:
         engine = open_engine(settings.database.url)
@@ -118,22 +129,32 @@ async def running(settings: Settings, *, clock: Callable[[], datetime] = utcnow)
         store = LetterStore(engine)
         pki = pki_paths(settings.gateway.data_dir)
         authority = TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key)
-        timestamper: Timestamper = (HttpTimestamper(settings.evidence.tsa_url)
-                                    if settings.evidence.tsa_url else LocalTimestamper(authority, clock))
+        timestamper: Timestamper = (
+            HttpTimestamper(settings.evidence.tsa_url)
+            if settings.evidence.tsa_url
+            else LocalTimestamper(authority, clock)
+        )
         local_hostname = settings.smtp.hostname or settings.gateway.domain
-        transport = make_transport(settings.delivery, settings.gateway.data_dir,
-                                   local_hostname=local_hostname)
+        transport = make_transport(
+            settings.delivery, settings.gateway.data_dir, local_hostname=local_hostname
+        )
         scheduler = Scheduler(
-            settings=settings, registry=registry, store=store, sealer=_sealer(settings),
-            timestamper=timestamper, transport=transport,
+            settings=settings,
+            registry=registry,
+            store=store,
+            sealer=_sealer(settings),
+            timestamper=timestamper,
+            transport=transport,
             dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
-            clock=clock)
+            clock=clock,
+        )
         registry.wake = scheduler.wake
 
         app = create_app(
             service=registry,
             tsa_respond=lambda request: authority.respond(
-                request, now=clock(), serial=secrets.randbits(63)),
+                request, now=clock(), serial=secrets.randbits(63)
+            ),
             outbox=transport if isinstance(transport, OutboxTransport) else None,
             anchors_pem=_anchors(settings),
             public_url=settings.gateway.public_url,
@@ -149,10 +170,15 @@ async def running(settings: Settings, *, clock: Callable[[], datetime] = utcnow)
         await site.start()
         bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
 
-        handler = SubmissionHandler(registry, registry, max_recipients=settings.smtp.max_recipients,
-                                    max_message_size=settings.smtp.max_message_size)
+        handler = SubmissionHandler(
+            registry,
+            registry,
+            max_recipients=settings.smtp.max_recipients,
+            max_message_size=settings.smtp.max_message_size,
+        )
         smtp = await stack.enter_async_context(
-            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname))
+            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname)
+        )
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")
 
@@ -173,7 +199,9 @@ async def serve(settings: Settings) -> None:
     async with running(settings) as gateway:
         for name, (host, port) in gateway.smtp.items():
             log.info("SMTP %s listening on %s:%d", name, host, port)
-        log.info("web listening on %s (public URL %s)", gateway.web_url, settings.gateway.public_url)
+        log.info(
+            "web listening on %s (public URL %s)", gateway.web_url, settings.gateway.public_url
+        )
         if settings.delivery.mode == "outbox":
             log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
         await stop.wait()
@@ -197,17 +225,20 @@ def _demo(settings: Settings) -> None:
         with os.fdopen(fd, "w") as out:
             out.write(password + "\n")
     host, port = settings.smtp.submission or ("127.0.0.1", 2587)
+    outbox = settings.gateway.public_url.rstrip("/") + "/dev/outbox"
     print(f"""
 Demo sender account (stored in {path}):
   address:  {email}
   password: {password}
 
 Send a registered letter (STARTTLS + AUTH on the submission port):
-  swaks --server {host}:{port} --tls --auth PLAIN --auth-user {email} --auth-password '{password}' \\
+  swaks --server {host}:{port} --tls --auth PLAIN \\
+        --auth-user {email} --auth-password '{password}' \\
         --from {email} --to bob@example.com --header 'Subject: Mise en demeure' \\
-        --body 'Madame, Monsieur, ...' --attach-type application/pdf --attach @README.md
+        --body 'Madame, Monsieur, ...' \\
+        --attach-type text/markdown --attach-name README.md --attach @README.md
 
-Then open {settings.gateway.public_url.rstrip("/")}/dev/outbox to read the notification and follow its link.
+Then open {outbox} to read the notification and follow its link.
 """)
 
 
@@ -272,7 +303,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = load_settings(config_path(args.config))
         if args.command == "init":

@@ -36,7 +36,7 @@ from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.message import attachment_bytes, parse_message
 from gateway.storage.passwords import check_password, hash_password
 from gateway.storage.store import LetterStore, NewEvidence, NewOutbound, PendingMail
-from gateway.storage.vault import Vault, token_hash
+from gateway.storage.vault import Sealed, Vault, token_hash
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +77,9 @@ class Registry:
         self._auth_cache: dict[tuple[str, str], float] = {}
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._db, partial(fn, *args, **kwargs)
+        )
 
     @staticmethod
     async def _cpu(fn: Callable[..., T], *args: Any) -> T:
@@ -88,8 +90,13 @@ class Registry:
     def save_sender(self, email: str, name: str, password: str, language: str = "fr") -> str:
         """Create or update a sender account (synchronous: used by the command line)."""
         record = self._store.save_account(
-            id=new_id(), email=email, name=name, password_hash=hash_password(password),
-            language=language, now=self._clock())
+            id=new_id(),
+            email=email,
+            name=name,
+            password_hash=hash_password(password),
+            language=language,
+            now=self._clock(),
+        )
         return record.id
 
     async def authenticate(self, email: str, password: str) -> Account | None:
@@ -111,11 +118,13 @@ class Registry:
 
     async def deposit(self, submission: Submission) -> str:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
+        letter_id = new_id()
+        digest, content = await self._cpu(self._seal_content, submission.content, letter_id)
         now = self._clock()
         letters = self._settings.letters
         parsed = submission.parsed
         letter = Letter(
-            id=new_id(),
+            id=letter_id,
             reference=new_reference(now),
             sender_account=submission.account.id,
             sender_address=submission.mail_from,
@@ -124,36 +133,61 @@ class Registry:
             subject=parsed.subject,
             message_id=parsed.message_id,
             message_size=len(submission.content),
-            message_sha256=hashlib.sha256(submission.content).hexdigest(),
+            message_sha256=digest,
             attachments=parsed.attachments,
             deposited_at=now,
         )
         deadline = acceptance_deadline(
-            now, letters.negligence_after.delta, self._settings.gateway.zone,
-            whole_days=letters.negligence_after.whole_days)
+            now,
+            letters.negligence_after.delta,
+            self._settings.gateway.zone,
+            whole_days=letters.negligence_after.whole_days,
+        )
         deliveries, evidence, mails = [], [], []
         for recipient in _unique(submission.rcpt_tos):
-            delivery = Delivery(id=new_id(), letter_id=letter.id, recipient=recipient,
-                                state=State.DEPOSITED, deadline=deadline, updated_at=now)
+            delivery = Delivery(
+                id=new_id(),
+                letter_id=letter.id,
+                recipient=recipient,
+                state=State.DEPOSITED,
+                deadline=deadline,
+                updated_at=now,
+            )
             new = self._evidence(letter, delivery, EvidenceType.SubmissionAcceptance, now)
             delivery = replace(delivery, last_evidence_sha256=new.xml_sha256)
             deliveries.append((delivery, token_hash(self._vault.link_token(delivery.id))))
             evidence.append(new)
-            mails.append(NewOutbound(id=new_id(), kind="notification", delivery_id=delivery.id,
-                                     mail_from=self.bounce_address, rcpt=recipient))
-        content = await self._cpu(
-            partial(self._vault.encrypt, submission.content, aad=letter.id.encode()))
+            mails.append(
+                NewOutbound(
+                    id=new_id(),
+                    kind="notification",
+                    delivery_id=delivery.id,
+                    mail_from=self.bounce_address,
+                    rcpt=recipient,
+                )
+            )
         retain_until = now + letters.retention.delta
-        await self.io(self._store.deposit, letter, content, retain_until, deliveries, evidence,
-                       mails)
-        log.info("letter %s deposited by %s for %d recipient(s)", letter.reference,
-                 submission.account.email, len(deliveries))
+        await self.io(
+            self._store.deposit, letter, content, retain_until, deliveries, evidence, mails
+        )
+        log.info(
+            "letter %s deposited by %s for %d recipient(s)",
+            letter.reference,
+            submission.account.email,
+            len(deliveries),
+        )
         self.wake()
         return letter.reference
 
     @property
     def web_secret(self) -> bytes:
         return self._vault.web_secret
+
+    def _seal_content(self, content: bytes, letter_id: str) -> tuple[str, Sealed]:
+        """SHA-256 of the exact DATA bytes, and those bytes encrypted for storage."""
+        return hashlib.sha256(content).hexdigest(), self._vault.encrypt(
+            content, aad=letter_id.encode()
+        )
 
     def link_token(self, delivery_id: str) -> str:
         return self._vault.link_token(delivery_id)
@@ -162,23 +196,50 @@ class Registry:
     def bounce_address(self) -> str:
         return f"bounces@{self._settings.gateway.domain}"
 
-    def _evidence(self, letter: Letter, delivery: Delivery, event: EvidenceType, at: datetime,
-                  reason: str | None = None) -> NewEvidence:
-        record = evidence_record(letter, delivery, event, evidence_id=new_id(), at=at,
-                                 provider=self.provider, reason=reason)
+    def _evidence(
+        self,
+        letter: Letter,
+        delivery: Delivery,
+        event: EvidenceType,
+        at: datetime,
+        reason: str | None = None,
+    ) -> NewEvidence:
+        record = evidence_record(
+            letter,
+            delivery,
+            event,
+            evidence_id=new_id(),
+            at=at,
+            provider=self.provider,
+            reason=reason,
+        )
         xml = to_xml(record)
-        return NewEvidence(record.evidence_id, letter.id, delivery.id, event, at, xml,
-                           hashlib.sha256(xml).hexdigest())
+        return NewEvidence(
+            record.evidence_id,
+            letter.id,
+            delivery.id,
+            event,
+            at,
+            xml,
+            hashlib.sha256(xml).hexdigest(),
+        )
 
-    async def apply(self, letter: Letter, delivery: Delivery, event: EvidenceType, *,
-                    reason: str | None = None,
-                    finish_mail: tuple[str, str, str | None] | None = None) -> bool:
+    async def apply(
+        self,
+        letter: Letter,
+        delivery: Delivery,
+        event: EvidenceType,
+        *,
+        reason: str | None = None,
+        finish_mail: tuple[str, str, str | None] | None = None,
+    ) -> bool:
         """Apply event to the delivery as seen; False when its state changed meanwhile."""
         new_state = advance(delivery.state, event)
         now = self._clock()
         new = self._evidence(letter, delivery, event, now, reason)
-        done = await self.io(self._store.transition, delivery, new_state, new, now=now,
-                              finish_mail=finish_mail)
+        done = await self.io(
+            self._store.transition, delivery, new_state, new, now=now, finish_mail=finish_mail
+        )
         if done:
             log.info("letter %s to %s: %s", letter.reference, delivery.recipient, event.value)
             self.wake()
@@ -284,19 +345,25 @@ class Registry:
 
     async def notification_outcome(self, mail: PendingMail, *, failure: str | None) -> None:
         """Record the hand-over (or the permanent failure) of a notification, closing its mail."""
-        event = (EvidenceType.NotificationForAcceptance if failure is None
-                 else EvidenceType.NotificationForAcceptanceFailure)
+        event = (
+            EvidenceType.NotificationForAcceptance
+            if failure is None
+            else EvidenceType.NotificationForAcceptanceFailure
+        )
         finish = (mail.id, "sent" if failure is None else "failed", failure)
         for _ in range(5):  # the state may change under us (a decision); re-read and retry
-            found = await self.io(self._store.by_delivery, mail.delivery_id)
-            assert found is not None
-            letter, delivery = found
+            letter, delivery = await self.io(self._store.delivery, mail.delivery_id)
             try:
                 if await self.apply(letter, delivery, event, reason=failure, finish_mail=finish):
                     return
             except IllegalTransition:
-                log.warning("letter %s to %s: %s not recorded in state %s", letter.reference,
-                            delivery.recipient, event.value, delivery.state.value)
+                log.warning(
+                    "letter %s to %s: %s not recorded in state %s",
+                    letter.reference,
+                    delivery.recipient,
+                    event.value,
+                    delivery.state.value,
+                )
                 break
         await self.io(self._store.finish_mail, *finish, now=self._clock())
 
@@ -306,6 +373,3 @@ def _unique(addresses: tuple[str, ...]) -> list[str]:
     for address in addresses:
         seen.setdefault(address.lower(), address)
     return list(seen.values())
-
-
-

@@ -91,22 +91,34 @@ class Scheduler:
         pending = await self._registry.io(self._store.claim_unsealed, self._clock(), LEASE)
         for item in pending:
             try:
-                p7s = await seal(self._sealer, self._timestamper, item.xml,
-                                 signing_time=self._clock())
+                p7s = await seal(
+                    self._sealer, self._timestamper, item.xml, signing_time=self._clock()
+                )
             except TimestampError as err:
-                retry = next_attempt(item.attempts + 1, self._clock(),
-                                     base=timedelta(seconds=5), maximum=timedelta(minutes=10))
-                log.warning("evidence %s not timestamped yet (%s); retry at %s", item.id, err, retry)
+                retry = next_attempt(
+                    item.attempts + 1,
+                    self._clock(),
+                    base=timedelta(seconds=5),
+                    maximum=timedelta(minutes=10),
+                )
+                log.warning(
+                    "evidence %s not timestamped yet (%s); retry at %s", item.id, err, retry
+                )
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
             mails = []
             if item.type.yields_proof:
-                found = await self._registry.io(self._store.by_delivery, item.delivery_id)
-                assert found is not None
-                letter, _ = found
-                mails.append(NewOutbound(
-                    id=item.id, kind="proof", delivery_id=item.delivery_id, evidence_id=item.id,
-                    mail_from=self._registry.bounce_address, rcpt=letter.sender_address))
+                letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
+                mails.append(
+                    NewOutbound(
+                        id=item.id,
+                        kind="proof",
+                        delivery_id=item.delivery_id,
+                        evidence_id=item.id,
+                        mail_from=self._registry.bounce_address,
+                        rcpt=letter.sender_address,
+                    )
+                )
             await self._registry.io(self._store.store_seal, item.id, p7s, mails, now=self._clock())
         return len(pending)
 
@@ -134,14 +146,17 @@ class Scheduler:
         if mail.kind == "notification":
             await self._registry.notification_outcome(mail, failure=None)
         else:
-            await self._registry.io(self._store.finish_mail, mail.id, "sent", None,
-                                     now=self._clock())
+            await self._registry.io(
+                self._store.finish_mail, mail.id, "sent", None, now=self._clock()
+            )
 
     async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
         reply = err.reply.line()
         delivery = self._settings.delivery
-        if err.temporary and not should_give_up(mail.created_at, self._clock(),
-                                                delivery.give_up_after.delta):
+        exhausted = mail.attempts + 1 >= delivery.max_attempts or should_give_up(
+            mail.created_at, self._clock(), delivery.give_up_after.delta
+        )
+        if err.temporary and not exhausted:
             log.info("%s %s to %s deferred: %s", mail.kind, mail.id, mail.rcpt, reply)
             await self._retry(mail, reply)
             return
@@ -149,39 +164,53 @@ class Scheduler:
         if mail.kind == "notification":
             await self._registry.notification_outcome(mail, failure=reply)
         else:
-            await self._registry.io(self._store.finish_mail, mail.id, "failed", reply,
-                                     now=self._clock())
+            await self._registry.io(
+                self._store.finish_mail, mail.id, "failed", reply, now=self._clock()
+            )
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
         delivery = self._settings.delivery
-        retry = next_attempt(mail.attempts + 1, self._clock(), base=delivery.retry_base.delta,
-                             maximum=delivery.retry_max.delta)
+        retry = next_attempt(
+            mail.attempts + 1,
+            self._clock(),
+            base=delivery.retry_base.delta,
+            maximum=delivery.retry_max.delta,
+        )
         await self._registry.io(self._store.retry_mail, mail.id, error, retry_at=retry)
 
     async def _compose(self, mail: PendingMail) -> bytes:
-        found = await self._registry.io(self._store.by_delivery, mail.delivery_id)
-        assert found is not None
-        letter, delivery = found
+        letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
         if mail.kind == "notification":
             revealed = self._settings.letters.reveal_sender == "in_notification"
             token = self._registry.link_token(delivery.id)
             facts = NoticeFacts(
-                reference=letter.reference, recipient=delivery.recipient,
-                deposited_at=letter.deposited_at, deadline=delivery.deadline,
+                reference=letter.reference,
+                recipient=delivery.recipient,
+                deposited_at=letter.deposited_at,
+                deadline=delivery.deadline,
                 sender_name=letter.sender_name if revealed else None,
                 sender_address=letter.sender_address if revealed else None,
                 subject=letter.subject if revealed else None,
                 link=f"{gateway.public_url.rstrip('/')}/l/{token}",
-                provider_name=gateway.provider_name, domain=gateway.domain, zone=gateway.zone)
+                provider_name=gateway.provider_name,
+                domain=gateway.domain,
+                zone=gateway.zone,
+            )
             return compose_notification(facts, message_id=message_id, date=mail.created_at)
-        assert mail.evidence_id is not None
-        stored = await self._registry.io(self._store.evidence, mail.evidence_id)
-        assert stored.p7s is not None
+        xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
         language = await self._registry.io(self._store.account_language, letter.sender_account)
         return compose_proof(
-            from_xml(stored.xml), stored.xml, stored.p7s, to=mail.rcpt,
-            provider_name=gateway.provider_name, domain=gateway.domain,
-            public_url=gateway.public_url, zone=gateway.zone, language=language,
-            message_id=message_id, date=mail.created_at)
+            from_xml(xml),
+            xml,
+            p7s,
+            to=mail.rcpt,
+            provider_name=gateway.provider_name,
+            domain=gateway.domain,
+            public_url=gateway.public_url,
+            zone=gateway.zone,
+            language=language,
+            message_id=message_id,
+            date=mail.created_at,
+        )

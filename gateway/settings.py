@@ -19,7 +19,16 @@ ENV_CONFIG = "LRE_GATEWAY_CONFIG"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdy])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]?B?)\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 10**3,
+    "KB": 10**3,
+    "M": 10**6,
+    "MB": 10**6,
+    "G": 10**9,
+    "GB": 10**9,
+}
 
 
 @dataclass(frozen=True)
@@ -106,9 +115,13 @@ class DeliverySettings:
     smarthost_password_file: Path | None = None
     smarthost_verify_tls: bool = False
     max_attempts: int = 30
-    retry_base: Duration = field(default_factory=lambda: parse_duration("30s", "delivery.retry_base"))
+    retry_base: Duration = field(
+        default_factory=lambda: parse_duration("30s", "delivery.retry_base")
+    )
     retry_max: Duration = field(default_factory=lambda: parse_duration("1h", "delivery.retry_max"))
-    give_up_after: Duration = field(default_factory=lambda: parse_duration("24h", "delivery.give_up_after"))
+    give_up_after: Duration = field(
+        default_factory=lambda: parse_duration("24h", "delivery.give_up_after")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,7 +135,9 @@ class EvidenceSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class LettersSettings:
-    negligence_after: Duration = field(default_factory=lambda: parse_duration("15d", "letters.negligence_after"))
+    negligence_after: Duration = field(
+        default_factory=lambda: parse_duration("15d", "letters.negligence_after")
+    )
     reveal_sender: str = "after_acceptance"
     retention: Duration = field(default_factory=lambda: parse_duration("10y", "letters.retention"))
 

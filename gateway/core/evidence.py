@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 ETSI_EVENT_URI = "http://uri.etsi.org/19522/Event/"
 
 
-class EvidenceType(str, Enum):
+class EvidenceType(StrEnum):
     """ETSI EN 319 522 event names, used verbatim."""
 
     SubmissionAcceptance = "SubmissionAcceptance"

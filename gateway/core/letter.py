@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from gateway.core.evidence import Attachment
 
 
-class State(str, Enum):
+class State(StrEnum):
     """A delivery's state; the lowercase value is what storage keeps."""
 
     DEPOSITED = "deposited"

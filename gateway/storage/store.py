@@ -149,12 +149,18 @@ class LetterStore:
             found = existing.scalar_one_or_none()
             values = {"name": name, "password_hash": password_hash, "language": language}
             if found:
-                db.execute(update(t.accounts).where(t.accounts.c.id == found).values(
-                    updated_at=now, **values))
+                db.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.id == found)
+                    .values(updated_at=now, **values)
+                )
                 id = found
             else:
-                db.execute(insert(t.accounts).values(
-                    id=id, email=email, created_at=now, updated_at=now, **values))
+                db.execute(
+                    insert(t.accounts).values(
+                        id=id, email=email, created_at=now, updated_at=now, **values
+                    )
+                )
         return AccountRecord(id, email, name, password_hash, language)
 
     def account(self, email: str) -> AccountRecord | None:
@@ -184,30 +190,59 @@ class LetterStore:
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
         with self.engine.begin() as db:
-            db.execute(insert(t.letters).values(
-                id=letter.id, reference=letter.reference, account_id=letter.sender_account,
-                sender_address=letter.sender_address, sender_name=letter.sender_name,
-                sender_authentication=letter.sender_authentication, subject=letter.subject,
-                message_id=letter.message_id, message_size=letter.message_size,
-                message_sha256=letter.message_sha256, attachments=attachments,
-                deposited_at=now, retain_until=retain_until, key_id=content.key_id,
-                wrapped_key=content.wrapped_key, content=content.ciphertext,
-            ))
-            db.execute(insert(t.deliveries), [
-                {"id": d.id, "letter_id": d.letter_id, "recipient": d.recipient,
-                 "token_hash": token_hash, "state": d.state.value, "deadline": d.deadline,
-                 "updated_at": now, "last_evidence_sha256": d.last_evidence_sha256}
-                for d, token_hash in deliveries
-            ])
+            db.execute(
+                insert(t.letters).values(
+                    id=letter.id,
+                    reference=letter.reference,
+                    account_id=letter.sender_account,
+                    sender_address=letter.sender_address,
+                    sender_name=letter.sender_name,
+                    sender_authentication=letter.sender_authentication,
+                    subject=letter.subject,
+                    message_id=letter.message_id,
+                    message_size=letter.message_size,
+                    message_sha256=letter.message_sha256,
+                    attachments=attachments,
+                    deposited_at=now,
+                    retain_until=retain_until,
+                    key_id=content.key_id,
+                    wrapped_key=content.wrapped_key,
+                    content=content.ciphertext,
+                )
+            )
+            db.execute(
+                insert(t.deliveries),
+                [
+                    {
+                        "id": d.id,
+                        "letter_id": d.letter_id,
+                        "recipient": d.recipient,
+                        "token_hash": token_hash,
+                        "state": d.state.value,
+                        "deadline": d.deadline,
+                        "updated_at": now,
+                        "last_evidence_sha256": d.last_evidence_sha256,
+                    }
+                    for d, token_hash in deliveries
+                ],
+            )
             self._insert_evidence(db, evidence, now)
             self._insert_mails(db, mails, now)
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
         rows = [
-            {"id": e.id, "letter_id": e.letter_id, "delivery_id": e.delivery_id,
-             "type": e.type.value, "event_time": e.event_time, "xml": e.xml,
-             "xml_sha256": e.xml_sha256, "attempts": 0, "next_attempt_at": now}
+            {
+                "id": e.id,
+                "letter_id": e.letter_id,
+                "delivery_id": e.delivery_id,
+                "type": e.type.value,
+                "event_time": e.event_time,
+                "xml": e.xml,
+                "xml_sha256": e.xml_sha256,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
             for e in evidence
         ]
         if rows:
@@ -216,9 +251,18 @@ class LetterStore:
     @staticmethod
     def _insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
         rows = [
-            {"id": m.id, "kind": m.kind, "delivery_id": m.delivery_id, "evidence_id": m.evidence_id,
-             "mail_from": m.mail_from, "rcpt": m.rcpt, "state": "pending", "attempts": 0,
-             "created_at": now, "next_attempt_at": now}
+            {
+                "id": m.id,
+                "kind": m.kind,
+                "delivery_id": m.delivery_id,
+                "evidence_id": m.evidence_id,
+                "mail_from": m.mail_from,
+                "rcpt": m.rcpt,
+                "state": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
             for m in mails
         ]
         if rows:
@@ -232,6 +276,13 @@ class LetterStore:
     def by_delivery(self, delivery_id: str) -> tuple[Letter, Delivery] | None:
         return self._joined(t.deliveries.c.id == delivery_id)
 
+    def delivery(self, delivery_id: str) -> tuple[Letter, Delivery]:
+        """The delivery and its letter; LookupError if there is none (a queue's dangling row)."""
+        found = self.by_delivery(delivery_id)
+        if found is None:
+            raise LookupError(f"no delivery {delivery_id}")
+        return found
+
     def _joined(self, where: Any) -> tuple[Letter, Delivery] | None:
         with self.engine.connect() as db:
             row = db.execute(_JOINED.where(where)).first()
@@ -243,7 +294,8 @@ class LetterStore:
 
     def content(self, letter_id: str) -> Sealed:
         query = select(t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.content).where(
-            t.letters.c.id == letter_id)
+            t.letters.c.id == letter_id
+        )
         with self.engine.connect() as db:
             row = db.execute(query).one()
         return Sealed(row.key_id, row.wrapped_key, row.content)
@@ -254,10 +306,20 @@ class LetterStore:
             return [_delivery(r) for r in db.execute(query)]
 
     def evidence_of(self, delivery_id: str) -> list[StoredEvidence]:
-        query = (select(t.evidence).where(t.evidence.c.delivery_id == delivery_id)
-                 .order_by(t.evidence.c.event_time, t.evidence.c.id))
+        query = (
+            select(t.evidence)
+            .where(t.evidence.c.delivery_id == delivery_id)
+            .order_by(t.evidence.c.event_time, t.evidence.c.id)
+        )
         with self.engine.connect() as db:
             return [self._stored(r) for r in db.execute(query)]
+
+    def sealed_evidence(self, evidence_id: str | None) -> tuple[bytes, bytes]:
+        """evidence.xml and evidence.xml.p7s of a sealed evidence; LookupError otherwise."""
+        stored = self.evidence(evidence_id or "")
+        if stored.p7s is None:
+            raise LookupError(f"evidence {evidence_id} is not sealed")
+        return stored.xml, stored.p7s
 
     def evidence(self, evidence_id: str) -> StoredEvidence:
         with self.engine.connect() as db:
@@ -266,8 +328,9 @@ class LetterStore:
 
     @staticmethod
     def _stored(row: Row[Any]) -> StoredEvidence:
-        return StoredEvidence(row.id, row.delivery_id, EvidenceType(row.type),
-                              utc(row.event_time), row.xml, row.p7s)
+        return StoredEvidence(
+            row.id, row.delivery_id, EvidenceType(row.type), utc(row.event_time), row.xml, row.p7s
+        )
 
     # transitions ------------------------------------------------------------------------
 
@@ -298,8 +361,11 @@ class LetterStore:
         with self.engine.begin() as db:
             result = db.execute(
                 update(t.deliveries)
-                .where(t.deliveries.c.id == delivery.id, t.deliveries.c.state == delivery.state.value,
-                       _same_chain(delivery.last_evidence_sha256))
+                .where(
+                    t.deliveries.c.id == delivery.id,
+                    t.deliveries.c.state == delivery.state.value,
+                    _same_chain(delivery.last_evidence_sha256),
+                )
                 .values(**values)
             )
             if result.rowcount != 1:
@@ -322,11 +388,16 @@ class LetterStore:
 
     # sealing queue ----------------------------------------------------------------------
 
-    def claim_unsealed(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingEvidence]:
+    def claim_unsealed(
+        self, now: datetime, lease: timedelta, limit: int = 50
+    ) -> list[PendingEvidence]:
         query = (
             select(t.evidence.c.id)
-            .where(t.evidence.c.p7s.is_(None), t.evidence.c.next_attempt_at <= now,
-                   _unclaimed(t.evidence, now))
+            .where(
+                t.evidence.c.p7s.is_(None),
+                t.evidence.c.next_attempt_at <= now,
+                _unclaimed(t.evidence, now),
+            )
             .order_by(t.evidence.c.next_attempt_at)
             .limit(limit)
         )
@@ -343,11 +414,14 @@ class LetterStore:
             if not claimed:
                 return []
             rows = db.execute(select(t.evidence).where(t.evidence.c.id.in_(claimed))).all()
-        return [PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts)
-                for r in rows]
+        return [
+            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts)
+            for r in rows
+        ]
 
-    def store_seal(self, evidence_id: str, p7s: bytes, mails: Sequence[NewOutbound],
-                   *, now: datetime) -> bool:
+    def store_seal(
+        self, evidence_id: str, p7s: bytes, mails: Sequence[NewOutbound], *, now: datetime
+    ) -> bool:
         with self.engine.begin() as db:
             done = db.execute(
                 update(t.evidence)
@@ -361,9 +435,14 @@ class LetterStore:
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
         with self.engine.begin() as db:
             db.execute(
-                update(t.evidence).where(t.evidence.c.id == evidence_id).values(
-                    attempts=t.evidence.c.attempts + 1, last_error=error[:2000],
-                    next_attempt_at=retry_at, claimed_until=None)
+                update(t.evidence)
+                .where(t.evidence.c.id == evidence_id)
+                .values(
+                    attempts=t.evidence.c.attempts + 1,
+                    last_error=error[:2000],
+                    next_attempt_at=retry_at,
+                    claimed_until=None,
+                )
             )
 
     # outbound queue ---------------------------------------------------------------------
@@ -371,8 +450,11 @@ class LetterStore:
     def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
         query = (
             select(t.outbound.c.id)
-            .where(t.outbound.c.state == "pending", t.outbound.c.next_attempt_at <= now,
-                   _unclaimed(t.outbound, now))
+            .where(
+                t.outbound.c.state == "pending",
+                t.outbound.c.next_attempt_at <= now,
+                _unclaimed(t.outbound, now),
+            )
             .order_by(t.outbound.c.next_attempt_at)
             .limit(limit)
         )
@@ -389,17 +471,34 @@ class LetterStore:
             if not claimed:
                 return []
             rows = db.execute(select(t.outbound).where(t.outbound.c.id.in_(claimed))).all()
-        return [PendingMail(r.id, r.kind, r.delivery_id, r.evidence_id, r.mail_from, r.rcpt,
-                            r.attempts, utc(r.created_at)) for r in rows]
+        return [
+            PendingMail(
+                r.id,
+                r.kind,
+                r.delivery_id,
+                r.evidence_id,
+                r.mail_from,
+                r.rcpt,
+                r.attempts,
+                utc(r.created_at),
+            )
+            for r in rows
+        ]
 
     def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
         with self.engine.begin() as db:
             self._finish_mail(db, mail_id, state, error, now=now)
 
     @staticmethod
-    def _finish_mail(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
-        values: dict[str, Any] = {"state": state, "claimed_until": None, "last_error": error,
-                                  "attempts": t.outbound.c.attempts + 1}
+    def _finish_mail(
+        db: Any, mail_id: str, state: str, error: str | None, *, now: datetime
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": state,
+            "claimed_until": None,
+            "last_error": error,
+            "attempts": t.outbound.c.attempts + 1,
+        }
         if state == "sent":
             values["sent_at"] = now
         db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
@@ -407,21 +506,33 @@ class LetterStore:
     def retry_mail(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
         with self.engine.begin() as db:
             db.execute(
-                update(t.outbound).where(t.outbound.c.id == mail_id).values(
-                    attempts=t.outbound.c.attempts + 1, last_error=error[:2000],
-                    next_attempt_at=retry_at, claimed_until=None)
+                update(t.outbound)
+                .where(t.outbound.c.id == mail_id)
+                .values(
+                    attempts=t.outbound.c.attempts + 1,
+                    last_error=error[:2000],
+                    next_attempt_at=retry_at,
+                    claimed_until=None,
+                )
             )
 
     def next_due(self) -> datetime | None:
         """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
         with self.engine.connect() as db:
             times = [
-                db.execute(select(func.min(t.outbound.c.next_attempt_at))
-                           .where(t.outbound.c.state == "pending")).scalar(),
-                db.execute(select(func.min(t.evidence.c.next_attempt_at))
-                           .where(t.evidence.c.p7s.is_(None))).scalar(),
-                db.execute(select(func.min(t.deliveries.c.deadline))
-                           .where(t.deliveries.c.state == State.NOTIFIED.value)).scalar(),
+                db.execute(
+                    select(func.min(t.outbound.c.next_attempt_at)).where(
+                        t.outbound.c.state == "pending"
+                    )
+                ).scalar(),
+                db.execute(
+                    select(func.min(t.evidence.c.next_attempt_at)).where(t.evidence.c.p7s.is_(None))
+                ).scalar(),
+                db.execute(
+                    select(func.min(t.deliveries.c.deadline)).where(
+                        t.deliveries.c.state == State.NOTIFIED.value
+                    )
+                ).scalar(),
             ]
         present = [utc(x) for x in times if x is not None]
         return min(present) if present else None
@@ -445,4 +556,3 @@ _JOINED = select(
 class _Obj:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
-

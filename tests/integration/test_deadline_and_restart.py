@@ -10,11 +10,14 @@ from pathlib import Path
 import aiohttp
 
 from gateway.app import running
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from gateway.evidence.pki import pki_paths
+from gateway.evidence.tsa import TimestampAuthority
 from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
 from tests.support.client import notification_for, proofs_for, wait_for
+from tests.support.gateway import SENDER, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
+from tests.support.tsa import start_tsa_server
 
 
 async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
@@ -25,8 +28,13 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
     async with start(settings) as gateway:
         await deposit(gateway)
         link = await open_link(gateway)
-        proof = (await wait_for(lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
-                                timeout=20, what="proof of negligence"))[0]
+        proof = (
+            await wait_for(
+                lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
+                within=20,
+                what="proof of negligence",
+            )
+        )[0]
         assert_proof_verifies(proof.xml, proof.p7s, anchors(gateway), tmp_path / "neg")
         async with aiohttp.ClientSession() as session:
             async with session.get(link) as page:
@@ -46,15 +54,18 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
 async def test_a_deadline_passing_while_stopped_is_honoured_after_restart(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Stop the gateway mid-life; the deadline expires while it is down; the restart issues the proof."""
+    """The deadline passes while the gateway is stopped: the restart issues the proof."""
     settings = make_settings(tmp_path, database_url, letters={"negligence_after": "4s"})
     async with start(settings) as gateway:
         await deposit(gateway)
         await open_link(gateway)
     await asyncio.sleep(4.5)
     async with running(settings) as gateway:
-        await wait_for(lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
-                       timeout=20, what="proof of negligence after restart")
+        await wait_for(
+            lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
+            within=20,
+            what="proof of negligence after restart",
+        )
 
 
 async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
@@ -62,17 +73,31 @@ async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
 ) -> None:
     """Smarthost down: the notification waits in the queue, through a restart, until it is up."""
     port = free_port()
-    settings = make_settings(tmp_path, database_url, delivery={
-        "mode": "smarthost", "smarthost": f"127.0.0.1:{port}", "smarthost_tls": "none",
-        "retry_base": "1s", "retry_max": "1s"})
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        delivery={
+            "mode": "smarthost",
+            "smarthost": f"127.0.0.1:{port}",
+            "smarthost_tls": "none",
+            "retry_base": "1s",
+            "retry_max": "1s",
+        },
+    )
     async with start(settings) as gateway:
         await deposit(gateway)
         await asyncio.sleep(1.5)  # a few failed attempts against the closed port
     async with SinkMTA(port=port) as sink, running(settings) as gateway:
-        await wait_for(lambda: any(BOB in m.rcpt_tos for m in sink.messages), timeout=20,
-                       what="notification at the smarthost")
-        await wait_for(lambda: any(SENDER in m.rcpt_tos for m in sink.messages), timeout=20,
-                       what="proof of deposit at the smarthost")
+        await wait_for(
+            lambda: any(BOB in m.rcpt_tos for m in sink.messages),
+            within=20,
+            what="notification at the smarthost",
+        )
+        await wait_for(
+            lambda: any(SENDER in m.rcpt_tos for m in sink.messages),
+            within=20,
+            what="proof of deposit at the smarthost",
+        )
 
 
 async def test_permanent_refusal_of_the_notification_yields_proof_of_non_delivery(
@@ -80,8 +105,15 @@ async def test_permanent_refusal_of_the_notification_yields_proof_of_non_deliver
 ) -> None:
     """The next hop refuses the recipient for good (5xx): the sender gets the failure proof."""
     async with SinkMTA(reject={BOB: "550 5.1.1 No such mailbox here"}) as sink:
-        settings = make_settings(tmp_path, database_url, delivery={
-            "mode": "smarthost", "smarthost": f"127.0.0.1:{sink.port}", "smarthost_tls": "none"})
+        settings = make_settings(
+            tmp_path,
+            database_url,
+            delivery={
+                "mode": "smarthost",
+                "smarthost": f"127.0.0.1:{sink.port}",
+                "smarthost_tls": "none",
+            },
+        )
         async with start(settings) as gateway:
             await deposit(gateway)
 
@@ -91,33 +123,40 @@ async def test_permanent_refusal_of_the_notification_yields_proof_of_non_deliver
                     message = email.message_from_bytes(received.data, policy=email.policy.default)
                     for part in message.iter_attachments():
                         xml = part.get_payload(decode=True)
-                        if (part.get_filename() == "evidence.xml"
-                                and b"NotificationForAcceptanceFailure" in xml):
+                        if (
+                            part.get_filename() == "evidence.xml"
+                            and b"NotificationForAcceptanceFailure" in xml
+                        ):
                             found.append(xml)
                 return found
 
-            xml = (await wait_for(failure_proofs, timeout=20, what="proof of non-delivery"))[0]
+            xml = (await wait_for(failure_proofs, within=20, what="proof of non-delivery"))[0]
             assert b"No such mailbox here" in xml
-            assert_proof_verifies(xml, proof_signature(sink, xml), anchors(gateway),
-                                  tmp_path / "ndn")
+            assert_proof_verifies(
+                xml, proof_signature(sink, xml), anchors(gateway), tmp_path / "ndn"
+            )
 
 
-async def test_two_gateway_processes_issue_each_proof_once(tmp_path: Path, database_url: str) -> None:
+async def test_two_gateway_processes_issue_each_proof_once(
+    tmp_path: Path, database_url: str
+) -> None:
     """Two gateways sharing one database and data dir never issue the same proof twice."""
     first = make_settings(tmp_path, database_url, letters={"negligence_after": "3s"})
     second = make_settings(tmp_path, database_url, letters={"negligence_after": "3s"})
     async with start(first) as one, running(second) as two:
         await deposit(one)
         await open_link(one)
-        await wait_for(lambda: proofs_for(one, SENDER, "AcceptanceRejectionExpiry"), timeout=20,
-                       what="proof of negligence")
+        await wait_for(
+            lambda: proofs_for(one, SENDER, "AcceptanceRejectionExpiry"),
+            within=20,
+            what="proof of negligence",
+        )
         for _ in range(3):
             await one.scheduler.tick()
             await two.scheduler.tick()
         assert len(proofs_for(one, SENDER, "AcceptanceRejectionExpiry")) == 1
         assert len(proofs_for(one, SENDER, "SubmissionAcceptance")) == 1
         assert len(notification_for(one, BOB)) == 1
-
 
 
 def proof_signature(sink: SinkMTA, xml: bytes) -> bytes:
@@ -128,3 +167,33 @@ def proof_signature(sink: SinkMTA, xml: bytes) -> bytes:
         if files.get("evidence.xml") == xml:
             return files["evidence.xml.p7s"]
     raise AssertionError("no signature beside the evidence")
+
+
+async def test_a_tsa_that_is_down_delays_proofs_and_loses_none(
+    tmp_path: Path, database_url: str
+) -> None:
+    """External TSA unreachable: the letter is still deposited; its proof follows once it is up."""
+    port = free_port()
+    settings = make_settings(
+        tmp_path, database_url, evidence={"tsa_url": f"http://127.0.0.1:{port}/tsa"}
+    )
+    async with start(settings) as gateway:
+        await deposit(gateway)
+        await open_link(gateway)  # the notification does not wait for the proof
+        await asyncio.sleep(1)
+        assert not proofs_for(gateway, SENDER, "SubmissionAcceptance")
+        pki = pki_paths(settings.gateway.data_dir)
+        runner, _ = await start_tsa_server(
+            TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key), port
+        )
+        try:
+            proof = (
+                await wait_for(
+                    lambda: proofs_for(gateway, SENDER, "SubmissionAcceptance"),
+                    within=30,
+                    what="proof of deposit once the TSA is up",
+                )
+            )[0]
+        finally:
+            await runner.cleanup()
+        assert_proof_verifies(proof.xml, proof.p7s, anchors(gateway), tmp_path / "late")

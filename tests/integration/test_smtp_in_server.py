@@ -23,7 +23,7 @@ from gateway.smtp_in.handler import Account, Submission, SubmissionHandler
 from gateway.smtp_in.server import serve
 
 ALICE = Account(id="acc-1", email="alice@example.org", name="Alice Martin")
-PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account)
+PASSWORD = "correct horse battery staple"
 BOB = "bob@example.com"
 MAX_SIZE = 20_000
 MAX_RECIPIENTS = 100

@@ -20,8 +20,13 @@ from gateway.smtp_out.transport import OutboxTransport
 T = TypeVar("T")
 
 
-def letter_bytes(sender: str, to: list[str], subject: str, body: str,
-                 attachments: list[tuple[str, str, bytes]] = ()) -> bytes:  # type: ignore[assignment]
+def letter_bytes(
+    sender: str,
+    to: list[str],
+    subject: str,
+    body: str,
+    attachments: list[tuple[str, str, bytes]] = (),
+) -> bytes:  # type: ignore[assignment]
     message = EmailMessage()
     message["From"] = f"Maître Dupont <{sender}>"
     message["To"] = ", ".join(to)
@@ -35,16 +40,26 @@ def letter_bytes(sender: str, to: list[str], subject: str, body: str,
     return message.as_bytes(policy=email.policy.SMTP)
 
 
-async def submit(gateway: Running, sender: str, password: str, to: list[str], data: bytes,
-                 *, mail_from: str | None = None) -> tuple[int, str]:
+async def submit(
+    gateway: Running,
+    sender: str,
+    password: str,
+    to: list[str],
+    data: bytes,
+    *,
+    mail_from: str | None = None,
+) -> tuple[int, str]:
     """Submit over STARTTLS + AUTH on the submission port; returns DATA's reply."""
     host, port = gateway.smtp["submission"]
     client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
     await client.connect()
     try:
         await client.login(sender, password)
-        errors, reply = await client.sendmail(mail_from or sender, to, data)
-        return 250, reply
+        await client.mail(mail_from or sender)
+        for recipient in to:
+            await client.rcpt(recipient)
+        reply = await client.data(data)
+        return reply.code, reply.message
     finally:
         client.close()
 
@@ -58,9 +73,9 @@ def _parse(data: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
 
 
-async def wait_for(probe: Callable[[], T], *, timeout: float = 15.0, what: str = "condition") -> T:
+async def wait_for(probe: Callable[[], T], *, within: float = 15.0, what: str = "condition") -> T:
     """Poll probe until it returns something truthy (the gateway works in the background)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = probe()
         if value:
@@ -94,8 +109,11 @@ class Proof:
 
 
 def _attachments(message: email.message.EmailMessage) -> dict[str, bytes]:
-    return {part.get_filename(): part.get_payload(decode=True)
-            for part in message.iter_attachments() if part.get_filename()}
+    return {
+        part.get_filename(): part.get_payload(decode=True)
+        for part in message.iter_attachments()
+        if part.get_filename()
+    }
 
 
 def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
@@ -106,8 +124,14 @@ def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
         if "evidence.xml" not in files or f"/Event/{event}<".encode() not in files["evidence.xml"]:
             continue
         body = message.get_body(("plain",))
-        found.append(Proof(str(message["Subject"]), body.get_content() if body else "",
-                           files["evidence.xml"], files["evidence.xml.p7s"]))
+        found.append(
+            Proof(
+                str(message["Subject"]),
+                body.get_content() if body else "",
+                files["evidence.xml"],
+                files["evidence.xml.p7s"],
+            )
+        )
     return found
 
 
@@ -115,5 +139,8 @@ def csrf_field(html: str, action: str) -> dict[str, Any]:
     """The hidden fields of the form posting to action."""
     form = re.search(rf'<form[^>]*action="[^"]*{re.escape(action)}"[^>]*>(.*?)</form>', html, re.S)
     assert form, f"no form posting to {action}"
-    return dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"',
-                           form.group(1)))
+    return dict(
+        re.findall(
+            r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(1)
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ import pytest
 from gateway.app import initialise, offline_registry, running
 from gateway.settings import Settings, settings_from_dict
 
-POSTGRES_ADMIN = os.environ.get("LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN = os.environ.get(
+    "LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -42,7 +44,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def make_settings(tmp_path: Path, database_url: str, **sections: dict[str, Any]) -> Settings:
     web_port = free_port()
     raw: dict[str, dict[str, Any]] = {
-        "gateway": {"data_dir": str(tmp_path / "var"), "public_url": f"http://127.0.0.1:{web_port}"},
+        "gateway": {
+            "data_dir": str(tmp_path / "var"),
+            "public_url": f"http://127.0.0.1:{web_port}",
+        },
         "database": {"url": database_url},
         "smtp": {"submission": "127.0.0.1:0", "submissions": "127.0.0.1:0", "inbound": ""},
         "web": {"listen": f"127.0.0.1:{web_port}"},

@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOST = "127.0.0.1"
 USER = "relay@lre.localhost"
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test double's fixed secret
+PASSWORD = "correct horse battery staple"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from aiohttp import web
 from gateway.evidence.tsa import QUERY_TYPE, REPLY_TYPE, TimestampAuthority
 
 
-async def start_tsa_server(authority: TimestampAuthority) -> tuple[web.AppRunner, str]:
-    """Serve `authority` at POST /tsa on 127.0.0.1, a free port; return the runner and the URL."""
+async def start_tsa_server(
+    authority: TimestampAuthority, port: int = 0
+) -> tuple[web.AppRunner, str]:
+    """Serve `authority` at POST /tsa on 127.0.0.1 (a free port by default); runner and URL."""
     serials = itertools.count(1)
 
     async def handle(request: web.Request) -> web.Response:
@@ -26,7 +28,7 @@ async def start_tsa_server(authority: TimestampAuthority) -> tuple[web.AppRunner
     app.router.add_post("/tsa", handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}/tsa"

@@ -1,4 +1,4 @@
-"""The pure core: transitions (table-driven, with the generated illegal complement) and deadlines."""
+"""The pure core: transitions (table-driven, illegal pairs generated) and deadlines."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_late_evening_utc_counts_in_the_gateways_day() -> None:
 def test_short_periods_run_exactly() -> None:
     notified = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
     assert acceptance_deadline(notified, timedelta(seconds=3), CASABLANCA, whole_days=None) == (
-        notified + timedelta(seconds=3))
+        notified + timedelta(seconds=3)
+    )
 
 
 def test_core_is_pure() -> None:
@@ -78,7 +79,8 @@ def test_core_is_pure() -> None:
             if isinstance(node, ast.ImportFrom):
                 module = node.module or ""
                 assert module in allowed or module.startswith(("gateway.core", "gateway.errors")), (
-                    f"{path.name} imports {module}")
+                    f"{path.name} imports {module}"
+                )
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name in allowed, f"{path.name} imports {alias.name}"

@@ -43,7 +43,10 @@ def test_bad_configuration_names_the_key(raw: dict, names: str) -> None:
 
 def test_durations_and_sizes() -> None:
     settings = settings_from_dict(
-        {"letters": {"negligence_after": "3s", "retention": "10y"}, "smtp": {"max_message_size": "1MB"}}
+        {
+            "letters": {"negligence_after": "3s", "retention": "10y"},
+            "smtp": {"max_message_size": "1MB"},
+        }
     )
     assert settings.letters.negligence_after.delta == timedelta(seconds=3)
     assert settings.letters.negligence_after.whole_days is None
