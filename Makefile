@@ -17,9 +17,14 @@ run: $(STAMP)
 	$(BIN)/lre-gateway demo
 	$(BIN)/lre-gateway serve
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/lre-gateway init
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy gateway tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.deposit

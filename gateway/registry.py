@@ -308,7 +308,8 @@ class Registry:
         if not state.decided and is_expired(delivery.deadline, self._clock()):
             state = State.NEGLECTED  # shown as expired; the scheduler issues the proof
         revealed = state.released or self._settings.letters.reveal_sender == "in_notification"
-        text, attachments = None, ()
+        text: str | None = None
+        attachments: tuple[Attachment, ...] = ()
         if state.released:
             parsed = await self._cpu(parse_message, await self.content(letter))
             text, attachments = parsed.text, parsed.attachments

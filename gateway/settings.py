@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_CONFIG = "LRE_GATEWAY_CONFIG"
+T = TypeVar("T")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdy])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
@@ -245,10 +246,8 @@ def settings_from_dict(raw: dict[str, Any], base: Path | None = None) -> Setting
     return _replace(settings, gateway=gateway, database=database)
 
 
-def _replace(obj: Any, **changes: Any) -> Any:
-    from dataclasses import replace
-
-    return replace(obj, **changes)
+def _replace(obj: T, **changes: Any) -> T:
+    return replace(obj, **changes)  # type: ignore[type-var]
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:

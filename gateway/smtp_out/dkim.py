@@ -13,11 +13,11 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-import dkim  # type: ignore[import-untyped]
+import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy  # type: ignore[import-untyped]
+from dkim.canonicalization import CanonicalizationPolicy
 
 from gateway.errors import ConfigError
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +11,7 @@ from gateway.app import running
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
 from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
-from tests.support.client import notification_for, proofs_for, wait_for
+from tests.support.client import attachments_of, notification_for, proofs_for, wait_for
 from tests.support.gateway import SENDER, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
@@ -118,17 +116,12 @@ async def test_permanent_refusal_of_the_notification_yields_proof_of_non_deliver
             await deposit(gateway)
 
             def failure_proofs() -> list[bytes]:
-                found = []
-                for received in sink.messages:
-                    message = email.message_from_bytes(received.data, policy=email.policy.default)
-                    for part in message.iter_attachments():
-                        xml = part.get_payload(decode=True)
-                        if (
-                            part.get_filename() == "evidence.xml"
-                            and b"NotificationForAcceptanceFailure" in xml
-                        ):
-                            found.append(xml)
-                return found
+                files = [attachments_of(received.data) for received in sink.messages]
+                return [
+                    f["evidence.xml"]
+                    for f in files
+                    if b"NotificationForAcceptanceFailure" in f.get("evidence.xml", b"")
+                ]
 
             xml = (await wait_for(failure_proofs, within=20, what="proof of non-delivery"))[0]
             assert b"No such mailbox here" in xml
@@ -162,8 +155,7 @@ async def test_two_gateway_processes_issue_each_proof_once(
 def proof_signature(sink: SinkMTA, xml: bytes) -> bytes:
     """The evidence.xml.p7s mailed beside xml."""
     for received in sink.messages:
-        message = email.message_from_bytes(received.data, policy=email.policy.default)
-        files = {p.get_filename(): p.get_payload(decode=True) for p in message.iter_attachments()}
+        files = attachments_of(received.data)
         if files.get("evidence.xml") == xml:
             return files["evidence.xml.p7s"]
     raise AssertionError("no signature beside the evidence")

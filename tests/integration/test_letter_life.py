@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import re
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -156,7 +158,7 @@ def assert_chained(gateway: Running) -> None:
         previous = hashlib.sha256(item.xml).hexdigest()
 
 
-def all_evidence(gateway: Running) -> list:
+def all_evidence(gateway: Running) -> list[Any]:
     from sqlalchemy import select
 
     from gateway.storage import tables as t
@@ -270,9 +272,7 @@ async def test_each_recipient_is_one_delivery(gateway: Running, recipients: list
     """Every envelope recipient gets their own notification and the sender a proof for each."""
     await deposit(gateway, recipients)
     for recipient in recipients:
-        await wait_for(
-            lambda r=recipient: notification_for(gateway, r), what=f"notice to {recipient}"
-        )
+        await wait_for(partial(notification_for, gateway, recipient), what=f"to {recipient}")
     deposits = await wait_for(
         lambda: len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2 or None,
         what="two proofs of deposit",

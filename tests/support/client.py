@@ -7,7 +7,7 @@ import email
 import email.policy
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, TypeVar
@@ -25,8 +25,8 @@ def letter_bytes(
     to: list[str],
     subject: str,
     body: str,
-    attachments: list[tuple[str, str, bytes]] = (),
-) -> bytes:  # type: ignore[assignment]
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+) -> bytes:
     message = EmailMessage()
     message["From"] = f"Maître Dupont <{sender}>"
     message["To"] = ", ".join(to)
@@ -70,7 +70,9 @@ def outbox(gateway: Running) -> list[email.message.EmailMessage]:
 
 
 def _parse(data: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
 
 
 async def wait_for(probe: Callable[[], T], *, within: float = 15.0, what: str = "condition") -> T:
@@ -90,12 +92,14 @@ def mails_to(gateway: Running, address: str) -> list[email.message.EmailMessage]
 
 
 def notification_for(gateway: Running, recipient: str) -> list[email.message.EmailMessage]:
-    return [m for m in mails_to(gateway, recipient) if not _attachments(m)]
+    return [m for m in mails_to(gateway, recipient) if not attachments_of(m)]
 
 
 def link_in(notification: email.message.EmailMessage) -> str:
-    text = notification.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    links = set(re.findall(r"https?://\S+/l/[A-Za-z0-9_-]+", text))
+    body = notification.get_body(("plain",))
+    assert body is not None, "the notification has no text part"
+    text: str = body.get_content()
+    links: set[str] = set(re.findall(r"https?://\S+/l/[A-Za-z0-9_-]+", text))
     assert len(links) == 1, f"expected one link in the notification, found {links}"
     return links.pop()
 
@@ -108,9 +112,12 @@ class Proof:
     p7s: bytes
 
 
-def _attachments(message: email.message.EmailMessage) -> dict[str, bytes]:
+def attachments_of(message: email.message.EmailMessage | bytes) -> dict[str, bytes]:
+    """File name → decoded bytes of each attachment."""
+    if isinstance(message, bytes):
+        message = _parse(message)
     return {
-        part.get_filename(): part.get_payload(decode=True)
+        str(part.get_filename()): bytes(part.get_payload(decode=True))
         for part in message.iter_attachments()
         if part.get_filename()
     }
@@ -120,7 +127,7 @@ def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
     """Proof mails received by sender whose evidence.xml states event."""
     found = []
     for message in mails_to(gateway, sender):
-        files = _attachments(message)
+        files = attachments_of(message)
         if "evidence.xml" not in files or f"/Event/{event}<".encode() not in files["evidence.xml"]:
             continue
         body = message.get_body(("plain",))

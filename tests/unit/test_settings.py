@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
         ({"gateways": {}}, "gateways"),
     ],
 )
-def test_bad_configuration_names_the_key(raw: dict, names: str) -> None:
+def test_bad_configuration_names_the_key(raw: dict[str, Any], names: str) -> None:
     """A typo or a bad value stops start-up with a message naming section.key."""
     with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
         settings_from_dict(raw)

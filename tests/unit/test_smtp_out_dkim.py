@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import dkim  # type: ignore[import-untyped]
+import dkim
 import pytest
 
 from gateway.errors import ConfigError
