@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import aiohttp
 
 from tests.integration.test_letter_life import BOB, anchors, deposit
 from tests.support.client import notification_for, proofs_for, wait_for
-from tests.support.gateway import SENDER, make_settings, start
+from tests.support.gateway import SENDER, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
 
@@ -118,3 +119,55 @@ async def test_outbox_page_exists_only_in_outbox_mode(tmp_path: Path, database_u
         async with http.get(f"{gateway.web_url}/dev/outbox") as page:
             assert page.status == 200
             assert BOB in await page.text()
+
+
+async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str) -> None:
+    """`lre-gateway serve` listens on its ports and exits 0 promptly on SIGTERM."""
+    settings = make_settings(tmp_path, database_url)
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[gateway]\ndata_dir = "{settings.gateway.data_dir}"\n'
+        f'public_url = "{settings.gateway.public_url}"\n'
+        f'[database]\nurl = "{database_url}"\n'
+        f'[smtp]\nsubmission = "127.0.0.1:{port}"\nsubmissions = ""\ninbound = ""\n'
+        f'[web]\nlisten = "127.0.0.1:{settings.web.listen[1]}"\n'
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "--config",
+        str(config),
+        "serve",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        greeting = await wait_for_greeting(port)
+        assert greeting.startswith(b"220 ")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{settings.web.listen[1]}/healthz") as health,
+        ):
+            assert health.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def wait_for_greeting(port: int) -> bytes:
+    for _ in range(200):
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        greeting = await reader.readline()
+        writer.close()
+        return greeting
+    raise AssertionError("the gateway never listened")
