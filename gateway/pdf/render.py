@@ -198,6 +198,7 @@ class _Page:
         self._row(text(lang, "pdf.provider"), f"{record.provider_name} ({record.provider_domain})")
         self._row(text(lang, "pdf.policy"), record.policy_id)
         self._row(text(lang, "proof.evidence_id"), record.evidence_id, mono=True)
+        self._row(text(lang, "pdf.status_page"), self.facts.verify_url, mono=True)
         if record.previous_evidence_sha256:
             self._row(text(lang, "proof.previous"), record.previous_evidence_sha256, mono=True)
         self._verify_box()
@@ -294,9 +295,7 @@ class _Page:
         pdf.set_font(self.body, "", 7.5)
         pdf.set_text_color(*MUTED)
         pdf.cell(QR_SIZE + 8, 4, text(self.lang, "pdf.scan"), align="C")
-        pdf.set_xy(x - 20, y + QR_SIZE + 4.5)
-        pdf.set_font("mono", "", 6)
-        pdf.cell(QR_SIZE + 40, 3, self.facts.verify_url, align="C")
+
         # no link annotation: fpdf2 writes /Annots entries as direct objects, which pyHanko's
         # modification analysis rejects once an archive timestamp is added; the URL is printed.
 
@@ -378,6 +377,7 @@ class _Page:
 
     def _footer(self) -> None:
         pdf = self.pdf
+        pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
         for page in range(1, pdf.page + 1):
             pdf.page = page
             pdf.set_xy(pdf.l_margin, pdf.h - MARGIN)

@@ -47,6 +47,25 @@ def pdftotext(pdf: Path) -> str:
     return unicodedata.normalize("NFC", "".join(c for c in text if unicodedata.category(c) != "Cf"))
 
 
+def smime_verify(mail: Path, anchors: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "openssl",
+            "smime",
+            "-verify",
+            "-in",
+            str(mail),
+            "-CAfile",
+            str(anchors),
+            "-out",
+            "/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def pyhanko(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PYHANKO, "sign", *args], capture_output=True, text=True, check=False)
 
@@ -70,8 +89,8 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
             refused = await post(session, link, "refuse")
             assert refused.status == 303
-        proofs = await wait_for(
-            lambda: (p := raw_proofs(gateway)) and len(p) >= 2 and p,
+        proofs: dict[str, bytes] = await wait_for(
+            lambda: both if len(both := raw_proofs(gateway)) >= 2 else {},
             within=30,
             what="proof of deposit and proof of refusal with their PDF",
         )
@@ -92,22 +111,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             mail = tmp_path / f"{event}.eml"
             mail.write_bytes(raw)
             # S/MIME: openssl verifies the seal's signature over the mail
-            smime = subprocess.run(
-                [
-                    "openssl",
-                    "smime",
-                    "-verify",
-                    "-in",
-                    str(mail),
-                    "-CAfile",
-                    str(anchors),
-                    "-out",
-                    "/dev/null",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            smime = smime_verify(mail, anchors)
             assert smime.returncode == 0, smime.stderr
             assert b"multipart/signed" in raw.split(b"\r\n\r\n", 1)[0]
             assert dkim.verify(raw, dnsfunc=dns)
@@ -153,20 +157,5 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             changed = raw[:body_at] + raw[body_at:].replace(b"SHA-256", b"SHA-257", 1)
             assert changed != raw
             mail.write_bytes(changed)
-            tampered = subprocess.run(
-                [
-                    "openssl",
-                    "smime",
-                    "-verify",
-                    "-in",
-                    str(mail),
-                    "-CAfile",
-                    str(anchors),
-                    "-out",
-                    "/dev/null",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            tampered = smime_verify(mail, anchors)
             assert tampered.returncode != 0
