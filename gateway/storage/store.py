@@ -427,8 +427,15 @@ class LetterStore:
         ]
 
     def store_seal(
-        self, evidence_id: str, p7s: bytes, mails: Sequence[NewOutbound], *, now: datetime
+        self,
+        evidence_id: str,
+        p7s: bytes,
+        mails: Sequence[NewOutbound],
+        *,
+        now: datetime,
+        pdf_for: str | None = None,
     ) -> bool:
+        """Store the seal; queue `mails`, and a PDF job for delivery `pdf_for` when given."""
         with self.engine.begin() as db:
             done = db.execute(
                 update(t.evidence)
@@ -437,6 +444,16 @@ class LetterStore:
             ).rowcount
             if done:
                 self._insert_mails(db, mails, now)
+                if pdf_for is not None:
+                    db.execute(
+                        insert(t.proof_pdfs).values(
+                            evidence_id=evidence_id,
+                            delivery_id=pdf_for,
+                            state="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                        )
+                    )
         return bool(done)
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
@@ -503,6 +520,8 @@ class LetterStore:
 
     def next_due(self) -> datetime | None:
         """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
+        from gateway.storage.pdf_queue import pdf_due
+
         with self.engine.connect() as db:
             times = [
                 db.execute(
@@ -518,6 +537,7 @@ class LetterStore:
                         t.deliveries.c.state == State.NOTIFIED.value
                     )
                 ).scalar(),
+                *pdf_due(db),
             ]
         present = [utc(x) for x in times if x is not None]
         return min(present) if present else None

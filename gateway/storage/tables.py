@@ -116,3 +116,23 @@ outbound = Table(
     UniqueConstraint("kind", "evidence_id", name="uq_outbound_evidence"),
     Index("ix_outbound_due", "state", "next_attempt_at"),
 )
+
+# PDF certificates: rendered and PAdES-sealed in the background; the proof mail is queued only
+# once its PDF is stored. `renew_at` is when the archive job must add a document timestamp.
+proof_pdfs = Table(
+    "proof_pdfs",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False),
+    Column("state", String(20), nullable=False),  # pending | done
+    Column("pdf", LargeBinary),
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),
+    _time("made_at", nullable=True),
+    _time("renew_at", nullable=True),
+    _time("archived_at", nullable=True),
+    Column("last_error", Text),
+    Index("ix_proof_pdfs_due", "state", "next_attempt_at"),
+    Index("ix_proof_pdfs_renew", "state", "renew_at"),
+)
