@@ -52,6 +52,7 @@ from gateway.web.proofs import add_pki_routes
 log = logging.getLogger("gateway")
 
 DKIM_SELECTOR = "lre"
+SCHEDULER_GRACE = 10.0  # seconds the scheduler gets at shutdown to finish the work in hand
 DEMO_FILE = "demo-sender.txt"
 
 
@@ -238,9 +239,14 @@ async def running(
         task = asyncio.create_task(scheduler.run(), name="scheduler")
 
         async def stop_scheduler() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            """Let the work in hand finish (its leases are then released); cut it if it drags."""
+            scheduler.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), SCHEDULER_GRACE)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
         stack.push_async_callback(stop_scheduler)
         yield Running(settings, smtp, f"http://{bound[0]}:{bound[1]}", registry, scheduler, store)

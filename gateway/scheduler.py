@@ -63,20 +63,26 @@ class Scheduler:
         self._dkim = dkim
         self._clock = clock
         self._wakeup = asyncio.Event()
+        self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     def wake(self) -> None:
         self._wakeup.set()
 
+    def stop(self) -> None:
+        """Finish the current round, then return from run(): no claimed work is left leased."""
+        self._stopping = True
+        self._wakeup.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             try:
                 busy = await self.tick()
             except Exception:  # a broken database must not end the loop
                 log.exception("scheduler tick failed")
                 busy = False
-            if busy:
+            if busy or self._stopping:
                 continue
             timeout = await self._idle()
             with contextlib.suppress(TimeoutError):
