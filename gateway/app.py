@@ -31,7 +31,6 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
-from gateway.evidence.verify import verify_paths
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.render import CertificateRenderer
 from gateway.pdf.seal import PdfSealer
@@ -46,8 +45,10 @@ from gateway.storage.database import create_schema, open_engine
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
+from gateway.verification.files import verify_paths
 from gateway.web.app import create_app
 from gateway.web.proofs import add_pki_routes
+from gateway.web.verify import add_verify_routes
 
 log = logging.getLogger("gateway")
 
@@ -218,6 +219,9 @@ async def running(
             provider_name=settings.gateway.provider_name,
         )
         add_pki_routes(app, crl)
+        add_verify_routes(
+            app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -354,7 +358,9 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true")
     commands.add_parser("ca", help="print the trust anchors (PEM) needed to verify proofs")
     verify = commands.add_parser("verify", help="verify proofs offline")
-    verify.add_argument("files", nargs="+", help="evidence.xml and evidence.xml.p7s")
+    verify.add_argument(
+        "files", nargs="+", help="proof.pdf, a proof mail (.eml), or evidence.xml and its .p7s"
+    )
     verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)

@@ -190,6 +190,81 @@ _FR: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "Preuve de refus",
     "evidence.AcceptanceRejectionExpiry": "Preuve de négligence",
     "evidence.ContentHandover": "Preuve de remise du contenu",
+    # public verification page (/verify) and trust anchors (/pki/)
+    "verify.title": "Vérifier une preuve",
+    "verify.intro": "Déposez une preuve délivrée par ce prestataire : le certificat PDF "
+    "(proof.pdf), le courriel de preuve (.eml), ou le fichier evidence.xml avec son sceau "
+    "evidence.xml.p7s. Vous saurez si elle est authentique et intacte, et ce qu'elle atteste.",
+    "verify.files_label": "Fichiers de la preuve",
+    "verify.files_help": "{max} au plus. Les fichiers sont vérifiés puis oubliés : rien n'est "
+    "conservé.",
+    "verify.submit": "Vérifier",
+    "verify.offline": "La vérification peut aussi se faire sans nous, avec la commande « "
+    "lre-gateway verify » ou pyHanko et OpenSSL, grâce aux",
+    "verify.again": "Vérifier une autre preuve",
+    "verify.valid_all": "Preuve valide",
+    "verify.invalid_all": "Preuve NON valide",
+    "verify.valid": "Valide",
+    "verify.invalid": "Non valide",
+    "verify.valid_explain": "Chaque partie est intacte, scellée par ce prestataire et "
+    "horodatée. Son contenu est décrit ci-dessous.",
+    "verify.invalid_explain": "Au moins une partie n'a pas pu être confirmée. Ne vous fiez pas "
+    "à ce document ; la raison est indiquée ci-dessous.",
+    "verify.kind.evidence": "Preuve signée (evidence.xml)",
+    "verify.kind.pdf": "Certificat PDF",
+    "verify.kind.smime": "Signature du courriel de preuve (S/MIME)",
+    "verify.reason.unsigned": "Ce fichier n'est pas signé.",
+    "verify.reason.unknown_file": "Ce fichier n'est pas une preuve reconnue (PDF, courriel "
+    ".eml, ou evidence.xml avec son .p7s).",
+    "verify.reason.missing": "Une partie de la preuve manque.",
+    "verify.reason.modified": "Le fichier a été modifié après avoir été scellé.",
+    "verify.reason.damaged": "Le fichier est endommagé ou illisible.",
+    "verify.reason.expired": "Un certificat n'était pas valide au moment du sceau.",
+    "verify.reason.untrusted": "Le sceau ne provient pas d'une autorité de confiance de ce "
+    "prestataire.",
+    "verify.reason.timestamp": "L'horodatage manque ou n'est pas valide.",
+    "verify.reason.other": "La preuve n'a pas pu être confirmée.",
+    "verify.not_certified": "Attention : ce qui suit n'est PAS certifié par un sceau valide.",
+    "verify.says": "Ce que la preuve atteste",
+    "verify.event_time": "Date de l'événement",
+    "verify.reason": "Motif",
+    "verify.message_sha256": "Empreinte SHA-256 du message",
+    "verify.attachments": "Pièces jointes",
+    "verify.no_attachments": "Aucune",
+    "verify.sealed_by": "Scellée par",
+    "verify.timestamp": "Horodatage",
+    "verify.archived": "Horodatages d'archivage",
+    "verify.archived_count": "{n}, le plus récent :",
+    "verify.evidence_id": "Identifiant de la preuve",
+    "verify.no_file": "Choisissez au moins un fichier à vérifier.",
+    "verify.bad_form.title": "Envoi illisible",
+    "verify.bad_form": "Le formulaire envoyé n'a pas pu être lu. Revenez à la page de "
+    "vérification et choisissez à nouveau vos fichiers.",
+    "verify.too_large.title": "Fichiers trop volumineux",
+    "verify.too_large": "Les fichiers envoyés dépassent la taille autorisée. Une preuve (PDF ou "
+    "courriel) pèse quelques centaines de Ko : vérifiez que vous avez choisi le bon fichier.",
+    "verify.unknown.title": "Preuve inconnue",
+    "verify.unknown": "Aucune preuve de ce prestataire ne porte cet identifiant. Vérifiez le "
+    "lien ou le code QR.",
+    "verify.status.title": "État d'une preuve",
+    "verify.status.intro": "{provider} a enregistré la preuve suivante.",
+    "verify.status.type": "Type de preuve",
+    "verify.status.sealed": "Scellée",
+    "verify.status.pending": "En cours de scellement",
+    "verify.status.sealed_explain": "Le prestataire détient cette preuve scellée et horodatée. "
+    "Pour vérifier qu'un document est intact, déposez-le sur la page de vérification.",
+    "verify.status.pending_explain": "La preuve est enregistrée ; son sceau et son horodatage "
+    "sont en cours.",
+    "verify.status.check_file": "Vérifier un document",
+    "pki.title": "Certificats de confiance et révocation",
+    "pki.intro": "Ces fichiers permettent à chacun de vérifier les preuves de ce prestataire "
+    "sans passer par lui.",
+    "pki.anchors": "Certificats de confiance",
+    "pki.valid": "Valide du {start} au {end}",
+    "pki.crl": "Liste de révocation (CRL)",
+    "pki.crl_dates": "Émise le {issued}, prochaine mise à jour le {next}",
+    "pki.revoked": "Certificats révoqués : {n}",
+    "pki.how": "Commande : lre-gateway verify --anchors anchors.pem proof.pdf",
 }
 
 _EN: Final[dict[str, str]] = {
@@ -358,6 +433,78 @@ _EN: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "Proof of refusal",
     "evidence.AcceptanceRejectionExpiry": "Proof of negligence",
     "evidence.ContentHandover": "Proof of content handover",
+    # public verification page (/verify) and trust anchors (/pki/)
+    "verify.title": "Verify a proof",
+    "verify.intro": "Upload a proof issued by this provider: the PDF certificate (proof.pdf), "
+    "the proof mail (.eml), or evidence.xml with its seal evidence.xml.p7s. You will learn "
+    "whether it is genuine and intact, and what it states.",
+    "verify.files_label": "Files of the proof",
+    "verify.files_help": "{max} at most. The files are checked, then forgotten: nothing is kept.",
+    "verify.submit": "Verify",
+    "verify.offline": "You can also verify without us, with the command “lre-gateway verify” or "
+    "pyHanko and OpenSSL, using the",
+    "verify.again": "Verify another proof",
+    "verify.valid_all": "Valid proof",
+    "verify.invalid_all": "Proof NOT valid",
+    "verify.valid": "Valid",
+    "verify.invalid": "Not valid",
+    "verify.valid_explain": "Every part is intact, sealed by this provider and timestamped. "
+    "What it states is shown below.",
+    "verify.invalid_explain": "At least one part could not be confirmed. Do not rely on this "
+    "document; the reason is given below.",
+    "verify.kind.evidence": "Signed evidence (evidence.xml)",
+    "verify.kind.pdf": "PDF certificate",
+    "verify.kind.smime": "Signature of the proof mail (S/MIME)",
+    "verify.reason.unsigned": "This file is not signed.",
+    "verify.reason.unknown_file": "This file is not a proof we recognise (PDF, .eml mail, or "
+    "evidence.xml with its .p7s).",
+    "verify.reason.missing": "A part of the proof is missing.",
+    "verify.reason.modified": "The file was changed after it was sealed.",
+    "verify.reason.damaged": "The file is damaged or unreadable.",
+    "verify.reason.expired": "A certificate was not valid when the seal was made.",
+    "verify.reason.untrusted": "The seal does not come from a trusted authority of this provider.",
+    "verify.reason.timestamp": "The timestamp is missing or not valid.",
+    "verify.reason.other": "The proof could not be confirmed.",
+    "verify.not_certified": "Warning: what follows is NOT certified by a valid seal.",
+    "verify.says": "What the proof states",
+    "verify.event_time": "Time of the event",
+    "verify.reason": "Reason",
+    "verify.message_sha256": "SHA-256 of the message",
+    "verify.attachments": "Attachments",
+    "verify.no_attachments": "None",
+    "verify.sealed_by": "Sealed by",
+    "verify.timestamp": "Timestamp",
+    "verify.archived": "Archive timestamps",
+    "verify.archived_count": "{n}, the latest:",
+    "verify.evidence_id": "Proof identifier",
+    "verify.no_file": "Choose at least one file to verify.",
+    "verify.bad_form.title": "Unreadable upload",
+    "verify.bad_form": "The form that was sent could not be read. Go back to the verification "
+    "page and choose your files again.",
+    "verify.too_large.title": "Files too large",
+    "verify.too_large": "The files sent exceed the allowed size. A proof (PDF or mail) weighs a "
+    "few hundred KB: check that you chose the right file.",
+    "verify.unknown.title": "Unknown proof",
+    "verify.unknown": "No proof of this provider has this identifier. Check the link or the QR "
+    "code.",
+    "verify.status.title": "Status of a proof",
+    "verify.status.intro": "{provider} recorded the following proof.",
+    "verify.status.type": "Type of proof",
+    "verify.status.sealed": "Sealed",
+    "verify.status.pending": "Being sealed",
+    "verify.status.sealed_explain": "The provider holds this proof sealed and timestamped. To "
+    "check that a document is intact, upload it on the verification page.",
+    "verify.status.pending_explain": "The proof is recorded; its seal and timestamp are under way.",
+    "verify.status.check_file": "Verify a document",
+    "pki.title": "Trust anchors and revocation",
+    "pki.intro": "With these files anyone can verify this provider's proofs without going "
+    "through it.",
+    "pki.anchors": "Trust anchors",
+    "pki.valid": "Valid from {start} to {end}",
+    "pki.crl": "Certificate revocation list (CRL)",
+    "pki.crl_dates": "Issued {issued}, next update {next}",
+    "pki.revoked": "Revoked certificates: {n}",
+    "pki.how": "Command: lre-gateway verify --anchors anchors.pem proof.pdf",
 }
 
 _AR: Final[dict[str, str]] = {
@@ -511,6 +658,74 @@ _AR: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "إثبات الرفض",
     "evidence.AcceptanceRejectionExpiry": "إثبات الإهمال",
     "evidence.ContentHandover": "إثبات تسليم المحتوى",
+    # public verification page (/verify) and trust anchors (/pki/)
+    "verify.title": "التحقق من إثبات",
+    "verify.intro": "ارفع إثباتًا صادرًا عن مقدِّم الخدمة هذا: الشهادة بصيغة PDF (proof.pdf)، "
+    "أو رسالة الإثبات (‎.eml)، أو الملف evidence.xml مع ختمه evidence.xml.p7s. ستعرف ما إذا كان "
+    "أصليًا وسليمًا، وما الذي يثبته.",
+    "verify.files_label": "ملفات الإثبات",
+    "verify.files_help": "الحد الأقصى {max}. تُفحص الملفات ثم تُنسى: لا يُحفظ أي شيء.",
+    "verify.submit": "تحقّق",
+    "verify.offline": "يمكنك أيضًا التحقق من دوننا، بالأمر «lre-gateway verify» أو بأداتي "
+    "pyHanko وOpenSSL، باستعمال",
+    "verify.again": "التحقق من إثبات آخر",
+    "verify.valid_all": "إثبات صحيح",
+    "verify.invalid_all": "إثبات غير صحيح",
+    "verify.valid": "صحيح",
+    "verify.invalid": "غير صحيح",
+    "verify.valid_explain": "كل جزء سليم، مختوم من مقدِّم الخدمة هذا ومؤرَّخ. مضمونه معروض أدناه.",
+    "verify.invalid_explain": "تعذّر تأكيد جزء واحد على الأقل. لا تعتمد على هذه الوثيقة؛ السبب "
+    "مبيَّن أدناه.",
+    "verify.kind.evidence": "إثبات موقَّع (evidence.xml)",
+    "verify.kind.pdf": "شهادة PDF",
+    "verify.kind.smime": "توقيع رسالة الإثبات (S/MIME)",
+    "verify.reason.unsigned": "هذا الملف غير موقَّع.",
+    "verify.reason.unknown_file": "هذا الملف ليس إثباتًا معروفًا (PDF، أو رسالة ‎.eml، أو "
+    "evidence.xml مع ملف ‎.p7s الخاص به).",
+    "verify.reason.missing": "جزء من الإثبات مفقود.",
+    "verify.reason.modified": "عُدِّل الملف بعد ختمه.",
+    "verify.reason.damaged": "الملف تالف أو غير مقروء.",
+    "verify.reason.expired": "إحدى الشهادات لم تكن صالحة وقت الختم.",
+    "verify.reason.untrusted": "الختم لا يصدر عن سلطة موثوقة لدى مقدِّم الخدمة هذا.",
+    "verify.reason.timestamp": "الختم الزمني مفقود أو غير صالح.",
+    "verify.reason.other": "تعذّر تأكيد الإثبات.",
+    "verify.not_certified": "تنبيه: ما يلي غير مصادَق عليه بختم صحيح.",
+    "verify.says": "ما يثبته الإثبات",
+    "verify.event_time": "تاريخ الحدث",
+    "verify.reason": "السبب",
+    "verify.message_sha256": "بصمة SHA-256 للرسالة",
+    "verify.attachments": "المرفقات",
+    "verify.no_attachments": "لا شيء",
+    "verify.sealed_by": "مختوم من طرف",
+    "verify.timestamp": "الختم الزمني",
+    "verify.archived": "أختام الأرشفة الزمنية",
+    "verify.archived_count": "{n}، وآخرها:",
+    "verify.evidence_id": "معرِّف الإثبات",
+    "verify.no_file": "اختر ملفًا واحدًا على الأقل للتحقق منه.",
+    "verify.bad_form.title": "إرسال غير مقروء",
+    "verify.bad_form": "تعذّرت قراءة الاستمارة المرسَلة. عد إلى صفحة التحقق واختر ملفاتك من جديد.",
+    "verify.too_large.title": "ملفات كبيرة جدًا",
+    "verify.too_large": "تتجاوز الملفات المرسَلة الحجم المسموح به. يزن الإثبات (PDF أو رسالة) "
+    "بضع مئات من الكيلوبايتات: تحقّق من أنك اخترت الملف الصحيح.",
+    "verify.unknown.title": "إثبات غير معروف",
+    "verify.unknown": "لا يحمل أي إثبات لمقدِّم الخدمة هذا هذا المعرِّف. تحقّق من الرابط أو من رمز QR.",
+    "verify.status.title": "حالة إثبات",
+    "verify.status.intro": "سجّل {provider} الإثبات التالي.",
+    "verify.status.type": "نوع الإثبات",
+    "verify.status.sealed": "مختوم",
+    "verify.status.pending": "قيد الختم",
+    "verify.status.sealed_explain": "يحتفظ مقدِّم الخدمة بهذا الإثبات مختومًا ومؤرَّخًا. للتحقق "
+    "من سلامة وثيقة، ارفعها في صفحة التحقق.",
+    "verify.status.pending_explain": "الإثبات مسجَّل؛ ختمه وتأريخه جاريان.",
+    "verify.status.check_file": "التحقق من وثيقة",
+    "pki.title": "شهادات الثقة والإبطال",
+    "pki.intro": "تتيح هذه الملفات لأي شخص التحقق من إثباتات مقدِّم الخدمة هذا دون المرور به.",
+    "pki.anchors": "شهادات الثقة",
+    "pki.valid": "صالحة من {start} إلى {end}",
+    "pki.crl": "قائمة الشهادات الملغاة (CRL)",
+    "pki.crl_dates": "صدرت في {issued}، والتحديث التالي في {next}",
+    "pki.revoked": "الشهادات الملغاة: {n}",
+    "pki.how": "الأمر: lre-gateway verify --anchors anchors.pem proof.pdf",
 }
 
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}

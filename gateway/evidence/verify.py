@@ -42,6 +42,12 @@ EVENT_WORDS: Final = {
     EvidenceType.ContentHandover: "Content handed over (the recipient downloaded it)",
 }
 
+KIND_WORDS: Final = {
+    "evidence": "sealed evidence",
+    "pdf": "PDF certificate",
+    "smime": "S/MIME signature of the proof mail",
+}
+
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -61,10 +67,13 @@ class Verdict:
     signed_at: datetime | None
     timestamped_at: datetime | None
     tsa: str | None
+    kind: str = "evidence"  # evidence | pdf | smime (see gateway.verification)
+    archived: tuple[datetime, ...] = ()  # a PDF's archive (document) timestamps
 
     def describe(self) -> str:
         """Plain-language report for people, several lines."""
-        lines = [f"{self.source}: {'VALID' if self.valid else 'INVALID'}"]
+        what = KIND_WORDS.get(self.kind, self.kind)
+        lines = [f"{self.source} ({what}): {'VALID' if self.valid else 'INVALID'}"]
         for problem in self.problems:
             lines.append(f"  problem: {problem}")
         record = self.record
@@ -93,6 +102,9 @@ class Verdict:
             lines.append(f"  sealed by:        {self.signer}{signed}")
         if self.timestamped_at is not None:
             lines.append(f"  timestamp:        {_when(self.timestamped_at)} by {self.tsa}")
+        if self.archived:
+            latest = _when(max(self.archived))
+            lines.append(f"  archive stamps:   {len(self.archived)}, latest {latest}")
         return "\n".join(lines)
 
 
@@ -137,6 +149,46 @@ def verify_evidence(
         signed_at=signed_at,
         timestamped_at=timestamped_at,
         tsa=tsa,
+    )
+
+
+def verify_detached(
+    content: bytes,
+    p7s: bytes,
+    anchors: Sequence[x509.Certificate],
+    *,
+    source: str,
+    kind: str,
+) -> Verdict:
+    """Verify a detached CMS signature (no timestamp required, e.g. S/MIME); never raises.
+
+    The signer's chain is checked at the signature's own signing time.
+    """
+    problems: list[str] = []
+    signer: str | None = None
+    signed_at: datetime | None = None
+    try:
+        signed = _Signed.load(p7s, "signature")
+    except VerificationError as exc:
+        problems.append(str(exc))
+    else:
+        signer, signed_at = _name(signed.certificate), signed.signing_time
+        _collect(problems, lambda: signed.check_content(content, source))
+        _collect(problems, signed.check_signature)
+        _collect(
+            problems,
+            lambda: _check_chain(signed.certificate, signed.pool, anchors, signed_at, "signature"),
+        )
+    return Verdict(
+        source=source,
+        valid=not problems,
+        problems=tuple(problems),
+        record=None,
+        signer=signer,
+        signed_at=signed_at,
+        timestamped_at=None,
+        tsa=None,
+        kind=kind,
     )
 
 

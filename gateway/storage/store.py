@@ -91,6 +91,17 @@ class StoredEvidence:
     p7s: bytes | None
 
 
+@dataclass(frozen=True)
+class ProofStatus:
+    """What the public status page of a proof may show: nothing beyond what the proof states."""
+
+    evidence_id: str
+    type: EvidenceType
+    reference: str
+    event_time: datetime
+    sealed: bool
+
+
 def _letter(row: Row[Any]) -> Letter:
     return Letter(
         id=row.id,
@@ -320,6 +331,30 @@ class LetterStore:
         if stored.p7s is None:
             raise LookupError(f"evidence {evidence_id} is not sealed")
         return stored.xml, stored.p7s
+
+    def proof_status(self, evidence_id: str) -> ProofStatus | None:
+        """Type, letter reference, event time and sealed-or-not of an evidence; None if unknown."""
+        query = (
+            select(
+                t.evidence.c.type,
+                t.evidence.c.event_time,
+                t.evidence.c.sealed_at,
+                t.letters.c.reference,
+            )
+            .join(t.letters, t.letters.c.id == t.evidence.c.letter_id)
+            .where(t.evidence.c.id == evidence_id)
+        )
+        with self.engine.connect() as db:
+            row = db.execute(query).first()
+        if row is None:
+            return None
+        return ProofStatus(
+            evidence_id,
+            EvidenceType(row.type),
+            row.reference,
+            utc(row.event_time),
+            row.sealed_at is not None,
+        )
 
     def evidence(self, evidence_id: str) -> StoredEvidence:
         with self.engine.connect() as db:

@@ -30,7 +30,7 @@ SECURITY_HEADERS: Final = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-NO_STORE_PREFIXES: Final = ("/l/", "/dev/")
+NO_STORE_PREFIXES: Final = ("/l/", "/dev/", "/verify")
 
 
 def create_app(

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from gateway.evidence.cms import Sealer
-from gateway.evidence.pki import PkiPaths, anchors_pem, ensure_dev_pki, load_certificates
+from gateway.evidence.pki import (
+    PkiPaths,
+    anchors_pem,
+    ensure_dev_pki,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+)
 from gateway.evidence.tsa import TimestampAuthority
 
 DOMAIN = "lre.localhost"
@@ -40,3 +48,28 @@ def make_pki(data_dir: Path, *, now: datetime = ISSUED) -> EvidencePki:
         sealer=Sealer.from_files(paths.seal_cert, paths.seal_key),
         authority=TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key),
     )
+
+
+def reissue_tsa_certificate(paths: PkiPaths, *, lifetime: timedelta) -> x509.Certificate:
+    """Replace the TSA certificate by one from the same root and key that expires in `lifetime`.
+
+    Keeps every extension of the current certificate (EKU, CRL distribution point...), so only
+    its validity changes: what a TSA certificate near its end looks like.
+    """
+    current = load_certificate(paths.tsa_cert)
+    root_key = load_private_key(paths.root_key)
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(current.subject)
+        .issuer_name(current.issuer)
+        .public_key(load_private_key(paths.tsa_key).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + lifetime)
+    )
+    for extension in current.extensions:
+        builder = builder.add_extension(extension.value, critical=extension.critical)
+    cert = builder.sign(root_key, hashes.SHA256())
+    paths.tsa_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert

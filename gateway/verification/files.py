@@ -1,0 +1,114 @@
+"""Which proof each file is, and the verdicts for all of them (CLI arguments or web uploads).
+
+A file is recognised by its content, not its name: a PDF (`%PDF-`), an XML evidence record, a
+DER signature (the .p7s, paired with the XML named like it, or with the only XML given), or a
+mail (RFC 5322 header fields). Anything else gets an invalid verdict saying so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+
+from gateway.evidence.verify import Verdict, verify_evidence
+from gateway.verification.mail import verify_mail
+from gateway.verification.pdf import verify_pdf
+
+P7S: Final = ".p7s"
+_HEADER: Final = re.compile(rb"^[!-9;-~]{1,76}:[ \t]?[^\r\n]*\r?\n", re.ASCII)
+_MAIL_FIELDS: Final = (b"content-type:", b"mime-version:", b"from:", b"subject:")
+
+
+def kind_of(data: bytes) -> str:
+    """pdf, xml, p7s, mail or unknown."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"<"):
+        return "xml"
+    if head[:1] == b"\x30":
+        return "p7s"
+    if _HEADER.match(head) and any(field in head.lower() for field in _MAIL_FIELDS):
+        return "mail"
+    return "unknown"
+
+
+def verify_files(
+    files: Sequence[tuple[str, bytes]], anchors: Sequence[x509.Certificate]
+) -> list[Verdict]:
+    """One verdict per proof found in `files` ((name, bytes) pairs), in the order given."""
+    kinds = [(name, data, kind_of(data)) for name, data in files]
+    xmls = [(name, data) for name, data, kind in kinds if kind == "xml"]
+    seals = {name: data for name, data, kind in kinds if kind == "p7s"}
+    verdicts: list[Verdict] = []
+    used: set[str] = set()
+    for name, data, kind in kinds:
+        if kind == "pdf":
+            verdicts.append(verify_pdf(data, anchors, source=name))
+        elif kind == "mail":
+            verdicts += verify_mail(data, anchors, source=name)
+        elif kind == "xml":
+            seal_name = _seal_for(name, xmls, seals)
+            if seal_name is None:
+                verdicts.append(_invalid(name, f"{name} needs its seal {name}{P7S} (not found)"))
+                continue
+            used.add(seal_name)
+            verdicts.append(verify_evidence(data, seals[seal_name], anchors, source=name))
+        elif kind == "unknown":
+            verdicts.append(
+                _invalid(
+                    name,
+                    f"{name} is not a proof: expected a PDF certificate, a proof mail (.eml), "
+                    "or evidence.xml with its .p7s",
+                )
+            )
+    for name in seals:
+        if name not in used:
+            xml = name.removesuffix(P7S) if name.endswith(P7S) else "evidence.xml"
+            verdicts.append(
+                _invalid(name, f"{name} is a seal without its evidence {xml} (not found)")
+            )
+    return verdicts
+
+
+def _seal_for(name: str, xmls: list[tuple[str, bytes]], seals: dict[str, bytes]) -> str | None:
+    if name + P7S in seals:
+        return name + P7S
+    if len(xmls) == 1 and len(seals) == 1:
+        return next(iter(seals))
+    return None
+
+
+def _invalid(source: str, problem: str) -> Verdict:
+    return Verdict(source, False, (problem,), None, None, None, None, None)
+
+
+def verify_paths(paths: Sequence[Path], anchors: Sequence[x509.Certificate]) -> list[Verdict]:
+    """Verify files named on a command line; evidence.xml finds its .p7s beside it (and back)."""
+    named = list(dict.fromkeys(paths))
+    for path in list(named):
+        sibling = _sibling(path)
+        if sibling is not None and sibling not in named and sibling.is_file():
+            named.append(sibling)
+    files: list[tuple[str, bytes]] = []
+    unreadable: list[Verdict] = []
+    for path in named:
+        try:
+            files.append((str(path), path.read_bytes()))
+        except OSError as exc:
+            reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+            unreadable.append(_invalid(str(path), f"{path} cannot be read ({reason})"))
+    return unreadable + verify_files(files, anchors)
+
+
+def _sibling(path: Path) -> Path | None:
+    """X.p7s for an evidence X, X for a seal X.p7s (by name only; content decides later)."""
+    if path.name.endswith(P7S) and len(path.name) > len(P7S):
+        return path.with_name(path.name.removesuffix(P7S))
+    if path.suffix.lower() == ".xml":
+        return path.with_name(path.name + P7S)
+    return None

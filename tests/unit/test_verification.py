@@ -1,0 +1,62 @@
+"""Recognising proof files and explaining problems (pure parts of gateway.verification)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import i18n
+from gateway.verification.files import kind_of, verify_files
+from gateway.verification.reasons import REASONS, reason_key
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"%PDF-1.7\n...", "pdf"),
+        (b'\xef\xbb\xbf<?xml version="1.0"?><Evidence/>', "xml"),
+        (b"\x30\x82\x05\x00\x06\x09", "p7s"),
+        (b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nhi", "mail"),
+        (b"hello, not a proof", "unknown"),
+        (b"", "unknown"),
+    ],
+)
+def test_a_file_is_recognised_by_its_content(data: bytes, kind: str) -> None:
+    """The name does not matter: a PDF, an XML, a DER seal or a mail is told by its bytes."""
+    assert kind_of(data) == kind
+
+
+@pytest.mark.parametrize(
+    ("problem", "code"),
+    [
+        ("evidence.xml was modified after sealing: its digest does not match the seal", "modified"),
+        ("the seal signature is invalid: the file was altered", "modified"),
+        ("proof.eml is not signed (no S/MIME signature)", "unsigned"),
+        ("evidence.xml needs its seal evidence.xml.p7s (not found)", "missing"),
+        ("the seal is damaged and cannot be read (bad tag)", "damaged"),
+        ("the seal certificate (x) is not issued by a trusted authority", "untrusted"),
+        ("the certificate x in the seal chain was not valid at 2030-01-01", "expired"),
+        ("the seal carries no timestamp (it is not CAdES-T)", "timestamp"),
+        ("notes.txt is not a proof: expected a PDF certificate", "unknown_file"),
+        ("something nobody foresaw", "other"),
+    ],
+)
+def test_each_problem_gets_a_reason_in_words(problem: str, code: str) -> None:
+    assert reason_key(problem) == f"verify.reason.{code}"
+
+
+def test_every_reason_is_in_the_catalogues() -> None:
+    """The page can explain every reason in French, English and Arabic."""
+    for code in REASONS:
+        for lang in i18n.LANGUAGES:
+            assert i18n.CATALOGUES[lang][f"verify.reason.{code}"]
+
+
+def test_a_lone_xml_or_seal_or_unknown_file_is_invalid_with_a_reason() -> None:
+    verdicts = verify_files(
+        [("evidence.xml", b"<x/>"), ("other.p7s", b"\x30\x00"), ("a.txt", b"plain")], []
+    )
+    # one XML and one seal are paired whatever their names; the text file is no proof
+    assert [v.valid for v in verdicts] == [False, False]
+    assert "not a proof" in verdicts[1].problems[0]
+    alone = verify_files([("evidence.xml", b"<x/>")], [])
+    assert alone[0].problems == ("evidence.xml needs its seal evidence.xml.p7s (not found)",)
