@@ -27,7 +27,7 @@ from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, language, render
 from gateway.web.text import safe_filename
 
-MAX_UPLOAD: Final = 5 * 1024 * 1024  # a proof mail with its PDF is ~200 KB
+MAX_UPLOAD: Final = 5_000_000  # bytes; a proof mail with its PDF is ~200 KB
 MAX_FILES: Final = 10
 MAX_FIELD: Final = 1024  # bytes of a non-file form field
 CSRF_SCOPE: Final = "verify"  # what the form token is bound to (the letter forms use the link)
