@@ -39,6 +39,9 @@ FROM_MISMATCH: Final = SmtpReply(
     550, "5.7.1", "The From: header must be the address of the account you logged in with"
 )
 BAD_RECIPIENT: Final = SmtpReply(550, "5.1.3", "The recipient address is not a valid email address")
+MALFORMED_ADDRESS: Final = SmtpReply(
+    553, "5.1.3", "This address cannot be read: write it as name@domain, between < and >"
+)
 BARE_LINE_ENDING: Final = SmtpReply(
     550,
     "5.6.0",
@@ -106,6 +109,7 @@ _NATIVE: Final[dict[str, SmtpReply]] = {
     "535 5.7.8 Authentication credentials invalid": BAD_CREDENTIALS,
     "500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
     "500 Command line too long": COMMAND_TOO_LONG,
+    "553 5.1.3 Error: malformed address": MALFORMED_ADDRESS,  # MAIL FROM and RCPT TO
 }
 _NATIVE_TOO_BIG: Final = frozenset(
     {

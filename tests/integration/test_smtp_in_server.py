@@ -361,6 +361,7 @@ async def test_unparseable_recipient_is_refused(gateway: Running) -> None:
         malformed = await smtp.execute_command(b"RCPT", b"TO:<a@@b>")
     assert (no_domain.code, no_domain.message[:5]) == (550, "5.1.3")
     assert (malformed.code, malformed.message[:5]) == (553, "5.1.3")  # aiosmtpd's own parser
+    assert "name@domain" in malformed.message
 
 
 async def test_declared_size_too_big(gateway: Running) -> None:
