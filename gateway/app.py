@@ -33,7 +33,7 @@ from gateway.evidence.pki import (
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.evidence.verify import verify_paths
 from gateway.pdf.jobs import PdfWorker
-from gateway.pdf.render import CertificateRenderer
+from gateway.pdf.render import shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.registry import Registry
 from gateway.scheduler import Scheduler
@@ -127,7 +127,7 @@ def _pdf_worker(
         registry=registry,
         store=store,
         queue=queue,
-        renderer=CertificateRenderer(),
+        renderer=shared_renderer(),
         sealer=sealer,
         provider_name=settings.gateway.provider_name,
         public_url=settings.gateway.public_url,
