@@ -13,12 +13,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
-from gateway.errors import RelayFailed, TimestampError
+from gateway.compose.sms import compose_code_mail
+from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.sender import SmsSender
 from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
@@ -43,8 +45,10 @@ class Scheduler:
         transport: Transport,
         dkim: DkimSigner,
         clock: Callable[[], datetime],
+        sms: SmsSender | None = None,
     ) -> None:
         self._settings = settings
+        self._sms = sms
         self._registry = registry
         self._store = store
         self._sealer = sealer
@@ -83,7 +87,8 @@ class Scheduler:
         expired = await self._registry.expire_due()
         sealed = await self.seal_pending()
         sent = await self.send_pending()
-        return bool(expired or sealed or sent)
+        texted = await self._sms.send_pending() if self._sms else 0
+        return bool(expired or sealed or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
@@ -107,7 +112,7 @@ class Scheduler:
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
             mails = []
-            if item.type.yields_proof:
+            if item.type.yields_proof and item.channel is None:  # SMS outcomes are recorded only
                 letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
                 mails.append(
                     NewOutbound(
@@ -149,6 +154,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "sent", None, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
         reply = err.reply.line()
@@ -167,6 +174,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "failed", reply, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
         delivery = self._settings.delivery
@@ -182,6 +191,21 @@ class Scheduler:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
+        if mail.kind == "code":
+            found = await self._registry.identity.pending_code(mail.id)
+            if found is None:
+                raise RelayFailed(SmtpReply(550, "5.0.0", "the code was used or withdrawn"))
+            code, language, _ = found
+            return compose_code_mail(
+                code=code,
+                to=mail.rcpt,
+                reference=letter.reference,
+                provider_name=gateway.provider_name,
+                domain=gateway.domain,
+                lang=language,
+                message_id=message_id,
+                date=mail.created_at,
+            )
         if mail.kind == "notification":
             revealed = self._settings.letters.reveal_sender == "in_notification"
             token = self._registry.link_token(delivery.id)
