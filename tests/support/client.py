@@ -146,8 +146,9 @@ async def email_code(gateway: Running, session: Any, link: str, recipient: str) 
     before = len(code_mails_for(gateway, recipient))
     assert await request_code(session, link) == 303
     mails = await wait_for(
-        lambda: len(code_mails_for(gateway, recipient)) > before
-        and code_mails_for(gateway, recipient),
+        lambda: (
+            len(code_mails_for(gateway, recipient)) > before and code_mails_for(gateway, recipient)
+        ),
         what="the code mail",
     )
     return code_in(text_of(mails[0]))
