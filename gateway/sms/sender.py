@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from gateway.core.identity import CODE_VALIDITY
 from gateway.errors import SmsFailed
 from gateway.settings import SmsSettings
 from gateway.sms.providers import SmsProvider
@@ -69,10 +70,11 @@ class SmsSender:
 
     async def _failed(self, sms: PendingSms, err: SmsFailed) -> None:
         attempts = sms.attempts + 1
-        if err.temporary and attempts < self._settings.max_attempts:
-            retry = next_attempt(
-                attempts, self._clock(), base=self._settings.retry_base.delta, maximum=RETRY_MAX
-            )
+        retry = next_attempt(
+            attempts, self._clock(), base=self._settings.retry_base.delta, maximum=RETRY_MAX
+        )
+        useless = sms.kind == "code" and retry >= sms.created_at + CODE_VALIDITY
+        if err.temporary and attempts < self._settings.max_attempts and not useless:
             log.info("SMS %s deferred (%s); retry at %s", sms.id, err.reason, retry)
             await self._registry.io(self._store.retry_sms, sms.id, err.reason, retry_at=retry)
             return

@@ -218,12 +218,11 @@ class SubmissionHandler:
         if len(content) > self.max_message_size:
             return replies.too_big(self.max_message_size)
         loop = asyncio.get_running_loop()
-        parsed = await loop.run_in_executor(self._executor, _read, content)
+        parsed, phones = await loop.run_in_executor(
+            self._executor, _read, content, tuple(envelope.rcpt_tos), self._region
+        )
         if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
-        phones = await loop.run_in_executor(
-            self._executor, recipient_phones, content, tuple(envelope.rcpt_tos), self._region
-        )
         submission = Submission(
             account=login.account,
             mail_from=envelope.mail_from or "",  # aiosmtpd runs DATA only after MAIL
@@ -277,10 +276,13 @@ def _report_orphan(task: asyncio.Task[str]) -> None:
         log.warning("letter %s deposited but the client left before the reply", task.result())
 
 
-def _read(content: bytes) -> ParsedMessage:
-    """The pure, CPU-bound part of DATA; runs in the executor."""
+def _read(
+    content: bytes, recipients: tuple[str, ...], region: str
+) -> tuple[ParsedMessage, dict[str, str]]:
+    """The pure, CPU-bound part of DATA (the message, the recipients' phones); in the executor."""
     check_line_endings(content)
-    return parse_message(content)
+    parsed = parse_message(content)
+    return parsed, recipient_phones(content, recipients, region)
 
 
 def _tls(server: SMTP) -> str | None:

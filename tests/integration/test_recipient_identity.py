@@ -86,8 +86,9 @@ async def sms_code(gateway: Running, sms: SmsServer, http: Any, link: str, phone
     before = len(sms.to(phone))
     assert await request_code(http, link) == 303
     received = await wait_for(
-        lambda: len(sms.to(phone)) > before and sms.to(phone), what="the code SMS"
+        lambda: sms.to(phone) if len(sms.to(phone)) > before else None, what="the code SMS"
     )
+    assert received
     text = received[-1].json["text"]
     assert "/l/" not in text  # the code SMS carries the code only
     return code_in(text)
@@ -117,8 +118,8 @@ async def test_accept_with_the_code_received_by_sms(tmp_path: Path, database_url
     async with start_sms_server() as sms:
         settings = make_settings(tmp_path, database_url, sms=sms_settings(tmp_path, sms.url))
         async with start(settings) as gateway:
-            code, reply = await deposit_to(gateway, [BOB_WITH_MOBILE], [BOB])
-            assert code == 250, reply
+            status, reply = await deposit_to(gateway, [BOB_WITH_MOBILE], [BOB])
+            assert status == 250, reply
             notice = (await wait_for(lambda: sms.to(BOB_MOBILE), what="the notice SMS"))[0]
             assert notice.headers["Authorization"] == f"Bearer {SECRET}"
             assert notice.headers["Content-Type"] == "application/json"
@@ -178,8 +179,8 @@ async def test_refuse_with_the_code_from_the_phone_header_and_sender_revealed(
         )
         async with start(settings) as gateway:
             header = f"LRE-Recipient-Phone: {BOB} 06 12 34 56 78\r\n".encode()
-            code, reply = await deposit_to(gateway, [BOB], [BOB], extra=header)
-            assert code == 250, reply
+            status, reply = await deposit_to(gateway, [BOB], [BOB], extra=header)
+            assert status == 250, reply
             notice = (await wait_for(lambda: sms.to(BOB_MOBILE), what="the notice SMS"))[0]
             assert "Maître Dupont" in notice.json["text"]
             link = await notice_link(gateway)

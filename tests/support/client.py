@@ -145,12 +145,13 @@ async def email_code(gateway: Running, session: Any, link: str, recipient: str) 
     """Ask for a code on the letter page and read it from the code mail (email channel)."""
     before = len(code_mails_for(gateway, recipient))
     assert await request_code(session, link) == 303
-    mails = await wait_for(
-        lambda: (
-            len(code_mails_for(gateway, recipient)) > before and code_mails_for(gateway, recipient)
-        ),
-        what="the code mail",
-    )
+
+    def newer() -> list[email.message.EmailMessage] | None:
+        mails = code_mails_for(gateway, recipient)
+        return mails if len(mails) > before else None
+
+    mails = await wait_for(newer, what="the code mail")
+    assert mails
     return code_in(text_of(mails[0]))
 
 
