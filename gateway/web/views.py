@@ -79,6 +79,7 @@ async def _letter_page(
         nonce_field=csrf.NONCE_FIELD,
         nonce=nonce,
         identity=identity,
+        ltr=_isolate,
         code_error=_code_error(problem),
         tries_left=problem.tries_left if isinstance(problem, WrongCode) else 0,
         retry_at=problem.retry_at if isinstance(problem, TooManyTries) else None,
@@ -141,6 +142,11 @@ async def send_code(request: web.Request) -> web.Response:
     except TooManyTries as problem:
         return await _letter_page(request, token, status=problem.status, problem=problem)
     raise web.HTTPSeeOther(site.letter_path(token) + "#code")
+
+
+def _isolate(text: str) -> str:
+    """A number or address kept left-to-right inside a sentence of any direction."""
+    return f"\u2066{text}\u2069"
 
 
 def _code_error(problem: IdentityError | None) -> str | None:
