@@ -24,7 +24,7 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy gateway tests
+	$(BIN)/mypy gateway tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.deposit

@@ -21,9 +21,20 @@ from aiohttp import web
 
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
-from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificates, pki_paths
+from gateway.evidence.crl import CrlPublisher, crl_url
+from gateway.evidence.pki import (
+    anchors_pem,
+    ensure_dev_pki,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+    pki_paths,
+)
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.evidence.verify import verify_paths
+from gateway.pdf.jobs import PdfWorker
+from gateway.pdf.render import CertificateRenderer
+from gateway.pdf.seal import PdfSealer
 from gateway.registry import Registry
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
@@ -34,9 +45,11 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.storage.database import create_schema, open_engine
+from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.web.app import create_app
+from gateway.web.proofs import add_pki_routes
 
 log = logging.getLogger("gateway")
 
@@ -59,7 +72,7 @@ def initialise(settings: Settings) -> None:
     """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
     data_dir = settings.gateway.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ensure_dev_pki(data_dir, settings.gateway.domain)
+    ensure_dev_pki(data_dir, settings.gateway.domain, crl_url=crl_url(settings.gateway.public_url))
     Vault.initialise(keys_dir(settings))
     engine = open_engine(settings.database.url)
     try:
@@ -88,6 +101,40 @@ def _sealer(settings: Settings) -> Sealer:
     evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
     return Sealer.from_files(
         evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
+    )
+
+
+def _pdf_worker(
+    settings: Settings,
+    registry: Registry,
+    store: LetterStore,
+    queue: PdfQueue,
+    timestamper: Timestamper,
+    crl: CrlPublisher,
+    clock: Callable[[], datetime],
+) -> PdfWorker:
+    """The PDF jobs, with the seal key and certificate loaded once for every certificate."""
+    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
+    sealer = PdfSealer(
+        key=load_private_key(evidence.seal_key or pki.seal_key),
+        cert=load_certificate(evidence.seal_cert or pki.seal_cert),
+        chain=[load_certificate(p) for p in evidence.seal_chain],
+        anchors=load_certificates(_anchors(settings)),
+        timestamper=timestamper,
+        crls=lambda: [crl.current()] if pki.root_key.exists() else [],
+        provider_name=settings.gateway.provider_name,
+    )
+    return PdfWorker(
+        registry=registry,
+        store=store,
+        queue=queue,
+        renderer=CertificateRenderer(),
+        sealer=sealer,
+        provider_name=settings.gateway.provider_name,
+        public_url=settings.gateway.public_url,
+        zone=settings.gateway.zone,
+        archive_before=settings.evidence.archive_before.delta,
+        clock=clock,
     )
 
 
@@ -151,6 +198,11 @@ async def running(
                 registry=registry,
                 clock=clock,
             )
+        pdf_queue = PdfQueue(engine)
+        crl = CrlPublisher(pki, clock)
+        if pki.root_key.exists():
+            await asyncio.to_thread(crl.current)
+        pdfs = _pdf_worker(settings, registry, store, pdf_queue, timestamper, crl, clock)
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -161,6 +213,8 @@ async def running(
             dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
             clock=clock,
             sms=sms_sender,
+            pdfs=pdfs,
+            pdf_queue=pdf_queue,
         )
         registry.wake = scheduler.wake
 
@@ -177,6 +231,7 @@ async def running(
             provider_name=settings.gateway.provider_name,
             sms_outbox=sms_provider if isinstance(sms_provider, OutboxSmsProvider) else None,
         )
+        add_pki_routes(app, crl)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -11,8 +11,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
+from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
@@ -24,7 +26,11 @@ from gateway.sms.sender import SmsSender
 from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
+from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound, PendingMail
+
+if TYPE_CHECKING:
+    from gateway.pdf.jobs import PdfWorker
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,11 @@ class Scheduler:
         dkim: DkimSigner,
         clock: Callable[[], datetime],
         sms: SmsSender | None = None,
+        pdfs: PdfWorker | None = None,
+        pdf_queue: PdfQueue | None = None,
     ) -> None:
+        self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
+        self._pdf_queue = pdf_queue
         self._settings = settings
         self._sms = sms
         self._registry = registry
@@ -86,9 +96,10 @@ class Scheduler:
         """One round of every kind of work; True when there may be more to do at once."""
         expired = await self._registry.expire_due()
         sealed = await self.seal_pending()
+        made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
-        return bool(expired or sealed or sent or texted)
+        return bool(expired or sealed or made or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
@@ -112,7 +123,17 @@ class Scheduler:
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
             mails = []
-            if item.type.yields_proof and item.channel is None:  # SMS outcomes are recorded only
+            if item.type.yields_proof and item.channel is None and self._pdfs is not None:
+                await self._registry.io(
+                    self._store.store_seal,
+                    item.id,
+                    p7s,
+                    [],
+                    now=self._clock(),
+                    pdf_for=item.delivery_id,
+                )
+                continue
+            if item.type.yields_proof and item.channel is None:  # SMS outcomes: recorded only
                 letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
                 mails.append(
                     NewOutbound(
@@ -225,7 +246,10 @@ class Scheduler:
             return compose_notification(facts, message_id=message_id, date=mail.created_at)
         xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
         language = await self._registry.io(self._store.account_language, letter.sender_account)
-        return compose_proof(
+        pdf = None
+        if self._pdf_queue is not None and mail.evidence_id is not None:
+            pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)
+        composed = compose_proof(
             from_xml(xml),
             xml,
             p7s,
@@ -237,4 +261,6 @@ class Scheduler:
             language=language,
             message_id=message_id,
             date=mail.created_at,
+            pdf=pdf,
         )
+        return smime_sign(composed, self._sealer, signing_time=self._clock())

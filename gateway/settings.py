@@ -133,6 +133,9 @@ class EvidenceSettings:
     seal_key: Path | None = None
     seal_chain: tuple[Path, ...] = ()
     anchors: tuple[Path, ...] = ()  # extra trust anchors printed by `lre-gateway ca`
+    archive_before: Duration = field(  # PAdES-LTA timestamp this long before a certificate expires
+        default_factory=lambda: parse_duration("90d", "evidence.archive_before")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

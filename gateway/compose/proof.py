@@ -12,6 +12,7 @@ from gateway.core.evidence import EvidenceRecord, EvidenceType
 
 EVIDENCE_XML = "evidence.xml"
 EVIDENCE_P7S = "evidence.xml.p7s"
+PROOF_PDF = "proof.pdf"
 
 
 def proof_subject(record: EvidenceRecord, lang: str) -> str:
@@ -87,8 +88,10 @@ def compose_proof(
     language: str,
     message_id: str,
     date: datetime,
+    pdf: bytes | None = None,
 ) -> bytes:
-    """The proof mail (RFC 5322, CRLF): multipart/mixed of text, evidence.xml, evidence.xml.p7s."""
+    """The proof mail (RFC 5322, CRLF): multipart/mixed of text, proof.pdf when given,
+    evidence.xml and evidence.xml.p7s."""
     lang = language if language in i18n.LANGUAGES else i18n.DEFAULT
     msg = new_message(
         sender=address(provider_name, "proofs", domain),
@@ -101,6 +104,8 @@ def compose_proof(
         record, provider_name=provider_name, public_url=public_url, zone=zone, lang=lang
     )
     msg.set_content(text, cte=text_cte(text))
+    if pdf is not None:
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=PROOF_PDF)
     msg.add_attachment(xml, maintype="application", subtype="xml", filename=EVIDENCE_XML)
     msg.add_attachment(
         p7s, maintype="application", subtype="pkcs7-signature", filename=EVIDENCE_P7S

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -63,8 +63,14 @@ def pki_paths(data_dir: Path) -> PkiPaths:
     )
 
 
-def ensure_dev_pki(data_dir: Path, domain: str, *, now: datetime | None = None) -> PkiPaths:
-    """Create whatever part of the development PKI is missing and return its paths."""
+def ensure_dev_pki(
+    data_dir: Path, domain: str, *, now: datetime | None = None, crl_url: str | None = None
+) -> PkiPaths:
+    """Create whatever part of the development PKI is missing and return its paths.
+
+    With `crl_url`, the seal and TSA certificates name it as their CRL distribution point (the
+    root's CRL, published by the web at /pki/root-ca.crl); one naming another URL is re-issued.
+    """
     now = now or datetime.now(UTC)
     paths = pki_paths(data_dir)
     paths.root_cert.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -75,14 +81,18 @@ def ensure_dev_pki(data_dir: Path, domain: str, *, now: datetime | None = None) 
         paths.root_cert, new_root_key, partial(_root_cert, root_key, now)
     )
     issuer = _Issuer(root_key, root_cert)
+    cdp = (crl_url,) if crl_url else ()
     leaves = (
-        (paths.seal_key, paths.seal_cert, _seal_profile(domain)),
-        (paths.tsa_key, paths.tsa_cert, _tsa_profile(domain)),
+        (paths.seal_key, paths.seal_cert, replace(_seal_profile(domain), crl_urls=cdp)),
+        (paths.tsa_key, paths.tsa_cert, replace(_tsa_profile(domain), crl_urls=cdp)),
         (paths.tls_key, paths.tls_cert, _tls_profile(domain)),
     )
     for key_path, cert_path, profile in leaves:
         key, new_key = _ensure_key(key_path, _new_ec_key)
-        _ensure_cert(cert_path, new_key or new_root, partial(issuer.issue, key, profile, now))
+        stale = bool(profile.crl_urls) and crl_urls_of(cert_path) != profile.crl_urls
+        _ensure_cert(
+            cert_path, new_key or new_root or stale, partial(issuer.issue, key, profile, now)
+        )
     _ensure_key(paths.dkim_key, _new_dkim_key)
     return paths
 
@@ -117,6 +127,24 @@ def load_certificate(path: Path) -> x509.Certificate:
     return certificates[0]
 
 
+def crl_urls_of(path: Path) -> tuple[str, ...]:
+    """The CRL distribution point URLs a certificate file names (empty if none)."""
+    if not path.exists():
+        return ()
+    try:
+        points = load_certificate(path).extensions.get_extension_for_class(
+            x509.CRLDistributionPoints
+        )
+    except (x509.ExtensionNotFound, EvidenceError):
+        return ()
+    return tuple(
+        str(name.value)
+        for point in points.value
+        for name in point.full_name or ()
+        if isinstance(name, x509.UniformResourceIdentifier)
+    )
+
+
 # -- creation ----------------------------------------------------------------------------------
 
 
@@ -127,6 +155,7 @@ class _Profile:
     eku: tuple[x509.ObjectIdentifier, ...] = ()
     eku_critical: bool = False
     san: tuple[x509.GeneralName, ...] = ()
+    crl_urls: tuple[str, ...] = ()
 
 
 def _seal_profile(domain: str) -> _Profile:
@@ -221,6 +250,20 @@ class _Issuer:
         if profile.eku:
             builder = builder.add_extension(
                 x509.ExtendedKeyUsage(list(profile.eku)), critical=profile.eku_critical
+            )
+        if profile.crl_urls:
+            builder = builder.add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            [x509.UniformResourceIdentifier(u) for u in profile.crl_urls],
+                            None,
+                            None,
+                            None,
+                        )
+                    ]
+                ),
+                critical=False,
             )
         if profile.san:
             builder = builder.add_extension(

@@ -400,42 +400,56 @@ class LetterStore:
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
 
+    def _claim(
+        self, table: Any, waiting: Any, now: datetime, lease: timedelta, limit: int
+    ) -> list[Row[Any]]:
+        """Lease up to limit due rows of a work queue to this process; return them.
+
+        A row is due when waiting holds, its next_attempt_at has come and no other process holds
+        an unexpired lease on it. Each lease is a compare-and-set, so two processes never get the
+        same row; a process that dies lets its leases expire and the work is taken up again.
+        """
+        due = (
+            select(table.c.id)
+            .where(waiting, table.c.next_attempt_at <= now, _unclaimed(table, now))
+            .order_by(table.c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as db:
+            for row_id in db.execute(due).scalars().all():
+                won = db.execute(
+                    update(table)
+                    .where(table.c.id == row_id, _unclaimed(table, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append(row_id)
+            if not claimed:
+                return []
+            return list(db.execute(select(table).where(table.c.id.in_(claimed))).all())
+
     # sealing queue ----------------------------------------------------------------------
 
     def claim_unsealed(
         self, now: datetime, lease: timedelta, limit: int = 50
     ) -> list[PendingEvidence]:
-        query = (
-            select(t.evidence.c.id)
-            .where(
-                t.evidence.c.p7s.is_(None),
-                t.evidence.c.next_attempt_at <= now,
-                _unclaimed(t.evidence, now),
-            )
-            .order_by(t.evidence.c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as db:
-            for evidence_id in db.execute(query).scalars().all():
-                won = db.execute(
-                    update(t.evidence)
-                    .where(t.evidence.c.id == evidence_id, _unclaimed(t.evidence, now))
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append(evidence_id)
-            if not claimed:
-                return []
-            rows = db.execute(select(t.evidence).where(t.evidence.c.id.in_(claimed))).all()
+        rows = self._claim(t.evidence, t.evidence.c.p7s.is_(None), now, lease, limit)
         return [
             PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts, r.channel)
             for r in rows
         ]
 
     def store_seal(
-        self, evidence_id: str, p7s: bytes, mails: Sequence[NewOutbound], *, now: datetime
+        self,
+        evidence_id: str,
+        p7s: bytes,
+        mails: Sequence[NewOutbound],
+        *,
+        now: datetime,
+        pdf_for: str | None = None,
     ) -> bool:
+        """Store the seal; queue `mails`, and a PDF job for delivery `pdf_for` when given."""
         with self.engine.begin() as db:
             done = db.execute(
                 update(t.evidence)
@@ -444,6 +458,16 @@ class LetterStore:
             ).rowcount
             if done:
                 self._insert_mails(db, mails, now)
+                if pdf_for is not None:
+                    db.execute(
+                        insert(t.proof_pdfs).values(
+                            evidence_id=evidence_id,
+                            delivery_id=pdf_for,
+                            state="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                        )
+                    )
         return bool(done)
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
@@ -462,29 +486,7 @@ class LetterStore:
     # outbound queue ---------------------------------------------------------------------
 
     def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        query = (
-            select(t.outbound.c.id)
-            .where(
-                t.outbound.c.state == "pending",
-                t.outbound.c.next_attempt_at <= now,
-                _unclaimed(t.outbound, now),
-            )
-            .order_by(t.outbound.c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as db:
-            for mail_id in db.execute(query).scalars().all():
-                won = db.execute(
-                    update(t.outbound)
-                    .where(t.outbound.c.id == mail_id, _unclaimed(t.outbound, now))
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append(mail_id)
-            if not claimed:
-                return []
-            rows = db.execute(select(t.outbound).where(t.outbound.c.id.in_(claimed))).all()
+        rows = self._claim(t.outbound, t.outbound.c.state == "pending", now, lease, limit)
         return [
             PendingMail(
                 r.id,
@@ -532,6 +534,8 @@ class LetterStore:
 
     def next_due(self) -> datetime | None:
         """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
+        from gateway.storage.pdf_queue import pdf_due
+
         with self.engine.connect() as db:
             times = [
                 db.execute(
@@ -547,6 +551,7 @@ class LetterStore:
                         t.deliveries.c.state == State.NOTIFIED.value
                     )
                 ).scalar(),
+                *pdf_due(db),
             ]
         present = [utc(x) for x in times if x is not None]
         return min(present) if present else None

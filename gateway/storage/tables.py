@@ -127,9 +127,7 @@ recipient_codes = Table(
     Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
     Column("channel", String(10), nullable=False),  # sms | email
     Column("destination", String(320), nullable=False),  # E.164 number or email address
-    Column(
-        "code_hash", String(64), nullable=False
-    ),  # HMAC-SHA256 under a key kept off the database
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256, its key off the database
     Column("pending_code", String(12)),  # the clear code until its SMS or mail is handed over
     Column("language", String(8), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),  # tries made against this code
@@ -155,4 +153,24 @@ sms_outbound = Table(
     _time("sent_at", nullable=True),
     Column("last_error", Text),
     Index("ix_sms_outbound_due", "state", "next_attempt_at"),
+)
+
+# PDF certificates: rendered and PAdES-sealed in the background; the proof mail is queued only
+# once its PDF is stored. `renew_at` is when the archive job must add a document timestamp.
+proof_pdfs = Table(
+    "proof_pdfs",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False),
+    Column("state", String(20), nullable=False),  # pending | done
+    Column("pdf", LargeBinary),
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),
+    _time("made_at", nullable=True),
+    _time("renew_at", nullable=True),
+    _time("archived_at", nullable=True),
+    Column("last_error", Text),
+    Index("ix_proof_pdfs_due", "state", "next_attempt_at"),
+    Index("ix_proof_pdfs_renew", "state", "renew_at"),
 )

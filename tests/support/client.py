@@ -178,9 +178,18 @@ def attachments_of(message: email.message.EmailMessage | bytes) -> dict[str, byt
         message = _parse(message)
     return {
         str(part.get_filename()): bytes(part.get_payload(decode=True))
-        for part in message.iter_attachments()
-        if part.get_filename()
+        for part in message.walk()
+        if not part.is_multipart() and part.get_filename()
     }
+
+
+def signed_content(message: email.message.EmailMessage) -> email.message.EmailMessage:
+    """The signed entity of an S/MIME multipart/signed mail (else the message itself)."""
+    if message.get_content_type() == "multipart/signed":
+        first = message.get_payload(0)
+        assert isinstance(first, email.message.EmailMessage)
+        return first
+    return message
 
 
 def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
@@ -190,7 +199,7 @@ def proofs_for(gateway: Running, sender: str, event: str) -> list[Proof]:
         files = attachments_of(message)
         if "evidence.xml" not in files or f"/Event/{event}<".encode() not in files["evidence.xml"]:
             continue
-        body = message.get_body(("plain",))
+        body = signed_content(message).get_body(("plain",))
         found.append(
             Proof(
                 str(message["Subject"]),

@@ -1,0 +1,204 @@
+"""Deposit throughput: registered letters per second through real SMTP, against a baseline.
+
+The gateway (`lre-gateway serve`, SQLite or PostgreSQL) and the baseline (aiosmtpd doing nothing,
+with the same STARTTLS + AUTH) each run in their own process and receive the same load: SESSIONS
+concurrent clients, one connection per letter, 1 KB letters. Reported: letters/s acknowledged
+(250 to DATA, i.e. durably committed with their deposit evidence), the ratio to the baseline,
+and how long the background work (sealing, timestamping, notifications, proof mails) takes to
+drain.
+
+    python -m bench.deposit [--letters 600] [--sessions 20] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import create_engine, func, select, text
+
+from gateway.storage import tables as t
+
+PASSWORD = "bench password 1234"
+SENDER = "bench@example.ma"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def letter(n: int) -> bytes:
+    body = ("Madame, Monsieur, " * 50)[:900]
+    return (
+        f"From: Bench <{SENDER}>\r\nTo: r{n}@example.com\r\nSubject: Lettre {n}\r\n"
+        f"Message-ID: <bench-{n}@example.ma>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def load(port: int, letters: int, sessions: int) -> float:
+    """Send letters over `sessions` concurrent connections; return letters per second."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(letters):
+        queue.put_nowait(n)
+
+    async def worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            client = aiosmtplib.SMTP(
+                hostname="127.0.0.1", port=port, start_tls=True, tls_context=context
+            )
+            await client.connect()
+            await client.login(SENDER, PASSWORD)
+            await client.sendmail(SENDER, [f"r{n}@example.com"], letter(n))
+            await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(sessions)))
+    return letters / (time.perf_counter() - start)
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited early")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def gateway_config(workdir: Path, database: str) -> tuple[Path, int]:
+    port = free_port()
+    config = workdir / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+data_dir = "{workdir / "var"}"
+public_url = "http://127.0.0.1:{free_port()}"
+[database]
+url = "{database}"
+[smtp]
+submission = "127.0.0.1:{port}"
+submissions = ""
+inbound = ""
+[web]
+listen = "127.0.0.1:{free_port()}"
+""")
+    return config, port
+
+
+def drained(database: str) -> bool:
+    engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as db:
+        pending_mail = db.execute(
+            select(func.count()).select_from(t.outbound).where(t.outbound.c.state == "pending")
+        ).scalar_one()
+        unsealed = db.execute(
+            select(func.count()).select_from(t.evidence).where(t.evidence.c.p7s.is_(None))
+        ).scalar_one()
+    engine.dispose()
+    return pending_mail == 0 and unsealed == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--letters", type=int, default=600)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    gateway_cmd = [sys.executable, "-m", "gateway"]
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        database = f"sqlite:///{workdir}/gateway.db"
+        if args.postgres:
+            name = f"lre_bench_{secrets.token_hex(4)}"
+            admin = create_engine(
+                POSTGRES.replace("postgresql://", "postgresql+psycopg://"),
+                isolation_level="AUTOCOMMIT",
+            )
+            with admin.connect() as db:
+                db.execute(text(f'CREATE DATABASE "{name}"'))
+            database = POSTGRES.rsplit("/", 1)[0] + "/" + name
+        config, port = gateway_config(workdir, database)
+        env = {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
+        subprocess.run([*gateway_cmd, "init"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [*gateway_cmd, "sender", "add", SENDER, "--name", "Bench", "--password-stdin"],
+            env=env,
+            input=PASSWORD.encode(),
+            check=True,
+            capture_output=True,
+        )
+        pki = workdir / "var" / "pki"
+
+        baseline_port = free_port()
+        baseline = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.noop_server",
+                str(pki / "tls.pem"),
+                str(pki / "tls.key"),
+                str(baseline_port),
+            ]
+        )
+        try:
+            wait_port(baseline_port, baseline)
+            asyncio.run(load(baseline_port, 50, args.sessions))  # warm-up
+            base = asyncio.run(load(baseline_port, args.letters, args.sessions))
+        finally:
+            baseline.terminate()
+            baseline.wait()
+
+        server = subprocess.Popen([*gateway_cmd, "serve"], env=env, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port, server)
+            asyncio.run(load(port, 50, args.sessions))  # warm-up (also primes the auth cache)
+            while not drained(database):
+                time.sleep(0.2)
+            start = time.perf_counter()
+            rate = asyncio.run(load(port, args.letters, args.sessions))
+            while not drained(database):
+                time.sleep(0.05)
+            end_to_end = args.letters / (time.perf_counter() - start)
+        finally:
+            server.terminate()
+            server.wait()
+        if args.postgres:
+            with admin.connect() as db:
+                db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    kind = "PostgreSQL" if args.postgres else "SQLite"
+    print(
+        f"deposit benchmark: {args.letters} letters of 1 KB, {args.sessions} sessions, "
+        f"a connection per letter, {kind}"
+    )
+    print(f"  baseline (aiosmtpd no-op, same TLS+AUTH): {base:8.1f} letters/s")
+    print(
+        f"  gateway, acknowledged (250 after commit):  {rate:8.1f} letters/s  "
+        f"ratio {rate / base:.2f}"
+    )
+    print(
+        f"  gateway, fully processed (sealed, timestamped, notified, proof mailed): "
+        f"{end_to_end:8.1f} letters/s  ratio {end_to_end / base:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

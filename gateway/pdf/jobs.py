@@ -1,0 +1,141 @@
+"""The PDF jobs, run by the scheduler: make each proof's certificate, keep archived ones valid.
+
+Rendering and sealing run in a worker thread with its own event loop, never on the loop that
+serves SMTP and the web. The renderer and the sealer are built once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway.errors import EvidenceError, TimestampError
+from gateway.evidence.xml import from_xml
+from gateway.pdf.expiry import renewal_due
+from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.seal import PdfSealer
+from gateway.pdf.text import text
+from gateway.registry import Registry
+from gateway.smtp_out.backoff import next_attempt
+from gateway.storage.pdf_queue import PdfJob, PdfQueue
+from gateway.storage.store import LetterStore, NewOutbound
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+
+
+class PdfWorker:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        store: LetterStore,
+        queue: PdfQueue,
+        renderer: CertificateRenderer,
+        sealer: PdfSealer,
+        provider_name: str,
+        public_url: str,
+        zone: ZoneInfo,
+        archive_before: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._queue = queue
+        self._renderer = renderer
+        self._sealer = sealer
+        self._provider_name = provider_name
+        self._public_url = public_url
+        self._zone = zone
+        self._archive_before = archive_before
+        self._clock = clock
+
+    async def tick(self) -> int:
+        made = await self.make_pending()
+        archived = await self.archive_due()
+        return made + archived
+
+    async def make_pending(self) -> int:
+        jobs = await self._registry.io(self._queue.claim_pending, self._clock(), LEASE)
+        for job in jobs:
+            try:
+                await self._make(job)
+            except (EvidenceError, TimestampError) as err:
+                await self._failed(job, err, renewal=False)
+            except Exception as err:  # a bug must not lose the proof: retry later
+                log.exception("PDF for evidence %s failed", job.evidence_id)
+                await self._failed(job, err, renewal=False)
+        return len(jobs)
+
+    async def _make(self, job: PdfJob) -> None:
+        xml, p7s = await self._registry.io(self._store.sealed_evidence, job.evidence_id)
+        letter, _ = await self._registry.io(self._store.delivery, job.delivery_id)
+        language = await self._registry.io(self._store.account_language, letter.sender_account)
+        record = from_xml(xml)
+        facts = CertificateFacts(
+            record=record,
+            xml=xml,
+            p7s=p7s,
+            provider_name=self._provider_name,
+            public_url=self._public_url,
+            zone=self._zone,
+            language=language,
+        )
+        reason = text(language, f"evidence.{record.event.value}")
+        pdf = await asyncio.to_thread(self._render_and_seal, facts, reason)
+        renew_at = renewal_due(pdf) - self._archive_before
+        mail = NewOutbound(
+            id=job.evidence_id,
+            kind="proof",
+            delivery_id=job.delivery_id,
+            evidence_id=job.evidence_id,
+            mail_from=self._registry.bounce_address,
+            rcpt=letter.sender_address,
+        )
+        now = self._clock()
+        await self._registry.io(
+            self._queue.store_pdf, job.evidence_id, pdf, mail, renew_at=renew_at, now=now
+        )
+        log.info("PDF certificate for evidence %s made", job.evidence_id)
+
+    def _render_and_seal(self, facts: CertificateFacts, reason: str) -> bytes:
+        pdf = self._renderer.render(facts)
+        return asyncio.run(self._sealer.seal(pdf, reason=reason))
+
+    async def archive_due(self) -> int:
+        """Add a PAdES-LTA document timestamp to PDFs whose last timestamp expires soon."""
+        jobs = await self._registry.io(self._queue.claim_renewals, self._clock(), LEASE)
+        for job in jobs:
+            if job.pdf is None:
+                continue
+            try:
+                pdf = await asyncio.to_thread(asyncio.run, self._sealer.archive(job.pdf))
+                renew_at = renewal_due(pdf) - self._archive_before
+                await self._registry.io(
+                    self._queue.store_archived,
+                    job.evidence_id,
+                    pdf,
+                    renew_at=max(renew_at, self._clock() + timedelta(days=1)),
+                    now=self._clock(),
+                )
+                log.info("archive timestamp added to the PDF of %s", job.evidence_id)
+            except Exception as err:  # noqa: BLE001 - retried later, never lost
+                log.warning("archive timestamp of %s failed: %s", job.evidence_id, err)
+                await self._failed(job, err, renewal=True)
+        return len(jobs)
+
+    async def _failed(self, job: PdfJob, err: Exception, *, renewal: bool) -> None:
+        retry = next_attempt(
+            job.attempts + 1, self._clock(), base=timedelta(seconds=5), maximum=timedelta(hours=1)
+        )
+        await self._registry.io(
+            self._queue.failed,
+            job.evidence_id,
+            f"{type(err).__name__}: {err}",
+            retry_at=retry,
+            renewal=renewal,
+        )

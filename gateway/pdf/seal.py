@@ -1,0 +1,171 @@
+"""PAdES sealing of proof certificates and their archive timestamps (pyHanko).
+
+`PdfSealer` is built once per process from the seal key and certificate objects the gateway
+already holds (pyHanko's stock SimpleSigner re-parses the key on every signature). Each
+certificate is signed PAdES-B-LT: the seal certificate, an RFC 3161 signature timestamp from
+the gateway's TSA, and in the Document Security Store the chain and the CA's CRL, so that it
+validates offline. `archive()` adds a document timestamp with fresh validation data
+(PAdES-LTA), to be run before the TSA or seal certificate expires.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from asn1crypto import cms, keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from gateway.errors import EvidenceError, SignatureError, TimestampError
+from gateway.evidence.pki import PrivateKey
+from gateway.evidence.tsa import Timestamper
+
+FIELD_NAME: Final = "GatewaySeal"
+_DER: Final = serialization.Encoding.DER
+
+
+def asn1_certificate(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(_DER))
+
+
+class _KeySigner(signers.SimpleSigner):
+    """pyHanko's SimpleSigner signing with an already loaded `cryptography` key."""
+
+    def __init__(self, key: PrivateKey, cert: x509.Certificate, chain: Sequence[x509.Certificate]):
+        info = keys.PrivateKeyInfo.load(
+            key.private_bytes(_DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        super().__init__(
+            signing_cert=asn1_certificate(cert),
+            signing_key=info,
+            cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+                [asn1_certificate(c) for c in chain]
+            ),
+        )
+        self._key = key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        algorithm = getattr(hashes, digest_algorithm.upper())()
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return self._key.sign(data, ec.ECDSA(algorithm))
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), algorithm)
+        raise SignatureError(f"unsupported key type {type(self._key).__name__}")
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        return self.sign_raw(data, digest_algorithm)
+
+
+class _GatewayTimeStamper(TimeStamper):
+    """pyHanko's view of the gateway's own RFC 3161 client (built-in TSA or HTTP)."""
+
+    def __init__(self, timestamper: Timestamper) -> None:
+        super().__init__(include_nonce=True)  # type: ignore[no-untyped-call]
+        self._timestamper = timestamper
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+        if md_algorithm.lower() != "sha256":
+            raise TimestampRequestError(
+                f"the gateway's TSA stamps SHA-256 only, not {md_algorithm}"
+            )
+        try:
+            token = await self._timestamper.timestamp(message_digest)
+        except TimestampError as exc:
+            raise TimestampRequestError(str(exc)) from exc
+        return cms.ContentInfo.load(token)
+
+
+class PdfSealer:
+    """Seals certificates PAdES-B-LT and adds PAdES-LTA archive timestamps."""
+
+    def __init__(
+        self,
+        *,
+        key: PrivateKey,
+        cert: x509.Certificate,
+        chain: Sequence[x509.Certificate],
+        anchors: Sequence[x509.Certificate],
+        timestamper: Timestamper,
+        crls: Callable[[], Sequence[bytes]],
+        provider_name: str,
+    ) -> None:
+        self._signer = _KeySigner(key, cert, [*chain, *anchors])
+        self._timestamper = _GatewayTimeStamper(timestamper)
+        self._roots = [asn1_certificate(a) for a in anchors]
+        self._others = [asn1_certificate(c) for c in chain]
+        self._crls = crls
+        self._provider_name = provider_name
+
+    def validation_context(self, at: datetime | None = None) -> ValidationContext:
+        """Offline validation against the anchors with the CA's current CRLs (hard fail)."""
+        return ValidationContext(
+            trust_roots=self._roots,
+            other_certs=self._others,
+            crls=list(self._crls()),
+            allow_fetching=False,
+            revocation_mode="hard-fail",
+            moment=at,
+        )
+
+    async def seal(self, pdf: bytes, *, reason: str) -> bytes:
+        """Return `pdf` signed PAdES-B-LT by the seal certificate."""
+        context = self.validation_context()
+        meta = signers.PdfSignatureMetadata(
+            field_name=FIELD_NAME,
+            md_algorithm="sha256",
+            subfilter=SigSeedSubFilter.PADES,
+            reason=reason,
+            name=self._provider_name,
+            embed_validation_info=True,
+            validation_context=context,
+        )
+        signer = signers.PdfSigner(meta, signer=self._signer, timestamper=self._timestamper)
+        try:
+            out = await signer.async_sign_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(pdf)), output=io.BytesIO()
+            )
+        except TimestampRequestError as exc:
+            raise TimestampError(str(exc)) from exc
+        except Exception as exc:  # pyHanko raises many kinds; the job retries later
+            raise EvidenceError(f"the PDF could not be sealed: {exc}") from exc
+        return bytes(out.getvalue())
+
+    async def archive(self, pdf: bytes) -> bytes:
+        """Return `pdf` with fresh validation data and a new document timestamp (PAdES-LTA)."""
+        context = self.validation_context()
+        stamper = signers.PdfTimeStamper(self._timestamper)
+        try:
+            reader = PdfFileReader(io.BytesIO(pdf))
+            if any(
+                s.sig_object.get("/Type") == "/DocTimeStamp" for s in reader.embedded_signatures
+            ):
+                out = await stamper.async_update_archival_timestamp_chain(
+                    reader, context, in_place=False, output=io.BytesIO()
+                )
+            else:
+                out = await stamper.async_timestamp_pdf(
+                    IncrementalPdfFileWriter(io.BytesIO(pdf)),
+                    "sha256",
+                    validation_context=context,
+                    output=io.BytesIO(),
+                )
+        except TimestampRequestError as exc:
+            raise TimestampError(str(exc)) from exc
+        except Exception as exc:
+            raise EvidenceError(f"the archive timestamp could not be added: {exc}") from exc
+        return bytes(out.getvalue())

@@ -1,0 +1,154 @@
+"""The PDF certificate queue (table proof_pdfs): SQL of the PDF and archive jobs.
+
+Kept beside store.py (same conventions: synchronous, leases, compare-and-set) so the PDF work
+reads as one unit. A proof mail is inserted in the same transaction that stores its PDF: a proof
+mail never leaves without its certificate, and a deposit never waits for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+
+from gateway.storage import tables as t
+from gateway.storage.store import LetterStore, NewOutbound, _unclaimed, utc
+
+
+@dataclass(frozen=True)
+class PdfJob:
+    evidence_id: str
+    delivery_id: str
+    attempts: int
+    pdf: bytes | None  # the current PDF, for archive jobs
+
+
+def pdf_due(db: Any) -> list[datetime | None]:
+    """Earliest due times of PDF work (for the scheduler's sleep)."""
+    return [
+        db.execute(
+            select(func.min(t.proof_pdfs.c.next_attempt_at)).where(
+                t.proof_pdfs.c.state == "pending"
+            )
+        ).scalar(),
+        db.execute(
+            select(func.min(t.proof_pdfs.c.renew_at)).where(t.proof_pdfs.c.state == "done")
+        ).scalar(),
+    ]
+
+
+class PdfQueue:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _claim(
+        self, where: Any, order: Any, now: datetime, lease: timedelta, limit: int
+    ) -> list[PdfJob]:
+        table = t.proof_pdfs
+        query = select(table.c.evidence_id).where(where, _unclaimed(table, now)).order_by(order)
+        claimed = []
+        with self.engine.begin() as db:
+            for evidence_id in db.execute(query.limit(limit)).scalars().all():
+                won = db.execute(
+                    update(table)
+                    .where(table.c.evidence_id == evidence_id, _unclaimed(table, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append(evidence_id)
+            if not claimed:
+                return []
+            rows = db.execute(select(table).where(table.c.evidence_id.in_(claimed))).all()
+        return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
+
+    def claim_pending(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
+        table = t.proof_pdfs
+        return self._claim(
+            (table.c.state == "pending") & (table.c.next_attempt_at <= now),
+            table.c.next_attempt_at,
+            now,
+            lease,
+            limit,
+        )
+
+    def claim_renewals(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
+        table = t.proof_pdfs
+        return self._claim(
+            (table.c.state == "done") & (table.c.renew_at <= now),
+            table.c.renew_at,
+            now,
+            lease,
+            limit,
+        )
+
+    def store_pdf(
+        self, evidence_id: str, pdf: bytes, mail: NewOutbound, *, renew_at: datetime, now: datetime
+    ) -> bool:
+        """Store the sealed PDF and queue its proof mail, once."""
+        table = t.proof_pdfs
+        with self.engine.begin() as db:
+            done = db.execute(
+                update(table)
+                .where(table.c.evidence_id == evidence_id, table.c.state == "pending")
+                .values(
+                    state="done",
+                    pdf=pdf,
+                    made_at=now,
+                    renew_at=renew_at,
+                    claimed_until=None,
+                    last_error=None,
+                )
+            ).rowcount
+            if done:
+                LetterStore._insert_mails(db, [mail], now)
+        return bool(done)
+
+    def store_archived(
+        self, evidence_id: str, pdf: bytes, *, renew_at: datetime, now: datetime
+    ) -> None:
+        table = t.proof_pdfs
+        with self.engine.begin() as db:
+            db.execute(
+                update(table)
+                .where(table.c.evidence_id == evidence_id)
+                .values(
+                    pdf=pdf, archived_at=now, renew_at=renew_at, claimed_until=None, last_error=None
+                )
+            )
+
+    def failed(self, evidence_id: str, error: str, *, retry_at: datetime, renewal: bool) -> None:
+        table = t.proof_pdfs
+        values: dict[str, Any] = {
+            "attempts": table.c.attempts + 1,
+            "last_error": error[:2000],
+            "claimed_until": None,
+        }
+        values["renew_at" if renewal else "next_attempt_at"] = retry_at
+        with self.engine.begin() as db:
+            db.execute(update(table).where(table.c.evidence_id == evidence_id).values(**values))
+
+    def pdf(self, evidence_id: str) -> bytes | None:
+        """The latest PDF of an evidence, or None when not (yet) made."""
+        with self.engine.connect() as db:
+            value = db.execute(
+                select(t.proof_pdfs.c.pdf).where(t.proof_pdfs.c.evidence_id == evidence_id)
+            ).scalar()
+        return None if value is None else bytes(value)
+
+    def status(self, evidence_id: str) -> tuple[str, datetime | None, datetime | None] | None:
+        """(state, made_at, archived_at) of an evidence's PDF, or None."""
+        with self.engine.connect() as db:
+            row = db.execute(
+                select(
+                    t.proof_pdfs.c.state, t.proof_pdfs.c.made_at, t.proof_pdfs.c.archived_at
+                ).where(t.proof_pdfs.c.evidence_id == evidence_id)
+            ).first()
+        if row is None:
+            return None
+        return (
+            row.state,
+            None if row.made_at is None else utc(row.made_at),
+            None if row.archived_at is None else utc(row.archived_at),
+        )
