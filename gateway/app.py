@@ -38,6 +38,8 @@ from gateway.pdf.seal import PdfSealer
 from gateway.registry import Registry
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
+from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
+from gateway.sms.sender import SmsSender
 from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
@@ -186,6 +188,17 @@ async def running(
         transport = make_transport(
             settings.delivery, settings.gateway.data_dir, local_hostname=local_hostname
         )
+        sms_provider = make_sms_provider(settings.sms, settings.gateway.data_dir)
+        sms_sender = None
+        if sms_provider is not None:
+            stack.push_async_callback(sms_provider.close)
+            sms_sender = SmsSender(
+                settings=settings.sms,
+                provider=sms_provider,
+                store=registry.identity_store,
+                registry=registry,
+                clock=clock,
+            )
         pdf_queue = PdfQueue(engine)
         crl = CrlPublisher(pki, clock)
         if pki.root_key.exists():
@@ -200,6 +213,7 @@ async def running(
             transport=transport,
             dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
             clock=clock,
+            sms=sms_sender,
             pdfs=pdfs,
             pdf_queue=pdf_queue,
         )
@@ -216,6 +230,7 @@ async def running(
             secret=registry.web_secret,
             zone=settings.gateway.zone,
             provider_name=settings.gateway.provider_name,
+            sms_outbox=sms_provider if isinstance(sms_provider, OutboxSmsProvider) else None,
         )
         add_pki_routes(app, crl)
         runner = web.AppRunner(app, access_log=None)
@@ -231,6 +246,7 @@ async def running(
             registry,
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
+            default_region=settings.gateway.default_region,
         )
         smtp = await stack.enter_async_context(
             serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
-from gateway.errors import RelayFailed, TimestampError
+from gateway.compose.sms import compose_code_mail
+from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.sender import SmsSender
 from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
@@ -49,12 +51,14 @@ class Scheduler:
         transport: Transport,
         dkim: DkimSigner,
         clock: Callable[[], datetime],
+        sms: SmsSender | None = None,
         pdfs: PdfWorker | None = None,
         pdf_queue: PdfQueue | None = None,
     ) -> None:
         self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
         self._pdf_queue = pdf_queue
         self._settings = settings
+        self._sms = sms
         self._registry = registry
         self._store = store
         self._sealer = sealer
@@ -100,7 +104,8 @@ class Scheduler:
         sealed = await self.seal_pending()
         made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
-        return bool(expired or sealed or made or sent)
+        texted = await self._sms.send_pending() if self._sms else 0
+        return bool(expired or sealed or made or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
@@ -124,7 +129,7 @@ class Scheduler:
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
             mails = []
-            if item.type.yields_proof and self._pdfs is not None:
+            if item.type.yields_proof and item.channel is None and self._pdfs is not None:
                 await self._registry.io(
                     self._store.store_seal,
                     item.id,
@@ -134,7 +139,7 @@ class Scheduler:
                     pdf_for=item.delivery_id,
                 )
                 continue
-            if item.type.yields_proof:
+            if item.type.yields_proof and item.channel is None:  # SMS outcomes: recorded only
                 letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
                 mails.append(
                     NewOutbound(
@@ -176,6 +181,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "sent", None, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
         reply = err.reply.line()
@@ -194,6 +201,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "failed", reply, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
         delivery = self._settings.delivery
@@ -209,6 +218,21 @@ class Scheduler:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
+        if mail.kind == "code":
+            found = await self._registry.identity.pending_code(mail.id)
+            if found is None:
+                raise RelayFailed(SmtpReply(550, "5.0.0", "the code was used or withdrawn"))
+            code, language, _ = found
+            return compose_code_mail(
+                code=code,
+                to=mail.rcpt,
+                reference=letter.reference,
+                provider_name=gateway.provider_name,
+                domain=gateway.domain,
+                lang=language,
+                message_id=message_id,
+                date=mail.created_at,
+            )
         if mail.kind == "notification":
             revealed = self._settings.letters.reveal_sender == "in_notification"
             token = self._registry.link_token(delivery.id)

@@ -72,6 +72,48 @@ def accepted(reference: str) -> SmtpReply:
     )
 
 
+BAD_PHONE_HEADER: Final = SmtpReply(
+    550,
+    "5.1.3",
+    "Each LRE-Recipient-Phone header must hold a recipient's address and a mobile number, "
+    "e.g. LRE-Recipient-Phone: bob@example.ma +212612345678",
+)
+
+
+def not_a_mobile(recipient: str, number: str) -> SmtpReply:
+    """A sender gave a number that cannot receive an SMS: the letter is refused, nothing kept."""
+    return SmtpReply(
+        550,
+        "5.1.3",
+        f"The phone number {_printable(number)} given for {_printable(recipient)} is not a valid "
+        "mobile number; give a mobile number such as +212 6 12 34 56 78, or none; nothing was kept",
+    )
+
+
+def phone_for_stranger(address: str) -> SmtpReply:
+    return SmtpReply(
+        550,
+        "5.1.3",
+        f"LRE-Recipient-Phone names {_printable(address)}, who is not a recipient of this letter; "
+        "nothing was kept",
+    )
+
+
+def phone_required(recipient: str) -> SmtpReply:
+    """letters.recipient_verification = sms_required and the sender gave no number."""
+    return SmtpReply(
+        550,
+        "5.1.0",
+        f"This gateway identifies recipients by SMS: give the mobile number of "
+        f'{_printable(recipient)}, e.g. "Name (+212 6 12 34 56 78)" <{_printable(recipient)}>; '
+        "nothing was kept",
+    )
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:320]
+
+
 def too_many_recipients(limit: int) -> SmtpReply:
     return SmtpReply(
         452,

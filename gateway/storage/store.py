@@ -8,7 +8,7 @@ compare-and-set on the delivery's state, so two processes never issue the same e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ class NewEvidence:
     event_time: datetime
     xml: bytes
     xml_sha256: str
+    channel: str | None = None  # None: email; "sms"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class PendingEvidence:
     type: EvidenceType
     xml: bytes
     attempts: int
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         id=row.id,
         letter_id=row.letter_id,
         recipient=row.recipient,
+        phone=row.phone,
         state=State(row.state),
         deadline=utc(row.deadline),
         updated_at=utc(row.updated_at),
@@ -185,8 +188,11 @@ class LetterStore:
         deliveries: Sequence[tuple[Delivery, str]],
         evidence: Sequence[NewEvidence],
         mails: Sequence[NewOutbound],
+        also: Callable[[Any], None] | None = None,
     ) -> None:
-        """Commit a letter with its deliveries, deposit evidence and notifications at once."""
+        """Commit a letter with its deliveries, deposit evidence and notifications at once.
+
+        also(connection) runs in the same transaction (e.g. queueing SMS notices)."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
         with self.engine.begin() as db:
@@ -217,6 +223,7 @@ class LetterStore:
                         "id": d.id,
                         "letter_id": d.letter_id,
                         "recipient": d.recipient,
+                        "phone": d.phone,
                         "token_hash": token_hash,
                         "state": d.state.value,
                         "deadline": d.deadline,
@@ -228,6 +235,8 @@ class LetterStore:
             )
             self._insert_evidence(db, evidence, now)
             self._insert_mails(db, mails, now)
+            if also:
+                also(db)
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
@@ -237,6 +246,7 @@ class LetterStore:
                 "letter_id": e.letter_id,
                 "delivery_id": e.delivery_id,
                 "type": e.type.value,
+                "channel": e.channel,
                 "event_time": e.event_time,
                 "xml": e.xml,
                 "xml_sha256": e.xml_sha256,
@@ -343,12 +353,14 @@ class LetterStore:
         *,
         now: datetime,
         finish_mail: tuple[str, str, str | None] | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> bool:
         """Move delivery from its current state to new_state with its evidence, atomically.
 
         Returns False (and changes nothing) when the delivery is no longer in the state the
         caller saw: another request or process got there first. finish_mail (id, state, error)
-        closes the outbound mail whose outcome caused this transition, in the same transaction.
+        closes the outbound mail whose outcome caused this transition, in the same transaction;
+        also(connection) runs in it too (e.g. closing the SMS whose outcome this records).
         """
         values: dict[str, Any] = {
             "state": new_state.value,
@@ -374,6 +386,8 @@ class LetterStore:
             self._insert_mails(db, mails, now)
             if finish_mail:
                 self._finish_mail(db, *finish_mail, now=now)
+            if also:
+                also(db)
         return True
 
     def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
@@ -422,7 +436,7 @@ class LetterStore:
     ) -> list[PendingEvidence]:
         rows = self._claim(t.evidence, t.evidence.c.p7s.is_(None), now, lease, limit)
         return [
-            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts)
+            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts, r.channel)
             for r in rows
         ]
 

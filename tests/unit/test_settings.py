@@ -19,7 +19,7 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
     assert load_settings(EXAMPLE).gateway.domain == "lre.localhost"
     from_example = load_settings(EXAMPLE)
     defaults = settings_from_dict({}, base=Path.cwd())
-    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters"):
+    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters", "sms"):
         assert getattr(from_example, section) == getattr(defaults, section), section
 
 
