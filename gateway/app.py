@@ -19,15 +19,18 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.bounces import Bounces
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificates, pki_paths
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.evidence.verify import verify_paths
 from gateway.registry import Registry
+from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
 from gateway.smtp_in.handler import SubmissionHandler
+from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
@@ -138,6 +141,12 @@ async def running(
         transport = make_transport(
             settings.delivery, settings.gateway.data_dir, local_hostname=local_hostname
         )
+        bounces = Bounces(
+            registry=registry,
+            store=store,
+            vault=Vault(keys_dir(settings)),
+            domain=settings.gateway.domain,
+        )
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -147,6 +156,7 @@ async def running(
             transport=transport,
             dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
             clock=clock,
+            return_path=bounces.return_path,
         )
         registry.wake = scheduler.wake
 
@@ -176,8 +186,23 @@ async def running(
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
         )
+        inbound = InboundHandler(
+            registry=registry,
+            bounces=bounces,
+            resolver=Resolver(settings.delivery.resolver),
+            domain=settings.gateway.domain,
+            trusted_relays=settings.smtp.trusted_relays,
+            max_recipients=settings.smtp.max_recipients,
+            max_message_size=settings.smtp.max_message_size,
+        )
         smtp = await stack.enter_async_context(
-            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname)
+            serve_smtp(
+                settings.smtp,
+                handler,
+                _tls_context(settings),
+                hostname=local_hostname,
+                inbound=inbound,
+            )
         )
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")

@@ -35,7 +35,7 @@ from gateway.settings import Settings
 from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.message import attachment_bytes, parse_message
 from gateway.storage.passwords import check_password, hash_password
-from gateway.storage.store import LetterStore, NewEvidence, NewOutbound, PendingMail
+from gateway.storage.store import AccountRecord, LetterStore, NewEvidence, NewOutbound, PendingMail
 from gateway.storage.vault import Sealed, Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,13 @@ class Registry:
         gateway = settings.gateway
         self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
         self._auth_cache: dict[tuple[str, str], float] = {}
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def account_record(self, email: str) -> AccountRecord | None:
+        """The sender account of this address (blocking; run through io())."""
+        return self._store.account(email)
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
@@ -43,6 +43,7 @@ class Scheduler:
         transport: Transport,
         dkim: DkimSigner,
         clock: Callable[[], datetime],
+        return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -52,6 +53,7 @@ class Scheduler:
         self._transport = transport
         self._dkim = dkim
         self._clock = clock
+        self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
@@ -134,7 +136,8 @@ class Scheduler:
             try:
                 message = await self._compose(mail)
                 signed = self._dkim.sign(message)
-                await self._transport.send(Outgoing(mail.mail_from, mail.rcpt, signed, mail.id))
+                mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
+                await self._transport.send(Outgoing(mail_from, mail.rcpt, signed, mail.id))
             except RelayFailed as err:
                 await self._failed(mail, err)
                 return

@@ -89,7 +89,9 @@ class MxTransport:
                 SmtpReply(550, "5.1.2", f"the domain {domain} does not exist (DNS: NXDOMAIN)")
             ) from None
         except DnsTemporary as err:
-            raise RelayFailed(SmtpReply(451, "4.4.3", f"DNS look-up of {domain} failed: {err}"))
+            raise RelayFailed(
+                SmtpReply(451, "4.4.3", f"DNS look-up of {domain} failed: {err}")
+            ) from None
         if any(record.host == "" for record in records):
             raise RelayFailed(
                 SmtpReply(556, "5.1.10", f"the domain {domain} accepts no mail (null MX, RFC 7505)")
@@ -128,7 +130,8 @@ class MxTransport:
                     raise
                 log.info("%s to %s via %s: %s", mail.id, mail.rcpt, target.host, err.reply.line())
                 last = err
-        assert last is not None  # _targets never returns an empty list
+        if last is None:  # _targets never returns an empty list
+            raise RelayFailed(SmtpReply(451, "4.4.4", f"no mail server to try for {domain}"))
         raise last
 
     async def _attempt(self, mail: Outgoing, domain: str, target: Target) -> str:
