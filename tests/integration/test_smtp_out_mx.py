@@ -16,7 +16,9 @@ from tests.support.dns import DnsServer
 from tests.support.gateway import free_port
 from tests.support.sink_mta import SinkMTA
 
-MESSAGE = b"From: noreply@lre.localhost\r\nTo: bob@example.ma\r\nSubject: Hello\r\n\r\nHello Bob.\r\n"
+MESSAGE = (
+    b"From: noreply@lre.localhost\r\nTo: bob@example.ma\r\nSubject: Hello\r\n\r\nHello Bob.\r\n"
+)
 
 
 def mail(rcpt: str = "bob@example.ma", id: str = "o1") -> Outgoing:
