@@ -302,6 +302,16 @@ def _verify(settings: Settings, files: Sequence[str], anchors_file: str | None) 
     return 0 if verdicts and all(v.valid for v in verdicts) else 1
 
 
+def _dkim_record(settings: Settings) -> str:
+    """The zone-file line of the DKIM key: TXT character-strings of at most 255 octets."""
+    signer = DkimSigner.from_file(
+        settings.gateway.domain, DKIM_SELECTOR, pki_paths(settings.gateway.data_dir).dkim_key
+    )
+    value = signer.dns_record()
+    strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    return f"{DKIM_SELECTOR}._domainkey.{settings.gateway.domain}. IN TXT ( {strings} )"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lre-gateway", description=__doc__)
     parser.add_argument("--config", help="TOML configuration file")
@@ -320,6 +330,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="verify proofs offline")
     verify.add_argument("files", nargs="+", help="evidence.xml and evidence.xml.p7s")
     verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
+    commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new master key for new letters")
@@ -350,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
             return _verify(settings, args.files, args.anchors)
+        elif args.command == "dkim-record":
+            initialise(settings)
+            print(_dkim_record(settings))
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
     except ConfigError as err:
