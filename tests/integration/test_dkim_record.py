@@ -1,4 +1,4 @@
-"""`lre-gateway dkim-record` prints the TXT record that makes the gateway's DKIM signatures verify."""
+"""`lre-gateway dkim-record` prints the TXT record that verifies the gateway's DKIM signatures."""
 
 from __future__ import annotations
 

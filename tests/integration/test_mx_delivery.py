@@ -81,19 +81,19 @@ def proofs(sink: SinkMTA, event: str) -> list[Proof]:
 
 
 def state_of(world: World) -> State:
-    store = world.gateway.store
-    [letter_id] = [r for r in _letter_ids(world)]
-    [delivery] = store.deliveries_of(letter_id)
-    return delivery.state
+    return delivery_state(world.gateway)
 
 
-def _letter_ids(world: World) -> list[str]:
+def delivery_state(gateway: Running) -> State:
+    """The state of the only delivery of the only letter."""
     from sqlalchemy import select
 
     from gateway.storage import tables
 
-    with world.gateway.store.engine.connect() as db:
-        return list(db.execute(select(tables.letters.c.id)).scalars())
+    with gateway.store.engine.connect() as db:
+        [letter_id] = db.execute(select(tables.letters.c.id)).scalars()
+    [delivery] = gateway.store.deliveries_of(letter_id)
+    return delivery.state
 
 
 async def test_notification_reaches_the_mx_over_starttls_with_a_verp_return_path(world):
