@@ -31,6 +31,10 @@ HOST = "127.0.0.1"
 TTL = 60
 
 
+class _Tcp(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+
+
 class DnsServer:
     def __init__(self) -> None:
         self._records: defaultdict[dns.name.Name, list[tuple[str, str]]] = defaultdict(list)
@@ -94,12 +98,20 @@ class DnsServer:
                 reply = server.answer(data)
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
 
-        udp = socketserver.ThreadingUDPServer((HOST, 0), Udp)
-        self.port = udp.server_address[1]
-        tcp = socketserver.ThreadingTCPServer((HOST, self.port), Tcp)
+        for _ in range(50):  # a port free for both TCP and UDP
+            tcp = _Tcp((HOST, 0), Tcp)
+            self.port = tcp.server_address[1]
+            try:
+                udp = socketserver.ThreadingUDPServer((HOST, self.port), Udp)
+            except OSError:
+                tcp.server_close()
+                continue
+            break
+        else:
+            raise RuntimeError("no port free for both TCP and UDP")
         for each in (udp, tcp):
             each.daemon_threads = True
-            threading.Thread(target=each.serve_forever, daemon=True).start()
+            threading.Thread(target=each.serve_forever, args=(0.05,), daemon=True).start()
             self._servers.append(each)
         return self
 

@@ -134,9 +134,10 @@ class Postfix:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        pid_file = self.root / "queue" / "pid" / "master.pid"
+        pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
         self._postfix("stop")
-        pid = self.root / "queue" / "pid" / "master.pid"
         deadline = time.monotonic() + 10
-        while pid.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while pid is not None and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         shutil.rmtree(self.root, ignore_errors=True)
