@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.core.evidence import Attachment, EvidenceType
 from gateway.core.letter import Delivery, Letter, State
@@ -562,15 +563,20 @@ class LetterStore:
     # bounces (VERP tokens and delivery status notifications) ---------------------------
 
     def remember_bounce_token(self, token_hash: str, mail_id: str) -> None:
-        """Idempotent: the hashed VERP token of one outbound mail."""
-        with self.engine.begin() as db:
-            known = db.execute(
-                select(t.bounce_tokens.c.token_hash).where(t.bounce_tokens.c.outbound_id == mail_id)
-            ).first()
-            if known is None:
-                db.execute(
-                    insert(t.bounce_tokens).values(token_hash=token_hash, outbound_id=mail_id)
-                )
+        """Idempotent, also when two processes send the same mail: its hashed VERP token."""
+        try:
+            with self.engine.begin() as db:
+                known = db.execute(
+                    select(t.bounce_tokens.c.token_hash).where(
+                        t.bounce_tokens.c.outbound_id == mail_id
+                    )
+                ).first()
+                if known is None:
+                    db.execute(
+                        insert(t.bounce_tokens).values(token_hash=token_hash, outbound_id=mail_id)
+                    )
+        except IntegrityError:
+            pass  # another process stored the same row first
 
     def mail_by_bounce_token(self, token_hash: str) -> BouncedMail | None:
         query = select(
