@@ -83,6 +83,7 @@ class InboundHandler:
         self._trusted = trusted_relays
         self._max_recipients = max_recipients
         self.max_message_size = max_message_size
+        self._deposits: set[asyncio.Task[str]] = set()
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -168,7 +169,11 @@ class InboundHandler:
             authentication=f"MX address{' over ' + tls if tls else ''}: {verdict.method}",
             peer=_peer(session),
         )
-        reference = await self._registry.deposit(submission)
+        # Run the deposit to its end even if the client hangs up meanwhile (no half letter).
+        task = asyncio.create_task(self._registry.deposit(submission))
+        self._deposits.add(task)
+        task.add_done_callback(self._deposits.discard)
+        reference = await asyncio.shield(task)
         return replies.accepted(reference)
 
 
