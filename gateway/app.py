@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.bounces import Bounces
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher, crl_url
@@ -36,11 +37,13 @@ from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.render import shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.registry import Registry
+from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
 from gateway.smtp_in.handler import SubmissionHandler
+from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
@@ -204,6 +207,12 @@ async def running(
         if pki.root_key.exists():
             await asyncio.to_thread(crl.current)
         pdfs = _pdf_worker(settings, registry, store, pdf_queue, timestamper, crl, clock)
+        bounces = Bounces(
+            registry=registry,
+            store=store,
+            vault=Vault(keys_dir(settings)),
+            domain=settings.gateway.domain,
+        )
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -216,6 +225,7 @@ async def running(
             sms=sms_sender,
             pdfs=pdfs,
             pdf_queue=pdf_queue,
+            return_path=bounces.return_path,
         )
         registry.wake = scheduler.wake
 
@@ -248,8 +258,24 @@ async def running(
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
         )
+        inbound = InboundHandler(
+            registry=registry,
+            bounces=bounces,
+            resolver=Resolver(settings.delivery.resolver),
+            domain=settings.gateway.domain,
+            trusted_relays=settings.smtp.trusted_relays,
+            max_recipients=settings.smtp.max_recipients,
+            max_message_size=settings.smtp.max_message_size,
+            default_region=settings.gateway.default_region,
+        )
         smtp = await stack.enter_async_context(
-            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname)
+            serve_smtp(
+                settings.smtp,
+                handler,
+                _tls_context(settings),
+                hostname=local_hostname,
+                inbound=inbound,
+            )
         )
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")
@@ -354,6 +380,16 @@ def _verify(settings: Settings, files: Sequence[str], anchors_file: str | None) 
     return 0 if verdicts and all(v.valid for v in verdicts) else 1
 
 
+def _dkim_record(settings: Settings) -> str:
+    """The zone-file line of the DKIM key: TXT character-strings of at most 255 octets."""
+    signer = DkimSigner.from_file(
+        settings.gateway.domain, DKIM_SELECTOR, pki_paths(settings.gateway.data_dir).dkim_key
+    )
+    value = signer.dns_record()
+    strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    return f"{DKIM_SELECTOR}._domainkey.{settings.gateway.domain}. IN TXT ( {strings} )"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lre-gateway", description=__doc__)
     parser.add_argument("--config", help="TOML configuration file")
@@ -372,6 +408,7 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="verify proofs offline")
     verify.add_argument("files", nargs="+", help="evidence.xml and evidence.xml.p7s")
     verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
+    commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new master key for new letters")
@@ -402,6 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
             return _verify(settings, args.files, args.anchors)
+        elif args.command == "dkim-record":
+            initialise(settings)
+            print(_dkim_record(settings))
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
     except ConfigError as err:

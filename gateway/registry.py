@@ -40,7 +40,7 @@ from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.message import attachment_bytes, parse_message
 from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms, insert_sms
 from gateway.storage.passwords import check_password, hash_password
-from gateway.storage.store import LetterStore, NewEvidence, NewOutbound, PendingMail
+from gateway.storage.store import AccountRecord, LetterStore, NewEvidence, NewOutbound, PendingMail
 from gateway.storage.vault import Sealed, Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,13 @@ class Registry:
             bounce_address=self.bounce_address,
             wake=lambda: self.wake(),
         )
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def account_record(self, email: str) -> AccountRecord | None:
+        """The sender account of this address (blocking; run through io())."""
+        return self._store.account(email)
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(

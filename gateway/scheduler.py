@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,7 @@ class Scheduler:
         sms: SmsSender | None = None,
         pdfs: PdfWorker | None = None,
         pdf_queue: PdfQueue | None = None,
+        return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
     ) -> None:
         self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
         self._pdf_queue = pdf_queue
@@ -66,6 +67,7 @@ class Scheduler:
         self._transport = transport
         self._dkim = dkim
         self._clock = clock
+        self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -166,7 +168,8 @@ class Scheduler:
             try:
                 message = await self._compose(mail)
                 signed = self._dkim.sign(message)
-                await self._transport.send(Outgoing(mail.mail_from, mail.rcpt, signed, mail.id))
+                mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
+                await self._transport.send(Outgoing(mail_from, mail.rcpt, signed, mail.id))
             except RelayFailed as err:
                 await self._failed(mail, err)
                 return

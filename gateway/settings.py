@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -101,6 +102,7 @@ class SmtpSettings:
     hostname: str = ""  # announced in the greeting; defaults to gateway.domain
     tls_cert: Path | None = None  # PEM; default: the development TLS certificate in data_dir
     tls_key: Path | None = None
+    trusted_relays: tuple[str, ...] = ()  # IPs/networks whose Authentication-Results are trusted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +126,10 @@ class DeliverySettings:
     give_up_after: Duration = field(
         default_factory=lambda: parse_duration("24h", "delivery.give_up_after")
     )
+    resolver: tuple[str, int] | None = None  # DNS server to ask (host:port); None: the system's
+    mx_port: int = 25
+    require_tls_domains: tuple[str, ...] = ()
+    max_per_domain: int = 5  # connections at once to one recipient domain (mx mode)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,8 +204,8 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         return dict(value)
     if isinstance(default, Duration):
         return parse_duration(value, key)
-    if name in ("submission", "submissions", "inbound", "listen", "smarthost"):
-        if section == "smtp" and value in ("", "off", None):
+    if name in ("submission", "submissions", "inbound", "listen", "smarthost", "resolver"):
+        if (section == "smtp" or name == "resolver") and value in ("", "off", None):
             return None
         return parse_hostport(value, key)
     if name == "max_message_size":
@@ -211,7 +217,11 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if isinstance(default, int):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
+        if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
+            raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
         return value
+    if name in ("trusted_relays", "require_tls_domains"):
+        return _strings(value, key, lower=name == "require_tls_domains")
     if isinstance(default, tuple) and name in ("seal_chain", "anchors"):
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list of file paths")
@@ -223,6 +233,18 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     return value
+
+
+def _strings(value: Any, key: str, *, lower: bool) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}: expected a list of strings")
+    if key == "smtp.trusted_relays":
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {text!r} is not an IP address or network") from None
+    return tuple(v.lower().rstrip(".") if lower else v for v in value)
 
 
 def _section(cls: type, section: str, raw: Any, base: Path) -> Any:

@@ -14,7 +14,7 @@ import logging
 import re
 from base64 import b64decode
 from binascii import Error as Base64Error
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -277,12 +277,15 @@ def _report_orphan(task: asyncio.Task[str]) -> None:
 
 
 def _read(
-    content: bytes, recipients: tuple[str, ...], region: str
+    content: bytes,
+    recipients: tuple[str, ...],
+    region: str,
+    aliases: Mapping[str, str] | None = None,
 ) -> tuple[ParsedMessage, dict[str, str]]:
     """The pure, CPU-bound part of DATA (the message, the recipients' phones); in the executor."""
     check_line_endings(content)
     parsed = parse_message(content)
-    return parsed, recipient_phones(content, recipients, region)
+    return parsed, recipient_phones(content, recipients, region, aliases)
 
 
 def _tls(server: SMTP) -> str | None:

@@ -15,7 +15,7 @@ number refuses the letter (550 5.1.3, naming the recipient): nothing is stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -36,10 +36,20 @@ _AT_END: Final = re.compile(r"(\+?\d[\d\s.\-/]{5,}\d)\s*$")
 MAX_NUMBER_TEXT: Final = 40  # characters of a number echoed back in a refusal
 
 
-def recipient_phones(content: bytes, recipients: Sequence[str], region: str) -> dict[str, str]:
-    """Envelope recipient → E.164 mobile number, for the recipients the sender gave one."""
+def recipient_phones(
+    content: bytes,
+    recipients: Sequence[str],
+    region: str,
+    aliases: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Envelope recipient → E.164 mobile number, for the recipients the sender gave one.
+
+    aliases maps other addresses the headers may use for a recipient (the MX address
+    bob=example.ma@gateway for bob@example.ma) to that recipient.
+    """
     headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
     by_address = {address.casefold(): address for address in recipients}
+    by_address.update({alias.casefold(): to for alias, to in (aliases or {}).items()})
     found: dict[str, str] = {}
     for address, text in _display_name_numbers(headers):
         recipient = by_address.get(address.casefold())

@@ -174,3 +174,24 @@ proof_pdfs = Table(
     Index("ix_proof_pdfs_due", "state", "next_attempt_at"),
     Index("ix_proof_pdfs_renew", "state", "renew_at"),
 )
+
+# VERP return paths: bounce+<token>@domain, the token derived with HMAC and kept only hashed
+bounce_tokens = Table(
+    "bounce_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("outbound_id", String(32), ForeignKey("outbound.id"), nullable=False, unique=True),
+)
+
+# delivery status notifications (RFC 3464) received for our mail, one row per recipient block
+dsn_reports = Table(
+    "dsn_reports",
+    metadata,
+    _id(),
+    Column("outbound_id", String(32), ForeignKey("outbound.id"), nullable=False, index=True),
+    Column("action", String(20), nullable=False),  # failed | delayed | delivered | relayed | ...
+    Column("status", String(20), nullable=False),
+    Column("diagnostic", Text, nullable=False),
+    Column("reporting_mta", String(300), nullable=False),
+    _time("received_at"),
+)
