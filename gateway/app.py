@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import ssl
+import string
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -321,7 +322,8 @@ def _demo(settings: Settings) -> None:
     if path.exists():
         password = path.read_text().strip()
     else:
-        password = secrets.token_urlsafe(12)
+        # letters and digits only: safe to paste into a shell and never read as an option
+        password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
         with offline_registry(settings) as registry:
             registry.save_sender(email, "Demo Sender", password)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
