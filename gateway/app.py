@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import ssl
+import string
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.bounces import Bounces
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher, crl_url
@@ -32,12 +34,16 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.pdf.jobs import PdfWorker
-from gateway.pdf.render import CertificateRenderer
+from gateway.pdf.render import shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.registry import Registry
+from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
+from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
+from gateway.sms.sender import SmsSender
 from gateway.smtp_in.handler import SubmissionHandler
+from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
@@ -128,7 +134,7 @@ def _pdf_worker(
         registry=registry,
         store=store,
         queue=queue,
-        renderer=CertificateRenderer(),
+        renderer=shared_renderer(),
         sealer=sealer,
         provider_name=settings.gateway.provider_name,
         public_url=settings.gateway.public_url,
@@ -187,11 +193,28 @@ async def running(
         transport = make_transport(
             settings.delivery, settings.gateway.data_dir, local_hostname=local_hostname
         )
+        sms_provider = make_sms_provider(settings.sms, settings.gateway.data_dir)
+        sms_sender = None
+        if sms_provider is not None:
+            stack.push_async_callback(sms_provider.close)
+            sms_sender = SmsSender(
+                settings=settings.sms,
+                provider=sms_provider,
+                store=registry.identity_store,
+                registry=registry,
+                clock=clock,
+            )
         pdf_queue = PdfQueue(engine)
         crl = CrlPublisher(pki, clock)
         if pki.root_key.exists():
             await asyncio.to_thread(crl.current)
         pdfs = _pdf_worker(settings, registry, store, pdf_queue, timestamper, crl, clock)
+        bounces = Bounces(
+            registry=registry,
+            store=store,
+            vault=Vault(keys_dir(settings)),
+            domain=settings.gateway.domain,
+        )
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -201,8 +224,10 @@ async def running(
             transport=transport,
             dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
             clock=clock,
+            sms=sms_sender,
             pdfs=pdfs,
             pdf_queue=pdf_queue,
+            return_path=bounces.return_path,
         )
         registry.wake = scheduler.wake
 
@@ -217,6 +242,7 @@ async def running(
             secret=registry.web_secret,
             zone=settings.gateway.zone,
             provider_name=settings.gateway.provider_name,
+            sms_outbox=sms_provider if isinstance(sms_provider, OutboxSmsProvider) else None,
         )
         add_pki_routes(app, crl)
         add_verify_routes(
@@ -235,9 +261,26 @@ async def running(
             registry,
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
+            default_region=settings.gateway.default_region,
+        )
+        inbound = InboundHandler(
+            registry=registry,
+            bounces=bounces,
+            resolver=Resolver(settings.delivery.resolver),
+            domain=settings.gateway.domain,
+            trusted_relays=settings.smtp.trusted_relays,
+            max_recipients=settings.smtp.max_recipients,
+            max_message_size=settings.smtp.max_message_size,
+            default_region=settings.gateway.default_region,
         )
         smtp = await stack.enter_async_context(
-            serve_smtp(settings.smtp, handler, _tls_context(settings), hostname=local_hostname)
+            serve_smtp(
+                settings.smtp,
+                handler,
+                _tls_context(settings),
+                hostname=local_hostname,
+                inbound=inbound,
+            )
         )
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")
@@ -283,7 +326,8 @@ def _demo(settings: Settings) -> None:
     if path.exists():
         password = path.read_text().strip()
     else:
-        password = secrets.token_urlsafe(12)
+        # letters and digits only: safe to paste into a shell and never read as an option
+        password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
         with offline_registry(settings) as registry:
             registry.save_sender(email, "Demo Sender", password)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -342,6 +386,16 @@ def _verify(settings: Settings, files: Sequence[str], anchors_file: str | None) 
     return 0 if verdicts and all(v.valid for v in verdicts) else 1
 
 
+def _dkim_record(settings: Settings) -> str:
+    """The zone-file line of the DKIM key: TXT character-strings of at most 255 octets."""
+    signer = DkimSigner.from_file(
+        settings.gateway.domain, DKIM_SELECTOR, pki_paths(settings.gateway.data_dir).dkim_key
+    )
+    value = signer.dns_record()
+    strings = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    return f"{DKIM_SELECTOR}._domainkey.{settings.gateway.domain}. IN TXT ( {strings} )"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lre-gateway", description=__doc__)
     parser.add_argument("--config", help="TOML configuration file")
@@ -362,6 +416,7 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="+", help="proof.pdf, a proof mail (.eml), or evidence.xml and its .p7s"
     )
     verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
+    commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new master key for new letters")
@@ -392,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
             return _verify(settings, args.files, args.anchors)
+        elif args.command == "dkim-record":
+            initialise(settings)
+            print(_dkim_record(settings))
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
     except ConfigError as err:

@@ -6,16 +6,23 @@ GatewayError
 ├── Rejected            input refused by policy; .reply
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
 ├── EvidenceError ── TimestampError, SignatureError, VerificationError
+├── SmsFailed           the SMS provider refused or could not be reached; .temporary
 └── RecipientError      what a recipient asked cannot be done; .status is the HTTP status
     ├── UnknownLink       no delivery has this link (404)
     ├── AlreadyDecided    the letter was already accepted, refused or expired (409)
     ├── DeadlineExpired   the acceptance deadline has passed (410)
-    └── NotReleased       the content is only released after acceptance (403)
+    ├── NotReleased       the content is only released after acceptance (403)
+    └── IdentityError     the one-time code step refused the request
+        ├── CodeRequired    no code was asked for, or it was already used (403)
+        ├── WrongCode       not the code that was sent; .tries_left (400)
+        ├── CodeExpired     the code is older than its validity (400)
+        └── TooManyTries    out of tries or of codes for now; .retry_at (429)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -111,3 +118,40 @@ class DeadlineExpired(RecipientError):
 
 class NotReleased(RecipientError):
     status = 403
+
+
+class SmsFailed(GatewayError):
+    """The SMS provider refused the message (permanent) or could not take it now (temporary)."""
+
+    def __init__(self, reason: str, *, temporary: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.temporary = temporary
+
+
+class IdentityError(RecipientError):
+    """The recipient has not (yet) proved their identity with a one-time code."""
+
+
+class CodeRequired(IdentityError):
+    status = 403
+
+
+class WrongCode(IdentityError):
+    status = 400
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(f"wrong code, {tries_left} tries left")
+        self.tries_left = tries_left
+
+
+class CodeExpired(IdentityError):
+    status = 400
+
+
+class TooManyTries(IdentityError):
+    status = 429
+
+    def __init__(self, retry_at: datetime | None) -> None:
+        super().__init__(f"too many tries; a new code from {retry_at}")
+        self.retry_at = retry_at  # None: a new code may be asked for at once

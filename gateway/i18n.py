@@ -265,6 +265,42 @@ _FR: Final[dict[str, str]] = {
     "pki.crl_dates": "Émise le {issued}, prochaine mise à jour le {next}",
     "pki.revoked": "Certificats révoqués : {n}",
     "pki.how": "Commande : lre-gateway verify --anchors anchors.pem proof.pdf",
+    "code.title": "Confirmez votre identité",
+    "code.explain_sms": "Avant d'accepter ou de refuser, confirmez que vous êtes bien le "
+    "destinataire : nous envoyons un code à usage unique par SMS au {to}.",
+    "code.explain_email": "Avant d'accepter ou de refuser, confirmez que vous êtes bien le "
+    "destinataire : nous envoyons un code à usage unique par courriel à {to}.",
+    "code.send": "Envoyez-moi un code",
+    "code.sent_sms": "Un code a été envoyé par SMS au {to} le {time}. Il est valable 10 minutes.",
+    "code.sent_email": "Un code a été envoyé par courriel à {to} le {time}. Il est valable "
+    "10 minutes.",
+    "code.label": "Code reçu (6 chiffres)",
+    "code.resend": "Envoyez-moi un nouveau code",
+    "code.limits": "Un code sert une seule fois. 5 essais par code, 3 codes par heure au plus.",
+    "code.wrong": "Ce code n'est pas le bon. Il vous reste {n} essai(s) avec ce code.",
+    "code.expired": "Ce code a expiré (il est valable 10 minutes). Demandez un nouveau code.",
+    "code.exhausted": "Trop d'essais avec ce code : il n'est plus valable. Demandez un nouveau "
+    "code.",
+    "code.wait": "Trop d'essais ou de codes demandés. Pour votre sécurité, vous pourrez demander "
+    "un nouveau code à partir du {time}. Rien n'a été enregistré.",
+    "code.required": "Demandez d'abord un code, puis saisissez-le avant d'accepter ou de refuser.",
+    "code.sms_failed": "Le SMS n'a pas pu être remis. Vérifiez votre téléphone ou demandez un "
+    "nouveau code.",
+    "outbox.sms_title": "SMS (développement)",
+    "sms.notice": "{provider} : une lettre recommandée électronique ({reference}) vous attend. "
+    "Acceptez-la ou refusez-la avant le {deadline} : {link}",
+    "sms.notice_from": "{provider} : une lettre recommandée électronique de {sender} "
+    "({reference}) vous attend. Acceptez-la ou refusez-la avant le {deadline} : {link}",
+    "sms.code": "Votre code {provider} : {code}. Valable {minutes} min. Ne le communiquez à "
+    "personne.",
+    "codemail.subject": "Votre code de confirmation",
+    "codemail.intro": "Voici le code à saisir sur la page de la lettre recommandée {reference} "
+    "pour confirmer votre identité :",
+    "codemail.validity": "Ce code est valable {minutes} minutes et ne sert qu'une fois.",
+    "codemail.warning": "Si vous n'avez pas demandé ce code, ignorez ce message. Ne le "
+    "communiquez à personne.",
+    "error.429": "Trop de tentatives. Patientez avant de réessayer.",
+    "error.429.title": "Trop de tentatives",
 }
 
 _EN: Final[dict[str, str]] = {
@@ -505,6 +541,37 @@ _EN: Final[dict[str, str]] = {
     "pki.crl_dates": "Issued {issued}, next update {next}",
     "pki.revoked": "Revoked certificates: {n}",
     "pki.how": "Command: lre-gateway verify --anchors anchors.pem proof.pdf",
+    "code.title": "Confirm your identity",
+    "code.explain_sms": "Before you accept or refuse, confirm that you are the recipient: we "
+    "send a one-time code by SMS to {to}.",
+    "code.explain_email": "Before you accept or refuse, confirm that you are the recipient: we "
+    "send a one-time code by email to {to}.",
+    "code.send": "Send me a code",
+    "code.sent_sms": "A code was sent by SMS to {to} on {time}. It is valid for 10 minutes.",
+    "code.sent_email": "A code was sent by email to {to} on {time}. It is valid for 10 minutes.",
+    "code.label": "Code received (6 digits)",
+    "code.resend": "Send me a new code",
+    "code.limits": "A code works once. At most 5 tries per code and 3 codes per hour.",
+    "code.wrong": "This code is not right. You have {n} more try(ies) with this code.",
+    "code.expired": "This code has expired (it is valid for 10 minutes). Ask for a new code.",
+    "code.exhausted": "Too many tries with this code: it is no longer valid. Ask for a new code.",
+    "code.wait": "Too many tries or codes. For your security, you can ask for a new code from "
+    "{time}. Nothing was recorded.",
+    "code.required": "First ask for a code, then enter it before you accept or refuse.",
+    "code.sms_failed": "The SMS could not be delivered. Check your phone or ask for a new code.",
+    "outbox.sms_title": "SMS (development)",
+    "sms.notice": "{provider}: a registered electronic letter ({reference}) awaits you. Accept "
+    "or refuse it before {deadline}: {link}",
+    "sms.notice_from": "{provider}: a registered electronic letter from {sender} ({reference}) "
+    "awaits you. Accept or refuse it before {deadline}: {link}",
+    "sms.code": "Your {provider} code: {code}. Valid {minutes} min. Never share it.",
+    "codemail.subject": "Your confirmation code",
+    "codemail.intro": "Here is the code to enter on the page of registered letter {reference} "
+    "to confirm your identity:",
+    "codemail.validity": "This code is valid for {minutes} minutes and works once.",
+    "codemail.warning": "If you did not ask for this code, ignore this message. Never share it.",
+    "error.429": "Too many tries. Please wait before trying again.",
+    "error.429.title": "Too many tries",
 }
 
 _AR: Final[dict[str, str]] = {
@@ -726,6 +793,37 @@ _AR: Final[dict[str, str]] = {
     "pki.crl_dates": "صدرت في {issued}، والتحديث التالي في {next}",
     "pki.revoked": "الشهادات الملغاة: {n}",
     "pki.how": "الأمر: lre-gateway verify --anchors anchors.pem proof.pdf",
+    "code.title": "أكّد هويتك",
+    "code.explain_sms": "قبل القبول أو الرفض، أكّد أنك المرسل إليه: نرسل رمزًا صالحًا لمرة واحدة "
+    "عبر رسالة قصيرة إلى {to}.",
+    "code.explain_email": "قبل القبول أو الرفض، أكّد أنك المرسل إليه: نرسل رمزًا صالحًا لمرة "
+    "واحدة عبر البريد الإلكتروني إلى {to}.",
+    "code.send": "أرسلوا إليّ رمزًا",
+    "code.sent_sms": "أُرسل رمز عبر رسالة قصيرة إلى {to} في {time}. وهو صالح لمدة 10 دقائق.",
+    "code.sent_email": "أُرسل رمز عبر البريد الإلكتروني إلى {to} في {time}. وهو صالح لمدة 10 دقائق.",
+    "code.label": "الرمز المستلم (6 أرقام)",
+    "code.resend": "أرسلوا إليّ رمزًا جديدًا",
+    "code.limits": "يُستعمل الرمز مرة واحدة. 5 محاولات لكل رمز و3 رموز في الساعة على الأكثر.",
+    "code.wrong": "هذا الرمز غير صحيح. تبقى لك {n} محاولة بهذا الرمز.",
+    "code.expired": "انتهت صلاحية هذا الرمز (صالح لمدة 10 دقائق). اطلب رمزًا جديدًا.",
+    "code.exhausted": "محاولات كثيرة بهذا الرمز: لم يعد صالحًا. اطلب رمزًا جديدًا.",
+    "code.wait": "محاولات أو رموز كثيرة. حفاظًا على أمنك، يمكنك طلب رمز جديد ابتداءً من {time}. "
+    "لم يُسجَّل أي شيء.",
+    "code.required": "اطلب رمزًا أولًا، ثم أدخله قبل القبول أو الرفض.",
+    "code.sms_failed": "تعذّر تسليم الرسالة القصيرة. تحقق من هاتفك أو اطلب رمزًا جديدًا.",
+    "outbox.sms_title": "الرسائل القصيرة (التطوير)",
+    "sms.notice": "{provider}: رسالة مضمونة إلكترونية ({reference}) في انتظارك. اقبلها أو "
+    "ارفضها قبل {deadline}: {link}",
+    "sms.notice_from": "{provider}: رسالة مضمونة إلكترونية من {sender} ({reference}) في "
+    "انتظارك. اقبلها أو ارفضها قبل {deadline}: {link}",
+    "sms.code": "رمزك لدى {provider}: {code}. صالح {minutes} دقائق. لا تشاركه مع أحد.",
+    "codemail.subject": "رمز التأكيد الخاص بك",
+    "codemail.intro": "إليك الرمز الذي يجب إدخاله في صفحة الرسالة المضمونة {reference} لتأكيد "
+    "هويتك:",
+    "codemail.validity": "هذا الرمز صالح لمدة {minutes} دقائق ويُستعمل مرة واحدة.",
+    "codemail.warning": "إذا لم تطلب هذا الرمز، فتجاهل هذه الرسالة. لا تشاركه مع أحد.",
+    "error.429": "محاولات كثيرة. يُرجى الانتظار قبل المحاولة من جديد.",
+    "error.429.title": "محاولات كثيرة",
 }
 
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}

@@ -20,22 +20,27 @@ from functools import partial
 from typing import Any, TypeVar
 
 from gateway.core.evidence import Attachment, EvidenceType, Provider
+from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter, LetterView, State
-from gateway.core.lifecycle import acceptance_deadline, advance, is_expired
+from gateway.core.lifecycle import acceptance_deadline, advance, advance_sms, is_expired
 from gateway.core.records import evidence_record
 from gateway.errors import (
     AlreadyDecided,
     DeadlineExpired,
     IllegalTransition,
     NotReleased,
+    Rejected,
     UnknownLink,
 )
 from gateway.evidence.xml import to_xml
+from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.settings import Settings
+from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.message import attachment_bytes, parse_message
+from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms, insert_sms
 from gateway.storage.passwords import check_password, hash_password
-from gateway.storage.store import LetterStore, NewEvidence, NewOutbound, PendingMail
+from gateway.storage.store import AccountRecord, LetterStore, NewEvidence, NewOutbound, PendingMail
 from gateway.storage.vault import Sealed, Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,23 @@ class Registry:
         gateway = settings.gateway
         self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
         self._auth_cache: dict[tuple[str, str], float] = {}
+        self.identity = RecipientIdentity(
+            settings=settings,
+            store=IdentityStore(store.engine),
+            io=self.io,
+            clock=clock,
+            secret=vault.web_secret,
+            new_id=new_id,
+            bounce_address=self.bounce_address,
+            wake=lambda: self.wake(),
+        )
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def account_record(self, email: str) -> AccountRecord | None:
+        """The sender account of this address (blocking; run through io())."""
+        return self._store.account(email)
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -143,12 +165,16 @@ class Registry:
             self._settings.gateway.zone,
             whole_days=letters.negligence_after.whole_days,
         )
-        deliveries, evidence, mails = [], [], []
+        deliveries, evidence, mails, sms = [], [], [], []
         for recipient in _unique(submission.rcpt_tos):
+            phone = submission.phones.get(recipient)
+            if phone is None and letters.recipient_verification == "sms_required":
+                raise Rejected(replies.phone_required(recipient))
             delivery = Delivery(
                 id=new_id(),
                 letter_id=letter.id,
                 recipient=recipient,
+                phone=phone,
                 state=State.DEPOSITED,
                 deadline=deadline,
                 updated_at=now,
@@ -166,9 +192,18 @@ class Registry:
                     rcpt=recipient,
                 )
             )
+            notice = self.identity.notice_sms(letter, delivery, self.letter_url(delivery.id))
+            sms.extend([notice] if notice else [])
         retain_until = now + letters.retention.delta
         await self.io(
-            self._store.deposit, letter, content, retain_until, deliveries, evidence, mails
+            self._store.deposit,
+            letter,
+            content,
+            retain_until,
+            deliveries,
+            evidence,
+            mails,
+            partial(insert_sms, sms=sms, now=now) if sms else None,
         )
         log.info(
             "letter %s deposited by %s for %d recipient(s)",
@@ -192,6 +227,11 @@ class Registry:
     def link_token(self, delivery_id: str) -> str:
         return self._vault.link_token(delivery_id)
 
+    def letter_url(self, delivery_id: str) -> str:
+        """The recipient's personal link (in the notification mail and SMS)."""
+        base = self._settings.gateway.public_url.rstrip("/")
+        return f"{base}/l/{self.link_token(delivery_id)}"
+
     @property
     def bounce_address(self) -> str:
         return f"bounces@{self._settings.gateway.domain}"
@@ -203,6 +243,9 @@ class Registry:
         event: EvidenceType,
         at: datetime,
         reason: str | None = None,
+        *,
+        channel: str | None = None,
+        identification: Identification | None = None,
     ) -> NewEvidence:
         record = evidence_record(
             letter,
@@ -212,6 +255,8 @@ class Registry:
             at=at,
             provider=self.provider,
             reason=reason,
+            identification=identification,
+            extensions=(("NotificationChannel", channel),) if channel else (),
         )
         xml = to_xml(record)
         return NewEvidence(
@@ -222,6 +267,7 @@ class Registry:
             at,
             xml,
             hashlib.sha256(xml).hexdigest(),
+            channel,
         )
 
     async def apply(
@@ -232,13 +278,27 @@ class Registry:
         *,
         reason: str | None = None,
         finish_mail: tuple[str, str, str | None] | None = None,
+        channel: str | None = None,
+        identification: Identification | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> bool:
         """Apply event to the delivery as seen; False when its state changed meanwhile."""
-        new_state = advance(delivery.state, event)
+        if channel == "sms":
+            new_state = advance_sms(delivery.state, event)
+        else:
+            new_state = advance(delivery.state, event)
         now = self._clock()
-        new = self._evidence(letter, delivery, event, now, reason)
+        new = self._evidence(
+            letter, delivery, event, now, reason, channel=channel, identification=identification
+        )
         done = await self.io(
-            self._store.transition, delivery, new_state, new, now=now, finish_mail=finish_mail
+            self._store.transition,
+            delivery,
+            new_state,
+            new,
+            now=now,
+            finish_mail=finish_mail,
+            also=also,
         )
         if done:
             log.info("letter %s to %s: %s", letter.reference, delivery.recipient, event.value)
@@ -257,20 +317,34 @@ class Registry:
         letter, delivery = await self._find(token)
         return await self._view(letter, delivery)
 
-    async def accept(self, token: str) -> LetterView:
-        return await self._decide(token, EvidenceType.ConsignmentAcceptance)
+    async def accept(self, token: str, code: str | None = None) -> LetterView:
+        return await self._decide(token, EvidenceType.ConsignmentAcceptance, code)
 
-    async def refuse(self, token: str) -> LetterView:
-        return await self._decide(token, EvidenceType.ConsignmentRejection)
+    async def refuse(self, token: str, code: str | None = None) -> LetterView:
+        return await self._decide(token, EvidenceType.ConsignmentRejection, code)
 
-    async def _decide(self, token: str, event: EvidenceType) -> LetterView:
+    async def code_status(self, token: str) -> CodeStatus:
+        _, delivery = await self._find(token)
+        return await self.identity.status(delivery)
+
+    async def send_code(self, token: str, language: str) -> None:
+        """Send the recipient a one-time code (only while a decision is still possible)."""
+        letter, delivery = await self._undecided(token)
+        await self.identity.send_code(letter, delivery, language)
+
+    async def _undecided(self, token: str) -> tuple[Letter, Delivery]:
         letter, delivery = await self._find(token)
         if delivery.state.decided:
             raise AlreadyDecided(delivery.state.value)
         if is_expired(delivery.deadline, self._clock()):
             await self.expire(delivery.id)
             raise DeadlineExpired("the acceptance period has ended")
-        if not await self.apply(letter, delivery, event):
+        return letter, delivery
+
+    async def _decide(self, token: str, event: EvidenceType, code: str | None) -> LetterView:
+        letter, delivery = await self._undecided(token)
+        identification = await self.identity.check(delivery, code)
+        if not await self.apply(letter, delivery, event, identification=identification):
             _, current = await self._find(token)
             raise AlreadyDecided(current.state.value)
         letter, delivery = await self._find(token)
@@ -367,6 +441,27 @@ class Registry:
                 )
                 break
         await self.io(self._store.finish_mail, *finish, now=self._clock())
+
+    async def sms_outcome(self, sms: PendingSms, *, failure: str | None) -> None:
+        """Record the hand-over (or permanent failure) of a notice SMS, closing it (SMS channel)."""
+        event = (
+            EvidenceType.NotificationForAcceptance
+            if failure is None
+            else EvidenceType.NotificationForAcceptanceFailure
+        )
+        state = "sent" if failure is None else "failed"
+        for _ in range(5):  # the state may change under us (a decision); re-read and retry
+            letter, delivery = await self.io(self._store.delivery, sms.delivery_id)
+            close = partial(
+                finish_sms, sms_id=sms.id, state=state, error=failure, now=self._clock()
+            )
+            if await self.apply(letter, delivery, event, reason=failure, channel="sms", also=close):
+                return
+        await self.io(self.identity_store.finish_sms, sms.id, state, failure, now=self._clock())
+
+    @property
+    def identity_store(self) -> IdentityStore:
+        return IdentityStore(self._store.engine)
 
 
 def _unique(addresses: tuple[str, ...]) -> list[str]:

@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
-from gateway.errors import RelayFailed, TimestampError
+from gateway.compose.sms import compose_code_mail
+from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.sender import SmsSender
 from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
@@ -49,12 +51,15 @@ class Scheduler:
         transport: Transport,
         dkim: DkimSigner,
         clock: Callable[[], datetime],
+        sms: SmsSender | None = None,
         pdfs: PdfWorker | None = None,
         pdf_queue: PdfQueue | None = None,
+        return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
     ) -> None:
         self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
         self._pdf_queue = pdf_queue
         self._settings = settings
+        self._sms = sms
         self._registry = registry
         self._store = store
         self._sealer = sealer
@@ -62,6 +67,7 @@ class Scheduler:
         self._transport = transport
         self._dkim = dkim
         self._clock = clock
+        self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -100,7 +106,8 @@ class Scheduler:
         sealed = await self.seal_pending()
         made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
-        return bool(expired or sealed or made or sent)
+        texted = await self._sms.send_pending() if self._sms else 0
+        return bool(expired or sealed or made or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
@@ -124,7 +131,7 @@ class Scheduler:
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
             mails = []
-            if item.type.yields_proof and self._pdfs is not None:
+            if item.type.yields_proof and item.channel is None and self._pdfs is not None:
                 await self._registry.io(
                     self._store.store_seal,
                     item.id,
@@ -134,7 +141,7 @@ class Scheduler:
                     pdf_for=item.delivery_id,
                 )
                 continue
-            if item.type.yields_proof:
+            if item.type.yields_proof and item.channel is None:  # SMS outcomes: recorded only
                 letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
                 mails.append(
                     NewOutbound(
@@ -161,7 +168,8 @@ class Scheduler:
             try:
                 message = await self._compose(mail)
                 signed = self._dkim.sign(message)
-                await self._transport.send(Outgoing(mail.mail_from, mail.rcpt, signed, mail.id))
+                mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
+                await self._transport.send(Outgoing(mail_from, mail.rcpt, signed, mail.id))
             except RelayFailed as err:
                 await self._failed(mail, err)
                 return
@@ -176,6 +184,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "sent", None, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
         reply = err.reply.line()
@@ -194,6 +204,8 @@ class Scheduler:
             await self._registry.io(
                 self._store.finish_mail, mail.id, "failed", reply, now=self._clock()
             )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
         delivery = self._settings.delivery
@@ -209,6 +221,21 @@ class Scheduler:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
+        if mail.kind == "code":
+            found = await self._registry.identity.pending_code(mail.id)
+            if found is None:
+                raise RelayFailed(SmtpReply(550, "5.0.0", "the code was used or withdrawn"))
+            code, language, _ = found
+            return compose_code_mail(
+                code=code,
+                to=mail.rcpt,
+                reference=letter.reference,
+                provider_name=gateway.provider_name,
+                domain=gateway.domain,
+                lang=language,
+                message_id=message_id,
+                date=mail.created_at,
+            )
         if mail.kind == "notification":
             revealed = self._settings.letters.reveal_sender == "in_notification"
             token = self._registry.link_token(delivery.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -79,6 +80,7 @@ class GatewaySettings:
     timezone: str = "Africa/Casablanca"
     provider_name: str = "LRE Gateway (development)"
     policy_id: str = "urn:lre-gateway:policy:dev"
+    default_region: str = "MA"  # phone numbers without +country code are read in this region
 
     @property
     def zone(self) -> ZoneInfo:
@@ -100,6 +102,7 @@ class SmtpSettings:
     hostname: str = ""  # announced in the greeting; defaults to gateway.domain
     tls_cert: Path | None = None  # PEM; default: the development TLS certificate in data_dir
     tls_key: Path | None = None
+    trusted_relays: tuple[str, ...] = ()  # IPs/networks whose Authentication-Results are trusted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +126,10 @@ class DeliverySettings:
     give_up_after: Duration = field(
         default_factory=lambda: parse_duration("24h", "delivery.give_up_after")
     )
+    resolver: tuple[str, int] | None = None  # DNS server to ask (host:port); None: the system's
+    mx_port: int = 25
+    require_tls_domains: tuple[str, ...] = ()
+    max_per_domain: int = 5  # connections at once to one recipient domain (mx mode)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +151,24 @@ class LettersSettings:
     )
     reveal_sender: str = "after_acceptance"
     retention: Duration = field(default_factory=lambda: parse_duration("10y", "letters.retention"))
+    recipient_verification: str = "sms_or_email"  # | email | sms_required | none
+
+
+DEFAULT_SMS_BODY = '{"to": "{{ to }}", "text": {{ text|tojson }}}'
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsSettings:
+    provider: str = "outbox"  # outbox (data_dir/sms, shown on /dev/outbox) | http | none
+    url: str = ""
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)  # "{secret}" is read from secret_file
+    secret_file: Path | None = None
+    body: str = DEFAULT_SMS_BODY  # jinja2; `to` (E.164) and `text`
+    content_type: str = "application/json"
+    timeout: Duration = field(default_factory=lambda: parse_duration("10s", "sms.timeout"))
+    max_attempts: int = 8
+    retry_base: Duration = field(default_factory=lambda: parse_duration("10s", "sms.retry_base"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,6 +180,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     letters: LettersSettings = field(default_factory=LettersSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     source: Path | None = None
 
 
@@ -162,6 +188,9 @@ _CHOICES = {
     "delivery.mode": ("outbox", "smarthost", "mx"),
     "delivery.smarthost_tls": ("none", "starttls", "tls"),
     "letters.reveal_sender": ("after_acceptance", "in_notification"),
+    "letters.recipient_verification": ("sms_or_email", "email", "sms_required", "none"),
+    "sms.provider": ("outbox", "http", "none"),
+    "sms.method": ("POST", "PUT"),
 }
 
 
@@ -169,10 +198,14 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     key = f"{section}.{name}"
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
+    if isinstance(default, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f'{key}: expected a table of strings, e.g. {{ Name = "value" }}')
+        return dict(value)
     if isinstance(default, Duration):
         return parse_duration(value, key)
-    if name in ("submission", "submissions", "inbound", "listen", "smarthost"):
-        if section == "smtp" and value in ("", "off", None):
+    if name in ("submission", "submissions", "inbound", "listen", "smarthost", "resolver"):
+        if (section == "smtp" or name == "resolver") and value in ("", "off", None):
             return None
         return parse_hostport(value, key)
     if name == "max_message_size":
@@ -184,7 +217,11 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if isinstance(default, int):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
+        if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
+            raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
         return value
+    if name in ("trusted_relays", "require_tls_domains"):
+        return _strings(value, key, lower=name == "require_tls_domains")
     if isinstance(default, tuple) and name in ("seal_chain", "anchors"):
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected a list of file paths")
@@ -196,6 +233,18 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
     return value
+
+
+def _strings(value: Any, key: str, *, lower: bool) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}: expected a list of strings")
+    if key == "smtp.trusted_relays":
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {text!r} is not an IP address or network") from None
+    return tuple(v.lower().rstrip(".") if lower else v for v in value)
 
 
 def _section(cls: type, section: str, raw: Any, base: Path) -> Any:
@@ -219,6 +268,7 @@ _SECTIONS = {
     "delivery": DeliverySettings,
     "evidence": EvidenceSettings,
     "letters": LettersSettings,
+    "sms": SmsSettings,
 }
 
 
@@ -246,7 +296,23 @@ def settings_from_dict(raw: dict[str, Any], base: Path | None = None) -> Setting
         database = DatabaseSettings(url="sqlite:///" + str((base / relative).resolve()))
     elif not database.url.startswith(("sqlite:", "postgresql")):
         raise ConfigError("database.url: use sqlite:///path or postgresql://user@host/db")
+    _check_sms(settings)
     return _replace(settings, gateway=gateway, database=database)
+
+
+def _check_sms(settings: Settings) -> None:
+    from phonenumbers import SUPPORTED_REGIONS
+
+    if settings.gateway.default_region not in SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"gateway.default_region: {settings.gateway.default_region!r} is not a "
+            "two-letter region code such as MA or FR"
+        )
+    sms, letters = settings.sms, settings.letters
+    if sms.provider == "http" and not sms.url.startswith(("http://", "https://")):
+        raise ConfigError("sms.url: the http provider needs an http:// or https:// URL")
+    if letters.recipient_verification == "sms_required" and sms.provider == "none":
+        raise ConfigError("letters.recipient_verification: sms_required needs an SMS provider")
 
 
 def _replace(obj: T, **changes: Any) -> T:

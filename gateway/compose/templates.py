@@ -142,7 +142,22 @@ PROOF_TXT: Final = """\
 {{ provider }}
 """
 
+CODE_TXT: Final = """\
+{{ t('notice.greeting') }}
+
+{{ t('codemail.intro', reference=reference) }}
+
+    {{ code }}
+
+{{ t('codemail.validity', minutes=minutes) }}
+{{ t('codemail.warning') }}
+
+{{ '-- ' }}
+{{ t('notice.automatic', provider=provider) }}
+"""
+
 TEMPLATES: Final = {
+    "code.txt": CODE_TXT,
     "notification.txt": NOTIFICATION_TXT,
     "notification.html": NOTIFICATION_HTML,
     "proof.txt": PROOF_TXT,

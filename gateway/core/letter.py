@@ -64,6 +64,7 @@ class Delivery:
     state: State
     deadline: datetime
     updated_at: datetime
+    phone: str | None = None  # E.164 mobile number the sender gave, if any
     notified_at: datetime | None = None
     decided_at: datetime | None = None
     handed_over_at: datetime | None = None

@@ -1,6 +1,6 @@
 """The life of a delivery: which evidence-bearing event may happen in which state.
 
-    DEPOSITED ──NotificationForAcceptance──► NOTIFIED
+    DEPOSITED|NOTIFIED ──NotificationForAcceptance──► NOTIFIED   (by mail and by SMS)
     DEPOSITED|NOTIFIED ──NotificationForAcceptanceFailure──► UNDELIVERABLE
     DEPOSITED|NOTIFIED ──ConsignmentAcceptance──► ACCEPTED ──ContentHandover──► HANDED_OVER
     DEPOSITED|NOTIFIED ──ConsignmentRejection──► REFUSED
@@ -9,6 +9,10 @@
 A decision may arrive while the delivery is still DEPOSITED: the recipient can only hold the link
 once the notification was handed over, so this is the short race before the hand-over is recorded,
 and a hand-over recorded after a decision leaves the decided state as it is.
+
+The SMS notice is a second notification channel: its hand-over is a NotificationForAcceptance
+like the mail's, and its permanent failure is recorded (NotificationForAcceptanceFailure on the
+SMS channel) without changing the delivery's state: the letter was still notified by mail.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from gateway.errors import IllegalTransition
 
 TRANSITIONS: Final[dict[tuple[S, E], S]] = {
     (S.DEPOSITED, E.NotificationForAcceptance): S.NOTIFIED,
+    (S.NOTIFIED, E.NotificationForAcceptance): S.NOTIFIED,
     (S.ACCEPTED, E.NotificationForAcceptance): S.ACCEPTED,
     (S.HANDED_OVER, E.NotificationForAcceptance): S.HANDED_OVER,
     (S.REFUSED, E.NotificationForAcceptance): S.REFUSED,
@@ -43,6 +48,15 @@ def advance(state: S, event: E) -> S:
         return TRANSITIONS[state, event]
     except KeyError:
         raise IllegalTransition(state, event) from None
+
+
+def advance_sms(state: S, event: E) -> S:
+    """The state after an event of the SMS channel: only a hand-over may notify a delivery."""
+    if event is E.NotificationForAcceptance:
+        return TRANSITIONS.get((state, event), state)
+    if event is E.NotificationForAcceptanceFailure:
+        return state
+    raise IllegalTransition(state, event)
 
 
 def acceptance_deadline(

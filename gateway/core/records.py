@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.core.evidence import EvidenceRecord, EvidenceType, Provider
+from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter
 
-# How the recipient was identified, per event; recipient identity checks come with a later issue.
+# How the recipient was identified, per event; a one-time code check (core.identity) comes first.
 LINK_HOLDER = "holder of the personal link sent to the recipient's address"
 IDENTIFICATION = {
     EvidenceType.ConsignmentAcceptance: LINK_HOLDER,
@@ -25,7 +26,13 @@ def evidence_record(
     at: datetime,
     provider: Provider,
     reason: str | None = None,
+    identification: Identification | None = None,
+    extensions: tuple[tuple[str, str], ...] = (),
 ) -> EvidenceRecord:
+    how = IDENTIFICATION.get(event, "none")
+    if identification is not None:
+        how = f"{identification.describe()}; {how}"
+        extensions = extensions + identification.extensions()
     return EvidenceRecord(
         evidence_id=evidence_id,
         event=event,
@@ -41,7 +48,8 @@ def evidence_record(
         sender_name=letter.sender_name,
         sender_authentication=letter.sender_authentication,
         recipient_address=delivery.recipient,
-        recipient_identification=IDENTIFICATION.get(event, "none"),
+        recipient_phone=delivery.phone,
+        recipient_identification=how,
         submission_time=letter.deposited_at,
         subject=letter.subject,
         message_size=letter.message_size,
@@ -50,4 +58,5 @@ def evidence_record(
         previous_evidence_sha256=delivery.last_evidence_sha256,
         acceptance_deadline=delivery.deadline,
         reason=reason,
+        extensions=extensions,
     )

@@ -8,6 +8,7 @@ by HarfBuzz (fpdf2's text shaping) and laid out right to left.
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import threading
 from collections.abc import Sequence
@@ -400,3 +401,9 @@ class _Page:
 
 def _party(name: str, address: str) -> str:
     return f"{name}\n{address}" if name else address
+
+
+@functools.cache
+def shared_renderer() -> CertificateRenderer:
+    """One renderer per process: the fonts are parsed once (about 200 ms), whatever starts."""
+    return CertificateRenderer()

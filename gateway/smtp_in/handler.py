@@ -14,9 +14,9 @@ import logging
 import re
 from base64 import b64decode
 from binascii import Error as Base64Error
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
@@ -24,6 +24,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from gateway.errors import Rejected, SmtpReply
 from gateway.smtp_in import replies
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
+from gateway.smtp_in.phones import recipient_phones
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Submission:
     parsed: ParsedMessage
     authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
     peer: str  # the client's IP address
+    phones: dict[str, str] = field(default_factory=dict)  # recipient → E.164 mobile number
 
 
 class Depositor(Protocol):
@@ -97,12 +99,14 @@ class SubmissionHandler:
         max_recipients: int,
         max_message_size: int,
         executor: Executor | None = None,
+        default_region: str = "MA",
     ) -> None:
         self._depositor = depositor
         self._accounts = accounts
         self._max_recipients = max_recipients
         self.max_message_size = max_message_size
         self._executor = executor
+        self._region = default_region
         self._deposits: set[asyncio.Task[str]] = set()
 
     # --- AUTH: aiosmtpd looks up auth_<MECHANISM> on the handler and awaits it ---------------
@@ -214,7 +218,9 @@ class SubmissionHandler:
         if len(content) > self.max_message_size:
             return replies.too_big(self.max_message_size)
         loop = asyncio.get_running_loop()
-        parsed = await loop.run_in_executor(self._executor, _read, content)
+        parsed, phones = await loop.run_in_executor(
+            self._executor, _read, content, tuple(envelope.rcpt_tos), self._region
+        )
         if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
         submission = Submission(
@@ -225,6 +231,7 @@ class SubmissionHandler:
             parsed=parsed,
             authentication=login.authentication,
             peer=_peer(session),
+            phones=phones,
         )
         reference = await self._shielded(self._depositor.deposit(submission))
         log.info("%s deposited letter %s", _peer(session), reference)
@@ -269,10 +276,16 @@ def _report_orphan(task: asyncio.Task[str]) -> None:
         log.warning("letter %s deposited but the client left before the reply", task.result())
 
 
-def _read(content: bytes) -> ParsedMessage:
-    """The pure, CPU-bound part of DATA; runs in the executor."""
+def _read(
+    content: bytes,
+    recipients: tuple[str, ...],
+    region: str,
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[ParsedMessage, dict[str, str]]:
+    """The pure, CPU-bound part of DATA (the message, the recipients' phones); in the executor."""
     check_line_endings(content)
-    return parse_message(content)
+    parsed = parse_message(content)
+    return parsed, recipient_phones(content, recipients, region, aliases)
 
 
 def _tls(server: SMTP) -> str | None:

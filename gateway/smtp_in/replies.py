@@ -39,6 +39,9 @@ FROM_MISMATCH: Final = SmtpReply(
     550, "5.7.1", "The From: header must be the address of the account you logged in with"
 )
 BAD_RECIPIENT: Final = SmtpReply(550, "5.1.3", "The recipient address is not a valid email address")
+MALFORMED_ADDRESS: Final = SmtpReply(
+    553, "5.1.3", "This address cannot be read: write it as name@domain, between < and >"
+)
 BARE_LINE_ENDING: Final = SmtpReply(
     550,
     "5.6.0",
@@ -67,6 +70,48 @@ def accepted(reference: str) -> SmtpReply:
         "2.0.0",
         f"Registered letter {reference} deposited; the proof of deposit follows by email",
     )
+
+
+BAD_PHONE_HEADER: Final = SmtpReply(
+    550,
+    "5.1.3",
+    "Each LRE-Recipient-Phone header must hold a recipient's address and a mobile number, "
+    "e.g. LRE-Recipient-Phone: bob@example.ma +212612345678",
+)
+
+
+def not_a_mobile(recipient: str, number: str) -> SmtpReply:
+    """A sender gave a number that cannot receive an SMS: the letter is refused, nothing kept."""
+    return SmtpReply(
+        550,
+        "5.1.3",
+        f"The phone number {_printable(number)} given for {_printable(recipient)} is not a valid "
+        "mobile number; give a mobile number such as +212 6 12 34 56 78, or none; nothing was kept",
+    )
+
+
+def phone_for_stranger(address: str) -> SmtpReply:
+    return SmtpReply(
+        550,
+        "5.1.3",
+        f"LRE-Recipient-Phone names {_printable(address)}, who is not a recipient of this letter; "
+        "nothing was kept",
+    )
+
+
+def phone_required(recipient: str) -> SmtpReply:
+    """letters.recipient_verification = sms_required and the sender gave no number."""
+    return SmtpReply(
+        550,
+        "5.1.0",
+        f"This gateway identifies recipients by SMS: give the mobile number of "
+        f'{_printable(recipient)}, e.g. "Name (+212 6 12 34 56 78)" <{_printable(recipient)}>; '
+        "nothing was kept",
+    )
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:320]
 
 
 def too_many_recipients(limit: int) -> SmtpReply:
@@ -106,6 +151,7 @@ _NATIVE: Final[dict[str, SmtpReply]] = {
     "535 5.7.8 Authentication credentials invalid": BAD_CREDENTIALS,
     "500 Line too long (see RFC5321 4.5.3.1.6)": LINE_TOO_LONG,
     "500 Command line too long": COMMAND_TOO_LONG,
+    "553 5.1.3 Error: malformed address": MALFORMED_ADDRESS,  # MAIL FROM and RCPT TO
 }
 _NATIVE_TOO_BIG: Final = frozenset(
     {

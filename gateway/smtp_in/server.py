@@ -1,7 +1,5 @@
-"""SMTP listeners in the current event loop: submission (STARTTLS) and submissions (implicit TLS).
-
-The inbound (MX) listener belongs to a later issue: `LISTENERS` gets an "inbound" entry with
-its own handler then, and `serve()` starts it like the others.
+"""SMTP listeners in the current event loop: submission (STARTTLS), submissions (implicit TLS)
+and, when an inbound handler is given, the inbound (MX) port: STARTTLS offered, no AUTH.
 """
 
 from __future__ import annotations
@@ -42,7 +40,11 @@ class _Protocol(SMTP):
 
 
 # name -> (settings attribute, implicit TLS)
-LISTENERS: Final = {"submission": ("submission", False), "submissions": ("submissions", True)}
+LISTENERS: Final = {
+    "submission": ("submission", False),
+    "submissions": ("submissions", True),
+    "inbound": ("inbound", False),
+}
 
 
 @asynccontextmanager
@@ -52,6 +54,7 @@ async def serve(
     tls: ssl.SSLContext,
     *,
     hostname: str,
+    inbound: Any = None,
 ) -> AsyncIterator[dict[str, tuple[str, int]]]:
     """Listen on every configured submission port; yield the bound (host, port) by name."""
     loop = asyncio.get_running_loop()
@@ -61,9 +64,14 @@ async def serve(
         stack.push_async_callback(_close_sessions, sessions, handler)
         for name, (key, implicit) in LISTENERS.items():
             address: tuple[str, int] | None = getattr(settings, key)
-            if address is None:
+            if address is None or (name == "inbound" and inbound is None):
                 continue
-            factory = _factory(handler, tls, implicit=implicit, hostname=hostname, into=sessions)
+            if name == "inbound":
+                factory = _inbound_factory(inbound, tls, hostname=hostname, into=sessions)
+            else:
+                factory = _factory(
+                    handler, tls, implicit=implicit, hostname=hostname, into=sessions
+                )
             server = await loop.create_server(
                 factory, *address, ssl=tls if implicit else None, reuse_address=True
             )
@@ -106,6 +114,33 @@ def _factory(
 
     def make() -> SMTP:
         protocol = _Protocol(handler, loop=asyncio.get_running_loop(), **common, **flags)
+        into.add(protocol)
+        return protocol
+
+    return make
+
+
+def _inbound_factory(
+    handler: Any, tls: ssl.SSLContext, *, hostname: str, into: weakref.WeakSet[SMTP]
+) -> Callable[[], SMTP]:
+    """The MX role: STARTTLS offered (never required, RFC 3207 §4), no AUTH at all."""
+
+    def make() -> SMTP:
+        protocol = _Protocol(
+            handler,
+            loop=asyncio.get_running_loop(),
+            hostname=hostname,
+            ident=replies.GREETING_IDENT,
+            data_size_limit=handler.max_message_size,
+            timeout=SESSION_TIMEOUT,
+            enable_SMTPUTF8=False,
+            decode_data=False,
+            tls_context=tls,
+            require_starttls=False,
+            auth_required=False,
+            auth_require_tls=True,
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
+        )
         into.add(protocol)
         return protocol
 

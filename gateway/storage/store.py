@@ -8,12 +8,13 @@ compare-and-set on the delivery's state, so two processes never issue the same e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.core.evidence import Attachment, EvidenceType
 from gateway.core.letter import Delivery, Letter, State
@@ -48,6 +49,7 @@ class NewEvidence:
     event_time: datetime
     xml: bytes
     xml_sha256: str
+    channel: str | None = None  # None: email; "sms"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class PendingEvidence:
     type: EvidenceType
     xml: bytes
     attempts: int
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,28 @@ class PendingMail:
     rcpt: str
     attempts: int
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class BouncedMail:
+    """The outbound mail a VERP token names."""
+
+    id: str
+    kind: str
+    delivery_id: str
+    state: str  # pending | sent | failed
+    rcpt: str
+
+
+@dataclass(frozen=True)
+class DsnRecord:
+    id: str
+    outbound_id: str
+    action: str
+    status: str
+    diagnostic: str
+    reporting_mta: str
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -124,6 +149,7 @@ def _delivery(row: Row[Any]) -> Delivery:
         id=row.id,
         letter_id=row.letter_id,
         recipient=row.recipient,
+        phone=row.phone,
         state=State(row.state),
         deadline=utc(row.deadline),
         updated_at=utc(row.updated_at),
@@ -196,8 +222,11 @@ class LetterStore:
         deliveries: Sequence[tuple[Delivery, str]],
         evidence: Sequence[NewEvidence],
         mails: Sequence[NewOutbound],
+        also: Callable[[Any], None] | None = None,
     ) -> None:
-        """Commit a letter with its deliveries, deposit evidence and notifications at once."""
+        """Commit a letter with its deliveries, deposit evidence and notifications at once.
+
+        also(connection) runs in the same transaction (e.g. queueing SMS notices)."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
         with self.engine.begin() as db:
@@ -228,6 +257,7 @@ class LetterStore:
                         "id": d.id,
                         "letter_id": d.letter_id,
                         "recipient": d.recipient,
+                        "phone": d.phone,
                         "token_hash": token_hash,
                         "state": d.state.value,
                         "deadline": d.deadline,
@@ -239,6 +269,8 @@ class LetterStore:
             )
             self._insert_evidence(db, evidence, now)
             self._insert_mails(db, mails, now)
+            if also:
+                also(db)
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
@@ -248,6 +280,7 @@ class LetterStore:
                 "letter_id": e.letter_id,
                 "delivery_id": e.delivery_id,
                 "type": e.type.value,
+                "channel": e.channel,
                 "event_time": e.event_time,
                 "xml": e.xml,
                 "xml_sha256": e.xml_sha256,
@@ -378,12 +411,14 @@ class LetterStore:
         *,
         now: datetime,
         finish_mail: tuple[str, str, str | None] | None = None,
+        also: Callable[[Any], None] | None = None,
     ) -> bool:
         """Move delivery from its current state to new_state with its evidence, atomically.
 
         Returns False (and changes nothing) when the delivery is no longer in the state the
         caller saw: another request or process got there first. finish_mail (id, state, error)
-        closes the outbound mail whose outcome caused this transition, in the same transaction.
+        closes the outbound mail whose outcome caused this transition, in the same transaction;
+        also(connection) runs in it too (e.g. closing the SMS whose outcome this records).
         """
         values: dict[str, Any] = {
             "state": new_state.value,
@@ -409,6 +444,8 @@ class LetterStore:
             self._insert_mails(db, mails, now)
             if finish_mail:
                 self._finish_mail(db, *finish_mail, now=now)
+            if also:
+                also(db)
         return True
 
     def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
@@ -457,7 +494,7 @@ class LetterStore:
     ) -> list[PendingEvidence]:
         rows = self._claim(t.evidence, t.evidence.c.p7s.is_(None), now, lease, limit)
         return [
-            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts)
+            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts, r.channel)
             for r in rows
         ]
 
@@ -576,6 +613,65 @@ class LetterStore:
             ]
         present = [utc(x) for x in times if x is not None]
         return min(present) if present else None
+
+    # bounces (VERP tokens and delivery status notifications) ---------------------------
+
+    def remember_bounce_token(self, token_hash: str, mail_id: str) -> None:
+        """Idempotent, also when two processes send the same mail: its hashed VERP token."""
+        try:
+            with self.engine.begin() as db:
+                known = db.execute(
+                    select(t.bounce_tokens.c.token_hash).where(
+                        t.bounce_tokens.c.outbound_id == mail_id
+                    )
+                ).first()
+                if known is None:
+                    db.execute(
+                        insert(t.bounce_tokens).values(token_hash=token_hash, outbound_id=mail_id)
+                    )
+        except IntegrityError:
+            pass  # another process stored the same row first
+
+    def mail_by_bounce_token(self, token_hash: str) -> BouncedMail | None:
+        query = select(
+            t.outbound.c.id,
+            t.outbound.c.kind,
+            t.outbound.c.delivery_id,
+            t.outbound.c.state,
+            t.outbound.c.rcpt,
+        ).join_from(t.bounce_tokens, t.outbound, t.bounce_tokens.c.outbound_id == t.outbound.c.id)
+        with self.engine.connect() as db:
+            row = db.execute(query.where(t.bounce_tokens.c.token_hash == token_hash)).first()
+        return (
+            None
+            if row is None
+            else BouncedMail(row.id, row.kind, row.delivery_id, row.state, row.rcpt)
+        )
+
+    def record_dsn(self, reports: Sequence[DsnRecord]) -> None:
+        with self.engine.begin() as db:
+            for report in reports:
+                db.execute(insert(t.dsn_reports).values(**report.__dict__))
+
+    def dsn_reports(self, mail_id: str) -> list[DsnRecord]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(t.dsn_reports)
+                .where(t.dsn_reports.c.outbound_id == mail_id)
+                .order_by(t.dsn_reports.c.received_at)
+            ).all()
+        return [
+            DsnRecord(
+                r.id,
+                r.outbound_id,
+                r.action,
+                r.status,
+                r.diagnostic,
+                r.reporting_mta,
+                utc(r.received_at),
+            )
+            for r in rows
+        ]
 
 
 def _unclaimed(table: Any, now: datetime) -> Any:

@@ -67,6 +67,7 @@ deliveries = Table(
     _id(),
     Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False, index=True),
     Column("recipient", String(320), nullable=False),
+    Column("phone", String(20)),  # E.164 mobile number given by the sender, if any
     Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the link token
     Column("state", String(20), nullable=False),
     _time("deadline"),
@@ -85,6 +86,7 @@ evidence = Table(
     Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False, index=True),
     Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
     Column("type", String(40), nullable=False),
+    Column("channel", String(10)),  # NULL: email; "sms" for the SMS notice's evidence
     _time("event_time"),
     Column("xml", LargeBinary, nullable=False),
     Column("xml_sha256", String(64), nullable=False),
@@ -117,6 +119,42 @@ outbound = Table(
     Index("ix_outbound_due", "state", "next_attempt_at"),
 )
 
+# One-time codes a recipient must give before Accept or Refuse (gateway.identity).
+recipient_codes = Table(
+    "recipient_codes",
+    metadata,
+    _id(),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("channel", String(10), nullable=False),  # sms | email
+    Column("destination", String(320), nullable=False),  # E.164 number or email address
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256, its key off the database
+    Column("pending_code", String(12)),  # the clear code until its SMS or mail is handed over
+    Column("language", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),  # tries made against this code
+    _time("created_at"),
+    _time("expires_at"),
+    _time("used_at", nullable=True),
+)
+
+# SMS waiting to be handed to the SMS provider (notices and codes), with retries like mail.
+sms_outbound = Table(
+    "sms_outbound",
+    metadata,
+    _id(),
+    Column("kind", String(20), nullable=False),  # notice | code
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("phone", String(20), nullable=False),
+    Column("text", Text),  # erased once handed over or failed (it holds a link or a code)
+    Column("state", String(20), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("created_at"),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),
+    _time("sent_at", nullable=True),
+    Column("last_error", Text),
+    Index("ix_sms_outbound_due", "state", "next_attempt_at"),
+)
+
 # PDF certificates: rendered and PAdES-sealed in the background; the proof mail is queued only
 # once its PDF is stored. `renew_at` is when the archive job must add a document timestamp.
 proof_pdfs = Table(
@@ -135,4 +173,25 @@ proof_pdfs = Table(
     Column("last_error", Text),
     Index("ix_proof_pdfs_due", "state", "next_attempt_at"),
     Index("ix_proof_pdfs_renew", "state", "renew_at"),
+)
+
+# VERP return paths: bounce+<token>@domain, the token derived with HMAC and kept only hashed
+bounce_tokens = Table(
+    "bounce_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("outbound_id", String(32), ForeignKey("outbound.id"), nullable=False, unique=True),
+)
+
+# delivery status notifications (RFC 3464) received for our mail, one row per recipient block
+dsn_reports = Table(
+    "dsn_reports",
+    metadata,
+    _id(),
+    Column("outbound_id", String(32), ForeignKey("outbound.id"), nullable=False, index=True),
+    Column("action", String(20), nullable=False),  # failed | delayed | delivered | relayed | ...
+    Column("status", String(20), nullable=False),
+    Column("diagnostic", Text, nullable=False),
+    Column("reporting_mta", String(300), nullable=False),
+    _time("received_at"),
 )

@@ -89,6 +89,11 @@ class Vault:
         digest = hmac.new(self.link_key, delivery_id.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
+    def verp_token(self, mail_id: str) -> str:
+        """The VERP token of one outbound mail: 128 bits, lower-case base32 (local parts fold)."""
+        digest = hmac.new(self.link_key, b"verp:" + mail_id.encode(), hashlib.sha256).digest()
+        return base64.b32encode(digest[:16]).decode().rstrip("=").lower()
+
 
 def token_hash(token: str) -> str:
     """What the database keeps of a link token."""

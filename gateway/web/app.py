@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from gateway.errors import AlreadyDecided, RecipientError
 from gateway.web import views
 from gateway.web.pages import SITE, TEMPLATES, PageError, Site, error_page
-from gateway.web.service import OutboxView, RecipientService
+from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def create_app(
     zone: ZoneInfo,
     provider_name: str,
     max_upload: int = 1 << 20,
+    sms_outbox: SmsOutboxView | None = None,
 ) -> web.Application:
     """The recipient-facing site, the built-in TSA endpoint and (outbox mode) the dev outbox."""
     app = web.Application(middlewares=[error_pages], client_max_size=max_upload)
@@ -57,6 +58,7 @@ def create_app(
         zone=zone,
         provider_name=provider_name,
         stylesheet=STYLESHEET.read_bytes(),
+        sms_outbox=sms_outbox,
     )
     app.on_response_prepare.append(secure_headers)
     add = app.router
@@ -67,6 +69,8 @@ def create_app(
     add.add_get("/l/{token}", views.letter)
     add.add_post("/l/{token}/accept", views.accept)
     add.add_post("/l/{token}/refuse", views.refuse)
+    add.add_post("/l/{token}/code", views.send_code)
+    add.add_get("/l/{token}/code", views.back_to_letter)
     add.add_get("/l/{token}/accept", views.back_to_letter)
     add.add_get("/l/{token}/refuse", views.back_to_letter)
     add.add_get("/l/{token}/letter.eml", views.original)

@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from gateway import i18n
-from gateway.web.service import OutboxView, RecipientService
+from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 LANG_COOKIE: Final = "lang"
@@ -35,6 +35,7 @@ class Site:
     zone: ZoneInfo
     provider_name: str
     stylesheet: bytes
+    sms_outbox: SmsOutboxView | None = None  # development: SMS shown on /dev/outbox
 
     @property
     def root(self) -> str:

@@ -15,7 +15,14 @@ from aiohttp import web
 
 from gateway import i18n
 from gateway.core.letter import State
-from gateway.errors import EvidenceError
+from gateway.errors import (
+    CodeExpired,
+    CodeRequired,
+    EvidenceError,
+    IdentityError,
+    TooManyTries,
+    WrongCode,
+)
 from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, language, render
 from gateway.web.text import content_disposition, linkify, safe_filename
@@ -46,9 +53,16 @@ async def anchors(request: web.Request) -> web.Response:
 
 async def letter(request: web.Request) -> web.Response:
     """The recipient's page; GET never changes anything but the CSRF cookie."""
+    return await _letter_page(request, request.match_info["token"])
+
+
+async def _letter_page(
+    request: web.Request, token: str, *, status: int = 200, problem: IdentityError | None = None
+) -> web.Response:
+    """The letter page, with the code step's state and (after a refused try) what went wrong."""
     site = request.app[SITE]
-    token = request.match_info["token"]
     view = await site.service.open(token)
+    identity = await site.service.code_status(token) if view.state in PENDING else None
     nonce = csrf.usable_nonce(request.cookies.get(csrf.COOKIE))
     fresh = nonce is None
     nonce = nonce or csrf.new_nonce()
@@ -64,6 +78,12 @@ async def letter(request: web.Request) -> web.Response:
         csrf=csrf.form_token(site.secret, nonce, token),
         nonce_field=csrf.NONCE_FIELD,
         nonce=nonce,
+        identity=identity,
+        ltr=_isolate,
+        code_error=_code_error(problem),
+        tries_left=problem.tries_left if isinstance(problem, WrongCode) else 0,
+        retry_at=problem.retry_at if isinstance(problem, TooManyTries) else None,
+        status=status,
     )
     if fresh:
         response.set_cookie(
@@ -99,11 +119,49 @@ async def _decide(request: web.Request, *, accept: bool) -> web.Response:
     token = request.match_info["token"]
     await site.service.open(token)  # an unknown link is a 404 whatever the form says
     await _check_form(request, token)
-    if accept:
-        await site.service.accept(token)
-    else:
-        await site.service.refuse(token)
+    code = (await request.post()).get("code")
+    code = code if isinstance(code, str) else None
+    try:
+        if accept:
+            await site.service.accept(token, code)
+        else:
+            await site.service.refuse(token, code)
+    except IdentityError as problem:
+        return await _letter_page(request, token, status=problem.status, problem=problem)
     raise web.HTTPSeeOther(site.letter_path(token))
+
+
+async def send_code(request: web.Request) -> web.Response:
+    """POST "send me a code": a one-time code goes by SMS or email, then the letter page."""
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    await site.service.open(token)
+    await _check_form(request, token)
+    try:
+        await site.service.send_code(token, language(request))
+    except TooManyTries as problem:
+        return await _letter_page(request, token, status=problem.status, problem=problem)
+    raise web.HTTPSeeOther(site.letter_path(token) + "#code")
+
+
+def _isolate(text: str) -> str:
+    """A number or address kept left-to-right inside a sentence of any direction."""
+    return f"\u2066{text}\u2069"
+
+
+def _code_error(problem: IdentityError | None) -> str | None:
+    """The catalogue suffix (code.<suffix>) explaining why the code step refused a request."""
+    if problem is None:
+        return None
+    if isinstance(problem, WrongCode):
+        return "wrong"
+    if isinstance(problem, CodeExpired):
+        return "expired"
+    if isinstance(problem, TooManyTries):
+        return "wait" if problem.retry_at else "exhausted"
+    if isinstance(problem, CodeRequired):
+        return "required"
+    return "required"
 
 
 async def _check_form(request: web.Request, token: str) -> None:
@@ -172,7 +230,13 @@ async def outbox_list(request: web.Request) -> web.Response:
     entries = await asyncio.to_thread(outbox.list)
     lang, zone = language(request), request.app[SITE].zone
     rows = [_outbox_row(entry, lang, zone) for entry in entries]
-    return render(request, "outbox.html", entries=rows, quote=_quote)
+    sms_outbox = request.app[SITE].sms_outbox
+    sms = await asyncio.to_thread(sms_outbox.list) if sms_outbox is not None else []
+    texts = [
+        {"to": e.to, "text": linkify(e.text), "date": i18n.format_time(e.date, lang, zone)}
+        for e in sms
+    ]
+    return render(request, "outbox.html", entries=rows, quote=_quote, sms=texts)
 
 
 async def outbox_mail(request: web.Request) -> web.Response:

@@ -15,8 +15,12 @@ import pytest
 
 from gateway.app import Running
 from gateway.core.letter import State
+from gateway.evidence.xml import from_xml
 from tests.support.client import (
+    code_mails_for,
     csrf_field,
+    decide,
+    email_code,
     letter_bytes,
     link_in,
     notification_for,
@@ -24,7 +28,7 @@ from tests.support.client import (
     submit,
     wait_for,
 )
-from tests.support.gateway import PASSWORD, SENDER
+from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 
 BOB = "bob.martin@example.ma"
@@ -55,6 +59,7 @@ async def open_link(gateway: Running, recipient: str = BOB) -> str:
 
 
 async def post(session: aiohttp.ClientSession, link: str, action: str) -> aiohttp.ClientResponse:
+    """Press a button of a form posting to action (letters.recipient_verification = none)."""
     async with session.get(link) as page:
         html = await page.text()
     fields = csrf_field(html, f"/{action}")
@@ -98,12 +103,13 @@ async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
                 assert "Refuse" in html
                 assert BODY not in html
                 assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
-            refuse_fields = csrf_field(html, "/refuse")
+            refuse_fields = csrf_field(html, "/accept")  # one form: Accept, or Refuse's formaction
         async with session.get(f"{link}/letter.eml") as early:
             assert early.status == 403
 
-        accepted = await post(session, link, "accept")
-        assert accepted.status == 303
+        code = await email_code(gateway, session, link, BOB)  # no phone: the code comes by email
+        status, _ = await decide(session, link, "accept", code)
+        assert status == 303
 
         async with session.get(link) as page:
             html = await page.text()
@@ -127,6 +133,12 @@ async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
         )
     )[0]
     assert_proof_verifies(receipt.xml, receipt.p7s, anchors(gateway), tmp_path / "acc")
+    identified = from_xml(receipt.xml)
+    assert ("RecipientIdentification.Channel", "email") in identified.extensions
+    assert ("RecipientIdentification.Destination", "b••••••••n@example.ma") in (
+        identified.extensions
+    )
+    assert "one-time code sent by email" in identified.recipient_identification
     assert_chained(gateway)
     assert not proofs_for(gateway, SENDER, "ConsignmentRejection")
     await wait_for(lambda: delivery_state(gateway) == State.HANDED_OVER, what="content hand-over")
@@ -180,9 +192,11 @@ async def test_refused_letter_is_never_shown_and_second_decision_is_409(
             html = await page.text()
             assert "Accepter" in html
             assert "Refuser" in html
-            fields = csrf_field(html, "/refuse")
-        refused = await session.post(f"{link}/refuse", data=fields, allow_redirects=False)
-        assert refused.status == 303
+            fields = csrf_field(html, "/accept")
+        code = await email_code(gateway, session, link, BOB)
+        refused, _ = await decide(session, link, "refuse", code)
+        assert refused == 303
+        fields["code"] = code
         accept_again = await session.post(f"{link}/accept", data=fields, allow_redirects=False)
         assert accept_again.status == 409
         assert "<html" in (await accept_again.text()).lower()
@@ -278,3 +292,25 @@ async def test_each_recipient_is_one_delivery(gateway: Running, recipients: list
         what="two proofs of deposit",
     )
     assert deposits
+
+
+async def test_without_identity_check_the_buttons_decide_at_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """letters.recipient_verification = none: Accept decides directly (no code is asked)."""
+    settings = make_settings(tmp_path, database_url, letters={"recipient_verification": "none"})
+    async with start(settings) as gateway:
+        await deposit(gateway)
+        link = await open_link(gateway)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(link) as page:
+                assert 'name="code"' not in await page.text()
+            accepted = await post(session, link, "accept")
+            assert accepted.status == 303
+        receipt = (
+            await wait_for(
+                lambda: proofs_for(gateway, SENDER, "ConsignmentAcceptance"), what="receipt"
+            )
+        )[0]
+        assert "one-time code" not in from_xml(receipt.xml).recipient_identification
+        assert not code_mails_for(gateway, BOB)

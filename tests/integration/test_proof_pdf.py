@@ -15,8 +15,8 @@ from gateway.app import Running, _anchors, initialise
 from gateway.registry import Registry
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport
-from tests.integration.test_letter_life import BOB, deposit, open_link, post
-from tests.support.client import attachments_of, wait_for
+from tests.integration.test_letter_life import BOB, deposit, open_link
+from tests.support.client import attachments_of, decide, email_code, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 
 PYHANKO = str(Path(__import__("sys").executable).with_name("pyhanko"))
@@ -87,8 +87,9 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
         _, reference = await deposit(gateway)
         link = await open_link(gateway)
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-            refused = await post(session, link, "refuse")
-            assert refused.status == 303
+            code = await email_code(gateway, session, link, BOB)  # identity check first
+            refused, _ = await decide(session, link, "refuse", code)
+            assert refused == 303
         proofs: dict[str, bytes] = await wait_for(
             lambda: both if len(both := raw_proofs(gateway)) >= 2 else {},
             within=30,

@@ -1,38 +1,47 @@
-"""The submission listeners on real sockets, spoken to by aiosmtplib, swaks and raw streams."""
+"""The submission listeners of a real gateway, spoken to by aiosmtplib, swaks and raw streams.
+
+Every test runs against `gateway.app.running` on SQLite and on PostgreSQL. What was deposited is
+read back from the database the gateway wrote (letter, deliveries, decrypted content); a refusal
+means nothing was stored and nothing was mailed. Failures are real database faults.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-import shutil
+import re
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import pytest
-import trustme
+from sqlalchemy import func, select
 
-from gateway.errors import Rejected, SmtpReply
-from gateway.settings import SmtpSettings
-from gateway.smtp_in.handler import Account, Submission, SubmissionHandler
-from gateway.smtp_in.server import serve
+from gateway.app import Running
+from gateway.core.letter import Letter
+from gateway.evidence.pki import pki_paths
+from gateway.storage import tables as t
+from tests.support.client import outbox, wait_for
+from tests.support.faults import letters_locked, table_missing
+from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 
-ALICE = Account(id="acc-1", email="alice@example.org", name="Alice Martin")
-PASSWORD = "correct horse battery staple"
 BOB = "bob@example.com"
-MAX_SIZE = 20_000
-MAX_RECIPIENTS = 100
+CAROL = "carol@example.net"
+MAX_SIZE = 20_000  # smtp.max_message_size = "20KB" below
+MAX_RECIPIENTS = 100  # the default smtp.max_recipients
+REFERENCE = re.compile(r"LRE-\d{8}-[A-Z2-7]{8}")
 
+# The From: display name differs from the account's name ("Maître Dupont") on purpose: the
+# stored sender name shows the header was read.
 LETTER = (
-    b"From: Alice Martin <alice@example.org>\r\n"
+    b"From: Me Dupont <maitre.dupont@cabinet-dupont.ma>\r\n"
     b"To: bob@example.com\r\n"
     b"Subject: Mise en demeure\r\n"
-    b"Message-ID: <letter-1@example.org>\r\n"
+    b"Message-ID: <letter-1@cabinet-dupont.ma>\r\n"
     b"\r\n"
     b"Dear Bob,\r\n"
     b".a line that starts with a dot\r\n"
@@ -42,124 +51,117 @@ LETTER = (
 )
 
 
-class RecordingDepositor:
-    """Records submissions and answers references LRE-1, LRE-2...; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.submissions: list[Submission] = []
-        self.fail_with: BaseException | None = None
-        self.gate: asyncio.Event | None = None
-
-    async def deposit(self, submission: Submission) -> str:
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.submissions.append(submission)
-        return f"LRE-{len(self.submissions)}"
+# --- the gateway and what it kept -------------------------------------------------------------
 
 
-class StaticAccounts:
-    """One account, ALICE; the address 'explode@example.org' makes authenticate() crash."""
-
-    async def authenticate(self, email: str, password: str) -> Account | None:
-        await asyncio.sleep(0)
-        if email == "explode@example.org":
-            raise RuntimeError("database password is hunter2")
-        if email.casefold() == ALICE.email and password == PASSWORD:
-            return ALICE
-        return None
+@pytest.fixture
+async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    """The real gateway with the sender account SENDER / PASSWORD and a 20 kB message limit."""
+    settings = make_settings(tmp_path, database_url, smtp={"max_message_size": "20KB"})
+    async with start(settings) as running:
+        yield running
 
 
-class CountingExecutor(Executor):
-    """A thread pool that counts the work handed to it."""
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=2)
-        self.calls = 0
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.calls += 1
-        return self.pool.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+def client_tls(gateway: Running) -> ssl.SSLContext:
+    """A client context trusting only the gateway's development root CA (the cert is checked)."""
+    root = pki_paths(gateway.settings.gateway.data_dir).root_cert
+    return ssl.create_default_context(cafile=str(root))
 
 
-@dataclass
-class Gateway:
-    submission: int
-    submissions: int
-    depositor: RecordingDepositor
-    executor: CountingExecutor
-    client_tls: ssl.SSLContext
-
-    def client(self, *, implicit: bool = False, **kwargs: Any) -> aiosmtplib.SMTP:
-        if implicit:
-            return aiosmtplib.SMTP(
-                hostname="127.0.0.1",
-                port=self.submissions,
-                use_tls=True,
-                tls_context=self.client_tls,
-                **kwargs,
-            )
+def client(gateway: Running, *, implicit: bool = False, **kwargs: Any) -> aiosmtplib.SMTP:
+    """aiosmtplib on the submissions port (implicit TLS) or the submission port (STARTTLS)."""
+    name = "submissions" if implicit else "submission"
+    host, port = gateway.smtp[name]
+    if implicit:
+        kwargs["use_tls"] = True
+    else:
         kwargs.setdefault("start_tls", True)
-        return aiosmtplib.SMTP(
-            hostname="127.0.0.1", port=self.submission, tls_context=self.client_tls, **kwargs
-        )
+    return aiosmtplib.SMTP(hostname=host, port=port, tls_context=client_tls(gateway), **kwargs)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def executor() -> Iterator[CountingExecutor]:
-    executor = CountingExecutor()
-    yield executor
-    executor.shutdown()
-
-
-@pytest.fixture
-async def gateway(ca: trustme.CA, executor: CountingExecutor) -> AsyncIterator[Gateway]:
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_tls)
-    client_tls = ssl.create_default_context()
-    ca.configure_trust(client_tls)
-    depositor = RecordingDepositor()
-    handler = SubmissionHandler(
-        depositor,
-        StaticAccounts(),
-        max_recipients=MAX_RECIPIENTS,
-        max_message_size=MAX_SIZE,
-        executor=executor,
-    )
-    settings = SmtpSettings(
-        submission=("127.0.0.1", 0),
-        submissions=("127.0.0.1", 0),
-        inbound=None,
-        max_message_size=MAX_SIZE,
-        max_recipients=MAX_RECIPIENTS,
-    )
-    async with serve(settings, handler, server_tls, hostname="lre.localhost") as bound:
-        yield Gateway(
-            submission=bound["submission"][1],
-            submissions=bound["submissions"][1],
-            depositor=depositor,
-            executor=executor,
-            client_tls=client_tls,
-        )
-
-
-async def authenticate(client: aiosmtplib.SMTP, method: Any, user: str, password: str) -> None:
+async def authenticate(smtp: aiosmtplib.SMTP, method: Any, user: str, password: str) -> None:
     """EHLO (again, after STARTTLS), then the given aiosmtplib auth_* method."""
-    await client.ehlo()
+    await smtp.ehlo()
     await method(user, password)
 
 
 def plain(user: str, password: str) -> bytes:
     return base64.b64encode(f"\0{user}\0{password}".encode())
+
+
+def reference_in(reply: str) -> str:
+    found = REFERENCE.search(reply)
+    assert found, f"no letter reference in {reply!r}"
+    return found.group(0)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A letter as the gateway stored it."""
+
+    letter: Letter
+    recipients: list[str]
+    content: bytes  # decrypted by the gateway's own vault
+
+
+async def kept(gateway: Running) -> list[Kept]:
+    """Every letter in the database, oldest first, with its deliveries and exact content."""
+
+    def read() -> list[tuple[Letter, list[str]]]:
+        with gateway.store.engine.connect() as db:
+            ids = db.scalars(select(t.letters.c.id).order_by(t.letters.c.deposited_at)).all()
+            deliveries = [
+                db.execute(
+                    select(t.deliveries.c.id, t.deliveries.c.recipient).where(
+                        t.deliveries.c.letter_id == letter_id
+                    )
+                ).all()
+                for letter_id in ids
+            ]
+        found = []  # read the letters once the connection is closed (SQLite: one writer)
+        for letter_id, rows in zip(ids, deliveries, strict=True):
+            assert rows, f"letter {letter_id} has no delivery"
+            joined = gateway.store.by_delivery(rows[0].id)
+            assert joined is not None
+            found.append((joined[0], sorted(row.recipient for row in rows)))
+        return found
+
+    return [
+        Kept(letter, recipients, await gateway.registry.content(letter))
+        for letter, recipients in await asyncio.to_thread(read)
+    ]
+
+
+async def assert_nothing_kept(gateway: Running) -> None:
+    """No letter, delivery, evidence or queued mail in the database, and nothing in the outbox."""
+
+    def counts() -> dict[str, int]:
+        with gateway.store.engine.connect() as db:
+            return {
+                table.name: db.scalar(select(func.count()).select_from(table)) or 0
+                for table in (t.letters, t.deliveries, t.evidence, t.outbound)
+            }
+
+    assert await asyncio.to_thread(counts) == {
+        "letters": 0,
+        "deliveries": 0,
+        "evidence": 0,
+        "outbound": 0,
+    }
+    assert outbox(gateway) == []
+
+
+def sender_account_id(gateway: Running) -> str:
+    record = gateway.store.account(SENDER)
+    assert record is not None
+    return record.id
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """DATA as it goes on the wire (RFC 5321 4.5.2): a line starting with '.' gets another."""
+    return b"\r\n".join(
+        b"." + line if line.startswith(b".") else line for line in data.split(b"\r\n")
+    )
 
 
 class RawSession:
@@ -168,20 +170,20 @@ class RawSession:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.greeting = ""
 
     @classmethod
-    async def open(cls, gateway: Gateway) -> RawSession:
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", gateway.submissions, ssl=gateway.client_tls
-        )
+    async def open(cls, gateway: Running) -> RawSession:
+        host, port = gateway.smtp["submissions"]
+        reader, writer = await asyncio.open_connection(host, port, ssl=client_tls(gateway))
         session = cls(reader, writer)
-        await session.reply()  # greeting
+        session.greeting = await session.reply()
         return session
 
     async def reply(self) -> str:
         lines = []
         while True:
-            line = (await asyncio.wait_for(self.reader.readline(), 5)).decode()
+            line = (await asyncio.wait_for(self.reader.readline(), 10)).decode()
             lines.append(line.rstrip("\r\n"))
             if len(line) < 4 or line[3] != "-":
                 return "\n".join(lines)
@@ -190,12 +192,12 @@ class RawSession:
         self.writer.write(line + b"\r\n")
         return await self.reply()
 
-    async def login_and_start(self, recipients: int = 1) -> None:
+    async def login_and_start(self) -> None:
+        """EHLO, AUTH PLAIN, MAIL, one RCPT and DATA, each answered positively."""
         assert (await self.command(b"EHLO client.test")).startswith("250")
-        assert (await self.command(b"AUTH PLAIN " + plain(ALICE.email, PASSWORD))).startswith("235")
-        assert (await self.command(b"MAIL FROM:<alice@example.org>")).startswith("250")
-        for n in range(recipients):
-            assert (await self.command(f"RCPT TO:<r{n}@example.com>".encode())).startswith("250")
+        assert (await self.command(b"AUTH PLAIN " + plain(SENDER, PASSWORD))).startswith("235")
+        assert (await self.command(f"MAIL FROM:<{SENDER}>".encode())).startswith("250")
+        assert (await self.command(f"RCPT TO:<{BOB}>".encode())).startswith("250")
         assert (await self.command(b"DATA")).startswith("354")
 
     async def close(self) -> None:
@@ -204,170 +206,170 @@ class RawSession:
             await self.writer.wait_closed()
 
 
-async def test_deposit_with_starttls_and_plain(gateway: Gateway) -> None:
-    """A letter sent with STARTTLS and AUTH PLAIN is deposited and the reference returned."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        errors, reply = await client.sendmail(ALICE.email, [BOB, "carol@example.net"], LETTER)
+# --- deposits ---------------------------------------------------------------------------------
+
+
+async def test_deposit_with_starttls_and_plain(gateway: Running) -> None:
+    """STARTTLS + AUTH PLAIN: the 250 names the stored letter, one delivery per recipient."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        errors, reply = await smtp.sendmail(SENDER, [BOB, CAROL], LETTER)
     assert errors == {}
-    assert reply == "2.0.0 Registered letter LRE-1 deposited; the proof of deposit follows by email"
-    [submission] = gateway.depositor.submissions
-    assert submission.account == ALICE
-    assert submission.mail_from == ALICE.email
-    assert submission.rcpt_tos == (BOB, "carol@example.net")
-    assert submission.authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
-    assert submission.peer == "127.0.0.1"
-    assert submission.parsed.subject == "Mise en demeure"
-    assert submission.parsed.from_display == "Alice Martin"
-    assert gateway.executor.calls == 1
+    reference = reference_in(reply)
+    assert reply == (
+        f"2.0.0 Registered letter {reference} deposited; the proof of deposit follows by email"
+    )
+    [stored] = await kept(gateway)
+    assert stored.letter.reference == reference
+    assert stored.letter.sender_account == sender_account_id(gateway)
+    assert stored.letter.sender_address == SENDER
+    assert stored.recipients == [BOB, CAROL]
+    assert stored.letter.sender_authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
+    assert stored.letter.subject == "Mise en demeure"
+    assert stored.letter.sender_name == "Me Dupont"
+    assert stored.letter.message_size == len(LETTER)
 
 
-async def test_deposit_with_login_mechanism(gateway: Gateway) -> None:
-    """AUTH LOGIN works as well as PLAIN, and the evidence says which one was used."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_login, ALICE.email, PASSWORD)
-        await client.sendmail(ALICE.email, [BOB], LETTER)
-    [submission] = gateway.depositor.submissions
-    assert submission.authentication.startswith("SMTP AUTH LOGIN over STARTTLS (TLSv1.")
+async def test_deposit_with_login_mechanism(gateway: Running) -> None:
+    """AUTH LOGIN works as well as PLAIN, and the stored letter says which one was used."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_login, SENDER, PASSWORD)
+        _, reply = await smtp.sendmail(SENDER, [BOB], LETTER)
+    [stored] = await kept(gateway)
+    assert stored.letter.reference == reference_in(reply)
+    assert stored.letter.sender_authentication.startswith("SMTP AUTH LOGIN over STARTTLS (TLSv1.")
 
 
-async def test_deposit_over_implicit_tls(gateway: Gateway) -> None:
-    """The submissions port (TLS from the first byte) offers AUTH and deposits letters."""
-    async with gateway.client(implicit=True) as client:
-        await client.ehlo()
-        assert client.supports_extension("auth")
-        assert not client.supports_extension("starttls")
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        _, reply = await client.sendmail(ALICE.email, [BOB], LETTER)
-    assert reply.startswith("2.0.0 Registered letter LRE-1")
-    [submission] = gateway.depositor.submissions
-    assert submission.authentication.startswith("SMTP AUTH PLAIN over implicit TLS (TLSv1.")
+async def test_deposit_over_implicit_tls(gateway: Running) -> None:
+    """The submissions port (TLS from the first byte) offers AUTH, not STARTTLS, and deposits."""
+    async with client(gateway, implicit=True) as smtp:
+        await smtp.ehlo()
+        assert smtp.supports_extension("auth")
+        assert not smtp.supports_extension("starttls")
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        _, reply = await smtp.sendmail(SENDER, [BOB], LETTER)
+    assert reply.startswith("2.0.0 Registered letter LRE-")
+    [stored] = await kept(gateway)
+    assert stored.letter.reference == reference_in(reply)
+    assert stored.letter.sender_authentication.startswith(
+        "SMTP AUTH PLAIN over implicit TLS (TLSv1."
+    )
 
 
-async def test_content_is_byte_exact_after_dot_unstuffing(gateway: Gateway) -> None:
-    """The depositor receives the DATA bytes exactly as sent: CRLF kept, dot-stuffing undone."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        await client.sendmail(ALICE.email, [BOB], LETTER)
-    assert gateway.depositor.submissions[0].content == LETTER
+async def test_content_is_byte_exact_after_dot_unstuffing(gateway: Running) -> None:
+    """The stored content is the DATA bytes exactly as sent: CRLF kept, dot-stuffing undone."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        await smtp.sendmail(SENDER, [BOB], LETTER)
+    [stored] = await kept(gateway)
+    assert stored.content == LETTER
 
 
-async def test_auth_before_starttls_is_refused(gateway: Gateway) -> None:
-    """AUTH on the clear-text submission port is refused with 530 5.7.0, password unread."""
-    async with gateway.client(start_tls=False) as client:
-        ehlo = await client.ehlo()
+async def test_envelope_sender_compares_case_insensitively(gateway: Running) -> None:
+    """MAITRE.Dupont@Cabinet-Dupont.MA is the account's address too, and is kept as written."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        await smtp.sendmail("MAITRE.Dupont@Cabinet-Dupont.MA", [BOB], LETTER)
+    [stored] = await kept(gateway)
+    assert stored.letter.sender_address == "MAITRE.Dupont@Cabinet-Dupont.MA"
+
+
+async def test_recipient_cap(gateway: Running) -> None:
+    """The 101st recipient gets 452 4.5.3; the first 100 each become a stored delivery."""
+    recipients = [f"r{n:03}@example.com" for n in range(MAX_RECIPIENTS + 1)]
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        await smtp.mail(SENDER)
+        for address in recipients[:-1]:
+            await smtp.rcpt(address)
+        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
+            await smtp.rcpt(recipients[-1])
+        await smtp.data(LETTER)
+    assert refused.value.code == 452
+    assert refused.value.message.startswith("4.5.3 Too many recipients")
+    [stored] = await kept(gateway)
+    assert stored.recipients == recipients[:-1]
+
+
+# --- refusals before DATA ---------------------------------------------------------------------
+
+
+async def test_auth_before_starttls_is_refused(gateway: Running) -> None:
+    """AUTH on the clear-text submission port is refused with 530 5.7.0, and so is MAIL."""
+    async with client(gateway, start_tls=False) as smtp:
+        ehlo = await smtp.ehlo()
         assert "AUTH" not in ehlo.message
         assert "STARTTLS" in ehlo.message
-        response = await client.execute_command(b"AUTH", b"PLAIN", plain(ALICE.email, PASSWORD))
-        mail = await client.execute_command(b"MAIL", b"FROM:<alice@example.org>")
+        response = await smtp.execute_command(b"AUTH", b"PLAIN", plain(SENDER, PASSWORD))
+        mail = await smtp.execute_command(b"MAIL", f"FROM:<{SENDER}>".encode())
     assert (response.code, response.message) == (530, "5.7.0 Must issue a STARTTLS command first")
     assert (mail.code, mail.message) == (530, "5.7.0 Must issue a STARTTLS command first")
+    await assert_nothing_kept(gateway)
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
-async def test_mail_without_auth_is_refused(gateway: Gateway, implicit: bool) -> None:
-    """MAIL FROM before AUTH gets 530 5.7.0 on both ports."""
-    async with gateway.client(implicit=implicit) as client:
+async def test_mail_without_auth_is_refused(gateway: Running, implicit: bool) -> None:
+    """MAIL FROM before AUTH gets 530 5.7.0 on both ports; nothing is kept."""
+    async with client(gateway, implicit=implicit) as smtp:
         with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
-            await client.sendmail(ALICE.email, [BOB], LETTER)
+            await smtp.sendmail(SENDER, [BOB], LETTER)
     assert refused.value.code == 530
     assert refused.value.message.startswith("5.7.0 Authentication required")
-    assert gateway.depositor.submissions == []
+    await assert_nothing_kept(gateway)
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
-async def test_wrong_password_is_refused(gateway: Gateway, implicit: bool) -> None:
+async def test_wrong_password_is_refused(gateway: Running, implicit: bool) -> None:
     """A wrong password gets 535 5.7.8 and leaves the session unauthenticated."""
-    async with gateway.client(implicit=implicit) as client:
+    async with client(gateway, implicit=implicit) as smtp:
         with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
-            await authenticate(client, client.auth_plain, ALICE.email, "wrong")
+            await authenticate(smtp, smtp.auth_plain, SENDER, "wrong")
         assert refused.value.code == 535
         assert refused.value.message.startswith("5.7.8 ")
-        mail = await client.execute_command(b"MAIL", b"FROM:<alice@example.org>")
+        mail = await smtp.execute_command(b"MAIL", f"FROM:<{SENDER}>".encode())
     assert mail.code == 530
 
 
-async def test_authzid_for_another_account_is_refused(gateway: Gateway) -> None:
-    """AUTH PLAIN acting for another identity (authzid) is refused with 535 5.7.8."""
-    blob = base64.b64encode(f"mallory@example.org\0{ALICE.email}\0{PASSWORD}".encode())
-    async with gateway.client() as client:
-        await client.ehlo()
-        response = await client.execute_command(b"AUTH", b"PLAIN", blob)
-    assert response.code == 535
+async def test_authzid_for_another_account_is_refused(gateway: Running) -> None:
+    """AUTH PLAIN acting for another identity (authzid) gets 535 5.7.8, even with the password."""
+    blob = base64.b64encode(f"mallory@example.org\0{SENDER}\0{PASSWORD}".encode())
+    async with client(gateway) as smtp:
+        await smtp.ehlo()
+        response = await smtp.execute_command(b"AUTH", b"PLAIN", blob)
+        mail = await smtp.execute_command(b"MAIL", f"FROM:<{SENDER}>".encode())
+    assert (response.code, response.message[:5]) == (535, "5.7.8")
+    assert mail.code == 530
 
 
-async def test_envelope_sender_mismatch_is_refused(gateway: Gateway) -> None:
-    """MAIL FROM another address than the account's gets 550 5.7.1."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
+async def test_envelope_sender_mismatch_is_refused(gateway: Running) -> None:
+    """MAIL FROM another address than the account's gets 550 5.7.1; nothing is kept."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
         with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
-            await client.sendmail("mallory@example.org", [BOB], LETTER)
+            await smtp.sendmail("mallory@example.org", [BOB], LETTER)
     assert refused.value.code == 550
     assert refused.value.message.startswith("5.7.1 The envelope sender")
+    await assert_nothing_kept(gateway)
 
 
-async def test_envelope_sender_compares_case_insensitively(gateway: Gateway) -> None:
-    """ALICE@Example.ORG is the account's address too."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        await client.sendmail("ALICE@Example.ORG", [BOB], LETTER)
-    assert gateway.depositor.submissions[0].mail_from == "ALICE@Example.ORG"
+async def test_unparseable_recipient_is_refused(gateway: Running) -> None:
+    """A recipient that is not an address gets 550 5.1.3."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        await smtp.mail(SENDER)
+        no_domain = await smtp.execute_command(b"RCPT", b"TO:<no-domain>")
+        malformed = await smtp.execute_command(b"RCPT", b"TO:<a@@b>")
+    assert (no_domain.code, no_domain.message[:5]) == (550, "5.1.3")
+    assert (malformed.code, malformed.message[:5]) == (553, "5.1.3")  # aiosmtpd's own parser
+    assert "name@domain" in malformed.message
 
 
-async def test_header_from_mismatch_is_refused(gateway: Gateway) -> None:
-    """A From: header with another address than the account's gets 550 5.7.1, nothing kept."""
-    forged = LETTER.replace(b"<alice@example.org>", b"<ceo@bank.example>")
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-            await client.sendmail(ALICE.email, [BOB], forged)
-    assert refused.value.code == 550
-    assert refused.value.message.startswith("5.7.1 The From: header")
-    assert gateway.depositor.submissions == []
-
-
-async def test_missing_from_header_is_refused(gateway: Gateway) -> None:
-    """A message without From: gets 550 5.6.0."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-            await client.sendmail(ALICE.email, [BOB], b"Subject: x\r\n\r\nbody\r\n")
-    assert (refused.value.code, refused.value.message[:5]) == (550, "5.6.0")
-
-
-async def test_recipient_cap(gateway: Gateway) -> None:
-    """The 101st recipient gets 452 4.5.3; the first 100 each become a delivery."""
-    recipients = [f"r{n}@example.com" for n in range(MAX_RECIPIENTS + 1)]
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        await client.mail(ALICE.email)
-        for address in recipients[:-1]:
-            await client.rcpt(address)
-        with pytest.raises(aiosmtplib.SMTPRecipientRefused) as refused:
-            await client.rcpt(recipients[-1])
-        await client.data(LETTER)
-    assert refused.value.code == 452
-    assert refused.value.message.startswith("4.5.3 Too many recipients")
-    assert gateway.depositor.submissions[0].rcpt_tos == tuple(recipients[:-1])
-
-
-async def test_unparseable_recipient_is_refused(gateway: Gateway) -> None:
-    """A recipient that is not an address gets a 5.1.3 refusal."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        await client.mail(ALICE.email)
-        response = await client.execute_command(b"RCPT", b"TO:<no-domain>")
-        malformed = await client.execute_command(b"RCPT", b"TO:<a@@b>")
-    assert (response.code, response.message[:5]) == (550, "5.1.3")
-    assert malformed.message.startswith("5.1.3")
-
-
-async def test_declared_size_too_big(gateway: Gateway) -> None:
+async def test_declared_size_too_big(gateway: Running) -> None:
     """MAIL FROM with SIZE= over the limit gets 552 5.3.4 and a sentence naming the limit."""
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        response = await client.execute_command(
-            b"MAIL", b"FROM:<alice@example.org>", f"SIZE={MAX_SIZE + 1}".encode()
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        response = await smtp.execute_command(
+            b"MAIL", f"FROM:<{SENDER}>".encode(), f"SIZE={MAX_SIZE + 1}".encode()
         )
     assert (response.code, response.message) == (
         552,
@@ -375,171 +377,198 @@ async def test_declared_size_too_big(gateway: Gateway) -> None:
     )
 
 
-async def test_data_too_big(gateway: Gateway) -> None:
-    """DATA over the limit (no SIZE declared) gets 552 5.3.4, not aiosmtpd's bare 552."""
-    big = LETTER + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * (MAX_SIZE // 1000)
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        await client.mail(ALICE.email)
-        await client.rcpt(BOB)
+# --- refusals of the message itself -----------------------------------------------------------
+
+
+async def test_header_from_mismatch_is_refused(gateway: Running) -> None:
+    """A From: header with another address than the account's gets 550 5.7.1; nothing is kept."""
+    forged = LETTER.replace(b"<maitre.dupont@cabinet-dupont.ma>", b"<ceo@bank.example>")
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
         with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-            await client.data(big)
-        # the session goes on: the next letter is accepted
-        await client.sendmail(ALICE.email, [BOB], LETTER)
+            await smtp.sendmail(SENDER, [BOB], forged)
+    assert refused.value.code == 550
+    assert refused.value.message.startswith("5.7.1 The From: header")
+    await assert_nothing_kept(gateway)
+
+
+async def test_missing_from_header_is_refused(gateway: Running) -> None:
+    """A message without From: gets 550 5.6.0; nothing is kept."""
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await smtp.sendmail(SENDER, [BOB], b"Subject: x\r\n\r\nbody\r\n")
+    assert (refused.value.code, refused.value.message[:5]) == (550, "5.6.0")
+    await assert_nothing_kept(gateway)
+
+
+async def test_data_too_big(gateway: Running) -> None:
+    """DATA over the limit (no SIZE declared) gets 552 5.3.4; the session goes on."""
+    big = LETTER + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * (MAX_SIZE // 1000)
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        await smtp.mail(SENDER)
+        await smtp.rcpt(BOB)
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await smtp.data(big)
+        await assert_nothing_kept(gateway)
+        _, reply = await smtp.sendmail(SENDER, [BOB], LETTER)
     assert (refused.value.code, refused.value.message) == (
         552,
         "5.3.4 The message is too big: this gateway accepts at most 20 kB",
     )
-    assert len(gateway.depositor.submissions) == 1
+    [stored] = await kept(gateway)
+    assert (stored.letter.reference, stored.content) == (reference_in(reply), LETTER)
 
 
-async def test_bare_lf_in_body_is_refused(gateway: Gateway) -> None:
-    """A bare LF in DATA gets 550 5.6.0 and nothing is deposited."""
+async def test_bare_lf_in_body_is_refused(gateway: Running) -> None:
+    """A bare LF in DATA gets 550 5.6.0 and nothing is kept."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
     session.writer.write(LETTER + b"a bare\nline feed\r\n.\r\n")
     reply = await session.reply()
     await session.close()
     assert reply.startswith("550 5.6.0 ")
-    assert gateway.depositor.submissions == []
+    await assert_nothing_kept(gateway)
 
 
 @pytest.mark.parametrize("bad", [b"bare\rcarriage return", b"nul\x00byte"], ids=["cr", "nul"])
-async def test_bare_cr_or_nul_is_refused(gateway: Gateway, bad: bytes) -> None:
-    """A bare CR or a NUL in DATA gets 550 5.6.0."""
+async def test_bare_cr_or_nul_is_refused(gateway: Running, bad: bytes) -> None:
+    """A bare CR or a NUL in DATA gets 550 5.6.0 and nothing is kept."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
     session.writer.write(LETTER + bad + b"\r\n.\r\n")
     reply = await session.reply()
     await session.close()
     assert reply.startswith("550 5.6.0 ")
+    await assert_nothing_kept(gateway)
 
 
-async def test_smtp_smuggling_with_bare_lf_dot(gateway: Gateway) -> None:
+async def test_smtp_smuggling_with_bare_lf_dot(gateway: Running) -> None:
     """SMTP smuggling: '<LF>.<CRLF>' ends nothing; the smuggled MAIL stays message text, refused."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
     smuggled = (
-        b"\n.\r\nMAIL FROM:<alice@example.org>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n"
-        b"From: alice@example.org\r\n\r\nsmuggled\r\n"
-    )
+        f"\n.\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n"
+        f"From: {SENDER}\r\n\r\nsmuggled\r\n"
+    ).encode()
     session.writer.write(LETTER + smuggled + b".\r\n")
     reply = await session.reply()
     noop = await session.command(b"NOOP")
     await session.close()
     assert reply.startswith("550 5.6.0 ")
     assert noop.startswith("250")
-    assert gateway.depositor.submissions == []
+    await assert_nothing_kept(gateway)
 
 
-async def test_unexpected_depositor_error_is_a_generic_451(gateway: Gateway) -> None:
-    """A crash in the depositor gets 451 4.3.0 without its text; the session goes on."""
-    gateway.depositor.fail_with = RuntimeError("disk /var/secret full")
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-            await client.sendmail(ALICE.email, [BOB], LETTER)
-        gateway.depositor.fail_with = None
-        _, reply = await client.sendmail(ALICE.email, [BOB], LETTER)
+# --- faults -----------------------------------------------------------------------------------
+
+
+async def test_database_failure_during_deposit_is_a_generic_451(gateway: Running) -> None:
+    """The letters table gone: DATA gets 451 4.3.0 without the error's text, nothing half-kept;
+    once the table is back the same session deposits the letter."""
+    url = gateway.settings.database.url
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        with (
+            table_missing(url, "letters") as away,
+            pytest.raises(aiosmtplib.SMTPDataError) as refused,
+        ):
+            await smtp.sendmail(SENDER, [BOB], LETTER)
+        await assert_nothing_kept(gateway)
+        _, reply = await smtp.sendmail(SENDER, [BOB], LETTER)
     assert refused.value.code == 451
-    assert refused.value.message.startswith("4.3.0 ")
-    assert "secret" not in refused.value.message
-    assert "RuntimeError" not in refused.value.message
-    assert reply.startswith("2.0.0 Registered letter LRE-1")
+    assert refused.value.message == (
+        "4.3.0 Temporary problem on our side; nothing was kept, please try again later"
+    )
+    assert away not in refused.value.message
+    [stored] = await kept(gateway)
+    assert (stored.letter.reference, stored.recipients) == (reference_in(reply), [BOB])
 
 
-async def test_unexpected_error_outside_data_is_a_generic_451(gateway: Gateway) -> None:
-    """handle_exception answers 451 4.3.0, not aiosmtpd's 500 quoting the exception."""
-    async with gateway.client() as client:
-        await client.ehlo()
-        response = await client.execute_command(
-            b"AUTH", b"PLAIN", plain("explode@example.org", "x")
-        )
-    assert response.code == 451
-    assert response.message.startswith("4.3.0 ")
-    assert "hunter2" not in response.message
-
-
-async def test_depositor_rejection_is_relayed(gateway: Gateway) -> None:
-    """A Rejected raised by the depositor becomes the client's reply."""
-    gateway.depositor.fail_with = Rejected(SmtpReply(554, "5.7.0", "Account suspended"))
-    async with gateway.client() as client:
-        await authenticate(client, client.auth_plain, ALICE.email, PASSWORD)
-        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-            await client.sendmail(ALICE.email, [BOB], LETTER)
-    assert (refused.value.code, refused.value.message) == (554, "5.7.0 Account suspended")
+async def test_database_failure_during_auth_is_a_generic_451(gateway: Running) -> None:
+    """The accounts table gone: AUTH gets 451 4.3.0 (not aiosmtpd's 500 quoting the exception);
+    once the table is back the same session logs in."""
+    url = gateway.settings.database.url
+    async with client(gateway) as smtp:
+        await smtp.ehlo()
+        with table_missing(url, "accounts") as away:
+            failed = await smtp.execute_command(b"AUTH", b"PLAIN", plain(SENDER, PASSWORD))
+        retried = await smtp.execute_command(b"AUTH", b"PLAIN", plain(SENDER, PASSWORD))
+    assert (failed.code, failed.message) == (
+        451,
+        "4.3.0 Temporary problem on our side; nothing was kept, please try again later",
+    )
+    assert away not in failed.message
+    assert retried.code == 235
 
 
 async def test_deposit_completes_when_the_client_hangs_up(
-    gateway: Gateway, caplog: pytest.LogCaptureFixture
+    gateway: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A client leaving during the deposit does not cut the deposit half-way."""
-    gateway.depositor.gate = asyncio.Event()
+    """A client leaving while the deposit waits for the database does not cut it half-way."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
-    session.writer.write(LETTER + b".\r\n")
-    await session.writer.drain()
-    await asyncio.sleep(0.1)
-    session.writer.transport.abort()
-    await asyncio.sleep(0.05)
-    gateway.depositor.gate.set()
-    for _ in range(100):
-        if gateway.depositor.submissions:
-            break
-        await asyncio.sleep(0.01)
-    assert len(gateway.depositor.submissions) == 1
-    assert "letter LRE-1 deposited but the client left before the reply" in caplog.text
-
-
-async def test_greeting_and_help_do_not_name_the_software(gateway: Gateway) -> None:
-    """Neither the greeting, EHLO nor HELP reveals the product or its version."""
-    reader, writer = await asyncio.open_connection(
-        "127.0.0.1", gateway.submissions, ssl=gateway.client_tls
+    with letters_locked(gateway.settings.database.url):
+        session.writer.write(dot_stuffed(LETTER) + b".\r\n")
+        await session.writer.drain()
+        await asyncio.sleep(0.5)  # the deposit is now waiting for the lock
+        session.writer.transport.abort()
+        await asyncio.sleep(0.1)
+    await wait_for(
+        lambda: "deposited but the client left before the reply" in caplog.text,
+        within=10,
+        what="the deposit to finish",
     )
-    raw = RawSession(reader, writer)
-    greeting = await raw.reply()
-    ehlo = await raw.command(b"EHLO client.test")
-    await raw.command(b"AUTH PLAIN " + plain(ALICE.email, PASSWORD))
-    help_ = await raw.command(b"HELP")
-    await raw.close()
-    assert greeting == "220 lre.localhost ESMTP"
-    for text in (greeting, ehlo, help_):
+    [stored] = await kept(gateway)
+    assert (stored.recipients, stored.content) == ([BOB], LETTER)
+    assert f"letter {stored.letter.reference} deposited but the client left" in caplog.text
+
+
+# --- what the server shows and how it stops ---------------------------------------------------
+
+
+async def test_greeting_and_help_do_not_name_the_software(gateway: Running) -> None:
+    """Neither the greeting, EHLO nor HELP reveals the product or its version."""
+    session = await RawSession.open(gateway)
+    ehlo = await session.command(b"EHLO client.test")
+    await session.command(b"AUTH PLAIN " + plain(SENDER, PASSWORD))
+    help_ = await session.command(b"HELP")
+    await session.close()
+    assert session.greeting == "220 lre.localhost ESMTP"
+    for text in (session.greeting, ehlo, help_):
         assert "python" not in text.lower()
         assert "aiosmtpd" not in text.lower()
         assert "1.4" not in text
 
 
-async def test_sessions_are_closed_on_shutdown(ca: trustme.CA) -> None:
-    """Leaving serve() closes the listeners and the idle sessions still open."""
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
-    handler = SubmissionHandler(
-        RecordingDepositor(), StaticAccounts(), max_recipients=10, max_message_size=1000
-    )
-    settings = SmtpSettings(submission=("127.0.0.1", 0), submissions=None, inbound=None)
-    async with serve(settings, handler, server_tls, hostname="lre.localhost") as bound:
-        assert set(bound) == {"submission"}
-        reader, writer = await asyncio.open_connection(*bound["submission"])
+async def test_sessions_are_closed_on_shutdown(tmp_path: Path, database_url: str) -> None:
+    """Stopping the gateway closes the listeners and the idle sessions still open; a disabled
+    listener ("submissions" = "") is not started at all."""
+    settings = make_settings(tmp_path, database_url, smtp={"submissions": ""})
+    async with start(settings) as running:
+        assert set(running.smtp) == {"submission"}
+        address = running.smtp["submission"]
+        reader, writer = await asyncio.open_connection(*address)
         assert (await reader.readline()).startswith(b"220 ")
     assert await asyncio.wait_for(reader.read(), 2) == b""
     writer.close()
     await writer.wait_closed()
     with pytest.raises(ConnectionRefusedError):
-        await asyncio.open_connection(*bound["submission"])
+        await asyncio.open_connection(*address)
 
 
-# --- swaks, a client that is not Python ------------------------------------------------------
-
-needs_swaks = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
+# --- swaks, a client that is not Python -------------------------------------------------------
 
 
-async def swaks(port: int, *args: str) -> tuple[int, str]:
+async def swaks(gateway: Running, listener: str, *args: str) -> tuple[int, str]:
+    host, port = gateway.smtp[listener]
     process = await asyncio.create_subprocess_exec(
         "swaks",
         "--server",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--from",
-        ALICE.email,
+        SENDER,
         "--to",
         BOB,
         *args,
@@ -550,82 +579,88 @@ async def swaks(port: int, *args: str) -> tuple[int, str]:
     return process.returncode or 0, output.decode(errors="replace")
 
 
-@needs_swaks
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 async def test_swaks_deposit_with_starttls(
-    gateway: Gateway, tmp_path: Path, mechanism: str
+    gateway: Running, tmp_path: Path, mechanism: str
 ) -> None:
     """swaks with STARTTLS and AUTH deposits the letter byte for byte."""
     letter = tmp_path / "letter.eml"
     letter.write_bytes(LETTER)
     code, output = await swaks(
-        gateway.submission,
+        gateway,
+        "submission",
         "--tls",
         "--auth",
         mechanism,
         "--auth-user",
-        ALICE.email,
+        SENDER,
         "--auth-password",
         PASSWORD,
         "--data",
         f"@{letter}",
     )
     assert code == 0, output
-    assert "250 2.0.0 Registered letter LRE-1 deposited" in output
+    assert "250 2.0.0 Registered letter LRE-" in output
+    [stored] = await kept(gateway)
+    assert stored.letter.reference == reference_in(output)
+    assert stored.letter.sender_authentication.startswith(f"SMTP AUTH {mechanism} over STARTTLS")
     # swaks ends its DATA with an empty line before the final dot; the rest is byte-exact
-    assert gateway.depositor.submissions[0].content in (LETTER, LETTER + b"\r\n")
+    assert stored.content in (LETTER, LETTER + b"\r\n")
 
 
-@needs_swaks
-async def test_swaks_deposit_over_implicit_tls(gateway: Gateway, tmp_path: Path) -> None:
+async def test_swaks_deposit_over_implicit_tls(gateway: Running, tmp_path: Path) -> None:
     """swaks with TLS on connect deposits the letter."""
     letter = tmp_path / "letter.eml"
     letter.write_bytes(LETTER)
     code, output = await swaks(
-        gateway.submissions,
+        gateway,
+        "submissions",
         "--tls-on-connect",
         "--auth",
         "PLAIN",
         "--auth-user",
-        ALICE.email,
+        SENDER,
         "--auth-password",
         PASSWORD,
         "--data",
         f"@{letter}",
     )
     assert code == 0, output
-    assert "250 2.0.0 Registered letter LRE-1 deposited" in output
+    assert "250 2.0.0 Registered letter LRE-" in output
+    [stored] = await kept(gateway)
+    assert stored.letter.reference == reference_in(output)
 
 
-@needs_swaks
-async def test_swaks_wrong_password(gateway: Gateway) -> None:
-    """swaks sees 535 5.7.8 for a wrong password."""
+async def test_swaks_wrong_password(gateway: Running) -> None:
+    """swaks sees 535 5.7.8 for a wrong password; nothing is kept."""
     code, output = await swaks(
-        gateway.submission,
+        gateway,
+        "submission",
         "--tls",
         "--auth",
         "PLAIN",
         "--auth-user",
-        ALICE.email,
+        SENDER,
         "--auth-password",
         "nope",
     )
     assert code != 0
     assert "535 5.7.8 " in output
+    await assert_nothing_kept(gateway)
 
 
-@needs_swaks
-async def test_swaks_auth_without_tls_is_refused(gateway: Gateway) -> None:
-    """swaks forcing AUTH on the clear-text port is refused before any password is sent."""
+async def test_swaks_auth_without_tls_is_refused(gateway: Running) -> None:
+    """swaks forcing AUTH on the clear-text port gives up before any password is sent."""
     code, output = await swaks(
-        gateway.submission,
+        gateway,
+        "submission",
         "--auth",
         "PLAIN",
         "--auth-user",
-        ALICE.email,
+        SENDER,
         "--auth-password",
         PASSWORD,
     )
     assert code != 0
     assert "AUTH PLAIN" not in output  # swaks gave up: AUTH is not offered before STARTTLS
-    assert gateway.depositor.submissions == []
+    await assert_nothing_kept(gateway)

@@ -92,7 +92,67 @@ def mails_to(gateway: Running, address: str) -> list[email.message.EmailMessage]
 
 
 def notification_for(gateway: Running, recipient: str) -> list[email.message.EmailMessage]:
-    return [m for m in mails_to(gateway, recipient) if not attachments_of(m)]
+    return [
+        m for m in mails_to(gateway, recipient) if not attachments_of(m) and not _is_code_mail(m)
+    ]
+
+
+def code_mails_for(gateway: Running, recipient: str) -> list[email.message.EmailMessage]:
+    """The one-time code mails received by recipient, newest first."""
+    return [m for m in mails_to(gateway, recipient) if _is_code_mail(m)]
+
+
+def _is_code_mail(message: email.message.EmailMessage) -> bool:
+    subject = str(message["Subject"])
+    return any(s in subject for s in ("code de confirmation", "confirmation code", "رمز التأكيد"))
+
+
+def code_in(text: str) -> str:
+    """The 6-digit one-time code in a code mail or SMS."""
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", text)
+    assert len(codes) == 1, f"expected one code in {text!r}"
+    return str(codes[0])
+
+
+def text_of(message: email.message.EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+async def request_code(session: Any, link: str) -> int:
+    """Press "Send me a code" on the letter page; returns the HTTP status."""
+    async with session.get(link) as page:
+        html = await page.text()
+    fields = csrf_field(html, "/code")
+    async with session.post(f"{link}/code", data=fields, allow_redirects=False) as response:
+        await response.read()
+        return int(response.status)
+
+
+async def decide(session: Any, link: str, action: str, code: str | None) -> tuple[int, str]:
+    """Enter code on the letter page and press Accept or Refuse; (status, page text)."""
+    async with session.get(link) as page:
+        html = await page.text()
+    fields = csrf_field(html, "/accept")
+    if code is not None:
+        fields["code"] = code
+    async with session.post(f"{link}/{action}", data=fields, allow_redirects=False) as response:
+        return int(response.status), await response.text()
+
+
+async def email_code(gateway: Running, session: Any, link: str, recipient: str) -> str:
+    """Ask for a code on the letter page and read it from the code mail (email channel)."""
+    before = len(code_mails_for(gateway, recipient))
+    assert await request_code(session, link) == 303
+
+    def newer() -> list[email.message.EmailMessage] | None:
+        mails = code_mails_for(gateway, recipient)
+        return mails if len(mails) > before else None
+
+    mails = await wait_for(newer, what="the code mail")
+    assert mails
+    return code_in(text_of(mails[0]))
 
 
 def link_in(notification: email.message.EmailMessage) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,21 @@ SENDER = "maitre.dupont@cabinet-dupont.ma"
 PASSWORD = "correct horse battery staple"
 
 
-def start(settings: Settings) -> Any:
+def start(settings: Settings, clock: Callable[[], datetime] | None = None) -> Any:
     initialise(settings)
     with offline_registry(settings) as registry:
         registry.save_sender(SENDER, "Maître Dupont", PASSWORD)
-    return running(settings)
+    return running(settings, clock=clock) if clock else running(settings)
+
+
+class Clock:
+    """The gateway's clock in a test: real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta

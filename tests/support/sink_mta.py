@@ -69,6 +69,11 @@ class _Handler:
         if injected is not None:
             return injected
         assert isinstance(envelope.content, bytes)
+        if self._sink.data_delay:
+            self._sink.in_data += 1
+            self._sink.most_at_once = max(self._sink.most_at_once, self._sink.in_data)
+            await asyncio.sleep(self._sink.data_delay)
+            self._sink.in_data -= 1
         login = None
         if session.authenticated and isinstance(session.auth_data, LoginPassword):
             login = session.auth_data.login.decode()
@@ -100,20 +105,29 @@ class SinkMTA:
         hostname: str = "sink.test",
         port: int = 0,
         reject: dict[str, str] | None = None,
+        host: str = HOST,
+        data_delay: float = 0.0,
     ) -> None:
-        """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time."""
+        """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time.
+
+        `host` may be any loopback address (127.0.0.2, ...: several MX hosts on the same port);
+        `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`).
+        """
         self.tls = tls
         self.auth = auth
         self.user = user
         self.password = password
         self.hostname = hostname
-        self.host = HOST
+        self.host = host
         self.port = port
+        self.data_delay = data_delay
+        self.in_data = 0
+        self.most_at_once = 0
         self.reject = {address.lower(): reply for address, reply in (reject or {}).items()}
         self.messages: list[Received] = []
         self.ca = trustme.CA()
         self._server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert(HOST, "localhost").configure_cert(self._server_context)
+        self.ca.issue_cert(host, "localhost").configure_cert(self._server_context)
         self._replies: defaultdict[str, deque[str]] = defaultdict(deque)
         self._server: asyncio.Server | None = None
         self._sessions: list[SMTP] = []
@@ -170,7 +184,7 @@ class SinkMTA:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._protocol,
-            HOST,
+            self.host,
             self.port,
             ssl=self._server_context if self.tls == "tls" else None,
         )

@@ -19,7 +19,7 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
     assert load_settings(EXAMPLE).gateway.domain == "lre.localhost"
     from_example = load_settings(EXAMPLE)
     defaults = settings_from_dict({}, base=Path.cwd())
-    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters"):
+    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters", "sms"):
         assert getattr(from_example, section) == getattr(defaults, section), section
 
 
@@ -34,6 +34,10 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
         ({"web": {"listen": "8080"}}, "web.listen"),
         ({"gateway": {"timezone": "Mars/Olympus"}}, "gateway.timezone"),
         ({"gateways": {}}, "gateways"),
+        ({"delivery": {"resolver": "127.0.0.1"}}, "delivery.resolver"),
+        ({"delivery": {"mx_port": 0}}, "delivery.mx_port"),
+        ({"delivery": {"require_tls_domains": "example.ma"}}, "delivery.require_tls_domains"),
+        ({"smtp": {"trusted_relays": ["mx.example.ma"]}}, "smtp.trusted_relays"),
     ],
 )
 def test_bad_configuration_names_the_key(raw: dict[str, Any], names: str) -> None:

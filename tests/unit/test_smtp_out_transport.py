@@ -96,10 +96,13 @@ def test_smarthost_mode_gives_a_smarthost(tmp_path):
     assert isinstance(transport, SmarthostTransport)
 
 
-def test_mx_mode_is_not_available_yet(tmp_path):
-    """delivery.mode = mx is refused at startup with the key's name."""
-    with pytest.raises(ConfigError, match=r"delivery\.mode: mx is not available yet"):
-        make_transport(DeliverySettings(mode="mx"), tmp_path, local_hostname="lre.localhost")
+def test_mx_mode_delivers_to_mx_hosts(tmp_path):
+    """delivery.mode = mx gives the MX transport (tested against real servers elsewhere)."""
+    from gateway.smtp_out.mx import MxTransport
+
+    settings = DeliverySettings(mode="mx", resolver=("127.0.0.1", 53))
+    transport = make_transport(settings, tmp_path, local_hostname="lre.localhost")
+    assert isinstance(transport, MxTransport)
 
 
 def test_user_without_password_file_is_a_config_error():

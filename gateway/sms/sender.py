@@ -1,0 +1,91 @@
+"""The SMS queue worker, run by the scheduler's loop: hands queued SMS to the provider.
+
+SMS live in the database (`sms_outbound`) like mail: claimed with a lease, retried with
+exponential backoff on temporary failures (5xx, timeouts), never on permanent ones (4xx). The
+notice SMS's outcome becomes evidence (NotificationForAcceptance or its failure, SMS channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from gateway.core.identity import CODE_VALIDITY
+from gateway.errors import SmsFailed
+from gateway.settings import SmsSettings
+from gateway.sms.providers import SmsProvider
+from gateway.smtp_out.backoff import next_attempt
+from gateway.storage.identity_store import IdentityStore, PendingSms
+
+if TYPE_CHECKING:
+    from gateway.registry import Registry
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+RETRY_MAX = timedelta(hours=1)
+CONCURRENCY = 10
+
+
+class SmsSender:
+    def __init__(
+        self,
+        *,
+        settings: SmsSettings,
+        provider: SmsProvider,
+        store: IdentityStore,
+        registry: Registry,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._provider = provider
+        self._store = store
+        self._registry = registry
+        self._clock = clock
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def send_pending(self) -> int:
+        pending = await self._registry.io(self._store.claim_sms, self._clock(), LEASE)
+        await asyncio.gather(*(self._send(sms) for sms in pending))
+        return len(pending)
+
+    async def _send(self, sms: PendingSms) -> None:
+        async with self._slots:
+            try:
+                await self._provider.send(sms.phone, sms.text, sms.id)
+            except SmsFailed as err:
+                await self._failed(sms, err)
+                return
+            except Exception as err:  # never lose the SMS to a bug: retry later
+                log.exception("SMS %s could not be sent", sms.id)
+                await self._failed(
+                    sms, SmsFailed(f"internal error: {type(err).__name__}", temporary=True)
+                )
+                return
+        log.info("%s SMS %s handed over", sms.kind, sms.id)
+        await self._done(sms, None)
+
+    async def _failed(self, sms: PendingSms, err: SmsFailed) -> None:
+        attempts = sms.attempts + 1
+        retry = next_attempt(
+            attempts, self._clock(), base=self._settings.retry_base.delta, maximum=RETRY_MAX
+        )
+        useless = sms.kind == "code" and retry >= sms.created_at + CODE_VALIDITY
+        if err.temporary and attempts < self._settings.max_attempts and not useless:
+            log.info("SMS %s deferred (%s); retry at %s", sms.id, err.reason, retry)
+            await self._registry.io(self._store.retry_sms, sms.id, err.reason, retry_at=retry)
+            return
+        log.warning("SMS %s failed: %s", sms.id, err.reason)
+        await self._done(sms, err.reason)
+
+    async def _done(self, sms: PendingSms, failure: str | None) -> None:
+        if sms.kind == "notice":
+            await self._registry.sms_outcome(sms, failure=failure)
+        else:
+            state = "sent" if failure is None else "failed"
+            await self._registry.io(
+                self._store.finish_sms, sms.id, state, failure, now=self._clock()
+            )

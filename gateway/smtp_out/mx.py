@@ -1,0 +1,180 @@
+"""Direct delivery to the recipient domain's mail exchangers (RFC 5321 §5, RFC 7505).
+
+For each message: look up the MX records of the recipient's domain (none: the domain's own A/AAAA
+records, the "implicit MX"; a null MX "0 .": the domain accepts no mail, a permanent failure),
+try the hosts in preference order and each of their addresses in turn, on `delivery.mx_port`.
+STARTTLS is used whenever the server offers it; for the domains in `delivery.require_tls_domains`
+a server that does not offer it is skipped (temporary failure: the queue tries again until
+`delivery.give_up_after`). Certificates are not checked (opportunistic TLS, RFC 7435; for the
+required domains this is Postfix's "encrypt" level). At most `delivery.max_per_domain`
+connections run at once to one recipient domain.
+
+A 5xx reply is final and quotes the server; a 4xx reply or an unreachable host moves on to the
+next host, and when none took the message the last temporary reason is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections import defaultdict
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from gateway.errors import RelayFailed, SmtpReply
+from gateway.resolver import DnsTemporary, MxHost, NoSuchDomain, Resolver
+from gateway.settings import DeliverySettings
+from gateway.smtp_out.transport import DEFAULT_TIMEOUT, Outgoing, failure_from
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One address of one exchanger, in the order they are tried."""
+
+    host: str
+    address: str
+
+
+def order_exchangers(records: list[MxHost], rng: random.Random) -> list[MxHost]:
+    """Lowest preference first; equal preferences in random order (RFC 5321 §5.1)."""
+    shuffled = list(records)
+    rng.shuffle(shuffled)
+    return sorted(shuffled, key=lambda record: record.preference)
+
+
+class MxTransport:
+    """Delivers each message to the MX hosts of its recipient's domain."""
+
+    def __init__(
+        self,
+        settings: DeliverySettings,
+        resolver: Resolver,
+        *,
+        local_hostname: str,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._resolver = resolver
+        self._port = settings.mx_port
+        self._require_tls = frozenset(settings.require_tls_domains)
+        self._limit = settings.max_per_domain
+        self._local_hostname = local_hostname
+        self._timeout = timeout
+        self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self._limit)
+        )
+        self._rng = random.Random()  # noqa: S311 - ordering of equal MX, not a secret
+        self._tls = ssl.create_default_context()
+        self._tls.check_hostname = False
+        self._tls.verify_mode = ssl.CERT_NONE
+
+    async def send(self, mail: Outgoing) -> str:
+        domain = mail.rcpt.rpartition("@")[2].lower().rstrip(".")
+        if not domain:
+            raise RelayFailed(SmtpReply(550, "5.1.3", f"{mail.rcpt} has no domain"))
+        async with self._slots[domain]:
+            targets = await self._targets(domain)
+            return await self._deliver(mail, domain, targets)
+
+    async def _targets(self, domain: str) -> list[Target]:
+        try:
+            records = await self._resolver.mx(domain)
+        except NoSuchDomain:
+            raise RelayFailed(
+                SmtpReply(550, "5.1.2", f"the domain {domain} does not exist (DNS: NXDOMAIN)")
+            ) from None
+        except DnsTemporary as err:
+            raise RelayFailed(
+                SmtpReply(451, "4.4.3", f"DNS look-up of {domain} failed: {err}")
+            ) from None
+        if any(record.host == "" for record in records):
+            raise RelayFailed(
+                SmtpReply(556, "5.1.10", f"the domain {domain} accepts no mail (null MX, RFC 7505)")
+            )
+        hosts = [r.host for r in order_exchangers(records, self._rng)] or [domain]
+        targets: list[Target] = []
+        problems: list[str] = []
+        for host in hosts:
+            try:
+                targets.extend(Target(host, address) for address in await self._addresses(host))
+            except (NoSuchDomain, DnsTemporary) as err:
+                problems.append(f"{host}: {err}")
+        if targets:
+            return targets
+        if not records and not problems:
+            problems.append(f"{domain} has neither MX nor A/AAAA records")
+        if not records:
+            raise RelayFailed(SmtpReply(550, "5.1.2", f"no mail server for {domain}: {problems}"))
+        raise RelayFailed(
+            SmtpReply(451, "4.4.3", f"no address for the MX hosts of {domain}: {problems}")
+        )
+
+    async def _addresses(self, host: str) -> list[str]:
+        try:
+            return await self._resolver.addresses(host)
+        except NoSuchDomain:
+            raise NoSuchDomain(f"{host} does not exist") from None
+
+    async def _deliver(self, mail: Outgoing, domain: str, targets: list[Target]) -> str:
+        last: RelayFailed | None = None
+        for target in targets:
+            try:
+                return await self._attempt(mail, domain, target)
+            except RelayFailed as err:
+                if not err.temporary:
+                    raise
+                log.info("%s to %s via %s: %s", mail.id, mail.rcpt, target.host, err.reply.line())
+                last = err
+        if last is None:  # _targets never returns an empty list
+            raise RelayFailed(SmtpReply(451, "4.4.4", f"no mail server to try for {domain}"))
+        raise last
+
+    async def _attempt(self, mail: Outgoing, domain: str, target: Target) -> str:
+        where = f"{target.host}[{target.address}]:{self._port}"
+        client = aiosmtplib.SMTP(
+            hostname=target.address,
+            port=self._port,
+            local_hostname=self._local_hostname,
+            timeout=self._timeout,
+            start_tls=False,
+            validate_certs=False,
+        )
+        try:
+            try:
+                await client.connect()
+                await client.ehlo()
+                if client.supports_extension("starttls"):
+                    await client.starttls(server_hostname=target.host, tls_context=self._tls)
+                elif domain in self._require_tls:
+                    raise RelayFailed(
+                        SmtpReply(
+                            451,
+                            "4.7.10",
+                            f"{where} does not offer STARTTLS, required for {domain}",
+                        )
+                    )
+                _, text = await client.sendmail(mail.mail_from, [mail.rcpt], mail.message)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+                raise _quoted(err, where) from err
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+        finally:
+            client.close()
+        return f"{where} said: 250 {text}"
+
+
+def _quoted(err: Exception, where: str) -> RelayFailed:
+    """The remote reply, quoted verbatim after the server's name: it goes into the proof."""
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
+        err = err.recipients[0]
+    failure = failure_from(err, where)
+    if not isinstance(err, aiosmtplib.SMTPResponseException) or not 400 <= err.code < 600:
+        return failure
+    said = " ".join(line.strip() for line in err.message.splitlines() if line.strip())
+    reply = failure.reply
+    return RelayFailed(SmtpReply(reply.code, reply.enhanced, f"{where} said: {err.code} {said}"))

@@ -1,0 +1,262 @@
+"""SQL of the recipient's identity check: one-time codes and the SMS queue (see store.py's rules).
+
+Codes are stored as an HMAC (the key never enters the database); the clear code is kept only
+until its SMS or mail is handed over. Every change is a compare-and-set, so two requests or two
+gateway processes never spend the same try twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from gateway.storage import tables as t
+from gateway.storage.store import LetterStore, NewOutbound, _unclaimed, utc
+
+
+@dataclass(frozen=True)
+class NewSms:
+    id: str
+    kind: str  # notice | code
+    delivery_id: str
+    phone: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PendingSms:
+    id: str
+    kind: str
+    delivery_id: str
+    phone: str
+    text: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewCode:
+    id: str
+    delivery_id: str
+    channel: str
+    destination: str
+    code_hash: str
+    code: str
+    language: str
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    id: str
+    delivery_id: str
+    channel: str
+    destination: str
+    code_hash: str
+    attempts: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    sms_state: str | None  # pending | sent | failed for a code sent by SMS
+
+
+def insert_sms(db: Any, sms: Sequence[NewSms], now: datetime) -> None:
+    rows = [
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "delivery_id": m.delivery_id,
+            "phone": m.phone,
+            "text": m.text,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for m in sms
+    ]
+    if rows:
+        db.execute(insert(t.sms_outbound), rows)
+
+
+def finish_sms(db: Any, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:
+    """Close an SMS (sent or failed) and erase its text and, for a code, the clear code."""
+    values: dict[str, Any] = {
+        "state": state,
+        "text": None,
+        "claimed_until": None,
+        "last_error": error[:2000] if error else None,
+        "attempts": t.sms_outbound.c.attempts + 1,
+    }
+    if state == "sent":
+        values["sent_at"] = now
+    db.execute(update(t.sms_outbound).where(t.sms_outbound.c.id == sms_id).values(**values))
+    db.execute(
+        update(t.recipient_codes).where(t.recipient_codes.c.id == sms_id).values(pending_code=None)
+    )
+
+
+class IdentityStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # codes ------------------------------------------------------------------------------
+
+    def add_code(
+        self, code: NewCode, *, sms: NewSms | None = None, mail: NewOutbound | None = None
+    ) -> None:
+        """Store a code with the SMS or mail that carries it, in one transaction."""
+        with self.engine.begin() as db:
+            db.execute(
+                insert(t.recipient_codes).values(
+                    id=code.id,
+                    delivery_id=code.delivery_id,
+                    channel=code.channel,
+                    destination=code.destination,
+                    code_hash=code.code_hash,
+                    pending_code=code.code,
+                    language=code.language,
+                    attempts=0,
+                    created_at=code.created_at,
+                    expires_at=code.expires_at,
+                )
+            )
+            if sms is not None:
+                insert_sms(db, [sms], code.created_at)
+            if mail is not None:
+                LetterStore._insert_mails(db, [mail], code.created_at)
+
+    def code_times(self, delivery_id: str, since: datetime) -> list[datetime]:
+        """When the delivery's codes were created, from since on."""
+        c = t.recipient_codes.c
+        query = select(c.created_at).where(c.delivery_id == delivery_id, c.created_at >= since)
+        with self.engine.connect() as db:
+            return [utc(x) for x in db.execute(query).scalars()]
+
+    def latest_code(self, delivery_id: str) -> CodeRecord | None:
+        c = t.recipient_codes.c
+        query = (
+            select(t.recipient_codes, t.sms_outbound.c.state.label("sms_state"))
+            .join_from(
+                t.recipient_codes,
+                t.sms_outbound,
+                t.sms_outbound.c.id == c.id,
+                isouter=True,
+            )
+            .where(c.delivery_id == delivery_id)
+            .order_by(c.created_at.desc(), c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as db:
+            row = db.execute(query).first()
+        if row is None:
+            return None
+        return CodeRecord(
+            id=row.id,
+            delivery_id=row.delivery_id,
+            channel=row.channel,
+            destination=row.destination,
+            code_hash=row.code_hash,
+            attempts=row.attempts,
+            created_at=utc(row.created_at),
+            expires_at=utc(row.expires_at),
+            used_at=utc(row.used_at) if row.used_at is not None else None,
+            sms_state=row.sms_state,
+        )
+
+    def reserve_try(self, code_id: str, max_tries: int, now: datetime) -> bool:
+        """Count one try against the code; False when it is used, expired or out of tries."""
+        c = t.recipient_codes.c
+        with self.engine.begin() as db:
+            done = db.execute(
+                update(t.recipient_codes)
+                .where(
+                    c.id == code_id,
+                    c.attempts < max_tries,
+                    c.used_at.is_(None),
+                    c.expires_at > now,
+                )
+                .values(attempts=c.attempts + 1)
+            ).rowcount
+        return bool(done)
+
+    def mark_used(self, code_id: str, now: datetime) -> bool:
+        c = t.recipient_codes.c
+        with self.engine.begin() as db:
+            done = db.execute(
+                update(t.recipient_codes)
+                .where(c.id == code_id, c.used_at.is_(None))
+                .values(used_at=now, pending_code=None)
+            ).rowcount
+        return bool(done)
+
+    def pending_code(self, code_id: str) -> tuple[str, str, str] | None:
+        """(clear code, language, destination) of a code whose mail is not yet handed over."""
+        c = t.recipient_codes.c
+        query = select(c.pending_code, c.language, c.destination).where(c.id == code_id)
+        with self.engine.connect() as db:
+            row = db.execute(query).first()
+        if row is None or row.pending_code is None:
+            return None
+        return row.pending_code, row.language, row.destination
+
+    def forget_code(self, code_id: str) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(t.recipient_codes)
+                .where(t.recipient_codes.c.id == code_id)
+                .values(pending_code=None)
+            )
+
+    # the SMS queue ----------------------------------------------------------------------
+
+    def claim_sms(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingSms]:
+        c = t.sms_outbound.c
+        query = (
+            select(c.id)
+            .where(c.state == "pending", c.next_attempt_at <= now, _unclaimed(t.sms_outbound, now))
+            .order_by(c.next_attempt_at)
+            .limit(limit)
+        )
+        claimed = []
+        with self.engine.begin() as db:
+            for sms_id in db.execute(query).scalars().all():
+                won = db.execute(
+                    update(t.sms_outbound)
+                    .where(c.id == sms_id, _unclaimed(t.sms_outbound, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if won:
+                    claimed.append(sms_id)
+            if not claimed:
+                return []
+            rows = db.execute(select(t.sms_outbound).where(c.id.in_(claimed))).all()
+        return [
+            PendingSms(
+                r.id, r.kind, r.delivery_id, r.phone, r.text or "", r.attempts, utc(r.created_at)
+            )
+            for r in rows
+        ]
+
+    def finish_sms(self, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:
+        with self.engine.begin() as db:
+            finish_sms(db, sms_id, state, error, now=now)
+
+    def retry_sms(self, sms_id: str, error: str, *, retry_at: datetime) -> None:
+        c = t.sms_outbound.c
+        with self.engine.begin() as db:
+            db.execute(
+                update(t.sms_outbound)
+                .where(c.id == sms_id)
+                .values(
+                    attempts=c.attempts + 1,
+                    last_error=error[:2000],
+                    next_attempt_at=retry_at,
+                    claimed_until=None,
+                )
+            )

@@ -1,0 +1,127 @@
+"""Letters emailed to bob=example.ma@<gateway domain>: sender authenticated by DKIM, SPF+DMARC or a
+trusted relay; everything else refused with 550 5.7.x. DNS answers come from a loopback server."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.integration.test_letter_life import BOB, BODY
+from tests.integration.test_mx_delivery import World, dns_server, proofs, send_inbound, world
+from tests.support.client import letter_bytes, wait_for
+from tests.support.dns import DnsServer
+from tests.support.gateway import SENDER
+
+__all__ = ["dns_server", "world"]
+
+MX_ADDRESS = "bob.martin=example.ma@lre.localhost"
+
+
+def publish_dkim_key(dns: DnsServer, selector: str, domain: str) -> bytes:
+    """A new RSA key: its public half published in DNS, its private half (PKCS#1 PEM) returned."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    value = f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+    chunks = " ".join(f'"{value[i : i + 200]}"' for i in range(0, len(value), 200))
+    dns.add(f"{selector}._domainkey.{domain}", "TXT", chunks)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def letter(sender: str = SENDER) -> bytes:
+    return letter_bytes(sender, [BOB], "Mise en demeure", BODY)
+
+
+async def deposited(world: World, reply: tuple[int, str]) -> bytes:
+    code, text = reply
+    assert code == 250, text
+    reference = re.search(r"LRE-\d{8}-[A-Z2-7]{8}", text)
+    assert reference, text
+    [notice] = await wait_for(lambda: world.recipient_mx.messages, what="notification")
+    assert notice.rcpt_tos == (BOB,)
+    [proof] = await wait_for(
+        lambda: proofs(world.sender_mx, "SubmissionAcceptance"), what="proof of deposit"
+    )
+    return proof.xml
+
+
+async def test_aligned_dkim_signature_deposits_the_letter(world):
+    """A DKIM signature of the From: domain: deposited; the proof says how."""
+    private = publish_dkim_key(world.dns, "s2026", "cabinet-dupont.ma")
+    message = letter()
+    signed = dkim.sign(message, b"s2026", b"cabinet-dupont.ma", private) + message
+    xml = await deposited(world, await send_inbound(world, SENDER, MX_ADDRESS, signed))
+    assert b"DKIM signature d=cabinet-dupont.ma s=s2026 aligned" in xml
+
+
+async def test_unaligned_or_missing_authentication_is_refused(world):
+    """No signature and no SPF; a signature of another domain; an unregistered sender: 550 5.7.x."""
+    code, text = await send_inbound(world, SENDER, MX_ADDRESS, letter())
+    assert (code, text[:6]) == (550, "5.7.26")
+    assert "DKIM" in text
+    private = publish_dkim_key(world.dns, "x", "mailer.example")
+    world.dns.add("mailer.example", "TXT", '"v=spf1 -all"')
+    message = letter()
+    other = dkim.sign(message, b"x", b"mailer.example", private) + message
+    code, text = await send_inbound(world, SENDER, MX_ADDRESS, other)
+    assert (code, text[:6]) == (550, "5.7.26")
+    code, text = await send_inbound(
+        world, "eve@mailer.example", MX_ADDRESS, letter("eve@mailer.example")
+    )
+    assert (code, text[:5]) == (550, "5.7.1")
+    assert "not a registered sender" in text
+    assert not world.recipient_mx.messages
+
+
+async def test_spf_pass_counts_only_with_dmarc_alignment(world):
+    """SPF pass alone is refused; with a DMARC record of the From: domain it deposits."""
+    world.dns.add("cabinet-dupont.ma", "TXT", '"v=spf1 mx ip4:127.0.0.0/8 -all"')
+    code, text = await send_inbound(world, SENDER, MX_ADDRESS, letter())
+    assert (code, text[:6]) == (550, "5.7.26")
+    assert "DMARC" in text
+    world.dns.add("_dmarc.cabinet-dupont.ma", "TXT", '"v=DMARC1; p=reject"')
+    xml = await deposited(world, await send_inbound(world, SENDER, MX_ADDRESS, letter()))
+    assert b"SPF pass for cabinet-dupont.ma from 127.0.0.1" in xml
+
+
+RESULTS = (
+    b"Authentication-Results: mx.lre.localhost; dkim=pass header.d=cabinet-dupont.ma; "
+    b"dmarc=pass header.from=cabinet-dupont.ma\r\n"
+)
+
+
+async def test_authentication_results_are_ignored_from_untrusted_peers(world):
+    """Anybody can write Authentication-Results: from an unlisted peer it counts for nothing."""
+    code, _ = await send_inbound(world, SENDER, MX_ADDRESS, RESULTS + letter())
+    assert code == 550
+
+
+@pytest.mark.parametrize("world", [{}], indirect=True)
+async def test_trusted_relay_results_deposit(world, tmp_path, database_url):
+    """A relay in smtp.trusted_relays vouches with dmarc=pass for the From: domain."""
+    from dataclasses import replace
+
+    from tests.support.gateway import start
+
+    settings = world.gateway.settings
+    trusted = replace(
+        settings,
+        smtp=replace(settings.smtp, trusted_relays=("127.0.0.0/8",)),
+        web=replace(settings.web, listen=("127.0.0.1", 0)),
+    )
+    async with start(trusted) as gateway:
+        relay = World(gateway, world.dns, world.recipient_mx, world.sender_mx)
+        xml = await deposited(
+            relay, await send_inbound(relay, SENDER, MX_ADDRESS, RESULTS + letter())
+        )
+    assert b"d=cabinet-dupont.ma reported by the trusted relay mx.lre.localhost" in xml

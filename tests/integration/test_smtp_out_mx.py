@@ -1,0 +1,142 @@
+"""MxTransport against a real DNS server and real SMTP servers on loopback addresses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.errors import RelayFailed
+from gateway.resolver import Resolver
+from gateway.settings import DeliverySettings
+from gateway.smtp_out.mx import MxTransport
+from gateway.smtp_out.transport import Outgoing
+from tests.support.dns import DnsServer
+from tests.support.gateway import free_port
+from tests.support.sink_mta import SinkMTA
+
+MESSAGE = (
+    b"From: noreply@lre.localhost\r\nTo: bob@example.ma\r\nSubject: Hello\r\n\r\nHello Bob.\r\n"
+)
+
+
+def mail(rcpt: str = "bob@example.ma", id: str = "o1") -> Outgoing:
+    return Outgoing(mail_from="bounce+x@lre.localhost", rcpt=rcpt, message=MESSAGE, id=id)
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    with DnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+def transport(dns_server: DnsServer, port: int, **settings: object) -> MxTransport:
+    delivery = DeliverySettings(mode="mx", mx_port=port, **settings)  # type: ignore[arg-type]
+    host, _, number = dns_server.address.rpartition(":")
+    return MxTransport(delivery, Resolver((host, int(number))), local_hostname="lre.localhost")
+
+
+async def test_lowest_preference_first_then_the_next_when_it_is_down(dns_server, port):
+    """MX 10 is tried first; when nothing listens there, MX 20 gets the message."""
+    dns_server.add("example.ma", "MX", "20 mx2.example.ma.")
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    dns_server.add("mx2.example.ma", "A", "127.0.0.3")
+    dns_server.add("other.ma", "MX", "5 mx1.example.ma.")
+    dns_server.add("other.ma", "MX", "50 mx2.example.ma.")
+    async with SinkMTA(host="127.0.0.3", port=port) as backup:
+        said = await transport(dns_server, port).send(mail())
+        assert "mx2.example.ma[127.0.0.3]" in said
+        assert [m.rcpt_tos for m in backup.messages] == [("bob@example.ma",)]
+        async with SinkMTA(host="127.0.0.2", port=port) as primary:
+            await transport(dns_server, port).send(mail("alice@other.ma", "o2"))
+            assert [m.rcpt_tos for m in primary.messages] == [("alice@other.ma",)]
+        assert len(backup.messages) == 1
+
+
+async def test_without_mx_the_domain_address_is_used(dns_server, port):
+    """No MX record: the domain's own A record is the implicit MX (RFC 5321 §5.1)."""
+    dns_server.add("example.ma", "A", "127.0.0.4")
+    async with SinkMTA(host="127.0.0.4", port=port) as sink:
+        await transport(dns_server, port).send(mail())
+        assert sink.messages[0].data == MESSAGE
+
+
+async def test_null_mx_and_missing_domain_fail_permanently(dns_server, port):
+    """A null MX (RFC 7505) and a domain that does not exist are final, with a clear reason."""
+    dns_server.add("example.ma", "MX", "0 .")
+    with pytest.raises(RelayFailed) as caught:
+        await transport(dns_server, port).send(mail())
+    assert not caught.value.temporary
+    assert caught.value.reply.enhanced == "5.1.10"
+    assert "null MX" in caught.value.reply.text
+    with pytest.raises(RelayFailed) as caught:
+        await transport(dns_server, port).send(mail("bob@nowhere.ma"))
+    assert not caught.value.temporary
+    assert "nowhere.ma does not exist" in caught.value.reply.text
+
+
+async def test_permanent_refusal_quotes_the_server(dns_server, port):
+    """A 5xx to RCPT is final and its text is quoted with the server that said it."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    async with SinkMTA(host="127.0.0.2", port=port) as sink:
+        sink.inject("RCPT", "550 5.1.1 <bob@example.ma>: Recipient address rejected", times=1)
+        with pytest.raises(RelayFailed) as caught:
+            await transport(dns_server, port).send(mail())
+    assert not caught.value.temporary
+    assert caught.value.reply.code == 550
+    assert caught.value.reply.enhanced == "5.1.1"
+    assert "mx1.example.ma[127.0.0.2]" in caught.value.reply.text
+    assert "550 5.1.1 <bob@example.ma>: Recipient address rejected" in caught.value.reply.text
+
+
+async def test_temporary_refusal_everywhere_is_temporary(dns_server, port):
+    """4xx from every MX: a temporary failure quoting the last one (the queue retries)."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    async with SinkMTA(host="127.0.0.2", port=port) as sink:
+        sink.inject("RCPT", "450 4.2.0 Greylisted, come back later", times=1)
+        with pytest.raises(RelayFailed) as caught:
+            await transport(dns_server, port).send(mail())
+        assert caught.value.temporary
+        assert "450 4.2.0 Greylisted" in caught.value.reply.text
+        await transport(dns_server, port).send(mail())
+        assert len(sink.messages) == 1
+
+
+async def test_starttls_is_used_when_offered_and_required_where_configured(dns_server, port):
+    """STARTTLS whenever offered; a plain-text MX of a require_tls domain gets nothing."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    dns_server.add("secure.ma", "MX", "10 mx2.secure.ma.")
+    dns_server.add("mx2.secure.ma", "A", "127.0.0.3")
+    async with SinkMTA(host="127.0.0.2", port=port, tls="starttls") as tls_sink:
+        await transport(dns_server, port, require_tls_domains=("example.ma",)).send(mail())
+        assert tls_sink.messages[0].tls
+    async with SinkMTA(host="127.0.0.3", port=port) as plain:
+        await transport(dns_server, port).send(mail("eve@secure.ma"))
+        assert not plain.messages[0].tls
+        strict = transport(dns_server, port, require_tls_domains=("secure.ma",))
+        with pytest.raises(RelayFailed) as caught:
+            await strict.send(mail("eve@secure.ma", "o2"))
+        assert caught.value.temporary
+        assert "STARTTLS" in caught.value.reply.text
+        assert len(plain.messages) == 1
+
+
+async def test_per_domain_concurrency_limit(dns_server, port):
+    """No more than max_per_domain connections at once to one domain; other domains unaffected."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    async with SinkMTA(host="127.0.0.2", port=port, data_delay=0.3) as sink:
+        mx = transport(dns_server, port, max_per_domain=2)
+        await asyncio.gather(*(mx.send(mail(f"u{i}@example.ma", f"o{i}")) for i in range(6)))
+        assert len(sink.messages) == 6
+        assert sink.most_at_once == 2

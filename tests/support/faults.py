@@ -1,0 +1,65 @@
+"""Real database faults for tests: a missing table, a lock held by another session.
+
+They act on the database itself through its own driver (sqlite3, psycopg), never on the
+gateway's objects, so the gateway meets them exactly as it would in production.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+
+def _sqlite_path(url: str) -> str | None:
+    parsed = make_url(url)
+    return parsed.database if parsed.get_backend_name() == "sqlite" else None
+
+
+def execute(url: str, statement: str) -> None:
+    """Run one statement in its own committed transaction."""
+    path = _sqlite_path(url)
+    if path is not None:
+        with closing(sqlite3.connect(path, isolation_level=None, timeout=30)) as db:
+            db.execute(statement)
+        return
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(statement.encode())  # bytes: the statement is built, not a literal
+
+
+@contextmanager
+def table_missing(url: str, table: str) -> Iterator[str]:
+    """Inside the block `table` is renamed to `<table>_away` (yielded): every query on it fails."""
+    away = f"{table}_away"
+    execute(url, f"ALTER TABLE {table} RENAME TO {away}")
+    try:
+        yield away
+    finally:
+        execute(url, f"ALTER TABLE {away} RENAME TO {table}")
+
+
+@contextmanager
+def letters_locked(url: str) -> Iterator[None]:
+    """Another session holds the lock a new letter's INSERT needs until the block ends.
+
+    SQLite: the database write lock (BEGIN IMMEDIATE). PostgreSQL: an ACCESS EXCLUSIVE lock on
+    the letters table. Either way the gateway's deposit waits, then goes on once released.
+    """
+    path = _sqlite_path(url)
+    if path is not None:
+        with closing(sqlite3.connect(path, isolation_level=None, timeout=30)) as lite:
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                lite.execute("ROLLBACK")
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute("LOCK TABLE letters IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()
