@@ -428,6 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per check otherwise
+    smtp_log = logging.getLogger("mail.log")  # aiosmtpd
+    smtp_log.setLevel(logging.WARNING)  # not every SMTP command
+    smtp_log.addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting details
     try:
         settings = load_settings(config_path(args.config))
         if args.command == "init":

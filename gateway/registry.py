@@ -152,6 +152,7 @@ class Registry:
             sender_address=submission.mail_from,
             sender_name=parsed.from_display or submission.account.name,
             sender_authentication=submission.authentication,
+            sender_ip=submission.peer or None,
             subject=parsed.subject,
             message_id=parsed.message_id,
             message_size=len(submission.content),

@@ -67,7 +67,8 @@ class EvidenceRecord:
     sender_account: str
     sender_address: str
     sender_name: str
-    sender_authentication: str  # e.g. "smtp-auth-plain+starttls"
+    sender_authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
+    sender_ip: str | None = None  # the address the letter was submitted from
     recipient_address: str
     recipient_phone: str | None = None
     recipient_identification: str = "none"  # how the recipient's identity was verified

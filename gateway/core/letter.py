@@ -46,6 +46,7 @@ class Letter:
     sender_address: str
     sender_name: str
     sender_authentication: str
+    sender_ip: str | None = None
     subject: str
     message_id: str | None
     message_size: int

@@ -47,6 +47,7 @@ def evidence_record(
         sender_address=letter.sender_address,
         sender_name=letter.sender_name,
         sender_authentication=letter.sender_authentication,
+        sender_ip=letter.sender_ip,
         recipient_address=delivery.recipient,
         recipient_phone=delivery.phone,
         recipient_identification=how,

@@ -42,6 +42,8 @@ def to_xml(record: EvidenceRecord) -> bytes:
     _text(sender, "EmailAddress", record.sender_address)
     _text(sender, "Name", record.sender_name)
     _text(sender, "AuthenticationMethod", record.sender_authentication)
+    if record.sender_ip is not None:
+        _text(sender, "IPAddress", record.sender_ip)
     recipient = ET.SubElement(root, "RecipientDetails")
     _text(recipient, "EmailAddress", record.recipient_address)
     if record.recipient_phone is not None:
@@ -119,6 +121,7 @@ def _record(root: _Reader) -> EvidenceRecord:
         sender_address=sender.text("EmailAddress"),
         sender_name=sender.text("Name"),
         sender_authentication=sender.text("AuthenticationMethod"),
+        sender_ip=sender.optional("IPAddress"),
         recipient_address=recipient.text("EmailAddress"),
         recipient_phone=recipient.optional("PhoneNumber"),
         recipient_identification=recipient.text("IdentificationMethod"),

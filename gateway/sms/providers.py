@@ -1,7 +1,8 @@
 """SMS providers: one small interface, an HTTP provider for commercial SMS APIs, a dev outbox.
 
-A provider hands one SMS over or raises SmsFailed, temporary (5xx, timeout, unreachable: the
-queue retries with backoff) or permanent (4xx and anything else: never retried).
+A provider hands one SMS over or raises SmsFailed, temporary (5xx, 408 and 429, timeout,
+unreachable: the queue retries with backoff) or permanent (other 4xx and anything else: never
+retried). 408 Request Timeout and 429 Too Many Requests say "later", not "never".
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from gateway.settings import SmsSettings
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}\.json$")
 MAX_REASON: Final = 300  # characters of a provider's answer kept as the failure's reason
+
+
+RETRY_LATER = frozenset({408, 429})  # RFC 9110 §15.5.9, RFC 6585 §4
 
 
 class SmsProvider(Protocol):
@@ -75,7 +79,7 @@ class HttpSmsProvider:
         if 200 <= status < 300:
             return
         reason = f"the SMS provider answered HTTP {status}: {' '.join(answer.split())}"
-        raise SmsFailed(reason, temporary=status >= 500)
+        raise SmsFailed(reason, temporary=status >= 500 or status in RETRY_LATER)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -48,6 +48,7 @@ letters = Table(
     Column("sender_address", String(320), nullable=False),
     Column("sender_name", String(200), nullable=False),
     Column("sender_authentication", String(200), nullable=False),
+    Column("sender_ip", String(45)),  # IPv4 or IPv6 text form
     Column("subject", Text, nullable=False),
     Column("message_id", Text),
     Column("message_size", Integer, nullable=False),

@@ -82,6 +82,7 @@ async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
     assert reference in deposit_proof.subject + deposit_proof.text
     assert hashlib.sha256(data).hexdigest().encode() in deposit_proof.xml
     assert hashlib.sha256(CONTRACT).hexdigest().encode() in deposit_proof.xml
+    assert b"<IPAddress>127.0.0.1</IPAddress>" in deposit_proof.xml  # where it was sent from
     assert_proof_verifies(deposit_proof.xml, deposit_proof.p7s, anchors(gateway), tmp_path / "dep")
 
     notice = (await wait_for(lambda: notification_for(gateway, BOB), what="notification"))[0]

@@ -361,6 +361,17 @@ async def test_sms_provider_5xx_is_retried_and_4xx_is_a_recorded_failure(
             assert not proofs_for(gateway, SENDER, "NotificationForAcceptanceFailure")
 
 
+async def test_a_rate_limited_provider_is_asked_again(tmp_path: Path, database_url: str) -> None:
+    """429 Too Many Requests means "later", not "never": the notice SMS goes out on a retry."""
+    async with start_sms_server(statuses=[429]) as sms:
+        settings = make_settings(tmp_path, database_url, sms=sms_settings(tmp_path, sms.url))
+        async with start(settings) as gateway:
+            assert (await deposit_to(gateway, [BOB_WITH_MOBILE], [BOB]))[0] == 250
+            await wait_for(lambda: sms.to(BOB_MOBILE), within=20, what="the retried SMS")
+            assert len(sms.requests) == 2
+            assert not [e for kind, e in sms_evidence(gateway) if "Failure" in kind]
+
+
 async def test_queued_sms_survive_a_restart(tmp_path: Path, database_url: str) -> None:
     """The provider is down, the gateway stops; once both are back the notice SMS goes out."""
     port = free_port()
