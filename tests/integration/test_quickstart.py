@@ -28,6 +28,7 @@ url = "{database_url}"
 [smtp]
 submission = "127.0.0.1:{free_port()}"
 submissions = "127.0.0.1:0"
+inbound = "127.0.0.1:0"
 [web]
 listen = "127.0.0.1:{web}"
 """)
