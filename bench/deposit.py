@@ -113,8 +113,11 @@ def drained(database: str) -> bool:
         unsealed = db.execute(
             select(func.count()).select_from(t.evidence).where(t.evidence.c.p7s.is_(None))
         ).scalar_one()
+        pending_pdfs = db.execute(
+            select(func.count()).select_from(t.proof_pdfs).where(t.proof_pdfs.c.state == "pending")
+        ).scalar_one()
     engine.dispose()
-    return pending_mail == 0 and unsealed == 0
+    return pending_mail == 0 and unsealed == 0 and pending_pdfs == 0
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
 from gateway.storage.pdf_queue import PdfQueue
-from gateway.storage.store import LetterStore, NewOutbound, PendingMail
+from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
 
 if TYPE_CHECKING:
     from gateway.pdf.jobs import PdfWorker
@@ -112,7 +112,9 @@ class Scheduler:
     # sealing ----------------------------------------------------------------------------
 
     async def seal_pending(self) -> int:
+        """Seal the claimed evidence, then store every seal with one commit (see store_seals)."""
         pending = await self._registry.io(self._store.claim_unsealed, self._clock(), LEASE)
+        seals = []
         for item in pending:
             try:
                 p7s = await seal(
@@ -130,17 +132,10 @@ class Scheduler:
                 )
                 await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
                 continue
-            mails = []
             if item.type.yields_proof and item.channel is None and self._pdfs is not None:
-                await self._registry.io(
-                    self._store.store_seal,
-                    item.id,
-                    p7s,
-                    [],
-                    now=self._clock(),
-                    pdf_for=item.delivery_id,
-                )
+                seals.append(NewSeal(item.id, p7s, pdf_for=item.delivery_id))
                 continue
+            mails = []
             if item.type.yields_proof and item.channel is None:  # SMS outcomes: recorded only
                 letter, _ = await self._registry.io(self._store.delivery, item.delivery_id)
                 mails.append(
@@ -153,17 +148,42 @@ class Scheduler:
                         rcpt=letter.sender_address,
                     )
                 )
-            await self._registry.io(self._store.store_seal, item.id, p7s, mails, now=self._clock())
+            seals.append(NewSeal(item.id, p7s, mails))
+        if seals:
+            # until this commit the claimed evidence stays unsealed: after a crash its lease
+            # expires and it is sealed again (a second seal of the same XML is as good)
+            await self._registry.io(self._store.store_seals, seals, now=self._clock())
         return len(pending)
 
     # outbound mail ----------------------------------------------------------------------
 
     async def send_pending(self) -> int:
+        """Hand the claimed mails over, then record their outcomes together (few commits).
+
+        An outcome not yet recorded when the process stops leaves its mail claimed: the lease
+        expires and the mail is sent again (at least once, as before batching).
+        """
         pending = await self._registry.io(self._store.claim_mail, self._clock(), LEASE)
-        await asyncio.gather(*(self._send(mail) for mail in pending))
+        results = await asyncio.gather(*(self._send(mail) for mail in pending))
+        outcomes = [outcome for outcome in results if outcome is not None]
+        notices = [(m, failure) for m, failure in outcomes if m.kind == "notification"]
+        others = [(m, failure) for m, failure in outcomes if m.kind != "notification"]
+        if notices:
+            await self._registry.notification_outcomes(notices)
+        if others:
+            await self._registry.io(
+                self._store.finish_mails,
+                [(m.id, "sent" if f is None else "failed", f) for m, f in others],
+                now=self._clock(),
+            )
+        for mail, _ in outcomes:
+            if mail.kind == "code":
+                await self._registry.identity.forget(mail.id)
         return len(pending)
 
-    async def _send(self, mail: PendingMail) -> None:
+    async def _send(self, mail: PendingMail) -> tuple[PendingMail, str | None] | None:
+        """Hand one mail over: (mail, None) once sent, (mail, reply) once failed for good, the
+        outcome to record; None when it is rescheduled (recorded here: retries are rare)."""
         async with self._slots:
             try:
                 message = await self._compose(mail)
@@ -171,23 +191,17 @@ class Scheduler:
                 mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
                 await self._transport.send(Outgoing(mail_from, mail.rcpt, signed, mail.id))
             except RelayFailed as err:
-                await self._failed(mail, err)
-                return
+                return await self._failed(mail, err)
             except Exception as err:  # never lose the mail to a bug: retry later
                 log.exception("mail %s could not be sent", mail.id)
                 await self._retry(mail, f"internal error: {type(err).__name__}")
-                return
+                return None
         log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
-        if mail.kind == "notification":
-            await self._registry.notification_outcome(mail, failure=None)
-        else:
-            await self._registry.io(
-                self._store.finish_mail, mail.id, "sent", None, now=self._clock()
-            )
-        if mail.kind == "code":
-            await self._registry.identity.forget(mail.id)
+        return mail, None
 
-    async def _failed(self, mail: PendingMail, err: RelayFailed) -> None:
+    async def _failed(
+        self, mail: PendingMail, err: RelayFailed
+    ) -> tuple[PendingMail, str | None] | None:
         reply = err.reply.line()
         delivery = self._settings.delivery
         exhausted = mail.attempts + 1 >= delivery.max_attempts or should_give_up(
@@ -196,16 +210,9 @@ class Scheduler:
         if err.temporary and not exhausted:
             log.info("%s %s to %s deferred: %s", mail.kind, mail.id, mail.rcpt, reply)
             await self._retry(mail, reply)
-            return
+            return None
         log.warning("%s %s to %s failed: %s", mail.kind, mail.id, mail.rcpt, reply)
-        if mail.kind == "notification":
-            await self._registry.notification_outcome(mail, failure=reply)
-        else:
-            await self._registry.io(
-                self._store.finish_mail, mail.id, "failed", reply, now=self._clock()
-            )
-        if mail.kind == "code":
-            await self._registry.identity.forget(mail.id)
+        return mail, reply
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
         delivery = self._settings.delivery

@@ -20,7 +20,7 @@ from gateway.pdf.seal import PdfSealer
 from gateway.pdf.text import text
 from gateway.registry import Registry
 from gateway.smtp_out.backoff import next_attempt
-from gateway.storage.pdf_queue import PdfJob, PdfQueue
+from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,24 @@ class PdfWorker:
         return made + archived
 
     async def make_pending(self) -> int:
+        """Make the claimed certificates, then store them and queue their mails with one commit."""
         jobs = await self._registry.io(self._queue.claim_pending, self._clock(), LEASE)
+        made = []
         for job in jobs:
             try:
-                await self._make(job)
+                made.append(await self._make(job))
             except (EvidenceError, TimestampError) as err:
                 await self._failed(job, err, renewal=False)
             except Exception as err:  # a bug must not lose the proof: retry later
                 log.exception("PDF for evidence %s failed", job.evidence_id)
                 await self._failed(job, err, renewal=False)
+        if made:
+            await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
+            for item in made:
+                log.info("PDF certificate for evidence %s made", item.evidence_id)
         return len(jobs)
 
-    async def _make(self, job: PdfJob) -> None:
+    async def _make(self, job: PdfJob) -> MadePdf:
         xml, p7s = await self._registry.io(self._store.sealed_evidence, job.evidence_id)
         letter, _ = await self._registry.io(self._store.delivery, job.delivery_id)
         language = await self._registry.io(self._store.account_language, letter.sender_account)
@@ -87,7 +93,6 @@ class PdfWorker:
         )
         reason = text(language, f"evidence.{record.event.value}")
         pdf = await asyncio.to_thread(self._render_and_seal, facts, reason)
-        renew_at = renewal_due(pdf) - self._archive_before
         mail = NewOutbound(
             id=job.evidence_id,
             kind="proof",
@@ -96,11 +101,7 @@ class PdfWorker:
             mail_from=self._registry.bounce_address,
             rcpt=letter.sender_address,
         )
-        now = self._clock()
-        await self._registry.io(
-            self._queue.store_pdf, job.evidence_id, pdf, mail, renew_at=renew_at, now=now
-        )
-        log.info("PDF certificate for evidence %s made", job.evidence_id)
+        return MadePdf(job.evidence_id, pdf, mail, renewal_due(pdf) - self._archive_before)
 
     def _render_and_seal(self, facts: CertificateFacts, reason: str) -> bytes:
         pdf = self._renderer.render(facts)

@@ -7,9 +7,7 @@ by HarfBuzz (fpdf2's text shaping) and laid out right to left.
 
 from __future__ import annotations
 
-import copy
 import functools
-import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,14 +17,13 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import segno
-from fontTools import ttLib
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
-from fpdf.fonts import SubsetMap
 
 from gateway import i18n
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.errors import EvidenceError
+from gateway.pdf.fonts import ARABIC, LATIN, FontBook, FontOutputProducer
 from gateway.pdf.text import recipient_identification, sender_identification, text
 
 EVIDENCE_XML: Final = "evidence.xml"
@@ -44,6 +41,7 @@ FONTS: Final = {
     ("arabic", ""): "NotoNaskhArabic-Regular.ttf",
     ("arabic", "B"): "NotoNaskhArabic-Bold.ttf",
 }
+SCRIPTS: Final = {"sans": LATIN, "mono": LATIN, "arabic": LATIN + ARABIC}  # see gateway.pdf.fonts
 INK: Final = (33, 37, 41)
 MUTED: Final = (96, 104, 112)
 ACCENT: Final = (26, 54, 93)
@@ -90,41 +88,16 @@ def verify_url(public_url: str, evidence_id: str) -> str:
 
 
 class CertificateRenderer:
-    """Renders certificates; fonts are read and parsed once, then copied for each document.
-
-    Parsing the five fonts costs ~200 ms; a parsed font is copied with a fresh, lazily loaded
-    fontTools object (fpdf2 subsets that one in place when it writes the document).
-    """
+    """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts)."""
 
     def __init__(self, fonts: dict[tuple[str, str], Path] | None = None) -> None:
-        paths = fonts or find_fonts()
-        prototype = FPDF()
-        for (family, style), path in paths.items():
-            prototype.add_font(family, style, str(path))
-        self._fonts: dict[str, Any] = dict(prototype.fonts)
-        self._raw = {key: Path(font.ttffile).read_bytes() for key, font in self._fonts.items()}
-        for font in self._fonts.values():
-            font.close()  # each document gets its own in-memory copy of the font file
+        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS)
         self._lock = threading.Lock()
-
-    def _fresh_fonts(self) -> dict[str, Any]:
-        fonts = {}
-        for key, font in self._fonts.items():
-            clone = copy.copy(font)  # widths, cmap and HarfBuzz face are read-only: shared
-            clone.glyph_ids = {}
-            clone.missing_glyphs = []
-            clone.biggest_size_pt = 0
-            clone.subset = SubsetMap(clone)  # what this document uses
-            clone.ttfont = ttLib.TTFont(
-                io.BytesIO(self._raw[key]), recalcTimestamp=False, lazy=True
-            )
-            fonts[key] = clone
-        return fonts
 
     def render(self, facts: CertificateFacts) -> bytes:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
-        with self._lock:  # the shared HarfBuzz and cmap objects are not meant for threads
-            return _Page(self._fresh_fonts(), facts, lang).build()
+        with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
+            return _Page(self._fonts.for_document(), facts, lang).build()
 
 
 class _Page:
@@ -221,7 +194,7 @@ class _Page:
             desc="CAdES-T seal of evidence.xml",
             modification_date=record.event_time,
         )
-        return bytes(pdf.output())
+        return bytes(pdf.output(output_producer_class=FontOutputProducer))
 
     # pieces ----------------------------------------------------------------------------
 
@@ -405,5 +378,5 @@ def _party(name: str, address: str) -> str:
 
 @functools.cache
 def shared_renderer() -> CertificateRenderer:
-    """One renderer per process: the fonts are parsed once (about 200 ms), whatever starts."""
+    """One renderer per process: the fonts are parsed once, whatever starts."""
     return CertificateRenderer()

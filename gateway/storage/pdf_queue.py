@@ -7,6 +7,7 @@ mail never leaves without its certificate, and a deposit never waits for one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,16 @@ class PdfJob:
     delivery_id: str
     attempts: int
     pdf: bytes | None  # the current PDF, for archive jobs
+
+
+@dataclass(frozen=True)
+class MadePdf:
+    """A sealed certificate to store, with the proof mail that carries it."""
+
+    evidence_id: str
+    pdf: bytes
+    mail: NewOutbound
+    renew_at: datetime
 
 
 def pdf_due(db: Any) -> list[datetime | None]:
@@ -87,23 +98,30 @@ class PdfQueue:
         self, evidence_id: str, pdf: bytes, mail: NewOutbound, *, renew_at: datetime, now: datetime
     ) -> bool:
         """Store the sealed PDF and queue its proof mail, once."""
+        return self.store_pdfs([MadePdf(evidence_id, pdf, mail, renew_at)], now=now)[0]
+
+    def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
+        """Store several PDFs and queue their proof mails in one transaction, each once."""
         table = t.proof_pdfs
+        stored = []
         with self.engine.begin() as db:
-            done = db.execute(
-                update(table)
-                .where(table.c.evidence_id == evidence_id, table.c.state == "pending")
-                .values(
-                    state="done",
-                    pdf=pdf,
-                    made_at=now,
-                    renew_at=renew_at,
-                    claimed_until=None,
-                    last_error=None,
-                )
-            ).rowcount
-            if done:
-                LetterStore._insert_mails(db, [mail], now)
-        return bool(done)
+            for item in made:
+                done = db.execute(
+                    update(table)
+                    .where(table.c.evidence_id == item.evidence_id, table.c.state == "pending")
+                    .values(
+                        state="done",
+                        pdf=item.pdf,
+                        made_at=now,
+                        renew_at=item.renew_at,
+                        claimed_until=None,
+                        last_error=None,
+                    )
+                ).rowcount
+                if done:
+                    LetterStore._insert_mails(db, [item.mail], now)
+                stored.append(bool(done))
+        return stored
 
     def store_archived(
         self, evidence_id: str, pdf: bytes, *, renew_at: datetime, now: datetime

@@ -85,6 +85,26 @@ class PendingMail:
 
 
 @dataclass(frozen=True)
+class NewSeal:
+    """A sealed evidence to store: its .p7s, the mails it queues, its PDF job's delivery."""
+
+    evidence_id: str
+    p7s: bytes
+    mails: Sequence[NewOutbound] = ()
+    pdf_for: str | None = None
+
+
+@dataclass(frozen=True)
+class NewTransition:
+    """One compare-and-set state change of `LetterStore.transition`, for `transitions`."""
+
+    delivery: Delivery
+    new_state: State
+    evidence: NewEvidence
+    finish_mail: tuple[str, str, str | None] | None = None
+
+
+@dataclass(frozen=True)
 class BouncedMail:
     """The outbound mail a VERP token names."""
 
@@ -422,6 +442,26 @@ class LetterStore:
         closes the outbound mail whose outcome caused this transition, in the same transaction;
         also(connection) runs in it too (e.g. closing the SMS whose outcome this records).
         """
+        with self.engine.begin() as db:
+            change = NewTransition(delivery, new_state, evidence, finish_mail)
+            if not self._transition(db, change, now=now):
+                return False
+            self._insert_mails(db, mails, now)
+            if also:
+                also(db)
+        return True
+
+    def transitions(self, changes: Sequence[NewTransition], *, now: datetime) -> list[bool]:
+        """Several `transition`s in one transaction (one commit); each is still compare-and-set.
+
+        A change whose delivery moved meanwhile is skipped (False at its index) and changes
+        nothing; the others are made.
+        """
+        with self.engine.begin() as db:
+            return [self._transition(db, change, now=now) for change in changes]
+
+    def _transition(self, db: Any, change: NewTransition, *, now: datetime) -> bool:
+        delivery, new_state, evidence = change.delivery, change.new_state, change.evidence
         values: dict[str, Any] = {
             "state": new_state.value,
             "updated_at": now,
@@ -430,24 +470,20 @@ class LetterStore:
         column = _STATE_TIME.get(new_state)
         if column and new_state != delivery.state:
             values[column] = evidence.event_time
-        with self.engine.begin() as db:
-            result = db.execute(
-                update(t.deliveries)
-                .where(
-                    t.deliveries.c.id == delivery.id,
-                    t.deliveries.c.state == delivery.state.value,
-                    _same_chain(delivery.last_evidence_sha256),
-                )
-                .values(**values)
+        result = db.execute(
+            update(t.deliveries)
+            .where(
+                t.deliveries.c.id == delivery.id,
+                t.deliveries.c.state == delivery.state.value,
+                _same_chain(delivery.last_evidence_sha256),
             )
-            if result.rowcount != 1:
-                return False
-            self._insert_evidence(db, [evidence], now)
-            self._insert_mails(db, mails, now)
-            if finish_mail:
-                self._finish_mail(db, *finish_mail, now=now)
-            if also:
-                also(db)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            return False
+        self._insert_evidence(db, [evidence], now)
+        if change.finish_mail:
+            self._finish_mail(db, *change.finish_mail, now=now)
         return True
 
     def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
@@ -510,24 +546,35 @@ class LetterStore:
         pdf_for: str | None = None,
     ) -> bool:
         """Store the seal; queue `mails`, and a PDF job for delivery `pdf_for` when given."""
+        return self.store_seals([NewSeal(evidence_id, p7s, mails, pdf_for)], now=now)[0]
+
+    def store_seals(self, seals: Sequence[NewSeal], *, now: datetime) -> list[bool]:
+        """Store several seals in one transaction (one commit), each compare-and-set.
+
+        An evidence sealed meanwhile by another process keeps its seal (False at its index) and
+        queues nothing.
+        """
         with self.engine.begin() as db:
-            done = db.execute(
-                update(t.evidence)
-                .where(t.evidence.c.id == evidence_id, t.evidence.c.p7s.is_(None))
-                .values(p7s=p7s, sealed_at=now, claimed_until=None, last_error=None)
-            ).rowcount
-            if done:
-                self._insert_mails(db, mails, now)
-                if pdf_for is not None:
-                    db.execute(
-                        insert(t.proof_pdfs).values(
-                            evidence_id=evidence_id,
-                            delivery_id=pdf_for,
-                            state="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                        )
+            return [self._store_seal(db, seal, now) for seal in seals]
+
+    def _store_seal(self, db: Any, seal: NewSeal, now: datetime) -> bool:
+        done = db.execute(
+            update(t.evidence)
+            .where(t.evidence.c.id == seal.evidence_id, t.evidence.c.p7s.is_(None))
+            .values(p7s=seal.p7s, sealed_at=now, claimed_until=None, last_error=None)
+        ).rowcount
+        if done:
+            self._insert_mails(db, seal.mails, now)
+            if seal.pdf_for is not None:
+                db.execute(
+                    insert(t.proof_pdfs).values(
+                        evidence_id=seal.evidence_id,
+                        delivery_id=seal.pdf_for,
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
                     )
+                )
         return bool(done)
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
@@ -562,8 +609,15 @@ class LetterStore:
         ]
 
     def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
+        self.finish_mails([(mail_id, state, error)], now=now)
+
+    def finish_mails(
+        self, outcomes: Sequence[tuple[str, str, str | None]], *, now: datetime
+    ) -> None:
+        """Close several mails, each (id, "sent" | "failed", error), in one transaction."""
         with self.engine.begin() as db:
-            self._finish_mail(db, mail_id, state, error, now=now)
+            for mail_id, state, error in outcomes:
+                self._finish_mail(db, mail_id, state, error, now=now)
 
     @staticmethod
     def _finish_mail(

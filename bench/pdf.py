@@ -1,0 +1,178 @@
+"""PDF certificate cost: median milliseconds to render and to PAdES-seal one proof certificate.
+
+Builds the gateway's development PKI and built-in TSA in a temporary directory, then renders
+and seals the certificate of one sample evidence record in French, English and Arabic, exactly
+as the PDF job does (`CertificateRenderer.render` then `PdfSealer.seal`). The baseline,
+measured in the same run with the same sealer, is the least a certificate can cost: a plain
+fpdf2 page of one line in a core font (no embedded font, no QR code, no attachment), sealed the
+same way.
+
+    python -m bench.pdf [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fpdf import FPDF
+
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.evidence.cms import Sealer
+from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.pki import (
+    anchors_pem,
+    ensure_dev_pki,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+)
+from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority, seal
+from gateway.evidence.xml import to_xml
+from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.seal import PdfSealer
+
+LANGUAGES = ("fr", "en", "ar")
+
+
+def sample_record() -> EvidenceRecord:
+    return EvidenceRecord(
+        evidence_id="0f8e3c1a-6d2b-4c59-9a7e-2b1d4e5f6a7b",
+        event=EvidenceType.SubmissionAcceptance,
+        event_time=datetime(2025, 6, 1, 10, 0, 0, 250000, tzinfo=UTC),
+        letter_id="letter-1",
+        letter_reference="LRE-2025-000001",
+        delivery_id="delivery-1",
+        provider_name="LRE Gateway",
+        provider_domain="lre.example.ma",
+        policy_id="1.3.6.1.4.1.99999.2.1",
+        sender_account="alice",
+        sender_address="alice@example.ma",
+        sender_name="Alice Émile",
+        sender_authentication="smtp-auth-plain+starttls",
+        recipient_address="bob@example.com",
+        recipient_phone=None,
+        submission_time=datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC),
+        subject="Mise en demeure — contrat n° 42",
+        message_size=20480,
+        message_sha256="a" * 64,
+        attachments=(Attachment("contrat.pdf", "application/pdf", 10000, "b" * 64),),
+        previous_evidence_sha256=None,
+        acceptance_deadline=datetime(2025, 6, 16, 22, 59, 59, tzinfo=UTC),
+        reason=None,
+        extensions=(),
+    )
+
+
+def plain_page(facts: CertificateFacts) -> bytes:
+    """The baseline document: one page, one line in a core font."""
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.add_page()
+    pdf.set_font("helvetica", "", 12)
+    pdf.cell(0, 10, f"Evidence {facts.record.evidence_id}")
+    return bytes(pdf.output())
+
+
+def clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def median_ms(action: Callable[[], object], rounds: int) -> float:
+    action()  # warm-up
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    logging.getLogger("pyhanko").setLevel(logging.ERROR)  # "fetching is not allowed": intended
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = ensure_dev_pki(Path(tmp), "lre.example.ma", crl_url="http://lre.example.ma/crl")
+        timestamper = LocalTimestamper(
+            TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key), clock
+        )
+        crl = CrlPublisher(paths, clock)
+        sealer = PdfSealer(
+            key=load_private_key(paths.seal_key),
+            cert=load_certificate(paths.seal_cert),
+            chain=[],
+            anchors=load_certificates(anchors_pem(paths)),
+            timestamper=timestamper,
+            crls=lambda: [crl.current()],
+            provider_name="LRE Gateway",
+        )
+        record = sample_record()
+        xml = to_xml(record)
+        p7s = asyncio.run(
+            seal(
+                Sealer.from_files(paths.seal_cert, paths.seal_key),
+                timestamper,
+                xml,
+                signing_time=clock(),
+            )
+        )
+        start = time.perf_counter()
+        renderer = CertificateRenderer()
+        startup = (time.perf_counter() - start) * 1000
+
+        def facts(language: str) -> CertificateFacts:
+            return CertificateFacts(
+                record=record,
+                xml=xml,
+                p7s=p7s,
+                provider_name="LRE Gateway",
+                public_url="https://lre.example.ma",
+                zone=ZoneInfo("Africa/Casablanca"),
+                language=language,
+            )
+
+        def sealed(pdf: bytes) -> bytes:
+            return asyncio.run(sealer.seal(pdf, reason="Proof of deposit"))
+
+        base_facts = facts("fr")
+        base_pdf = plain_page(base_facts)
+        base_render = median_ms(lambda: plain_page(base_facts), args.rounds)
+        base_seal = median_ms(lambda: sealed(base_pdf), args.rounds)
+        base_total = median_ms(lambda: sealed(plain_page(base_facts)), args.rounds)
+        rows = []
+        for language in LANGUAGES:
+            fact = facts(language)
+            pdf = renderer.render(fact)
+            render = median_ms(lambda f=fact: renderer.render(f), args.rounds)  # type: ignore[misc]
+            sealing = median_ms(lambda p=pdf: sealed(p), args.rounds)  # type: ignore[misc]
+            total = median_ms(
+                lambda f=fact: sealed(renderer.render(f)),  # type: ignore[misc]
+                args.rounds,
+            )
+            rows.append((language, render, sealing, total, len(sealed(pdf))))
+
+    print(
+        f"PDF certificate benchmark: median of {args.rounds} rounds, one thread, built-in TSA "
+        f"(renderer start-up {startup:.0f} ms, once per process)"
+    )
+    print(f"  {'':44} {'render':>8} {'seal':>8} {'total':>8}  ratio to baseline")
+    print(
+        f"  {'baseline: one-line core-font page, same seal':44} "
+        f"{base_render:8.1f} {base_seal:8.1f} {base_total:8.1f}  1.00"
+    )
+    for language, render, sealing, total, size in rows:
+        label = f"certificate, {language} ({size // 1024} KB)"
+        print(f"  {label:44} {render:8.1f} {sealing:8.1f} {total:8.1f}  {total / base_total:.2f}")
+
+
+if __name__ == "__main__":
+    main()
