@@ -27,15 +27,12 @@ from gateway.evidence.crl import CrlPublisher, crl_url
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
-    load_certificate,
     load_certificates,
-    load_private_key,
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.pdf.jobs import PdfWorker
-from gateway.pdf.render import shared_renderer
-from gateway.pdf.seal import PdfSealer
+from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
@@ -115,27 +112,15 @@ def _pdf_worker(
     registry: Registry,
     store: LetterStore,
     queue: PdfQueue,
-    timestamper: Timestamper,
-    crl: CrlPublisher,
+    maker: CertificateMaker,
     clock: Callable[[], datetime],
 ) -> PdfWorker:
-    """The PDF jobs, with the seal key and certificate loaded once for every certificate."""
-    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
-    sealer = PdfSealer(
-        key=load_private_key(evidence.seal_key or pki.seal_key),
-        cert=load_certificate(evidence.seal_cert or pki.seal_cert),
-        chain=[load_certificate(p) for p in evidence.seal_chain],
-        anchors=load_certificates(_anchors(settings)),
-        timestamper=timestamper,
-        crls=lambda: [crl.current()] if pki.root_key.exists() else [],
-        provider_name=settings.gateway.provider_name,
-    )
+    """The PDF jobs; certificates are made in the certificate process."""
     return PdfWorker(
         registry=registry,
         store=store,
         queue=queue,
-        renderer=shared_renderer(),
-        sealer=sealer,
+        maker=maker,
         provider_name=settings.gateway.provider_name,
         public_url=settings.gateway.public_url,
         zone=settings.gateway.zone,
@@ -208,7 +193,9 @@ async def running(
         crl = CrlPublisher(pki, clock)
         if pki.root_key.exists():
             await asyncio.to_thread(crl.current)
-        pdfs = _pdf_worker(settings, registry, store, pdf_queue, timestamper, crl, clock)
+        maker = CertificateMaker(settings)
+        stack.callback(maker.close)
+        pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock)
         bounces = Bounces(
             registry=registry,
             store=store,

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTH_CACHE_SECONDS = 300.0
+DECISION_RETRIES = 5  # re-reads when a notification's hand-over is recorded during a decision
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
@@ -352,9 +353,16 @@ class Registry:
     async def _decide(self, token: str, event: EvidenceType, code: str | None) -> LetterView:
         letter, delivery = await self._undecided(token)
         identification = await self.identity.check(delivery, code)
-        if not await self.apply(letter, delivery, event, identification=identification):
-            _, current = await self._find(token)
-            raise AlreadyDecided(current.state.value)
+        for _ in range(DECISION_RETRIES):
+            if await self.apply(letter, delivery, event, identification=identification):
+                break
+            # the delivery moved meanwhile: a decision, or only the hand-over of a notification
+            # (mail or SMS) recorded at the same moment, which must not turn the decision away
+            letter, delivery = await self._find(token)
+            if delivery.state.decided:
+                raise AlreadyDecided(delivery.state.value)
+        else:
+            raise AlreadyDecided(delivery.state.value)
         letter, delivery = await self._find(token)
         return await self._view(letter, delivery)
 

@@ -7,6 +7,7 @@ certificate so that it validates offline. A production CA publishes its own CRL 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -66,7 +67,7 @@ class CrlPublisher:
             .sign(key, hashes.SHA256())
         )
         der = crl.public_bytes(serialization.Encoding.DER)
-        tmp = self._file.with_name(f".{self._file.name}.tmp")
+        tmp = self._file.with_name(f".{self._file.name}.{os.getpid()}.tmp")  # one per process
         tmp.write_bytes(der)
         tmp.replace(self._file)
         return der

@@ -1,12 +1,11 @@
 """The PDF jobs, run by the scheduler: make each proof's certificate, keep archived ones valid.
 
-Rendering and sealing run in a worker thread with its own event loop, never on the loop that
-serves SMTP and the web. The renderer and the sealer are built once per process.
+Rendering and sealing run in the certificate process (gateway.pdf.maker), never on the loop
+that serves SMTP and the web nor under its GIL.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,8 +14,8 @@ from zoneinfo import ZoneInfo
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
 from gateway.pdf.expiry import renewal_due
-from gateway.pdf.render import CertificateFacts, CertificateRenderer
-from gateway.pdf.seal import PdfSealer
+from gateway.pdf.maker import CertificateMaker
+from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
 from gateway.smtp_out.backoff import next_attempt
@@ -35,8 +34,7 @@ class PdfWorker:
         registry: Registry,
         store: LetterStore,
         queue: PdfQueue,
-        renderer: CertificateRenderer,
-        sealer: PdfSealer,
+        maker: CertificateMaker,
         provider_name: str,
         public_url: str,
         zone: ZoneInfo,
@@ -46,8 +44,7 @@ class PdfWorker:
         self._registry = registry
         self._store = store
         self._queue = queue
-        self._renderer = renderer
-        self._sealer = sealer
+        self._maker = maker
         self._provider_name = provider_name
         self._public_url = public_url
         self._zone = zone
@@ -92,7 +89,7 @@ class PdfWorker:
             language=language,
         )
         reason = text(language, f"evidence.{record.event.value}")
-        pdf = await asyncio.to_thread(self._render_and_seal, facts, reason)
+        pdf = await self._maker.make(facts, reason)
         mail = NewOutbound(
             id=job.evidence_id,
             kind="proof",
@@ -103,10 +100,6 @@ class PdfWorker:
         )
         return MadePdf(job.evidence_id, pdf, mail, renewal_due(pdf) - self._archive_before)
 
-    def _render_and_seal(self, facts: CertificateFacts, reason: str) -> bytes:
-        pdf = self._renderer.render(facts)
-        return asyncio.run(self._sealer.seal(pdf, reason=reason))
-
     async def archive_due(self) -> int:
         """Add a PAdES-LTA document timestamp to PDFs whose last timestamp expires soon."""
         jobs = await self._registry.io(self._queue.claim_renewals, self._clock(), LEASE)
@@ -114,7 +107,7 @@ class PdfWorker:
             if job.pdf is None:
                 continue
             try:
-                pdf = await asyncio.to_thread(asyncio.run, self._sealer.archive(job.pdf))
+                pdf = await self._maker.archive(job.pdf)
                 renew_at = renewal_due(pdf) - self._archive_before
                 await self._registry.io(
                     self._queue.store_archived,

@@ -1,0 +1,117 @@
+"""Certificates are made in a process of their own.
+
+Rendering and sealing a certificate costs about 100 ms of CPU. Done in a thread of the gateway's
+process it holds the GIL against the SMTP and web loop and halves the deposit rate; in its own
+process it runs on another core. The process is forked from a forkserver that has already parsed
+the fonts (gateway.pdf.warm), so it starts at once; it builds its sealer from the settings (keys,
+TSA, CRL) when it starts, and keeps it for every certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.pki import (
+    anchors_pem,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+    pki_paths,
+)
+from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.pdf.render import CertificateFacts, shared_renderer
+from gateway.pdf.seal import PdfSealer
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-threaded server
+_CONTEXT.set_forkserver_preload(["gateway.pdf.warm"])
+_sealer: PdfSealer | None = None  # in the certificate process
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> PdfSealer:
+    """The PAdES sealer of these settings: seal key and certificate, TSA, the CA's CRL."""
+    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
+    timestamper: Timestamper = (
+        HttpTimestamper(evidence.tsa_url)
+        if evidence.tsa_url
+        else LocalTimestamper(TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key), clock)
+    )
+    crl = CrlPublisher(pki, clock)
+    return PdfSealer(
+        key=load_private_key(evidence.seal_key or pki.seal_key),
+        cert=load_certificate(evidence.seal_cert or pki.seal_cert),
+        chain=[load_certificate(p) for p in evidence.seal_chain],
+        anchors=load_certificates(anchors_pem(pki, evidence.anchors)),
+        timestamper=timestamper,
+        crls=lambda: [crl.current()] if pki.root_key.exists() else [],
+        provider_name=settings.gateway.provider_name,
+    )
+
+
+def _start(settings: Settings) -> None:
+    global _sealer
+    _sealer = build_sealer(settings)
+
+
+def _seal_here() -> PdfSealer:
+    if _sealer is None:
+        raise RuntimeError("the certificate process has no sealer")
+    return _sealer
+
+
+def _make(facts: CertificateFacts, reason: str) -> bytes:
+    pdf = shared_renderer().render(facts)
+    return asyncio.run(_seal_here().seal(pdf, reason=reason))
+
+
+def _archive(pdf: bytes) -> bytes:
+    return asyncio.run(_seal_here().archive(pdf))
+
+
+class CertificateMaker:
+    """Makes and archives certificates in the certificate process (restarted if it dies)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1, mp_context=_CONTEXT, initializer=_start, initargs=(self._settings,)
+        )
+
+    async def make(self, facts: CertificateFacts, reason: str) -> bytes:
+        """The certificate rendered and sealed PAdES-B-LT."""
+        return await self._run(_make, facts, reason)
+
+    async def archive(self, pdf: bytes) -> bytes:
+        """pdf with a PAdES-LTA document timestamp added."""
+        return await self._run(_archive, pdf)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:
+            log.error("the certificate process died; starting a new one")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            raise
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
