@@ -1,5 +1,58 @@
-"""Imported by the certificate processes' forkserver: parse the fonts once, before any fork."""
+"""Imported by the certificate processes' forkserver, before any fork: parse the fonts and fill
+the renderer's lazy caches (cut-down fonts, shaping) with one certificate per language, so that
+each gateway's certificate process starts warm."""
 
-from gateway.pdf.render import shared_renderer
+from __future__ import annotations
 
-shared_renderer()
+import logging
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway import i18n
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.pdf.render import CertificateFacts, shared_renderer
+
+
+def warm_up() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    record = EvidenceRecord(
+        evidence_id="0" * 32,
+        event=EvidenceType.SubmissionAcceptance,
+        event_time=when,
+        letter_id="0" * 32,
+        letter_reference="LRE-20260101-AAAAAAAA",
+        delivery_id="0" * 32,
+        provider_name="LRE Gateway",
+        provider_domain="lre.localhost",
+        policy_id="urn:warm-up",
+        sender_account="0",
+        sender_address="sender@example.ma",
+        sender_name="Sender",
+        sender_authentication="SMTP AUTH",
+        recipient_address="recipient@example.ma",
+        submission_time=when,
+        subject="Warm-up",
+        message_size=1,
+        message_sha256="0" * 64,
+        attachments=(Attachment("a.pdf", "application/pdf", 1, "0" * 64),),
+        acceptance_deadline=when + timedelta(days=15),
+    )
+    renderer = shared_renderer()
+    for language in i18n.LANGUAGES:
+        renderer.render(
+            CertificateFacts(
+                record=record,
+                xml=b"<Evidence/>",
+                p7s=b"0",
+                provider_name="LRE Gateway",
+                public_url="http://127.0.0.1",
+                zone=ZoneInfo("Africa/Casablanca"),
+                language=language,
+            )
+        )
+
+
+try:
+    warm_up()
+except Exception:  # a cold start is slower, never broken
+    logging.getLogger(__name__).exception("warming up the certificate renderer failed")

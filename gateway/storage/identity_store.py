@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from gateway.storage import tables as t
-from gateway.storage.store import LetterStore, NewOutbound, _unclaimed, utc
+from gateway.storage.leases import claim
+from gateway.storage.store import LetterStore, NewOutbound, utc
 
 
 @dataclass(frozen=True)
@@ -217,25 +218,8 @@ class IdentityStore:
 
     def claim_sms(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingSms]:
         c = t.sms_outbound.c
-        query = (
-            select(c.id)
-            .where(c.state == "pending", c.next_attempt_at <= now, _unclaimed(t.sms_outbound, now))
-            .order_by(c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as db:
-            for sms_id in db.execute(query).scalars().all():
-                won = db.execute(
-                    update(t.sms_outbound)
-                    .where(c.id == sms_id, _unclaimed(t.sms_outbound, now))
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append(sms_id)
-            if not claimed:
-                return []
-            rows = db.execute(select(t.sms_outbound).where(c.id.in_(claimed))).all()
+        due = (c.state == "pending") & (c.next_attempt_at <= now)
+        rows = claim(self.engine, t.sms_outbound, due, now=now, lease=lease, limit=limit)
         return [
             PendingSms(
                 r.id, r.kind, r.delivery_id, r.phone, r.text or "", r.attempts, utc(r.created_at)

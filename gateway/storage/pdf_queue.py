@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from gateway.storage import tables as t
-from gateway.storage.store import LetterStore, NewOutbound, _unclaimed, utc
+from gateway.storage.leases import claim
+from gateway.storage.store import LetterStore, NewOutbound, utc
 
 
 @dataclass(frozen=True)
@@ -54,45 +55,30 @@ class PdfQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _claim(
-        self, where: Any, order: Any, now: datetime, lease: timedelta, limit: int
-    ) -> list[PdfJob]:
-        table = t.proof_pdfs
-        query = select(table.c.evidence_id).where(where, _unclaimed(table, now)).order_by(order)
-        claimed = []
-        with self.engine.begin() as db:
-            for evidence_id in db.execute(query.limit(limit)).scalars().all():
-                won = db.execute(
-                    update(table)
-                    .where(table.c.evidence_id == evidence_id, _unclaimed(table, now))
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append(evidence_id)
-            if not claimed:
-                return []
-            rows = db.execute(select(table).where(table.c.evidence_id.in_(claimed))).all()
-        return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
-
     def claim_pending(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
         table = t.proof_pdfs
-        return self._claim(
-            (table.c.state == "pending") & (table.c.next_attempt_at <= now),
-            table.c.next_attempt_at,
-            now,
-            lease,
-            limit,
-        )
+        due = (table.c.state == "pending") & (table.c.next_attempt_at <= now)
+        return self._jobs(due, table.c.next_attempt_at, now, lease, limit)
 
     def claim_renewals(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
         table = t.proof_pdfs
-        return self._claim(
-            (table.c.state == "done") & (table.c.renew_at <= now),
-            table.c.renew_at,
-            now,
-            lease,
-            limit,
+        due = (table.c.state == "done") & (table.c.renew_at <= now)
+        return self._jobs(due, table.c.renew_at, now, lease, limit)
+
+    def _jobs(
+        self, due: Any, order: Any, now: datetime, lease: timedelta, limit: int
+    ) -> list[PdfJob]:
+        rows = claim(
+            self.engine,
+            t.proof_pdfs,
+            due,
+            now=now,
+            lease=lease,
+            limit=limit,
+            order=order,
+            key="evidence_id",
         )
+        return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def store_pdf(
         self, evidence_id: str, pdf: bytes, mail: NewOutbound, *, renew_at: datetime, now: datetime

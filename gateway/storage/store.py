@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, or_, select, update
+from sqlalchemy import Engine, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.evidence import Attachment, EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
+from gateway.storage.leases import claim
 from gateway.storage.vault import Sealed
 
 
@@ -496,41 +497,11 @@ class LetterStore:
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
 
-    def _claim(
-        self, table: Any, waiting: Any, now: datetime, lease: timedelta, limit: int
-    ) -> list[Row[Any]]:
-        """Lease up to limit due rows of a work queue to this process; return them.
-
-        A row is due when waiting holds, its next_attempt_at has come and no other process holds
-        an unexpired lease on it. Each lease is a compare-and-set, so two processes never get the
-        same row; a process that dies lets its leases expire and the work is taken up again.
-        """
-        due = (
-            select(table.c.id)
-            .where(waiting, table.c.next_attempt_at <= now, _unclaimed(table, now))
-            .order_by(table.c.next_attempt_at)
-            .limit(limit)
-        )
-        claimed = []
-        with self.engine.begin() as db:
-            for row_id in db.execute(due).scalars().all():
-                won = db.execute(
-                    update(table)
-                    .where(table.c.id == row_id, _unclaimed(table, now))
-                    .values(claimed_until=now + lease)
-                ).rowcount
-                if won:
-                    claimed.append(row_id)
-            if not claimed:
-                return []
-            return list(db.execute(select(table).where(table.c.id.in_(claimed))).all())
-
-    # sealing queue ----------------------------------------------------------------------
-
     def claim_unsealed(
         self, now: datetime, lease: timedelta, limit: int = 50
     ) -> list[PendingEvidence]:
-        rows = self._claim(t.evidence, t.evidence.c.p7s.is_(None), now, lease, limit)
+        due = t.evidence.c.p7s.is_(None) & (t.evidence.c.next_attempt_at <= now)
+        rows = claim(self.engine, t.evidence, due, now=now, lease=lease, limit=limit)
         return [
             PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts, r.channel)
             for r in rows
@@ -593,7 +564,8 @@ class LetterStore:
     # outbound queue ---------------------------------------------------------------------
 
     def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        rows = self._claim(t.outbound, t.outbound.c.state == "pending", now, lease, limit)
+        due = (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
+        rows = claim(self.engine, t.outbound, due, now=now, lease=lease, limit=limit)
         return [
             PendingMail(
                 r.id,
@@ -728,10 +700,6 @@ class LetterStore:
             )
             for r in rows
         ]
-
-
-def _unclaimed(table: Any, now: datetime) -> Any:
-    return or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
 
 
 def _same_chain(last: str | None) -> Any:
