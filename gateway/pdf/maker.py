@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-threaded server
-_CONTEXT.set_forkserver_preload(["gateway.pdf.warm"])
+# imported once in the forkserver, not in each certificate process (gateway.app: what the
+# lre-gateway script imports, which each child imports again as its main module)
+_CONTEXT.set_forkserver_preload(["gateway.app", "gateway.pdf.maker", "gateway.pdf.warm"])
 _sealer: PdfSealer | None = None  # in the certificate process
 
 
