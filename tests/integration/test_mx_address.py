@@ -64,6 +64,17 @@ async def test_aligned_dkim_signature_deposits_the_letter(world):
     assert b"DKIM signature d=cabinet-dupont.ma s=s2026 aligned" in xml
 
 
+async def test_a_phone_in_the_mx_address_display_name_reaches_the_evidence(world):
+    """To: "Bob (+212 6…)" <bob.martin=example.ma@gateway>: the number is Bob's, as on submission."""
+    private = publish_dkim_key(world.dns, "s2026", "cabinet-dupont.ma")
+    message = letter_bytes(
+        SENDER, [f'"Bob Martin (+212 6 12 34 56 78)" <{MX_ADDRESS}>'], "Mise en demeure", BODY
+    )
+    signed = dkim.sign(message, b"s2026", b"cabinet-dupont.ma", private) + message
+    xml = await deposited(world, await send_inbound(world, SENDER, MX_ADDRESS, signed))
+    assert b"<PhoneNumber>+212612345678</PhoneNumber>" in xml
+
+
 async def test_unaligned_or_missing_authentication_is_refused(world):
     """No signature and no SPF; a signature of another domain; an unregistered sender: 550 5.7.x."""
     code, text = await send_inbound(world, SENDER, MX_ADDRESS, letter())
