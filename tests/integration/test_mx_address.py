@@ -65,7 +65,7 @@ async def test_aligned_dkim_signature_deposits_the_letter(world):
 
 
 async def test_a_phone_in_the_mx_address_display_name_reaches_the_evidence(world):
-    """To: "Bob (+212 6…)" <bob.martin=example.ma@gateway>: the number is Bob's, as on submission."""
+    """To: "Bob (+212 6…)" <bob.martin=example.ma@gateway>: Bob's number, as on submission."""
     private = publish_dkim_key(world.dns, "s2026", "cabinet-dupont.ma")
     message = letter_bytes(
         SENDER, [f'"Bob Martin (+212 6 12 34 56 78)" <{MX_ADDRESS}>'], "Mise en demeure", BODY
