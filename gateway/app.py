@@ -249,6 +249,7 @@ async def running(
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
+            max_auth_failures=settings.smtp.max_auth_failures,
         )
         inbound = InboundHandler(
             registry=registry,

@@ -99,6 +99,7 @@ class SmtpSettings:
     inbound: tuple[str, int] | None = ("127.0.0.1", 2525)
     max_message_size: int = 25 * 10**6
     max_recipients: int = 100
+    max_auth_failures: int = 10  # failed logins per client address in 15 minutes; 0 = no limit
     hostname: str = ""  # announced in the greeting; defaults to gateway.domain
     tls_cert: Path | None = None  # PEM; default: the development TLS certificate in data_dir
     tls_key: Path | None = None

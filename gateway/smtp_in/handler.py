@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from base64 import b64decode
 from binascii import Error as Base64Error
 from collections.abc import Coroutine, Mapping
@@ -25,8 +26,11 @@ from gateway.errors import Rejected, SmtpReply
 from gateway.smtp_in import replies
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
+from gateway.smtp_in.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
+
+AUTH_FAILURE_WINDOW = 900.0  # seconds over which failed logins from one address are counted
 
 # A domain as RFC 5321 §4.1.2 allows it (LDH labels, A-labels for IDNs) or an address literal.
 _DOMAIN: Final = re.compile(
@@ -100,7 +104,9 @@ class SubmissionHandler:
         max_message_size: int,
         executor: Executor | None = None,
         default_region: str = "MA",
+        max_auth_failures: int = 10,
     ) -> None:
+        self._throttle = LoginThrottle(max_auth_failures, AUTH_FAILURE_WINDOW)
         self._depositor = depositor
         self._accounts = accounts
         self._max_recipients = max_recipients
@@ -144,6 +150,10 @@ class SubmissionHandler:
         tls = _tls(server)
         if tls is None:  # aiosmtpd refuses AUTH before TLS too; never accept a password in clear
             return AuthResult(success=False, handled=False, message=replies.TLS_REQUIRED.line())
+        peer = _peer(server.session)
+        if self._throttle.blocked(peer, time.monotonic()):
+            log.warning("%s AUTH refused: too many failed logins", peer)
+            return AuthResult(success=False, handled=False, message=replies.AUTH_THROTTLED.line())
         try:
             email, secret = login.decode(), password.decode()
         except UnicodeDecodeError:
@@ -151,8 +161,10 @@ class SubmissionHandler:
         else:
             account = await self._accounts.authenticate(email, secret)
         if account is None:
-            log.info("%s failed AUTH %s", _peer(server.session), mechanism)
+            log.info("%s failed AUTH %s", peer, mechanism)
+            self._throttle.failed(peer, time.monotonic())
             return AuthResult(success=False, handled=False, message=replies.BAD_CREDENTIALS.line())
+        self._throttle.succeeded(peer)
         return AuthResult(
             success=True, auth_data=_Login(account, f"SMTP AUTH {mechanism} over {tls}")
         )

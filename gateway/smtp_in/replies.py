@@ -28,6 +28,9 @@ AUTH_REQUIRED: Final = SmtpReply(
     530, "5.7.0", "Authentication required: log in with your sender account before sending a letter"
 )
 TLS_REQUIRED: Final = SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first")
+AUTH_THROTTLED: Final = SmtpReply(
+    454, "4.7.0", "Too many failed logins from your address: try again in a quarter of an hour"
+)
 BAD_CREDENTIALS: Final = SmtpReply(
     535, "5.7.8", "Authentication failed: the account address or the password is wrong"
 )

@@ -330,6 +330,21 @@ async def test_wrong_password_is_refused(gateway: Running, implicit: bool) -> No
     assert mail.code == 530
 
 
+async def test_password_guessing_is_throttled(gateway: Running) -> None:
+    """Brute force: after 10 failed logins from one address, even the right password gets
+    454 4.7.0 for a while, and no letter can be sent from that address meanwhile."""
+    for _ in range(10):
+        async with client(gateway) as smtp:
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
+                await authenticate(smtp, smtp.auth_plain, SENDER, "guess")
+            assert refused.value.code == 535
+    async with client(gateway) as smtp:
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError) as throttled:
+            await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+    assert throttled.value.code == 454
+    assert throttled.value.message.startswith("4.7.0 Too many failed logins")
+
+
 async def test_authzid_for_another_account_is_refused(gateway: Running) -> None:
     """AUTH PLAIN acting for another identity (authzid) gets 535 5.7.8, even with the password."""
     blob = base64.b64encode(f"mallory@example.org\0{SENDER}\0{PASSWORD}".encode())
