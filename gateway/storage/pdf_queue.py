@@ -80,12 +80,6 @@ class PdfQueue:
         )
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
-    def store_pdf(
-        self, evidence_id: str, pdf: bytes, mail: NewOutbound, *, renew_at: datetime, now: datetime
-    ) -> bool:
-        """Store the sealed PDF and queue its proof mail, once."""
-        return self.store_pdfs([MadePdf(evidence_id, pdf, mail, renew_at)], now=now)[0]
-
     def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
         """Store several PDFs and queue their proof mails in one transaction, each once."""
         table = t.proof_pdfs

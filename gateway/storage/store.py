@@ -507,18 +507,6 @@ class LetterStore:
             for r in rows
         ]
 
-    def store_seal(
-        self,
-        evidence_id: str,
-        p7s: bytes,
-        mails: Sequence[NewOutbound],
-        *,
-        now: datetime,
-        pdf_for: str | None = None,
-    ) -> bool:
-        """Store the seal; queue `mails`, and a PDF job for delivery `pdf_for` when given."""
-        return self.store_seals([NewSeal(evidence_id, p7s, mails, pdf_for)], now=now)[0]
-
     def store_seals(self, seals: Sequence[NewSeal], *, now: datetime) -> list[bool]:
         """Store several seals in one transaction (one commit), each compare-and-set.
 
