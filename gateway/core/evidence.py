@@ -66,7 +66,8 @@ class EvidenceRecord:
     policy_id: str
     sender_account: str
     sender_address: str
-    sender_name: str
+    sender_name: str  # the account's registered name (what the gateway verified)
+    sender_declared_name: str | None = None  # the From: display name, when it differs
     sender_authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
     sender_ip: str | None = None  # the address the letter was submitted from
     recipient_address: str
@@ -74,11 +75,13 @@ class EvidenceRecord:
     recipient_identification: str = "none"  # how the recipient's identity was verified
     submission_time: datetime
     subject: str
+    message_id: str | None = None  # the message's Message-ID (ETSI AppLayerIdentifier for REM)
     message_size: int
     message_sha256: str  # of the message exactly as received in SMTP DATA
     attachments: tuple[Attachment, ...] = ()
     previous_evidence_sha256: str | None = None  # SHA-256 of the previous evidence.xml
     acceptance_deadline: datetime | None = None
+    reason_code: str | None = None  # ETSI EventReason code URI (refusal, expiry, failure)
     reason: str | None = None  # diagnostic for failures, e.g. the remote server's reply
     extensions: tuple[tuple[str, str], ...] = field(default=())  # later issues' extra facts
 

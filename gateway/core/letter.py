@@ -44,7 +44,8 @@ class Letter:
     reference: str
     sender_account: str  # account id
     sender_address: str
-    sender_name: str
+    sender_name: str  # the account's registered name: who the gateway identified
+    sender_declared_name: str | None = None  # the From: display name, when it differs
     sender_authentication: str
     sender_ip: str | None = None
     subject: str

@@ -47,6 +47,7 @@ letters = Table(
     Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False),
     Column("sender_address", String(320), nullable=False),
     Column("sender_name", String(200), nullable=False),
+    Column("sender_declared_name", String(200)),  # the From: display name, when it differs
     Column("sender_authentication", String(200), nullable=False),
     Column("sender_ip", String(45)),  # IPv4 or IPv6 text form
     Column("subject", Text, nullable=False),
