@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.bounces import Bounces
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher, crl_url
 from gateway.evidence.pki import (
@@ -31,6 +31,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry
@@ -159,6 +160,7 @@ async def running(
     settings: Settings, *, clock: Callable[[], datetime] = utcnow
 ) -> AsyncIterator[Running]:
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
+    resources.check()  # fonts and colour profile of the certificates, before anything starts
     async with contextlib.AsyncExitStack() as stack:
         engine = open_engine(settings.database.url)
         stack.callback(engine.dispose)
@@ -447,5 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
+        return 2
+    except InstallationError as err:
+        print(f"lre-gateway cannot start: {err}", file=sys.stderr)
         return 2
     return 0

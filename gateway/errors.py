@@ -2,6 +2,7 @@
 
 GatewayError
 ├── ConfigError         bad or unknown key at startup; the message names section.key
+├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
 ├── Rejected            input refused by policy; .reply
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
@@ -47,6 +48,10 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """A configuration key is unknown or its value is invalid; the message names section.key."""
+
+
+class InstallationError(GatewayError):
+    """A file shipped inside the package is missing: the installation is damaged."""
 
 
 class IllegalTransition(GatewayError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,25 +21,13 @@ from fpdf.enums import XPos, YPos
 
 from gateway import i18n
 from gateway.core.evidence import EvidenceRecord, EvidenceType
-from gateway.errors import EvidenceError
+from gateway.pdf import resources
 from gateway.pdf.fonts import ARABIC, LATIN, FontBook, FontOutputProducer
+from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import recipient_identification, sender_identification, text
 
 EVIDENCE_XML: Final = "evidence.xml"
 EVIDENCE_P7S: Final = "evidence.xml.p7s"
-FONT_DIRS: Final = (
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/truetype/noto"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/share/fonts/noto"),
-)
-FONTS: Final = {
-    ("sans", ""): "DejaVuSans.ttf",
-    ("sans", "B"): "DejaVuSans-Bold.ttf",
-    ("mono", ""): "DejaVuSansMono.ttf",
-    ("arabic", ""): "NotoNaskhArabic-Regular.ttf",
-    ("arabic", "B"): "NotoNaskhArabic-Bold.ttf",
-}
 SCRIPTS: Final = {"sans": LATIN, "mono": LATIN, "arabic": LATIN + ARABIC}  # see gateway.pdf.fonts
 INK: Final = (33, 37, 41)
 MUTED: Final = (96, 104, 112)
@@ -52,18 +39,10 @@ LABEL_WIDTH: Final = 52.0
 QR_SIZE: Final = 30.0
 
 
-def find_fonts(dirs: Sequence[Path] = FONT_DIRS) -> dict[tuple[str, str], Path]:
-    """Locate every font the certificate needs (Debian: fonts-dejavu-core, fonts-noto-core)."""
-    found: dict[tuple[str, str], Path] = {}
-    for key, name in FONTS.items():
-        path = next((d / name for d in dirs if (d / name).is_file()), None)
-        if path is None:
-            raise EvidenceError(
-                f"font {name} not found in {', '.join(map(str, dirs))}: install the Debian "
-                "packages fonts-dejavu-core and fonts-noto-core"
-            )
-        found[key] = path
-    return found
+def find_fonts() -> dict[tuple[str, str], Path]:
+    """Every font the certificate needs: shipped in the package, never looked up on the machine."""
+    resources.check()
+    return resources.font_paths()
 
 
 @dataclass(frozen=True)
@@ -92,16 +71,19 @@ class CertificateRenderer:
 
     def __init__(self, fonts: dict[tuple[str, str], Path] | None = None) -> None:
         self._fonts = FontBook(fonts or find_fonts(), SCRIPTS)
+        self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
 
     def render(self, facts: CertificateFacts) -> bytes:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            return _Page(self._fonts.for_document(), facts, lang).build()
+            return _Page(self._fonts.for_document(), facts, lang, self._icc_profile).build()
 
 
 class _Page:
-    def __init__(self, fonts: dict[str, Any], facts: CertificateFacts, lang: str) -> None:
+    def __init__(
+        self, fonts: dict[str, Any], facts: CertificateFacts, lang: str, icc_profile: bytes
+    ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
         pdf = FPDF(format="A4", unit="mm")
@@ -117,12 +99,15 @@ class _Page:
         )
         self.body = "arabic" if self.rtl else "sans"
         self.align = "R" if self.rtl else "L"
-        pdf.set_title(f"{self._title()} — {self.record.letter_reference}")
-        pdf.set_author(facts.provider_name)
-        pdf.set_subject(self.record.event.value)
-        pdf.set_creator("LRE Gateway")
-        pdf.set_lang(lang)
-        pdf.set_creation_date(self.record.event_time)
+        info = DocumentInfo(
+            title=f"{self._title()} — {self.record.letter_reference}",
+            author=facts.provider_name,
+            subject=self.record.event.value,
+            creator="LRE Gateway",
+            created=self.record.event_time,
+            language=lang,
+        )
+        make_pdfa(pdf, info, icc_profile)  # before any drawing (gateway.pdf.pdfa)
         self.pdf = pdf
         self.width = pdf.epw
 

@@ -32,6 +32,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from gateway.errors import EvidenceError, SignatureError, TimestampError
 from gateway.evidence.pki import PrivateKey
 from gateway.evidence.tsa import Timestamper
+from gateway.pdf.pdfa import PdfA3Writer  # keeps the sealed PDF at 1.7, PDF/A-3
 
 FIELD_NAME: Final = "GatewaySeal"
 _DER: Final = serialization.Encoding.DER
@@ -136,9 +137,7 @@ class PdfSealer:
         )
         signer = signers.PdfSigner(meta, signer=self._signer, timestamper=self._timestamper)
         try:
-            out = await signer.async_sign_pdf(
-                IncrementalPdfFileWriter(io.BytesIO(pdf)), output=io.BytesIO()
-            )
+            out = await signer.async_sign_pdf(PdfA3Writer(io.BytesIO(pdf)), output=io.BytesIO())
         except TimestampRequestError as exc:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:  # pyHanko raises many kinds; the job retries later
