@@ -259,6 +259,7 @@ def test_nothing_pdfa_forbids(proof: pikepdf.Pdf) -> None:
     assert len(proof.trailer.ID) == 2
     assert "/JavaScript" not in proof.Root.get("/Names", {})
     assert "/AA" not in proof.Root
+    assert isinstance(proof.Root.OpenAction, pikepdf.Array)  # a destination (page 1), no action
     acroform: Any = proof.Root.get("/AcroForm", {})
     assert not bool(acroform.get("/NeedAppearances", False))
     for obj in _walk(proof):
