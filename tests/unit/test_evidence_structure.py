@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,11 +19,12 @@ from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter, State
 from gateway.core.records import evidence_record
 from gateway.evidence.pki import load_certificates
-from gateway.evidence.verify import verify_paths
+from gateway.evidence.verify import Verdict, verify_paths
 from gateway.evidence.xml import PREFIXES, PREFIXES_ALL, from_xml, to_xml
 
 DEPOSITED = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "evidence_v1"
+STYLESHEET = Path(__file__).parent.parent.parent / "docs" / "evidence-fields.xsl"
 MESSAGE = b"From: alice@example.org\r\nSubject: Mise en demeure\r\n\r\nbody\r\n"
 CONTRACT = b"%PDF-1.7 contract"
 NEGATIVE = {
@@ -239,3 +241,80 @@ def test_lre_gateway_verify_accepts_the_old_shape() -> None:
     assert "VALID" in result.stdout
     assert "Proof of non-delivery" in result.stdout
     assert "user unknown" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("xsltproc") is None, reason="needs xsltproc (.ci/run installs it)")
+def test_an_independent_xslt_processor_finds_every_field(tmp_path: Path) -> None:
+    """xsltproc with docs/evidence-fields.xsl (standard paths only) lists every field's value."""
+    record = evidence_record(
+        _letter(),
+        _delivery(),
+        EvidenceType.NotificationForAcceptanceFailure,
+        evidence_id="ev-9",
+        at=DEPOSITED + timedelta(hours=2),
+        provider=PROVIDER,
+        reason="550 5.1.1 user unknown",
+    )
+    (tmp_path / "evidence.xml").write_bytes(to_xml(record))
+    result = subprocess.run(
+        ["xsltproc", str(STYLESHEET), str(tmp_path / "evidence.xml")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    message = base64.b64encode(hashlib.sha256(MESSAGE).digest()).decode()
+    contract = base64.b64encode(hashlib.sha256(CONTRACT).digest()).decode()
+    sha256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+    assert result.stdout.splitlines() == [
+        "EvidenceIdentifier: ev-9",
+        "ERDSEventId: http://uri.etsi.org/19522/Event/NotificationForAcceptanceFailure",
+        f"EventReason Code: {event_reasons.NOTIFICATION_UNDELIVERABLE}",
+        "EventReason Details: 550 5.1.1 user unknown",
+        "EventTime: 2025-06-01T12:00:00Z",
+        "PolicyID: 1.3.6.1.4.1.99999.2.1",
+        "EvidenceIssuerDetails Identifier: lre.example.ma",
+        "EvidenceIssuerDetails LegalName: LRE Gateway",
+        "SenderDetails Identifier: alice@example.org",
+        "SenderDetails LegalName: Cabinet Alami SARL",
+        "RecipientDetails Identifier: bob@example.ma",
+        "RecipientDetails IdentificationMethod: none",
+        "SubmissionTime: 2025-06-01T10:00:00Z",
+        "AppLayerIdentifier: <20250601.42@mail.example.org>",
+        "ComposingParts: 2",
+        f"PartInfo: message | message/rfc822 | {sha256} | {message}",
+        f"PartInfo: contrat.pdf | application/pdf | {sha256} | {contract}",
+        "Gateway LetterReference: LRE-2025-000042",
+        "Gateway Subject: Mise en demeure",
+        "Gateway SenderDeclaredName: Alice from Alami",
+        "Gateway AcceptanceDeadline: 2025-06-16T10:00:00Z",
+        f"Gateway PreviousEvidenceDigest: {'d' * 64}",
+    ]
+
+
+def test_the_verifier_report_states_the_new_fields() -> None:
+    """`lre-gateway verify`'s words name the ETSI event, Message-ID, reason and declared name."""
+    record = evidence_record(
+        _letter(),
+        _delivery(),
+        EvidenceType.ConsignmentRejection,
+        evidence_id="ev-r",
+        at=DEPOSITED,
+        provider=PROVIDER,
+    )
+    verdict = Verdict(
+        source="evidence.xml",
+        valid=True,
+        problems=(),
+        record=from_xml(to_xml(record)),
+        signer=None,
+        signed_at=None,
+        timestamped_at=None,
+        tsa=None,
+    )
+    words = verdict.describe()
+    assert "ERDSEventId:      http://uri.etsi.org/19522/Event/ConsignmentRejection" in words
+    assert "Message-ID:       <20250601.42@mail.example.org>" in words
+    assert f"reason code:      {event_reasons.RECIPIENT_REFUSED}" in words
+    assert "reason:           The recipient refused the letter." in words
+    assert "declared name:    Alice from Alami (not verified)" in words
