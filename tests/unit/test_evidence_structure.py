@@ -318,3 +318,13 @@ def test_the_verifier_report_states_the_new_fields() -> None:
     assert f"reason code:      {event_reasons.RECIPIENT_REFUSED}" in words
     assert "reason:           The recipient refused the letter." in words
     assert "declared name:    Alice from Alami (not verified)" in words
+
+
+def test_the_documented_example_is_what_the_gateway_writes() -> None:
+    """docs/evidence.md's example reads back and serialises to the very same bytes."""
+    docs = (STYLESHEET.parent / "evidence.md").read_text(encoding="utf-8")
+    example = docs.split("```xml\n", 1)[1].split("```", 1)[0].encode()
+    record = from_xml(example)
+    assert record.event is EvidenceType.ConsignmentRejection
+    assert record.reason_code == event_reasons.RECIPIENT_REFUSED
+    assert to_xml(record) == example
