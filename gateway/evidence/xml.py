@@ -274,10 +274,14 @@ def _hex_digest(part: Reader) -> str:
 
 
 def _base64_digest(hex_value: str) -> str:
+    """The base64 form of a hex SHA-256 digest (XML-DSig's DigestValue)."""
     try:
-        return base64.b64encode(bytes.fromhex(hex_value)).decode("ascii")
-    except ValueError as exc:
-        raise EvidenceError(f"a content digest is not hexadecimal: {hex_value!r}") from exc
+        digest = bytes.fromhex(hex_value)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32 or digest.hex() != hex_value:
+        raise EvidenceError(f"a content digest is not a lower-case hex SHA-256: {hex_value!r}")
+    return base64.b64encode(digest).decode("ascii")
 
 
 def _text(parent: ET.Element, tag: str, value: str) -> None:

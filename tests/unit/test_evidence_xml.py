@@ -147,3 +147,10 @@ def test_garbage_is_an_evidence_error(data: bytes) -> None:
     """Anything that is not an evidence record raises EvidenceError, never something else."""
     with pytest.raises(EvidenceError):
         from_xml(data)
+
+
+@pytest.mark.parametrize("digest", ["", "a" * 63, "A" * 64, "g" * 64, "a" * 66])
+def test_a_digest_that_is_not_sha256_hex_is_refused(digest: str) -> None:
+    """A content digest must be 64 lower-case hex digits, else the evidence is not written."""
+    with pytest.raises(EvidenceError, match="not a lower-case hex SHA-256"):
+        to_xml(sample_record(message_sha256=digest))
