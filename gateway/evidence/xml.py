@@ -182,8 +182,11 @@ def from_xml(data: bytes) -> EvidenceRecord:
     try:
         if root.tag != _etsi("Evidence"):
             raise ValueError(f"root element is {root.tag}, not Evidence")
-        if root.get("version") == VERSION_1:
+        version = root.get("version")
+        if version == VERSION_1:
             return record_v1(Reader(root, NAMESPACE))
+        if version != FORMAT_VERSION:
+            raise ValueError(f"unknown evidence format version {version!r}")
         return _record(Reader(root, NAMESPACE, _ENCODING))
     except (KeyError, ValueError, binascii.Error) as exc:
         raise EvidenceError(f"evidence.xml is not an evidence record: {exc}") from exc
@@ -200,8 +203,7 @@ def _record(root: Reader) -> EvidenceRecord:
     parts = list(content.child("PartsInfo").children("PartInfo"))
     if int(content.text("ComposingParts")) != len(parts) or not parts:
         raise ValueError("ComposingParts does not count the PartInfo elements")
-    gateway = root.child("Extensions").child("Extension").child(_lre("GatewayDetails"))
-    gateway = Reader(gateway.element, GATEWAY_NAMESPACE, _ENCODING)
+    gateway = _gateway_details(root)
     sender = gateway.child("Sender")
     sizes = [int(size.own_text()) for size in gateway.child("PartSizes").children("PartSize")]
     if len(sizes) != len(parts):
@@ -251,6 +253,15 @@ def _record(root: Reader) -> EvidenceRecord:
             for fact in gateway.optional_child("Facts").children("Fact")
         ),
     )
+
+
+def _gateway_details(root: Reader) -> Reader:
+    """The gateway's extension, whichever `Extension` holds it."""
+    for extension in root.child("Extensions").children("Extension"):
+        details = extension.optional_child(_lre("GatewayDetails"))
+        if details.element is not None:
+            return Reader(details.element, GATEWAY_NAMESPACE, _ENCODING)
+    raise ValueError("missing element lre:GatewayDetails")
 
 
 def _identity(details: Reader, attribute: str) -> str:

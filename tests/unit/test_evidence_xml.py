@@ -141,6 +141,8 @@ def test_billion_laughs_is_refused() -> None:
         to_xml(sample_record()).replace(b"qqqqqqqq", b"!!!!!!!!"),
         to_xml(sample_record()).replace(b"<lre:PartSize>12</lre:PartSize>", b""),
         to_xml(sample_record()).replace(b"legalperson/LegalName", b"legalperson/Other"),
+        to_xml(sample_record()).replace(b'version="2"', b'version="3"'),
+        to_xml(sample_record()).replace(b"lre:GatewayDetails>", b"lre:Other>"),
     ],
 )
 def test_garbage_is_an_evidence_error(data: bytes) -> None:
@@ -154,3 +156,10 @@ def test_a_digest_that_is_not_sha256_hex_is_refused(digest: str) -> None:
     """A content digest must be 64 lower-case hex digits, else the evidence is not written."""
     with pytest.raises(EvidenceError, match="not a lower-case hex SHA-256"):
         to_xml(sample_record(message_sha256=digest))
+
+
+def test_an_extension_of_another_system_is_left_alone() -> None:
+    """Another Extension before the gateway's (e.g. added by a relay) does not hide it."""
+    data = to_xml(sample_record())
+    other = b'<Extensions>\n    <Extension><x:Note xmlns:x="urn:example">hi</x:Note></Extension>'
+    assert from_xml(data.replace(b"<Extensions>", other)) == sample_record()
