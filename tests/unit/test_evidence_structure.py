@@ -210,7 +210,7 @@ def test_every_record_field_round_trips_through_the_standard_shape() -> None:
 
 def test_old_shape_evidence_still_reads_and_verifies() -> None:
     """Proofs issued in the first shape (version 1) are read and verified as before."""
-    anchors = load_certificates((FIXTURES / "anchors.pem").read_bytes())
+    anchors = load_certificates((FIXTURES / "anchors.crt").read_bytes())
     verdicts = verify_paths(sorted(FIXTURES.glob("*/evidence.xml")), anchors)
     assert [v.valid for v in verdicts] == [True, True], [v.problems for v in verdicts]
     deposit, failure = (v.record for v in verdicts)
@@ -229,7 +229,7 @@ def test_lre_gateway_verify_accepts_the_old_shape() -> None:
             str(Path(sys.executable).with_name("lre-gateway")),
             "verify",
             "--anchors",
-            str(FIXTURES / "anchors.pem"),
+            str(FIXTURES / "anchors.crt"),
             str(FIXTURES / "non-delivery" / "evidence.xml"),
         ],
         capture_output=True,
