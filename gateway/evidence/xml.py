@@ -41,8 +41,6 @@ LEGAL_NAME: Final = "http://eidas.europa.eu/attributes/legalperson/LegalName"
 IDENTIFICATION_METHOD: Final = "urn:lre-gateway:attribute:IdentificationMethod"
 MESSAGE_PART: Final = "message"  # Identifier of the first PartInfo: the message as deposited
 MESSAGE_TYPE: Final = "message/rfc822"
-PREFIXES: Final = {"etsi": NAMESPACE, "saml": SAML_NAMESPACE, "ds": DSIG_NAMESPACE}
-PREFIXES_ALL: Final = {**PREFIXES, "lre": GATEWAY_NAMESPACE}
 
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _FORBIDDEN: Final = (b"<!DOCTYPE", b"<!ENTITY")

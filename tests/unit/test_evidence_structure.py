@@ -20,7 +20,8 @@ from gateway.core.letter import Delivery, Letter, State
 from gateway.core.records import evidence_record
 from gateway.evidence.pki import load_certificates
 from gateway.evidence.verify import Verdict, verify_paths
-from gateway.evidence.xml import PREFIXES, PREFIXES_ALL, from_xml, to_xml
+from gateway.evidence.xml import from_xml, to_xml
+from tests.support.evidence import NS
 
 DEPOSITED = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "evidence_v1"
@@ -92,7 +93,7 @@ def _evidence(event: EvidenceType, reason: str | None = None) -> ET.Element:
 
 
 def _one(root: ET.Element, path: str) -> str:
-    found = root.findall(path, PREFIXES_ALL)
+    found = root.findall(path, NS)
     assert len(found) == 1, path
     return found[0].text or ""
 
@@ -122,7 +123,7 @@ def test_every_event_has_the_standard_paths(event: EvidenceType) -> None:
     content = "etsi:UserContentInfo"
     assert _one(root, f"{content}/etsi:AppLayerIdentifier") == "<20250601.42@mail.example.org>"
     assert _one(root, f"{content}/etsi:ComposingParts") == "2"
-    parts = root.findall(f"{content}/etsi:PartsInfo/etsi:PartInfo", PREFIXES)
+    parts = root.findall(f"{content}/etsi:PartsInfo/etsi:PartInfo", NS)
     expected = [
         ("message", "message/rfc822", MESSAGE),
         ("contrat.pdf", "application/pdf", CONTRACT),
@@ -131,7 +132,7 @@ def test_every_event_has_the_standard_paths(event: EvidenceType) -> None:
     for part, (identifier, content_type, data) in zip(parts, expected, strict=True):
         assert _one(part, "etsi:Identifier") == identifier
         assert _one(part, "etsi:ContentType") == content_type
-        method_element = part.find("ds:DigestMethod", PREFIXES)
+        method_element = part.find("ds:DigestMethod", NS)
         assert method_element is not None
         assert method_element.get("Algorithm") == "http://www.w3.org/2001/04/xmlenc#sha256"
         assert base64.b64decode(_one(part, "ds:DigestValue")) == hashlib.sha256(data).digest()
@@ -151,7 +152,7 @@ def test_event_reasons_appear_exactly_on_the_three_negative_events(event: Eviden
     reason = "550 5.1.1 <bob@example.ma>: user unknown"
     failure = event is EvidenceType.NotificationForAcceptanceFailure
     root = _evidence(event, reason if failure else None)
-    reasons = root.findall("etsi:EventReasons/etsi:EventReason", PREFIXES)
+    reasons = root.findall("etsi:EventReasons/etsi:EventReason", NS)
     if event not in NEGATIVE:
         assert reasons == []
         return
@@ -194,7 +195,7 @@ def test_gateway_facts_live_in_the_gateway_namespace_only() -> None:
     own = {"LetterReference", "PreviousEvidenceDigest", "AcceptanceDeadline", "DeclaredName"}
     assert not [e.tag for e in root.iter() if e.tag.startswith(etsi) and e.tag[len(etsi) :] in own]
     # the declared name is never presented as the identity
-    sender = root.find("etsi:SenderDetails", PREFIXES)
+    sender = root.find("etsi:SenderDetails", NS)
     assert sender is not None
     assert "Alice from Alami" not in ET.tostring(sender).decode()
 
