@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from gateway.core.event_reasons import default_reason_code
 from gateway.core.evidence import EvidenceRecord, EvidenceType, Provider
 from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter
@@ -31,6 +32,9 @@ def evidence_record(
     extensions: tuple[tuple[str, str], ...] = (),
 ) -> EvidenceRecord:
     how = IDENTIFICATION.get(event, "none")
+    if reason_code is None:
+        channel = dict(extensions).get("NotificationChannel")
+        reason_code = default_reason_code(event, channel=channel)
     if identification is not None:
         how = f"{identification.describe()}; {how}"
         extensions = extensions + identification.extensions()

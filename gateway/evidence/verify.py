@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from gateway.core.event_reasons import reason_details
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.errors import EvidenceError, VerificationError
 from gateway.evidence.cms import SIGNATURE_TIMESTAMP_TOKEN
@@ -83,14 +84,26 @@ class Verdict:
                 lines.append("  (what follows is NOT certified by a valid seal)")
             lines += [
                 f"  {EVENT_WORDS[record.event]} ({record.event.value})",
+                f"  ERDSEventId:      {record.event.uri}",
                 f"  event time:       {_when(record.event_time)}",
                 f"  letter reference: {record.letter_reference}",
                 f"  sender:           {record.sender_name} <{record.sender_address}>",
-                f"  recipient:        {record.recipient_address}",
-                f"  message SHA-256:  {record.message_sha256}",
             ]
-            if record.reason:
-                reason = record.reason.replace("\r\n", "\n").replace("\n", "\n" + " " * 20)
+            if record.sender_declared_name is not None:
+                lines.append(f"  declared name:    {record.sender_declared_name} (not verified)")
+            lines.append(f"  recipient:        {record.recipient_address}")
+            if record.message_id is not None:
+                lines.append(f"  Message-ID:       {record.message_id}")
+            lines.append(f"  message SHA-256:  {record.message_sha256}")
+            if record.reason_code is not None:
+                lines.append(f"  reason code:      {record.reason_code}")
+            details = (
+                record.reason
+                if record.reason_code is None
+                else reason_details(record.reason_code, record.reason)
+            )
+            if details:
+                reason = details.replace("\r\n", "\n").replace("\n", "\n" + " " * 20)
                 lines.append(f"  reason:           {reason}")
             lines.append(f"  attachments:      {len(attachments) or 'none'}")
             lines += [

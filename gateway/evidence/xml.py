@@ -1,88 +1,175 @@
-"""evidence.xml: an EvidenceRecord as XML with ETSI EN 319 522-2 element names (pure).
+"""evidence.xml: an EvidenceRecord as ETSI EN 319 522-3 `Evidence` XML (pure).
+
+The document follows the standard's `Evidence` type (namespace `http://uri.etsi.org/19522/v1#`):
+`EvidenceIdentifier`, `ERDSEventId`, `EventReasons` (negative events only), `EventTime`,
+`EvidenceIssuerPolicyID`, `EvidenceIssuerDetails`, `SenderDetails` and `RecipientDetails` (each an
+`Identifier`, the address, and an `Identity` made of SAML attributes), `SubmissionTime`,
+`UserContentInfo` (`AppLayerIdentifier`: the Message-ID; `ComposingParts`; `PartsInfo/PartInfo`
+with base64 `ds:DigestValue`s), then `Extensions/Extension/lre:GatewayDetails`: everything of
+the gateway's own, in its own namespace. docs/evidence.md maps every field to its XPath.
 
 Output is deterministic (same record, same bytes) and round-trips exactly: a string XML 1.0
-cannot carry (control characters) is written base64-encoded with `encoding="base64"`, and a
+cannot carry (control characters) is written base64-encoded with `lre:encoding="base64"`, and a
 carriage return is written as a character reference so parsers do not normalise it away.
+`from_xml` also reads the first shape (`version="1"`, gateway.evidence.xml_v1), so proofs issued
+before keep verifying.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Final
 
+from gateway.core.event_reasons import reason_details
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.errors import EvidenceError
+from gateway.evidence.xml_reader import SHA256_URI, Reader, optional_time, parse_time
+from gateway.evidence.xml_v1 import VERSION as VERSION_1
+from gateway.evidence.xml_v1 import record_v1
 
 NAMESPACE: Final = "http://uri.etsi.org/19522/v1#"
-FORMAT_VERSION: Final = "1"
-SHA256_URI: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
+SAML_NAMESPACE: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
+DSIG_NAMESPACE: Final = "http://www.w3.org/2000/09/xmldsig#"
+GATEWAY_NAMESPACE: Final = "urn:lre-gateway:evidence:2"
+FORMAT_VERSION: Final = "2"
+URI_NAME_FORMAT: Final = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+LEGAL_NAME: Final = "http://eidas.europa.eu/attributes/legalperson/LegalName"
+IDENTIFICATION_METHOD: Final = "urn:lre-gateway:attribute:IdentificationMethod"
+MESSAGE_PART: Final = "message"  # Identifier of the first PartInfo: the message as deposited
+MESSAGE_TYPE: Final = "message/rfc822"
+
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _FORBIDDEN: Final = (b"<!DOCTYPE", b"<!ENTITY")
+_ENCODING: Final = f"{{{GATEWAY_NAMESPACE}}}encoding"
+
+_DECLARED: Final = (("", NAMESPACE), ("saml", SAML_NAMESPACE), ("ds", DSIG_NAMESPACE))
+
+
+def _declare_prefixes() -> None:
+    """ElementTree's prefix map is global: set ours before each serialisation (same bytes)."""
+    for prefix, uri in (*_DECLARED, ("lre", GATEWAY_NAMESPACE)):
+        ET.register_namespace(prefix, uri)
+
+
+def _etsi(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+def _lre(name: str) -> str:
+    return f"{{{GATEWAY_NAMESPACE}}}{name}"
+
+
+def _saml(name: str) -> str:
+    return f"{{{SAML_NAMESPACE}}}{name}"
+
+
+def _ds(name: str) -> str:
+    return f"{{{DSIG_NAMESPACE}}}{name}"
 
 
 def to_xml(record: EvidenceRecord) -> bytes:
     """Serialise `record` as UTF-8 XML with a declaration."""
-    root = ET.Element("Evidence", {"xmlns": NAMESPACE, "version": FORMAT_VERSION})
-    _text(root, "EvidenceIdentifier", record.evidence_id)
-    _text(root, "EventCode", record.event.uri)
-    _text(root, "EventTime", _time(record.event_time))
-    _text(ET.SubElement(root, "EvidenceIssuerPolicyID"), "PolicyID", record.policy_id)
-    issuer = ET.SubElement(root, "EvidenceIssuerDetails")
-    _text(issuer, "Name", record.provider_name)
-    _text(issuer, "Domain", record.provider_domain)
-    _text(root, "LetterIdentifier", record.letter_id)
-    _text(root, "LetterReference", record.letter_reference)
-    _text(root, "DeliveryIdentifier", record.delivery_id)
-    sender = ET.SubElement(root, "SenderDetails")
-    _text(sender, "Account", record.sender_account)
-    _text(sender, "EmailAddress", record.sender_address)
-    _text(sender, "Name", record.sender_name)
-    _text(sender, "AuthenticationMethod", record.sender_authentication)
-    if record.sender_ip is not None:
-        _text(sender, "IPAddress", record.sender_ip)
-    recipient = ET.SubElement(root, "RecipientDetails")
-    _text(recipient, "EmailAddress", record.recipient_address)
-    if record.recipient_phone is not None:
-        _text(recipient, "PhoneNumber", record.recipient_phone)
-    _text(recipient, "IdentificationMethod", record.recipient_identification)
-    _text(root, "SubmissionTime", _time(record.submission_time))
-    content = ET.SubElement(root, "UserContentInfo")
-    _text(content, "Subject", record.subject)
-    _text(content, "MessageSize", str(record.message_size))
-    _digest(content, "MessageDigest", record.message_sha256)
-    attachments = ET.SubElement(content, "Attachments")
-    for attachment in record.attachments:
-        item = ET.SubElement(attachments, "Attachment")
-        _text(item, "FileName", attachment.name)
-        _text(item, "ContentType", attachment.content_type)
-        _text(item, "Size", str(attachment.size))
-        _digest(item, "Digest", attachment.sha256)
-    if record.previous_evidence_sha256 is not None:
-        _digest(root, "PreviousEvidenceDigest", record.previous_evidence_sha256)
-    if record.acceptance_deadline is not None:
-        _text(root, "AcceptanceDeadline", _time(record.acceptance_deadline))
-    if record.reason is not None:
-        _text(root, "Reason", record.reason)
-    if record.extensions:
-        extensions = ET.SubElement(root, "Extensions")
-        for name, value in record.extensions:
-            extension = ET.SubElement(extensions, "Extension")
-            _text(extension, "Name", name)
-            _text(extension, "Value", value)
+    root = ET.Element(_etsi("Evidence"), {"version": FORMAT_VERSION})
+    _text(root, _etsi("EvidenceIdentifier"), record.evidence_id)
+    _text(root, _etsi("ERDSEventId"), record.event.uri)
+    if record.reason_code is not None:
+        reason = ET.SubElement(ET.SubElement(root, _etsi("EventReasons")), _etsi("EventReason"))
+        _text(reason, _etsi("Code"), record.reason_code)
+        _text(reason, _etsi("Details"), reason_details(record.reason_code, record.reason))
+    _text(root, _etsi("EventTime"), _time(record.event_time))
+    _text(ET.SubElement(root, _etsi("EvidenceIssuerPolicyID")), _etsi("PolicyID"), record.policy_id)
+    _party(root, "EvidenceIssuerDetails", record.provider_domain, LEGAL_NAME, record.provider_name)
+    _party(root, "SenderDetails", record.sender_address, LEGAL_NAME, record.sender_name)
+    _party(
+        root,
+        "RecipientDetails",
+        record.recipient_address,
+        IDENTIFICATION_METHOD,
+        record.recipient_identification,
+    )
+    _text(root, _etsi("SubmissionTime"), _time(record.submission_time))
+    _content(root, record)
+    _gateway(ET.SubElement(ET.SubElement(root, _etsi("Extensions")), _etsi("Extension")), record)
     ET.indent(root)
-    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    _declare_prefixes()
+    body = ET.tostring(root, encoding="unicode")
     # A raw CR would be normalised to LF by any parser; only text nodes can hold one here.
     return (
         b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.replace("\r", "&#13;").encode() + b"\n"
     )
 
 
+def _party(parent: ET.Element, tag: str, identifier: str, attribute: str, value: str) -> None:
+    """`Identifier` (an address or domain) and `Identity`: one SAML attribute."""
+    details = ET.SubElement(parent, _etsi(tag))
+    _text(details, _etsi("Identifier"), identifier)
+    friendly = attribute.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    saml = ET.SubElement(
+        ET.SubElement(details, _etsi("Identity")),
+        _saml("Attribute"),
+        {"FriendlyName": friendly, "Name": attribute, "NameFormat": URI_NAME_FORMAT},
+    )
+    _text(saml, _saml("AttributeValue"), value)
+
+
+def _content(root: ET.Element, record: EvidenceRecord) -> None:
+    content = ET.SubElement(root, _etsi("UserContentInfo"))
+    if record.message_id is not None:
+        _text(content, _etsi("AppLayerIdentifier"), record.message_id)
+    parts = [(MESSAGE_PART, MESSAGE_TYPE, record.message_sha256)]
+    parts += [(a.name, a.content_type, a.sha256) for a in record.attachments]
+    _text(content, _etsi("ComposingParts"), str(len(parts)))
+    info = ET.SubElement(content, _etsi("PartsInfo"))
+    for identifier, content_type, sha256 in parts:
+        part = ET.SubElement(info, _etsi("PartInfo"))
+        _text(part, _etsi("Identifier"), identifier)
+        _text(part, _etsi("ContentType"), content_type)
+        ET.SubElement(part, _ds("DigestMethod"), {"Algorithm": SHA256_URI})
+        ET.SubElement(part, _ds("DigestValue")).text = _base64_digest(sha256)
+
+
+def _gateway(extension: ET.Element, record: EvidenceRecord) -> None:
+    """Everything of the gateway's own, in its namespace (docs/evidence.md)."""
+    details = ET.SubElement(extension, _lre("GatewayDetails"))
+    _text(details, _lre("LetterIdentifier"), record.letter_id)
+    _text(details, _lre("LetterReference"), record.letter_reference)
+    _text(details, _lre("DeliveryIdentifier"), record.delivery_id)
+    sender = ET.SubElement(details, _lre("Sender"))
+    _text(sender, _lre("Account"), record.sender_account)
+    if record.sender_declared_name is not None:
+        _text(sender, _lre("DeclaredName"), record.sender_declared_name)
+    _text(sender, _lre("AuthenticationMethod"), record.sender_authentication)
+    if record.sender_ip is not None:
+        _text(sender, _lre("IPAddress"), record.sender_ip)
+    if record.recipient_phone is not None:
+        _text(
+            ET.SubElement(details, _lre("Recipient")), _lre("PhoneNumber"), record.recipient_phone
+        )
+    _text(details, _lre("Subject"), record.subject)
+    sizes = ET.SubElement(details, _lre("PartSizes"))
+    for size in (record.message_size, *(a.size for a in record.attachments)):
+        _text(sizes, _lre("PartSize"), str(size))
+    if record.previous_evidence_sha256 is not None:
+        digest = ET.SubElement(details, _lre("PreviousEvidenceDigest"), {"Algorithm": SHA256_URI})
+        digest.text = record.previous_evidence_sha256
+    if record.acceptance_deadline is not None:
+        _text(details, _lre("AcceptanceDeadline"), _time(record.acceptance_deadline))
+    if record.reason is not None:
+        _text(details, _lre("Diagnostic"), record.reason)
+    if record.extensions:
+        facts = ET.SubElement(details, _lre("Facts"))
+        for name, value in record.extensions:
+            fact = ET.SubElement(facts, _lre("Fact"))
+            _text(fact, _lre("Name"), name)
+            _text(fact, _lre("Value"), value)
+
+
 def from_xml(data: bytes) -> EvidenceRecord:
-    """Parse evidence.xml back into its record; raise EvidenceError if it is not one."""
+    """Parse evidence.xml (either shape) into its record; raise EvidenceError if it is not one."""
     upper = data.upper()
     if any(marker in upper for marker in _FORBIDDEN):
         raise EvidenceError("evidence.xml must not contain a DOCTYPE or entity declaration")
@@ -91,145 +178,130 @@ def from_xml(data: bytes) -> EvidenceRecord:
     except ET.ParseError as exc:
         raise EvidenceError(f"evidence.xml is not well-formed XML: {exc}") from exc
     try:
-        return _record(_Reader(root))
-    except (KeyError, ValueError) as exc:
+        if root.tag != _etsi("Evidence"):
+            raise ValueError(f"root element is {root.tag}, not Evidence")
+        version = root.get("version")
+        if version == VERSION_1:
+            return record_v1(Reader(root, NAMESPACE))
+        if version != FORMAT_VERSION:
+            raise ValueError(f"unknown evidence format version {version!r}")
+        return _record(Reader(root, NAMESPACE, _ENCODING))
+    except (KeyError, ValueError, binascii.Error) as exc:
         raise EvidenceError(f"evidence.xml is not an evidence record: {exc}") from exc
 
 
-def _record(root: _Reader) -> EvidenceRecord:
-    if root.tag != "Evidence":
-        raise ValueError(f"root element is {root.tag}, not Evidence")
-    event_uri = root.text("EventCode")
+def _record(root: Reader) -> EvidenceRecord:
+    event_uri = root.text("ERDSEventId")
     events = {event.uri: event for event in EvidenceType}
     if event_uri not in events:
         raise ValueError(f"unknown event {event_uri}")
-    issuer = root.child("EvidenceIssuerDetails")
-    sender = root.child("SenderDetails")
-    recipient = root.child("RecipientDetails")
+    reason = root.optional_child("EventReasons").optional_child("EventReason")
+    reason_code = None if reason.element is None else reason.text("Code")
     content = root.child("UserContentInfo")
+    parts = list(content.child("PartsInfo").children("PartInfo"))
+    if int(content.text("ComposingParts")) != len(parts) or not parts:
+        raise ValueError("ComposingParts does not count the PartInfo elements")
+    gateway = _gateway_details(root)
+    sender = gateway.child("Sender")
+    sizes = [int(size.own_text()) for size in gateway.child("PartSizes").children("PartSize")]
+    if len(sizes) != len(parts):
+        raise ValueError("PartSizes does not match PartsInfo")
+    message, *attachments = parts
+    if message.text("Identifier") != MESSAGE_PART:
+        raise ValueError(f"the first PartInfo is not the {MESSAGE_PART}")
     return EvidenceRecord(
         evidence_id=root.text("EvidenceIdentifier"),
         event=events[event_uri],
-        event_time=_parse_time(root.text("EventTime")),
-        letter_id=root.text("LetterIdentifier"),
-        letter_reference=root.text("LetterReference"),
-        delivery_id=root.text("DeliveryIdentifier"),
-        provider_name=issuer.text("Name"),
-        provider_domain=issuer.text("Domain"),
+        event_time=parse_time(root.text("EventTime")),
+        letter_id=gateway.text("LetterIdentifier"),
+        letter_reference=gateway.text("LetterReference"),
+        delivery_id=gateway.text("DeliveryIdentifier"),
+        provider_name=_identity(root.child("EvidenceIssuerDetails"), LEGAL_NAME),
+        provider_domain=root.child("EvidenceIssuerDetails").text("Identifier"),
         policy_id=root.child("EvidenceIssuerPolicyID").text("PolicyID"),
         sender_account=sender.text("Account"),
-        sender_address=sender.text("EmailAddress"),
-        sender_name=sender.text("Name"),
+        sender_address=root.child("SenderDetails").text("Identifier"),
+        sender_name=_identity(root.child("SenderDetails"), LEGAL_NAME),
+        sender_declared_name=sender.optional("DeclaredName"),
         sender_authentication=sender.text("AuthenticationMethod"),
         sender_ip=sender.optional("IPAddress"),
-        recipient_address=recipient.text("EmailAddress"),
-        recipient_phone=recipient.optional("PhoneNumber"),
-        recipient_identification=recipient.text("IdentificationMethod"),
-        submission_time=_parse_time(root.text("SubmissionTime")),
-        subject=content.text("Subject"),
-        message_size=int(content.text("MessageSize")),
-        message_sha256=content.digest("MessageDigest"),
+        recipient_address=root.child("RecipientDetails").text("Identifier"),
+        recipient_phone=gateway.optional_child("Recipient").optional("PhoneNumber"),
+        recipient_identification=_identity(root.child("RecipientDetails"), IDENTIFICATION_METHOD),
+        submission_time=parse_time(root.text("SubmissionTime")),
+        subject=gateway.text("Subject"),
+        message_id=content.optional("AppLayerIdentifier"),
+        message_size=sizes[0],
+        message_sha256=_hex_digest(message),
         attachments=tuple(
             Attachment(
-                name=item.text("FileName"),
-                content_type=item.text("ContentType"),
-                size=int(item.text("Size")),
-                sha256=item.digest("Digest"),
+                name=part.text("Identifier"),
+                content_type=part.text("ContentType"),
+                size=size,
+                sha256=_hex_digest(part),
             )
-            for item in content.child("Attachments").children("Attachment")
+            for part, size in zip(attachments, sizes[1:], strict=True)
         ),
-        previous_evidence_sha256=root.optional_digest("PreviousEvidenceDigest"),
-        acceptance_deadline=_optional_time(root.optional("AcceptanceDeadline")),
-        reason=root.optional("Reason"),
+        previous_evidence_sha256=gateway.optional_digest("PreviousEvidenceDigest"),
+        acceptance_deadline=optional_time(gateway.optional("AcceptanceDeadline")),
+        reason_code=reason_code,
+        reason=gateway.optional("Diagnostic"),
         extensions=tuple(
-            (item.text("Name"), item.text("Value"))
-            for item in root.optional_child("Extensions").children("Extension")
+            (fact.text("Name"), fact.text("Value"))
+            for fact in gateway.optional_child("Facts").children("Fact")
         ),
     )
 
 
-class _Reader:
-    """Namespace-aware, strict access to the children of one element."""
-
-    def __init__(self, element: ET.Element | None) -> None:
-        self._element = element
-
-    @property
-    def tag(self) -> str:
-        return "" if self._element is None else self._element.tag.removeprefix(f"{{{NAMESPACE}}}")
-
-    def _find(self, name: str) -> ET.Element | None:
-        if self._element is None:
-            return None
-        return self._element.find(f"{{{NAMESPACE}}}{name}")
-
-    def child(self, name: str) -> _Reader:
-        element = self._find(name)
-        if element is None:
-            raise ValueError(f"missing element {name}")
-        return _Reader(element)
-
-    def optional_child(self, name: str) -> _Reader:
-        return _Reader(self._find(name))
-
-    def children(self, name: str) -> Iterator[_Reader]:
-        if self._element is not None:
-            for element in self._element.findall(f"{{{NAMESPACE}}}{name}"):
-                yield _Reader(element)
-
-    def text(self, name: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise ValueError(f"missing element {name}")
-        return value
-
-    def optional(self, name: str) -> str | None:
-        element = self._find(name)
-        if element is None:
-            return None
-        text = element.text or ""
-        if element.get("encoding") == "base64":
-            return base64.b64decode(text, validate=True).decode("utf-8", "surrogatepass")
-        return text
-
-    def digest(self, name: str) -> str:
-        value = self.optional_digest(name)
-        if value is None:
-            raise ValueError(f"missing element {name}")
-        return value
-
-    def optional_digest(self, name: str) -> str | None:
-        element = self._find(name)
-        if element is None:
-            return None
-        if element.get("Algorithm") != SHA256_URI:
-            raise ValueError(f"{name} is not a SHA-256 digest")
-        return element.text or ""
+def _gateway_details(root: Reader) -> Reader:
+    """The gateway's extension, whichever `Extension` holds it."""
+    for extension in root.child("Extensions").children("Extension"):
+        details = extension.optional_child(_lre("GatewayDetails"))
+        if details.element is not None:
+            return Reader(details.element, GATEWAY_NAMESPACE, _ENCODING)
+    raise ValueError("missing element lre:GatewayDetails")
 
 
-def _text(parent: ET.Element, name: str, value: str) -> None:
-    element = ET.SubElement(parent, name)
+def _identity(details: Reader, attribute: str) -> str:
+    """The value of the SAML attribute named `attribute` in `details/Identity`."""
+    identity = details.child("Identity")
+    if identity.element is not None:
+        for element in identity.element.findall(_saml("Attribute")):
+            if element.get("Name") == attribute:
+                return Reader(element, SAML_NAMESPACE, _ENCODING).text("AttributeValue")
+    raise ValueError(f"{details.tag} has no attribute {attribute}")
+
+
+def _hex_digest(part: Reader) -> str:
+    method = part.child(_ds("DigestMethod")).element
+    if method is None or method.get("Algorithm") != SHA256_URI:
+        raise ValueError("a PartInfo digest is not SHA-256")
+    digest = base64.b64decode(part.child(_ds("DigestValue")).own_text(), validate=True)
+    if len(digest) != 32:
+        raise ValueError("a PartInfo digest is not 32 bytes long")
+    return digest.hex()
+
+
+def _base64_digest(hex_value: str) -> str:
+    """The base64 form of a hex SHA-256 digest (XML-DSig's DigestValue)."""
+    try:
+        digest = bytes.fromhex(hex_value)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32 or digest.hex() != hex_value:
+        raise EvidenceError(f"a content digest is not a lower-case hex SHA-256: {hex_value!r}")
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _text(parent: ET.Element, tag: str, value: str) -> None:
+    element = ET.SubElement(parent, tag)
     if _NOT_XML.search(value):
-        element.set("encoding", "base64")
+        element.set(_ENCODING, "base64")
         value = base64.b64encode(value.encode("utf-8", "surrogatepass")).decode("ascii")
     element.text = value
-
-
-def _digest(parent: ET.Element, name: str, hex_value: str) -> None:
-    ET.SubElement(parent, name, {"Algorithm": SHA256_URI}).text = hex_value
 
 
 def _time(when: datetime) -> str:
     if when.tzinfo is None:
         raise EvidenceError("evidence times must be timezone-aware")
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    if not text.endswith("Z"):
-        raise ValueError(f"time {text!r} is not UTC ('Z')")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-
-
-def _optional_time(text: str | None) -> datetime | None:
-    return None if text is None else _parse_time(text)

@@ -18,6 +18,7 @@ from aiohttp import BodyPartReader, web
 from cryptography import x509
 
 from gateway import i18n
+from gateway.core.event_reasons import reason_details
 from gateway.evidence.pki import load_certificates
 from gateway.evidence.verify import Verdict
 from gateway.storage.store import ProofStatus
@@ -172,12 +173,23 @@ def _verdict_view(verdict: Verdict) -> dict[str, Any]:
         "valid": verdict.valid,
         "reasons": list(reasons.items()),
         "record": verdict.record,
+        "reason_details": _reason_details(verdict),
         "signer": verdict.signer,
         "signed_at": verdict.signed_at,
         "timestamped_at": verdict.timestamped_at,
         "tsa": verdict.tsa,
         "archived": sorted(verdict.archived),
     }
+
+
+def _reason_details(verdict: Verdict) -> str | None:
+    """Why a negative event happened, as its EventReason Details say (old proofs: the reason)."""
+    record = verdict.record
+    if record is None:
+        return None
+    if record.reason_code is None:
+        return record.reason
+    return reason_details(record.reason_code, record.reason)
 
 
 async def proof_status(request: web.Request) -> web.Response:

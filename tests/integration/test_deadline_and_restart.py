@@ -12,6 +12,7 @@ from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
 from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
 from tests.support.client import attachments_of, notification_for, proofs_for, wait_for
+from tests.support.evidence import texts
 from tests.support.gateway import SENDER, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
@@ -34,6 +35,11 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
             )
         )[0]
         assert_proof_verifies(proof.xml, proof.p7s, anchors(gateway), tmp_path / "neg")
+        reason = "etsi:EventReasons/etsi:EventReason"
+        assert texts(proof.xml, f"{reason}/etsi:Code") == [
+            "urn:lre-gateway:event-reason:acceptance-period-expired"
+        ]
+        assert texts(proof.xml, f"{reason}/etsi:Details")[0].endswith("the acceptance deadline.")
         async with aiohttp.ClientSession() as session:
             async with session.get(link) as page:
                 html = await page.text()

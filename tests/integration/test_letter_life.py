@@ -28,6 +28,7 @@ from tests.support.client import (
     submit,
     wait_for,
 )
+from tests.support.evidence import GATEWAY, content_digests, texts
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 
@@ -80,9 +81,19 @@ async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
         )
     )[0]
     assert reference in deposit_proof.subject + deposit_proof.text
-    assert hashlib.sha256(data).hexdigest().encode() in deposit_proof.xml
-    assert hashlib.sha256(CONTRACT).hexdigest().encode() in deposit_proof.xml
-    assert b"<IPAddress>127.0.0.1</IPAddress>" in deposit_proof.xml  # where it was sent from
+    assert content_digests(deposit_proof.xml) == [
+        hashlib.sha256(data).hexdigest(),
+        hashlib.sha256(CONTRACT).hexdigest(),
+    ]
+    message_id = re.search(rb"^Message-ID: *(<[^>\r\n]+>)", data, re.M | re.I)
+    assert message_id is not None
+    assert texts(deposit_proof.xml, "etsi:UserContentInfo/etsi:AppLayerIdentifier") == [
+        message_id.group(1).decode()
+    ]
+    assert texts(deposit_proof.xml, "etsi:SenderDetails/etsi:Identifier") == [SENDER]
+    assert texts(deposit_proof.xml, "etsi:EventReasons") == []
+    # where it was sent from
+    assert texts(deposit_proof.xml, f"{GATEWAY}/lre:Sender/lre:IPAddress") == ["127.0.0.1"]
     assert_proof_verifies(deposit_proof.xml, deposit_proof.p7s, anchors(gateway), tmp_path / "dep")
 
     notice = (await wait_for(lambda: notification_for(gateway, BOB), what="notification"))[0]
@@ -212,7 +223,12 @@ async def test_refused_letter_is_never_shown_and_second_decision_is_409(
         )
     )[0]
     assert_proof_verifies(proof.xml, proof.p7s, anchors(gateway), tmp_path / "ref")
-    assert hashlib.sha256(data).hexdigest().encode() in proof.xml
+    assert content_digests(proof.xml)[0] == hashlib.sha256(data).hexdigest()
+    reason = "etsi:EventReasons/etsi:EventReason"
+    assert texts(proof.xml, f"{reason}/etsi:Code") == [
+        "urn:lre-gateway:event-reason:recipient-refused"
+    ]
+    assert texts(proof.xml, f"{reason}/etsi:Details") == ["The recipient refused the letter."]
     await gateway.scheduler.tick()
     assert not proofs_for(gateway, SENDER, "ConsignmentAcceptance")
     assert len(proofs_for(gateway, SENDER, "ConsignmentRejection")) == 1

@@ -72,7 +72,7 @@ async def test_a_phone_in_the_mx_address_display_name_reaches_the_evidence(world
     )
     signed = dkim.sign(message, b"s2026", b"cabinet-dupont.ma", private) + message
     xml = await deposited(world, await send_inbound(world, SENDER, MX_ADDRESS, signed))
-    assert b"<PhoneNumber>+212612345678</PhoneNumber>" in xml
+    assert b"<lre:PhoneNumber>+212612345678</lre:PhoneNumber>" in xml
 
 
 async def test_unaligned_or_missing_authentication_is_refused(world):

@@ -18,6 +18,7 @@ from gateway.core.letter import State
 from tests.integration.test_letter_life import BOB, anchors, deposit
 from tests.support.client import Proof, attachments_of, wait_for
 from tests.support.dns import DnsServer
+from tests.support.evidence import texts
 from tests.support.gateway import SENDER, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
@@ -125,6 +126,12 @@ async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path)
     )
     assert b"mx.example.ma[127.0.0.2]" in proof.xml
     assert b"550 5.1.1 &lt;bob.martin@example.ma&gt;: User unknown" in proof.xml
+    reason = "etsi:EventReasons/etsi:EventReason"
+    assert texts(proof.xml, f"{reason}/etsi:Code") == [
+        "urn:lre-gateway:event-reason:notification-undeliverable"
+    ]
+    [details] = texts(proof.xml, f"{reason}/etsi:Details")
+    assert "550 5.1.1 <bob.martin@example.ma>: User unknown" in details
     assert_proof_verifies(proof.xml, proof.p7s, anchors(world.gateway), tmp_path / "fail")
     assert state_of(world) is State.UNDELIVERABLE
 

@@ -128,6 +128,8 @@ async def test_a_proof_verifies_in_every_form_and_any_changed_byte_fails(
     assert "S/MIME signature of the proof mail): VALID" in out
     assert "PDF certificate): VALID" in out
     assert f"letter reference: {reference}" in out
+    assert "ERDSEventId:      http://uri.etsi.org/19522/Event/SubmissionAcceptance" in out
+    assert "Message-ID:       <" in out
     assert "sealed by:        lre.localhost evidence seal" in out
     assert "by lre.localhost timestamping authority" in out
     results = await asyncio.gather(
@@ -160,6 +162,8 @@ async def test_a_proof_verifies_in_every_form_and_any_changed_byte_fails(
         status, html = await upload(session, url, pair, lang="fr")
         assert "Preuve valide" in html
         assert "Preuve de dépôt" in html
+        assert "http://uri.etsi.org/19522/Event/SubmissionAcceptance" in html
+        assert "Identifiant du message (Message-ID)" in html
         for name, lang in (("proof.pdf", "fr"), ("evidence.xml", "en"), ("proof.eml", "ar")):
             files_sent = {name: bad[name]}
             if name == "evidence.xml":

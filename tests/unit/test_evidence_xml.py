@@ -40,6 +40,9 @@ def sample_record(**changes: object) -> EvidenceRecord:
         previous_evidence_sha256="d" * 64,
         acceptance_deadline=datetime(2025, 6, 16, 22, 59, 59, tzinfo=UTC),
         reason="550 5.1.1 <bob@example.net>\r\n  user unknown",
+        message_id="<20250601100000.1234@mail.example.org>",
+        sender_declared_name="Alice (Service juridique)",
+        sender_ip="2001:db8::1",
         extensions=(("note", "x"),),
     )
     return replace(record, **changes)  # type: ignore[arg-type]
@@ -63,40 +66,43 @@ def test_round_trip_of_minimal_record() -> None:
         reason=None,
         extensions=(),
         subject="",
+        message_id=None,
+        sender_declared_name=None,
+        sender_ip=None,
     )
     assert from_xml(to_xml(record)) == record
     assert b"PhoneNumber" not in to_xml(record)
+    assert b"AppLayerIdentifier" not in to_xml(record)
+    assert b"DeclaredName" not in to_xml(record)
 
 
 def test_strings_xml_cannot_carry_survive() -> None:
     """Control characters and stray whitespace in a subject round-trip exactly."""
-    record = sample_record(subject="  tab\there\x01\x1b[31m red \r\n", sender_name="\x00")
+    record = sample_record(
+        subject="  tab\there\x01\x1b[31m red \r\n",
+        sender_name="\x00",
+        message_id="<\x07@x>",
+        attachments=(Attachment("a\x0cb.pdf", "application/pdf", 1, "e" * 64),),
+    )
     assert from_xml(to_xml(record)) == record
 
 
 def test_output_is_deterministic_and_etsi_shaped() -> None:
-    """Same record, same bytes: UTF-8, declaration, ETSI namespace and element names, Z times."""
+    """Same record, same bytes: UTF-8, declaration, ETSI default namespace and names, Z times."""
     data = to_xml(sample_record())
     assert data == to_xml(sample_record())
     assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Evidence xmlns="')
-    assert NAMESPACE.encode() in data
+    assert f'xmlns="{NAMESPACE}"'.encode() in data
     for name in (
-        b"EvidenceIdentifier",
-        b"<EventCode>http://uri.etsi.org/19522/Event/SubmissionAcceptance</EventCode>",
+        b"<EvidenceIdentifier>ev-0001</EvidenceIdentifier>",
+        b"<ERDSEventId>http://uri.etsi.org/19522/Event/SubmissionAcceptance</ERDSEventId>",
         b"<EventTime>2025-06-01T10:00:00.250000Z</EventTime>",
-        b"EvidenceIssuerPolicyID",
-        b"EvidenceIssuerDetails",
-        b"SenderDetails",
-        b"RecipientDetails",
         b"<SubmissionTime>2025-06-01T10:00:00Z</SubmissionTime>",
-        b"UserContentInfo",
-        b"LetterReference",
-        b"DeliveryIdentifier",
-        b"PreviousEvidenceDigest",
-        b"AcceptanceDeadline",
-        b"Reason",
+        b"<lre:LetterReference>LRE-2025-000001</lre:LetterReference>",
     ):
         assert name in data
+    for gone in (b"EventCode", b"<LetterReference", b"<Reason>", b"<PreviousEvidenceDigest"):
+        assert gone not in data
     data.decode("utf-8")
 
 
@@ -131,9 +137,29 @@ def test_billion_laughs_is_refused() -> None:
         b"<Other/>",
         b'<Evidence xmlns="http://uri.etsi.org/19522/v1#"/>',
         to_xml(sample_record()).replace(b"SubmissionAcceptance", b"Nonsense"),
+        to_xml(sample_record()).replace(b"<ComposingParts>3<", b"<ComposingParts>2<"),
+        to_xml(sample_record()).replace(b"qqqqqqqq", b"!!!!!!!!"),
+        to_xml(sample_record()).replace(b"<lre:PartSize>12</lre:PartSize>", b""),
+        to_xml(sample_record()).replace(b"legalperson/LegalName", b"legalperson/Other"),
+        to_xml(sample_record()).replace(b'version="2"', b'version="3"'),
+        to_xml(sample_record()).replace(b"lre:GatewayDetails>", b"lre:Other>"),
     ],
 )
 def test_garbage_is_an_evidence_error(data: bytes) -> None:
     """Anything that is not an evidence record raises EvidenceError, never something else."""
     with pytest.raises(EvidenceError):
         from_xml(data)
+
+
+@pytest.mark.parametrize("digest", ["", "a" * 63, "A" * 64, "g" * 64, "a" * 66])
+def test_a_digest_that_is_not_sha256_hex_is_refused(digest: str) -> None:
+    """A content digest must be 64 lower-case hex digits, else the evidence is not written."""
+    with pytest.raises(EvidenceError, match="not a lower-case hex SHA-256"):
+        to_xml(sample_record(message_sha256=digest))
+
+
+def test_an_extension_of_another_system_is_left_alone() -> None:
+    """Another Extension before the gateway's (e.g. added by a relay) does not hide it."""
+    data = to_xml(sample_record())
+    other = b'<Extensions>\n    <Extension><x:Note xmlns:x="urn:example">hi</x:Note></Extension>'
+    assert from_xml(data.replace(b"<Extensions>", other)) == sample_record()
