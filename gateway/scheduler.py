@@ -258,6 +258,7 @@ class Scheduler:
                 provider_name=gateway.provider_name,
                 domain=gateway.domain,
                 zone=gateway.zone,
+                languages=delivery.languages or self._settings.letters.notification_languages,
             )
             return compose_notification(facts, message_id=message_id, date=mail.created_at)
         xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
