@@ -97,6 +97,7 @@ async def test_a_spoofed_display_name_never_reaches_a_proof(demo: Running) -> No
     assert record.sender_address == DEMO
     assert SPOOFED not in record.sender_name
     assert f"Expéditeur : Demo Sender <{DEMO}>" in proof.text.splitlines()
+    assert f"Nom indiqué par l'expéditeur (non vérifié) : {SPOOFED}" in proof.text.splitlines()
 
     [to_bob] = await wait_for(lambda: notification_for(demo, BOB), what="Bob's notification")
     bob_text = text_of(to_bob)
