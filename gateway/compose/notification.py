@@ -83,6 +83,7 @@ def _block_values(facts: NoticeFacts, lang: str) -> dict[str, Any]:
         "subject": one_line(facts.subject) if sender else None,  # the subject reveals the sender
         "link": facts.link,
         "provider": one_line(facts.provider_name),
+        "colon": " : " if lang == "fr" else ": ",  # French typography puts a space before ":"
         "start": "right" if rtl else "left",
         "label": f"padding:2px {'0 2px 8px' if rtl else '8px 2px 0'};color:#4b5563;",
     }

@@ -15,10 +15,10 @@ NOTICE_BLOCK_TXT: Final = """\
 
 {{ t('notice.intro') }}
 
-{{ t('field.reference') }} : {{ reference }}
-{{ t('field.deposited') }} : {{ deposited }}
-{% if sender %}{{ t('field.sender') }} : {{ sender }}
-{% if subject %}{{ t('field.subject') }} : {{ subject }}
+{{ t('field.reference') }}{{ colon }}{{ reference }}
+{{ t('field.deposited') }}{{ colon }}{{ deposited }}
+{% if sender %}{{ t('field.sender') }}{{ colon }}{{ sender }}
+{% if subject %}{{ t('field.subject') }}{{ colon }}{{ subject }}
 {% endif %}{% else %}{{ t('notice.sender_hidden') }}
 {% endif %}
 {{ t('notice.deadline', time=deadline) }}

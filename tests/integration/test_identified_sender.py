@@ -101,7 +101,7 @@ async def test_a_spoofed_display_name_never_reaches_a_proof(demo: Running) -> No
 
     [to_bob] = await wait_for(lambda: notification_for(demo, BOB), what="Bob's notification")
     bob_text = text_of(to_bob)
-    assert f"المرسِل : Demo Sender <{DEMO}>" in bob_text
+    assert f"المرسِل: Demo Sender <{DEMO}>" in bob_text
     assert SPOOFED not in bob_text
     assert ARABIC_INTRO in bob_text
     assert FRENCH_INTRO not in bob_text

@@ -228,4 +228,4 @@ def test_revealed_sender_in_every_block():
     )
     text = parts(raw)["text/plain"]
     assert "Expéditeur : Demo Sender <demo@cabinet.ma>" in text
-    assert "المرسِل : Demo Sender <demo@cabinet.ma>" in text
+    assert "المرسِل: Demo Sender <demo@cabinet.ma>" in text
