@@ -30,7 +30,15 @@ from tests.integration.test_mx_delivery import (
     send_inbound,
     world,
 )
-from tests.support.client import link_in, notification_for, proofs_for, submit, text_of, wait_for
+from tests.support.client import (
+    Proof,
+    link_in,
+    notification_for,
+    proofs_for,
+    submit,
+    text_of,
+    wait_for,
+)
 from tests.support.gateway import SENDER, make_settings
 
 __all__ = ["dns_server", "world"]
@@ -70,6 +78,12 @@ def sms_to(gateway: Running, phone: str) -> list[str]:
     return [entry.text for entry in provider.list() if entry.to == phone]
 
 
+def deposit_proofs(gateway: Running, count: int) -> list[Proof]:
+    """The proofs of deposit DEMO received, once there are count of them."""
+    found = proofs_for(gateway, DEMO, "SubmissionAcceptance")
+    return found if len(found) == count else []
+
+
 def sender_field(html: str) -> str:
     """The text of the page's "Expéditeur" field."""
     match = re.search(r"<dt>Expéditeur</dt><dd><bdi>([^<]*)</bdi>", html)
@@ -89,9 +103,7 @@ async def test_a_spoofed_display_name_never_reaches_a_proof(demo: Running) -> No
     code, _ = await submit(demo, DEMO, PASSWORD, [BOB, CAROL], data)
     assert code == 250
 
-    [proof, _] = await wait_for(
-        lambda: proofs_for(demo, DEMO, "SubmissionAcceptance"), what="proofs of deposit"
-    )
+    [proof, _] = await wait_for(lambda: deposit_proofs(demo, 2), what="both proofs of deposit")
     record = from_xml(proof.xml)
     assert record.sender_name == "Demo Sender"
     assert record.sender_address == DEMO
