@@ -42,6 +42,8 @@ _FR: Final[dict[str, str]] = {
     "field.reference": "Référence",
     "field.recipient": "Destinataire",
     "field.sender": "Expéditeur",
+    "field.declared_name": "Nom indiqué par l'expéditeur (non vérifié)",
+    "zone.Africa/Casablanca": "heure du Maroc",
     "field.subject": "Objet",
     "field.deposited": "Déposée le",
     "field.deadline": "À accepter ou refuser avant le",
@@ -332,6 +334,8 @@ _EN: Final[dict[str, str]] = {
     "field.reference": "Reference",
     "field.recipient": "Recipient",
     "field.sender": "Sender",
+    "field.declared_name": "Name stated by the sender (not verified)",
+    "zone.Africa/Casablanca": "Morocco time",
     "field.subject": "Subject",
     "field.deposited": "Deposited on",
     "field.deadline": "Accept or refuse before",
@@ -606,6 +610,8 @@ _AR: Final[dict[str, str]] = {
     "field.reference": "المرجع",
     "field.recipient": "المرسَل إليه",
     "field.sender": "المرسِل",
+    "field.declared_name": "الاسم الذي ذكره المرسِل (غير متحقَّق منه)",
+    "zone.Africa/Casablanca": "بتوقيت المغرب",
     "field.subject": "الموضوع",
     "field.deposited": "تاريخ الإيداع",
     "field.deadline": "القبول أو الرفض قبل",
@@ -683,7 +689,7 @@ _AR: Final[dict[str, str]] = {
     "outbox.back": "العودة إلى صندوق الصادر",
     "outbox.no_text": "لا تحتوي هذه الرسالة على جزء نصي.",
     "notice.subject": "رسالة مضمونة إلكترونية في انتظارك",
-    "notice.greeting": "مرحبًا،",
+    "notice.greeting": "تحية طيبة،",
     "notice.intro": "رسالة مضمونة إلكترونية في انتظارك.",
     "notice.sender_hidden": "سيُكشف لك المرسِل والموضوع إذا قبلت الرسالة.",
     "notice.deadline": "يمكنك قبولها أو رفضها إلى غاية {time}.",
@@ -920,6 +926,27 @@ def format_time(dt: datetime, lang: str, zone: ZoneInfo) -> str:
         utc.strftime("%H:%M") if utc.date() == local.date() else utc.strftime("%d/%m/%Y %H:%M")
     )
     return f"{local_text} ({zone.key}) — {utc_text} UTC"
+
+
+def zone_name(zone: ZoneInfo, lang: str) -> str:
+    """The zone in words when the catalogue has it ("heure du Maroc"), else its IANA name."""
+    return CATALOGUES.get(lang, _FR).get(f"zone.{zone.key}", zone.key)
+
+
+def format_time_short(dt: datetime, lang: str, zone: ZoneInfo) -> str:
+    """A time in the gateway's zone, zone named, for an SMS: "30/11/2026 23:59 (heure du Maroc)"."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return f"{dt.astimezone(zone):%d/%m/%Y %H:%M} ({zone_name(zone, lang)})"
+
+
+def isolate(text: str, lang: str) -> str:
+    """text kept left to right inside a right-to-left sentence (Unicode LRI … PDI), else as is.
+
+    Without it an Arabic sentence shows "12/12/2026 14:05 (Africa/Casablanca)" with its parts
+    reordered by the bidirectional algorithm.
+    """
+    return f"\u2066{text}\u2069" if lang in RTL else text
 
 
 def format_size(size: int, lang: str) -> str:

@@ -105,8 +105,9 @@ class RecipientIdentity:
             link=link,
             deadline=delivery.deadline,
             zone=gateway.zone,
-            sender=letter.sender_name if revealed else None,
+            sender=letter.sender_name if revealed else None,  # the registered name
             provider=gateway.provider_name,
+            lang=(delivery.languages or self._settings.letters.notification_languages)[0],
         )
         return NewSms(self._new_id(), "notice", delivery.id, delivery.phone, text)
 

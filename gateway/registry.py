@@ -24,6 +24,7 @@ from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter, LetterView, State
 from gateway.core.lifecycle import acceptance_deadline, advance, advance_sms, is_expired
 from gateway.core.records import evidence_record
+from gateway.core.sender import declared_name
 from gateway.errors import (
     AlreadyDecided,
     DeadlineExpired,
@@ -158,7 +159,8 @@ class Registry:
             reference=new_reference(now),
             sender_account=submission.account.id,
             sender_address=submission.mail_from,
-            sender_name=parsed.from_display or submission.account.name,
+            sender_name=submission.account.name,  # who the gateway identified, never From:
+            sender_declared_name=declared_name(parsed.from_display, submission.account.name),
             sender_authentication=submission.authentication,
             sender_ip=submission.peer or None,
             subject=parsed.subject,
@@ -184,6 +186,7 @@ class Registry:
                 letter_id=letter.id,
                 recipient=recipient,
                 phone=phone,
+                languages=submission.languages.get(recipient, ()),
                 state=State.DEPOSITED,
                 deadline=deadline,
                 updated_at=now,
@@ -412,6 +415,7 @@ class Registry:
             decided_at=delivery.decided_at,
             sender_name=letter.sender_name if revealed else None,
             sender_address=letter.sender_address if revealed else None,
+            sender_declared_name=letter.sender_declared_name if revealed else None,
             subject=letter.subject if revealed else None,
             text=text,
             attachments=attachments,

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
+from gateway.i18n import LANGUAGES
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_CONFIG = "LRE_GATEWAY_CONFIG"
@@ -153,6 +154,8 @@ class LettersSettings:
     reveal_sender: str = "after_acceptance"
     retention: Duration = field(default_factory=lambda: parse_duration("10y", "letters.retention"))
     recipient_verification: str = "sms_or_email"  # | email | sms_required | none
+    # languages of the notification mail when the sender gave none for the recipient
+    notification_languages: tuple[str, ...] = ("fr", "ar")
 
 
 DEFAULT_SMS_BODY = '{"to": "{{ to }}", "text": {{ text|tojson }}}'
@@ -221,6 +224,8 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
             raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
         return value
+    if name == "notification_languages":
+        return _languages(value, key)
     if name in ("trusted_relays", "require_tls_domains"):
         return _strings(value, key, lower=name == "require_tls_domains")
     if isinstance(default, tuple) and name in ("seal_chain", "anchors"):
@@ -246,6 +251,22 @@ def _strings(value: Any, key: str, *, lower: bool) -> tuple[str, ...]:
             except ValueError:
                 raise ConfigError(f"{key}: {text!r} is not an IP address or network") from None
     return tuple(v.lower().rstrip(".") if lower else v for v in value)
+
+
+def _languages(value: Any, key: str) -> tuple[str, ...]:
+    """A list such as ["fr", "ar"]: site languages, none twice, at least one."""
+    example = f'e.g. {key.rpartition(".")[2]} = ["fr", "ar"]'
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a non-empty list of languages, {example}")
+    languages = tuple(v.strip().lower() for v in value)
+    unknown = [v for v in languages if v not in LANGUAGES]
+    if unknown:
+        raise ConfigError(
+            f"{key}: {unknown[0]!r} is not one of the gateway's languages ({', '.join(LANGUAGES)})"
+        )
+    if len(set(languages)) != len(languages):
+        raise ConfigError(f"{key}: a language is listed twice, {example}")
+    return languages
 
 
 def _section(cls: type, section: str, raw: Any, base: Path) -> Any:

@@ -1,10 +1,19 @@
-"""The notification a recipient receives: a letter awaits, one link, never its content."""
+"""The notification a recipient receives: a letter awaits, one link, never its content.
+
+The recipient's language is not known to the gateway: the mail holds one block per language,
+those the sender gave for this recipient (LRE-Recipient-Language) or else the configured
+letters.notification_languages, Arabic blocks right to left. Every time states its zone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
 
 from gateway import i18n
 from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
@@ -12,7 +21,11 @@ from gateway.compose.mail import address, as_bytes, new_message, one_line, rende
 
 @dataclass(frozen=True, kw_only=True)
 class NoticeFacts:
-    """What a notification may say; sender fields are None while the sender is not revealed."""
+    """What a notification may say; sender fields are None while the sender is not revealed.
+
+    sender_name is the account's registered name (who the gateway identified), never the
+    display name the message's From: declares.
+    """
 
     reference: str
     recipient: str
@@ -25,14 +38,25 @@ class NoticeFacts:
     provider_name: str
     domain: str
     zone: ZoneInfo
-    language: str = "fr"
+    languages: tuple[str, ...] = (i18n.DEFAULT,)
 
 
-def notification_subject(reference: str, lang: str) -> str:
-    """ "Lettre recommandée électronique en attente / Registered letter awaiting you — REF"."""
-    lead = i18n.gettext(lang, "notice.subject")
-    if lang != "en":
-        lead = f"{lead} / {i18n.gettext('en', 'notice.subject')}"
+def notice_languages(languages: Iterable[str]) -> tuple[str, ...]:
+    """The site languages among languages, in order and once each; French when none is."""
+    chosen = tuple(dict.fromkeys(lang for lang in languages if lang in i18n.LANGUAGES))
+    return chosen or (i18n.DEFAULT,)
+
+
+def notification_subject(reference: str, languages: str | Iterable[str]) -> str:
+    """ "Lettre recommandée électronique en attente / رسالة … — REF".
+
+    Each language of the mail, in order; a mail in a single language other than English adds
+    the English subject.
+    """
+    langs = notice_languages([languages] if isinstance(languages, str) else languages)
+    if len(langs) == 1 and langs[0] != "en":
+        langs = (*langs, "en")
+    lead = " / ".join(i18n.gettext(lang, "notice.subject") for lang in langs)
     return f"{lead} — {reference}"
 
 
@@ -44,31 +68,59 @@ def sender_line(name: str | None, address_: str | None) -> str | None:
     return name or address_ or None
 
 
-def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime) -> bytes:
-    """The notification mail (RFC 5322, CRLF): multipart/alternative text and HTML."""
-    lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
+def _block_values(facts: NoticeFacts, lang: str) -> dict[str, Any]:
     sender = sender_line(facts.sender_name, facts.sender_address)
-    deadline = i18n.format_time(facts.deadline, lang, facts.zone)
-    values = {
+
+    def when(dt: datetime) -> str:
+        return i18n.isolate(i18n.format_time(dt, lang, facts.zone), lang)
+
+    rtl = i18n.direction(lang) == "rtl"
+    return {
         "reference": one_line(facts.reference),
-        "deposited": i18n.format_time(facts.deposited_at, lang, facts.zone),
-        "deadline": deadline,
+        "deposited": when(facts.deposited_at),
+        "deadline": when(facts.deadline),
         "sender": sender,
         "subject": one_line(facts.subject) if sender else None,  # the subject reveals the sender
         "link": facts.link,
         "provider": one_line(facts.provider_name),
-        "summary": None if lang == "en" else i18n.gettext("en", "notice.summary", time=deadline),
+        "colon": " : " if lang == "fr" else ": ",  # French typography puts a space before ":"
+        "start": "right" if rtl else "left",
+        "label": f"padding:2px {'0 2px 8px' if rtl else '8px 2px 0'};color:#4b5563;",
     }
+
+
+def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime) -> bytes:
+    """The notification mail (RFC 5322, CRLF): multipart/alternative text and HTML."""
+    langs = notice_languages(facts.languages)
+    blocks = {lang: _block_values(facts, lang) for lang in langs}
+    summary = None
+    if "en" not in langs:
+        deadline = i18n.format_time(facts.deadline, "en", facts.zone)
+        summary = i18n.gettext("en", "notice.summary", time=deadline)
     msg = new_message(
         sender=address(facts.provider_name, "notification", facts.domain),
         to=facts.recipient,
-        subject=notification_subject(facts.reference, lang),
+        subject=notification_subject(facts.reference, langs),
         message_id=message_id,
         date=date,
     )
-    text = render("notification.txt", lang, **values)
-    html = render("notification.html", lang, **values)
+    provider = one_line(facts.provider_name)
+    text = render(
+        "notification.txt",
+        langs[0],
+        blocks=[render("notice_block.txt", lang, **values) for lang, values in blocks.items()],
+        summary=summary,
+        provider=provider,
+    )
+    html = render(
+        "notification.html",
+        langs[0],
+        # each block is rendered (and escaped) by the autoescaping environment
+        blocks=[Markup(render("notice_block.html", lang, **v)) for lang, v in blocks.items()],  # noqa: S704
+        summary=summary,
+        provider=provider,
+    )
     msg.set_content(text, cte=text_cte(text))
     msg.add_alternative(html, subtype="html", cte=text_cte(html))
-    msg["Content-Language"] = lang if lang == "en" else f"{lang}, en"  # RFC 3282
+    msg["Content-Language"] = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
     return as_bytes(msg)

@@ -54,7 +54,8 @@ def proof_text(
         title=i18n.evidence_title(lang, record.event),
         provider=one_line(provider_name),
         reference=one_line(record.letter_reference),
-        sender=sender_line(record.sender_name, record.sender_address),
+        sender=sender_line(record.sender_name, record.sender_address),  # the registered name
+        declared=one_line(record.sender_declared_name),  # what From: said, labelled as such
         recipient=one_line(record.recipient_address),
         subject=one_line(record.subject),
         deposited=when(record.submission_time),

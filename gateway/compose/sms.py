@@ -26,10 +26,12 @@ def sms_notice(
 ) -> str:
     """The SMS sent with the notification: a letter awaits, until when, where; never its content.
 
-    The sender is named only when letters.reveal_sender says the notification may name them.
+    The sender (the account's registered name) is named only when letters.reveal_sender says
+    the notification may name them. The deadline states its zone: "30/11/2026 23:59 (heure du
+    Maroc)".
     """
     lang = _lang(lang)
-    day = deadline.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+    day = i18n.format_time_short(deadline, lang, zone)
     key = "sms.notice_from" if sender else "sms.notice"
     return i18n.gettext(
         lang,

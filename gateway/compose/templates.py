@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Final
 
-NOTIFICATION_TXT: Final = """\
+# The notification holds one block per language (NOTICE_BLOCK_*, rendered with t() bound to that
+# language), in the order the sender or letters.notification_languages gives.
+NOTICE_BLOCK_TXT: Final = """\
 {{ t('notice.greeting') }}
 
 {{ t('notice.intro') }}
 
-{{ t('field.reference') }} : {{ reference }}
-{{ t('field.deposited') }} : {{ deposited }}
-{% if sender %}{{ t('field.sender') }} : {{ sender }}
-{% if subject %}{{ t('field.subject') }} : {{ subject }}
+{{ t('field.reference') }}{{ colon }}{{ reference }}
+{{ t('field.deposited') }}{{ colon }}{{ deposited }}
+{% if sender %}{{ t('field.sender') }}{{ colon }}{{ sender }}
+{% if subject %}{{ t('field.subject') }}{{ colon }}{{ subject }}
 {% endif %}{% else %}{{ t('notice.sender_hidden') }}
 {% endif %}
 {{ t('notice.deadline', time=deadline) }}
@@ -26,11 +28,54 @@ NOTIFICATION_TXT: Final = """\
 
 {{ t('notice.content_note') }}
 {{ t('notice.recorded_note') }}
-{% if summary %}
-{{ summary }}
-{% endif %}
-{{ '-- ' }}
 {{ t('notice.automatic', provider=provider) }}
+"""
+
+NOTIFICATION_TXT: Final = """\
+{% for block in blocks %}{% if not loop.first %}
+{{ '=' * 60 }}
+
+{% endif %}{{ block }}{% endfor %}
+{% if summary %}{{ summary }}
+
+{% endif %}{{ '-- ' }}
+{{ provider }}
+"""
+
+NOTICE_BLOCK_HTML: Final = """\
+<div lang="{{ lang }}" dir="{{ dir }}" style="text-align:{{ start }};">
+<p style="margin:0 0 12px 0;">{{ t('notice.greeting') }}</p>
+<p style="margin:0 0 16px 0;font-size:20px;font-weight:bold;">{{ t('notice.intro') }}</p>
+<table role="presentation" cellpadding="0" cellspacing="0" border="0" dir="{{ dir }}"
+ style="margin:0 0 16px 0;font-size:15px;">
+<tr><td style="{{ label }}">{{ t('field.reference') }}</td>
+<td style="padding:2px 0;"><bdi>{{ reference }}</bdi></td></tr>
+<tr><td style="{{ label }}">{{ t('field.deposited') }}</td>
+<td style="padding:2px 0;"><bdi>{{ deposited }}</bdi></td></tr>
+{% if sender %}<tr><td style="{{ label }}">{{ t('field.sender') }}</td>
+<td style="padding:2px 0;"><bdi>{{ sender }}</bdi></td></tr>
+{% if subject %}<tr><td style="{{ label }}">{{ t('field.subject') }}</td>
+<td style="padding:2px 0;"><bdi>{{ subject }}</bdi></td></tr>
+{% endif %}{% endif %}
+</table>
+{% if not sender %}<p style="margin:0 0 16px 0;">{{ t('notice.sender_hidden') }}</p>
+{% endif %}
+<p style="margin:0 0 20px 0;font-weight:bold;">{{ t('notice.deadline', time=deadline) }}</p>
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">
+<tr><td align="center" style="padding:0 0 20px 0;">
+<a href="{{ link }}" style="display:block;padding:16px 20px;background:#1d4ed8;color:#ffffff;
+text-decoration:none;font-weight:bold;font-size:18px;border-radius:6px;text-align:center;">
+{{ t('notice.button') }}</a>
+</td></tr>
+</table>
+<p style="margin:0 0 4px 0;font-size:13px;color:#4b5563;">{{ t('notice.copy_link') }}</p>
+<p dir="ltr" style="margin:0 0 16px 0;font-size:13px;color:#4b5563;word-break:break-all;
+text-align:{{ start }};"><span>{{ link }}</span></p>
+<p style="margin:0 0 8px 0;">{{ t('notice.content_note') }}</p>
+<p style="margin:0 0 16px 0;">{{ t('notice.recorded_note') }}</p>
+<p style="margin:0 0 16px 0;font-size:12px;color:#6b7280;">
+{{ t('notice.automatic', provider=provider) }}</p>
+</div>
 """
 
 NOTIFICATION_HTML: Final = """\
@@ -50,42 +95,12 @@ NOTIFICATION_HTML: Final = """\
 font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#111827;">
 <tr><td style="padding:16px 20px;background:#1e3a5f;color:#ffffff;border-radius:8px 8px 0 0;
 font-size:14px;">{{ provider }} — {{ t('site.name') }}</td></tr>
-<tr><td style="padding:20px;">
-<p style="margin:0 0 12px 0;">{{ t('notice.greeting') }}</p>
-<p style="margin:0 0 16px 0;font-size:20px;font-weight:bold;">{{ t('notice.intro') }}</p>
-<table role="presentation" cellpadding="0" cellspacing="0" border="0"
- style="margin:0 0 16px 0;font-size:15px;">
-<tr><td style="padding:2px 8px 2px 0;color:#4b5563;">{{ t('field.reference') }}</td>
-<td style="padding:2px 0;"><bdi>{{ reference }}</bdi></td></tr>
-<tr><td style="padding:2px 8px 2px 0;color:#4b5563;">{{ t('field.deposited') }}</td>
-<td style="padding:2px 0;"><bdi>{{ deposited }}</bdi></td></tr>
-{% if sender %}<tr><td style="padding:2px 8px 2px 0;color:#4b5563;">{{ t('field.sender') }}</td>
-<td style="padding:2px 0;"><bdi>{{ sender }}</bdi></td></tr>
-{% if subject %}<tr><td style="padding:2px 8px 2px 0;color:#4b5563;">{{ t('field.subject') }}</td>
-<td style="padding:2px 0;"><bdi>{{ subject }}</bdi></td></tr>
-{% endif %}{% endif %}
-</table>
-{% if not sender %}<p style="margin:0 0 16px 0;">{{ t('notice.sender_hidden') }}</p>
+{% for block in blocks %}<tr><td style="padding:20px;{% if not loop.first %}
+border-top:2px solid #e5e7eb;{% endif %}">
+{{ block }}</td></tr>
+{% endfor %}{% if summary %}<tr><td lang="en" dir="ltr" style="padding:12px 20px;text-align:left;
+border-top:1px solid #e5e7eb;font-size:14px;color:#4b5563;">{{ summary }}</td></tr>
 {% endif %}
-<p style="margin:0 0 20px 0;font-weight:bold;">{{ t('notice.deadline', time=deadline) }}</p>
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0">
-<tr><td align="center" style="padding:0 0 20px 0;">
-<a href="{{ link }}" style="display:block;padding:16px 20px;background:#1d4ed8;color:#ffffff;
-text-decoration:none;font-weight:bold;font-size:18px;border-radius:6px;text-align:center;">
-{{ t('notice.button') }}</a>
-</td></tr>
-</table>
-<p style="margin:0 0 4px 0;font-size:13px;color:#4b5563;">{{ t('notice.copy_link') }}</p>
-<p style="margin:0 0 16px 0;font-size:13px;color:#4b5563;word-break:break-all;">
-<span>{{ link }}</span></p>
-<p style="margin:0 0 8px 0;">{{ t('notice.content_note') }}</p>
-<p style="margin:0 0 16px 0;">{{ t('notice.recorded_note') }}</p>
-{% if summary %}<p lang="en" dir="ltr" style="margin:0 0 16px 0;font-size:14px;color:#4b5563;">
-{{ summary }}</p>
-{% endif %}
-</td></tr>
-<tr><td style="padding:12px 20px;border-top:1px solid #e5e7eb;font-size:12px;color:#6b7280;">
-{{ t('notice.automatic', provider=provider) }}</td></tr>
 </table>
 </td></tr>
 </table>
@@ -102,7 +117,8 @@ PROOF_TXT: Final = """\
 {{ t('proof.type') }} : {{ title }}
 {{ t('field.reference') }} : {{ reference }}
 {{ t('field.sender') }} : {{ sender }}
-{{ t('field.recipient') }} : {{ recipient }}
+{% if declared %}{{ t('field.declared_name') }} : {{ declared }}
+{% endif %}{{ t('field.recipient') }} : {{ recipient }}
 {{ t('field.subject') }} : {{ subject }}
 {{ t('proof.deposited') }} : {{ deposited }}
 {{ t('proof.event_time') }} : {{ event_time }}
@@ -158,6 +174,8 @@ CODE_TXT: Final = """\
 
 TEMPLATES: Final = {
     "code.txt": CODE_TXT,
+    "notice_block.txt": NOTICE_BLOCK_TXT,
+    "notice_block.html": NOTICE_BLOCK_HTML,
     "notification.txt": NOTIFICATION_TXT,
     "notification.html": NOTIFICATION_HTML,
     "proof.txt": PROOF_TXT,

@@ -67,6 +67,7 @@ class Delivery:
     deadline: datetime
     updated_at: datetime
     phone: str | None = None  # E.164 mobile number the sender gave, if any
+    languages: tuple[str, ...] = ()  # the recipient's languages as the sender gave them, if any
     notified_at: datetime | None = None
     decided_at: datetime | None = None
     handed_over_at: datetime | None = None
@@ -86,6 +87,7 @@ class LetterView:
     sender_name: str | None  # None while the sender is not revealed
     sender_address: str | None
     subject: str | None
+    sender_declared_name: str | None = None  # the From: display name, shown only as declared
     text: str | None = None  # the letter's text, only when released
     attachments: tuple[Attachment, ...] = ()  # only when released
     message_size: int = 0

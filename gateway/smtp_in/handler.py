@@ -24,6 +24,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.errors import Rejected, SmtpReply
 from gateway.smtp_in import replies
+from gateway.smtp_in.languages import recipient_languages
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
 from gateway.smtp_in.throttle import LoginThrottle
@@ -62,6 +63,8 @@ class Submission:
     authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
     peer: str  # the client's IP address
     phones: dict[str, str] = field(default_factory=dict)  # recipient → E.164 mobile number
+    # recipient → languages the sender gave (LRE-Recipient-Language), e.g. ("ar",)
+    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Depositor(Protocol):
@@ -230,7 +233,7 @@ class SubmissionHandler:
         if len(content) > self.max_message_size:
             return replies.too_big(self.max_message_size)
         loop = asyncio.get_running_loop()
-        parsed, phones = await loop.run_in_executor(
+        parsed, phones, languages = await loop.run_in_executor(
             self._executor, _read, content, tuple(envelope.rcpt_tos), self._region
         )
         if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
@@ -244,6 +247,7 @@ class SubmissionHandler:
             authentication=login.authentication,
             peer=_peer(session),
             phones=phones,
+            languages=languages,
         )
         reference = await self._shielded(self._depositor.deposit(submission))
         log.info("%s deposited letter %s", _peer(session), reference)
@@ -293,11 +297,13 @@ def _read(
     recipients: tuple[str, ...],
     region: str,
     aliases: Mapping[str, str] | None = None,
-) -> tuple[ParsedMessage, dict[str, str]]:
-    """The pure, CPU-bound part of DATA (the message, the recipients' phones); in the executor."""
+) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
+    """The pure, CPU-bound part of DATA (the message, the recipients' phones and languages);
+    run in the executor."""
     check_line_endings(content)
     parsed = parse_message(content)
-    return parsed, recipient_phones(content, recipients, region, aliases)
+    phones = recipient_phones(content, recipients, region, aliases)
+    return parsed, phones, recipient_languages(content, recipients, aliases)
 
 
 def _tls(server: SMTP) -> str | None:

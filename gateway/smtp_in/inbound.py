@@ -141,7 +141,7 @@ class InboundHandler:
             mx_recipient(rcpt.rpartition("@")[0]) or rcpt for rcpt in envelope.rcpt_tos
         )
         aliases = dict(zip(envelope.rcpt_tos, recipients, strict=True))
-        parsed, phones = await asyncio.get_running_loop().run_in_executor(
+        parsed, phones, languages = await asyncio.get_running_loop().run_in_executor(
             None, _read, content, recipients, self._region, aliases
         )
         if len(parsed.from_addresses) != 1:
@@ -174,6 +174,7 @@ class InboundHandler:
             authentication=f"MX address{' over ' + tls if tls else ''}: {verdict.method}",
             peer=_peer(session),
             phones=phones,
+            languages=languages,
         )
         # Run the deposit to its end even if the client hangs up meanwhile (no half letter).
         task = asyncio.create_task(self._registry.deposit(submission))

@@ -102,6 +102,26 @@ def phone_for_stranger(address: str) -> SmtpReply:
     )
 
 
+def bad_language_header(value: str) -> SmtpReply:
+    """An LRE-Recipient-Language header without an address and languages of the gateway."""
+    return SmtpReply(
+        550,
+        "5.6.0",
+        f"The header LRE-Recipient-Language: {_printable(value[:80])} must hold a recipient's "
+        "address and one or more of the languages fr, en, ar, e.g. LRE-Recipient-Language: "
+        "bob@example.ma ar; nothing was kept",
+    )
+
+
+def language_for_stranger(address: str) -> SmtpReply:
+    return SmtpReply(
+        550,
+        "5.1.3",
+        f"LRE-Recipient-Language names {_printable(address)}, who is not a recipient of this "
+        "letter; nothing was kept",
+    )
+
+
 def phone_required(recipient: str) -> SmtpReply:
     """letters.recipient_verification = sms_required and the sender gave no number."""
     return SmtpReply(

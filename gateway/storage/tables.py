@@ -70,6 +70,7 @@ deliveries = Table(
     Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False, index=True),
     Column("recipient", String(320), nullable=False),
     Column("phone", String(20)),  # E.164 mobile number given by the sender, if any
+    Column("languages", String(16)),  # "ar" or "ar,fr": the recipient's, as the sender gave them
     Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the link token
     Column("state", String(20), nullable=False),
     _time("deadline"),

@@ -226,7 +226,8 @@ async def test_deposit_with_starttls_and_plain(gateway: Running) -> None:
     assert stored.recipients == [BOB, CAROL]
     assert stored.letter.sender_authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
     assert stored.letter.subject == "Mise en demeure"
-    assert stored.letter.sender_name == "Me Dupont"
+    assert stored.letter.sender_name == "Maître Dupont"  # the registered name, not From:'s
+    assert stored.letter.sender_declared_name == "Me Dupont"
     assert stored.letter.message_size == len(LETTER)
 
 

@@ -63,7 +63,7 @@ def test_headers():
 
 def test_english_subject_is_not_doubled():
     """An English notification has only the English subject."""
-    msg = email.message_from_bytes(compose(facts(language="en")), policy=email.policy.default)
+    msg = email.message_from_bytes(compose(facts(languages=("en",))), policy=email.policy.default)
     assert msg["Subject"] == "Registered letter awaiting you — LRE-2026-7K3Q9"
 
 
@@ -77,12 +77,19 @@ def test_only_crlf_line_ends():
 @pytest.mark.parametrize("language", ["fr", "en", "ar"])
 def test_link_is_present_exactly(language):
     """The text part carries the link once and the HTML part links to it once."""
-    raw = compose(facts(language=language))
+    raw = compose(facts(languages=(language,)))
     assert LINK.encode() in raw
     text, html = parts(raw)["text/plain"], parts(raw)["text/html"]
     assert text.count(LINK) == 1
     assert html.count(f'href="{LINK}"') == 1
     assert html.count("<a ") == 1  # nothing else is clickable
+
+
+def test_every_link_of_a_multilingual_mail_is_the_personal_link():
+    """With several language blocks, each button leads to the same personal link, nothing else."""
+    html = parts(compose(facts(languages=("fr", "en", "ar"))))["text/html"]
+    assert html.count("<a ") == 3
+    assert html.count(f'href="{LINK}"') == 3
 
 
 def test_link_is_escaped_in_html():
@@ -161,11 +168,64 @@ def test_content_note_and_english_line():
     assert "ne vous est remis qu'après acceptation" in fr
     assert "l'expéditeur en reçoit une preuve" in fr
     assert "A registered electronic letter is waiting for you" in fr
-    en = parts(compose(facts(language="en")))["text/plain"]
+    en = parts(compose(facts(languages=("en",))))["text/plain"]
     assert en.count("A registered electronic letter is waiting for you") == 1
 
 
 def test_arabic_html_is_right_to_left():
     """The Arabic HTML part declares its direction."""
-    html = parts(compose(facts(language="ar")))["text/html"]
+    html = parts(compose(facts(languages=("ar",))))["text/html"]
     assert '<html lang="ar" dir="rtl">' in html
+
+
+def test_french_and_arabic_blocks_each_say_everything():
+    """A mail in French and Arabic holds both blocks in that order, the Arabic one right to left."""
+    raw = compose(facts(languages=("fr", "ar")))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == (
+        "Lettre recommandée électronique en attente / رسالة مضمونة إلكترونية في انتظارك"
+        " — LRE-2026-7K3Q9"
+    )
+    assert msg["Content-Language"] == "fr, ar, en"
+    text, html = parts(raw)["text/plain"], parts(raw)["text/html"]
+    french = text.index("Une lettre recommandée électronique vous attend.")
+    arabic = text.index("رسالة مضمونة إلكترونية في انتظارك.")
+    assert french < arabic
+    assert "يمكنك قبولها أو رفضها إلى غاية" in text
+    assert "لا يُسلَّم إليك محتوى الرسالة إلا بعد قبولها." in text
+    assert text.count(LINK) == 2  # each block says where to go
+    assert '<html lang="fr" dir="ltr">' in html
+    assert '<div lang="ar" dir="rtl" style="text-align:right;">' in html
+    assert '<div lang="fr" dir="ltr" style="text-align:left;">' in html
+    assert "قبول الرسالة أو رفضها</a>" in html.replace("\n", "")
+
+
+def test_arabic_times_state_their_zone_kept_left_to_right():
+    """In the Arabic block each time names its zone and UTC, isolated from the Arabic sentence."""
+    text = parts(compose(facts(languages=("ar",))))["text/plain"]
+    assert "\u206612/12/2026 14:05 (Africa/Casablanca) — 13:05 UTC\u2069" in text
+    assert "\u206627/11/2026 14:05 (Africa/Casablanca) — 13:05 UTC\u2069" in text
+
+
+def test_languages_are_cleaned():
+    """Unknown or repeated languages are dropped; none left means French."""
+    only_fr = compose(facts(languages=("xx",)))
+    assert "Une lettre recommandée électronique vous attend." in parts(only_fr)["text/plain"]
+    twice = parts(compose(facts(languages=("ar", "ar", "de"))))["text/plain"]
+    assert twice.count("رسالة مضمونة إلكترونية في انتظارك.") == 1
+    assert "Une lettre recommandée" not in twice
+
+
+def test_revealed_sender_in_every_block():
+    """When the notification names the sender, each language block names the same sender."""
+    raw = compose(
+        facts(
+            languages=("fr", "ar"),
+            sender_name="Demo Sender",
+            sender_address="demo@cabinet.ma",
+            subject="Mise en demeure",
+        )
+    )
+    text = parts(raw)["text/plain"]
+    assert "Expéditeur : Demo Sender <demo@cabinet.ma>" in text
+    assert "المرسِل: Demo Sender <demo@cabinet.ma>" in text

@@ -166,3 +166,20 @@ def test_other_languages(language, title):
     raw = compose(record(), language=language)
     assert parse(raw)["Subject"].startswith(title)
     assert "lre-gateway verify evidence.xml evidence.xml.p7s" in text_of(raw)
+
+
+def test_declared_name_is_labelled_never_the_sender():
+    """A From: display name other than the registered one is shown only as the sender's claim."""
+    text = text_of(compose(record(sender_declared_name="Ministère de la Justice")))
+    assert "Expéditeur : Maître Dupont <dupont@avocats.example>" in text
+    assert (
+        "Nom indiqué par l'expéditeur (non vérifié) : Ministère de la Justice" in text.splitlines()
+    )
+    assert not [
+        line for line in text.splitlines() if line.startswith("Expéditeur") and "Minist" in line
+    ]
+
+
+def test_no_declared_name_line_when_there_is_none():
+    """Without a differing display name the proof has no declared-name line."""
+    assert "non vérifié" not in text_of(compose(record()))

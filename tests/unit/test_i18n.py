@@ -109,3 +109,26 @@ def test_format_size():
     assert i18n.format_size(12_345, "fr") == "12,3 Ko"
     assert i18n.format_size(12_345, "en") == "12.3 KB"
     assert i18n.format_size(3_000_000, "en") == "3 MB"
+
+
+@pytest.mark.parametrize(
+    ("lang", "zone", "expected"),
+    [
+        ("fr", "Africa/Casablanca", "30/11/2026 23:59 (heure du Maroc)"),
+        ("en", "Africa/Casablanca", "30/11/2026 23:59 (Morocco time)"),
+        ("ar", "Africa/Casablanca", "30/11/2026 23:59 (بتوقيت المغرب)"),
+        ("fr", "Europe/Paris", "30/11/2026 23:59 (Europe/Paris)"),
+    ],
+)
+def test_short_times_name_their_zone(lang, zone, expected):
+    """The short form used in SMS is the local time and the zone, in words when known."""
+    local = datetime(2026, 11, 30, 23, 59, tzinfo=ZoneInfo(zone))
+    assert i18n.format_time_short(local.astimezone(UTC), lang, ZoneInfo(zone)) == expected
+
+
+def test_times_are_isolated_only_in_right_to_left_text():
+    """A time inside an Arabic sentence is wrapped in LRI…PDI; other languages keep it bare."""
+    assert i18n.isolate("12/12/2026 14:05 (Africa/Casablanca)", "ar") == (
+        "\u206612/12/2026 14:05 (Africa/Casablanca)\u2069"
+    )
+    assert i18n.isolate("12/12/2026", "fr") == "12/12/2026"

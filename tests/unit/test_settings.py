@@ -63,3 +63,27 @@ def test_relative_paths_resolve_against_the_current_directory(tmp_path: Path) ->
     settings = settings_from_dict({"gateway": {"data_dir": "data"}}, base=tmp_path)
     assert settings.gateway.data_dir == tmp_path / "data"
     assert settings.database.url == f"sqlite:///{tmp_path}/var/gateway.db"
+
+
+def test_notification_languages_default_to_french_and_arabic() -> None:
+    """Moroccan recipients get French and Arabic unless the operator chooses otherwise."""
+    assert settings_from_dict({}).letters.notification_languages == ("fr", "ar")
+    chosen = settings_from_dict({"letters": {"notification_languages": ["AR", "en"]}})
+    assert chosen.letters.notification_languages == ("ar", "en")
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ([], "non-empty list"),
+        ("fr", "non-empty list"),
+        (["fr", "de"], "'de' is not one of the gateway's languages"),
+        (["fr", "ar", "fr"], "listed twice"),
+        ([1], "non-empty list"),
+    ],
+)
+def test_bad_notification_languages_are_refused(value: Any, says: str) -> None:
+    """A language list the gateway cannot honour stops start-up, naming the key and the fault."""
+    with pytest.raises(ConfigError, match=r"letters\.notification_languages") as refused:
+        settings_from_dict({"letters": {"notification_languages": value}})
+    assert says in str(refused.value)

@@ -1,0 +1,71 @@
+"""LRE-Recipient-Language: the recipient's languages as the sender gives them."""
+
+import email.policy
+from email.message import EmailMessage
+
+import pytest
+
+from gateway.errors import Rejected
+from gateway.smtp_in.languages import recipient_languages
+
+BOB, ALICE = "bob@example.ma", "alice@example.fr"
+
+
+def letter(*headers: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "demo@cabinet.ma"
+    message["To"] = f"{BOB}, {ALICE}"
+    message["Subject"] = "Mise en demeure"
+    for value in headers:
+        message["LRE-Recipient-Language"] = value
+    message.set_content("Corps")
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def test_one_language_per_recipient_and_several_in_order():
+    """Each header names a recipient and its languages, in the sender's order, once each."""
+    found = recipient_languages(
+        letter("bob@example.ma ar", "<ALICE@example.fr> fr, AR fr"), [BOB, ALICE]
+    )
+    assert found == {BOB: ("ar",), ALICE: ("fr", "ar")}
+
+
+def test_no_header_means_no_choice():
+    """Without the header no recipient has a language: the gateway's configured ones apply."""
+    assert recipient_languages(letter(), [BOB, ALICE]) == {}
+
+
+def test_the_mx_address_of_a_recipient_is_understood():
+    """On the MX port the header may name the recipient's MX address."""
+    found = recipient_languages(
+        letter("bob=example.ma@lre.localhost ar"), [BOB], {"bob=example.ma@lre.localhost": BOB}
+    )
+    assert found == {BOB: ("ar",)}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "bob@example.ma",
+        "bob@example.ma de",
+        "ar",
+        "bob@example.ma ar, xx",
+        "bob@example.ma fr en ar fr",
+    ],
+)
+def test_a_malformed_header_refuses_the_letter(value):
+    """A header without an address or with a language the gateway does not speak: 550 5.6.0."""
+    with pytest.raises(Rejected) as refused:
+        recipient_languages(letter(value), [BOB, ALICE])
+    assert refused.value.reply.code == 550
+    assert refused.value.reply.enhanced == "5.6.0"
+    assert "LRE-Recipient-Language" in refused.value.reply.text
+    assert "nothing was kept" in refused.value.reply.text
+
+
+def test_a_stranger_refuses_the_letter():
+    """A header naming someone who is not a recipient: 550 5.1.3 naming that address."""
+    with pytest.raises(Rejected) as refused:
+        recipient_languages(letter("carol@example.ma ar"), [BOB, ALICE])
+    assert refused.value.reply.enhanced == "5.1.3"
+    assert "carol@example.ma" in refused.value.reply.text
