@@ -10,14 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
-from gateway.core.evidence import EvidenceRecord
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
@@ -269,7 +267,7 @@ class Scheduler:
         if self._pdf_queue is not None and mail.evidence_id is not None:
             pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)
         composed = compose_proof(
-            _with_declared_name(from_xml(xml), letter.sender_declared_name),
+            from_xml(xml),
             xml,
             p7s,
             to=mail.rcpt,
@@ -283,11 +281,3 @@ class Scheduler:
             pdf=pdf,
         )
         return smime_sign(composed, self._sealer, signing_time=self._clock())
-
-
-def _with_declared_name(record: EvidenceRecord, declared: str | None) -> EvidenceRecord:
-    """The record as sealed, with the From: display name the letter recorded when the XML
-    does not carry it (the proof mail shows it labelled as declared, never as the sender)."""
-    if record.sender_declared_name is not None or declared is None:
-        return record
-    return replace(record, sender_declared_name=declared)
