@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 import segno
@@ -513,8 +513,7 @@ class _Page:
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:
     """Height in mm of `value` laid out by multi_cell at the current font, without drawing."""
     lines = pdf.multi_cell(width, line, value, align=align, dry_run=True, output="LINES")
-    assert isinstance(lines, list)
-    return float(len(lines)) * line
+    return float(len(cast(list[str], lines))) * line
 
 
 def _party(name: str, address: str) -> str:
