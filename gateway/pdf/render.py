@@ -65,6 +65,7 @@ TABLE_LINE: Final = 3.1
 TABLE_ROW: Final = 2 * TABLE_LINE + 0.9
 NUMBER_WIDTH: Final = 7.0
 SIZE_WIDTH: Final = 17.0
+NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 
@@ -232,6 +233,19 @@ class _Page:
         if self.pdf.get_y() + height > self._bottom:
             self.pdf.add_page()
 
+    def _room_for_text(
+        self, width: float, line: float, value: str, *, least: float, extra: float = 0.0
+    ) -> None:
+        """Like _room_for with the height of `value` in the current font, at least `least`.
+
+        The text is measured only near the foot of the page: measuring lays it out twice.
+        """
+        if self.pdf.get_y() + NEAR_FOOT < self._bottom:
+            return
+        with self._direction_of(value):
+            height = _height(self.pdf, width, line, value, self.align)
+        self._room_for(max(height, least) + extra)
+
     @contextmanager
     def _direction_of(self, value: str) -> Iterator[None]:
         """Lay out a value with no Arabic letter left to right, even on an Arabic page.
@@ -362,9 +376,7 @@ class _Page:
         pdf = self.pdf
         value_width = self.width - LABEL_WIDTH
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
-        with self._direction_of(value):
-            height = _height(pdf, value_width, LINE, value, self.align)
-        self._room_for(height)
+        self._room_for_text(value_width, LINE, value, least=LINE)
         top = pdf.get_y()
         pdf.set_xy(self._x(0, LABEL_WIDTH), top)
         pdf.set_font(self.body, "", 7.8)
@@ -421,11 +433,9 @@ class _Page:
         name_width = self.width - NUMBER_WIDTH - SIZE_WIDTH - HASH_WIDTH - 4
         size_font = (self.body, "", 7 if caption else 8)
         pdf.set_font(*size_font)
-        with self._direction_of(name):
-            name_height = _height(pdf, name_width, TABLE_LINE, name, self.align)
-        hash_lines = 1 if caption else 2
-        height = max(name_height, hash_lines * TABLE_LINE) + (0.4 if caption else 0.9)
-        self._room_for(height)
+        hash_height = (1 if caption else 2) * TABLE_LINE
+        gap = 0.4 if caption else 0.9
+        self._room_for_text(name_width, TABLE_LINE, name, least=hash_height + gap)
         top = pdf.get_y()
         pdf.set_text_color(*(MUTED if caption else INK))
         pdf.set_xy(self._x(0, NUMBER_WIDTH), top)
@@ -433,6 +443,7 @@ class _Page:
         pdf.set_xy(self._x(NUMBER_WIDTH, name_width), top)
         with self._direction_of(name):
             pdf.multi_cell(name_width, TABLE_LINE, name, align=self.align)
+        bottom = max(pdf.get_y(), top + hash_height) + gap
         pdf.set_xy(self._x(NUMBER_WIDTH + name_width + 2, SIZE_WIDTH), top)
         pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align="L" if self.rtl else "R")
         pdf.set_xy(self._x(self.width - HASH_WIDTH, HASH_WIDTH), top)
@@ -441,7 +452,6 @@ class _Page:
         else:
             pdf.set_font("mono", "", 6.8)
             pdf.multi_cell(HASH_WIDTH, TABLE_LINE, f"{sha256[:32]}\n{sha256[32:]}", align="L")
-        bottom = top + height
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.15)
         pdf.line(pdf.l_margin, bottom - 0.3, pdf.l_margin + self.width, bottom - 0.3)
@@ -459,8 +469,7 @@ class _Page:
         pdf.ln(2.5)
         pdf.set_font(self.body, "", 8)
         padding = (1, 3, 2, 3)
-        body_height = _height(pdf, self.width - 6, 3.9, body, "R" if self.rtl else "J") + 3
-        self._room_for(6 + body_height)
+        self._room_for_text(self.width - 6, 3.9, body, least=3 * 3.9, extra=6 + 3)
         pdf.set_x(pdf.l_margin)
         pdf.set_fill_color(*PANEL)
         pdf.set_font(self.body, "B", 9)
