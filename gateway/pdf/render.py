@@ -187,7 +187,11 @@ class _Page:
         ):
             self._row(text(lang, "proof.deadline"), self._when(record.acceptance_deadline))
         if record.reason:
-            self._row(text(lang, "proof.reason"), record.reason)
+            reason = record.reason
+            if record.event is EvidenceType.NotificationForAcceptanceFailure:
+                # the remote system's own words (often English), quoted after a phrase in `lang`
+                reason = text(lang, "pdf.failure_reply", reply=isolate(lang, reason))
+            self._row(text(lang, "proof.reason"), reason)
         self._contents()
         self._section(text(lang, "pdf.provider_title"))
         self._row(text(lang, "pdf.provider"), f"{record.provider_name} ({record.provider_domain})")

@@ -60,6 +60,8 @@ _FR: Final = {
     "pdf.whole_message": "message complet",
     "pdf.size": "Taille",
     "pdf.continued": "suite",
+    "pdf.failure_reply": "échec définitif signalé par le système distant ; sa réponse telle "
+    "que reçue : « {reply} »",
 }
 
 _EN: Final = {
@@ -107,6 +109,8 @@ _EN: Final = {
     "pdf.whole_message": "whole message",
     "pdf.size": "Size",
     "pdf.continued": "continued",
+    "pdf.failure_reply": "permanent failure reported by the remote system; its reply as "
+    "received: \u201c{reply}\u201d",
 }
 
 _AR: Final = {
@@ -153,6 +157,7 @@ _AR: Final = {
     "pdf.whole_message": "الرسالة كاملة",
     "pdf.size": "الحجم",
     "pdf.continued": "تابع",
+    "pdf.failure_reply": "إخفاق نهائي أبلغ عنه النظام البعيد؛ ردّه كما ورد: {reply}",
 }
 
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}

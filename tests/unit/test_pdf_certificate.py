@@ -113,6 +113,10 @@ def test_french_and_arabic_certificates_carry_no_english_identification(
         assert ("SMS" if lang == "fr" else "رسالة نصية قصيرة") in flat
     sender_words = {"fr": "mot de passe de son compte", "ar": "كلمة مرور حساب"}
     assert _plain(sender_words[lang]) in flat
+    if event is EvidenceType.NotificationForAcceptanceFailure:  # the reply, quoted
+        lead = {"fr": "échec définitif signalé par le système distant", "ar": "إخفاق نهائي"}
+        assert lead[lang] in flat
+        assert "User unknown" in flat
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
