@@ -291,7 +291,9 @@ class _Page:
         pdf.set_text_color(*INK)
         pdf.set_font(self.body, "", 9.5)
         what = text(
-            lang, f"event.{self.record.event.value}", time=self._when(self.record.event_time)
+            lang,
+            f"event.{self.record.event.value}",
+            time=isolate(lang, self._when(self.record.event_time)),
         )
         pdf.multi_cell(text_width, 4.6, what, align=self.align)
         pdf.ln(1.5)
