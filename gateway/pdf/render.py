@@ -8,11 +8,14 @@ by HarfBuzz (fpdf2's text shaping) and laid out right to left.
 from __future__ import annotations
 
 import functools
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 import segno
@@ -24,7 +27,13 @@ from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf import resources
 from gateway.pdf.fonts import ARABIC, LATIN, FontBook, FontOutputProducer
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
-from gateway.pdf.text import recipient_identification, sender_identification, text
+from gateway.pdf.text import (
+    isolate,
+    recipient_identification,
+    sender_identification,
+    text,
+    unbroken,
+)
 
 EVIDENCE_XML: Final = "evidence.xml"
 EVIDENCE_P7S: Final = "evidence.xml.p7s"
@@ -34,9 +43,19 @@ MUTED: Final = (96, 104, 112)
 ACCENT: Final = (26, 54, 93)
 RULE: Final = (200, 206, 214)
 PANEL: Final = (243, 245, 248)
-MARGIN: Final = 18.0
-LABEL_WIDTH: Final = 52.0
-QR_SIZE: Final = 30.0
+MARGIN: Final = 15.0
+LABEL_WIDTH: Final = 46.0
+QR_SIZE: Final = 28.0
+LINE: Final = 4.1  # mm per line of a row
+ROW_GAP: Final = 0.7
+SECTION_HEIGHT: Final = 8.5
+TABLE_LINE: Final = 3.1
+TABLE_ROW: Final = 2 * TABLE_LINE + 0.9
+NUMBER_WIDTH: Final = 7.0
+SIZE_WIDTH: Final = 17.0
+NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
+HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
+_ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 
 
 def find_fonts() -> dict[tuple[str, str], Path]:
@@ -120,18 +139,27 @@ class _Page:
     def build(self) -> bytes:
         pdf, record, lang = self.pdf, self.record, self.lang
         pdf.alias_nb_pages("{pages}")
+        pdf.header = self._running_header  # type: ignore[method-assign]
         pdf.add_page()
         self._header()
         self._section(text(lang, "pdf.parties"))
         self._row(text(lang, "pdf.sender"), _party(record.sender_name, record.sender_address))
+        declared = record.sender_declared_name
+        if declared and declared != record.sender_name:
+            self._row(text(lang, "pdf.declared_name"), declared)
         self._row(
             text(lang, "pdf.sender_identified"),
             sender_identification(lang, record.sender_authentication),
         )
-        self._row(text(lang, "pdf.recipient"), record.recipient_address)
+        recipient = record.recipient_address
+        if record.recipient_phone:
+            recipient += f" · {unbroken(record.recipient_phone)}"
+        self._row(text(lang, "pdf.recipient"), recipient)
         self._row(
             text(lang, "pdf.recipient_identified"),
-            recipient_identification(lang, record.recipient_identification),
+            recipient_identification(
+                lang, record.recipient_identification, record.extensions, self.facts.zone
+            ),
         )
         self._row(text(lang, "pdf.subject"), record.subject or "—")
         self._section(text(lang, "pdf.dates"))
@@ -145,18 +173,15 @@ class _Page:
         ):
             self._row(text(lang, "proof.deadline"), self._when(record.acceptance_deadline))
         if record.reason:
-            self._row(text(lang, "proof.reason"), record.reason)
-        self._section(text(lang, "pdf.message"))
-        self._file_row("message.eml", record.message_size, record.message_sha256)
-        self._section(f"{text(lang, 'proof.attachments')} ({len(record.attachments)})")
-        if not record.attachments:
-            self._row("", text(lang, "proof.no_attachments"))
-        for attachment in record.attachments:
-            self._file_row(attachment.name, attachment.size, attachment.sha256)
+            reason = record.reason
+            if record.event is EvidenceType.NotificationForAcceptanceFailure:
+                # the remote system's own words (often English), quoted after a phrase in `lang`
+                reason = text(lang, "pdf.failure_reply", reply=isolate(lang, reason))
+            self._row(text(lang, "proof.reason"), reason)
+        self._contents()
         self._section(text(lang, "pdf.provider_title"))
         self._row(text(lang, "pdf.provider"), f"{record.provider_name} ({record.provider_domain})")
         self._row(text(lang, "pdf.policy"), record.policy_id)
-        self._row(text(lang, "proof.evidence_id"), record.evidence_id, mono=True)
         self._row(text(lang, "pdf.status_page"), self.facts.verify_url, mono=True)
         if record.previous_evidence_sha256:
             self._row(text(lang, "proof.previous"), record.previous_evidence_sha256, mono=True)
@@ -189,46 +214,113 @@ class _Page:
             return self.pdf.l_margin + self.width - offset - width
         return self.pdf.l_margin + offset
 
+    @property
+    def _bottom(self) -> float:
+        return self.pdf.page_break_trigger
+
+    def _room_for(self, height: float) -> None:
+        """Start a continuation page unless `height` mm still fit on this one."""
+        if self.pdf.get_y() + height > self._bottom:
+            self.pdf.add_page()
+
+    def _room_for_text(
+        self, width: float, line: float, value: str, *, least: float, extra: float = 0.0
+    ) -> None:
+        """Like _room_for with the height of `value` in the current font, at least `least`.
+
+        The text is measured only near the foot of the page: measuring lays it out twice.
+        """
+        if self.pdf.get_y() + NEAR_FOOT < self._bottom:
+            return
+        with self._direction_of(value):
+            height = _height(self.pdf, width, line, value, self.align)
+        self._room_for(max(height, least) + extra)
+
+    @contextmanager
+    def _direction_of(self, value: str) -> Iterator[None]:
+        """Lay out a value with no Arabic letter left to right, even on an Arabic page.
+
+        An address, a file name or a URL is then shaped and ordered as written (its trailing
+        punctuation stays where it belongs) and aligned on the page's reading side.
+        """
+        if not self.rtl or _ARABIC_LETTER.search(value):
+            yield
+            return
+        self.pdf.set_text_shaping(use_shaping_engine=True, direction="ltr", script="latn")
+        try:
+            yield
+        finally:
+            self.pdf.set_text_shaping(
+                use_shaping_engine=True, direction="rtl", script="arab", language="ara"
+            )
+
     def _header(self) -> None:
         pdf, lang = self.pdf, self.lang
         pdf.set_fill_color(*ACCENT)
-        pdf.rect(0, 0, pdf.w, 6, style="F")
+        pdf.rect(0, 0, pdf.w, 5, style="F")
         top = MARGIN - 4
         text_width = self.width - QR_SIZE - 8
         pdf.set_xy(self._x(0, text_width), top)
         pdf.set_text_color(*MUTED)
-        pdf.set_font(self.body, "", 9.5)
+        pdf.set_font(self.body, "", 9)
         pdf.cell(
             text_width,
-            5,
+            4.5,
             f"{self.facts.provider_name} · {text(lang, 'pdf.heading')}",
             align=self.align,
         )
-        pdf.set_xy(self._x(0, text_width), top + 7)
+        pdf.set_xy(self._x(0, text_width), top + 5.5)
         pdf.set_text_color(*ACCENT)
-        pdf.set_font(self.body, "B", 22)
-        pdf.multi_cell(text_width, 10, self._title(), align=self.align)
+        pdf.set_font(self.body, "B", 19)
+        pdf.multi_cell(text_width, 8.5, self._title(), align=self.align)
         pdf.set_x(self._x(0, text_width))
         pdf.set_text_color(*INK)
-        pdf.set_font(self.body, "", 10.5)
+        pdf.set_font(self.body, "", 9.5)
         what = text(
-            lang, f"event.{self.record.event.value}", time=self._when(self.record.event_time)
+            lang,
+            f"event.{self.record.event.value}",
+            time=isolate(lang, self._when(self.record.event_time)),
         )
-        pdf.multi_cell(text_width, 5.4, what, align=self.align)
-        pdf.ln(2)
-        pdf.set_x(self._x(0, text_width))
+        pdf.multi_cell(text_width, 4.6, what, align=self.align)
+        pdf.ln(1.5)
+        label = f"  {text(lang, 'pdf.reference')}  "
+        pdf.set_font(self.body, "", 8)
+        label_width = pdf.get_string_width(label) + 2
+        y = pdf.get_y()
         pdf.set_fill_color(*PANEL)
-        pdf.set_font(self.body, "", 9)
+        pdf.rect(self._x(0, text_width), y, text_width, 7.5, style="F")
+        pdf.set_xy(self._x(0, label_width), y)
         pdf.set_text_color(*MUTED)
-        pdf.cell(text_width, 6, f"  {text(lang, 'pdf.reference')}", fill=True, align=self.align)
-        pdf.ln(6)
-        pdf.set_x(self._x(0, text_width))
-        pdf.set_font("mono", "", 13)
+        pdf.cell(label_width, 7.5, label, align=self.align)
+        pdf.set_xy(self._x(label_width, text_width - label_width), y)
+        pdf.set_font("mono", "", 12)
         pdf.set_text_color(*INK)
-        pdf.cell(text_width, 8, f"  {self.record.letter_reference}  ", fill=True, align=self.align)
-        bottom = pdf.get_y() + 8
+        pdf.cell(text_width - label_width, 7.5, self.record.letter_reference, align=self.align)
+        bottom = y + 7.5 + 3
         self._qr(self._x(self.width - QR_SIZE, QR_SIZE), top)
-        pdf.set_y(max(bottom, top + QR_SIZE + 10))
+        pdf.set_y(max(bottom, top + QR_SIZE + 5))
+
+    def _running_header(self) -> None:
+        """On every page after the first: the proof type, the letter reference, a rule."""
+        pdf, lang = self.pdf, self.lang
+        if pdf.page <= 1:
+            return
+        pdf.set_fill_color(*ACCENT)
+        pdf.rect(0, 0, pdf.w, 5, style="F")
+        top = MARGIN - 4
+        half = self.width / 2
+        pdf.set_xy(self._x(0, half), top)
+        pdf.set_font(self.body, "B", 10)
+        pdf.set_text_color(*ACCENT)
+        pdf.cell(half, 6, f"{self._title()} ({text(lang, 'pdf.continued')})", align=self.align)
+        pdf.set_xy(self._x(half, half), top)
+        pdf.set_font("mono", "", 10)
+        pdf.set_text_color(*INK)
+        pdf.cell(half, 6, self.record.letter_reference, align="L" if self.rtl else "R")
+        pdf.set_draw_color(*RULE)
+        pdf.set_line_width(0.2)
+        pdf.line(pdf.l_margin, top + 7, pdf.l_margin + self.width, top + 7)
+        pdf.set_y(top + 9)
 
     def _qr(self, x: float, y: float) -> None:
         pdf = self.pdf
@@ -250,51 +342,112 @@ class _Page:
                         style="F",
                     )
                     start = None
-        pdf.set_xy(x - 4, y + QR_SIZE + 0.5)
-        pdf.set_font(self.body, "", 7.5)
+        pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
+        pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)
-        pdf.cell(QR_SIZE + 8, 4, text(self.lang, "pdf.scan"), align="C")
+        pdf.cell(QR_SIZE + 8, 3.5, text(self.lang, "pdf.scan"), align="C")
 
         # no link annotation: fpdf2 writes /Annots entries as direct objects, which pyHanko's
         # modification analysis rejects once an archive timestamp is added; the URL is printed.
 
     def _section(self, title: str) -> None:
         pdf = self.pdf
-        pdf.ln(3)
-        if pdf.get_y() > pdf.h - 60:
-            pdf.add_page()
+        pdf.ln(1.8)
+        self._room_for(SECTION_HEIGHT + 2 * LINE)  # never a title alone at the foot of a page
         pdf.set_x(pdf.l_margin)
-        pdf.set_font(self.body, "B", 11)
+        pdf.set_font(self.body, "B", 10)
         pdf.set_text_color(*ACCENT)
-        pdf.cell(self.width, 7, title, align=self.align)
-        pdf.ln(7)
+        pdf.cell(self.width, 5.5, title, align=self.align)
+        pdf.ln(5.5)
         pdf.set_draw_color(*ACCENT)
-        pdf.set_line_width(0.4)
+        pdf.set_line_width(0.35)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + self.width, pdf.get_y())
-        pdf.ln(1.5)
+        pdf.ln(1.2)
 
     def _row(self, label: str, value: str, *, mono: bool = False) -> None:
         pdf = self.pdf
+        value_width = self.width - LABEL_WIDTH
+        pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
+        self._room_for_text(value_width, LINE, value, least=LINE)
         top = pdf.get_y()
         pdf.set_xy(self._x(0, LABEL_WIDTH), top)
-        pdf.set_font(self.body, "", 9)
+        pdf.set_font(self.body, "", 7.8)
         pdf.set_text_color(*MUTED)
-        pdf.multi_cell(LABEL_WIDTH - 2, 5, label, align=self.align)
+        pdf.multi_cell(LABEL_WIDTH - 2, LINE, label, align=self.align)
         label_bottom = pdf.get_y()
-        value_width = self.width - LABEL_WIDTH
         pdf.set_xy(self._x(LABEL_WIDTH, value_width), top)
         pdf.set_text_color(*INK)
-        if mono:
-            pdf.set_font("mono", "", 8.5)
-        else:
-            pdf.set_font(self.body, "", 10)
-        pdf.multi_cell(value_width, 5, value, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_y(max(label_bottom, pdf.get_y()) + 1)
+        pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
+        with self._direction_of(value):
+            pdf.multi_cell(
+                value_width, LINE, value, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+            )
+        pdf.set_y(max(label_bottom, pdf.get_y()) + ROW_GAP)
 
-    def _file_row(self, name: str, size: int, sha256: str) -> None:
-        lang = self.lang
-        self._row(text(lang, "pdf.name"), f"{name} — {i18n.format_size(size, lang)}")
-        self._row("SHA-256", sha256, mono=True)
+    def _contents(self) -> None:
+        """The message and its attachments as one table: name, size, SHA-256 on two lines."""
+        pdf, lang, record = self.pdf, self.lang, self.record
+        self._section(text(lang, "pdf.content"))
+        self._table_row(
+            ("", text(lang, "pdf.name"), text(lang, "pdf.size"), "SHA-256"), caption=True
+        )
+        self._table_row(
+            (
+                "",
+                f"message.eml ({text(lang, 'pdf.whole_message')})",
+                i18n.format_size(record.message_size, lang),
+                record.message_sha256,
+            )
+        )
+        count = len(record.attachments)
+        pdf.set_x(pdf.l_margin)
+        pdf.set_font(self.body, "B", 8)
+        pdf.set_text_color(*MUTED)
+        caption = text(lang, "proof.attachments")
+        caption += f" ({count})" if count else f" : {text(lang, 'proof.no_attachments')}"
+        if lang != "fr":
+            caption = caption.replace(" : ", ": ")
+        self._room_for(4.5 + TABLE_ROW)
+        pdf.cell(self.width, 4.5, caption, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        for number, attachment in enumerate(record.attachments, start=1):
+            self._table_row(
+                (
+                    f"{number}.",
+                    attachment.name,
+                    i18n.format_size(attachment.size, lang),
+                    attachment.sha256,
+                )
+            )
+
+    def _table_row(self, cells: tuple[str, str, str, str], *, caption: bool = False) -> None:
+        pdf = self.pdf
+        number, name, size, sha256 = cells
+        name_width = self.width - NUMBER_WIDTH - SIZE_WIDTH - HASH_WIDTH - 4
+        size_font = (self.body, "", 7 if caption else 8)
+        pdf.set_font(*size_font)
+        hash_height = (1 if caption else 2) * TABLE_LINE
+        gap = 0.4 if caption else 0.9
+        self._room_for_text(name_width, TABLE_LINE, name, least=hash_height + gap)
+        top = pdf.get_y()
+        pdf.set_text_color(*(MUTED if caption else INK))
+        pdf.set_xy(self._x(0, NUMBER_WIDTH), top)
+        pdf.cell(NUMBER_WIDTH, TABLE_LINE, number, align=self.align)
+        pdf.set_xy(self._x(NUMBER_WIDTH, name_width), top)
+        with self._direction_of(name):
+            pdf.multi_cell(name_width, TABLE_LINE, name, align=self.align)
+        bottom = max(pdf.get_y(), top + hash_height) + gap
+        pdf.set_xy(self._x(NUMBER_WIDTH + name_width + 2, SIZE_WIDTH), top)
+        pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align="L" if self.rtl else "R")
+        pdf.set_xy(self._x(self.width - HASH_WIDTH, HASH_WIDTH), top)
+        if caption:
+            pdf.cell(HASH_WIDTH, TABLE_LINE, sha256, align="L")
+        else:
+            pdf.set_font("mono", "", 6.8)
+            pdf.multi_cell(HASH_WIDTH, TABLE_LINE, f"{sha256[:32]}\n{sha256[32:]}", align="L")
+        pdf.set_draw_color(*RULE)
+        pdf.set_line_width(0.15)
+        pdf.line(pdf.l_margin, bottom - 0.3, pdf.l_margin + self.width, bottom - 0.3)
+        pdf.set_y(bottom)
 
     def _verify_box(self) -> None:
         pdf, lang = self.pdf, self.lang
@@ -302,34 +455,35 @@ class _Page:
             lang,
             "pdf.verify_body",
             provider=self.facts.provider_name,
-            url=self.facts.public_url.rstrip("/") + "/verify",
-            anchors=self.facts.public_url.rstrip("/") + "/pki/",
+            url=isolate(lang, self.facts.public_url.rstrip("/") + "/verify"),
+            anchors=isolate(lang, self.facts.public_url.rstrip("/") + "/pki/"),
         )
-        pdf.ln(4)
-        if pdf.get_y() > pdf.h - 55:
-            pdf.add_page()
+        pdf.ln(2.5)
+        pdf.set_font(self.body, "", 8)
+        padding = (1, 3, 2, 3)
+        self._room_for_text(self.width - 6, 3.9, body, least=3 * 3.9, extra=6 + 3)
         pdf.set_x(pdf.l_margin)
         pdf.set_fill_color(*PANEL)
-        pdf.set_font(self.body, "B", 10)
+        pdf.set_font(self.body, "B", 9)
         pdf.set_text_color(*ACCENT)
         pdf.cell(
             self.width,
-            7,
+            6,
             f"  {text(lang, 'pdf.verify_title')}  ",
             fill=True,
             align=self.align,
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
-        pdf.set_font(self.body, "", 8.8)
+        pdf.set_font(self.body, "", 8)
         pdf.set_text_color(*INK)
         pdf.multi_cell(
             self.width,
-            4.6,
+            3.9,
             body,
             fill=True,
             align="J" if not self.rtl else "R",
-            padding=(1, 3, 3, 3),
+            padding=padding,
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
@@ -355,6 +509,12 @@ class _Page:
                 ),
                 align="C",
             )
+
+
+def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:
+    """Height in mm of `value` laid out by multi_cell at the current font, without drawing."""
+    lines = pdf.multi_cell(width, line, value, align=align, dry_run=True, output="LINES")
+    return float(len(cast(list[str], lines))) * line
 
 
 def _party(name: str, address: str) -> str:

@@ -6,9 +6,14 @@ certificate's wording lives in one place; every key exists in the three language
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from gateway import i18n
+from gateway.pdf.identification import CodeCheck, recipient_steps, sender_method
+
+UTC_ZONE: Final = ZoneInfo("UTC")
 
 _FR: Final = {
     "pdf.heading": "Lettre recommandée électronique",
@@ -33,10 +38,30 @@ _FR: Final = {
     "sceau evidence.xml.p7s sont joints au PDF. Pour vérifier : déposez ce fichier sur {url}, "
     "ou exécutez « lre-gateway verify proof.pdf » avec les certificats de confiance {anchors}.",
     "pdf.footer": "Preuve {id} — page {page}/{pages}",
-    "pdf.auth.password_tls": "compte authentifié par mot de passe sur connexion chiffrée ({how})",
-    "pdf.auth.other": "{how}",
+    "pdf.auth.password": "mot de passe de son compte, saisi sur une connexion chiffrée ({tls})",
+    "pdf.auth.dkim": "lettre reçue d'un serveur de messagerie, avec une signature électronique "
+    "(DKIM) valide du domaine {domain}, celui de son adresse",
+    "pdf.auth.spf": "lettre reçue d'un serveur de messagerie autorisé par le domaine {domain}, "
+    "celui de son adresse (SPF et DMARC vérifiés)",
+    "pdf.auth.relay": "lettre reçue par le relais de confiance {relay}, qui a vérifié "
+    "l'authenticité du domaine {domain}",
+    "pdf.auth.encrypted": " ; connexion chiffrée ({tls})",
+    "pdf.auth.unknown": "méthode consignée dans la preuve scellée : « {how} »",
+    "pdf.ident.code_sms": "code à usage unique envoyé par SMS au numéro {destination}, saisi sur "
+    "la page du destinataire le {time}",
+    "pdf.ident.code_email": "code à usage unique envoyé par courriel à l'adresse {destination}, "
+    "saisi sur la page du destinataire le {time}",
+    "pdf.ident.link_holder": "détenteur du lien personnel envoyé à l'adresse du destinataire",
     "pdf.ident.none": "adresse électronique uniquement (identité non vérifiée)",
-    "pdf.ident.other": "{how}",
+    "pdf.ident.unknown": "vérification consignée dans la preuve scellée : « {how} »",
+    "pdf.ident.join": " ; ",
+    "pdf.declared_name": "Nom déclaré par l'expéditeur",
+    "pdf.content": "Contenu déposé (tel que reçu)",
+    "pdf.whole_message": "message complet",
+    "pdf.size": "Taille",
+    "pdf.continued": "suite",
+    "pdf.failure_reply": "échec définitif signalé par le système distant ; sa réponse telle "
+    "que reçue : « {reply} »",
 }
 
 _EN: Final = {
@@ -62,11 +87,30 @@ _EN: Final = {
     "seal evidence.xml.p7s are attached to the PDF. To verify: upload this file at {url}, or run "
     "\u201clre-gateway verify proof.pdf\u201d with the trust anchors {anchors}.",
     "pdf.footer": "Evidence {id} — page {page}/{pages}",
-    "pdf.auth.password_tls": "account authenticated by password over an encrypted connection "
-    "({how})",
-    "pdf.auth.other": "{how}",
+    "pdf.auth.password": "password of the sender's account, over an encrypted connection ({tls})",
+    "pdf.auth.dkim": "letter received from a mail server with a valid electronic signature "
+    "(DKIM) of the domain {domain}, that of the sender's address",
+    "pdf.auth.spf": "letter received from a mail server authorised by the domain {domain}, that "
+    "of the sender's address (SPF and DMARC checked)",
+    "pdf.auth.relay": "letter received through the trusted relay {relay}, which checked the "
+    "authenticity of the domain {domain}",
+    "pdf.auth.encrypted": "; encrypted connection ({tls})",
+    "pdf.auth.unknown": "method recorded in the sealed evidence: \u201c{how}\u201d",
+    "pdf.ident.code_sms": "one-time code sent by text message to the number {destination}, "
+    "entered on the recipient's page on {time}",
+    "pdf.ident.code_email": "one-time code sent by email to the address {destination}, entered "
+    "on the recipient's page on {time}",
+    "pdf.ident.link_holder": "holder of the personal link sent to the recipient's address",
     "pdf.ident.none": "email address only (identity not verified)",
-    "pdf.ident.other": "{how}",
+    "pdf.ident.unknown": "check recorded in the sealed evidence: \u201c{how}\u201d",
+    "pdf.ident.join": "; ",
+    "pdf.declared_name": "Name declared by the sender",
+    "pdf.content": "Content deposited (as received)",
+    "pdf.whole_message": "whole message",
+    "pdf.size": "Size",
+    "pdf.continued": "continued",
+    "pdf.failure_reply": "permanent failure reported by the remote system; its reply as "
+    "received: \u201c{reply}\u201d",
 }
 
 _AR: Final = {
@@ -92,10 +136,28 @@ _AR: Final = {
     "الملف. للتحقق: ارفع هذا الملف على {url} أو نفّذ الأمر lre-gateway verify proof.pdf "
     "مع شهادات الثقة {anchors}.",
     "pdf.footer": "الإثبات {id} — الصفحة {page}/{pages}",
-    "pdf.auth.password_tls": "حساب موثَّق بكلمة مرور عبر اتصال مشفّر ({how})",
-    "pdf.auth.other": "{how}",
+    "pdf.auth.password": "كلمة مرور حساب المرسِل، أُدخلت عبر اتصال مشفّر ({tls})",
+    "pdf.auth.dkim": "رسالة واردة من خادم بريد بتوقيع إلكتروني صالح (DKIM) للنطاق {domain}، "
+    "وهو نطاق عنوان المرسِل",
+    "pdf.auth.spf": "رسالة واردة من خادم بريد مأذون له من النطاق {domain}، وهو نطاق عنوان "
+    "المرسِل (تم التحقق من SPF وDMARC)",
+    "pdf.auth.relay": "رسالة واردة عبر المُرحِّل الموثوق {relay}، الذي تحقّق من أصالة النطاق {domain}",
+    "pdf.auth.encrypted": "؛ اتصال مشفّر ({tls})",
+    "pdf.auth.unknown": "الطريقة المسجّلة في الإثبات المختوم: {how}",
+    "pdf.ident.code_sms": "رمز يُستعمل مرة واحدة أُرسل برسالة نصية قصيرة إلى الرقم {destination}، "
+    "وأُدخل في صفحة المرسَل إليه بتاريخ {time}",
+    "pdf.ident.code_email": "رمز يُستعمل مرة واحدة أُرسل بالبريد الإلكتروني إلى العنوان "
+    "{destination}، وأُدخل في صفحة المرسَل إليه بتاريخ {time}",
+    "pdf.ident.link_holder": "حائز الرابط الشخصي المرسَل إلى عنوان المرسَل إليه",
     "pdf.ident.none": "عنوان البريد الإلكتروني فقط (لم يُتحقَّق من الهوية)",
-    "pdf.ident.other": "{how}",
+    "pdf.ident.unknown": "التحقق المسجّل في الإثبات المختوم: {how}",
+    "pdf.ident.join": "؛ ",
+    "pdf.declared_name": "الاسم الذي صرّح به المرسِل",
+    "pdf.content": "المحتوى المودَع (كما استُلم)",
+    "pdf.whole_message": "الرسالة كاملة",
+    "pdf.size": "الحجم",
+    "pdf.continued": "تابع",
+    "pdf.failure_reply": "إخفاق نهائي أبلغ عنه النظام البعيد؛ ردّه كما ورد: {reply}",
 }
 
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}
@@ -110,13 +172,55 @@ def text(lang: str, key: str, **params: object) -> str:
     return i18n.gettext(lang, key, **params)
 
 
+def isolate(lang: str, value: str) -> str:
+    """A left-to-right value (address, URL, number) kept whole inside an Arabic sentence.
+
+    Unicode isolates (LRI … PDI) make the bidi algorithm lay the value out on its own, so a
+    trailing "/" or "." stays with it and the sentence's punctuation stays on the right side.
+    """
+    return f"\u2066{value}\u2069" if i18n.direction(lang) == "rtl" else value
+
+
+def unbroken(value: str) -> str:
+    """A phone number or masked value that never breaks across lines (no-break spaces)."""
+    return value.replace(" ", "\u00a0")
+
+
 def sender_identification(lang: str, how: str) -> str:
-    if how.startswith("smtp-auth") and ("tls" in how):
-        return text(lang, "pdf.auth.password_tls", how=how)
-    return text(lang, "pdf.auth.other", how=how)
+    """How the sender was authenticated, in the certificate's language (never the raw sentence
+    alone: an unknown shape is named as such and quoted)."""
+    method = sender_method(how)
+    if method.kind == "password":
+        return text(lang, "pdf.auth.password", tls=isolate(lang, unbroken(method.tls)))
+    if method.kind == "unknown":
+        return text(lang, "pdf.auth.unknown", how=isolate(lang, method.raw))
+    key = "pdf.auth.relay" if method.kind.startswith("relay_") else f"pdf.auth.{method.kind}"
+    words = text(lang, key, domain=isolate(lang, method.domain), relay=isolate(lang, method.relay))
+    if method.tls:
+        words += text(lang, "pdf.auth.encrypted", tls=isolate(lang, unbroken(method.tls)))
+    return words
 
 
-def recipient_identification(lang: str, how: str) -> str:
-    if how == "none":
-        return text(lang, "pdf.ident.none")
-    return text(lang, "pdf.ident.other", how=how)
+def recipient_identification(
+    lang: str,
+    how: str,
+    extensions: Iterable[tuple[str, str]] = (),
+    zone: ZoneInfo = UTC_ZONE,
+) -> str:
+    """How the recipient was identified, in the certificate's language, times in `zone`."""
+    words = []
+    for step in recipient_steps(how, extensions):
+        if isinstance(step, CodeCheck):
+            words.append(
+                text(
+                    lang,
+                    f"pdf.ident.code_{step.channel}",
+                    destination=isolate(lang, unbroken(step.destination)),
+                    time=isolate(lang, i18n.format_time(step.checked_at, lang, zone)),
+                )
+            )
+        elif isinstance(step, tuple):
+            words.append(text(lang, "pdf.ident.unknown", how=isolate(lang, step[1])))
+        else:
+            words.append(text(lang, f"pdf.ident.{step}"))
+    return text(lang, "pdf.ident.join").join(words)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import unicodedata
 from pathlib import Path
@@ -142,6 +143,13 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             assert reference in text
             assert BOB in text
             assert "SHA-256" in text
+            # identification in the certificate's words, local time and zone (issue 8)
+            flat = " ".join(text.split())
+            assert "(Africa/Casablanca)" in flat
+            assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", flat)
+            if language != "en":
+                for english in ("one-time code", "sent by", "given back", "over STARTTLS"):
+                    assert english not in flat
             # tampering: one byte of the PDF, one byte of the mail
             data = bytearray(pdf.read_bytes())
             at = data.index(b"/Title") + 2
