@@ -98,7 +98,7 @@ class CertificateMaker:
         )
 
     async def make(self, facts: CertificateFacts, reason: str) -> bytes:
-        """The certificate rendered and sealed PAdES-B-LT."""
+        """The certificate rendered and sealed PAdES-B-LTA."""
         return await self._run(_make, facts, reason)
 
     async def archive(self, pdf: bytes) -> bytes:

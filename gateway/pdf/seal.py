@@ -2,10 +2,13 @@
 
 `PdfSealer` is built once per process from the seal key and certificate objects the gateway
 already holds (pyHanko's stock SimpleSigner re-parses the key on every signature). Each
-certificate is signed PAdES-B-LT: the seal certificate, an RFC 3161 signature timestamp from
-the gateway's TSA, and in the Document Security Store the chain and the CA's CRL, so that it
-validates offline. `archive()` adds a document timestamp with fresh validation data
-(PAdES-LTA), to be run before the TSA or seal certificate expires.
+certificate is sealed PAdES-B-LTA at issue: the seal signature with an RFC 3161 signature
+timestamp from the gateway's TSA, the chain and the CA's CRL of the seal and of the TSA in the
+Document Security Store, then a document timestamp over all of that. The document timestamp is
+the proof of existence that lets a validator check the seal as of its time, with the embedded
+CRL, at any later date: only the newest timestamp's TSA certificate must still be valid then.
+`archive()` adds another document timestamp with fresh validation data, to be run before that
+TSA certificate expires (gateway.pdf.expiry).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class _GatewayTimeStamper(TimeStamper):
 
 
 class PdfSealer:
-    """Seals certificates PAdES-B-LT and adds PAdES-LTA archive timestamps."""
+    """Seals certificates PAdES-B-LTA and adds further archive timestamps when due."""
 
     def __init__(
         self,
@@ -123,7 +126,7 @@ class PdfSealer:
         )
 
     async def seal(self, pdf: bytes, *, reason: str) -> bytes:
-        """Return `pdf` signed PAdES-B-LT by the seal certificate."""
+        """Return `pdf` sealed PAdES-B-LTA: signed, validation data, then a document timestamp."""
         context = self.validation_context()
         meta = signers.PdfSignatureMetadata(
             field_name=FIELD_NAME,
@@ -143,7 +146,7 @@ class PdfSealer:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:  # pyHanko raises many kinds; the job retries later
             raise EvidenceError(f"the PDF could not be sealed: {exc}") from exc
-        return bytes(out.getvalue())
+        return await self._document_timestamp(bytes(out.getvalue()), context)
 
     async def archive(self, pdf: bytes) -> bytes:
         """Return `pdf` with fresh validation data and a new document timestamp (PAdES-LTA)."""
@@ -157,15 +160,25 @@ class PdfSealer:
                 out = await stamper.async_update_archival_timestamp_chain(
                     reader, context, in_place=False, output=io.BytesIO()
                 )
-            else:
-                out = await stamper.async_timestamp_pdf(
-                    IncrementalPdfFileWriter(io.BytesIO(pdf)),
-                    "sha256",
-                    validation_context=context,
-                    output=io.BytesIO(),
-                )
+                return bytes(out.getvalue())
         except TimestampRequestError as exc:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:
             raise EvidenceError(f"the archive timestamp could not be added: {exc}") from exc
+        return await self._document_timestamp(pdf, context)  # a PAdES-B-LT proof of old
+
+    async def _document_timestamp(self, pdf: bytes, context: ValidationContext) -> bytes:
+        """`pdf` with a document timestamp and the validation data of its TSA (pyHanko's LTA)."""
+        stamper = signers.PdfTimeStamper(self._timestamper)
+        try:
+            out = await stamper.async_timestamp_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(pdf)),
+                "sha256",
+                validation_context=context,
+                output=io.BytesIO(),
+            )
+        except TimestampRequestError as exc:
+            raise TimestampError(str(exc)) from exc
+        except Exception as exc:
+            raise EvidenceError(f"the document timestamp could not be added: {exc}") from exc
         return bytes(out.getvalue())
