@@ -66,7 +66,11 @@ log = logging.getLogger(__name__)
 # AdES validation first tries each certificate as of the validation moment and only then, with
 # the timestamps' proof of existence, as of the past: at a later date the first attempt fails
 # as expected (the embedded CRL is stale) and pyHanko logs it as a warning with a traceback
-for _logger in ("pyhanko.sign.validation.generic_cms", "pyhanko.sign.validation.ades"):
+for _logger in (
+    "pyhanko.sign.validation.generic_cms",
+    "pyhanko.sign.validation.ades",
+    "pyhanko_certvalidator.ltv.ades_past",  # INFO: the control time it found
+):
     logging.getLogger(_logger).setLevel(logging.ERROR)
 
 
