@@ -23,7 +23,7 @@ from aiohttp import web
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError
 from gateway.evidence.cms import Sealer
-from gateway.evidence.crl import CrlPublisher, crl_url
+from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -75,7 +75,10 @@ def initialise(settings: Settings) -> None:
     """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
     data_dir = settings.gateway.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ensure_dev_pki(data_dir, settings.gateway.domain, crl_url=crl_url(settings.gateway.public_url))
+    # no CRL distribution point in new seal and TSA certificates: an offline validator (pyHanko)
+    # that finds one tries to fetch it and, failing, rejects the proof instead of falling back
+    # on the CRL and timestamps the PDF embeds (data dirs made before keep their certificates)
+    ensure_dev_pki(data_dir, settings.gateway.domain)
     Vault.initialise(keys_dir(settings))
     engine = open_engine(settings.database.url)
     try:

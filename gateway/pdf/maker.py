@@ -62,6 +62,7 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
         timestamper=timestamper,
         crls=lambda: [crl.current()] if pki.root_key.exists() else [],
         provider_name=settings.gateway.provider_name,
+        clock=clock,
     )
 
 

@@ -106,6 +106,7 @@ class PdfSealer:
         timestamper: Timestamper,
         crls: Callable[[], Sequence[bytes]],
         provider_name: str,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._signer = _KeySigner(key, cert, [*chain, *anchors])
         self._timestamper = _GatewayTimeStamper(timestamper)
@@ -113,9 +114,15 @@ class PdfSealer:
         self._others = [asn1_certificate(c) for c in chain]
         self._crls = crls
         self._provider_name = provider_name
+        self._clock = clock
 
     def validation_context(self, at: datetime | None = None) -> ValidationContext:
-        """Offline validation against the anchors with the CA's current CRLs (hard fail)."""
+        """Offline validation against the anchors with the CA's current CRLs (hard fail).
+
+        As of `at`, else of the sealer's clock, else of now.
+        """
+        if at is None and self._clock is not None:
+            at = self._clock()
         return ValidationContext(
             trust_roots=self._roots,
             other_certs=self._others,

@@ -40,6 +40,8 @@ from pyhanko.sign.validation.pdf_embedded import (
 )
 from pyhanko.sign.validation.policy_decl import (
     PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -247,7 +249,8 @@ def long_term_spec(roots: Sequence[asn1_x509.Certificate]) -> PdfSignatureValida
     """What `pyhanko sign adesverify --trust anchors.pem --trust-replace` checks, offline.
 
     Revocation data is required for every certificate that is not an anchor, fresh as of its
-    use (the CRL's own update interval); anchors are valid only within their validity period.
+    use (the CRL's own update interval), and only what the PDF carries is used (no fetching);
+    anchors are valid only within their validity period.
     """
     policy = CertValidationPolicySpec(
         trust_manager=SimpleTrustManager.build(
@@ -261,8 +264,10 @@ def long_term_spec(roots: Sequence[asn1_x509.Certificate]) -> PdfSignatureValida
             freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
         ),
     )
+    offline = RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)
     return PdfSignatureValidationSpec(
-        SignatureValidationSpec(cert_validation_policy=policy), diff_policy=DEFAULT_DIFF_POLICY
+        SignatureValidationSpec(cert_validation_policy=policy, revinfo_gathering_policy=offline),
+        diff_policy=DEFAULT_DIFF_POLICY,
     )
 
 
