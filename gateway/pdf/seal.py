@@ -172,7 +172,9 @@ class PdfSealer:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:
             raise EvidenceError(f"the archive timestamp could not be added: {exc}") from exc
-        return await self._document_timestamp(pdf, context)  # a PAdES-B-LT proof of old
+        # a PAdES-B-LT proof of old: its signature timestamp dates the seal, this document
+        # timestamp dates the validation data (the CRL) in its DSS
+        return await self._document_timestamp(pdf, context)
 
     async def _document_timestamp(self, pdf: bytes, context: ValidationContext) -> bytes:
         """`pdf` with a document timestamp and the validation data of its TSA (pyHanko's LTA)."""

@@ -15,8 +15,11 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fpdf import FPDF
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
 from pyhanko.sign.ades.report import AdESStatus
+from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
@@ -31,7 +34,7 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority
 from gateway.pdf.expiry import renewal_due
-from gateway.pdf.seal import PdfSealer
+from gateway.pdf.seal import PdfSealer, _GatewayTimeStamper
 from gateway.verification.pdf import long_term_spec, timing
 
 PYHANKO = str(Path(sys.executable).with_name("pyhanko"))
@@ -125,7 +128,7 @@ def test_an_archive_timestamp_from_a_renewed_tsa_keeps_it_valid_past_the_old_exp
     after = old_expiry + timedelta(days=1)
     for name, data, verdict in (("renewed", archived, "VALID"), ("unrenewed", pdf, "INVALID")):
         (tmp_path / f"{name}.pdf").write_bytes(data)
-        clock = ("faketime", f"{after:%Y-%m-%d %H:%M:%S}")
+        clock = _faketime(after)
         trust = ("--trust", str(anchors), "--trust-replace", "--pretty-print")
         checked = subprocess.run(
             [*clock, PYHANKO, "sign", "adesverify", *trust, str(tmp_path / f"{name}.pdf")],
@@ -135,3 +138,60 @@ def test_an_archive_timestamp_from_a_renewed_tsa_keeps_it_valid_past_the_old_exp
             env={**os.environ, "TZ": "UTC"},
         )
         assert f"judged {verdict}" in checked.stdout, (name, checked.stdout, checked.stderr)
+
+
+def _pyhanko_b_lt(paths: PkiPaths, now: datetime) -> bytes:
+    """A PAdES-B-LT proof as the gateway made them before B-LTA, signed by pyHanko's own signer."""
+    sealer = _sealer(paths, now)
+    signer = signers.SimpleSigner.load(  # type: ignore[no-untyped-call]
+        str(paths.seal_key), str(paths.seal_cert), ca_chain_files=(str(paths.root_cert),)
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name="GatewaySeal",
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.PADES,
+        embed_validation_info=True,
+        validation_context=sealer.validation_context(),
+    )
+    authority = TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key)
+    stamper = _GatewayTimeStamper(LocalTimestamper(authority, lambda: now))  # the same TSA
+    out = signers.PdfSigner(meta, signer=signer, timestamper=stamper).sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(_page()))
+    )
+    return bytes(out.getvalue())
+
+
+def test_an_old_b_lt_proof_gets_a_fresh_crl_and_a_document_timestamp_when_archived(
+    paths: PkiPaths, tmp_path: Path
+) -> None:
+    """A B-LT proof archived a year on is valid a year later for pyHanko, offline."""
+    old = _pyhanko_b_lt(paths, ISSUED)
+    assert not PdfFileReader(io.BytesIO(old)).embedded_timestamp_signatures
+    archive_at = ISSUED + timedelta(days=366)
+    archived = asyncio.run(_sealer(paths, archive_at).archive(old))
+    assert len(PdfFileReader(io.BytesIO(archived)).embedded_timestamp_signatures) == 1
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(paths.root_cert.read_bytes() + paths.tsa_cert.read_bytes())
+    later = archive_at + timedelta(days=366)
+    for name, data, verdict in (("archived", archived, "VALID"), ("old", old, "INVALID")):
+        (tmp_path / f"{name}.pdf").write_bytes(data)
+        trust = ("--trust", str(anchors), "--trust-replace", "--pretty-print")
+        checked = subprocess.run(
+            [
+                *_faketime(later),
+                PYHANKO,
+                "sign",
+                "adesverify",
+                *trust,
+                str(tmp_path / f"{name}.pdf"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "TZ": "UTC"},
+        )
+        assert f"judged {verdict}" in checked.stdout, (name, checked.stdout, checked.stderr)
+
+
+def _faketime(at: datetime) -> tuple[str, str]:
+    return ("faketime", f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}")
