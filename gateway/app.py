@@ -23,7 +23,7 @@ from aiohttp import web
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
-from gateway.evidence.crl import CrlPublisher, crl_url
+from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -76,7 +76,10 @@ def initialise(settings: Settings) -> None:
     """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
     data_dir = settings.gateway.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ensure_dev_pki(data_dir, settings.gateway.domain, crl_url=crl_url(settings.gateway.public_url))
+    # no CRL distribution point in new seal and TSA certificates: an offline validator (pyHanko)
+    # that finds one tries to fetch it and, failing, rejects the proof instead of falling back
+    # on the CRL and timestamps the PDF embeds (data dirs made before keep their certificates)
+    ensure_dev_pki(data_dir, settings.gateway.domain)
     Vault.initialise(keys_dir(settings))
     engine = open_engine(settings.database.url)
     try:
@@ -98,7 +101,15 @@ def _registry(
 
 
 def _anchors(settings: Settings) -> bytes:
-    return anchors_pem(pki_paths(settings.gateway.data_dir), settings.evidence.anchors)
+    """The root CA, the built-in TSA's certificate (a timestamping anchor), any extra anchors.
+
+    The newest timestamp of a proof is checked as of the validation date, when the CRL the proof
+    embeds has long gone stale: a trusted TSA certificate needs no revocation data (ETSI trusted
+    lists trust timestamping units the same way). An external TSA's anchor goes in `anchors`.
+    """
+    paths = pki_paths(settings.gateway.data_dir)
+    tsa = (paths.tsa_cert,) if not settings.evidence.tsa_url and paths.tsa_cert.exists() else ()
+    return anchors_pem(paths, (*tsa, *settings.evidence.anchors))
 
 
 def _sealer(settings: Settings) -> Sealer:
@@ -366,14 +377,30 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(settings: Settings, files: Sequence[str], anchors_file: str | None) -> int:
+def _verify(
+    settings: Settings, files: Sequence[str], anchors_file: str | None, at: datetime | None
+) -> int:
     pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
     anchors = load_certificates(pem)
-    verdicts = verify_paths([Path(f) for f in files], anchors)
+    if at is not None:
+        print(f"validating as of {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+    verdicts = verify_paths([Path(f) for f in files], anchors, at=at)
     for verdict in verdicts:
         print(verdict.describe())
         print()
     return 0 if verdicts and all(v.valid for v in verdicts) else 1
+
+
+def validation_moment(text: str) -> datetime:
+    """`--at`: an ISO 8601 date (midnight UTC) or date and time (UTC unless a zone is given)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or date and time, e.g. 2031-06-30 or "
+            "2031-06-30T12:00:00+02:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _dkim_record(settings: Settings) -> str:
@@ -406,6 +433,13 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="+", help="proof.pdf, a proof mail (.eml), or evidence.xml and its .p7s"
     )
     verify.add_argument("--anchors", help="PEM trust anchors (default: this gateway's, see `ca`)")
+    verify.add_argument(
+        "--at",
+        type=validation_moment,
+        metavar="DATETIME",
+        help="validate as of this ISO 8601 date or date and time (UTC unless it names a zone); "
+        "default now",
+    )
     commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -441,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
-            return _verify(settings, args.files, args.anchors)
+            return _verify(settings, args.files, args.anchors, args.at)
         elif args.command == "dkim-record":
             initialise(settings)
             print(_dkim_record(settings))

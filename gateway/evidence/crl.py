@@ -1,8 +1,10 @@
 """The development CA's certificate revocation list, re-issued before it goes stale.
 
-The seal and TSA certificates name `{public_url}/pki/root-ca.crl` as their CRL distribution
-point; the web serves `CrlPublisher.current()` there and the PDF sealer embeds the same CRL in each
-certificate so that it validates offline. A production CA publishes its own CRL instead.
+The web serves `CrlPublisher.current()` at `{public_url}/pki/root-ca.crl` and the PDF sealer
+embeds the same CRL in each certificate so that it validates offline. Seal and TSA certificates
+of data dirs created before issue 8 name that URL as their CRL distribution point; new ones name
+none (an offline validator would try to fetch it and fail rather than use the embedded CRL). A
+production CA publishes its own CRL instead.
 """
 
 from __future__ import annotations

@@ -4,6 +4,14 @@ Checks, in order: the sealed digest matches the XML, the seal signature is valid
 certificate, that certificate chains to a trust anchor and was valid when timestamped, the
 timestamp token is valid, issued by a timestamping certificate chaining to an anchor, and covers
 this very signature, and the XML is an evidence record.
+
+Validity as of a moment (`at`, default now) for this CAdES-T seal: the timestamp is the proof
+that the seal existed at its time, so the seal certificate is judged at the timestamp's time
+(whatever CRL is current later, its revocation after that time does not undo the seal); the
+timestamp itself must still be verifiable as of `at`: made before `at`, its TSA certificate
+and chain valid both when it stamped and at `at` (the TSA certificate is a trust anchor, so no
+revocation data is needed for it). Past the TSA certificate's expiry the evidence needs the
+PDF certificate's archive timestamps, which vouch for it as of their own time.
 """
 
 from __future__ import annotations
@@ -122,9 +130,15 @@ class Verdict:
 
 
 def verify_evidence(
-    xml: bytes, p7s: bytes, anchors: Sequence[x509.Certificate], *, source: str = "evidence.xml"
+    xml: bytes,
+    p7s: bytes,
+    anchors: Sequence[x509.Certificate],
+    *,
+    source: str = "evidence.xml",
+    at: datetime | None = None,
 ) -> Verdict:
-    """Verify `p7s` (CAdES-T, detached) over `xml` against `anchors`; never raises."""
+    """Verify `p7s` (CAdES-T, detached) over `xml` against `anchors` as of `at`; never raises."""
+    moment = at or datetime.now(UTC)
     problems: list[str] = []
     record = None
     xml_problem: str | None = None
@@ -144,7 +158,7 @@ def verify_evidence(
         signer, signed_at = _name(seal.certificate), seal.signing_time
         _collect(problems, lambda: seal.check_content(xml, source))
         _collect(problems, seal.check_signature)
-        stamp = _collect(problems, lambda: _check_timestamp(seal, anchors))
+        stamp = _collect(problems, lambda: _check_timestamp(seal, anchors, moment))
         if stamp is not None:
             timestamped_at, tsa = stamp
             if signed_at is not None and signed_at > timestamped_at + CLOCK_SKEW:
@@ -393,8 +407,10 @@ def _hash_of(name: str, default: hashes.HashAlgorithm) -> hashes.HashAlgorithm:
     return _HASHES[prefix]() if prefix in _HASHES else default
 
 
-def _check_timestamp(seal: _Signed, anchors: Sequence[x509.Certificate]) -> tuple[datetime, str]:
-    """Return (time, TSA name) of the seal's signature timestamp, checked all the way."""
+def _check_timestamp(
+    seal: _Signed, anchors: Sequence[x509.Certificate], moment: datetime
+) -> tuple[datetime, str]:
+    """Return (time, TSA name) of the seal's signature timestamp, checked as of `moment`."""
     token = seal.unsigned(SIGNATURE_TIMESTAMP_TOKEN)
     if token is None:
         raise VerificationError("the seal carries no timestamp (it is not CAdES-T)")
@@ -421,6 +437,11 @@ def _check_timestamp(seal: _Signed, anchors: Sequence[x509.Certificate]) -> tupl
         raise VerificationError("the timestamp does not cover this seal's signature")
     _check_timestamping_usage(stamp.certificate)
     _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
+    if moment < at - CLOCK_SKEW:
+        raise VerificationError(
+            f"the seal was timestamped on {_when(at)}, after the validation date {_when(moment)}"
+        )
+    _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")
     return at, _name(stamp.certificate)
 
 

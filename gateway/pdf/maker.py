@@ -62,6 +62,7 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
         timestamper=timestamper,
         crls=lambda: [crl.current()] if pki.root_key.exists() else [],
         provider_name=settings.gateway.provider_name,
+        clock=clock,
     )
 
 
@@ -98,7 +99,7 @@ class CertificateMaker:
         )
 
     async def make(self, facts: CertificateFacts, reason: str) -> bytes:
-        """The certificate rendered and sealed PAdES-B-LT."""
+        """The certificate rendered and sealed PAdES-B-LTA."""
         return await self._run(_make, facts, reason)
 
     async def archive(self, pdf: bytes) -> bytes:

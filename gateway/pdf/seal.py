@@ -2,10 +2,13 @@
 
 `PdfSealer` is built once per process from the seal key and certificate objects the gateway
 already holds (pyHanko's stock SimpleSigner re-parses the key on every signature). Each
-certificate is signed PAdES-B-LT: the seal certificate, an RFC 3161 signature timestamp from
-the gateway's TSA, and in the Document Security Store the chain and the CA's CRL, so that it
-validates offline. `archive()` adds a document timestamp with fresh validation data
-(PAdES-LTA), to be run before the TSA or seal certificate expires.
+certificate is sealed PAdES-B-LTA at issue: the seal signature with an RFC 3161 signature
+timestamp from the gateway's TSA, the chain and the CA's CRL of the seal and of the TSA in the
+Document Security Store, then a document timestamp over all of that. The document timestamp is
+the proof of existence that lets a validator check the seal as of its time, with the embedded
+CRL, at any later date: only the newest timestamp's TSA certificate must still be valid then.
+`archive()` adds another document timestamp with fresh validation data, to be run before that
+TSA certificate expires (gateway.pdf.expiry).
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ class _GatewayTimeStamper(TimeStamper):
 
 
 class PdfSealer:
-    """Seals certificates PAdES-B-LT and adds PAdES-LTA archive timestamps."""
+    """Seals certificates PAdES-B-LTA and adds further archive timestamps when due."""
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class PdfSealer:
         timestamper: Timestamper,
         crls: Callable[[], Sequence[bytes]],
         provider_name: str,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._signer = _KeySigner(key, cert, [*chain, *anchors])
         self._timestamper = _GatewayTimeStamper(timestamper)
@@ -111,9 +115,15 @@ class PdfSealer:
         self._others = [asn1_certificate(c) for c in chain]
         self._crls = crls
         self._provider_name = provider_name
+        self._clock = clock
 
     def validation_context(self, at: datetime | None = None) -> ValidationContext:
-        """Offline validation against the anchors with the CA's current CRLs (hard fail)."""
+        """Offline validation against the anchors with the CA's current CRLs (hard fail).
+
+        As of `at`, else of the sealer's clock, else of now.
+        """
+        if at is None and self._clock is not None:
+            at = self._clock()
         return ValidationContext(
             trust_roots=self._roots,
             other_certs=self._others,
@@ -124,7 +134,7 @@ class PdfSealer:
         )
 
     async def seal(self, pdf: bytes, *, reason: str) -> bytes:
-        """Return `pdf` signed PAdES-B-LT by the seal certificate."""
+        """Return `pdf` sealed PAdES-B-LTA: signed, validation data, then a document timestamp."""
         context = self.validation_context()
         meta = signers.PdfSignatureMetadata(
             field_name=FIELD_NAME,
@@ -142,7 +152,7 @@ class PdfSealer:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:  # pyHanko raises many kinds; the job retries later
             raise EvidenceError(f"the PDF could not be sealed: {exc}") from exc
-        return bytes(out.getvalue())
+        return await self._document_timestamp(bytes(out.getvalue()), context)
 
     async def archive(self, pdf: bytes) -> bytes:
         """Return `pdf` with fresh validation data and a new document timestamp (PAdES-LTA)."""
@@ -156,15 +166,27 @@ class PdfSealer:
                 out = await stamper.async_update_archival_timestamp_chain(
                     reader, context, in_place=False, output=io.BytesIO()
                 )
-            else:
-                out = await stamper.async_timestamp_pdf(
-                    IncrementalPdfFileWriter(io.BytesIO(pdf)),
-                    "sha256",
-                    validation_context=context,
-                    output=io.BytesIO(),
-                )
+                return bytes(out.getvalue())
         except TimestampRequestError as exc:
             raise TimestampError(str(exc)) from exc
         except Exception as exc:
             raise EvidenceError(f"the archive timestamp could not be added: {exc}") from exc
+        # a PAdES-B-LT proof of old: its signature timestamp dates the seal, this document
+        # timestamp dates the validation data (the CRL) in its DSS
+        return await self._document_timestamp(pdf, context)
+
+    async def _document_timestamp(self, pdf: bytes, context: ValidationContext) -> bytes:
+        """`pdf` with a document timestamp and the validation data of its TSA (pyHanko's LTA)."""
+        stamper = signers.PdfTimeStamper(self._timestamper)
+        try:
+            out = await stamper.async_timestamp_pdf(
+                IncrementalPdfFileWriter(io.BytesIO(pdf)),
+                "sha256",
+                validation_context=context,
+                output=io.BytesIO(),
+            )
+        except TimestampRequestError as exc:
+            raise TimestampError(str(exc)) from exc
+        except Exception as exc:
+            raise EvidenceError(f"the document timestamp could not be added: {exc}") from exc
         return bytes(out.getvalue())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -38,9 +39,16 @@ def kind_of(data: bytes) -> str:
 
 
 def verify_files(
-    files: Sequence[tuple[str, bytes]], anchors: Sequence[x509.Certificate]
+    files: Sequence[tuple[str, bytes]],
+    anchors: Sequence[x509.Certificate],
+    *,
+    at: datetime | None = None,
 ) -> list[Verdict]:
-    """One verdict per proof found in `files` ((name, bytes) pairs), in the order given."""
+    """One verdict per proof found in `files` ((name, bytes) pairs), in the order given.
+
+    Each is judged as of `at` (default now): see gateway.verification.pdf and
+    gateway.evidence.verify for what validity at a later date means.
+    """
     kinds = [(name, data, kind_of(data)) for name, data in files]
     xmls = [(name, data) for name, data, kind in kinds if kind == "xml"]
     seals = {name: data for name, data, kind in kinds if kind == "p7s"}
@@ -48,16 +56,16 @@ def verify_files(
     used: set[str] = set()
     for name, data, kind in kinds:
         if kind == "pdf":
-            verdicts.append(verify_pdf(data, anchors, source=name))
+            verdicts.append(verify_pdf(data, anchors, source=name, at=at))
         elif kind == "mail":
-            verdicts += verify_mail(data, anchors, source=name)
+            verdicts += verify_mail(data, anchors, source=name, at=at)
         elif kind == "xml":
             seal_name = _seal_for(name, xmls, seals)
             if seal_name is None:
                 verdicts.append(_invalid(name, f"{name} needs its seal {name}{P7S} (not found)"))
                 continue
             used.add(seal_name)
-            verdicts.append(verify_evidence(data, seals[seal_name], anchors, source=name))
+            verdicts.append(verify_evidence(data, seals[seal_name], anchors, source=name, at=at))
         elif kind == "unknown":
             verdicts.append(
                 _invalid(
@@ -87,8 +95,10 @@ def _invalid(source: str, problem: str) -> Verdict:
     return Verdict(source, False, (problem,), None, None, None, None, None)
 
 
-def verify_paths(paths: Sequence[Path], anchors: Sequence[x509.Certificate]) -> list[Verdict]:
-    """Verify files named on a command line; evidence.xml finds its .p7s beside it (and back)."""
+def verify_paths(
+    paths: Sequence[Path], anchors: Sequence[x509.Certificate], *, at: datetime | None = None
+) -> list[Verdict]:
+    """Verify files named on a command line as of `at`; evidence.xml finds its .p7s beside it."""
     named = list(dict.fromkeys(paths))
     for path in list(named):
         sibling = _sibling(path)
@@ -102,7 +112,7 @@ def verify_paths(paths: Sequence[Path], anchors: Sequence[x509.Certificate]) -> 
         except OSError as exc:
             reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
             unreadable.append(_invalid(str(path), f"{path} cannot be read ({reason})"))
-    return unreadable + verify_files(files, anchors)
+    return unreadable + verify_files(files, anchors, at=at)
 
 
 def _sibling(path: Path) -> Path | None:

@@ -12,6 +12,7 @@ import email
 import email.policy
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Final
 
@@ -25,13 +26,18 @@ P7S: Final = ".p7s"
 _NEWLINE: Final = re.compile(rb"\r?\n")
 
 
-def verify_mail(raw: bytes, anchors: Sequence[x509.Certificate], *, source: str) -> list[Verdict]:
-    """The S/MIME verdict first, then one verdict per evidence pair and PDF found inside."""
+def verify_mail(
+    raw: bytes, anchors: Sequence[x509.Certificate], *, source: str, at: datetime | None = None
+) -> list[Verdict]:
+    """The S/MIME verdict first, then one verdict per evidence pair and PDF found inside.
+
+    The S/MIME signature is checked at its signing time; the proofs inside as of `at`.
+    """
     data = _NEWLINE.sub(b"\r\n", raw)
     message = _parse(data)
     signature, entity = _check_signature(data, message, anchors, source)
     inner = _parse(entity) if entity is not None else message
-    return [signature, *_verify_parts(inner, anchors, source)]
+    return [signature, *_verify_parts(inner, anchors, source, at)]
 
 
 def _parse(data: bytes) -> EmailMessage:
@@ -78,7 +84,7 @@ def _smime_invalid(source: str, problem: str) -> Verdict:
 
 
 def _verify_parts(
-    message: EmailMessage, anchors: Sequence[x509.Certificate], source: str
+    message: EmailMessage, anchors: Sequence[x509.Certificate], source: str, at: datetime | None
 ) -> list[Verdict]:
     files: dict[str, bytes] = {}
     pdfs: list[tuple[str, bytes]] = []
@@ -97,7 +103,9 @@ def _verify_parts(
         if name.endswith(P7S) or name + P7S not in files:
             continue
         verdicts.append(
-            verify_evidence(files[name], files[name + P7S], anchors, source=f"{source} → {name}")
+            verify_evidence(
+                files[name], files[name + P7S], anchors, source=f"{source} → {name}", at=at
+            )
         )
     if not verdicts:
         verdicts.append(
@@ -112,5 +120,5 @@ def _verify_parts(
                 None,
             )
         )
-    verdicts += [verify_pdf(pdf, anchors, source=f"{source} → {name}") for name, pdf in pdfs]
+    verdicts += [verify_pdf(pdf, anchors, source=f"{source} → {name}", at=at) for name, pdf in pdfs]
     return verdicts

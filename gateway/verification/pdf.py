@@ -4,8 +4,16 @@ The seal's signature must be intact, made by a certificate chaining to the ancho
 trusted RFC 3161 signature timestamp, and cover the whole document but for PAdES-LTA updates
 (validation data and document timestamps). Certificates are checked at the signature
 timestamp's time against the CRLs in the PDF's Document Security Store (no fetching); each
-archive (document) timestamp is checked now with the same embedded data. The associated files
-evidence.xml and evidence.xml.p7s must verify on their own and be the proof the PDF states.
+archive (document) timestamp is checked as of the validation moment with the same data.
+
+Validity as of a moment (`at`, default now) is pyHanko's AdES long-term validation
+(ETSI EN 319 102-1 §5.6), run as `pyhanko sign adesverify --validation-time` does: revocation
+data required and fresh at the time it is used, the document timestamps proving when the seal
+and its validation data existed, so that a CRL stale at `at` still counts for the seal as of
+the newest timestamp that covers it. The newest timestamp must be valid as of `at`: its TSA
+certificate is a trust anchor still valid then (the archive job renews it before it expires).
+The associated files evidence.xml and evidence.xml.p7s must verify on their own, as of the
+oldest document timestamp that covers them, and be the proof the PDF states.
 """
 
 from __future__ import annotations
@@ -14,22 +22,39 @@ import asyncio
 import io
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.ades.report import AdESStatus
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel
+from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.pdf_embedded import (
     EmbeddedPdfSignature,
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.authority import CertTrustAnchor
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import (
+    REQUIRE_REVINFO,
+    CertRevTrustPolicy,
+    FreshnessReqType,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from gateway.evidence.verify import Verdict, verify_evidence
 
@@ -40,10 +65,28 @@ SIGNATURE_TIMESTAMP: Final = "signature_time_stamp_token"
 ARCHIVE_UPDATES: Final = frozenset({ModificationLevel.NONE, ModificationLevel.LTA_UPDATES})
 
 log = logging.getLogger(__name__)
+# AdES validation first tries each certificate as of the validation moment and only then, with
+# the timestamps' proof of existence, as of the past: at a later date the first attempt fails
+# as expected (the embedded CRL is stale) and pyHanko logs it as a warning with a traceback
+for _logger in (
+    "pyhanko.sign.validation.generic_cms",
+    "pyhanko.sign.validation.ades",
+    "pyhanko_certvalidator.ltv.ades_past",  # INFO: the control time it found
+):
+    logging.getLogger(_logger).setLevel(logging.ERROR)
 
 
-def verify_pdf(data: bytes, anchors: Sequence[x509.Certificate], *, source: str) -> Verdict:
-    """Verify a proof certificate; never raises. Not to be called from a running event loop."""
+def verify_pdf(
+    data: bytes,
+    anchors: Sequence[x509.Certificate],
+    *,
+    source: str,
+    at: datetime | None = None,
+) -> Verdict:
+    """Verify a proof certificate as of `at` (default now); never raises.
+
+    Not to be called from a running event loop.
+    """
     problems: list[str] = []
     try:
         reader = PdfFileReader(io.BytesIO(data))
@@ -61,15 +104,25 @@ def verify_pdf(data: bytes, anchors: Sequence[x509.Certificate], *, source: str)
     seal = signatures[0]
     facts = _check_seal(seal, dss, roots, problems, source)
     archived = tuple(
-        at for stamp in stamps if (at := _check_archive(stamp, dss, roots, problems)) is not None
+        when
+        for stamp in stamps
+        if (when := _check_archive(stamp, dss, roots, problems, at)) is not None
     )
+    if not problems:  # the long-term view only adds to a seal sound in itself
+        _check_long_term(seal, roots, at, problems, source)
     files, file_problem = _associated_files(reader)
     record = None
     if file_problem:
         problems.append(file_problem)
     else:
+        # the oldest document timestamp proves the attached files existed then (all of them
+        # come after the seal, which covers the files): their own seal is judged as of then
         inner = verify_evidence(
-            files[EVIDENCE_XML], files[EVIDENCE_P7S], anchors, source=f"{source} → {EVIDENCE_XML}"
+            files[EVIDENCE_XML],
+            files[EVIDENCE_P7S],
+            anchors,
+            source=f"{source} → {EVIDENCE_XML}",
+            at=min(archived) if archived and not problems else at,
         )
         problems += [f"the embedded {EVIDENCE_XML}: {problem}" for problem in inner.problems]
         record = inner.record
@@ -175,10 +228,11 @@ def _check_archive(
     dss: DocumentSecurityStore | None,
     roots: list[asn1_x509.Certificate],
     problems: list[str],
+    at: datetime | None,
 ) -> datetime | None:
     try:
         status = asyncio.run(
-            async_validate_pdf_timestamp(stamp, validation_context=_context(dss, roots, None))
+            async_validate_pdf_timestamp(stamp, validation_context=_context(dss, roots, at))
         )
     except Exception as exc:  # noqa: BLE001
         problems.append(f"an archive timestamp is damaged and cannot be checked ({exc})")
@@ -187,8 +241,73 @@ def _check_archive(
         problems.append("an archive timestamp does not match the document: it was modified")
     elif not status.trusted:
         problems.append("an archive timestamp is not issued by a trusted authority")
-    at: datetime = status.timestamp
-    return at
+    stamped: datetime = status.timestamp
+    return stamped
+
+
+def long_term_spec(roots: Sequence[asn1_x509.Certificate]) -> PdfSignatureValidationSpec:
+    """What `pyhanko sign adesverify --trust anchors.pem --trust-replace` checks, offline.
+
+    Revocation data is required for every certificate that is not an anchor, fresh as of its
+    use (the CRL's own update interval), and only what the PDF carries is used (no fetching);
+    anchors are valid only within their validity period.
+    """
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(
+            trust_roots=[
+                CertTrustAnchor(root, derive_default_quals_from_cert=True) for root in roots
+            ]
+        ),
+        revinfo_policy=CertRevTrustPolicy(
+            REQUIRE_REVINFO,
+            freshness=None,
+            freshness_req_type=FreshnessReqType.MAX_DIFF_REVOCATION_VALIDATION,
+        ),
+    )
+    offline = RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)
+    return PdfSignatureValidationSpec(
+        SignatureValidationSpec(cert_validation_policy=policy, revinfo_gathering_policy=offline),
+        diff_policy=DEFAULT_DIFF_POLICY,
+    )
+
+
+def timing(at: datetime | None) -> ValidationTimingInfo:
+    """pyHanko's validation moment: `at` (a point-in-time validation) or now."""
+    if at is None:
+        return ValidationTimingInfo.now(tz=UTC)
+    return ValidationTimingInfo(at, at, point_in_time_validation=True)
+
+
+def _check_long_term(
+    seal: EmbeddedPdfSignature,
+    roots: list[asn1_x509.Certificate],
+    at: datetime | None,
+    problems: list[str],
+    source: str,
+) -> None:
+    """The seal must validate as of `at` with the PDF's own data and timestamps (AdES-LTA)."""
+    when = _when(at or datetime.now(UTC))
+    try:
+        result = asyncio.run(
+            ades_lta_validation(seal, long_term_spec(roots), timing_info=timing(at))
+        )
+    except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on hostile input
+        log.debug("AdES validation failed: %s", exc)
+        problems.append(f"the seal of {source} cannot be validated as of {when} ({exc})")
+        return
+    status = result.api_status
+    if result.ades_subindic.status == AdESStatus.PASSED and status and status.bottom_line:
+        return
+    problems.append(
+        f"the seal of {source} is not valid at {when}: no timestamp still valid then proves it "
+        "was made while its certificates were valid and unrevoked (the certificates of its "
+        "seal or of its newest timestamp expired before it was renewed, or their revocation "
+        "data is missing)"
+    )
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], str | None]:

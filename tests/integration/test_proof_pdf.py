@@ -120,7 +120,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             # the PDF: sealed, trusted, timestamped, valid offline with its embedded CRL
             pdf = tmp_path / f"{event}.pdf"
             pdf.write_bytes(attachments_of(raw)["proof.pdf"])
-            # in a thread: pyHanko fetches the CRL from this very gateway's /pki/
+            # in a thread: pyHanko's legacy validator, with the CRL the PDF embeds
             online = await asyncio.to_thread(
                 pyhanko,
                 "validate",

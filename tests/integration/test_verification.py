@@ -284,11 +284,12 @@ async def test_archive_job_adds_a_document_timestamp_before_the_tsa_certificate_
     reader = PdfFileReader(io.BytesIO(archived))
     (seal,) = reader.embedded_regular_signatures
     stamps = reader.embedded_timestamp_signatures
-    assert len(stamps) == 1
+    assert len(stamps) == 2  # the document timestamp of issue (B-LTA), then the archive one
     _, _, start, length = (int(n) for n in seal.byte_range)
     sealed_only = archived[: start + length]  # the revision the seal signed
     assert not PdfFileReader(io.BytesIO(sealed_only)).embedded_timestamp_signatures
-    assert (renew_at.replace(tzinfo=renew_at.tzinfo or UTC)) > datetime.now(UTC)
+    renew_at = renew_at.replace(tzinfo=renew_at.tzinfo or UTC)
+    assert datetime.now(UTC) < renew_at < tsa.not_valid_after_utc  # renewed again before expiry
     anchors_file = tmp_path / "anchors.pem"
     anchors_file.write_bytes(_anchors(settings))
     pdf = tmp_path / "archived.pdf"
@@ -298,4 +299,4 @@ async def test_archive_job_adds_a_document_timestamp_before_the_tsa_certificate_
     anchors = load_certificates(anchors_file.read_bytes())
     verdict = await asyncio.to_thread(verify_pdf, archived, anchors, source="archived.pdf")
     assert verdict.valid, verdict.problems
-    assert len(verdict.archived) == 1
+    assert len(verdict.archived) == 2

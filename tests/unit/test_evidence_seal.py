@@ -12,7 +12,7 @@ from asn1crypto import cms
 
 from gateway.errors import EvidenceError
 from gateway.evidence.cms import add_timestamp, signature_value, timestamp_token
-from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificates
+from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificate, load_certificates
 from gateway.evidence.tsa import LocalTimestamper, seal
 from gateway.evidence.verify import verify_evidence, verify_paths
 from gateway.evidence.xml import to_xml
@@ -230,3 +230,38 @@ def test_replacing_a_timestamp_gives_the_same_bytes(sealed: tuple[Path, Path]) -
     token = timestamp_token(p7s)
     assert token is not None
     assert add_timestamp(p7s, token) == p7s
+
+
+def test_seal_verifies_years_later_while_its_tsa_certificate_is_valid(
+    sealed: tuple[Path, Path], pki: EvidencePki
+) -> None:
+    """As of a year and nine years after its timestamp, the CAdES-T seal is still valid."""
+    xml, p7s = sealed
+    for years in (1, 9):
+        at = STAMPED + timedelta(days=366 * years)
+        verdict = verify_evidence(xml.read_bytes(), p7s.read_bytes(), pki.anchors, at=at)
+        assert verdict.valid, (years, verdict.problems)
+
+
+def test_seal_is_invalid_as_of_after_its_tsa_certificate_expired(
+    sealed: tuple[Path, Path], pki: EvidencePki
+) -> None:
+    """As of a day after the TSA certificate's expiry, the timestamp no longer proves anything."""
+    xml, p7s = sealed
+    at = load_certificate(pki.paths.tsa_cert).not_valid_after_utc + timedelta(days=1)
+    verdict = verify_evidence(xml.read_bytes(), p7s.read_bytes(), pki.anchors, at=at)
+    assert not verdict.valid
+    assert any(
+        "in the timestamp chain was not valid at" in problem for problem in verdict.problems
+    ), verdict.problems
+
+
+def test_seal_is_invalid_as_of_before_it_was_timestamped(
+    sealed: tuple[Path, Path], pki: EvidencePki
+) -> None:
+    """A validation date before the timestamp gets a refusal naming both dates."""
+    xml, p7s = sealed
+    at = STAMPED - timedelta(days=1)
+    verdict = verify_evidence(xml.read_bytes(), p7s.read_bytes(), pki.anchors, at=at)
+    assert not verdict.valid
+    assert any("after the validation date 2025-05-31" in problem for problem in verdict.problems)
