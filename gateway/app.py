@@ -230,6 +230,7 @@ async def running(
             zone=settings.gateway.zone,
             provider_name=settings.gateway.provider_name,
             sms_outbox=sms_provider if isinstance(sms_provider, OutboxSmsProvider) else None,
+            clock=clock,
         )
         add_pki_routes(app, crl)
         add_verify_routes(

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from gateway import i18n
 from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
 from gateway.compose.notification import sender_line
+from gateway.core.display import neutralise
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 
 EVIDENCE_XML = "evidence.xml"
@@ -41,7 +42,7 @@ def proof_text(
     )
     attachments = [
         {
-            "name": one_line(a.name),
+            "name": one_line(neutralise(a.name)),
             "content_type": one_line(a.content_type),
             "size": i18n.format_size(a.size, lang),
             "sha256": a.sha256,
