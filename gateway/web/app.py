@@ -15,7 +15,7 @@ from gateway.errors import AlreadyDecided, RecipientError, UnknownLink
 from gateway.web import views
 from gateway.web.pages import SITE, TEMPLATES, PageError, Site, error_page
 from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
-from gateway.web.throttle import LinkGuard
+from gateway.web.throttle import LinkGuard, client_address
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ async def guard_links(request: web.Request, handler: Handler) -> web.StreamRespo
     """Unknown letter links count against the client's address; past the limit: 429."""
     if "token" not in request.match_info:
         return await handler(request)
-    guard, address = request.app[GUARD], request.remote or "unknown"
+    guard = request.app[GUARD]
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"))
     wait = guard.retry_after(address)
     if wait is not None:
         response = _page(request, 429, "error.guess", None)

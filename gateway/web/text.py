@@ -19,8 +19,8 @@ _TRAILING: Final = ".,;:!?)]}»"
 
 def safe_filename(name: str, fallback: str) -> str:
     """The file name without directories, control, bidi or shell-special characters; never empty."""
-    name = neutralise(name.replace("\\", "/").rsplit("/", 1)[-1])
-    name = _SPACES.sub(" ", _UNSAFE.sub("_", name)).strip(" .")
+    name = neutralise(_UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]))
+    name = _SPACES.sub(" ", name).strip(" .")
     return name[:MAX_FILENAME] or fallback
 
 

@@ -4,10 +4,14 @@ An address that asks for MAX_MISSES unknown links within WINDOW gets 429 (with R
 every letter address until its oldest miss leaves the window. The counts live in this process
 only: a restart forgets them, and several gateway processes count apart (each still stops a
 guesser after MAX_MISSES). At most MAX_ADDRESSES addresses are tracked; the stalest go first.
+
+The client's address is the connection's peer; when that peer is on loopback (the documented
+reverse proxy on the same host), the last X-Forwarded-For entry, the one that proxy appended.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -17,6 +21,23 @@ from typing import Final
 MAX_MISSES: Final = 20
 WINDOW: Final = timedelta(minutes=10)
 MAX_ADDRESSES: Final = 10_000
+
+
+def client_address(peer: str | None, forwarded_for: str | None) -> str:
+    """Whom to count: the peer, or behind a local proxy the address it says it received."""
+    if not peer:
+        return "unknown"
+    try:
+        local = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        local = False
+    if local and forwarded_for:
+        last = forwarded_for.rsplit(",", 1)[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
+    return peer
 
 
 class LinkGuard:

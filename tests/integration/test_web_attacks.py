@@ -607,3 +607,25 @@ async def test_raw_path_traversal_reaches_no_file(tmp_path: Path, database_url: 
             assert 400 <= status < 500, (path, status)
             assert b"root:" not in reply, path
             assert not any(key in reply for key in master if len(key) >= 16), path
+
+
+async def test_behind_the_local_proxy_a_guesser_does_not_lock_out_other_recipients(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Through a proxy on loopback (X-Forwarded-For), only the guessing address gets 429."""
+    async with start(make_settings(tmp_path, database_url)) as gateway:
+        await deposit(gateway)
+        link = await notice_link(gateway)
+        guesser = {"X-Forwarded-For": "192.0.2.10, 203.0.113.7"}  # the proxy appended the last
+        recipient = {"X-Forwarded-For": "198.51.100.9"}
+        async with aiohttp.ClientSession() as proxy:
+            for n in range(25):
+                async with proxy.get(f"{gateway.web_url}/l/{'g' * (n + 1)}", headers=guesser):
+                    pass
+            async with proxy.get(link, headers=guesser) as page:
+                assert page.status == 429
+            async with proxy.get(link, headers=recipient) as page:
+                assert page.status == 200
+            spoofed = {"X-Forwarded-For": "203.0.113.7, 198.51.100.9"}  # a forged first entry
+            async with proxy.get(link, headers=spoofed) as page:
+                assert page.status == 200
