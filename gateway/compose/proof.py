@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from gateway import i18n
 from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
 from gateway.compose.notification import sender_line
-from gateway.core.display import neutralise
 from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.display import neutralise
 
 EVIDENCE_XML = "evidence.xml"
 EVIDENCE_P7S = "evidence.xml.p7s"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote
 
-from gateway.core.display import neutralise
+from gateway.display import neutralise
 
 _UNSAFE: Final = re.compile(r'[\x00-\x1f\x7f"\\/;:*?<>|%]')
 _SPACES: Final = re.compile(r"\s+")

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from gateway import i18n
 from gateway.content_access import SESSION_LIFETIME
-from gateway.core.display import neutralise
 from gateway.core.letter import State
+from gateway.display import neutralise
 from gateway.errors import (
     AlreadyDecided,
     CodeExpired,

@@ -6,7 +6,7 @@ import string
 from datetime import UTC, datetime, timedelta
 
 from gateway import i18n
-from gateway.core.display import neutralise
+from gateway.display import neutralise
 from gateway.web import wording
 from gateway.web.text import content_disposition, safe_filename
 from gateway.web.throttle import LinkGuard, client_address
