@@ -19,6 +19,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "navigateur où le code a été saisi, pendant 30 minutes. Demandez un nouveau code pour "
         "ouvrir la lettre ici : aucune nouvelle décision n'est enregistrée.",
         "open.button": "Ouvrir la lettre",
+        "open.explain_sms": "Le code est envoyé par SMS au {to}.",
+        "open.explain_email": "Le code est envoyé par courriel à {to}.",
         "error.session.title": "Nouveau code nécessaire",
         "error.session": "Le contenu de cette lettre ne s'ouvre que dans le navigateur où le code "
         "a été saisi. Revenez à la lettre et demandez un nouveau code pour l'ouvrir.",
@@ -33,6 +35,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "the code was entered, for 30 minutes. Ask for a new code to open the letter here: no "
         "new decision is recorded.",
         "open.button": "Open the letter",
+        "open.explain_sms": "The code is sent by SMS to {to}.",
+        "open.explain_email": "The code is sent by email to {to}.",
         "error.session.title": "New code needed",
         "error.session": "The content of this letter opens only in the browser where the code "
         "was entered. Go back to the letter and ask for a new code to open it.",
@@ -46,6 +50,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "open.explain": "لقد قبلت هذه الرسالة. لا يُفتح محتواها إلا في المتصفح الذي أُدخل فيه "
         "الرمز، لمدة 30 دقيقة. اطلب رمزًا جديدًا لفتح الرسالة هنا: لن يُسجَّل أي قرار جديد.",
         "open.button": "فتح الرسالة",
+        "open.explain_sms": "يُرسَل الرمز برسالة قصيرة إلى {to}.",
+        "open.explain_email": "يُرسَل الرمز بالبريد الإلكتروني إلى {to}.",
         "error.session.title": "يلزم رمز جديد",
         "error.session": "لا يُفتح محتوى هذه الرسالة إلا في المتصفح الذي أُدخل فيه الرمز. "
         "عد إلى الرسالة واطلب رمزًا جديدًا لفتحها.",
