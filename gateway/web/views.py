@@ -16,7 +16,7 @@ from aiohttp import web
 
 from gateway import i18n
 from gateway.content_access import SESSION_LIFETIME
-from gateway.core.letter import State
+from gateway.core.letter import LetterView, State
 from gateway.display import neutralise
 from gateway.errors import (
     AlreadyDecided,
@@ -268,13 +268,23 @@ async def original(request: web.Request) -> web.Response:
     """The original message, byte for byte, as a download."""
     site = request.app[SITE]
     token = request.match_info["token"]
-    view = await site.service.open(token)
-    data = await _released(
-        site.service.original(token, request.cookies.get(CONTENT_COOKIE)), site.letter_path(token)
-    )
+    session = request.cookies.get(CONTENT_COOKIE)
+    view = await site.service.open(token, session)
     name = safe_filename(view.reference, "letter") + ".eml"
     headers = {"Content-Disposition": content_disposition(name, "letter.eml")}
+    if request.method == "HEAD":  # a HEAD hands nothing over and records nothing
+        _head_check(view, site.letter_path(token))
+        return web.Response(content_type="message/rfc822", headers=headers)
+    data = await _released(site.service.original(token, session), site.letter_path(token))
     return web.Response(body=data, content_type="message/rfc822", headers=headers)
+
+
+def _head_check(view: LetterView, letter: str) -> None:
+    """What a GET of a download would refuse, a HEAD refuses too (without recording)."""
+    if not view.state.released:
+        raise PageError(403, letter=letter)
+    if not view.opened:
+        raise PageError(403, "error.session", letter=letter)
 
 
 async def attachment(request: web.Request) -> web.Response:
@@ -283,6 +293,15 @@ async def attachment(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     index = int(request.match_info["n"])
     session = request.cookies.get(CONTENT_COOKIE)
+    if request.method == "HEAD":  # a HEAD hands nothing over and records nothing
+        view = await site.service.open(token, session)
+        _head_check(view, site.letter_path(token))
+        if index >= len(view.attachments):
+            raise PageError(404, letter=site.letter_path(token))
+        name = content_disposition(view.attachments[index].name, f"attachment-{index}")
+        return web.Response(
+            content_type="application/octet-stream", headers={"Content-Disposition": name}
+        )
     try:
         described, data = await _released(
             site.service.attachment(token, index, session), site.letter_path(token)

@@ -475,6 +475,10 @@ async def test_after_acceptance_a_link_holder_without_the_session_gets_no_conten
             assert len(cookie.split(";")[0].split("=", 1)[1]) >= 43  # at least 256 bits
             async with bob.get(f"{link}/letter.eml") as original:
                 assert await original.read() == data
+            for path in ("/letter.eml", "/attachments/0"):
+                async with bob.head(link + path) as head:
+                    assert head.status == 200  # a HEAD answers, and records nothing
+                    assert head.headers["Content-Disposition"].startswith("attachment;")
 
             async with aiohttp.ClientSession() as curl:  # the forwarded link, no cookie
                 async with curl.get(link) as page:
@@ -486,6 +490,8 @@ async def test_after_acceptance_a_link_holder_without_the_session_gets_no_conten
                     async with curl.get(link + path) as download:
                         assert download.status == 403
                         assert CONTRACT not in await download.read()
+                    async with curl.head(link + path) as head:
+                        assert head.status == 403
             async with browser() as scanner:
                 await scan(scanner, link)  # defaults posted on the accepted letter open nothing
             assert releases(gateway) == ["session", "letter.eml"]
