@@ -243,12 +243,14 @@ async def running(
             zone=settings.gateway.zone,
             provider_name=settings.gateway.provider_name,
             sms_outbox=sms_provider if isinstance(sms_provider, OutboxSmsProvider) else None,
+            clock=clock,
         )
         add_pki_routes(app, crl)
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
-        runner = web.AppRunner(app, access_log=None)
+        # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
+        runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         host, port = settings.web.listen

@@ -13,6 +13,7 @@ GatewayError
     ├── AlreadyDecided    the letter was already accepted, refused or expired (409)
     ├── DeadlineExpired   the acceptance deadline has passed (410)
     ├── NotReleased       the content is only released after acceptance (403)
+    ├── SessionRequired   released content needs the session opened by a code (403)
     └── IdentityError     the one-time code step refused the request
         ├── CodeRequired    no code was asked for, or it was already used (403)
         ├── WrongCode       not the code that was sent; .tries_left (400)
@@ -160,3 +161,9 @@ class TooManyTries(IdentityError):
     def __init__(self, retry_at: datetime | None) -> None:
         super().__init__(f"too many tries; a new code from {retry_at}")
         self.retry_at = retry_at  # None: a new code may be asked for at once
+
+
+class SessionRequired(RecipientError):
+    """Released content is handed only to the browser session that gave a one-time code."""
+
+    status = 403

@@ -176,6 +176,22 @@ class RecipientIdentity:
 
     async def check(self, delivery: Delivery, given: str | None) -> Identification | None:
         """The identification to record, or an IdentityError; None when no code is asked."""
+        checked = await self.verify(delivery, given)
+        if checked is None:
+            return None
+        identification, code_id = checked
+        if not await self._io(self._store.mark_used, code_id, identification.checked_at):
+            raise CodeRequired("the code was already used")
+        return identification
+
+    async def verify(
+        self, delivery: Delivery, given: str | None
+    ) -> tuple[Identification, str] | None:
+        """Like check, but leaves the code unused: (identification, code id) to consume.
+
+        A decision consumes the code in its own transaction (`use_code`), so that of two
+        decisions posted at the same moment with the same code exactly one is recorded.
+        """
         if self.channel(delivery) is None:
             return None
         now = self._clock()
@@ -198,13 +214,12 @@ class RecipientIdentity:
             if left <= 0:
                 raise TooManyTries(await self._next_code_at(delivery, now))
             raise WrongCode(left)
-        if not await self._io(self._store.mark_used, latest.id, now):
-            raise CodeRequired("the code was already used")
-        return Identification(
+        identification = Identification(
             channel=latest.channel,
             masked_destination=mask(latest.channel, latest.destination),
             checked_at=now,
         )
+        return identification, latest.id
 
     async def _next_code_at(self, delivery: Delivery, now: datetime) -> datetime | None:
         times = await self._io(self._store.code_times, delivery.id, now - CODE_WINDOW)

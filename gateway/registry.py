@@ -19,6 +19,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from gateway.content_access import ContentAccess, Opener
 from gateway.core.evidence import Attachment, EvidenceType, Provider
 from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter, LetterView, State
@@ -28,9 +29,11 @@ from gateway.core.sender import declared_name
 from gateway.errors import (
     AlreadyDecided,
     DeadlineExpired,
+    IdentityError,
     IllegalTransition,
     NotReleased,
     Rejected,
+    SessionRequired,
     UnknownLink,
 )
 from gateway.evidence.xml import to_xml
@@ -39,8 +42,15 @@ from gateway.settings import Settings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.message import attachment_bytes, parse_message
-from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms, insert_sms
+from gateway.storage.identity_store import (
+    IdentityStore,
+    PendingSms,
+    finish_sms,
+    insert_sms,
+    use_code,
+)
 from gateway.storage.passwords import check_password, hash_password
+from gateway.storage.session_store import SessionStore
 from gateway.storage.store import (
     AccountRecord,
     LetterStore,
@@ -98,6 +108,9 @@ class Registry:
             new_id=new_id,
             bounce_address=self.bounce_address,
             wake=lambda: self.wake(),
+        )
+        self.content_access = ContentAccess(
+            store=SessionStore(store.engine), io=self.io, clock=clock, new_id=new_id
         )
 
     def now(self) -> datetime:
@@ -325,23 +338,49 @@ class Registry:
             raise UnknownLink("no letter has this link")
         return found
 
-    async def open(self, token: str) -> LetterView:
+    async def open(self, token: str, session: str | None = None) -> LetterView:
+        """The letter as its page shows it; the content only to a live session of its own."""
         letter, delivery = await self._find(token)
-        return await self._view(letter, delivery)
+        opened = delivery.state.released and (
+            await self.content_access.session(delivery.id, session) is not None
+        )
+        return await self._view(letter, delivery, opened=opened)
 
     async def accept(self, token: str, code: str | None = None) -> LetterView:
-        return await self._decide(token, EvidenceType.ConsignmentAcceptance, code)
+        await self._decide(token, EvidenceType.ConsignmentAcceptance, code)
+        return await self.open(token)
+
+    async def accept_opening(self, token: str, code: str | None = None) -> str:
+        """Accept, and open a content session for this browser; returns the session token."""
+        delivery = await self._decide(token, EvidenceType.ConsignmentAcceptance, code)
+        opener: Opener = "no_code" if self.identity.channel(delivery) is None else "acceptance"
+        return await self.content_access.open(delivery.id, opener)
 
     async def refuse(self, token: str, code: str | None = None) -> LetterView:
-        return await self._decide(token, EvidenceType.ConsignmentRejection, code)
+        await self._decide(token, EvidenceType.ConsignmentRejection, code)
+        return await self.open(token)
+
+    async def open_with_code(self, token: str, code: str | None = None) -> str:
+        """A new content session for an accepted letter, with a new one-time code (no decision).
+
+        Raises NotReleased before acceptance and IdentityError for a wrong or missing code.
+        """
+        _, delivery = await self._find(token)
+        if not delivery.state.released:
+            raise NotReleased("the content is released only after acceptance")
+        identification = await self.identity.check(delivery, code)
+        opener: Opener = "no_code" if identification is None else "code"
+        return await self.content_access.open(delivery.id, opener)
 
     async def code_status(self, token: str) -> CodeStatus:
         _, delivery = await self._find(token)
         return await self.identity.status(delivery)
 
     async def send_code(self, token: str, language: str) -> None:
-        """Send the recipient a one-time code (only while a decision is still possible)."""
-        letter, delivery = await self._undecided(token)
+        """Send the recipient a one-time code: to decide, or to open an accepted letter."""
+        letter, delivery = await self._find(token)
+        if not delivery.state.released:
+            letter, delivery = await self._undecided(token)
         await self.identity.send_code(letter, delivery, language)
 
     async def _undecided(self, token: str) -> tuple[Letter, Delivery]:
@@ -353,11 +392,29 @@ class Registry:
             raise DeadlineExpired("the acceptance period has ended")
         return letter, delivery
 
-    async def _decide(self, token: str, event: EvidenceType, code: str | None) -> LetterView:
+    async def _decide(self, token: str, event: EvidenceType, code: str | None) -> Delivery:
+        """Record the decision; the code is consumed in the decision's own transaction.
+
+        Of two decisions posted at the same moment exactly one is recorded; the other gets
+        AlreadyDecided (409) whatever step it lost at (the code's use, or the state's change).
+        """
         letter, delivery = await self._undecided(token)
-        identification = await self.identity.check(delivery, code)
+        try:
+            checked = await self.identity.verify(delivery, code)
+        except IdentityError:
+            await self._decided_meanwhile(token)
+            raise
+        identification = checked[0] if checked else None
+        use = partial(use_code, code_id=checked[1], now=checked[0].checked_at) if checked else None
         for _ in range(DECISION_RETRIES):
-            if await self.apply(letter, delivery, event, identification=identification):
+            try:
+                done = await self.apply(
+                    letter, delivery, event, identification=identification, also=use
+                )
+            except IdentityError:
+                await self._decided_meanwhile(token)
+                raise
+            if done:
                 break
             # the delivery moved meanwhile: a decision, or only the hand-over of a notification
             # (mail or SMS) recorded at the same moment, which must not turn the decision away
@@ -366,44 +423,65 @@ class Registry:
                 raise AlreadyDecided(delivery.state.value)
         else:
             raise AlreadyDecided(delivery.state.value)
-        letter, delivery = await self._find(token)
-        return await self._view(letter, delivery)
+        return delivery
 
-    async def original(self, token: str) -> bytes:
+    async def _decided_meanwhile(self, token: str) -> None:
+        """AlreadyDecided when another request decided while this one checked its code."""
+        _, delivery = await self._find(token)
+        if delivery.state.decided:
+            raise AlreadyDecided(delivery.state.value)
+
+    async def original(self, token: str, session: str | None = None) -> bytes:
+        """The exact .eml to a live session; recorded (the first time also as ContentHandover)."""
         letter, delivery = await self._find(token)
-        content = await self._released_content(letter, delivery)
-        await self._hand_over(letter, delivery)
+        session_id = await self._session_for(delivery, session)
+        content = await self.content(letter)
+        await self._hand_over(letter, delivery, session_id, "letter.eml")
         return content
 
-    async def attachment(self, token: str, index: int) -> tuple[Attachment, bytes]:
+    async def attachment(
+        self, token: str, index: int, session: str | None = None
+    ) -> tuple[Attachment, bytes]:
         letter, delivery = await self._find(token)
-        content = await self._released_content(letter, delivery)
+        session_id = await self._session_for(delivery, session)
+        content = await self.content(letter)
         found = await self._cpu(attachment_bytes, content, index)
-        await self._hand_over(letter, delivery)
+        await self._hand_over(letter, delivery, session_id, f"attachment:{index}")
         return found
 
-    async def _released_content(self, letter: Letter, delivery: Delivery) -> bytes:
+    async def _session_for(self, delivery: Delivery, session: str | None) -> str:
+        """The live content session's id; NotReleased or SessionRequired otherwise."""
         if not delivery.state.released:
             raise NotReleased("the content is released only after acceptance")
-        return await self.content(letter)
+        session_id = await self.content_access.session(delivery.id, session)
+        if session_id is None:
+            raise SessionRequired("give a new one-time code to open the letter in this browser")
+        return session_id
 
     async def content(self, letter: Letter) -> bytes:
         sealed = await self.io(self._store.content, letter.id)
         return await self._cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
 
-    async def _hand_over(self, letter: Letter, delivery: Delivery) -> None:
-        """The first download of the content records ContentHandover."""
+    async def _hand_over(
+        self, letter: Letter, delivery: Delivery, session_id: str, what: str
+    ) -> None:
+        """Record a download; the first one of the content is also ContentHandover.
+
+        Only a live session reaches here: the person who gave the code in this browser, so
+        the content was actually handed over to the identified recipient.
+        """
+        await self.content_access.record(delivery.id, session_id, what)
         if delivery.state is State.ACCEPTED:
             await self.apply(letter, delivery, EvidenceType.ContentHandover)
 
-    async def _view(self, letter: Letter, delivery: Delivery) -> LetterView:
+    async def _view(self, letter: Letter, delivery: Delivery, *, opened: bool) -> LetterView:
         state = delivery.state
         if not state.decided and is_expired(delivery.deadline, self._clock()):
             state = State.NEGLECTED  # shown as expired; the scheduler issues the proof
         revealed = state.released or self._settings.letters.reveal_sender == "in_notification"
         text: str | None = None
         attachments: tuple[Attachment, ...] = ()
-        if state.released:
+        if state.released and opened:
             parsed = await self._cpu(parse_message, await self.content(letter))
             text, attachments = parsed.text, parsed.attachments
         return LetterView(
@@ -420,6 +498,7 @@ class Registry:
             text=text,
             attachments=attachments,
             message_size=letter.message_size,
+            opened=state.released and opened,
         )
 
     # the scheduler's events -------------------------------------------------------------

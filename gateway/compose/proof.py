@@ -9,6 +9,7 @@ from gateway import i18n
 from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
 from gateway.compose.notification import sender_line
 from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.display import neutralise
 
 EVIDENCE_XML = "evidence.xml"
 EVIDENCE_P7S = "evidence.xml.p7s"
@@ -41,7 +42,7 @@ def proof_text(
     )
     attachments = [
         {
-            "name": one_line(a.name),
+            "name": one_line(neutralise(a.name)),
             "content_type": one_line(a.content_type),
             "size": i18n.format_size(a.size, lang),
             "sha256": a.sha256,

@@ -91,3 +91,4 @@ class LetterView:
     text: str | None = None  # the letter's text, only when released
     attachments: tuple[Attachment, ...] = ()  # only when released
     message_size: int = 0
+    opened: bool = False  # released and asked by the content session that gave a code

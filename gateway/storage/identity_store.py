@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from gateway.errors import CodeRequired
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
 from gateway.storage.store import LetterStore, NewOutbound, utc
@@ -83,6 +84,21 @@ def insert_sms(db: Any, sms: Sequence[NewSms], now: datetime) -> None:
     ]
     if rows:
         db.execute(insert(t.sms_outbound), rows)
+
+
+def use_code(db: Any, *, code_id: str, now: datetime) -> None:
+    """Mark a code used inside the caller's transaction; CodeRequired if it already was.
+
+    Raising rolls the caller's transaction back: the decision it records is not made.
+    """
+    c = t.recipient_codes.c
+    done = db.execute(
+        update(t.recipient_codes)
+        .where(c.id == code_id, c.used_at.is_(None))
+        .values(used_at=now, pending_code=None)
+    ).rowcount
+    if done != 1:
+        raise CodeRequired("the code was already used")
 
 
 def finish_sms(db: Any, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:

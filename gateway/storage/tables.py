@@ -198,3 +198,28 @@ dsn_reports = Table(
     Column("reporting_mta", String(300), nullable=False),
     _time("received_at"),
 )
+
+# Browser sessions that may read a released letter: opened by a one-time code (or the
+# acceptance itself), short-lived, the token kept only as its SHA-256 (gateway.content_access).
+content_sessions = Table(
+    "content_sessions",
+    metadata,
+    _id(),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("opened_by", String(20), nullable=False),  # acceptance | code | no_code
+    _time("created_at"),
+    _time("expires_at"),
+)
+
+# Every time released content is handed to a session: the letter page's opening and each
+# download (the first download of an accepted letter is also recorded as ContentHandover).
+content_releases = Table(
+    "content_releases",
+    metadata,
+    _id(),
+    Column("delivery_id", String(32), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("session_id", String(32), ForeignKey("content_sessions.id"), nullable=False),
+    Column("what", String(40), nullable=False),  # session | letter.eml | attachment:<n>
+    _time("released_at"),
+)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import AlreadyDecided, RecipientError
+from gateway.errors import AlreadyDecided, RecipientError, UnknownLink
 from gateway.web import views
 from gateway.web.pages import SITE, TEMPLATES, PageError, Site, error_page
 from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
+from gateway.web.throttle import LinkGuard, client_address
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,12 @@ SECURITY_HEADERS: Final = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 NO_STORE_PREFIXES: Final = ("/l/", "/dev/", "/verify")
+GUARD: Final = web.AppKey("link_guard", LinkGuard)
+IDENTITY_ENCODINGS: Final = frozenset({"", "identity"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def create_app(
@@ -45,9 +53,13 @@ def create_app(
     provider_name: str,
     max_upload: int = 1 << 20,
     sms_outbox: SmsOutboxView | None = None,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> web.Application:
     """The recipient-facing site, the built-in TSA endpoint and (outbox mode) the dev outbox."""
-    app = web.Application(middlewares=[error_pages], client_max_size=max_upload)
+    app = web.Application(
+        middlewares=[refuse_encoded_bodies, error_pages, guard_links], client_max_size=max_upload
+    )
+    app[GUARD] = LinkGuard(clock)
     app[SITE] = Site(
         service=service,
         tsa_respond=tsa_respond,
@@ -70,6 +82,8 @@ def create_app(
     add.add_post("/l/{token}/accept", views.accept)
     add.add_post("/l/{token}/refuse", views.refuse)
     add.add_post("/l/{token}/code", views.send_code)
+    add.add_post("/l/{token}/open", views.open_letter)
+    add.add_get("/l/{token}/open", views.back_to_letter)
     add.add_get("/l/{token}/code", views.back_to_letter)
     add.add_get("/l/{token}/accept", views.back_to_letter)
     add.add_get("/l/{token}/refuse", views.back_to_letter)
@@ -94,6 +108,36 @@ async def secure_headers(request: web.Request, response: web.StreamResponse) -> 
         response.headers["Cache-Control"] = "no-cache"
     if request.secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+
+@web.middleware
+async def refuse_encoded_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A compressed request body is refused unread (415): no form needs one, a bomb gets none."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in IDENTITY_ENCODINGS:
+        response = _page(request, 415, "error.415", None)
+        response.force_close()
+        return response
+    return await handler(request)
+
+
+@web.middleware
+async def guard_links(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown letter links count against the client's address; past the limit: 429."""
+    if "token" not in request.match_info:
+        return await handler(request)
+    guard = request.app[GUARD]
+    address = client_address(request.remote, request.headers.get("X-Forwarded-For"))
+    wait = guard.retry_after(address)
+    if wait is not None:
+        response = _page(request, 429, "error.guess", None)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        return await handler(request)
+    except UnknownLink:
+        guard.miss(address)
+        raise
 
 
 @web.middleware

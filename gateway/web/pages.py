@@ -15,9 +15,11 @@ import jinja2
 from aiohttp import web
 
 from gateway import i18n
+from gateway.web import wording
 from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
+wording.install()
 LANG_COOKIE: Final = "lang"
 LANG_COOKIE_AGE: Final = 365 * 86400
 

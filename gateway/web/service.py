@@ -10,14 +10,26 @@ from gateway.identity import CodeStatus
 
 
 class RecipientService(Protocol):
-    async def open(self, token: str) -> LetterView:  # raises UnknownLink
+    async def open(self, token: str, session: str | None = None) -> LetterView:
+        """Raises UnknownLink; the content only when session is the letter's live session."""
         ...
 
     async def accept(self, token: str, code: str | None = None) -> LetterView:
         """Raises UnknownLink, AlreadyDecided, DeadlineExpired, IdentityError (the code step)."""
         ...
 
+    async def accept_opening(self, token: str, code: str | None = None) -> str:
+        """Accept (as accept) and open a content session; returns the session token."""
+        ...
+
     async def refuse(self, token: str, code: str | None = None) -> LetterView:  # same
+        ...
+
+    async def open_with_code(self, token: str, code: str | None = None) -> str:
+        """A content session for an accepted letter, given a new code; no decision is made.
+
+        Raises UnknownLink, NotReleased, IdentityError.
+        """
         ...
 
     async def code_status(self, token: str) -> CodeStatus:
@@ -28,12 +40,17 @@ class RecipientService(Protocol):
         """Send a new one-time code; raises TooManyTries past the hourly limit."""
         ...
 
-    async def original(self, token: str) -> bytes:
-        """Exact .eml bytes; raises UnknownLink, NotReleased; records ContentHandover itself."""
+    async def original(self, token: str, session: str | None = None) -> bytes:
+        """Exact .eml bytes to a live session; raises UnknownLink, NotReleased, SessionRequired.
+
+        Records the release (and the first time ContentHandover) itself.
+        """
         ...
 
-    async def attachment(self, token: str, index: int) -> tuple[Attachment, bytes]:
-        """Raises UnknownLink, NotReleased, KeyError/IndexError for a bad index."""
+    async def attachment(
+        self, token: str, index: int, session: str | None = None
+    ) -> tuple[Attachment, bytes]:
+        """As original; KeyError/IndexError for a bad index."""
         ...
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote
 
+from gateway.display import neutralise
+
 _UNSAFE: Final = re.compile(r'[\x00-\x1f\x7f"\\/;:*?<>|%]')
 _SPACES: Final = re.compile(r"\s+")
 MAX_FILENAME: Final = 150  # characters kept from a sender's file name
@@ -16,9 +18,9 @@ _TRAILING: Final = ".,;:!?)]}»"
 
 
 def safe_filename(name: str, fallback: str) -> str:
-    """The file name without directories, control or shell-special characters; never empty."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _SPACES.sub(" ", _UNSAFE.sub("_", unicodedata.normalize("NFC", name))).strip(" .")
+    """The file name without directories, control, bidi or shell-special characters; never empty."""
+    name = neutralise(_UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]))
+    name = _SPACES.sub(" ", name).strip(" .")
     return name[:MAX_FILENAME] or fallback
 
 

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+from collections.abc import Awaitable
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from gateway import i18n
-from gateway.core.letter import State
+from gateway.content_access import SESSION_LIFETIME
+from gateway.core.letter import LetterView, State
+from gateway.display import neutralise
 from gateway.errors import (
+    AlreadyDecided,
     CodeExpired,
     CodeRequired,
     EvidenceError,
     IdentityError,
+    SessionRequired,
     TooManyTries,
     WrongCode,
 )
@@ -27,10 +32,17 @@ from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, language, render
 from gateway.web.text import content_disposition, linkify, safe_filename
 
+T = TypeVar("T")
 PENDING: Final = frozenset({State.DEPOSITED, State.NOTIFIED})
 TIMESTAMP_QUERY: Final = "application/timestamp-query"  # RFC 3161 §3.4
 TIMESTAMP_REPLY: Final = "application/timestamp-reply"
 CSRF_COOKIE_PATH: Final = "/l/"
+CONTENT_COOKIE: Final = "lre_content"  # the content session (gateway.content_access)
+# "Send me a code" counts only with the field its visible button sets when a person presses
+# it (or presses Enter in its form); a scanner posting the form's defaults (hidden fields, or
+# form.submit()) does not send a button's name, and gets the page back with nothing sent.
+SEND_FIELD: Final = "send"
+SEND_VALUE: Final = "code"
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -57,12 +69,23 @@ async def letter(request: web.Request) -> web.Response:
 
 
 async def _letter_page(
-    request: web.Request, token: str, *, status: int = 200, problem: IdentityError | None = None
+    request: web.Request,
+    token: str,
+    *,
+    status: int = 200,
+    problem: IdentityError | None = None,
+    notice: str | None = None,
 ) -> web.Response:
-    """The letter page, with the code step's state and (after a refused try) what went wrong."""
+    """The letter page, with the code step's state and (after a refused try) what went wrong.
+
+    The content shows only to the browser holding a live content session; any other browser
+    of an accepted letter is offered a new code to open it.
+    """
     site = request.app[SITE]
-    view = await site.service.open(token)
-    identity = await site.service.code_status(token) if view.state in PENDING else None
+    view = await site.service.open(token, request.cookies.get(CONTENT_COOKIE))
+    locked = view.state.released and not view.opened
+    asks_code = view.state in PENDING or locked
+    identity = await site.service.code_status(token) if asks_code else None
     nonce = csrf.usable_nonce(request.cookies.get(csrf.COOKIE))
     fresh = nonce is None
     nonce = nonce or csrf.new_nonce()
@@ -73,6 +96,12 @@ async def _letter_page(
         state=view.state.value,
         pending=view.state in PENDING,
         released=view.state.released,
+        locked=locked,
+        notice=notice,
+        send_field=SEND_FIELD,
+        send_value=SEND_VALUE,
+        shown_name=_shown_name,
+        clean=neutralise,
         base=site.letter_path(token),
         csrf_field=csrf.FIELD,
         csrf=csrf.form_token(site.secret, nonce, token),
@@ -119,29 +148,81 @@ async def _decide(request: web.Request, *, accept: bool) -> web.Response:
     token = request.match_info["token"]
     await site.service.open(token)  # an unknown link is a 404 whatever the form says
     await _check_form(request, token)
-    code = (await request.post()).get("code")
-    code = code if isinstance(code, str) else None
+    code = await _code_field(request)
     try:
         if accept:
-            await site.service.accept(token, code)
+            session = await site.service.accept_opening(token, code)
         else:
             await site.service.refuse(token, code)
+            session = None
     except IdentityError as problem:
         return await _letter_page(request, token, status=problem.status, problem=problem)
-    raise web.HTTPSeeOther(site.letter_path(token))
+    except AlreadyDecided:  # e.g. Accept and Refuse pressed at the same moment: say what won
+        return await _letter_page(request, token, status=409, notice="decided")
+    response = web.HTTPSeeOther(site.letter_path(token))
+    if session is not None:
+        _set_content_cookie(request, response, token, session)
+    raise response
 
 
-async def send_code(request: web.Request) -> web.Response:
-    """POST "send me a code": a one-time code goes by SMS or email, then the letter page."""
+async def open_letter(request: web.Request) -> web.Response:
+    """POST a new code on an accepted letter: this browser may read it (no new decision)."""
     site = request.app[SITE]
     token = request.match_info["token"]
     await site.service.open(token)
     await _check_form(request, token)
     try:
+        session = await site.service.open_with_code(token, await _code_field(request))
+    except IdentityError as problem:
+        return await _letter_page(request, token, status=problem.status, problem=problem)
+    response = web.HTTPSeeOther(site.letter_path(token))
+    _set_content_cookie(request, response, token, session)
+    raise response
+
+
+async def _code_field(request: web.Request) -> str | None:
+    code = (await request.post()).get("code")
+    return code if isinstance(code, str) else None
+
+
+def _set_content_cookie(
+    request: web.Request, response: web.StreamResponse, token: str, session: str
+) -> None:
+    """The content session: HttpOnly, SameSite=Strict, this letter's path only, short-lived."""
+    site = request.app[SITE]
+    response.set_cookie(
+        CONTENT_COOKIE,
+        session,
+        path=site.letter_path(token),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="Strict",
+        secure=site.public_url.lower().startswith("https:") or request.secure or None,
+    )
+
+
+async def send_code(request: web.Request) -> web.Response:
+    """POST "send me a code": a one-time code goes by SMS or email, then the letter page.
+
+    Only a press of the visible button counts (SEND_FIELD); a post of the form's defaults by a
+    mail scanner gets the page back, and no code is sent or counted against the recipient.
+    """
+    site = request.app[SITE]
+    token = request.match_info["token"]
+    await site.service.open(token)
+    await _check_form(request, token)
+    if (await request.post()).get(SEND_FIELD) != SEND_VALUE:
+        return await _letter_page(request, token, notice="press_send")
+    try:
         await site.service.send_code(token, language(request))
     except TooManyTries as problem:
         return await _letter_page(request, token, status=problem.status, problem=problem)
     raise web.HTTPSeeOther(site.letter_path(token) + "#code")
+
+
+def _shown_name(name: str, index: int) -> str:
+    """An attachment's name as shown and offered: the download's sanitised name."""
+    return safe_filename(name, f"attachment-{index}")
 
 
 def _isolate(text: str) -> str:
@@ -187,11 +268,23 @@ async def original(request: web.Request) -> web.Response:
     """The original message, byte for byte, as a download."""
     site = request.app[SITE]
     token = request.match_info["token"]
-    view = await site.service.open(token)
-    data = await site.service.original(token)
+    session = request.cookies.get(CONTENT_COOKIE)
+    view = await site.service.open(token, session)
     name = safe_filename(view.reference, "letter") + ".eml"
     headers = {"Content-Disposition": content_disposition(name, "letter.eml")}
+    if request.method == "HEAD":  # a HEAD hands nothing over and records nothing
+        _head_check(view, site.letter_path(token))
+        return web.Response(content_type="message/rfc822", headers=headers)
+    data = await _released(site.service.original(token, session), site.letter_path(token))
     return web.Response(body=data, content_type="message/rfc822", headers=headers)
+
+
+def _head_check(view: LetterView, letter: str) -> None:
+    """What a GET of a download would refuse, a HEAD refuses too (without recording)."""
+    if not view.state.released:
+        raise PageError(403, letter=letter)
+    if not view.opened:
+        raise PageError(403, "error.session", letter=letter)
 
 
 async def attachment(request: web.Request) -> web.Response:
@@ -199,13 +292,33 @@ async def attachment(request: web.Request) -> web.Response:
     site = request.app[SITE]
     token = request.match_info["token"]
     index = int(request.match_info["n"])
+    session = request.cookies.get(CONTENT_COOKIE)
+    if request.method == "HEAD":  # a HEAD hands nothing over and records nothing
+        view = await site.service.open(token, session)
+        _head_check(view, site.letter_path(token))
+        if index >= len(view.attachments):
+            raise PageError(404, letter=site.letter_path(token))
+        name = content_disposition(view.attachments[index].name, f"attachment-{index}")
+        return web.Response(
+            content_type="application/octet-stream", headers={"Content-Disposition": name}
+        )
     try:
-        described, data = await site.service.attachment(token, index)
+        described, data = await _released(
+            site.service.attachment(token, index, session), site.letter_path(token)
+        )
     except (KeyError, IndexError):
         raise PageError(404, letter=site.letter_path(token)) from None
     fallback = f"attachment-{index}"
     headers = {"Content-Disposition": content_disposition(described.name, fallback)}
     return web.Response(body=data, content_type="application/octet-stream", headers=headers)
+
+
+async def _released(pending: Awaitable[T], letter: str) -> T:
+    """A download's content; without the content session: 403 "ask for a new code"."""
+    try:
+        return await pending
+    except SessionRequired:
+        raise PageError(403, "error.session", letter=letter) from None
 
 
 async def timestamp(request: web.Request) -> web.Response:

@@ -248,7 +248,7 @@ async def test_fourth_code_in_an_hour_gets_a_wait_message(
                 await email_code(gateway, http, link, BOB)
             async with http.get(link) as page:
                 html = await page.text()
-            fields = csrf_field(html, "/code")
+            fields = {**csrf_field(html, "/code"), "send": "code"}
             async with http.post(f"{link}/code", data=fields, allow_redirects=False) as refused:
                 assert refused.status == 429
                 text = await refused.text()

@@ -124,7 +124,7 @@ async def request_code(session: Any, link: str) -> int:
     """Press "Send me a code" on the letter page; returns the HTTP status."""
     async with session.get(link) as page:
         html = await page.text()
-    fields = csrf_field(html, "/code")
+    fields = {**csrf_field(html, "/code"), "send": "code"}  # the pressed button's name=value
     async with session.post(f"{link}/code", data=fields, allow_redirects=False) as response:
         await response.read()
         return int(response.status)
