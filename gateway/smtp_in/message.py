@@ -3,6 +3,12 @@
 The parser runs on untrusted input and CPython's email package can be slow on hostile input
 (quadratic cases), so callers run these functions in a thread, never on the event loop. No
 exception from the email package leaks: what cannot be read is refused with a `Rejected`.
+`gateway.smtp_in.limits.check_limits` bounds the input before these functions see it.
+
+What reaches evidence, proofs and pages is one line of bounded length: control characters
+(folding, CR/LF smuggled in encoded words or file names) become spaces, and a subject, name
+or file name longer than its limit is shortened with "…" (the full value stays in the
+original message, whose SHA-256 the evidence carries).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from gateway.errors import Rejected
 from gateway.smtp_in import replies
 
 MAX_DEPTH: Final = 32  # MIME nesting beyond this is refused; real mail nests 3 or 4 deep
+MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
+MAX_NAME: Final = 256  # characters kept of the From: display name
+MAX_FILENAME: Final = 255  # characters kept of an attachment's name (a file name's usual limit)
 
 # What the email package raises on hostile input besides its own MessageError (CPython bugs
 # in _header_value_parser have raised IndexError, AttributeError, TypeError, ValueError...).
@@ -79,8 +88,8 @@ def parse_message(content: bytes) -> ParsedMessage:
     message = _parse(content)
     try:
         from_addresses, from_display = _from(message)
-        subject = _header_text(message, "Subject")
-        message_id = _header_text(message, "Message-ID") or None
+        subject = _shorten(_header_text(message, "Subject"), MAX_SUBJECT)
+        message_id = _shorten(_header_text(message, "Message-ID"), MAX_SUBJECT) or None
         parts = _classify(message)
     except _EMAIL_ERRORS:
         raise Rejected(replies.MALFORMED) from None
@@ -144,7 +153,7 @@ def _from(message: Message) -> tuple[tuple[str, ...], str]:
     specs = tuple(address.addr_spec for address in addresses)
     if not specs or not all(_is_address(address) for address in addresses):
         raise Rejected(replies.NO_FROM)
-    return specs, _clean(addresses[0].display_name)
+    return specs, _shorten(_clean(addresses[0].display_name), MAX_NAME)
 
 
 def _is_address(address: Address) -> bool:
@@ -170,6 +179,10 @@ def _header_text(message: Message, name: str) -> str:
 def _clean(text: str) -> str:
     """One line of text: control characters (folding, encoded CR/LF/NUL) become single spaces."""
     return _CONTROL.sub(" ", text).strip()
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 @dataclass
@@ -223,7 +236,7 @@ def _attachments(leaves: list[Message], start: int = 0) -> Iterator[tuple[Attach
         try:
             data = _payload(part)
             content_type = part.get_content_type()
-            name = part.get_filename()
+            name = _shorten(_clean(part.get_filename() or ""), MAX_FILENAME)
         except _EMAIL_ERRORS:
             raise Rejected(replies.MALFORMED) from None
         if not name:
