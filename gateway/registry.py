@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTH_CACHE_SECONDS = 300.0
+PAGE = b"page"  # the label binding a letter's stored page data to its purpose
 DECISION_RETRIES = 5  # re-reads when a notification's hand-over is recorded during a decision
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
@@ -149,7 +151,9 @@ class Registry:
     async def deposit(self, submission: Submission) -> str:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
         letter_id = new_id()
-        digest, content = await self._cpu(self._seal_content, submission.content, letter_id)
+        digest, content, page = await self._cpu(
+            self._seal_content, submission.content, submission.parsed.text, letter_id
+        )
         now = self._clock()
         letters = self._settings.letters
         parsed = submission.parsed
@@ -213,6 +217,7 @@ class Registry:
             evidence,
             mails,
             partial(insert_sms, sms=sms, now=now) if sms else None,
+            page=page,
         )
         log.info(
             "letter %s deposited by %s for %d recipient(s)",
@@ -227,11 +232,13 @@ class Registry:
     def web_secret(self) -> bytes:
         return self._vault.web_secret
 
-    def _seal_content(self, content: bytes, letter_id: str) -> tuple[str, Sealed]:
-        """SHA-256 of the exact DATA bytes, and those bytes encrypted for storage."""
-        return hashlib.sha256(content).hexdigest(), self._vault.encrypt(
-            content, aad=letter_id.encode()
-        )
+    def _seal_content(self, content: bytes, text: str, letter_id: str) -> tuple[str, Sealed, bytes]:
+        """SHA-256 of the exact DATA bytes, those bytes encrypted for storage, and the released
+        page's data (the text read at deposit) encrypted beside them: a page view never parses."""
+        sealed = self._vault.encrypt(content, aad=letter_id.encode())
+        page = json.dumps({"text": text}, ensure_ascii=False).encode()
+        beside = self._vault.encrypt_beside(sealed, page, aad=letter_id.encode(), label=PAGE)
+        return hashlib.sha256(content).hexdigest(), sealed, beside
 
     def link_token(self, delivery_id: str) -> str:
         return self._vault.link_token(delivery_id)
@@ -388,6 +395,17 @@ class Registry:
         sealed = await self.io(self._store.content, letter.id)
         return await self._cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
 
+    async def _page_text(self, letter: Letter) -> str:
+        """The text read at deposit; letters older than migration 0005 are parsed instead."""
+        key, page = await self.io(self._store.page, letter.id)
+        if page is None:
+            return (await self._cpu(parse_message, await self.content(letter))).text
+        data = await self._cpu(
+            partial(self._vault.decrypt_beside, key, page, aad=letter.id.encode(), label=PAGE)
+        )
+        text: str = json.loads(data)["text"]
+        return text
+
     async def _hand_over(self, letter: Letter, delivery: Delivery) -> None:
         """The first download of the content records ContentHandover."""
         if delivery.state is State.ACCEPTED:
@@ -401,8 +419,7 @@ class Registry:
         text: str | None = None
         attachments: tuple[Attachment, ...] = ()
         if state.released:
-            parsed = await self._cpu(parse_message, await self.content(letter))
-            text, attachments = parsed.text, parsed.attachments
+            text, attachments = await self._page_text(letter), letter.attachments
         return LetterView(
             reference=letter.reference,
             recipient=delivery.recipient,

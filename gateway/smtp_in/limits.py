@@ -108,6 +108,7 @@ class _Scan:
             pos = self._next_line(pos)
             if closing:
                 return self._skip(pos, outer)  # the epilogue
+            pos = self._repeated(pos, boundaries)  # as feedparser: no part between two delimiters
             self._parts += 1
             if self._parts > self._limits.max_parts:
                 raise Rejected(replies.too_many_parts(self._limits.max_parts))
@@ -191,18 +192,31 @@ class _Scan:
                 return len(content), None
             pos = found + 2
 
+    def _repeated(self, pos: int, boundaries: tuple[bytes, ...]) -> int:
+        """Past the lines right after a delimiter that are this multipart's delimiters too."""
+        content = self._content
+        while content.startswith(b"--", pos):
+            stop = content.find(_CRLF, pos)
+            hit = _boundary(content[pos : len(content) if stop < 0 else stop], boundaries)
+            if hit is None or hit[0] != len(boundaries) - 1:
+                break
+            pos = self._next_line(pos)
+        return pos
+
     def _next_line(self, pos: int) -> int:
         stop = self._content.find(_CRLF, pos)
         return len(self._content) if stop < 0 else stop + 2
 
 
 def _boundary(line: bytes, boundaries: tuple[bytes, ...]) -> _Hit | None:
-    """Whether line is a delimiter (or close delimiter) of an enclosing multipart, innermost first.
+    """Whether line is a delimiter (or close delimiter) of an enclosing multipart.
 
-    As email.feedparser's boundary regex: "--" boundary ["--"] [ \\t]*.
+    As email.feedparser's boundary regex, "--" boundary ["--"] [ \\t]*, and its precedence:
+    a multipart reads its lines through its parents' end-of-part checks, so when several
+    levels share a boundary the outermost one wins.
     """
     rest = line[2:].rstrip(b" \t")
-    for level in range(len(boundaries) - 1, -1, -1):
+    for level in range(len(boundaries)):
         boundary = boundaries[level]
         if rest == boundary:
             return level, False

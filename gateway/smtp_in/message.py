@@ -32,7 +32,7 @@ from gateway.smtp_in import replies
 
 MAX_DEPTH: Final = 32  # MIME nesting beyond this is refused; real mail nests 3 or 4 deep
 MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
-MAX_NAME: Final = 256  # characters kept of the From: display name
+MAX_NAME: Final = 200  # characters kept of the From: display name (letters.sender_name)
 MAX_FILENAME: Final = 255  # characters kept of an attachment's name (a file name's usual limit)
 
 # What the email package raises on hostile input besides its own MessageError (CPython bugs
