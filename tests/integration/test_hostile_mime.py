@@ -15,14 +15,28 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+import aiohttp
 import aiosmtplib
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import select
 
 from gateway.app import Running
 from gateway.settings import Settings
+from gateway.storage import tables as t
 from tests.integration.test_smtp_in_server import assert_nothing_kept, kept
-from tests.support.client import outbox, proofs_for, submit, text_of, wait_for
-from tests.support.gateway import PASSWORD, SENDER, make_settings
+from tests.support.client import (
+    csrf_field,
+    link_in,
+    outbox,
+    proofs_for,
+    submit,
+    text_of,
+    wait_for,
+)
+from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.unit.test_smtp_in_message_properties import Generated, letters
 
 BOB = "bob@example.com"
 ATTACKER = EVIL = "evil@attacker.example"
@@ -152,10 +166,10 @@ def injected_letter() -> bytes:
         + f"Subject: =?utf-8?q?Notice=0D=0ABcc:_{ATTACKER}=0D=0A?=\r\n".encode()
         + b"Content-Type: multipart/mixed; boundary=zz\r\n\r\n"
         b"--zz\r\nContent-Type: text/plain\r\n\r\nDear Bob\r\n"
-        b"--zz\r\nContent-Type: application/pdf\r\n"
+        b"--zz\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
         + f'Content-Disposition: attachment; filename="=?utf-8?q?a.pdf=0D=0ABcc:_{EVIL}?="'.encode()
         + b"\r\n\r\nJVBERi0=\r\n"
-        b"--zz\r\nContent-Type: application/pdf\r\n"
+        b"--zz\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
         + f"Content-Disposition: attachment; filename*=utf-8''b.pdf%0D%0ABcc%3A%20{EVIL}".encode()
         + b"\r\n\r\nJVBERi0=\r\n"
         b"--zz--\r\n"
@@ -184,3 +198,84 @@ async def test_header_injection_never_adds_a_header_or_a_recipient(gateway: Runn
     proof = proofs_for(gateway, SENDER, "SubmissionAcceptance")[0]
     assert b"a.pdf Bcc: " + ATTACKER.encode() in proof.xml  # the name, on one line
     assert "\r" not in proof.text.replace("\r\n", "")
+
+
+# --- the released page: read once at deposit, served from what was stored ---------------------
+
+
+async def accept_and_read(gateway: Running, reference: str) -> tuple[str, bytes, bytes]:
+    """Accept the letter `reference` as BOB (no identity check); its page, original, 1st file."""
+
+    def notice() -> list[EmailMessage]:
+        return [
+            m for m in outbox(gateway) if reference in str(m["Subject"]) and BOB in str(m["To"])
+        ]
+
+    link = link_in((await wait_for(notice, what=reference, within=60))[0])
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(link) as page:
+            fields = csrf_field(await page.text(), "/accept")
+        async with session.post(f"{link}/accept", data=fields, allow_redirects=False) as accepted:
+            assert accepted.status == 303
+        async with session.get(link, headers={"Accept-Language": "en"}) as page:
+            html = await page.text()
+        async with session.get(f"{link}/letter.eml") as original:
+            assert original.status == 200
+            data = await original.read()
+        async with session.get(f"{link}/attachments/0") as attachment:
+            first = await attachment.read() if attachment.status == 200 else b""
+    return html, data, first
+
+
+def reference_of(message: str) -> str:
+    found = re.search(r"LRE-\d{8}-[A-Z2-7]{8}", message)
+    assert found, message
+    return found[0]
+
+
+def stored_pages(gateway: Running) -> list[bytes | None]:
+    with gateway.store.engine.connect() as db:
+        return list(db.scalars(select(t.letters.c.page)))
+
+
+async def test_the_released_page_is_served_from_what_was_stored(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The page shows the text read at deposit (kept encrypted); the original stays byte-exact."""
+    settings = make_settings(tmp_path, database_url, letters={"recipient_verification": "none"})
+    async with start(settings) as gateway:
+        data = injected_letter().replace(b"Dear Bob", b"Dear Bob, the rent is 12 000 dirhams")
+        code, message = await send(gateway, data)
+        assert code == 250, message
+        html, original, first = await accept_and_read(gateway, reference_of(message))
+        assert original == data
+        assert first == b"%PDF-"
+        assert "12 000 dirhams" in html
+        assert f"a.pdf Bcc: {EVIL}" in html  # the file name, on one line
+        pages = await asyncio.to_thread(stored_pages, gateway)
+        assert len(pages) == 1
+        assert pages[0]
+        assert b"dirhams" not in pages[0]  # encrypted like the content
+
+
+def test_the_released_original_is_always_byte_exact(tmp_path: Path, database_url: str) -> None:
+    """For generated letters (text, HTML, attachments), the accepted .eml equals the DATA bytes."""
+    settings = make_settings(tmp_path, database_url, letters={"recipient_verification": "none"})
+    with asyncio.Runner() as runner:
+        context = start(settings)
+        gateway = runner.run(context.__aenter__())
+        try:
+
+            @given(letters())
+            @hypothesis_settings(max_examples=8, deadline=None, database=None)
+            def released(letter: Generated) -> None:
+                code, message = runner.run(send(gateway, letter.content))
+                assert code == 250, message
+                _, original, first = runner.run(accept_and_read(gateway, reference_of(message)))
+                assert original == letter.content
+                if letter.attachments:
+                    assert first == letter.attachments[0][1]
+
+            released()
+        finally:
+            runner.run(context.__aexit__(None, None, None))
