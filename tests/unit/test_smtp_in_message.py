@@ -326,3 +326,9 @@ def test_binary_garbage_does_not_raise() -> None:
     parse_message(
         b"From: alice@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" + garbage
     )
+
+
+@pytest.mark.parametrize("junk", ["<a", "<!--", "</", "<?", "<![CDATA[", "<a b='", "<script>", "<"])
+def test_html_to_text_reads_hostile_markup_once(junk: str) -> None:
+    """200,000 repetitions of an unclosed tag or comment (minutes in HTMLParser) end the text."""
+    assert html_to_text("<p>Hello &amp; welcome</p>" + junk * 200_000).startswith("Hello & welcome")
