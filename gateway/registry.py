@@ -382,7 +382,7 @@ class Registry:
     async def attachment(self, token: str, index: int) -> tuple[Attachment, bytes]:
         letter, delivery = await self._find(token)
         content = await self._released_content(letter, delivery)
-        found = await self._cpu(attachment_bytes, content, index)
+        found = await self._cpu(attachment_bytes, content, index, self._settings.mime)
         await self._hand_over(letter, delivery)
         return found
 
@@ -399,7 +399,8 @@ class Registry:
         """The text read at deposit; letters older than migration 0005 are parsed instead."""
         key, page = await self.io(self._store.page, letter.id)
         if page is None:
-            return (await self._cpu(parse_message, await self.content(letter))).text
+            content = await self.content(letter)
+            return (await self._cpu(parse_message, content, self._settings.mime)).text
         data = await self._cpu(
             partial(self._vault.decrypt_beside, key, page, aad=letter.id.encode(), label=PAGE)
         )

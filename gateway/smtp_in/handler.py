@@ -311,7 +311,7 @@ def _read(
     """
     check_line_endings(content)
     check_limits(content, limits)
-    parsed = parse_message(content)
+    parsed = parse_message(content, limits)
     return parsed, recipient_phones(content, recipients, region, aliases)
 
 

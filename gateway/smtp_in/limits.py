@@ -60,6 +60,39 @@ def check_limits(content: bytes, limits: MimeLimits) -> None:
     _Scan(content, limits).entity(0, 0, (), b"text/plain")
 
 
+class HeaderBudget:
+    """The header limits of one message, shared by the pre-scan and the parser's backstop."""
+
+    def __init__(self, limits: MimeLimits) -> None:
+        self._limits = limits
+        self._octets = 0  # in every header block read so far
+        self._tokens = 0  # separators in every header read so far
+
+    def line(self, octets: int) -> None:
+        """One more header line (with its CRLF) in some header block."""
+        self._octets += octets
+        if self._octets > self._limits.max_header_block:
+            raise Rejected(replies.header_block_too_big(self._limits.max_header_block))
+
+    def header(self, label: bytes, lines: list[bytes]) -> bytes:
+        """Check one header (its lines as received, without CRLF); its unfolded value."""
+        limits, name, text = self._limits, label.strip().lower(), _text(label.strip())
+        if sum(len(line) + 2 for line in lines) > limits.max_header_size:
+            raise Rejected(replies.header_too_big(text, limits.max_header_size))
+        value = b"".join(lines).split(b":", 1)[-1]
+        if name in _PARAMETER_HEADERS and value.count(b";") > limits.max_parameters:
+            raise Rejected(replies.too_many_parameters(text, limits.max_parameters))
+        if name in _ADDRESS_HEADERS and value.count(b"@") > limits.max_addresses:
+            raise Rejected(replies.too_many_addresses(text, limits.max_addresses))
+        tokens = len(value) - len(value.translate(None, _SEPARATORS))
+        if tokens > limits.max_header_tokens:
+            raise Rejected(replies.header_too_complex(text, limits.max_header_tokens))
+        self._tokens += tokens
+        if self._tokens > limits.max_total_tokens:
+            raise Rejected(replies.headers_too_complex(limits.max_total_tokens))
+        return value
+
+
 @dataclass(frozen=True)
 class _ContentType:
     maintype: bytes
@@ -72,8 +105,7 @@ class _Scan:
         self._content = content
         self._limits = limits
         self._parts = 0
-        self._header_octets = 0  # in every header block read so far
-        self._tokens = 0  # separators in every header read so far
+        self._budget = HeaderBudget(limits)
 
     def entity(
         self, pos: int, depth: int, boundaries: tuple[bytes, ...], default: bytes
@@ -122,7 +154,7 @@ class _Scan:
         content, limits = self._content, self._limits
         end = len(content)
         content_type: bytes | None = None
-        name = label = b""
+        label = b""
         lines: list[bytes] = []
         size = 0
         while pos < end:
@@ -133,8 +165,8 @@ class _Scan:
             folded = bool(line) and line[:1] in b" \t" and bool(lines)
             if hit is not None or not folded:
                 if lines:
-                    value = self._header(name, label, lines)
-                    if name == b"content-type" and content_type is None:
+                    value = self._budget.header(label, lines)
+                    if label.strip().lower() == b"content-type" and content_type is None:
                         content_type = value
                 lines, size = [], 0
             if hit is not None:
@@ -143,38 +175,19 @@ class _Scan:
                 return content_type, min(stop + 2, end), None
             if not _HEADER_LINE.match(line):  # no separator: the body starts here
                 return content_type, pos, None
-            self._header_octets += len(line) + 2
-            if self._header_octets > limits.max_header_block:
-                raise Rejected(replies.header_block_too_big(limits.max_header_block))
+            self._budget.line(len(line) + 2)
             if not folded:
-                label = line.split(b":", 1)[0].strip()
-                name = label.lower()
+                label = line.split(b":", 1)[0]
             size += len(line) + 2
-            if size > limits.max_header_size:
-                raise Rejected(replies.header_too_big(_text(label), limits.max_header_size))
+            if size > limits.max_header_size:  # before the header grows further in memory
+                raise Rejected(replies.header_too_big(_text(label.strip()), limits.max_header_size))
             lines.append(line)
             pos = stop + 2
         if lines:
-            value = self._header(name, label, lines)
-            if name == b"content-type" and content_type is None:
+            value = self._budget.header(label, lines)
+            if label.strip().lower() == b"content-type" and content_type is None:
                 content_type = value
         return content_type, end, None
-
-    def _header(self, name: bytes, label: bytes, lines: list[bytes]) -> bytes:
-        """Check one header (its lines as received); its unfolded value."""
-        limits = self._limits
-        value = b"".join(lines).split(b":", 1)[-1]
-        if name in _PARAMETER_HEADERS and value.count(b";") > limits.max_parameters:
-            raise Rejected(replies.too_many_parameters(_text(label), limits.max_parameters))
-        if name in _ADDRESS_HEADERS and value.count(b"@") > limits.max_addresses:
-            raise Rejected(replies.too_many_addresses(_text(label), limits.max_addresses))
-        tokens = len(value) - len(value.translate(None, _SEPARATORS))
-        if tokens > limits.max_header_tokens:
-            raise Rejected(replies.header_too_complex(_text(label), limits.max_header_tokens))
-        self._tokens += tokens
-        if self._tokens > limits.max_total_tokens:
-            raise Rejected(replies.headers_too_complex(limits.max_total_tokens))
-        return value
 
     def _skip(self, pos: int, boundaries: tuple[bytes, ...]) -> tuple[int, _Hit | None]:
         """Skip body lines to the next line that is an enclosing boundary (or to the end)."""

@@ -19,17 +19,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
+from email.feedparser import FeedParser
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from html import unescape
 from typing import Any, Final
 
 from gateway.core.evidence import Attachment
 from gateway.errors import Rejected
 from gateway.smtp_in import replies
-from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED
+from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits
 
 MAX_DEPTH: Final = MAX_DEPTH_ALLOWED  # a backstop: check_limits applies mime.max_depth first
 MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
@@ -90,9 +90,13 @@ def check_line_endings(content: bytes) -> None:
         raise Rejected(replies.BARE_LINE_ENDING)
 
 
-def parse_message(content: bytes) -> ParsedMessage:
-    """Read the message; `Rejected` when it has no usable From: or cannot be read at all."""
-    message = _parse(content)
+def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMessage:
+    """Read the message; `Rejected` when it has no usable From: or cannot be read at all.
+
+    The parser enforces `limits` (default: MimeLimits()) on the structure it builds itself, a
+    backstop for check_limits wherever the two would read a boundary or a header differently.
+    """
+    message = _parse(content, limits)
     try:
         from_addresses, from_display = _from(message)
         subject = _shorten(_header_text(message, "Subject"), MAX_SUBJECT)
@@ -116,9 +120,11 @@ def parse_message(content: bytes) -> ParsedMessage:
     )
 
 
-def attachment_bytes(content: bytes, index: int) -> tuple[Attachment, bytes]:
+def attachment_bytes(
+    content: bytes, index: int, limits: MimeLimits | None = None
+) -> tuple[Attachment, bytes]:
     """The index-th attachment (ParsedMessage.attachments order) and its decoded bytes."""
-    message = _parse(content)
+    message = _parse(content, limits)
     try:
         leaves = _classify(message).attachments
     except _EMAIL_ERRORS:
@@ -178,12 +184,56 @@ def _past_markup(html: str, start: int) -> tuple[int, bool]:
 # --- parsing ------------------------------------------------------------------------------
 
 
-def _parse(content: bytes) -> EmailMessage:
-    try:
-        message = BytesParser(policy=policy.default).parsebytes(content)
+def _parse(content: bytes, limits: MimeLimits | None) -> EmailMessage:
+    parser = _BoundedParser(limits or MimeLimits())
+    try:  # as BytesParser does: ASCII with the other bytes kept as surrogates
+        parser.feed(content.decode("ascii", "surrogateescape"))
+        message = parser.close()
     except _EMAIL_ERRORS:
         raise Rejected(replies.MALFORMED) from None
+    assert isinstance(message, EmailMessage)  # noqa: S101 - the factory makes it so
     return message
+
+
+class _BoundedParser(FeedParser):
+    """email.feedparser with the [mime] limits applied to its own structure as it builds it.
+
+    Its header blocks are checked (HeaderBudget) before any header value is parsed, and its
+    parts and nesting are counted as they are created, so no divergence between check_limits
+    and the email package (a boundary or a header read differently) lets unbounded work in.
+    Overrides two internal hooks of CPython's FeedParser (stable since Python 3.3).
+    """
+
+    def __init__(self, limits: MimeLimits) -> None:
+        super().__init__(_factory=EmailMessage, policy=policy.default)
+        self._limits = limits
+        self._budget = HeaderBudget(limits)
+        self._messages = 0
+
+    def _new_message(self) -> None:
+        depth = len(self._msgstack)  # type: ignore[attr-defined]
+        if depth > self._limits.max_depth:
+            raise Rejected(replies.too_deep(self._limits.max_depth))
+        # the root, each part, and each attached message (at most one per part or root)
+        self._messages += 1
+        if self._messages > 2 * self._limits.max_parts + 2:
+            raise Rejected(replies.too_many_parts(self._limits.max_parts))
+        super()._new_message()  # type: ignore[misc]
+
+    def _parse_headers(self, lines: list[str]) -> None:
+        header: list[bytes] = []
+        for line in lines:
+            raw = line.rstrip("\r\n").encode("ascii", "surrogateescape")
+            self._budget.line(len(raw) + 2)
+            if header and raw[:1] in (b" ", b"\t"):
+                header.append(raw)
+                continue
+            if header:
+                self._budget.header(header[0].split(b":", 1)[0], header)
+            header = [raw]
+        if header:
+            self._budget.header(header[0].split(b":", 1)[0], header)
+        super()._parse_headers(lines)  # type: ignore[misc]
 
 
 def _from(message: Message) -> tuple[tuple[str, ...], str]:

@@ -208,3 +208,44 @@ def test_what_passes_the_scan_parses() -> None:
     content = multipart([crowded] + [plain] * 999)
     check_limits(content, LIMITS)
     assert len(parse_message(content).attachments) == 1000
+
+
+def divergent(parts: list[bytes]) -> bytes:
+    """A multipart whose boundary the scan reads as "ab c" and the email package as "ab"."""
+    body = b"".join(b"--ab\r\n" + part for part in parts)
+    return FROM + b"Content-Type: multipart/mixed; boundary=ab c\r\n\r\n" + body + b"--ab--\r\n"
+
+
+def parse_refusal(content: bytes) -> SmtpReply:
+    check_limits(content, LIMITS)  # the scan does not see these parts...
+    with pytest.raises(Rejected) as refused:
+        parse_message(content)  # ...the parser counts its own
+    return refused.value.reply
+
+
+def test_parts_the_scan_reads_differently_are_still_counted_by_the_parser() -> None:
+    """100,000 parts behind a boundary the scan misreads are refused by the parser's backstop."""
+    reply = parse_refusal(divergent([b"\r\nx\r\n"] * 100_000))
+    assert (reply.code, reply.enhanced) == (552, "5.3.4")
+    assert "more than 1000 MIME parts" in reply.text
+
+
+def test_headers_the_scan_reads_as_body_are_still_checked_by_the_parser() -> None:
+    """A part's Content-Type of 300 parameters, hidden from the scan, is refused before parsing."""
+    reply = parse_refusal(
+        divergent([b"Content-Type: text/plain" + b"; a=b" * 300 + b"\r\n\r\nx\r\n"])
+    )
+    assert (reply.code, reply.enhanced) == (552, "5.3.4")
+    assert "Content-Type: header has more than 100 parameters" in reply.text
+
+
+def test_nesting_the_scan_reads_differently_is_still_bounded_by_the_parser() -> None:
+    """Nesting behind misread boundaries is refused by the parser at the same depth limit."""
+    content = FROM
+    for level in range(200):
+        content += b"Content-Type: multipart/mixed; boundary=b%d x\r\n\r\n--b%d\r\n" % (
+            level,
+            level,
+        )
+    reply = parse_refusal(content + b"\r\nx\r\n")
+    assert (reply.code, reply.enhanced) == (554, "5.6.0")
