@@ -159,16 +159,15 @@ def trees(draw: st.DrawFn, level: int = 0) -> Tree:
     boundary = draw(st.sampled_from([b"b", b"b%d" % level, b'"q %d"' % level]))
     plain = boundary.strip(b'"')
     children = draw(st.lists(trees(level + 1), max_size=4))
-    body = b"".join(b"\r\n--" + plain + b"\r\n" + child.content for child in children)
-    content = (
-        b"Content-Type: multipart/mixed; boundary="
-        + boundary
-        + b"\r\n\r\npreamble"
-        + body
-        + b"\r\n--"
-        + plain
-        + b"--\r\n"
+    delimiter = b"\r\n--" + plain + b"\r\n"
+    repeat = draw(st.sampled_from([1, 1, 2]))  # feedparser skips repeated delimiters
+    body = b"".join(delimiter * repeat + child.content for child in children)
+    close = draw(st.sampled_from([b"\r\n--" + plain + b"--\r\n", b"\r\n"]))  # or none
+    subtype = draw(st.sampled_from([b"mixed", b"alternative"]))
+    content = b"".join(
+        [b"Content-Type: multipart/", subtype, b"; boundary=", boundary, b"\r\n\r\npreamble"]
     )
+    content += body + close
     return Tree(
         content,
         len(children) + sum(c.parts for c in children),
@@ -193,11 +192,13 @@ def parser_counts(message: Message) -> tuple[int, int]:
 @given(trees())
 @settings(max_examples=300, deadline=None)
 def test_the_pre_scan_counts_parts_and_depth_as_the_parser_builds_them(tree: Tree) -> None:
-    """At exactly the parser's part count and depth the scan passes; one less is refused."""
+    """At exactly the parser's part count and depth scan and parse pass; one part less: refused."""
     content = b"From: a@example.com\r\n" + tree.content
     parsed = email.message_from_bytes(content, policy=email.policy.default)
     parts, depth = parser_counts(parsed)
-    check_limits(content, MimeLimits(max_parts=max(parts, 1), max_depth=max(depth, 1)))
+    exact = MimeLimits(max_parts=max(parts, 1), max_depth=max(depth, 1))
+    check_limits(content, exact)
+    parse_message(content, exact)  # the parser's own count agrees: no refusal either
     if parts > 1:
         try:
             check_limits(content, MimeLimits(max_parts=parts - 1))
