@@ -38,7 +38,12 @@ from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.settings import Settings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
-from gateway.smtp_in.message import attachment_bytes, parse_message
+from gateway.smtp_in.message import (
+    ParsedMessage,
+    attachment_bytes,
+    attachment_in_span,
+    parse_message,
+)
 from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms, insert_sms
 from gateway.storage.passwords import check_password, hash_password
 from gateway.storage.store import (
@@ -152,7 +157,7 @@ class Registry:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
         letter_id = new_id()
         digest, content, page = await self._cpu(
-            self._seal_content, submission.content, submission.parsed.text, letter_id
+            self._seal_content, submission.content, submission.parsed, letter_id
         )
         now = self._clock()
         letters = self._settings.letters
@@ -232,11 +237,15 @@ class Registry:
     def web_secret(self) -> bytes:
         return self._vault.web_secret
 
-    def _seal_content(self, content: bytes, text: str, letter_id: str) -> tuple[str, Sealed, bytes]:
+    def _seal_content(
+        self, content: bytes, parsed: ParsedMessage, letter_id: str
+    ) -> tuple[str, Sealed, bytes]:
         """SHA-256 of the exact DATA bytes, those bytes encrypted for storage, and the released
-        page's data (the text read at deposit) encrypted beside them: a page view never parses."""
+        page's data encrypted beside them: the text read at deposit and where each attachment
+        lies, so that a page view never parses and a download reads only its part."""
+        text, spans = parsed.text, [list(span) for span in parsed.attachment_spans]
         sealed = self._vault.encrypt(content, aad=letter_id.encode())
-        page = json.dumps({"text": text}, ensure_ascii=False).encode()
+        page = json.dumps({"text": text, "spans": spans}, ensure_ascii=False).encode()
         beside = self._vault.encrypt_beside(sealed, page, aad=letter_id.encode(), label=PAGE)
         return hashlib.sha256(content).hexdigest(), sealed, beside
 
@@ -382,7 +391,16 @@ class Registry:
     async def attachment(self, token: str, index: int) -> tuple[Attachment, bytes]:
         letter, delivery = await self._find(token)
         content = await self._released_content(letter, delivery)
-        found = await self._cpu(attachment_bytes, content, index, self._settings.mime)
+        spans = ((await self._page(letter)) or {}).get("spans") or []
+        data = None
+        if 0 <= index < min(len(spans), len(letter.attachments)):
+            expected, span = letter.attachments[index], (spans[index][0], spans[index][1])
+            read = partial(attachment_in_span, limits=self._settings.mime)
+            data = await self._cpu(read, content, span, index, expected)
+        if data is not None:
+            found = (letter.attachments[index], data)
+        else:  # letters deposited before spans were kept, or parts read differently
+            found = await self._cpu(attachment_bytes, content, index, self._settings.mime)
         await self._hand_over(letter, delivery)
         return found
 
@@ -396,16 +414,23 @@ class Registry:
         return await self._cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
 
     async def _page_text(self, letter: Letter) -> str:
-        """The text read at deposit; letters older than migration 0005 are parsed instead."""
-        key, page = await self.io(self._store.page, letter.id)
+        """The letter's text as read at deposit (letters older than migration 0005: read now)."""
+        page = await self._page(letter)
         if page is None:
             content = await self.content(letter)
             return (await self._cpu(parse_message, content, self._settings.mime)).text
+        return str(page["text"])
+
+    async def _page(self, letter: Letter) -> dict[str, Any] | None:
+        """What was read at deposit for the page: {"text": …, "spans": [[start, end], …]}."""
+        key, page = await self.io(self._store.page, letter.id)
+        if page is None:
+            return None
         data = await self._cpu(
             partial(self._vault.decrypt_beside, key, page, aad=letter.id.encode(), label=PAGE)
         )
-        text: str = json.loads(data)["text"]
-        return text
+        stored: dict[str, Any] = json.loads(data)
+        return stored
 
     async def _hand_over(self, letter: Letter, delivery: Delivery) -> None:
         """The first download of the content records ContentHandover."""

@@ -26,7 +26,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.errors import Rejected, SmtpReply
 from gateway.smtp_in import replies
-from gateway.smtp_in.limits import MimeLimits, check_limits
+from gateway.smtp_in.limits import MimeLimits
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
 from gateway.smtp_in.throttle import LoginThrottle
@@ -307,10 +307,10 @@ def _read(
 ) -> tuple[ParsedMessage, dict[str, str]]:
     """The pure, CPU-bound part of DATA (the message, the recipients' phones); in the executor.
 
-    The bounded pre-scan runs first, so the email package only ever parses bounded input.
+    parse_message runs the bounded pre-scan first, so the email package only ever parses
+    bounded input.
     """
     check_line_endings(content)
-    check_limits(content, limits)
     parsed = parse_message(content, limits)
     return parsed, recipient_phones(content, recipients, region, aliases)
 

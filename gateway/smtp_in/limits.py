@@ -55,9 +55,18 @@ _ESCAPE: Final = re.compile(rb"\\(.)")
 _Hit = tuple[int, bool]  # (index of the enclosing boundary met, whether it closes)
 
 
-def check_limits(content: bytes, limits: MimeLimits) -> None:
-    """Refuse (`Rejected`, 552 5.3.4 or 554 5.6.0) a message beyond limits; else return."""
-    _Scan(content, limits).entity(0, 0, (), b"text/plain")
+Span = tuple[int, int]  # [start, end) of one part in the message: its headers and body
+
+
+def check_limits(content: bytes, limits: MimeLimits) -> tuple[Span, ...]:
+    """Refuse (`Rejected`, 552 5.3.4 or 554 5.6.0) a message beyond limits.
+
+    Returns where each leaf part lies, in document order: the parts the email package gives
+    as leaves (an attached message is one leaf), so a part can later be read on its own.
+    """
+    scan = _Scan(content, limits)
+    scan.entity(0, 0, (), b"text/plain", record=True)
+    return tuple(scan.leaves)
 
 
 class HeaderBudget:
@@ -106,29 +115,46 @@ class _Scan:
         self._limits = limits
         self._parts = 0
         self._budget = HeaderBudget(limits)
+        self.leaves: list[Span] = []
 
     def entity(
-        self, pos: int, depth: int, boundaries: tuple[bytes, ...], default: bytes
+        self, pos: int, depth: int, boundaries: tuple[bytes, ...], default: bytes, *, record: bool
     ) -> tuple[int, _Hit | None]:
         """Scan one entity (headers and body) from pos; stop at an enclosing boundary or the end.
 
-        Returns where it stopped (the start of the boundary line) and which boundary it met.
+        Returns where it stopped (the start of the boundary line) and which boundary it met;
+        records the entity's span when it is a leaf (and record is set).
         """
         if depth > self._limits.max_depth:
             raise Rejected(replies.too_deep(self._limits.max_depth))
+        start = pos
         content_type, pos, hit = self._headers(pos, boundaries)
-        if hit is not None:
-            return pos, hit
-        kind = _content_type(content_type, default)
-        if kind.maintype == b"multipart" and kind.boundary is not None:
-            child = b"message/rfc822" if kind.subtype == b"digest" else b"text/plain"
-            return self._multipart(pos, depth, boundaries, kind.boundary, child)
-        if kind.maintype == b"message" and kind.subtype != b"delivery-status":
-            return self.entity(pos, depth + 1, boundaries, b"text/plain")
-        return self._skip(pos, boundaries)
+        if hit is None:
+            kind = _content_type(content_type, default)
+            if kind.maintype == b"multipart" and kind.boundary is not None:
+                child = b"message/rfc822" if kind.subtype == b"digest" else b"text/plain"
+                return self._multipart(pos, depth, boundaries, kind.boundary, child, record)
+            if kind.maintype == b"message" and kind.subtype != b"delivery-status":
+                # the top message's payload is read through; an attached message is one leaf
+                inner = record and depth == 0
+                pos, hit = self.entity(pos, depth + 1, boundaries, b"text/plain", record=inner)
+                if inner:
+                    return pos, hit
+            else:
+                pos, hit = self._skip(pos, boundaries)
+        if record:
+            end = pos - 2 if hit is not None and pos - 2 >= start else pos  # CRLF: the boundary's
+            self.leaves.append((start, max(start, end)))
+        return pos, hit
 
     def _multipart(
-        self, pos: int, depth: int, outer: tuple[bytes, ...], boundary: bytes, child: bytes
+        self,
+        pos: int,
+        depth: int,
+        outer: tuple[bytes, ...],
+        boundary: bytes,
+        child: bytes,
+        record: bool,
     ) -> tuple[int, _Hit | None]:
         boundaries = (*outer, boundary)
         own = len(outer)
@@ -144,7 +170,7 @@ class _Scan:
             self._parts += 1
             if self._parts > self._limits.max_parts:
                 raise Rejected(replies.too_many_parts(self._limits.max_parts))
-            pos, hit = self.entity(pos, depth + 1, boundaries, child)
+            pos, hit = self.entity(pos, depth + 1, boundaries, child, record=record)
         return pos, None
 
     def _headers(

@@ -29,7 +29,7 @@ from typing import Any, Final
 from gateway.core.evidence import Attachment
 from gateway.errors import Rejected
 from gateway.smtp_in import replies
-from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits
+from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits, Span, check_limits
 
 MAX_DEPTH: Final = MAX_DEPTH_ALLOWED  # a backstop: check_limits applies mime.max_depth first
 MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
@@ -81,6 +81,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     text: str  # text/plain body, or text derived from text/html
     html: str | None
+    # where each attachment lies in the message (headers and body), to read it again alone;
+    # empty when the pre-scan and the parser do not see the same leaves
+    attachment_spans: tuple[Span, ...] = ()
 
 
 def check_line_endings(content: bytes) -> None:
@@ -93,9 +96,12 @@ def check_line_endings(content: bytes) -> None:
 def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMessage:
     """Read the message; `Rejected` when it has no usable From: or cannot be read at all.
 
-    The parser enforces `limits` (default: MimeLimits()) on the structure it builds itself, a
-    backstop for check_limits wherever the two would read a boundary or a header differently.
+    The bounded pre-scan (check_limits) runs first; the parser then enforces the same `limits`
+    (default: MimeLimits()) on the structure it builds itself, a backstop wherever the two
+    would read a boundary or a header differently.
     """
+    limits = limits or MimeLimits()
+    spans = check_limits(content, limits)
     message = _parse(content, limits)
     try:
         from_addresses, from_display = _from(message)
@@ -109,7 +115,9 @@ def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMes
     text = "\n\n".join(chunk for chunk in plain if chunk.strip())
     if not text and html:
         text = html_to_text(html)
+    same = len(spans) == parts.leaves
     return ParsedMessage(
+        attachment_spans=tuple(spans[i] for i in parts.attachment_leaves) if same else (),
         from_addresses=from_addresses,
         from_display=from_display,
         subject=subject,
@@ -132,6 +140,24 @@ def attachment_bytes(
     if not 0 <= index < len(leaves):
         raise IndexError(f"the message has no attachment number {index}")
     return next(_attachments(leaves, start=index))
+
+
+def attachment_in_span(
+    content: bytes, span: Span, index: int, expected: Attachment, limits: MimeLimits | None = None
+) -> bytes | None:
+    """The decoded bytes of attachment `index` read from its span alone (no full parse).
+
+    None unless it is exactly the attachment recorded at deposit (name, type, size, SHA-256):
+    then the caller reads the whole message instead.
+    """
+    start, end = span
+    if not 0 <= start <= end <= len(content):
+        return None
+    try:
+        attachment, data = _attachment(_parse(content[start:end], limits), index + 1)
+    except Rejected:
+        return None
+    return data if attachment == expected else None
 
 
 def html_to_text(html: str) -> str:
@@ -299,13 +325,17 @@ class _Parts:
     text: list[Message]
     html: list[Message]
     attachments: list[Message]
+    attachment_leaves: list[int]  # the index of each attachment among the leaves
+    leaves: int = 0
 
 
 def _classify(message: Message) -> _Parts:
-    parts = _Parts(text=[], html=[], attachments=[])
-    for part in _leaves(message):
+    parts = _Parts(text=[], html=[], attachments=[], attachment_leaves=[])
+    for number, part in enumerate(_leaves(message)):
+        parts.leaves = number + 1
         if _is_attachment(part):
             parts.attachments.append(part)
+            parts.attachment_leaves.append(number)
         elif part.get_content_type() == "text/html":
             parts.html.append(part)
         elif part.get_content_type() == "text/plain":
@@ -342,23 +372,26 @@ def _is_attachment(part: Message) -> bool:
 
 def _attachments(leaves: list[Message], start: int = 0) -> Iterator[tuple[Attachment, bytes]]:
     for number, part in enumerate(leaves[start:], start=start + 1):
-        try:
-            data = _payload(part)
-            content_type = part.get_content_type()
-            name = _shorten(_clean(part.get_filename() or ""), MAX_FILENAME)
-        except _EMAIL_ERRORS:
-            raise Rejected(replies.MALFORMED) from None
-        if not name:
-            name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
-        yield (
-            Attachment(
-                name=name,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-            ),
-            data,
-        )
+        yield _attachment(part, number)
+
+
+def _attachment(part: Message, number: int) -> tuple[Attachment, bytes]:
+    """The number-th attachment (from 1): its description and decoded bytes."""
+    try:
+        data = _payload(part)
+        content_type = part.get_content_type()
+        name = _shorten(_clean(part.get_filename() or ""), MAX_FILENAME)
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.MALFORMED) from None
+    if not name:
+        name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
+    attachment = Attachment(
+        name=name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    return attachment, data
 
 
 def _payload(part: Message) -> bytes:

@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 
 from gateway.errors import Rejected
 from gateway.smtp_in.limits import MimeLimits, check_limits
-from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
+from gateway.smtp_in.message import (
+    ParsedMessage,
+    attachment_in_span,
+    check_line_endings,
+    parse_message,
+)
 
 SENDER = "maitre.dupont@cabinet-dupont.ma"
 LIMITS = MimeLimits()
@@ -79,6 +84,11 @@ def test_a_valid_letter_is_read_with_its_text_and_attachments(letter: Generated)
     assert [(a.name, a.sha256) for a in parsed.attachments] == [
         (name, hashlib.sha256(data).hexdigest()) for name, data in letter.attachments
     ]
+    assert len(parsed.attachment_spans) == len(parsed.attachments)
+    for index, (span, (_, data)) in enumerate(
+        zip(parsed.attachment_spans, letter.attachments, strict=True)
+    ):  # each attachment reads back from its own span, as a download does
+        assert attachment_in_span(letter.content, span, index, parsed.attachments[index]) == data
 
 
 @given(st.binary(max_size=2000))
