@@ -6,7 +6,9 @@ scan reads the message once, line by line where it must (header blocks) and by `
 elsewhere (bodies), follows the MIME structure as `email.feedparser` does (boundaries of every
 enclosing multipart end a part; message/* holds a message; multipart/digest's parts default to
 message/rfc822) and refuses with a `Rejected` whatever is beyond the limits, so the parser that
-runs afterwards only ever sees bounded input. Its cost is linear in the message size.
+runs afterwards only ever sees bounded input. Its cost is linear in the message size. Where
+the scan and the email package would read a boundary differently, the parser's backstop
+(`message._BoundedParser`, the same limits on the structure it builds) still bounds the work.
 
 The limits follow Postfix where it has one (header_size_limit, header_address_token_limit,
 mime_nesting_limit) and are tighter where CPython is slower than Postfix.
