@@ -265,6 +265,7 @@ async def running(
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
             max_auth_failures=settings.smtp.max_auth_failures,
+            mime_limits=settings.mime,
         )
         inbound = InboundHandler(
             registry=registry,
@@ -275,6 +276,7 @@ async def running(
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
+            mime_limits=settings.mime,
         )
         smtp = await stack.enter_async_context(
             serve_smtp(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -41,7 +42,12 @@ from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.settings import Settings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
-from gateway.smtp_in.message import attachment_bytes, parse_message
+from gateway.smtp_in.message import (
+    ParsedMessage,
+    attachment_bytes,
+    attachment_in_span,
+    parse_message,
+)
 from gateway.storage.identity_store import (
     IdentityStore,
     PendingSms,
@@ -65,6 +71,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AUTH_CACHE_SECONDS = 300.0
+PAGE = b"page"  # the label binding a letter's stored page data to its purpose
 DECISION_RETRIES = 5  # re-reads when a notification's hand-over is recorded during a decision
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
@@ -163,7 +170,9 @@ class Registry:
     async def deposit(self, submission: Submission) -> str:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
         letter_id = new_id()
-        digest, content = await self._cpu(self._seal_content, submission.content, letter_id)
+        digest, content, page = await self._cpu(
+            self._seal_content, submission.content, submission.parsed, letter_id
+        )
         now = self._clock()
         letters = self._settings.letters
         parsed = submission.parsed
@@ -229,6 +238,7 @@ class Registry:
             evidence,
             mails,
             partial(insert_sms, sms=sms, now=now) if sms else None,
+            page=page,
         )
         log.info(
             "letter %s deposited by %s for %d recipient(s)",
@@ -243,11 +253,17 @@ class Registry:
     def web_secret(self) -> bytes:
         return self._vault.web_secret
 
-    def _seal_content(self, content: bytes, letter_id: str) -> tuple[str, Sealed]:
-        """SHA-256 of the exact DATA bytes, and those bytes encrypted for storage."""
-        return hashlib.sha256(content).hexdigest(), self._vault.encrypt(
-            content, aad=letter_id.encode()
-        )
+    def _seal_content(
+        self, content: bytes, parsed: ParsedMessage, letter_id: str
+    ) -> tuple[str, Sealed, bytes]:
+        """SHA-256 of the exact DATA bytes, those bytes encrypted for storage, and the released
+        page's data encrypted beside them: the text read at deposit and where each attachment
+        lies, so that a page view never parses and a download reads only its part."""
+        text, spans = parsed.text, [list(span) for span in parsed.attachment_spans]
+        sealed = self._vault.encrypt(content, aad=letter_id.encode())
+        page = json.dumps({"text": text, "spans": spans}, ensure_ascii=False).encode()
+        beside = self._vault.encrypt_beside(sealed, page, aad=letter_id.encode(), label=PAGE)
+        return hashlib.sha256(content).hexdigest(), sealed, beside
 
     def link_token(self, delivery_id: str) -> str:
         return self._vault.link_token(delivery_id)
@@ -445,7 +461,16 @@ class Registry:
         letter, delivery = await self._find(token)
         session_id = await self._session_for(delivery, session)
         content = await self.content(letter)
-        found = await self._cpu(attachment_bytes, content, index)
+        spans = ((await self._page(letter)) or {}).get("spans") or []
+        data = None
+        if 0 <= index < min(len(spans), len(letter.attachments)):
+            expected, span = letter.attachments[index], (spans[index][0], spans[index][1])
+            read = partial(attachment_in_span, limits=self._settings.mime)
+            data = await self._cpu(read, content, span, index, expected)
+        if data is not None:
+            found = (letter.attachments[index], data)
+        else:  # letters deposited before spans were kept, or parts read differently
+            found = await self._cpu(attachment_bytes, content, index, self._settings.mime)
         await self._hand_over(letter, delivery, session_id, f"attachment:{index}")
         return found
 
@@ -461,6 +486,25 @@ class Registry:
     async def content(self, letter: Letter) -> bytes:
         sealed = await self.io(self._store.content, letter.id)
         return await self._cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
+
+    async def _page_text(self, letter: Letter) -> str:
+        """The letter's text as read at deposit (letters older than migration 0006: read now)."""
+        page = await self._page(letter)
+        if page is None:
+            content = await self.content(letter)
+            return (await self._cpu(parse_message, content, self._settings.mime)).text
+        return str(page["text"])
+
+    async def _page(self, letter: Letter) -> dict[str, Any] | None:
+        """What was read at deposit for the page: {"text": …, "spans": [[start, end], …]}."""
+        key, page = await self.io(self._store.page, letter.id)
+        if page is None:
+            return None
+        data = await self._cpu(
+            partial(self._vault.decrypt_beside, key, page, aad=letter.id.encode(), label=PAGE)
+        )
+        stored: dict[str, Any] = json.loads(data)
+        return stored
 
     async def _hand_over(
         self, letter: Letter, delivery: Delivery, session_id: str, what: str
@@ -482,8 +526,7 @@ class Registry:
         text: str | None = None
         attachments: tuple[Attachment, ...] = ()
         if state.released and opened:
-            parsed = await self._cpu(parse_message, await self.content(letter))
-            text, attachments = parsed.text, parsed.attachments
+            text, attachments = await self._page_text(letter), letter.attachments
         return LetterView(
             reference=letter.reference,
             recipient=delivery.recipient,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
 from gateway.i18n import LANGUAGES
+from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, MimeLimits
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_CONFIG = "LRE_GATEWAY_CONFIG"
@@ -185,6 +186,7 @@ class Settings:
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     letters: LettersSettings = field(default_factory=LettersSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    mime: MimeLimits = field(default_factory=MimeLimits)  # [mime]: hostile-message limits
     source: Path | None = None
 
 
@@ -212,6 +214,9 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         if (section == "smtp" or name == "resolver") and value in ("", "off", None):
             return None
         return parse_hostport(value, key)
+    if section == "mime":
+        sized = name in ("max_header_block", "max_header_size") and isinstance(value, str)
+        return _mime_limit(key, parse_size(value, key) if sized else value)
     if name == "max_message_size":
         return parse_size(value, key)
     if isinstance(default, bool):
@@ -238,6 +243,14 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         return (base / value).resolve() if value else None
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _mime_limit(key: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{key}: expected a positive whole number, got {value!r}")
+    if key == "mime.max_depth" and value > MAX_DEPTH_ALLOWED:
+        raise ConfigError(f"{key}: at most {MAX_DEPTH_ALLOWED} (each level costs stack)")
     return value
 
 
@@ -291,6 +304,7 @@ _SECTIONS = {
     "evidence": EvidenceSettings,
     "letters": LettersSettings,
     "sms": SmsSettings,
+    "mime": MimeLimits,
 }
 
 

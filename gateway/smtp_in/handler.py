@@ -3,8 +3,9 @@
 Policy, in the order a session meets it: TLS before AUTH (PLAIN or LOGIN, checked without
 blocking the loop); AUTH before MAIL; the envelope sender is the account's address; at most
 `max_recipients` recipients; at most `max_message_size` bytes; no bare CR, bare LF or NUL;
-a From: header with the account's address. The 250 reply to DATA is sent only once the
-depositor has stored the letter and its deposit evidence.
+headers, parts and nesting within the `[mime]` limits (a bounded pre-scan before any full
+parse); a From: header with the account's address. The 250 reply to DATA is sent only once
+the depositor has stored the letter and its deposit evidence.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from binascii import Error as Base64Error
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
@@ -25,6 +27,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from gateway.errors import Rejected, SmtpReply
 from gateway.smtp_in import replies
 from gateway.smtp_in.languages import recipient_languages
+from gateway.smtp_in.limits import MimeLimits
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
 from gateway.smtp_in.throttle import LoginThrottle
@@ -108,7 +111,9 @@ class SubmissionHandler:
         executor: Executor | None = None,
         default_region: str = "MA",
         max_auth_failures: int = 10,
+        mime_limits: MimeLimits | None = None,
     ) -> None:
+        self._mime_limits = mime_limits or MimeLimits()
         self._throttle = LoginThrottle(max_auth_failures, AUTH_FAILURE_WINDOW)
         self._depositor = depositor
         self._accounts = accounts
@@ -234,7 +239,11 @@ class SubmissionHandler:
             return replies.too_big(self.max_message_size)
         loop = asyncio.get_running_loop()
         parsed, phones, languages = await loop.run_in_executor(
-            self._executor, _read, content, tuple(envelope.rcpt_tos), self._region
+            self._executor,
+            partial(_read, limits=self._mime_limits),
+            content,
+            tuple(envelope.rcpt_tos),
+            self._region,
         )
         if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
@@ -297,11 +306,17 @@ def _read(
     recipients: tuple[str, ...],
     region: str,
     aliases: Mapping[str, str] | None = None,
+    *,
+    limits: MimeLimits,
 ) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
     """The pure, CPU-bound part of DATA (the message, the recipients' phones and languages);
-    run in the executor."""
+    run in the executor.
+
+    parse_message runs the bounded pre-scan first, so the email package only ever parses
+    bounded input.
+    """
     check_line_endings(content)
-    parsed = parse_message(content)
+    parsed = parse_message(content, limits)
     phones = recipient_phones(content, recipients, region, aliases)
     return parsed, phones, recipient_languages(content, recipients, aliases)
 

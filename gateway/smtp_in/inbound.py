@@ -16,6 +16,7 @@ import asyncio
 import logging
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from functools import partial
 from typing import Final
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -27,6 +28,7 @@ from gateway.registry import Registry
 from gateway.resolver import Resolver
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission, _is_mailbox, _peer, _read, _tls
+from gateway.smtp_in.limits import MimeLimits, check_limits
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,9 @@ class InboundHandler:
         max_recipients: int,
         max_message_size: int,
         default_region: str = "MA",
+        mime_limits: MimeLimits | None = None,
     ) -> None:
+        self._mime_limits = mime_limits or MimeLimits()
         self._region = default_region
         self._registry = registry
         self._bounces = bounces
@@ -123,6 +127,8 @@ class InboundHandler:
         try:
             if len(content) > self.max_message_size:
                 return replies.too_big(self.max_message_size).line()
+            loop = asyncio.get_running_loop()  # bounded pre-scan before any parse (DSNs too)
+            await loop.run_in_executor(None, check_limits, content, self._mime_limits)
             if all(self._bounces.is_bounce_address(r) for r in envelope.rcpt_tos):
                 for rcpt in envelope.rcpt_tos:
                     reply = await self._bounces.receive(rcpt, content)
@@ -142,7 +148,12 @@ class InboundHandler:
         )
         aliases = dict(zip(envelope.rcpt_tos, recipients, strict=True))
         parsed, phones, languages = await asyncio.get_running_loop().run_in_executor(
-            None, _read, content, recipients, self._region, aliases
+            None,
+            partial(_read, limits=self._mime_limits),
+            content,
+            recipients,
+            self._region,
+            aliases,
         )
         if len(parsed.from_addresses) != 1:
             return replies.NO_FROM

@@ -3,6 +3,12 @@
 The parser runs on untrusted input and CPython's email package can be slow on hostile input
 (quadratic cases), so callers run these functions in a thread, never on the event loop. No
 exception from the email package leaks: what cannot be read is refused with a `Rejected`.
+`gateway.smtp_in.limits.check_limits` bounds the input before these functions see it.
+
+What reaches evidence, proofs and pages is one line of bounded length: control characters
+(folding, CR/LF smuggled in encoded words or file names) become spaces, and a subject, name
+or file name longer than its limit is shortened with "…" (the full value stays in the
+original message, whose SHA-256 the evidence carries).
 """
 
 from __future__ import annotations
@@ -13,18 +19,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.errors import MessageError
+from email.feedparser import FeedParser
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.parser import BytesParser
-from html.parser import HTMLParser
+from html import unescape
 from typing import Any, Final
 
 from gateway.core.evidence import Attachment
 from gateway.errors import Rejected
 from gateway.smtp_in import replies
+from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits, Span, check_limits
 
-MAX_DEPTH: Final = 32  # MIME nesting beyond this is refused; real mail nests 3 or 4 deep
+MAX_DEPTH: Final = MAX_DEPTH_ALLOWED  # a backstop: check_limits applies mime.max_depth first
+MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
+MAX_NAME: Final = 200  # characters kept of the From: display name (letters.sender_name)
+MAX_FILENAME: Final = 255  # characters kept of an attachment's name (a file name's usual limit)
 
 # What the email package raises on hostile input besides its own MessageError (CPython bugs
 # in _header_value_parser have raised IndexError, AttributeError, TypeError, ValueError...).
@@ -38,6 +48,12 @@ _EMAIL_ERRORS: Final = (
     RecursionError,
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_MARKUP: Final = re.compile(r"<(?:[A-Za-z!?]|/[A-Za-z])")  # a "<" before anything else is text
+_TAG: Final = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:-]*)")
+_SKIP: Final = frozenset({"script", "style", "head", "title", "template"})
+_BLOCK: Final = frozenset(
+    {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
+)
 _EXTENSIONS: Final = {
     "application/pdf": ".pdf",
     "application/zip": ".zip",
@@ -65,6 +81,9 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...]
     text: str  # text/plain body, or text derived from text/html
     html: str | None
+    # where each attachment lies in the message (headers and body), to read it again alone;
+    # empty when the pre-scan and the parser do not see the same leaves
+    attachment_spans: tuple[Span, ...] = ()
 
 
 def check_line_endings(content: bytes) -> None:
@@ -74,13 +93,20 @@ def check_line_endings(content: bytes) -> None:
         raise Rejected(replies.BARE_LINE_ENDING)
 
 
-def parse_message(content: bytes) -> ParsedMessage:
-    """Read the message; `Rejected` when it has no usable From: or cannot be read at all."""
-    message = _parse(content)
+def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMessage:
+    """Read the message; `Rejected` when it has no usable From: or cannot be read at all.
+
+    The bounded pre-scan (check_limits) runs first; the parser then enforces the same `limits`
+    (default: MimeLimits()) on the structure it builds itself, a backstop wherever the two
+    would read a boundary or a header differently.
+    """
+    limits = limits or MimeLimits()
+    spans = check_limits(content, limits)
+    message = _parse(content, limits)
     try:
         from_addresses, from_display = _from(message)
-        subject = _header_text(message, "Subject")
-        message_id = _header_text(message, "Message-ID") or None
+        subject = _shorten(_header_text(message, "Subject"), MAX_SUBJECT)
+        message_id = _shorten(_header_text(message, "Message-ID"), MAX_SUBJECT) or None
         parts = _classify(message)
     except _EMAIL_ERRORS:
         raise Rejected(replies.MALFORMED) from None
@@ -89,7 +115,9 @@ def parse_message(content: bytes) -> ParsedMessage:
     text = "\n\n".join(chunk for chunk in plain if chunk.strip())
     if not text and html:
         text = html_to_text(html)
+    same = len(spans) == parts.leaves
     return ParsedMessage(
+        attachment_spans=tuple(spans[i] for i in parts.attachment_leaves) if same else (),
         from_addresses=from_addresses,
         from_display=from_display,
         subject=subject,
@@ -100,9 +128,11 @@ def parse_message(content: bytes) -> ParsedMessage:
     )
 
 
-def attachment_bytes(content: bytes, index: int) -> tuple[Attachment, bytes]:
+def attachment_bytes(
+    content: bytes, index: int, limits: MimeLimits | None = None
+) -> tuple[Attachment, bytes]:
     """The index-th attachment (ParsedMessage.attachments order) and its decoded bytes."""
-    message = _parse(content)
+    message = _parse(content, limits)
     try:
         leaves = _classify(message).attachments
     except _EMAIL_ERRORS:
@@ -112,27 +142,141 @@ def attachment_bytes(content: bytes, index: int) -> tuple[Attachment, bytes]:
     return next(_attachments(leaves, start=index))
 
 
-def html_to_text(html: str) -> str:
-    """Readable text from HTML: tags dropped, scripts and styles skipped, blocks on new lines."""
-    parser = _TextExtractor()
+def attachment_in_span(
+    content: bytes, span: Span, index: int, expected: Attachment, limits: MimeLimits | None = None
+) -> bytes | None:
+    """The decoded bytes of attachment `index` read from its span alone (no full parse).
+
+    None unless it is exactly the attachment recorded at deposit (name, type, size, SHA-256):
+    then the caller reads the whole message instead.
+    """
+    start, end = span
+    if not 0 <= start <= end <= len(content):
+        return None
     try:
-        parser.feed(html)
-        parser.close()
-    except _EMAIL_ERRORS:
-        pass  # keep what was extracted before the parser gave up
-    lines = (" ".join(line.split()) for line in "".join(parser.chunks).splitlines())
+        attachment, data = _attachment(_parse(content[start:end], limits), index + 1)
+    except Rejected:
+        return None
+    return data if attachment == expected else None
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from HTML: tags dropped, scripts and styles skipped, blocks on new lines.
+
+    Linear in the length of the HTML (CPython's HTMLParser is quadratic on unclosed tags and
+    comments: 200 kB of "<a" took 84 s): every search either moves past what it finds or ends
+    the scan, so nothing is read twice. An unclosed tag or comment ends the text.
+    """
+    chunks: list[str] = []
+    pos, end = 0, len(html)
+    while pos < end:
+        found = _MARKUP.search(html, pos)
+        if found is None:
+            chunks.append(unescape(html[pos:]))
+            break
+        chunks.append(unescape(html[pos : found.start()]))
+        pos, block = _past_markup(html, found.start())
+        if block:
+            chunks.append("\n")
+    lines = (" ".join(line.split()) for line in "".join(chunks).splitlines())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _past_markup(html: str, start: int) -> tuple[int, bool]:
+    """Where the text resumes after the markup at start (len(html) when it never closes), and
+    whether that markup was a block element's tag (the text goes on on a new line)."""
+    if html.startswith("<!--", start):
+        close = html.find("-->", start + 4)
+        return (len(html) if close < 0 else close + 3), False
+    if html.startswith(("<!", "<?"), start):  # doctype, CDATA, processing instruction
+        close = html.find(">", start + 2)
+        return (len(html) if close < 0 else close + 1), False
+    tag = _TAG.match(html, start + 1)
+    if tag is None:  # _MARKUP only finds "<" before a tag name
+        return start + 1, False
+    close = html.find(">", tag.end())
+    if close < 0:
+        return len(html), False
+    name = tag[2].lower()
+    if not tag[1] and name in _SKIP and html[close - 1] != "/":
+        found = re.compile(rf"</{name}\b", re.IGNORECASE).search(html, close + 1)
+        if found is None:
+            return len(html), False
+        close = html.find(">", found.end())
+        return (len(html) if close < 0 else close + 1), False
+    return close + 1, name in _BLOCK
 
 
 # --- parsing ------------------------------------------------------------------------------
 
 
-def _parse(content: bytes) -> EmailMessage:
-    try:
-        message = BytesParser(policy=policy.default).parsebytes(content)
+def _parse(content: bytes, limits: MimeLimits | None) -> EmailMessage:
+    parser = _BoundedParser(limits or MimeLimits())
+    try:  # as BytesParser does: ASCII with the other bytes kept as surrogates
+        parser.feed(content.decode("ascii", "surrogateescape"))
+        message = parser.close()
     except _EMAIL_ERRORS:
         raise Rejected(replies.MALFORMED) from None
+    assert isinstance(message, EmailMessage)  # noqa: S101 - the factory makes it so
     return message
+
+
+class _BoundedParser(FeedParser):
+    """email.feedparser with the [mime] limits applied to its own structure as it builds it.
+
+    Its header blocks are checked (HeaderBudget) before any header value is parsed, and its
+    parts and nesting are counted as they are created, so no divergence between check_limits
+    and the email package (a boundary or a header read differently) lets unbounded work in.
+    Overrides two internal hooks of CPython's FeedParser (stable since Python 3.3).
+    """
+
+    def __init__(self, limits: MimeLimits) -> None:
+        super().__init__(_factory=EmailMessage, policy=policy.default)
+        self._limits = limits
+        self._budget = HeaderBudget(limits)
+        self._parts = 0
+        self._types: dict[int, tuple[Message, str]] = {}  # id → (message, its content type)
+
+    def _new_message(self) -> None:
+        """FeedParser._new_message, with the limits, and a parent's type parsed once (CPython
+        re-parses it for every child: 1,000 parts under a costly Content-Type cost 60 s)."""
+        stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
+        if len(stack) > self._limits.max_depth:
+            raise Rejected(replies.too_deep(self._limits.max_depth))
+        message = EmailMessage(policy=policy.default)
+        if stack:
+            parent = self._type(stack[-1])
+            if not parent.startswith("message/") or parent == "message/delivery-status":
+                self._parts += 1  # a part (an attached message's body is bounded by depth)
+                if self._parts > self._limits.max_parts:
+                    raise Rejected(replies.too_many_parts(self._limits.max_parts))
+            if parent == "multipart/digest":
+                message.set_default_type("message/rfc822")
+            stack[-1].attach(message)
+        stack.append(message)
+        self._cur = message
+        self._last = message
+
+    def _type(self, message: Message) -> str:
+        known = self._types.get(id(message))
+        if known is None:
+            known = self._types[id(message)] = (message, message.get_content_type())
+        return known[1]
+
+    def _parse_headers(self, lines: list[str]) -> None:
+        header: list[bytes] = []
+        for line in lines:
+            raw = line.rstrip("\r\n").encode("ascii", "surrogateescape")
+            self._budget.line(len(raw) + 2)
+            if header and raw[:1] in (b" ", b"\t"):
+                header.append(raw)
+                continue
+            if header:
+                self._budget.header(header[0].split(b":", 1)[0], header)
+            header = [raw]
+        if header:
+            self._budget.header(header[0].split(b":", 1)[0], header)
+        super()._parse_headers(lines)  # type: ignore[misc]
 
 
 def _from(message: Message) -> tuple[tuple[str, ...], str]:
@@ -144,7 +288,7 @@ def _from(message: Message) -> tuple[tuple[str, ...], str]:
     specs = tuple(address.addr_spec for address in addresses)
     if not specs or not all(_is_address(address) for address in addresses):
         raise Rejected(replies.NO_FROM)
-    return specs, _clean(addresses[0].display_name)
+    return specs, _shorten(_clean(addresses[0].display_name), MAX_NAME)
 
 
 def _is_address(address: Address) -> bool:
@@ -172,18 +316,26 @@ def _clean(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 @dataclass
 class _Parts:
     text: list[Message]
     html: list[Message]
     attachments: list[Message]
+    attachment_leaves: list[int]  # the index of each attachment among the leaves
+    leaves: int = 0
 
 
 def _classify(message: Message) -> _Parts:
-    parts = _Parts(text=[], html=[], attachments=[])
-    for part in _leaves(message):
+    parts = _Parts(text=[], html=[], attachments=[], attachment_leaves=[])
+    for number, part in enumerate(_leaves(message)):
+        parts.leaves = number + 1
         if _is_attachment(part):
             parts.attachments.append(part)
+            parts.attachment_leaves.append(number)
         elif part.get_content_type() == "text/html":
             parts.html.append(part)
         elif part.get_content_type() == "text/plain":
@@ -220,23 +372,26 @@ def _is_attachment(part: Message) -> bool:
 
 def _attachments(leaves: list[Message], start: int = 0) -> Iterator[tuple[Attachment, bytes]]:
     for number, part in enumerate(leaves[start:], start=start + 1):
-        try:
-            data = _payload(part)
-            content_type = part.get_content_type()
-            name = part.get_filename()
-        except _EMAIL_ERRORS:
-            raise Rejected(replies.MALFORMED) from None
-        if not name:
-            name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
-        yield (
-            Attachment(
-                name=name,
-                content_type=content_type,
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-            ),
-            data,
-        )
+        yield _attachment(part, number)
+
+
+def _attachment(part: Message, number: int) -> tuple[Attachment, bytes]:
+    """The number-th attachment (from 1): its description and decoded bytes."""
+    try:
+        data = _payload(part)
+        content_type = part.get_content_type()
+        name = _shorten(_clean(part.get_filename() or ""), MAX_FILENAME)
+    except _EMAIL_ERRORS:
+        raise Rejected(replies.MALFORMED) from None
+    if not name:
+        name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
+    attachment = Attachment(
+        name=name,
+        content_type=content_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    return attachment, data
 
 
 def _payload(part: Message) -> bytes:
@@ -262,31 +417,3 @@ def _text(part: Message) -> str:
         return data.decode(charset, "replace")
     except LookupError:  # unknown or non-text codec (e.g. "x-unknown", "base64", "rot13")
         return data.decode("utf-8", "replace")
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP: Final = frozenset({"script", "style", "head", "title", "template"})
-    _BLOCK: Final = frozenset(
-        {"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote"}
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self._BLOCK:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)

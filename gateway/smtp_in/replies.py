@@ -151,6 +151,84 @@ def too_big(limit: int) -> SmtpReply:
     )
 
 
+# --- hostile MIME: limits of the pre-scan (gateway.smtp_in.limits, settings [mime]) ---------
+
+UNREADABLE_BOUNDARY: Final = SmtpReply(
+    554,
+    "5.6.0",
+    "A MIME boundary is written in the RFC 2231 form (boundary*=), which this gateway does not "
+    "read; nothing was kept",
+)
+
+
+def header_block_too_big(limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The headers of the message and of its parts total more than {_size(limit)}; "
+        "nothing was kept",
+    )
+
+
+def header_too_big(name: str, limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The {_printable(name)}: header is longer than {_size(limit)}; nothing was kept",
+    )
+
+
+def header_too_complex(name: str, limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The {_printable(name)}: header holds more than {limit} separators (quotes, brackets, "
+        "commas, encoded words); nothing was kept",
+    )
+
+
+def headers_too_complex(limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The headers of the message and of its parts hold more than {limit} separators "
+        "(quotes, brackets, commas, encoded words); nothing was kept",
+    )
+
+
+def too_many_parameters(name: str, limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The {_printable(name)}: header has more than {limit} parameters; nothing was kept",
+    )
+
+
+def too_many_addresses(name: str, limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The {_printable(name)}: header holds more than {limit} addresses; nothing was kept",
+    )
+
+
+def too_many_parts(limit: int) -> SmtpReply:
+    return SmtpReply(
+        552,
+        "5.3.4",
+        f"The message has more than {limit} MIME parts; send fewer attachments per letter; "
+        "nothing was kept",
+    )
+
+
+def too_deep(limit: int) -> SmtpReply:
+    return SmtpReply(
+        554,
+        "5.6.0",
+        f"The message's MIME parts are nested more than {limit} levels deep; nothing was kept",
+    )
+
+
 def _size(octets: int) -> str:
     for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if octets >= scale:

@@ -247,10 +247,12 @@ class LetterStore:
         evidence: Sequence[NewEvidence],
         mails: Sequence[NewOutbound],
         also: Callable[[Any], None] | None = None,
+        page: bytes | None = None,
     ) -> None:
         """Commit a letter with its deliveries, deposit evidence and notifications at once.
 
-        also(connection) runs in the same transaction (e.g. queueing SMS notices)."""
+        also(connection) runs in the same transaction (e.g. queueing SMS notices); page is the
+        released page's data, encrypted beside the content (Vault.encrypt_beside)."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
         with self.engine.begin() as db:
@@ -274,6 +276,7 @@ class LetterStore:
                     key_id=content.key_id,
                     wrapped_key=content.wrapped_key,
                     content=content.ciphertext,
+                    page=page,
                 )
             )
             db.execute(
@@ -370,6 +373,13 @@ class LetterStore:
         with self.engine.connect() as db:
             row = db.execute(query).one()
         return Sealed(row.key_id, row.wrapped_key, row.content)
+
+    def page(self, letter_id: str) -> tuple[Sealed, bytes | None]:
+        """The letter's key (Sealed without content) and its encrypted page data, if stored."""
+        columns = (t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.page)
+        with self.engine.connect() as db:
+            row = db.execute(select(*columns).where(t.letters.c.id == letter_id)).one()
+        return Sealed(row.key_id, row.wrapped_key, b""), row.page
 
     def deliveries_of(self, letter_id: str) -> list[Delivery]:
         query = select(t.deliveries).where(t.deliveries.c.letter_id == letter_id)

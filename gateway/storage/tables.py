@@ -61,6 +61,9 @@ letters = Table(
     Column("key_id", String(40), nullable=False),
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("content", LargeBinary, nullable=False),
+    # what the recipient's page shows once released (JSON: the text), read once at deposit and
+    # encrypted under the same data key; NULL for letters deposited before migration 0006
+    Column("page", LargeBinary),
 )
 
 deliveries = Table(

@@ -79,10 +79,31 @@ class Vault:
         return Sealed(self._current, wrapped, ciphertext)
 
     def decrypt(self, sealed: Sealed, *, aad: bytes) -> bytes:
-        master = self._masters[sealed.key_id]
-        data_key = master.decrypt(sealed.wrapped_key[:NONCE], sealed.wrapped_key[NONCE:], aad)
         body = sealed.ciphertext
-        return AESGCM(data_key).decrypt(body[:NONCE], body[NONCE:], aad)
+        return AESGCM(self._data_key(sealed, aad)).decrypt(body[:NONCE], body[NONCE:], aad)
+
+    def encrypt_beside(
+        self, sealed: Sealed, plaintext: bytes, *, aad: bytes, label: bytes
+    ) -> bytes:
+        """plaintext encrypted under sealed's data key (sealed made with aad), bound to label.
+
+        For what is derived from a letter (the text its page shows): it needs no key of its
+        own and follows the letter's wrapped key wherever that goes.
+        """
+        nonce = os.urandom(NONCE)
+        cipher = AESGCM(self._data_key(sealed, aad))
+        return nonce + cipher.encrypt(nonce, plaintext, aad + b"\x00" + label)
+
+    def decrypt_beside(
+        self, sealed: Sealed, ciphertext: bytes, *, aad: bytes, label: bytes
+    ) -> bytes:
+        """The plaintext of encrypt_beside (InvalidTag if anything, label included, differs)."""
+        cipher = AESGCM(self._data_key(sealed, aad))
+        return cipher.decrypt(ciphertext[:NONCE], ciphertext[NONCE:], aad + b"\x00" + label)
+
+    def _data_key(self, sealed: Sealed, aad: bytes) -> bytes:
+        master = self._masters[sealed.key_id]
+        return master.decrypt(sealed.wrapped_key[:NONCE], sealed.wrapped_key[NONCE:], aad)
 
     def link_token(self, delivery_id: str) -> str:
         """The recipient's link token (256 bits), derived so the database never holds it."""

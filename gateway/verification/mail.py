@@ -18,7 +18,9 @@ from typing import Final
 
 from cryptography import x509
 
+from gateway.errors import Rejected
 from gateway.evidence.verify import Verdict, verify_detached, verify_evidence
+from gateway.smtp_in.limits import MimeLimits, check_limits
 from gateway.verification.pdf import verify_pdf
 
 SIGNED: Final = "multipart/signed"
@@ -34,6 +36,10 @@ def verify_mail(
     The S/MIME signature is checked at its signing time; the proofs inside as of `at`.
     """
     data = _NEWLINE.sub(b"\r\n", raw)
+    try:  # the bounded pre-scan of SMTP DATA: an uploaded mail is as untrusted as a letter
+        check_limits(data, MimeLimits())
+    except Rejected as beyond:
+        return [_smime_invalid(source, f"{source} cannot be read: {beyond.reply.text}")]
     message = _parse(data)
     signature, entity = _check_signature(data, message, anchors, source)
     inner = _parse(entity) if entity is not None else message

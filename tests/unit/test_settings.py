@@ -19,7 +19,8 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
     assert load_settings(EXAMPLE).gateway.domain == "lre.localhost"
     from_example = load_settings(EXAMPLE)
     defaults = settings_from_dict({}, base=Path.cwd())
-    for section in ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters", "sms"):
+    sections = ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters", "sms")
+    for section in (*sections, "mime"):
         assert getattr(from_example, section) == getattr(defaults, section), section
 
 
@@ -38,6 +39,11 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
         ({"delivery": {"mx_port": 0}}, "delivery.mx_port"),
         ({"delivery": {"require_tls_domains": "example.ma"}}, "delivery.require_tls_domains"),
         ({"smtp": {"trusted_relays": ["mx.example.ma"]}}, "smtp.trusted_relays"),
+        ({"mime": {"max_depth": 101}}, "mime.max_depth"),
+        ({"mime": {"max_parts": 0}}, "mime.max_parts"),
+        ({"mime": {"max_header_size": "big"}}, "mime.max_header_size"),
+        ({"mime": {"max_parameters": "100"}}, "mime.max_parameters"),
+        ({"mime": {"max_part": 10}}, "mime.max_part"),
     ],
 )
 def test_bad_configuration_names_the_key(raw: dict[str, Any], names: str) -> None:
@@ -87,3 +93,10 @@ def test_bad_notification_languages_are_refused(value: Any, says: str) -> None:
     with pytest.raises(ConfigError, match=r"letters\.notification_languages") as refused:
         settings_from_dict({"letters": {"notification_languages": value}})
     assert says in str(refused.value)
+
+
+def test_mime_limits_read_sizes_and_counts() -> None:
+    """[mime] sizes take units, counts are plain numbers, and unset keys keep their defaults."""
+    mime = settings_from_dict({"mime": {"max_header_block": "1MB", "max_parts": 50}}).mime
+    assert (mime.max_header_block, mime.max_parts) == (10**6, 50)
+    assert (mime.max_header_size, mime.max_depth) == (64_000, 32)

@@ -291,7 +291,7 @@ def test_attached_message_is_one_attachment() -> None:
 
 
 def test_excessive_nesting_is_refused() -> None:
-    """MIME nested deeper than MAX_DEPTH is refused as malformed instead of recursing."""
+    """MIME nested deeper than the limits is refused (554 5.6.0) by the parser, not recursed."""
     depth = MAX_DEPTH + 5
     head = "".join(
         f'Content-Type: multipart/mixed; boundary="b{n}"\n\n--b{n}\n' for n in range(depth)
@@ -300,7 +300,7 @@ def test_excessive_nesting_is_refused() -> None:
     content = crlf("From: alice@example.org\n" + head + "Content-Type: text/plain\n\nx\n" + tail)
     with pytest.raises(Rejected) as refused:
         parse_message(content)
-    assert refused.value.reply == replies.MALFORMED
+    assert refused.value.reply == replies.too_deep(32)
 
 
 def test_inline_image_without_name_counts_as_attachment() -> None:
@@ -326,3 +326,9 @@ def test_binary_garbage_does_not_raise() -> None:
     parse_message(
         b"From: alice@example.org\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" + garbage
     )
+
+
+@pytest.mark.parametrize("junk", ["<a", "<!--", "</", "<?", "<![CDATA[", "<a b='", "<script>", "<"])
+def test_html_to_text_reads_hostile_markup_once(junk: str) -> None:
+    """200,000 repetitions of an unclosed tag or comment (minutes in HTMLParser) end the text."""
+    assert html_to_text("<p>Hello &amp; welcome</p>" + junk * 200_000).startswith("Hello & welcome")

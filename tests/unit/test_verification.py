@@ -60,3 +60,11 @@ def test_a_lone_xml_or_seal_or_unknown_file_is_invalid_with_a_reason() -> None:
     assert "not a proof" in verdicts[1].problems[0]
     alone = verify_files([("evidence.xml", b"<x/>")], [])
     assert alone[0].problems == ("evidence.xml needs its seal evidence.xml.p7s (not found)",)
+
+
+def test_a_hostile_uploaded_mail_is_invalid_with_the_limit_it_exceeds() -> None:
+    """A mail nested 1,000 deep (RecursionError in the parser) is answered, not parsed."""
+    nested = b"From: a@b.example\r\nSubject: x\r\n" + b"Content-Type: message/rfc822\r\n\r\n" * 1000
+    [verdict] = verify_files([("proof.eml", nested)], [])
+    assert not verdict.valid
+    assert "nested more than 32 levels" in verdict.problems[0]
