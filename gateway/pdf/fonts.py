@@ -162,6 +162,33 @@ class FontBook:
         return {key: font.for_document() for key, font in self._fonts.items()}
 
 
+class FallbackFontPDF(FPDF):
+    """fpdf2's FPDF, keeping track right of the page's font when a line starts in a fallback font.
+
+    When a line's first fragment is in a fallback font (an Arabic page's line starting with
+    "(" or a Latin word, drawn in DejaVu), fpdf2 first sets the line's own font inside the
+    line's text object and then counts it as set for the page. But that line is wrapped in
+    q … Q (its font or colour changed), and Q restores the font in effect before it: the next
+    cell in that font then writes no Tf and is drawn in whatever font and size came before
+    (the content table's sizes at the caption's 7 pt instead of 8 pt; a reader that ignores
+    q/Q even sees Noto glyph codes looked up in DejaVu, i.e. .notdef). The font is counted as
+    set only by what outlives the line.
+    """
+
+    def _render_styled_text_line(self, text_line: Any, *args: Any, **kwargs: Any) -> bool:
+        established = self.current_font_is_set_on_page
+        fragments = getattr(text_line, "fragments", ())
+        starts_in_fallback = bool(
+            fragments
+            and self.current_font is not None
+            and fragments[0].font is not self.current_font
+        )
+        drawn = bool(super()._render_styled_text_line(text_line, *args, **kwargs))
+        if starts_in_fallback and not established:
+            self.current_font_is_set_on_page = False  # set inside q … Q, undone by its Q
+        return drawn
+
+
 class FontOutputProducer(OutputProducer):
     """fpdf2's PDF writer, preceded by `prepare_output`: `pdf.output(output_producer_class=...)`.
 

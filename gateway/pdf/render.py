@@ -25,7 +25,7 @@ from fpdf.enums import XPos, YPos
 from gateway import i18n
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf import resources
-from gateway.pdf.fonts import ARABIC, LATIN, FontBook, FontOutputProducer
+from gateway.pdf.fonts import ARABIC, LATIN, FallbackFontPDF, FontBook, FontOutputProducer
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import (
     isolate,
@@ -105,7 +105,7 @@ class _Page:
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
-        pdf = FPDF(format="A4", unit="mm")
+        pdf = FallbackFontPDF(format="A4", unit="mm")
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
         pdf.set_auto_page_break(True, margin=MARGIN + 6)
         pdf.fonts.update(fonts)
