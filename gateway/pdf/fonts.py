@@ -177,15 +177,15 @@ class FallbackFontPDF(FPDF):
 
     def _render_styled_text_line(self, text_line: Any, *args: Any, **kwargs: Any) -> bool:
         established = self.current_font_is_set_on_page
-        fragments = getattr(text_line, "fragments", ())
-        starts_in_fallback = bool(
-            fragments
-            and self.current_font is not None
-            and fragments[0].font is not self.current_font
+        # fragments in another font than the page's (fallback font): the line may set the
+        # page's font inside its own q … Q, which its Q undoes
+        mixed = any(
+            fragment.font is not self.current_font
+            for fragment in getattr(text_line, "fragments", ())
         )
         drawn = bool(super()._render_styled_text_line(text_line, *args, **kwargs))
-        if starts_in_fallback and not established:
-            self.current_font_is_set_on_page = False  # set inside q … Q, undone by its Q
+        if mixed and not established:
+            self.current_font_is_set_on_page = False  # the next text sets it again, outside q
         return drawn
 
 
