@@ -14,7 +14,8 @@ certificate that costs ~200 ms; here:
   it (else from the whole font). fontTools gives the very same bytes either way: the pre-subset
   keeps every table, glyph name and layout feature, so the final subset cannot tell.
 
-The PDF bytes are the same as fpdf2's own, only made faster.
+The font subsets are the same as fpdf2's own, only made faster. `FallbackFontPDF` corrects
+fpdf2's account of the page's font around lines mixing a font with its fallback (see there).
 """
 
 from __future__ import annotations
@@ -163,13 +164,14 @@ class FontBook:
 
 
 class FallbackFontPDF(FPDF):
-    """fpdf2's FPDF, keeping track right of the page's font when a line starts in a fallback font.
+    """fpdf2's FPDF (2.8.9), keeping track right of the page's font after a line in two fonts.
 
-    When a line's first fragment is in a fallback font (an Arabic page's line starting with
-    "(" or a Latin word, drawn in DejaVu), fpdf2 first sets the line's own font inside the
-    line's text object and then counts it as set for the page. But that line is wrapped in
-    q … Q (its font or colour changed), and Q restores the font in effect before it: the next
-    cell in that font then writes no Tf and is drawn in whatever font and size came before
+    When a line's first fragment, in drawing order, is in a fallback font (an Arabic page's
+    line whose left end is "(" or a Latin word, drawn in DejaVu), fpdf2 first sets the line's
+    own font inside the line's text object and then counts it as set for the page. But that
+    line is wrapped in q … Q (its font or colour changed), and Q restores the font in effect
+    before it: the next cell in that font then writes no Tf and is drawn in whatever font and
+    size came before
     (the content table's sizes at the caption's 7 pt instead of 8 pt; a reader that ignores
     q/Q even sees Noto glyph codes looked up in DejaVu, i.e. .notdef). The font is counted as
     set only by what outlives the line.
