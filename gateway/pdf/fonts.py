@@ -14,7 +14,8 @@ certificate that costs ~200 ms; here:
   it (else from the whole font). fontTools gives the very same bytes either way: the pre-subset
   keeps every table, glyph name and layout feature, so the final subset cannot tell.
 
-The PDF bytes are the same as fpdf2's own, only made faster.
+The font subsets are the same as fpdf2's own, only made faster. `FallbackFontPDF` corrects
+fpdf2's account of the page's font around lines mixing a font with its fallback (see there).
 """
 
 from __future__ import annotations
@@ -160,6 +161,34 @@ class FontBook:
 
     def for_document(self) -> dict[str, _Font]:
         return {key: font.for_document() for key, font in self._fonts.items()}
+
+
+class FallbackFontPDF(FPDF):
+    """fpdf2's FPDF (2.8.9), keeping track right of the page's font after a line in two fonts.
+
+    When a line's first fragment, in drawing order, is in a fallback font (an Arabic page's
+    line whose left end is "(" or a Latin word, drawn in DejaVu), fpdf2 first sets the line's
+    own font inside the line's text object and then counts it as set for the page. But that
+    line is wrapped in q … Q (its font or colour changed), and Q restores the font in effect
+    before it: the next cell in that font then writes no Tf and is drawn in whatever font and
+    size came before
+    (the content table's sizes at the caption's 7 pt instead of 8 pt; a reader that ignores
+    q/Q even sees Noto glyph codes looked up in DejaVu, i.e. .notdef). The font is counted as
+    set only by what outlives the line.
+    """
+
+    def _render_styled_text_line(self, text_line: Any, *args: Any, **kwargs: Any) -> bool:
+        established = self.current_font_is_set_on_page
+        # fragments in another font than the page's (fallback font): the line may set the
+        # page's font inside its own q … Q, which its Q undoes
+        mixed = any(
+            fragment.font is not self.current_font
+            for fragment in getattr(text_line, "fragments", ())
+        )
+        drawn = bool(super()._render_styled_text_line(text_line, *args, **kwargs))
+        if mixed and not established:
+            self.current_font_is_set_on_page = False  # the next text sets it again, outside q
+        return drawn
 
 
 class FontOutputProducer(OutputProducer):

@@ -24,10 +24,12 @@ from fpdf.enums import XPos, YPos
 
 from gateway import i18n
 from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.display import neutralise
 from gateway.pdf import resources
-from gateway.pdf.fonts import ARABIC, LATIN, FontBook, FontOutputProducer
+from gateway.pdf.fonts import ARABIC, LATIN, FallbackFontPDF, FontBook, FontOutputProducer
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import (
+    event_reason,
     isolate,
     recipient_identification,
     sender_identification,
@@ -105,7 +107,7 @@ class _Page:
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
-        pdf = FPDF(format="A4", unit="mm")
+        pdf = FallbackFontPDF(format="A4", unit="mm")
         pdf.set_margins(MARGIN, MARGIN, MARGIN)
         pdf.set_auto_page_break(True, margin=MARGIN + 6)
         pdf.fonts.update(fonts)
@@ -172,11 +174,8 @@ class _Page:
             EvidenceType.ConsignmentRejection,
         ):
             self._row(text(lang, "proof.deadline"), self._when(record.acceptance_deadline))
-        if record.reason:
-            reason = record.reason
-            if record.event is EvidenceType.NotificationForAcceptanceFailure:
-                # the remote system's own words (often English), quoted after a phrase in `lang`
-                reason = text(lang, "pdf.failure_reply", reply=isolate(lang, reason))
+        reason = event_reason(lang, record.event, record.reason_code, record.reason)
+        if reason:
             self._row(text(lang, "proof.reason"), reason)
         self._contents()
         self._section(text(lang, "pdf.provider_title"))
@@ -413,7 +412,7 @@ class _Page:
             self._table_row(
                 (
                     f"{number}.",
-                    attachment.name,
+                    neutralise(attachment.name),  # as sent, less bidi and control characters
                     i18n.format_size(attachment.size, lang),
                     attachment.sha256,
                 )

@@ -11,6 +11,8 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from gateway import i18n
+from gateway.core import event_reasons
+from gateway.core.evidence import EvidenceType
 from gateway.pdf.identification import CodeCheck, recipient_steps, sender_method
 
 UTC_ZONE: Final = ZoneInfo("UTC")
@@ -62,6 +64,16 @@ _FR: Final = {
     "pdf.continued": "suite",
     "pdf.failure_reply": "échec définitif signalé par le système distant ; sa réponse telle "
     "que reçue : « {reply} »",
+    "pdf.reason.recipient_refused": "Le destinataire a refusé la lettre",
+    "pdf.reason.acceptance_period_expired": "Le destinataire n'a ni accepté ni refusé la lettre "
+    "avant la fin du délai d'acceptation",
+    "pdf.reason.notification_undeliverable": "Le courriel de notification n'a pas pu être remis "
+    "au destinataire",
+    "pdf.reason.sms_notification_undeliverable": "Le SMS de notification n'a pas pu être remis "
+    "au destinataire",
+    "pdf.reason.unknown": "Motif consigné dans la preuve scellée : « {code} »",
+    "pdf.reason.alone": "{reason}.",
+    "pdf.reason.with_reply": "{reason} : {reply}",
 }
 
 _EN: Final = {
@@ -111,6 +123,16 @@ _EN: Final = {
     "pdf.continued": "continued",
     "pdf.failure_reply": "permanent failure reported by the remote system; its reply as "
     "received: \u201c{reply}\u201d",
+    "pdf.reason.recipient_refused": "The recipient refused the letter",
+    "pdf.reason.acceptance_period_expired": "The recipient neither accepted nor refused the "
+    "letter before the acceptance deadline",
+    "pdf.reason.notification_undeliverable": "The notification email could not be delivered to "
+    "the recipient",
+    "pdf.reason.sms_notification_undeliverable": "The notification text message could not be "
+    "delivered to the recipient",
+    "pdf.reason.unknown": "Reason recorded in the sealed evidence: \u201c{code}\u201d",
+    "pdf.reason.alone": "{reason}.",
+    "pdf.reason.with_reply": "{reason}: {reply}",
 }
 
 _AR: Final = {
@@ -158,6 +180,15 @@ _AR: Final = {
     "pdf.size": "الحجم",
     "pdf.continued": "تابع",
     "pdf.failure_reply": "إخفاق نهائي أبلغ عنه النظام البعيد؛ ردّه كما ورد: {reply}",
+    "pdf.reason.recipient_refused": "رفض المرسَل إليه الرسالة",
+    "pdf.reason.acceptance_period_expired": "لم يقبل المرسَل إليه الرسالة ولم يرفضها قبل انتهاء "
+    "أجل القبول",
+    "pdf.reason.notification_undeliverable": "تعذّر تسليم رسالة الإشعار الإلكترونية إلى المرسَل إليه",
+    "pdf.reason.sms_notification_undeliverable": "تعذّر تسليم رسالة الإشعار النصية القصيرة إلى "
+    "المرسَل إليه",
+    "pdf.reason.unknown": "السبب المسجّل في الإثبات المختوم: {code}",
+    "pdf.reason.alone": "{reason}.",
+    "pdf.reason.with_reply": "{reason}: {reply}",
 }
 
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"fr": _FR, "en": _EN, "ar": _AR}
@@ -179,6 +210,38 @@ def isolate(lang: str, value: str) -> str:
     trailing "/" or "." stays with it and the sentence's punctuation stays on the right side.
     """
     return f"\u2066{value}\u2069" if i18n.direction(lang) == "rtl" else value
+
+
+_REASON_KEYS: Final = {
+    event_reasons.RECIPIENT_REFUSED: "pdf.reason.recipient_refused",
+    event_reasons.ACCEPTANCE_PERIOD_EXPIRED: "pdf.reason.acceptance_period_expired",
+    event_reasons.NOTIFICATION_UNDELIVERABLE: "pdf.reason.notification_undeliverable",
+    event_reasons.SMS_NOTIFICATION_UNDELIVERABLE: "pdf.reason.sms_notification_undeliverable",
+}
+
+
+def event_reason(
+    lang: str, event: EvidenceType, code: str | None, diagnostic: str | None
+) -> str | None:
+    """Why a negative event happened, in `lang` (None when the record gives no reason).
+
+    The reason code's sentence in `lang` (an unknown code is named as such and quoted), then,
+    for a non-delivery, the remote system's reply quoted as received (often English).
+    Records made before reason codes carry only the diagnostic, shown as before.
+    """
+    reply = diagnostic
+    if diagnostic and event is EvidenceType.NotificationForAcceptanceFailure:
+        reply = text(lang, "pdf.failure_reply", reply=isolate(lang, diagnostic))
+    key = _REASON_KEYS.get(code or "")
+    if key:
+        reason = text(lang, key)
+        if not reply:
+            return text(lang, "pdf.reason.alone", reason=reason)
+        return text(lang, "pdf.reason.with_reply", reason=reason, reply=reply)
+    if code:
+        reason = text(lang, "pdf.reason.unknown", code=isolate(lang, code))
+        return text(lang, "pdf.reason.with_reply", reason=reason, reply=reply) if reply else reason
+    return reply
 
 
 def unbroken(value: str) -> str:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gateway.core.event_reasons import default_reason_code
 from gateway.core.evidence import PROOF_TYPES, Attachment, EvidenceRecord, EvidenceType
 from gateway.core.identity import Identification
 from gateway.core.records import LINK_HOLDER
@@ -92,7 +93,7 @@ def proof_record(event: EvidenceType, attachments: int = 2) -> EvidenceRecord:
         attachments=long_attachments(attachments),
         previous_evidence_sha256=None if event is EvidenceType.SubmissionAcceptance else "c4" * 32,
         acceptance_deadline=datetime(2026, 11, 29, 23, 59, 59, tzinfo=UTC),
-        reason_code=None,
+        reason_code=default_reason_code(event),
         reason="550 5.1.1 <bob.martin@example.com>: Recipient address rejected: User unknown"
         if failure
         else None,

@@ -12,12 +12,14 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+import pikepdf
 import pytest
 
-from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.evidence.xml import from_xml, to_xml
 from gateway.pdf.identification import sender_method
-from gateway.pdf.render import CertificateRenderer
-from tests.support.proofs import ORDER, long_attachments, proof_record, render
+from gateway.pdf.render import EVIDENCE_XML, CertificateFacts, CertificateRenderer
+from tests.support.proofs import ORDER, PUBLIC_URL, ZONE, long_attachments, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")
 ENGLISH = (
@@ -68,6 +70,15 @@ def words(pdf: Path) -> list[tuple[float, float, str]]:
     ).stdout
     found = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', out)
     return [(float(y), float(x), _plain(w)) for x, y, w in found]
+
+
+def _letters(text: str) -> str:
+    """text in NFC without its combining marks (Arabic short vowels, shadda)."""
+    return " ".join(
+        "".join(
+            c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c) != "Mn"
+        ).split()
+    )
 
 
 def _plain(text: str) -> str:
@@ -224,3 +235,95 @@ def test_sender_authentication_sentences_are_read_into_facts(
     method = sender_method(how)
     assert (method.kind, method.domain, method.tls) == (kind, domain, tls)
     assert method.raw == how
+
+
+def test_an_attachment_name_is_shown_without_its_bidi_override(
+    tmp_path: Path, renderer: CertificateRenderer
+) -> None:
+    """A name hiding a program behind a right-to-left override reads as written on the page,
+    while the sealed evidence.xml carried by the PDF keeps the exact name."""
+    trap = Attachment("invoice\u202efdp.exe", "application/octet-stream", 4096, "e1" * 32)
+    record = replace(proof_record(EvidenceType.SubmissionAcceptance), attachments=(trap,))
+    facts = CertificateFacts(
+        record=record,
+        xml=to_xml(record),
+        p7s=b"\x30\x00",
+        provider_name="LRE Gateway",
+        public_url=PUBLIC_URL,
+        zone=ZONE,
+        language="en",
+    )
+    pdf = tmp_path / "trap.pdf"
+    pdf.write_bytes(renderer.render(facts))
+    raw = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "invoicefdp.exe" in raw
+    assert "\u202e" not in raw
+    assert "exe.pdf" not in raw
+    with pikepdf.open(pdf) as opened:
+        embedded = opened.attachments[EVIDENCE_XML].get_file().read_bytes()
+    assert [a.name for a in from_xml(embedded).attachments] == ["invoice\u202efdp.exe"]
+
+
+# what the reason row says (Arabic: pieces, poppler splits right-to-left lines at punctuation)
+NEGATIVE: dict[EvidenceType, dict[str, tuple[str, ...]]] = {
+    EvidenceType.ConsignmentRejection: {
+        "fr": ("Le destinataire a refusé la lettre.",),
+        "en": ("The recipient refused the letter.",),
+        "ar": ("رفض", "المرسَل إليه الرسالة"),
+    },
+    EvidenceType.AcceptanceRejectionExpiry: {
+        "fr": (
+            "Le destinataire n'a ni accepté ni refusé la lettre avant la fin du délai "
+            "d'acceptation.",
+        ),
+        "en": (
+            "The recipient neither accepted nor refused the letter before the acceptance deadline.",
+        ),
+        "ar": ("لم يقبل", "المرسَل إليه الرسالة ولم يرفضها قبل انتهاء أجل القبول"),
+    },
+    EvidenceType.NotificationForAcceptanceFailure: {
+        "fr": (
+            "Le courriel de notification n'a pas pu être remis au destinataire : échec "
+            "définitif signalé par le système distant",
+        ),
+        "en": (
+            "The notification email could not be delivered to the recipient: permanent "
+            "failure reported by the remote system",
+        ),
+        "ar": ("تعذّر تسليم رسالة الإشعار الإلكترونية إلى", "إخفاق نهائي"),
+    },
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", list(NEGATIVE), ids=lambda e: e.value)
+def test_a_negative_proof_says_why_in_the_certificate_language(
+    tmp_path: Path, renderer: CertificateRenderer, event: EvidenceType, lang: str
+) -> None:
+    """Refusal, negligence and non-delivery state their reason code's sentence in the
+    certificate's language; a non-delivery then quotes the remote server's reply as received."""
+    record = proof_record(event)
+    assert record.reason_code is not None
+    flat = " ".join(pdftotext(write(tmp_path, renderer, record, lang)).split())
+    # poppler lays Arabic vowel marks apart from their letters: compare the letters
+    for words in NEGATIVE[event][lang]:
+        assert _letters(words) in _letters(flat)
+    assert "urn:lre-gateway" not in flat  # the code's sentence, not the code
+    reply = "<bob.martin@example.com>: Recipient address rejected: User unknown"  # wraps before
+    assert (reply in flat) is (event is EvidenceType.NotificationForAcceptanceFailure)
+    if lang != "en":
+        assert "The recipient" not in flat
+        assert "could not be delivered" not in flat
+
+
+def test_an_unknown_reason_code_is_quoted_after_a_localized_phrase(
+    tmp_path: Path, renderer: CertificateRenderer
+) -> None:
+    """A reason code the certificate has no sentence for is named as recorded, never dropped."""
+    record = replace(
+        proof_record(EvidenceType.ConsignmentRejection), reason_code="urn:example:other"
+    )
+    flat = " ".join(pdftotext(write(tmp_path, renderer, record, "fr")).split())
+    assert "Motif consigné dans la preuve scellée : « urn:example:other »" in flat

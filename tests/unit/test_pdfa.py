@@ -173,33 +173,63 @@ def test_every_font_is_embedded(proof: pikepdf.Pdf) -> None:
             assert used[name].Subtype == "/Type0"
 
 
-def _glyph_ids(pdf: pikepdf.Pdf) -> Iterator[int]:
-    """The glyph of every character shown on every page (fonts are Identity-H CIDFontType2)."""
+def _shown(pdf: pikepdf.Pdf) -> Iterator[tuple[int, Any, float, list[int]]]:
+    """(text object, font, size, codes) of every string shown, as a PDF reader sees them.
+
+    The font and size are those of the text state in effect: part of the graphics state, so
+    q saves them and Q restores them (ISO 32000-1, 8.4.2 and 9.3.1); a Tf set inside q … Q
+    is gone after it. The fonts are Identity-H, two bytes a code.
+    """
     shows = (pikepdf.Operator("Tj"), pikepdf.Operator("TJ"))
     for page in pdf.pages:
         fonts: Any = page.Resources.get("/Font", {})
-        maps = {str(name): font.DescendantFonts[0].CIDToGIDMap for name, font in fonts.items()}
-        current = None
+        current: tuple[str, float] | None = None
+        saved: list[tuple[str, float] | None] = []
+        objects = 0
         instruction: Any
         for instruction in pikepdf.parse_content_stream(page):
             operands, operator = instruction
-            if operator == pikepdf.Operator("Tf"):
-                current = str(operands[0])
+            if operator == pikepdf.Operator("BT"):
+                objects += 1
+            elif operator == pikepdf.Operator("q"):
+                saved.append(current)
+            elif operator == pikepdf.Operator("Q"):
+                current = saved.pop()
+            elif operator == pikepdf.Operator("Tf"):
+                current = (str(operands[0]), float(operands[1]))
             elif operator in shows:
                 assert current is not None
-                cid_map = maps[current]
-                table = None if isinstance(cid_map, pikepdf.Name) else cid_map.read_bytes()
                 items = [operands[0]] if operator == shows[0] else list(operands[0])
-                for item in items:
-                    if isinstance(item, pikepdf.String):
-                        data = bytes(item)
-                        for i in range(0, len(data), 2):
-                            cid = int.from_bytes(data[i : i + 2], "big")
-                            yield (
-                                cid
-                                if table is None
-                                else int.from_bytes(table[2 * cid : 2 * cid + 2], "big")
-                            )
+                data = b"".join(bytes(item) for item in items if isinstance(item, pikepdf.String))
+                codes = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+                yield objects, fonts[current[0]], current[1], codes
+
+
+def _glyph_ids(pdf: pikepdf.Pdf) -> Iterator[int]:
+    """The glyph of every character shown on every page (fonts are CIDFontType2)."""
+    for _, font, _, codes in _shown(pdf):
+        cid_map = font.DescendantFonts[0].CIDToGIDMap
+        table = None if isinstance(cid_map, pikepdf.Name) else cid_map.read_bytes()
+        for cid in codes:
+            yield cid if table is None else int.from_bytes(table[2 * cid : 2 * cid + 2], "big")
+
+
+def _text_and_sizes(pdf: pikepdf.Pdf) -> dict[int, tuple[str, set[float]]]:
+    """Each text object's text, read back through the ToUnicode maps, and its sizes in pt."""
+    maps: dict[Any, dict[int, str]] = {}
+    objects: dict[int, tuple[str, set[float]]] = {}
+    for number, font, size, codes in _shown(pdf):
+        key = font.objgen
+        if key not in maps:
+            cmap = font.ToUnicode.read_bytes().decode("ascii")
+            maps[key] = {
+                int(code, 16): bytes.fromhex(text).decode("utf-16-be")
+                for code, text in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", cmap)
+            }
+        text, sizes = objects.get(number, ("", set()))
+        text += "".join(maps[key].get(code, "\ufffd") for code in codes)
+        objects[number] = (text, sizes | {size})
+    return objects
 
 
 def test_no_text_shows_the_notdef_glyph(proof: pikepdf.Pdf) -> None:
@@ -207,6 +237,19 @@ def test_no_text_shows_the_notdef_glyph(proof: pikepdf.Pdf) -> None:
     glyphs = list(_glyph_ids(proof))
     assert len(glyphs) > 300  # the whole certificate's text was read
     assert 0 not in glyphs
+
+
+def test_content_sizes_are_printed_at_the_table_size(proof: pikepdf.Pdf) -> None:
+    """The message's and the attachment's sizes are printed at 8 pt, not the caption's 7 pt.
+
+    On the Arabic certificate the previous line starts in the fallback font (DejaVu), which
+    fpdf2 alone would leave the next size cell to draw in the font the q … Q restored.
+    """
+    shown = _text_and_sizes(proof).values()
+    number = r"(20[.,]5|10)"  # the sizes (20 480 and 10 000 bytes), unit before or after
+    sizes = [sizes for text, sizes in shown if re.fullmatch(rf"(\S+ )?{number}( \S+)?", text)]
+    assert len(sizes) == 2, shown
+    assert sizes == [{8.0}, {8.0}]
 
 
 def test_header_and_catalog_agree_on_pdf_17(
