@@ -45,6 +45,8 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.storage.database import create_schema, open_engine
+from gateway.storage.instances import Instance
+from gateway.storage.leases import with_lease_owner
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
@@ -160,8 +162,11 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
     async with contextlib.AsyncExitStack() as stack:
-        engine = open_engine(settings.database.url)
-        stack.callback(engine.dispose)
+        base_engine = open_engine(settings.database.url)
+        stack.callback(base_engine.dispose)
+        instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
+        stack.callback(instance.close)
+        engine = with_lease_owner(base_engine, instance.id)
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
@@ -215,6 +220,7 @@ async def running(
             pdfs=pdfs,
             pdf_queue=pdf_queue,
             return_path=bounces.return_path,
+            reclaim=lambda: registry.io(instance.reclaim, engine),
         )
         registry.wake = scheduler.wake
 
