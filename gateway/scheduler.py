@@ -73,31 +73,44 @@ class Scheduler:
         self._dkim = dkim
         self._clock = clock
         self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
-        self._wakeup = asyncio.Event()
+        self._wakeups: list[asyncio.Event] = []
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     def wake(self) -> None:
-        self._wakeup.set()
+        for event in self._wakeups:
+            event.set()
 
     def stop(self) -> None:
         """Finish the current round, then return from run(): no claimed work is left leased."""
         self._stopping = True
-        self._wakeup.set()
+        self.wake()
 
     async def run(self) -> None:
+        """Two loops side by side: PDF certificates (slow, another process) in their own, so
+        that notifications and proof mails never wait behind a batch of certificates."""
+        loops = [self._loop(self._mail_round, self._idle)]
+        if self._pdfs is not None:
+            loops.append(self._loop(self._pdfs.tick, self._pdf_idle))
+        await asyncio.gather(*loops)
+
+    async def _loop(
+        self, round: Callable[[], Awaitable[int | bool]], idle: Callable[[], Awaitable[float]]
+    ) -> None:
+        wakeup = asyncio.Event()
+        self._wakeups.append(wakeup)
         while not self._stopping:
-            self._wakeup.clear()
+            wakeup.clear()
             try:
-                busy = await self.tick()
+                busy = bool(await round())
             except Exception:  # a broken database must not end the loop
-                log.exception("scheduler tick failed")
+                log.exception("scheduler round failed")
                 busy = False
             if busy or self._stopping:
                 continue
-            timeout = await self._idle()
+            timeout = await idle()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+                await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
         due = await self._registry.io(self._store.next_due)
@@ -105,8 +118,11 @@ class Scheduler:
             return IDLE
         return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
 
+    async def _pdf_idle(self) -> float:
+        return IDLE  # new PDF jobs come from seals; a second is soon enough
+
     async def tick(self) -> bool:
-        """One round of every kind of work; True when there may be more to do at once."""
+        """One round of every kind of work, in order; True when there may be more to do."""
         released = await self._reclaim() if self._reclaim is not None else 0
         expired = await self._registry.expire_due()
         sealed = await self.seal_pending()
@@ -114,6 +130,15 @@ class Scheduler:
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
         return bool(released or expired or sealed or made or sent or texted)
+
+    async def _mail_round(self) -> bool:
+        """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
+        released = await self._reclaim() if self._reclaim is not None else 0
+        expired = await self._registry.expire_due()
+        sealed = await self.seal_pending()
+        sent = await self.send_pending()
+        texted = await self._sms.send_pending() if self._sms else 0
+        return bool(released or expired or sealed or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
