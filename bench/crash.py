@@ -153,11 +153,16 @@ class Mail:
 
 
 class MailSink:
-    """The smarthost: accepts and records every message. `on_data` runs before each 250."""
+    """The smarthost: accepts and records every message.
 
-    def __init__(self, on_data: Callable[[bytes], Awaitable[None]] | None = None) -> None:
+    Hooks for fault points: `on_data(mail)` runs before each 250, `on_quit()` when a client
+    says QUIT (the gateway then has read our 250 and goes on to record the outcome).
+    """
+
+    def __init__(self) -> None:
         self.mails: list[Mail] = []
-        self.on_data = on_data
+        self.on_data: Callable[[Mail], Awaitable[None]] | None = None
+        self.on_quit: Callable[[], Awaitable[None]] | None = None
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -168,8 +173,13 @@ class MailSink:
         mail = Mail(envelope.mail_from or "", tuple(envelope.rcpt_tos), content, time.monotonic())
         self.mails.append(mail)
         if self.on_data is not None:
-            await self.on_data(content)
+            await self.on_data(mail)
         return f"250 2.0.0 Ok: queued as C{len(self.mails)}"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.on_quit is not None:
+            await self.on_quit()
+        return "221 2.0.0 Bye"
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -273,7 +283,10 @@ class GatewayProcess:
             self.kill()
 
 
-def write_config(workdir: Path, database: str, smarthost: int, sms_url: str) -> tuple[Path, int]:
+def write_config(
+    workdir: Path, database: str, smarthost: int, sms_url: str, extra: str = ""
+) -> tuple[Path, int]:
+    """The gateway's configuration; `extra` is appended (TOML sections, e.g. [evidence])."""
     port = free_port()
     config = workdir / "gateway.toml"
     config.write_text(f"""
@@ -298,7 +311,7 @@ retry_max = "2s"
 provider = "http"
 url = "{sms_url}"
 retry_base = "1s"
-""")
+{extra}""")
     return config, port
 
 
@@ -466,7 +479,10 @@ def complete(letters: list[Letter], seen: Seen) -> bool:
 class CrashRun:
     """A gateway, its sinks and its clients on one work directory; see `run` for a use."""
 
-    def __init__(self, workdir: Path, database_url: str, *, clients: int = 8) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, *, clients: int = 8, extra_config: str = ""
+    ) -> None:
+        self.extra_config = extra_config
         self.workdir = workdir
         self.database_url = database_url
         self.clients = clients
@@ -487,7 +503,9 @@ class CrashRun:
         """Start the sinks; initialise, add the sender and start the gateway."""
         await self.mails.start()
         await self.sms.start()
-        config, port = write_config(self.workdir, self.database_url, self.mails.port, self.sms.url)
+        config, port = write_config(
+            self.workdir, self.database_url, self.mails.port, self.sms.url, self.extra_config
+        )
         self._gateway = gateway = GatewayProcess(self.workdir, config, port)
         await asyncio.to_thread(
             subprocess.run, gateway.command("init"), check=True, capture_output=True
@@ -540,6 +558,18 @@ class CrashRun:
 
     def seen(self) -> Seen:
         return read_sinks(self.mails.mails, self.sms.sms)
+
+    def complete(self) -> bool:
+        """Every acknowledged letter's mails and SMS have arrived."""
+        return complete(self.letters, self.seen())
+
+    async def wait(self, condition: Callable[[], bool], what: str, within: float = 60) -> None:
+        """Poll `condition` until it holds; TimeoutError naming `what` after `within` s."""
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} within {within} s")
+            await asyncio.sleep(0.05)
 
     async def finish(self, within: float = 180) -> Report:
         """Wait for the acknowledged letters' mails (settling a little), stop, judge."""
