@@ -287,12 +287,12 @@ def write_config(
     workdir: Path, database: str, smarthost: int, sms_url: str, extra: str = ""
 ) -> tuple[Path, int]:
     """The gateway's configuration; `extra` is appended (TOML sections, e.g. [evidence])."""
-    port = free_port()
+    port, web_port = free_port(), free_port()
     config = workdir / "gateway.toml"
     config.write_text(f"""
 [gateway]
 data_dir = "{workdir / "var"}"
-public_url = "http://127.0.0.1:{free_port()}"
+public_url = "http://127.0.0.1:{web_port}"
 [database]
 url = "{database}"
 [smtp]
@@ -300,7 +300,7 @@ submission = "127.0.0.1:{port}"
 submissions = ""
 inbound = ""
 [web]
-listen = "127.0.0.1:{free_port()}"
+listen = "127.0.0.1:{web_port}"
 [delivery]
 mode = "smarthost"
 smarthost = "127.0.0.1:{smarthost}"
@@ -376,6 +376,8 @@ class Seen:
     proofs: dict[str, set[str]]  # recipient -> Message-IDs of proofs of deposit
     proof_facts: dict[str, list[tuple[str, str]]]  # recipient -> (reference, message sha256)
     notifications: dict[str, set[str]]  # recipient -> Message-IDs
+    notices: dict[str, bytes]  # recipient -> the notification's bytes (its link)
+    events: dict[str, Counter[str]]  # recipient -> proof mails (distinct) per evidence type
     sms: Counter[str]  # number -> distinct texts
     report: Report
 
@@ -386,6 +388,8 @@ def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
     proofs: dict[str, set[str]] = defaultdict(set)
     facts: dict[str, list[tuple[str, str]]] = defaultdict(list)
     notifications: dict[str, set[str]] = defaultdict(set)
+    notices: dict[str, bytes] = {}
+    events: dict[str, Counter[str]] = defaultdict(Counter)
     for mail in mails:
         message = email.message_from_bytes(mail.data, policy=policy.default)
         message_id = str(message.get("Message-ID", ""))
@@ -398,6 +402,7 @@ def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
                 report.failures.append(f"proof mail {message_id} has no evidence.xml")
                 continue
             record = from_xml(xml)
+            events[record.recipient_address][record.event.value] += 1
             if record.event == EvidenceType.SubmissionAcceptance:
                 proofs[record.recipient_address].add(message_id)
                 facts[record.recipient_address].append(
@@ -406,6 +411,7 @@ def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
             continue
         for rcpt in mail.rcpt_tos:
             notifications[rcpt].add(message_id)
+            notices[rcpt] = mail.data
     for message_id, copies in by_id.items():
         report.resent_mails += len(copies) - 1
         if any(copy != copies[0] for copy in copies):
@@ -414,7 +420,11 @@ def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
     for (number, _text), count in Counter(sms).items():
         texts[number] += 1
         report.resent_sms += count - 1
-    return Seen(proofs, facts, notifications, texts, report)
+    for rcpt, counts in events.items():
+        for event, count in counts.items():
+            if count > 1:
+                report.failures.append(f"{count} proofs {event} (distinct mails) for {rcpt}")
+    return Seen(proofs, facts, notifications, notices, events, texts, report)
 
 
 def _attachment(message: Any, name: str) -> bytes | None:

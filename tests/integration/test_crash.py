@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
 import itertools
 import random
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from bench.crash import CrashRun, Mail, make_letter
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import REPLY_TYPE, TimestampAuthority
 from tests.support import faults
+from tests.support.client import csrf_field, link_in
 
 
 async def test_sigkills_during_deposits_lose_nothing_and_duplicate_nothing(
@@ -120,6 +125,55 @@ async def test_a_kill_while_timestamping_delays_the_proof_and_loses_nothing(
         await tsa.cleanup()
     assert report.ok, report.summary()
     assert len(crash.seen().proofs[letter.recipients[0]]) == 1
+
+
+async def test_a_kill_while_a_decision_is_recorded_yields_one_receipt(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Killed while Accept waits to commit: after restart, Accept again gives one receipt only."""
+    extra = '[letters]\nrecipient_verification = "none"\n'
+    crash = CrashRun(tmp_path, database_url, clients=0, extra_config=extra)
+    await crash.setup()
+    letter = await crash.send(make_letter(0, 0))
+    recipient = letter.recipients[0]
+    await crash.wait(crash.complete, "the letter's proof and notification")
+    notice = email.message_from_bytes(
+        crash.seen().notices[recipient], _class=EmailMessage, policy=policy.default
+    )
+    link = link_in(notice)
+    async with aiohttp.ClientSession() as session:
+        fields = await _form(session, link, "accept")
+        with faults.database_locked(database_url):
+            pressed = asyncio.create_task(_press(session, link, fields))
+            # the decision cannot commit while the lock is held; a kill before the POST even
+            # arrived is an earlier point with the same expected outcome
+            await asyncio.wait({pressed}, timeout=1.0)
+            crash.gateway.kill()
+        assert await pressed is None  # no answer: the connection died with the gateway
+        crash.gateway.start()
+        await crash.gateway.ready()
+        fields = await _form(session, link, "accept")  # the decision was not recorded
+        assert await _press(session, link, fields) == 303
+    await crash.wait(
+        lambda: bool(crash.seen().events[recipient]["ConsignmentAcceptance"]), "the receipt"
+    )
+    report = await crash.finish()
+    assert report.ok, report.summary()
+    assert crash.seen().events[recipient]["ConsignmentAcceptance"] == 1
+
+
+async def _form(session: aiohttp.ClientSession, link: str, action: str) -> dict[str, str]:
+    async with session.get(link) as page:
+        return csrf_field(await page.text(), f"/{action}")
+
+
+async def _press(session: aiohttp.ClientSession, link: str, fields: dict[str, str]) -> int | None:
+    """POST Accept; its status, or None when the connection broke."""
+    try:
+        async with session.post(f"{link}/accept", data=fields, allow_redirects=False) as answer:
+            return answer.status
+    except aiohttp.ClientError:
+        return None
 
 
 async def _held_tsa(
