@@ -141,7 +141,7 @@ async def test_a_kill_while_a_decision_is_recorded_yields_one_receipt(
         crash.seen().notices[recipient], _class=EmailMessage, policy=policy.default
     )
     link = link_in(notice)
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         fields = await _form(session, link, "accept")
         with faults.database_locked(database_url):
             pressed = asyncio.create_task(_press(session, link, fields))
