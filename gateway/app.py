@@ -165,8 +165,8 @@ async def running(
         base_engine = open_engine(settings.database.url)
         stack.callback(base_engine.dispose)
         instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
-        stack.callback(instance.close)
         engine = with_lease_owner(base_engine, instance.id)
+        stack.callback(instance.close, engine)
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)

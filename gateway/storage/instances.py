@@ -81,8 +81,14 @@ class Instance:
             os.close(fd)  # closing our descriptor drops our lock too
         return True
 
-    def close(self) -> None:
-        """At a clean stop: the work in hand is finished, so the file simply goes."""
+    def close(self, engine: Engine | None = None) -> None:
+        """At a clean stop, once the scheduler has stopped: release what is still leased (work
+        cut short at the end of the grace period) when given the engine, and go."""
+        if engine is not None:
+            try:
+                release_leases(engine, self.id)
+            except Exception:  # the database is gone: the leases will expire
+                log.exception("could not release the leases of instance %s", self.id)
         with contextlib.suppress(FileNotFoundError):
             (self.directory / f"{self.id}{_SUFFIX}").unlink()
         os.close(self._fd)
