@@ -89,8 +89,8 @@ def make_letter(client: int, number: int) -> Letter:
     if number % 3 == 2:
         recipients.append(f"s{tag}@example.org")
     phones = {}
-    if number % 2 == 1:
-        phones[recipients[0]] = f"+2126610{client % 10}{number % 10000:04d}"
+    if number % 2 == 1 and client < 10 and number < 10000:  # a distinct number per letter
+        phones[recipients[0]] = f"+2126610{client}{number:04d}"
     lines = [
         f"From: Crash <{SENDER}>",
         f"To: {', '.join(recipients)}",
