@@ -46,6 +46,8 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.storage.database import create_schema, open_engine
+from gateway.storage.instances import Instance
+from gateway.storage.leases import with_lease_owner
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
@@ -173,8 +175,11 @@ async def running(
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
     resources.check()  # fonts and colour profile of the certificates, before anything starts
     async with contextlib.AsyncExitStack() as stack:
-        engine = open_engine(settings.database.url)
-        stack.callback(engine.dispose)
+        base_engine = open_engine(settings.database.url)
+        stack.callback(base_engine.dispose)
+        instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
+        engine = with_lease_owner(base_engine, instance.id)
+        stack.callback(instance.close, engine)
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
@@ -228,6 +233,7 @@ async def running(
             pdfs=pdfs,
             pdf_queue=pdf_queue,
             return_path=bounces.return_path,
+            reclaim=lambda: registry.io(instance.reclaim, engine),
         )
         registry.wake = scheduler.wake
 

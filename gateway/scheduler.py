@@ -1,7 +1,9 @@
 """The single scheduler loop: seals evidence, sends queued mail, expires deadlines.
 
 All of its work is read from the database, so a restart loses nothing and several gateway
-processes can share one PostgreSQL: each piece of work is claimed with a lease first.
+processes can share one PostgreSQL: each piece of work is claimed with a lease first. The
+leases of a process that died on this host are released at once (storage/instances.py); each
+mail's outcome is committed right after its hand-over (README: "Crash consistency").
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -55,7 +58,9 @@ class Scheduler:
         pdfs: PdfWorker | None = None,
         pdf_queue: PdfQueue | None = None,
         return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
+        reclaim: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
+        self._reclaim = reclaim  # releases the leases of dead processes (storage/instances.py)
         self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
         self._pdf_queue = pdf_queue
         self._settings = settings
@@ -68,31 +73,44 @@ class Scheduler:
         self._dkim = dkim
         self._clock = clock
         self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
-        self._wakeup = asyncio.Event()
+        self._wakeups: list[asyncio.Event] = []
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     def wake(self) -> None:
-        self._wakeup.set()
+        for event in self._wakeups:
+            event.set()
 
     def stop(self) -> None:
         """Finish the current round, then return from run(): no claimed work is left leased."""
         self._stopping = True
-        self._wakeup.set()
+        self.wake()
 
     async def run(self) -> None:
+        """Two loops side by side: PDF certificates (slow, another process) in their own, so
+        that notifications and proof mails never wait behind a batch of certificates."""
+        loops = [self._loop(self._mail_round, self._idle)]
+        if self._pdfs is not None:
+            loops.append(self._loop(self._pdfs.tick, self._pdf_idle))
+        await asyncio.gather(*loops)
+
+    async def _loop(
+        self, round: Callable[[], Awaitable[int | bool]], idle: Callable[[], Awaitable[float]]
+    ) -> None:
+        wakeup = asyncio.Event()
+        self._wakeups.append(wakeup)
         while not self._stopping:
-            self._wakeup.clear()
+            wakeup.clear()
             try:
-                busy = await self.tick()
+                busy = bool(await round())
             except Exception:  # a broken database must not end the loop
-                log.exception("scheduler tick failed")
+                log.exception("scheduler round failed")
                 busy = False
             if busy or self._stopping:
                 continue
-            timeout = await self._idle()
+            timeout = await idle()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+                await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
         due = await self._registry.io(self._store.next_due)
@@ -100,14 +118,27 @@ class Scheduler:
             return IDLE
         return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
 
+    async def _pdf_idle(self) -> float:
+        return IDLE  # new PDF jobs come from seals; a second is soon enough
+
     async def tick(self) -> bool:
-        """One round of every kind of work; True when there may be more to do at once."""
+        """One round of every kind of work, in order; True when there may be more to do."""
+        released = await self._reclaim() if self._reclaim is not None else 0
         expired = await self._registry.expire_due()
         sealed = await self.seal_pending()
         made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
-        return bool(expired or sealed or made or sent or texted)
+        return bool(released or expired or sealed or made or sent or texted)
+
+    async def _mail_round(self) -> bool:
+        """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
+        released = await self._reclaim() if self._reclaim is not None else 0
+        expired = await self._registry.expire_due()
+        sealed = await self.seal_pending()
+        sent = await self.send_pending()
+        texted = await self._sms.send_pending() if self._sms else 0
+        return bool(released or expired or sealed or sent or texted)
 
     # sealing ----------------------------------------------------------------------------
 
@@ -158,46 +189,76 @@ class Scheduler:
     # outbound mail ----------------------------------------------------------------------
 
     async def send_pending(self) -> int:
-        """Hand the claimed mails over, then record their outcomes together (few commits).
+        """Hand the claimed mails over, each outcome committed on its own right after it.
 
-        An outcome not yet recorded when the process stops leaves its mail claimed: the lease
-        expires and the mail is sent again (at least once, as before batching).
+        The bytes of each mail are fixed (stored) before its first hand-over. Only a mail whose
+        next hop said 250 while its own outcome commit was not yet made can go out twice (after
+        a crash: the lease is released or expires), and then byte-identical, same Message-ID.
         """
         pending = await self._registry.io(self._store.claim_mail, self._clock(), LEASE)
-        results = await asyncio.gather(*(self._send(mail) for mail in pending))
-        outcomes = [outcome for outcome in results if outcome is not None]
-        notices = [(m, failure) for m, failure in outcomes if m.kind == "notification"]
-        others = [(m, failure) for m, failure in outcomes if m.kind != "notification"]
-        if notices:
-            await self._registry.notification_outcomes(notices)
-        if others:
-            await self._registry.io(
-                self._store.finish_mails,
-                [(m.id, "sent" if f is None else "failed", f) for m, f in others],
-                now=self._clock(),
-            )
-        for mail, _ in outcomes:
-            if mail.kind == "code":
-                await self._registry.identity.forget(mail.id)
+        ready = await self._fix(pending)
+        await asyncio.gather(*(self._send(mail) for mail in ready))
         return len(pending)
 
-    async def _send(self, mail: PendingMail) -> tuple[PendingMail, str | None] | None:
-        """Hand one mail over: (mail, None) once sent, (mail, reply) once failed for good, the
-        outcome to record; None when it is rescheduled (recorded here: retries are rare)."""
+    async def _fix(self, pending: list[PendingMail]) -> list[PendingMail]:
+        """The mails with their bytes: composed and stored (one commit) for the new ones."""
+        composed = await asyncio.gather(*(self._fixed(mail) for mail in pending))
+        new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
+        if new:
+            await self._registry.io(
+                self._store.fix_messages, [(m.id, m.message or b"") for m in new]
+            )
+        return [mail for mail in composed if mail is not None]
+
+    async def _fixed(self, mail: PendingMail) -> PendingMail | None:
+        """The mail with its signed bytes, or None when it cannot be composed (recorded)."""
+        if mail.message is not None:
+            return mail
         async with self._slots:
             try:
-                message = await self._compose(mail)
-                signed = self._dkim.sign(message)
+                message = self._dkim.sign(await self._compose(mail), now=mail.created_at)
+            except RelayFailed as err:  # e.g. a code used meanwhile: nothing to send
+                outcome = await self._failed(mail, err)
+                if outcome is not None:
+                    await self._record(*outcome)
+                return None
+            except Exception as err:  # never lose the mail to a bug: retry later
+                log.exception("mail %s could not be composed", mail.id)
+                await self._retry(mail, f"internal error: {type(err).__name__}")
+                return None
+        return replace(mail, message=message)
+
+    async def _send(self, mail: PendingMail) -> None:
+        """Hand one mail over, then record its outcome at once (one commit per mail)."""
+        async with self._slots:
+            try:
                 mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
-                await self._transport.send(Outgoing(mail_from, mail.rcpt, signed, mail.id))
+                await self._transport.send(
+                    Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
+                )
             except RelayFailed as err:
-                return await self._failed(mail, err)
+                outcome = await self._failed(mail, err)
+                if outcome is not None:
+                    await self._record(*outcome)
+                return
             except Exception as err:  # never lose the mail to a bug: retry later
                 log.exception("mail %s could not be sent", mail.id)
                 await self._retry(mail, f"internal error: {type(err).__name__}")
-                return None
-        log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
-        return mail, None
+                return
+            log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
+            await self._record(mail, None)
+
+    async def _record(self, mail: PendingMail, failure: str | None) -> None:
+        """Commit one mail's outcome: a notification's with its evidence, others alone."""
+        if mail.kind == "notification":
+            await self._registry.notification_outcome(mail, failure=failure)
+        else:
+            state = "sent" if failure is None else "failed"
+            await self._registry.io(
+                self._store.finish_mail, mail.id, state, failure, now=self._clock()
+            )
+        if mail.kind == "code":
+            await self._registry.identity.forget(mail.id)
 
     async def _failed(
         self, mail: PendingMail, err: RelayFailed

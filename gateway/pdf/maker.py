@@ -107,9 +107,11 @@ class CertificateMaker:
         return await self._run(_archive, pdf)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, fn, *args)
+            # submit in a thread: the first one starts the forkserver and waits for its preload
+            # (seconds), which must not stall the SMTP and web loop (after every restart)
+            future = await asyncio.to_thread(self._pool.submit, fn, *args)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             log.error("the certificate process died; starting a new one")
             self._pool.shutdown(wait=False, cancel_futures=True)

@@ -31,6 +31,7 @@ from gateway.smtp_in.limits import MimeLimits
 from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
 from gateway.smtp_in.throttle import LoginThrottle
+from gateway.storage.full import is_storage_full
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,9 @@ class SubmissionHandler:
             return (await self._deposit(server, session, envelope)).line()
         except Rejected as refusal:
             return refusal.reply.line()
-        except Exception:
+        except Exception as err:
             log.exception("%s deposit failed", _peer(session))
-            return replies.TRY_LATER.line()
+            return (replies.STORAGE_FULL if is_storage_full(err) else replies.TRY_LATER).line()
 
     async def _deposit(self, server: SMTP, session: Session, envelope: Envelope) -> SmtpReply:
         login = _login(server, session)

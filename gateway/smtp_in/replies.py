@@ -63,6 +63,9 @@ COMMAND_TOO_LONG: Final = SmtpReply(500, "5.5.2", "The command line is too long"
 TRY_LATER: Final = SmtpReply(
     451, "4.3.0", "Temporary problem on our side; nothing was kept, please try again later"
 )
+STORAGE_FULL: Final = SmtpReply(
+    452, "4.3.1", "Our storage is full; nothing was kept, please try again later"
+)
 
 
 def accepted(reference: str) -> SmtpReply:

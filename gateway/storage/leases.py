@@ -1,4 +1,11 @@
-"""Work queues shared by several gateway processes: rows are leased before they are worked on."""
+"""Work queues shared by several gateway processes: rows are leased before they are worked on.
+
+A lease is `claimed_until` (the time after which anyone may take the row again) and
+`claimed_by`, the instance id of the process holding it (see storage/instances.py). The id is
+an execution option of the engine (`with_lease_owner`), so every store sharing the engine
+claims in its name. A process that is provably dead (its instance lock is free) has its leases
+released at once with `release_leases`; otherwise they simply expire.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row, or_, select, update
+
+from gateway.storage import tables as t
+
+OWNER_OPTION = "lre_lease_owner"
+QUEUES = (t.evidence, t.outbound, t.sms_outbound, t.proof_pdfs)  # the tables that are leased
+
+
+def with_lease_owner(engine: Engine, owner: str) -> Engine:
+    """The same engine (same pool) whose claims name `owner` as the lease holder."""
+    return engine.execution_options(**{OWNER_OPTION: owner})
+
+
+def lease_owner(engine: Engine) -> str | None:
+    owner = engine.get_execution_options().get(OWNER_OPTION)
+    return None if owner is None else str(owner)
 
 
 def unclaimed(table: Any, now: datetime) -> Any:
@@ -27,8 +49,8 @@ def claim(
     """Lease up to limit rows of table for which due holds; return them, whole.
 
     Each lease is a compare-and-set on claimed_until, so two processes never get the same row;
-    a process that dies lets its leases expire and the work is taken up again. Rows come oldest
-    first by order (default: next_attempt_at).
+    a process that dies lets its leases expire (or be released, see `release_leases`) and the
+    work is taken up again. Rows come oldest first by order (default: next_attempt_at).
     """
     column = table.c[key]
     order = table.c.next_attempt_at if order is None else order
@@ -39,10 +61,23 @@ def claim(
             won = db.execute(
                 update(table)
                 .where(column == row_key, unclaimed(table, now))
-                .values(claimed_until=now + lease)
+                .values(claimed_until=now + lease, claimed_by=lease_owner(engine))
             ).rowcount
             if won:
                 claimed.append(row_key)
         if not claimed:
             return []
         return list(db.execute(select(table).where(column.in_(claimed))).all())
+
+
+def release_leases(engine: Engine, owner: str) -> int:
+    """Release every lease `owner` holds (it is dead); the number of rows released."""
+    released = 0
+    with engine.begin() as db:
+        for table in QUEUES:
+            released += db.execute(
+                update(table)
+                .where(table.c.claimed_by == owner, table.c.claimed_until.is_not(None))
+                .values(claimed_until=None, claimed_by=None)
+            ).rowcount
+    return released

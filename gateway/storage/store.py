@@ -83,6 +83,7 @@ class PendingMail:
     rcpt: str
     attempts: int
     created_at: datetime
+    message: bytes | None = None  # fixed at the first hand-over (`fix_messages`), then reused
 
 
 @dataclass(frozen=True)
@@ -578,9 +579,25 @@ class LetterStore:
                 r.rcpt,
                 r.attempts,
                 utc(r.created_at),
+                None if r.message is None else bytes(r.message),
             )
             for r in rows
         ]
+
+    def fix_messages(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Store the exact bytes of pending mails before their first hand-over, in one commit.
+
+        A mail sent again after a crash (its outcome not yet recorded) then goes out
+        byte-identical, with the same Message-ID, so the receiver can recognise the copy. Bytes
+        already fixed are kept.
+        """
+        with self.engine.begin() as db:
+            for mail_id, message in messages:
+                db.execute(
+                    update(t.outbound)
+                    .where(t.outbound.c.id == mail_id, t.outbound.c.message.is_(None))
+                    .values(message=message)
+                )
 
     def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
         self.finish_mails([(mail_id, state, error)], now=now)
@@ -602,6 +619,7 @@ class LetterStore:
             "claimed_until": None,
             "last_error": error,
             "attempts": t.outbound.c.attempts + 1,
+            "message": None,  # kept only while a resend is possible
         }
         if state == "sent":
             values["sent_at"] = now

@@ -101,6 +101,7 @@ evidence = Table(
     Column("attempts", Integer, nullable=False, default=0),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),
+    Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     Column("last_error", Text),
     Index("ix_evidence_unsealed", "sealed_at", "next_attempt_at"),
 )
@@ -119,8 +120,12 @@ outbound = Table(
     _time("created_at"),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),
+    Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     _time("sent_at", nullable=True),
     Column("last_error", Text),
+    # the exact bytes, fixed before the first hand-over so that a resend is identical;
+    # erased once the outcome is recorded
+    Column("message", LargeBinary),
     UniqueConstraint("kind", "evidence_id", name="uq_outbound_evidence"),
     Index("ix_outbound_due", "state", "next_attempt_at"),
 )
@@ -156,6 +161,7 @@ sms_outbound = Table(
     _time("created_at"),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),
+    Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     _time("sent_at", nullable=True),
     Column("last_error", Text),
     Index("ix_sms_outbound_due", "state", "next_attempt_at"),
@@ -173,6 +179,7 @@ proof_pdfs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),
+    Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     _time("made_at", nullable=True),
     _time("renew_at", nullable=True),
     _time("archived_at", nullable=True),

@@ -63,3 +63,27 @@ def letters_locked(url: str) -> Iterator[None]:
             yield
         finally:
             pg.rollback()
+
+
+@contextmanager
+def database_locked(url: str) -> Iterator[None]:
+    """No gateway transaction that records work can commit until the block ends.
+
+    SQLite: the database write lock. PostgreSQL: ACCESS EXCLUSIVE locks on the tables every
+    outcome touches (letters, deliveries, evidence, outbound). The gateway waits meanwhile.
+    """
+    path = _sqlite_path(url)
+    if path is not None:
+        with closing(sqlite3.connect(path, isolation_level=None, timeout=30)) as lite:
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                lite.execute("ROLLBACK")
+        return
+    with psycopg.connect(url) as pg:
+        pg.execute("LOCK TABLE letters, deliveries, evidence, outbound IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            pg.rollback()

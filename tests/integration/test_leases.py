@@ -1,0 +1,136 @@
+"""Leases of a dead process are released at once; a live process's leases are never touched.
+
+Real processes take real leases on the real database and are killed with SIGKILL; the kernel
+releasing their instance lock (flock) is the only signal the survivor gets.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from gateway.storage import tables as t
+from gateway.storage.database import create_schema, open_engine
+from gateway.storage.instances import Instance
+from gateway.storage.leases import claim, with_lease_owner
+
+LEASE = timedelta(minutes=2)
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+
+HOLDER = """
+import sys
+from datetime import timedelta
+from pathlib import Path
+from gateway.storage.database import open_engine
+from gateway.storage.instances import Instance
+from gateway.storage.leases import claim, with_lease_owner
+from gateway.storage import tables as t
+from tests.integration.test_leases import NOW, due
+instance = Instance.start(Path(sys.argv[2]))
+engine = with_lease_owner(open_engine(sys.argv[1]), instance.id)
+rows = claim(engine, t.outbound, due(), now=NOW, lease=timedelta(minutes=2), limit=1)
+print(rows[0].id, flush=True)
+sys.stdin.read()  # hold the lease until killed
+"""
+
+
+def due() -> object:
+    return t.outbound.c.state == "pending"
+
+
+def queued_mails(engine: Engine, count: int) -> list[str]:
+    """An account, a letter, a delivery and `count` pending mails, inserted as rows."""
+    with engine.begin() as db:
+        db.execute(
+            insert(t.accounts).values(
+                id="a1", email="s@example.ma", name="S", password_hash="x", language="fr",
+                created_at=NOW, updated_at=NOW,
+            )
+        )  # fmt: skip
+        db.execute(
+            insert(t.letters).values(
+                id="l1", reference="LRE-20261130-AAAAAAAA", account_id="a1",
+                sender_address="s@example.ma", sender_name="S", sender_authentication="test",
+                subject="", message_size=0, message_sha256="0" * 64, attachments="[]",
+                deposited_at=NOW, retain_until=NOW, key_id="k", wrapped_key=b"k", content=b"c",
+            )
+        )  # fmt: skip
+        db.execute(
+            insert(t.deliveries).values(
+                id="d1", letter_id="l1", recipient="r@example.com", token_hash="t" * 64,
+                state="DEPOSITED", deadline=NOW, updated_at=NOW,
+            )
+        )  # fmt: skip
+        ids = [f"m{n}" for n in range(count)]
+        for mail_id in ids:
+            db.execute(
+                insert(t.outbound).values(
+                    id=mail_id, kind="notification", delivery_id="d1", mail_from="b@x",
+                    rcpt="r@example.com", state="pending", attempts=0, created_at=NOW,
+                    next_attempt_at=NOW,
+                )
+            )  # fmt: skip
+    return ids
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def holder(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """A process that leases one mail and holds it; the mail's id."""
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, database_url, str(data_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def test_a_killed_process_leases_are_released_and_a_live_ones_kept(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Two holders lease a mail each; after one is SIGKILLed only its mail can be claimed."""
+    queued_mails(engine, 2)
+    first, first_mail = holder(database_url, tmp_path)
+    second, second_mail = holder(database_url, tmp_path)
+    try:
+        assert {first_mail, second_mail} == {"m0", "m1"}
+        me = Instance.start(tmp_path)
+        mine = with_lease_owner(engine, me.id)
+        assert me.reclaim(mine) == 0  # both alive: nothing released
+        assert claim(mine, t.outbound, due(), now=NOW, lease=LEASE, limit=5) == []
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert me.reclaim(mine) == 1
+        claimed = claim(mine, t.outbound, due(), now=NOW, lease=LEASE, limit=5)
+        assert [row.id for row in claimed] == [first_mail]
+        with engine.connect() as db:
+            owner = db.execute(
+                select(t.outbound.c.claimed_by).where(t.outbound.c.id == second_mail)
+            ).scalar_one()
+        assert owner is not None  # the live holder keeps its lease
+        assert owner != me.id
+        assert me.reclaim(mine) == 0  # the dead one's lock file is gone
+        me.close()
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.communicate()
