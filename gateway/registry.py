@@ -62,7 +62,6 @@ from gateway.storage.store import (
     LetterStore,
     NewEvidence,
     NewOutbound,
-    NewTransition,
     PendingMail,
 )
 from gateway.storage.vault import Sealed, Vault, token_hash
@@ -583,48 +582,6 @@ class Registry:
                 )
                 break
         await self.io(self._store.finish_mail, *finish, now=self._clock())
-
-    async def notification_outcomes(self, outcomes: list[tuple[PendingMail, str | None]]) -> None:
-        """Record several notification outcomes (mail, failure) with one commit.
-
-        Each is the compare-and-set transition of `notification_outcome`; one whose delivery
-        changed meanwhile (or a batch that fails as a whole) is recorded alone by it.
-        """
-        changes, batched, alone = [], [], []
-        now = self._clock()
-        for mail, failure in outcomes:
-            event = (
-                EvidenceType.NotificationForAcceptance
-                if failure is None
-                else EvidenceType.NotificationForAcceptanceFailure
-            )
-            letter, delivery = await self.io(self._store.delivery, mail.delivery_id)
-            try:
-                new_state = advance(delivery.state, event)
-            except IllegalTransition:
-                alone.append((mail, failure))
-                continue
-            new = self._evidence(letter, delivery, event, now, failure)
-            finish = (mail.id, "sent" if failure is None else "failed", failure)
-            changes.append(NewTransition(delivery, new_state, new, finish))
-            batched.append((mail, failure, letter, delivery, event))
-        if changes:
-            try:
-                done = await self.io(self._store.transitions, changes, now=now)
-            except Exception:
-                log.exception("notification outcomes not recorded together")
-                done = [False] * len(changes)
-            for ok, (mail, failure, letter, delivery, event) in zip(done, batched, strict=True):
-                if ok:
-                    log.info(
-                        "letter %s to %s: %s", letter.reference, delivery.recipient, event.value
-                    )
-                else:
-                    alone.append((mail, failure))
-            if any(done):
-                self.wake()
-        for mail, failure in alone:
-            await self.notification_outcome(mail, failure=failure)
 
     async def sms_outcome(self, sms: PendingSms, *, failure: str | None) -> None:
         """Record the hand-over (or permanent failure) of a notice SMS, closing it (SMS channel)."""

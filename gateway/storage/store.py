@@ -467,15 +467,6 @@ class LetterStore:
                 also(db)
         return True
 
-    def transitions(self, changes: Sequence[NewTransition], *, now: datetime) -> list[bool]:
-        """Several `transition`s in one transaction (one commit); each is still compare-and-set.
-
-        A change whose delivery moved meanwhile is skipped (False at its index) and changes
-        nothing; the others are made.
-        """
-        with self.engine.begin() as db:
-            return [self._transition(db, change, now=now) for change in changes]
-
     def _transition(self, db: Any, change: NewTransition, *, now: datetime) -> bool:
         delivery, new_state, evidence = change.delivery, change.new_state, change.evidence
         values: dict[str, Any] = {
