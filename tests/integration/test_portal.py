@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from gateway.app import Running
 from gateway.settings import Settings
 from gateway.storage import tables as t
 from tests.support.client import csrf_field, letter_bytes, submit, wait_for
-from tests.support.gateway import PASSWORD, SENDER, Clock, start
+from tests.support.gateway import PASSWORD, SENDER, Clock, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 
 BOB = "bob.martin@example.ma"
@@ -200,6 +201,51 @@ async def test_idle_session_ends_and_sign_out_ends_it_at_once(settings: Settings
             replay.get(letters, allow_redirects=False) as response,
         ):
             assert response.status == 303
+
+
+async def test_https_site_sets_secure_cookies(tmp_path: Path, database_url: str) -> None:
+    """When public_url is https, the CSRF and session cookies carry Secure."""
+    settings = make_settings(tmp_path, database_url)
+    https = replace(settings.gateway, public_url="https://lre.example.ma")
+    async with start(replace(settings, gateway=https)) as gateway, browser() as session:
+        async with session.get(f"{gateway.web_url}/portal/") as page:
+            fields = csrf_field(await page.text(), "/portal/signin")
+            assert "Secure" in page.headers["Set-Cookie"]
+        form = {**fields, "email": SENDER, "password": PASSWORD}
+        headers = {"Cookie": f"lre_csrf={fields['csrf_nonce']}"}
+        async with session.post(
+            f"{gateway.web_url}/portal/signin", data=form, headers=headers, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+            session_cookie = response.cookies["lre_portal"]
+    assert session_cookie["secure"]
+
+
+async def test_strangers_and_forged_sign_outs_reach_nothing(gateway: Running) -> None:
+    """Without a session every portal page sends to the sign-in form; a sign-out posted
+    without the form's token is refused and leaves the session open."""
+    reference = await deposit(gateway, [BOB])
+    with gateway.store.engine.connect() as db:
+        evidence_id = db.execute(select(t.evidence.c.id)).scalars().first()
+    paths = [
+        "letters",
+        "letters.csv",
+        f"letters/{reference}",
+        f"proofs/{evidence_id}/evidence.xml",
+    ]
+    async with browser() as stranger:
+        for path in paths:
+            url = f"{gateway.web_url}/portal/{path}"
+            async with stranger.get(url, allow_redirects=False) as response:
+                assert response.status == 303, path
+                assert response.headers["Location"] == "/portal/"
+    async with browser() as session:
+        await sign_in(session, gateway)
+        async with session.post(f"{gateway.web_url}/portal/signout", data={}) as response:
+            assert response.status == 403
+        status, page = await text_of(session, f"{gateway.web_url}/portal/letters")
+    assert status == 200
+    assert reference in page
 
 
 async def test_another_accounts_letter_and_proofs_are_not_found(gateway: Running) -> None:
