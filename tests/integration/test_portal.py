@@ -137,6 +137,18 @@ async def test_password_guessing_on_one_address_gets_429(gateway: Running) -> No
         assert not has_session(session, gateway)
 
 
+async def test_password_spraying_from_one_client_gets_429(gateway: Running) -> None:
+    """After 20 failed sign-ins from one client address, over many account addresses, that
+    client gets 429 even for a right password."""
+    async with browser() as session:
+        for n in range(20):
+            response = await sign_in(session, gateway, f"user{n}@example.ma", "Summer2026!")
+            assert response.status == 401
+        response = await sign_in(session, gateway)
+        assert response.status == 429
+        assert not has_session(session, gateway)
+
+
 async def test_sign_in_without_the_csrf_token_is_refused(gateway: Running) -> None:
     """A sign-in POST without the form's token, or from another site, gets 403."""
     async with browser() as session:
