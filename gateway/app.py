@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy import Engine
 
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
@@ -34,7 +35,7 @@ from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAut
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
-from gateway.registry import Registry
+from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
@@ -49,10 +50,13 @@ from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
 from gateway.storage.pdf_queue import PdfQueue
+from gateway.storage.portal_store import PortalStore
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
 from gateway.web.app import create_app
+from gateway.web.portal import add_portal_routes
+from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
 
@@ -255,6 +259,7 @@ async def running(
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
+        _add_portal(app, registry, engine, clock)
         # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
         runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
@@ -308,6 +313,16 @@ async def running(
 
         stack.push_async_callback(stop_scheduler)
         yield Running(settings, smtp, f"http://{bound[0]}:{bound[1]}", registry, scheduler, store)
+
+
+def _add_portal(
+    app: web.Application, registry: Registry, engine: Engine, clock: Callable[[], datetime]
+) -> None:
+    """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH."""
+    portal = PortalService(
+        accounts=registry, store=PortalStore(engine), io=registry.io, clock=clock, new_id=new_id
+    )
+    add_portal_routes(app, portal)
 
 
 async def serve(settings: Settings) -> None:

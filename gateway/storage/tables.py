@@ -233,3 +233,16 @@ content_releases = Table(
     Column("what", String(40), nullable=False),  # session | letter.eml | attachment:<n>
     _time("released_at"),
 )
+
+# Signed-in browsers of the sender's portal (gateway.web.portal): the cookie's token is kept only
+# as its SHA-256; a session ends when idle too long, when too old, or at sign-out.
+portal_sessions = Table(
+    "portal_sessions",
+    metadata,
+    _id(),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    _time("created_at"),
+    _time("last_seen_at"),
+    _time("expires_at"),  # the absolute end, whatever the activity
+)

@@ -32,7 +32,7 @@ SECURITY_HEADERS: Final = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-NO_STORE_PREFIXES: Final = ("/l/", "/dev/", "/verify")
+NO_STORE_PREFIXES: Final = ("/l/", "/dev/", "/verify", "/portal")
 GUARD: Final = web.AppKey("link_guard", LinkGuard)
 IDENTITY_ENCODINGS: Final = frozenset({"", "identity"})
 

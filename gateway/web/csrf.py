@@ -66,14 +66,18 @@ def same_origin(origin: str | None, fetch_site: str | None, allowed: frozenset[s
     """Whether the browser says the request comes from one of our own origins.
 
     No Origin header (old browsers, non-browser clients) passes: the token still guards the form.
-    "null" origins (sandboxed frames, privacy redirects) and cross-site fetches are refused.
+    "null" origins (sandboxed frames, privacy redirects) and cross-site fetches are refused, but
+    for one case: a "null" Origin that the browser itself marks Sec-Fetch-Site: same-origin.
+    Chromium sends "Origin: null" on a form POST from our own page, because every page says
+    Referrer-Policy: no-referrer; Sec-Fetch-* headers cannot be set by a page's script.
     """
-    if fetch_site is not None and fetch_site.lower() == "cross-site":
+    site = fetch_site.lower() if fetch_site is not None else None
+    if site == "cross-site":
         return False
     if origin is None:
         return True
     if origin.strip().lower() == "null":
-        return False
+        return site == "same-origin"
     try:
         return origin_of(origin.strip()) in allowed
     except ValueError:

@@ -49,6 +49,15 @@ def test_origin_checks():
     assert not csrf.same_origin("http://127.0.0.1:8080:99999", None, OURS)
 
 
+def test_chromium_null_origin_on_our_own_form_passes_only_when_marked_same_origin():
+    """Chromium posts our own forms with Origin: null (Referrer-Policy: no-referrer); that
+    passes only with Sec-Fetch-Site: same-origin, never same-site or cross-site."""
+    assert csrf.same_origin("null", "same-origin", OURS)
+    assert not csrf.same_origin("null", "same-site", OURS)
+    assert not csrf.same_origin("null", "cross-site", OURS)
+    assert not csrf.same_origin("null", "none", OURS)
+
+
 def test_origin_of_drops_default_ports():
     """Origins compare without path and default port."""
     assert csrf.origin_of("https://GW.example:443/lre/") == "https://gw.example"

@@ -1,0 +1,172 @@
+"""The sender's portal in a real browser: Debian's chromium driven by chromium-driver (Selenium).
+
+The browser runs in a worker thread (Selenium blocks) while the gateway serves in the test's
+loop. With LRE_PORTAL_SCREENSHOTS=DIR set, the SQLite run also saves the screenshots shown in
+README (phone and desktop widths, one in Arabic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
+from sqlalchemy import select
+
+from gateway.app import Running
+from gateway.storage import tables as t
+from tests.support.client import letter_bytes, submit, wait_for
+from tests.support.gateway import PASSWORD, SENDER
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run)"
+)
+BOB = "bob.martin@example.ma"
+CAROL = "carol.haddad@example.org"
+PHONE = (390, 844)
+DESKTOP = (1280, 900)
+
+
+@contextmanager
+def chromium(downloads: Path, size: tuple[int, int]) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # the tests run as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={size[0]},{size[1]}",
+        "--lang=en",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "intl.accept_languages": "en"}
+    )
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:
+        driver.execute_cdp_cmd(
+            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
+        driver.implicitly_wait(10)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def downloaded(folder: Path, within: float = 20.0) -> Path:
+    """The first complete file in folder (Chromium writes .crdownload files meanwhile)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if not p.name.endswith(".crdownload")]
+        if done:
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError("no download finished")
+
+
+def sign_in(driver: WebDriver, base: str) -> None:
+    driver.get(f"{base}/portal/")
+    driver.find_element(By.ID, "email").send_keys(SENDER)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+
+
+def heading(driver: WebDriver, text: str) -> None:
+    """Wait for the page whose h1 is text (a click's navigation finishes after click returns)."""
+    WebDriverWait(driver, 15).until(
+        lambda d: any(h.text == text for h in d.find_elements(By.TAG_NAME, "h1")),
+        message=f"no page titled {text!r}",
+    )
+
+
+def fits_the_width(driver: WebDriver) -> bool:
+    """No horizontal scrolling: the page is no wider than the window."""
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    inner = driver.execute_script("return window.innerWidth")
+    return bool(width <= inner)
+
+
+def scenario(base: str, references: list[str], xml: bytes, work: Path, shots: Path | None) -> None:
+    """Sign in on a phone, search a reference, open the letter, download its evidence.xml."""
+    downloads = work / "downloads"
+    downloads.mkdir()
+    with chromium(downloads, PHONE) as phone:
+        phone.get(f"{base}/portal/?lang=en")
+        assert fits_the_width(phone)
+        if shots:
+            phone.save_screenshot(str(shots / "portal-signin-phone.png"))
+        sign_in(phone, base)
+        heading(phone, "Letters sent")
+        listed = [
+            a.text for a in phone.find_elements(By.CSS_SELECTOR, ".portal-letters .reference")
+        ]
+        assert sorted(listed) == sorted(references)
+        box = phone.find_element(By.ID, "q")
+        box.send_keys(references[0][-8:])
+        phone.find_element(By.CSS_SELECTOR, "form.search button[type=submit]").click()
+        WebDriverWait(phone, 15).until(lambda d: "q=" in d.current_url)
+        listed = [
+            a.text for a in phone.find_elements(By.CSS_SELECTOR, ".portal-letters .reference")
+        ]
+        assert listed == [references[0]]
+        assert fits_the_width(phone)
+        phone.find_element(By.LINK_TEXT, references[0]).click()
+        heading(phone, references[0])
+        events = phone.find_element(By.CSS_SELECTOR, ".events").text
+        assert "Proof of deposit" in events
+        assert "(Africa/Casablanca)" in events
+        assert fits_the_width(phone)
+        phone.find_element(By.LINK_TEXT, "evidence.xml").click()
+        assert downloaded(downloads).read_bytes() == xml
+        if shots:
+            phone.get(f"{base}/portal/letters/{references[0]}?lang=ar")
+            assert phone.find_element(By.TAG_NAME, "html").get_attribute("dir") == "rtl"
+            assert fits_the_width(phone)
+            phone.save_screenshot(str(shots / "portal-letter-ar-phone.png"))
+    if shots:
+        with chromium(work / "desktop", DESKTOP) as desktop:
+            sign_in(desktop, base)
+            heading(desktop, "Letters sent")
+            desktop.get(f"{base}/portal/letters?lang=en")
+            desktop.save_screenshot(str(shots / "portal-letters-desktop.png"))
+
+
+async def test_sender_signs_in_searches_and_downloads_a_proof_in_chromium(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """In Chromium at phone width a sender signs in, finds a letter by its reference, sees its
+    dated events and downloads the deposit's evidence.xml, byte for byte."""
+    references = []
+    for to in ([BOB], [CAROL]):
+        data = letter_bytes(SENDER, to, "Mise en demeure", "Je vous mets en demeure de payer.")
+        code, reply = await submit(gateway, SENDER, PASSWORD, to, data)
+        assert code == 250, reply
+    with gateway.store.engine.connect() as db:
+        references = list(db.execute(select(t.letters.c.reference)).scalars())
+
+    def sealed() -> list[bytes]:
+        with gateway.store.engine.connect() as db:
+            query = (
+                select(t.evidence.c.xml)
+                .join(t.letters, t.letters.c.id == t.evidence.c.letter_id)
+                .where(t.letters.c.reference == references[0], t.evidence.c.p7s.is_not(None))
+            )
+            return list(db.execute(query).scalars())
+
+    xml = (await wait_for(sealed, within=60, what="sealed deposit proof"))[0]
+    target = os.environ.get("LRE_PORTAL_SCREENSHOTS")
+    shots = Path(target) if target and gateway.settings.database.url.startswith("sqlite") else None
+    await asyncio.to_thread(scenario, gateway.web_url, references, xml, tmp_path, shots)
