@@ -1,7 +1,7 @@
 """portal sessions
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30 04:05:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
