@@ -39,6 +39,7 @@ from gateway.errors import (
 )
 from gateway.evidence.xml import to_xml
 from gateway.identity import CodeStatus, RecipientIdentity
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
@@ -106,6 +107,7 @@ class Registry:
         gateway = settings.gateway
         self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
         self._auth_cache: dict[tuple[str, str], float] = {}
+        self.metrics = Metrics()  # the process's counters; the composition root serves them
         self.identity = RecipientIdentity(
             settings=settings,
             store=IdentityStore(store.engine),
@@ -163,7 +165,7 @@ class Registry:
                 self._auth_cache[key] = time.monotonic() + AUTH_CACHE_SECONDS
         if not ok or record is None:
             return None
-        return Account(id=record.id, email=record.email, name=record.name)
+        return Account(id=record.id, email=record.email, name=record.name, disabled=record.disabled)
 
     # deposit ----------------------------------------------------------------------------
 
@@ -245,7 +247,9 @@ class Registry:
             letter.reference,
             submission.account.email,
             len(deliveries),
+            extra={"letter": letter.reference},
         )
+        self.metrics.deposited(submission.authentication, len(deliveries))
         self.wake()
         return letter.reference
 
@@ -342,7 +346,14 @@ class Registry:
             also=also,
         )
         if done:
-            log.info("letter %s to %s: %s", letter.reference, delivery.recipient, event.value)
+            log.info(
+                "letter %s to %s: %s",
+                letter.reference,
+                delivery.recipient,
+                event.value,
+                extra={"letter": letter.reference},
+            )
+            self.metrics.event(event.value, delivery.state.value, new_state.value)
             self.wake()
         return done
 
@@ -617,8 +628,14 @@ class Registry:
             for ok, (mail, failure, letter, delivery, event) in zip(done, batched, strict=True):
                 if ok:
                     log.info(
-                        "letter %s to %s: %s", letter.reference, delivery.recipient, event.value
+                        "letter %s to %s: %s",
+                        letter.reference,
+                        delivery.recipient,
+                        event.value,
+                        extra={"letter": letter.reference},
                     )
+                    new_state = advance(delivery.state, event)
+                    self.metrics.event(event.value, delivery.state.value, new_state.value)
                 else:
                     alone.append((mail, failure))
             if any(done):

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
+from gateway.core.evidence import EvidenceType
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
+from gateway.logs import about_letter
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
@@ -71,6 +73,7 @@ class Scheduler:
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._deposited: dict[str, datetime] = {}  # proof-of-deposit mail id → deposit time
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -196,7 +199,13 @@ class Scheduler:
                 log.exception("mail %s could not be sent", mail.id)
                 await self._retry(mail, f"internal error: {type(err).__name__}")
                 return None
+            finally:
+                deposited = self._deposited.pop(mail.id, None)
         log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
+        metrics = self._registry.metrics
+        metrics.mail_outcome(mail.kind, None)
+        if deposited is not None:
+            metrics.proof_of_deposit_mailed((self._clock() - deposited).total_seconds())
         return mail, None
 
     async def _failed(
@@ -212,6 +221,7 @@ class Scheduler:
             await self._retry(mail, reply)
             return None
         log.warning("%s %s to %s failed: %s", mail.kind, mail.id, mail.rcpt, reply)
+        self._registry.metrics.mail_outcome(mail.kind, reply)
         return mail, reply
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
@@ -226,6 +236,7 @@ class Scheduler:
 
     async def _compose(self, mail: PendingMail) -> bytes:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
+        about_letter(letter.reference)  # this task's log lines are about this letter
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
         if mail.kind == "code":
@@ -266,8 +277,11 @@ class Scheduler:
         pdf = None
         if self._pdf_queue is not None and mail.evidence_id is not None:
             pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)
+        record = from_xml(xml)
+        if record.event == EvidenceType.SubmissionAcceptance:
+            self._deposited[mail.id] = letter.deposited_at
         composed = compose_proof(
-            from_xml(xml),
+            record,
             xml,
             p7s,
             to=mail.rcpt,
