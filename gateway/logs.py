@@ -65,11 +65,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure(format: str = "text", *, stream: TextIO | None = None) -> logging.Handler:
     """Send the gateway's log to `stream` (stderr) in `format`; quiet the chatty libraries."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _GatewayHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if isinstance(h, _GatewayHandler)]:
+        root.removeHandler(old)  # configured again once the settings are read
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per check otherwise
@@ -79,6 +79,10 @@ def configure(format: str = "text", *, stream: TextIO | None = None) -> logging.
         smtp_log.addFilter(_Deprecation())
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting details
     return handler
+
+
+class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure` installs (and replaces; other handlers are left alone)."""
 
 
 class _Deprecation(logging.Filter):
