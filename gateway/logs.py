@@ -1,8 +1,9 @@
 """The gateway's log lines: plain text (default) or JSON lines (`logging.format = "json"`).
 
 A line about a letter carries its reference: JSON lines have it in the `letter` field, taken
-from the record (`extra={"letter": reference}`) or from the task's current letter
-(`about_letter`, for work done one letter per task, such as handing a mail over). Nothing logged
+from the record (`extra={"letter": reference}`), from the message when it names one, or from
+the task's current letter (`about_letter`, for work done one letter per task, such as handing
+a mail over). Nothing logged
 may hold a secret: no password, one-time code or link token is ever passed to a logger, and as a
 safety net the link token of a recipient's URL (`/l/<token>`) is masked in every line.
 """
@@ -20,6 +21,7 @@ from typing import Final, TextIO
 FORMATS: Final = ("text", "json")
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _LINK: Final = re.compile(r"/l/[A-Za-z0-9_-]{8,}")
+_REFERENCE: Final = re.compile(r"\bLRE-\d{8}-[A-Z2-7]{8}\b")  # gateway.core.letter's references
 _current_letter: ContextVar[str | None] = ContextVar("letter", default=None)
 
 
@@ -29,8 +31,12 @@ def about_letter(reference: str | None) -> None:
 
 
 def letter_of(record: logging.LogRecord) -> str | None:
+    """The record's `letter`, else the reference its message names, else the task's letter."""
     letter = getattr(record, "letter", None)
-    return str(letter) if letter else _current_letter.get()
+    if letter:
+        return str(letter)
+    named = _REFERENCE.search(record.getMessage())
+    return named.group(0) if named else _current_letter.get()
 
 
 def mask(text: str) -> str:

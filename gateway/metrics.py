@@ -95,6 +95,8 @@ class Metrics:
             buckets=PROOF_BUCKETS,
             registry=r,
         )
+        for name in ("smtp", "mx", "api"):
+            self.letters_deposited.labels(name)
         for t in EvidenceType:
             self.evidence_issued.labels(t.value)
         for s in DECIDED - {State.HANDED_OVER}:
