@@ -10,13 +10,19 @@ import sys
 from pathlib import Path
 
 import aiosmtplib
+import dkim
 from sqlalchemy import func, select
 
 from gateway.app import Running, running
 from gateway.settings import load_settings
 from gateway.storage import tables
+from gateway.storage.account_store import AccountStore
+from tests.integration.test_mx_address import MX_ADDRESS, publish_dkim_key
+from tests.integration.test_mx_delivery import World, dns_server, send_inbound, world
 from tests.support.client import letter_bytes, submit
 from tests.support.gateway import free_port
+
+__all__ = ["dns_server", "world"]
 
 SENDER = "maitre.dupont@cabinet-dupont.ma"
 OTHER = "etude.alaoui@notaires.ma"
@@ -219,3 +225,23 @@ async def test_missing_keys_stop_the_start_in_one_sentence(
     assert "restore the keys directory from the backup" in err
     assert "Traceback" not in err
     assert not list(keys.glob("master-*.key"))
+
+
+async def test_a_disabled_sender_cannot_deposit_by_mx_address(world: World) -> None:
+    """A DKIM-signed letter to an MX address from a disabled sender: 550 5.7.13, nothing kept;
+    enabled again, the same letter is deposited."""
+    private = publish_dkim_key(world.dns, "s2026", "cabinet-dupont.ma")
+    message = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
+    signed = dkim.sign(message, b"s2026", b"cabinet-dupont.ma", private) + message
+    accounts = AccountStore(world.gateway.store.engine)
+    assert accounts.set_disabled(SENDER, world.gateway.registry.now())
+    code, text = await send_inbound(world, SENDER, MX_ADDRESS, signed)
+    assert (code, text) == (
+        550,
+        "5.7.13 This sender account is disabled by the gateway's operator; nothing was kept",
+    )
+    with world.gateway.store.engine.connect() as db:
+        assert db.execute(select(func.count()).select_from(tables.letters)).scalar_one() == 0
+    assert accounts.set_disabled(SENDER, None)
+    code, text = await send_inbound(world, SENDER, MX_ADDRESS, signed)
+    assert code == 250, text
