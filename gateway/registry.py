@@ -171,6 +171,9 @@ class Registry:
 
     async def deposit(self, submission: Submission) -> str:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
+        account = await self.io(self._store.account, submission.account.email)
+        if account is None or account.disabled:  # disabled (or removed) since the login
+            raise Rejected(replies.ACCOUNT_DISABLED_NOW)
         letter_id = new_id()
         digest, content, page = await self._cpu(
             self._seal_content, submission.content, submission.parsed, letter_id

@@ -40,6 +40,11 @@ ACCOUNT_DISABLED: Final = SmtpReply(
     "5.7.13",
     "This sender account is disabled by the gateway's operator; no letter can be deposited",
 )
+ACCOUNT_DISABLED_NOW: Final = SmtpReply(
+    550,
+    "5.7.13",
+    "This sender account was disabled by the gateway's operator; nothing was kept",
+)
 AUTH_MALFORMED: Final = SmtpReply(501, "5.5.2", "The AUTH data could not be read")
 SENDER_MISMATCH: Final = SmtpReply(
     550, "5.7.1", "The envelope sender must be the address of the account you logged in with"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiosmtplib
 import dkim
+import pytest
 from sqlalchemy import func, select
 
 from gateway.app import Running, running
@@ -245,3 +246,26 @@ async def test_a_disabled_sender_cannot_deposit_by_mx_address(world: World) -> N
     assert accounts.set_disabled(SENDER, None)
     code, text = await send_inbound(world, SENDER, MX_ADDRESS, signed)
     assert code == 250, text
+
+
+async def test_a_session_logged_in_before_the_disable_cannot_deposit(gateway: Running) -> None:
+    """Disabled between AUTH and DATA: the letter gets 550 5.7.13 and nothing is kept."""
+    host, port = gateway.smtp["submission"]
+    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
+    await client.connect()
+    try:
+        await client.login(SENDER, PASSWORD)
+        await client.mail(SENDER)
+        await client.rcpt(BOB)
+        AccountStore(gateway.store.engine).set_disabled(SENDER, gateway.registry.now())
+        data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
+        with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+            await client.data(data)
+    finally:
+        client.close()
+    assert (refused.value.code, refused.value.message) == (
+        550,
+        "5.7.13 This sender account was disabled by the gateway's operator; nothing was kept",
+    )
+    with gateway.store.engine.connect() as db:
+        assert db.execute(select(func.count()).select_from(tables.letters)).scalar_one() == 0
