@@ -43,6 +43,16 @@ def mask(text: str) -> str:
     return _LINK.sub("/l/…", text)
 
 
+def redact(text: str, *secrets: str) -> str:
+    """`text` (e.g. a provider's error answer) without any of `secrets` nor the one-time codes
+    (six digits) and link tokens they hold, in case the answer echoes what it was sent."""
+    words = {s for s in secrets if s} | {c for s in secrets for c in re.findall(r"\b\d{6}\b", s)}
+    words |= {m.group(0)[3:] for s in secrets for m in _LINK.finditer(s)}
+    for word in sorted(words, key=len, reverse=True):
+        text = text.replace(word, "…")
+    return mask(text)
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)

@@ -17,17 +17,28 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import logs
 from gateway.app import Running
 from tests.integration.test_operator_tools import login
+from tests.integration.test_recipient_identity import (
+    BOB_WITH_MOBILE,
+    SECRET,
+    deposit_to,
+    notice_link,
+    session,
+    sms_settings,
+)
 from tests.support.client import (
+    code_in,
     decide,
     email_code,
     letter_bytes,
     link_in,
     notification_for,
     proofs_for,
+    request_code,
     submit,
     wait_for,
 )
 from tests.support.gateway import PASSWORD, SENDER, free_port, make_settings, start
+from tests.support.sms_server import start_sms_server
 
 BOB = "bob.martin@example.ma"
 
@@ -140,4 +151,33 @@ async def test_a_letters_life_shows_in_metrics_and_its_log_holds_no_secret(
     assert handed_over
     assert all(line.get("letter") == reference for line in handed_over)
     for secret in (PASSWORD, "wrong password", one_time_code, token):
+        assert secret not in text
+
+
+async def test_a_provider_echoing_the_sms_puts_no_code_or_link_in_the_log(
+    tmp_path: Path, database_url: str, json_log: io.StringIO
+) -> None:
+    """The SMS provider refuses the notice and the code, quoting them: the log holds neither the
+    link token, nor the code, nor the provider's API secret."""
+    async with start_sms_server(statuses=[400, 400]) as sms:
+        sms.echo = True
+        settings = make_settings(tmp_path, database_url, sms=sms_settings(tmp_path, sms.url))
+        async with start(settings) as gateway:
+            status, reply = await deposit_to(gateway, [BOB_WITH_MOBILE], [BOB])
+            assert status == 250, reply
+            await wait_for(lambda: len(sms.requests) == 1, what="the notice SMS", within=90)
+            token = re.findall(r"/l/([A-Za-z0-9_-]+)", sms.requests[0].json["text"])[0]
+            link = await notice_link(gateway)
+            async with session() as http:
+                assert await request_code(http, link) == 303
+            await wait_for(lambda: len(sms.requests) == 2, what="the code SMS", within=90)
+            one_time_code = code_in(sms.requests[1].json["text"])
+            await wait_for(
+                lambda: json_log.getvalue().count("SMS provider answered HTTP 400") == 2,
+                what="both failures logged",
+                within=90,
+            )
+    text = json_log.getvalue()
+    assert token in link
+    for secret in (token, one_time_code, SECRET, PASSWORD):
         assert secret not in text
