@@ -80,7 +80,17 @@ def keys_dir(settings: Settings) -> Path:
 
 
 def initialise(settings: Settings) -> None:
-    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
+    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys.
+
+    Refuses (ConfigError) when a configured key file is missing, or when the database holds
+    letters and a key or certificate they depend on is gone: it is never silently made anew.
+    """
+    engine = open_engine(settings.database.url)
+    try:
+        letters_exist = has_letters(engine)
+    finally:
+        engine.dispose()
+    check_keys(settings, letters_exist)
     data_dir = settings.gateway.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # no CRL distribution point in new seal and TSA certificates: an offline validator (pyHanko)
@@ -582,18 +592,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(settings: Settings) -> None:
-    """Refuse to start without the keys the stored letters need, then set up and serve."""
-    engine = open_engine(settings.database.url)
-    try:
-        letters_exist = has_letters(engine)
-    finally:
-        engine.dispose()
-    check_keys(settings, letters_exist)
-    initialise(settings)
-    asyncio.run(serve(settings))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
@@ -604,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             print(f"initialised {settings.gateway.data_dir}")
         elif args.command == "serve":
-            _serve(settings)
+            initialise(settings)  # refuses without the keys the stored letters need
+            asyncio.run(serve(settings))
         elif args.command == "demo":
             initialise(settings)
             _demo(settings)

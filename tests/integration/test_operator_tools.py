@@ -9,6 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import aiosmtplib
 import dkim
 import pytest
@@ -20,7 +21,16 @@ from gateway.storage import tables
 from gateway.storage.account_store import AccountStore
 from tests.integration.test_mx_address import MX_ADDRESS, publish_dkim_key
 from tests.integration.test_mx_delivery import World, dns_server, send_inbound, world
-from tests.support.client import letter_bytes, submit
+from tests.support.client import (
+    decide,
+    email_code,
+    letter_bytes,
+    link_in,
+    notification_for,
+    proofs_for,
+    submit,
+    wait_for,
+)
 from tests.support.gateway import free_port
 
 __all__ = ["dns_server", "world"]
@@ -225,6 +235,9 @@ async def test_missing_keys_stop_the_start_in_one_sentence(
     assert "configuration error: gateway.data_dir: no master key in" in err
     assert "restore the keys directory from the backup" in err
     assert "Traceback" not in err
+    status, _, err = await cli("ca", "--config", str(config))  # nor any other command
+    assert status == 2
+    assert "no master key in" in err
     assert not list(keys.glob("master-*.key"))
 
 
@@ -269,3 +282,51 @@ async def test_a_session_logged_in_before_the_disable_cannot_deposit(gateway: Ru
     )
     with gateway.store.engine.connect() as db:
         assert db.execute(select(func.count()).select_from(tables.letters)).scalar_one() == 0
+
+
+async def test_removing_a_sender_whose_letters_are_done_keeps_them(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Once its letter is accepted and the receipt mailed, remove succeeds: no more login, not
+    listed, and the letter and all its evidence are still there."""
+    config = write_config(tmp_path, database_url)
+    added = await cli(
+        "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
+    )
+    assert added[0] == 0
+    async with running(load_settings(config)) as gateway:
+        data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
+        assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
+        notice = await wait_for(lambda: notification_for(gateway, BOB), what="notice", within=90)
+        link = link_in(notice[0])
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            code = await email_code(gateway, http, link, BOB)
+            assert (await decide(http, link, "accept", code))[0] == 303
+        await wait_for(
+            lambda: proofs_for(gateway, SENDER, "ConsignmentAcceptance"), what="receipt", within=90
+        )
+
+        def mailed() -> bool:
+            with gateway.store.engine.connect() as db:
+                query = select(func.count()).where(tables.outbound.c.state == "pending")
+                return db.execute(query).scalar_one() == 0
+
+        await wait_for(mailed, what="every mail recorded as sent", within=90)
+        with gateway.store.engine.connect() as db:
+            evidence_before = db.execute(
+                select(func.count()).select_from(tables.evidence)
+            ).scalar_one()
+
+        status, out, err = await cli("sender", "remove", SENDER, "--config", str(config))
+        assert status == 0, err
+        assert out.strip() == (
+            f"sender {SENDER} removed: it can no longer log in; its letters and proofs are kept"
+        )
+        assert (await login(gateway, SENDER, PASSWORD))[0] == 535
+        status, out, _ = await cli("sender", "list", "--config", str(config))
+        assert SENDER not in out
+        with gateway.store.engine.connect() as db:
+            letters = db.execute(select(func.count()).select_from(tables.letters)).scalar_one()
+            evidence = db.execute(select(func.count()).select_from(tables.evidence)).scalar_one()
+        assert letters == 1
+        assert evidence == evidence_before >= 3  # deposit, notification, acceptance
