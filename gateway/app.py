@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import Engine
 
+from gateway import logs
+from gateway.accounts import AccountCommands, address_problem
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
@@ -46,15 +49,19 @@ from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
+from gateway.startup import check_keys, has_letters, listen_refused
+from gateway.storage.account_store import AccountStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.portal_store import PortalStore
+from gateway.storage.queue_stats import deliveries_by_state, queue_stats
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
 from gateway.web.app import create_app
+from gateway.web.metrics import admin_app
 from gateway.web.portal import add_portal_routes
 from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
@@ -79,7 +86,17 @@ def keys_dir(settings: Settings) -> Path:
 
 
 def initialise(settings: Settings) -> None:
-    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys."""
+    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys.
+
+    Refuses (ConfigError) when a configured key file is missing, or when the database holds
+    letters and a key or certificate they depend on is gone: it is never silently made anew.
+    """
+    engine = open_engine(settings.database.url)
+    try:
+        letters_exist = has_letters(engine)
+    finally:
+        engine.dispose()
+    check_keys(settings, letters_exist)
     data_dir = settings.gateway.data_dir
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     # no CRL distribution point in new seal and TSA certificates: an offline validator (pyHanko)
@@ -170,6 +187,7 @@ class Running:
     registry: Registry
     scheduler: Scheduler
     store: LetterStore
+    admin_url: str | None = None  # the admin listener (/metrics), when web.admin_listen is set
 
 
 @contextlib.asynccontextmanager
@@ -188,6 +206,10 @@ async def running(
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
         registry = _registry(settings, engine, executor, clock)
+        metrics = registry.metrics
+        metrics.add_database(
+            partial(queue_stats, engine), partial(deliveries_by_state, engine), clock
+        )
         store = LetterStore(engine)
         pki = pki_paths(settings.gateway.data_dir)
         authority = TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key)
@@ -264,10 +286,14 @@ async def running(
         runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
-        host, port = settings.web.listen
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
+        bound = await _listen(runner, "web.listen", settings.web.listen)
+        admin_url = None
+        if settings.web.admin_listen is not None:
+            admin = web.AppRunner(admin_app(metrics, registry.io), access_log=None)
+            await admin.setup()
+            stack.push_async_callback(admin.cleanup)
+            admin_bound = await _listen(admin, "web.admin_listen", settings.web.admin_listen)
+            admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
         handler = SubmissionHandler(
             registry,
@@ -296,6 +322,7 @@ async def running(
                 _tls_context(settings),
                 hostname=local_hostname,
                 inbound=inbound,
+                metrics=metrics,
             )
         )
 
@@ -312,7 +339,26 @@ async def running(
                     await task
 
         stack.push_async_callback(stop_scheduler)
-        yield Running(settings, smtp, f"http://{bound[0]}:{bound[1]}", registry, scheduler, store)
+        yield Running(
+            settings,
+            smtp,
+            f"http://{bound[0]}:{bound[1]}",
+            registry,
+            scheduler,
+            store,
+            admin_url,
+        )
+
+
+async def _listen(runner: web.AppRunner, key: str, address: tuple[str, int]) -> tuple[str, int]:
+    """Start a web listener; a busy port is a ConfigError naming the key, not a traceback."""
+    site = web.TCPSite(runner, *address)
+    try:
+        await site.start()
+    except OSError as err:
+        raise listen_refused(key, address, err) from None
+    host, port = site._server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+    return str(host), int(port)
 
 
 def _add_portal(
@@ -336,6 +382,8 @@ async def serve(settings: Settings) -> None:
         log.info(
             "web listening on %s (public URL %s)", gateway.web_url, settings.gateway.public_url
         )
+        if gateway.admin_url:
+            log.info("metrics: %s/metrics", gateway.admin_url)
         if settings.delivery.mode == "outbox":
             log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
         await stop.wait()
@@ -389,6 +437,10 @@ def offline_registry(settings: Settings) -> Iterator[Registry]:
 
 
 def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
+    problem = address_problem(args.email)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not args.password_stdin:
         print("error: give the password on standard input with --password-stdin", file=sys.stderr)
         return 2
@@ -400,6 +452,30 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
         registry.save_sender(args.email, args.name or args.email, password, args.language)
     print(f"sender {args.email} saved")
     return 0
+
+
+def _sender(settings: Settings, args: argparse.Namespace) -> int:
+    """`sender add|list|disable|enable|remove`."""
+    if args.sender_command == "add":
+        return _sender_add(settings, args)
+    engine = open_engine(settings.database.url)
+    try:
+        commands = AccountCommands(
+            AccountStore(engine),
+            utcnow,
+            out=print,
+            err=lambda text: print(text, file=sys.stderr),
+        )
+        if args.sender_command == "list":
+            return commands.list()
+        action = {
+            "disable": commands.disable,
+            "enable": commands.enable,
+            "remove": commands.remove,
+        }[args.sender_command]
+        return action(args.email)
+    finally:
+        engine.dispose()
 
 
 def _verify(
@@ -438,22 +514,85 @@ def _dkim_record(settings: Settings) -> str:
     return f"{DKIM_SELECTOR}._domainkey.{settings.gateway.domain}. IN TXT ( {strings} )"
 
 
+DESCRIPTION = """\
+LRE Gateway: electronic registered mail by email. Senders deposit letters over SMTP; the
+gateway stores them encrypted, issues sealed and timestamped proofs, and lets each recipient
+accept or refuse on a web page.
+
+Every command reads its settings from --config FILE (before or after the command's name), or
+else from $LRE_GATEWAY_CONFIG, or else from config/gateway.toml if it exists; without any, the
+development defaults apply."""
+
+EPILOG = """\
+examples:
+  lre-gateway --config /etc/lre/gateway.toml serve
+  lre-gateway sender add maitre@cabinet.ma --name "Maître Dupont" --password-stdin
+  lre-gateway sender list --config /etc/lre/gateway.toml
+  lre-gateway verify proof.pdf
+
+`lre-gateway COMMAND --help` describes one command."""
+
+
+def _config_option() -> argparse.ArgumentParser:
+    """--config, accepted after any command too (`lre-gateway ca --config F`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,  # after the command: only overrides when given there
+        help="the gateway's TOML configuration file",
+    )
+    return common
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lre-gateway", description=__doc__)
-    parser.add_argument("--config", help="TOML configuration file")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("init", help="create data dir, database schema, development PKI, keys")
-    commands.add_parser("serve", help="run SMTP listeners, web and background workers")
-    commands.add_parser("demo", help="create the demo sender (first run) and print how to use it")
-    sender = commands.add_parser("sender", help="manage sender accounts")
-    sender_commands = sender.add_subparsers(dest="sender_command", required=True)
-    add = sender_commands.add_parser("add", help="create or update a sender account")
-    add.add_argument("email")
-    add.add_argument("--name", default="")
-    add.add_argument("--language", default="fr", choices=("fr", "en", "ar"))
-    add.add_argument("--password-stdin", action="store_true")
-    commands.add_parser("ca", help="print the trust anchors (PEM) needed to verify proofs")
-    verify = commands.add_parser("verify", help="verify proofs offline")
+    common = _config_option()
+    parser = argparse.ArgumentParser(
+        prog="lre-gateway",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="FILE", help="the gateway's TOML configuration file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+    ) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=text, description=text, parents=[common])
+
+    command(commands, "init", "create the data directory, the database tables and the keys")
+    command(commands, "serve", "run the gateway: SMTP ports, web site and background work")
+    command(commands, "demo", "create a demo sender (first run) and print how to send a letter")
+    sender = command(commands, "sender", "manage the sender accounts allowed to deposit letters")
+    senders = sender.add_subparsers(dest="sender_command", required=True, metavar="ACTION")
+    add = command(senders, "add", "create a sender account, or change its name and password")
+    add.add_argument("email", help="the sender's email address (its login and From: address)")
+    add.add_argument("--name", default="", help="the name proofs give (default: the address)")
+    add.add_argument(
+        "--language",
+        default="fr",
+        choices=("fr", "en", "ar"),
+        help="language of the proofs mailed to this sender (default: fr)",
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (at least 8 characters) from the first line of standard input",
+    )
+    command(senders, "list", "list the sender accounts, their status and letters in progress")
+    for name, text in (
+        ("disable", "refuse this sender's logins and letters until it is enabled again"),
+        ("enable", "accept this sender's logins and letters again"),
+        (
+            "remove",
+            "remove a sender account (refused while letters are in progress; "
+            "letters and proofs are always kept)",
+        ),
+    ):
+        command(senders, name, text).add_argument("email", help="the sender's email address")
+    command(commands, "ca", "print the trust anchors (PEM) that verify this gateway's proofs")
+    verify = command(commands, "verify", "check proofs offline: seal, timestamp, certificates")
     verify.add_argument(
         "files", nargs="+", help="proof.pdf, a proof mail (.eml), or evidence.xml and its .p7s"
     )
@@ -465,37 +604,33 @@ def _parser() -> argparse.ArgumentParser:
         help="validate as of this ISO 8601 date or date and time (UTC unless it names a zone); "
         "default now",
     )
-    commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
-    keys = commands.add_parser("keys", help="content encryption keys")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("rotate", help="add a new master key for new letters")
+    command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
+    keys = command(commands, "keys", "manage the keys that encrypt the stored letters")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    command(
+        keys_commands, "rotate", "add a new master key: new letters use it, old ones keep theirs"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per check otherwise
-    smtp_log = logging.getLogger("mail.log")  # aiosmtpd
-    smtp_log.setLevel(logging.WARNING)  # not every SMTP command
-    smtp_log.addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting details
+    logs.configure()
     try:
         settings = load_settings(config_path(args.config))
+        logs.configure(settings.logging.format)
         if args.command == "init":
             initialise(settings)
             print(f"initialised {settings.gateway.data_dir}")
         elif args.command == "serve":
-            initialise(settings)
+            initialise(settings)  # refuses without the keys the stored letters need
             asyncio.run(serve(settings))
         elif args.command == "demo":
             initialise(settings)
             _demo(settings)
         elif args.command == "sender":
             initialise(settings)
-            return _sender_add(settings, args)
+            return _sender(settings, args)
         elif args.command == "ca":
             initialise(settings)
             sys.stdout.write(_anchors(settings).decode())

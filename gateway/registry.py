@@ -39,6 +39,7 @@ from gateway.errors import (
 )
 from gateway.evidence.xml import to_xml
 from gateway.identity import CodeStatus, RecipientIdentity
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission
@@ -105,6 +106,7 @@ class Registry:
         gateway = settings.gateway
         self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
         self._auth_cache: dict[tuple[str, str], float] = {}
+        self.metrics = Metrics()  # the process's counters; the composition root serves them
         self.identity = RecipientIdentity(
             settings=settings,
             store=IdentityStore(store.engine),
@@ -162,12 +164,15 @@ class Registry:
                 self._auth_cache[key] = time.monotonic() + AUTH_CACHE_SECONDS
         if not ok or record is None:
             return None
-        return Account(id=record.id, email=record.email, name=record.name)
+        return Account(id=record.id, email=record.email, name=record.name, disabled=record.disabled)
 
     # deposit ----------------------------------------------------------------------------
 
     async def deposit(self, submission: Submission) -> str:
         """Store the letter, its deliveries and deposit evidence; return once committed."""
+        account = await self.io(self._store.account, submission.account.email)
+        if account is None or account.disabled:  # disabled (or removed) since the login
+            raise Rejected(replies.ACCOUNT_DISABLED_NOW)
         letter_id = new_id()
         digest, content, page = await self._cpu(
             self._seal_content, submission.content, submission.parsed, letter_id
@@ -244,7 +249,9 @@ class Registry:
             letter.reference,
             submission.account.email,
             len(deliveries),
+            extra={"letter": letter.reference},
         )
+        self.metrics.deposited(submission.authentication, len(deliveries))
         self.wake()
         return letter.reference
 
@@ -341,7 +348,14 @@ class Registry:
             also=also,
         )
         if done:
-            log.info("letter %s to %s: %s", letter.reference, delivery.recipient, event.value)
+            log.info(
+                "letter %s to %s: %s",
+                letter.reference,
+                delivery.recipient,
+                event.value,
+                extra={"letter": letter.reference},
+            )
+            self.metrics.event(event.value, delivery.state.value, new_state.value)
             self.wake()
         return done
 

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
+from gateway.core.evidence import EvidenceType
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
+from gateway.logs import about_letter
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
@@ -76,6 +78,8 @@ class Scheduler:
         self._wakeups: list[asyncio.Event] = []
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._deposited: dict[str, datetime] = {}  # proof-of-deposit mail id → deposit time
+        self._references: dict[str, str] = {}  # mail id → its letter's reference (for the log)
 
     def wake(self) -> None:
         for event in self._wakeups:
@@ -218,18 +222,30 @@ class Scheduler:
             try:
                 message = self._dkim.sign(await self._compose(mail), now=mail.created_at)
             except RelayFailed as err:  # e.g. a code used meanwhile: nothing to send
+                self._forget(mail)
                 outcome = await self._failed(mail, err)
                 if outcome is not None:
                     await self._record(*outcome)
                 return None
             except Exception as err:  # never lose the mail to a bug: retry later
                 log.exception("mail %s could not be composed", mail.id)
+                self._forget(mail)
                 await self._retry(mail, f"internal error: {type(err).__name__}")
                 return None
         return replace(mail, message=message)
 
+    def _forget(self, mail: PendingMail) -> None:
+        """Drop what composing a mail noted for its hand-over (it will not be handed over now)."""
+        self._references.pop(mail.id, None)
+        self._deposited.pop(mail.id, None)
+
     async def _send(self, mail: PendingMail) -> None:
         """Hand one mail over, then record its outcome at once (one commit per mail)."""
+        reference = self._references.pop(mail.id, None)
+        if reference is None:  # bytes fixed by an earlier run (a resend after a crash)
+            letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)
+            reference = letter.reference
+        about_letter(reference)  # this task's log lines are about this letter
         async with self._slots:
             try:
                 mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
@@ -245,7 +261,13 @@ class Scheduler:
                 log.exception("mail %s could not be sent", mail.id)
                 await self._retry(mail, f"internal error: {type(err).__name__}")
                 return
+            finally:
+                deposited = self._deposited.pop(mail.id, None)
             log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
+            metrics = self._registry.metrics
+            metrics.mail_outcome(mail.kind, None)
+            if deposited is not None:
+                metrics.proof_of_deposit_mailed((self._clock() - deposited).total_seconds())
             await self._record(mail, None)
 
     async def _record(self, mail: PendingMail, failure: str | None) -> None:
@@ -273,6 +295,7 @@ class Scheduler:
             await self._retry(mail, reply)
             return None
         log.warning("%s %s to %s failed: %s", mail.kind, mail.id, mail.rcpt, reply)
+        self._registry.metrics.mail_outcome(mail.kind, reply)
         return mail, reply
 
     async def _retry(self, mail: PendingMail, error: str) -> None:
@@ -287,6 +310,8 @@ class Scheduler:
 
     async def _compose(self, mail: PendingMail) -> bytes:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
+        about_letter(letter.reference)  # this task's log lines are about this letter
+        self._references[mail.id] = letter.reference  # and those of the task that sends it
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
         if mail.kind == "code":
@@ -327,8 +352,11 @@ class Scheduler:
         pdf = None
         if self._pdf_queue is not None and mail.evidence_id is not None:
             pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)
+        record = from_xml(xml)
+        if record.event == EvidenceType.SubmissionAcceptance:
+            self._deposited[mail.id] = letter.deposited_at
         composed = compose_proof(
-            from_xml(xml),
+            record,
             xml,
             p7s,
             to=mail.rcpt,

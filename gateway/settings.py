@@ -111,6 +111,13 @@ class SmtpSettings:
 @dataclass(frozen=True, kw_only=True)
 class WebSettings:
     listen: tuple[str, int] = ("127.0.0.1", 8080)
+    # the operator's listener (GET /metrics); empty: none. Never expose it to the Internet.
+    admin_listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingSettings:
+    format: str = "text"  # text | json (one JSON object per line)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +194,7 @@ class Settings:
     letters: LettersSettings = field(default_factory=LettersSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     mime: MimeLimits = field(default_factory=MimeLimits)  # [mime]: hostile-message limits
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: Path | None = None
 
 
@@ -197,6 +205,7 @@ _CHOICES = {
     "letters.recipient_verification": ("sms_or_email", "email", "sms_required", "none"),
     "sms.provider": ("outbox", "http", "none"),
     "sms.method": ("POST", "PUT"),
+    "logging.format": ("text", "json"),
 }
 
 
@@ -210,8 +219,16 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         return dict(value)
     if isinstance(default, Duration):
         return parse_duration(value, key)
-    if name in ("submission", "submissions", "inbound", "listen", "smarthost", "resolver"):
-        if (section == "smtp" or name == "resolver") and value in ("", "off", None):
+    if name in (
+        "submission",
+        "submissions",
+        "inbound",
+        "listen",
+        "admin_listen",
+        "smarthost",
+        "resolver",
+    ):
+        if (section == "smtp" or name in ("resolver", "admin_listen")) and value in ("", "off"):
             return None
         return parse_hostport(value, key)
     if section == "mime":
@@ -305,6 +322,7 @@ _SECTIONS = {
     "letters": LettersSettings,
     "sms": SmsSettings,
     "mime": MimeLimits,
+    "logging": LoggingSettings,
 }
 
 

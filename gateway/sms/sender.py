@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core.identity import CODE_VALIDITY
 from gateway.errors import SmsFailed
+from gateway.logs import redact
 from gateway.settings import SmsSettings
 from gateway.sms.providers import SmsProvider
 from gateway.smtp_out.backoff import next_attempt
@@ -68,7 +69,9 @@ class SmsSender:
         log.info("%s SMS %s handed over", sms.kind, sms.id)
         await self._done(sms, None)
 
-    async def _failed(self, sms: PendingSms, err: SmsFailed) -> None:
+    async def _failed(self, sms: PendingSms, error: SmsFailed) -> None:
+        # a provider's answer may echo the text: never log or keep its code or link
+        err = SmsFailed(redact(error.reason, sms.text), temporary=error.temporary)
         attempts = sms.attempts + 1
         retry = next_attempt(
             attempts, self._clock(), base=self._settings.retry_base.delta, maximum=RETRY_MAX

@@ -53,6 +53,7 @@ class Account:
     id: str
     email: str
     name: str
+    disabled: bool = False  # set by the operator: `lre-gateway sender disable`
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,9 @@ class SubmissionHandler:
             self._throttle.failed(peer, time.monotonic())
             return AuthResult(success=False, handled=False, message=replies.BAD_CREDENTIALS.line())
         self._throttle.succeeded(peer)
+        if account.disabled:
+            log.info("%s AUTH refused: account %s is disabled", peer, account.email)
+            return AuthResult(success=False, handled=False, message=replies.ACCOUNT_DISABLED.line())
         return AuthResult(
             success=True, auth_data=_Login(account, f"SMTP AUTH {mechanism} over {tls}")
         )

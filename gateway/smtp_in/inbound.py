@@ -44,6 +44,11 @@ NO_MAILBOX: Final = SmtpReply(
 MIXED: Final = SmtpReply(
     452, "4.5.3", "Send bounces and letters in separate transactions; this recipient was not added"
 )
+DISABLED: Final = SmtpReply(
+    550,
+    "5.7.13",
+    "This sender account is disabled by the gateway's operator; nothing was kept",
+)
 NOT_REGISTERED: Final = SmtpReply(
     550, "5.7.1", "The From: address is not a registered sender of this gateway; nothing was kept"
 )
@@ -175,6 +180,9 @@ class InboundHandler:
         if verdict.method is None:
             log.info("%s: letter from %s not authenticated: %s", _peer(session), sender, verdict)
             return unauthenticated(verdict.reasons)
+        if record.disabled:
+            log.info("%s: letter from disabled account %s refused", _peer(session), sender)
+            return DISABLED
         tls = _tls(server)
         submission = Submission(
             account=Account(id=record.id, email=record.email, name=record.name),

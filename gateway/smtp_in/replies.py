@@ -34,6 +34,17 @@ AUTH_THROTTLED: Final = SmtpReply(
 BAD_CREDENTIALS: Final = SmtpReply(
     535, "5.7.8", "Authentication failed: the account address or the password is wrong"
 )
+# RFC 5248 X.7.13 "User Account Disabled"; said only once the password was right
+ACCOUNT_DISABLED: Final = SmtpReply(
+    525,
+    "5.7.13",
+    "This sender account is disabled by the gateway's operator; no letter can be deposited",
+)
+ACCOUNT_DISABLED_NOW: Final = SmtpReply(
+    550,
+    "5.7.13",
+    "This sender account was disabled by the gateway's operator; nothing was kept",
+)
 AUTH_MALFORMED: Final = SmtpReply(501, "5.5.2", "The AUTH data could not be read")
 SENDER_MISMATCH: Final = SmtpReply(
     550, "5.7.1", "The envelope sender must be the address of the account you logged in with"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,9 +15,11 @@ from typing import Any, AnyStr, Final
 
 from aiosmtpd.smtp import SMTP
 
+from gateway.metrics import Metrics
 from gateway.settings import SmtpSettings
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import SubmissionHandler
+from gateway.startup import listen_refused
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +34,29 @@ class _Protocol(SMTP):
     DATA exceeds data_size_limit (the only way to bound memory while receiving), "530 Must
     issue a STARTTLS command first", the 552 to an oversized MAIL FROM SIZE=. `push` maps them
     to the catalogue. Everything else is handler hooks.
+
+    With metrics, every reply is counted by code and the handling of DATA is timed.
     """
+
+    metrics: Metrics | None = None
+    listener = "submission"
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
             status = replies.native(status, max_message_size=self.data_size_limit or 0)
+        if self.metrics is not None:
+            text = status if isinstance(status, str) else status.decode("ascii", "replace")
+            self.metrics.smtp_reply(self.listener, text[:3])
         await super().push(status)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        if command != "DATA" or self.metrics is None:
+            return await super()._call_handler_hook(command, *args)
+        start = time.perf_counter()
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            self.metrics.data_answered(self.listener, time.perf_counter() - start)
 
 
 # name -> (settings attribute, implicit TLS)
@@ -55,6 +75,7 @@ async def serve(
     *,
     hostname: str,
     inbound: Any = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[dict[str, tuple[str, int]]]:
     """Listen on every configured submission port; yield the bound (host, port) by name."""
     loop = asyncio.get_running_loop()
@@ -67,19 +88,36 @@ async def serve(
             if address is None or (name == "inbound" and inbound is None):
                 continue
             if name == "inbound":
-                factory = _inbound_factory(inbound, tls, hostname=hostname, into=sessions)
+                made = _inbound_factory(inbound, tls, hostname=hostname, into=sessions)
             else:
-                factory = _factory(
-                    handler, tls, implicit=implicit, hostname=hostname, into=sessions
+                made = _factory(handler, tls, implicit=implicit, hostname=hostname, into=sessions)
+            factory = _counted(made, name, metrics)
+            try:
+                server = await loop.create_server(
+                    factory, *address, ssl=tls if implicit else None, reuse_address=True
                 )
-            server = await loop.create_server(
-                factory, *address, ssl=tls if implicit else None, reuse_address=True
-            )
+            except OSError as err:
+                raise listen_refused(f"smtp.{key}", address, err) from None
             stack.push_async_callback(_close_server, server)
             host, port = server.sockets[0].getsockname()[:2]
             bound[name] = (host, port)
             log.info("SMTP %s listening on %s:%d", name, host, port)
         yield bound
+
+
+def _counted(
+    make: Callable[[], SMTP], listener: str, metrics: Metrics | None
+) -> Callable[[], SMTP]:
+    """The protocol factory, its sessions reporting to `metrics` under the listener's name."""
+
+    def counted() -> SMTP:
+        protocol = make()
+        if isinstance(protocol, _Protocol):
+            protocol.metrics = metrics
+            protocol.listener = listener
+        return protocol
+
+    return counted
 
 
 def _factory(

@@ -39,6 +39,7 @@ class AccountRecord:
     name: str
     password_hash: str
     language: str
+    disabled: bool = False  # accounts.disabled_at is set
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,14 @@ class LetterStore:
             row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
         if row is None:
             return None
-        return AccountRecord(row.id, row.email, row.name, row.password_hash, row.language)
+        return AccountRecord(
+            row.id,
+            row.email,
+            row.name,
+            row.password_hash,
+            row.language,
+            disabled=row.disabled_at is not None,
+        )
 
     def account_language(self, account_id: str) -> str:
         with self.engine.connect() as db:

@@ -37,6 +37,7 @@ accounts = Table(
     Column("language", String(8), nullable=False, default="fr"),
     _time("created_at"),
     _time("updated_at"),
+    _time("disabled_at", nullable=True),  # set: AUTH and MX-address deposits are refused
 )
 
 letters = Table(

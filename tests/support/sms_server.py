@@ -1,7 +1,8 @@
 """A real SMS provider double: an aiohttp HTTP server on loopback that records every request.
 
 It answers each request with the next status of `statuses` (then 200), so a test can make the
-provider fail temporarily (5xx), permanently (4xx) or be slow (`delay`).
+provider fail temporarily (5xx), permanently (4xx), be slow (`delay`), or echo what it was sent
+in its error answers (`echo`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class SmsServer:
     statuses: list[int] = field(default_factory=list)
     requests: list[SmsRequest] = field(default_factory=list)
     delay: float = 0.0
+    echo: bool = False  # a failure answers with the request's body, as careless providers do
 
     def to(self, phone: str) -> list[SmsRequest]:
         """Requests that were answered 2xx for this number (what the phone received)."""
@@ -53,6 +55,8 @@ async def start_sms_server(statuses: list[int] | None = None) -> AsyncIterator[S
         server.requests.append(SmsRequest(request.method, request.path, headers, body))
         if server.delay:
             await asyncio.sleep(server.delay)
+        if server.echo and status >= 300:
+            return web.Response(body=body, status=status, content_type="application/json")
         return web.json_response({"status": "queued" if status < 300 else "error"}, status=status)
 
     app = web.Application()

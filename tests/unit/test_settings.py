@@ -20,13 +20,15 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
     from_example = load_settings(EXAMPLE)
     defaults = settings_from_dict({}, base=Path.cwd())
     sections = ("gateway", "database", "smtp", "web", "delivery", "evidence", "letters", "sms")
-    for section in (*sections, "mime"):
+    for section in (*sections, "mime", "logging"):
         assert getattr(from_example, section) == getattr(defaults, section), section
 
 
 @pytest.mark.parametrize(
     ("raw", "names"),
     [
+        ({"logging": {"format": "xml"}}, "logging.format"),
+        ({"web": {"admin_listen": "9108"}}, "web.admin_listen"),
         ({"smtp": {"submision": "127.0.0.1:25"}}, "smtp.submision"),
         ({"letters": {"negligence_after": "15 days"}}, "letters.negligence_after"),
         ({"letters": {"reveal_sender": "always"}}, "letters.reveal_sender"),
@@ -100,3 +102,12 @@ def test_mime_limits_read_sizes_and_counts() -> None:
     mime = settings_from_dict({"mime": {"max_header_block": "1MB", "max_parts": 50}}).mime
     assert (mime.max_header_block, mime.max_parts) == (10**6, 50)
     assert (mime.max_header_size, mime.max_depth) == (64_000, 32)
+
+
+def test_the_admin_listener_is_off_unless_given() -> None:
+    """web.admin_listen: empty (the default) means none; host:port binds there."""
+    assert settings_from_dict({}).web.admin_listen is None
+    assert settings_from_dict({"web": {"admin_listen": ""}}).web.admin_listen is None
+    given = settings_from_dict({"web": {"admin_listen": "127.0.0.1:9108"}})
+    assert given.web.admin_listen == ("127.0.0.1", 9108)
+    assert settings_from_dict({"logging": {"format": "json"}}).logging.format == "json"

@@ -1,0 +1,49 @@
+"""SQL behind the queue gauges of /metrics: depth and oldest item of each work queue, and the
+deliveries by state. Read-only; one round trip per queue, on the indexed state columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from gateway.storage import tables as t
+from gateway.storage.store import utc
+
+
+@dataclass(frozen=True)
+class QueueStat:
+    name: str  # seal | pdf | mail | sms
+    depth: int
+    oldest: datetime | None  # when the oldest waiting item was queued
+
+
+def queue_stats(engine: Engine) -> list[QueueStat]:
+    """The four durable work queues, as the database holds them now."""
+    queries = {
+        "seal": select(func.count(), func.min(t.evidence.c.event_time)).where(
+            t.evidence.c.sealed_at.is_(None)
+        ),
+        "pdf": select(func.count(), func.min(t.evidence.c.event_time))
+        .select_from(t.proof_pdfs.join(t.evidence, t.evidence.c.id == t.proof_pdfs.c.evidence_id))
+        .where(t.proof_pdfs.c.state == "pending"),
+        "mail": select(func.count(), func.min(t.outbound.c.created_at)).where(
+            t.outbound.c.state == "pending"
+        ),
+        "sms": select(func.count(), func.min(t.sms_outbound.c.created_at)).where(
+            t.sms_outbound.c.state == "pending"
+        ),
+    }
+    stats = []
+    with engine.connect() as db:
+        for name, query in queries.items():
+            depth, oldest = db.execute(query).one()
+            stats.append(QueueStat(name, int(depth), None if oldest is None else utc(oldest)))
+    return stats
+
+
+def deliveries_by_state(engine: Engine) -> dict[str, int]:
+    query = select(t.deliveries.c.state, func.count()).group_by(t.deliveries.c.state)
+    with engine.connect() as db:
+        return {state: int(n) for state, n in db.execute(query).all()}
