@@ -24,6 +24,7 @@ from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.log_publisher import LogPublisher, ensure_log_key, log_signer
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -31,6 +32,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.log_cli import add_log_parser, run_log_command
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
@@ -46,11 +48,13 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.storage.database import create_schema, open_engine
+from gateway.storage.log_store import LogStore
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
 from gateway.web.app import create_app
+from gateway.web.log import add_log_routes
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
 
@@ -81,6 +85,7 @@ def initialise(settings: Settings) -> None:
     # on the CRL and timestamps the PDF embeds (data dirs made before keep their certificates)
     ensure_dev_pki(data_dir, settings.gateway.domain)
     Vault.initialise(keys_dir(settings))
+    ensure_log_key(keys_dir(settings))  # signs the public evidence log's checkpoints
     engine = open_engine(settings.database.url)
     try:
         create_schema(engine)
@@ -164,6 +169,7 @@ class Running:
     registry: Registry
     scheduler: Scheduler
     store: LetterStore
+    log: LogPublisher | None = None  # the public evidence log's checkpoint job
 
 
 @contextlib.asynccontextmanager
@@ -249,6 +255,8 @@ async def running(
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
+        evidence_log = _evidence_log(settings, engine, registry, timestamper, clock)
+        add_log_routes(app, evidence_log.store, registry.io)
         # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
         runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
@@ -300,8 +308,41 @@ async def running(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+        log_task = asyncio.create_task(evidence_log.run(), name="evidence-log")
+
+        async def stop_log() -> None:
+            """After the scheduler: append what it sealed last, publish a final checkpoint."""
+            evidence_log.stop()
+            await log_task
+
+        stack.push_async_callback(stop_log)
         stack.push_async_callback(stop_scheduler)
-        yield Running(settings, smtp, f"http://{bound[0]}:{bound[1]}", registry, scheduler, store)
+        yield Running(
+            settings,
+            smtp,
+            f"http://{bound[0]}:{bound[1]}",
+            registry,
+            scheduler,
+            store,
+            evidence_log,
+        )
+
+
+def _evidence_log(
+    settings: Settings,
+    engine: object,
+    registry: Registry,
+    timestamper: Timestamper,
+    clock: Callable[[], datetime],
+) -> LogPublisher:
+    return LogPublisher(
+        store=LogStore(engine),  # type: ignore[arg-type]
+        signer=log_signer(settings.gateway.domain, keys_dir(settings)),
+        timestamper=timestamper,
+        clock=clock,
+        interval=settings.evidence.log_interval.delta.total_seconds(),
+        io=registry.io,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -448,6 +489,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new master key for new letters")
+    add_log_parser(commands)
     return parser
 
 
@@ -483,6 +525,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "dkim-record":
             initialise(settings)
             print(_dkim_record(settings))
+        elif args.command == "log":
+            return run_log_command(settings, args)
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
     except ConfigError as err:
