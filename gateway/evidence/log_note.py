@@ -94,7 +94,7 @@ class Verifier:
     def parse(cls, vkey: str) -> Verifier:
         """Read `name+hex id+base64(0x01 ‖ key)`; NoteError if it is not such a key."""
         try:
-            name, kid, encoded = vkey.strip().split("+")
+            name, kid, encoded = vkey.strip().split("+", 2)  # base64 may hold "+"
             blob = base64.b64decode(encoded, validate=True)
             wanted = bytes.fromhex(kid)
         except (ValueError, binascii.Error):

@@ -39,13 +39,13 @@ LOG: Final = web.AppKey("evidence_log", _Log)
 def add_log_routes(app: web.Application, store: LogStore, io: Io) -> None:
     app[LOG] = _Log(store, io)
     add = app.router.add_get
-    add("/log/checkpoint", checkpoint)
-    add(r"/log/checkpoints/{size:\d{1,19}}", old_checkpoint)
-    add(r"/log/checkpoints/{size:\d{1,19}}.tsr", checkpoint_timestamp)
-    add("/log/tile/entries/{rest:.+}", entries_tile)
-    add(r"/log/tile/{level:\d{1,2}}/{rest:.+}", hash_tile)
-    add("/log/proof/{evidence_id}", inclusion)
-    add("/log/consistency", consistency)
+    add("/log/checkpoint", _plain(checkpoint))
+    add(r"/log/checkpoints/{size:\d{1,19}}", _plain(old_checkpoint))
+    add(r"/log/checkpoints/{size:\d{1,19}}.tsr", _plain(checkpoint_timestamp))
+    add("/log/tile/entries/{rest:.+}", _plain(entries_tile))
+    add(r"/log/tile/{level:\d{1,2}}/{rest:.+}", _plain(hash_tile))
+    add("/log/proof/{evidence_id}", _plain(inclusion))
+    add("/log/consistency", _plain(consistency))
 
 
 def _log(request: web.Request) -> _Log:
@@ -66,8 +66,32 @@ def _binary(
     return response
 
 
-def _not_found(text: str) -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=text + "\n")
+class _Refusal(Exception):
+    """A plain-text 4xx for log clients (the site's error pages are for people)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _not_found(text: str) -> _Refusal:
+    return _Refusal(404, text)
+
+
+def _bad(text: str) -> _Refusal:
+    return _Refusal(400, text)
+
+
+def _plain(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Any:
+    async def answer(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except _Refusal as refusal:
+            response = web.Response(status=refusal.status, text=f"{refusal}\n")
+            response.headers["Cache-Control"] = MUTABLE
+            return response
+
+    return answer
 
 
 async def checkpoint(request: web.Request) -> web.Response:
@@ -99,13 +123,13 @@ def _tile_address(request: web.Request) -> tuple[int, int]:
     try:
         return parse_tile_rest(request.match_info["rest"])
     except TileError as err:
-        raise web.HTTPBadRequest(text=f"{err}\n") from None
+        raise _bad(f"{err}") from None
 
 
 async def hash_tile(request: web.Request) -> web.Response:
     level = int(request.match_info["level"])
     if level > MAX_LEVEL:
-        raise web.HTTPBadRequest(text="no such tile level\n")
+        raise _bad("no such tile level")
     index, width = _tile_address(request)
     log = _log(request)
     data = await log.io(log.store.tile, level, index, width)
@@ -128,7 +152,7 @@ async def inclusion(request: web.Request) -> web.Response:
     """The inclusion proof of an evidence in the latest checkpoint (404: pending)."""
     evidence_id = request.match_info["evidence_id"].removesuffix(".json")
     if not 0 < len(evidence_id) <= 32 or not set(evidence_id) <= EVIDENCE_ID_CHARS:
-        raise web.HTTPBadRequest(text="not an evidence id\n")
+        raise _bad("not an evidence id")
     log = _log(request)
     latest = await log.io(log.store.checkpoint)
     found = None if latest is None else await log.io(log.store.inclusion, evidence_id, latest.size)
@@ -145,11 +169,11 @@ async def consistency(request: web.Request) -> web.Response:
     try:
         old, new = int(request.query["old"]), int(request.query["new"])
     except (KeyError, ValueError):
-        raise web.HTTPBadRequest(text="give old=M&new=N, two tree sizes\n") from None
+        raise _bad("give old=M&new=N, two tree sizes") from None
     log = _log(request)
     size = await log.io(log.store.size)
     if not 0 < old <= new <= size:
-        raise web.HTTPBadRequest(text=f"sizes must satisfy 0 < old <= new <= {size}\n")
+        raise _bad(f"sizes must satisfy 0 < old <= new <= {size}")
     try:
         proof = await log.io(log.store.consistency, old, new)
     except ProofError as err:
