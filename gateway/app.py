@@ -24,6 +24,7 @@ from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.log_note import NoteError, Verifier
 from gateway.evidence.log_publisher import LogPublisher, ensure_log_key, log_signer
 from gateway.evidence.pki import (
     anchors_pem,
@@ -32,7 +33,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
-from gateway.log_cli import add_log_parser, run_log_command
+from gateway.log_cli import add_log_parser, existing_log_verifier, run_log_command
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
@@ -53,6 +54,7 @@ from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
+from gateway.verification.log_inclusion import judge, split_paths
 from gateway.web.app import create_app
 from gateway.web.log import add_log_routes
 from gateway.web.proofs import add_pki_routes
@@ -423,17 +425,31 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _verify(
-    settings: Settings, files: Sequence[str], anchors_file: str | None, at: datetime | None
+    settings: Settings,
+    files: Sequence[str],
+    anchors_file: str | None,
+    at: datetime | None,
+    log_key: str | None = None,
 ) -> int:
     pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
     anchors = load_certificates(pem)
     if at is not None:
         print(f"validating as of {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+    files, inclusions, unreadable = split_paths(files)  # the evidence log's inclusion proofs
+    log_verifier = Verifier.parse(log_key) if log_key else existing_log_verifier(settings)
     verdicts = verify_paths([Path(f) for f in files], anchors, at=at)
+    logged = True
     for verdict in verdicts:
         print(verdict.describe())
+        included = judge(verdict, inclusions, log_verifier)
+        if included is not None:
+            print(f"  {included.line}")
+            logged = logged and included.ok
         print()
-    return 0 if verdicts and all(v.valid for v in verdicts) else 1
+    for problem in unreadable:
+        print(f"{problem}\n")
+    valid = logged and not unreadable and all(v.valid for v in verdicts)
+    return 0 if verdicts and valid else 1
 
 
 def validation_moment(text: str) -> datetime:
@@ -485,6 +501,12 @@ def _parser() -> argparse.ArgumentParser:
         help="validate as of this ISO 8601 date or date and time (UTC unless it names a zone); "
         "default now",
     )
+    verify.add_argument(
+        "--log-key",
+        metavar="VKEY",
+        help="the evidence log's verifier key, to check inclusion proofs "
+        "(default: this gateway's, see `log key`)",
+    )
     commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
     keys = commands.add_parser("keys", help="content encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -521,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
-            return _verify(settings, args.files, args.anchors, args.at)
+            return _verify(settings, args.files, args.anchors, args.at, args.log_key)
         elif args.command == "dkim-record":
             initialise(settings)
             print(_dkim_record(settings))
@@ -529,6 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_log_command(settings, args)
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
+    except NoteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2

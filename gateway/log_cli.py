@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.evidence.log_audit import AuditFailure, audit, cosign, open_source
 from gateway.evidence.log_note import NoteError, Signer, Verifier
-from gateway.evidence.log_publisher import ensure_ed25519_key, log_signer
+from gateway.evidence.log_publisher import LOG_KEY_FILE, ensure_ed25519_key, log_signer
 from gateway.settings import Settings
 
 WITNESS_KEY = "witness-ed25519.pem"
@@ -80,3 +80,11 @@ def run_log_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"co-signed as {witness.name} (witness key {witness.verifier().vkey()}):")
         sys.stdout.write(cosigned.decode())
     return 0
+
+
+def existing_log_verifier(settings: Settings) -> Verifier | None:
+    """This gateway's log verifier key when its data dir has one (verify creates nothing)."""
+    keys = settings.gateway.data_dir / "keys"
+    if not (keys / LOG_KEY_FILE).is_file():
+        return None
+    return log_signer(settings.gateway.domain, keys).verifier()

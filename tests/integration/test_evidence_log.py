@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from gateway.app import Running, keys_dir
+from gateway.app import Running, _anchors, keys_dir
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
 from gateway.evidence.log_note import Verifier, open_checkpoint
@@ -193,3 +193,58 @@ async def test_rewriting_the_log_in_the_database_is_detected(
         assert sentence in verdict, (attack, verdict)
         await asyncio.to_thread(restore)
         assert (await _audit(gateway, state)).startswith(f"sound: {size}")
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        LRE_GATEWAY, *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_verify_checks_the_inclusion_proof_saved_beside_a_proof(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """`verify` says pending without a proof, included with it, and refuses another's entry."""
+    await _logged(gateway, 2)
+    vkey = _verifier(gateway).vkey()
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(_anchors(gateway.settings))
+    with gateway.store.engine.connect() as db:
+        rows = db.execute(
+            select(t.evidence).where(t.evidence.c.type == "SubmissionAcceptance").limit(2)
+        ).all()
+    first, second = rows
+    xml = tmp_path / "evidence.xml"
+    xml.write_bytes(first.xml)
+    (tmp_path / "evidence.xml.p7s").write_bytes(first.p7s)
+
+    code, out = await _cli("verify", str(xml), "--log-key", vkey, "--anchors", str(anchors))
+    assert code == 0, out
+    assert "public evidence log: inclusion pending" in out
+
+    async with aiohttp.ClientSession() as http:
+        proofs = []
+        for row in (first, second):
+            async with http.get(f"{gateway.web_url}/log/proof/{row.id}") as response:
+                proofs.append(await response.read())
+    (tmp_path / f"{first.id}.log.json").write_bytes(proofs[0])
+    code, out = await _cli("verify", str(xml), "--log-key", vkey, "--anchors", str(anchors))
+    assert code == 0, out
+    assert "public evidence log: included, entry" in out
+    assert "checkpoint timestamped by the TSA" in out
+
+    (tmp_path / f"{first.id}.log.json").unlink()
+    foreign = InclusionProof.from_json(proofs[1])
+    passed_off = tmp_path / "passed-off.json"
+    passed_off.write_bytes(
+        InclusionProof(
+            first.id, foreign.index, foreign.entry, foreign.proof, foreign.checkpoint, None
+        ).to_json()
+    )
+    code, out = await _cli(
+        "verify", str(xml), str(passed_off), "--log-key", vkey, "--anchors", str(anchors)
+    )
+    assert code == 1, out
+    assert "this evidence's digest is absent from the log" in out
