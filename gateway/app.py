@@ -441,7 +441,7 @@ def _verify(
     logged = True
     for verdict in verdicts:
         print(verdict.describe())
-        included = judge(verdict, inclusions, log_verifier)
+        included = judge(verdict, inclusions, log_verifier, anchors, at)
         if included is not None:
             print(f"  {included.line}")
             logged = logged and included.ok

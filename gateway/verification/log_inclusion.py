@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
+
+from gateway.errors import EvidenceError
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_note import NoteError, Verifier, open_checkpoint
 from gateway.evidence.log_proof import FORMAT, InclusionError, InclusionProof
 from gateway.evidence.log_tiles import Entry, TileError
-from gateway.evidence.verify import Verdict
+from gateway.evidence.verify import Verdict, check_timestamp_token
 
 SUFFIX = ".log.json"
 
@@ -60,7 +64,11 @@ def _beside(verdict: Verdict, evidence_id: str) -> InclusionProof | None:
 
 
 def judge(
-    verdict: Verdict, inclusions: Sequence[InclusionProof], verifier: Verifier | None
+    verdict: Verdict,
+    inclusions: Sequence[InclusionProof],
+    verifier: Verifier | None,
+    anchors: Sequence[x509.Certificate],
+    at: datetime | None = None,
 ) -> LogVerdict | None:
     """The log line of one verdict (None for a verdict with no evidence record)."""
     record = verdict.record
@@ -99,7 +107,16 @@ def judge(
             "public evidence log: NOT PROVEN: this evidence's digest is absent from the log "
             "(the entry states another evidence)",
         )
-    stamped = "; checkpoint timestamped by the TSA" if proof.timestamp else ""
+    stamped = ""
+    if proof.timestamp is not None:
+        digest = hashlib.sha256(proof.checkpoint).digest()
+        try:
+            when, tsa = check_timestamp_token(
+                proof.timestamp, digest, anchors, at or datetime.now(UTC)
+            )
+        except EvidenceError as err:
+            return LogVerdict(False, f"public evidence log: the checkpoint's timestamp: {err}")
+        stamped = f"; checkpoint timestamped by {tsa} on {when:%Y-%m-%d %H:%M:%S} UTC"
     return LogVerdict(
         True,
         f"public evidence log: included, entry {proof.index} of the {checkpoint.size} entries "
