@@ -248,3 +248,18 @@ async def test_verify_checks_the_inclusion_proof_saved_beside_a_proof(
     )
     assert code == 1, out
     assert "this evidence's digest is absent from the log" in out
+
+
+async def test_stopping_the_gateway_publishes_a_last_checkpoint(settings: Settings) -> None:
+    """Evidence sealed before shutdown is in the checkpoint published while stopping."""
+    async with start(settings) as running_gateway:
+        assert running_gateway.log is not None
+        store = running_gateway.log.store
+        await deposit(running_gateway)
+        await wait_for(lambda: store.queued() >= 1 or None, what="sealed evidence queued")
+        assert await asyncio.to_thread(store.checkpoint) is None  # the interval is an hour
+    latest = store.checkpoint()
+    assert latest is not None
+    assert latest.size >= 1
+    assert latest.timestamp is not None
+    assert store.queued() == 0

@@ -100,3 +100,18 @@ def test_mime_limits_read_sizes_and_counts() -> None:
     mime = settings_from_dict({"mime": {"max_header_block": "1MB", "max_parts": 50}}).mime
     assert (mime.max_header_block, mime.max_parts) == (10**6, 50)
     assert (mime.max_header_size, mime.max_depth) == (64_000, 32)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"), [("0s", "must be positive"), ("2h", "between 1s and 1h"), ("soon", "not a")]
+)
+def test_the_evidence_log_interval_is_refused_outside_one_second_to_one_hour(
+    value: str, says: str
+) -> None:
+    """evidence.log_interval takes a duration from 1s to 1h; 10s by default."""
+    assert settings_from_dict({}).evidence.log_interval.delta.total_seconds() == 10
+    assert (
+        settings_from_dict({"evidence": {"log_interval": "1h"}}).evidence.log_interval.text == "1h"
+    )
+    with pytest.raises(ConfigError, match=rf"evidence\.log_interval: .*{says}"):
+        settings_from_dict({"evidence": {"log_interval": value}})
