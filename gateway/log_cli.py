@@ -42,7 +42,13 @@ def add_log_parser(commands: Any) -> None:
 def _verifier(settings: Settings, vkey: str | None) -> Verifier:
     if vkey:
         return Verifier.parse(vkey)
-    return log_signer(settings.gateway.domain, settings.gateway.data_dir / "keys").verifier()
+    own = existing_log_verifier(settings)
+    if own is None:
+        raise NoteError(
+            "no log key here: give the log's verifier key with --key (see `lre-gateway log key` "
+            "on the gateway)"
+        )
+    return own
 
 
 def _state(given: Path | None, verifier: Verifier) -> Path:

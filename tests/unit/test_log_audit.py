@@ -109,3 +109,13 @@ def test_a_witness_cosigns_only_what_it_checked(
     assert main([*args, "--name", "witness.example"]) == 1
     assert "NOT SOUND: split view" in capsys.readouterr().out
     assert (state / "cosigned-checkpoint").read_bytes() == cosigned
+
+
+def test_log_verify_without_a_key_asks_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Away from the gateway's data dir, `log verify` refuses to guess the key and says so."""
+    monkeypatch.chdir(tmp_path)
+    _publish(tmp_path / "log", _entries(1))
+    assert main(["log", "verify", str(tmp_path / "log"), "--state", str(tmp_path / "s")]) == 2
+    assert "give the log's verifier key with --key" in capsys.readouterr().err
