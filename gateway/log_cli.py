@@ -69,7 +69,12 @@ def run_log_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     state = _state(args.state, verifier)
     try:
-        result = audit(open_source(args.source), verifier, state)
+        source = open_source(args.source)
+    except AuditFailure as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = audit(source, verifier, state)
     except AuditFailure as err:
         print(f"evidence log NOT SOUND: {err}")
         return 1
