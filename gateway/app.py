@@ -28,6 +28,8 @@ from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.log_note import NoteError, Verifier
+from gateway.evidence.log_publisher import LogPublisher, ensure_log_key, log_signer
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -35,6 +37,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.log_cli import add_log_parser, existing_log_verifier, run_log_command
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
@@ -54,13 +57,16 @@ from gateway.storage.account_store import AccountStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
+from gateway.storage.log_store import LogStore
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.portal_store import PortalStore
 from gateway.storage.queue_stats import deliveries_by_state, queue_stats
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
+from gateway.verification.log_inclusion import judge, split_paths
 from gateway.web.app import create_app
+from gateway.web.log import add_log_routes
 from gateway.web.metrics import admin_app
 from gateway.web.portal import add_portal_routes
 from gateway.web.portal_service import PortalService
@@ -104,6 +110,7 @@ def initialise(settings: Settings) -> None:
     # on the CRL and timestamps the PDF embeds (data dirs made before keep their certificates)
     ensure_dev_pki(data_dir, settings.gateway.domain)
     Vault.initialise(keys_dir(settings))
+    ensure_log_key(keys_dir(settings))  # signs the public evidence log's checkpoints
     engine = open_engine(settings.database.url)
     try:
         create_schema(engine)
@@ -188,6 +195,7 @@ class Running:
     scheduler: Scheduler
     store: LetterStore
     admin_url: str | None = None  # the admin listener (/metrics), when web.admin_listen is set
+    log: LogPublisher | None = None  # the public evidence log's checkpoint job
 
 
 @contextlib.asynccontextmanager
@@ -282,6 +290,8 @@ async def running(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
         _add_portal(app, registry, engine, clock)
+        evidence_log = _evidence_log(settings, engine, registry, timestamper, clock)
+        add_log_routes(app, evidence_log.store, registry.io)
         # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
         runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
@@ -338,6 +348,14 @@ async def running(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+        log_task = asyncio.create_task(evidence_log.run(), name="evidence-log")
+
+        async def stop_log() -> None:
+            """After the scheduler: append what it sealed last, publish a final checkpoint."""
+            evidence_log.stop()
+            await log_task
+
+        stack.push_async_callback(stop_log)
         stack.push_async_callback(stop_scheduler)
         yield Running(
             settings,
@@ -347,6 +365,7 @@ async def running(
             scheduler,
             store,
             admin_url,
+            evidence_log,
         )
 
 
@@ -369,6 +388,23 @@ def _add_portal(
         accounts=registry, store=PortalStore(engine), io=registry.io, clock=clock, new_id=new_id
     )
     add_portal_routes(app, portal)
+
+
+def _evidence_log(
+    settings: Settings,
+    engine: object,
+    registry: Registry,
+    timestamper: Timestamper,
+    clock: Callable[[], datetime],
+) -> LogPublisher:
+    return LogPublisher(
+        store=LogStore(engine),  # type: ignore[arg-type]
+        signer=log_signer(settings.gateway.domain, keys_dir(settings)),
+        timestamper=timestamper,
+        clock=clock,
+        interval=settings.evidence.log_interval.delta.total_seconds(),
+        io=registry.io,
+    )
 
 
 async def serve(settings: Settings) -> None:
@@ -479,17 +515,31 @@ def _sender(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _verify(
-    settings: Settings, files: Sequence[str], anchors_file: str | None, at: datetime | None
+    settings: Settings,
+    files: Sequence[str],
+    anchors_file: str | None,
+    at: datetime | None,
+    log_key: str | None = None,
 ) -> int:
     pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
     anchors = load_certificates(pem)
     if at is not None:
         print(f"validating as of {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+    files, inclusions, unreadable = split_paths(files)  # the evidence log's inclusion proofs
+    log_verifier = Verifier.parse(log_key) if log_key else existing_log_verifier(settings)
     verdicts = verify_paths([Path(f) for f in files], anchors, at=at)
+    logged = True
     for verdict in verdicts:
         print(verdict.describe())
+        included = judge(verdict, inclusions, log_verifier, anchors, at)
+        if included is not None:
+            print(f"  {included.line}")
+            logged = logged and included.ok
         print()
-    return 0 if verdicts and all(v.valid for v in verdicts) else 1
+    for problem in unreadable:
+        print(f"{problem}\n")
+    valid = logged and not unreadable and all(v.valid for v in verdicts)
+    return 0 if verdicts and valid else 1
 
 
 def validation_moment(text: str) -> datetime:
@@ -604,12 +654,19 @@ def _parser() -> argparse.ArgumentParser:
         help="validate as of this ISO 8601 date or date and time (UTC unless it names a zone); "
         "default now",
     )
+    verify.add_argument(
+        "--log-key",
+        metavar="VKEY",
+        help="the evidence log's verifier key, to check inclusion proofs "
+        "(default: this gateway's, see `log key`)",
+    )
     command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
     keys = command(commands, "keys", "manage the keys that encrypt the stored letters")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     command(
         keys_commands, "rotate", "add a new master key: new letters use it, old ones keep theirs"
     )
+    add_log_parser(commands, [common])
     return parser
 
 
@@ -635,12 +692,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
-            return _verify(settings, args.files, args.anchors, args.at)
+            return _verify(settings, args.files, args.anchors, args.at, args.log_key)
         elif args.command == "dkim-record":
             initialise(settings)
             print(_dkim_record(settings))
+        elif args.command == "log":
+            return run_log_command(settings, args)
         elif args.command == "keys":
             print(f"new master key {Vault.rotate(keys_dir(settings))}")
+    except NoteError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2

@@ -171,6 +171,9 @@ _FR: Final[dict[str, str]] = {
     "confiance depuis {url} :",
     "proof.verify_note": "Seul le fichier evidence.xml signé fait foi ; ce texte n'en est qu'un "
     "résumé lisible.",
+    "proof.log": "Cette preuve est inscrite au journal public des preuves de la passerelle, "
+    "que personne ne peut réécrire sans que cela se voie. Sa preuve d'inclusion (à enregistrer "
+    "à côté de la preuve sous le nom {evidence_id}.log.json) : {url}",
     "event.SubmissionAcceptance": "Votre lettre a été déposée et certifiée le {time}. Le "
     "destinataire reçoit une notification et peut l'accepter ou la refuser jusqu'à la date limite.",
     "event.NotificationForAcceptance": "La notification a été remise au serveur de messagerie du "
@@ -458,6 +461,9 @@ _EN: Final[dict[str, str]] = {
     "{url}:",
     "proof.verify_note": "Only the signed evidence.xml is authoritative; this text is a readable "
     "summary of it.",
+    "proof.log": "This proof is entered in the gateway's public evidence log, which nobody can "
+    "rewrite unseen. Its inclusion proof (save it beside the proof as {evidence_id}.log.json): "
+    "{url}",
     "event.SubmissionAcceptance": "Your letter was deposited and certified on {time}. The "
     "recipient is notified and can accept or refuse it until the deadline.",
     "event.NotificationForAcceptance": "The notification was handed to the recipient's mail "
@@ -723,6 +729,8 @@ _AR: Final[dict[str, str]] = {
     "proof.verify_tool": "باستعمال أداة البوابة:",
     "proof.verify_openssl": "أو باستعمال OpenSSL وحده، بعد تنزيل شهادات الثقة من {url}:",
     "proof.verify_note": "ملف evidence.xml الموقَّع وحده هو الحجة؛ هذا النص مجرد ملخص مقروء له.",
+    "proof.log": "قُيِّد هذا الإثبات في السجل العام للإثباتات لدى البوابة، ولا يمكن لأحد إعادة "
+    "كتابته دون أن يُكشف ذلك. دليل إدراجه (احفظه بجانب الإثبات باسم {evidence_id}.log.json): {url}",
     "event.SubmissionAcceptance": "أُودعت رسالتك وصودق عليها بتاريخ {time}. يتلقى المرسَل إليه "
     "إشعارًا ويمكنه قبولها أو رفضها قبل انتهاء الأجل.",
     "event.NotificationForAcceptance": "سُلِّم الإشعار إلى خادم البريد الخاص بالمرسَل إليه بتاريخ "

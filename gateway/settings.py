@@ -152,6 +152,9 @@ class EvidenceSettings:
     archive_before: Duration = field(  # PAdES-LTA timestamp this long before a certificate expires
         default_factory=lambda: parse_duration("90d", "evidence.archive_before")
     )
+    log_interval: Duration = field(  # how often the public evidence log publishes a checkpoint
+        default_factory=lambda: parse_duration("10s", "evidence.log_interval")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,7 +221,10 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
             raise ConfigError(f'{key}: expected a table of strings, e.g. {{ Name = "value" }}')
         return dict(value)
     if isinstance(default, Duration):
-        return parse_duration(value, key)
+        duration = parse_duration(value, key)
+        if key == "evidence.log_interval" and not 1 <= duration.delta.total_seconds() <= 3600:
+            raise ConfigError(f"{key}: {value!r} must lie between 1s and 1h")
+        return duration
     if name in (
         "submission",
         "submissions",

@@ -74,6 +74,8 @@ def proof_text(
         evidence_id=record.evidence_id,
         previous=record.previous_evidence_sha256,
         anchors_url=public_url.rstrip("/") + "/pki/anchors.pem",
+        # the public evidence log's inclusion proof, available once its checkpoint is out
+        log_url=f"{public_url.rstrip('/')}/log/proof/{record.evidence_id}",
     )
 
 

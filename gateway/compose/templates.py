@@ -153,6 +153,10 @@ PROOF_TXT: Final = """\
 -CAfile anchors.pem -purpose any
 
 {{ t('proof.verify_note') }}
+{% if log_url %}
+
+{{ t('proof.log', url=log_url, evidence_id=evidence_id) }}
+{% endif %}
 
 {{ '-- ' }}
 {{ provider }}

@@ -530,3 +530,30 @@ def _when(at: datetime | None) -> str:
     if at is None:
         return "unknown"
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_timestamp_token(
+    token: bytes, digest: bytes, anchors: Sequence[x509.Certificate], moment: datetime
+) -> tuple[datetime, str]:
+    """(time, TSA name) of an RFC 3161 token over a SHA-256 digest (the evidence log's
+    checkpoints), checked as of `moment` like a seal's timestamp."""
+    stamp = _Signed.load(token, "timestamp")
+    if stamp.content_type != "tst_info":
+        raise VerificationError("the timestamp token does not contain a timestamp")
+    try:
+        content = stamp.signed_data["encap_content_info"]["content"]
+        econtent = bytes(content)
+        imprint = content.parsed["message_imprint"]
+        algorithm = imprint["hash_algorithm"]["algorithm"].native
+        hashed = imprint["hashed_message"].native
+        at: datetime = content.parsed["gen_time"].native
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise VerificationError(f"the timestamp is damaged and cannot be read ({exc})") from exc
+    stamp.check_content(econtent, "the timestamp")
+    stamp.check_signature()
+    if algorithm != "sha256" or hashed != digest:
+        raise VerificationError("the timestamp does not cover this checkpoint")
+    _check_timestamping_usage(stamp.certificate)
+    _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
+    _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")
+    return at, _name(stamp.certificate)

@@ -537,6 +537,8 @@ class LetterStore:
             .values(p7s=seal.p7s, sealed_at=now, claimed_until=None, last_error=None)
         ).rowcount
         if done:
+            # the public evidence log appends it later (gateway.evidence.log_sequencer)
+            db.execute(insert(t.log_queue).values(evidence_id=seal.evidence_id, queued_at=now))
             self._insert_mails(db, seal.mails, now)
             if seal.pdf_for is not None:
                 db.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -246,4 +247,39 @@ portal_sessions = Table(
     _time("created_at"),
     _time("last_seen_at"),
     _time("expires_at"),  # the absolute end, whatever the activity
+)
+
+# The public evidence log (gateway.evidence.log_*): sealed evidence waiting to be appended (queued
+# in the transaction that stores the seal), the entries in order, every complete subtree hash
+# (height 0 = leaf hashes; fewer than two rows per entry), the size reached and each checkpoint.
+log_queue = Table(
+    "log_queue",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
+    _time("queued_at"),
+)
+
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("evidence_id", String(32), nullable=False, unique=True),
+    Column("entry", LargeBinary, nullable=False),
+)
+
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("height", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", LargeBinary, nullable=False),  # the signed checkpoint, as served
+    Column("timestamp", LargeBinary),  # RFC 3161 token over SHA-256(note); NULL until obtained
+    _time("created_at"),
 )

@@ -183,3 +183,12 @@ def test_declared_name_is_labelled_never_the_sender():
 def test_no_declared_name_line_when_there_is_none():
     """Without a differing display name the proof has no declared-name line."""
     assert "non vérifié" not in text_of(compose(record()))
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_the_proof_mail_links_to_its_inclusion_proof_in_the_public_log(language: str) -> None:
+    """Each proof mail gives the URL of its evidence's inclusion proof and the file name to use."""
+    r = record()
+    text = text_of(compose(r, language))
+    assert f"/log/proof/{r.evidence_id}" in text
+    assert f"{r.evidence_id}.log.json" in text

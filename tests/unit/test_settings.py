@@ -111,3 +111,18 @@ def test_the_admin_listener_is_off_unless_given() -> None:
     given = settings_from_dict({"web": {"admin_listen": "127.0.0.1:9108"}})
     assert given.web.admin_listen == ("127.0.0.1", 9108)
     assert settings_from_dict({"logging": {"format": "json"}}).logging.format == "json"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"), [("0s", "must be positive"), ("2h", "between 1s and 1h"), ("soon", "not a")]
+)
+def test_the_evidence_log_interval_is_refused_outside_one_second_to_one_hour(
+    value: str, says: str
+) -> None:
+    """evidence.log_interval takes a duration from 1s to 1h; 10s by default."""
+    assert settings_from_dict({}).evidence.log_interval.delta.total_seconds() == 10
+    assert (
+        settings_from_dict({"evidence": {"log_interval": "1h"}}).evidence.log_interval.text == "1h"
+    )
+    with pytest.raises(ConfigError, match=rf"evidence\.log_interval: .*{says}"):
+        settings_from_dict({"evidence": {"log_interval": value}})

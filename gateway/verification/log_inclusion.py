@@ -1,0 +1,132 @@
+"""`lre-gateway verify`: is each verified evidence in the public evidence log? (offline)
+
+An inclusion proof (`/log/proof/EVIDENCE_ID`, saved as `EVIDENCE_ID.log.json` beside the proof,
+or named on the command line) is checked against the log's verifier key: the entry states this
+evidence (its id, type and time; for evidence.xml given as a file, its exact SHA-256), the audit
+path leads to the root of a checkpoint the log key signed. Without one the inclusion is pending,
+which does not make the proof invalid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+
+from gateway.errors import EvidenceError
+from gateway.evidence import log_merkle as merkle
+from gateway.evidence.log_note import NoteError, Verifier, open_checkpoint
+from gateway.evidence.log_proof import FORMAT, InclusionError, InclusionProof
+from gateway.evidence.log_tiles import Entry, TileError
+from gateway.evidence.verify import Verdict, check_timestamp_token
+
+SUFFIX = ".log.json"
+
+
+def is_inclusion_proof(data: bytes) -> bool:
+    return data.lstrip()[:1] == b"{" and FORMAT.encode() in data[:4096]
+
+
+def split_paths(paths: Sequence[str]) -> tuple[list[str], list[InclusionProof], list[str]]:
+    """(proof files, the inclusion proofs named, unreadable inclusion proofs)."""
+    proofs, inclusions, bad = [], [], []
+    for name in paths:
+        path = Path(name)
+        data = path.read_bytes()[: 1 << 20] if path.is_file() else b""
+        if not is_inclusion_proof(data):
+            proofs.append(name)
+            continue
+        try:
+            inclusions.append(InclusionProof.from_json(path.read_bytes()))
+        except InclusionError as err:
+            bad.append(f"{name}: {err}")
+    return proofs, inclusions, bad
+
+
+@dataclass(frozen=True)
+class LogVerdict:
+    ok: bool
+    line: str
+
+
+def _beside(verdict: Verdict, evidence_id: str) -> InclusionProof | None:
+    candidate = Path(verdict.source).parent / f"{evidence_id}{SUFFIX}"
+    if not candidate.is_file():
+        return None
+    try:
+        return InclusionProof.from_json(candidate.read_bytes())
+    except InclusionError:
+        return None
+
+
+def judge(
+    verdict: Verdict,
+    inclusions: Sequence[InclusionProof],
+    verifier: Verifier | None,
+    anchors: Sequence[x509.Certificate],
+    at: datetime | None = None,
+) -> LogVerdict | None:
+    """The log line of one verdict (None for a verdict with no evidence record)."""
+    record = verdict.record
+    if record is None or not verdict.valid:
+        return None
+    proof = next((p for p in inclusions if p.evidence_id == record.evidence_id), None)
+    proof = proof or _beside(verdict, record.evidence_id)
+    if proof is None:
+        return LogVerdict(
+            True,
+            "public evidence log: inclusion pending (no inclusion proof given; fetch "
+            f"/log/proof/{record.evidence_id} from the gateway)",
+        )
+    if verifier is None:
+        return LogVerdict(False, "public evidence log: no log key to check the proof with")
+    try:
+        checkpoint, _ = open_checkpoint(proof.checkpoint, verifier)
+        entry = Entry.decode(proof.entry)
+        merkle.verify_inclusion(
+            proof.index,
+            checkpoint.size,
+            merkle.leaf_hash(proof.entry),
+            proof.proof,
+            checkpoint.root,
+        )
+    except (NoteError, TileError, merkle.ProofError) as err:
+        return LogVerdict(False, f"public evidence log: NOT PROVEN: {err}")
+    same = (
+        entry.evidence_id == record.evidence_id
+        and entry.type == record.event.value
+        and entry.event_time == record.event_time
+    )
+    if not same or not _digest_matches(verdict, entry):
+        return LogVerdict(
+            False,
+            "public evidence log: NOT PROVEN: this evidence's digest is absent from the log "
+            "(the entry states another evidence)",
+        )
+    stamped = ""
+    if proof.timestamp is not None:
+        digest = hashlib.sha256(proof.checkpoint).digest()
+        try:
+            when, tsa = check_timestamp_token(
+                proof.timestamp, digest, anchors, at or datetime.now(UTC)
+            )
+        except EvidenceError as err:
+            return LogVerdict(False, f"public evidence log: the checkpoint's timestamp: {err}")
+        stamped = f"; checkpoint timestamped by {tsa} on {when:%Y-%m-%d %H:%M:%S} UTC"
+    return LogVerdict(
+        True,
+        f"public evidence log: included, entry {proof.index} of the {checkpoint.size} entries "
+        f"signed by {checkpoint.origin}{stamped}",
+    )
+
+
+def _digest_matches(verdict: Verdict, entry: Entry) -> bool:
+    """For an evidence.xml given as a file, its SHA-256 must be the one the entry states."""
+    path = Path(verdict.source)
+    if verdict.kind != "evidence" or not path.is_file():
+        return True
+    return hashlib.sha256(path.read_bytes()).hexdigest() == entry.xml_sha256
