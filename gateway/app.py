@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway import audit
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
@@ -31,10 +32,12 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.housekeeping import Housekeeping
+from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
-from gateway.registry import Registry
+from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.settings import Settings, config_path, load_settings
@@ -89,12 +92,16 @@ def initialise(settings: Settings) -> None:
 
 
 def _registry(
-    settings: Settings, engine: object, executor: ThreadPoolExecutor, clock: Callable[[], datetime]
+    settings: Settings,
+    engine: object,
+    executor: ThreadPoolExecutor,
+    clock: Callable[[], datetime],
+    vault: Vault | None = None,
 ) -> Registry:
     return Registry(
         settings=settings,
         store=LetterStore(engine),  # type: ignore[arg-type]
-        vault=Vault(keys_dir(settings)),
+        vault=vault or Vault(keys_dir(settings)),
         db_executor=executor,
         clock=clock,
     )
@@ -178,7 +185,8 @@ async def running(
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
-        registry = _registry(settings, engine, executor, clock)
+        vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
+        registry = _registry(settings, engine, executor, clock, vault)
         store = LetterStore(engine)
         pki = pki_paths(settings.gateway.data_dir)
         authority = TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key)
@@ -228,6 +236,15 @@ async def running(
             pdfs=pdfs,
             pdf_queue=pdf_queue,
             return_path=bounces.return_path,
+            housekeeping=Housekeeping(
+                store=store,
+                vault=vault,
+                sealer=_sealer(settings),
+                provider=registry.provider,
+                io=registry.io,
+                clock=clock,
+                new_id=new_id,
+            ),
         )
         registry.wake = scheduler.wake
 
@@ -377,8 +394,20 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     with offline_registry(settings) as registry:
         registry.save_sender(args.email, args.name or args.email, password, args.language)
+    _audit(settings, "sender.saved", {"email": args.email.lower(), "language": args.language})
     print(f"sender {args.email} saved")
     return 0
+
+
+def _audit(settings: Settings, action: str, details: dict[str, str]) -> None:
+    """Append one operator action to the sealed audit log (gateway.audit)."""
+    engine = open_engine(settings.database.url)
+    try:
+        audit.record(
+            engine, _sealer(settings), at=utcnow(), actor=operator(), action=action, details=details
+        )
+    finally:
+        engine.dispose()
 
 
 def _verify(
@@ -445,9 +474,7 @@ def _parser() -> argparse.ArgumentParser:
         "default now",
     )
     commands.add_parser("dkim-record", help="print the DKIM TXT record to publish in DNS")
-    keys = commands.add_parser("keys", help="content encryption keys")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("rotate", help="add a new master key for new letters")
+    add_keys_commands(commands)
     return parser
 
 
@@ -484,7 +511,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             print(_dkim_record(settings))
         elif args.command == "keys":
-            print(f"new master key {Vault.rotate(keys_dir(settings))}")
+            initialise(settings)
+            return run_keys(settings, args, _sealer(settings), _anchors(settings))
+        elif args.command == "audit":
+            initialise(settings)
+            return run_audit(settings, args, _anchors(settings))
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,49 @@
+"""key rotations (re-wrap job), purged letters, the operator audit log
+
+Revision ID: 0009
+Revises: 0006
+Create Date: 2026-11-30 04:05:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("letters", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "key_rotations",
+        sa.Column("key_id", sa.String(length=40), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rewrapped", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key_id"),
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("details", sa.Text(), nullable=False),
+        sa.Column("previous_sha256", sa.String(length=64), nullable=False),
+        sa.Column("statement", sa.LargeBinary(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("p7s", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("audit_log")
+    op.drop_table("key_rotations")
+    with op.batch_alter_table("letters", schema=None) as batch_op:
+        batch_op.drop_column("purged_at")
