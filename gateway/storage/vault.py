@@ -51,24 +51,23 @@ class Vault:
         self._dir = keys_dir
         self._masters: dict[str, AESGCM] = {}
         self._current = ""
-        self._seen = -1  # the keys directory's mtime when last read
+        self._seen: tuple[str, ...] = ()  # the master key files when last read
         self.reload()
         self.link_key = (keys_dir / "link.key").read_bytes()
         self.web_secret = (keys_dir / "web.key").read_bytes()
 
     def reload(self) -> None:
         """Read the master keys again (one added by `keys rotate` or destroyed meanwhile)."""
-        seen = self._dir.stat().st_mtime_ns
         masters = master_key_files(self._dir)
         if not masters:
             raise FileNotFoundError(f"no master key in {self._dir}: run `lre-gateway init`")
         self._masters = {p.stem: AESGCM(p.read_bytes()) for p in masters}
         self._current = masters[-1].stem
-        self._seen = seen
+        self._seen = tuple(p.name for p in masters)
 
     def _refresh(self) -> None:
-        """Reload when a key was added or removed (the directory changed): one stat()."""
-        if self._dir.stat().st_mtime_ns != self._seen:
+        """Reload when a master key was added or removed (one listing of the keys directory)."""
+        if tuple(p.name for p in master_key_files(self._dir)) != self._seen:
             self.reload()
 
     @property
