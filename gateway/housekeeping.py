@@ -46,13 +46,19 @@ class Housekeeping:
         self._clock = clock
         self._new_id = new_id
         self._next: datetime | None = None
+        self._rewrapped_for = ""  # the master key every letter was found under last time
 
     async def tick(self) -> int:
         """Re-wrap a batch, purge a batch; how many letters were touched (0 between runs)."""
         now = self._clock()
         if self._next is not None and now < self._next:
             return 0
-        moved = await self._io(keys.rewrap_batch, self._store.engine, self._vault, now=now)
+        moved = 0
+        await self._io(self._vault.refresh)
+        if self._rewrapped_for != self._vault.current_key_id:  # not after each round: one scan
+            moved = await self._io(keys.rewrap_batch, self._store.engine, self._vault, now=now)
+            if not moved:
+                self._rewrapped_for = self._vault.current_key_id
         purged = 0
         for letter_id in await self._io(retention.due, self._store.engine, now):
             try:

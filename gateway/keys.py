@@ -41,10 +41,10 @@ def start_rotation(db: Connection, key_id: str, *, now: datetime) -> None:
 def rewrap_batch(engine: Engine, vault: Vault, *, now: datetime, limit: int = BATCH) -> int:
     """Move up to `limit` letters to the vault's current key; how many were moved.
 
-    The vault re-reads its keys first, so a key added by `keys rotate` in another process is
+    The vault re-reads its keys first (when they changed), so a key added by `keys rotate` is
     used at once. Marks the rotation finished when nothing is left.
     """
-    vault.reload()
+    vault.refresh()
     target = vault.current_key_id
     query = (
         select(t.letters.c.id, t.letters.c.key_id, t.letters.c.wrapped_key)

@@ -66,6 +66,8 @@ letters = Table(
     Column("page", LargeBinary),
     # set when the retention period ended and content and personal data were erased
     _time("purged_at", nullable=True),
+    Index("ix_letters_retain_until", "retain_until"),  # the retention job's search
+    Index("ix_letters_key_id", "key_id"),  # the re-wrap job's and `keys destroy-old`'s count
 )
 
 deliveries = Table(

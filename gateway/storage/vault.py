@@ -65,7 +65,7 @@ class Vault:
         self._current = masters[-1].stem
         self._seen = tuple(p.name for p in masters)
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """Reload when a master key was added or removed (one listing of the keys directory)."""
         if tuple(p.name for p in master_key_files(self._dir)) != self._seen:
             self.reload()
@@ -129,7 +129,7 @@ class Vault:
         path.unlink()
 
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> Sealed:
-        self._refresh()  # a key rotated by `lre-gateway keys rotate` is used at once
+        self.refresh()  # a key rotated by `lre-gateway keys rotate` is used at once
         data_key = AESGCM.generate_key(bit_length=256)
         nonce, wrap_nonce = os.urandom(NONCE), os.urandom(NONCE)
         ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)

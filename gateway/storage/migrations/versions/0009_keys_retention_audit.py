@@ -19,6 +19,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("letters", schema=None) as batch_op:
         batch_op.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_letters_retain_until", "letters", ["retain_until"], unique=False)
+    op.create_index("ix_letters_key_id", "letters", ["key_id"], unique=False)
     op.create_table(
         "key_rotations",
         sa.Column("key_id", sa.String(length=40), nullable=False),
@@ -45,5 +47,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("audit_log")
     op.drop_table("key_rotations")
+    op.drop_index("ix_letters_key_id", table_name="letters")
+    op.drop_index("ix_letters_retain_until", table_name="letters")
     with op.batch_alter_table("letters", schema=None) as batch_op:
         batch_op.drop_column("purged_at")
