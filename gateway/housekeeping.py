@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from gateway import keys, retention
 from gateway.core.evidence import Provider
 from gateway.evidence.cms import Sealer
@@ -73,8 +75,8 @@ class Housekeeping:
                         new_id=self._new_id,
                     )
                 )
-            except retention.ChainMoved:
-                log.info("letter %s got new evidence meanwhile: purged next round", letter_id)
+            except (retention.ChainMoved, IntegrityError):  # another process was quicker
+                log.info("letter %s changed meanwhile: its purge is tried next round", letter_id)
         if moved:
             log.info("%d letters re-wrapped under %s", moved, self._vault.current_key_id)
         busy = int(moved) + purged

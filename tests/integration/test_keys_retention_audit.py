@@ -284,3 +284,30 @@ def _sealed_purges(gateway: Running) -> list[tuple[bytes, bytes]]:
 def _all(found: list[T], count: int) -> list[T]:
     """found once it has count items, else nothing (for wait_for)."""
     return found if len(found) == count else []
+
+
+async def test_a_letter_still_awaiting_its_recipient_is_not_purged_before_the_decision(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Retention shorter than the acceptance period: the purge waits for the proof of negligence,
+    so the recipient's page works until then and the sender gets that proof."""
+    clock = Clock()
+    settings = make_settings(
+        tmp_path, database_url, letters={"retention": "1d", "negligence_after": "3d"}
+    )
+    async with start(settings, clock) as gateway:
+        _, reference = await deposit(gateway)
+        link = await open_link(gateway)
+        clock.advance(timedelta(days=2))  # retention over, the recipient may still decide
+        await gateway.scheduler.tick()
+        await gateway.scheduler.tick()
+        async with aiohttp.ClientSession() as session, session.get(link) as page:
+            assert page.status == 200
+            assert reference in await page.text()
+        assert not _sealed_purges(gateway)
+        clock.advance(timedelta(days=2))  # the deadline passes: negligence, then the purge
+        await wait_for(
+            lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"), what="negligence"
+        )
+        purged = await wait_for(lambda: _sealed_purges(gateway), within=30, what="the purge")
+        assert from_xml(purged[0][0]).letter_reference == reference
