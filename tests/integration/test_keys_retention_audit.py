@@ -311,3 +311,28 @@ async def test_a_letter_still_awaiting_its_recipient_is_not_purged_before_the_de
         )
         purged = await wait_for(lambda: _sealed_purges(gateway), within=30, what="the purge")
         assert from_xml(purged[0][0]).letter_reference == reference
+
+
+async def test_a_key_rotated_while_the_gateway_runs_is_taken_up_without_restart(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`keys rotate` beside a running gateway: its next letters use the new key and its scheduler
+    re-wraps the older ones, with no restart."""
+    clock = Clock()
+    settings = make_settings(tmp_path, database_url)
+    config = config_file(settings, tmp_path)
+    async with start(settings, clock) as gateway:
+        await deposit(gateway)
+        code, out = await cli(config, "keys", "rotate")
+        assert code == 0, out
+        await deposit(gateway, ["carol@example.org"])
+        clock.advance(timedelta(minutes=1))  # the slow jobs' next round is due
+        for _ in range(40):
+            _, out = await cli(config, "keys", "status")
+            if "re-wrap complete" in out:
+                break
+            clock.advance(timedelta(minutes=1))
+        else:
+            raise AssertionError(f"the running gateway did not re-wrap: {out}")
+        assert "master-2: 2 letters (current)" in out
+        assert "master-1" not in out.replace("current master key: master-2", "")
