@@ -22,7 +22,7 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import Engine
 
-from gateway import logs
+from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
@@ -37,7 +37,9 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.housekeeping import Housekeeping
 from gateway.log_cli import add_log_parser, existing_log_verifier, run_log_command
+from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
@@ -119,12 +121,16 @@ def initialise(settings: Settings) -> None:
 
 
 def _registry(
-    settings: Settings, engine: object, executor: ThreadPoolExecutor, clock: Callable[[], datetime]
+    settings: Settings,
+    engine: object,
+    executor: ThreadPoolExecutor,
+    clock: Callable[[], datetime],
+    vault: Vault | None = None,
 ) -> Registry:
     return Registry(
         settings=settings,
         store=LetterStore(engine),  # type: ignore[arg-type]
-        vault=Vault(keys_dir(settings)),
+        vault=vault or Vault(keys_dir(settings)),
         db_executor=executor,
         clock=clock,
     )
@@ -213,7 +219,8 @@ async def running(
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
-        registry = _registry(settings, engine, executor, clock)
+        vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
+        registry = _registry(settings, engine, executor, clock, vault)
         metrics = registry.metrics
         metrics.add_database(
             partial(queue_stats, engine), partial(deliveries_by_state, engine), clock
@@ -268,6 +275,15 @@ async def running(
             pdf_queue=pdf_queue,
             return_path=bounces.return_path,
             reclaim=lambda: registry.io(instance.reclaim, engine),
+            housekeeping=Housekeeping(
+                store=store,
+                vault=vault,
+                sealer=_sealer(settings),
+                provider=registry.provider,
+                io=registry.io,
+                clock=clock,
+                new_id=new_id,
+            ),
         )
         registry.wake = scheduler.wake
 
@@ -486,8 +502,20 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     with offline_registry(settings) as registry:
         registry.save_sender(args.email, args.name or args.email, password, args.language)
+    _audit(settings, "sender.saved", {"email": args.email.lower(), "language": args.language})
     print(f"sender {args.email} saved")
     return 0
+
+
+def _audit(settings: Settings, action: str, details: dict[str, str]) -> None:
+    """Append one operator action to the sealed audit log (gateway.audit)."""
+    engine = open_engine(settings.database.url)
+    try:
+        audit.record(
+            engine, _sealer(settings), at=utcnow(), actor=operator(), action=action, details=details
+        )
+    finally:
+        engine.dispose()
 
 
 def _sender(settings: Settings, args: argparse.Namespace) -> int:
@@ -509,9 +537,15 @@ def _sender(settings: Settings, args: argparse.Namespace) -> int:
             "enable": commands.enable,
             "remove": commands.remove,
         }[args.sender_command]
-        return action(args.email)
+        status = action(args.email)
     finally:
         engine.dispose()
+    if status == 0:  # an operator action on an account: in the sealed audit log
+        done = {"disable": "disabled", "enable": "enabled", "remove": "removed"}[
+            args.sender_command
+        ]
+        _audit(settings, f"sender.{done}", {"email": args.email.lower()})
+    return status
 
 
 def _verify(
@@ -661,11 +695,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: this gateway's, see `log key`)",
     )
     command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
-    keys = command(commands, "keys", "manage the keys that encrypt the stored letters")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    command(
-        keys_commands, "rotate", "add a new master key: new letters use it, old ones keep theirs"
-    )
+    add_keys_commands(commands, [common])
     add_log_parser(commands, [common])
     return parser
 
@@ -699,7 +729,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "log":
             return run_log_command(settings, args)
         elif args.command == "keys":
-            print(f"new master key {Vault.rotate(keys_dir(settings))}")
+            initialise(settings)
+            return run_keys(settings, args, _sealer(settings), _anchors(settings))
+        elif args.command == "audit":
+            initialise(settings)
+            return run_audit(settings, args, _anchors(settings))
     except NoteError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -195,6 +195,7 @@ _FR: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "Preuve de refus",
     "evidence.AcceptanceRejectionExpiry": "Preuve de négligence",
     "evidence.ContentHandover": "Preuve de remise du contenu",
+    "evidence.ContentPurged": "Attestation d'effacement en fin de conservation",
     # public verification page (/verify) and trust anchors (/pki/)
     "verify.title": "Vérifier une preuve",
     "verify.intro": "Déposez une preuve délivrée par ce prestataire : le certificat PDF "
@@ -484,6 +485,7 @@ _EN: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "Proof of refusal",
     "evidence.AcceptanceRejectionExpiry": "Proof of negligence",
     "evidence.ContentHandover": "Proof of content handover",
+    "evidence.ContentPurged": "Statement of erasure at the end of retention",
     # public verification page (/verify) and trust anchors (/pki/)
     "verify.title": "Verify a proof",
     "verify.intro": "Upload a proof issued by this provider: the PDF certificate (proof.pdf), "
@@ -749,6 +751,7 @@ _AR: Final[dict[str, str]] = {
     "evidence.ConsignmentRejection": "إثبات الرفض",
     "evidence.AcceptanceRejectionExpiry": "إثبات الإهمال",
     "evidence.ContentHandover": "إثبات تسليم المحتوى",
+    "evidence.ContentPurged": "إفادة بالمحو عند انتهاء مدة الحفظ",
     # public verification page (/verify) and trust anchors (/pki/)
     "verify.title": "التحقق من إثبات",
     "verify.intro": "ارفع إثباتًا صادرًا عن مقدِّم الخدمة هذا: الشهادة بصيغة PDF (proof.pdf)، "

@@ -35,6 +35,7 @@ from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
 
 if TYPE_CHECKING:
+    from gateway.housekeeping import Housekeeping
     from gateway.pdf.jobs import PdfWorker
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,10 @@ class Scheduler:
         pdf_queue: PdfQueue | None = None,
         return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
         reclaim: Callable[[], Awaitable[int]] | None = None,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self._reclaim = reclaim  # releases the leases of dead processes (storage/instances.py)
+        self._housekeeping = housekeeping  # key re-wrap and retention purges
         self._pdfs = pdfs  # when set, a proof mail waits for its PDF certificate
         self._pdf_queue = pdf_queue
         self._settings = settings
@@ -133,7 +136,8 @@ class Scheduler:
         made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
-        return bool(released or expired or sealed or made or sent or texted)
+        kept = await self._housekeeping.tick() if self._housekeeping else 0
+        return bool(released or expired or sealed or made or sent or texted or kept)
 
     async def _mail_round(self) -> bool:
         """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
@@ -142,7 +146,8 @@ class Scheduler:
         sealed = await self.seal_pending()
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
-        return bool(released or expired or sealed or sent or texted)
+        kept = await self._housekeeping.tick() if self._housekeeping else 0
+        return bool(released or expired or sealed or sent or texted or kept)
 
     # sealing ----------------------------------------------------------------------------
 

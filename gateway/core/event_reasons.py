@@ -18,6 +18,7 @@ RECIPIENT_REFUSED: Final = REASON_URI + "recipient-refused"
 ACCEPTANCE_PERIOD_EXPIRED: Final = REASON_URI + "acceptance-period-expired"
 NOTIFICATION_UNDELIVERABLE: Final = REASON_URI + "notification-undeliverable"
 SMS_NOTIFICATION_UNDELIVERABLE: Final = REASON_URI + "sms-notification-undeliverable"
+RETENTION_PERIOD_ENDED: Final = REASON_URI + "retention-period-ended"
 
 NEGATIVE_EVENTS: Final = frozenset(
     {
@@ -34,6 +35,9 @@ DETAILS: Final = {
     ),
     NOTIFICATION_UNDELIVERABLE: "The notification mail could not be delivered to the recipient.",
     SMS_NOTIFICATION_UNDELIVERABLE: "The notification SMS could not be delivered to the recipient.",
+    RETENTION_PERIOD_ENDED: (
+        "The retention period ended: the letter's content and personal data were erased."
+    ),
 }
 
 
@@ -45,6 +49,8 @@ def default_reason_code(event: EvidenceType, *, channel: str | None = None) -> s
         return ACCEPTANCE_PERIOD_EXPIRED
     if event is EvidenceType.NotificationForAcceptanceFailure:
         return SMS_NOTIFICATION_UNDELIVERABLE if channel == "sms" else NOTIFICATION_UNDELIVERABLE
+    if event is EvidenceType.ContentPurged:
+        return RETENTION_PERIOD_ENDED
     return None
 
 

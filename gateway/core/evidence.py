@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 ETSI_EVENT_URI = "http://uri.etsi.org/19522/Event/"
+GATEWAY_EVENT_URI = "urn:lre-gateway:event:"  # the gateway's own events (not ETSI's)
 
 
 class EvidenceType(StrEnum):
@@ -19,16 +20,21 @@ class EvidenceType(StrEnum):
     ConsignmentRejection = "ConsignmentRejection"
     AcceptanceRejectionExpiry = "AcceptanceRejectionExpiry"
     ContentHandover = "ContentHandover"
+    # the gateway's own: the retention period ended, content and personal data were erased
+    ContentPurged = "ContentPurged"
 
     @property
     def uri(self) -> str:
-        return ETSI_EVENT_URI + self.value
+        prefix = GATEWAY_EVENT_URI if self in GATEWAY_EVENTS else ETSI_EVENT_URI
+        return prefix + self.value
 
     @property
     def yields_proof(self) -> bool:
         """True when the sender receives a proof mail for this evidence (DESIGN.md's table)."""
         return self in PROOF_TYPES
 
+
+GATEWAY_EVENTS = frozenset({EvidenceType.ContentPurged})
 
 PROOF_TYPES = frozenset(
     {

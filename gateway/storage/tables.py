@@ -66,6 +66,10 @@ letters = Table(
     # what the recipient's page shows once released (JSON: the text), read once at deposit and
     # encrypted under the same data key; NULL for letters deposited before migration 0006
     Column("page", LargeBinary),
+    # set when the retention period ended and content and personal data were erased
+    _time("purged_at", nullable=True),
+    Index("ix_letters_retain_until", "retain_until"),  # the retention job's search
+    Index("ix_letters_key_id", "key_id"),  # the re-wrap job's and `keys destroy-old`'s count
 )
 
 deliveries = Table(
@@ -282,4 +286,31 @@ log_checkpoints = Table(
     Column("note", LargeBinary, nullable=False),  # the signed checkpoint, as served
     Column("timestamp", LargeBinary),  # RFC 3161 token over SHA-256(note); NULL until obtained
     _time("created_at"),
+)
+
+# `lre-gateway keys rotate`: one row per new master key; the scheduler re-wraps every letter's
+# data key under it (letters.key_id tells which are left, so the job resumes by itself).
+key_rotations = Table(
+    "key_rotations",
+    metadata,
+    Column("key_id", String(40), primary_key=True),  # the new master key, e.g. master-2
+    _time("started_at"),
+    _time("finished_at", nullable=True),
+    Column("rewrapped", Integer, nullable=False, default=0),
+)
+
+# Operator actions, append-only: each row carries the SHA-256 of the previous row's statement
+# and a CMS seal of its own statement (gateway.audit).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    _time("at"),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("previous_sha256", String(64), nullable=False),
+    Column("statement", LargeBinary, nullable=False),  # the exact bytes sealed
+    Column("sha256", String(64), nullable=False),
+    Column("p7s", LargeBinary, nullable=False),
 )

@@ -2,7 +2,9 @@
 
 Each letter's bytes are encrypted with AES-256-GCM under a fresh data key; the data key is
 wrapped (AES-256-GCM) by the current master key, whose id is stored beside the letter so that
-master keys can be rotated: `lre-gateway keys rotate` adds a key, old ones keep decrypting.
+master keys can be rotated: `lre-gateway keys rotate` adds a key, and the re-wrap job
+(gateway.keys) wraps every letter's data key under it again (the content itself is not
+re-encrypted: its data key does not change); once no letter uses an old key it may be destroyed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE = 12  # bytes, AES-GCM's recommended nonce size (NIST SP 800-38D §8.2)
@@ -46,13 +49,50 @@ class Vault:
 
     def __init__(self, keys_dir: Path) -> None:
         self._dir = keys_dir
-        masters = sorted(keys_dir.glob("master-*.key"), key=lambda p: int(p.stem.split("-")[1]))
-        if not masters:
-            raise FileNotFoundError(f"no master key in {keys_dir}: run `lre-gateway init`")
-        self._masters = {p.stem: AESGCM(p.read_bytes()) for p in masters}
-        self._current = masters[-1].stem
+        self._masters: dict[str, AESGCM] = {}
+        self._current = ""
+        self._seen: tuple[str, ...] = ()  # the master key files when last read
+        self.reload()
         self.link_key = (keys_dir / "link.key").read_bytes()
         self.web_secret = (keys_dir / "web.key").read_bytes()
+
+    def reload(self) -> None:
+        """Read the master keys again (one added by `keys rotate` or destroyed meanwhile)."""
+        masters = master_key_files(self._dir)
+        if not masters:
+            raise FileNotFoundError(f"no master key in {self._dir}: run `lre-gateway init`")
+        self._masters = {p.stem: AESGCM(p.read_bytes()) for p in masters}
+        self._current = masters[-1].stem
+        self._seen = tuple(p.name for p in masters)
+
+    def refresh(self) -> None:
+        """Reload when a master key was added or removed (one listing of the keys directory)."""
+        if tuple(p.name for p in master_key_files(self._dir)) != self._seen:
+            self.reload()
+
+    @property
+    def current_key_id(self) -> str:
+        """The master key new letters are wrapped under (the newest one)."""
+        return self._current
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._masters)
+
+    def rewrap(self, sealed: Sealed, *, aad: bytes, to: str) -> Sealed:
+        """The same data key wrapped under master key `to` (content unchanged, not included)."""
+        data_key = self._data_key(sealed, aad)
+        wrap_nonce = os.urandom(NONCE)
+        wrapped = wrap_nonce + self._masters[to].encrypt(wrap_nonce, data_key, aad)
+        return Sealed(to, wrapped, b"")
+
+    def decrypts(self, sealed: Sealed, *, aad: bytes) -> bool:
+        """True when sealed decrypts: its master key is present and key and content intact."""
+        try:
+            self.decrypt(sealed, aad=aad)
+        except (KeyError, InvalidTag, ValueError):
+            return False
+        return True
 
     @staticmethod
     def initialise(keys_dir: Path) -> None:
@@ -65,13 +105,31 @@ class Vault:
 
     @staticmethod
     def rotate(keys_dir: Path) -> str:
-        """Add a new master key; new letters use it, old letters keep their own."""
+        """Add a new master key; new letters use it, the re-wrap job moves old letters to it."""
         numbers = [int(p.stem.split("-")[1]) for p in keys_dir.glob("master-*.key")]
         name = f"master-{max(numbers, default=0) + 1}"
         _read_or_create(keys_dir / f"{name}.key")
         return name
 
+    @staticmethod
+    def destroy(keys_dir: Path, key_id: str) -> None:
+        """Overwrite and delete master key file key_id (the caller checks nothing uses it)."""
+        masters = master_key_files(keys_dir)
+        path = keys_dir / f"{key_id}.key"
+        if path not in masters:
+            raise FileNotFoundError(f"no master key {key_id!r} in {keys_dir}")
+        if path == masters[-1]:
+            raise ValueError(f"{key_id} is the current master key: rotate first")
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, secrets.token_bytes(len(path.read_bytes())))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        path.unlink()
+
     def encrypt(self, plaintext: bytes, *, aad: bytes) -> Sealed:
+        self.refresh()  # a key rotated by `lre-gateway keys rotate` is used at once
         data_key = AESGCM.generate_key(bit_length=256)
         nonce, wrap_nonce = os.urandom(NONCE), os.urandom(NONCE)
         ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, aad)
@@ -114,6 +172,12 @@ class Vault:
         """The VERP token of one outbound mail: 128 bits, lower-case base32 (local parts fold)."""
         digest = hmac.new(self.link_key, b"verp:" + mail_id.encode(), hashlib.sha256).digest()
         return base64.b32encode(digest[:16]).decode().rstrip("=").lower()
+
+
+def master_key_files(keys_dir: Path) -> list[Path]:
+    """data_dir/keys/master-N.key, oldest first (the last one is current)."""
+    masters = [p for p in keys_dir.glob("master-*.key") if p.stem.split("-")[1].isdigit()]
+    return sorted(masters, key=lambda p: int(p.stem.split("-")[1]))
 
 
 def token_hash(token: str) -> str:

@@ -32,6 +32,7 @@ NEGATIVE = {
     EvidenceType.ConsignmentRejection,
     EvidenceType.AcceptanceRejectionExpiry,
     EvidenceType.NotificationForAcceptanceFailure,
+    EvidenceType.ContentPurged,  # the gateway's own event also says why: retention ended
 }
 PROVIDER = Provider("LRE Gateway", "lre.example.ma", "1.3.6.1.4.1.99999.2.1")
 
@@ -104,7 +105,9 @@ def test_every_event_has_the_standard_paths(event: EvidenceType) -> None:
     root = _evidence(event)
     assert root.tag == "{http://uri.etsi.org/19522/v1#}Evidence"
     assert _one(root, "etsi:EvidenceIdentifier") == f"ev-{event.value}"
-    assert _one(root, "etsi:ERDSEventId") == f"http://uri.etsi.org/19522/Event/{event.value}"
+    ours = event is EvidenceType.ContentPurged  # the gateway's own event, not an ETSI one
+    namespace = "urn:lre-gateway:event:" if ours else "http://uri.etsi.org/19522/Event/"
+    assert _one(root, "etsi:ERDSEventId") == f"{namespace}{event.value}"
     assert _one(root, "etsi:EventTime") == "2025-06-01T12:00:00Z"
     assert _one(root, "etsi:EvidenceIssuerPolicyID/etsi:PolicyID") == "1.3.6.1.4.1.99999.2.1"
     assert _one(root, "etsi:EvidenceIssuerDetails/etsi:Identifier") == "lre.example.ma"
@@ -148,7 +151,7 @@ def test_every_event_has_the_standard_paths(event: EvidenceType) -> None:
 
 @pytest.mark.parametrize("event", list(EvidenceType))
 def test_event_reasons_appear_exactly_on_the_three_negative_events(event: EvidenceType) -> None:
-    """Refusal, negligence and non-delivery say why (a code URI and Details); others do not."""
+    """Refusal, negligence, non-delivery and purge say why (a code URI and Details); others not."""
     reason = "550 5.1.1 <bob@example.ma>: user unknown"
     failure = event is EvidenceType.NotificationForAcceptanceFailure
     root = _evidence(event, reason if failure else None)
