@@ -105,7 +105,10 @@ async def test_events_arrive_signed_in_order_after_failures_and_restarts(
         async with start(hooks_settings, clock) as gateway:
             retry_now(gateway, clock)
             await wait_for(lambda: receiver.events(second) == FIRST_EVENTS, what="queued events")
-            assert {state for _, state, _ in queue(gateway, endpoint)} == {"sent"}
+            await wait_for(
+                lambda: {state for _, state, _ in queue(gateway, endpoint)} == {"sent"},
+                what="every queued event recorded as sent",
+            )
     finally:
         await receiver.stop()
     assert receiver.bad_signatures == 0
