@@ -10,7 +10,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
@@ -18,7 +18,10 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
+from gateway.storage.leases import unclaimed
 from gateway.storage.store import AccountRecord, _delivery, _letter, _maybe_utc, utc
+
+LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
 
 
 @dataclass(frozen=True)
@@ -310,8 +313,12 @@ class ApiStore:
 
     # the webhook queue ------------------------------------------------------------------
 
-    def due_webhooks(self, now: datetime, limit: int = 100) -> list[WebhookJob]:
-        """The first pending event of each (endpoint, letter), when it is due: order per letter."""
+    def due_webhooks(
+        self, now: datetime, lease: timedelta = LEASE, limit: int = 100
+    ) -> list[WebhookJob]:
+        """Lease the first pending event of each (endpoint, letter) when it is due: the order
+        per letter. A leased head holds back its letter's later events; each lease is a
+        compare-and-set, so two gateway processes never post the same event at once."""
         d, e, x, lt, dv = (
             t.webhook_deliveries,
             t.webhook_endpoints,
@@ -325,6 +332,7 @@ class ApiStore:
                 d.c.letter_id,
                 d.c.attempts.label("job_attempts"),
                 d.c.next_attempt_at,
+                d.c.claimed_until,
                 d.c.evidence_id,
                 e,
                 x.c.type,
@@ -342,29 +350,39 @@ class ApiStore:
         )
         jobs: list[WebhookJob] = []
         heads: set[tuple[str, str]] = set()
-        with self.engine.connect() as db:
-            for row in db.execute(query):
+        with self.engine.begin() as db:
+            for row in db.execute(query).all():
                 key = (row.id, row.letter_id)
                 if key in heads:
                     continue
                 heads.add(key)
-                if utc(row.next_attempt_at) <= now:
-                    jobs.append(
-                        WebhookJob(
-                            row.job_id,
-                            _endpoint(row),
-                            row.letter_id,
-                            row.job_attempts,
-                            row.evidence_id,
-                            EvidenceType(row.type),
-                            utc(row.event_time),
-                            row.channel,
-                            row.reference,
-                            row.recipient,
-                        )
+                if utc(row.next_attempt_at) > now or (
+                    row.claimed_until is not None and utc(row.claimed_until) > now
+                ):
+                    continue
+                won = db.execute(
+                    update(d)
+                    .where(d.c.id == row.job_id, unclaimed(d, now))
+                    .values(claimed_until=now + lease)
+                ).rowcount
+                if not won:
+                    continue
+                jobs.append(
+                    WebhookJob(
+                        row.job_id,
+                        _endpoint(row),
+                        row.letter_id,
+                        row.job_attempts,
+                        row.evidence_id,
+                        EvidenceType(row.type),
+                        utc(row.event_time),
+                        row.channel,
+                        row.reference,
+                        row.recipient,
                     )
-                    if len(jobs) >= limit:
-                        break
+                )
+                if len(jobs) >= limit:
+                    break
         return jobs
 
     def next_webhook_due(self) -> datetime | None:
@@ -385,7 +403,13 @@ class ApiStore:
             db.execute(
                 update(t.webhook_deliveries)
                 .where(t.webhook_deliveries.c.id == job.id)
-                .values(state="sent", sent_at=now, attempts=job.attempts + 1, last_error=None)
+                .values(
+                    state="sent",
+                    sent_at=now,
+                    attempts=job.attempts + 1,
+                    last_error=None,
+                    claimed_until=None,
+                )
             )
             db.execute(
                 update(t.webhook_endpoints)
@@ -401,7 +425,12 @@ class ApiStore:
             db.execute(
                 update(t.webhook_deliveries)
                 .where(t.webhook_deliveries.c.id == job.id)
-                .values(attempts=job.attempts + 1, last_error=error[:500], next_attempt_at=retry_at)
+                .values(
+                    attempts=job.attempts + 1,
+                    last_error=error[:500],
+                    next_attempt_at=retry_at,
+                    claimed_until=None,
+                )
             )
             failures = db.execute(
                 update(t.webhook_endpoints)

@@ -279,6 +279,7 @@ webhook_deliveries = Table(
     Column("attempts", Integer, nullable=False, default=0),
     _time("created_at"),
     _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),  # lease of the process posting it
     _time("sent_at", nullable=True),
     Column("last_error", Text),
     UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),

@@ -23,7 +23,7 @@ from typing import Any, Final
 import aiohttp
 
 from gateway.settings import ApiSettings
-from gateway.storage.api_store import ApiStore, EndpointRecord, WebhookJob
+from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, WebhookJob
 from gateway.webhooks.signing import headers
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,8 @@ class WebhookWorker:
         """Post every due event (one per endpoint and letter at a time); the number posted."""
         posted = 0
         while not self._stopping:
-            jobs: list[WebhookJob] = await self._io(self._store.due_webhooks, self._clock())
+            lease = max(LEASE, 2 * self._settings.webhook_timeout.delta)
+            jobs: list[WebhookJob] = await self._io(self._store.due_webhooks, self._clock(), lease)
             if not jobs:
                 return posted
             results = await asyncio.gather(*(self._post(session, job) for job in jobs))

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         _time("created_at"),
         _time("next_attempt_at"),
+        _time("claimed_until", nullable=True),
         _time("sent_at", nullable=True),
         sa.Column("last_error", sa.Text),
         sa.UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),
