@@ -151,3 +151,34 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
             await wait_for(lambda: receiver.events(reference) == FIRST_EVENTS, what="events")
     finally:
         await receiver.stop()
+
+
+async def test_one_event_per_letter_is_leased_to_one_process_at_a_time(gateway: Running) -> None:
+    """Only the first pending event of a letter is handed out, and once leased no other
+    process gets it until the lease runs out."""
+    assert gateway.webhooks is not None
+    gateway.webhooks.stop()  # this test plays the worker processes itself
+    receiver = Receiver()
+    token = await token_for(gateway)
+    await register(gateway, token, receiver)
+    reference = await deposit(gateway, token)
+    store = gateway.api.api if gateway.api else None
+    assert store is not None
+
+    def queued() -> int:
+        return len(store.webhook_states(store.endpoints(account_id())[0].id))
+
+    def account_id() -> str:
+        record = gateway.registry.account_record(SENDER)
+        assert record is not None
+        return record.id
+
+    await wait_for(lambda: queued() >= 2, what="the notification's event queued too")
+    now = utcnow()
+    first = store.due_webhooks(now)
+    assert [(job.reference, job.event.value) for job in first] == [
+        (reference, "SubmissionAcceptance")
+    ]
+    assert store.due_webhooks(now) == []  # another process finds it leased
+    later = store.due_webhooks(now + timedelta(minutes=3))  # the first process died
+    assert [job.id for job in later] == [first[0].id]
