@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from gateway.api import problems
@@ -173,6 +174,13 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 
 async def _read_form(request: web.Request, limit: int) -> tuple[bytes, list[File]]:
+    try:
+        return await _form_parts(request, limit)
+    except (ValueError, HttpProcessingError) as err:
+        raise problems.invalid(f"the form cannot be read: {type(err).__name__}") from None
+
+
+async def _form_parts(request: web.Request, limit: int) -> tuple[bytes, list[File]]:
     reader = await request.multipart()
     raw: bytes | None = None
     files: list[File] = []

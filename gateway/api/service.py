@@ -208,7 +208,10 @@ class ApiService:
             replay = await self._replay(account, key, digest)
             if replay is not None:
                 return replay
-        content: bytes = make()
+        try:
+            content: bytes = make()
+        except ValueError as err:  # a header the email package cannot write (e.g. a file name)
+            raise problems.invalid(f"the letter cannot be written as a message: {err}") from None
         limit = self._settings.smtp.max_message_size
         if len(content) > limit:
             raise problems.too_large(limit)
