@@ -170,8 +170,8 @@ async def test_listing_filters_and_pages_with_a_cursor(
 async def test_refusals_are_problem_documents(
     gateway: Running, client: tuple[aiohttp.ClientSession, str]
 ) -> None:
-    """No token, a revoked token, a From: that is not the account's, Bcc and a wrong media type
-    are refused with RFC 9457 problems, and nothing is deposited."""
+    """No token, a revoked token, a From: that is not the account's, Bcc, a wrong media type,
+    an unknown path and method are refused with RFC 9457 problems, and nothing is deposited."""
     session, token = client
     async with (
         aiohttp.ClientSession(gateway.web_url) as anonymous,
@@ -195,6 +195,12 @@ async def test_refusals_are_problem_documents(
         "/api/v1/letters", data=b"x", headers={"Content-Type": "text/plain"}
     ) as response:
         assert response.status == 415
+    async with session.get("/api/v1/nothing") as response:
+        assert response.status == 404
+        assert response.content_type == "application/problem+json"
+    async with session.delete("/api/v1/letters") as response:
+        assert response.status == 405
+        assert response.content_type == "application/problem+json"
     api = gateway.api
     assert api is not None
     account = await gateway.registry.io(gateway.registry.account_record, SENDER)
