@@ -16,6 +16,7 @@ from gateway.settings import Settings
 from gateway.storage.api_store import LetterFilter
 from tests.support.client import letter_bytes, notification_for, wait_for
 from tests.support.gateway import SENDER, make_settings, start
+from tests.integration.test_proof_pdf import pdftotext, pyhanko
 from tests.support.openssl import assert_proof_verifies
 
 BOB = "bob.martin@example.ma"
@@ -61,8 +62,9 @@ async def deposit_rfc822(session: aiohttp.ClientSession, to: list[str], **header
 async def test_deposit_as_rfc822_gives_the_same_sealed_evidence_as_smtp(
     gateway: Running, client: tuple[aiohttp.ClientSession, str], tmp_path: Path
 ) -> None:
-    """A message POSTed with a token becomes a letter whose proofs download and verify, and
-    whose evidence names the API token as the sender's authentication."""
+    """A message POSTed with a token becomes a letter whose proofs (XML, its seal, the PDF)
+    download and verify, and whose evidence names the API token as the sender's
+    authentication, which the certificate words in the sender's language."""
     session, token = client
     reference = await deposit_rfc822(session, [BOB])
     await wait_for(lambda: notification_for(gateway, BOB), what="notification")
@@ -92,6 +94,29 @@ async def test_deposit_as_rfc822_gives_the_same_sealed_evidence_as_smtp(
         p7s = await response.read()
     assert f"API token {token[:12]}".encode() in xml
     assert_proof_verifies(xml, p7s, _anchors(gateway.settings), tmp_path)
+
+    async def certificate() -> bytes | None:
+        async with session.get(event["proofs"]["proof.pdf"]) as response:
+            return await response.read() if response.status == 200 else None
+
+    pdf = None
+    for _ in range(300):
+        if pdf := await certificate():
+            break
+        await asyncio.sleep(0.1)
+    assert pdf is not None, "the PDF certificate was never made"
+    (tmp_path / "anchors.pem").write_bytes(_anchors(gateway.settings))
+    (tmp_path / "proof.pdf").write_bytes(pdf)
+    checked = await asyncio.to_thread(
+        pyhanko,
+        "validate",
+        "--trust",
+        str(tmp_path / "anchors.pem"),
+        "--trust-replace",
+        str(tmp_path / "proof.pdf"),
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "jeton d'API" in " ".join(pdftotext(tmp_path / "proof.pdf").split())
 
 
 async def test_a_form_deposit_with_an_idempotency_key_makes_one_letter(
