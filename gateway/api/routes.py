@@ -100,12 +100,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if token is None:
         raise problems.unauthorized()
     token_hash = hash_token(token)
-    wait = request.app[LIMIT].retry_after(token_hash)
-    if wait is not None:
-        raise problems.too_many(wait)
     account = await request.app[SERVICE].account_by_token(token_hash)
     if account is None:
         raise problems.unauthorized()
+    wait = request.app[LIMIT].retry_after(token_hash)  # live tokens only: a bounded set
+    if wait is not None:
+        raise problems.too_many(wait)
     request[ACCOUNT] = (account, token[:12])
     return await handler(request)
 

@@ -24,24 +24,22 @@ def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:
     if not items:
         return
     letter_ids = sorted({e.letter_id for e in items})
-    owners = dict(
-        db.execute(
-            select(t.letters.c.id, t.letters.c.account_id).where(t.letters.c.id.in_(letter_ids))
-        ).all()
+    hooks, letters = t.webhook_endpoints, t.letters
+    query = (
+        select(letters.c.id, hooks.c.id)
+        .join(hooks, hooks.c.account_id == letters.c.account_id)
+        .where(letters.c.id.in_(letter_ids), hooks.c.disabled_at.is_(None))
+        .order_by(hooks.c.id)
     )
-    accounts = sorted(set(owners.values()))
     endpoints: dict[str, list[str]] = {}
-    query = select(t.webhook_endpoints.c.id, t.webhook_endpoints.c.account_id).where(
-        t.webhook_endpoints.c.account_id.in_(accounts), t.webhook_endpoints.c.disabled_at.is_(None)
-    )
-    for endpoint_id, account_id in db.execute(query):
-        endpoints.setdefault(account_id, []).append(endpoint_id)
+    for letter_id, endpoint_id in db.execute(query):
+        endpoints.setdefault(letter_id, []).append(endpoint_id)
     if not endpoints:
         return
     next_seq: dict[tuple[str, str], int] = {}
     rows = []
     for e in items:
-        for endpoint_id in endpoints.get(owners.get(e.letter_id, ""), []):
+        for endpoint_id in endpoints.get(e.letter_id, []):
             key = (endpoint_id, e.letter_id)
             if key not in next_seq:
                 last = db.execute(
