@@ -189,6 +189,9 @@ class ApiSettings:
     webhook_timeout: Duration = field(
         default_factory=lambda: parse_duration("10s", "api.webhook_timeout")
     )
+    # endpoints on loopback, private or link-local addresses (the gateway's own network) are
+    # refused unless this is true (tests, a receiver on the same host)
+    webhook_private_hosts: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import getaddresses
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
@@ -96,6 +98,19 @@ def recipients_of(content: bytes) -> tuple[str, ...]:
     return tuple(found)
 
 
+def private_host(url: str) -> bool:
+    """True when the URL's host is the gateway's own network: localhost, or a loopback,
+    private, link-local or reserved address literal (a name is resolved only when posting)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost") or not host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
 class ApiService:
     def __init__(
         self, *, settings: Settings, registry: Registry, store: LetterStore, pdfs: PdfQueue
@@ -126,6 +141,11 @@ class ApiService:
     def add_webhook(self, account: AccountRecord, url: str, now: datetime) -> EndpointRecord:
         if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
             raise problems.invalid("url: an http:// or https:// URL is required")
+        if not self._settings.api.webhook_private_hosts and private_host(url):
+            raise problems.invalid(
+                "url: endpoints on loopback or private addresses are refused "
+                "(api.webhook_private_hosts)"
+            )
         return self.api.add_endpoint(
             id=new_id(), account_id=account.id, url=url, secret=new_secret(), now=now
         )

@@ -220,6 +220,10 @@ async def test_refusals_are_problem_documents(
         "/api/v1/letters", data=b"x", headers={"Content-Type": "text/plain"}
     ) as response:
         assert response.status == 415
+    private = {"url": "http://127.0.0.1:8080/hook"}
+    async with session.post("/api/v1/webhooks", json=private) as response:
+        assert response.status == 422
+        assert "webhook_private_hosts" in (await response.json())["detail"]
     async with session.get("/api/v1/nothing") as response:
         assert response.status == 404
         assert response.content_type == "application/problem+json"

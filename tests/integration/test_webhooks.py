@@ -72,7 +72,9 @@ def retry_now(gateway: Running, clock: Clock) -> None:
 
 @pytest.fixture
 def hooks_settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(tmp_path, database_url, api={"webhook_max_failures": 3})
+    return make_settings(
+        tmp_path, database_url, api={"webhook_max_failures": 3, "webhook_private_hosts": True}
+    )
 
 
 async def test_events_arrive_signed_in_order_after_failures_and_restarts(
@@ -153,9 +155,16 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
         await receiver.stop()
 
 
-async def test_one_event_per_letter_is_leased_to_one_process_at_a_time(gateway: Running) -> None:
+async def test_one_event_per_letter_is_leased_to_one_process_at_a_time(
+    hooks_settings: Settings,
+) -> None:
     """Only the first pending event of a letter is handed out, and once leased no other
     process gets it until the lease runs out."""
+    async with start(hooks_settings) as gateway:
+        await leases(gateway)
+
+
+async def leases(gateway: Running) -> None:
     assert gateway.webhooks is not None
     gateway.webhooks.stop()  # this test plays the worker processes itself
     receiver = Receiver()

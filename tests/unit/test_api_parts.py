@@ -13,6 +13,7 @@ import pytest
 
 from gateway.api.compose import FieldError, File, compose, read_fields
 from gateway.api.ratelimit import RateLimit
+from gateway.api.service import private_host
 from gateway.api.tokens import bearer, hash_token, new_token
 from gateway.pdf.identification import sender_method
 from gateway.pdf.text import sender_identification
@@ -140,3 +141,22 @@ def test_the_certificate_words_an_api_deposit_in_each_language() -> None:
     assert "API token" in sender_identification("en", "API token lre_Ab12Cd34 over HTTPS")
     assert "HTTPS" in sender_identification("en", "API token lre_Ab12Cd34 over HTTPS")
     assert "رمز الواجهة البرمجية" in sender_identification("ar", "API token lre_Ab12Cd34")
+
+
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [
+        ("http://127.0.0.1:8080/hook", True),
+        ("http://[::1]/hook", True),
+        ("https://10.1.2.3/hook", True),
+        ("http://169.254.169.254/latest/meta-data", True),
+        ("http://localhost/hook", True),
+        ("https://erp.example.ma/hooks", False),
+        ("https://203.0.113.7/hook", True),  # documentation range: not global
+        ("https://8.8.8.8/hook", False),
+    ],
+)
+def test_webhook_urls_on_the_gateways_own_network_are_recognised(url: str, private: bool) -> None:
+    """Loopback, private, link-local (cloud metadata) and reserved hosts are the gateway's own
+    network; public names and addresses are not."""
+    assert private_host(url) is private
