@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Engine
 
 from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
+from gateway.api.routes import add_api
+from gateway.api.service import ApiService
 from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
@@ -53,9 +56,10 @@ from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport, make_transport
+from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport, make_transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
+from gateway.storage.api_store import EndpointRecord
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
@@ -74,6 +78,7 @@ from gateway.web.portal import add_portal_routes
 from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
+from gateway.webhooks.worker import WebhookWorker, disabled_notice
 
 log = logging.getLogger("gateway")
 
@@ -202,6 +207,8 @@ class Running:
     store: LetterStore
     admin_url: str | None = None  # the admin listener (/metrics), when web.admin_listen is set
     log: LogPublisher | None = None  # the public evidence log's checkpoint job
+    api: ApiService | None = None
+    webhooks: WebhookWorker | None = None
 
 
 @contextlib.asynccontextmanager
@@ -302,6 +309,8 @@ async def running(
             clock=clock,
         )
         add_pki_routes(app, crl)
+        api, webhooks = _api(settings, app, registry, store, pdf_queue, transport, clock)
+        registry.wake = _both(scheduler.wake, webhooks.wake)
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
@@ -373,6 +382,14 @@ async def running(
 
         stack.push_async_callback(stop_log)
         stack.push_async_callback(stop_scheduler)
+        hooks = asyncio.create_task(webhooks.run(), name="webhooks")
+
+        async def stop_webhooks() -> None:
+            webhooks.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(hooks, SCHEDULER_GRACE)
+
+        stack.push_async_callback(stop_webhooks)
         yield Running(
             settings,
             smtp,
@@ -380,8 +397,10 @@ async def running(
             registry,
             scheduler,
             store,
-            admin_url,
-            evidence_log,
+            admin_url=admin_url,
+            log=evidence_log,
+            api=api,
+            webhooks=webhooks,
         )
 
 
@@ -421,6 +440,51 @@ def _evidence_log(
         interval=settings.evidence.log_interval.delta.total_seconds(),
         io=registry.io,
     )
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def wake() -> None:
+        first()
+        second()
+
+    return wake
+
+
+def _api(
+    settings: Settings,
+    app: web.Application,
+    registry: Registry,
+    store: LetterStore,
+    pdfs: PdfQueue,
+    transport: Transport,
+    clock: Callable[[], datetime],
+) -> tuple[ApiService, WebhookWorker]:
+    """The REST API under /api/v1 and the webhook worker (gateway.api, gateway.webhooks)."""
+    service = ApiService(settings=settings, registry=registry, store=store, pdfs=pdfs)
+    add_api(
+        app,
+        service,
+        max_request_size=settings.api.max_request_size,
+        rate_limit=settings.api.rate_limit,
+    )
+
+    async def notify(endpoint: EndpointRecord, at: datetime) -> None:
+        to = await registry.io(service.api.account_email, endpoint.account_id)
+        mail = disabled_notice(endpoint, to, registry.bounce_address, at)
+        try:
+            await transport.send(Outgoing(registry.bounce_address, to, mail, new_id()))
+        except Exception:
+            log.exception("could not tell %s that a webhook endpoint was disabled", to)
+
+    worker = WebhookWorker(
+        store=service.api,
+        io=registry.io,
+        settings=settings.api,
+        public_url=settings.gateway.public_url,
+        clock=clock,
+        notify=notify,
+    )
+    return service, worker
 
 
 async def serve(settings: Settings) -> None:
@@ -546,6 +610,95 @@ def _sender(settings: Settings, args: argparse.Namespace) -> int:
         ]
         _audit(settings, f"sender.{done}", {"email": args.email.lower()})
     return status
+
+
+def _api_commands(
+    sender_commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    common: argparse.ArgumentParser,
+) -> None:
+    """`sender token create|list|revoke` and `sender webhook add|list|remove|enable`."""
+    shared: dict[str, Any] = {"parents": [common]}
+    token = sender_commands.add_parser("token", **shared, help="the sender's REST API tokens")
+    tokens = token.add_subparsers(dest="api_key_action", required=True)
+    create = tokens.add_parser("create", **shared, help="make a token; it is printed once, keep it")
+    create.add_argument("email")
+    create.add_argument("--label", default="", help="what the token is for, shown by list")
+    tokens.add_parser(
+        "list", **shared, help="the sender's tokens (never the tokens themselves)"
+    ).add_argument("email")
+    revoke = tokens.add_parser("revoke", **shared, help="revoke a token at once")
+    revoke.add_argument("email")
+    revoke.add_argument("token", help="the token's id or its first 12 characters (lre_...)")
+    webhook = sender_commands.add_parser("webhook", **shared, help="the sender's webhook endpoints")
+    hooks = webhook.add_subparsers(dest="webhook_command", required=True)
+    for name, text in (
+        ("add", "register an endpoint; its signing secret is printed once"),
+        ("remove", "remove an endpoint (by URL or id) and its queued events"),
+        ("enable", "enable again an endpoint disabled after failures (by URL or id)"),
+    ):
+        command = hooks.add_parser(name, **shared, help=text)
+        command.add_argument("email")
+        command.add_argument("url", help="https://... (or the endpoint's id)")
+    hooks.add_parser("list", **shared, help="the sender's endpoints and their state").add_argument(
+        "email"
+    )
+
+
+def _sender_api(settings: Settings, args: argparse.Namespace) -> int:
+    from gateway.api.problems import Problem
+    from gateway.api.service import ApiService
+
+    with offline_registry(settings) as registry:
+        account = registry.account_record(args.email)
+        if account is None:
+            print(f"error: no sender {args.email} (lre-gateway sender add)", file=sys.stderr)
+            return 2
+        store = LetterStore(open_engine(settings.database.url))
+        try:
+            service = ApiService(
+                settings=settings, registry=registry, store=store, pdfs=PdfQueue(store.engine)
+            )
+            now = utcnow()
+            if args.sender_command == "token":
+                if args.api_key_action == "create":
+                    made = service.create_token(account, args.label, now)
+                    print(made.token)
+                    print(f"(token {made.prefix}... for {account.email}: shown once, keep it)")
+                elif args.api_key_action == "list":
+                    for t in service.tokens(account):
+                        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
+                        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+                        print(f"{t.prefix}...  {state:18}  last used {used:16}  {t.label}")
+                elif not service.api.revoke_token(account.id, args.token, now):
+                    print(f"error: no live token {args.token} of {account.email}", file=sys.stderr)
+                    return 1
+                else:
+                    print(f"token {args.token} revoked")
+            elif args.webhook_command == "add":
+                try:
+                    endpoint = service.add_webhook(account, args.url, now)
+                except Problem as problem:
+                    print(f"error: {problem.detail}", file=sys.stderr)
+                    return 2
+                print(f"webhook {endpoint.id} added for {endpoint.url}")
+                print(f"signing secret (shown once, keep it): {endpoint.secret}")
+            elif args.webhook_command == "list":
+                for e in service.api.endpoints(account.id):
+                    state = f"disabled: {e.disabled_reason}" if e.disabled_at else "live"
+                    print(f"{e.id}  {e.url}  {state}")
+            elif args.webhook_command == "remove":
+                if not service.api.remove_endpoint(account.id, args.url):
+                    print(f"error: no webhook {args.url} of {account.email}", file=sys.stderr)
+                    return 1
+                print(f"webhook {args.url} removed")
+            elif not service.api.enable_endpoint(account.id, args.url):
+                print(f"error: no webhook {args.url} of {account.email}", file=sys.stderr)
+                return 1
+            else:
+                print(f"webhook {args.url} enabled")
+        finally:
+            store.engine.dispose()
+    return 0
 
 
 def _verify(
@@ -675,6 +828,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     ):
         command(senders, name, text).add_argument("email", help="the sender's email address")
+    _api_commands(senders, common)
     command(commands, "ca", "print the trust anchors (PEM) that verify this gateway's proofs")
     verify = command(commands, "verify", "check proofs offline: seal, timestamp, certificates")
     verify.add_argument(
@@ -717,6 +871,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _demo(settings)
         elif args.command == "sender":
             initialise(settings)
+            if args.sender_command in ("token", "webhook"):
+                return _sender_api(settings, args)
             return _sender(settings, args)
         elif args.command == "ca":
             initialise(settings)

@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from gateway.content_access import ContentAccess, Opener
 from gateway.core.evidence import Attachment, EvidenceType, Provider
@@ -42,7 +42,7 @@ from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.smtp_in import replies
-from gateway.smtp_in.handler import Account, Submission
+from gateway.smtp_in.handler import Account
 from gateway.smtp_in.message import (
     ParsedMessage,
     attachment_bytes,
@@ -84,6 +84,29 @@ def new_reference(now: datetime) -> str:
     """A letter reference people can read out: LRE-YYYYMMDD-XXXXXXXX (40 random bits)."""
     code = base64.b32encode(secrets.token_bytes(5)).decode()
     return f"LRE-{now:%Y%m%d}-{code}"
+
+
+class DepositInput(Protocol):
+    """What a door hands to `Registry.deposit`: the SMTP `Submission`, or the API's deposit."""
+
+    @property
+    def account(self) -> Account: ...
+    @property
+    def mail_from(self) -> str: ...
+    @property
+    def rcpt_tos(self) -> tuple[str, ...]: ...
+    @property
+    def content(self) -> bytes: ...
+    @property
+    def parsed(self) -> ParsedMessage: ...
+    @property
+    def authentication(self) -> str: ...
+    @property
+    def peer(self) -> str: ...
+    @property
+    def phones(self) -> dict[str, str]: ...
+    @property
+    def languages(self) -> dict[str, tuple[str, ...]]: ...
 
 
 class Registry:
@@ -168,8 +191,13 @@ class Registry:
 
     # deposit ----------------------------------------------------------------------------
 
-    async def deposit(self, submission: Submission) -> str:
-        """Store the letter, its deliveries and deposit evidence; return once committed."""
+    async def deposit(
+        self, submission: DepositInput, *, also: Callable[[Any, str], None] | None = None
+    ) -> str:
+        """Store the letter, its deliveries and deposit evidence; return once committed.
+
+        `submission` is what any door (SMTP, the REST API) hands over; also(connection,
+        reference) runs in the deposit's transaction (e.g. the API's Idempotency-Key)."""
         account = await self.io(self._store.account, submission.account.email)
         if account is None or account.disabled:  # disabled (or removed) since the login
             raise Rejected(replies.ACCOUNT_DISABLED_NOW)
@@ -233,6 +261,14 @@ class Registry:
             notice = self.identity.notice_sms(letter, delivery, self.letter_url(delivery.id))
             sms.extend([notice] if notice else [])
         retain_until = now + letters.retention.delta
+        queue_sms = partial(insert_sms, sms=sms, now=now) if sms else None
+
+        def within(db: Any) -> None:
+            if queue_sms is not None:
+                queue_sms(db)
+            if also is not None:
+                also(db, letter.reference)
+
         await self.io(
             self._store.deposit,
             letter,
@@ -241,7 +277,7 @@ class Registry:
             deliveries,
             evidence,
             mails,
-            partial(insert_sms, sms=sms, now=now) if sms else None,
+            within if (sms or also) else None,
             page=page,
         )
         log.info(

@@ -187,6 +187,24 @@ class SmsSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """[api]: the REST API under /api/v1 and the webhooks (gateway.api, gateway.webhooks)."""
+
+    max_request_size: int = 25 * 10**6  # bytes of one request body; larger: 413
+    rate_limit: int = 120  # requests per minute per token (bursts up to this); more: 429
+    webhook_max_failures: int = 8  # consecutive failed posts before an endpoint is disabled
+    webhook_retry_base: Duration = field(
+        default_factory=lambda: parse_duration("30s", "api.webhook_retry_base")
+    )
+    webhook_timeout: Duration = field(
+        default_factory=lambda: parse_duration("10s", "api.webhook_timeout")
+    )
+    # endpoints on loopback, private or link-local addresses (the gateway's own network) are
+    # refused unless this is true (tests, a receiver on the same host)
+    webhook_private_hosts: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -198,6 +216,7 @@ class Settings:
     sms: SmsSettings = field(default_factory=SmsSettings)
     mime: MimeLimits = field(default_factory=MimeLimits)  # [mime]: hostile-message limits
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     source: Path | None = None
 
 
@@ -240,7 +259,7 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if section == "mime":
         sized = name in ("max_header_block", "max_header_size") and isinstance(value, str)
         return _mime_limit(key, parse_size(value, key) if sized else value)
-    if name == "max_message_size":
+    if name in ("max_message_size", "max_request_size"):
         return parse_size(value, key)
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -329,6 +348,7 @@ _SECTIONS = {
     "sms": SmsSettings,
     "mime": MimeLimits,
     "logging": LoggingSettings,
+    "api": ApiSettings,
 }
 
 

@@ -19,13 +19,17 @@ from typing import Final, Literal
 
 from gateway.core.records import LINK_HOLDER
 
-SenderKind = Literal["password", "dkim", "spf", "relay_dmarc", "relay_dkim", "unknown"]
+SenderKind = Literal["password", "api_token", "dkim", "spf", "relay_dmarc", "relay_dkim", "unknown"]
 
 CODE_PREFIX: Final = "one-time code sent by "  # core.identity.Identification.describe()
 
 _TLS: Final = r"(?P<tls>STARTTLS|implicit TLS) \((?P<version>[^)]*)\)"
 _PASSWORD: Final = re.compile(rf"SMTP AUTH (?P<mechanism>[A-Z0-9-]+) over {_TLS}")
 _LEGACY_PASSWORD: Final = re.compile(r"smtp-auth-(?P<mechanism>[a-z0-9-]+)\+(?P<tls>starttls|tls)")
+# gateway.api.routes: "API token lre_XXXXXXXX" (+ " over HTTPS" when the request came over TLS)
+_API_TOKEN: Final = re.compile(
+    r"API token (?P<prefix>lre_[A-Za-z0-9_-]{1,16})(?P<https> over HTTPS)?"
+)
 _MX: Final = re.compile(rf"MX address(?: over {_TLS})?: (?P<method>.+)")
 _MX_METHODS: Final[tuple[tuple[SenderKind, re.Pattern[str]], ...]] = (
     (
@@ -69,6 +73,8 @@ def sender_method(how: str) -> SenderMethod:
     text = how.strip()
     if match := _PASSWORD.fullmatch(text):
         return SenderMethod("password", how, tls=_tls_version(match["version"]))
+    if match := _API_TOKEN.fullmatch(text):
+        return SenderMethod("api_token", how, tls="HTTPS" if match["https"] else "")
     if match := _LEGACY_PASSWORD.fullmatch(text):
         return SenderMethod("password", how, tls="TLS")
     if match := _MX.fullmatch(text):

@@ -48,6 +48,8 @@ _FR: Final = {
     "pdf.auth.relay": "lettre reçue par le relais de confiance {relay}, qui a vérifié "
     "l'authenticité du domaine {domain}",
     "pdf.auth.encrypted": " ; connexion chiffrée ({tls})",
+    "pdf.auth.api_token": "jeton d'API personnel de son compte, présenté par son logiciel à "
+    "l'interface de programmation (REST) de la passerelle",
     "pdf.auth.unknown": "méthode consignée dans la preuve scellée : « {how} »",
     "pdf.ident.code_sms": "code à usage unique envoyé par SMS au numéro {destination}, saisi sur "
     "la page du destinataire le {time}",
@@ -107,6 +109,8 @@ _EN: Final = {
     "pdf.auth.relay": "letter received through the trusted relay {relay}, which checked the "
     "authenticity of the domain {domain}",
     "pdf.auth.encrypted": "; encrypted connection ({tls})",
+    "pdf.auth.api_token": "the personal API token of the sender's account, presented by its "
+    "software to the gateway's programming interface (REST API)",
     "pdf.auth.unknown": "method recorded in the sealed evidence: \u201c{how}\u201d",
     "pdf.ident.code_sms": "one-time code sent by text message to the number {destination}, "
     "entered on the recipient's page on {time}",
@@ -165,6 +169,8 @@ _AR: Final = {
     "المرسِل (تم التحقق من SPF وDMARC)",
     "pdf.auth.relay": "رسالة واردة عبر المُرحِّل الموثوق {relay}، الذي تحقّق من أصالة النطاق {domain}",
     "pdf.auth.encrypted": "؛ اتصال مشفّر ({tls})",
+    "pdf.auth.api_token": "رمز الواجهة البرمجية الشخصي لحساب المرسِل، قدّمه برنامجه إلى "
+    "الواجهة البرمجية (REST) للبوابة",
     "pdf.auth.unknown": "الطريقة المسجّلة في الإثبات المختوم: {how}",
     "pdf.ident.code_sms": "رمز يُستعمل مرة واحدة أُرسل برسالة نصية قصيرة إلى الرقم {destination}، "
     "وأُدخل في صفحة المرسَل إليه بتاريخ {time}",
@@ -257,6 +263,11 @@ def sender_identification(lang: str, how: str) -> str:
         return text(lang, "pdf.auth.password", tls=isolate(lang, unbroken(method.tls)))
     if method.kind == "unknown":
         return text(lang, "pdf.auth.unknown", how=isolate(lang, method.raw))
+    if method.kind == "api_token":
+        words = text(lang, "pdf.auth.api_token")
+        if method.tls:
+            words += text(lang, "pdf.auth.encrypted", tls=isolate(lang, method.tls))
+        return words
     key = "pdf.auth.relay" if method.kind.startswith("relay_") else f"pdf.auth.{method.kind}"
     words = text(lang, key, domain=isolate(lang, method.domain), relay=isolate(lang, method.relay))
     if method.tls:

@@ -21,6 +21,7 @@ from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
 from gateway.storage.vault import Sealed
+from gateway.storage.webhook_queue import enqueue_webhooks
 
 
 def utc(value: datetime) -> datetime:
@@ -313,6 +314,7 @@ class LetterStore:
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
+        evidence = list(evidence)
         rows = [
             {
                 "id": e.id,
@@ -330,6 +332,7 @@ class LetterStore:
         ]
         if rows:
             db.execute(insert(t.evidence), rows)
+            enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     @staticmethod
     def _insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:

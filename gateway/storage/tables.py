@@ -314,3 +314,62 @@ audit_log = Table(
     Column("sha256", String(64), nullable=False),
     Column("p7s", LargeBinary, nullable=False),
 )
+
+# REST API (gateway.api): per-sender bearer tokens, kept only as their SHA-256.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise it in a list
+    Column("label", String(200), nullable=False),
+    _time("created_at"),
+    _time("last_used_at", nullable=True),
+    _time("revoked_at", nullable=True),
+)
+
+# Idempotency-Key of API deposits: the same key and body give back the same letter.
+api_idempotency = Table(
+    "api_idempotency",
+    metadata,
+    Column("account_id", String(32), ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("reference", String(40), nullable=False),
+    _time("created_at"),
+)
+
+# Webhook endpoints a sender registered, with the secret its payloads are signed with.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    Column("account_id", String(32), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(100), nullable=False),  # whsec_<base64>: needed to sign, so kept
+    Column("failures", Integer, nullable=False, default=0),  # consecutive failed attempts
+    _time("created_at"),
+    _time("disabled_at", nullable=True),
+    Column("disabled_reason", Text),
+)
+
+# The durable webhook queue: one row per (endpoint, evidence), posted in order per letter.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    Column("endpoint_id", String(32), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("letter_id", String(32), ForeignKey("letters.id"), nullable=False),
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # order of the events of one letter
+    Column("state", String(20), nullable=False),  # pending | sent | dropped
+    Column("attempts", Integer, nullable=False, default=0),
+    _time("created_at"),
+    _time("next_attempt_at"),
+    _time("claimed_until", nullable=True),  # lease of the process posting it
+    _time("sent_at", nullable=True),
+    Column("last_error", Text),
+    UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),
+    Index("ix_webhook_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,67 @@
+"""Queueing webhook events in the transaction that records the evidence (no event is lost).
+
+Imported by LetterStore; it knows only the tables, so that it imports nothing of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from gateway.storage import tables as t
+
+
+def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:
+    """Queue each new evidence for every live endpoint of its letter's sender (same transaction).
+
+    `evidence` holds NewEvidence-like objects (id, letter_id); the order of a letter's events is
+    the order they are committed in (`seq`).
+    """
+    items = list(evidence)
+    if not items:
+        return
+    letter_ids = sorted({e.letter_id for e in items})
+    hooks, letters = t.webhook_endpoints, t.letters
+    query = (
+        select(letters.c.id, hooks.c.id)
+        .join(hooks, hooks.c.account_id == letters.c.account_id)
+        .where(letters.c.id.in_(letter_ids), hooks.c.disabled_at.is_(None))
+        .order_by(hooks.c.id)
+    )
+    endpoints: dict[str, list[str]] = {}
+    for letter_id, endpoint_id in db.execute(query):
+        endpoints.setdefault(letter_id, []).append(endpoint_id)
+    if not endpoints:
+        return
+    next_seq: dict[tuple[str, str], int] = {}
+    rows = []
+    for e in items:
+        for endpoint_id in endpoints.get(e.letter_id, []):
+            key = (endpoint_id, e.letter_id)
+            if key not in next_seq:
+                last = db.execute(
+                    select(func.max(t.webhook_deliveries.c.seq)).where(
+                        t.webhook_deliveries.c.endpoint_id == endpoint_id,
+                        t.webhook_deliveries.c.letter_id == e.letter_id,
+                    )
+                ).scalar()
+                next_seq[key] = (last or 0) + 1
+            rows.append(
+                {
+                    "id": f"{e.id[:16]}{endpoint_id[:16]}",
+                    "endpoint_id": endpoint_id,
+                    "letter_id": e.letter_id,
+                    "evidence_id": e.id,
+                    "seq": next_seq[key],
+                    "state": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+            )
+            next_seq[key] += 1
+    if rows:
+        db.execute(insert(t.webhook_deliveries), rows)

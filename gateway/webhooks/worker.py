@@ -1,0 +1,164 @@
+"""Posting the webhook queue: signed, retried with backoff, in order per letter, at least once.
+
+The queue is a table (webhook_deliveries), filled in the transaction that records each
+evidence, so an event survives a restart. A post is a success on any 2xx answer; otherwise it
+is retried after `webhook_retry_base` * 2^attempts (at most an hour), and the letter's later
+events wait behind it. After `webhook_max_failures` failed posts in a row the endpoint is
+disabled and its sender told by mail; `lre-gateway sender webhook enable` resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any, Final
+
+import aiohttp
+
+from gateway.settings import ApiSettings
+from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, WebhookJob
+from gateway.webhooks.signing import headers
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF: Final = timedelta(hours=1)
+POLL: Final = 5.0  # seconds between looks at the queue when nothing wakes the worker
+
+
+def payload(job: WebhookJob, public_url: str) -> bytes:
+    """The JSON body of one event (Standard Webhooks shape: type, timestamp, data)."""
+    body: dict[str, Any] = {
+        "type": job.event.value,
+        "timestamp": job.event_time.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "letter": job.reference,
+            "recipient": job.recipient,
+            "evidence_id": job.evidence_id,
+            "channel": job.channel or "email",
+            "url": f"{public_url.rstrip('/')}/api/v1/letters/{job.reference}",
+        },
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def backoff(base: timedelta, attempts: int) -> timedelta:
+    """The wait before the next try after `attempts` failed ones (exponential, capped)."""
+    wait: timedelta = base * (2 ** min(attempts, 20))
+    return min(MAX_BACKOFF, wait)
+
+
+def disabled_notice(endpoint: EndpointRecord, to: str, sender: str, at: datetime) -> bytes:
+    """The mail telling a sender its endpoint was disabled."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = "Webhook disabled / Webhook désactivé"
+    message["Date"] = format_datetime(at)
+    message.set_content(
+        f"Your webhook endpoint {endpoint.url} failed too many times in a row and is now "
+        "disabled. Its events are kept: once it answers again, run\n\n"
+        f"  lre-gateway sender webhook enable {to} {endpoint.id}\n\n"
+        "and they are posted from where they stopped.\n\n"
+        f"Votre point de réception {endpoint.url} a échoué trop de fois de suite : il est "
+        "désactivé. Ses événements sont conservés et seront envoyés dès sa réactivation.\n"
+    )
+    return message.as_bytes()
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        *,
+        store: ApiStore,
+        io: Callable[..., Awaitable[Any]],
+        settings: ApiSettings,
+        public_url: str,
+        clock: Callable[[], datetime],
+        notify: Callable[[EndpointRecord, datetime], Awaitable[None]],
+    ) -> None:
+        self._store = store
+        self._io = io
+        self._settings = settings
+        self._public_url = public_url
+        self._clock = clock
+        self._notify = notify
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout.delta.total_seconds())
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while not self._stopping:
+                try:
+                    await self.post_due(session)
+                except Exception:
+                    log.exception("webhook queue pass failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL)
+                self._wake.clear()
+
+    async def post_due(self, session: aiohttp.ClientSession) -> int:
+        """Post every due event (one per endpoint and letter at a time); the number posted."""
+        posted = 0
+        while not self._stopping:
+            lease = max(LEASE, 2 * self._settings.webhook_timeout.delta)
+            jobs: list[WebhookJob] = await self._io(self._store.due_webhooks, self._clock(), lease)
+            if not jobs:
+                return posted
+            results = await asyncio.gather(*(self._post(session, job) for job in jobs))
+            posted += sum(results)
+            if not any(results):
+                return posted
+        return posted
+
+    async def _post(self, session: aiohttp.ClientSession, job: WebhookJob) -> bool:
+        body = payload(job, self._public_url)
+        now = self._clock()
+        signed = headers(job.endpoint.secret, job.id, int(now.timestamp()), body)
+        try:
+            async with session.post(
+                job.endpoint.url,
+                data=body,
+                headers={**signed, "Content-Type": "application/json"},
+                allow_redirects=False,
+            ) as response:
+                await response.read()
+                error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            error = f"{type(err).__name__}: {err}"[:300]
+        if error is None:
+            await self._io(self._store.webhook_sent, job, self._clock())
+            log.info(
+                "letter %s: webhook %s posted to %s", job.reference, job.event, job.endpoint.id
+            )
+            return True
+        retry_at = self._clock() + backoff(self._settings.webhook_retry_base.delta, job.attempts)
+        disabled = await self._io(
+            self._store.webhook_failed,
+            job,
+            error,
+            retry_at=retry_at,
+            max_failures=self._settings.webhook_max_failures,
+            now=self._clock(),
+        )
+        log.warning(
+            "letter %s: webhook to endpoint %s failed (%s)", job.reference, job.endpoint.id, error
+        )
+        if disabled:
+            log.warning("webhook endpoint %s disabled after repeated failures", job.endpoint.id)
+            await self._notify(job.endpoint, self._clock())
+        return False

@@ -1,0 +1,193 @@
+"""Webhooks: each event of a sender's letters POSTed, signed, to a real receiver on loopback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.app import Running, utcnow
+from gateway.settings import Settings
+from tests.support.client import letter_bytes, mails_to, wait_for
+from tests.support.gateway import SENDER, Clock, make_settings, start
+from tests.support.webhook_receiver import Receiver
+
+BOB = "bob.martin@example.ma"
+FIRST_EVENTS = ["SubmissionAcceptance", "NotificationForAcceptance"]
+
+
+async def token_for(gateway: Running) -> str:
+    registry, api = gateway.registry, gateway.api
+    assert api is not None
+    account = await registry.io(registry.account_record, SENDER)
+    assert account is not None
+    return (await registry.io(api.create_token, account, "hooks", utcnow())).token
+
+
+async def register(gateway: Running, token: str, receiver: Receiver) -> str:
+    """Register the receiver through the API; keep the secret it shows once."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
+        session.post("/api/v1/webhooks", json={"url": receiver.url}) as response,
+    ):
+        assert response.status == 201
+        endpoint = await response.json()
+    assert endpoint["secret"].startswith("whsec_")
+    receiver.secret = endpoint["secret"]
+    return str(endpoint["id"])
+
+
+async def deposit(gateway: Running, token: str) -> str:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "message/rfc822"}
+    message = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
+    async with (
+        aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
+        session.post("/api/v1/letters", data=message) as response,
+    ):
+        assert response.status == 201
+        return str((await response.json())["reference"])
+
+
+def queue(gateway: Running, endpoint: str) -> list[tuple[str, str, int]]:
+    assert gateway.api is not None
+    return list(gateway.api.api.webhook_states(endpoint))
+
+
+async def failed_posts(receiver: Receiver, count: int) -> None:
+    def enough() -> bool:
+        return len(receiver.refused) >= count
+
+    await wait_for(enough, what=f"{count} failed post(s)")
+
+
+def retry_now(gateway: Running, clock: Clock) -> None:
+    """Move the gateway's clock past any backoff and wake the webhook worker."""
+    clock.advance(timedelta(hours=1, minutes=1))
+    assert gateway.webhooks is not None
+    gateway.webhooks.wake()
+
+
+@pytest.fixture
+def hooks_settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(
+        tmp_path, database_url, api={"webhook_max_failures": 3, "webhook_private_hosts": True}
+    )
+
+
+async def test_events_arrive_signed_in_order_after_failures_and_restarts(
+    hooks_settings: Settings,
+) -> None:
+    """A receiver that fails twice, then is down while the gateway itself restarts, still gets
+    every event once, signed, in order per letter."""
+    clock = Clock()
+    receiver = Receiver(clock=clock, fail_next=2)
+    await receiver.start()
+    try:
+        async with start(hooks_settings, clock) as gateway:
+            token = await token_for(gateway)
+            endpoint = await register(gateway, token, receiver)
+            first = await deposit(gateway, token)
+            for tries in (1, 2):
+                await failed_posts(receiver, tries)
+                retry_now(gateway, clock)
+            await wait_for(lambda: receiver.events(first) == FIRST_EVENTS, what="events")
+            assert receiver.refused[0] == receiver.accepted[0].id  # the same event, retried
+            await receiver.stop()  # the receiver goes down
+            second = await deposit(gateway, token)
+            await wait_for(
+                lambda: any(
+                    state == "pending" and n > 0 for _, state, n in queue(gateway, endpoint)
+                ),
+                what="a post that failed on a closed port",
+            )
+        await receiver.start()  # both come back
+        async with start(hooks_settings, clock) as gateway:
+            retry_now(gateway, clock)
+            await wait_for(lambda: receiver.events(second) == FIRST_EVENTS, what="queued events")
+            await wait_for(
+                lambda: {state for _, state, _ in queue(gateway, endpoint)} == {"sent"},
+                what="every queued event recorded as sent",
+            )
+    finally:
+        await receiver.stop()
+    assert receiver.bad_signatures == 0
+    assert len({r.id for r in receiver.accepted}) == len(receiver.accepted) == 4
+    assert receiver.accepted[0].body["data"]["recipient"] == BOB
+
+
+async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_told(
+    hooks_settings: Settings,
+) -> None:
+    """After webhook_max_failures failed posts in a row the endpoint is disabled, the sender
+    gets a mail saying so, and events wait until the endpoint is enabled again."""
+    clock = Clock()
+    receiver = Receiver(clock=clock, always_fail=True)
+    await receiver.start()
+    try:
+        async with start(hooks_settings, clock) as gateway:
+            token = await token_for(gateway)
+            endpoint = await register(gateway, token, receiver)
+            reference = await deposit(gateway, token)
+            for tries in (1, 2, 3):
+                await failed_posts(receiver, tries)
+                retry_now(gateway, clock)
+            told = await wait_for(
+                lambda: [m for m in mails_to(gateway, SENDER) if "Webhook" in str(m["Subject"])],
+                what="the mail telling the sender",
+            )
+            assert receiver.url in told[0].get_content()
+            api = gateway.api
+            assert api is not None
+            account = await gateway.registry.io(gateway.registry.account_record, SENDER)
+            assert account is not None
+            listed = await gateway.registry.io(api.api.endpoints, account.id)
+            assert listed[0].disabled_at is not None
+            retry_now(gateway, clock)
+            assert len(receiver.refused) == 3  # disabled: nothing more is posted
+            receiver.always_fail = False
+            assert await gateway.registry.io(api.api.enable_endpoint, account.id, endpoint)
+            retry_now(gateway, clock)
+            await wait_for(lambda: receiver.events(reference) == FIRST_EVENTS, what="events")
+    finally:
+        await receiver.stop()
+
+
+async def test_one_event_per_letter_is_leased_to_one_process_at_a_time(
+    hooks_settings: Settings,
+) -> None:
+    """Only the first pending event of a letter is handed out, and once leased no other
+    process gets it until the lease runs out."""
+    async with start(hooks_settings) as gateway:
+        await leases(gateway)
+
+
+async def leases(gateway: Running) -> None:
+    assert gateway.webhooks is not None
+    gateway.webhooks.stop()  # this test plays the worker processes itself
+    receiver = Receiver()
+    token = await token_for(gateway)
+    await register(gateway, token, receiver)
+    reference = await deposit(gateway, token)
+    store = gateway.api.api if gateway.api else None
+    assert store is not None
+
+    def queued() -> int:
+        return len(store.webhook_states(store.endpoints(account_id())[0].id))
+
+    def account_id() -> str:
+        record = gateway.registry.account_record(SENDER)
+        assert record is not None
+        return record.id
+
+    await wait_for(lambda: queued() >= 2, what="the notification's event queued too")
+    now = utcnow()
+    first = store.due_webhooks(now)
+    assert [(job.reference, job.event.value) for job in first] == [
+        (reference, "SubmissionAcceptance")
+    ]
+    assert store.due_webhooks(now) == []  # another process finds it leased
+    later = store.due_webhooks(now + timedelta(minutes=3))  # the first process died
+    assert [job.id for job in later] == [first[0].id]
