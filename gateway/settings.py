@@ -145,6 +145,7 @@ class EvidenceSettings:
     archive_before: Duration = field(  # PAdES-LTA timestamp this long before a certificate expires
         default_factory=lambda: parse_duration("90d", "evidence.archive_before")
     )
+    certificate_processes: int = 0  # processes making PDF certificates; 0: one per core
 
 
 @dataclass(frozen=True, kw_only=True)
