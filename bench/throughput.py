@@ -15,8 +15,9 @@ DATA command to the 250, p99 from the 250 to the proof of deposit handed over, a
 per letter of the server's whole process tree (Postfix's master and daemons; the gateway and
 its certificate processes).
 
-    python -m bench.throughput --quick                 # about 2 minutes
+    python -m bench.throughput --quick                 # 1 round of 40 letters: minutes
     python -m bench.throughput                         # 3 rounds of 600 letters, 1 KB and 100 KB
+    python -m bench.throughput --before                # also with one certificate process
     python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
 
@@ -261,7 +262,7 @@ def proof_times(database: str, tag: str) -> dict[int, float]:
     return times
 
 
-def gateway_config(workdir: Path, database: str, sink: int) -> tuple[Path, int]:
+def gateway_config(workdir: Path, database: str, sink: int, processes: int = 0) -> tuple[Path, int]:
     port = free_port()
     config = workdir / "gateway.toml"
     config.write_text(f"""
@@ -280,6 +281,8 @@ listen = "127.0.0.1:{free_port()}"
 mode = "smarthost"
 smarthost = "127.0.0.1:{sink}"
 smarthost_tls = "none"
+[evidence]
+certificate_processes = {processes}
 """)
     return config, port
 
@@ -291,9 +294,11 @@ def gateway_env(config: Path) -> dict[str, str]:
     return {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
 
 
-def prepare_gateway(workdir: Path, database: str, sink: int) -> tuple[Path, int]:
+def prepare_gateway(
+    workdir: Path, database: str, sink: int, processes: int = 0
+) -> tuple[Path, int]:
     workdir.mkdir(parents=True, exist_ok=True)
-    config, port = gateway_config(workdir, database, sink)
+    config, port = gateway_config(workdir, database, sink, processes)
     env = gateway_env(config)
     subprocess.run([*GATEWAY, "init"], env=env, check=True, capture_output=True)
     return config, port
@@ -457,22 +462,26 @@ def side_by_side(args: argparse.Namespace) -> None:
         targets: list[Target] = []
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
-        for name in ("sqlite", "postgres"):
+        variants = [("sqlite", 0), ("postgres", 0)]
+        if args.before:  # the same gateway as before this change: one certificate process
+            variants.insert(0, ("sqlite, 1 certificate process", 1))
+        for number, (name, processes) in enumerate(variants):
+            home = root / f"gateway-{number}"
             sink = Sink(root)
             sinks.append(sink)
             stack.callback(sink.close)
-            if name == "sqlite":
-                database = f"sqlite:///{root / name}/gateway.db"
+            if name.startswith("sqlite"):
+                database = f"sqlite:///{home}/gateway.db"
             else:
                 database = stack.enter_context(postgres_database())
-            config, port = prepare_gateway(root / name, database, sink.port)
+            config, port = prepare_gateway(home, database, sink.port, processes)
             add_sender(config)
             server = stack.enter_context(serve(config, port))
             targets.append(Target(name, [port], [server.pid], True, database))
         postfix_sink = Sink(root)
         stack.callback(postfix_sink.close)
         postfix = stack.enter_context(
-            postfix_relay(root, postfix_sink.port, root / "sqlite" / "var" / "pki")
+            postfix_relay(root, postfix_sink.port, root / "gateway-0" / "var" / "pki")
         )
         master = int((postfix.root / "queue" / "pid" / "master.pid").read_text().strip())
         targets.insert(0, Target("postfix", [postfix.port], [master], False, postfix=postfix))
@@ -514,8 +523,8 @@ def two_nodes(args: argparse.Namespace) -> None:
         node_a = stack.enter_context(serve(config_a, port_a))
         node_b = stack.enter_context(serve(config_b, port_b))
         nodes = [node_a.pid, node_b.pid]
-        pair = Target("two nodes", [port_a, port_b], nodes, True, database)
-        single = Target("node a alone", [port_a], [node_a.pid], True, database)
+        pair = Target("load on both nodes", [port_a, port_b], nodes, True, database)
+        single = Target("load on node a only", [port_a], nodes, True, database)
         measure(pool, pair, first=0, letters=20, sessions=args.sessions, size=1024,
                 tag="warm", timeout=args.timeout)  # fmt: skip
         first = 20
@@ -586,7 +595,7 @@ def soak(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="1 round of 100 letters")
+    parser.add_argument("--quick", action="store_true", help="1 round of 40 letters")
     parser.add_argument("--letters", type=int, default=600, help="letters per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=20)
@@ -595,9 +604,12 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=0, help="letters in the memory mode")
     parser.add_argument("--every", type=int, default=10_000)
     parser.add_argument("--postgres", action="store_true", help="memory mode on PostgreSQL")
+    parser.add_argument(
+        "--before", action="store_true", help="also the gateway with one certificate process"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.letters, args.rounds = 100, 1
+        args.letters, args.rounds = 40, 1
     if os.geteuid() != 0:
         raise SystemExit("run as root: Postfix's master and smtp-sink start as root")
     if args.soak:
