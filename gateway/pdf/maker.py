@@ -2,8 +2,9 @@
 
 Rendering and sealing a certificate costs about 100 ms of CPU. Done in a thread of the gateway's
 process it holds the GIL against the SMTP and web loop and halves the deposit rate; in processes
-of their own they run on every core (the SMTP loop, mostly waiting on the network and the
-database, takes what it needs from the scheduler of the operating system). Each process is
+of their own they run on every core, at a lower priority (`evidence.certificate_nice`): the SMTP
+and web loop gets a core whenever it needs one, so a burst of letters is acknowledged as fast as
+with no certificate to make, and the certificates take the CPU left over. Each process is
 forked from a forkserver that has already parsed the fonts (gateway.pdf.warm), so it starts at
 once; it builds its sealer from the settings (keys, TSA, CRL) when it starts, and keeps it for
 every certificate.
@@ -71,6 +72,7 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
 
 def _start(settings: Settings) -> None:
     global _sealer
+    os.nice(settings.evidence.certificate_nice)
     _sealer = build_sealer(settings)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,24 @@ from tests.support.client import attachments_of, mails_to, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 
 
+def niced_descendants(niceness: int) -> int:
+    """How many processes below this one run at niceness (the certificate processes)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            stats[int(entry.name)] = (int(fields[1]), int(fields[16]))  # ppid, nice
+    below, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in stats.items() if parent in frontier}
+        below |= frontier
+    return sum(1 for pid in below if stats[pid][1] == niceness)
+
+
 def pdf_text(pdf: bytes, where: Path) -> str:
     where.write_bytes(pdf)
     return subprocess.run(
@@ -27,7 +46,7 @@ def pdf_text(pdf: bytes, where: Path) -> str:
 async def test_letters_deposited_together_each_get_the_certificate_of_their_own_reference(
     tmp_path: Path, database_url: str
 ) -> None:
-    """With two certificate processes, six letters at once get six PDFs, each naming its letter."""
+    """Two niced certificate processes make six letters' PDFs at once, each naming its letter."""
     settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 2})
     initialise(settings)
     with offline_registry(settings) as registry:
@@ -47,6 +66,7 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
             return pdfs if len(pdfs) >= 6 else []
 
         pdfs = await wait_for(deposit_pdfs, within=60, what="six proofs of deposit with a PDF")
+        assert niced_descendants(10) == 2  # two certificate processes, behind SMTP and the web
     named = []
     for number, pdf in enumerate(pdfs):
         text = pdf_text(pdf, tmp_path / f"proof-{number}.pdf")
@@ -56,9 +76,11 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
 
 
 def test_no_certificate_process_is_refused(tmp_path: Path) -> None:
-    """Zero certificate processes asked of the maker, or a negative count in the config: refused."""
+    """No certificate process, a negative count or a niceness above 19 in the config: refused."""
     settings = make_settings(tmp_path, "sqlite://")
     with pytest.raises(ValueError, match="at least one certificate process"):
         CertificateMaker(settings, processes=0)
     with pytest.raises(ConfigError, match="certificate_processes"):
         make_settings(tmp_path, "sqlite://", evidence={"certificate_processes": -1})
+    with pytest.raises(ConfigError, match="niceness from 0 to 19"):
+        make_settings(tmp_path, "sqlite://", evidence={"certificate_nice": 20})
