@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy gateway tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.deposit
+	$(BIN)/python -m bench.throughput --quick
 
 clean:
 	rm -rf $(VENV) var

@@ -259,7 +259,7 @@ async def running(
         crl = CrlPublisher(pki, clock)
         if pki.root_key.exists():
             await asyncio.to_thread(crl.current)
-        maker = CertificateMaker(settings)
+        maker = CertificateMaker(settings, settings.evidence.certificate_processes or None)
         stack.callback(maker.close)
         pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock)
         bounces = Bounces(

@@ -155,6 +155,8 @@ class EvidenceSettings:
     log_interval: Duration = field(  # how often the public evidence log publishes a checkpoint
         default_factory=lambda: parse_duration("10s", "evidence.log_interval")
     )
+    certificate_processes: int = 0  # processes making PDF certificates; 0: one per core
+    certificate_nice: int = 10  # niceness of those processes: SMTP and the web go first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +272,8 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
             raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
         if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
             raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
+        if key == "evidence.certificate_nice" and value > 19:
+            raise ConfigError(f"{key}: expected a niceness from 0 to 19, got {value!r}")
         return value
     if name == "notification_languages":
         return _languages(value, key)

@@ -35,7 +35,10 @@ from fpdf.output import OutputProducer
 
 LATIN: Final = ((0x20, 0x24F), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F))
 ARABIC: Final = ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
-MAX_SHAPES: Final = 200_000  # memoised HarfBuzz results per font before starting afresh
+# memoised HarfBuzz results per font before starting afresh: about 40 new ones per certificate
+# (its ids, names, dates) of ~6 KB each, so the cache stays under ~25 MB per font and process;
+# the labels shaped again after a clear cost one slower certificate in a hundred
+MAX_SHAPES: Final = 4_000
 
 
 class _Font(TTFFont):

@@ -1,11 +1,12 @@
 """The PDF jobs, run by the scheduler: make each proof's certificate, keep archived ones valid.
 
-Rendering and sealing run in the certificate process (gateway.pdf.maker), never on the loop
-that serves SMTP and the web nor under its GIL.
+Rendering and sealing run in the certificate processes (gateway.pdf.maker, one per core, all
+busy at once), never on the loop that serves SMTP and the web nor under its GIL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from gateway.storage.store import LetterStore, NewOutbound
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+CLAIM_PER_PROCESS = 5  # certificates claimed per tick for each certificate process
 
 
 class PdfWorker:
@@ -58,16 +60,25 @@ class PdfWorker:
 
     async def make_pending(self) -> int:
         """Make the claimed certificates, then store them and queue their mails with one commit."""
-        jobs = await self._registry.io(self._queue.claim_pending, self._clock(), LEASE)
+        jobs = await self._registry.io(
+            self._queue.claim_pending,
+            self._clock(),
+            LEASE,
+            limit=CLAIM_PER_PROCESS * self._maker.processes,
+        )
+        # every certificate process works at once; each outcome is handled on its own
+        outcomes = await asyncio.gather(*(self._make(job) for job in jobs), return_exceptions=True)
         made = []
-        for job in jobs:
-            try:
-                made.append(await self._make(job))
-            except (EvidenceError, TimestampError) as err:
-                await self._failed(job, err, renewal=False)
-            except Exception as err:  # a bug must not lose the proof: retry later
-                log.exception("PDF for evidence %s failed", job.evidence_id)
-                await self._failed(job, err, renewal=False)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, MadePdf):
+                made.append(outcome)
+                continue
+            if not isinstance(outcome, Exception):  # CancelledError, KeyboardInterrupt
+                raise outcome
+            if not isinstance(outcome, (EvidenceError, TimestampError)):
+                # a bug must not lose the proof: retry later
+                log.error("PDF for evidence %s failed", job.evidence_id, exc_info=outcome)
+            await self._failed(job, outcome, renewal=False)
         if made:
             await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
             for item in made:

@@ -1,10 +1,13 @@
-"""Certificates are made in a process of their own.
+"""Certificates are made in processes of their own, one per core.
 
 Rendering and sealing a certificate costs about 100 ms of CPU. Done in a thread of the gateway's
-process it holds the GIL against the SMTP and web loop and halves the deposit rate; in its own
-process it runs on another core. The process is forked from a forkserver that has already parsed
-the fonts (gateway.pdf.warm), so it starts at once; it builds its sealer from the settings (keys,
-TSA, CRL) when it starts, and keeps it for every certificate.
+process it holds the GIL against the SMTP and web loop and halves the deposit rate; in processes
+of their own they run on every core, at a lower priority (`evidence.certificate_nice`): the SMTP
+and web loop gets a core whenever it needs one, so a burst of letters is acknowledged as fast as
+with no certificate to make, and the certificates take the CPU left over. Each process is
+forked from a forkserver that has already parsed the fonts (gateway.pdf.warm), so it starts at
+once; it builds its sealer from the settings (keys, TSA, CRL) when it starts, and keeps it for
+every certificate.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -68,6 +72,7 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
 
 def _start(settings: Settings) -> None:
     global _sealer
+    os.nice(settings.evidence.certificate_nice)
     _sealer = build_sealer(settings)
 
 
@@ -86,16 +91,30 @@ def _archive(pdf: bytes) -> bytes:
     return asyncio.run(_seal_here().archive(pdf))
 
 
-class CertificateMaker:
-    """Makes and archives certificates in the certificate process (restarted if it dies)."""
+def default_processes() -> int:
+    """One certificate process per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
 
-    def __init__(self, settings: Settings) -> None:
+
+class CertificateMaker:
+    """Makes and archives certificates in the certificate processes (restarted if one dies).
+
+    Up to `processes` certificates are made at the same time; callers may await several.
+    """
+
+    def __init__(self, settings: Settings, processes: int | None = None) -> None:
         self._settings = settings
+        self.processes = processes if processes is not None else default_processes()
+        if self.processes < 1:
+            raise ValueError("at least one certificate process is needed")
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=1, mp_context=_CONTEXT, initializer=_start, initargs=(self._settings,)
+            max_workers=self.processes,
+            mp_context=_CONTEXT,
+            initializer=_start,
+            initargs=(self._settings,),
         )
 
     async def make(self, facts: CertificateFacts, reason: str) -> bytes:
@@ -107,15 +126,17 @@ class CertificateMaker:
         return await self._run(_archive, pdf)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        pool = self._pool
         try:
             # submit in a thread: the first one starts the forkserver and waits for its preload
             # (seconds), which must not stall the SMTP and web loop (after every restart)
-            future = await asyncio.to_thread(self._pool.submit, fn, *args)
+            future = await asyncio.to_thread(pool.submit, fn, *args)
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            log.error("the certificate process died; starting a new one")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            if pool is self._pool:  # not already replaced by a concurrent caller
+                log.error("a certificate process died; starting new ones")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
             raise
 
     def close(self) -> None:

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-# Services of the default master.cf that a relay needs, all outside any chroot.
+# Services of the default master.cf that a relay needs (tlsmgr: STARTTLS), all outside any chroot.
 MASTER_CF = """\
 {listen} inet n - n - - smtpd
 pickup    unix  n       -       n       60      1       pickup
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite

@@ -57,3 +57,22 @@ def test_fpdf2_alone_draws_that_cell_at_the_restored_size(tmp_path: Path) -> Non
     path.write_bytes(bytes(_arabic_page(FPDF(unit="mm")).output()))
     heights = _word_heights(path)
     assert abs(heights["42"] - heights["2026"]) < 0.5  # drawn at 7 pt
+
+
+def test_memoised_shaping_stays_bounded_and_exact() -> None:
+    """Shaping more distinct texts than the memo holds keeps it bounded, with the same results."""
+    from gateway.pdf.fonts import MAX_SHAPES
+
+    assert MAX_SHAPES <= 5_000  # ~6 KB a result: tens of MB a font, not the 1.3 GB of 200,000
+    font = next(iter(FontBook(find_fonts(), SCRIPTS).for_document().values()))
+    first = font.perform_harfbuzz_shaping("Référence 0", 10, None)
+    for n in range(MAX_SHAPES + 50):
+        font.perform_harfbuzz_shaping(f"Référence {n}", 10, None)
+    assert len(font._shapes) <= MAX_SHAPES  # about 25 MB a font at most, whatever the traffic
+    again = font.perform_harfbuzz_shaping("Référence 0", 10, None)
+    assert [(g.codepoint, g.cluster) for g in again[0]] == [
+        (g.codepoint, g.cluster) for g in first[0]
+    ]
+    assert [(p.x_advance, p.x_offset) for p in again[1]] == [
+        (p.x_advance, p.x_offset) for p in first[1]
+    ]

@@ -1,0 +1,675 @@
+"""Throughput against Postfix: letters/s acknowledged and fully processed, side by side.
+
+The same load generator, in a process of its own, drives in alternating rounds:
+
+- postfix: a private Postfix (`postfix -c DIR`, durable queue, STARTTLS) relaying to smtp-sink;
+- sqlite / postgres: `lre-gateway serve` on its embedded default, then on PostgreSQL, with
+  `delivery.mode = "smarthost"` pointing at an smtp-sink.
+
+Each letter is its own connection (EHLO, STARTTLS, AUTH for the gateway — Postfix has no SASL
+here and relays for loopback instead —, MAIL, RCPT, DATA, QUIT), SESSIONS at a time. Reported,
+median over the rounds: letters/s acknowledged (the 250 to DATA) and fully processed (Postfix:
+every letter handed to the sink; gateway: every notification and every proof mail, its sealed
+PDF certificate attached, handed to the smarthost), their ratios to Postfix, p50/p99 from the
+DATA command to the 250, p99 from the 250 to the proof of deposit handed over, and CPU seconds
+per letter of the server's whole process tree (Postfix's master and daemons; the gateway and
+its certificate processes).
+
+    python -m bench.throughput --quick                 # 1 round of 40 letters: minutes
+    python -m bench.throughput                         # 3 rounds of 600 letters, 1 KB and 100 KB
+    python -m bench.throughput --before                # also the gateway as before (1 process)
+    python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
+    python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
+
+Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+import aiosmtplib
+from sqlalchemy import create_engine, func, select, text
+
+from bench.deposit import PASSWORD, POSTGRES, SENDER, free_port, wait_port
+from gateway.storage import tables as t
+from tests.support.postfix import Postfix
+
+SINK = "/usr/sbin/smtp-sink"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# load generator (runs in its own process) ------------------------------------------------
+
+
+def letter(n: int, size: int, tag: str) -> bytes:
+    head = (
+        f"From: Bench <{SENDER}>\r\nTo: r{n}@example.com\r\nSubject: Lettre {n}\r\n"
+        f"Message-ID: <{tag}-{n}@bench.example.ma>\r\n\r\n"
+    )
+    line = "Madame, Monsieur, veuillez trouver ci-joint notre lettre recommandee.\r\n"
+    body = (line * (size // len(line) + 1))[: max(0, size - len(head))]
+    return (head + body).encode()
+
+
+@dataclass
+class Sent:
+    """One acknowledged letter: its number, when the 250 came (epoch s), DATA→250 (s)."""
+
+    n: int
+    acked_at: float
+    data_latency: float
+
+
+async def _load(
+    ports: Sequence[int],
+    first: int,
+    letters: int,
+    sessions: int,
+    size: int,
+    auth: bool,
+    tag: str,
+    rate: float | None,
+) -> tuple[float, list[Sent]]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(first, first + letters):
+        queue.put_nowait(n)
+    sent: list[Sent] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            if rate:  # paced: letter n starts (n - first) / rate seconds after the first
+                await asyncio.sleep(max(0.0, began + (n - first) / rate - time.perf_counter()))
+            client = aiosmtplib.SMTP(
+                hostname="127.0.0.1",
+                port=ports[n % len(ports)],
+                start_tls=True,
+                tls_context=context,
+                timeout=120,
+            )
+            await client.connect()
+            if auth:
+                await client.login(SENDER, PASSWORD)
+            await client.mail(SENDER)
+            await client.rcpt(f"r{n}@example.com")
+            message = letter(n, size, tag)
+            start = time.perf_counter()
+            await client.data(message)
+            latency = time.perf_counter() - start
+            sent.append(Sent(n, time.time(), latency))
+            await client.quit()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(sessions)))
+    return time.perf_counter() - began, sent
+
+
+def run_load(
+    ports: Sequence[int],
+    first: int,
+    letters: int,
+    sessions: int,
+    size: int,
+    auth: bool,
+    tag: str,
+    rate: float | None = None,
+) -> tuple[float, list[Sent]]:
+    """Entry point of the load process: (seconds taken, the letters acknowledged).
+
+    rate: letters started per second (open loop, at most `sessions` at once); None: flat out.
+    """
+    return asyncio.run(_load(ports, first, letters, sessions, size, auth, tag, rate))
+
+
+# process-tree measurements ----------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of pid and its reaped children)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    ppid = int(fields[1])
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return ppid, ticks / CLK_TCK
+
+
+def tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None:
+                parents[int(entry)] = stat[0]
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found.extend(frontier)
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    return sum(s[1] for pid in tree(root) if (s := _stat(pid)) is not None)
+
+
+def tree_rss_mb(root: int) -> float:
+    total = 0
+    for pid in tree(root):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+# the servers ------------------------------------------------------------------------------
+
+
+class Sink:
+    """smtp-sink on a loopback port, dumping each mail to a file of its own."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        self.dir = root / f"sink-{self.port}"
+        self.dir.mkdir()
+        shutil.chown(self.dir, "postfix")
+        self.process = subprocess.Popen(
+            [SINK, "-u", "postfix", "-d", f"{self.dir}/%H%M%S.", f"127.0.0.1:{self.port}", "256"]
+        )
+        wait_port(self.port, self.process)
+
+    def message_ids(self) -> list[str]:
+        ids = []
+        for dump in self.dir.iterdir():
+            match = re.search(rb"^Message-ID:\s*(\S+)", dump.read_bytes(), re.M | re.I)
+            ids.append(match.group(1).decode() if match else dump.name)
+        return ids
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+@dataclass
+class Round:
+    acked: float  # letters/s
+    done: float  # letters/s fully processed
+    p50: float  # s, DATA -> 250
+    p99: float
+    proof_p99: float | None  # s, 250 -> proof of deposit handed over
+    proof_max: float | None
+    cpu: float  # CPU s per letter, server tree
+
+
+@dataclass
+class Target:
+    name: str
+    ports: list[int]
+    roots: list[int]
+    auth: bool
+    database: str = ""
+    postfix: Postfix | None = None
+    rounds: dict[int, list[Round]] = field(default_factory=dict)
+    sent_base: int = 0
+
+    def delivered(self) -> int:
+        if self.postfix is not None:
+            return self.postfix.maillog().count("status=sent")
+        return sent_mails(self.database)
+
+    def cpu(self) -> float:
+        return sum(tree_cpu(root) for root in self.roots)
+
+
+def engine_url(database: str) -> str:
+    return database.replace("postgresql://", "postgresql+psycopg://")
+
+
+def sent_mails(database: str) -> int:
+    engine = create_engine(engine_url(database))
+    with engine.connect() as db:
+        count = db.execute(
+            select(func.count()).select_from(t.outbound).where(t.outbound.c.state == "sent")
+        ).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def proof_times(database: str, tag: str) -> dict[int, float]:
+    """Letter number -> when its proof of deposit was handed over (epoch s)."""
+    engine = create_engine(engine_url(database))
+    query = (
+        select(t.letters.c.message_id, t.outbound.c.sent_at)
+        .join(t.deliveries, t.deliveries.c.letter_id == t.letters.c.id)
+        .join(t.outbound, t.outbound.c.delivery_id == t.deliveries.c.id)
+        .join(t.evidence, t.evidence.c.id == t.outbound.c.evidence_id)
+        .where(t.outbound.c.kind == "proof", t.evidence.c.type == "SubmissionAcceptance")
+        .where(t.letters.c.message_id.like(f"%<{tag}-%"))
+    )
+    times = {}
+    with engine.connect() as db:
+        for message_id, sent_at in db.execute(query):
+            match = re.search(rf"{tag}-(\d+)@", message_id or "")
+            if match and sent_at is not None:
+                stamp = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+                times[int(match.group(1))] = stamp.timestamp()
+    engine.dispose()
+    return times
+
+
+def gateway_config(workdir: Path, database: str, sink: int, processes: int = 0) -> tuple[Path, int]:
+    port = free_port()
+    config = workdir / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+data_dir = "{workdir / "var"}"
+public_url = "http://127.0.0.1:{free_port()}"
+[database]
+url = "{database}"
+[smtp]
+submission = "127.0.0.1:{port}"
+submissions = ""
+inbound = ""
+[web]
+listen = "127.0.0.1:{free_port()}"
+[delivery]
+mode = "smarthost"
+smarthost = "127.0.0.1:{sink}"
+smarthost_tls = "none"
+[evidence]
+certificate_processes = {processes}
+certificate_nice = {10 if processes != 1 else 0}
+""")
+    return config, port
+
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def gateway_env(config: Path) -> dict[str, str]:
+    return {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
+
+
+def prepare_gateway(
+    workdir: Path, database: str, sink: int, processes: int = 0
+) -> tuple[Path, int]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config, port = gateway_config(workdir, database, sink, processes)
+    env = gateway_env(config)
+    subprocess.run([*GATEWAY, "init"], env=env, check=True, capture_output=True)
+    return config, port
+
+
+def add_sender(config: Path) -> None:
+    subprocess.run(
+        [*GATEWAY, "sender", "add", SENDER, "--name", "Bench", "--password-stdin"],
+        env=gateway_env(config),
+        input=PASSWORD.encode(),
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    server = subprocess.Popen(
+        [*GATEWAY, "serve"], env=gateway_env(config), stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(port, server)
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"lre_bench_{secrets.token_hex(4)}"
+    admin = create_engine(engine_url(POSTGRES), isolation_level="AUTOCOMMIT")
+    with admin.connect() as db:
+        db.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def postfix_relay(root: Path, sink: int, pki: Path) -> Postfix:
+    port = free_port()
+    tls = root / "postfix-tls"
+    tls.mkdir()
+    for name in ("tls.pem", "tls.key"):
+        shutil.copy(pki / name, tls / name)
+        (tls / name).chmod(0o644)
+    return Postfix(
+        port,
+        main={
+            "relayhost": f"[127.0.0.1]:{sink}",
+            "smtpd_tls_cert_file": str(tls / "tls.pem"),
+            "smtpd_tls_key_file": str(tls / "tls.key"),
+            "smtpd_tls_security_level": "may",
+            "smtp_tls_security_level": "none",
+            "message_size_limit": "10240000",
+        },
+    )
+
+
+# measuring ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(
+    pool: ProcessPoolExecutor,
+    target: Target,
+    *,
+    first: int,
+    letters: int,
+    sessions: int,
+    size: int,
+    tag: str,
+    timeout: float,
+    rate: float | None = None,
+) -> Round:
+    """One round: load target, wait until every letter is fully processed."""
+    per_letter = 1 if target.postfix is not None else 2  # gateway: notification + proof
+    before_sent = target.delivered()
+    cpu_before = target.cpu()
+    start = time.perf_counter()
+    elapsed, sent = pool.submit(
+        run_load, target.ports, first, letters, sessions, size, target.auth, tag, rate
+    ).result()
+    deadline = time.monotonic() + timeout
+    while target.delivered() - before_sent < per_letter * letters:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{target.name}: {target.delivered() - before_sent} of "
+                f"{per_letter * letters} mails handed over after {timeout:.0f} s"
+            )
+        time.sleep(0.05)
+    done = time.perf_counter() - start
+    cpu = target.cpu() - cpu_before
+    proof_p99 = proof_max = None
+    if target.database:
+        handed = proof_times(target.database, tag)
+        waits = [handed[s.n] - s.acked_at for s in sent if s.n in handed]
+        proof_p99 = percentile(waits, 0.99) if waits else None
+        proof_max = max(waits) if waits else None
+    latencies = [s.data_latency for s in sent]
+    return Round(
+        acked=letters / elapsed,
+        done=letters / done,
+        p50=percentile(latencies, 0.5),
+        p99=percentile(latencies, 0.99),
+        proof_p99=proof_p99,
+        proof_max=proof_max,
+        cpu=cpu / letters,
+    )
+
+
+def median_round(rounds: Sequence[Round]) -> Round:
+    proofs = [r.proof_p99 for r in rounds if r.proof_p99 is not None]
+    longest = [r.proof_max for r in rounds if r.proof_max is not None]
+    return Round(
+        acked=statistics.median(r.acked for r in rounds),
+        done=statistics.median(r.done for r in rounds),
+        p50=statistics.median(r.p50 for r in rounds),
+        p99=statistics.median(r.p99 for r in rounds),
+        proof_p99=statistics.median(proofs) if proofs else None,
+        proof_max=max(longest) if longest else None,
+        cpu=statistics.median(r.cpu for r in rounds),
+    )
+
+
+def table(targets: Sequence[Target], sizes: Sequence[int], rounds: int, letters: int) -> str:
+    lines = [
+        f"throughput: {letters} letters per round, median of {rounds} round(s), "
+        "a connection per letter, STARTTLS",
+        "",
+        "| size | server | acknowledged/s | x Postfix | fully processed/s | x Postfix "
+        "| DATA→250 p50 / p99 | 250→proof p99 | CPU/letter |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        base = median_round(targets[0].rounds[size]) if targets[0].postfix else None
+        for target in targets:
+            r = median_round(target.rounds[size])
+            ack_ratio = f"{r.acked / base.acked:.2f}" if base else "-"
+            done_ratio = f"{r.done / base.done:.3f}" if base else "-"
+            proof = f"{r.proof_p99:.1f} s" if r.proof_p99 is not None else "-"
+            lines.append(
+                f"| {size // 1024} KB | {target.name} | {r.acked:.0f} | {ack_ratio} "
+                f"| {r.done:.1f} | {done_ratio} | {r.p50 * 1000:.0f} / {r.p99 * 1000:.0f} ms "
+                f"| {proof} | {r.cpu * 1000:.1f} ms |"
+            )
+    return "\n".join(lines)
+
+
+# modes ----------------------------------------------------------------------------------
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    sizes = [1024, 100 * 1024]
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        pool = stack.enter_context(ProcessPoolExecutor(1))
+        targets: list[Target] = []
+        sinks = []
+        # gateways first: their init makes the TLS certificate Postfix uses too
+        variants = [("sqlite", 0), ("postgres", 0)]
+        if args.before:  # the gateway as it was: one certificate process, not niced
+            variants.insert(0, ("sqlite, before: 1 certificate process", 1))
+        for number, (name, processes) in enumerate(variants):
+            home = root / f"gateway-{number}"
+            sink = Sink(root)
+            sinks.append(sink)
+            stack.callback(sink.close)
+            if name.startswith("sqlite"):
+                database = f"sqlite:///{home}/gateway.db"
+            else:
+                database = stack.enter_context(postgres_database())
+            config, port = prepare_gateway(home, database, sink.port, processes)
+            add_sender(config)
+            server = stack.enter_context(serve(config, port))
+            targets.append(Target(name, [port], [server.pid], True, database))
+        postfix_sink = Sink(root)
+        stack.callback(postfix_sink.close)
+        postfix = stack.enter_context(
+            postfix_relay(root, postfix_sink.port, root / "gateway-0" / "var" / "pki")
+        )
+        master = int((postfix.root / "queue" / "pid" / "master.pid").read_text().strip())
+        targets.insert(0, Target("postfix", [postfix.port], [master], False, postfix=postfix))
+
+        first = 0
+        for target in targets:  # warm-up: connections, caches, the certificate processes
+            measure(pool, target, first=first, letters=20, sessions=args.sessions,
+                    size=1024, tag="warm", timeout=args.timeout)  # fmt: skip
+            first += 20
+        for size in sizes:
+            for number in range(args.rounds):
+                for target in targets:
+                    result = measure(pool, target, first=first, letters=args.letters,
+                                     sessions=args.sessions, size=size, tag="bench",
+                                     timeout=args.timeout)  # fmt: skip
+                    first += args.letters
+                    target.rounds.setdefault(size, []).append(result)
+                    print(f"  {size // 1024} KB round {number + 1} {target.name}: {result}")
+                    sys.stdout.flush()
+        print()
+        print(table(targets, sizes, args.rounds, args.letters))
+        half_load(pool, targets, args, first)
+
+
+def half_load(
+    pool: ProcessPoolExecutor, targets: Sequence[Target], args: argparse.Namespace, first: int
+) -> None:
+    """The latency targets: each gateway paced at half of Postfix's median acknowledged rate."""
+    rate = median_round(targets[0].rounds[1024]).acked / 2
+    print()
+    print(f"at half load: 1 KB letters started at {rate:.0f}/s (half of Postfix's rate)")
+    print()
+    print("| server | DATA→250 p99 | ≤ 100 ms | 250→proof longest | ≤ 5 s |")
+    print("|---|---|---|---|---|")
+    for target in targets[1:]:
+        result = measure(pool, target, first=first, letters=args.letters,
+                         sessions=args.sessions, size=1024, tag="half",
+                         timeout=args.timeout, rate=rate)  # fmt: skip
+        first += args.letters
+        longest = result.proof_max if result.proof_max is not None else float("inf")
+        print(
+            f"| {target.name} | {result.p99 * 1000:.0f} ms | {result.p99 <= 0.1} "
+            f"| {longest:.1f} s | {longest <= 5} |"
+        )
+
+
+def two_nodes(args: argparse.Namespace) -> None:
+    """Two gateways, own ports and data directories, sharing keys and one PostgreSQL."""
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        pool = stack.enter_context(ProcessPoolExecutor(1))
+        sink = Sink(root)
+        stack.callback(sink.close)
+        database = stack.enter_context(postgres_database())
+        config_a, port_a = prepare_gateway(root / "a", database, sink.port)
+        add_sender(config_a)
+        (root / "b").mkdir()
+        config_b, port_b = gateway_config(root / "b", database, sink.port)
+        shutil.copytree(root / "a" / "var", root / "b" / "var")  # the same keys
+        shutil.rmtree(root / "b" / "var" / "outbox", ignore_errors=True)
+        node_a = stack.enter_context(serve(config_a, port_a))
+        node_b = stack.enter_context(serve(config_b, port_b))
+        nodes = [node_a.pid, node_b.pid]
+        pair = Target("load on both nodes", [port_a, port_b], nodes, True, database)
+        single = Target("load on node a only", [port_a], nodes, True, database)
+        measure(pool, pair, first=0, letters=20, sessions=args.sessions, size=1024,
+                tag="warm", timeout=args.timeout)  # fmt: skip
+        first = 20
+        for number in range(args.rounds):
+            for target in (single, pair):
+                cpu = [tree_cpu(pid) for pid in nodes]
+                result = measure(pool, target, first=first, letters=args.letters,
+                                 sessions=args.sessions, size=1024, tag="bench",
+                                 timeout=args.timeout)  # fmt: skip
+                first += args.letters
+                work = [tree_cpu(pid) - c for pid, c in zip(nodes, cpu, strict=True)]
+                target.rounds.setdefault(1024, []).append(result)
+                print(
+                    f"  round {number + 1} {target.name}: {result}; CPU s of node a / b: "
+                    f"{work[0]:.1f} / {work[1]:.1f}"
+                )
+                sys.stdout.flush()
+        time.sleep(2)  # let a duplicate, if any, reach the sink
+        ids = sink.message_ids()
+        engine = create_engine(engine_url(database))
+        with engine.connect() as db:
+            letters_in = db.execute(select(func.count()).select_from(t.letters)).scalar_one()
+            queued = db.execute(select(func.count()).select_from(t.outbound)).scalar_one()
+        engine.dispose()
+        duplicates = len(ids) - len(set(ids))
+        print()
+        print(table([single, pair], [1024], args.rounds, args.letters))
+        print()
+        print(
+            f"letters sent {first}, deposited {letters_in}; mails queued {queued}, "
+            f"received by the sink {len(ids)}, of which duplicates {duplicates}"
+        )
+        if letters_in != first or len(set(ids)) != queued or duplicates:
+            raise SystemExit("FAILED: a letter lost or a mail sent twice")
+
+
+def soak(args: argparse.Namespace) -> None:
+    """Many letters through one gateway: RSS and rates every `--every` letters."""
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        pool = stack.enter_context(ProcessPoolExecutor(1))
+        sink = Sink(root)
+        stack.callback(sink.close)
+        database = (
+            stack.enter_context(postgres_database())
+            if args.postgres
+            else f"sqlite:///{root}/gateway.db"
+        )
+        config, port = prepare_gateway(root, database, sink.port)
+        add_sender(config)
+        server = stack.enter_context(serve(config, port))
+        target = Target("gateway", [port], [server.pid], True, database)
+        print("| letters | acknowledged/s | fully processed/s | RSS gateway + certificates |")
+        print("|---|---|---|---|")
+        first = 0
+        while first < args.soak:
+            result = measure(pool, target, first=first, letters=args.every,
+                             sessions=args.sessions, size=1024, tag="soak",
+                             timeout=args.timeout)  # fmt: skip
+            first += args.every
+            print(
+                f"| {first} | {result.acked:.0f} | {result.done:.1f} "
+                f"| {tree_rss_mb(server.pid):.0f} MB |"
+            )
+            sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="1 round of 40 letters")
+    parser.add_argument("--letters", type=int, default=600, help="letters per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=3600, help="per round, seconds")
+    parser.add_argument("--nodes", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--soak", type=int, default=0, help="letters in the memory mode")
+    parser.add_argument("--every", type=int, default=10_000)
+    parser.add_argument("--postgres", action="store_true", help="memory mode on PostgreSQL")
+    parser.add_argument(
+        "--before",
+        action="store_true",
+        help="also the gateway as it was: one certificate process, not niced",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.letters, args.rounds = 40, 1
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: Postfix's master and smtp-sink start as root")
+    if args.soak:
+        soak(args)
+    elif args.nodes == 2:
+        two_nodes(args)
+    else:
+        side_by_side(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Several certificate processes make proofs at once, each for its own letter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway.app import initialise, offline_registry, running
+from gateway.errors import ConfigError
+from gateway.pdf.maker import CertificateMaker
+from gateway.registry import Registry
+from tests.integration.test_letter_life import deposit
+from tests.support.client import attachments_of, mails_to, wait_for
+from tests.support.gateway import PASSWORD, SENDER, make_settings
+
+
+def niced_descendants(niceness: int) -> int:
+    """How many processes below this one run at niceness (the certificate processes)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            stats[int(entry.name)] = (int(fields[1]), int(fields[16]))  # ppid, nice
+    below, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in stats.items() if parent in frontier}
+        below |= frontier
+    return sum(1 for pid in below if stats[pid][1] == niceness)
+
+
+def pdf_text(pdf: bytes, where: Path) -> str:
+    where.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", str(where), "-"], capture_output=True, check=True, text=True
+    ).stdout
+
+
+async def test_letters_deposited_together_each_get_the_certificate_of_their_own_reference(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two niced certificate processes make six letters' PDFs at once, each naming its letter."""
+    settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 2})
+    initialise(settings)
+    with offline_registry(settings) as registry:
+        assert isinstance(registry, Registry)
+        registry.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
+    async with running(settings) as gateway:
+        deposits = await asyncio.gather(*(deposit(gateway) for _ in range(6)))
+        references = {reference for _, reference in deposits}
+        assert len(references) == 6
+
+        def deposit_pdfs() -> list[bytes]:
+            pdfs = []
+            for message in mails_to(gateway, SENDER):
+                files = attachments_of(message)
+                if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
+                    pdfs.append(files["proof.pdf"])
+            return pdfs if len(pdfs) >= 6 else []
+
+        pdfs = await wait_for(deposit_pdfs, within=60, what="six proofs of deposit with a PDF")
+        assert niced_descendants(10) == 2  # two certificate processes, behind SMTP and the web
+    named = []
+    for number, pdf in enumerate(pdfs):
+        text = pdf_text(pdf, tmp_path / f"proof-{number}.pdf")
+        named.append({reference for reference in references if reference in text})
+    assert sorted(len(found) for found in named) == [1] * 6  # each PDF names one letter
+    assert set().union(*named) == references  # and every letter has its PDF
+
+
+def test_no_certificate_process_is_refused(tmp_path: Path) -> None:
+    """No certificate process, a negative count or a niceness above 19 in the config: refused."""
+    settings = make_settings(tmp_path, "sqlite://")
+    with pytest.raises(ValueError, match="at least one certificate process"):
+        CertificateMaker(settings, processes=0)
+    with pytest.raises(ConfigError, match="certificate_processes"):
+        make_settings(tmp_path, "sqlite://", evidence={"certificate_processes": -1})
+    with pytest.raises(ConfigError, match="niceness from 0 to 19"):
+        make_settings(tmp_path, "sqlite://", evidence={"certificate_nice": 20})
