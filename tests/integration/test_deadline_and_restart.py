@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -11,9 +12,16 @@ from gateway.app import running
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
 from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
-from tests.support.client import attachments_of, notification_for, proofs_for, wait_for
+from tests.support.client import (
+    attachments_of,
+    csrf_field,
+    email_code,
+    notification_for,
+    proofs_for,
+    wait_for,
+)
 from tests.support.evidence import texts
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.gateway import SENDER, Clock, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
 from tests.support.tsa import start_tsa_server
@@ -23,10 +31,18 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
     tmp_path: Path, database_url: str
 ) -> None:
     """No decision within negligence_after: proof of negligence, link expired, content sealed."""
-    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "3s"})
-    async with start(settings) as gateway:
+    clock = Clock()
+    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "1h"})
+    async with (
+        start(settings, clock) as gateway,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
+    ):
         await deposit(gateway)
         link = await open_link(gateway)
+        code = await email_code(gateway, session, link, BOB)  # asked in time, used too late
+        async with session.get(link) as page:
+            fields = {**csrf_field(await page.text(), "/accept"), "code": code}
+        clock.advance(timedelta(hours=1, seconds=1))
         proof = (
             await wait_for(
                 lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
@@ -40,16 +56,15 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
             "urn:lre-gateway:event-reason:acceptance-period-expired"
         ]
         assert texts(proof.xml, f"{reason}/etsi:Details")[0].endswith("the acceptance deadline.")
-        async with aiohttp.ClientSession() as session:
-            async with session.get(link) as page:
-                html = await page.text()
-                assert page.status == 200
-                assert BODY not in html
-                assert 'action="' not in html or "/accept" not in html
-            async with session.get(f"{link}/letter.eml") as original:
-                assert original.status == 403
-            late = await session.post(f"{link}/accept", data={}, allow_redirects=False)
-            assert late.status in (403, 409, 410)
+        async with session.get(link) as page:
+            html = await page.text()
+            assert page.status == 200
+            assert BODY not in html
+            assert 'action="' not in html or "/accept" not in html
+        async with session.get(f"{link}/letter.eml") as original:
+            assert original.status == 403
+        late = await session.post(f"{link}/accept", data=fields, allow_redirects=False)
+        assert late.status == 409
         await gateway.scheduler.tick()
         assert len(proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry")) == 1
         assert not proofs_for(gateway, SENDER, "ConsignmentAcceptance")
@@ -59,12 +74,13 @@ async def test_a_deadline_passing_while_stopped_is_honoured_after_restart(
     tmp_path: Path, database_url: str
 ) -> None:
     """The deadline passes while the gateway is stopped: the restart issues the proof."""
-    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "4s"})
-    async with start(settings) as gateway:
+    clock = Clock()
+    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "1h"})
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
         await open_link(gateway)
-    await asyncio.sleep(4.5)
-    async with running(settings) as gateway:
+    clock.advance(timedelta(hours=1, seconds=1))
+    async with running(settings, clock=clock) as gateway:
         await wait_for(
             lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
             within=20,
