@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +23,7 @@ from tests.support.client import (
 from tests.support.evidence import texts
 from tests.support.gateway import SENDER, Clock, free_port, make_settings, start
 from tests.support.openssl import assert_proof_verifies
+from tests.support.queues import mail_attempts, seal_attempts, tried
 from tests.support.sink_mta import SinkMTA
 from tests.support.tsa import start_tsa_server
 
@@ -104,10 +105,18 @@ async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
             "retry_max": "1s",
         },
     )
-    async with start(settings) as gateway:
+    clock = Clock()
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
-        await asyncio.sleep(1.5)  # a few failed attempts against the closed port
-    async with SinkMTA(port=port) as sink, running(settings) as gateway:
+        for count in (1, 2):  # a few failed attempts against the closed port
+            await wait_for(
+                partial(tried, count, partial(mail_attempts, gateway, "notification")),
+                within=20,
+                what=f"failed attempt {count}",
+            )
+            clock.advance(timedelta(seconds=2))  # past retry_max: the next try is due
+        assert len(mail_attempts(gateway, "notification")) == 1
+    async with SinkMTA(port=port) as sink, running(settings, clock=clock) as gateway:
         await wait_for(
             lambda: any(BOB in m.rcpt_tos for m in sink.messages),
             within=20,
@@ -191,15 +200,19 @@ async def test_a_tsa_that_is_down_delays_proofs_and_loses_none(
     settings = make_settings(
         tmp_path, database_url, evidence={"tsa_url": f"http://127.0.0.1:{port}/tsa"}
     )
-    async with start(settings) as gateway:
+    clock = Clock()
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
         await open_link(gateway)  # the notification does not wait for the proof
-        await asyncio.sleep(1)
+        await wait_for(
+            partial(tried, 1, partial(seal_attempts, gateway)), what="a failed timestamp request"
+        )
         assert not proofs_for(gateway, SENDER, "SubmissionAcceptance")
         pki = pki_paths(settings.gateway.data_dir)
         runner, _ = await start_tsa_server(
             TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key), port
         )
+        clock.advance(timedelta(minutes=1))  # past the next try (5 s, doubling at each failure)
         try:
             proof = (
                 await wait_for(
