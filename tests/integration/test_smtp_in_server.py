@@ -525,12 +525,12 @@ async def test_deposit_completes_when_the_client_hangs_up(
     """A client leaving while the deposit waits for the database does not cut it half-way."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
+    assert not deposit_running()
     with letters_locked(gateway.settings.database.url):
         session.writer.write(dot_stuffed(LETTER) + b".\r\n")
         await session.writer.drain()
-        await asyncio.sleep(0.5)  # the deposit is now waiting for the lock
+        await wait_for(deposit_running, what="the deposit to start")  # it waits for the lock
         session.writer.transport.abort()
-        await asyncio.sleep(0.1)
     await wait_for(
         lambda: "deposited but the client left before the reply" in caplog.text,
         within=10,
@@ -539,6 +539,14 @@ async def test_deposit_completes_when_the_client_hangs_up(
     [stored] = await kept(gateway)
     assert (stored.recipients, stored.content) == ([BOB], LETTER)
     assert f"letter {stored.letter.reference} deposited but the client left" in caplog.text
+
+
+def deposit_running() -> bool:
+    """True once a deposit runs in this loop (the letter was read and parsed, it is being kept)."""
+    return any(
+        getattr(task.get_coro(), "__qualname__", "").endswith(".deposit")
+        for task in asyncio.all_tasks()
+    )
 
 
 # --- what the server shows and how it stops ---------------------------------------------------
