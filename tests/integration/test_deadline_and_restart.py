@@ -11,7 +11,6 @@ import aiohttp
 from gateway.app import running
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
-from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
 from tests.support.client import (
     attachments_of,
     csrf_field,
@@ -22,6 +21,7 @@ from tests.support.client import (
 )
 from tests.support.evidence import texts
 from tests.support.gateway import SENDER, Clock, free_port, make_settings, start
+from tests.support.letters import BOB, BODY, anchors, deposit, open_link
 from tests.support.openssl import assert_proof_verifies
 from tests.support.queues import mail_attempts, seal_attempts, tried
 from tests.support.sink_mta import SinkMTA

@@ -11,17 +11,18 @@ from pathlib import Path
 import dkim
 
 from gateway.core.letter import State
-from tests.integration.test_letter_life import BOB, deposit
-from tests.integration.test_mx_address import MX_ADDRESS, letter, publish_dkim_key
-from tests.integration.test_mx_delivery import (
-    World,
-    delivery_state,
-    dns_server,
-    proofs,
-    world,
-)
 from tests.support.client import wait_for
 from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.letters import BOB, delivery_state, deposit
+from tests.support.mx_world import (
+    MX_ADDRESS,
+    World,
+    dns_server,
+    letter,
+    proofs,
+    publish_dkim_key,
+    world,
+)
 from tests.support.postfix import Postfix
 from tests.support.sink_mta import SinkMTA
 

@@ -20,7 +20,6 @@ from gateway.app import Running
 from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
 from gateway.storage import tables as t
-from tests.integration.test_letter_life import BOB, anchors
 from tests.support.client import (
     code_in,
     csrf_field,
@@ -35,6 +34,7 @@ from tests.support.client import (
     wait_for,
 )
 from tests.support.gateway import PASSWORD, SENDER, Clock, free_port, make_settings, start
+from tests.support.letters import BOB, anchors
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sms_server import SmsServer, start_sms_server
 
