@@ -32,6 +32,7 @@ from gateway.core.identity import (
     normalise_code,
 )
 from gateway.core.letter import Delivery, Letter
+from gateway.core.policy import sender_revealed
 from gateway.errors import CodeExpired, CodeRequired, TooManyTries, WrongCode
 from gateway.settings import Settings
 from gateway.storage.identity_store import CodeRecord, IdentityStore, NewCode, NewSms
@@ -99,7 +100,7 @@ class RecipientIdentity:
         if not delivery.phone or not self.sms_enabled:
             return None
         gateway = self._settings.gateway
-        revealed = self._settings.letters.reveal_sender == "in_notification"
+        revealed = sender_revealed(self._settings.letters.reveal_sender)
         text = sms_notice(
             reference=letter.reference,
             link=link,

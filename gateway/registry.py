@@ -25,6 +25,7 @@ from gateway.core.evidence import Attachment, EvidenceType, Provider
 from gateway.core.identity import Identification
 from gateway.core.letter import Delivery, Letter, LetterView, State
 from gateway.core.lifecycle import acceptance_deadline, advance, advance_sms, is_expired
+from gateway.core.policy import letter_url, sender_revealed
 from gateway.core.records import evidence_record
 from gateway.core.sender import declared_name
 from gateway.errors import (
@@ -312,8 +313,7 @@ class Registry:
 
     def letter_url(self, delivery_id: str) -> str:
         """The recipient's personal link (in the notification mail and SMS)."""
-        base = self._settings.gateway.public_url.rstrip("/")
-        return f"{base}/l/{self.link_token(delivery_id)}"
+        return letter_url(self._settings.gateway.public_url, self.link_token(delivery_id))
 
     @property
     def bounce_address(self) -> str:
@@ -571,7 +571,7 @@ class Registry:
         state = delivery.state
         if not state.decided and is_expired(delivery.deadline, self._clock()):
             state = State.NEGLECTED  # shown as expired; the scheduler issues the proof
-        revealed = state.released or self._settings.letters.reveal_sender == "in_notification"
+        revealed = sender_revealed(self._settings.letters.reveal_sender, released=state.released)
         text: str | None = None
         attachments: tuple[Attachment, ...] = ()
         if state.released and opened:

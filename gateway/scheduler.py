@@ -20,6 +20,7 @@ from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
 from gateway.core.evidence import EvidenceType
+from gateway.core.policy import letter_url, sender_revealed
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.tsa import Timestamper, seal
@@ -335,7 +336,7 @@ class Scheduler:
                 date=mail.created_at,
             )
         if mail.kind == "notification":
-            revealed = self._settings.letters.reveal_sender == "in_notification"
+            revealed = sender_revealed(self._settings.letters.reveal_sender)
             token = self._registry.link_token(delivery.id)
             facts = NoticeFacts(
                 reference=letter.reference,
@@ -345,7 +346,7 @@ class Scheduler:
                 sender_name=letter.sender_name if revealed else None,
                 sender_address=letter.sender_address if revealed else None,
                 subject=letter.subject if revealed else None,
-                link=f"{gateway.public_url.rstrip('/')}/l/{token}",
+                link=letter_url(gateway.public_url, token),
                 provider_name=gateway.provider_name,
                 domain=gateway.domain,
                 zone=gateway.zone,

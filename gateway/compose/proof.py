@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from gateway import i18n
 from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
 from gateway.compose.notification import sender_line
-from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.core.evidence import EvidenceRecord
+from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
 
 EVIDENCE_XML = "evidence.xml"
@@ -36,10 +37,7 @@ def proof_text(
         return i18n.format_time(dt, lang, zone)
 
     event_time = when(record.event_time)
-    show_deadline = record.event in (
-        EvidenceType.SubmissionAcceptance,
-        EvidenceType.AcceptanceRejectionExpiry,
-    )
+    show_deadline = shows_deadline(record.event)
     attachments = [
         {
             "name": one_line(neutralise(a.name)),

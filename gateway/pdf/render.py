@@ -23,7 +23,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from gateway import i18n
-from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.core.evidence import EvidenceRecord
+from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
 from gateway.pdf import resources
 from gateway.pdf.fonts import ARABIC, LATIN, FallbackFontPDF, FontBook, FontOutputProducer
@@ -167,12 +168,7 @@ class _Page:
         self._section(text(lang, "pdf.dates"))
         self._row(text(lang, "proof.deposited"), self._when(record.submission_time))
         self._row(text(lang, "proof.event_time"), self._when(record.event_time))
-        if record.acceptance_deadline and record.event in (
-            EvidenceType.SubmissionAcceptance,
-            EvidenceType.AcceptanceRejectionExpiry,
-            EvidenceType.ConsignmentAcceptance,
-            EvidenceType.ConsignmentRejection,
-        ):
+        if record.acceptance_deadline and shows_deadline(record.event, certificate=True):
             self._row(text(lang, "proof.deadline"), self._when(record.acceptance_deadline))
         reason = event_reason(lang, record.event, record.reason_code, record.reason)
         if reason:

@@ -8,13 +8,14 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from gateway import i18n
+from gateway.core.policy import letter_path
 from gateway.web import wording
 from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
 
@@ -45,7 +46,7 @@ class Site:
         return urlsplit(self.public_url).path.rstrip("/")
 
     def letter_path(self, token: str) -> str:
-        return f"{self.root}/l/{quote(token, safe='')}"
+        return letter_path(token, self.root)
 
 
 SITE: Final = web.AppKey("site", Site)

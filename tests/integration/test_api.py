@@ -14,10 +14,10 @@ import pytest
 from gateway.app import Running, _anchors, utcnow
 from gateway.settings import Settings
 from gateway.storage.api_store import LetterFilter
-from tests.integration.test_proof_pdf import pdftotext, pyhanko
 from tests.support.client import letter_bytes, notification_for, wait_for
 from tests.support.gateway import SENDER, make_settings, start
 from tests.support.openssl import assert_proof_verifies
+from tests.support.verifying import pdftotext, pyhanko
 
 BOB = "bob.martin@example.ma"
 ALICE = "alice@example.fr"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.integration.test_letter_life import BOB, anchors, deposit
 from tests.support.client import notification_for, proofs_for, wait_for
 from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.letters import BOB, anchors, deposit
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -10,11 +11,19 @@ import aiohttp
 from gateway.app import running
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
-from tests.integration.test_letter_life import BOB, BODY, anchors, deposit, open_link
-from tests.support.client import attachments_of, notification_for, proofs_for, wait_for
+from tests.support.client import (
+    attachments_of,
+    csrf_field,
+    email_code,
+    notification_for,
+    proofs_for,
+    wait_for,
+)
 from tests.support.evidence import texts
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.gateway import SENDER, Clock, free_port, make_settings, start
+from tests.support.letters import BOB, BODY, anchors, deposit, open_link
 from tests.support.openssl import assert_proof_verifies
+from tests.support.queues import mail_attempts, seal_attempts, tried
 from tests.support.sink_mta import SinkMTA
 from tests.support.tsa import start_tsa_server
 
@@ -23,10 +32,18 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
     tmp_path: Path, database_url: str
 ) -> None:
     """No decision within negligence_after: proof of negligence, link expired, content sealed."""
-    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "3s"})
-    async with start(settings) as gateway:
+    clock = Clock()
+    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "1h"})
+    async with (
+        start(settings, clock) as gateway,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session,
+    ):
         await deposit(gateway)
         link = await open_link(gateway)
+        code = await email_code(gateway, session, link, BOB)  # asked in time, used too late
+        async with session.get(link) as page:
+            fields = {**csrf_field(await page.text(), "/accept"), "code": code}
+        clock.advance(timedelta(hours=1, seconds=1))
         proof = (
             await wait_for(
                 lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
@@ -40,16 +57,15 @@ async def test_silence_until_the_deadline_yields_the_proof_of_negligence(
             "urn:lre-gateway:event-reason:acceptance-period-expired"
         ]
         assert texts(proof.xml, f"{reason}/etsi:Details")[0].endswith("the acceptance deadline.")
-        async with aiohttp.ClientSession() as session:
-            async with session.get(link) as page:
-                html = await page.text()
-                assert page.status == 200
-                assert BODY not in html
-                assert 'action="' not in html or "/accept" not in html
-            async with session.get(f"{link}/letter.eml") as original:
-                assert original.status == 403
-            late = await session.post(f"{link}/accept", data={}, allow_redirects=False)
-            assert late.status in (403, 409, 410)
+        async with session.get(link) as page:
+            html = await page.text()
+            assert page.status == 200
+            assert BODY not in html
+            assert '/accept"' not in html  # no form posts to Accept any more
+        async with session.get(f"{link}/letter.eml") as original:
+            assert original.status == 403
+        late = await session.post(f"{link}/accept", data=fields, allow_redirects=False)
+        assert late.status == 409
         await gateway.scheduler.tick()
         assert len(proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry")) == 1
         assert not proofs_for(gateway, SENDER, "ConsignmentAcceptance")
@@ -59,12 +75,13 @@ async def test_a_deadline_passing_while_stopped_is_honoured_after_restart(
     tmp_path: Path, database_url: str
 ) -> None:
     """The deadline passes while the gateway is stopped: the restart issues the proof."""
-    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "4s"})
-    async with start(settings) as gateway:
+    clock = Clock()
+    settings = make_settings(tmp_path, database_url, letters={"negligence_after": "1h"})
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
         await open_link(gateway)
-    await asyncio.sleep(4.5)
-    async with running(settings) as gateway:
+    clock.advance(timedelta(hours=1, seconds=1))
+    async with running(settings, clock=clock) as gateway:
         await wait_for(
             lambda: proofs_for(gateway, SENDER, "AcceptanceRejectionExpiry"),
             within=20,
@@ -88,10 +105,18 @@ async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
             "retry_max": "1s",
         },
     )
-    async with start(settings) as gateway:
+    clock = Clock()
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
-        await asyncio.sleep(1.5)  # a few failed attempts against the closed port
-    async with SinkMTA(port=port) as sink, running(settings) as gateway:
+        for count in (1, 2):  # a few failed attempts against the closed port
+            await wait_for(
+                partial(tried, count, partial(mail_attempts, gateway, "notification")),
+                within=20,
+                what=f"failed attempt {count}",
+            )
+            clock.advance(timedelta(seconds=2))  # past retry_max: the next try is due
+        assert len(mail_attempts(gateway, "notification")) == 1
+    async with SinkMTA(port=port) as sink, running(settings, clock=clock) as gateway:
         await wait_for(
             lambda: any(BOB in m.rcpt_tos for m in sink.messages),
             within=20,
@@ -175,15 +200,19 @@ async def test_a_tsa_that_is_down_delays_proofs_and_loses_none(
     settings = make_settings(
         tmp_path, database_url, evidence={"tsa_url": f"http://127.0.0.1:{port}/tsa"}
     )
-    async with start(settings) as gateway:
+    clock = Clock()
+    async with start(settings, clock) as gateway:
         await deposit(gateway)
         await open_link(gateway)  # the notification does not wait for the proof
-        await asyncio.sleep(1)
+        await wait_for(
+            partial(tried, 1, partial(seal_attempts, gateway)), what="a failed timestamp request"
+        )
         assert not proofs_for(gateway, SENDER, "SubmissionAcceptance")
         pki = pki_paths(settings.gateway.data_dir)
         runner, _ = await start_tsa_server(
             TimestampAuthority.from_files(pki.tsa_cert, pki.tsa_key), port
         )
+        clock.advance(timedelta(minutes=1))  # past the next try (5 s, doubling at each failure)
         try:
             proof = (
                 await wait_for(

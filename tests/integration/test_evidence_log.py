@@ -23,9 +23,9 @@ from gateway.evidence.log_publisher import log_signer
 from gateway.evidence.log_tiles import Entry
 from gateway.settings import Settings
 from gateway.storage import tables as t
-from tests.integration.test_letter_life import deposit
 from tests.support.client import wait_for
 from tests.support.gateway import make_settings, start
+from tests.support.letters import deposit
 
 LRE_GATEWAY = str(Path(sys.executable).with_name("lre-gateway"))
 

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from gateway.app import Running
 from gateway.settings import Settings
 from gateway.storage import tables as t
-from tests.integration.test_smtp_in_server import assert_nothing_kept, kept
 from tests.support.client import (
     csrf_field,
     link_in,
@@ -36,7 +35,8 @@ from tests.support.client import (
     wait_for,
 )
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
-from tests.unit.test_smtp_in_message_properties import Generated, letters
+from tests.support.letters import assert_nothing_kept, kept
+from tests.support.mime_strategies import Generated, letters
 
 BOB = "bob@example.com"
 ATTACKER = EVIL = "evil@attacker.example"

@@ -21,15 +21,6 @@ import pytest
 from gateway.app import Running, initialise, offline_registry, running
 from gateway.evidence.xml import from_xml
 from gateway.sms.providers import OutboxSmsProvider
-from tests.integration.test_mx_address import MX_ADDRESS, publish_dkim_key
-from tests.integration.test_mx_delivery import (
-    World,
-    dns_server,
-    parsed,
-    proofs,
-    send_inbound,
-    world,
-)
 from tests.support.client import (
     Proof,
     link_in,
@@ -40,6 +31,16 @@ from tests.support.client import (
     wait_for,
 )
 from tests.support.gateway import SENDER, make_settings
+from tests.support.mx_world import (
+    MX_ADDRESS,
+    World,
+    dns_server,
+    parsed,
+    proofs,
+    publish_dkim_key,
+    send_inbound,
+    world,
+)
 
 __all__ = ["dns_server", "world"]
 

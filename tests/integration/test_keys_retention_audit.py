@@ -23,10 +23,10 @@ from gateway.evidence.xml import from_xml
 from gateway.settings import Settings
 from gateway.storage import tables as t
 from gateway.storage.database import open_engine
-from tests.integration.test_letter_life import anchors, deposit, open_link, post
 from tests.support.client import notification_for, proofs_for, wait_for
 from tests.support.evidence import texts
 from tests.support.gateway import SENDER, Clock, make_settings, start
+from tests.support.letters import anchors, deposit, open_link, post
 from tests.support.openssl import assert_proof_verifies
 
 T = TypeVar("T")

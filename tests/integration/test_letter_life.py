@@ -21,52 +21,24 @@ from tests.support.client import (
     csrf_field,
     decide,
     email_code,
-    letter_bytes,
     link_in,
     notification_for,
     proofs_for,
-    submit,
     wait_for,
 )
 from tests.support.evidence import GATEWAY, content_digests, texts
-from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.support.gateway import SENDER, make_settings, start
+from tests.support.letters import (
+    BOB,
+    BODY,
+    CONTRACT,
+    anchors,
+    delivery_state,
+    deposit,
+    open_link,
+    post,
+)
 from tests.support.openssl import assert_proof_verifies
-
-BOB = "bob.martin@example.ma"
-BODY = "Madame, Monsieur, je vous mets en demeure de payer la somme de 12 000 dirhams."
-CONTRACT = b"%PDF-1.4 fake contract bytes \x00\x01\x02"
-
-
-def anchors(gateway: Running) -> bytes:
-    from gateway.app import _anchors
-
-    return _anchors(gateway.settings)
-
-
-async def deposit(gateway: Running, to: list[str] | None = None) -> tuple[bytes, str]:
-    data = letter_bytes(
-        SENDER, to or [BOB], "Mise en demeure", BODY, [("contrat.pdf", "application/pdf", CONTRACT)]
-    )
-    code, reply = await submit(gateway, SENDER, PASSWORD, to or [BOB], data)
-    assert code == 250
-    reference = re.search(r"LRE-\d{8}-[A-Z2-7]{8}", reply)
-    assert reference, reply
-    return data, reference.group(0)
-
-
-async def open_link(gateway: Running, recipient: str = BOB) -> str:
-    notices = await wait_for(lambda: notification_for(gateway, recipient), what="notification")
-    return link_in(notices[0])
-
-
-async def post(session: aiohttp.ClientSession, link: str, action: str) -> aiohttp.ClientResponse:
-    """Press a button of a form posting to action (letters.recipient_verification = none)."""
-    async with session.get(link) as page:
-        html = await page.text()
-    fields = csrf_field(html, f"/{action}")
-    response = await session.post(f"{link}/{action}", data=fields, allow_redirects=False)
-    await response.read()
-    return response
 
 
 async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
@@ -154,15 +126,6 @@ async def test_accepted_letter_is_released_byte_exact_and_sender_gets_receipts(
     assert_chained(gateway)
     assert not proofs_for(gateway, SENDER, "ConsignmentRejection")
     await wait_for(lambda: delivery_state(gateway) == State.HANDED_OVER, what="content hand-over")
-
-
-def delivery_state(gateway: Running) -> State:
-    from sqlalchemy import select
-
-    from gateway.storage import tables as t
-
-    with gateway.store.engine.connect() as db:
-        return State(db.execute(select(t.deliveries.c.state)).scalar_one())
 
 
 def assert_chained(gateway: Running) -> None:

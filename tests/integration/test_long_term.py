@@ -39,9 +39,8 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from gateway.app import Running, _anchors
 from gateway.evidence.pki import load_certificate, pki_paths
-from tests.integration.test_proof_pdf import PYHANKO
-from tests.integration.test_verification import cli_verify, deposit_proof
 from tests.support.client import attachments_of
+from tests.support.verifying import PYHANKO, cli_verify, deposit_proof
 
 LATER = {"+1 day": 1, "+30 days": 30, "+1 year": 366, "+9 years": 9 * 366}
 

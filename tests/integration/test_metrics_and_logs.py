@@ -16,21 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import logs
 from gateway.app import Running
-from tests.integration.test_operator_tools import login
-from tests.integration.test_recipient_identity import (
-    BOB_WITH_MOBILE,
-    SECRET,
-    deposit_to,
-    notice_link,
-    session,
-    sms_settings,
-)
 from tests.support.client import (
     code_in,
     decide,
     email_code,
     letter_bytes,
     link_in,
+    login,
     notification_for,
     proofs_for,
     request_code,
@@ -38,6 +30,14 @@ from tests.support.client import (
     wait_for,
 )
 from tests.support.gateway import PASSWORD, SENDER, free_port, make_settings, start
+from tests.support.recipients import (
+    BOB_WITH_MOBILE,
+    SECRET,
+    deposit_to,
+    notice_link,
+    session,
+    sms_settings,
+)
 from tests.support.sms_server import start_sms_server
 
 BOB = "bob.martin@example.ma"

@@ -3,43 +3,26 @@ trusted relay; everything else refused with 550 5.7.x. DNS answers come from a l
 
 from __future__ import annotations
 
-import base64
 import re
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.integration.test_letter_life import BOB, BODY
-from tests.integration.test_mx_delivery import World, dns_server, proofs, send_inbound, world
 from tests.support.client import letter_bytes, wait_for
-from tests.support.dns import DnsServer
 from tests.support.gateway import SENDER
+from tests.support.letters import BOB, BODY
+from tests.support.mx_world import (
+    MX_ADDRESS,
+    World,
+    dns_server,
+    letter,
+    proofs,
+    publish_dkim_key,
+    send_inbound,
+    world,
+)
 
 __all__ = ["dns_server", "world"]
-
-MX_ADDRESS = "bob.martin=example.ma@lre.localhost"
-
-
-def publish_dkim_key(dns: DnsServer, selector: str, domain: str) -> bytes:
-    """A new RSA key: its public half published in DNS, its private half (PKCS#1 PEM) returned."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    value = f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
-    chunks = " ".join(f'"{value[i : i + 200]}"' for i in range(0, len(value), 200))
-    dns.add(f"{selector}._domainkey.{domain}", "TXT", chunks)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-
-
-def letter(sender: str = SENDER) -> bytes:
-    return letter_bytes(sender, [BOB], "Mise en demeure", BODY)
 
 
 async def deposited(world: World, reply: tuple[int, str]) -> bytes:

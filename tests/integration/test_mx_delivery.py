@@ -2,99 +2,23 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from email.message import EmailMessage
-from pathlib import Path
 
-import aiosmtplib
 import pytest
 
-from gateway.app import Running
 from gateway.core.letter import State
-from tests.integration.test_letter_life import BOB, anchors, deposit
-from tests.support.client import Proof, attachments_of, wait_for
-from tests.support.dns import DnsServer
+from tests.support.client import wait_for
 from tests.support.evidence import texts
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.gateway import SENDER
+from tests.support.letters import BOB, anchors, delivery_state, deposit
+from tests.support.mx_world import World, dns_server, proofs, send_inbound, world
 from tests.support.openssl import assert_proof_verifies
-from tests.support.sink_mta import SinkMTA
 
-
-@dataclass
-class World:
-    gateway: Running
-    dns: DnsServer
-    recipient_mx: SinkMTA  # example.ma (Bob)
-    sender_mx: SinkMTA  # cabinet-dupont.ma (receives the proofs)
-
-
-@pytest.fixture
-def dns_server() -> Iterator[DnsServer]:
-    with DnsServer() as server:
-        server.add("example.ma", "MX", "10 mx.example.ma.")
-        server.add("mx.example.ma", "A", "127.0.0.2")
-        server.add("cabinet-dupont.ma", "MX", "10 mx.cabinet-dupont.ma.")
-        server.add("mx.cabinet-dupont.ma", "A", "127.0.0.3")
-        yield server
-
-
-@pytest.fixture
-async def world(
-    tmp_path: Path, database_url: str, dns_server: DnsServer, request: pytest.FixtureRequest
-) -> AsyncIterator[World]:
-    port = free_port()
-    delivery = {
-        "mode": "mx",
-        "resolver": dns_server.address,
-        "mx_port": port,
-        "retry_base": "1s",
-        "retry_max": "1s",
-    }
-    delivery.update(getattr(request, "param", {}))
-    settings = make_settings(
-        tmp_path, database_url, delivery=delivery, smtp={"inbound": "127.0.0.1:0"}
-    )
-    async with (
-        SinkMTA(host="127.0.0.2", port=port, tls="starttls") as recipient_mx,
-        SinkMTA(host="127.0.0.3", port=port) as sender_mx,
-        start(settings) as gateway,
-    ):
-        yield World(gateway, dns_server, recipient_mx, sender_mx)
-
-
-def parsed(data: bytes) -> EmailMessage:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def proofs(sink: SinkMTA, event: str) -> list[Proof]:
-    found = []
-    for received in sink.messages:
-        files = attachments_of(received.data)
-        if f"/Event/{event}<".encode() in files.get("evidence.xml", b""):
-            found.append(Proof("", "", files["evidence.xml"], files["evidence.xml.p7s"]))
-    return found
+__all__ = ["dns_server", "world"]  # fixtures
 
 
 def state_of(world: World) -> State:
     return delivery_state(world.gateway)
-
-
-def delivery_state(gateway: Running) -> State:
-    """The state of the only delivery of the only letter."""
-    from sqlalchemy import select
-
-    from gateway.storage import tables
-
-    with gateway.store.engine.connect() as db:
-        [letter_id] = db.execute(select(tables.letters.c.id)).scalars()
-    [delivery] = gateway.store.deliveries_of(letter_id)
-    return delivery.state
 
 
 async def test_notification_reaches_the_mx_over_starttls_with_a_verp_return_path(world):
@@ -164,26 +88,6 @@ def dsn(return_path: str, action: str, status: str, diagnostic: str) -> bytes:
         f"Diagnostic-Code: smtp; {diagnostic}\r\n"
         f"\r\n--B--\r\n"
     ).encode()
-
-
-async def send_inbound(world: World, mail_from: str, rcpt: str, data: bytes) -> tuple[int, str]:
-    host, port = world.gateway.smtp["inbound"]
-    client = aiosmtplib.SMTP(
-        hostname=host, port=port, start_tls=False, local_hostname="mx.example.ma"
-    )
-    await client.connect()
-    try:
-        await client.ehlo()
-        await client.mail(mail_from)
-        code, text = await client.rcpt(rcpt)
-        if code >= 400:
-            return code, text
-        reply = await client.data(data)
-        return reply.code, reply.message
-    except aiosmtplib.SMTPResponseException as err:
-        return err.code, err.message
-    finally:
-        client.close()
 
 
 async def test_bounces_become_proofs(world, tmp_path):

@@ -19,19 +19,26 @@ from gateway.app import Running, running
 from gateway.settings import load_settings
 from gateway.storage import tables
 from gateway.storage.account_store import AccountStore
-from tests.integration.test_mx_address import MX_ADDRESS, publish_dkim_key
-from tests.integration.test_mx_delivery import World, dns_server, send_inbound, world
 from tests.support.client import (
     decide,
     email_code,
     letter_bytes,
     link_in,
+    login,
     notification_for,
     proofs_for,
     submit,
     wait_for,
 )
 from tests.support.gateway import free_port
+from tests.support.mx_world import (
+    MX_ADDRESS,
+    World,
+    dns_server,
+    publish_dkim_key,
+    send_inbound,
+    world,
+)
 
 __all__ = ["dns_server", "world"]
 
@@ -76,20 +83,6 @@ async def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
     out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
-
-
-async def login(gateway: Running, address: str, password: str) -> tuple[int, str]:
-    """SMTP AUTH on the submission port after STARTTLS; the reply."""
-    host, port = gateway.smtp["submission"]
-    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
-    await client.connect()
-    try:
-        reply = await client.login(address, password)
-        return reply.code, reply.message
-    except aiosmtplib.SMTPAuthenticationError as err:
-        return err.code, err.message
-    finally:
-        client.close()
 
 
 async def test_sender_accounts_are_listed_disabled_enabled_and_removed(

@@ -13,9 +13,9 @@ from gateway.app import initialise, offline_registry, running
 from gateway.errors import ConfigError
 from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry
-from tests.integration.test_letter_life import deposit
 from tests.support.client import attachments_of, mails_to, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
+from tests.support.letters import deposit
 
 
 def niced_descendants(niceness: int) -> int:

@@ -13,9 +13,9 @@ import pikepdf
 import pikepdf.pdfa
 
 from gateway.app import Running
-from tests.integration.test_letter_life import deposit
-from tests.integration.test_proof_pdf import raw_proofs
 from tests.support.client import attachments_of, wait_for
+from tests.support.letters import deposit
+from tests.support.verifying import raw_proofs
 
 
 async def test_the_proof_of_deposit_mailed_to_the_sender_is_pdfa_3b(gateway: Running) -> None:

@@ -5,47 +5,25 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import unicodedata
 from pathlib import Path
 
 import aiohttp
 import dkim
 import pytest
 
-from gateway.app import Running, _anchors, initialise
+from gateway.app import _anchors, initialise
 from gateway.registry import Registry
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport
-from tests.integration.test_letter_life import BOB, deposit, open_link
 from tests.support.client import attachments_of, decide, email_code, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
+from tests.support.letters import BOB, deposit, open_link
+from tests.support.verifying import pdftotext, pyhanko, raw_proofs
 
-PYHANKO = str(Path(__import__("sys").executable).with_name("pyhanko"))
 TITLES = {
     "fr": ("Preuve de dépôt", "Preuve de refus", "Référence de la lettre"),
     "en": ("Proof of deposit", "Proof of refusal", "Letter reference"),
     "ar": ("إثبات الإيداع", "إثبات الرفض", "مرجع الرسالة"),
 }
-
-
-def raw_proofs(gateway: Running) -> dict[str, bytes]:
-    """Raw bytes of each proof mail to the sender, by evidence type named in evidence.xml."""
-    transport = OutboxTransport(gateway.settings.gateway.data_dir / "outbox")
-    found = {}
-    for entry in transport.list():
-        data = transport.read(entry.name)
-        files = attachments_of(data)
-        if SENDER.encode() in data and "evidence.xml" in files and "proof.pdf" in files:
-            event = files["evidence.xml"].split(b"/Event/", 1)[1].split(b"<", 1)[0].decode()
-            found[event] = data
-    return found
-
-
-def pdftotext(pdf: Path) -> str:
-    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True).stdout
-    text = out.decode()
-    # strip bidi controls pdftotext adds around RTL runs; compare in NFC
-    return unicodedata.normalize("NFC", "".join(c for c in text if unicodedata.category(c) != "Cf"))
 
 
 def smime_verify(mail: Path, anchors: Path) -> subprocess.CompletedProcess[str]:
@@ -65,10 +43,6 @@ def smime_verify(mail: Path, anchors: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
-
-
-def pyhanko(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYHANKO, "sign", *args], capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize("language", ["fr", "en", "ar"])

@@ -13,21 +13,18 @@ import contextlib
 import re
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosmtplib
 import pytest
-from sqlalchemy import func, select
 
 from gateway.app import Running
-from gateway.core.letter import Letter
 from gateway.evidence.pki import pki_paths
-from gateway.storage import tables as t
-from tests.support.client import outbox, wait_for
+from tests.support.client import wait_for
 from tests.support.faults import letters_locked, table_missing
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.support.letters import assert_nothing_kept, kept
 
 BOB = "bob@example.com"
 CAROL = "carol@example.net"
@@ -93,62 +90,6 @@ def reference_in(reply: str) -> str:
     found = REFERENCE.search(reply)
     assert found, f"no letter reference in {reply!r}"
     return found.group(0)
-
-
-@dataclass(frozen=True)
-class Kept:
-    """A letter as the gateway stored it."""
-
-    letter: Letter
-    recipients: list[str]
-    content: bytes  # decrypted by the gateway's own vault
-
-
-async def kept(gateway: Running) -> list[Kept]:
-    """Every letter in the database, oldest first, with its deliveries and exact content."""
-
-    def read() -> list[tuple[Letter, list[str]]]:
-        with gateway.store.engine.connect() as db:
-            ids = db.scalars(select(t.letters.c.id).order_by(t.letters.c.deposited_at)).all()
-            deliveries = [
-                db.execute(
-                    select(t.deliveries.c.id, t.deliveries.c.recipient).where(
-                        t.deliveries.c.letter_id == letter_id
-                    )
-                ).all()
-                for letter_id in ids
-            ]
-        found = []  # read the letters once the connection is closed (SQLite: one writer)
-        for letter_id, rows in zip(ids, deliveries, strict=True):
-            assert rows, f"letter {letter_id} has no delivery"
-            joined = gateway.store.by_delivery(rows[0].id)
-            assert joined is not None
-            found.append((joined[0], sorted(row.recipient for row in rows)))
-        return found
-
-    return [
-        Kept(letter, recipients, await gateway.registry.content(letter))
-        for letter, recipients in await asyncio.to_thread(read)
-    ]
-
-
-async def assert_nothing_kept(gateway: Running) -> None:
-    """No letter, delivery, evidence or queued mail in the database, and nothing in the outbox."""
-
-    def counts() -> dict[str, int]:
-        with gateway.store.engine.connect() as db:
-            return {
-                table.name: db.scalar(select(func.count()).select_from(table)) or 0
-                for table in (t.letters, t.deliveries, t.evidence, t.outbound)
-            }
-
-    assert await asyncio.to_thread(counts) == {
-        "letters": 0,
-        "deliveries": 0,
-        "evidence": 0,
-        "outbound": 0,
-    }
-    assert outbox(gateway) == []
 
 
 def sender_account_id(gateway: Running) -> str:
@@ -525,12 +466,12 @@ async def test_deposit_completes_when_the_client_hangs_up(
     """A client leaving while the deposit waits for the database does not cut it half-way."""
     session = await RawSession.open(gateway)
     await session.login_and_start()
+    assert not deposit_running()
     with letters_locked(gateway.settings.database.url):
         session.writer.write(dot_stuffed(LETTER) + b".\r\n")
         await session.writer.drain()
-        await asyncio.sleep(0.5)  # the deposit is now waiting for the lock
+        await wait_for(deposit_running, what="the deposit to start")  # it waits for the lock
         session.writer.transport.abort()
-        await asyncio.sleep(0.1)
     await wait_for(
         lambda: "deposited but the client left before the reply" in caplog.text,
         within=10,
@@ -539,6 +480,14 @@ async def test_deposit_completes_when_the_client_hangs_up(
     [stored] = await kept(gateway)
     assert (stored.recipients, stored.content) == ([BOB], LETTER)
     assert f"letter {stored.letter.reference} deposited but the client left" in caplog.text
+
+
+def deposit_running() -> bool:
+    """True once a deposit runs in this loop (the letter was read and parsed, it is being kept)."""
+    return any(
+        getattr(task.get_coro(), "__qualname__", "").endswith(".deposit")
+        for task in asyncio.all_tasks()
+    )
 
 
 # --- what the server shows and how it stops ---------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 import io
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,27 +20,23 @@ from gateway.evidence.xml import from_xml
 from gateway.storage import tables as t
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.verification.pdf import verify_pdf
-from tests.integration.test_letter_life import BOB, deposit
-from tests.integration.test_proof_pdf import PYHANKO, pdftotext, raw_proofs
 from tests.support.client import attachments_of, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
+from tests.support.letters import BOB
 from tests.support.pki import reissue_tsa_certificate
+from tests.support.verifying import (
+    PYHANKO,
+    cli_verify,
+    deposit_proof,
+    pdftotext,
+)
 
-LRE_GATEWAY = str(Path(sys.executable).with_name("lre-gateway"))
 INVALID = {"fr": "Preuve NON valide", "en": "Proof NOT valid", "ar": "إثبات غير صحيح"}
 MODIFIED = {
     "fr": "Le fichier a été modifié après avoir été scellé.",
     "en": "The file was changed after it was sealed.",
     "ar": "عُدِّل الملف بعد ختمه.",
 }
-
-
-async def cli_verify(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        LRE_GATEWAY, "verify", *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    out, _ = await process.communicate()
-    return process.returncode or 0, out.decode()
 
 
 def flip(data: bytes, marker: bytes, old: bytes, new: bytes) -> bytes:
@@ -55,16 +50,6 @@ def xor_after(data: bytes, marker: bytes) -> bytes:
     changed = bytearray(data)
     changed[data.index(marker) + len(marker) + 2] ^= 0x01
     return bytes(changed)
-
-
-async def deposit_proof(gateway: Running) -> tuple[str, bytes]:
-    _, reference = await deposit(gateway)
-    proof: bytes = await wait_for(
-        lambda: raw_proofs(gateway).get("SubmissionAcceptance", b""),
-        within=30,
-        what="proof of deposit",
-    )
-    return reference, proof
 
 
 async def upload(

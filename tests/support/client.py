@@ -220,3 +220,17 @@ def csrf_field(html: str, action: str) -> dict[str, Any]:
             r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(1)
         )
     )
+
+
+async def login(gateway: Running, address: str, password: str) -> tuple[int, str]:
+    """SMTP AUTH on the submission port after STARTTLS; the reply."""
+    host, port = gateway.smtp["submission"]
+    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
+    await client.connect()
+    try:
+        reply = await client.login(address, password)
+        return reply.code, reply.message
+    except aiosmtplib.SMTPAuthenticationError as err:
+        return err.code, err.message
+    finally:
+        client.close()

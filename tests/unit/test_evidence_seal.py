@@ -17,7 +17,7 @@ from gateway.evidence.tsa import LocalTimestamper, seal
 from gateway.evidence.verify import verify_evidence, verify_paths
 from gateway.evidence.xml import to_xml
 from tests.support.pki import EvidencePki, make_pki
-from tests.unit.test_evidence_xml import sample_record
+from tests.support.records import sample_record
 
 SIGNED = datetime(2025, 6, 1, 10, 0, 1, tzinfo=UTC)
 STAMPED = SIGNED + timedelta(milliseconds=3)

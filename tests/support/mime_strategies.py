@@ -1,0 +1,55 @@
+"""Hypothesis strategies for letters as mail programs write them."""
+
+from __future__ import annotations
+
+import email.headerregistry
+import email.policy
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from hypothesis import strategies as st
+
+SENDER = "maitre.dupont@cabinet-dupont.ma"
+
+
+# Printable text without control characters (a header cannot hold CR or LF).
+TEXT = st.text(st.characters(blacklist_categories=["Cc", "Cs", "Zl", "Zp"]), max_size=80)
+BODY = st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\x00"), max_size=400
+)
+
+
+CONTENT_TYPES = st.sampled_from(
+    ["application/pdf", "application/octet-stream", "image/png", "text/csv", "application/zip"]
+)
+
+
+@dataclass(frozen=True)
+class Generated:
+    content: bytes
+    body: str
+    attachments: list[tuple[str, bytes]]
+
+
+@st.composite
+def letters(draw: st.DrawFn) -> Generated:
+    """A letter as a mail program writes it: text (maybe with HTML), attachments, a forward."""
+    message = EmailMessage()
+    message["From"] = email.headerregistry.Address(draw(TEXT), addr_spec=SENDER)
+    message["To"] = "bob@example.com"
+    message["Subject"] = draw(TEXT)
+    body = draw(BODY)
+    message.set_content(body)
+    if draw(st.booleans()):
+        message.add_alternative(f"<p>{draw(TEXT)}</p>", subtype="html")
+    attachments = []
+    for _ in range(draw(st.integers(0, 3))):
+        name = draw(TEXT.filter(lambda s: s.strip() and s == s.strip()))
+        data = draw(st.binary(max_size=300))
+        maintype, subtype = draw(CONTENT_TYPES).split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+        attachments.append((name, data))
+    for number, part in enumerate(message.walk()):  # fixed boundaries: no `random` in draws
+        if part.is_multipart():
+            part.set_boundary(f"==boundary-{number}==")
+    return Generated(message.as_bytes(policy=email.policy.SMTP), body, attachments)
