@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -86,7 +87,8 @@ def sign_in(driver: WebDriver, base: str) -> None:
 
 def heading(driver: WebDriver, text: str) -> None:
     """Wait for the page whose h1 is text (a click's navigation finishes after click returns)."""
-    WebDriverWait(driver, 15).until(
+    # the old page's h1 may go stale between finding it and reading it: look again
+    WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: any(h.text == text for h in d.find_elements(By.TAG_NAME, "h1")),
         message=f"no page titled {text!r}",
     )
