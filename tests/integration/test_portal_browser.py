@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -87,9 +86,11 @@ def sign_in(driver: WebDriver, base: str) -> None:
 
 def heading(driver: WebDriver, text: str) -> None:
     """Wait for the page whose h1 is text (a click's navigation finishes after click returns)."""
-    # the old page's h1 may go stale between finding it and reading it: look again
-    WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: any(h.text == text for h in d.find_elements(By.TAG_NAME, "h1")),
+    # read the headings in one script run: an element found in one WebDriver call may belong to
+    # the old page by the next one (stale element, or chromium's "node does not belong")
+    script = "return Array.from(document.querySelectorAll('h1'), h => h.innerText.trim())"
+    WebDriverWait(driver, 15).until(
+        lambda d: text in (d.execute_script(script) or []),
         message=f"no page titled {text!r}",
     )
 
