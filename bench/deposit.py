@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import secrets
 import socket
 import ssl
@@ -32,12 +33,30 @@ from gateway.storage import tables as t
 PASSWORD = "bench password 1234"
 SENDER = "bench@example.ma"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+_random = random.Random()  # noqa: S311 - port numbers, not secrets
+
+
+# Listening ports are taken below the kernel's ephemeral range (32768-60999 by default): a port
+# the kernel hands out (bind to 0) can be taken as the source port of some outgoing connection
+# between this call and the server's bind. Each pytest-xdist worker draws from its own slice.
+_PORTS = range(15000, 32000)
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback TCP port nothing listens on, for a server started right after."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ... under xdist
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker.startswith("gw") else 0
+    size = len(_PORTS) // workers
+    first = _PORTS.start + index * size
+    while True:
+        port = _random.randrange(first, first + size)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def letter(n: int) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,18 +11,13 @@ from typing import Any
 
 import pytest
 
+from bench.deposit import free_port as free_port  # the tests import it from here
 from gateway.app import initialise, offline_registry, running
 from gateway.settings import Settings, settings_from_dict
 
 POSTGRES_ADMIN = os.environ.get(
     "LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
