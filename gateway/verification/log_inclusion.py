@@ -66,7 +66,7 @@ def _beside(verdict: Verdict, evidence_id: str) -> InclusionProof | None:
 def judge(
     verdict: Verdict,
     inclusions: Sequence[InclusionProof],
-    verifier: Verifier | None,
+    keys: Verifier | Sequence[Verifier] | None,
     anchors: Sequence[x509.Certificate],
     at: datetime | None = None,
 ) -> LogVerdict | None:
@@ -82,10 +82,10 @@ def judge(
             "public evidence log: inclusion pending (no inclusion proof given; fetch "
             f"/log/proof/{record.evidence_id} from the gateway)",
         )
-    if verifier is None:
+    if not keys:
         return LogVerdict(False, "public evidence log: no log key to check the proof with")
     try:
-        checkpoint, _ = open_checkpoint(proof.checkpoint, verifier)
+        checkpoint, _ = open_checkpoint(proof.checkpoint, keys)
         entry = Entry.decode(proof.entry)
         merkle.verify_inclusion(
             proof.index,

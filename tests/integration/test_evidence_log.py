@@ -17,9 +17,9 @@ from sqlalchemy import delete, insert, select, update
 from gateway.app import Running, _anchors, keys_dir
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
+from gateway.evidence.log_keys import log_signer
 from gateway.evidence.log_note import Verifier, open_checkpoint
 from gateway.evidence.log_proof import InclusionError, InclusionProof, check_inclusion
-from gateway.evidence.log_publisher import log_signer
 from gateway.evidence.log_tiles import Entry
 from gateway.settings import Settings
 from gateway.storage import tables as t
