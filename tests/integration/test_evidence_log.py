@@ -414,8 +414,7 @@ async def test_witness_cosignatures_are_collected_checked_and_required(
 
         verify = ("log", "verify", url, "--key", vkey, "--state", str(tmp_path / "auditor"))
         witness_b = Signer(WITNESS_B, ensure_ed25519_key(state_b / WITNESS_KEY))
-        keys = ("--witness-key", witness_a.verifier().vkey())
-        keys += ("--witness-key", witness_b.verifier().vkey())
+        keys = [f"--witness-key={w.verifier().vkey()}" for w in (witness_a, witness_b)]
         code, out = await _cli(*verify, *keys, "--witnesses", "1")
         assert code == 0, out
         assert f"cosigned by 1 witness(es): {WITNESS_A}" in out
