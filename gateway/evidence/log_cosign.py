@@ -51,7 +51,8 @@ def check_cosignatures(
 ) -> Cosigned:
     """The witness cosignatures of `submitted` to collect; CosignatureRefused if none may be.
 
-    `published` is the note the log published for the tree size `submitted` states.
+    `published` is the note the log serves for the tree size `submitted` states (with the
+    cosignatures it already collected: a witness re-submitting them is not asked about them).
     """
     size = size_of(submitted)
     text, signatures = split_note(submitted)
@@ -66,7 +67,7 @@ def check_cosignatures(
         )
     others = [sig for sig in signatures if sig not in own]
     if not others:
-        raise CosignatureRefused(400, "the note carries no witness cosignature")
+        raise CosignatureRefused(400, "the note carries no new witness cosignature")
     accepted = []
     for sig in others:
         witness = next(

@@ -148,9 +148,11 @@ async def collect_cosignature(request: web.Request) -> web.Response:
     try:
         size = size_of(body)
         published = await log.io(log.store.checkpoint, size)
-        cosigned = check_cosignatures(
-            body, None if published is None else published.note, log.witnesses
-        )
+        served = None  # as served: the cosignatures already collected are not checked again
+        if published is not None:
+            lines = await log.io(log.store.cosignatures, size)
+            served = published.note + "".join(lines).encode()
+        cosigned = check_cosignatures(body, served, log.witnesses)
     except CosignatureRefused as refusal:
         raise _Refusal(refusal.status, str(refusal)) from None
     for name, signature in cosigned.witnesses:

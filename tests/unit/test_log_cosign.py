@@ -43,7 +43,7 @@ def test_a_listed_witness_cosigning_the_published_checkpoint_is_collected() -> N
     ("submitted", "published", "status", "says"),
     [
         (_cosigned(PUBLISHED), None, 404, "published no checkpoint of 5 entries"),
-        (PUBLISHED, PUBLISHED, 400, "carries no witness cosignature"),
+        (PUBLISHED, PUBLISHED, 400, "carries no new witness cosignature"),
         (
             _cosigned(PUBLISHED, Signer("witness.example", Ed25519PrivateKey.generate())),
             PUBLISHED,
