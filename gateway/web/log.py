@@ -219,7 +219,10 @@ async def inclusion(request: web.Request) -> web.Response:
     proof = InclusionProof(
         evidence_id, found.index, found.entry, found.proof, latest.note, latest.timestamp
     )
-    return _binary(proof.to_json(), MUTABLE, "application/json")
+    response = _binary(proof.to_json(), MUTABLE, "application/json")
+    # saved under the name `lre-gateway verify` looks for beside the proof (the id is [A-Za-z0-9_-])
+    response.headers["Content-Disposition"] = f'attachment; filename="{evidence_id}.log.json"'
+    return response
 
 
 async def consistency(request: web.Request) -> web.Response:

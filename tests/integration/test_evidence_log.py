@@ -333,6 +333,8 @@ async def test_verify_checks_the_inclusion_proof_of_a_proof_pdf(
         http.get(f"{gateway.web_url}/log/proof/{evidence_id}") as response,
     ):
         assert response.status == 200
+        disposition = f'attachment; filename="{evidence_id}.log.json"'
+        assert response.headers["Content-Disposition"] == disposition  # a browser saves it so
         inclusion = await response.read()
     (tmp_path / f"{evidence_id}.log.json").write_bytes(inclusion)
     code, out = await _cli(*verify, str(pdf))
