@@ -141,7 +141,9 @@ async def log_keys(request: web.Request) -> web.Response:
 
 async def collect_cosignature(request: web.Request) -> web.Response:
     """A witness's cosignature of a published checkpoint: checked, kept, served from then on."""
-    body = await request.content.read(MAX_NOTE + 1)
+    body = b""
+    while len(body) <= MAX_NOTE and (chunk := await request.content.read(MAX_NOTE + 1)):
+        body += chunk
     if len(body) > MAX_NOTE:
         raise _Refusal(413, "the note is too long")
     log = _log(request)

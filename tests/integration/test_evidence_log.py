@@ -411,6 +411,8 @@ async def test_witness_cosignatures_are_collected_checked_and_required(
                 assert "split view" in await response.text()
             async with http.post(f"{url}/cosignature", data=b"not a note") as response:
                 assert response.status == 400
+            async with http.post(f"{url}/cosignature", data=b"x" * 70_000) as response:
+                assert response.status == 413
             async with http.get(f"{url}/checkpoint") as response:
                 assert await response.read() == served  # nothing of the refused ones kept
 
