@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from gateway.app import main
-from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, DirSource, audit
 from gateway.evidence.log_keys import (
     LOG_KEY_FILE,
@@ -19,7 +18,8 @@ from gateway.evidence.log_keys import (
     rotate,
 )
 from gateway.evidence.log_note import Checkpoint, NoteError, open_checkpoint, sign_checkpoint
-from tests.unit.test_log_audit import _entries, _publish
+from tests.support.log_mirror import entries
+from tests.support.log_mirror import publish as mirror
 
 DOMAIN = "lre.example"
 
@@ -66,13 +66,7 @@ def test_log_verify_follows_the_log_across_a_rotation_when_given_both_keys(
     old = log_signers(DOMAIN, keys)[0].verifier()
 
     def publish(size: int) -> None:
-        _publish(log, _entries(size))
-        signers = log_signers(DOMAIN, keys)
-        leaves = [merkle.leaf_hash(e) for e in _entries(size)]
-        nodes = merkle.append(lambda h, i: b"", 0, leaves)
-        root = merkle.root_hash(lambda h, i: nodes[h, i], size)
-        note = sign_checkpoint(signers, Checkpoint(signers[0].name, size, root))
-        (log / "checkpoint").write_bytes(note)
+        mirror(log, entries(size), log_signers(DOMAIN, keys))
 
     publish(3)
     assert audit(DirSource(log), old, state).checkpoint.size == 3
