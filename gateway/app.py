@@ -12,7 +12,7 @@ import signal
 import ssl
 import string
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +152,27 @@ def _anchors(settings: Settings) -> bytes:
     paths = pki_paths(settings.gateway.data_dir)
     tsa = (paths.tsa_cert,) if not settings.evidence.tsa_url and paths.tsa_cert.exists() else ()
     return anchors_pem(paths, (*tsa, *settings.evidence.anchors))
+
+
+def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], None]:
+    """Appends an operator action, by the Unix user running the command, to the audit log."""
+    sealer = _sealer(settings)
+
+    def record(action: str, details: Mapping[str, Any]) -> None:
+        engine = open_engine(settings.database.url)
+        try:
+            audit.record(
+                engine,
+                sealer,
+                at=datetime.now(UTC),
+                actor=operator(),
+                action=action,
+                details=details,
+            )
+        finally:
+            engine.dispose()
+
+    return record
 
 
 def _sealer(settings: Settings) -> Sealer:
@@ -894,6 +915,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             print(_dkim_record(settings))
         elif args.command == "log":
+            if args.log_command == "rotate-key":
+                initialise(settings)
+                return run_log_command(settings, args, _audit_recorder(settings))
             return run_log_command(settings, args)
         elif args.command == "keys":
             initialise(settings)

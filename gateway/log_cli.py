@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from gateway.evidence.log_note import NoteError, Signer, Verifier
 from gateway.settings import Settings
 
 WITNESS_KEY = "witness-ed25519.pem"
+# appends an operator action to the sealed audit log: (action, details)
+Recorder = Callable[[str, Mapping[str, Any]], None]
 
 
 def add_log_parser(commands: Any, parents: Sequence[Any] = ()) -> None:
@@ -117,9 +119,14 @@ def _state(given: Path | None, verifier: Verifier) -> Path:
     return base / "lre-gateway" / verifier.name.replace("/", "_")
 
 
-def run_log_command(settings: Settings, args: argparse.Namespace) -> int:
+def run_log_command(
+    settings: Settings, args: argparse.Namespace, record: Recorder | None = None
+) -> int:
+    """Run `log …`; `record` audits a key rotation (`rotate-key` refuses to run without it)."""
     if args.log_command == "rotate-key":
-        return _rotate_key(settings, finish=args.finish)
+        if record is None:
+            raise ValueError("rotate-key is an operator action: it needs the audit log")
+        return _rotate_key(settings, finish=args.finish, record=record)
     try:
         keys = _verifiers(settings, getattr(args, "key", None))
         witnesses = [Verifier.parse(v) for v in getattr(args, "witness_key", [])]
@@ -176,18 +183,20 @@ def _witness(args: argparse.Namespace, result: Any, state: Path) -> int:
     return 0
 
 
-def _rotate_key(settings: Settings, *, finish: bool) -> int:
+def _rotate_key(settings: Settings, *, finish: bool, record: Recorder) -> int:
     keys = settings.gateway.data_dir / "keys"
     domain = settings.gateway.domain
     try:
         if finish:
             for old in finish_rotation(domain, keys):
+                record("log.key_retired", {"key": old.vkey()})
                 print(f"retired log key (still published at /log/keys): {old.vkey()}")
             return 0
         new = rotate(domain, keys)
     except RotationError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    record("log.key_rotated", {"key": new.vkey()})
     print(f"new log key: {new.vkey()}")
     print(
         "checkpoints are now signed by the new and the old key; give auditors and witnesses the "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from gateway.app import main
 from gateway.evidence.log_audit import AuditFailure, DirSource, audit
@@ -18,6 +20,9 @@ from gateway.evidence.log_keys import (
     rotate,
 )
 from gateway.evidence.log_note import Checkpoint, NoteError, open_checkpoint, sign_checkpoint
+from gateway.settings import load_settings
+from gateway.storage import tables as t
+from gateway.storage.database import open_engine
 from tests.support.log_mirror import entries
 from tests.support.log_mirror import publish as mirror
 
@@ -89,7 +94,7 @@ def test_log_verify_follows_the_log_across_a_rotation_when_given_both_keys(
     assert "consistent with the checkpoint of 5 entries checked before" in out
 
 
-def test_rotate_key_command_adds_then_retires_a_key(
+def test_rotate_key_command_adds_then_retires_a_key_in_the_audit_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "gateway.toml"
@@ -113,3 +118,14 @@ def test_rotate_key_command_adds_then_retires_a_key(
     )
     assert main(["--config", str(config), "log", "key", "--all"]) == 0
     assert capsys.readouterr().out.split() == listed
+    engine = open_engine(load_settings(config).database.url)
+    try:
+        with engine.connect() as db:
+            rows = db.execute(select(t.audit_log.c.action, t.audit_log.c.details)).all()
+    finally:
+        engine.dispose()
+    assert [(r.action, json.loads(r.details)) for r in rows] == [
+        ("log.key_rotated", {"key": listed[0]}),
+        ("log.key_retired", {"key": listed[1]}),
+    ]
+    assert main(["--config", str(config), "audit", "verify"]) == 0  # sealed, chained rows
