@@ -12,7 +12,7 @@ import signal
 import ssl
 import string
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +31,9 @@ from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
+from gateway.evidence.log_keys import ensure_log_key, log_signers, published_verifiers
 from gateway.evidence.log_note import NoteError, Verifier
-from gateway.evidence.log_publisher import LogPublisher, ensure_log_key, log_signer
+from gateway.evidence.log_publisher import LogPublisher
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -41,7 +42,7 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.housekeeping import Housekeeping
-from gateway.log_cli import add_log_parser, existing_log_verifier, run_log_command
+from gateway.log_cli import add_log_parser, existing_log_verifiers, run_log_command
 from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
@@ -151,6 +152,27 @@ def _anchors(settings: Settings) -> bytes:
     paths = pki_paths(settings.gateway.data_dir)
     tsa = (paths.tsa_cert,) if not settings.evidence.tsa_url and paths.tsa_cert.exists() else ()
     return anchors_pem(paths, (*tsa, *settings.evidence.anchors))
+
+
+def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], None]:
+    """Appends an operator action, by the Unix user running the command, to the audit log."""
+    sealer = _sealer(settings)
+
+    def record(action: str, details: Mapping[str, Any]) -> None:
+        engine = open_engine(settings.database.url)
+        try:
+            audit.record(
+                engine,
+                sealer,
+                at=datetime.now(UTC),
+                actor=operator(),
+                action=action,
+                details=details,
+            )
+        finally:
+            engine.dispose()
+
+    return record
 
 
 def _sealer(settings: Settings) -> Sealer:
@@ -316,7 +338,14 @@ async def running(
         )
         _add_portal(app, registry, engine, clock)
         evidence_log = _evidence_log(settings, engine, registry, timestamper, clock)
-        add_log_routes(app, evidence_log.store, registry.io)
+        add_log_routes(
+            app,
+            evidence_log.store,
+            registry.io,
+            keys=lambda: published_verifiers(settings.gateway.domain, keys_dir(settings)),
+            witnesses=settings.evidence.log_witnesses,
+            clock=clock,
+        )
         # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
         runner = web.AppRunner(app, access_log=None, auto_decompress=False)
         await runner.setup()
@@ -434,7 +463,7 @@ def _evidence_log(
 ) -> LogPublisher:
     return LogPublisher(
         store=LogStore(engine),  # type: ignore[arg-type]
-        signer=log_signer(settings.gateway.domain, keys_dir(settings)),
+        signers=lambda: log_signers(settings.gateway.domain, keys_dir(settings)),
         timestamper=timestamper,
         clock=clock,
         interval=settings.evidence.log_interval.delta.total_seconds(),
@@ -706,19 +735,21 @@ def _verify(
     files: Sequence[str],
     anchors_file: str | None,
     at: datetime | None,
-    log_key: str | None = None,
+    log_keys: Sequence[str] | None = None,
 ) -> int:
     pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
     anchors = load_certificates(pem)
     if at is not None:
         print(f"validating as of {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
     files, inclusions, unreadable = split_paths(files)  # the evidence log's inclusion proofs
-    log_verifier = Verifier.parse(log_key) if log_key else existing_log_verifier(settings)
+    log_verifiers = (
+        [Verifier.parse(k) for k in log_keys] if log_keys else existing_log_verifiers(settings)
+    )
     verdicts = verify_paths([Path(f) for f in files], anchors, at=at)
     logged = True
     for verdict in verdicts:
         print(verdict.describe())
-        included = judge(verdict, inclusions, log_verifier, anchors, at)
+        included = judge(verdict, inclusions, log_verifiers, anchors, at)
         if included is not None:
             print(f"  {included.line}")
             logged = logged and included.ok
@@ -844,9 +875,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--log-key",
+        action="append",
         metavar="VKEY",
-        help="the evidence log's verifier key, to check inclusion proofs "
-        "(default: this gateway's, see `log key`)",
+        help="the evidence log's verifier key, to check inclusion proofs; repeat it across a "
+        "log-key rotation (default: this gateway's, see `log key --all`)",
     )
     command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
     add_keys_commands(commands, [common])
@@ -883,6 +915,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             print(_dkim_record(settings))
         elif args.command == "log":
+            if args.log_command == "rotate-key":
+                initialise(settings)
+                return run_log_command(settings, args, _audit_recorder(settings))
             return run_log_command(settings, args)
         elif args.command == "keys":
             initialise(settings)

@@ -38,6 +38,8 @@ ACTIONS: Final = frozenset(
         "keys.rotated",
         "keys.destroyed",
         "letters.purged",
+        "log.key_rotated",  # `log rotate-key`: a new evidence-log key signs alongside the old
+        "log.key_retired",  # `log rotate-key --finish`: the old one stops signing
     }
 )
 

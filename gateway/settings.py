@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
+from gateway.evidence.log_note import NoteError, Verifier
 from gateway.i18n import LANGUAGES
 from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, MimeLimits
 
@@ -155,6 +156,9 @@ class EvidenceSettings:
     log_interval: Duration = field(  # how often the public evidence log publishes a checkpoint
         default_factory=lambda: parse_duration("10s", "evidence.log_interval")
     )
+    # verifier keys of the witnesses whose cosignatures the log accepts and serves (`log witness
+    # --submit`), e.g. ["witness.example.org+1a2b3c4d+AU…"]
+    log_witnesses: tuple[str, ...] = ()
     certificate_processes: int = 0  # processes making PDF certificates; 0: one per core
     certificate_nice: int = 10  # niceness of those processes: SMTP and the web go first
 
@@ -277,6 +281,8 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         return value
     if name == "notification_languages":
         return _languages(value, key)
+    if key == "evidence.log_witnesses":
+        return _witness_keys(value, key)
     if name in ("trusted_relays", "require_tls_domains"):
         return _strings(value, key, lower=name == "require_tls_domains")
     if isinstance(default, tuple) and name in ("seal_chain", "anchors"):
@@ -310,6 +316,16 @@ def _strings(value: Any, key: str, *, lower: bool) -> tuple[str, ...]:
             except ValueError:
                 raise ConfigError(f"{key}: {text!r} is not an IP address or network") from None
     return tuple(v.lower().rstrip(".") if lower else v for v in value)
+
+
+def _witness_keys(value: Any, key: str) -> tuple[str, ...]:
+    keys = _strings(value, key, lower=False)
+    for vkey in keys:
+        try:
+            Verifier.parse(vkey)
+        except NoteError as err:
+            raise ConfigError(f"{key}: {err}") from None
+    return keys
 
 
 def _languages(value: Any, key: str) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from gateway.evidence.log_note import (
     Signer,
     Verifier,
     join_note,
+    key_list,
     open_checkpoint,
     split_note,
 )
@@ -161,16 +162,21 @@ def _check_hash_tiles(source: Source, leaves: list[bytes], checkpoint: Checkpoin
                 )
 
 
-def audit(source: Source, verifier: Verifier, state: Path | None) -> Audit:
-    """Check the log as served now against itself and against the last checkpoint seen."""
+def audit(source: Source, keys: Verifier | Sequence[Verifier], state: Path | None) -> Audit:
+    """Check the log as served now against itself and against the last checkpoint seen.
+
+    `keys` are the log's verifier keys: a checkpoint signed by any of them is accepted (across
+    a log-key rotation, give the old and the new key).
+    """
+    keys = key_list(keys)
     note = source.get("checkpoint")
     if note is None:
         raise AuditFailure("the log has no checkpoint")
     try:
-        checkpoint, _ = open_checkpoint(note, verifier)
+        checkpoint, _ = open_checkpoint(note, keys)
     except NoteError as err:
         raise AuditFailure(f"checkpoint: {err}") from None
-    previous = _previous(state, verifier)
+    previous = _previous(state, keys)
     if previous is not None:
         if previous.size > checkpoint.size:
             raise AuditFailure(
@@ -218,11 +224,11 @@ def audit(source: Source, verifier: Verifier, state: Path | None) -> Audit:
     return result
 
 
-def _previous(state: Path | None, verifier: Verifier) -> Checkpoint | None:
+def _previous(state: Path | None, keys: list[Verifier]) -> Checkpoint | None:
     if state is None or not (state / LAST_CHECKPOINT).is_file():
         return None
     try:
-        checkpoint, _ = open_checkpoint((state / LAST_CHECKPOINT).read_bytes(), verifier)
+        checkpoint, _ = open_checkpoint((state / LAST_CHECKPOINT).read_bytes(), keys)
     except NoteError as err:
         raise AuditFailure(f"the remembered checkpoint in {state} is unreadable: {err}") from None
     return checkpoint
@@ -233,3 +239,47 @@ def cosign(result: Audit, witness: Signer, clock: Callable[[], datetime]) -> byt
     text, signatures = split_note(result.note)
     when = int(clock().timestamp())
     return join_note(text, [*signatures, witness.cosign(text, when)])
+
+
+def witnessed(note: bytes, witnesses: Sequence[Verifier]) -> list[str]:
+    """The names of the given witnesses whose valid cosignature the note carries."""
+    text, signatures = split_note(note)
+    names = []
+    for witness in witnesses:
+        try:
+            witness.verify_cosignature(text, signatures)
+        except NoteError as err:
+            if "carries no cosignature" in str(err):
+                continue
+            raise AuditFailure(f"checkpoint: {err}") from None
+        if witness.name not in names:
+            names.append(witness.name)
+    return names
+
+
+def require_witnesses(result: Audit, witnesses: Sequence[Verifier], required: int) -> str:
+    """A sentence naming the witnesses that cosigned; AuditFailure if fewer than required."""
+    names = witnessed(result.note, witnesses)
+    if len(names) < required:
+        have = ", ".join(names) or "none"
+        raise AuditFailure(
+            f"the checkpoint of {result.checkpoint.size} entries carries {len(names)} valid "
+            f"witness cosignature(s) of the {required} required (cosigned by: {have})"
+        )
+    return f"cosigned by {len(names)} witness(es): {', '.join(names)}" if names else ""
+
+
+def submit_cosignature(base: str, cosigned: bytes, timeout: float = 30.0) -> str:
+    """POST the cosigned checkpoint to the log (`/log/cosignature`): the log's answer."""
+    url = f"{base.rstrip('/')}/cosignature"
+    request = urllib.request.Request(  # noqa: S310 - the operator's own log URL
+        url, data=cosigned, method="POST", headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return bytes(response.read(4096)).decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as err:
+        answer = err.read(4096).decode("utf-8", "replace").strip()
+        raise AuditFailure(f"the log refused the cosignature (HTTP {err.code}): {answer}") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise AuditFailure(f"{url}: {err}") from None

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -182,17 +183,64 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size), value, tuple(lines[3:]))
 
 
-def sign_checkpoint(signer: Signer, checkpoint: Checkpoint) -> bytes:
-    _check_name(signer.name)
+def key_list(keys: Verifier | Sequence[Verifier]) -> list[Verifier]:
+    return [keys] if isinstance(keys, Verifier) else list(keys)
+
+
+def sign_checkpoint(signers: Signer | Sequence[Signer], checkpoint: Checkpoint) -> bytes:
+    """The signed note: one signature line per signer (two during a log-key rotation)."""
+    every = [signers] if isinstance(signers, Signer) else list(signers)
+    if not every:
+        raise NoteError("a checkpoint needs at least one signer")
+    for signer in every:
+        _check_name(signer.name)
     body = checkpoint.body()
-    return join_note(body, [signer.sign(body)])
+    return join_note(body, [signer.sign(body) for signer in every])
 
 
-def open_checkpoint(note: bytes, verifier: Verifier) -> tuple[Checkpoint, list[Signature]]:
-    """The checkpoint the log key signed; NoteError if the signature or format is wrong."""
+def verify_by_any(text: str, signatures: list[Signature], keys: Sequence[Verifier]) -> Verifier:
+    """The first known key whose signature the note carries and which verifies.
+
+    A signature by a known key that does not verify is refused outright; a note signed only by
+    keys the verifier does not know is refused with a sentence naming their key ids (after a
+    log-key rotation, the verifier must learn the new key out of band).
+    """
+    if not keys:
+        raise NoteError("no log key to check the note with")
+    for key in keys:
+        kid = key_id(key.name, ED25519, key.public)
+        if any(sig.name == key.name and sig.key_id == kid for sig in signatures):
+            key.verify(text, signatures)
+            return key
+    names = sorted({key.name for key in keys})
+    strangers = [
+        f"{sig.name}+{sig.key_id.hex()}"
+        for sig in signatures
+        if sig.name in names and len(sig.blob) == 64
+    ]
+    if len(keys) == 1 and not strangers:
+        raise NoteError(f"the note carries no signature by {keys[0].name}")
+    known = ", ".join(f"{k.name}+{key_id(k.name, ED25519, k.public).hex()}" for k in keys)
+    if strangers:
+        raise NoteError(
+            f"the checkpoint is signed by an unknown key ({', '.join(strangers)}), not by a log "
+            f"key this verifier knows ({known}); if the log rotated its key, check the new key "
+            "out of band (the log lists its keys at /log/keys) and give it too"
+        )
+    raise NoteError(f"the note carries no signature by a known key of {', '.join(names)}")
+
+
+def open_checkpoint(
+    note: bytes, keys: Verifier | Sequence[Verifier]
+) -> tuple[Checkpoint, list[Signature]]:
+    """The checkpoint a known log key signed; NoteError if no signature or the format is wrong.
+
+    `keys` are the log's verifier keys (several across a key rotation, all for one origin).
+    """
     text, signatures = split_note(note)
-    verifier.verify(text, signatures)
+    known = key_list(keys)
+    signer = verify_by_any(text, signatures, known)
     checkpoint = parse_checkpoint(text)
-    if checkpoint.origin != verifier.name:
-        raise NoteError(f"the checkpoint is for {checkpoint.origin}, not {verifier.name}")
+    if checkpoint.origin != signer.name:
+        raise NoteError(f"the checkpoint is for {checkpoint.origin}, not {signer.name}")
     return checkpoint, signatures

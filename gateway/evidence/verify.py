@@ -78,6 +78,9 @@ class Verdict:
     tsa: str | None
     kind: str = "evidence"  # evidence | pdf | smime (see gateway.verification)
     archived: tuple[datetime, ...] = ()  # a PDF's archive (document) timestamps
+    # SHA-256 (hex) of the evidence.xml and evidence.xml.p7s verified (a PDF's embedded ones):
+    # what the public evidence log's entry must state (gateway.verification.log_inclusion)
+    digests: tuple[str, str] | None = None
 
     def describe(self) -> str:
         """Plain-language report for people, several lines."""
@@ -176,6 +179,7 @@ def verify_evidence(
         signed_at=signed_at,
         timestamped_at=timestamped_at,
         tsa=tsa,
+        digests=(hashlib.sha256(xml).hexdigest(), hashlib.sha256(p7s).hexdigest()),
     )
 
 

@@ -147,6 +147,23 @@ class LogStore:
             _utc(row.created_at),
         )
 
+    def add_cosignature(self, size: int, witness: str, line: str, *, now: datetime) -> None:
+        """Keep a witness's cosignature of the checkpoint of `size` (its latest replaces any)."""
+        c = t.log_cosignatures
+        try:
+            with self.engine.begin() as db:
+                db.execute(delete(c).where(c.c.size == size, c.c.witness == witness))
+                db.execute(insert(c).values(size=size, witness=witness, line=line, received_at=now))
+        except IntegrityError:
+            pass  # the same witness's cosignature of this size arrived twice at once: one stays
+
+    def cosignatures(self, size: int) -> list[str]:
+        """The collected cosignature lines of the checkpoint of `size`, by witness name."""
+        c = t.log_cosignatures.c
+        with self.engine.connect() as db:
+            query = select(c.line).where(c.size == size).order_by(c.witness)
+            return [str(line) for line in db.execute(query).scalars()]
+
     def checkpoint_sizes(self) -> list[int]:
         with self.engine.connect() as db:
             query = select(t.log_checkpoints.c.size).order_by(t.log_checkpoints.c.size)

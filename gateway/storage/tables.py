@@ -288,6 +288,17 @@ log_checkpoints = Table(
     _time("created_at"),
 )
 
+# Witness cosignatures of checkpoints (`log witness --submit`), checked against
+# evidence.log_witnesses, served appended to the checkpoint: one per witness and tree size.
+log_cosignatures = Table(
+    "log_cosignatures",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(200), primary_key=True),  # the witness's name
+    Column("line", String(400), nullable=False),  # its signature line, as served
+    _time("received_at"),
+)
+
 # `lre-gateway keys rotate`: one row per new master key; the scheduler re-wraps every letter's
 # data key under it (letters.key_id tells which are left, so the job resumes by itself).
 key_rotations = Table(

@@ -1,10 +1,11 @@
 """`lre-gateway verify`: is each verified evidence in the public evidence log? (offline)
 
 An inclusion proof (`/log/proof/EVIDENCE_ID`, saved as `EVIDENCE_ID.log.json` beside the proof,
-or named on the command line) is checked against the log's verifier key: the entry states this
-evidence (its id, type and time; for evidence.xml given as a file, its exact SHA-256), the audit
-path leads to the root of a checkpoint the log key signed. Without one the inclusion is pending,
-which does not make the proof invalid.
+or named on the command line) is checked against the log's verifier keys (several across a
+log-key rotation): the entry states this evidence (its id, type, time and the exact SHA-256 of
+its evidence.xml and evidence.xml.p7s, whether given as files, in a proof mail or embedded in
+proof.pdf), the audit path leads to the root of a checkpoint a log key signed. Without one the
+inclusion is pending, which does not make the proof invalid.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _beside(verdict: Verdict, evidence_id: str) -> InclusionProof | None:
 def judge(
     verdict: Verdict,
     inclusions: Sequence[InclusionProof],
-    verifier: Verifier | None,
+    keys: Verifier | Sequence[Verifier] | None,
     anchors: Sequence[x509.Certificate],
     at: datetime | None = None,
 ) -> LogVerdict | None:
@@ -79,13 +80,14 @@ def judge(
     if proof is None:
         return LogVerdict(
             True,
-            "public evidence log: inclusion pending (no inclusion proof given; fetch "
-            f"/log/proof/{record.evidence_id} from the gateway)",
+            "public evidence log: inclusion pending (no inclusion proof given; save "
+            f"/log/proof/{record.evidence_id} from the gateway as {record.evidence_id}{SUFFIX} "
+            "beside the proof)",
         )
-    if verifier is None:
+    if not keys:
         return LogVerdict(False, "public evidence log: no log key to check the proof with")
     try:
-        checkpoint, _ = open_checkpoint(proof.checkpoint, verifier)
+        checkpoint, _ = open_checkpoint(proof.checkpoint, keys)
         entry = Entry.decode(proof.entry)
         merkle.verify_inclusion(
             proof.index,
@@ -125,8 +127,5 @@ def judge(
 
 
 def _digest_matches(verdict: Verdict, entry: Entry) -> bool:
-    """For an evidence.xml given as a file, its SHA-256 must be the one the entry states."""
-    path = Path(verdict.source)
-    if verdict.kind != "evidence" or not path.is_file():
-        return True
-    return hashlib.sha256(path.read_bytes()).hexdigest() == entry.xml_sha256
+    """The evidence.xml and .p7s verified (alone, in a mail or in a PDF) are the entry's."""
+    return verdict.digests == (entry.xml_sha256, entry.p7s_sha256)

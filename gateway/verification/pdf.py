@@ -112,6 +112,7 @@ def verify_pdf(
         _check_long_term(seal, roots, at, problems, source)
     files, file_problem = _associated_files(reader)
     record = None
+    digests = None
     if file_problem:
         problems.append(file_problem)
     else:
@@ -126,6 +127,7 @@ def verify_pdf(
         )
         problems += [f"the embedded {EVIDENCE_XML}: {problem}" for problem in inner.problems]
         record = inner.record
+        digests = inner.digests
     return Verdict(
         source=source,
         valid=not problems,
@@ -137,6 +139,7 @@ def verify_pdf(
         tsa=facts.get("tsa"),
         kind="pdf",
         archived=archived,
+        digests=digests,
     )
 
 

@@ -3,19 +3,26 @@
 `/log/checkpoint`, `/log/tile/L/N[.p/W]`, `/log/tile/entries/N[.p/W]`, plus
 `/log/checkpoints/SIZE` (any published checkpoint) and its `.tsr` (the TSA's token),
 `/log/proof/EVIDENCE_ID` (an inclusion proof as travels with a proof) and
-`/log/consistency?old=M&new=N` (JSON). Nothing here writes.
+`/log/consistency?old=M&new=N` (JSON), `/log/keys` (every log verifier key, current first).
+GETs never write. `POST /log/cosignature` collects a witness's cosignature of a published
+checkpoint (checked against `evidence.log_witnesses`; no cookie or session is involved, the
+witness's signature is its authentication, so there is nothing for CSRF to forge); the latest
+checkpoint is served with the collected cosignature lines appended.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.evidence.log_cosign import CosignatureRefused, check_cosignatures, size_of
 from gateway.evidence.log_merkle import ProofError
+from gateway.evidence.log_note import MAX_NOTE, Verifier
 from gateway.evidence.log_proof import InclusionProof
 from gateway.evidence.log_tiles import TILE_WIDTH, TileError, bundle, parse_tile_rest
 from gateway.storage.log_store import LogStore
@@ -28,17 +35,38 @@ EVIDENCE_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM
 
 
 class _Log:
-    def __init__(self, store: LogStore, io: Io) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        io: Io,
+        keys: Callable[[], Sequence[Verifier]],
+        witnesses: Sequence[Verifier],
+        clock: Callable[[], datetime],
+    ) -> None:
         self.store = store
         self.io = io
+        self.keys = keys
+        self.witnesses = witnesses
+        self.clock = clock
 
 
 LOG: Final = web.AppKey("evidence_log", _Log)
 
 
-def add_log_routes(app: web.Application, store: LogStore, io: Io) -> None:
-    app[LOG] = _Log(store, io)
+def add_log_routes(
+    app: web.Application,
+    store: LogStore,
+    io: Io,
+    *,
+    keys: Callable[[], Sequence[Verifier]],
+    witnesses: Sequence[str],
+    clock: Callable[[], datetime],
+) -> None:
+    """The log's routes; `keys` lists its verifier keys, `witnesses` the accepted ones' vkeys."""
+    app[LOG] = _Log(store, io, keys, [Verifier.parse(w) for w in witnesses], clock)
+    app.router.add_post("/log/cosignature", _plain(collect_cosignature))
     add = app.router.add_get
+    add("/log/keys", _plain(log_keys))
     add("/log/checkpoint", _plain(checkpoint))
     add(r"/log/checkpoints/{size:\d{1,19}}", _plain(old_checkpoint))
     add(r"/log/checkpoints/{size:\d{1,19}}.tsr", _plain(checkpoint_timestamp))
@@ -100,7 +128,39 @@ async def checkpoint(request: web.Request) -> web.Response:
     latest = await log.io(log.store.checkpoint)
     if latest is None:
         raise _not_found("the log has no checkpoint yet")
-    return _text(latest.note)
+    lines = await log.io(log.store.cosignatures, latest.size)
+    return _text(latest.note + "".join(lines).encode())
+
+
+async def log_keys(request: web.Request) -> web.Response:
+    """Every log verifier key, one a line: the current one first, then older ones."""
+    log = _log(request)
+    keys = await log.io(log.keys)
+    return _text("".join(f"{key.vkey()}\n" for key in keys).encode())
+
+
+async def collect_cosignature(request: web.Request) -> web.Response:
+    """A witness's cosignature of a published checkpoint: checked, kept, served from then on."""
+    body = b""
+    while len(body) <= MAX_NOTE and (chunk := await request.content.read(MAX_NOTE + 1)):
+        body += chunk
+    if len(body) > MAX_NOTE:
+        raise _Refusal(413, "the note is too long")
+    log = _log(request)
+    try:
+        size = size_of(body)
+        published = await log.io(log.store.checkpoint, size)
+        served = None  # as served: the cosignatures already collected are not checked again
+        if published is not None:
+            lines = await log.io(log.store.cosignatures, size)
+            served = published.note + "".join(lines).encode()
+        cosigned = check_cosignatures(body, served, log.witnesses)
+    except CosignatureRefused as refusal:
+        raise _Refusal(refusal.status, str(refusal)) from None
+    for name, signature in cosigned.witnesses:
+        await log.io(log.store.add_cosignature, size, name, signature.line(), now=log.clock())
+    names = ", ".join(name for name, _ in cosigned.witnesses)
+    return _text(f"cosignature of the checkpoint of {size} entries by {names} collected\n".encode())
 
 
 async def old_checkpoint(request: web.Request) -> web.Response:
@@ -161,7 +221,10 @@ async def inclusion(request: web.Request) -> web.Response:
     proof = InclusionProof(
         evidence_id, found.index, found.entry, found.proof, latest.note, latest.timestamp
     )
-    return _binary(proof.to_json(), MUTABLE, "application/json")
+    response = _binary(proof.to_json(), MUTABLE, "application/json")
+    # saved under the name `lre-gateway verify` looks for beside the proof (the id is [A-Za-z0-9_-])
+    response.headers["Content-Disposition"] = f'attachment; filename="{evidence_id}.log.json"'
+    return response
 
 
 async def consistency(request: web.Request) -> web.Response:

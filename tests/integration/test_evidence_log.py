@@ -17,15 +17,25 @@ from sqlalchemy import delete, insert, select, update
 from gateway.app import Running, _anchors, keys_dir
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
-from gateway.evidence.log_note import Verifier, open_checkpoint
+from gateway.evidence.log_keys import ensure_ed25519_key, finish_rotation, log_signer, rotate
+from gateway.evidence.log_note import (
+    Checkpoint,
+    Signer,
+    Verifier,
+    join_note,
+    open_checkpoint,
+    sign_checkpoint,
+    split_note,
+)
 from gateway.evidence.log_proof import InclusionError, InclusionProof, check_inclusion
-from gateway.evidence.log_publisher import log_signer
 from gateway.evidence.log_tiles import Entry
+from gateway.log_cli import WITNESS_KEY
 from gateway.settings import Settings
 from gateway.storage import tables as t
-from tests.support.client import wait_for
+from tests.support.client import attachments_of, wait_for
 from tests.support.gateway import make_settings, start
 from tests.support.letters import deposit
+from tests.support.verifying import raw_proofs
 
 LRE_GATEWAY = str(Path(sys.executable).with_name("lre-gateway"))
 
@@ -285,3 +295,194 @@ async def test_stopping_the_gateway_publishes_a_last_checkpoint(settings: Settin
     assert latest.size >= 1
     assert latest.timestamp is not None
     assert queued == 0
+
+
+def _evidence_id(gateway: Running, xml: bytes) -> str:
+    with gateway.store.engine.connect() as db:
+        found = db.execute(select(t.evidence.c.id).where(t.evidence.c.xml == xml)).scalar()
+    assert found is not None
+    return str(found)
+
+
+async def test_verify_checks_the_inclusion_proof_of_a_proof_pdf(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """proof.pdf: pending before its checkpoint, included with `<id>.log.json` beside it or
+    named, refused with an inclusion proof of another evidence under its id."""
+    await deposit(gateway)
+    raw: bytes = await wait_for(  # a PDF takes long on a loaded machine
+        lambda: raw_proofs(gateway).get("SubmissionAcceptance", b""),
+        within=180,
+        what="proof of deposit with its PDF",
+    )
+    files = attachments_of(raw)
+    evidence_id = _evidence_id(gateway, files["evidence.xml"])
+    pdf = tmp_path / "proof.pdf"
+    pdf.write_bytes(files["proof.pdf"])
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(_anchors(gateway.settings))
+    vkey = _verifier(gateway).vkey()
+    verify = ("verify", "--log-key", vkey, "--anchors", str(anchors))
+    assert gateway.log is not None
+    assert await asyncio.to_thread(gateway.log.store.checkpoint) is None  # the interval is 1h
+
+    code, out = await _cli(*verify, str(pdf))
+    assert code == 0, out
+    assert "PDF certificate): VALID" in out
+    assert "public evidence log: inclusion pending" in out
+    assert f"save /log/proof/{evidence_id} from the gateway as {evidence_id}.log.json" in out
+
+    await _logged(gateway, 1)  # another letter, then a checkpoint covering both
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gateway.web_url}/log/proof/{evidence_id}") as response,
+    ):
+        assert response.status == 200
+        disposition = f'attachment; filename="{evidence_id}.log.json"'
+        assert response.headers["Content-Disposition"] == disposition  # a browser saves it so
+        inclusion = await response.read()
+    (tmp_path / f"{evidence_id}.log.json").write_bytes(inclusion)
+    code, out = await _cli(*verify, str(pdf))
+    assert code == 0, out
+    assert "public evidence log: included, entry" in out
+    assert "checkpoint timestamped by" in out
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / f"{evidence_id}.log.json").rename(elsewhere / "inclusion.json")
+    code, out = await _cli(*verify, str(pdf), str(elsewhere / "inclusion.json"))
+    assert code == 0, out
+    assert "public evidence log: included, entry" in out
+
+    # the log's entry for this id states another evidence.xml: the PDF's is absent from the log
+    proof = InclusionProof.from_json(inclusion)
+    entry = Entry.decode(proof.entry)
+    other = Entry(entry.evidence_id, entry.type, entry.event_time, "0" * 64, entry.p7s_sha256)
+    forged = InclusionProof(evidence_id, 0, other.encode(), [], proof.checkpoint, None)
+    (elsewhere / "inclusion.json").write_bytes(forged.to_json())
+    code, out = await _cli(*verify, str(pdf), str(elsewhere / "inclusion.json"))
+    assert code == 1, out
+    assert "public evidence log: NOT PROVEN" in out
+
+
+WITNESS_A, WITNESS_B = "witness-a.example", "witness-b.example"
+
+
+async def test_witness_cosignatures_are_collected_checked_and_required(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A listed witness's cosignature is served with the checkpoint; an unknown witness and a
+    cosigned split view are refused; `log verify --witnesses N` counts valid cosignatures."""
+    state_a, state_b = tmp_path / "witness-a", tmp_path / "witness-b"
+    key_a = ensure_ed25519_key(state_a / WITNESS_KEY)
+    witness_a = Signer(WITNESS_A, key_a)
+    ensure_ed25519_key(state_b / WITNESS_KEY)  # witness B: a key the log does not list
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        evidence={"log_interval": "1h", "log_witnesses": [witness_a.verifier().vkey()]},
+    )
+    async with start(settings) as gateway:
+        size = await _logged(gateway, 1)
+        url = f"{gateway.web_url}/log"
+        vkey = _verifier(gateway).vkey()
+        witness = ("log", "witness", url, "--key", vkey, "--submit")
+
+        code, out = await _cli(*witness, "--state", str(state_a), "--name", WITNESS_A)
+        assert code == 0, out
+        assert f"cosignature accepted by the log: cosignature of the checkpoint of {size}" in out
+        code, out = await _cli(*witness, "--state", str(state_b), "--name", WITNESS_B)
+        assert code == 1, out
+        assert "cosignature NOT ACCEPTED: the log refused the cosignature (HTTP 403)" in out
+        assert f"unknown witness key: {WITNESS_B}+" in out
+
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/checkpoint") as response:
+                served = await response.read()
+            text, signatures = split_note(served)
+            assert witness_a.verifier().verify_cosignature(text, signatures) > 0
+            assert [s.name for s in signatures] == [_verifier(gateway).name, WITNESS_A]
+            open_checkpoint(served, _verifier(gateway))  # the log's own signature still holds
+
+            # the log key signs another tree of the same size (a split view); A cosigns it
+            log_key = log_signer(gateway.settings.gateway.domain, keys_dir(gateway.settings))
+            split = sign_checkpoint(log_key, Checkpoint(log_key.name, size, bytes(32)))
+            split_text, split_signatures = split_note(split)
+            cosigned = join_note(
+                split_text, [*split_signatures, witness_a.cosign(split_text, 1_700_000_000)]
+            )
+            async with http.post(f"{url}/cosignature", data=cosigned) as response:
+                assert response.status == 409
+                assert "split view" in await response.text()
+            async with http.post(f"{url}/cosignature", data=b"not a note") as response:
+                assert response.status == 400
+            async with http.post(f"{url}/cosignature", data=b"x" * 70_000) as response:
+                assert response.status == 413
+            async with http.get(f"{url}/checkpoint") as response:
+                assert await response.read() == served  # nothing of the refused ones kept
+
+        verify = ("log", "verify", url, "--key", vkey, "--state", str(tmp_path / "auditor"))
+        witness_b = Signer(WITNESS_B, ensure_ed25519_key(state_b / WITNESS_KEY))
+        keys = [f"--witness-key={w.verifier().vkey()}" for w in (witness_a, witness_b)]
+        code, out = await _cli(*verify, *keys, "--witnesses", "1")
+        assert code == 0, out
+        assert f"cosigned by 1 witness(es): {WITNESS_A}" in out
+        code, out = await _cli(*verify, *keys, "--witnesses", "2")
+        assert code == 1, out
+        assert "carries 1 valid witness cosignature(s) of the 2 required" in out
+
+
+async def test_a_log_key_rotation_keeps_every_proof_and_the_chain_verifiable(
+    gateway: Running, tmp_path: Path
+) -> None:
+    """After `log rotate-key`, checkpoints carry both keys, then (`--finish`) the new one; the
+    old key stays listed at /log/keys; auditors and `verify` knowing both accept the chain,
+    knowing only the old key refuse the new checkpoints with a sentence."""
+    keys = keys_dir(gateway.settings)
+    domain = gateway.settings.gateway.domain
+    old = _verifier(gateway)
+    state = tmp_path / "auditor"
+    first = await _logged(gateway, 1)
+    assert (await _audit(gateway, state)).startswith(f"sound: {first}")
+
+    new = await asyncio.to_thread(rotate, domain, keys)
+    during = await _logged(gateway, 1)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway.web_url}/log/checkpoint") as response:
+            note = await response.read()
+        for known in (old, new):
+            assert open_checkpoint(note, known)[0].size == during
+        await asyncio.to_thread(finish_rotation, domain, keys)
+        after = await _logged(gateway, 1)
+        async with http.get(f"{gateway.web_url}/log/checkpoint") as response:
+            note = await response.read()
+        assert len(split_note(note)[1]) == 1  # the new key's signature alone
+        async with http.get(f"{gateway.web_url}/log/keys") as response:
+            assert (await response.text()).split() == [new.vkey(), old.vkey()]
+        with gateway.store.engine.connect() as db:
+            last = db.execute(
+                select(t.log_entries.c.evidence_id).where(t.log_entries.c.idx == after - 1)
+            ).scalar_one()
+            row = db.execute(select(t.evidence).where(t.evidence.c.id == last)).one()
+        async with http.get(f"{gateway.web_url}/log/proof/{last}") as response:
+            (tmp_path / f"{last}.log.json").write_bytes(await response.read())
+
+    source = UrlSource(f"{gateway.web_url}/log")
+    with pytest.raises(AuditFailure, match="signed by an unknown key"):
+        await asyncio.to_thread(audit, source, old, state)
+    result = await asyncio.to_thread(audit, source, [old, new], state)
+    assert result.notes == [
+        f"consistent with the checkpoint of {first} entries checked before (append-only)"
+    ]
+
+    (tmp_path / "evidence.xml").write_bytes(row.xml)
+    (tmp_path / "evidence.xml.p7s").write_bytes(row.p7s)
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(_anchors(gateway.settings))
+    verify = ("verify", str(tmp_path / "evidence.xml"), "--anchors", str(anchors))
+    code, out = await _cli(*verify, "--log-key", old.vkey())
+    assert code == 1, out
+    assert "public evidence log: NOT PROVEN: the checkpoint is signed by an unknown key" in out
+    code, out = await _cli(*verify, "--log-key", old.vkey(), "--log-key", new.vkey())
+    assert code == 0, out
+    assert f"public evidence log: included, entry {after - 1} of the {after} entries" in out

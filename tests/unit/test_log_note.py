@@ -51,8 +51,11 @@ def test_a_changed_checkpoint_or_another_key_is_refused_with_a_sentence() -> Non
     with pytest.raises(NoteError, match="not valid"):
         open_checkpoint(forged, signer.verifier())
     other = Signer(signer.name, Ed25519PrivateKey.generate()).verifier()
-    with pytest.raises(NoteError, match="no signature by"):
+    with pytest.raises(NoteError, match="signed by an unknown key"):
         open_checkpoint(note, other)
+    stranger = Signer("another.example/log", Ed25519PrivateKey.generate()).verifier()
+    with pytest.raises(NoteError, match=r"no signature by another\.example/log"):
+        open_checkpoint(note, stranger)
     with pytest.raises(NoteError):
         Verifier.parse(GO_VKEY.replace("c74f20a3", "c74f20a4"))
     for _ in range(20):  # keys whose base64 holds a "+" read back too

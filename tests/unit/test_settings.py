@@ -126,3 +126,15 @@ def test_the_evidence_log_interval_is_refused_outside_one_second_to_one_hour(
     )
     with pytest.raises(ConfigError, match=rf"evidence\.log_interval: .*{says}"):
         settings_from_dict({"evidence": {"log_interval": value}})
+
+
+def test_evidence_log_witnesses_are_verifier_keys() -> None:
+    """evidence.log_witnesses lists witness verifier keys; anything else is refused by name."""
+    vkey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"  # Go's note docs
+    assert settings_from_dict({}).evidence.log_witnesses == ()
+    given = settings_from_dict({"evidence": {"log_witnesses": [vkey]}})
+    assert given.evidence.log_witnesses == (vkey,)
+    with pytest.raises(ConfigError, match=r"evidence\.log_witnesses: .*not an Ed25519 verifier"):
+        settings_from_dict({"evidence": {"log_witnesses": ["w+00000000+AAAA"]}})
+    with pytest.raises(ConfigError, match=r"evidence\.log_witnesses: expected a list"):
+        settings_from_dict({"evidence": {"log_witnesses": vkey}})
