@@ -38,10 +38,11 @@ ENVIRONMENT: Final = jinja2.Environment(
 
 
 def render(name: str, lang: str, **values: Any) -> str:
-    """Render one of the mail templates with t() bound to lang."""
+    """Render one of the mail templates with t() and tn() (plural forms) bound to lang."""
     translate: Callable[..., str] = partial(i18n.gettext, lang)
+    plural: Callable[..., str] = partial(i18n.ngettext, lang)
     return ENVIRONMENT.get_template(name).render(
-        t=translate, lang=lang, dir=i18n.direction(lang), **values
+        t=translate, tn=plural, lang=lang, dir=i18n.direction(lang), **values
     )
 
 
