@@ -64,9 +64,9 @@ def test_download_names_have_no_path_control_or_bidi_character() -> None:
 def test_the_pages_texts_exist_in_every_language() -> None:
     """Each text of the web's defences is written in French, English and Arabic (placeholders:
     tests/unit/test_i18n.py checks them for every message)."""
-    keys = ("code.press_send", "open.title", "open.explain", "open.button", "open.explain_sms")
-    keys += ("open.explain_email", "error.session", "error.session.title", "error.guess")
-    for key in (*keys, "error.guess.title"):
+    keys = ["code.press_send", "open.title", "open.explain", "open.button", "open.explain_sms"]
+    keys += ["open.explain_email", "error.session", "error.session.title", "error.guess"]
+    for key in [*keys, "error.guess.title"]:
         for lang in i18n.LANGUAGES:
             assert i18n.CATALOGUES[lang].get(key), (lang, key)
 
