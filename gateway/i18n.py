@@ -57,6 +57,16 @@ class Catalogue:
         text = self.messages.get(key)
         return text if isinstance(text, str) and text else None
 
+    def __getitem__(self, key: str) -> str:
+        """catalogue[key]: the singular text, as the former dict catalogues gave it."""
+        text = self.get(key)
+        if text is None:
+            raise KeyError(key)
+        return text
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
 
 def load(lang: str, directory: Path = LOCALE_DIR) -> Catalogue:
     """Read one language's .po file."""
@@ -180,8 +190,8 @@ def format_time(dt: datetime, lang: str, zone: ZoneInfo) -> str:
     return f"{local_text} ({zone.key}) — {utc_text} UTC"
 
 
-# One numeric day/month/year order in the three languages (a proof's dates read the same in
-# each); Babel writes them with the language's digits and separators.
+# One numeric day/month/year order in the three languages, Latin digits (a proof's dates read
+# the same in each, and as the sealed XML's); Babel formats them with the CLDR pattern.
 _DATETIME: Final = "dd/MM/yyyy HH:mm"
 _TIME: Final = "HH:mm"
 
