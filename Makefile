@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy gateway tests bench
+
+# Message keys used in code (gettext/ngettext/text/N_/PageError) and templates (t/tn): extract
+# them into gateway/locale/messages.pot, then add new keys to (and drop gone ones from) each
+# language's messages.po. New messages arrive with an empty msgstr: fill it in every language
+# (tests/unit/test_i18n.py fails until then).
+KEYWORDS := --no-default-keywords -k t -k tn:1,1 -k gettext:2 -k ngettext:2,2 -k text:2 -k N_ \
+	-k PageError:2
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg $(KEYWORDS) --sort-output --no-location \
+		--project "LRE Gateway" -o gateway/locale/messages.pot .
+	$(BIN)/pybabel update -i gateway/locale/messages.pot -d gateway/locale -D messages \
+		--no-fuzzy-matching --ignore-obsolete --width 100
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput --quick

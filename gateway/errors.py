@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.core.problems import Problem, Reason
+
 
 @dataclass(frozen=True)
 class SmtpReply:
@@ -97,7 +99,15 @@ class SignatureError(EvidenceError):
 
 
 class VerificationError(EvidenceError):
-    """A proof did not verify; the message says why in plain words."""
+    """A proof did not verify; the message says why in plain words, .reason in a code."""
+
+    def __init__(self, message: str, reason: Reason = Reason.OTHER) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    @property
+    def problem(self) -> Problem:
+        return Problem(str(self), self.reason)
 
 
 class RecipientError(GatewayError):

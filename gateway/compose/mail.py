@@ -1,4 +1,11 @@
-"""Shared pieces of the gateway's mails: template environment, headers, text cleaning."""
+"""Shared pieces of the gateway's mails: template environment, headers, text cleaning.
+
+The mails' bodies are Jinja2 templates in gateway/compose/templates/. Names ending in .html are
+autoescaped; .txt are plain text (their values are cleaned of control characters by the caller).
+The HTML is for mail clients: tables and inline styles, no CSS file. The notification holds one
+block per language (notice_block.*, rendered with t() bound to that language), in the order the
+sender or letters.notification_languages gives.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, Final
 
 import jinja2
 
 from gateway import i18n
-from gateway.compose.templates import TEMPLATES
 
 POLICY: Final = email.policy.SMTP  # CRLF line ends, RFC 5322 folding
 MAX_LINE: Final = 998  # RFC 5322 §2.1.1; above it a text part is quoted-printable, not 8bit
@@ -23,7 +30,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u0085\u2028\u2029]")
 _BREAKS: Final = re.compile(r"\s*[\r\n]+\s*")
 
 ENVIRONMENT: Final = jinja2.Environment(
-    loader=jinja2.DictLoader(TEMPLATES),
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
@@ -31,10 +38,11 @@ ENVIRONMENT: Final = jinja2.Environment(
 
 
 def render(name: str, lang: str, **values: Any) -> str:
-    """Render one of the mail templates with t() bound to lang."""
+    """Render one of the mail templates with t() and tn() (plural forms) bound to lang."""
     translate: Callable[..., str] = partial(i18n.gettext, lang)
+    plural: Callable[..., str] = partial(i18n.ngettext, lang)
     return ENVIRONMENT.get_template(name).render(
-        t=translate, lang=lang, dir=i18n.direction(lang), **values
+        t=translate, tn=plural, lang=lang, dir=i18n.direction(lang), **values
     )
 
 

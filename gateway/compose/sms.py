@@ -46,9 +46,7 @@ def sms_notice(
 
 def sms_code(*, code: str, provider: str, lang: str) -> str:
     minutes = int(CODE_VALIDITY.total_seconds() // 60)
-    return i18n.gettext(
-        _lang(lang), "sms.code", code=code, minutes=minutes, provider=one_line(provider)
-    )
+    return i18n.ngettext(_lang(lang), "sms.code", minutes, code=code, provider=one_line(provider))
 
 
 def compose_code_mail(

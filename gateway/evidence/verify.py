@@ -33,6 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.core.event_reasons import reason_details
 from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.core.problems import Problem, Reason
 from gateway.errors import EvidenceError, VerificationError
 from gateway.evidence.cms import SIGNATURE_TIMESTAMP_TOKEN
 from gateway.evidence.xml import from_xml
@@ -70,7 +71,7 @@ class Verdict:
 
     source: str
     valid: bool
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]  # each a sentence with its reason code
     record: EvidenceRecord | None
     signer: str | None
     signed_at: datetime | None
@@ -142,13 +143,13 @@ def verify_evidence(
 ) -> Verdict:
     """Verify `p7s` (CAdES-T, detached) over `xml` against `anchors` as of `at`; never raises."""
     moment = at or datetime.now(UTC)
-    problems: list[str] = []
+    problems: list[Problem] = []
     record = None
-    xml_problem: str | None = None
+    xml_problem: Problem | None = None
     try:
         record = from_xml(xml)
     except EvidenceError as exc:
-        xml_problem = f"{source} is not a readable evidence record ({exc})"
+        xml_problem = Problem(f"{source} is not a readable evidence record ({exc})", Reason.DAMAGED)
     signer: str | None = None
     tsa: str | None = None
     signed_at: datetime | None = None
@@ -156,7 +157,7 @@ def verify_evidence(
     try:
         seal = _Signed.load(p7s, "seal")
     except VerificationError as exc:
-        problems.append(str(exc))
+        problems.append(exc.problem)
     else:
         signer, signed_at = _name(seal.certificate), seal.signing_time
         _collect(problems, lambda: seal.check_content(xml, source))
@@ -165,7 +166,11 @@ def verify_evidence(
         if stamp is not None:
             timestamped_at, tsa = stamp
             if signed_at is not None and signed_at > timestamped_at + CLOCK_SKEW:
-                problems.append("the seal claims a signing time later than its timestamp")
+                problems.append(
+                    Problem(
+                        "the seal claims a signing time later than its timestamp", Reason.TIMESTAMP
+                    )
+                )
         at = timestamped_at or signed_at
         _collect(problems, lambda: _check_chain(seal.certificate, seal.pool, anchors, at, "seal"))
     if xml_problem:
@@ -195,13 +200,13 @@ def verify_detached(
 
     The signer's chain is checked at the signature's own signing time.
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
     signer: str | None = None
     signed_at: datetime | None = None
     try:
         signed = _Signed.load(p7s, "signature")
     except VerificationError as exc:
-        problems.append(str(exc))
+        problems.append(exc.problem)
     else:
         signer, signed_at = _name(signed.certificate), signed.signing_time
         _collect(problems, lambda: signed.check_content(content, source))
@@ -239,29 +244,38 @@ def _is_p7s(path: Path) -> bool:
 def _verify_pair(xml: Path, p7s: Path, anchors: Sequence[x509.Certificate]) -> Verdict:
     missing = [path for path in (xml, p7s) if not path.is_file()]
     if missing:
-        return _invalid(str(xml), *(f"{path} not found" for path in missing))
+        return _invalid(
+            str(xml), *(Problem(f"{path} not found", Reason.MISSING) for path in missing)
+        )
     try:
         xml_data, p7s_data = xml.read_bytes(), p7s.read_bytes()
     except OSError as exc:
-        return _invalid(str(xml), f"cannot read: {exc}")
+        return _invalid(str(xml), Problem(f"cannot read: {exc}", Reason.DAMAGED))
     return verify_evidence(xml_data, p7s_data, anchors, source=str(xml))
 
 
-def _invalid(source: str, *problems: str) -> Verdict:
+def _reason(role: str) -> Reason:
+    """A fault in the structure of a seal or signature; in a timestamp's, a timestamp problem."""
+    return Reason.TIMESTAMP if role == "timestamp" else Reason.OTHER
+
+
+def _invalid(source: str, *problems: Problem) -> Verdict:
     return Verdict(source, False, problems, None, None, None, None, None)
 
 
 _T = TypeVar("_T")
 
 
-def _collect(problems: list[str], check: Callable[[], _T]) -> _T | None:
+def _collect(problems: list[Problem], check: Callable[[], _T]) -> _T | None:
     """Run one check; a VerificationError becomes a problem and the result None."""
     try:
         return check()
     except VerificationError as exc:
-        problems.append(str(exc))
+        problems.append(exc.problem)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        problems.append(f"the .p7s is damaged and cannot be checked ({exc})")
+        problems.append(
+            Problem(f"the .p7s is damaged and cannot be checked ({exc})", Reason.DAMAGED)
+        )
     return None
 
 
@@ -273,7 +287,9 @@ class _Signed:
         self.signed_data = signed_data
         signer_infos = signed_data["signer_infos"]
         if len(signer_infos) != 1:
-            raise VerificationError(f"the {role} has {len(signer_infos)} signers, expected one")
+            raise VerificationError(
+                f"the {role} has {len(signer_infos)} signers, expected one", _reason(role)
+            )
         self.signer_info: cms.SignerInfo = signer_infos[0]
         self.pool = [
             x509.load_der_x509_certificate(choice.chosen.dump())
@@ -284,10 +300,14 @@ class _Signed:
             attr["type"].native: attr["values"] for attr in self.signer_info["signed_attrs"] or ()
         }
         if "message_digest" not in self.attributes or "content_type" not in self.attributes:
-            raise VerificationError(f"the {role} lacks its content type or message digest")
+            raise VerificationError(
+                f"the {role} lacks its content type or message digest", _reason(role)
+            )
         algorithm = self.signer_info["digest_algorithm"]["algorithm"].native
         if algorithm not in _HASHES:
-            raise VerificationError(f"the {role} uses an unsupported digest ({algorithm})")
+            raise VerificationError(
+                f"the {role} uses an unsupported digest ({algorithm})", _reason(role)
+            )
         self.hash = _HASHES[algorithm]
         self.certificate = self._find_signer()
 
@@ -296,10 +316,12 @@ class _Signed:
         try:
             info = cms.ContentInfo.load(der)
             if info["content_type"].native != "signed_data":
-                raise VerificationError(f"the {role} is not a CMS signature")
+                raise VerificationError(f"the {role} is not a CMS signature", _reason(role))
             return cls(role, info["content"])
         except (ValueError, TypeError, KeyError) as exc:
-            raise VerificationError(f"the {role} is damaged and cannot be read ({exc})") from exc
+            raise VerificationError(
+                f"the {role} is damaged and cannot be read ({exc})", Reason.DAMAGED
+            ) from exc
 
     @property
     def content_type(self) -> str:
@@ -324,12 +346,15 @@ class _Signed:
     def check_content(self, content: bytes, source: str) -> None:
         """The sealed digest must be that of `content`, and the content type must match."""
         if self.attributes["content_type"][0].native != self.content_type:
-            raise VerificationError(f"the {self.role} content type attribute was altered")
+            raise VerificationError(
+                f"the {self.role} content type attribute was altered", Reason.MODIFIED
+            )
         digest = hashes.Hash(self.hash())
         digest.update(content)
         if digest.finalize() != self.attributes["message_digest"][0].native:
             raise VerificationError(
-                f"{source} was modified after sealing: its digest does not match the {self.role}"
+                f"{source} was modified after sealing: its digest does not match the {self.role}",
+                Reason.MODIFIED,
             )
 
     def check_signature(self) -> None:
@@ -341,7 +366,8 @@ class _Signed:
         except InvalidSignature:
             raise VerificationError(
                 f"the {self.role} signature is invalid: the file was altered "
-                "or not signed by the certificate it names"
+                "or not signed by the certificate it names",
+                Reason.MODIFIED,
             ) from None
         self._check_signing_certificate()
 
@@ -363,7 +389,9 @@ class _Signed:
                     continue
                 if ski.value.digest == sid.chosen.native:
                     return cert
-        raise VerificationError(f"the {self.role} does not include the certificate that made it")
+        raise VerificationError(
+            f"the {self.role} does not include the certificate that made it", _reason(self.role)
+        )
 
     def _check_signing_certificate(self) -> None:
         """ESS signing-certificate(-v2): the signed attributes name the signer's certificate."""
@@ -372,7 +400,9 @@ class _Signed:
             cert_id = self.attributes["signing_certificate_v2"][0]["certs"][0]
             algorithm = cert_id["hash_algorithm"]["algorithm"].native
             if algorithm not in _HASHES:
-                raise VerificationError(f"the {self.role} names its certificate with {algorithm}")
+                raise VerificationError(
+                    f"the {self.role} names its certificate with {algorithm}", _reason(self.role)
+                )
             digest = hashes.Hash(_HASHES[algorithm]())
             digest.update(der)
             expected = digest.finalize()
@@ -381,10 +411,13 @@ class _Signed:
             expected = hashlib.sha1(der).digest()  # noqa: S324 - ESS v1 is defined with SHA-1
         else:
             raise VerificationError(
-                f"the {self.role} does not sign the identity of its certificate"
+                f"the {self.role} does not sign the identity of its certificate",
+                _reason(self.role),
             )
         if cert_id["cert_hash"].native != expected:
-            raise VerificationError(f"the {self.role} was made with another certificate")
+            raise VerificationError(
+                f"the {self.role} was made with another certificate", Reason.MODIFIED
+            )
 
 
 def _verify_signature(
@@ -403,7 +436,7 @@ def _verify_signature(
     elif isinstance(key, ed25519.Ed25519PublicKey) and name == "ed25519":
         key.verify(signature, data)
     else:
-        raise VerificationError(f"unsupported signature algorithm {name}")
+        raise VerificationError(f"unsupported signature algorithm {name}", Reason.OTHER)
 
 
 def _hash_of(name: str, default: hashes.HashAlgorithm) -> hashes.HashAlgorithm:
@@ -417,10 +450,14 @@ def _check_timestamp(
     """Return (time, TSA name) of the seal's signature timestamp, checked as of `moment`."""
     token = seal.unsigned(SIGNATURE_TIMESTAMP_TOKEN)
     if token is None:
-        raise VerificationError("the seal carries no timestamp (it is not CAdES-T)")
+        raise VerificationError(
+            "the seal carries no timestamp (it is not CAdES-T)", Reason.TIMESTAMP
+        )
     stamp = _Signed.load(token.dump(), "timestamp")
     if stamp.content_type != "tst_info":
-        raise VerificationError("the timestamp token does not contain a timestamp")
+        raise VerificationError(
+            "the timestamp token does not contain a timestamp", Reason.TIMESTAMP
+        )
     try:
         content = stamp.signed_data["encap_content_info"]["content"]
         econtent = bytes(content)
@@ -430,20 +467,27 @@ def _check_timestamp(
         hashed = imprint["hashed_message"].native
         at: datetime = info["gen_time"].native
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise VerificationError(f"the timestamp is damaged and cannot be read ({exc})") from exc
+        raise VerificationError(
+            f"the timestamp is damaged and cannot be read ({exc})", Reason.DAMAGED
+        ) from exc
     stamp.check_content(econtent, "the timestamp")
     stamp.check_signature()
     if algorithm not in _HASHES:
-        raise VerificationError(f"the timestamp uses an unsupported digest ({algorithm})")
+        raise VerificationError(
+            f"the timestamp uses an unsupported digest ({algorithm})", Reason.TIMESTAMP
+        )
     digest = hashes.Hash(_HASHES[algorithm]())
     digest.update(seal.signature)
     if digest.finalize() != hashed:
-        raise VerificationError("the timestamp does not cover this seal's signature")
+        raise VerificationError(
+            "the timestamp does not cover this seal's signature", Reason.TIMESTAMP
+        )
     _check_timestamping_usage(stamp.certificate)
     _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
     if moment < at - CLOCK_SKEW:
         raise VerificationError(
-            f"the seal was timestamped on {_when(at)}, after the validation date {_when(moment)}"
+            f"the seal was timestamped on {_when(at)}, after the validation date {_when(moment)}",
+            Reason.TIMESTAMP,
         )
     _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")
     return at, _name(stamp.certificate)
@@ -456,7 +500,8 @@ def _check_timestamping_usage(cert: x509.Certificate) -> None:
         eku = None
     if eku is None or ExtendedKeyUsageOID.TIME_STAMPING not in eku:
         raise VerificationError(
-            f"the timestamp certificate ({_name(cert)}) is not authorised for timestamping"
+            f"the timestamp certificate ({_name(cert)}) is not authorised for timestamping",
+            Reason.TIMESTAMP,
         )
 
 
@@ -476,14 +521,15 @@ def _check_chain(
         issuer = _issuer_of(current, anchors) or _issuer_of(current, pool)
         if issuer is None:
             raise VerificationError(
-                f"the {role} certificate ({_name(leaf)}) is not issued by a trusted authority"
+                f"the {role} certificate ({_name(leaf)}) is not issued by a trusted authority",
+                Reason.UNTRUSTED,
             )
         _check_is_ca(issuer, role)
         if issuer in anchors:
             _check_validity(issuer, at, role)
             return
         current = issuer
-    raise VerificationError(f"the {role} certificate chain is too long")
+    raise VerificationError(f"the {role} certificate chain is too long", _reason(role))
 
 
 def _issuer_of(
@@ -505,7 +551,8 @@ def _check_validity(cert: x509.Certificate, at: datetime | None, role: str) -> N
         return
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
         raise VerificationError(
-            f"the certificate {_name(cert)} in the {role} chain was not valid at {_when(at)}"
+            f"the certificate {_name(cert)} in the {role} chain was not valid at {_when(at)}",
+            Reason.EXPIRED,
         )
 
 
@@ -521,7 +568,8 @@ def _check_is_ca(cert: x509.Certificate, role: str) -> None:
     if not (is_ca and can_sign):
         raise VerificationError(
             f"{_name(cert)} signed a certificate of the {role} chain but is no certification "
-            "authority"
+            "authority",
+            Reason.UNTRUSTED,
         )
 
 
@@ -543,7 +591,9 @@ def check_timestamp_token(
     checkpoints), checked as of `moment` like a seal's timestamp."""
     stamp = _Signed.load(token, "timestamp")
     if stamp.content_type != "tst_info":
-        raise VerificationError("the timestamp token does not contain a timestamp")
+        raise VerificationError(
+            "the timestamp token does not contain a timestamp", Reason.TIMESTAMP
+        )
     try:
         content = stamp.signed_data["encap_content_info"]["content"]
         econtent = bytes(content)
@@ -552,11 +602,13 @@ def check_timestamp_token(
         hashed = imprint["hashed_message"].native
         at: datetime = content.parsed["gen_time"].native
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise VerificationError(f"the timestamp is damaged and cannot be read ({exc})") from exc
+        raise VerificationError(
+            f"the timestamp is damaged and cannot be read ({exc})", Reason.DAMAGED
+        ) from exc
     stamp.check_content(econtent, "the timestamp")
     stamp.check_signature()
     if algorithm != "sha256" or hashed != digest:
-        raise VerificationError("the timestamp does not cover this checkpoint")
+        raise VerificationError("the timestamp does not cover this checkpoint", Reason.TIMESTAMP)
     _check_timestamping_usage(stamp.certificate)
     _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
     _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")

@@ -7,5 +7,5 @@ network, no database, nothing written. Used by `lre-gateway verify` and by the w
 - pdf.py      proof.pdf: PAdES signature (pyHanko, offline with the embedded CRL) + its
               embedded evidence.xml / evidence.xml.p7s
 - mail.py     a proof mail (.eml): its S/MIME signature, then every evidence pair and PDF inside
-- reasons.py  a problem sentence → the catalogue key that explains it in French/English/Arabic
+- reasons.py  a problem's reason code → the catalogue key that explains it in fr/en/ar
 """

@@ -15,6 +15,7 @@ from typing import Final
 
 from cryptography import x509
 
+from gateway.core.problems import Problem, Reason
 from gateway.evidence.verify import Verdict, verify_evidence
 from gateway.verification.mail import verify_mail
 from gateway.verification.pdf import verify_pdf
@@ -62,7 +63,8 @@ def verify_files(
         elif kind == "xml":
             seal_name = _seal_for(name, xmls, seals)
             if seal_name is None:
-                verdicts.append(_invalid(name, f"{name} needs its seal {name}{P7S} (not found)"))
+                problem = Problem(f"{name} needs its seal {name}{P7S} (not found)", Reason.MISSING)
+                verdicts.append(_invalid(name, problem))
                 continue
             used.add(seal_name)
             verdicts.append(verify_evidence(data, seals[seal_name], anchors, source=name, at=at))
@@ -70,15 +72,23 @@ def verify_files(
             verdicts.append(
                 _invalid(
                     name,
-                    f"{name} is not a proof: expected a PDF certificate, a proof mail (.eml), "
-                    "or evidence.xml with its .p7s",
+                    Problem(
+                        f"{name} is not a proof: expected a PDF certificate, a proof mail (.eml), "
+                        "or evidence.xml with its .p7s",
+                        Reason.UNKNOWN_FILE,
+                    ),
                 )
             )
     for name in seals:
         if name not in used:
             xml = name.removesuffix(P7S) if name.endswith(P7S) else "evidence.xml"
             verdicts.append(
-                _invalid(name, f"{name} is a seal without its evidence {xml} (not found)")
+                _invalid(
+                    name,
+                    Problem(
+                        f"{name} is a seal without its evidence {xml} (not found)", Reason.MISSING
+                    ),
+                )
             )
     return verdicts
 
@@ -91,7 +101,7 @@ def _seal_for(name: str, xmls: list[tuple[str, bytes]], seals: dict[str, bytes])
     return None
 
 
-def _invalid(source: str, problem: str) -> Verdict:
+def _invalid(source: str, problem: Problem) -> Verdict:
     return Verdict(source, False, (problem,), None, None, None, None, None)
 
 
@@ -110,8 +120,10 @@ def verify_paths(
         try:
             files.append((str(path), path.read_bytes()))
         except OSError as exc:
-            reason = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
-            unreadable.append(_invalid(str(path), f"{path} cannot be read ({reason})"))
+            missing = isinstance(exc, FileNotFoundError)
+            text = f"{path} cannot be read ({'not found' if missing else exc.strerror})"
+            problem = Problem(text, Reason.MISSING if missing else Reason.DAMAGED)
+            unreadable.append(_invalid(str(path), problem))
     return unreadable + verify_files(files, anchors, at=at)
 
 

@@ -18,6 +18,7 @@ from typing import Final
 
 from cryptography import x509
 
+from gateway.core.problems import Problem, Reason
 from gateway.errors import Rejected
 from gateway.evidence.verify import Verdict, verify_detached, verify_evidence
 from gateway.smtp_in.limits import MimeLimits, check_limits
@@ -39,7 +40,8 @@ def verify_mail(
     try:  # the bounded pre-scan of SMTP DATA: an uploaded mail is as untrusted as a letter
         check_limits(data, MimeLimits())
     except Rejected as beyond:
-        return [_smime_invalid(source, f"{source} cannot be read: {beyond.reply.text}")]
+        problem = Problem(f"{source} cannot be read: {beyond.reply.text}", Reason.DAMAGED)
+        return [_smime_invalid(source, problem)]
     message = _parse(data)
     signature, entity = _check_signature(data, message, anchors, source)
     inner = _parse(entity) if entity is not None else message
@@ -57,15 +59,16 @@ def _check_signature(
 ) -> tuple[Verdict, bytes | None]:
     label = source
     if message.get_content_type() != SIGNED:
-        return _smime_invalid(label, f"{source} is not signed (no S/MIME signature)"), None
+        problem = Problem(f"{source} is not signed (no S/MIME signature)", Reason.UNSIGNED)
+        return _smime_invalid(label, problem), None
     boundary = message.get_boundary()
     parts = message.get_payload()
     if not boundary or not isinstance(parts, list) or len(parts) != 2:
-        return _smime_invalid(label, f"{source} is damaged: its signed parts cannot be read"), None
+        return _smime_invalid(label, _unreadable(source)), None
     entity = _signed_entity(data, boundary.encode())
     signature = parts[1].get_payload(decode=True) if isinstance(parts[1], EmailMessage) else None
     if entity is None or not isinstance(signature, bytes) or not signature:
-        return _smime_invalid(label, f"{source} is damaged: its signed parts cannot be read"), None
+        return _smime_invalid(label, _unreadable(source)), None
     verdict = verify_detached(entity, signature, anchors, source=label, kind="smime")
     return verdict, entity
 
@@ -85,7 +88,7 @@ def _signed_entity(data: bytes, boundary: bytes) -> bytes | None:
     return body[start:end] if end >= 0 else None
 
 
-def _smime_invalid(source: str, problem: str) -> Verdict:
+def _smime_invalid(source: str, problem: Problem) -> Verdict:
     return Verdict(source, False, (problem,), None, None, None, None, None, kind="smime")
 
 
@@ -118,7 +121,12 @@ def _verify_parts(
             Verdict(
                 f"{source} → evidence.xml",
                 False,
-                ("the mail carries no evidence.xml with its evidence.xml.p7s (not found)",),
+                (
+                    Problem(
+                        "the mail carries no evidence.xml with its evidence.xml.p7s (not found)",
+                        Reason.MISSING,
+                    ),
+                ),
                 None,
                 None,
                 None,
@@ -128,3 +136,7 @@ def _verify_parts(
         )
     verdicts += [verify_pdf(pdf, anchors, source=f"{source} → {name}", at=at) for name, pdf in pdfs]
     return verdicts
+
+
+def _unreadable(source: str) -> Problem:
+    return Problem(f"{source} is damaged: its signed parts cannot be read", Reason.DAMAGED)

@@ -56,6 +56,7 @@ from pyhanko_certvalidator.policy_decl import (
 )
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
+from gateway.core.problems import Problem, Reason
 from gateway.evidence.verify import Verdict, verify_evidence
 
 EVIDENCE_XML: Final = "evidence.xml"
@@ -87,15 +88,20 @@ def verify_pdf(
 
     Not to be called from a running event loop.
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
     try:
         reader = PdfFileReader(io.BytesIO(data))
         signatures = reader.embedded_regular_signatures
         stamps = reader.embedded_timestamp_signatures
     except Exception as exc:  # noqa: BLE001 - any parse failure of untrusted bytes is a verdict
-        return _invalid(source, f"{source} is damaged and cannot be read as a PDF ({exc})")
+        return _invalid(
+            source,
+            Problem(f"{source} is damaged and cannot be read as a PDF ({exc})", Reason.DAMAGED),
+        )
     if len(signatures) != 1:
-        return _invalid(source, f"{source} is not signed (it carries no seal)")
+        return _invalid(
+            source, Problem(f"{source} is not signed (it carries no seal)", Reason.UNSIGNED)
+        )
     roots = [_asn1(cert) for cert in anchors]
     try:
         dss = DocumentSecurityStore.read_dss(reader)
@@ -125,7 +131,7 @@ def verify_pdf(
             source=f"{source} → {EVIDENCE_XML}",
             at=min(archived) if archived and not problems else at,
         )
-        problems += [f"the embedded {EVIDENCE_XML}: {problem}" for problem in inner.problems]
+        problems += [p.about(f"the embedded {EVIDENCE_XML}: {p}") for p in inner.problems]
         record = inner.record
         digests = inner.digests
     return Verdict(
@@ -143,7 +149,7 @@ def verify_pdf(
     )
 
 
-def _invalid(source: str, problem: str) -> Verdict:
+def _invalid(source: str, problem: Problem) -> Verdict:
     return Verdict(source, False, (problem,), None, None, None, None, None, kind="pdf")
 
 
@@ -179,7 +185,7 @@ def _check_seal(
     seal: EmbeddedPdfSignature,
     dss: DocumentSecurityStore | None,
     roots: list[asn1_x509.Certificate],
-    problems: list[str],
+    problems: list[Problem],
     source: str,
 ) -> dict[str, Any]:
     try:
@@ -192,7 +198,11 @@ def _check_seal(
         )
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on hostile input
         log.debug("PDF seal validation failed: %s", exc)
-        problems.append(f"the seal of {source} is damaged and cannot be checked ({exc})")
+        problems.append(
+            Problem(
+                f"the seal of {source} is damaged and cannot be checked ({exc})", Reason.DAMAGED
+            )
+        )
         return {}
     facts: dict[str, Any] = {
         "signer": status.signing_cert.subject.native.get("common_name"),
@@ -200,12 +210,19 @@ def _check_seal(
     }
     if not status.intact or not status.valid:
         problems.append(
-            f"{source} was modified after sealing: its seal signature does not match its content"
+            Problem(
+                f"{source} was modified after sealing: its seal signature does not match its "
+                "content",
+                Reason.MODIFIED,
+            )
         )
     elif not status.trusted:
         problems.append(
-            f"the seal of {source} is not issued by a trusted authority, or its certificate "
-            "was revoked or not valid when it was timestamped"
+            Problem(
+                f"the seal of {source} is not issued by a trusted authority, or its certificate "
+                "was revoked or not valid when it was timestamped",
+                Reason.UNTRUSTED,
+            )
         )
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not (
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
@@ -213,16 +230,25 @@ def _check_seal(
         and status.modification_level in ARCHIVE_UPDATES
     ):
         problems.append(
-            f"{source} was modified after sealing: content was added that the seal does not cover"
+            Problem(
+                f"{source} was modified after sealing: content was added that the seal does not "
+                "cover",
+                Reason.MODIFIED,
+            )
         )
     stamp = status.timestamp_validity
     if at is None or stamp is None:
-        problems.append(f"the seal of {source} carries no timestamp")
+        problems.append(Problem(f"the seal of {source} carries no timestamp", Reason.TIMESTAMP))
     else:
         facts["timestamped_at"] = stamp.timestamp
         facts["tsa"] = stamp.signing_cert.subject.native.get("common_name")
         if not (stamp.intact and stamp.valid and stamp.trusted):
-            problems.append(f"the timestamp of the seal of {source} is invalid or not trusted")
+            problems.append(
+                Problem(
+                    f"the timestamp of the seal of {source} is invalid or not trusted",
+                    Reason.TIMESTAMP,
+                )
+            )
     return facts
 
 
@@ -230,7 +256,7 @@ def _check_archive(
     stamp: EmbeddedPdfSignature,
     dss: DocumentSecurityStore | None,
     roots: list[asn1_x509.Certificate],
-    problems: list[str],
+    problems: list[Problem],
     at: datetime | None,
 ) -> datetime | None:
     try:
@@ -238,12 +264,22 @@ def _check_archive(
             async_validate_pdf_timestamp(stamp, validation_context=_context(dss, roots, at))
         )
     except Exception as exc:  # noqa: BLE001
-        problems.append(f"an archive timestamp is damaged and cannot be checked ({exc})")
+        problems.append(
+            Problem(
+                f"an archive timestamp is damaged and cannot be checked ({exc})", Reason.DAMAGED
+            )
+        )
         return None
     if not (status.intact and status.valid):
-        problems.append("an archive timestamp does not match the document: it was modified")
+        problems.append(
+            Problem(
+                "an archive timestamp does not match the document: it was modified", Reason.MODIFIED
+            )
+        )
     elif not status.trusted:
-        problems.append("an archive timestamp is not issued by a trusted authority")
+        problems.append(
+            Problem("an archive timestamp is not issued by a trusted authority", Reason.UNTRUSTED)
+        )
     stamped: datetime = status.timestamp
     return stamped
 
@@ -285,7 +321,7 @@ def _check_long_term(
     seal: EmbeddedPdfSignature,
     roots: list[asn1_x509.Certificate],
     at: datetime | None,
-    problems: list[str],
+    problems: list[Problem],
     source: str,
 ) -> None:
     """The seal must validate as of `at` with the PDF's own data and timestamps (AdES-LTA)."""
@@ -296,16 +332,19 @@ def _check_long_term(
         )
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on hostile input
         log.debug("AdES validation failed: %s", exc)
-        problems.append(f"the seal of {source} cannot be validated as of {when} ({exc})")
+        problems.append(Problem(f"the seal of {source} cannot be validated as of {when} ({exc})"))
         return
     status = result.api_status
     if result.ades_subindic.status == AdESStatus.PASSED and status and status.bottom_line:
         return
     problems.append(
-        f"the seal of {source} is not valid at {when}: no timestamp still valid then proves it "
-        "was made while its certificates were valid and unrevoked (the certificates of its "
-        "seal or of its newest timestamp expired before it was renewed, or their revocation "
-        "data is missing)"
+        Problem(
+            f"the seal of {source} is not valid at {when}: no timestamp still valid then proves "
+            "it was made while its certificates were valid and unrevoked (the certificates of "
+            "its seal or of its newest timestamp expired before it was renewed, or their "
+            "revocation data is missing)",
+            Reason.EXPIRED,
+        )
     )
 
 
@@ -313,7 +352,7 @@ def _when(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], str | None]:
+def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], Problem | None]:
     """evidence.xml and evidence.xml.p7s as embedded in the PDF, or a problem."""
     found: dict[str, bytes] = {}
     try:
@@ -323,8 +362,12 @@ def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], str | No
             if name in (EVIDENCE_XML, EVIDENCE_P7S):
                 found[name] = bytes(names[index + 1]["/EF"]["/F"].data)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        return found, f"the PDF's attached {EVIDENCE_XML} cannot be read ({exc})"
+        return found, Problem(
+            f"the PDF's attached {EVIDENCE_XML} cannot be read ({exc})", Reason.DAMAGED
+        )
     missing = [name for name in (EVIDENCE_XML, EVIDENCE_P7S) if name not in found]
     if missing:
-        return found, f"the PDF lacks its attached {' and '.join(missing)} (not found)"
+        return found, Problem(
+            f"the PDF lacks its attached {' and '.join(missing)} (not found)", Reason.MISSING
+        )
     return found, None

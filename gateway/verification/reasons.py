@@ -1,36 +1,32 @@
-"""A verifier's problem sentence → the catalogue key (verify.reason.*) that explains it to anyone.
+"""A verifier's problem → the catalogue key (verify.reason.<code>) that explains it to anyone.
 
-The sentences come from gateway.evidence.verify and this package (plain English, with details);
-the web shows the translated explanation and the sentence itself as the technical detail.
+Each problem carries its reason code (gateway.core.problems.Reason), set where the verifier
+found it; the web shows the code's sentence in the reader's language and the problem's own
+English sentence as the technical detail.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# first match wins: the order matters ("damaged" seals mention the timestamp, too)
-_PATTERNS: Final = (
-    ("not signed", "unsigned"),
-    ("not a proof", "unknown_file"),
-    ("not found", "missing"),
-    ("modified", "modified"),
-    ("altered", "modified"),
-    ("signature is invalid", "modified"),
-    ("made with another certificate", "modified"),
-    ("damaged", "damaged"),
-    ("cannot be read", "damaged"),
-    ("not a readable", "damaged"),
-    ("not valid at", "expired"),
-    ("revoked", "untrusted"),
-    ("trusted", "untrusted"),
-    ("no certification authority", "untrusted"),
-    ("timestamp", "timestamp"),
-)
-REASONS: Final = (*dict.fromkeys(code for _, code in _PATTERNS), "other")
+from gateway.core.problems import Problem, Reason
+from gateway.i18n import N_
+
+REASONS: Final = tuple(reason.value for reason in Reason)
+KEYS: Final = {
+    Reason.UNSIGNED: N_("verify.reason.unsigned"),
+    Reason.UNKNOWN_FILE: N_("verify.reason.unknown_file"),
+    Reason.MISSING: N_("verify.reason.missing"),
+    Reason.MODIFIED: N_("verify.reason.modified"),
+    Reason.DAMAGED: N_("verify.reason.damaged"),
+    Reason.EXPIRED: N_("verify.reason.expired"),
+    Reason.UNTRUSTED: N_("verify.reason.untrusted"),
+    Reason.TIMESTAMP: N_("verify.reason.timestamp"),
+    Reason.OTHER: N_("verify.reason.other"),
+}
 
 
 def reason_key(problem: str) -> str:
-    """verify.reason.<code> for one problem sentence."""
-    lowered = problem.lower()
-    code = next((code for pattern, code in _PATTERNS if pattern in lowered), "other")
-    return f"verify.reason.{code}"
+    """verify.reason.<code> for one problem (a sentence without a code: "other")."""
+    reason = problem.reason if isinstance(problem, Problem) else Reason.OTHER
+    return KEYS[reason]

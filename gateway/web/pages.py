@@ -16,11 +16,9 @@ from aiohttp import web
 
 from gateway import i18n
 from gateway.core.policy import letter_path
-from gateway.web import wording
 from gateway.web.service import OutboxView, RecipientService, SmsOutboxView
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
-wording.install()
 LANG_COOKIE: Final = "lang"
 LANG_COOKIE_AGE: Final = 365 * 86400
 
@@ -90,6 +88,7 @@ def render(
 
     html = ENVIRONMENT.get_template(template).render(
         t=partial(i18n.gettext, lang),
+        tn=partial(i18n.ngettext, lang),
         when=when,
         size=partial(_size, lang=lang),
         lang=lang,

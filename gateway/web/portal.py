@@ -16,14 +16,12 @@ from aiohttp import web
 
 from gateway.core.letter import State
 from gateway.storage.portal_store import LetterQuery, PortalAccount
-from gateway.web import csrf, portal_wording
+from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, render
 from gateway.web.portal_csv import letters_csv
 from gateway.web.portal_service import PortalService, SignInRefused, SignInThrottled
 from gateway.web.text import content_disposition
 from gateway.web.throttle import client_address
-
-portal_wording.install()
 
 PORTAL: Final = web.AppKey("portal", PortalService)
 SESSION_COOKIE: Final = "lre_portal"

@@ -164,7 +164,7 @@ async def test_wrong_codes_then_too_many_tries_then_a_wait(
             wrong = f"{(int(code) + 1) % 10**6:06d}"
             status, page = await decide(http, link, "accept", wrong)
             assert status == 400
-            assert "4 more try" in page
+            assert "You have 4 more tries with this code." in page
             for _ in range(3):
                 status, page = await decide(http, link, "refuse", wrong)
                 assert status == 400

@@ -1,33 +1,137 @@
 """Languages, catalogues and time formatting of the site and mails."""
 
+import re
+import string
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
 
 from gateway import i18n
 from gateway.core.evidence import EvidenceType
 
 
-def test_every_key_is_in_every_catalogue():
-    """No catalogue lacks a key another one has."""
-    keys = {lang: set(catalogue) for lang, catalogue in i18n.CATALOGUES.items()}
+def _placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def test_every_message_has_a_text_in_every_language():
+    """No catalogue lacks a key another one has, nor leaves a text (or a plural form) empty."""
+    keys = {lang: set(catalogue.messages) for lang, catalogue in i18n.CATALOGUES.items()}
     assert set(keys) == set(i18n.LANGUAGES)
     union = set().union(*keys.values())
-    for lang, present in keys.items():
-        assert union - present == set(), lang
+    for lang, catalogue in i18n.CATALOGUES.items():
+        assert union - keys[lang] == set(), lang
+        empty = [key for key, text in catalogue.messages.items() if not all(text)]
+        assert empty == [], lang
+
+
+def test_plural_messages_have_each_language_s_forms():
+    """A counted message has French's 3 forms, English's 2, Arabic's 6 in every catalogue."""
+    assert {lang: c.num_plurals for lang, c in i18n.CATALOGUES.items()} == {
+        "fr": 3,
+        "en": 2,
+        "ar": 6,
+    }
+    plural = {
+        key for key, text in i18n.CATALOGUES["fr"].messages.items() if isinstance(text, tuple)
+    }
+    assert {"code.wrong", "size.bytes", "codemail.validity", "sms.code"} <= plural
+    for catalogue in i18n.CATALOGUES.values():
+        for key in plural:
+            forms = catalogue.messages[key]
+            assert isinstance(forms, tuple), (catalogue.lang, key)
+            assert len(forms) == catalogue.num_plurals, (catalogue.lang, key)
 
 
 def test_placeholders_match_across_languages():
-    """A translation uses exactly the placeholders of the French text."""
-    import string
+    """A translation uses exactly the placeholders of the French text.
 
-    def names(text: str) -> set[str]:
-        return {field for _, field, _, _ in string.Formatter().parse(text) if field}
-
-    for key, text in i18n.CATALOGUES["fr"].items():
+    A plural form may leave out the count {n} ("محاولتان", two tries), never anything else; the
+    last form ("other") keeps it.
+    """
+    for key, french in i18n.CATALOGUES["fr"].messages.items():
+        expected = _placeholders(french if isinstance(french, str) else french[-1])
         for lang in i18n.LANGUAGES:
-            assert names(i18n.CATALOGUES[lang][key]) == names(text), (lang, key)
+            text = i18n.CATALOGUES[lang].messages[key]
+            if isinstance(text, str):
+                assert _placeholders(text) == expected, (lang, key)
+                continue
+            assert _placeholders(text[-1]) == expected, (lang, key)
+            for form in text:
+                assert _placeholders(form) | {"n"} == expected | {"n"}, (lang, key, form)
+
+
+def test_no_text_writes_a_plural_by_hand():
+    """ "essai(s)", "try(ies)": a count's words come from a plural message instead."""
+    for catalogue in i18n.CATALOGUES.values():
+        for key, text in catalogue.messages.items():
+            for form in (text,) if isinstance(text, str) else text:
+                assert re.search(r"\w\((s|es|ies|x)\)", form) is None, (catalogue.lang, key)
+
+
+def test_make_messages_extracts_every_key_the_catalogues_hold():
+    """The keys pybabel finds in code and templates (babel.cfg, the Makefile's keywords) are
+    exactly the catalogues' keys: `make messages` adds none and drops none."""
+    root = Path(__file__).resolve().parents[2]
+    keywords = re.search(r"^KEYWORDS := (.*?)\n\S", (root / "Makefile").read_text(), re.M | re.S)
+    assert keywords is not None
+    args = keywords.group(1).replace("\\\n", " ").split()
+    pot = tmp_pot(root, args)
+    extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in pot if m.id}
+    assert extracted == set(i18n.CATALOGUES["fr"].messages)
+
+
+def tmp_pot(root: Path, keyword_args: list[str]) -> Catalog:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "messages.pot"
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "pybabel"),
+                "-q",
+                "extract",
+                "-F",
+                "babel.cfg",
+                *keyword_args,
+                "-o",
+                str(out),
+                ".",
+            ],
+            cwd=root,
+            check=True,
+        )
+        with out.open("rb") as pot:
+            return read_po(pot)
+
+
+def test_ngettext_picks_the_language_s_plural_form():
+    assert i18n.ngettext("fr", "code.wrong", 1) == (
+        "Ce code n'est pas le bon. Il vous reste 1 essai avec ce code."
+    )
+    assert i18n.ngettext("en", "code.wrong", 4).endswith("4 more tries with this code.")
+    arabic = [i18n.ngettext("ar", "code.wrong", n) for n in (1, 2, 4, 11)]
+    assert [("محاولتان" in t, "محاولات" in t, "4" in t, "11" in t) for t in arabic] == [
+        (False, False, False, False),
+        (True, False, False, False),
+        (False, True, True, False),
+        (False, False, False, True),
+    ]
+    assert i18n.format_size(1, "fr") == "1 octet"
+    assert i18n.format_size(1, "en") == "1 byte"
+
+
+def test_a_missing_message_is_an_error_not_a_blank():
+    with pytest.raises(KeyError):
+        i18n.gettext("en", "no.such.key")
+    with pytest.raises(KeyError):
+        i18n.ngettext("ar", "letter.title", 3)  # not a counted message
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import i18n
+from gateway.core.problems import Problem, Reason
 from gateway.verification.files import kind_of, verify_files
 from gateway.verification.reasons import REASONS, reason_key
 
@@ -25,30 +26,49 @@ def test_a_file_is_recognised_by_its_content(data: bytes, kind: str) -> None:
     assert kind_of(data) == kind
 
 
-@pytest.mark.parametrize(
-    ("problem", "code"),
-    [
-        ("evidence.xml was modified after sealing: its digest does not match the seal", "modified"),
-        ("the seal signature is invalid: the file was altered", "modified"),
-        ("proof.eml is not signed (no S/MIME signature)", "unsigned"),
-        ("evidence.xml needs its seal evidence.xml.p7s (not found)", "missing"),
-        ("the seal is damaged and cannot be read (bad tag)", "damaged"),
-        ("the seal certificate (x) is not issued by a trusted authority", "untrusted"),
-        ("the certificate x in the seal chain was not valid at 2030-01-01", "expired"),
-        ("the seal carries no timestamp (it is not CAdES-T)", "timestamp"),
-        ("notes.txt is not a proof: expected a PDF certificate", "unknown_file"),
-        ("something nobody foresaw", "other"),
-    ],
-)
-def test_each_problem_gets_a_reason_in_words(problem: str, code: str) -> None:
-    assert reason_key(problem) == f"verify.reason.{code}"
+def test_a_problem_s_reason_code_picks_its_explanation() -> None:
+    """The code set by the verifier, never the wording of its sentence, picks the explanation."""
+    worded_otherwise = Problem("the seal is damaged and its timestamp was modified", Reason.EXPIRED)
+    assert reason_key(worded_otherwise) == "verify.reason.expired"
+    assert reason_key(worded_otherwise.about("the embedded evidence.xml: …")) == (
+        "verify.reason.expired"
+    )
+    assert reason_key("a sentence without a code, even one saying not signed") == (
+        "verify.reason.other"
+    )
+
+
+def test_real_problems_carry_their_reason_codes() -> None:
+    """Each verifier sets the code where it finds the problem (files, seal, S/MIME)."""
+    [pair, unknown] = verify_files(
+        [("evidence.xml", b"<x/>"), ("other.p7s", b"\x30\x00"), ("a.txt", b"plain")], []
+    )
+    [alone] = verify_files([("evidence.xml", b"<x/>")], [])
+    [seal_alone] = verify_files([("evidence.xml.p7s", b"\x30\x00")], [])
+    [unsigned_mail, no_evidence] = verify_files([("proof.eml", b"Subject: x\r\n\r\nhello")], [])
+    codes = {
+        "pair": [p.reason for p in pair.problems],
+        "unknown": [p.reason for p in unknown.problems],
+        "alone": [p.reason for p in alone.problems],
+        "seal alone": [p.reason for p in seal_alone.problems],
+        "unsigned mail": [p.reason for p in unsigned_mail.problems],
+        "no evidence": [p.reason for p in no_evidence.problems],
+    }
+    assert codes == {
+        "pair": [Reason.DAMAGED, Reason.DAMAGED],  # the seal, then the XML, cannot be read
+        "unknown": [Reason.UNKNOWN_FILE],
+        "alone": [Reason.MISSING],
+        "seal alone": [Reason.MISSING],
+        "unsigned mail": [Reason.UNSIGNED],
+        "no evidence": [Reason.MISSING],
+    }
 
 
 def test_every_reason_is_in_the_catalogues() -> None:
     """The page can explain every reason in French, English and Arabic."""
     for code in REASONS:
         for lang in i18n.LANGUAGES:
-            assert i18n.CATALOGUES[lang][f"verify.reason.{code}"]
+            assert i18n.CATALOGUES[lang].get(f"verify.reason.{code}")
 
 
 def test_a_lone_xml_or_seal_or_unknown_file_is_invalid_with_a_reason() -> None:
