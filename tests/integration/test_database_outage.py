@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support import faults
-from tests.support.client import letter_bytes, notification_for, submit, wait_for
+from tests.support.client import letter_bytes, notification_for, proofs_for, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 from tests.support.letters import assert_nothing_kept
 from tests.support.tcp_proxy import tcp_proxy
@@ -27,7 +27,7 @@ TRY_LATER = "4.3.0 Temporary problem on our side; nothing was kept, please try a
 async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
     tmp_path: Path, database_url: str
 ) -> None:
-    """A letter acknowledged just before the outage is notified after it, once; a DATA during
+    """A letter acknowledged just before the outage gets its proof after it, once; a DATA during
     it gets 451 4.3.0 and nothing is kept; once the database is back the same session deposits
     the letter, without restarting the gateway."""
     server = make_url(database_url)
@@ -44,6 +44,8 @@ async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
                 await smtp.login(SENDER, PASSWORD)
                 during = letter_bytes(SENDER, ["carol@example.ma"], "Pendant", "Lettre pendant.")
                 proxy.cut()
+                # the first letter's proof of deposit (sealed, with its PDF) is still to come
+                assert not proofs_for(gateway, SENDER, "SubmissionAcceptance")
                 with pytest.raises(aiosmtplib.SMTPDataError) as refused:
                     await smtp.sendmail(SENDER, ["carol@example.ma"], during)
                 assert (refused.value.code, refused.value.message) == (451, TRY_LATER)
@@ -60,9 +62,15 @@ async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
             await wait_for(
                 lambda: notification_for(gateway, "bob@example.ma"), within=30, what="notice"
             )
+            await wait_for(
+                lambda: len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2,
+                within=60,
+                what="both proofs of deposit",
+            )
             await gateway.scheduler.tick()
             assert len(notification_for(gateway, "bob@example.ma")) == 1
             assert len(notification_for(gateway, "carol@example.ma")) == 1  # the 451 kept none
+            assert len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
