@@ -13,7 +13,8 @@ the work is done. Then, from what the clients saw and what reached the sinks onl
 - a letter refused, or never sent, produced nothing; one whose connection broke during DATA
   produced all of it or nothing;
 - a copy of a mail (same Message-ID, or an SMS with the same number and text) exists only as a
-  byte-identical resend (the next hop said 250, we were killed before our commit);
+  byte-identical resend (the next hop said 250, we were killed before our commit), an SMS's
+  copy with the same Idempotency-Key as the first, so that the provider can drop it;
 - the work left by the last kill is done within seconds of the restart, not after a lease.
 
     python -m bench.crash [--rounds 8] [--clients 8] [--db sqlite|postgresql]
@@ -194,17 +195,24 @@ class MailSink:
 
 
 class SmsSink:
-    """The SMS provider: records every (number, text) it answers 200 to."""
+    """The SMS provider: records every (number, text, Idempotency-Key) it answers 200 to.
+
+    Hook for fault points: `on_sms(number)` runs before each 200.
+    """
 
     def __init__(self) -> None:
-        self.sms: list[tuple[str, str]] = []
+        self.sms: list[tuple[str, str, str]] = []
+        self.on_sms: Callable[[str], Awaitable[None]] | None = None
         self.url = ""
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         async def handle(request: web.Request) -> web.Response:
             body = await request.json()
-            self.sms.append((str(body["to"]), str(body["text"])))
+            key = request.headers.get("Idempotency-Key", "")
+            self.sms.append((str(body["to"]), str(body["text"]), key))
+            if self.on_sms is not None:
+                await self.on_sms(str(body["to"]))
             return web.json_response({"ok": True})
 
         app = web.Application()
@@ -356,7 +364,7 @@ class Report:
         lines = [
             f"{self.kills} kills (SIGKILL); letters: {outcome}",
             f"mails at the smarthost: {self.mails} ({self.resent_mails} byte-identical resends);"
-            f" SMS: {self.sms} ({self.resent_sms} identical resends)",
+            f" SMS: {self.sms} ({self.resent_sms} identical resends, same Idempotency-Key)",
             f"after the last restart: first notification out in"
             f" {self.first_notification_seconds:.1f} s, all work done in"
             f" {self.recovery_seconds:.1f} s",
@@ -382,7 +390,7 @@ class Seen:
     report: Report
 
 
-def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
+def read_sinks(mails: list[Mail], sms: list[tuple[str, str, str]]) -> Seen:
     report = Report(mails=len(mails), sms=len(sms))
     by_id: dict[str, list[bytes]] = defaultdict(list)
     proofs: dict[str, set[str]] = defaultdict(set)
@@ -417,14 +425,24 @@ def read_sinks(mails: list[Mail], sms: list[tuple[str, str]]) -> Seen:
         if any(copy != copies[0] for copy in copies):
             report.failures.append(f"{message_id} sent {len(copies)} times, not byte-identical")
     texts: Counter[str] = Counter()
-    for (number, _text), count in Counter(sms).items():
+    for (number, _text), keys in _group_sms(sms).items():
         texts[number] += 1
-        report.resent_sms += count - 1
+        report.resent_sms += len(keys) - 1
+        if len(set(keys)) > 1 or not keys[0]:  # a resend must carry the first one's id
+            report.failures.append(f"SMS to {number} sent {len(keys)} times with ids {keys}")
     for rcpt, counts in events.items():
         for event, count in counts.items():
             if count > 1:
                 report.failures.append(f"{count} proofs {event} (distinct mails) for {rcpt}")
     return Seen(proofs, facts, notifications, notices, events, texts, report)
+
+
+def _group_sms(sms: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    """(number, text) -> the Idempotency-Key of each copy received."""
+    copies: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for number, text, key in sms:
+        copies[number, text].append(key)
+    return copies
 
 
 def _attachment(message: Any, name: str) -> bytes | None:

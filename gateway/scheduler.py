@@ -116,7 +116,11 @@ class Scheduler:
                 busy = False
             if busy or self._stopping:
                 continue
-            timeout = await idle()
+            try:
+                timeout = await idle()
+            except Exception:  # the database away: poll again after the longest pause
+                log.warning("scheduler cannot read when work is due", exc_info=True)
+                timeout = IDLE
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 

@@ -185,7 +185,7 @@ class SmsSettings:
     method: str = "POST"
     headers: dict[str, str] = field(default_factory=dict)  # "{secret}" is read from secret_file
     secret_file: Path | None = None
-    body: str = DEFAULT_SMS_BODY  # jinja2; `to` (E.164) and `text`
+    body: str = DEFAULT_SMS_BODY  # jinja2; `to` (E.164), `text`, `id` (the same on a resend)
     content_type: str = "application/json"
     timeout: Duration = field(default_factory=lambda: parse_duration("10s", "sms.timeout"))
     max_attempts: int = 8

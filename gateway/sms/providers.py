@@ -3,6 +3,12 @@
 A provider hands one SMS over or raises SmsFailed, temporary (5xx, 408 and 429, timeout,
 unreachable: the queue retries with backoff) or permanent (other 4xx and anything else: never
 retried). 408 Request Timeout and 429 Too Many Requests say "later", not "never".
+
+Every request of the HTTP provider carries the SMS's id (its queue row's, the same on every
+attempt) as `Idempotency-Key` (IETF httpapi draft "The Idempotency-Key HTTP Header Field"),
+also as `{id}` in the configured headers and `id` in the body's template: when the gateway dies
+between the provider's 2xx and recording it, the SMS is sent again after the restart with the
+same id, and a provider that honours the key (or a body field) drops the copy.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from gateway.settings import SmsSettings
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}\.json$")
 MAX_REASON: Final = 300  # characters of a provider's answer kept as the failure's reason
+IDEMPOTENCY_KEY: Final = "Idempotency-Key"  # the SMS's id, the same on a resend
 
 
 RETRY_LATER = frozenset({408, 429})  # RFC 9110 §15.5.9, RFC 6585 §4
@@ -52,10 +59,16 @@ class HttpSmsProvider:
             for name, value in settings.headers.items()
         }
         self._headers.setdefault("Content-Type", settings.content_type)
+        if not any(name.lower() == IDEMPOTENCY_KEY.lower() for name in self._headers):
+            self._headers[IDEMPOTENCY_KEY] = "{id}"
         self._session: aiohttp.ClientSession | None = None
 
-    def render(self, to: str, text: str) -> bytes:
-        return self._body.render(to=to, text=text, secret=self._secret).encode("utf-8")
+    def render(self, to: str, text: str, sms_id: str = "") -> bytes:
+        return self._body.render(to=to, text=text, secret=self._secret, id=sms_id).encode("utf-8")
+
+    def headers(self, sms_id: str) -> dict[str, str]:
+        """The request's headers: `{id}` in a value becomes the SMS's id."""
+        return {name: value.replace("{id}", sms_id) for name, value in self._headers.items()}
 
     async def send(self, to: str, text: str, sms_id: str) -> None:
         if self._session is None:
@@ -65,8 +78,8 @@ class HttpSmsProvider:
             async with self._session.request(
                 self._settings.method,
                 self._settings.url,
-                data=self.render(to, text),
-                headers=self._headers,
+                data=self.render(to, text, sms_id),
+                headers=self.headers(sms_id),
                 allow_redirects=False,
             ) as response:
                 answer = (await response.text(errors="replace"))[:MAX_REASON]

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import unclaimed
+from gateway.storage.leases import lease_owner, unclaimed
 from gateway.storage.store import AccountRecord, _delivery, _letter, _maybe_utc, utc
 
 LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
@@ -363,7 +363,7 @@ class ApiStore:
                 won = db.execute(
                     update(d)
                     .where(d.c.id == row.job_id, unclaimed(d, now))
-                    .values(claimed_until=now + lease)
+                    .values(claimed_until=now + lease, claimed_by=lease_owner(self.engine))
                 ).rowcount
                 if not won:
                     continue

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, Row, or_, select, update
 from gateway.storage import tables as t
 
 OWNER_OPTION = "lre_lease_owner"
-QUEUES = (t.evidence, t.outbound, t.sms_outbound, t.proof_pdfs)  # the tables that are leased
+# the tables that are leased (test_leases.py checks every table with a lease is here)
+QUEUES = (t.evidence, t.outbound, t.sms_outbound, t.proof_pdfs, t.webhook_deliveries)
 
 
 def with_lease_owner(engine: Engine, owner: str) -> Engine:

@@ -379,6 +379,7 @@ webhook_deliveries = Table(
     _time("created_at"),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),  # lease of the process posting it
+    Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     _time("sent_at", nullable=True),
     Column("last_error", Text),
     UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),

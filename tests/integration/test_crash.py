@@ -75,6 +75,42 @@ async def test_a_mail_handed_over_but_not_recorded_goes_again_byte_identical(
     assert [m.data for m in crash.mails.mails].count(first[0].data) == 2
 
 
+async def test_an_sms_handed_over_but_not_recorded_goes_again_with_the_same_id(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Killed between the SMS provider's 200 and our commit: the one resend is the same text to
+    the same number with the same Idempotency-Key, so the provider can drop it."""
+    crash = CrashRun(tmp_path, database_url, clients=0)
+    held = contextlib.ExitStack()
+    first: list[str] = []
+
+    async def on_sms(number: str) -> None:
+        if not first:  # from now on nothing the gateway records can commit
+            first.append(number)
+            held.enter_context(faults.database_locked(database_url))
+
+    crash.sms.on_sms = on_sms
+    await crash.setup()
+    letter = await crash.send(make_letter(0, 1))  # with a mobile number
+    assert letter.outcome == "acked"
+    assert letter.phones
+    try:
+        await crash.wait(lambda: bool(first), "the SMS")
+        # whether or not the gateway read the 200 yet, it cannot have recorded it
+        crash.gateway.kill()
+    finally:
+        held.close()
+    crash.gateway.start()
+    await crash.gateway.ready()
+    report = await crash.finish()
+    assert report.ok, report.summary()
+    assert report.resent_sms == 1, report.summary()
+    copies = [(text, key) for number, text, key in crash.sms.sms if number == first[0]]
+    assert len(copies) == 2
+    assert copies[0] == copies[1]
+    assert copies[0][1]  # an Idempotency-Key was sent
+
+
 async def test_a_letter_killed_before_its_250_leaves_nothing(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from gateway.storage import tables as t
+from gateway.storage.api_store import ApiStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
-from gateway.storage.leases import claim, with_lease_owner
+from gateway.storage.leases import QUEUES, claim, with_lease_owner
 
 LEASE = timedelta(minutes=2)
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
@@ -31,13 +32,28 @@ from datetime import timedelta
 from pathlib import Path
 from gateway.storage.database import open_engine
 from gateway.storage.instances import Instance
-from gateway.storage.leases import claim, with_lease_owner
+from gateway.storage.leases import QUEUES, claim, with_lease_owner
 from gateway.storage import tables as t
+from gateway.storage.api_store import ApiStore
 from tests.integration.test_leases import NOW, due
 instance = Instance.start(Path(sys.argv[2]))
 engine = with_lease_owner(open_engine(sys.argv[1]), instance.id)
 rows = claim(engine, t.outbound, due(), now=NOW, lease=timedelta(minutes=2), limit=1)
 print(rows[0].id, flush=True)
+sys.stdin.read()  # hold the lease until killed
+"""
+
+WEBHOOK_HOLDER = """
+import sys
+from pathlib import Path
+from gateway.storage.api_store import ApiStore
+from gateway.storage.database import open_engine
+from gateway.storage.instances import Instance
+from gateway.storage.leases import with_lease_owner
+from tests.integration.test_leases import NOW
+instance = Instance.start(Path(sys.argv[2]))
+engine = with_lease_owner(open_engine(sys.argv[1]), instance.id)
+print(ApiStore(engine).due_webhooks(NOW)[0].id, flush=True)
 sys.stdin.read()  # hold the lease until killed
 """
 
@@ -89,11 +105,37 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def holder(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """A process that leases one mail and holds it; the mail's id."""
+def queued_webhook(engine: Engine) -> str:
+    """An evidence of the letter of `queued_mails` and one webhook post of it, as rows."""
+    with engine.begin() as db:
+        db.execute(
+            insert(t.evidence).values(
+                id="e1", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
+                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0, next_attempt_at=NOW,
+            )
+        )  # fmt: skip
+        db.execute(
+            insert(t.webhook_endpoints).values(
+                id="w1", account_id="a1", url="https://hooks.example/x", secret="whsec_x",
+                failures=0, created_at=NOW,
+            )
+        )  # fmt: skip
+        db.execute(
+            insert(t.webhook_deliveries).values(
+                id="h1", endpoint_id="w1", letter_id="l1", evidence_id="e1", seq=0,
+                state="pending", attempts=0, created_at=NOW, next_attempt_at=NOW,
+            )
+        )  # fmt: skip
+    return "h1"
+
+
+def holder(
+    database_url: str, data_dir: Path, script: str = HOLDER
+) -> tuple[subprocess.Popen[str], str]:
+    """A process that leases one row (a mail by default) and holds it; the row's id."""
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, database_url, str(data_dir)],
+        [sys.executable, "-c", script, database_url, str(data_dir)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -134,3 +176,33 @@ def test_a_killed_process_leases_are_released_and_a_live_ones_kept(
         for process in (first, second):
             process.kill()
             process.communicate()
+
+
+def test_every_leased_table_is_released_when_its_holder_dies() -> None:
+    """A queue whose rows carry a lease but not its holder would wait for the lease to expire
+    after a crash (minutes): every table with `claimed_until` names the holder and is released."""
+    leased = {table.name for table in t.metadata.sorted_tables if "claimed_until" in table.c}
+    assert leased == {table.name for table in QUEUES}
+    assert all("claimed_by" in table.c for table in QUEUES)
+
+
+def test_a_killed_process_webhook_post_is_released(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """The webhook queue too: a post leased by a SIGKILLed process is taken up at once."""
+    queued_mails(engine, 0)
+    job = queued_webhook(engine)
+    process, leased = holder(database_url, tmp_path, WEBHOOK_HOLDER)
+    try:
+        assert leased == job
+        me = Instance.start(tmp_path)
+        store = ApiStore(with_lease_owner(engine, me.id))
+        assert store.due_webhooks(NOW) == []  # leased by the live holder
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert me.reclaim(store.engine) == 1
+        assert [j.id for j in store.due_webhooks(NOW)] == [job]
+        me.close()
+    finally:
+        process.kill()
+        process.communicate()

@@ -74,6 +74,9 @@ async def test_accept_with_the_code_received_by_sms(tmp_path: Path, database_url
             notice = (await wait_for(lambda: sms.to(BOB_MOBILE), what="the notice SMS"))[0]
             assert notice.headers["Authorization"] == f"Bearer {SECRET}"
             assert notice.headers["Content-Type"] == "application/json"
+            with gateway.store.engine.connect() as db:  # the SMS's id, the same on a resend
+                ids = set(db.execute(select(t.sms_outbound.c.id)).scalars())
+            assert notice.headers["Idempotency-Key"] in ids
             reference = re.search(r"LRE-\d{8}-[A-Z2-7]{8}", reply)
             assert reference
             assert reference.group(0) in notice.json["text"]

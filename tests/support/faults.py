@@ -70,7 +70,8 @@ def database_locked(url: str) -> Iterator[None]:
     """No gateway transaction that records work can commit until the block ends.
 
     SQLite: the database write lock. PostgreSQL: ACCESS EXCLUSIVE locks on the tables every
-    outcome touches (letters, deliveries, evidence, outbound). The gateway waits meanwhile.
+    outcome touches (letters, deliveries, evidence, outbound, sms_outbound). The gateway waits
+    meanwhile.
     """
     path = _sqlite_path(url)
     if path is not None:
@@ -82,7 +83,10 @@ def database_locked(url: str) -> Iterator[None]:
                 lite.execute("ROLLBACK")
         return
     with psycopg.connect(url) as pg:
-        pg.execute("LOCK TABLE letters, deliveries, evidence, outbound IN ACCESS EXCLUSIVE MODE")
+        pg.execute(
+            "LOCK TABLE letters, deliveries, evidence, outbound, sms_outbound"
+            " IN ACCESS EXCLUSIVE MODE"
+        )
         try:
             yield
         finally:

@@ -157,6 +157,34 @@ def test_the_http_provider_renders_the_configured_body(tmp_path: Path) -> None:
     assert json.loads(body) == {"to": "+212612345678", "text": 'Code "1" <b>\u00e9'}
 
 
+def test_the_http_provider_names_the_sms_by_its_id_for_the_provider_to_drop_a_resend(
+    tmp_path: Path,
+) -> None:
+    """`Idempotency-Key: <id>` unless the operator names that header; `{id}` and `id` too."""
+    settings = settings_from_dict(
+        {
+            "sms": {
+                "provider": "http",
+                "url": "https://sms.example/api/send",
+                "headers": {"X-Ref": "lre-{id}"},
+                "body": '{"to": "{{ to }}", "ref": "{{ id }}"}',
+            }
+        },
+        base=tmp_path,
+    )
+    provider = HttpSmsProvider(settings.sms)
+    assert provider.headers("s1")["Idempotency-Key"] == "s1"
+    assert provider.headers("s1")["X-Ref"] == "lre-s1"
+    assert json.loads(provider.render("+212612345678", "t", "s1"))["ref"] == "s1"
+    own = settings_from_dict(
+        {"sms": {"provider": "http", "url": "https://x", "headers": {"idempotency-key": "k"}}},
+        base=tmp_path,
+    )
+    assert {k.lower(): v for k, v in HttpSmsProvider(own.sms).headers("s1").items()}[
+        "idempotency-key"
+    ] == "k"
+
+
 @pytest.mark.parametrize(
     ("raw", "names"),
     [

@@ -1,0 +1,103 @@
+"""The database unreachable while letters are deposited: 451 4.3.0 or a 250 kept, never a loss.
+
+PostgreSQL is reached through a TCP proxy on loopback (tests/support/tcp_proxy.py) that the
+test cuts: the gateway's connections die mid-use and new ones are refused, as when the database
+host goes down; then it is restored and the gateway must carry on by itself. SQLite is held
+locked by another process past the gateway's busy timeout (30 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.support import faults
+from tests.support.client import letter_bytes, notification_for, proofs_for, submit, wait_for
+from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.support.letters import assert_nothing_kept
+from tests.support.tcp_proxy import tcp_proxy
+
+TRY_LATER = "4.3.0 Temporary problem on our side; nothing was kept, please try again later"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A letter acknowledged just before the outage gets its proof after it, once; a DATA during
+    it gets 451 4.3.0 and nothing is kept; once the database is back the same session deposits
+    the letter, without restarting the gateway."""
+    server = make_url(database_url)
+    with tcp_proxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
+        url = server.set(port=proxy.port).render_as_string(hide_password=False)
+        async with start(make_settings(tmp_path, url)) as gateway:
+            host, port = gateway.smtp["submission"]
+            before = letter_bytes(SENDER, ["bob@example.ma"], "Avant", "Lettre avant.")
+            code, _ = await submit(gateway, SENDER, PASSWORD, ["bob@example.ma"], before)
+            assert code == 250
+            smtp = aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
+            await smtp.connect()
+            try:
+                await smtp.login(SENDER, PASSWORD)
+                during = letter_bytes(SENDER, ["carol@example.ma"], "Pendant", "Lettre pendant.")
+                proxy.cut()
+                # the first letter's proof of deposit (sealed, with its PDF) is still to come
+                assert not proofs_for(gateway, SENDER, "SubmissionAcceptance")
+                with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+                    await smtp.sendmail(SENDER, ["carol@example.ma"], during)
+                assert (refused.value.code, refused.value.message) == (451, TRY_LATER)
+                # the background work keeps trying while the database is away
+                tried = proxy.refused
+                await wait_for(lambda: proxy.refused > tried + 2, what="the scheduler's retries")
+                proxy.restore()
+                await smtp.sendmail(SENDER, ["carol@example.ma"], during)  # raises unless 250
+            finally:
+                smtp.close()
+            await wait_for(
+                lambda: notification_for(gateway, "carol@example.ma"), within=30, what="notice"
+            )
+            await wait_for(
+                lambda: notification_for(gateway, "bob@example.ma"), within=30, what="notice"
+            )
+            await wait_for(
+                lambda: len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2,
+                within=60,
+                what="both proofs of deposit",
+            )
+            await gateway.scheduler.tick()
+            assert len(notification_for(gateway, "bob@example.ma")) == 1
+            assert len(notification_for(gateway, "carol@example.ma")) == 1  # the 451 kept none
+            assert len(proofs_for(gateway, SENDER, "SubmissionAcceptance")) == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_locked_past_the_busy_timeout_gets_451_and_the_gateway_recovers(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Another process holds SQLite's write lock longer than the gateway's busy timeout (30 s):
+    DATA gets 451 4.3.0 and nothing is kept; once the lock is gone the same session deposits."""
+    async with start(make_settings(tmp_path, database_url)) as gateway:
+        host, port = gateway.smtp["submission"]
+        smtp = aiosmtplib.SMTP(
+            hostname=host, port=port, start_tls=True, validate_certs=False, timeout=90
+        )
+        await smtp.connect()
+        try:
+            await smtp.login(SENDER, PASSWORD)
+            during = letter_bytes(SENDER, ["carol@example.ma"], "Pendant", "Lettre pendant.")
+            with (
+                faults.database_locked(database_url),
+                pytest.raises(aiosmtplib.SMTPDataError) as refused,
+            ):
+                await smtp.sendmail(SENDER, ["carol@example.ma"], during)
+            assert (refused.value.code, refused.value.message) == (451, TRY_LATER)
+            await assert_nothing_kept(gateway)
+            await smtp.sendmail(SENDER, ["carol@example.ma"], during)  # raises unless 250
+        finally:
+            smtp.close()
+        await wait_for(lambda: notification_for(gateway, "carol@example.ma"), what="notice")
+        await gateway.scheduler.tick()
+        assert len(notification_for(gateway, "carol@example.ma")) == 1
