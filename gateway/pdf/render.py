@@ -27,9 +27,18 @@ from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
 from gateway.pdf import resources
-from gateway.pdf.fonts import ARABIC, LATIN, FallbackFontPDF, FontBook, FontOutputProducer
+from gateway.pdf.fonts import (
+    ARABIC,
+    LATIN,
+    FallbackFontPDF,
+    FontBook,
+    FontOutputProducer,
+    Glyph,
+    picked_glyphs,
+)
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import (
+    CATALOGUES,
     event_reason,
     isolate,
     recipient_identification,
@@ -59,6 +68,23 @@ SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+# the characters of most names, addresses and subjects: printable ASCII, Latin-1, Latin
+# Extended-A and the usual punctuation (prepared_glyphs)
+ASCII: Final = "".join(map(chr, range(0x21, 0x7F)))
+LATIN_REPERTOIRE: Final = (
+    "".join(chr(c) for c in [*range(0x21, 0x7F), *range(0xA1, 0x180)] if c != 0xAD)
+    + " \u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026\u2039\u203a\u20ac\u2122"
+)
+_TATWEEL: Final = "\u0640"
+# each Arabic letter alone, initial, medial and final; lam-alef; Arabic digits and punctuation
+ARABIC_REPERTOIRE: Final = (
+    *(
+        f"{c} {c}{_TATWEEL} {_TATWEEL}{c}{_TATWEEL} {_TATWEEL}{c}"
+        for c in map(chr, range(0x621, 0x64B))
+    ),
+    "\u0644\u0627 \u0640\u0644\u0627 \u0644\u0623 \u0644\u0625 \u0644\u0622",
+    "".join(map(chr, range(0x660, 0x66A))) + " \u060c \u061b \u061f",
+)
 
 
 def find_fonts() -> dict[tuple[str, str], Path]:
@@ -89,17 +115,75 @@ def verify_url(public_url: str, evidence_id: str) -> str:
 
 
 class CertificateRenderer:
-    """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts)."""
+    """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts), and each
+    language's usual glyphs prepared once (`prepared_glyphs`)."""
 
     def __init__(self, fonts: dict[tuple[str, str], Path] | None = None) -> None:
         self._fonts = FontBook(fonts or find_fonts(), SCRIPTS)
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
+        self._glyphs: dict[str, dict[str, tuple[Glyph | None, ...]]] = {}
 
     def render(self, facts: CertificateFacts) -> bytes:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            return _Page(self._fonts.for_document(), facts, lang, self._icc_profile).build()
+            if lang not in self._glyphs:
+                self._glyphs[lang] = prepared_glyphs(self._fonts, lang)
+            fonts = self._fonts.for_document(self._glyphs[lang])
+            return _Page(fonts, facts, lang, self._icc_profile).build()
+
+
+def new_document(fonts: dict[str, Any], lang: str) -> FallbackFontPDF:
+    """An empty A4 certificate in `lang`: margins, fonts and text shaping (RTL for Arabic)."""
+    rtl = i18n.direction(lang) == "rtl"
+    pdf = FallbackFontPDF(format="A4", unit="mm")
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(True, margin=MARGIN + 6)
+    pdf.fonts.update(fonts)
+    pdf.set_fallback_fonts(["sans"] if rtl else ["arabic"], exact_match=False)
+    _shape(pdf, "rtl" if rtl else "ltr")
+    return pdf
+
+
+def _shape(pdf: FPDF, direction: str) -> None:
+    if direction == "rtl":
+        pdf.set_text_shaping(
+            use_shaping_engine=True, direction="rtl", script="arab", language="ara"
+        )
+    else:
+        pdf.set_text_shaping(use_shaping_engine=True, direction="ltr", script="latn")
+
+
+def prepared_glyphs(book: FontBook, lang: str) -> dict[str, tuple[Glyph | None, ...]]:
+    """The glyphs every certificate in `lang` starts with, by font: those its words and the
+    usual characters of names and addresses draw (gateway.pdf.fonts: `for_document(base)`).
+
+    Found by drawing them the way certificates do, on a page that is thrown away.
+    """
+    pdf = new_document(book.for_document(), lang)
+    pdf.add_page()
+    rtl = i18n.direction(lang) == "rtl"
+    words = [*CATALOGUES[lang].values()]
+    words += [
+        value
+        for key, value in i18n.CATALOGUES[lang].items()
+        if key.startswith(("proof.", "evidence.", "event."))
+    ]
+    body = "arabic" if rtl else "sans"
+    for family, style, texts in (
+        (body, "", [*words, LATIN_REPERTOIRE, *(ARABIC_REPERTOIRE if rtl else [])]),
+        (body, "B", words),
+        ("mono", "", [ASCII]),  # hashes, identifiers, URLs
+    ):
+        pdf.set_font(family, style, 9)
+        for value in texts:
+            pdf.multi_cell(pdf.epw, LINE, value)
+    if rtl:  # values without an Arabic letter are laid out left to right (_Page._direction_of)
+        _shape(pdf, "ltr")
+        for family, style, value in ((body, "", LATIN_REPERTOIRE), ("mono", "", ASCII)):
+            pdf.set_font(family, style, 9)
+            pdf.multi_cell(pdf.epw, LINE, value)
+    return picked_glyphs(pdf.fonts)
 
 
 class _Page:
@@ -108,17 +192,7 @@ class _Page:
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
-        pdf = FallbackFontPDF(format="A4", unit="mm")
-        pdf.set_margins(MARGIN, MARGIN, MARGIN)
-        pdf.set_auto_page_break(True, margin=MARGIN + 6)
-        pdf.fonts.update(fonts)
-        pdf.set_fallback_fonts(["sans"] if self.rtl else ["arabic"], exact_match=False)
-        pdf.set_text_shaping(
-            use_shaping_engine=True,
-            direction="rtl" if self.rtl else "ltr",
-            script="arab" if self.rtl else "latn",
-            language="ara" if self.rtl else None,
-        )
+        pdf = new_document(fonts, lang)
         self.body = "arabic" if self.rtl else "sans"
         self.align = "R" if self.rtl else "L"
         info = DocumentInfo(
@@ -241,13 +315,11 @@ class _Page:
         if not self.rtl or _ARABIC_LETTER.search(value):
             yield
             return
-        self.pdf.set_text_shaping(use_shaping_engine=True, direction="ltr", script="latn")
+        _shape(self.pdf, "ltr")
         try:
             yield
         finally:
-            self.pdf.set_text_shaping(
-                use_shaping_engine=True, direction="rtl", script="arab", language="ara"
-            )
+            _shape(self.pdf, "rtl")
 
     def _header(self) -> None:
         pdf, lang = self.pdf, self.lang
