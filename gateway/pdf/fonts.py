@@ -77,7 +77,7 @@ class FontObjects:
     font_file: bytes  # the subset TrueType font, Flate-compressed
     font_length: int  # its length uncompressed (/Length1)
     widths: str  # the CIDFont's /W array
-    to_unicode: bytes  # the ToUnicode CMap
+    to_unicode: bytes  # the ToUnicode CMap, Flate-compressed (fpdf2 leaves it plain)
     cid_to_gid: bytes  # the CIDToGIDMap, Flate-compressed
 
 
@@ -89,6 +89,7 @@ _Placed = tuple[Glyph, int, int, int, int, bool]
 class _Shared:
     """Shared by every document's copy of one font: made once, read many times."""
 
+    memo: bool = True  # False: fonts, widths and glyph runs made afresh for each document
     pre_subset: tuple[bytes, frozenset[str]] | None = None
     objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
     widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
@@ -119,7 +120,9 @@ class _Font(TTFFont):
     _shapes: dict[tuple[object, ...], Any]
 
     @classmethod
-    def adopt(cls, font: TTFFont, raw: bytes, ranges: Iterable[tuple[int, int]]) -> _Font:
+    def adopt(
+        cls, font: TTFFont, raw: bytes, ranges: Iterable[tuple[int, int]], *, memo: bool = True
+    ) -> _Font:
         new = cls.__new__(cls)
         for name in TTFFont.__slots__:
             if hasattr(font, name):
@@ -127,7 +130,7 @@ class _Font(TTFFont):
         new._shapes = {}
         new._raw = raw
         new._ranges = tuple(ranges)
-        new._common = _Shared()  # shared by the copies
+        new._common = _Shared(memo=memo)  # shared by the copies
         # the tables documents read while drawing (glyph names, advances) and HarfBuzz's face,
         # loaded now from memory and shared read-only by every document
         new.ttfont = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False, lazy=True)
@@ -153,6 +156,8 @@ class _Font(TTFFont):
 
     def objects(self) -> FontObjects:
         """The font objects of this document's glyphs: from the memo when already made."""
+        if not self._common.memo:
+            return self._make_objects()
         key = tuple(self.subset.items())
         made = self._common.objects.get(key)
         if made is None:
@@ -184,7 +189,7 @@ class _Font(TTFFont):
             font_file=zlib.compress(data),
             font_length=len(data),
             widths=_tt_font_widths(self),
-            to_unicode=_to_unicode(self.subset),
+            to_unicode=zlib.compress(_to_unicode(self.subset)),
             cid_to_gid=zlib.compress(bytes(cid_to_gid)),
         )
 
@@ -204,6 +209,8 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
         """fpdf2's, the glyphs and positions memoised; only their codes are the document's."""
+        if not self._common.memo:
+            return list(super().shape_text(text, font_size_pt, text_shaping_params))
         if not text:
             return []
         key = _shape_key(text, font_size_pt, text_shaping_params)
@@ -277,6 +284,8 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> tuple[int, float]:
         """fpdf2's, memoised: line breaking asks for the width of every prefix of a text."""
+        if not self._common.memo:
+            return super().shaped_text_width(text, font_size_pt, text_shaping_params)
         key = _shape_key(text, font_size_pt, text_shaping_params)
         widths = self._common.widths
         width = widths.get(key)
@@ -337,9 +346,14 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
 
 
 class FontBook:
-    """The certificate's fonts, registered once; `for_document()` for each new FPDF."""
+    """The certificate's fonts, registered once; `for_document()` for each new FPDF.
 
-    def __init__(self, paths: dict[tuple[str, str], Path], scripts: dict[str, Any]) -> None:
+    `memo=False` draws as before the memos (font objects, widths, glyph runs), for comparison.
+    """
+
+    def __init__(
+        self, paths: dict[tuple[str, str], Path], scripts: dict[str, Any], *, memo: bool = True
+    ) -> None:
         prototype = FPDF()
         for (family, style), path in paths.items():
             prototype.add_font(family, style, str(path))
@@ -350,7 +364,7 @@ class FontBook:
             family = next(f for (f, s), _ in paths.items() if f + s.upper() == key)
             raw = Path(font.ttffile).read_bytes()
             font.close()
-            self._fonts[key] = _Font.adopt(font, raw, scripts[family])
+            self._fonts[key] = _Font.adopt(font, raw, scripts[family], memo=memo)
 
     def for_document(
         self, bases: Mapping[str, Sequence[Glyph | None]] | None = None
@@ -428,7 +442,7 @@ class FontOutputProducer(OutputProducer):
             )
             self._add_pdf_obj(cid_font, "fonts")
             composite.descendant_fonts = PDFArray([cid_font])
-            to_unicode = PDFContentStream(made.to_unicode)
+            to_unicode = _Compressed(made.to_unicode)
             self._add_pdf_obj(to_unicode, "fonts")
             composite.to_unicode = to_unicode
             system_info = CIDSystemInfo()

@@ -68,21 +68,25 @@ SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-# the characters of most names, addresses and subjects: printable ASCII, Latin-1, Latin
-# Extended-A and the usual punctuation (prepared_glyphs)
+# the characters of most names, addresses and subjects in French, English and Arabic
+# certificates: printable ASCII, Latin-1, œ Œ Ÿ and the usual punctuation (prepared_glyphs)
 ASCII: Final = "".join(map(chr, range(0x21, 0x7F)))
 LATIN_REPERTOIRE: Final = (
-    "".join(chr(c) for c in [*range(0x21, 0x7F), *range(0xA1, 0x180)] if c != 0xAD)
-    + " \u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026\u2039\u203a\u20ac\u2122"
+    "".join(chr(c) for c in range(0xA1, 0x100) if c != 0xAD)
+    + ASCII
+    + " \u0152\u0153\u0178\u2013\u2014\u2018\u2019\u201c\u201d\u2022\u2026\u20ac"
 )
 _TATWEEL: Final = "\u0640"
-# each Arabic letter alone, initial, medial and final; lam-alef; Arabic digits and punctuation
+# each Arabic letter alone, initial, medial and final; lam-alef and Allah ligatures; Arabic
+# digits and punctuation
 ARABIC_REPERTOIRE: Final = (
     *(
         f"{c} {c}{_TATWEEL} {_TATWEEL}{c}{_TATWEEL} {_TATWEEL}{c}"
         for c in map(chr, range(0x621, 0x64B))
     ),
     "\u0644\u0627 \u0640\u0644\u0627 \u0644\u0623 \u0644\u0625 \u0644\u0622",
+    "\u0627\u0644\u0644\u0647 \u0644\u0644\u0647",
+    "\u2066\u2069",  # the isolates around values in Arabic sentences (gateway.pdf.text.isolate)
     "".join(map(chr, range(0x660, 0x66A))) + " \u060c \u061b \u061f",
 )
 
@@ -109,17 +113,33 @@ class CertificateFacts:
     def verify_url(self) -> str:
         return verify_url(self.public_url, self.record.evidence_id)
 
+    @property
+    def log_url(self) -> str:
+        return log_url(self.public_url, self.record.evidence_id)
+
 
 def verify_url(public_url: str, evidence_id: str) -> str:
     return f"{public_url.rstrip('/')}/verify/{evidence_id}"
 
 
+def log_url(public_url: str, evidence_id: str) -> str:
+    """Where the inclusion proof of this evidence in the public evidence log is served."""
+    return f"{public_url.rstrip('/')}/log/proof/{evidence_id}"
+
+
 class CertificateRenderer:
     """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts), and each
-    language's usual glyphs prepared once (`prepared_glyphs`)."""
+    language's usual glyphs prepared once (`prepared_glyphs`).
 
-    def __init__(self, fonts: dict[tuple[str, str], Path] | None = None) -> None:
-        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS)
+    `prepared=False` renders as before that preparation and the fonts' memos (bench.pdf's
+    --before): the same certificate, its fonts subset afresh for each one.
+    """
+
+    def __init__(
+        self, fonts: dict[tuple[str, str], Path] | None = None, *, prepared: bool = True
+    ) -> None:
+        self._prepared = prepared
+        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS, memo=prepared)
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
         self._glyphs: dict[str, dict[str, tuple[Glyph | None, ...]]] = {}
@@ -128,7 +148,7 @@ class CertificateRenderer:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
             if lang not in self._glyphs:
-                self._glyphs[lang] = prepared_glyphs(self._fonts, lang)
+                self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
             fonts = self._fonts.for_document(self._glyphs[lang])
             return _Page(fonts, facts, lang, self._icc_profile).build()
 
@@ -252,6 +272,7 @@ class _Page:
         self._row(text(lang, "pdf.provider"), f"{record.provider_name} ({record.provider_domain})")
         self._row(text(lang, "pdf.policy"), record.policy_id)
         self._row(text(lang, "pdf.status_page"), self.facts.verify_url, mono=True)
+        self._row(text(lang, "pdf.log_proof"), self.facts.log_url, mono=True)
         if record.previous_evidence_sha256:
             self._row(text(lang, "proof.previous"), record.previous_evidence_sha256, mono=True)
         self._verify_box()

@@ -34,6 +34,7 @@ _FR: Final = {
     "pdf.policy": "Politique de preuve",
     "pdf.scan": "Scannez pour vérifier",
     "pdf.status_page": "Vérification en ligne",
+    "pdf.log_proof": "Preuve d'inscription au journal",
     "pdf.verify_title": "Comment vérifier ce document",
     "pdf.verify_body": "Ce document est scellé électroniquement (PAdES) par {provider} et "
     "horodaté ; votre lecteur PDF affiche la signature. La preuve signée evidence.xml et son "
@@ -95,6 +96,7 @@ _EN: Final = {
     "pdf.policy": "Evidence policy",
     "pdf.scan": "Scan to verify",
     "pdf.status_page": "Online verification",
+    "pdf.log_proof": "Inclusion proof in the log",
     "pdf.verify_title": "How to verify this document",
     "pdf.verify_body": "This document is electronically sealed (PAdES) by {provider} and "
     "timestamped; your PDF reader shows the signature. The signed evidence evidence.xml and its "
@@ -156,6 +158,7 @@ _AR: Final = {
     "pdf.policy": "سياسة الإثبات",
     "pdf.scan": "امسح الرمز للتحقق",
     "pdf.status_page": "التحقق عبر الإنترنت",
+    "pdf.log_proof": "إثبات القيد في السجل العام",
     "pdf.verify_title": "كيفية التحقق من هذه الوثيقة",
     "pdf.verify_body": "هذه الوثيقة مختومة إلكترونيًا (PAdES) من طرف {provider} ومؤرَّخة؛ "
     "يعرض قارئ PDF التوقيع. الإثبات الموقَّع evidence.xml وختمه evidence.xml.p7s مرفقان بهذا "
