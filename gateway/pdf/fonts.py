@@ -26,6 +26,7 @@ fpdf2's account of the page's font around lines mixing a font with its fallback 
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import logging
 import zlib
@@ -38,6 +39,7 @@ from typing import Any, Final, TypeGuard
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.bidi import BidiParagraph, auto_detect_base_direction
 from fpdf.enums import PDFResourceType
 from fpdf.fonts import Glyph, SubsetMap, TTFFont
 
@@ -59,7 +61,7 @@ ARABIC: Final = ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFE
 # (its ids, names, dates) of ~6 KB each, so the cache stays under ~25 MB per font and process;
 # the labels shaped again after a clear cost one slower certificate in a hundred
 MAX_SHAPES: Final = 4_000
-MAX_WIDTHS: Final = 50_000  # text widths (~200 bytes each) memoised per font and process
+MAX_WIDTHS: Final = 20_000  # text widths (~200 bytes each: ~4 MB) memoised per font and process
 # memoised font objects per font and process: one per prepared glyph set (per language), the
 # rest for documents with rarer glyphs (which rarely repeat); ~60 KB each
 MAX_FONT_OBJECTS: Final = 32
@@ -379,6 +381,15 @@ def picked_glyphs(fonts: Mapping[str, object]) -> dict[str, tuple[Glyph | None, 
     return {key: font.picked() for key, font in fonts.items() if isinstance(font, _Font)}
 
 
+@functools.lru_cache(maxsize=MAX_SHAPES)
+def bidi_segments(text: str, direction: Any, alias: str) -> tuple[tuple[str, Any], ...]:
+    """The runs of `text` in one direction each, by the Unicode bidi algorithm (fpdf2's)."""
+    paragraph = BidiParagraph(
+        text=text, base_direction=direction, preserve_bn_chars=True, alias=alias
+    )
+    return tuple(paragraph.get_bidi_fragments())
+
+
 class FallbackFontPDF(FPDF):
     """fpdf2's FPDF (2.8.9), keeping track right of the page's font after a line in two fonts.
 
@@ -392,6 +403,24 @@ class FallbackFontPDF(FPDF):
     q/Q even sees Noto glyph codes looked up in DejaVu, i.e. .notdef). The font is counted as
     set only by what outlives the line.
     """
+
+    def _preload_bidirectional_text(self, text: str, markdown: bool) -> Sequence[Any]:
+        """fpdf2 2.8.9's, the bidi algorithm's result memoised (`bidi_segments`): labels and
+        sentences come back in every certificate."""
+        if not self.text_shaping:
+            return super()._preload_bidirectional_text(text, markdown)
+        direction = self.text_shaping["direction"] or auto_detect_base_direction(text)
+        self.text_shaping["paragraph_direction"] = direction
+        emphasis = ("B" in self.font_style, "I" in self.font_style, self.strikethrough)
+        emphasis += (self.underline,)
+        fragments: list[Any] = []
+        for segment, segment_direction in bidi_segments(text, direction, self.str_alias_nb_pages):
+            self.text_shaping["fragment_direction"] = segment_direction
+            fragments.extend(
+                self._preload_font_styles(segment, markdown, _initial_emphasis=emphasis)
+            )
+            emphasis = getattr(self, "_markdown_emphasis", emphasis)
+        return tuple(fragments)
 
     def _render_styled_text_line(self, text_line: Any, *args: Any, **kwargs: Any) -> bool:
         established = self.current_font_is_set_on_page

@@ -416,20 +416,18 @@ class _Page:
         matrix = list(code.matrix)
         module = QR_SIZE / len(matrix)
         pdf.set_fill_color(0, 0, 0)
+        runs = []  # one rectangle per run of dark modules in a row, all filled at once
         for row, cells in enumerate(matrix):
             start = None
             for col, dark in enumerate([*cells, 0]):
                 if dark and start is None:
                     start = col
                 elif not dark and start is not None:
-                    pdf.rect(
-                        x + start * module,
-                        y + row * module,
-                        (col - start) * module,
-                        module,
-                        style="F",
-                    )
+                    left, top = (x + start * module) * pdf.k, (pdf.h - y - row * module) * pdf.k
+                    width, height = (col - start) * module * pdf.k, -module * pdf.k
+                    runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
                     start = None
+        pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)
