@@ -411,8 +411,12 @@ class FallbackFontPDF(FPDF):
             return super()._preload_bidirectional_text(text, markdown)
         direction = self.text_shaping["direction"] or auto_detect_base_direction(text)
         self.text_shaping["paragraph_direction"] = direction
-        emphasis = ("B" in self.font_style, "I" in self.font_style, self.strikethrough)
-        emphasis += (self.underline,)
+        emphasis = (
+            "B" in self.font_style,
+            "I" in self.font_style,
+            self.strikethrough,
+            self.underline,
+        )
         fragments: list[Any] = []
         for segment, segment_direction in bidi_segments(text, direction, self.str_alias_nb_pages):
             self.text_shaping["fragment_direction"] = segment_direction
