@@ -404,10 +404,12 @@ class FallbackFontPDF(FPDF):
     set only by what outlives the line.
     """
 
+    memo = True  # False: the bidi algorithm runs again for every text (as before the memo)
+
     def _preload_bidirectional_text(self, text: str, markdown: bool) -> Sequence[Any]:
         """fpdf2 2.8.9's, the bidi algorithm's result memoised (`bidi_segments`): labels and
         sentences come back in every certificate."""
-        if not self.text_shaping:
+        if not self.text_shaping or not self.memo:
             return super()._preload_bidirectional_text(text, markdown)
         direction = self.text_shaping["direction"] or auto_detect_base_direction(text)
         self.text_shaping["paragraph_direction"] = direction

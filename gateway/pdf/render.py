@@ -131,8 +131,9 @@ class CertificateRenderer:
     """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts), and each
     language's usual glyphs prepared once (`prepared_glyphs`).
 
-    `prepared=False` renders as before that preparation and the fonts' memos (bench.pdf's
-    --before): the same certificate, its fonts subset afresh for each one.
+    `prepared=False` renders as before that preparation and the memos of font objects, widths,
+    glyph runs and bidi runs (bench.pdf's --before; the QR code is drawn the new way in both):
+    the same certificate text, its fonts subset afresh for each one.
     """
 
     def __init__(
@@ -150,7 +151,9 @@ class CertificateRenderer:
             if lang not in self._glyphs:
                 self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
             fonts = self._fonts.for_document(self._glyphs[lang])
-            return _Page(fonts, facts, lang, self._icc_profile).build()
+            page = _Page(fonts, facts, lang, self._icc_profile)
+            page.pdf.memo = self._prepared
+            return page.build()
 
 
 def new_document(fonts: dict[str, Any], lang: str) -> FallbackFontPDF:
