@@ -17,9 +17,13 @@ certificate that costs ~200 ms; here:
   language's words and usual characters use, given the same codes in every document. A
   document that draws no other glyph then has the very same font objects as the previous one,
   and they are written from a memo (subset font, widths, ToUnicode and CIDToGIDMap made once);
-  a name or subject with a rarer glyph makes that document's fonts afresh (`FontOutputProducer`).
+  a name or subject with a rarer glyph makes that document's fonts afresh (`FontOutputProducer`);
+- what fpdf2 computes again and again while laying out is memoised: text widths (its line
+  breaking measures every prefix of a text), glyph runs (shape_text, without the codes, which
+  are the document's) and bidi runs (`FallbackFontPDF`).
 
-The font subsets are the same as fpdf2's own, only made faster. `FallbackFontPDF` corrects
+The font subsets are made with fpdf2's own options, of the glyphs each document's subset map
+holds. `FallbackFontPDF` corrects
 fpdf2's account of the page's font around lines mixing a font with its fallback (see there).
 """
 
@@ -42,8 +46,6 @@ from fpdf import FPDF
 from fpdf.bidi import BidiParagraph, auto_detect_base_direction
 from fpdf.enums import PDFResourceType
 from fpdf.fonts import Glyph, SubsetMap, TTFFont
-
-__all__ = ["Glyph"]
 from fpdf.output import (
     CIDSystemInfo,
     OutputProducer,
@@ -53,6 +55,7 @@ from fpdf.output import (
 )
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
+__all__ = ["FallbackFontPDF", "FontBook", "FontOutputProducer", "Glyph", "picked_glyphs"]
 log = logging.getLogger(__name__)
 
 LATIN: Final = ((0x20, 0x24F), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F))
