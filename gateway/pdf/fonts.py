@@ -12,26 +12,51 @@ certificate that costs ~200 ms; here:
 - each font is subset from a pre-subset holding the glyphs of the scripts certificates use
   (Latin, and Arabic for the Arabic font), made once, when every glyph the document uses is in
   it (else from the whole font). fontTools gives the very same bytes either way: the pre-subset
-  keeps every table, glyph name and layout feature, so the final subset cannot tell.
+  keeps every table, glyph name and layout feature, so the final subset cannot tell;
+- a document may start with a *prepared* glyph set (`for_document(base)`): the glyphs its
+  language's words and usual characters use, given the same codes in every document. A
+  document that draws no other glyph then has the very same font objects as the previous one,
+  and they are written from a memo (subset font, widths, ToUnicode and CIDToGIDMap made once);
+  a name or subject with a rarer glyph makes that document's fonts afresh (`FontOutputProducer`);
+- what fpdf2 computes again and again while laying out is memoised: text widths (its line
+  breaking measures every prefix of a text), glyph runs (shape_text, without the codes, which
+  are the document's) and bidi runs (`FallbackFontPDF`).
 
-The font subsets are the same as fpdf2's own, only made faster. `FallbackFontPDF` corrects
+The font subsets are made with fpdf2's own options, of the glyphs each document's subset map
+holds. `FallbackFontPDF` corrects
 fpdf2's account of the page's font around lines mixing a font with its fallback (see there).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import io
-from collections.abc import Iterable
+import logging
+import zlib
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.bidi import BidiParagraph, auto_detect_base_direction
 from fpdf.enums import PDFResourceType
-from fpdf.fonts import SubsetMap, TTFFont
-from fpdf.output import OutputProducer
+from fpdf.fonts import Glyph, SubsetMap, TTFFont
+from fpdf.output import (
+    CIDSystemInfo,
+    OutputProducer,
+    PDFFont,
+    _build_cmap_blocks,
+    _tt_font_widths,
+)
+from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
+
+__all__ = ["FallbackFontPDF", "FontBook", "FontOutputProducer", "Glyph", "picked_glyphs"]
+log = logging.getLogger(__name__)
 
 LATIN: Final = ((0x20, 0x24F), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F))
 ARABIC: Final = ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
@@ -39,19 +64,70 @@ ARABIC: Final = ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFE
 # (its ids, names, dates) of ~6 KB each, so the cache stays under ~25 MB per font and process;
 # the labels shaped again after a clear cost one slower certificate in a hundred
 MAX_SHAPES: Final = 4_000
+MAX_WIDTHS: Final = 20_000  # text widths (~200 bytes each: ~4 MB) memoised per font and process
+# memoised font objects per font and process: one per prepared glyph set (per language), the
+# rest for documents with rarer glyphs (which rarely repeat); ~60 KB each
+MAX_FONT_OBJECTS: Final = 32
+# the tables fpdf2 2.8.9 drops from every font subset (fpdf.output.OutputProducer._add_fonts)
+DROPPED_TABLES: Final = (
+    "FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
+    "EBLC", "EBSC", "SVG ", "CPAL", "COLR",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FontObjects:
+    """What a document's font objects hold for one subset map, made once (see _Font.objects)."""
+
+    font_file: bytes  # the subset TrueType font, Flate-compressed
+    font_length: int  # its length uncompressed (/Length1)
+    widths: str  # the CIDFont's /W array
+    to_unicode: bytes  # the ToUnicode CMap, Flate-compressed (fpdf2 leaves it plain)
+    cid_to_gid: bytes  # the CIDToGIDMap, Flate-compressed
+
+
+# a shaped glyph: the glyph, its x and y advance, x and y offset, and whether it must be placed
+_Placed = tuple[Glyph, int, int, int, int, bool]
+
+
+@dataclass
+class _Shared:
+    """Shared by every document's copy of one font: made once, read many times."""
+
+    memo: bool = True  # False: fonts, widths and glyph runs made afresh for each document
+    pre_subset: tuple[bytes, frozenset[str]] | None = None
+    objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
+    widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
+    runs: dict[tuple[object, ...], tuple[_Placed, ...]] = field(default_factory=dict)
+
+
+def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
+    """What HarfBuzz's result depends on, besides the font."""
+    params = params or {}
+    features = params.get("features") or {}
+    return (
+        text,
+        size,
+        params.get("fragment_direction"),
+        params.get("script"),
+        params.get("language"),
+        tuple(sorted(features.items())) if features else (),
+    )
 
 
 class _Font(TTFFont):
     """fpdf2's TrueType font with shared, memoised HarfBuzz shaping and a lazy pre-subset."""
 
     __slots__ = ("_common", "_ranges", "_raw", "_shapes")
-    _common: dict[str, tuple[bytes, frozenset[str]]]
+    _common: _Shared
     _ranges: tuple[tuple[int, int], ...]
     _raw: bytes
     _shapes: dict[tuple[object, ...], Any]
 
     @classmethod
-    def adopt(cls, font: TTFFont, raw: bytes, ranges: Iterable[tuple[int, int]]) -> _Font:
+    def adopt(
+        cls, font: TTFFont, raw: bytes, ranges: Iterable[tuple[int, int]], *, memo: bool = True
+    ) -> _Font:
         new = cls.__new__(cls)
         for name in TTFFont.__slots__:
             if hasattr(font, name):
@@ -59,7 +135,7 @@ class _Font(TTFFont):
         new._shapes = {}
         new._raw = raw
         new._ranges = tuple(ranges)
-        new._common = {}  # shared by the copies: "pre-subset" -> (bytes, glyph names)
+        new._common = _Shared(memo=memo)  # shared by the copies
         # the tables documents read while drawing (glyph names, advances) and HarfBuzz's face,
         # loaded now from memory and shared read-only by every document
         new.ttfont = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False, lazy=True)
@@ -68,27 +144,64 @@ class _Font(TTFFont):
         new.hbfont  # noqa: B018 - creates the HarfBuzz face
         return new
 
-    def for_document(self) -> _Font:
+    def for_document(self, base: Sequence[Glyph | None] = ()) -> _Font:
+        """A copy for one document, its subset map starting with `base` in that order."""
         clone = copy.copy(self)  # shares _shapes, ttfont and the HarfBuzz face
         clone.glyph_ids = {}
         clone.missing_glyphs = []
         clone.biggest_size_pt = 0
         clone.subset = SubsetMap(clone)
+        for glyph in base:
+            clone.subset.pick_glyph(glyph)
         return clone
+
+    def picked(self) -> tuple[Glyph | None, ...]:
+        """The glyphs this document's subset map holds, in the order of their codes."""
+        return tuple(glyph for glyph, _ in self.subset.items())
+
+    def objects(self) -> FontObjects:
+        """The font objects of this document's glyphs: from the memo when already made."""
+        if not self._common.memo:
+            return self._make_objects()
+        key = tuple(self.subset.items())
+        made = self._common.objects.get(key)
+        if made is None:
+            if len(self._common.objects) >= MAX_FONT_OBJECTS:
+                self._common.objects.clear()
+            made = self._make_objects()
+            self._common.objects[key] = made
+        return made
+
+    def _make_objects(self) -> FontObjects:
+        """As fpdf2 2.8.9 makes them (OutputProducer._add_fonts, TrueType outlines)."""
+        font = self.for_subsetting()
+        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+        options.drop_tables += list(DROPPED_TABLES)
+        subsetter = ftsubset.Subsetter(options)
+        subsetter.populate(glyphs=self.subset.get_all_glyph_names())
+        subsetter.subset(font)
+        cid_to_gid = bytearray(256 * 256 * 2)
+        for glyph, code in self.subset.items():
+            if glyph is not None:
+                gid = font.getGlyphID(glyph.glyph_name)
+                cid_to_gid[code * 2] = gid >> 8
+                cid_to_gid[code * 2 + 1] = gid & 0xFF
+        out = io.BytesIO()
+        font.save(out)
+        font.close()
+        data = out.getvalue()
+        return FontObjects(
+            font_file=zlib.compress(data),
+            font_length=len(data),
+            widths=_tt_font_widths(self),
+            to_unicode=zlib.compress(_to_unicode(self.subset)),
+            cid_to_gid=zlib.compress(bytes(cid_to_gid)),
+        )
 
     def perform_harfbuzz_shaping(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> Any:
-        params = text_shaping_params or {}
-        features = params.get("features") or {}
-        key = (
-            text,
-            font_size_pt,
-            params.get("fragment_direction"),
-            params.get("script"),
-            params.get("language"),
-            tuple(sorted(features.items())),
-        )
+        key = _shape_key(text, font_size_pt, text_shaping_params)
         shaped = self._shapes.get(key)
         if shaped is None:
             if len(self._shapes) >= MAX_SHAPES:
@@ -97,11 +210,102 @@ class _Font(TTFFont):
             self._shapes[key] = shaped
         return shaped
 
+    def shape_text(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """fpdf2's, the glyphs and positions memoised; only their codes are the document's."""
+        if not self._common.memo:
+            return list(super().shape_text(text, font_size_pt, text_shaping_params))
+        if not text:
+            return []
+        key = _shape_key(text, font_size_pt, text_shaping_params)
+        runs = self._common.runs
+        run = runs.get(key)
+        if run is None:
+            if len(runs) >= MAX_SHAPES:
+                runs.clear()
+            run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
+            runs[key] = run
+        pick = self.subset.pick_glyph
+        return [
+            {
+                "mapped_char": pick(glyph),
+                "x_advance": x_advance,
+                "y_advance": y_advance,
+                "x_offset": x_offset,
+                "y_offset": y_offset,
+                "force_positioning": force,
+            }
+            for glyph, x_advance, y_advance, x_offset, y_offset, force in run
+        ]
+
+    def _shape_run(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> Iterator[_Placed]:
+        """fpdf2 2.8.9's TTFFont.shape_text, without picking the glyphs' codes."""
+        glyph_infos, glyph_positions = self.perform_harfbuzz_shaping(
+            text, font_size_pt, text_shaping_params
+        )
+        clusters = sorted(int(info.cluster) for info in glyph_infos)
+        by_cluster: dict[int, list[int]] = {}
+        for i in range(len(text)):
+            at = bisect_left(clusters, i)
+            if at == 0:
+                cluster = clusters[0]
+            elif at == len(clusters) or clusters[at] != i:
+                cluster = clusters[at - 1]
+            else:
+                cluster = clusters[at]
+            by_cluster.setdefault(cluster, []).append(i)
+        hmtx = self.ttfont["hmtx"].metrics
+        for info, position in zip(glyph_infos, glyph_positions, strict=False):
+            indices = by_cluster.pop(info.cluster, [])
+            name = self.ttfont.getGlyphName(info.codepoint)
+            width = round(self.scale * hmtx[name][0])
+            glyph = self.subset.get_glyph(
+                glyph=info.codepoint,
+                unicode=tuple(ord(text[i]) for i in indices),
+                glyph_name=name,
+                glyph_width=width,
+            )
+            if glyph is None:
+                continue
+            force = bool(
+                width != position.x_advance
+                or position.x_offset != 0
+                or position.y_offset != 0
+                or position.y_advance != 0
+            )
+            yield (
+                glyph,
+                position.x_advance,
+                position.y_advance,
+                position.x_offset,
+                position.y_offset,
+                force,
+            )
+
+    def shaped_text_width(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[int, float]:
+        """fpdf2's, memoised: line breaking asks for the width of every prefix of a text."""
+        if not self._common.memo:
+            return super().shaped_text_width(text, font_size_pt, text_shaping_params)
+        key = _shape_key(text, font_size_pt, text_shaping_params)
+        widths = self._common.widths
+        width = widths.get(key)
+        if width is None:
+            if len(widths) >= MAX_WIDTHS:
+                widths.clear()
+            width = super().shaped_text_width(text, font_size_pt, text_shaping_params)
+            widths[key] = width
+        return width
+
     def for_subsetting(self) -> ttLib.TTFont:
         """A fresh fontTools font for fpdf2 to subset in place: the pre-subset when it will do."""
-        if not self._common:
-            self._common["pre-subset"] = _pre_subset(self._raw, self._ranges)
-        data, names = self._common["pre-subset"]
+        if self._common.pre_subset is None:
+            self._common.pre_subset = _pre_subset(self._raw, self._ranges)
+        data, names = self._common.pre_subset
         if not set(self.subset.get_all_glyph_names()) <= names:
             data = self._raw
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
@@ -147,9 +351,14 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
 
 
 class FontBook:
-    """The certificate's fonts, registered once; `for_document()` for each new FPDF."""
+    """The certificate's fonts, registered once; `for_document()` for each new FPDF.
 
-    def __init__(self, paths: dict[tuple[str, str], Path], scripts: dict[str, Any]) -> None:
+    `memo=False` draws as before the memos (font objects, widths, glyph runs), for comparison.
+    """
+
+    def __init__(
+        self, paths: dict[tuple[str, str], Path], scripts: dict[str, Any], *, memo: bool = True
+    ) -> None:
         prototype = FPDF()
         for (family, style), path in paths.items():
             prototype.add_font(family, style, str(path))
@@ -160,10 +369,28 @@ class FontBook:
             family = next(f for (f, s), _ in paths.items() if f + s.upper() == key)
             raw = Path(font.ttffile).read_bytes()
             font.close()
-            self._fonts[key] = _Font.adopt(font, raw, scripts[family])
+            self._fonts[key] = _Font.adopt(font, raw, scripts[family], memo=memo)
 
-    def for_document(self) -> dict[str, _Font]:
-        return {key: font.for_document() for key, font in self._fonts.items()}
+    def for_document(
+        self, bases: Mapping[str, Sequence[Glyph | None]] | None = None
+    ) -> dict[str, _Font]:
+        """Each font's copy for one document; `bases`: the glyphs each starts with, by font key."""
+        bases = bases or {}
+        return {key: font.for_document(bases.get(key, ())) for key, font in self._fonts.items()}
+
+
+def picked_glyphs(fonts: Mapping[str, object]) -> dict[str, tuple[Glyph | None, ...]]:
+    """The glyphs each of a document's fonts has drawn so far, in the order of their codes."""
+    return {key: font.picked() for key, font in fonts.items() if isinstance(font, _Font)}
+
+
+@functools.lru_cache(maxsize=MAX_SHAPES)
+def bidi_segments(text: str, direction: Any, alias: str) -> tuple[tuple[str, Any], ...]:
+    """The runs of `text` in one direction each, by the Unicode bidi algorithm (fpdf2's)."""
+    paragraph = BidiParagraph(
+        text=text, base_direction=direction, preserve_bn_chars=True, alias=alias
+    )
+    return tuple(paragraph.get_bidi_fragments())
 
 
 class FallbackFontPDF(FPDF):
@@ -179,6 +406,30 @@ class FallbackFontPDF(FPDF):
     q/Q even sees Noto glyph codes looked up in DejaVu, i.e. .notdef). The font is counted as
     set only by what outlives the line.
     """
+
+    memo = True  # False: the bidi algorithm runs again for every text (as before the memo)
+
+    def _preload_bidirectional_text(self, text: str, markdown: bool) -> Sequence[Any]:
+        """fpdf2 2.8.9's, the bidi algorithm's result memoised (`bidi_segments`): labels and
+        sentences come back in every certificate."""
+        if not self.text_shaping or not self.memo:
+            return super()._preload_bidirectional_text(text, markdown)
+        direction = self.text_shaping["direction"] or auto_detect_base_direction(text)
+        self.text_shaping["paragraph_direction"] = direction
+        emphasis = (
+            "B" in self.font_style,
+            "I" in self.font_style,
+            self.strikethrough,
+            self.underline,
+        )
+        fragments: list[Any] = []
+        for segment, segment_direction in bidi_segments(text, direction, self.str_alias_nb_pages):
+            self.text_shaping["fragment_direction"] = segment_direction
+            fragments.extend(
+                self._preload_font_styles(segment, markdown, _initial_emphasis=emphasis)
+            )
+            emphasis = getattr(self, "_markdown_emphasis", emphasis)
+        return tuple(fragments)
 
     def _render_styled_text_line(self, text_line: Any, *args: Any, **kwargs: Any) -> bool:
         established = self.current_font_is_set_on_page
@@ -197,16 +448,112 @@ class FallbackFontPDF(FPDF):
 class FontOutputProducer(OutputProducer):
     """fpdf2's PDF writer, preceded by `prepare_output`: `pdf.output(output_producer_class=...)`.
 
-    It runs once fpdf2 has drawn everything, page-number substitutions included.
+    It runs once fpdf2 has drawn everything, page-number substitutions included. The fonts'
+    objects are fpdf2's own, their contents taken from each font's memo (`_Font.objects`).
     """
 
     def bufferize(self) -> bytearray:
         prepare_output(self.fpdf)
         return super().bufferize()
 
+    def _add_fonts(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
+        everything = sorted(self.fpdf.fonts.values(), key=lambda font: int(font.i))
+        fonts = [font for font in everything if _plain_truetype(font)]
+        compliance = self.fpdf._compliance
+        if len(fonts) < len(everything) or (
+            compliance and compliance.profile == "PDFA" and compliance.part == 1
+        ):
+            for font in fonts:  # fpdf2's own way (the /CIDSet of PDF/A-1, a colour font…)
+                font.ttfont = font.for_subsetting()  # subset in place, then closed
+            return dict(super()._add_fonts(*args, **kwargs))
+        objects: dict[int, Any] = {}
+        for font in fonts:
+            made = font.objects()
+            if font.missing_glyphs:
+                log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
+            name = f"MPDFAA+{font.name}"
+            composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
+            self._add_pdf_obj(composite, "fonts")
+            objects[font.i] = composite
+            cid_font = PDFFont(
+                subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=made.widths
+            )
+            self._add_pdf_obj(cid_font, "fonts")
+            composite.descendant_fonts = PDFArray([cid_font])
+            to_unicode = _Compressed(made.to_unicode)
+            self._add_pdf_obj(to_unicode, "fonts")
+            composite.to_unicode = to_unicode
+            system_info = CIDSystemInfo()
+            self._add_pdf_obj(system_info, "fonts")
+            cid_font.c_i_d_system_info = system_info
+            descriptor = font.desc
+            descriptor.font_name = Name(name)
+            self._add_pdf_obj(descriptor, "fonts")
+            cid_font.font_descriptor = descriptor
+            cid_to_gid = _Compressed(made.cid_to_gid)
+            self._add_pdf_obj(cid_to_gid, "fonts")
+            cid_font.c_i_d_to_g_i_d_map = cid_to_gid
+            font_file = _Compressed(made.font_file, length1=made.font_length)
+            self._add_pdf_obj(font_file, "fonts")
+            descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+            font.subset.pick.cache_clear()
+            font.subset.get_glyph.cache_clear()
+        return objects
+
+
+def _plain_truetype(font: object) -> TypeGuard[_Font]:
+    return isinstance(font, _Font) and not font.color_font and not font.is_cff
+
+
+class _Compressed(PDFContentStream):
+    """A stream whose contents are already Flate-compressed (fpdf2 would compress them again)."""
+
+    def __init__(self, data: bytes, length1: int | None = None) -> None:
+        PDFObject.__init__(self)
+        self._contents = data
+        self.filter = Name("FlateDecode")
+        self.length = len(data)
+        if length1 is not None:
+            self.length1 = length1
+
+
+def _to_unicode(subset: SubsetMap) -> bytes:
+    """The ToUnicode CMap of a subset map, as fpdf2 2.8.9 writes it."""
+
+    def code(unicode: int) -> str:
+        if unicode > 0xFFFF:  # a surrogate pair
+            return f"{0xD800 | (unicode - 0x10000) >> 10:04X}{0xDC00 | (unicode & 0x3FF):04X}"
+        return f"{unicode:04X}"
+
+    entries = [
+        f"<{mapped:04X}> <{''.join(code(u) for u in glyph.unicode)}>\n"
+        for glyph, mapped in subset.items()
+        if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode
+    ]
+    return (
+        "/CIDInit /ProcSet findresource begin\n"
+        "12 dict begin\n"
+        "begincmap\n"
+        "/CIDSystemInfo\n"
+        "<</Registry (Adobe)\n"
+        "/Ordering (UCS)\n"
+        "/Supplement 0\n"
+        ">> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n"
+        "/CMapType 2 def\n"
+        "1 begincodespacerange\n"
+        "<0000> <FFFF>\n"
+        "endcodespacerange\n"
+        f"{_build_cmap_blocks(entries, 'bfchar')}"
+        "endcmap\n"
+        "CMapName currentdict /CMap defineresource pop\n"
+        "end\n"
+        "end"
+    ).encode("latin-1")
+
 
 def prepare_output(pdf: FPDF) -> None:
-    """Forget the fonts no page draws with; give the others a fresh font to subset.
+    """Forget the fonts no page draws with.
 
     The pages' font resources (fpdf2's resource catalogue) tell which fonts are drawn with;
     without that catalogue every font is kept.
@@ -222,6 +569,3 @@ def prepare_output(pdf: FPDF) -> None:
         }
         for key in [key for key, font in pdf.fonts.items() if font.i not in used]:
             del pdf.fonts[key]
-    for font in pdf.fonts.values():
-        if isinstance(font, _Font):
-            font.ttfont = font.for_subsetting()

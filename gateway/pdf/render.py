@@ -27,7 +27,15 @@ from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
 from gateway.pdf import resources
-from gateway.pdf.fonts import ARABIC, LATIN, FallbackFontPDF, FontBook, FontOutputProducer
+from gateway.pdf.fonts import (
+    ARABIC,
+    LATIN,
+    FallbackFontPDF,
+    FontBook,
+    FontOutputProducer,
+    Glyph,
+    picked_glyphs,
+)
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import (
     event_reason,
@@ -59,6 +67,27 @@ SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+# the characters of most names, addresses and subjects in French, English and Arabic
+# certificates: printable ASCII, Latin-1, œ Œ Ÿ and the usual punctuation (prepared_glyphs)
+ASCII: Final = "".join(map(chr, range(0x21, 0x7F)))
+LATIN_REPERTOIRE: Final = (
+    "".join(chr(c) for c in range(0xA1, 0x100) if c != 0xAD)
+    + ASCII
+    + " \u0152\u0153\u0178\u2013\u2014\u2018\u2019\u201c\u201d\u2022\u2026\u20ac"
+)
+_TATWEEL: Final = "\u0640"
+# each Arabic letter alone, initial, medial and final; lam-alef and Allah ligatures; Arabic
+# digits and punctuation
+ARABIC_REPERTOIRE: Final = (
+    *(
+        f"{c} {c}{_TATWEEL} {_TATWEEL}{c}{_TATWEEL} {_TATWEEL}{c}"
+        for c in map(chr, range(0x621, 0x64B))
+    ),
+    "\u0644\u0627 \u0640\u0644\u0627 \u0644\u0623 \u0644\u0625 \u0644\u0622",
+    "\u0627\u0644\u0644\u0647 \u0644\u0644\u0647",
+    "\u2066\u2069",  # the isolates around values in Arabic sentences (gateway.pdf.text.isolate)
+    "".join(map(chr, range(0x660, 0x66A))) + " \u060c \u061b \u061f",
+)
 
 
 def find_fonts() -> dict[tuple[str, str], Path]:
@@ -83,23 +112,100 @@ class CertificateFacts:
     def verify_url(self) -> str:
         return verify_url(self.public_url, self.record.evidence_id)
 
+    @property
+    def log_url(self) -> str:
+        return log_url(self.public_url, self.record.evidence_id)
+
 
 def verify_url(public_url: str, evidence_id: str) -> str:
     return f"{public_url.rstrip('/')}/verify/{evidence_id}"
 
 
-class CertificateRenderer:
-    """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts)."""
+def log_url(public_url: str, evidence_id: str) -> str:
+    """Where the inclusion proof of this evidence in the public evidence log is served."""
+    return f"{public_url.rstrip('/')}/log/proof/{evidence_id}"
 
-    def __init__(self, fonts: dict[tuple[str, str], Path] | None = None) -> None:
-        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS)
+
+class CertificateRenderer:
+    """Renders certificates; the fonts are read and parsed once (gateway.pdf.fonts), and each
+    language's usual glyphs prepared once (`prepared_glyphs`).
+
+    `prepared=False` renders as before that preparation and the memos of font objects, widths,
+    glyph runs and bidi runs (bench.pdf's --before; the QR code is drawn the new way in both):
+    the same certificate text, its fonts subset afresh for each one.
+    """
+
+    def __init__(
+        self, fonts: dict[tuple[str, str], Path] | None = None, *, prepared: bool = True
+    ) -> None:
+        self._prepared = prepared
+        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS, memo=prepared)
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
+        self._glyphs: dict[str, dict[str, tuple[Glyph | None, ...]]] = {}
 
     def render(self, facts: CertificateFacts) -> bytes:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            return _Page(self._fonts.for_document(), facts, lang, self._icc_profile).build()
+            if lang not in self._glyphs:
+                self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
+            fonts = self._fonts.for_document(self._glyphs[lang])
+            page = _Page(fonts, facts, lang, self._icc_profile)
+            page.pdf.memo = self._prepared
+            return page.build()
+
+
+def new_document(fonts: dict[str, Any], lang: str) -> FallbackFontPDF:
+    """An empty A4 certificate in `lang`: margins, fonts and text shaping (RTL for Arabic)."""
+    rtl = i18n.direction(lang) == "rtl"
+    pdf = FallbackFontPDF(format="A4", unit="mm")
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(True, margin=MARGIN + 6)
+    pdf.fonts.update(fonts)
+    pdf.set_fallback_fonts(["sans"] if rtl else ["arabic"], exact_match=False)
+    _shape(pdf, "rtl" if rtl else "ltr")
+    return pdf
+
+
+def _shape(pdf: FPDF, direction: str) -> None:
+    if direction == "rtl":
+        pdf.set_text_shaping(
+            use_shaping_engine=True, direction="rtl", script="arab", language="ara"
+        )
+    else:
+        pdf.set_text_shaping(use_shaping_engine=True, direction="ltr", script="latn")
+
+
+def prepared_glyphs(book: FontBook, lang: str) -> dict[str, tuple[Glyph | None, ...]]:
+    """The glyphs every certificate in `lang` starts with, by font: those its words and the
+    usual characters of names and addresses draw (gateway.pdf.fonts: `for_document(base)`).
+
+    Found by drawing them the way certificates do, on a page that is thrown away.
+    """
+    pdf = new_document(book.for_document(), lang)
+    pdf.add_page()
+    rtl = i18n.direction(lang) == "rtl"
+    words = [
+        text
+        for key, value in i18n.CATALOGUES[lang].messages.items()
+        if key.startswith(("pdf.", "proof.", "evidence.", "event."))
+        for text in ((value,) if isinstance(value, str) else value)
+    ]
+    body = "arabic" if rtl else "sans"
+    for family, style, texts in (
+        (body, "", [*words, LATIN_REPERTOIRE, *(ARABIC_REPERTOIRE if rtl else [])]),
+        (body, "B", words),
+        ("mono", "", [ASCII]),  # hashes, identifiers, URLs
+    ):
+        pdf.set_font(family, style, 9)
+        for value in texts:
+            pdf.multi_cell(pdf.epw, LINE, value)
+    if rtl:  # values without an Arabic letter are laid out left to right (_Page._direction_of)
+        _shape(pdf, "ltr")
+        for family, style, value in ((body, "", LATIN_REPERTOIRE), ("mono", "", ASCII)):
+            pdf.set_font(family, style, 9)
+            pdf.multi_cell(pdf.epw, LINE, value)
+    return picked_glyphs(pdf.fonts)
 
 
 class _Page:
@@ -108,17 +214,7 @@ class _Page:
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
-        pdf = FallbackFontPDF(format="A4", unit="mm")
-        pdf.set_margins(MARGIN, MARGIN, MARGIN)
-        pdf.set_auto_page_break(True, margin=MARGIN + 6)
-        pdf.fonts.update(fonts)
-        pdf.set_fallback_fonts(["sans"] if self.rtl else ["arabic"], exact_match=False)
-        pdf.set_text_shaping(
-            use_shaping_engine=True,
-            direction="rtl" if self.rtl else "ltr",
-            script="arab" if self.rtl else "latn",
-            language="ara" if self.rtl else None,
-        )
+        pdf = new_document(fonts, lang)
         self.body = "arabic" if self.rtl else "sans"
         self.align = "R" if self.rtl else "L"
         info = DocumentInfo(
@@ -178,6 +274,7 @@ class _Page:
         self._row(text(lang, "pdf.provider"), f"{record.provider_name} ({record.provider_domain})")
         self._row(text(lang, "pdf.policy"), record.policy_id)
         self._row(text(lang, "pdf.status_page"), self.facts.verify_url, mono=True)
+        self._row(text(lang, "pdf.log_proof"), self.facts.log_url, mono=True)
         if record.previous_evidence_sha256:
             self._row(text(lang, "proof.previous"), record.previous_evidence_sha256, mono=True)
         self._verify_box()
@@ -241,13 +338,11 @@ class _Page:
         if not self.rtl or _ARABIC_LETTER.search(value):
             yield
             return
-        self.pdf.set_text_shaping(use_shaping_engine=True, direction="ltr", script="latn")
+        _shape(self.pdf, "ltr")
         try:
             yield
         finally:
-            self.pdf.set_text_shaping(
-                use_shaping_engine=True, direction="rtl", script="arab", language="ara"
-            )
+            _shape(self.pdf, "rtl")
 
     def _header(self) -> None:
         pdf, lang = self.pdf, self.lang
@@ -323,20 +418,18 @@ class _Page:
         matrix = list(code.matrix)
         module = QR_SIZE / len(matrix)
         pdf.set_fill_color(0, 0, 0)
+        runs = []  # one rectangle per run of dark modules in a row, all filled at once
         for row, cells in enumerate(matrix):
             start = None
             for col, dark in enumerate([*cells, 0]):
                 if dark and start is None:
                     start = col
                 elif not dark and start is not None:
-                    pdf.rect(
-                        x + start * module,
-                        y + row * module,
-                        (col - start) * module,
-                        module,
-                        style="F",
-                    )
+                    left, top = (x + start * module) * pdf.k, (pdf.h - y - row * module) * pdf.k
+                    width, height = (col - start) * module * pdf.k, -module * pdf.k
+                    runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
                     start = None
+        pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)

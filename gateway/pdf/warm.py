@@ -1,6 +1,6 @@
 """Imported by the certificate processes' forkserver, before any fork: parse the fonts and fill
-the renderer's lazy caches (cut-down fonts, shaping) with one certificate per language, so that
-each gateway's certificate process starts warm."""
+the renderer's lazy caches (cut-down fonts, prepared glyph sets, font objects, shaping) with one
+certificate per language, so that each gateway's certificate process starts warm."""
 
 from __future__ import annotations
 

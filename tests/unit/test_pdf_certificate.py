@@ -6,6 +6,7 @@ and text is read by pdftotext (poppler-utils), independent of the code that wrot
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import unicodedata
@@ -155,6 +156,32 @@ def test_arabic_verification_addresses_keep_their_slashes(
     printed = {w for _, _, w in words(pdf)}
     assert "https://lre.example.ma/pki/" in printed
     assert "https://lre.example.ma/verify" in printed
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"),
+    [
+        ("fr", "Preuve d'inscription au journal"),
+        ("en", "Inclusion proof in the log"),
+        ("ar", "إثبات القيد في السجل العام"),
+    ],
+)
+def test_the_log_inclusion_proof_address_is_printed_on_one_line_with_its_label(
+    tmp_path: Path, renderer: CertificateRenderer, lang: str, label: str
+) -> None:
+    """The public log's inclusion proof of this evidence: its address whole, on one line,
+    beside a label in the certificate's language."""
+    record = proof_record(EvidenceType.SubmissionAcceptance)
+    pdf = write(tmp_path, renderer, record, lang)
+    url = f"{PUBLIC_URL.rstrip('/')}/log/proof/{record.evidence_id}"
+    found = words(pdf)
+    line = [(y, x) for y, x, w in found if w == url]
+    assert len(line) == 1  # one word: never broken, in reading order
+    y, _ = line[0]
+    on_line = {html.unescape(w) for wy, _, w in found if abs(wy - y) < 3}
+    on_line |= {w[::-1] for w in on_line}  # -bbox gives Arabic words in visual order
+    assert set(label.split()[:2]) <= on_line
+    assert _letters(_plain(label)) in _letters(" ".join(pdftotext(pdf).split()))
 
 
 def test_many_attachments_continue_on_a_page_with_header_reference_and_numbers(

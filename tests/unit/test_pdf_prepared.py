@@ -1,0 +1,109 @@
+"""Certificates drawn from a prepared glyph set per language (gateway.pdf.fonts, render.py's
+prepared_glyphs) read the same as certificates whose fonts are subset afresh, and share their
+font objects whenever the variable text uses no rarer glyph.
+
+Read back with pikepdf (the embedded font programs) and pdftotext (poppler-utils), independent
+of the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+from gateway.core.evidence import EvidenceRecord, EvidenceType
+from gateway.pdf.render import CertificateRenderer
+from tests.support.proofs import ORDER, proof_record, render
+
+LANGUAGES = ("fr", "en", "ar")
+
+
+@pytest.fixture(scope="module")
+def prepared() -> CertificateRenderer:
+    return CertificateRenderer()
+
+
+@pytest.fixture(scope="module")
+def unprepared() -> CertificateRenderer:
+    return CertificateRenderer(prepared=False)
+
+
+def pdftotext(tmp_path: Path, pdf: bytes, name: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def font_programs(pdf: bytes) -> dict[str, bytes]:
+    """Each page font's embedded TrueType program, by its base font name."""
+    document = pikepdf.open(io.BytesIO(pdf))
+    programs = {}
+    for page in document.pages:
+        for font in page.Resources.Font.values():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            programs[str(font.BaseFont)] = descriptor.FontFile2.read_bytes()
+    return programs
+
+
+def named(record: EvidenceRecord, name: str, subject: str) -> EvidenceRecord:
+    return replace(record, sender_name=name, subject=subject)
+
+
+@pytest.mark.parametrize("attachments", [0, 12])
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", ORDER, ids=lambda e: e.value)
+def test_a_prepared_certificate_reads_as_one_whose_fonts_are_subset_afresh(
+    tmp_path: Path,
+    prepared: CertificateRenderer,
+    unprepared: CertificateRenderer,
+    event: EvidenceType,
+    lang: str,
+    attachments: int,
+) -> None:
+    """Same words at the same places, continuation pages included, in every language."""
+    record = proof_record(event, attachments)
+    fast = pdftotext(tmp_path, render(prepared, record, lang), "prepared.pdf")
+    slow = pdftotext(tmp_path, render(unprepared, record, lang), "unprepared.pdf")
+    assert fast == slow
+    assert record.letter_reference in fast
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_certificates_with_usual_names_share_their_fonts(
+    tmp_path: Path, prepared: CertificateRenderer, lang: str
+) -> None:
+    """Two letters from different senders, about different things: the same font programs
+    (the prepared glyph set), and each certificate shows its own name and subject."""
+    record = proof_record(EvidenceType.SubmissionAcceptance)
+    first = named(record, "Zoé Lefèvre-Brûlé", "Facture n° 2026/114 — échéance")
+    second = named(record, "Œdipe O'Connor", "Préavis « bail » ; 3 500,00 € TTC")
+    if lang == "ar":
+        second = named(record, "محمد بن عبد الله", "إنذار بالأداء رقم ٤٢")
+    pdf_first, pdf_second = render(prepared, first, lang), render(prepared, second, lang)
+    assert font_programs(pdf_first) == font_programs(pdf_second)
+    text = pdftotext(tmp_path, pdf_second, "second.pdf")
+    if lang != "ar":  # pdftotext gives Arabic in visual order, checked by the other tests
+        assert second.sender_name in text
+        assert second.subject in text
+
+
+def test_a_rarer_glyph_is_drawn_and_its_font_made_for_it(
+    tmp_path: Path, prepared: CertificateRenderer
+) -> None:
+    """A name outside the prepared glyphs (Greek, Cyrillic, Polish) is still drawn: that
+    certificate's font program is made for it, the next usual one is the prepared one again."""
+    record = proof_record(EvidenceType.SubmissionAcceptance)
+    usual = render(prepared, named(record, "Jean Martin", "Relance"), "fr")
+    rare = named(record, "Ωμέγα Жуков Łódź", "Relance")
+    pdf = render(prepared, rare, "fr")
+    assert "Ωμέγα Жуков Łódź" in pdftotext(tmp_path, pdf, "rare.pdf")
+    assert font_programs(pdf) != font_programs(usual)
+    again = render(prepared, named(record, "Anne Petit", "Relance"), "fr")
+    assert font_programs(again) == font_programs(usual)
