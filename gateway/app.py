@@ -56,10 +56,10 @@ from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport, make_transport
+from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
-from gateway.storage.api_store import EndpointRecord
+from gateway.storage.api_store import EndpointRecord, Notice
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
@@ -309,7 +309,7 @@ async def running(
             clock=clock,
         )
         add_pki_routes(app, crl)
-        api, webhooks = _api(settings, app, registry, store, pdf_queue, transport, clock)
+        api, webhooks = _api(settings, app, registry, store, pdf_queue, scheduler.wake, clock)
         registry.wake = _both(scheduler.wake, webhooks.wake)
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
@@ -456,7 +456,7 @@ def _api(
     registry: Registry,
     store: LetterStore,
     pdfs: PdfQueue,
-    transport: Transport,
+    mail_queued: Callable[[], None],
     clock: Callable[[], datetime],
 ) -> tuple[ApiService, WebhookWorker]:
     """The REST API under /api/v1 and the webhook worker (gateway.api, gateway.webhooks)."""
@@ -468,13 +468,12 @@ def _api(
         rate_limit=settings.api.rate_limit,
     )
 
-    async def notify(endpoint: EndpointRecord, at: datetime) -> None:
-        to = await registry.io(service.api.account_email, endpoint.account_id)
-        mail = disabled_notice(endpoint, to, registry.bounce_address, at)
-        try:
-            await transport.send(Outgoing(registry.bounce_address, to, mail, new_id()))
-        except Exception:
-            log.exception("could not tell %s that a webhook endpoint was disabled", to)
+    def notice(endpoint: EndpointRecord, to: str, at: datetime) -> Notice:
+        mail_id = new_id()
+        message_id = f"<{mail_id}@{settings.gateway.domain}>"
+        sender = registry.bounce_address
+        message = disabled_notice(endpoint, to, sender, at, message_id=message_id)
+        return Notice(mail_id, sender, message)
 
     worker = WebhookWorker(
         store=service.api,
@@ -482,7 +481,9 @@ def _api(
         settings=settings.api,
         public_url=settings.gateway.public_url,
         clock=clock,
-        notify=notify,
+        resolver=Resolver(settings.delivery.resolver),
+        notice=notice,
+        mail_queued=mail_queued,
     )
     return service, worker
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import getaddresses
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +35,7 @@ from gateway.storage.api_store import (
 )
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import AccountRecord, LetterStore, StoredEvidence
+from gateway.webhooks.destination import private_host
 from gateway.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
@@ -96,19 +95,6 @@ def recipients_of(content: bytes) -> tuple[str, ...]:
     if not found:
         raise problems.invalid("the message has no recipient in To: or Cc:")
     return tuple(found)
-
-
-def private_host(url: str) -> bool:
-    """True when the URL's host is the gateway's own network: localhost, or a loopback,
-    private, link-local or reserved address literal (a name is resolved only when posting)."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost") or not host:
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
 
 
 class ApiService:
