@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from gateway.operator_keys import add_keys_commands, operator, run_audit, run_ke
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
+from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
@@ -60,6 +61,7 @@ from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
 from gateway.storage.api_store import EndpointRecord, Notice
+from gateway.storage.buckets import BucketStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
@@ -420,7 +422,12 @@ def _add_portal(
 ) -> None:
     """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH."""
     portal = PortalService(
-        accounts=registry, store=PortalStore(engine), io=registry.io, clock=clock, new_id=new_id
+        accounts=registry,
+        store=PortalStore(engine),
+        io=registry.io,
+        clock=clock,
+        new_id=new_id,
+        buckets=BucketStore(engine),
     )
     add_portal_routes(app, portal)
 
@@ -465,7 +472,14 @@ def _api(
         app,
         service,
         max_request_size=settings.api.max_request_size,
-        rate_limit=settings.api.rate_limit,
+        limit=RateLimit(
+            "api",
+            settings.api.rate_limit,
+            timedelta(minutes=1),
+            store=BucketStore(store.engine),
+            io=registry.io,
+            clock=clock,
+        ),
     )
 
     def notice(endpoint: EndpointRecord, to: str, at: datetime) -> Notice:
