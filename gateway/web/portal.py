@@ -59,12 +59,12 @@ def add_portal_routes(app: web.Application, portal: PortalService) -> None:
     add.add_get(r"/portal/proofs/{evidence_id:[0-9a-f]{32}}/{name}", proof)
 
 
-def _path(request: web.Request, tail: str = "") -> str:
+def portal_path(request: web.Request, tail: str = "") -> str:
     return f"{request.app[SITE].root}/portal/{tail}"
 
 
 async def to_portal(request: web.Request) -> web.Response:
-    raise web.HTTPMovedPermanently(_path(request))
+    raise web.HTTPMovedPermanently(portal_path(request))
 
 
 async def _visitor(request: web.Request) -> Visitor | None:
@@ -75,17 +75,17 @@ async def _visitor(request: web.Request) -> Visitor | None:
     return Visitor(found[0], token, found[1])
 
 
-async def _signed_in(request: web.Request) -> Visitor:
+async def signed_in(request: web.Request) -> Visitor:
     """The signed-in visitor; anyone else is sent to the sign-in form."""
     visitor = await _visitor(request)
     if visitor is None:
-        raise web.HTTPSeeOther(_path(request))
+        raise web.HTTPSeeOther(portal_path(request))
     return visitor
 
 
 async def home(request: web.Request) -> web.Response:
     if await _visitor(request) is not None:
-        raise web.HTTPSeeOther(_path(request, "letters"))
+        raise web.HTTPSeeOther(portal_path(request, "letters"))
     return _signin_page(request)
 
 
@@ -127,7 +127,7 @@ def _set_nonce(request: web.Request, response: web.StreamResponse, nonce: str) -
     response.set_cookie(
         csrf.COOKIE,
         nonce,
-        path=_path(request),
+        path=portal_path(request),
         httponly=True,
         samesite="Strict",
         secure=_secure(request),
@@ -138,7 +138,7 @@ def _secure(request: web.Request) -> bool | None:
     return request.app[SITE].public_url.lower().startswith("https:") or request.secure or None
 
 
-async def _form(request: web.Request, scope: str) -> dict[str, str]:
+async def posted_form(request: web.Request, scope: str) -> dict[str, str]:
     """The POSTed form's text fields, once the Origin and the CSRF token are checked."""
     site = request.app[SITE]
     allowed = frozenset(
@@ -161,7 +161,7 @@ async def _form(request: web.Request, scope: str) -> dict[str, str]:
 
 async def sign_in(request: web.Request) -> web.Response:
     """Check the address and password; on success a new session cookie and the letters."""
-    fields = await _form(request, SIGNIN_SCOPE)
+    fields = await posted_form(request, SIGNIN_SCOPE)
     email = fields.get("email", "")[:MAX_FIELD]
     password = fields.get("password", "")
     if len(password) > MAX_PASSWORD:
@@ -175,11 +175,11 @@ async def sign_in(request: web.Request) -> web.Response:
         )
     except SignInRefused:
         return _signin_page(request, status=401, problem="wrong", email=email)
-    response = web.HTTPSeeOther(_path(request, "letters"))
+    response = web.HTTPSeeOther(portal_path(request, "letters"))
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        path=_path(request),
+        path=portal_path(request),
         httponly=True,
         samesite="Strict",
         secure=_secure(request),
@@ -188,15 +188,15 @@ async def sign_in(request: web.Request) -> web.Response:
 
 
 async def sign_out(request: web.Request) -> web.Response:
-    visitor = await _signed_in(request)
-    await _form(request, _session_scope(visitor))
+    visitor = await signed_in(request)
+    await posted_form(request, session_scope(visitor))
     await request.app[PORTAL].sign_out(visitor.token)
-    response = web.HTTPSeeOther(_path(request))
-    response.del_cookie(SESSION_COOKIE, path=_path(request))
+    response = web.HTTPSeeOther(portal_path(request))
+    response.del_cookie(SESSION_COOKIE, path=portal_path(request))
     raise response
 
 
-def _session_scope(visitor: Visitor) -> str:
+def session_scope(visitor: Visitor) -> str:
     return f"portal:{visitor.session_id}"
 
 
@@ -216,7 +216,7 @@ def _query(request: web.Request) -> tuple[str, State | None, int]:
 
 async def letters(request: web.Request) -> web.Response:
     """The account's letters, newest first, searchable, filtered by state, paginated."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     text, state, page = _query(request)
     query = LetterQuery(text=text, state=state, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     found, more = await request.app[PORTAL].letters(visitor.account, query)
@@ -225,7 +225,7 @@ async def letters(request: web.Request) -> web.Response:
     def page_link(number: int) -> str:
         return "?" + urlencode({**filters, "page": number})
 
-    return _signed_in_page(
+    return signed_in_page(
         request,
         visitor,
         "portal_letters.html",
@@ -239,7 +239,7 @@ async def letters(request: web.Request) -> web.Response:
     )
 
 
-def _signed_in_page(
+def signed_in_page(
     request: web.Request, visitor: Visitor, template: str, **values: Any
 ) -> web.Response:
     site = request.app[SITE]
@@ -248,9 +248,9 @@ def _signed_in_page(
         request,
         template,
         account=visitor.account,
-        portal=_path(request),
+        portal=portal_path(request),
         csrf_field=csrf.FIELD,
-        csrf=csrf.form_token(site.secret, nonce, _session_scope(visitor)),
+        csrf=csrf.form_token(site.secret, nonce, session_scope(visitor)),
         nonce_field=csrf.NONCE_FIELD,
         nonce=nonce,
         **values,
@@ -262,7 +262,7 @@ def _signed_in_page(
 
 async def export(request: web.Request) -> web.Response:
     """Every letter matching the search, as CSV (one row per recipient)."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     text, state, _ = _query(request)
     found = await request.app[PORTAL].export(visitor.account, text, state)
     headers = {"Content-Disposition": content_disposition("letters.csv", "letters.csv")}
@@ -273,7 +273,7 @@ async def export(request: web.Request) -> web.Response:
 
 async def letter(request: web.Request) -> web.Response:
     """One letter: each recipient's state and dated events, and the proofs to download."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     found = await request.app[PORTAL].letter(visitor.account, request.match_info["reference"])
     if found is None:
         raise PageError(404)
@@ -282,12 +282,12 @@ async def letter(request: web.Request) -> web.Response:
         rcpt.delivery_id: [e for e in events if e.delivery_id == rcpt.delivery_id]
         for rcpt in line.recipients
     }
-    return _signed_in_page(request, visitor, "portal_letter.html", letter=line, events=by_delivery)
+    return signed_in_page(request, visitor, "portal_letter.html", letter=line, events=by_delivery)
 
 
 async def proof(request: web.Request) -> web.Response:
     """evidence.xml, its .p7s or the PDF certificate of one of the account's own proofs."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     name = request.match_info["name"]
     content_type = PROOF_FILES.get(name)
     if content_type is None:
