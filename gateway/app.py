@@ -60,7 +60,7 @@ from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
-from gateway.storage.api_store import EndpointRecord, Notice
+from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
 from gateway.storage.buckets import BucketStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
@@ -77,6 +77,8 @@ from gateway.web.app import create_app
 from gateway.web.log import add_log_routes
 from gateway.web.metrics import admin_app
 from gateway.web.portal import add_portal_routes
+from gateway.web.portal_access import add_access_routes
+from gateway.web.portal_access_service import AccessService
 from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
@@ -316,7 +318,7 @@ async def running(
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
-        _add_portal(app, registry, engine, clock)
+        _add_portal(app, registry, engine, clock, settings)
         evidence_log = _evidence_log(settings, engine, registry, timestamper, clock)
         add_log_routes(app, evidence_log.store, registry.io)
         # request bodies are never decompressed: a compressed one gets 415 unread (web/app.py)
@@ -418,18 +420,33 @@ async def _listen(runner: web.AppRunner, key: str, address: tuple[str, int]) -> 
 
 
 def _add_portal(
-    app: web.Application, registry: Registry, engine: Engine, clock: Callable[[], datetime]
+    app: web.Application,
+    registry: Registry,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    settings: Settings,
 ) -> None:
-    """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH."""
+    """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH, and the
+    page of the same API tokens and webhook endpoints as the API and the command line."""
+    buckets = BucketStore(engine)
     portal = PortalService(
         accounts=registry,
         store=PortalStore(engine),
         io=registry.io,
         clock=clock,
         new_id=new_id,
-        buckets=BucketStore(engine),
+        buckets=buckets,
     )
     add_portal_routes(app, portal)
+    access = AccessService(
+        store=ApiStore(engine),
+        buckets=buckets,
+        io=registry.io,
+        clock=clock,
+        new_id=new_id,
+        allow_private_hosts=settings.api.webhook_private_hosts,
+    )
+    add_access_routes(app, access)
 
 
 def _evidence_log(

@@ -35,7 +35,7 @@ from gateway.storage.api_store import (
 )
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import AccountRecord, LetterStore, StoredEvidence
-from gateway.webhooks.destination import private_host
+from gateway.webhooks.destination import refused_url
 from gateway.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,10 @@ class ApiService:
         return self.api.tokens(account.id)
 
     def add_webhook(self, account: AccountRecord, url: str, now: datetime) -> EndpointRecord:
-        if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
+        refused = refused_url(url, allow_private=self._settings.api.webhook_private_hosts)
+        if refused == "url":
             raise problems.invalid("url: an http:// or https:// URL is required")
-        if not self._settings.api.webhook_private_hosts and private_host(url):
+        if refused == "private":
             raise problems.invalid(
                 "url: endpoints on loopback or private addresses are refused "
                 "(api.webhook_private_hosts)"

@@ -51,6 +51,37 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "portal.csrf.title": "Formulaire expiré",
         "portal.csrf": "Pour votre sécurité, ce formulaire a expiré ou ne provient pas de ce "
         "site. Rouvrez l'espace expéditeur et recommencez.",
+        "portal.access.title": "Jetons d'API et webhooks",
+        "portal.access.intro": "Vos logiciels déposent et suivent vos lettres par l'API ({api}) "
+        "avec un jeton ; les webhooks leur envoient chaque événement.",
+        "portal.access.once": "Copiez-le maintenant : il ne sera plus jamais affiché.",
+        "portal.access.active": "Actif",
+        "portal.access.created": "Créé le",
+        "portal.access.problem.url": "Indiquez une adresse http:// ou https:// complète.",
+        "portal.access.problem.private": "Cette adresse désigne le réseau interne de la "
+        "passerelle (boucle locale, adresse privée) : elle est refusée.",
+        "portal.access.problem.throttled": "Trop de créations en peu de temps. Réessayez dans "
+        "{minutes} min.",
+        "portal.tokens.title": "Jetons d'API",
+        "portal.tokens.new": "Nouveau jeton",
+        "portal.tokens.none": "Aucun jeton pour l'instant.",
+        "portal.tokens.label": "Nom du jeton (par exemple le logiciel qui l'utilise)",
+        "portal.tokens.create": "Créer un jeton",
+        "portal.tokens.revoke": "Révoquer",
+        "portal.tokens.revoked": "Révoqué",
+        "portal.tokens.last_used": "Dernière utilisation :",
+        "portal.tokens.never": "jamais",
+        "portal.webhooks.title": "Webhooks",
+        "portal.webhooks.intro": "Chaque événement de vos lettres est envoyé en POST JSON, "
+        "signé selon Standard Webhooks avec le secret du point de réception.",
+        "portal.webhooks.new": "Nouveau point de réception : son secret de signature",
+        "portal.webhooks.none": "Aucun point de réception pour l'instant.",
+        "portal.webhooks.url": "Adresse du point de réception",
+        "portal.webhooks.add": "Ajouter",
+        "portal.webhooks.remove": "Supprimer",
+        "portal.webhooks.enable": "Réactiver",
+        "portal.webhooks.disabled": "Désactivé",
+        "portal.webhooks.disabled_since": "Désactivé après des échecs répétés, le",
     },
     "en": {
         "portal.title": "Sender's portal",
@@ -92,6 +123,37 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "portal.csrf.title": "Form expired",
         "portal.csrf": "For your security, this form has expired or did not come from this "
         "site. Open the sender's portal again and retry.",
+        "portal.access.title": "API tokens and webhooks",
+        "portal.access.intro": "Your software deposits and follows your letters through the API "
+        "({api}) with a token; webhooks send it every event.",
+        "portal.access.once": "Copy it now: it will never be shown again.",
+        "portal.access.active": "Active",
+        "portal.access.created": "Created",
+        "portal.access.problem.url": "Give a complete http:// or https:// address.",
+        "portal.access.problem.private": "This address is on the gateway's own network "
+        "(loopback, private address): it is refused.",
+        "portal.access.problem.throttled": "Too many created in a short time. Try again in "
+        "{minutes} min.",
+        "portal.tokens.title": "API tokens",
+        "portal.tokens.new": "New token",
+        "portal.tokens.none": "No token yet.",
+        "portal.tokens.label": "Token name (for example the software that uses it)",
+        "portal.tokens.create": "Create a token",
+        "portal.tokens.revoke": "Revoke",
+        "portal.tokens.revoked": "Revoked",
+        "portal.tokens.last_used": "Last used:",
+        "portal.tokens.never": "never",
+        "portal.webhooks.title": "Webhooks",
+        "portal.webhooks.intro": "Every event of your letters is POSTed as JSON, signed the "
+        "Standard Webhooks way with the endpoint's secret.",
+        "portal.webhooks.new": "New endpoint: its signing secret",
+        "portal.webhooks.none": "No endpoint yet.",
+        "portal.webhooks.url": "Endpoint URL",
+        "portal.webhooks.add": "Add",
+        "portal.webhooks.remove": "Remove",
+        "portal.webhooks.enable": "Enable again",
+        "portal.webhooks.disabled": "Disabled",
+        "portal.webhooks.disabled_since": "Disabled after repeated failures on",
     },
     "ar": {
         "portal.title": "فضاء المرسِل",
@@ -133,6 +195,37 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "portal.csrf.title": "انتهت صلاحية الاستمارة",
         "portal.csrf": "حفاظًا على أمانك، انتهت صلاحية هذه الاستمارة أو أنها لم تصدر عن هذا "
         "الموقع. افتح فضاء المرسِل من جديد وأعد المحاولة.",
+        "portal.access.title": "رموز الواجهة البرمجية وخطافات الويب",
+        "portal.access.intro": "تودِع برمجياتك رسائلك وتتابعها عبر الواجهة البرمجية ({api}) "
+        "برمز؛ وترسل إليها خطافات الويب كل حدث.",
+        "portal.access.once": "انسخه الآن: لن يُعرض مرة أخرى أبدًا.",
+        "portal.access.active": "نشط",
+        "portal.access.created": "أُنشئ في",
+        "portal.access.problem.url": "أدخل عنوانًا كاملًا يبدأ بـ http:// أو https://.",
+        "portal.access.problem.private": "هذا العنوان يشير إلى الشبكة الداخلية للبوابة (عنوان "
+        "محلي أو خاص): إنه مرفوض.",
+        "portal.access.problem.throttled": "عمليات إنشاء كثيرة في وقت قصير. أعد المحاولة بعد "
+        "{minutes} دقيقة.",
+        "portal.tokens.title": "رموز الواجهة البرمجية",
+        "portal.tokens.new": "رمز جديد",
+        "portal.tokens.none": "لا يوجد رمز بعد.",
+        "portal.tokens.label": "اسم الرمز (مثلًا البرنامج الذي يستعمله)",
+        "portal.tokens.create": "إنشاء رمز",
+        "portal.tokens.revoke": "إلغاء",
+        "portal.tokens.revoked": "ملغى",
+        "portal.tokens.last_used": "آخر استعمال:",
+        "portal.tokens.never": "أبدًا",
+        "portal.webhooks.title": "خطافات الويب",
+        "portal.webhooks.intro": "يُرسَل كل حدث من أحداث رسائلك بطلب POST بصيغة JSON، موقَّعًا "
+        "وفق Standard Webhooks بسرّ نقطة الاستقبال.",
+        "portal.webhooks.new": "نقطة استقبال جديدة: سرّ توقيعها",
+        "portal.webhooks.none": "لا توجد نقطة استقبال بعد.",
+        "portal.webhooks.url": "عنوان نقطة الاستقبال",
+        "portal.webhooks.add": "إضافة",
+        "portal.webhooks.remove": "حذف",
+        "portal.webhooks.enable": "إعادة التفعيل",
+        "portal.webhooks.disabled": "معطَّل",
+        "portal.webhooks.disabled_since": "عُطِّل بعد إخفاقات متكررة في",
     },
 }
 

@@ -45,6 +45,30 @@ def private_host(url: str) -> bool:
     return is_private(host)
 
 
+MAX_URL = 2000  # characters of an endpoint's URL
+
+
+def refused_url(url: str, *, allow_private: bool) -> str | None:
+    """Why an endpoint URL cannot be registered ("url": not an http(s) URL, "private": the
+    gateway's own network), or None when it can (pure)."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # a bad port or IPv6 literal raises ValueError
+    except ValueError:
+        return "url"
+    if (
+        parts.scheme not in ("http", "https")
+        or not host
+        or len(url) > MAX_URL
+        or not url.isprintable()
+        or " " in url
+    ):
+        return "url"
+    if not allow_private and private_host(url):
+        return "private"
+    return None
+
+
 class CheckedResolver(AbstractResolver):
     """Look a webhook's host up (the gateway's DNS: `delivery.resolver`) and refuse private
     answers unless allowed."""

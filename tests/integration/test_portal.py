@@ -24,17 +24,12 @@ from gateway.storage import tables as t
 from tests.support.client import csrf_field, letter_bytes, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER, Clock, make_settings, start
 from tests.support.openssl import assert_proof_verifies
+from tests.support.portal import browser, sign_in
 
 BOB = "bob.martin@example.ma"
 CAROL = "carol.haddad@example.org"
 OTHER = "greffe@tribunal-rabat.ma"
 OTHER_PASSWORD = "another long passphrase"
-
-
-def browser(lang: str = "en") -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"Accept-Language": lang}
-    )
 
 
 async def deposit(
@@ -48,17 +43,6 @@ async def deposit(
     with gateway.store.engine.connect() as db:
         query = select(t.letters.c.reference).order_by(t.letters.c.deposited_at.desc())
         return str(db.execute(query).scalars().first())
-
-
-async def sign_in(
-    session: aiohttp.ClientSession, gateway: Running, email: str = SENDER, password: str = PASSWORD
-) -> aiohttp.ClientResponse:
-    async with session.get(f"{gateway.web_url}/portal/") as page:
-        fields = csrf_field(await page.text(), "/portal/signin")
-    form = {**fields, "email": email, "password": password}
-    async with session.post(f"{gateway.web_url}/portal/signin", data=form) as response:
-        await response.read()
-        return response
 
 
 def sealed(gateway: Running) -> int:

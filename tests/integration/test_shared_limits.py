@@ -7,9 +7,8 @@ from pathlib import Path
 import aiohttp
 
 from gateway.app import running
-from tests.integration.test_api import new_token
-from tests.integration.test_portal import browser, sign_in
 from tests.support.gateway import make_settings, start
+from tests.support.portal import browser, new_token, sign_in
 
 
 async def test_the_api_rate_limit_of_a_token_is_shared_by_two_gateways(
