@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.core.letter import State
-from gateway.storage.portal_store import LetterQuery, PortalAccount
+from gateway.storage.api_store import decode_cursor, encode_cursor
+from gateway.storage.portal_store import LetterLine, LetterQuery, PortalAccount, Position
 from gateway.web import csrf, portal_wording
 from gateway.web.pages import SITE, PageError, render
-from gateway.web.portal_csv import letters_csv
+from gateway.web.portal_csv import header_csv, rows_csv
 from gateway.web.portal_service import PortalService, SignInRefused, SignInThrottled
 from gateway.web.text import content_disposition
 from gateway.web.throttle import client_address
@@ -29,7 +30,7 @@ PORTAL: Final = web.AppKey("portal", PortalService)
 SESSION_COOKIE: Final = "lre_portal"
 SIGNIN_SCOPE: Final = "portal-signin"
 PAGE_SIZE: Final = 20
-MAX_PAGE: Final = 10_000
+MAX_CURSOR: Final = 200  # characters of an ?after= or ?before= cursor
 MAX_FIELD: Final = 320  # characters of the search box and the address (RFC 5321 path limit)
 MAX_PASSWORD: Final = 1024
 PROOF_FILES: Final = {
@@ -200,41 +201,59 @@ def session_scope(visitor: Visitor) -> str:
     return f"portal:{visitor.session_id}"
 
 
-def _query(request: web.Request) -> tuple[str, State | None, int]:
-    """The search box, the state filter and the page number; 400 for what cannot be one."""
+def _query(request: web.Request) -> tuple[str, State | None]:
+    """The search box and the state filter; 400 for a state that is none."""
     text = request.query.get("q", "")[:MAX_FIELD]
     state_text = request.query.get("state", "")
     try:
         state = State(state_text) if state_text else None
-        page = int(request.query.get("page", "1"))
     except ValueError:
         raise PageError(400) from None
-    if not 1 <= page <= MAX_PAGE:
+    return text, state
+
+
+def _position(request: web.Request, name: str) -> Position | None:
+    """The page boundary in ?after= or ?before= (the API's cursor form); 400 for a bad one."""
+    cursor = request.query.get(name)
+    if cursor is None:
+        return None
+    if len(cursor) > MAX_CURSOR:
         raise PageError(400)
-    return text, state, page
+    try:
+        return decode_cursor(cursor)
+    except ValueError:
+        raise PageError(400) from None
 
 
 async def letters(request: web.Request) -> web.Response:
-    """The account's letters, newest first, searchable, filtered by state, paginated."""
+    """The account's letters, newest first, searchable, filtered by state, a page at a time
+    (keyset pagination: ?after= the last letter of a page, ?before= the first)."""
     visitor = await signed_in(request)
-    text, state, page = _query(request)
-    query = LetterQuery(text=text, state=state, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    found, more = await request.app[PORTAL].letters(visitor.account, query)
+    text, state = _query(request)
+    query = LetterQuery(
+        text=text,
+        state=state,
+        after=_position(request, "after"),
+        before=_position(request, "before"),
+        limit=PAGE_SIZE,
+    )
+    page = await request.app[PORTAL].letters(visitor.account, query)
     filters = {"q": text, "state": state.value if state else ""}
 
-    def page_link(number: int) -> str:
-        return "?" + urlencode({**filters, "page": number})
+    def link(name: str, line: LetterLine) -> str:
+        return "?" + urlencode({**filters, name: encode_cursor(line.deposited_at, line.id)})
 
+    lines = page.lines
     return signed_in_page(
         request,
         visitor,
         "portal_letters.html",
-        letters=found,
+        letters=lines,
         text=text,
         state=state.value if state else "",
         states=[s.value for s in State],
-        previous=page_link(page - 1) if page > 1 else None,
-        next=page_link(page + 1) if more else None,
+        previous=link("before", lines[0]) if lines and page.newer else None,
+        next=link("after", lines[-1]) if lines and page.older else None,
         export="letters.csv?" + urlencode(filters),
     )
 
@@ -260,15 +279,24 @@ def signed_in_page(
     return response
 
 
-async def export(request: web.Request) -> web.Response:
-    """Every letter matching the search, as CSV (one row per recipient)."""
+async def export(request: web.Request) -> web.StreamResponse:
+    """Every letter matching the search, as CSV (one row per recipient), streamed: read and
+    sent EXPORT_BATCH letters at a time, however many there are."""
     visitor = await signed_in(request)
-    text, state, _ = _query(request)
-    found = await request.app[PORTAL].export(visitor.account, text, state)
-    headers = {"Content-Disposition": content_disposition("letters.csv", "letters.csv")}
-    return web.Response(
-        text=letters_csv(found), content_type="text/csv", charset="utf-8", headers=headers
+    text, state = _query(request)
+    batches = request.app[PORTAL].export(visitor.account, text, state)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": content_disposition("letters.csv", "letters.csv"),
+        }
     )
+    await response.prepare(request)
+    await response.write(header_csv().encode())
+    async for batch in batches:
+        await response.write(rows_csv(batch).encode())
+    await response.write_eof()
+    return response
 
 
 async def letter(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ without a request, after LIFETIME in any case, or at sign-out.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
@@ -21,9 +21,11 @@ from gateway.storage.buckets import BucketStore
 from gateway.storage.portal_store import (
     EventLine,
     LetterLine,
+    LetterPage,
     LetterQuery,
     PortalAccount,
     PortalStore,
+    Position,
     ProofFiles,
 )
 from gateway.storage.vault import token_hash
@@ -37,7 +39,7 @@ MAX_TOKEN: Final = 128  # longer cookie values are not looked up
 ADDRESS_FAILURES: Final = 5  # failed sign-ins per account address per WINDOW (bursts of 5)
 CLIENT_FAILURES: Final = 20  # failed sign-ins per client address per WINDOW
 WINDOW: Final = timedelta(minutes=15)
-MAX_EXPORT: Final = 10_000  # letters in one CSV export
+EXPORT_BATCH: Final = 500  # letters read at a time by the CSV export (streamed, all of them)
 
 
 class Authenticator(Protocol):
@@ -121,17 +123,22 @@ class PortalService:
     async def sign_out(self, token: str) -> None:
         await self._run(self._store.close_session, token_hash(token))
 
-    async def letters(
-        self, account: PortalAccount, query: LetterQuery
-    ) -> tuple[list[LetterLine], bool]:
+    async def letters(self, account: PortalAccount, query: LetterQuery) -> LetterPage:
         return await self._run(self._store.letters, account.id, query)
 
     async def export(
         self, account: PortalAccount, text: str, state: State | None
-    ) -> list[LetterLine]:
-        query = LetterQuery(text=text, state=state, limit=MAX_EXPORT)
-        lines, _ = await self._run(self._store.letters, account.id, query)
-        return lines
+    ) -> AsyncIterator[list[LetterLine]]:
+        """Every matching letter, newest first, EXPORT_BATCH at a time (one query each)."""
+        after: Position | None = None
+        while True:
+            query = LetterQuery(text=text, state=state, after=after, limit=EXPORT_BATCH)
+            page = await self._run(self._store.letters, account.id, query)
+            if page.lines:
+                yield page.lines
+            if not page.older or not page.lines:
+                return
+            after = (page.lines[-1].deposited_at, page.lines[-1].id)
 
     async def letter(
         self, account: PortalAccount, reference: str
