@@ -272,6 +272,7 @@ async def running(
             vault=Vault(keys_dir(settings)),
             domain=settings.gateway.domain,
         )
+        dkim = DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key)
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -279,7 +280,7 @@ async def running(
             sealer=_sealer(settings),
             timestamper=timestamper,
             transport=transport,
-            dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
+            dkim=dkim,
             clock=clock,
             sms=sms_sender,
             pdfs=pdfs,
@@ -313,7 +314,9 @@ async def running(
             clock=clock,
         )
         add_pki_routes(app, crl)
-        api, webhooks = _api(settings, app, registry, store, pdf_queue, scheduler.wake, clock)
+        api, webhooks = _api(
+            settings, app, registry, store, pdf_queue, scheduler.wake, dkim.sign, clock
+        )
         registry.wake = _both(scheduler.wake, webhooks.wake)
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
@@ -481,6 +484,7 @@ def _api(
     store: LetterStore,
     pdfs: PdfQueue,
     mail_queued: Callable[[], None],
+    dkim_sign: Callable[..., bytes],
     clock: Callable[[], datetime],
 ) -> tuple[ApiService, WebhookWorker]:
     """The REST API under /api/v1 and the webhook worker (gateway.api, gateway.webhooks)."""
@@ -504,7 +508,7 @@ def _api(
         message_id = f"<{mail_id}@{settings.gateway.domain}>"
         sender = registry.bounce_address
         message = disabled_notice(endpoint, to, sender, at, message_id=message_id)
-        return Notice(mail_id, sender, message)
+        return Notice(mail_id, sender, dkim_sign(message, now=at))  # bytes fixed: signed now
 
     worker = WebhookWorker(
         store=service.api,

@@ -126,7 +126,8 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
     hooks_settings: Settings,
 ) -> None:
     """After webhook_max_failures failed posts in a row the endpoint is disabled, the sender
-    gets a mail saying so, and events wait until the endpoint is enabled again."""
+    gets a mail saying so (queued, DKIM-signed), and events, even of a letter deposited while
+    it is disabled, wait until the endpoint is enabled again."""
     clock = Clock()
     receiver = Receiver(clock=clock, always_fail=True)
     await receiver.start()
@@ -143,14 +144,10 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
                 what="the mail telling the sender",
             )
             assert receiver.url in told[0].get_content()
-            outbound = gateway.store.engine
-            with outbound.connect() as db:  # queued in the durable outbound table, then sent
-                rows = db.execute(
-                    select(t.outbound.c.state, t.outbound.c.rcpt).where(
-                        t.outbound.c.kind == NOTICE_KIND
-                    )
-                ).all()
-            assert [tuple(row) for row in rows] == [("sent", SENDER)]
+            assert "d=lre.localhost" in str(told[0]["DKIM-Signature"])
+            await wait_for(  # queued in the durable outbound table, then recorded as sent
+                lambda: notices(gateway) == [("sent", SENDER)], what="the notice recorded as sent"
+            )
             api = gateway.api
             assert api is not None
             account = await gateway.registry.io(gateway.registry.account_record, SENDER)
@@ -158,11 +155,14 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
             listed = await gateway.registry.io(api.api.endpoints, account.id)
             assert listed[0].disabled_at is not None
             retry_now(gateway, clock)
+            meanwhile = await deposit(gateway, token)  # its events wait for the endpoint
+            await wait_for(lambda: len(queue(gateway, endpoint)) >= 4, what="events kept")
             assert len(receiver.refused) == 3  # disabled: nothing more is posted
             receiver.always_fail = False
             assert await gateway.registry.io(api.api.enable_endpoint, account.id, endpoint)
             retry_now(gateway, clock)
             await wait_for(lambda: receiver.events(reference) == FIRST_EVENTS, what="events")
+            await wait_for(lambda: receiver.events(meanwhile) == FIRST_EVENTS, what="kept events")
     finally:
         await receiver.stop()
 
@@ -203,6 +203,14 @@ async def leases(gateway: Running) -> None:
     assert store.due_webhooks(now) == []  # another process finds it leased
     later = store.due_webhooks(now + timedelta(minutes=3))  # the first process died
     assert [job.id for job in later] == [first[0].id]
+
+
+def notices(gateway: Running) -> list[tuple[str, str]]:
+    """(state, rcpt) of each "endpoint disabled" mail in the outbound table."""
+    o = t.outbound.c
+    with gateway.store.engine.connect() as db:
+        rows = db.execute(select(o.state, o.rcpt).where(o.kind == NOTICE_KIND)).all()
+    return [(row.state, row.rcpt) for row in rows]
 
 
 def last_errors(gateway: Running) -> list[str]:
