@@ -60,6 +60,7 @@ def add_api(
     api.router.add_get("/webhooks", list_webhooks)
     api.router.add_post("/webhooks", add_webhook)
     api.router.add_delete("/webhooks/{endpoint_id}", remove_webhook)
+    api.router.add_post("/webhooks/{endpoint_id}/enable", enable_webhook)
     app.add_subapp(PREFIX, api)
 
 
@@ -295,6 +296,18 @@ async def remove_webhook(request: web.Request) -> web.Response:
     if not await request.app[SERVICE].remove_endpoint(_account(request), which):
         raise problems.not_found(f"no webhook {which} of this account")
     return web.Response(status=204)
+
+
+async def enable_webhook(request: web.Request) -> web.Response:
+    """Enable an endpoint disabled after failures; its queued events go on where they stopped."""
+    which = request.match_info["endpoint_id"]
+    service = request.app[SERVICE]
+    if not await service.enable_endpoint(_account(request), which):
+        raise problems.not_found(f"no webhook {which} of this account")
+    found = [e for e in await service.endpoints(_account(request)) if e.id == which]
+    if not found:  # removed meanwhile
+        raise problems.not_found(f"no webhook {which} of this account")
+    return web.json_response(_endpoint(found[0]))
 
 
 # representations ----------------------------------------------------------------------

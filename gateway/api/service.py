@@ -146,6 +146,9 @@ class ApiService:
     async def remove_endpoint(self, account: AccountRecord, which: str) -> bool:
         return await self._registry.io(self.api.remove_endpoint, account.id, which)
 
+    async def enable_endpoint(self, account: AccountRecord, which: str) -> bool:
+        return await self._registry.io(self.api.enable_endpoint, account.id, which)
+
     async def account_by_token(self, token_hash: str) -> AccountRecord | None:
         return await self._registry.io(self.api.account_by_token, token_hash, self._registry.now())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -53,6 +54,16 @@ async def deposit(gateway: Running, token: str) -> str:
     ):
         assert response.status == 201
         return str((await response.json())["reference"])
+
+
+async def enable(gateway: Running, token: str, endpoint: str) -> tuple[int, Any]:
+    """POST /api/v1/webhooks/{id}/enable: the status and the endpoint's disabled_at."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
+        session.post(f"/api/v1/webhooks/{endpoint}/enable") as response,
+    ):
+        return response.status, (await response.json()).get("disabled_at")
 
 
 def queue(gateway: Running, endpoint: str) -> list[tuple[str, str, int]]:
@@ -159,7 +170,8 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
             await wait_for(lambda: len(queue(gateway, endpoint)) >= 4, what="events kept")
             assert len(receiver.refused) == 3  # disabled: nothing more is posted
             receiver.always_fail = False
-            assert await gateway.registry.io(api.api.enable_endpoint, account.id, endpoint)
+            assert await enable(gateway, token, "0" * 32) == (404, None)
+            assert await enable(gateway, token, endpoint) == (200, None)  # disabled_at cleared
             retry_now(gateway, clock)
             await wait_for(lambda: receiver.events(reference) == FIRST_EVENTS, what="events")
             await wait_for(lambda: receiver.events(meanwhile) == FIRST_EVENTS, what="kept events")
