@@ -19,7 +19,7 @@ from gateway.smtp_in.languages import recipient_languages
 from gateway.smtp_in.message import check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
 from gateway.storage.buckets import bucket_key, refilled, wait
-from gateway.webhooks.destination import private_host
+from gateway.webhooks.destination import private_host, refused_url
 from gateway.webhooks.signing import headers, new_secret, verify
 from gateway.webhooks.worker import backoff
 
@@ -160,3 +160,24 @@ def test_webhook_urls_on_the_gateways_own_network_are_recognised(url: str, priva
     """Loopback, private, link-local (cloud metadata) and reserved hosts are the gateway's own
     network; public names and addresses are not."""
     assert private_host(url) is private
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "reason"),
+    [
+        ("https://erp.example.ma/hooks", False, None),
+        ("http://127.0.0.1:8080/hook", False, "private"),
+        ("http://127.0.0.1:8080/hook", True, None),
+        ("http://[::1]:99999/hook", True, "url"),  # a port out of range
+        ("http://[::1/hook", True, "url"),  # a broken IPv6 literal
+        ("ftp://erp.example.ma/x", False, "url"),
+        ("https:///no-host", False, "url"),
+        ("https://erp.example.ma/a b", False, "url"),
+        ("https://erp.example.ma/" + "x" * 2000, False, "url"),
+    ],
+)
+def test_an_endpoint_url_is_refused_with_a_reason(
+    url: str, allow_private: bool, reason: str | None
+) -> None:
+    """Only a complete http(s) URL off the gateway's own network (unless allowed) is taken."""
+    assert refused_url(url, allow_private=allow_private) == reason
