@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from gateway.operator_keys import add_keys_commands, operator, run_audit, run_ke
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker
+from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
@@ -57,10 +58,11 @@ from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport, make_transport
+from gateway.smtp_out.transport import OutboxTransport, make_transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
-from gateway.storage.api_store import EndpointRecord
+from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
+from gateway.storage.buckets import BucketStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
@@ -76,6 +78,8 @@ from gateway.web.app import create_app
 from gateway.web.log import add_log_routes
 from gateway.web.metrics import admin_app
 from gateway.web.portal import add_portal_routes
+from gateway.web.portal_access import add_access_routes
+from gateway.web.portal_access_service import AccessService
 from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
@@ -290,6 +294,7 @@ async def running(
             vault=Vault(keys_dir(settings)),
             domain=settings.gateway.domain,
         )
+        dkim = DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key)
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
@@ -297,7 +302,7 @@ async def running(
             sealer=_sealer(settings),
             timestamper=timestamper,
             transport=transport,
-            dkim=DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key),
+            dkim=dkim,
             clock=clock,
             sms=sms_sender,
             pdfs=pdfs,
@@ -331,12 +336,14 @@ async def running(
             clock=clock,
         )
         add_pki_routes(app, crl)
-        api, webhooks = _api(settings, app, registry, store, pdf_queue, transport, clock)
+        api, webhooks = _api(
+            settings, app, registry, store, pdf_queue, scheduler.wake, dkim.sign, clock
+        )
         registry.wake = _both(scheduler.wake, webhooks.wake)
         add_verify_routes(
             app, status=lambda evidence_id: registry.io(store.proof_status, evidence_id)
         )
-        _add_portal(app, registry, engine, clock)
+        _add_portal(app, registry, engine, clock, settings)
         evidence_log = _evidence_log(settings, engine, registry, timestamper, clock)
         add_log_routes(
             app,
@@ -445,13 +452,33 @@ async def _listen(runner: web.AppRunner, key: str, address: tuple[str, int]) -> 
 
 
 def _add_portal(
-    app: web.Application, registry: Registry, engine: Engine, clock: Callable[[], datetime]
+    app: web.Application,
+    registry: Registry,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    settings: Settings,
 ) -> None:
-    """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH."""
+    """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH, and the
+    page of the same API tokens and webhook endpoints as the API and the command line."""
+    buckets = BucketStore(engine)
     portal = PortalService(
-        accounts=registry, store=PortalStore(engine), io=registry.io, clock=clock, new_id=new_id
+        accounts=registry,
+        store=PortalStore(engine),
+        io=registry.io,
+        clock=clock,
+        new_id=new_id,
+        buckets=buckets,
     )
     add_portal_routes(app, portal)
+    access = AccessService(
+        store=ApiStore(engine),
+        buckets=buckets,
+        io=registry.io,
+        clock=clock,
+        new_id=new_id,
+        allow_private_hosts=settings.api.webhook_private_hosts,
+    )
+    add_access_routes(app, access)
 
 
 def _evidence_log(
@@ -485,7 +512,8 @@ def _api(
     registry: Registry,
     store: LetterStore,
     pdfs: PdfQueue,
-    transport: Transport,
+    mail_queued: Callable[[], None],
+    dkim_sign: Callable[..., bytes],
     clock: Callable[[], datetime],
 ) -> tuple[ApiService, WebhookWorker]:
     """The REST API under /api/v1 and the webhook worker (gateway.api, gateway.webhooks)."""
@@ -494,16 +522,22 @@ def _api(
         app,
         service,
         max_request_size=settings.api.max_request_size,
-        rate_limit=settings.api.rate_limit,
+        limit=RateLimit(
+            "api",
+            settings.api.rate_limit,
+            timedelta(minutes=1),
+            store=BucketStore(store.engine),
+            io=registry.io,
+            clock=clock,
+        ),
     )
 
-    async def notify(endpoint: EndpointRecord, at: datetime) -> None:
-        to = await registry.io(service.api.account_email, endpoint.account_id)
-        mail = disabled_notice(endpoint, to, registry.bounce_address, at)
-        try:
-            await transport.send(Outgoing(registry.bounce_address, to, mail, new_id()))
-        except Exception:
-            log.exception("could not tell %s that a webhook endpoint was disabled", to)
+    def notice(endpoint: EndpointRecord, to: str, at: datetime) -> Notice:
+        mail_id = new_id()
+        message_id = f"<{mail_id}@{settings.gateway.domain}>"
+        sender = registry.bounce_address
+        message = disabled_notice(endpoint, to, sender, at, message_id=message_id)
+        return Notice(mail_id, sender, dkim_sign(message, now=at))  # bytes fixed: signed now
 
     worker = WebhookWorker(
         store=service.api,
@@ -511,7 +545,9 @@ def _api(
         settings=settings.api,
         public_url=settings.gateway.public_url,
         clock=clock,
-        notify=notify,
+        resolver=Resolver(settings.delivery.resolver),
+        notice=notice,
+        mail_queued=mail_queued,
     )
     return service, worker
 

@@ -161,7 +161,8 @@ class _DatabaseCollector(Collector):
         depth = GaugeMetricFamily(
             "lre_queue_depth",
             "Items waiting in a durable work queue: seal (evidence to seal and timestamp), pdf "
-            "(certificates to make), mail (mails to hand over), sms",
+            "(certificates to make), mail (mails to hand over), sms, webhook (events to post to "
+            "enabled endpoints)",
             labels=["queue"],
         )
         age = GaugeMetricFamily(

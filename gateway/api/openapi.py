@@ -230,6 +230,25 @@ def document() -> dict[str, Any]:
                     "responses": {"204": {"description": "Removed"}, **_problems(401, 404, 429)},
                 }
             },
+            "/webhooks/{endpoint_id}/enable": {
+                "post": {
+                    "summary": "Enable again an endpoint disabled after repeated failures; its "
+                    "queued events are posted from where they stopped",
+                    "operationId": "enableWebhook",
+                    "parameters": [
+                        {
+                            "name": "endpoint_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Webhook"), "The endpoint, enabled"),
+                        **_problems(401, 404, 429),
+                    },
+                }
+            },
         },
         "webhooks": {
             "letterEvent": {

@@ -1,15 +1,14 @@
 """The HTTP side of the REST API: /api/v1 as an aiohttp sub-application of the web server.
 
 Every answer is JSON; every refusal is an RFC 9457 problem. Bearer tokens authenticate,
-a token bucket per token limits the rate (429 + Retry-After), request bodies are read up to
+a token bucket per token, shared by every gateway process through the database, limits
+the rate (429 + Retry-After), request bodies are read up to
 [api] max_request_size (413 beyond, before the rest is read).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,10 +19,10 @@ from aiohttp.typedefs import Handler
 from gateway.api import problems
 from gateway.api.compose import FieldError, File, read_fields
 from gateway.api.openapi import document
-from gateway.api.ratelimit import RateLimit
 from gateway.api.service import ApiService, LetterDetail
 from gateway.api.tokens import bearer, hash_token
 from gateway.core.letter import Delivery, Letter, State
+from gateway.ratelimit import RateLimit
 from gateway.storage.api_store import EndpointRecord, LetterFilter
 from gateway.storage.store import AccountRecord, StoredEvidence
 
@@ -46,13 +45,12 @@ def add_api(
     service: ApiService,
     *,
     max_request_size: int,
-    rate_limit: int,
-    clock: Callable[[], float] = time.monotonic,
+    limit: RateLimit,
 ) -> None:
-    """Mount the API under /api/v1 on the web application."""
+    """Mount the API under /api/v1 on the web application (limit: requests per token)."""
     api = web.Application(middlewares=[as_problems, authenticate])
     api[SERVICE] = service
-    api[LIMIT] = RateLimit(rate_limit, clock)
+    api[LIMIT] = limit
     api[MAX_BODY] = max_request_size
     api.router.add_get("/openapi.json", openapi)
     api.router.add_post("/letters", deposit)
@@ -62,6 +60,7 @@ def add_api(
     api.router.add_get("/webhooks", list_webhooks)
     api.router.add_post("/webhooks", add_webhook)
     api.router.add_delete("/webhooks/{endpoint_id}", remove_webhook)
+    api.router.add_post("/webhooks/{endpoint_id}/enable", enable_webhook)
     app.add_subapp(PREFIX, api)
 
 
@@ -103,7 +102,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     account = await request.app[SERVICE].account_by_token(token_hash)
     if account is None:
         raise problems.unauthorized()
-    wait = request.app[LIMIT].retry_after(token_hash)  # live tokens only: a bounded set
+    wait = await request.app[LIMIT].retry_after(token_hash)  # live tokens only: a bounded set
     if wait is not None:
         raise problems.too_many(wait)
     request[ACCOUNT] = (account, token[:12])
@@ -297,6 +296,18 @@ async def remove_webhook(request: web.Request) -> web.Response:
     if not await request.app[SERVICE].remove_endpoint(_account(request), which):
         raise problems.not_found(f"no webhook {which} of this account")
     return web.Response(status=204)
+
+
+async def enable_webhook(request: web.Request) -> web.Response:
+    """Enable an endpoint disabled after failures; its queued events go on where they stopped."""
+    which = request.match_info["endpoint_id"]
+    service = request.app[SERVICE]
+    if not await service.enable_endpoint(_account(request), which):
+        raise problems.not_found(f"no webhook {which} of this account")
+    found = [e for e in await service.endpoints(_account(request)) if e.id == which]
+    if not found:  # removed meanwhile
+        raise problems.not_found(f"no webhook {which} of this account")
+    return web.json_response(_endpoint(found[0]))
 
 
 # representations ----------------------------------------------------------------------

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import getaddresses
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
@@ -37,6 +35,7 @@ from gateway.storage.api_store import (
 )
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import AccountRecord, LetterStore, StoredEvidence
+from gateway.webhooks.destination import refused_url
 from gateway.webhooks.signing import new_secret
 
 log = logging.getLogger(__name__)
@@ -98,19 +97,6 @@ def recipients_of(content: bytes) -> tuple[str, ...]:
     return tuple(found)
 
 
-def private_host(url: str) -> bool:
-    """True when the URL's host is the gateway's own network: localhost, or a loopback,
-    private, link-local or reserved address literal (a name is resolved only when posting)."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost") or not host:
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
-
-
 class ApiService:
     def __init__(
         self, *, settings: Settings, registry: Registry, store: LetterStore, pdfs: PdfQueue
@@ -139,9 +125,10 @@ class ApiService:
         return self.api.tokens(account.id)
 
     def add_webhook(self, account: AccountRecord, url: str, now: datetime) -> EndpointRecord:
-        if not url.startswith(("https://", "http://")) or len(url) > 2000 or " " in url:
+        refused = refused_url(url, allow_private=self._settings.api.webhook_private_hosts)
+        if refused == "url":
             raise problems.invalid("url: an http:// or https:// URL is required")
-        if not self._settings.api.webhook_private_hosts and private_host(url):
+        if refused == "private":
             raise problems.invalid(
                 "url: endpoints on loopback or private addresses are refused "
                 "(api.webhook_private_hosts)"
@@ -158,6 +145,9 @@ class ApiService:
 
     async def remove_endpoint(self, account: AccountRecord, which: str) -> bool:
         return await self._registry.io(self.api.remove_endpoint, account.id, which)
+
+    async def enable_endpoint(self, account: AccountRecord, which: str) -> bool:
+        return await self._registry.io(self.api.enable_endpoint, account.id, which)
 
     async def account_by_token(self, token_hash: str) -> AccountRecord | None:
         return await self._registry.io(self.api.account_by_token, token_hash, self._registry.now())

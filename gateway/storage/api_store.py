@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +56,18 @@ class LetterFilter:
     until: datetime | None = None
     cursor: str | None = None
     limit: int = 50
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mail to queue in the outbound table with its bytes fixed (e.g. "endpoint disabled")."""
+
+    id: str
+    mail_from: str
+    message: bytes
+
+
+NOTICE_KIND = "webhook_disabled"  # outbound.kind of the mail telling that an endpoint stopped
 
 
 @dataclass(frozen=True)
@@ -418,9 +430,19 @@ class ApiStore:
             )
 
     def webhook_failed(
-        self, job: WebhookJob, error: str, *, retry_at: datetime, max_failures: int, now: datetime
+        self,
+        job: WebhookJob,
+        error: str,
+        *,
+        retry_at: datetime,
+        max_failures: int,
+        now: datetime,
+        notice: Callable[[EndpointRecord, str, datetime], Notice],
     ) -> bool:
-        """Record a failed post and schedule the retry; True when the endpoint is now disabled."""
+        """Record a failed post and schedule the retry; True when the endpoint is now disabled.
+
+        Disabling queues `notice` to the account's address in the outbound table, in the same
+        commit: the scheduler sends it (retried, durable) like every other mail."""
         with self.engine.begin() as db:
             db.execute(
                 update(t.webhook_deliveries)
@@ -445,7 +467,37 @@ class ApiStore:
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)
                 .values(disabled_at=now, disabled_reason=f"{failures} failed posts: {error}"[:500])
             )
+            self._queue_notice(db, job, notice, now)
             return True
+
+    @staticmethod
+    def _queue_notice(
+        db: Any,
+        job: WebhookJob,
+        notice: Callable[[EndpointRecord, str, datetime], Notice],
+        now: datetime,
+    ) -> None:
+        to = db.execute(
+            select(t.accounts.c.email).where(t.accounts.c.id == job.endpoint.account_id)
+        ).scalar_one()
+        delivery_id = db.execute(  # the outbound row names the delivery whose event failed
+            select(t.evidence.c.delivery_id).where(t.evidence.c.id == job.evidence_id)
+        ).scalar_one()
+        mail = notice(job.endpoint, to, now)
+        db.execute(
+            insert(t.outbound).values(
+                id=mail.id,
+                kind=NOTICE_KIND,
+                delivery_id=delivery_id,
+                mail_from=mail.mail_from,
+                rcpt=to,
+                state="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+                message=mail.message,
+            )
+        )
 
     def enable_endpoint(self, account_id: str, which: str) -> bool:
         """Enable a disabled endpoint again; its queued events go on from where they stopped."""

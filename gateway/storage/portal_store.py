@@ -25,14 +25,27 @@ class PortalAccount:
     name: str
 
 
+Position = tuple[datetime, str]  # (deposited_at, letter id): where a page starts or ends
+
+
 @dataclass(frozen=True)
 class LetterQuery:
-    """What the sender searches: part of a reference or of a recipient's address, a state."""
+    """What the sender searches: part of a reference or of a recipient's address, a state;
+    and which page (newest first): the letters older than `after`, or newer than `before`
+    (keyset pagination, as the API's cursors: stable while letters arrive)."""
 
     text: str = ""
     state: State | None = None
-    offset: int = 0
+    after: Position | None = None
+    before: Position | None = None
     limit: int = 20
+
+
+@dataclass(frozen=True)
+class LetterPage:
+    lines: list[LetterLine]
+    older: bool  # letters older than the last line match too
+    newer: bool  # letters newer than the first line match too
 
 
 @dataclass(frozen=True)
@@ -136,26 +149,38 @@ class PortalStore:
 
     # letters ----------------------------------------------------------------------------
 
-    def letters(self, account_id: str, query: LetterQuery) -> tuple[list[LetterLine], bool]:
-        """The account's letters matching query, newest first, and whether more follow."""
+    def letters(self, account_id: str, query: LetterQuery) -> LetterPage:
+        """One page of the account's letters matching query, newest first."""
         l = t.letters.c  # noqa: E741
-        select_letters = (
-            select(l.id, l.reference, l.subject, l.deposited_at)
-            .where(l.account_id == account_id, *self._filters(query))
-            .order_by(l.deposited_at.desc(), l.id.desc())
-            .offset(query.offset)
-            .limit(query.limit + 1)
+        select_letters = select(l.id, l.reference, l.subject, l.deposited_at).where(
+            l.account_id == account_id, *self._filters(query)
         )
+        if query.before is not None:  # walking back: the oldest first, then turned round
+            when, letter_id = query.before
+            select_letters = select_letters.where(
+                or_(l.deposited_at > when, and_(l.deposited_at == when, l.id > letter_id))
+            ).order_by(l.deposited_at, l.id)
+        else:
+            if query.after is not None:
+                when, letter_id = query.after
+                select_letters = select_letters.where(
+                    or_(l.deposited_at < when, and_(l.deposited_at == when, l.id < letter_id))
+                )
+            select_letters = select_letters.order_by(l.deposited_at.desc(), l.id.desc())
         with self.engine.connect() as db:
-            rows = list(db.execute(select_letters))
+            rows = list(db.execute(select_letters.limit(query.limit + 1)))
             more = len(rows) > query.limit
             rows = rows[: query.limit]
+            if query.before is not None:
+                rows.reverse()
             recipients = self._recipients(db, [r.id for r in rows])
         lines = [
             LetterLine(r.id, r.reference, r.subject, utc(r.deposited_at), recipients.get(r.id, ()))
             for r in rows
         ]
-        return lines, more
+        if query.before is not None:
+            return LetterPage(lines, older=True, newer=more)
+        return LetterPage(lines, older=more, newer=query.after is not None)
 
     @staticmethod
     def _filters(query: LetterQuery) -> list[Any]:

@@ -14,13 +14,13 @@ from gateway.storage.store import utc
 
 @dataclass(frozen=True)
 class QueueStat:
-    name: str  # seal | pdf | mail | sms
+    name: str  # seal | pdf | mail | sms | webhook
     depth: int
     oldest: datetime | None  # when the oldest waiting item was queued
 
 
 def queue_stats(engine: Engine) -> list[QueueStat]:
-    """The four durable work queues, as the database holds them now."""
+    """The five durable work queues, as the database holds them now."""
     queries = {
         "seal": select(func.count(), func.min(t.evidence.c.event_time)).where(
             t.evidence.c.sealed_at.is_(None)
@@ -33,6 +33,12 @@ def queue_stats(engine: Engine) -> list[QueueStat]:
         ),
         "sms": select(func.count(), func.min(t.sms_outbound.c.created_at)).where(
             t.sms_outbound.c.state == "pending"
+        ),
+        "webhook": select(func.count(), func.min(t.webhook_deliveries.c.created_at))
+        .select_from(t.webhook_deliveries.join(t.webhook_endpoints))
+        .where(
+            t.webhook_deliveries.c.state == "pending",
+            t.webhook_endpoints.c.disabled_at.is_(None),  # a disabled endpoint's events wait
         ),
     }
     stats = []

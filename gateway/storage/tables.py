@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -384,4 +385,15 @@ webhook_deliveries = Table(
     Column("last_error", Text),
     UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),
     Index("ix_webhook_due", "state", "next_attempt_at"),
+)
+
+# Shared rate limits (gateway.storage.buckets): one token bucket per (scope, subject), kept here
+# so that every gateway process on this database counts against the same limit. The key is the
+# SHA-256 of "scope:subject" (no address or token in clear); `at` is POSIX seconds.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False, index=True),
 )

@@ -15,7 +15,10 @@ from gateway.storage import tables as t
 
 
 def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:
-    """Queue each new evidence for every live endpoint of its letter's sender (same transaction).
+    """Queue each new evidence for every endpoint of its letter's sender (same transaction).
+
+    A disabled endpoint's events are queued too: they wait (due_webhooks skips the endpoint)
+    and go out in order once the sender enables it again, as the "disabled" mail promises.
 
     `evidence` holds NewEvidence-like objects (id, letter_id); the order of a letter's events is
     the order they are committed in (`seq`).
@@ -28,7 +31,7 @@ def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:
     query = (
         select(letters.c.id, hooks.c.id)
         .join(hooks, hooks.c.account_id == letters.c.account_id)
-        .where(letters.c.id.in_(letter_ids), hooks.c.disabled_at.is_(None))
+        .where(letters.c.id.in_(letter_ids))
         .order_by(hooks.c.id)
     )
     endpoints: dict[str, list[str]] = {}

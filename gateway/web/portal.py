@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.core.letter import State
-from gateway.storage.portal_store import LetterQuery, PortalAccount
+from gateway.storage.api_store import decode_cursor, encode_cursor
+from gateway.storage.portal_store import LetterLine, LetterQuery, PortalAccount, Position
 from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, render
-from gateway.web.portal_csv import letters_csv
+from gateway.web.portal_csv import header_csv, rows_csv
 from gateway.web.portal_service import PortalService, SignInRefused, SignInThrottled
 from gateway.web.text import content_disposition
 from gateway.web.throttle import client_address
@@ -27,7 +28,7 @@ PORTAL: Final = web.AppKey("portal", PortalService)
 SESSION_COOKIE: Final = "lre_portal"
 SIGNIN_SCOPE: Final = "portal-signin"
 PAGE_SIZE: Final = 20
-MAX_PAGE: Final = 10_000
+MAX_CURSOR: Final = 200  # characters of an ?after= or ?before= cursor
 MAX_FIELD: Final = 320  # characters of the search box and the address (RFC 5321 path limit)
 MAX_PASSWORD: Final = 1024
 PROOF_FILES: Final = {
@@ -57,12 +58,12 @@ def add_portal_routes(app: web.Application, portal: PortalService) -> None:
     add.add_get(r"/portal/proofs/{evidence_id:[0-9a-f]{32}}/{name}", proof)
 
 
-def _path(request: web.Request, tail: str = "") -> str:
+def portal_path(request: web.Request, tail: str = "") -> str:
     return f"{request.app[SITE].root}/portal/{tail}"
 
 
 async def to_portal(request: web.Request) -> web.Response:
-    raise web.HTTPMovedPermanently(_path(request))
+    raise web.HTTPMovedPermanently(portal_path(request))
 
 
 async def _visitor(request: web.Request) -> Visitor | None:
@@ -73,17 +74,17 @@ async def _visitor(request: web.Request) -> Visitor | None:
     return Visitor(found[0], token, found[1])
 
 
-async def _signed_in(request: web.Request) -> Visitor:
+async def signed_in(request: web.Request) -> Visitor:
     """The signed-in visitor; anyone else is sent to the sign-in form."""
     visitor = await _visitor(request)
     if visitor is None:
-        raise web.HTTPSeeOther(_path(request))
+        raise web.HTTPSeeOther(portal_path(request))
     return visitor
 
 
 async def home(request: web.Request) -> web.Response:
     if await _visitor(request) is not None:
-        raise web.HTTPSeeOther(_path(request, "letters"))
+        raise web.HTTPSeeOther(portal_path(request, "letters"))
     return _signin_page(request)
 
 
@@ -125,7 +126,7 @@ def _set_nonce(request: web.Request, response: web.StreamResponse, nonce: str) -
     response.set_cookie(
         csrf.COOKIE,
         nonce,
-        path=_path(request),
+        path=portal_path(request),
         httponly=True,
         samesite="Strict",
         secure=_secure(request),
@@ -136,7 +137,7 @@ def _secure(request: web.Request) -> bool | None:
     return request.app[SITE].public_url.lower().startswith("https:") or request.secure or None
 
 
-async def _form(request: web.Request, scope: str) -> dict[str, str]:
+async def posted_form(request: web.Request, scope: str) -> dict[str, str]:
     """The POSTed form's text fields, once the Origin and the CSRF token are checked."""
     site = request.app[SITE]
     allowed = frozenset(
@@ -159,7 +160,7 @@ async def _form(request: web.Request, scope: str) -> dict[str, str]:
 
 async def sign_in(request: web.Request) -> web.Response:
     """Check the address and password; on success a new session cookie and the letters."""
-    fields = await _form(request, SIGNIN_SCOPE)
+    fields = await posted_form(request, SIGNIN_SCOPE)
     email = fields.get("email", "")[:MAX_FIELD]
     password = fields.get("password", "")
     if len(password) > MAX_PASSWORD:
@@ -173,11 +174,11 @@ async def sign_in(request: web.Request) -> web.Response:
         )
     except SignInRefused:
         return _signin_page(request, status=401, problem="wrong", email=email)
-    response = web.HTTPSeeOther(_path(request, "letters"))
+    response = web.HTTPSeeOther(portal_path(request, "letters"))
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        path=_path(request),
+        path=portal_path(request),
         httponly=True,
         samesite="Strict",
         secure=_secure(request),
@@ -186,58 +187,76 @@ async def sign_in(request: web.Request) -> web.Response:
 
 
 async def sign_out(request: web.Request) -> web.Response:
-    visitor = await _signed_in(request)
-    await _form(request, _session_scope(visitor))
+    visitor = await signed_in(request)
+    await posted_form(request, session_scope(visitor))
     await request.app[PORTAL].sign_out(visitor.token)
-    response = web.HTTPSeeOther(_path(request))
-    response.del_cookie(SESSION_COOKIE, path=_path(request))
+    response = web.HTTPSeeOther(portal_path(request))
+    response.del_cookie(SESSION_COOKIE, path=portal_path(request))
     raise response
 
 
-def _session_scope(visitor: Visitor) -> str:
+def session_scope(visitor: Visitor) -> str:
     return f"portal:{visitor.session_id}"
 
 
-def _query(request: web.Request) -> tuple[str, State | None, int]:
-    """The search box, the state filter and the page number; 400 for what cannot be one."""
+def _query(request: web.Request) -> tuple[str, State | None]:
+    """The search box and the state filter; 400 for a state that is none."""
     text = request.query.get("q", "")[:MAX_FIELD]
     state_text = request.query.get("state", "")
     try:
         state = State(state_text) if state_text else None
-        page = int(request.query.get("page", "1"))
     except ValueError:
         raise PageError(400) from None
-    if not 1 <= page <= MAX_PAGE:
+    return text, state
+
+
+def _position(request: web.Request, name: str) -> Position | None:
+    """The page boundary in ?after= or ?before= (the API's cursor form); 400 for a bad one."""
+    cursor = request.query.get(name)
+    if cursor is None:
+        return None
+    if len(cursor) > MAX_CURSOR:
         raise PageError(400)
-    return text, state, page
+    try:
+        return decode_cursor(cursor)
+    except ValueError:
+        raise PageError(400) from None
 
 
 async def letters(request: web.Request) -> web.Response:
-    """The account's letters, newest first, searchable, filtered by state, paginated."""
-    visitor = await _signed_in(request)
-    text, state, page = _query(request)
-    query = LetterQuery(text=text, state=state, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    found, more = await request.app[PORTAL].letters(visitor.account, query)
+    """The account's letters, newest first, searchable, filtered by state, a page at a time
+    (keyset pagination: ?after= the last letter of a page, ?before= the first)."""
+    visitor = await signed_in(request)
+    text, state = _query(request)
+    query = LetterQuery(
+        text=text,
+        state=state,
+        after=_position(request, "after"),
+        before=_position(request, "before"),
+        limit=PAGE_SIZE,
+    )
+    page = await request.app[PORTAL].letters(visitor.account, query)
     filters = {"q": text, "state": state.value if state else ""}
 
-    def page_link(number: int) -> str:
-        return "?" + urlencode({**filters, "page": number})
+    def link(name: str, line: LetterLine) -> str:
+        return "?" + urlencode({**filters, name: encode_cursor(line.deposited_at, line.id)})
 
-    return _signed_in_page(
+    lines = page.lines
+    return signed_in_page(
         request,
         visitor,
         "portal_letters.html",
-        letters=found,
+        letters=lines,
         text=text,
         state=state.value if state else "",
         states=[s.value for s in State],
-        previous=page_link(page - 1) if page > 1 else None,
-        next=page_link(page + 1) if more else None,
+        previous=link("before", lines[0]) if lines and page.newer else None,
+        next=link("after", lines[-1]) if lines and page.older else None,
         export="letters.csv?" + urlencode(filters),
     )
 
 
-def _signed_in_page(
+def signed_in_page(
     request: web.Request, visitor: Visitor, template: str, **values: Any
 ) -> web.Response:
     site = request.app[SITE]
@@ -246,9 +265,9 @@ def _signed_in_page(
         request,
         template,
         account=visitor.account,
-        portal=_path(request),
+        portal=portal_path(request),
         csrf_field=csrf.FIELD,
-        csrf=csrf.form_token(site.secret, nonce, _session_scope(visitor)),
+        csrf=csrf.form_token(site.secret, nonce, session_scope(visitor)),
         nonce_field=csrf.NONCE_FIELD,
         nonce=nonce,
         **values,
@@ -258,20 +277,29 @@ def _signed_in_page(
     return response
 
 
-async def export(request: web.Request) -> web.Response:
-    """Every letter matching the search, as CSV (one row per recipient)."""
-    visitor = await _signed_in(request)
-    text, state, _ = _query(request)
-    found = await request.app[PORTAL].export(visitor.account, text, state)
-    headers = {"Content-Disposition": content_disposition("letters.csv", "letters.csv")}
-    return web.Response(
-        text=letters_csv(found), content_type="text/csv", charset="utf-8", headers=headers
+async def export(request: web.Request) -> web.StreamResponse:
+    """Every letter matching the search, as CSV (one row per recipient), streamed: read and
+    sent EXPORT_BATCH letters at a time, however many there are."""
+    visitor = await signed_in(request)
+    text, state = _query(request)
+    batches = request.app[PORTAL].export(visitor.account, text, state)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": content_disposition("letters.csv", "letters.csv"),
+        }
     )
+    await response.prepare(request)
+    await response.write(header_csv().encode())
+    async for batch in batches:
+        await response.write(rows_csv(batch).encode())
+    await response.write_eof()
+    return response
 
 
 async def letter(request: web.Request) -> web.Response:
     """One letter: each recipient's state and dated events, and the proofs to download."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     found = await request.app[PORTAL].letter(visitor.account, request.match_info["reference"])
     if found is None:
         raise PageError(404)
@@ -280,12 +308,12 @@ async def letter(request: web.Request) -> web.Response:
         rcpt.delivery_id: [e for e in events if e.delivery_id == rcpt.delivery_id]
         for rcpt in line.recipients
     }
-    return _signed_in_page(request, visitor, "portal_letter.html", letter=line, events=by_delivery)
+    return signed_in_page(request, visitor, "portal_letter.html", letter=line, events=by_delivery)
 
 
 async def proof(request: web.Request) -> web.Response:
     """evidence.xml, its .p7s or the PDF certificate of one of the account's own proofs."""
-    visitor = await _signed_in(request)
+    visitor = await signed_in(request)
     name = request.match_info["name"]
     content_type = PROOF_FILES.get(name)
     if content_type is None:

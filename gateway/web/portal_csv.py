@@ -25,9 +25,20 @@ def safe_cell(value: str) -> str:
 
 def letters_csv(letters: Iterable[LetterLine]) -> str:
     """RFC 4180 text (CRLF line ends): a header, then one row per letter and recipient."""
+    return header_csv() + rows_csv(letters)
+
+
+def header_csv() -> str:
+    """The header line (the export streams it first, then rows_csv of each batch)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(HEADER)
+    return out.getvalue()
+
+
+def rows_csv(letters: Iterable[LetterLine]) -> str:
+    """One row per letter and recipient, without the header."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(HEADER)
     for letter in letters:
         for rcpt in letter.recipients:
             row = (

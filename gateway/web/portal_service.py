@@ -1,8 +1,9 @@
 """What the sender's portal does: sign in and out, sessions, the account's letters and proofs.
 
 The password check is the one SMTP AUTH uses (scrypt, constant work for unknown addresses).
-Failed sign-ins count per address and per client address (gateway.web.throttle.LinkGuard):
-past the limit the portal answers 429 before checking any password. A session is a random
+Failed sign-ins count per address and per client address in token buckets kept in the
+database (gateway.ratelimit), so every gateway process sharing it counts them together: past
+the limit the portal answers 429 before checking any password. A session is a random
 256-bit token in an HttpOnly cookie; the database keeps only its SHA-256. It ends after IDLE
 without a request, after LIFETIME in any case, or at sign-out.
 """
@@ -10,21 +11,24 @@ without a request, after LIFETIME in any case, or at sign-out.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
 from gateway.core.letter import State
+from gateway.ratelimit import RateLimit
+from gateway.storage.buckets import BucketStore
 from gateway.storage.portal_store import (
     EventLine,
     LetterLine,
+    LetterPage,
     LetterQuery,
     PortalAccount,
     PortalStore,
+    Position,
     ProofFiles,
 )
 from gateway.storage.vault import token_hash
-from gateway.web.throttle import LinkGuard
 
 T = TypeVar("T")
 
@@ -32,10 +36,10 @@ IDLE: Final = timedelta(minutes=30)
 LIFETIME: Final = timedelta(hours=12)
 TOKEN_BYTES: Final = 32  # 256 bits
 MAX_TOKEN: Final = 128  # longer cookie values are not looked up
-ADDRESS_FAILURES: Final = 5  # failed sign-ins per account address per WINDOW
+ADDRESS_FAILURES: Final = 5  # failed sign-ins per account address per WINDOW (bursts of 5)
 CLIENT_FAILURES: Final = 20  # failed sign-ins per client address per WINDOW
 WINDOW: Final = timedelta(minutes=15)
-MAX_EXPORT: Final = 10_000  # letters in one CSV export
+EXPORT_BATCH: Final = 500  # letters read at a time by the CSV export (streamed, all of them)
 
 
 class Authenticator(Protocol):
@@ -65,14 +69,19 @@ class PortalService:
         io: Callable[..., Awaitable[Any]],
         clock: Callable[[], datetime],
         new_id: Callable[[], str],
+        buckets: BucketStore,
     ) -> None:
         self._accounts = accounts
         self._store = store
         self._io = io
         self._clock = clock
         self._new_id = new_id
-        self._by_address = LinkGuard(clock, max_misses=ADDRESS_FAILURES, window=WINDOW)
-        self._by_client = LinkGuard(clock, max_misses=CLIENT_FAILURES, window=WINDOW)
+        self._by_address = RateLimit(
+            "portal-address", ADDRESS_FAILURES, WINDOW, store=buckets, io=io, clock=clock
+        )
+        self._by_client = RateLimit(
+            "portal-client", CLIENT_FAILURES, WINDOW, store=buckets, io=io, clock=clock
+        )
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         result: T = await self._io(fn, *args, **kwargs)
@@ -81,14 +90,14 @@ class PortalService:
     async def sign_in(self, email: str, password: str, client: str) -> str:
         """A new session token for the right password; SignInRefused or SignInThrottled else."""
         address = email.strip().lower()
-        waits = [self._by_address.retry_after(address), self._by_client.retry_after(client)]
+        waits = [await self._by_address.waiting(address), await self._by_client.waiting(client)]
         wait = max((w for w in waits if w is not None), default=None)
         if wait is not None:
             raise SignInThrottled(wait)
         account = await self._accounts.authenticate(email.strip(), password) if email else None
         if account is None:
-            self._by_address.miss(address)
-            self._by_client.miss(client)
+            await self._by_address.retry_after(address)  # one failure more in each bucket
+            await self._by_client.retry_after(client)
             raise SignInRefused
         token = secrets.token_urlsafe(TOKEN_BYTES)
         await self._run(self._store.forget_stale, now=self._clock(), idle=IDLE)
@@ -114,17 +123,22 @@ class PortalService:
     async def sign_out(self, token: str) -> None:
         await self._run(self._store.close_session, token_hash(token))
 
-    async def letters(
-        self, account: PortalAccount, query: LetterQuery
-    ) -> tuple[list[LetterLine], bool]:
+    async def letters(self, account: PortalAccount, query: LetterQuery) -> LetterPage:
         return await self._run(self._store.letters, account.id, query)
 
     async def export(
         self, account: PortalAccount, text: str, state: State | None
-    ) -> list[LetterLine]:
-        query = LetterQuery(text=text, state=state, limit=MAX_EXPORT)
-        lines, _ = await self._run(self._store.letters, account.id, query)
-        return lines
+    ) -> AsyncIterator[list[LetterLine]]:
+        """Every matching letter, newest first, EXPORT_BATCH at a time (one query each)."""
+        after: Position | None = None
+        while True:
+            query = LetterQuery(text=text, state=state, after=after, limit=EXPORT_BATCH)
+            page = await self._run(self._store.letters, account.id, query)
+            if page.lines:
+                yield page.lines
+            if not page.older or not page.lines:
+                return
+            after = (page.lines[-1].deposited_at, page.lines[-1].id)
 
     async def letter(
         self, account: PortalAccount, reference: str

@@ -4,7 +4,10 @@ The queue is a table (webhook_deliveries), filled in the transaction that record
 evidence, so an event survives a restart. A post is a success on any 2xx answer; otherwise it
 is retried after `webhook_retry_base` * 2^attempts (at most an hour), and the letter's later
 events wait behind it. After `webhook_max_failures` failed posts in a row the endpoint is
-disabled and its sender told by mail; `lre-gateway sender webhook enable` resumes it.
+disabled and its sender told by a mail queued in the outbound table, in the same commit (the
+scheduler sends it like any other mail); the portal or `lre-gateway sender webhook enable`
+resumes it. Every post checks its destination again (gateway.webhooks.destination): a host
+that now resolves inside the gateway's network is refused, and counts as a failed post.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any, Final
 
 import aiohttp
 
+from gateway.resolver import Resolver
 from gateway.settings import ApiSettings
-from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, WebhookJob
+from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, Notice, WebhookJob
+from gateway.webhooks.destination import CheckedResolver, PrivateDestination, private_host
 from gateway.webhooks.signing import headers
 
 log = logging.getLogger(__name__)
@@ -54,22 +59,35 @@ def backoff(base: timedelta, attempts: int) -> timedelta:
     return min(MAX_BACKOFF, wait)
 
 
-def disabled_notice(endpoint: EndpointRecord, to: str, sender: str, at: datetime) -> bytes:
-    """The mail telling a sender its endpoint was disabled."""
+def disabled_notice(
+    endpoint: EndpointRecord, to: str, sender: str, at: datetime, *, message_id: str
+) -> bytes:
+    """The mail telling a sender its endpoint was disabled (bytes fixed when queued)."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = "Webhook disabled / Webhook désactivé"
     message["Date"] = format_datetime(at)
+    message["Message-ID"] = message_id
     message.set_content(
         f"Your webhook endpoint {endpoint.url} failed too many times in a row and is now "
-        "disabled. Its events are kept: once it answers again, run\n\n"
+        "disabled. Its events are kept: once it answers again, enable it on the portal's "
+        '"API tokens and webhooks" page, or run\n\n'
         f"  lre-gateway sender webhook enable {to} {endpoint.id}\n\n"
         "and they are posted from where they stopped.\n\n"
         f"Votre point de réception {endpoint.url} a échoué trop de fois de suite : il est "
-        "désactivé. Ses événements sont conservés et seront envoyés dès sa réactivation.\n"
+        "désactivé. Ses événements sont conservés et seront envoyés dès sa réactivation "
+        "(page « Jetons d'API et webhooks » du portail).\n"
     )
     return message.as_bytes()
+
+
+def _reason(err: Exception) -> str:
+    """What went wrong, in words: a refused destination says why, not aiohttp's wrapper."""
+    cause = getattr(err, "os_error", None)
+    if isinstance(cause, PrivateDestination):
+        return f"refused: {cause}"
+    return f"{type(err).__name__}: {err}"
 
 
 class WebhookWorker:
@@ -81,14 +99,18 @@ class WebhookWorker:
         settings: ApiSettings,
         public_url: str,
         clock: Callable[[], datetime],
-        notify: Callable[[EndpointRecord, datetime], Awaitable[None]],
+        resolver: Resolver,
+        notice: Callable[[EndpointRecord, str, datetime], Notice],
+        mail_queued: Callable[[], None],
     ) -> None:
         self._store = store
         self._io = io
         self._settings = settings
         self._public_url = public_url
         self._clock = clock
-        self._notify = notify
+        self._resolver = resolver
+        self._notice = notice
+        self._mail_queued = mail_queued
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -101,7 +123,11 @@ class WebhookWorker:
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout.delta.total_seconds())
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        resolver = CheckedResolver(
+            self._resolver, allow_private=self._settings.webhook_private_hosts
+        )
+        connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             while not self._stopping:
                 try:
                     await self.post_due(session)
@@ -129,6 +155,8 @@ class WebhookWorker:
         body = payload(job, self._public_url)
         now = self._clock()
         signed = headers(job.endpoint.secret, job.id, int(now.timestamp()), body)
+        if not self._settings.webhook_private_hosts and private_host(job.endpoint.url):
+            return await self._failed(job, "the host is on the gateway's own network")
         try:
             async with session.post(
                 job.endpoint.url,
@@ -139,13 +167,17 @@ class WebhookWorker:
                 await response.read()
                 error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            error = f"{type(err).__name__}: {err}"[:300]
+            error = _reason(err)[:300]
         if error is None:
             await self._io(self._store.webhook_sent, job, self._clock())
             log.info(
                 "letter %s: webhook %s posted to %s", job.reference, job.event, job.endpoint.id
             )
             return True
+        return await self._failed(job, error)
+
+    async def _failed(self, job: WebhookJob, error: str) -> bool:
+        """Record a failed post; disable the endpoint (and queue the notice) past the limit."""
         retry_at = self._clock() + backoff(self._settings.webhook_retry_base.delta, job.attempts)
         disabled = await self._io(
             self._store.webhook_failed,
@@ -154,11 +186,12 @@ class WebhookWorker:
             retry_at=retry_at,
             max_failures=self._settings.webhook_max_failures,
             now=self._clock(),
+            notice=self._notice,
         )
         log.warning(
             "letter %s: webhook to endpoint %s failed (%s)", job.reference, job.endpoint.id, error
         )
         if disabled:
             log.warning("webhook endpoint %s disabled after repeated failures", job.endpoint.id)
-            await self._notify(job.endpoint, self._clock())
+            self._mail_queued()
         return False

@@ -17,21 +17,12 @@ from gateway.storage.api_store import LetterFilter
 from tests.support.client import letter_bytes, notification_for, wait_for
 from tests.support.gateway import SENDER, make_settings, start
 from tests.support.openssl import assert_proof_verifies
+from tests.support.portal import new_token
 from tests.support.verifying import pdftotext, pyhanko
 
 BOB = "bob.martin@example.ma"
 ALICE = "alice@example.fr"
 CONTRACT = b"%PDF-1.4 contract \x00\x01\x02 bytes"
-
-
-async def new_token(gateway: Running, email: str = SENDER) -> str:
-    """A token made the way `lre-gateway sender token create` makes it."""
-    registry, api = gateway.registry, gateway.api
-    assert api is not None
-    account = await registry.io(registry.account_record, email)
-    assert account is not None
-    made = await registry.io(api.create_token, account, "tests", utcnow())
-    return made.token
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ async def test_a_letters_life_shows_in_metrics_and_its_log_holds_no_secret(
     assert value("lre_mails_handed_over_total", kind="code") == 1
     assert value("lre_deliveries", state="accepted") == 1
     assert value("lre_deliveries", state="notified") == 0
-    for queue in ("seal", "pdf", "mail", "sms"):
+    for queue in ("seal", "pdf", "mail", "sms", "webhook"):
         assert value("lre_queue_depth", queue=queue) >= 0
         assert value("lre_queue_oldest_age_seconds", queue=queue) >= 0
 

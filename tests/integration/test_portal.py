@@ -15,26 +15,23 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 from yarl import URL
 
 from gateway.app import Running
 from gateway.settings import Settings
 from gateway.storage import tables as t
+from gateway.web import portal_service
 from tests.support.client import csrf_field, letter_bytes, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER, Clock, make_settings, start
 from tests.support.openssl import assert_proof_verifies
+from tests.support.portal import browser, sign_in
 
 BOB = "bob.martin@example.ma"
 CAROL = "carol.haddad@example.org"
 OTHER = "greffe@tribunal-rabat.ma"
 OTHER_PASSWORD = "another long passphrase"
-
-
-def browser(lang: str = "en") -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
-        cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"Accept-Language": lang}
-    )
 
 
 async def deposit(
@@ -48,17 +45,6 @@ async def deposit(
     with gateway.store.engine.connect() as db:
         query = select(t.letters.c.reference).order_by(t.letters.c.deposited_at.desc())
         return str(db.execute(query).scalars().first())
-
-
-async def sign_in(
-    session: aiohttp.ClientSession, gateway: Running, email: str = SENDER, password: str = PASSWORD
-) -> aiohttp.ClientResponse:
-    async with session.get(f"{gateway.web_url}/portal/") as page:
-        fields = csrf_field(await page.text(), "/portal/signin")
-    form = {**fields, "email": email, "password": password}
-    async with session.post(f"{gateway.web_url}/portal/signin", data=form) as response:
-        await response.read()
-        return response
 
 
 def sealed(gateway: Running) -> int:
@@ -304,24 +290,78 @@ async def test_search_by_reference_recipient_and_state(gateway: Running) -> None
         assert status == 400
 
 
-async def test_letters_come_newest_first_twenty_a_page(gateway: Running) -> None:
-    """With 21 letters, page 1 lists the 20 newest and links to page 2, which lists the first."""
-    references = [await deposit(gateway, [BOB], f"Lettre {n}") for n in range(21)]
+def listed(page: str) -> list[str]:
+    return re.findall(r'class="reference" href="/portal/letters/([^"]+)"', page)
+
+
+def link(page: str, rel: str) -> str | None:
+    found = re.search(rf'href="(\?[^"]+)" rel="{rel}"', page)
+    return None if found is None else found.group(1).replace("&amp;", "&")
+
+
+async def test_letters_come_newest_first_twenty_a_page_by_cursor(gateway: Running) -> None:
+    """With 23 letters, the first page lists the 20 newest, its next link the 3 oldest, and
+    that page's previous link the 20 newest again; a search for a recipient pages over its
+    own letters only; a letter deposited meanwhile does not shift a page already linked."""
+    references = [
+        await deposit(gateway, [CAROL if n in (5, 15) else BOB], f"Lettre {n}") for n in range(23)
+    ]
+    newest = references[::-1]
+    to_bob = [r for n, r in enumerate(references) if n not in (5, 15)][::-1]
     base = f"{gateway.web_url}/portal/letters"
     async with browser() as session:
         await sign_in(session, gateway)
         _, first = await text_of(session, base)
-        _, second = await text_of(session, f"{base}?page=2")
-        status, _ = await text_of(session, f"{base}?page=0")
-    listed = re.findall(r'class="reference" href="/portal/letters/([^"]+)"', first)
-    assert listed == references[:0:-1]
-    assert 'rel="next"' in first
-    assert re.findall(r'class="reference" href="/portal/letters/([^"]+)"', second) == [
-        references[0]
+        assert listed(first) == newest[:20]
+        assert link(first, "prev") is None
+        following = link(first, "next")
+        assert following is not None
+        assert "after=" in following
+        await deposit(gateway, [BOB], "Arrivée pendant la lecture")
+        _, second = await text_of(session, base + following)
+        assert listed(second) == newest[20:]  # keyset: the new letter shifts nothing
+        assert link(second, "next") is None
+        back = link(second, "prev")
+        assert back is not None
+        _, again = await text_of(session, base + back)
+        assert listed(again) == newest[:20]
+        assert link(again, "prev") is not None  # the letter deposited meanwhile is newer
+
+        _, bob_first = await text_of(session, f"{base}?q=bob.martin")
+        assert listed(bob_first)[1:] == to_bob[:19]
+        bob_next = link(bob_first, "next")
+        assert bob_next is not None
+        assert "q=bob.martin" in bob_next
+        _, bob_second = await text_of(session, base + bob_next)
+        assert listed(bob_second) == to_bob[19:]
+        for bad in ("?after=not-a-cursor", "?before=" + "x" * 300, "?state=lost"):
+            status, _ = await text_of(session, base + bad)
+            assert status == 400
+
+
+async def test_csv_export_streams_every_letter_over_several_batches(
+    gateway: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export is not one page: with batches of 2 letters, 5 letters (one to two
+    recipients) all come out once, newest first, after one header, search applied."""
+    monkeypatch.setattr(portal_service, "EXPORT_BATCH", 2)  # a parameter, not a behaviour
+    references = [
+        await deposit(gateway, [BOB, CAROL] if n == 2 else [BOB], f"Lettre {n}") for n in range(5)
     ]
-    assert 'rel="prev"' in second
-    assert 'rel="next"' not in second
-    assert status == 400
+    async with browser() as session:
+        await sign_in(session, gateway)
+        async with session.get(f"{gateway.web_url}/portal/letters.csv") as response:
+            assert response.status == 200
+            assert response.content_type == "text/csv"
+            text = await response.text()
+        async with session.get(f"{gateway.web_url}/portal/letters.csv?q=carol") as response:
+            only_carol = list(csv.reader(io.StringIO(await response.text())))
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "reference"
+    assert [row[0] for row in rows[1:]] == [
+        r for r in references[::-1] for _ in range(2 if r == references[2] else 1)
+    ]
+    assert [row[0] for row in only_carol[1:]] == [references[2], references[2]]
 
 
 async def test_csv_export_neutralises_spreadsheet_formulas(gateway: Running) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -102,8 +103,9 @@ def fits_the_width(driver: WebDriver) -> bool:
     return bool(width <= inner)
 
 
-def scenario(base: str, references: list[str], xml: bytes, work: Path, shots: Path | None) -> None:
-    """Sign in on a phone, search a reference, open the letter, download its evidence.xml."""
+def scenario(base: str, references: list[str], xml: bytes, work: Path, shots: Path | None) -> str:
+    """Sign in on a phone, search a reference, open the letter, download its evidence.xml,
+    then create an API token on the tokens page; the token shown."""
     downloads = work / "downloads"
     downloads.mkdir()
     with chromium(downloads, PHONE) as phone:
@@ -134,6 +136,7 @@ def scenario(base: str, references: list[str], xml: bytes, work: Path, shots: Pa
         assert fits_the_width(phone)
         phone.find_element(By.LINK_TEXT, "evidence.xml").click()
         assert downloaded(downloads).read_bytes() == xml
+        token = create_token(phone, shots)
         if shots:
             phone.get(f"{base}/portal/letters/{references[0]}?lang=ar")
             assert phone.find_element(By.TAG_NAME, "html").get_attribute("dir") == "rtl"
@@ -145,13 +148,31 @@ def scenario(base: str, references: list[str], xml: bytes, work: Path, shots: Pa
             heading(desktop, "Letters sent")
             desktop.get(f"{base}/portal/letters?lang=en")
             desktop.save_screenshot(str(shots / "portal-letters-desktop.png"))
+    return token
+
+
+def create_token(phone: WebDriver, shots: Path | None) -> str:
+    """From the portal's menu, create an API token; it is shown once, readable on a phone."""
+    phone.find_element(By.LINK_TEXT, "API tokens and webhooks").click()
+    heading(phone, "API tokens and webhooks")
+    phone.find_element(By.ID, "label").send_keys("Logiciel du cabinet")
+    phone.find_element(By.ID, "create-token").click()
+    WebDriverWait(phone, 15).until(
+        lambda d: d.find_elements(By.ID, "new-token"), message="no new token shown"
+    )
+    token = str(phone.find_element(By.ID, "new-token").text).strip()
+    assert fits_the_width(phone)
+    if shots:
+        phone.save_screenshot(str(shots / "portal-access-phone.png"))
+    return token
 
 
 async def test_sender_signs_in_searches_and_downloads_a_proof_in_chromium(
     gateway: Running, tmp_path: Path
 ) -> None:
     """In Chromium at phone width a sender signs in, finds a letter by its reference, sees its
-    dated events and downloads the deposit's evidence.xml, byte for byte."""
+    dated events, downloads the deposit's evidence.xml byte for byte, and creates an API token
+    that the API then takes."""
     references = []
     for to in ([BOB], [CAROL]):
         data = letter_bytes(SENDER, to, "Mise en demeure", "Je vous mets en demeure de payer.")
@@ -172,4 +193,12 @@ async def test_sender_signs_in_searches_and_downloads_a_proof_in_chromium(
     xml = (await wait_for(sealed, within=60, what="sealed deposit proof"))[0]
     target = os.environ.get("LRE_PORTAL_SCREENSHOTS")
     shots = Path(target) if target and gateway.settings.database.url.startswith("sqlite") else None
-    await asyncio.to_thread(scenario, gateway.web_url, references, xml, tmp_path, shots)
+    token = await asyncio.to_thread(scenario, gateway.web_url, references, xml, tmp_path, shots)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
+        session.get("/api/v1/letters") as response,
+    ):
+        assert response.status == 200
+        listed = await response.json()
+    assert sorted(item["reference"] for item in listed["letters"]) == sorted(references)

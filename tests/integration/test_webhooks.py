@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from gateway.app import Running, utcnow
 from gateway.settings import Settings
+from gateway.storage import tables as t
+from gateway.storage.api_store import NOTICE_KIND
 from tests.support.client import letter_bytes, mails_to, wait_for
+from tests.support.dns import DnsServer
 from tests.support.gateway import SENDER, Clock, make_settings, start
 from tests.support.webhook_receiver import Receiver
 
@@ -26,12 +31,12 @@ async def token_for(gateway: Running) -> str:
     return (await registry.io(api.create_token, account, "hooks", utcnow())).token
 
 
-async def register(gateway: Running, token: str, receiver: Receiver) -> str:
-    """Register the receiver through the API; keep the secret it shows once."""
+async def register(gateway: Running, token: str, receiver: Receiver, url: str = "") -> str:
+    """Register the receiver (at url, else its own) through the API; keep the secret shown once."""
     headers = {"Authorization": f"Bearer {token}"}
     async with (
         aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
-        session.post("/api/v1/webhooks", json={"url": receiver.url}) as response,
+        session.post("/api/v1/webhooks", json={"url": url or receiver.url}) as response,
     ):
         assert response.status == 201
         endpoint = await response.json()
@@ -49,6 +54,16 @@ async def deposit(gateway: Running, token: str) -> str:
     ):
         assert response.status == 201
         return str((await response.json())["reference"])
+
+
+async def enable(gateway: Running, token: str, endpoint: str) -> tuple[int, Any]:
+    """POST /api/v1/webhooks/{id}/enable: the status and the endpoint's disabled_at."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(gateway.web_url, headers=headers) as session,
+        session.post(f"/api/v1/webhooks/{endpoint}/enable") as response,
+    ):
+        return response.status, (await response.json()).get("disabled_at")
 
 
 def queue(gateway: Running, endpoint: str) -> list[tuple[str, str, int]]:
@@ -122,7 +137,8 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
     hooks_settings: Settings,
 ) -> None:
     """After webhook_max_failures failed posts in a row the endpoint is disabled, the sender
-    gets a mail saying so, and events wait until the endpoint is enabled again."""
+    gets a mail saying so (queued, DKIM-signed), and events, even of a letter deposited while
+    it is disabled, wait until the endpoint is enabled again."""
     clock = Clock()
     receiver = Receiver(clock=clock, always_fail=True)
     await receiver.start()
@@ -139,6 +155,10 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
                 what="the mail telling the sender",
             )
             assert receiver.url in told[0].get_content()
+            assert "d=lre.localhost" in str(told[0]["DKIM-Signature"])
+            await wait_for(  # queued in the durable outbound table, then recorded as sent
+                lambda: notices(gateway) == [("sent", SENDER)], what="the notice recorded as sent"
+            )
             api = gateway.api
             assert api is not None
             account = await gateway.registry.io(gateway.registry.account_record, SENDER)
@@ -146,11 +166,15 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
             listed = await gateway.registry.io(api.api.endpoints, account.id)
             assert listed[0].disabled_at is not None
             retry_now(gateway, clock)
+            meanwhile = await deposit(gateway, token)  # its events wait for the endpoint
+            await wait_for(lambda: len(queue(gateway, endpoint)) >= 4, what="events kept")
             assert len(receiver.refused) == 3  # disabled: nothing more is posted
             receiver.always_fail = False
-            assert await gateway.registry.io(api.api.enable_endpoint, account.id, endpoint)
+            assert await enable(gateway, token, "0" * 32) == (404, None)
+            assert await enable(gateway, token, endpoint) == (200, None)  # disabled_at cleared
             retry_now(gateway, clock)
             await wait_for(lambda: receiver.events(reference) == FIRST_EVENTS, what="events")
+            await wait_for(lambda: receiver.events(meanwhile) == FIRST_EVENTS, what="kept events")
     finally:
         await receiver.stop()
 
@@ -191,3 +215,53 @@ async def leases(gateway: Running) -> None:
     assert store.due_webhooks(now) == []  # another process finds it leased
     later = store.due_webhooks(now + timedelta(minutes=3))  # the first process died
     assert [job.id for job in later] == [first[0].id]
+
+
+def notices(gateway: Running) -> list[tuple[str, str]]:
+    """(state, rcpt) of each "endpoint disabled" mail in the outbound table."""
+    o = t.outbound.c
+    with gateway.store.engine.connect() as db:
+        rows = db.execute(select(o.state, o.rcpt).where(o.kind == NOTICE_KIND)).all()
+    return [(row.state, row.rcpt) for row in rows]
+
+
+def last_errors(gateway: Running) -> list[str]:
+    d = t.webhook_deliveries
+    with gateway.store.engine.connect() as db:
+        found = db.execute(select(d.c.last_error).where(d.c.attempts > 0)).scalars().all()
+    return [str(error) for error in found]
+
+
+@pytest.mark.parametrize("allowed", [False, True], ids=["refused", "allowed-by-config"])
+async def test_dns_rebinding_a_public_name_now_resolving_to_loopback_gets_no_post(
+    tmp_path: Path, database_url: str, allowed: bool
+) -> None:
+    """A webhook host name accepted at registration is looked up again at each post: when it
+    now resolves to a loopback address nothing is posted (the failure is recorded) unless
+    api.webhook_private_hosts allows it, and then the post goes to that very address."""
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        with DnsServer() as dns_server:
+            dns_server.add("hooks.erp-client.ma", "A", "127.0.0.1")
+            settings = make_settings(
+                tmp_path,
+                database_url,
+                api={"webhook_private_hosts": allowed},
+                delivery={"resolver": dns_server.address},
+            )
+            async with start(settings) as gateway:
+                token = await token_for(gateway)
+                url = f"http://hooks.erp-client.ma:{receiver.port}/hook"
+                await register(gateway, token, receiver, url)
+                reference = await deposit(gateway, token)
+                if allowed:
+                    await wait_for(lambda: receiver.events(reference), what="a post")
+                else:
+                    errors = await wait_for(lambda: last_errors(gateway), what="a refused post")
+                    assert "127.0.0.1" in errors[0]
+                    assert "private" in errors[0]
+            assert ("hooks.erp-client.ma.", "A") in dns_server.queries
+    finally:
+        await receiver.stop()
+    assert bool(receiver.accepted) is allowed

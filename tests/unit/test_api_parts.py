@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.api.compose import FieldError, File, compose, read_fields
-from gateway.api.ratelimit import RateLimit
-from gateway.api.service import private_host
 from gateway.api.tokens import bearer, hash_token, new_token
 from gateway.pdf.identification import sender_method
 from gateway.pdf.text import sender_identification
 from gateway.smtp_in.languages import recipient_languages
 from gateway.smtp_in.message import check_line_endings, parse_message
 from gateway.smtp_in.phones import recipient_phones
+from gateway.storage.buckets import bucket_key, refilled, wait
+from gateway.webhooks.destination import private_host, refused_url
 from gateway.webhooks.signing import headers, new_secret, verify
 from gateway.webhooks.worker import backoff
 
@@ -46,15 +46,15 @@ def test_only_a_bearer_lre_token_is_read_from_authorization() -> None:
 
 
 def test_the_rate_limit_refills_with_time_and_says_how_long_to_wait() -> None:
-    """With 60 a minute, the 61st request at once waits 1 s; a second later one more passes."""
-    now = [0.0]
-    limit = RateLimit(60, lambda: now[0])
-    assert all(limit.retry_after("t") is None for _ in range(60))
-    assert limit.retry_after("t") == 1
-    assert limit.retry_after("other") is None
-    now[0] += 1.0
-    assert limit.retry_after("t") is None
-    assert limit.retry_after("t") == 1
+    """With 60 a minute, an empty bucket waits 1 s; a second later it holds one token again,
+    never more than the burst, and a clock that went back refills nothing."""
+    rate = 1.0
+    assert wait(refilled(0.0, 100.0, 100.0, rate=rate, burst=60.0), rate) == 1
+    assert wait(refilled(0.0, 100.0, 101.0, rate=rate, burst=60.0), rate) is None
+    assert refilled(0.0, 100.0, 10_000.0, rate=rate, burst=60.0) == 60.0
+    assert refilled(3.0, 100.0, 50.0, rate=rate, burst=60.0) == 3.0
+    assert wait(0.5, 5 / 900) == 90  # half a sign-in failure back of 5 per 15 minutes
+    assert bucket_key("api", "x") != bucket_key("portal-address", "x")
 
 
 def test_signatures_follow_standard_webhooks() -> None:
@@ -160,3 +160,24 @@ def test_webhook_urls_on_the_gateways_own_network_are_recognised(url: str, priva
     """Loopback, private, link-local (cloud metadata) and reserved hosts are the gateway's own
     network; public names and addresses are not."""
     assert private_host(url) is private
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "reason"),
+    [
+        ("https://erp.example.ma/hooks", False, None),
+        ("http://127.0.0.1:8080/hook", False, "private"),
+        ("http://127.0.0.1:8080/hook", True, None),
+        ("http://[::1]:99999/hook", True, "url"),  # a port out of range
+        ("http://[::1/hook", True, "url"),  # a broken IPv6 literal
+        ("ftp://erp.example.ma/x", False, "url"),
+        ("https:///no-host", False, "url"),
+        ("https://erp.example.ma/a b", False, "url"),
+        ("https://erp.example.ma/" + "x" * 2000, False, "url"),
+    ],
+)
+def test_an_endpoint_url_is_refused_with_a_reason(
+    url: str, allow_private: bool, reason: str | None
+) -> None:
+    """Only a complete http(s) URL off the gateway's own network (unless allowed) is taken."""
+    assert refused_url(url, allow_private=allow_private) == reason
