@@ -16,8 +16,8 @@ from typing import Final
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.errors import IllegalTransition, Rejected, SmtpReply
+from gateway.mime.dsn import parse_dsn
 from gateway.registry import Registry, new_id
-from gateway.smtp_in.dsn import parse_dsn
 from gateway.storage.store import BouncedMail, DsnRecord, LetterStore, PendingMail
 from gateway.storage.vault import Vault, token_hash
 

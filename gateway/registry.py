@@ -41,15 +41,15 @@ from gateway.errors import (
 from gateway.evidence.xml import to_xml
 from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.metrics import Metrics
-from gateway.settings import Settings
-from gateway.smtp_in import replies
-from gateway.smtp_in.handler import Account
-from gateway.smtp_in.message import (
+from gateway.mime.message import (
     ParsedMessage,
     attachment_bytes,
     attachment_in_span,
     parse_message,
 )
+from gateway.settings import Settings
+from gateway.smtp_in import replies
+from gateway.smtp_in.handler import Account
 from gateway.storage.identity_store import (
     IdentityStore,
     PendingSms,

@@ -25,10 +25,10 @@ from gateway.api.compose import Fields, File, compose
 from gateway.api.tokens import NewToken, new_token
 from gateway.core.letter import Delivery, Letter
 from gateway.errors import Rejected
+from gateway.mime.message import ParsedMessage
 from gateway.registry import Registry, new_id
 from gateway.settings import Settings
 from gateway.smtp_in.handler import Account, _is_mailbox, _read, _same_address
-from gateway.smtp_in.message import ParsedMessage
 from gateway.storage.api_store import (
     ApiStore,
     EndpointRecord,

@@ -25,11 +25,11 @@ from typing import Any, Final, Protocol
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.errors import Rejected, SmtpReply
+from gateway.mime.languages import recipient_languages
+from gateway.mime.limits import MimeLimits
+from gateway.mime.message import ParsedMessage, check_line_endings, parse_message
+from gateway.mime.phones import recipient_phones
 from gateway.smtp_in import replies
-from gateway.smtp_in.languages import recipient_languages
-from gateway.smtp_in.limits import MimeLimits
-from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
-from gateway.smtp_in.phones import recipient_phones
 from gateway.smtp_in.throttle import LoginThrottle
 from gateway.storage.full import is_storage_full
 

@@ -24,11 +24,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.bounces import Bounces
 from gateway.errors import Rejected, SmtpReply
 from gateway.mailauth import authenticate_sender
+from gateway.mime.limits import MimeLimits, check_limits
 from gateway.registry import Registry
 from gateway.resolver import Resolver
 from gateway.smtp_in import replies
 from gateway.smtp_in.handler import Account, Submission, _is_mailbox, _peer, _read, _tls
-from gateway.smtp_in.limits import MimeLimits, check_limits
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from gateway.api.compose import FieldError, File, compose, read_fields
 from gateway.api.ratelimit import RateLimit
 from gateway.api.service import private_host
 from gateway.api.tokens import bearer, hash_token, new_token
+from gateway.mime.languages import recipient_languages
+from gateway.mime.message import check_line_endings, parse_message
+from gateway.mime.phones import recipient_phones
 from gateway.pdf.identification import sender_method
 from gateway.pdf.text import sender_identification
-from gateway.smtp_in.languages import recipient_languages
-from gateway.smtp_in.message import check_line_endings, parse_message
-from gateway.smtp_in.phones import recipient_phones
 from gateway.webhooks.signing import headers, new_secret, verify
 from gateway.webhooks.worker import backoff
 
