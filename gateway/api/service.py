@@ -23,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from gateway.api import problems
 from gateway.api.compose import Fields, File, compose
 from gateway.api.tokens import NewToken, new_token
+from gateway.core.address import is_mailbox, same_address
 from gateway.core.letter import Delivery, Letter
 from gateway.errors import Rejected
 from gateway.mime.message import ParsedMessage
+from gateway.mime.submission import read_submission
 from gateway.registry import Registry, new_id
 from gateway.settings import Settings
-from gateway.smtp_in.handler import Account, _is_mailbox, _read, _same_address
+from gateway.smtp_in.handler import Account
 from gateway.storage.api_store import (
     ApiStore,
     EndpointRecord,
@@ -89,9 +91,9 @@ def recipients_of(content: bytes) -> tuple[str, ...]:
     pairs = getaddresses([str(v) for v in (head.get_all("To") or []) + (head.get_all("Cc") or [])])
     found: list[str] = []
     for _, address in pairs:
-        if not _is_mailbox(address):
+        if not is_mailbox(address):
             raise problems.invalid(f"the recipient address {address!r} is not valid")
-        if not any(_same_address(address, known) for known in found):
+        if not any(same_address(address, known) for known in found):
             found.append(address)
     if not found:
         raise problems.invalid("the message has no recipient in To: or Cc:")
@@ -242,14 +244,14 @@ class ApiService:
             )
         try:
             parsed, phones, languages = await asyncio.to_thread(
-                partial(_read, limits=self._settings.mime),
+                partial(read_submission, limits=self._settings.mime),
                 content,
                 recipients,
                 self._settings.gateway.default_region,
             )
         except Rejected as refusal:
             raise problems.invalid(refusal.reply.text, smtp=refusal.reply.line()) from None
-        if len(parsed.from_addresses) != 1 or not _same_address(
+        if len(parsed.from_addresses) != 1 or not same_address(
             parsed.from_addresses[0], account.email
         ):
             raise problems.invalid(

@@ -16,7 +16,7 @@ import re
 import time
 from base64 import b64decode
 from binascii import Error as Base64Error
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,12 +24,13 @@ from typing import Any, Final, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
+from gateway.core.address import is_mailbox, same_address
 from gateway.errors import Rejected, SmtpReply
-from gateway.mime.languages import recipient_languages
 from gateway.mime.limits import MimeLimits
-from gateway.mime.message import ParsedMessage, check_line_endings, parse_message
-from gateway.mime.phones import recipient_phones
+from gateway.mime.message import ParsedMessage
+from gateway.mime.submission import read_submission
 from gateway.smtp_in import replies
+from gateway.smtp_in.session import peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
 from gateway.storage.full import is_storage_full
 
@@ -37,12 +38,6 @@ log = logging.getLogger(__name__)
 
 AUTH_FAILURE_WINDOW = 900.0  # seconds over which failed logins from one address are counted
 
-# A domain as RFC 5321 §4.1.2 allows it (LDH labels, A-labels for IDNs) or an address literal.
-_DOMAIN: Final = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"|\[[^\[\]\\\s]+\]"
-)
 _SIZE_OPTION: Final = re.compile(r"SIZE=(\d+)", re.IGNORECASE)
 
 
@@ -157,10 +152,10 @@ class SubmissionHandler:
     async def _authenticate(
         self, server: SMTP, mechanism: str, login: bytes, password: bytes
     ) -> AuthResult:
-        tls = _tls(server)
+        tls = tls_of(server)
         if tls is None:  # aiosmtpd refuses AUTH before TLS too; never accept a password in clear
             return AuthResult(success=False, handled=False, message=replies.TLS_REQUIRED.line())
-        peer = _peer(server.session)
+        peer = peer_of(server.session)
         if self._throttle.blocked(peer, time.monotonic()):
             log.warning("%s AUTH refused: too many failed logins", peer)
             return AuthResult(success=False, handled=False, message=replies.AUTH_THROTTLED.line())
@@ -198,7 +193,7 @@ class SubmissionHandler:
         size = _declared_size(mail_options)
         if size is not None and size > self.max_message_size:
             return replies.too_big(self.max_message_size).line()
-        if not _same_address(address, login.account.email):
+        if not same_address(address, login.account.email):
             return replies.SENDER_MISMATCH.line()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -215,9 +210,9 @@ class SubmissionHandler:
         login = _login(server, session)
         if isinstance(login, SmtpReply):
             return login.line()
-        if not _is_mailbox(address):
+        if not is_mailbox(address):
             return replies.BAD_RECIPIENT.line()
-        if any(_same_address(address, known) for known in envelope.rcpt_tos):
+        if any(same_address(address, known) for known in envelope.rcpt_tos):
             return replies.RECIPIENT_REPEATED.line()
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.too_many_recipients(self._max_recipients).line()
@@ -232,7 +227,7 @@ class SubmissionHandler:
         except Rejected as refusal:
             return refusal.reply.line()
         except Exception as err:
-            log.exception("%s deposit failed", _peer(session))
+            log.exception("%s deposit failed", peer_of(session))
             return (replies.STORAGE_FULL if is_storage_full(err) else replies.TRY_LATER).line()
 
     async def _deposit(self, server: SMTP, session: Session, envelope: Envelope) -> SmtpReply:
@@ -245,12 +240,12 @@ class SubmissionHandler:
         loop = asyncio.get_running_loop()
         parsed, phones, languages = await loop.run_in_executor(
             self._executor,
-            partial(_read, limits=self._mime_limits),
+            partial(read_submission, limits=self._mime_limits),
             content,
             tuple(envelope.rcpt_tos),
             self._region,
         )
-        if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
+        if not all(same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
         submission = Submission(
             account=login.account,
@@ -259,12 +254,12 @@ class SubmissionHandler:
             content=content,
             parsed=parsed,
             authentication=login.authentication,
-            peer=_peer(session),
+            peer=peer_of(session),
             phones=phones,
             languages=languages,
         )
         reference = await self._shielded(self._depositor.deposit(submission))
-        log.info("%s deposited letter %s", _peer(session), reference)
+        log.info("%s deposited letter %s", peer_of(session), reference)
         return replies.accepted(reference)
 
     async def _shielded(self, deposit: Coroutine[Any, Any, str]) -> str:
@@ -306,51 +301,12 @@ def _report_orphan(task: asyncio.Task[str]) -> None:
         log.warning("letter %s deposited but the client left before the reply", task.result())
 
 
-def _read(
-    content: bytes,
-    recipients: tuple[str, ...],
-    region: str,
-    aliases: Mapping[str, str] | None = None,
-    *,
-    limits: MimeLimits,
-) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
-    """The pure, CPU-bound part of DATA (the message, the recipients' phones and languages);
-    run in the executor.
-
-    parse_message runs the bounded pre-scan first, so the email package only ever parses
-    bounded input.
-    """
-    check_line_endings(content)
-    parsed = parse_message(content, limits)
-    phones = recipient_phones(content, recipients, region, aliases)
-    return parsed, phones, recipient_languages(content, recipients, aliases)
-
-
-def _tls(server: SMTP) -> str | None:
-    """'STARTTLS (TLSv1.3)' or 'implicit TLS (TLSv1.3)', or None on a clear-text session."""
-    transport = server.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    how = "STARTTLS" if server.session is not None and server.session.ssl else "implicit TLS"
-    return f"{how} ({ssl_object.version()})"
-
-
 def _login(server: SMTP, session: Session) -> _Login | SmtpReply:
     """The session's login, or the refusal for a session without one."""
     auth_data: object = session.auth_data
     if isinstance(auth_data, _Login) and session.authenticated:
         return auth_data
-    return replies.AUTH_REQUIRED if _tls(server) else replies.TLS_REQUIRED
-
-
-def _same_address(left: str, right: str) -> bool:
-    return left.casefold() == right.casefold()
-
-
-def _is_mailbox(address: str) -> bool:
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and _DOMAIN.fullmatch(domain))
+    return replies.AUTH_REQUIRED if tls_of(server) else replies.TLS_REQUIRED
 
 
 def _declared_size(mail_options: list[str]) -> int | None:
@@ -373,10 +329,3 @@ def _auth_failed(answer: object) -> AuthResult:
     if answer is MISSING:
         return AuthResult(success=False, handled=True)
     return AuthResult(success=False, handled=False, message=replies.AUTH_MALFORMED.line())
-
-
-def _peer(session: Session | None) -> str:
-    peer: Any = session.peer if session is not None else None
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer or "unknown")
