@@ -295,7 +295,7 @@ async def running(
         registry.wake = scheduler.wake
 
         app = create_app(
-            service=registry,
+            service=registry.decisions,
             tsa_respond=lambda request: authority.respond(
                 request, now=clock(), serial=secrets.randbits(63)
             ),
@@ -331,8 +331,8 @@ async def running(
             admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
         handler = SubmissionHandler(
-            registry,
-            registry,
+            registry.deposits,
+            registry.senders,
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
@@ -420,7 +420,11 @@ def _add_portal(
 ) -> None:
     """The sender's portal (/portal/): the same accounts and passwords as SMTP AUTH."""
     portal = PortalService(
-        accounts=registry, store=PortalStore(engine), io=registry.io, clock=clock, new_id=new_id
+        accounts=registry.senders,
+        store=PortalStore(engine),
+        io=registry.io,
+        clock=clock,
+        new_id=new_id,
     )
     add_portal_routes(app, portal)
 
@@ -519,7 +523,7 @@ def _demo(settings: Settings) -> None:
         # letters and digits only: safe to paste into a shell and never read as an option
         password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
         with offline_registry(settings) as registry:
-            registry.save_sender(email, "Demo Sender", password)
+            registry.senders.save_sender(email, "Demo Sender", password)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(password + "\n")
@@ -565,7 +569,7 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
         print("error: the password must have at least 8 characters", file=sys.stderr)
         return 2
     with offline_registry(settings) as registry:
-        registry.save_sender(args.email, args.name or args.email, password, args.language)
+        registry.senders.save_sender(args.email, args.name or args.email, password, args.language)
     _audit(settings, "sender.saved", {"email": args.email.lower(), "language": args.language})
     print(f"sender {args.email} saved")
     return 0
@@ -649,7 +653,7 @@ def _sender_api(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.api.service import ApiService
 
     with offline_registry(settings) as registry:
-        account = registry.account_record(args.email)
+        account = registry.senders.account_record(args.email)
         if account is None:
             print(f"error: no sender {args.email} (lre-gateway sender add)", file=sys.stderr)
             return 2

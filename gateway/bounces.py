@@ -100,7 +100,7 @@ class Bounces:
             log.info("DSN for %s after %s: recorded only", letter.reference, delivery.state.value)
             return
         try:
-            await self._registry.apply(
+            await self._registry.outcomes.apply(
                 letter,
                 delivery,
                 EvidenceType.NotificationForAcceptanceFailure,

@@ -5,6 +5,9 @@ GatewayError
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
 ├── Rejected            input refused by policy; .reply
+├── DepositRefused      the deposit service refused a letter; each door words it its own way
+│   ├── AccountDisabled   the sender account was disabled since its login; nothing was kept
+│   └── PhoneRequired     recipients are identified by SMS and one has no number; .recipient
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
 ├── EvidenceError ── TimestampError, SignatureError, VerificationError
 ├── SmsFailed           the SMS provider refused or could not be reached; .temporary
@@ -70,6 +73,26 @@ class Rejected(GatewayError):
     def __init__(self, reply: SmtpReply) -> None:
         super().__init__(reply.line())
         self.reply = reply
+
+
+class DepositRefused(GatewayError):
+    """The deposit service refused a letter; nothing was kept."""
+
+
+class AccountDisabled(DepositRefused):
+    """The sender account was disabled (or removed) by the operator since its login."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"the sender account {email} is disabled")
+        self.email = email
+
+
+class PhoneRequired(DepositRefused):
+    """letters.recipient_verification = sms_required and the sender gave no number for one."""
+
+    def __init__(self, recipient: str) -> None:
+        super().__init__(f"no mobile number was given for {recipient}")
+        self.recipient = recipient
 
 
 class RelayFailed(GatewayError):

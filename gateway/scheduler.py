@@ -132,7 +132,7 @@ class Scheduler:
     async def tick(self) -> bool:
         """One round of every kind of work, in order; True when there may be more to do."""
         released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.expire_due()
+        expired = await self._registry.outcomes.expire_due()
         sealed = await self.seal_pending()
         made = await self._pdfs.tick() if self._pdfs is not None else 0
         sent = await self.send_pending()
@@ -143,7 +143,7 @@ class Scheduler:
     async def _mail_round(self) -> bool:
         """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
         released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.expire_due()
+        expired = await self._registry.outcomes.expire_due()
         sealed = await self.seal_pending()
         sent = await self.send_pending()
         texted = await self._sms.send_pending() if self._sms else 0
@@ -279,7 +279,7 @@ class Scheduler:
     async def _record(self, mail: PendingMail, failure: str | None) -> None:
         """Commit one mail's outcome: a notification's with its evidence, others alone."""
         if mail.kind == "notification":
-            await self._registry.notification_outcome(mail, failure=failure)
+            await self._registry.outcomes.notification_outcome(mail, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
             await self._registry.io(

@@ -25,12 +25,12 @@ from gateway.api.compose import Fields, File, compose
 from gateway.api.tokens import NewToken, new_token
 from gateway.core.address import is_mailbox, same_address
 from gateway.core.letter import Delivery, Letter
-from gateway.errors import Rejected
-from gateway.mime.message import ParsedMessage
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected
 from gateway.mime.submission import read_submission
 from gateway.registry import Registry, new_id
+from gateway.services.deposit import Deposit
 from gateway.settings import Settings
-from gateway.smtp_in.handler import Account
 from gateway.storage.api_store import (
     ApiStore,
     EndpointRecord,
@@ -44,21 +44,6 @@ from gateway.webhooks.signing import new_secret
 log = logging.getLogger(__name__)
 
 MAX_KEY = 200  # characters of an Idempotency-Key
-
-
-@dataclass(frozen=True)
-class ApiDeposit:
-    """A deposit through the API: the registry's DepositInput, without any SMTP."""
-
-    account: Account
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    content: bytes
-    parsed: ParsedMessage
-    authentication: str
-    peer: str
-    phones: dict[str, str]
-    languages: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -257,7 +242,7 @@ class ApiService:
             raise problems.invalid(
                 f"the From: header must be the address of the token's account ({account.email})"
             )
-        submission = ApiDeposit(
+        deposit = Deposit(
             account=Account(id=account.id, email=account.email, name=account.name),
             mail_from=account.email,
             rcpt_tos=recipients,
@@ -274,9 +259,9 @@ class ApiService:
                 _remember, account_id=account.id, key=key, digest=digest, now=self._registry.now()
             )
         try:
-            reference = await self._registry.deposit(submission, also=remember)
-        except Rejected as refusal:
-            raise problems.invalid(refusal.reply.text, smtp=refusal.reply.line()) from None
+            reference = await self._registry.deposits.deposit(deposit, also=remember)
+        except DepositRefused as refusal:
+            raise problems.deposit_refused(refusal) from None
         except IntegrityError:
             if key is None:
                 raise

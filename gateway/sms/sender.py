@@ -86,7 +86,7 @@ class SmsSender:
 
     async def _done(self, sms: PendingSms, failure: str | None) -> None:
         if sms.kind == "notice":
-            await self._registry.sms_outcome(sms, failure=failure)
+            await self._registry.outcomes.sms_outcome(sms, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
             await self._registry.io(

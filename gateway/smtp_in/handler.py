@@ -18,17 +18,18 @@ from base64 import b64decode
 from binascii import Error as Base64Error
 from collections.abc import Coroutine
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.core.address import is_mailbox, same_address
-from gateway.errors import Rejected, SmtpReply
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected, SmtpReply
 from gateway.mime.limits import MimeLimits
-from gateway.mime.message import ParsedMessage
 from gateway.mime.submission import read_submission
+from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
 from gateway.smtp_in.session import peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
@@ -41,37 +42,11 @@ AUTH_FAILURE_WINDOW = 900.0  # seconds over which failed logins from one address
 _SIZE_OPTION: Final = re.compile(r"SIZE=(\d+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Account:
-    """A sender account: the only party that may deposit letters from its address."""
-
-    id: str
-    email: str
-    name: str
-    disabled: bool = False  # set by the operator: `lre-gateway sender disable`
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One accepted SMTP transaction, handed to the depositor."""
-
-    account: Account
-    mail_from: str
-    rcpt_tos: tuple[str, ...]  # one registered delivery each
-    content: bytes  # exact DATA bytes after dot-unstuffing, CRLF line ends
-    parsed: ParsedMessage
-    authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
-    peer: str  # the client's IP address
-    phones: dict[str, str] = field(default_factory=dict)  # recipient → E.164 mobile number
-    # recipient → languages the sender gave (LRE-Recipient-Language), e.g. ("ar",)
-    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
 class Depositor(Protocol):
-    async def deposit(self, submission: Submission) -> str:
+    async def deposit(self, deposit: Deposit) -> str:
         """Store the letter and its deposit evidence durably; return the letter reference.
 
-        May raise `Rejected`; anything else becomes a generic 451 4.3.0.
+        May raise `DepositRefused`; anything else becomes a generic 451 4.3.0.
         """
         ...
 
@@ -226,6 +201,8 @@ class SubmissionHandler:
             return (await self._deposit(server, session, envelope)).line()
         except Rejected as refusal:
             return refusal.reply.line()
+        except DepositRefused as refusal:
+            return replies.deposit_refused(refusal).line()
         except Exception as err:
             log.exception("%s deposit failed", peer_of(session))
             return (replies.STORAGE_FULL if is_storage_full(err) else replies.TRY_LATER).line()
@@ -247,7 +224,7 @@ class SubmissionHandler:
         )
         if not all(same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
-        submission = Submission(
+        deposit = Deposit(
             account=login.account,
             mail_from=envelope.mail_from or "",  # aiosmtpd runs DATA only after MAIL
             rcpt_tos=tuple(envelope.rcpt_tos),
@@ -258,7 +235,7 @@ class SubmissionHandler:
             phones=phones,
             languages=languages,
         )
-        reference = await self._shielded(self._depositor.deposit(submission))
+        reference = await self._shielded(self._depositor.deposit(deposit))
         log.info("%s deposited letter %s", peer_of(session), reference)
         return replies.accepted(reference)
 

@@ -23,14 +23,15 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.bounces import Bounces
 from gateway.core.address import is_mailbox
-from gateway.errors import Rejected, SmtpReply
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected, SmtpReply
 from gateway.mailauth import authenticate_sender
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.submission import read_submission
 from gateway.registry import Registry
 from gateway.resolver import Resolver
+from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
-from gateway.smtp_in.handler import Account, Submission
 from gateway.smtp_in.session import peer_of, tls_of
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class InboundHandler:
             return (await self._letter(server, session, envelope, content)).line()
         except Rejected as refusal:
             return refusal.reply.line()
+        except DepositRefused as refusal:
+            return replies.deposit_refused(refusal).line()
         except Exception:
             log.exception("%s inbound DATA failed", peer_of(session))
             return replies.TRY_LATER.line()
@@ -166,7 +169,7 @@ class InboundHandler:
         if len(parsed.from_addresses) != 1:
             return replies.NO_FROM
         sender = parsed.from_addresses[0]
-        record = await self._registry.io(self._registry.account_record, sender)
+        record = await self._registry.io(self._registry.senders.account_record, sender)
         if record is None:
             log.info("%s: letter from unregistered %s refused", peer_of(session), sender)
             return NOT_REGISTERED
@@ -187,7 +190,7 @@ class InboundHandler:
             log.info("%s: letter from disabled account %s refused", peer_of(session), sender)
             return DISABLED
         tls = tls_of(server)
-        submission = Submission(
+        deposit = Deposit(
             account=Account(id=record.id, email=record.email, name=record.name),
             mail_from=record.email,
             rcpt_tos=recipients,
@@ -199,7 +202,7 @@ class InboundHandler:
             languages=languages,
         )
         # Run the deposit to its end even if the client hangs up meanwhile (no half letter).
-        task = asyncio.create_task(self._registry.deposit(submission))
+        task = asyncio.create_task(self._registry.deposits.deposit(deposit))
         self._deposits.add(task)
         task.add_done_callback(self._deposits.discard)
         reference = await asyncio.shield(task)

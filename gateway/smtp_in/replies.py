@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gateway.errors import SmtpReply
+from gateway.errors import AccountDisabled, DepositRefused, PhoneRequired, SmtpReply
 from gateway.mime.refusals import (
     BAD_PHONE_HEADER as BAD_PHONE_HEADER,
 )
@@ -138,6 +138,15 @@ def phone_required(recipient: str) -> SmtpReply:
         f'{_printable(recipient)}, e.g. "Name (+212 6 12 34 56 78)" <{_printable(recipient)}>; '
         "nothing was kept",
     )
+
+
+def deposit_refused(refusal: DepositRefused) -> SmtpReply:
+    """The reply to the deposit service's refusal of a letter."""
+    if isinstance(refusal, PhoneRequired):
+        return phone_required(refusal.recipient)
+    if isinstance(refusal, AccountDisabled):
+        return ACCOUNT_DISABLED_NOW
+    return TRY_LATER
 
 
 def _printable(text: str) -> str:
