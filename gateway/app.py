@@ -32,7 +32,6 @@ from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.log_note import NoteError, Verifier
-from gateway.evidence.log_publisher import LogPublisher, ensure_log_key, log_signer
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -49,6 +48,7 @@ from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
+from gateway.services.log_publisher import LogPublisher, ensure_log_key, log_signer
 from gateway.settings import Settings, config_path, load_settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
@@ -56,7 +56,8 @@ from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport, make_transport
+from gateway.smtp_out.modes import make_transport
+from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
 from gateway.storage.api_store import EndpointRecord

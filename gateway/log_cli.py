@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.evidence.log_audit import AuditFailure, audit, cosign, open_source
 from gateway.evidence.log_note import NoteError, Signer, Verifier
-from gateway.evidence.log_publisher import LOG_KEY_FILE, ensure_ed25519_key, log_signer
+from gateway.services.log_publisher import LOG_KEY_FILE, ensure_ed25519_key, log_signer
 from gateway.settings import Settings
 
 WITNESS_KEY = "witness-ed25519.pem"

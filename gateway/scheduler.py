@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
+from gateway.core.backoff import next_attempt, should_give_up
 from gateway.core.evidence import EvidenceType
 from gateway.core.policy import letter_url, sender_revealed
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
@@ -29,10 +30,10 @@ from gateway.logs import about_letter
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
-from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
 from gateway.storage.pdf_queue import PdfQueue
+from gateway.storage.queue_stats import next_due
 from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class Scheduler:
                 await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
-        due = await self._registry.io(self._store.next_due)
+        due = await self._registry.io(next_due, self._store.engine)
         if due is None:
             return IDLE
         return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gateway.core.backoff import next_attempt
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
 from gateway.pdf.expiry import renewal_due
@@ -19,7 +20,6 @@ from gateway.pdf.maker import CertificateMaker
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
-from gateway.smtp_out.backoff import next_attempt
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound
 

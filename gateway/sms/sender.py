@@ -13,12 +13,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from gateway.core.backoff import next_attempt
 from gateway.core.identity import CODE_VALIDITY
 from gateway.errors import SmsFailed
 from gateway.logs import redact
 from gateway.settings import SmsSettings
 from gateway.sms.providers import SmsProvider
-from gateway.smtp_out.backoff import next_attempt
 from gateway.storage.identity_store import IdentityStore, PendingSms
 
 if TYPE_CHECKING:

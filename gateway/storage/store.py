@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.evidence import Attachment, EvidenceType
@@ -641,30 +641,6 @@ class LetterStore:
                     claimed_until=None,
                 )
             )
-
-    def next_due(self) -> datetime | None:
-        """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
-        from gateway.storage.pdf_queue import pdf_due
-
-        with self.engine.connect() as db:
-            times = [
-                db.execute(
-                    select(func.min(t.outbound.c.next_attempt_at)).where(
-                        t.outbound.c.state == "pending"
-                    )
-                ).scalar(),
-                db.execute(
-                    select(func.min(t.evidence.c.next_attempt_at)).where(t.evidence.c.p7s.is_(None))
-                ).scalar(),
-                db.execute(
-                    select(func.min(t.deliveries.c.deadline)).where(
-                        t.deliveries.c.state == State.NOTIFIED.value
-                    )
-                ).scalar(),
-                *pdf_due(db),
-            ]
-        present = [utc(x) for x in times if x is not None]
-        return min(present) if present else None
 
     # bounces (VERP tokens and delivery status notifications) ---------------------------
 

@@ -19,8 +19,8 @@ from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
 from gateway.evidence.log_note import Verifier, open_checkpoint
 from gateway.evidence.log_proof import InclusionError, InclusionProof, check_inclusion
-from gateway.evidence.log_publisher import log_signer
 from gateway.evidence.log_tiles import Entry
+from gateway.services.log_publisher import log_signer
 from gateway.settings import Settings
 from gateway.storage import tables as t
 from tests.support.client import wait_for
