@@ -39,7 +39,7 @@ from gateway.storage.api_store import (
 )
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import AccountRecord, LetterStore, StoredEvidence
-from gateway.webhooks.signing import new_secret
+from gateway.webhook_signing import new_secret
 
 log = logging.getLogger(__name__)
 

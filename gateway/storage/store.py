@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.core.evidence import Attachment, EvidenceType
+from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
@@ -138,17 +138,6 @@ class StoredEvidence:
     event_time: datetime
     xml: bytes
     p7s: bytes | None
-
-
-@dataclass(frozen=True)
-class ProofStatus:
-    """What the public status page of a proof may show: nothing beyond what the proof states."""
-
-    evidence_id: str
-    type: EvidenceType
-    reference: str
-    event_time: datetime
-    sealed: bool
 
 
 def _letter(row: Row[Any]) -> Letter:

@@ -24,7 +24,7 @@ import aiohttp
 
 from gateway.settings import ApiSettings
 from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, WebhookJob
-from gateway.webhooks.signing import headers
+from gateway.webhook_signing import headers
 
 log = logging.getLogger(__name__)
 

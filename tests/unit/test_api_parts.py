@@ -20,7 +20,7 @@ from gateway.mime.message import check_line_endings, parse_message
 from gateway.mime.phones import recipient_phones
 from gateway.pdf.identification import sender_method
 from gateway.pdf.text import sender_identification
-from gateway.webhooks.signing import headers, new_secret, verify
+from gateway.webhook_signing import headers, new_secret, verify
 from gateway.webhooks.worker import backoff
 
 AT = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
