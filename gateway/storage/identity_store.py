@@ -17,7 +17,8 @@ from sqlalchemy import Engine, insert, select, update
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
-from gateway.storage.store import LetterStore, NewOutbound, utc
+from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.store import utc
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class IdentityStore:
             if sms is not None:
                 insert_sms(db, [sms], code.created_at)
             if mail is not None:
-                LetterStore._insert_mails(db, [mail], code.created_at)
+                insert_mails(db, [mail], code.created_at)
 
     def code_times(self, delivery_id: str, since: datetime) -> list[datetime]:
         """When the delivery's codes were created, from since on."""

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, func, select, update
 
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
-from gateway.storage.store import LetterStore, NewOutbound, utc
+from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.store import utc
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class PdfQueue:
                     )
                 ).rowcount
                 if done:
-                    LetterStore._insert_mails(db, [item.mail], now)
+                    insert_mails(db, [item.mail], now)
                 stored.append(bool(done))
         return stored
 

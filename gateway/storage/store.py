@@ -20,6 +20,8 @@ from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
 from gateway.storage.leases import claim
+from gateway.storage.outbound import NewOutbound as NewOutbound
+from gateway.storage.outbound import insert_mails
 from gateway.storage.vault import Sealed
 from gateway.storage.webhook_queue import enqueue_webhooks
 
@@ -53,16 +55,6 @@ class NewEvidence:
     xml: bytes
     xml_sha256: str
     channel: str | None = None  # None: email; "sms"
-
-
-@dataclass(frozen=True)
-class NewOutbound:
-    id: str
-    kind: str  # notification | proof
-    delivery_id: str
-    mail_from: str
-    rcpt: str
-    evidence_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,7 +289,7 @@ class LetterStore:
                 ],
             )
             self._insert_evidence(db, evidence, now)
-            self._insert_mails(db, mails, now)
+            insert_mails(db, mails, now)
             if also:
                 also(db)
 
@@ -322,26 +314,6 @@ class LetterStore:
         if rows:
             db.execute(insert(t.evidence), rows)
             enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
-
-    @staticmethod
-    def _insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
-        rows = [
-            {
-                "id": m.id,
-                "kind": m.kind,
-                "delivery_id": m.delivery_id,
-                "evidence_id": m.evidence_id,
-                "mail_from": m.mail_from,
-                "rcpt": m.rcpt,
-                "state": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-            for m in mails
-        ]
-        if rows:
-            db.execute(insert(t.outbound), rows)
 
     # reading ----------------------------------------------------------------------------
 
@@ -462,7 +434,7 @@ class LetterStore:
             change = NewTransition(delivery, new_state, evidence, finish_mail)
             if not self._transition(db, change, now=now):
                 return False
-            self._insert_mails(db, mails, now)
+            insert_mails(db, mails, now)
             if also:
                 also(db)
         return True
@@ -531,7 +503,7 @@ class LetterStore:
         if done:
             # the public evidence log appends it later (gateway.evidence.log_sequencer)
             db.execute(insert(t.log_queue).values(evidence_id=seal.evidence_id, queued_at=now))
-            self._insert_mails(db, seal.mails, now)
+            insert_mails(db, seal.mails, now)
             if seal.pdf_for is not None:
                 db.execute(
                     insert(t.proof_pdfs).values(
