@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
-from gateway.storage.leases import claim
+from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.store import utc
 
@@ -249,15 +249,4 @@ class IdentityStore:
             finish_sms(db, sms_id, state, error, now=now)
 
     def retry_sms(self, sms_id: str, error: str, *, retry_at: datetime) -> None:
-        c = t.sms_outbound.c
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.sms_outbound)
-                .where(c.id == sms_id)
-                .values(
-                    attempts=c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+        retry_later(self.engine, t.sms_outbound, sms_id, error, retry_at=retry_at)

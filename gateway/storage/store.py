@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import claim
+from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import insert_mails
 from gateway.storage.vault import Sealed
@@ -517,17 +517,7 @@ class LetterStore:
         return bool(done)
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.evidence)
-                .where(t.evidence.c.id == evidence_id)
-                .values(
-                    attempts=t.evidence.c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+        retry_later(self.engine, t.evidence, evidence_id, error, retry_at=retry_at)
 
     # outbound queue ---------------------------------------------------------------------
 
@@ -591,17 +581,7 @@ class LetterStore:
         db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
 
     def retry_mail(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.outbound)
-                .where(t.outbound.c.id == mail_id)
-                .values(
-                    attempts=t.outbound.c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+        retry_later(self.engine, t.outbound, mail_id, error, retry_at=retry_at)
 
     # bounces (VERP tokens and delivery status notifications) ---------------------------
 
