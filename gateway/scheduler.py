@@ -130,26 +130,30 @@ class Scheduler:
     async def _pdf_idle(self) -> float:
         return IDLE  # new PDF jobs come from seals; a second is soon enough
 
+    def workers(self, *, pdfs: bool = True) -> list[Callable[[], Awaitable[int | bool]]]:
+        """The workers of one round, in order; each makes one tick over its own queue."""
+        workers: list[Callable[[], Awaitable[int | bool]]] = []
+        if self._reclaim is not None:
+            workers.append(self._reclaim)
+        workers += [self._registry.outcomes.expire_due, self.seal_pending]
+        if pdfs and self._pdfs is not None:
+            workers.append(self._pdfs.tick)
+        workers.append(self.send_pending)
+        if self._sms:
+            workers.append(self._sms.send_pending)
+        if self._housekeeping:
+            workers.append(self._housekeeping.tick)
+        return workers
+
     async def tick(self) -> bool:
-        """One round of every kind of work, in order; True when there may be more to do."""
-        released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.outcomes.expire_due()
-        sealed = await self.seal_pending()
-        made = await self._pdfs.tick() if self._pdfs is not None else 0
-        sent = await self.send_pending()
-        texted = await self._sms.send_pending() if self._sms else 0
-        kept = await self._housekeeping.tick() if self._housekeeping else 0
-        return bool(released or expired or sealed or made or sent or texted or kept)
+        """One round of every kind of work, in order; True when there may be more to do.
+
+        Every worker runs each round (a list, not a short-circuiting generator)."""
+        return any([await worker() for worker in self.workers()])
 
     async def _mail_round(self) -> bool:
         """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
-        released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.outcomes.expire_due()
-        sealed = await self.seal_pending()
-        sent = await self.send_pending()
-        texted = await self._sms.send_pending() if self._sms else 0
-        kept = await self._housekeeping.tick() if self._housekeeping else 0
-        return bool(released or expired or sealed or sent or texted or kept)
+        return any([await worker() for worker in self.workers(pdfs=False)])
 
     # sealing ----------------------------------------------------------------------------
 
