@@ -32,6 +32,7 @@ from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
+from gateway.storage.account_store import AccountStore
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.queue_stats import next_due
 from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
@@ -359,7 +360,9 @@ class Scheduler:
             )
             return compose_notification(facts, message_id=message_id, date=mail.created_at)
         xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
-        language = await self._registry.io(self._store.account_language, letter.sender_account)
+        language = await self._registry.io(
+            AccountStore(self._store.engine).account_language, letter.sender_account
+        )
         pdf = None
         if self._pdf_queue is not None and mail.evidence_id is not None:
             pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)

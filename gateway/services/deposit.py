@@ -27,6 +27,7 @@ from gateway.mime.message import ParsedMessage
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
+from gateway.storage.account_store import AccountStore
 from gateway.storage.identity_store import insert_sms
 from gateway.storage.store import LetterStore, NewOutbound
 from gateway.storage.vault import Sealed, Vault, token_hash
@@ -70,6 +71,7 @@ class Deposits:
     ) -> None:
         self._settings = settings
         self._store = store
+        self._accounts = AccountStore(store.engine)
         self._vault = vault
         self._work = work
         self._clock = clock
@@ -87,7 +89,7 @@ class Deposits:
 
         also(connection, reference) runs in the deposit's transaction (e.g. the API's
         Idempotency-Key). Raises AccountDisabled or PhoneRequired; nothing is kept then."""
-        account = await self._work.io(self._store.account, deposit.account.email)
+        account = await self._work.io(self._accounts.account, deposit.account.email)
         if account is None or account.disabled:  # disabled (or removed) since the login
             raise AccountDisabled(deposit.account.email)
         letter_id = new_id()

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from gateway.core.sender import Account
 from gateway.services.work import Work, new_id
+from gateway.storage.account_store import AccountStore
 from gateway.storage.passwords import check_password, hash_password
 from gateway.storage.store import AccountRecord, LetterStore
 
@@ -19,18 +20,18 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 class Senders:
     def __init__(self, *, store: LetterStore, work: Work, clock: Callable[[], datetime]) -> None:
-        self._store = store
+        self._accounts = AccountStore(store.engine)
         self._work = work
         self._clock = clock
         self._auth_cache: dict[tuple[str, str], float] = {}
 
     def account_record(self, email: str) -> AccountRecord | None:
         """The sender account of this address (blocking; run through io())."""
-        return self._store.account(email)
+        return self._accounts.account(email)
 
     def save_sender(self, email: str, name: str, password: str, language: str = "fr") -> str:
         """Create or update a sender account (synchronous: used by the command line)."""
-        record = self._store.save_account(
+        record = self._accounts.save_account(
             id=new_id(),
             email=email,
             name=name,
@@ -42,7 +43,7 @@ class Senders:
 
     async def authenticate(self, email: str, password: str) -> Account | None:
         """The account when the password is right, else None (as slow for an unknown address)."""
-        record = await self._work.io(self._store.account, email)
+        record = await self._work.io(self._accounts.account, email)
         stored = record.password_hash if record else _DUMMY_HASH
         key = (stored, hashlib.sha256(password.encode()).hexdigest())
         cached = self._auth_cache.get(key)
