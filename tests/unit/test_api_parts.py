@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.api import problems
 from gateway.api.compose import FieldError, File, compose, read_fields
 from gateway.api.ratelimit import RateLimit
 from gateway.api.service import private_host
 from gateway.api.tokens import bearer, hash_token, new_token
+from gateway.errors import AccountDisabled, PhoneRequired
 from gateway.mime.languages import recipient_languages
 from gateway.mime.message import check_line_endings, parse_message
 from gateway.mime.phones import recipient_phones
@@ -160,3 +162,19 @@ def test_webhook_urls_on_the_gateways_own_network_are_recognised(url: str, priva
     """Loopback, private, link-local (cloud metadata) and reserved hosts are the gateway's own
     network; public names and addresses are not."""
     assert private_host(url) is private
+
+
+def test_the_deposit_services_refusals_are_422_problems() -> None:
+    """The REST door words the deposit service's refusals itself: 422, the SMTP door's sentence."""
+    phone = problems.deposit_refused(PhoneRequired("bob@example.ma"))
+    assert (phone.status, phone.kind, phone.extra) == (
+        422,
+        "invalid",
+        {"recipient": "bob@example.ma"},
+    )
+    assert phone.detail.startswith("This gateway identifies recipients by SMS")
+    disabled = problems.deposit_refused(AccountDisabled("a@example.ma"))
+    assert (disabled.status, disabled.detail) == (
+        422,
+        "This sender account was disabled by the gateway's operator; nothing was kept",
+    )
