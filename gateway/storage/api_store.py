@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import unclaimed
+from gateway.storage.leases import retry_row, unclaimed
 from gateway.storage.store import AccountRecord, _delivery, _letter, _maybe_utc, utc
 
 LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
@@ -422,16 +422,7 @@ class ApiStore:
     ) -> bool:
         """Record a failed post and schedule the retry; True when the endpoint is now disabled."""
         with self.engine.begin() as db:
-            db.execute(
-                update(t.webhook_deliveries)
-                .where(t.webhook_deliveries.c.id == job.id)
-                .values(
-                    attempts=job.attempts + 1,
-                    last_error=error[:500],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+            retry_row(db, t.webhook_deliveries, job.id, error, retry_at=retry_at, max_error=500)
             failures = db.execute(
                 update(t.webhook_endpoints)
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)

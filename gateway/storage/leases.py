@@ -95,7 +95,6 @@ def retry_later(
     retry_at: datetime,
     due: str = "next_attempt_at",
     key: str = "id",
-    max_error: int = MAX_ERROR,
 ) -> None:
     """A try failed for now: count it, keep its error, free the lease, come back at retry_at.
 
@@ -103,15 +102,30 @@ def retry_later(
     the queue's claim reads (PDF renewals come back through renew_at).
     """
     with engine.begin() as db:
-        db.execute(
-            update(table)
-            .where(table.c[key] == row_key)
-            .values(
-                {
-                    table.c.attempts: table.c.attempts + 1,
-                    table.c.last_error: error[:max_error],
-                    table.c[due]: retry_at,
-                    table.c.claimed_until: None,
-                }
-            )
+        retry_row(db, table, row_key, error, retry_at=retry_at, due=due, key=key)
+
+
+def retry_row(
+    db: Any,
+    table: Any,
+    row_key: str,
+    error: str,
+    *,
+    retry_at: datetime,
+    due: str = "next_attempt_at",
+    key: str = "id",
+    max_error: int = MAX_ERROR,
+) -> None:
+    """`retry_later` inside the caller's transaction (when more changes go with it)."""
+    db.execute(
+        update(table)
+        .where(table.c[key] == row_key)
+        .values(
+            {
+                table.c.attempts: table.c.attempts + 1,
+                table.c.last_error: error[:max_error],
+                table.c[due]: retry_at,
+                table.c.claimed_until: None,
+            }
         )
+    )
