@@ -33,6 +33,7 @@ from gateway.sms.sender import SmsSender
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
 from gateway.storage.account_store import AccountStore
+from gateway.storage.outbound import OutboundQueue
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.queue_stats import next_due
 from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
@@ -75,6 +76,7 @@ class Scheduler:
         self._sms = sms
         self._registry = registry
         self._store = store
+        self._mails = OutboundQueue(store.engine)
         self._sealer = sealer
         self._timestamper = timestamper
         self._transport = transport
@@ -211,7 +213,7 @@ class Scheduler:
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
         a crash: the lease is released or expires), and then byte-identical, same Message-ID.
         """
-        pending = await self._registry.io(self._store.claim_mail, self._clock(), LEASE)
+        pending = await self._registry.io(self._mails.claim, self._clock(), LEASE)
         ready = await self._fix(pending)
         await asyncio.gather(*(self._send(mail) for mail in ready))
         return len(pending)
@@ -222,7 +224,7 @@ class Scheduler:
         new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
         if new:
             await self._registry.io(
-                self._store.fix_messages, [(m.id, m.message or b"") for m in new]
+                self._mails.fix_messages, [(m.id, m.message or b"") for m in new]
             )
         return [mail for mail in composed if mail is not None]
 
@@ -288,9 +290,7 @@ class Scheduler:
             await self._registry.outcomes.notification_outcome(mail, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
-            await self._registry.io(
-                self._store.finish_mail, mail.id, state, failure, now=self._clock()
-            )
+            await self._registry.io(self._mails.finish, mail.id, state, failure, now=self._clock())
         if mail.kind == "code":
             await self._registry.identity.forget(mail.id)
 
@@ -318,7 +318,7 @@ class Scheduler:
             base=delivery.retry_base.delta,
             maximum=delivery.retry_max.delta,
         )
-        await self._registry.io(self._store.retry_mail, mail.id, error, retry_at=retry)
+        await self._registry.io(self._mails.retry, mail.id, error, retry_at=retry)
 
     async def _compose(self, mail: PendingMail) -> bytes:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)

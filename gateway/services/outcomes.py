@@ -24,7 +24,8 @@ from gateway.evidence.xml import to_xml
 from gateway.metrics import Metrics
 from gateway.services.work import Work, new_id
 from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms
-from gateway.storage.store import LetterStore, NewEvidence, PendingMail
+from gateway.storage.outbound import OutboundQueue, PendingMail
+from gateway.storage.store import LetterStore, NewEvidence
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ class Outcomes:
                     delivery.state.value,
                 )
                 break
-        await self._work.io(self._store.finish_mail, *finish, now=self._clock())
+        mails = OutboundQueue(self._store.engine)
+        await self._work.io(mails.finish, *finish, now=self._clock())
 
     async def sms_outcome(self, sms: PendingSms, *, failure: str | None) -> None:
         """Record the hand-over (or permanent failure) of a notice SMS, closing it (SMS channel)."""

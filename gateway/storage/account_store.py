@@ -13,7 +13,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from gateway.core.letter import DECIDED
 from gateway.storage import tables as t
-from gateway.storage.store import AccountRecord, utc
+from gateway.storage.store import AccountRecord
+from gateway.storage.times import utc
 
 REMOVED_HASH = "!removed"  # no password hashes to this: check_password always fails on it
 

@@ -19,7 +19,8 @@ from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
 from gateway.storage.leases import retry_row, unclaimed
-from gateway.storage.store import AccountRecord, _delivery, _letter, _maybe_utc, utc
+from gateway.storage.store import AccountRecord, _delivery, _letter
+from gateway.storage.times import maybe_utc, utc
 
 LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
 
@@ -95,8 +96,8 @@ def _token(row: Any) -> TokenRecord:
         row.prefix,
         row.label,
         utc(row.created_at),
-        _maybe_utc(row.last_used_at),
-        _maybe_utc(row.revoked_at),
+        maybe_utc(row.last_used_at),
+        maybe_utc(row.revoked_at),
     )
 
 
@@ -108,7 +109,7 @@ def _endpoint(row: Any) -> EndpointRecord:
         row.secret,
         row.failures,
         utc(row.created_at),
-        _maybe_utc(row.disabled_at),
+        maybe_utc(row.disabled_at),
         row.disabled_reason,
     )
 

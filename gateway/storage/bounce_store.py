@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.storage import tables as t
-from gateway.storage.store import utc
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)

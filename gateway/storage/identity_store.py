@@ -18,7 +18,7 @@ from gateway.errors import CodeRequired
 from gateway.storage import tables as t
 from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound, insert_mails
-from gateway.storage.store import utc
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select, update
 from gateway.storage import tables as t
 from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound, insert_mails
-from gateway.storage.store import utc
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from gateway.core.letter import State
 from gateway.storage import tables as t
 from gateway.storage.pdf_queue import pdf_due
-from gateway.storage.store import utc
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Row, insert, select, update
@@ -20,18 +20,11 @@ from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
 from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound as NewOutbound
-from gateway.storage.outbound import insert_mails
+from gateway.storage.outbound import PendingMail as PendingMail
+from gateway.storage.outbound import finish_mail_row, insert_mails
+from gateway.storage.times import maybe_utc, utc
 from gateway.storage.vault import Sealed
 from gateway.storage.webhook_queue import enqueue_webhooks
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything the gateway stores is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _maybe_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
 
 
 @dataclass(frozen=True)
@@ -64,19 +57,6 @@ class PendingEvidence:
     xml: bytes
     attempts: int
     channel: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingMail:
-    id: str
-    kind: str
-    delivery_id: str
-    evidence_id: str | None
-    mail_from: str
-    rcpt: str
-    attempts: int
-    created_at: datetime
-    message: bytes | None = None  # fixed at the first hand-over (`fix_messages`), then reused
 
 
 @dataclass(frozen=True)
@@ -138,9 +118,9 @@ def _delivery(row: Row[Any]) -> Delivery:
         state=State(row.state),
         deadline=utc(row.deadline),
         updated_at=utc(row.updated_at),
-        notified_at=_maybe_utc(row.notified_at),
-        decided_at=_maybe_utc(row.decided_at),
-        handed_over_at=_maybe_utc(row.handed_over_at),
+        notified_at=maybe_utc(row.notified_at),
+        decided_at=maybe_utc(row.decided_at),
+        handed_over_at=maybe_utc(row.handed_over_at),
         last_evidence_sha256=row.last_evidence_sha256,
     )
 
@@ -394,7 +374,7 @@ class LetterStore:
             return False
         self._insert_evidence(db, [evidence], now)
         if change.finish_mail:
-            self._finish_mail(db, *change.finish_mail, now=now)
+            finish_mail_row(db, *change.finish_mail, now=now)
         return True
 
     def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
@@ -450,70 +430,6 @@ class LetterStore:
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
         retry_later(self.engine, t.evidence, evidence_id, error, retry_at=retry_at)
-
-    # outbound queue ---------------------------------------------------------------------
-
-    def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        due = (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
-        rows = claim(self.engine, t.outbound, due, now=now, lease=lease, limit=limit)
-        return [
-            PendingMail(
-                r.id,
-                r.kind,
-                r.delivery_id,
-                r.evidence_id,
-                r.mail_from,
-                r.rcpt,
-                r.attempts,
-                utc(r.created_at),
-                None if r.message is None else bytes(r.message),
-            )
-            for r in rows
-        ]
-
-    def fix_messages(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Store the exact bytes of pending mails before their first hand-over, in one commit.
-
-        A mail sent again after a crash (its outcome not yet recorded) then goes out
-        byte-identical, with the same Message-ID, so the receiver can recognise the copy. Bytes
-        already fixed are kept.
-        """
-        with self.engine.begin() as db:
-            for mail_id, message in messages:
-                db.execute(
-                    update(t.outbound)
-                    .where(t.outbound.c.id == mail_id, t.outbound.c.message.is_(None))
-                    .values(message=message)
-                )
-
-    def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
-        self.finish_mails([(mail_id, state, error)], now=now)
-
-    def finish_mails(
-        self, outcomes: Sequence[tuple[str, str, str | None]], *, now: datetime
-    ) -> None:
-        """Close several mails, each (id, "sent" | "failed", error), in one transaction."""
-        with self.engine.begin() as db:
-            for mail_id, state, error in outcomes:
-                self._finish_mail(db, mail_id, state, error, now=now)
-
-    @staticmethod
-    def _finish_mail(
-        db: Any, mail_id: str, state: str, error: str | None, *, now: datetime
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": state,
-            "claimed_until": None,
-            "last_error": error,
-            "attempts": t.outbound.c.attempts + 1,
-            "message": None,  # kept only while a resend is possible
-        }
-        if state == "sent":
-            values["sent_at"] = now
-        db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
-
-    def retry_mail(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
-        retry_later(self.engine, t.outbound, mail_id, error, retry_at=retry_at)
 
 
 def _same_chain(last: str | None) -> Any:
