@@ -22,7 +22,8 @@ from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
 from gateway.storage.outbound import finish_mail_row, insert_mails
-from gateway.storage.times import maybe_utc, utc
+from gateway.storage.times import maybe_utc
+from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
 from gateway.storage.webhook_queue import enqueue_webhooks
 
