@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway.smtp_in.handler import _is_mailbox
+from gateway.core.address import is_mailbox
 from gateway.storage.account_store import AccountStore, AccountSummary
 
 MAX_ADDRESS = 254  # RFC 5321 path limit less the angle brackets
@@ -26,7 +26,7 @@ def address_problem(address: str) -> str | None:
     local, _, domain = address.rpartition("@")
     if not address or any(c.isspace() or c in '<>()[],;:\\"' for c in address):
         return f"{address!r} is not an email address (no spaces, brackets or quotes)"
-    if not _is_mailbox(address):
+    if not is_mailbox(address):
         return f"{address!r} is not an email address such as name@example.ma"
     if "." not in domain:
         return f"{address!r}: the domain {domain!r} is not a full domain name such as example.ma"

@@ -33,7 +33,6 @@ from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.log_keys import ensure_log_key, log_signers, published_verifiers
 from gateway.evidence.log_note import NoteError, Verifier
-from gateway.evidence.log_publisher import LogPublisher
 from gateway.evidence.pki import (
     anchors_pem,
     ensure_dev_pki,
@@ -51,6 +50,7 @@ from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
+from gateway.services.log_publisher import LogPublisher
 from gateway.settings import Settings, config_path, load_settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
@@ -58,7 +58,8 @@ from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
-from gateway.smtp_out.transport import OutboxTransport, make_transport
+from gateway.smtp_out.modes import make_transport
+from gateway.smtp_out.transport import OutboxTransport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
@@ -322,7 +323,7 @@ async def running(
         registry.wake = scheduler.wake
 
         app = create_app(
-            service=registry,
+            service=registry.decisions,
             tsa_respond=lambda request: authority.respond(
                 request, now=clock(), serial=secrets.randbits(63)
             ),
@@ -367,8 +368,8 @@ async def running(
             admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
         handler = SubmissionHandler(
-            registry,
-            registry,
+            registry.deposits,
+            registry.senders,
             max_recipients=settings.smtp.max_recipients,
             max_message_size=settings.smtp.max_message_size,
             default_region=settings.gateway.default_region,
@@ -462,7 +463,7 @@ def _add_portal(
     page of the same API tokens and webhook endpoints as the API and the command line."""
     buckets = BucketStore(engine)
     portal = PortalService(
-        accounts=registry,
+        accounts=registry.senders,
         store=PortalStore(engine),
         io=registry.io,
         clock=clock,
@@ -584,7 +585,7 @@ def _demo(settings: Settings) -> None:
         # letters and digits only: safe to paste into a shell and never read as an option
         password = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(16))
         with offline_registry(settings) as registry:
-            registry.save_sender(email, "Demo Sender", password)
+            registry.senders.save_sender(email, "Demo Sender", password)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(password + "\n")
@@ -630,7 +631,7 @@ def _sender_add(settings: Settings, args: argparse.Namespace) -> int:
         print("error: the password must have at least 8 characters", file=sys.stderr)
         return 2
     with offline_registry(settings) as registry:
-        registry.save_sender(args.email, args.name or args.email, password, args.language)
+        registry.senders.save_sender(args.email, args.name or args.email, password, args.language)
     _audit(settings, "sender.saved", {"email": args.email.lower(), "language": args.language})
     print(f"sender {args.email} saved")
     return 0
@@ -714,7 +715,7 @@ def _sender_api(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.api.service import ApiService
 
     with offline_registry(settings) as registry:
-        account = registry.account_record(args.email)
+        account = registry.senders.account_record(args.email)
         if account is None:
             print(f"error: no sender {args.email} (lre-gateway sender add)", file=sys.stderr)
             return 2

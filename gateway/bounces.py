@@ -16,9 +16,10 @@ from typing import Final
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.errors import IllegalTransition, Rejected, SmtpReply
+from gateway.mime.dsn import parse_dsn
 from gateway.registry import Registry, new_id
-from gateway.smtp_in.dsn import parse_dsn
-from gateway.storage.store import BouncedMail, DsnRecord, LetterStore, PendingMail
+from gateway.storage.bounce_store import BouncedMail, BounceStore, DsnRecord
+from gateway.storage.store import LetterStore, PendingMail
 from gateway.storage.vault import Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,14 @@ class Bounces:
     ) -> None:
         self._registry = registry
         self._store = store
+        self._bounces = BounceStore(store.engine)
         self._vault = vault
         self._domain = domain.lower()
 
     async def return_path(self, mail: PendingMail) -> str:
         """The VERP address of one outbound mail (its token is remembered, hashed)."""
         token = self._vault.verp_token(mail.id)
-        await self._registry.io(self._store.remember_bounce_token, token_hash(token), mail.id)
+        await self._registry.io(self._bounces.remember_bounce_token, token_hash(token), mail.id)
         return f"{PREFIX}{token}@{self._domain}"
 
     def is_bounce_address(self, address: str) -> bool:
@@ -57,7 +59,7 @@ class Bounces:
         token = local.removeprefix(PREFIX)
         if not token:
             return None
-        return await self._registry.io(self._store.mail_by_bounce_token, token_hash(token))
+        return await self._registry.io(self._bounces.mail_by_bounce_token, token_hash(token))
 
     async def receive(self, address: str, content: bytes) -> SmtpReply:
         """Record the DSN sent to address; a permanent failure of a notification is a proof."""
@@ -69,7 +71,7 @@ class Bounces:
             raise Rejected(NOT_A_DSN)
         now = self._registry.now()
         await self._registry.io(
-            self._store.record_dsn,
+            self._bounces.record_dsn,
             [
                 DsnRecord(
                     new_id(),
@@ -100,7 +102,7 @@ class Bounces:
             log.info("DSN for %s after %s: recorded only", letter.reference, delivery.state.value)
             return
         try:
-            await self._registry.apply(
+            await self._registry.outcomes.apply(
                 letter,
                 delivery,
                 EvidenceType.NotificationForAcceptanceFailure,

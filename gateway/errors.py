@@ -5,6 +5,9 @@ GatewayError
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
 ├── Rejected            input refused by policy; .reply
+├── DepositRefused      the deposit service refused a letter; each door words it its own way
+│   ├── AccountDisabled   the sender account was disabled since its login; nothing was kept
+│   └── PhoneRequired     recipients are identified by SMS and one has no number; .recipient
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
 ├── EvidenceError ── TimestampError, SignatureError, VerificationError
 ├── SmsFailed           the SMS provider refused or could not be reached; .temporary
@@ -25,8 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from gateway.core.problems import Problem, Reason
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,26 @@ class Rejected(GatewayError):
         self.reply = reply
 
 
+class DepositRefused(GatewayError):
+    """The deposit service refused a letter; nothing was kept."""
+
+
+class AccountDisabled(DepositRefused):
+    """The sender account was disabled (or removed) by the operator since its login."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"the sender account {email} is disabled")
+        self.email = email
+
+
+class PhoneRequired(DepositRefused):
+    """letters.recipient_verification = sms_required and the sender gave no number for one."""
+
+    def __init__(self, recipient: str) -> None:
+        super().__init__(f"no mobile number was given for {recipient}")
+        self.recipient = recipient
+
+
 class RelayFailed(GatewayError):
     """The next hop refused the message or could not be reached."""
 
@@ -101,13 +122,9 @@ class SignatureError(EvidenceError):
 class VerificationError(EvidenceError):
     """A proof did not verify; the message says why in plain words, .reason in a code."""
 
-    def __init__(self, message: str, reason: Reason = Reason.OTHER) -> None:
+    def __init__(self, message: str, reason: str = "other") -> None:
         super().__init__(message)
-        self.reason = reason
-
-    @property
-    def problem(self) -> Problem:
-        return Problem(str(self), self.reason)
+        self.reason = reason  # a gateway.core.problems.Reason value (core imports errors)
 
 
 class RecipientError(GatewayError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
+from gateway.core.backoff import next_attempt, should_give_up
 from gateway.core.evidence import EvidenceType
 from gateway.core.policy import letter_url, sender_revealed
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
@@ -29,10 +30,12 @@ from gateway.logs import about_letter
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
-from gateway.smtp_out.backoff import next_attempt, should_give_up
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
+from gateway.storage.account_store import AccountStore
+from gateway.storage.outbound import OutboundQueue
 from gateway.storage.pdf_queue import PdfQueue
+from gateway.storage.queue_stats import next_due
 from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
 
 if TYPE_CHECKING:
@@ -73,6 +76,7 @@ class Scheduler:
         self._sms = sms
         self._registry = registry
         self._store = store
+        self._mails = OutboundQueue(store.engine)
         self._sealer = sealer
         self._timestamper = timestamper
         self._transport = transport
@@ -125,7 +129,7 @@ class Scheduler:
                 await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
-        due = await self._registry.io(self._store.next_due)
+        due = await self._registry.io(next_due, self._store.engine)
         if due is None:
             return IDLE
         return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
@@ -133,26 +137,30 @@ class Scheduler:
     async def _pdf_idle(self) -> float:
         return IDLE  # new PDF jobs come from seals; a second is soon enough
 
+    def workers(self, *, pdfs: bool = True) -> list[Callable[[], Awaitable[int | bool]]]:
+        """The workers of one round, in order; each makes one tick over its own queue."""
+        workers: list[Callable[[], Awaitable[int | bool]]] = []
+        if self._reclaim is not None:
+            workers.append(self._reclaim)
+        workers += [self._registry.outcomes.expire_due, self.seal_pending]
+        if pdfs and self._pdfs is not None:
+            workers.append(self._pdfs.tick)
+        workers.append(self.send_pending)
+        if self._sms:
+            workers.append(self._sms.send_pending)
+        if self._housekeeping:
+            workers.append(self._housekeeping.tick)
+        return workers
+
     async def tick(self) -> bool:
-        """One round of every kind of work, in order; True when there may be more to do."""
-        released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.expire_due()
-        sealed = await self.seal_pending()
-        made = await self._pdfs.tick() if self._pdfs is not None else 0
-        sent = await self.send_pending()
-        texted = await self._sms.send_pending() if self._sms else 0
-        kept = await self._housekeeping.tick() if self._housekeeping else 0
-        return bool(released or expired or sealed or made or sent or texted or kept)
+        """One round of every kind of work, in order; True when there may be more to do.
+
+        Every worker runs each round (a list, not a short-circuiting generator)."""
+        return any([await worker() for worker in self.workers()])
 
     async def _mail_round(self) -> bool:
         """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
-        released = await self._reclaim() if self._reclaim is not None else 0
-        expired = await self._registry.expire_due()
-        sealed = await self.seal_pending()
-        sent = await self.send_pending()
-        texted = await self._sms.send_pending() if self._sms else 0
-        kept = await self._housekeeping.tick() if self._housekeeping else 0
-        return bool(released or expired or sealed or sent or texted or kept)
+        return any([await worker() for worker in self.workers(pdfs=False)])
 
     # sealing ----------------------------------------------------------------------------
 
@@ -209,7 +217,7 @@ class Scheduler:
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
         a crash: the lease is released or expires), and then byte-identical, same Message-ID.
         """
-        pending = await self._registry.io(self._store.claim_mail, self._clock(), LEASE)
+        pending = await self._registry.io(self._mails.claim, self._clock(), LEASE)
         ready = await self._fix(pending)
         await asyncio.gather(*(self._send(mail) for mail in ready))
         return len(pending)
@@ -220,7 +228,7 @@ class Scheduler:
         new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
         if new:
             await self._registry.io(
-                self._store.fix_messages, [(m.id, m.message or b"") for m in new]
+                self._mails.fix_messages, [(m.id, m.message or b"") for m in new]
             )
         return [mail for mail in composed if mail is not None]
 
@@ -283,12 +291,10 @@ class Scheduler:
     async def _record(self, mail: PendingMail, failure: str | None) -> None:
         """Commit one mail's outcome: a notification's with its evidence, others alone."""
         if mail.kind == "notification":
-            await self._registry.notification_outcome(mail, failure=failure)
+            await self._registry.outcomes.notification_outcome(mail, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
-            await self._registry.io(
-                self._store.finish_mail, mail.id, state, failure, now=self._clock()
-            )
+            await self._registry.io(self._mails.finish, mail.id, state, failure, now=self._clock())
         if mail.kind == "code":
             await self._registry.identity.forget(mail.id)
 
@@ -316,7 +322,7 @@ class Scheduler:
             base=delivery.retry_base.delta,
             maximum=delivery.retry_max.delta,
         )
-        await self._registry.io(self._store.retry_mail, mail.id, error, retry_at=retry)
+        await self._registry.io(self._mails.retry, mail.id, error, retry_at=retry)
 
     async def _compose(self, mail: PendingMail) -> bytes:
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
@@ -358,7 +364,9 @@ class Scheduler:
             )
             return compose_notification(facts, message_id=message_id, date=mail.created_at)
         xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
-        language = await self._registry.io(self._store.account_language, letter.sender_account)
+        language = await self._registry.io(
+            AccountStore(self._store.engine).account_language, letter.sender_account
+        )
         pdf = None
         if self._pdf_queue is not None and mail.evidence_id is not None:
             pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gateway.errors import ConfigError
 from gateway.evidence.log_note import NoteError, Verifier
 from gateway.i18n import LANGUAGES
-from gateway.smtp_in.limits import MAX_DEPTH_ALLOWED, MimeLimits
+from gateway.mime.limits import MAX_DEPTH_ALLOWED, MimeLimits
 
 DEFAULT_CONFIG = Path("config/gateway.toml")
 ENV_CONFIG = "LRE_GATEWAY_CONFIG"

@@ -7,6 +7,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.errors import AccountDisabled, DepositRefused, PhoneRequired
+
 MEDIA_TYPE: Final = "application/problem+json"
 TYPES: Final = "https://lre-gateway.org/problems/"  # `type` URIs; each names one kind of problem
 
@@ -79,3 +81,22 @@ def invalid(detail: str, **extra: Any) -> Problem:
 
 def not_found(detail: str) -> Problem:
     return Problem(404, "not-found", "Not found", detail)
+
+
+def deposit_refused(refusal: DepositRefused) -> Problem:
+    """The deposit service's refusal of a letter, as the SMTP door says it (422)."""
+    if isinstance(refusal, PhoneRequired):
+        return invalid(
+            "This gateway identifies recipients by SMS: give the mobile number of "
+            f"{_printable(refusal.recipient)}; nothing was kept",
+            recipient=refusal.recipient,
+        )
+    if isinstance(refusal, AccountDisabled):
+        return invalid(
+            "This sender account was disabled by the gateway's operator; nothing was kept"
+        )
+    return invalid(f"The letter was refused: {refusal}; nothing was kept")
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())[:320]

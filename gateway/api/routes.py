@@ -20,7 +20,7 @@ from gateway.api import problems
 from gateway.api.compose import FieldError, File, read_fields
 from gateway.api.openapi import document
 from gateway.api.service import ApiService, LetterDetail
-from gateway.api.tokens import bearer, hash_token
+from gateway.api_tokens import bearer, hash_token
 from gateway.core.letter import Delivery, Letter, State
 from gateway.ratelimit import RateLimit
 from gateway.storage.api_store import EndpointRecord, LetterFilter

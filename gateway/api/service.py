@@ -20,13 +20,15 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.api import problems
 from gateway.api.compose import Fields, File, compose
-from gateway.api.tokens import NewToken, new_token
+from gateway.api_tokens import NewToken, new_token
+from gateway.core.address import is_mailbox, same_address
 from gateway.core.letter import Delivery, Letter
-from gateway.errors import Rejected
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected
+from gateway.mime.submission import read_submission
 from gateway.registry import Registry, new_id
+from gateway.services.deposit import Deposit
 from gateway.settings import Settings
-from gateway.smtp_in.handler import Account, _is_mailbox, _read, _same_address
-from gateway.smtp_in.message import ParsedMessage
 from gateway.storage.api_store import (
     ApiStore,
     EndpointRecord,
@@ -35,27 +37,12 @@ from gateway.storage.api_store import (
 )
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.store import AccountRecord, LetterStore, StoredEvidence
-from gateway.webhooks.destination import refused_url
-from gateway.webhooks.signing import new_secret
+from gateway.webhook_destination import refused_url
+from gateway.webhook_signing import new_secret
 
 log = logging.getLogger(__name__)
 
 MAX_KEY = 200  # characters of an Idempotency-Key
-
-
-@dataclass(frozen=True)
-class ApiDeposit:
-    """A deposit through the API: the registry's DepositInput, without any SMTP."""
-
-    account: Account
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    content: bytes
-    parsed: ParsedMessage
-    authentication: str
-    peer: str
-    phones: dict[str, str]
-    languages: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -88,9 +75,9 @@ def recipients_of(content: bytes) -> tuple[str, ...]:
     pairs = getaddresses([str(v) for v in (head.get_all("To") or []) + (head.get_all("Cc") or [])])
     found: list[str] = []
     for _, address in pairs:
-        if not _is_mailbox(address):
+        if not is_mailbox(address):
             raise problems.invalid(f"the recipient address {address!r} is not valid")
-        if not any(_same_address(address, known) for known in found):
+        if not any(same_address(address, known) for known in found):
             found.append(address)
     if not found:
         raise problems.invalid("the message has no recipient in To: or Cc:")
@@ -232,20 +219,20 @@ class ApiService:
             )
         try:
             parsed, phones, languages = await asyncio.to_thread(
-                partial(_read, limits=self._settings.mime),
+                partial(read_submission, limits=self._settings.mime),
                 content,
                 recipients,
                 self._settings.gateway.default_region,
             )
         except Rejected as refusal:
             raise problems.invalid(refusal.reply.text, smtp=refusal.reply.line()) from None
-        if len(parsed.from_addresses) != 1 or not _same_address(
+        if len(parsed.from_addresses) != 1 or not same_address(
             parsed.from_addresses[0], account.email
         ):
             raise problems.invalid(
                 f"the From: header must be the address of the token's account ({account.email})"
             )
-        submission = ApiDeposit(
+        deposit = Deposit(
             account=Account(id=account.id, email=account.email, name=account.name),
             mail_from=account.email,
             rcpt_tos=recipients,
@@ -262,9 +249,9 @@ class ApiService:
                 _remember, account_id=account.id, key=key, digest=digest, now=self._registry.now()
             )
         try:
-            reference = await self._registry.deposit(submission, also=remember)
-        except Rejected as refusal:
-            raise problems.invalid(refusal.reply.text, smtp=refusal.reply.line()) from None
+            reference = await self._registry.deposits.deposit(deposit, also=remember)
+        except DepositRefused as refusal:
+            raise problems.deposit_refused(refusal) from None
         except IntegrityError:
             if key is None:
                 raise

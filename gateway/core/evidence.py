@@ -99,3 +99,14 @@ class Provider:
     name: str
     domain: str
     policy_id: str
+
+
+@dataclass(frozen=True)
+class ProofStatus:
+    """What the public status page of a proof may show: nothing beyond what the proof states."""
+
+    evidence_id: str
+    type: EvidenceType
+    reference: str
+    event_time: datetime
+    sealed: bool

@@ -8,9 +8,20 @@ statement: proofs may repeat it as such, never as the identified sender.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 MAX_NAME: Final = 200  # characters, as the letters.sender_declared_name column holds
+
+
+@dataclass(frozen=True)
+class Account:
+    """A sender account: the only party that may deposit letters from its address."""
+
+    id: str
+    email: str
+    name: str
+    disabled: bool = False  # set by the operator: `lre-gateway sender disable`
 
 
 def declared_name(display: str | None, registered: str) -> str | None:

@@ -157,7 +157,7 @@ def verify_evidence(
     try:
         seal = _Signed.load(p7s, "seal")
     except VerificationError as exc:
-        problems.append(exc.problem)
+        problems.append(Problem(str(exc), Reason(exc.reason)))
     else:
         signer, signed_at = _name(seal.certificate), seal.signing_time
         _collect(problems, lambda: seal.check_content(xml, source))
@@ -206,7 +206,7 @@ def verify_detached(
     try:
         signed = _Signed.load(p7s, "signature")
     except VerificationError as exc:
-        problems.append(exc.problem)
+        problems.append(Problem(str(exc), Reason(exc.reason)))
     else:
         signer, signed_at = _name(signed.certificate), signed.signing_time
         _collect(problems, lambda: signed.check_content(content, source))
@@ -271,7 +271,7 @@ def _collect(problems: list[Problem], check: Callable[[], _T]) -> _T | None:
     try:
         return check()
     except VerificationError as exc:
-        problems.append(exc.problem)
+        problems.append(Problem(str(exc), Reason(exc.reason)))
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         problems.append(
             Problem(f"the .p7s is damaged and cannot be checked ({exc})", Reason.DAMAGED)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gateway.core.backoff import next_attempt
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
 from gateway.pdf.expiry import renewal_due
@@ -19,7 +20,7 @@ from gateway.pdf.maker import CertificateMaker
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
-from gateway.smtp_out.backoff import next_attempt
+from gateway.storage.account_store import AccountStore
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound
 
@@ -88,7 +89,9 @@ class PdfWorker:
     async def _make(self, job: PdfJob) -> MadePdf:
         xml, p7s = await self._registry.io(self._store.sealed_evidence, job.evidence_id)
         letter, _ = await self._registry.io(self._store.delivery, job.delivery_id)
-        language = await self._registry.io(self._store.account_language, letter.sender_account)
+        language = await self._registry.io(
+            AccountStore(self._store.engine).account_language, letter.sender_account
+        )
         record = from_xml(xml)
         facts = CertificateFacts(
             record=record,

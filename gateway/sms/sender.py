@@ -13,12 +13,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from gateway.core.backoff import next_attempt
 from gateway.core.identity import CODE_VALIDITY
 from gateway.errors import SmsFailed
 from gateway.logs import redact
 from gateway.settings import SmsSettings
 from gateway.sms.providers import SmsProvider
-from gateway.smtp_out.backoff import next_attempt
 from gateway.storage.identity_store import IdentityStore, PendingSms
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class SmsSender:
 
     async def _done(self, sms: PendingSms, failure: str | None) -> None:
         if sms.kind == "notice":
-            await self._registry.sms_outcome(sms, failure=failure)
+            await self._registry.outcomes.sms_outcome(sms, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
             await self._registry.io(

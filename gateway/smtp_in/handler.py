@@ -16,20 +16,22 @@ import re
 import time
 from base64 import b64decode
 from binascii import Error as Base64Error
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
-from gateway.errors import Rejected, SmtpReply
+from gateway.core.address import is_mailbox, same_address
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected, SmtpReply
+from gateway.mime.limits import MimeLimits
+from gateway.mime.submission import read_submission
+from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
-from gateway.smtp_in.languages import recipient_languages
-from gateway.smtp_in.limits import MimeLimits
-from gateway.smtp_in.message import ParsedMessage, check_line_endings, parse_message
-from gateway.smtp_in.phones import recipient_phones
+from gateway.smtp_in.session import peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
 from gateway.storage.full import is_storage_full
 
@@ -37,46 +39,14 @@ log = logging.getLogger(__name__)
 
 AUTH_FAILURE_WINDOW = 900.0  # seconds over which failed logins from one address are counted
 
-# A domain as RFC 5321 §4.1.2 allows it (LDH labels, A-labels for IDNs) or an address literal.
-_DOMAIN: Final = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"|\[[^\[\]\\\s]+\]"
-)
 _SIZE_OPTION: Final = re.compile(r"SIZE=(\d+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Account:
-    """A sender account: the only party that may deposit letters from its address."""
-
-    id: str
-    email: str
-    name: str
-    disabled: bool = False  # set by the operator: `lre-gateway sender disable`
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One accepted SMTP transaction, handed to the depositor."""
-
-    account: Account
-    mail_from: str
-    rcpt_tos: tuple[str, ...]  # one registered delivery each
-    content: bytes  # exact DATA bytes after dot-unstuffing, CRLF line ends
-    parsed: ParsedMessage
-    authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
-    peer: str  # the client's IP address
-    phones: dict[str, str] = field(default_factory=dict)  # recipient → E.164 mobile number
-    # recipient → languages the sender gave (LRE-Recipient-Language), e.g. ("ar",)
-    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
 class Depositor(Protocol):
-    async def deposit(self, submission: Submission) -> str:
+    async def deposit(self, deposit: Deposit) -> str:
         """Store the letter and its deposit evidence durably; return the letter reference.
 
-        May raise `Rejected`; anything else becomes a generic 451 4.3.0.
+        May raise `DepositRefused`; anything else becomes a generic 451 4.3.0.
         """
         ...
 
@@ -157,10 +127,10 @@ class SubmissionHandler:
     async def _authenticate(
         self, server: SMTP, mechanism: str, login: bytes, password: bytes
     ) -> AuthResult:
-        tls = _tls(server)
+        tls = tls_of(server)
         if tls is None:  # aiosmtpd refuses AUTH before TLS too; never accept a password in clear
             return AuthResult(success=False, handled=False, message=replies.TLS_REQUIRED.line())
-        peer = _peer(server.session)
+        peer = peer_of(server.session)
         if self._throttle.blocked(peer, time.monotonic()):
             log.warning("%s AUTH refused: too many failed logins", peer)
             return AuthResult(success=False, handled=False, message=replies.AUTH_THROTTLED.line())
@@ -198,7 +168,7 @@ class SubmissionHandler:
         size = _declared_size(mail_options)
         if size is not None and size > self.max_message_size:
             return replies.too_big(self.max_message_size).line()
-        if not _same_address(address, login.account.email):
+        if not same_address(address, login.account.email):
             return replies.SENDER_MISMATCH.line()
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -215,9 +185,9 @@ class SubmissionHandler:
         login = _login(server, session)
         if isinstance(login, SmtpReply):
             return login.line()
-        if not _is_mailbox(address):
+        if not is_mailbox(address):
             return replies.BAD_RECIPIENT.line()
-        if any(_same_address(address, known) for known in envelope.rcpt_tos):
+        if any(same_address(address, known) for known in envelope.rcpt_tos):
             return replies.RECIPIENT_REPEATED.line()
         if len(envelope.rcpt_tos) >= self._max_recipients:
             return replies.too_many_recipients(self._max_recipients).line()
@@ -231,8 +201,10 @@ class SubmissionHandler:
             return (await self._deposit(server, session, envelope)).line()
         except Rejected as refusal:
             return refusal.reply.line()
+        except DepositRefused as refusal:
+            return replies.deposit_refused(refusal).line()
         except Exception as err:
-            log.exception("%s deposit failed", _peer(session))
+            log.exception("%s deposit failed", peer_of(session))
             return (replies.STORAGE_FULL if is_storage_full(err) else replies.TRY_LATER).line()
 
     async def _deposit(self, server: SMTP, session: Session, envelope: Envelope) -> SmtpReply:
@@ -245,26 +217,26 @@ class SubmissionHandler:
         loop = asyncio.get_running_loop()
         parsed, phones, languages = await loop.run_in_executor(
             self._executor,
-            partial(_read, limits=self._mime_limits),
+            partial(read_submission, limits=self._mime_limits),
             content,
             tuple(envelope.rcpt_tos),
             self._region,
         )
-        if not all(_same_address(sender, login.account.email) for sender in parsed.from_addresses):
+        if not all(same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
-        submission = Submission(
+        deposit = Deposit(
             account=login.account,
             mail_from=envelope.mail_from or "",  # aiosmtpd runs DATA only after MAIL
             rcpt_tos=tuple(envelope.rcpt_tos),
             content=content,
             parsed=parsed,
             authentication=login.authentication,
-            peer=_peer(session),
+            peer=peer_of(session),
             phones=phones,
             languages=languages,
         )
-        reference = await self._shielded(self._depositor.deposit(submission))
-        log.info("%s deposited letter %s", _peer(session), reference)
+        reference = await self._shielded(self._depositor.deposit(deposit))
+        log.info("%s deposited letter %s", peer_of(session), reference)
         return replies.accepted(reference)
 
     async def _shielded(self, deposit: Coroutine[Any, Any, str]) -> str:
@@ -306,51 +278,12 @@ def _report_orphan(task: asyncio.Task[str]) -> None:
         log.warning("letter %s deposited but the client left before the reply", task.result())
 
 
-def _read(
-    content: bytes,
-    recipients: tuple[str, ...],
-    region: str,
-    aliases: Mapping[str, str] | None = None,
-    *,
-    limits: MimeLimits,
-) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
-    """The pure, CPU-bound part of DATA (the message, the recipients' phones and languages);
-    run in the executor.
-
-    parse_message runs the bounded pre-scan first, so the email package only ever parses
-    bounded input.
-    """
-    check_line_endings(content)
-    parsed = parse_message(content, limits)
-    phones = recipient_phones(content, recipients, region, aliases)
-    return parsed, phones, recipient_languages(content, recipients, aliases)
-
-
-def _tls(server: SMTP) -> str | None:
-    """'STARTTLS (TLSv1.3)' or 'implicit TLS (TLSv1.3)', or None on a clear-text session."""
-    transport = server.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    how = "STARTTLS" if server.session is not None and server.session.ssl else "implicit TLS"
-    return f"{how} ({ssl_object.version()})"
-
-
 def _login(server: SMTP, session: Session) -> _Login | SmtpReply:
     """The session's login, or the refusal for a session without one."""
     auth_data: object = session.auth_data
     if isinstance(auth_data, _Login) and session.authenticated:
         return auth_data
-    return replies.AUTH_REQUIRED if _tls(server) else replies.TLS_REQUIRED
-
-
-def _same_address(left: str, right: str) -> bool:
-    return left.casefold() == right.casefold()
-
-
-def _is_mailbox(address: str) -> bool:
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and _DOMAIN.fullmatch(domain))
+    return replies.AUTH_REQUIRED if tls_of(server) else replies.TLS_REQUIRED
 
 
 def _declared_size(mail_options: list[str]) -> int | None:
@@ -373,10 +306,3 @@ def _auth_failed(answer: object) -> AuthResult:
     if answer is MISSING:
         return AuthResult(success=False, handled=True)
     return AuthResult(success=False, handled=False, message=replies.AUTH_MALFORMED.line())
-
-
-def _peer(session: Session | None) -> str:
-    peer: Any = session.peer if session is not None else None
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer or "unknown")

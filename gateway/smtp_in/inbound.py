@@ -22,13 +22,17 @@ from typing import Final
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.bounces import Bounces
-from gateway.errors import Rejected, SmtpReply
+from gateway.core.address import is_mailbox
+from gateway.core.sender import Account
+from gateway.errors import DepositRefused, Rejected, SmtpReply
 from gateway.mailauth import authenticate_sender
+from gateway.mime.limits import MimeLimits, check_limits
+from gateway.mime.submission import read_submission
 from gateway.registry import Registry
 from gateway.resolver import Resolver
+from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
-from gateway.smtp_in.handler import Account, Submission, _is_mailbox, _peer, _read, _tls
-from gateway.smtp_in.limits import MimeLimits, check_limits
+from gateway.smtp_in.session import peer_of, tls_of
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ def mx_recipient(local: str) -> str | None:
     """`bob=example.ma` → `bob@example.ma` (the last = stands for @), or None."""
     mailbox, sep, domain = local.rpartition("=")
     address = f"{mailbox}@{domain}"
-    return address if sep and _is_mailbox(address) else None
+    return address if sep and is_mailbox(address) else None
 
 
 class InboundHandler:
@@ -141,8 +145,10 @@ class InboundHandler:
             return (await self._letter(server, session, envelope, content)).line()
         except Rejected as refusal:
             return refusal.reply.line()
+        except DepositRefused as refusal:
+            return replies.deposit_refused(refusal).line()
         except Exception:
-            log.exception("%s inbound DATA failed", _peer(session))
+            log.exception("%s inbound DATA failed", peer_of(session))
             return replies.TRY_LATER.line()
 
     async def _letter(
@@ -154,7 +160,7 @@ class InboundHandler:
         aliases = dict(zip(envelope.rcpt_tos, recipients, strict=True))
         parsed, phones, languages = await asyncio.get_running_loop().run_in_executor(
             None,
-            partial(_read, limits=self._mime_limits),
+            partial(read_submission, limits=self._mime_limits),
             content,
             recipients,
             self._region,
@@ -163,9 +169,9 @@ class InboundHandler:
         if len(parsed.from_addresses) != 1:
             return replies.NO_FROM
         sender = parsed.from_addresses[0]
-        record = await self._registry.io(self._registry.account_record, sender)
+        record = await self._registry.io(self._registry.senders.account_record, sender)
         if record is None:
-            log.info("%s: letter from unregistered %s refused", _peer(session), sender)
+            log.info("%s: letter from unregistered %s refused", peer_of(session), sender)
             return NOT_REGISTERED
         fields = _header_fields(content, "Authentication-Results")
         verdict = await authenticate_sender(
@@ -173,30 +179,30 @@ class InboundHandler:
             content,
             from_domain=sender.rpartition("@")[2],
             mail_from=envelope.mail_from or "",
-            peer=_peer(session),
+            peer=peer_of(session),
             trusted_relays=self._trusted,
             authentication_results=fields[0] if fields else None,
         )
         if verdict.method is None:
-            log.info("%s: letter from %s not authenticated: %s", _peer(session), sender, verdict)
+            log.info("%s: letter from %s not authenticated: %s", peer_of(session), sender, verdict)
             return unauthenticated(verdict.reasons)
         if record.disabled:
-            log.info("%s: letter from disabled account %s refused", _peer(session), sender)
+            log.info("%s: letter from disabled account %s refused", peer_of(session), sender)
             return DISABLED
-        tls = _tls(server)
-        submission = Submission(
+        tls = tls_of(server)
+        deposit = Deposit(
             account=Account(id=record.id, email=record.email, name=record.name),
             mail_from=record.email,
             rcpt_tos=recipients,
             content=content,
             parsed=parsed,
             authentication=f"MX address{' over ' + tls if tls else ''}: {verdict.method}",
-            peer=_peer(session),
+            peer=peer_of(session),
             phones=phones,
             languages=languages,
         )
         # Run the deposit to its end even if the client hangs up meanwhile (no half letter).
-        task = asyncio.create_task(self._registry.deposit(submission))
+        task = asyncio.create_task(self._registry.deposits.deposit(deposit))
         self._deposits.add(task)
         task.add_done_callback(self._deposits.discard)
         reference = await asyncio.shield(task)

@@ -9,7 +9,58 @@ from __future__ import annotations
 
 from typing import Final
 
-from gateway.errors import SmtpReply
+from gateway.errors import AccountDisabled, DepositRefused, PhoneRequired, SmtpReply
+from gateway.mime.refusals import (
+    BAD_PHONE_HEADER as BAD_PHONE_HEADER,
+)
+from gateway.mime.refusals import (  # the message's own refusals, re-exported
+    BARE_LINE_ENDING as BARE_LINE_ENDING,
+)
+from gateway.mime.refusals import (
+    MALFORMED as MALFORMED,
+)
+from gateway.mime.refusals import (
+    NO_FROM as NO_FROM,
+)
+from gateway.mime.refusals import (
+    UNREADABLE_BOUNDARY as UNREADABLE_BOUNDARY,
+)
+from gateway.mime.refusals import (
+    bad_language_header as bad_language_header,
+)
+from gateway.mime.refusals import (
+    header_block_too_big as header_block_too_big,
+)
+from gateway.mime.refusals import (
+    header_too_big as header_too_big,
+)
+from gateway.mime.refusals import (
+    header_too_complex as header_too_complex,
+)
+from gateway.mime.refusals import (
+    headers_too_complex as headers_too_complex,
+)
+from gateway.mime.refusals import (
+    language_for_stranger as language_for_stranger,
+)
+from gateway.mime.refusals import (
+    not_a_mobile as not_a_mobile,
+)
+from gateway.mime.refusals import (
+    phone_for_stranger as phone_for_stranger,
+)
+from gateway.mime.refusals import (
+    too_deep as too_deep,
+)
+from gateway.mime.refusals import (
+    too_many_addresses as too_many_addresses,
+)
+from gateway.mime.refusals import (
+    too_many_parameters as too_many_parameters,
+)
+from gateway.mime.refusals import (
+    too_many_parts as too_many_parts,
+)
 
 GREETING_IDENT: Final = "ESMTP"  # the greeting is "220 <hostname> ESMTP": no product, no version
 
@@ -56,17 +107,6 @@ BAD_RECIPIENT: Final = SmtpReply(550, "5.1.3", "The recipient address is not a v
 MALFORMED_ADDRESS: Final = SmtpReply(
     553, "5.1.3", "This address cannot be read: write it as name@domain, between < and >"
 )
-BARE_LINE_ENDING: Final = SmtpReply(
-    550,
-    "5.6.0",
-    "The message contains a bare CR, a bare LF or a NUL byte; every line must end with CRLF",
-)
-NO_FROM: Final = SmtpReply(
-    550, "5.6.0", "The message must have exactly one From: header holding a valid address"
-)
-MALFORMED: Final = SmtpReply(
-    550, "5.6.0", "The message could not be read: its MIME structure is broken"
-)
 LINE_TOO_LONG: Final = SmtpReply(
     500, "5.5.2", "A line is longer than 1000 characters (RFC 5321 4.5.3.1.6); nothing was kept"
 )
@@ -89,53 +129,6 @@ def accepted(reference: str) -> SmtpReply:
     )
 
 
-BAD_PHONE_HEADER: Final = SmtpReply(
-    550,
-    "5.1.3",
-    "Each LRE-Recipient-Phone header must hold a recipient's address and a mobile number, "
-    "e.g. LRE-Recipient-Phone: bob@example.ma +212612345678",
-)
-
-
-def not_a_mobile(recipient: str, number: str) -> SmtpReply:
-    """A sender gave a number that cannot receive an SMS: the letter is refused, nothing kept."""
-    return SmtpReply(
-        550,
-        "5.1.3",
-        f"The phone number {_printable(number)} given for {_printable(recipient)} is not a valid "
-        "mobile number; give a mobile number such as +212 6 12 34 56 78, or none; nothing was kept",
-    )
-
-
-def phone_for_stranger(address: str) -> SmtpReply:
-    return SmtpReply(
-        550,
-        "5.1.3",
-        f"LRE-Recipient-Phone names {_printable(address)}, who is not a recipient of this letter; "
-        "nothing was kept",
-    )
-
-
-def bad_language_header(value: str) -> SmtpReply:
-    """An LRE-Recipient-Language header without an address and languages of the gateway."""
-    return SmtpReply(
-        550,
-        "5.6.0",
-        f"The header LRE-Recipient-Language: {_printable(value[:80])} must hold a recipient's "
-        "address and one or more of the languages fr, en, ar, e.g. LRE-Recipient-Language: "
-        "bob@example.ma ar; nothing was kept",
-    )
-
-
-def language_for_stranger(address: str) -> SmtpReply:
-    return SmtpReply(
-        550,
-        "5.1.3",
-        f"LRE-Recipient-Language names {_printable(address)}, who is not a recipient of this "
-        "letter; nothing was kept",
-    )
-
-
 def phone_required(recipient: str) -> SmtpReply:
     """letters.recipient_verification = sms_required and the sender gave no number."""
     return SmtpReply(
@@ -145,6 +138,15 @@ def phone_required(recipient: str) -> SmtpReply:
         f'{_printable(recipient)}, e.g. "Name (+212 6 12 34 56 78)" <{_printable(recipient)}>; '
         "nothing was kept",
     )
+
+
+def deposit_refused(refusal: DepositRefused) -> SmtpReply:
+    """The reply to the deposit service's refusal of a letter."""
+    if isinstance(refusal, PhoneRequired):
+        return phone_required(refusal.recipient)
+    if isinstance(refusal, AccountDisabled):
+        return ACCOUNT_DISABLED_NOW
+    return TRY_LATER
 
 
 def _printable(text: str) -> str:
@@ -162,84 +164,6 @@ def too_many_recipients(limit: int) -> SmtpReply:
 def too_big(limit: int) -> SmtpReply:
     return SmtpReply(
         552, "5.3.4", f"The message is too big: this gateway accepts at most {_size(limit)}"
-    )
-
-
-# --- hostile MIME: limits of the pre-scan (gateway.smtp_in.limits, settings [mime]) ---------
-
-UNREADABLE_BOUNDARY: Final = SmtpReply(
-    554,
-    "5.6.0",
-    "A MIME boundary is written in the RFC 2231 form (boundary*=), which this gateway does not "
-    "read; nothing was kept",
-)
-
-
-def header_block_too_big(limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The headers of the message and of its parts total more than {_size(limit)}; "
-        "nothing was kept",
-    )
-
-
-def header_too_big(name: str, limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The {_printable(name)}: header is longer than {_size(limit)}; nothing was kept",
-    )
-
-
-def header_too_complex(name: str, limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The {_printable(name)}: header holds more than {limit} separators (quotes, brackets, "
-        "commas, encoded words); nothing was kept",
-    )
-
-
-def headers_too_complex(limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The headers of the message and of its parts hold more than {limit} separators "
-        "(quotes, brackets, commas, encoded words); nothing was kept",
-    )
-
-
-def too_many_parameters(name: str, limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The {_printable(name)}: header has more than {limit} parameters; nothing was kept",
-    )
-
-
-def too_many_addresses(name: str, limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The {_printable(name)}: header holds more than {limit} addresses; nothing was kept",
-    )
-
-
-def too_many_parts(limit: int) -> SmtpReply:
-    return SmtpReply(
-        552,
-        "5.3.4",
-        f"The message has more than {limit} MIME parts; send fewer attachments per letter; "
-        "nothing was kept",
-    )
-
-
-def too_deep(limit: int) -> SmtpReply:
-    return SmtpReply(
-        554,
-        "5.6.0",
-        f"The message's MIME parts are nested more than {limit} levels deep; nothing was kept",
     )
 
 

@@ -265,20 +265,3 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def make_transport(settings: DeliverySettings, data_dir: Path, *, local_hostname: str) -> Transport:
-    """The transport `delivery.mode` asks for."""
-    if settings.mode == "outbox":
-        return OutboxTransport(data_dir / "outbox")
-    if settings.mode == "smarthost":
-        return SmarthostTransport(settings, local_hostname=local_hostname)
-    if settings.mode == "mx":
-        from gateway.resolver import Resolver
-        from gateway.smtp_out.mx import MxTransport
-
-        return MxTransport(settings, Resolver(settings.resolver), local_hostname=local_hostname)
-    raise ConfigError(f"delivery.mode: {settings.mode} is not available yet")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from gateway.core.letter import DECIDED
 from gateway.storage import tables as t
-from gateway.storage.store import utc
+from gateway.storage.store import AccountRecord
+from gateway.storage.times import utc
 
 REMOVED_HASH = "!removed"  # no password hashes to this: check_password always fails on it
 
@@ -34,6 +35,49 @@ class AccountSummary:
 class AccountStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def save_account(
+        self, *, id: str, email: str, name: str, password_hash: str, language: str, now: datetime
+    ) -> AccountRecord:
+        """Create the account, or update name, password and language of an existing one."""
+        email = email.lower()
+        with self.engine.begin() as db:
+            existing = db.execute(select(t.accounts.c.id).where(t.accounts.c.email == email))
+            found = existing.scalar_one_or_none()
+            values = {"name": name, "password_hash": password_hash, "language": language}
+            if found:
+                db.execute(
+                    update(t.accounts)
+                    .where(t.accounts.c.id == found)
+                    .values(updated_at=now, **values)
+                )
+                id = found
+            else:
+                db.execute(
+                    insert(t.accounts).values(
+                        id=id, email=email, created_at=now, updated_at=now, **values
+                    )
+                )
+        return AccountRecord(id, email, name, password_hash, language)
+
+    def account(self, email: str) -> AccountRecord | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
+        if row is None:
+            return None
+        return AccountRecord(
+            row.id,
+            row.email,
+            row.name,
+            row.password_hash,
+            row.language,
+            disabled=row.disabled_at is not None,
+        )
+
+    def account_language(self, account_id: str) -> str:
+        with self.engine.connect() as db:
+            query = select(t.accounts.c.language).where(t.accounts.c.id == account_id)
+            return db.execute(query).scalar_one_or_none() or "fr"
 
     def summaries(self) -> list[AccountSummary]:
         """Every account but the removed ones, by address."""

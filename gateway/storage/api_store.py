@@ -18,8 +18,9 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import lease_owner, unclaimed
-from gateway.storage.store import AccountRecord, _delivery, _letter, _maybe_utc, utc
+from gateway.storage.leases import lease_owner, retry_row, unclaimed
+from gateway.storage.store import AccountRecord, _delivery, _letter
+from gateway.storage.times import maybe_utc, utc
 
 LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
 
@@ -107,8 +108,8 @@ def _token(row: Any) -> TokenRecord:
         row.prefix,
         row.label,
         utc(row.created_at),
-        _maybe_utc(row.last_used_at),
-        _maybe_utc(row.revoked_at),
+        maybe_utc(row.last_used_at),
+        maybe_utc(row.revoked_at),
     )
 
 
@@ -120,7 +121,7 @@ def _endpoint(row: Any) -> EndpointRecord:
         row.secret,
         row.failures,
         utc(row.created_at),
-        _maybe_utc(row.disabled_at),
+        maybe_utc(row.disabled_at),
         row.disabled_reason,
     )
 
@@ -444,16 +445,7 @@ class ApiStore:
         Disabling queues `notice` to the account's address in the outbound table, in the same
         commit: the scheduler sends it (retried, durable) like every other mail."""
         with self.engine.begin() as db:
-            db.execute(
-                update(t.webhook_deliveries)
-                .where(t.webhook_deliveries.c.id == job.id)
-                .values(
-                    attempts=job.attempts + 1,
-                    last_error=error[:500],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+            retry_row(db, t.webhook_deliveries, job.id, error, retry_at=retry_at, max_error=500)
             failures = db.execute(
                 update(t.webhook_endpoints)
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)

@@ -16,8 +16,9 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
-from gateway.storage.leases import claim
-from gateway.storage.store import LetterStore, NewOutbound, utc
+from gateway.storage.leases import claim, retry_later
+from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class IdentityStore:
             if sms is not None:
                 insert_sms(db, [sms], code.created_at)
             if mail is not None:
-                LetterStore._insert_mails(db, [mail], code.created_at)
+                insert_mails(db, [mail], code.created_at)
 
     def code_times(self, delivery_id: str, since: datetime) -> list[datetime]:
         """When the delivery's codes were created, from since on."""
@@ -248,15 +249,4 @@ class IdentityStore:
             finish_sms(db, sms_id, state, error, now=now)
 
     def retry_sms(self, sms_id: str, error: str, *, retry_at: datetime) -> None:
-        c = t.sms_outbound.c
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.sms_outbound)
-                .where(c.id == sms_id)
-                .values(
-                    attempts=c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
+        retry_later(self.engine, t.sms_outbound, sms_id, error, retry_at=retry_at)

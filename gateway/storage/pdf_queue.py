@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 
 from gateway.storage import tables as t
-from gateway.storage.leases import claim
-from gateway.storage.store import LetterStore, NewOutbound, utc
+from gateway.storage.leases import claim, retry_later
+from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class PdfQueue:
                     )
                 ).rowcount
                 if done:
-                    LetterStore._insert_mails(db, [item.mail], now)
+                    insert_mails(db, [item.mail], now)
                 stored.append(bool(done))
         return stored
 
@@ -117,15 +118,16 @@ class PdfQueue:
             )
 
     def failed(self, evidence_id: str, error: str, *, retry_at: datetime, renewal: bool) -> None:
-        table = t.proof_pdfs
-        values: dict[str, Any] = {
-            "attempts": table.c.attempts + 1,
-            "last_error": error[:2000],
-            "claimed_until": None,
-        }
-        values["renew_at" if renewal else "next_attempt_at"] = retry_at
-        with self.engine.begin() as db:
-            db.execute(update(table).where(table.c.evidence_id == evidence_id).values(**values))
+        due = "renew_at" if renewal else "next_attempt_at"
+        retry_later(
+            self.engine,
+            t.proof_pdfs,
+            evidence_id,
+            error,
+            retry_at=retry_at,
+            due=due,
+            key="evidence_id",
+        )
 
     def pdf(self, evidence_id: str) -> bytes | None:
         """The latest PDF of an evidence, or None when not (yet) made."""

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, and_, delete, exists, func, insert, or_, select, 
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.storage import tables as t
-from gateway.storage.store import utc
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""SQL behind the queue gauges of /metrics: depth and oldest item of each work queue, and the
-deliveries by state. Read-only; one round trip per queue, on the indexed state columns."""
+"""SQL behind the queue gauges of /metrics (depth and oldest item of each work queue, the
+deliveries by state) and the scheduler's sleep (when the next queued work is due). Read-only;
+one round trip per queue, on the indexed state columns."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
+from gateway.core.letter import State
 from gateway.storage import tables as t
-from gateway.storage.store import utc
+from gateway.storage.pdf_queue import pdf_due
+from gateway.storage.times import utc
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,26 @@ def deliveries_by_state(engine: Engine) -> dict[str, int]:
     query = select(t.deliveries.c.state, func.count()).group_by(t.deliveries.c.state)
     with engine.connect() as db:
         return {state: int(n) for state, n in db.execute(query).all()}
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
+    with engine.connect() as db:
+        times = [
+            db.execute(
+                select(func.min(t.outbound.c.next_attempt_at)).where(
+                    t.outbound.c.state == "pending"
+                )
+            ).scalar(),
+            db.execute(
+                select(func.min(t.evidence.c.next_attempt_at)).where(t.evidence.c.p7s.is_(None))
+            ).scalar(),
+            db.execute(
+                select(func.min(t.deliveries.c.deadline)).where(
+                    t.deliveries.c.state == State.NOTIFIED.value
+                )
+            ).scalar(),
+            *pdf_due(db),
+        ]
+    present = [utc(x) for x in times if x is not None]
+    return min(present) if present else None

@@ -10,27 +10,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Row, insert, select, update
 
-from gateway.core.evidence import Attachment, EvidenceType
+from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import claim
+from gateway.storage.leases import claim, retry_later
+from gateway.storage.outbound import NewOutbound as NewOutbound
+from gateway.storage.outbound import PendingMail as PendingMail
+from gateway.storage.outbound import finish_mail_row, insert_mails
+from gateway.storage.times import maybe_utc
+from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
 from gateway.storage.webhook_queue import enqueue_webhooks
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything the gateway stores is UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _maybe_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
 
 
 @dataclass(frozen=True)
@@ -56,16 +51,6 @@ class NewEvidence:
 
 
 @dataclass(frozen=True)
-class NewOutbound:
-    id: str
-    kind: str  # notification | proof
-    delivery_id: str
-    mail_from: str
-    rcpt: str
-    evidence_id: str | None = None
-
-
-@dataclass(frozen=True)
 class PendingEvidence:
     id: str
     delivery_id: str
@@ -73,19 +58,6 @@ class PendingEvidence:
     xml: bytes
     attempts: int
     channel: str | None = None
-
-
-@dataclass(frozen=True)
-class PendingMail:
-    id: str
-    kind: str
-    delivery_id: str
-    evidence_id: str | None
-    mail_from: str
-    rcpt: str
-    attempts: int
-    created_at: datetime
-    message: bytes | None = None  # fixed at the first hand-over (`fix_messages`), then reused
 
 
 @dataclass(frozen=True)
@@ -109,28 +81,6 @@ class NewTransition:
 
 
 @dataclass(frozen=True)
-class BouncedMail:
-    """The outbound mail a VERP token names."""
-
-    id: str
-    kind: str
-    delivery_id: str
-    state: str  # pending | sent | failed
-    rcpt: str
-
-
-@dataclass(frozen=True)
-class DsnRecord:
-    id: str
-    outbound_id: str
-    action: str
-    status: str
-    diagnostic: str
-    reporting_mta: str
-    received_at: datetime
-
-
-@dataclass(frozen=True)
 class StoredEvidence:
     id: str
     delivery_id: str
@@ -138,17 +88,6 @@ class StoredEvidence:
     event_time: datetime
     xml: bytes
     p7s: bytes | None
-
-
-@dataclass(frozen=True)
-class ProofStatus:
-    """What the public status page of a proof may show: nothing beyond what the proof states."""
-
-    evidence_id: str
-    type: EvidenceType
-    reference: str
-    event_time: datetime
-    sealed: bool
 
 
 def _letter(row: Row[Any]) -> Letter:
@@ -180,9 +119,9 @@ def _delivery(row: Row[Any]) -> Delivery:
         state=State(row.state),
         deadline=utc(row.deadline),
         updated_at=utc(row.updated_at),
-        notified_at=_maybe_utc(row.notified_at),
-        decided_at=_maybe_utc(row.decided_at),
-        handed_over_at=_maybe_utc(row.handed_over_at),
+        notified_at=maybe_utc(row.notified_at),
+        decided_at=maybe_utc(row.decided_at),
+        handed_over_at=maybe_utc(row.handed_over_at),
         last_evidence_sha256=row.last_evidence_sha256,
     )
 
@@ -200,51 +139,6 @@ _STATE_TIME = {
 class LetterStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    # accounts ---------------------------------------------------------------------------
-
-    def save_account(
-        self, *, id: str, email: str, name: str, password_hash: str, language: str, now: datetime
-    ) -> AccountRecord:
-        """Create the account, or update name, password and language of an existing one."""
-        email = email.lower()
-        with self.engine.begin() as db:
-            existing = db.execute(select(t.accounts.c.id).where(t.accounts.c.email == email))
-            found = existing.scalar_one_or_none()
-            values = {"name": name, "password_hash": password_hash, "language": language}
-            if found:
-                db.execute(
-                    update(t.accounts)
-                    .where(t.accounts.c.id == found)
-                    .values(updated_at=now, **values)
-                )
-                id = found
-            else:
-                db.execute(
-                    insert(t.accounts).values(
-                        id=id, email=email, created_at=now, updated_at=now, **values
-                    )
-                )
-        return AccountRecord(id, email, name, password_hash, language)
-
-    def account(self, email: str) -> AccountRecord | None:
-        with self.engine.connect() as db:
-            row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
-        if row is None:
-            return None
-        return AccountRecord(
-            row.id,
-            row.email,
-            row.name,
-            row.password_hash,
-            row.language,
-            disabled=row.disabled_at is not None,
-        )
-
-    def account_language(self, account_id: str) -> str:
-        with self.engine.connect() as db:
-            query = select(t.accounts.c.language).where(t.accounts.c.id == account_id)
-            return db.execute(query).scalar_one_or_none() or "fr"
 
     # deposit ----------------------------------------------------------------------------
 
@@ -308,7 +202,7 @@ class LetterStore:
                 ],
             )
             self._insert_evidence(db, evidence, now)
-            self._insert_mails(db, mails, now)
+            insert_mails(db, mails, now)
             if also:
                 also(db)
 
@@ -333,26 +227,6 @@ class LetterStore:
         if rows:
             db.execute(insert(t.evidence), rows)
             enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
-
-    @staticmethod
-    def _insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
-        rows = [
-            {
-                "id": m.id,
-                "kind": m.kind,
-                "delivery_id": m.delivery_id,
-                "evidence_id": m.evidence_id,
-                "mail_from": m.mail_from,
-                "rcpt": m.rcpt,
-                "state": "pending",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-            for m in mails
-        ]
-        if rows:
-            db.execute(insert(t.outbound), rows)
 
     # reading ----------------------------------------------------------------------------
 
@@ -473,7 +347,7 @@ class LetterStore:
             change = NewTransition(delivery, new_state, evidence, finish_mail)
             if not self._transition(db, change, now=now):
                 return False
-            self._insert_mails(db, mails, now)
+            insert_mails(db, mails, now)
             if also:
                 also(db)
         return True
@@ -501,7 +375,7 @@ class LetterStore:
             return False
         self._insert_evidence(db, [evidence], now)
         if change.finish_mail:
-            self._finish_mail(db, *change.finish_mail, now=now)
+            finish_mail_row(db, *change.finish_mail, now=now)
         return True
 
     def due_deadlines(self, now: datetime, limit: int = 100) -> list[str]:
@@ -542,7 +416,7 @@ class LetterStore:
         if done:
             # the public evidence log appends it later (gateway.evidence.log_sequencer)
             db.execute(insert(t.log_queue).values(evidence_id=seal.evidence_id, queued_at=now))
-            self._insert_mails(db, seal.mails, now)
+            insert_mails(db, seal.mails, now)
             if seal.pdf_for is not None:
                 db.execute(
                     insert(t.proof_pdfs).values(
@@ -556,174 +430,7 @@ class LetterStore:
         return bool(done)
 
     def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.evidence)
-                .where(t.evidence.c.id == evidence_id)
-                .values(
-                    attempts=t.evidence.c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
-
-    # outbound queue ---------------------------------------------------------------------
-
-    def claim_mail(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        due = (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
-        rows = claim(self.engine, t.outbound, due, now=now, lease=lease, limit=limit)
-        return [
-            PendingMail(
-                r.id,
-                r.kind,
-                r.delivery_id,
-                r.evidence_id,
-                r.mail_from,
-                r.rcpt,
-                r.attempts,
-                utc(r.created_at),
-                None if r.message is None else bytes(r.message),
-            )
-            for r in rows
-        ]
-
-    def fix_messages(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Store the exact bytes of pending mails before their first hand-over, in one commit.
-
-        A mail sent again after a crash (its outcome not yet recorded) then goes out
-        byte-identical, with the same Message-ID, so the receiver can recognise the copy. Bytes
-        already fixed are kept.
-        """
-        with self.engine.begin() as db:
-            for mail_id, message in messages:
-                db.execute(
-                    update(t.outbound)
-                    .where(t.outbound.c.id == mail_id, t.outbound.c.message.is_(None))
-                    .values(message=message)
-                )
-
-    def finish_mail(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
-        self.finish_mails([(mail_id, state, error)], now=now)
-
-    def finish_mails(
-        self, outcomes: Sequence[tuple[str, str, str | None]], *, now: datetime
-    ) -> None:
-        """Close several mails, each (id, "sent" | "failed", error), in one transaction."""
-        with self.engine.begin() as db:
-            for mail_id, state, error in outcomes:
-                self._finish_mail(db, mail_id, state, error, now=now)
-
-    @staticmethod
-    def _finish_mail(
-        db: Any, mail_id: str, state: str, error: str | None, *, now: datetime
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": state,
-            "claimed_until": None,
-            "last_error": error,
-            "attempts": t.outbound.c.attempts + 1,
-            "message": None,  # kept only while a resend is possible
-        }
-        if state == "sent":
-            values["sent_at"] = now
-        db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
-
-    def retry_mail(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                update(t.outbound)
-                .where(t.outbound.c.id == mail_id)
-                .values(
-                    attempts=t.outbound.c.attempts + 1,
-                    last_error=error[:2000],
-                    next_attempt_at=retry_at,
-                    claimed_until=None,
-                )
-            )
-
-    def next_due(self) -> datetime | None:
-        """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
-        from gateway.storage.pdf_queue import pdf_due
-
-        with self.engine.connect() as db:
-            times = [
-                db.execute(
-                    select(func.min(t.outbound.c.next_attempt_at)).where(
-                        t.outbound.c.state == "pending"
-                    )
-                ).scalar(),
-                db.execute(
-                    select(func.min(t.evidence.c.next_attempt_at)).where(t.evidence.c.p7s.is_(None))
-                ).scalar(),
-                db.execute(
-                    select(func.min(t.deliveries.c.deadline)).where(
-                        t.deliveries.c.state == State.NOTIFIED.value
-                    )
-                ).scalar(),
-                *pdf_due(db),
-            ]
-        present = [utc(x) for x in times if x is not None]
-        return min(present) if present else None
-
-    # bounces (VERP tokens and delivery status notifications) ---------------------------
-
-    def remember_bounce_token(self, token_hash: str, mail_id: str) -> None:
-        """Idempotent, also when two processes send the same mail: its hashed VERP token."""
-        try:
-            with self.engine.begin() as db:
-                known = db.execute(
-                    select(t.bounce_tokens.c.token_hash).where(
-                        t.bounce_tokens.c.outbound_id == mail_id
-                    )
-                ).first()
-                if known is None:
-                    db.execute(
-                        insert(t.bounce_tokens).values(token_hash=token_hash, outbound_id=mail_id)
-                    )
-        except IntegrityError:
-            pass  # another process stored the same row first
-
-    def mail_by_bounce_token(self, token_hash: str) -> BouncedMail | None:
-        query = select(
-            t.outbound.c.id,
-            t.outbound.c.kind,
-            t.outbound.c.delivery_id,
-            t.outbound.c.state,
-            t.outbound.c.rcpt,
-        ).join_from(t.bounce_tokens, t.outbound, t.bounce_tokens.c.outbound_id == t.outbound.c.id)
-        with self.engine.connect() as db:
-            row = db.execute(query.where(t.bounce_tokens.c.token_hash == token_hash)).first()
-        return (
-            None
-            if row is None
-            else BouncedMail(row.id, row.kind, row.delivery_id, row.state, row.rcpt)
-        )
-
-    def record_dsn(self, reports: Sequence[DsnRecord]) -> None:
-        with self.engine.begin() as db:
-            for report in reports:
-                db.execute(insert(t.dsn_reports).values(**report.__dict__))
-
-    def dsn_reports(self, mail_id: str) -> list[DsnRecord]:
-        with self.engine.connect() as db:
-            rows = db.execute(
-                select(t.dsn_reports)
-                .where(t.dsn_reports.c.outbound_id == mail_id)
-                .order_by(t.dsn_reports.c.received_at)
-            ).all()
-        return [
-            DsnRecord(
-                r.id,
-                r.outbound_id,
-                r.action,
-                r.status,
-                r.diagnostic,
-                r.reporting_mta,
-                utc(r.received_at),
-            )
-            for r in rows
-        ]
+        retry_later(self.engine, t.evidence, evidence_id, error, retry_at=retry_at)
 
 
 def _same_chain(last: str | None) -> Any:

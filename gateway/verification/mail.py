@@ -21,7 +21,7 @@ from cryptography import x509
 from gateway.core.problems import Problem, Reason
 from gateway.errors import Rejected
 from gateway.evidence.verify import Verdict, verify_detached, verify_evidence
-from gateway.smtp_in.limits import MimeLimits, check_limits
+from gateway.mime.limits import MimeLimits, check_limits
 from gateway.verification.pdf import verify_pdf
 
 SIGNED: Final = "multipart/signed"

@@ -23,7 +23,7 @@ from gateway.web.portal import (
     signed_in_page,
 )
 from gateway.web.portal_access_service import AccessService, AccessThrottled, EndpointRefused
-from gateway.webhooks.destination import MAX_URL
+from gateway.webhook_destination import MAX_URL
 
 ACCESS: Final = web.AppKey("portal_access", AccessService)
 ID: Final = "{item_id:[0-9a-f]{32}}"

@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from gateway.api.tokens import NewToken, new_token
+from gateway.api_tokens import NewToken, new_token
 from gateway.ratelimit import RateLimit
 from gateway.storage.api_store import ApiStore, EndpointRecord, TokenRecord
 from gateway.storage.buckets import BucketStore
 from gateway.storage.portal_store import PortalAccount
-from gateway.webhooks.destination import refused_url
-from gateway.webhooks.signing import new_secret
+from gateway.webhook_destination import refused_url
+from gateway.webhook_signing import new_secret
 
 MAKE_LIMIT: Final = 20  # tokens and endpoints created per account per MAKE_WINDOW
 MAKE_WINDOW: Final = timedelta(hours=1)

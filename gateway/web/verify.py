@@ -19,9 +19,9 @@ from cryptography import x509
 
 from gateway import i18n
 from gateway.core.event_reasons import reason_details
+from gateway.core.evidence import ProofStatus
 from gateway.evidence.pki import load_certificates
 from gateway.evidence.verify import Verdict
-from gateway.storage.store import ProofStatus
 from gateway.verification.files import verify_files
 from gateway.verification.reasons import reason_key
 from gateway.web import csrf

@@ -6,7 +6,7 @@ is retried after `webhook_retry_base` * 2^attempts (at most an hour), and the le
 events wait behind it. After `webhook_max_failures` failed posts in a row the endpoint is
 disabled and its sender told by a mail queued in the outbound table, in the same commit (the
 scheduler sends it like any other mail); the portal or `lre-gateway sender webhook enable`
-resumes it. Every post checks its destination again (gateway.webhooks.destination): a host
+resumes it. Every post checks its destination again (gateway.webhook_destination): a host
 that now resolves inside the gateway's network is refused, and counts as a failed post.
 """
 
@@ -28,8 +28,8 @@ import aiohttp
 from gateway.resolver import Resolver
 from gateway.settings import ApiSettings
 from gateway.storage.api_store import LEASE, ApiStore, EndpointRecord, Notice, WebhookJob
-from gateway.webhooks.destination import CheckedResolver, PrivateDestination, private_host
-from gateway.webhooks.signing import headers
+from gateway.webhook_destination import CheckedResolver, PrivateDestination, private_host
+from gateway.webhook_signing import headers
 
 log = logging.getLogger(__name__)
 

@@ -174,7 +174,9 @@ async def test_listing_filters_and_pages_with_a_cursor(
     async with session.get("/api/v1/letters", params={"state": "lost"}) as response:
         assert response.status == 422
     with_other = gateway.registry
-    await with_other.io(with_other.save_sender, "other@example.org", "Other", "long password 1")
+    await with_other.io(
+        with_other.senders.save_sender, "other@example.org", "Other", "long password 1"
+    )
     other = await new_token(gateway, "other@example.org")
     auth = {"Authorization": f"Bearer {other}"}
     async with session.get("/api/v1/letters", headers=auth) as response:
@@ -223,7 +225,7 @@ async def test_refusals_are_problem_documents(
         assert response.content_type == "application/problem+json"
     api = gateway.api
     assert api is not None
-    account = await gateway.registry.io(gateway.registry.account_record, SENDER)
+    account = await gateway.registry.io(gateway.registry.senders.account_record, SENDER)
     assert account is not None
     assert await gateway.registry.io(api.api.revoke_token, account.id, token[:12], utcnow())
     async with session.get("/api/v1/letters") as response:

@@ -28,7 +28,7 @@ async def test_generated_requests_get_documented_answers_and_never_a_500(
     assert api is not None
     assert gateway.webhooks is not None
     gateway.webhooks.stop()  # generated webhook URLs are registered, never posted to
-    account = await registry.io(registry.account_record, SENDER)
+    account = await registry.io(registry.senders.account_record, SENDER)
     assert account is not None
     token = (await registry.io(api.create_token, account, "fuzz", utcnow())).token
     schema = schemathesis.openapi.from_dict(document())

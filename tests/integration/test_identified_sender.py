@@ -69,7 +69,7 @@ async def demo(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
     settings = make_settings(tmp_path, database_url, letters={"reveal_sender": "in_notification"})
     initialise(settings)
     with offline_registry(settings) as registry:
-        registry.save_sender(DEMO, "Demo Sender", PASSWORD)
+        registry.senders.save_sender(DEMO, "Demo Sender", PASSWORD)
     async with running(settings) as gateway:
         yield gateway
 

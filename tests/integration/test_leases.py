@@ -21,7 +21,7 @@ from gateway.storage import tables as t
 from gateway.storage.api_store import ApiStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
-from gateway.storage.leases import QUEUES, claim, with_lease_owner
+from gateway.storage.leases import QUEUES, claim, retry_later, with_lease_owner
 
 LEASE = timedelta(minutes=2)
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
@@ -206,3 +206,26 @@ def test_a_killed_process_webhook_post_is_released(
     finally:
         process.kill()
         process.communicate()
+
+
+def test_a_retry_counts_the_try_keeps_its_error_frees_the_lease_and_sets_the_next_time(
+    engine: Engine,
+) -> None:
+    """retry_later, the one retry of every queue: the row comes back at retry_at, unleased."""
+    queued_mails(engine, 1)
+    [row] = claim(engine, t.outbound, due(), now=NOW, lease=LEASE, limit=1)
+    assert row.claimed_until is not None
+    later = NOW + timedelta(minutes=7)
+    retry_later(engine, t.outbound, row.id, "451 4.3.0 busy" + "x" * 3000, retry_at=later)
+    with engine.connect() as db:
+        after = db.execute(select(t.outbound).where(t.outbound.c.id == row.id)).one()
+    assert (after.attempts, after.claimed_until) == (1, None)
+    assert after.last_error == ("451 4.3.0 busy" + "x" * 3000)[:2000]
+    assert after.next_attempt_at.replace(tzinfo=UTC) == later
+
+    def due_at(now: datetime) -> object:
+        return (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
+
+    assert claim(engine, t.outbound, due_at(NOW), now=NOW, lease=LEASE, limit=1) == []
+    again = claim(engine, t.outbound, due_at(later), now=later, lease=LEASE, limit=1)
+    assert [r.id for r in again] == [row.id]

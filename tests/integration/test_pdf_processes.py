@@ -51,7 +51,7 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
     initialise(settings)
     with offline_registry(settings) as registry:
         assert isinstance(registry, Registry)
-        registry.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
     async with running(settings) as gateway:
         deposits = await asyncio.gather(*(deposit(gateway) for _ in range(6)))
         references = {reference for _, reference in deposits}

@@ -248,7 +248,7 @@ async def test_strangers_and_forged_sign_outs_reach_nothing(gateway: Running) ->
 
 async def test_another_accounts_letter_and_proofs_are_not_found(gateway: Running) -> None:
     """A sender gets 404 for another account's letter reference and proof ids."""
-    gateway.registry.save_sender(OTHER, "Greffe", OTHER_PASSWORD)
+    gateway.registry.senders.save_sender(OTHER, "Greffe", OTHER_PASSWORD)
     theirs = await deposit(gateway, [BOB], sender=OTHER)
     with gateway.store.engine.connect() as db:
         evidence_id = db.execute(select(t.evidence.c.id)).scalars().first()

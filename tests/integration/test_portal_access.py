@@ -101,7 +101,7 @@ async def test_an_endpoint_added_on_the_portal_shows_its_secret_once_and_can_be_
         assert status == 200
         assert url not in after
     assert gateway.api is not None
-    account = gateway.registry.account_record(SENDER)
+    account = gateway.registry.senders.account_record(SENDER)
     assert account is not None
     assert gateway.api.api.endpoints(account.id) == []
 
@@ -121,7 +121,7 @@ async def test_ssrf_an_endpoint_on_the_gateways_own_network_is_refused_in_words(
             status, page, _ = await post_form(session, gateway, "/portal/webhooks", url=url)
             assert status == 422
             assert words in page
-    account = gateway.registry.account_record(SENDER)
+    account = gateway.registry.senders.account_record(SENDER)
     assert account is not None
     assert gateway.api is not None
     assert gateway.api.api.endpoints(account.id) == []
@@ -132,7 +132,7 @@ async def test_a_disabled_endpoint_is_shown_and_the_sender_enables_it_again(
 ) -> None:
     """An endpoint the worker disabled is listed as disabled with its reason; Enable again
     clears it (its failures too)."""
-    account = gateway.registry.account_record(SENDER)
+    account = gateway.registry.senders.account_record(SENDER)
     assert account is not None
     assert gateway.api is not None
     endpoint = gateway.api.add_webhook(account, "https://erp.example.ma/hook", utcnow())
@@ -161,12 +161,12 @@ async def test_a_disabled_endpoint_is_shown_and_the_sender_enables_it_again(
 async def test_csrf_and_other_accounts_items_are_refused(gateway: Running) -> None:
     """A POST without the form's token gets 403; another account cannot revoke this one's
     token (404) and it keeps working."""
-    account = gateway.registry.account_record(SENDER)
+    account = gateway.registry.senders.account_record(SENDER)
     assert account is not None
     assert gateway.api is not None
     mine = gateway.api.create_token(account, "mine", utcnow())
     token_id = gateway.api.tokens(account)[0].id
-    gateway.registry.save_sender(OTHER, "Greffe", OTHER_PASSWORD)
+    gateway.registry.senders.save_sender(OTHER, "Greffe", OTHER_PASSWORD)
     async with browser() as session:
         await sign_in(session, gateway)
         async with session.post(
@@ -196,7 +196,7 @@ async def test_creating_tokens_and_endpoints_is_rate_limited_per_account(
         assert status == 429
         assert int(headers["Retry-After"]) > 0
         assert "Too many created" in page
-    account = gateway.registry.account_record(SENDER)
+    account = gateway.registry.senders.account_record(SENDER)
     assert account is not None
     assert gateway.api is not None
     assert len(gateway.api.tokens(account)) == MAKE_LIMIT

@@ -55,7 +55,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
 
     with offline_registry(settings) as registry:
         assert isinstance(registry, Registry)
-        registry.save_sender(SENDER, "Maître Dupont", PASSWORD, language=language)
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language=language)
     from gateway.app import running
 
     async with running(settings) as gateway:

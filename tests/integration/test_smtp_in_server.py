@@ -21,6 +21,7 @@ import pytest
 
 from gateway.app import Running
 from gateway.evidence.pki import pki_paths
+from gateway.storage.account_store import AccountStore
 from tests.support.client import wait_for
 from tests.support.faults import letters_locked, table_missing
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
@@ -93,7 +94,7 @@ def reference_in(reply: str) -> str:
 
 
 def sender_account_id(gateway: Running) -> str:
-    record = gateway.store.account(SENDER)
+    record = AccountStore(gateway.store.engine).account(SENDER)
     assert record is not None
     return record.id
 

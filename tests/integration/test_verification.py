@@ -250,7 +250,7 @@ async def test_archive_job_adds_a_document_timestamp_before_the_tsa_certificate_
     tsa = reissue_tsa_certificate(paths, lifetime=timedelta(days=30))  # archive_before is 90d
     assert tsa.not_valid_after_utc - datetime.now(UTC) < settings.evidence.archive_before.delta
     with offline_registry(settings) as registry:
-        registry.save_sender(SENDER, "Maître Dupont", PASSWORD)
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD)
     async with running(settings) as gateway:
         _, raw = await deposit_proof(gateway)
         evidence_id = from_xml(attachments_of(raw)["evidence.xml"]).evidence_id

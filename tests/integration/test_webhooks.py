@@ -26,7 +26,7 @@ FIRST_EVENTS = ["SubmissionAcceptance", "NotificationForAcceptance"]
 async def token_for(gateway: Running) -> str:
     registry, api = gateway.registry, gateway.api
     assert api is not None
-    account = await registry.io(registry.account_record, SENDER)
+    account = await registry.io(registry.senders.account_record, SENDER)
     assert account is not None
     return (await registry.io(api.create_token, account, "hooks", utcnow())).token
 
@@ -161,7 +161,7 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
             )
             api = gateway.api
             assert api is not None
-            account = await gateway.registry.io(gateway.registry.account_record, SENDER)
+            account = await gateway.registry.io(gateway.registry.senders.account_record, SENDER)
             assert account is not None
             listed = await gateway.registry.io(api.api.endpoints, account.id)
             assert listed[0].disabled_at is not None
@@ -202,7 +202,7 @@ async def leases(gateway: Running) -> None:
         return len(store.webhook_states(store.endpoints(account_id())[0].id))
 
     def account_id() -> str:
-        record = gateway.registry.account_record(SENDER)
+        record = gateway.registry.senders.account_record(SENDER)
         assert record is not None
         return record.id
 

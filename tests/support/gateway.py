@@ -59,7 +59,7 @@ PASSWORD = "correct horse battery staple"
 def start(settings: Settings, clock: Callable[[], datetime] | None = None) -> Any:
     initialise(settings)
     with offline_registry(settings) as registry:
-        registry.save_sender(SENDER, "Maître Dupont", PASSWORD)
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD)
     return running(settings, clock=clock) if clock else running(settings)
 
 

@@ -82,7 +82,7 @@ async def kept(gateway: Running) -> list[Kept]:
         return found
 
     return [
-        Kept(letter, recipients, await gateway.registry.content(letter))
+        Kept(letter, recipients, await gateway.registry.decisions.content(letter))
         for letter, recipients in await asyncio.to_thread(read)
     ]
 

@@ -31,7 +31,7 @@ async def new_token(gateway: Running, email: str = SENDER) -> str:
     """A token made the way `lre-gateway sender token create` makes it."""
     registry, api = gateway.registry, gateway.api
     assert api is not None
-    account = await registry.io(registry.account_record, email)
+    account = await registry.io(registry.senders.account_record, email)
     assert account is not None
     made = await registry.io(api.create_token, account, "tests", utcnow())
     return made.token

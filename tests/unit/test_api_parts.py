@@ -11,16 +11,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.api import problems
 from gateway.api.compose import FieldError, File, compose, read_fields
-from gateway.api.tokens import bearer, hash_token, new_token
+from gateway.api_tokens import bearer, hash_token, new_token
+from gateway.errors import AccountDisabled, PhoneRequired
+from gateway.mime.languages import recipient_languages
+from gateway.mime.message import check_line_endings, parse_message
+from gateway.mime.phones import recipient_phones
 from gateway.pdf.identification import sender_method
 from gateway.pdf.text import sender_identification
-from gateway.smtp_in.languages import recipient_languages
-from gateway.smtp_in.message import check_line_endings, parse_message
-from gateway.smtp_in.phones import recipient_phones
 from gateway.storage.buckets import bucket_key, refilled, wait
-from gateway.webhooks.destination import private_host, refused_url
-from gateway.webhooks.signing import headers, new_secret, verify
+from gateway.webhook_destination import private_host, refused_url
+from gateway.webhook_signing import headers, new_secret, verify
 from gateway.webhooks.worker import backoff
 
 AT = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
@@ -181,3 +183,19 @@ def test_an_endpoint_url_is_refused_with_a_reason(
 ) -> None:
     """Only a complete http(s) URL off the gateway's own network (unless allowed) is taken."""
     assert refused_url(url, allow_private=allow_private) == reason
+
+
+def test_the_deposit_services_refusals_are_422_problems() -> None:
+    """The REST door words the deposit service's refusals itself: 422, the SMTP door's sentence."""
+    phone = problems.deposit_refused(PhoneRequired("bob@example.ma"))
+    assert (phone.status, phone.kind, phone.extra) == (
+        422,
+        "invalid",
+        {"recipient": "bob@example.ma"},
+    )
+    assert phone.detail.startswith("This gateway identifies recipients by SMS")
+    disabled = problems.deposit_refused(AccountDisabled("a@example.ma"))
+    assert (disabled.status, disabled.detail) == (
+        422,
+        "This sender account was disabled by the gateway's operator; nothing was kept",
+    )

@@ -95,6 +95,7 @@ def test_core_is_pure() -> None:
         "dataclasses",
         "datetime",
         "enum",
+        "re",
         "typing",
         "urllib.parse",
         "zoneinfo",

@@ -22,9 +22,9 @@ from gateway.core.identity import (
 from gateway.core.letter import State as S
 from gateway.core.lifecycle import advance, advance_sms
 from gateway.errors import ConfigError, IllegalTransition, Rejected
+from gateway.mime.phones import number_in, recipient_phones
 from gateway.settings import settings_from_dict
 from gateway.sms.providers import HttpSmsProvider
-from gateway.smtp_in.phones import number_in, recipient_phones
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 BOB = "bob@example.ma"

@@ -98,7 +98,10 @@ def test_rotate_key_command_adds_then_retires_a_key_in_the_audit_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text(f'[gateway]\ndata_dir = "{tmp_path / "var"}"\ndomain = "{DOMAIN}"\n')
+    config.write_text(
+        f'[gateway]\ndata_dir = "{tmp_path / "var"}"\ndomain = "{DOMAIN}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "gateway.db"}"\n'  # not the cwd's var/
+    )
     keys = tmp_path / "var" / "keys"
     log_signers(DOMAIN, keys)  # as `init` does
     first = (keys / LOG_KEY_FILE).read_bytes()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.webhooks.signing import headers, new_secret
+from gateway.webhook_signing import headers, new_secret
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BODY = b'{"type":"ConsignmentAcceptance","data":{"letter":"LRE-20261130-ABCDEFGH"}}'

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.errors import SmtpReply
+from gateway.errors import AccountDisabled, PhoneRequired, SmtpReply
 from gateway.smtp_in import replies
 
 ENHANCED = re.compile(r"^[245]\d\d [245]\.\d{1,3}\.\d{1,3} \S")
@@ -63,3 +63,12 @@ def test_too_big_names_the_limit_readably() -> None:
 def test_native_replies_are_translated(native: str, expected: str) -> None:
     """aiosmtpd's own fixed replies get catalogue lines; others pass unchanged."""
     assert replies.native(native, max_message_size=1000).startswith(expected)
+
+
+def test_the_deposit_services_refusals_have_their_smtp_reply() -> None:
+    """AccountDisabled is 550 5.7.13 (disabled since the login); PhoneRequired 550 5.1.0 naming
+    the recipient whose mobile number is missing."""
+    assert replies.deposit_refused(AccountDisabled("a@example.ma")) == replies.ACCOUNT_DISABLED_NOW
+    reply = replies.deposit_refused(PhoneRequired("bob@example.ma"))
+    assert (reply.code, reply.enhanced) == (550, "5.1.0")
+    assert "bob@example.ma" in reply.text

@@ -5,11 +5,11 @@ import pytest
 
 from gateway.errors import ConfigError, SmtpReply
 from gateway.settings import DeliverySettings
+from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import (
     OutboxTransport,
     SmarthostTransport,
     failure_from,
-    make_transport,
     parse_reply,
 )
 

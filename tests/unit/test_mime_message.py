@@ -8,14 +8,14 @@ import hashlib
 import pytest
 
 from gateway.errors import Rejected
-from gateway.smtp_in import replies
-from gateway.smtp_in.message import (
+from gateway.mime.message import (
     MAX_DEPTH,
     attachment_bytes,
     check_line_endings,
     html_to_text,
     parse_message,
 )
+from gateway.smtp_in import replies
 
 PDF = b"%PDF-1.7 not really a pdf \x00\xff\xfe" * 20
 PNG = b"\x89PNG\r\n\x1a\n fake image"

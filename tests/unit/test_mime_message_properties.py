@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import Rejected
-from gateway.smtp_in.limits import MimeLimits, check_limits
-from gateway.smtp_in.message import (
+from gateway.mime.limits import MimeLimits, check_limits
+from gateway.mime.message import (
     ParsedMessage,
     attachment_in_span,
     check_line_endings,

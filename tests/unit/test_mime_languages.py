@@ -6,7 +6,7 @@ from email.message import EmailMessage
 import pytest
 
 from gateway.errors import Rejected
-from gateway.smtp_in.languages import recipient_languages
+from gateway.mime.languages import recipient_languages
 
 BOB, ALICE = "bob@example.ma", "alice@example.fr"
 

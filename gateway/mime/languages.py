@@ -22,7 +22,7 @@ from typing import Final
 
 from gateway import i18n
 from gateway.errors import Rejected
-from gateway.smtp_in import replies
+from gateway.mime import refusals
 
 HEADER: Final = "LRE-Recipient-Language"
 MAX_LANGUAGES: Final = len(i18n.LANGUAGES)
@@ -47,7 +47,7 @@ def recipient_languages(
         address, languages = parse_header(str(value))
         recipient = by_address.get(address.casefold())
         if recipient is None:
-            raise Rejected(replies.language_for_stranger(address))
+            raise Rejected(refusals.language_for_stranger(address))
         found[recipient] = languages
     return found
 
@@ -60,5 +60,5 @@ def parse_header(value: str) -> tuple[str, tuple[str, ...]]:
     codes = [code for code in _SEPARATORS.split(rest) if code]
     languages = tuple(dict.fromkeys(i18n.valid(code) for code in codes))
     if "@" not in address or not codes or None in languages or len(codes) > MAX_LANGUAGES:
-        raise Rejected(replies.bad_language_header(text))
+        raise Rejected(refusals.bad_language_header(text))
     return address, tuple(lang for lang in languages if lang)

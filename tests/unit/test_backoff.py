@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.smtp_out.backoff import next_attempt, should_give_up
+from gateway.core.backoff import next_attempt, should_give_up
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 BASE = timedelta(seconds=30)

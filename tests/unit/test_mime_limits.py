@@ -8,8 +8,8 @@ from email.message import EmailMessage
 import pytest
 
 from gateway.errors import Rejected, SmtpReply
-from gateway.smtp_in.limits import MimeLimits, check_limits
-from gateway.smtp_in.message import parse_message
+from gateway.mime.limits import MimeLimits, check_limits
+from gateway.mime.message import parse_message
 
 LIMITS = MimeLimits()
 FROM = b"From: Me Dupont <maitre.dupont@cabinet-dupont.ma>\r\n"

@@ -25,7 +25,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from gateway.errors import Rejected
-from gateway.smtp_in import replies
+from gateway.mime import refusals
 
 HEADER: Final = "LRE-Recipient-Phone"
 ADDRESS_HEADERS: Final = ("To", "Cc")
@@ -58,7 +58,7 @@ def recipient_phones(
     for address, text in _header_numbers(headers):
         recipient = by_address.get(address.casefold())
         if recipient is None:
-            raise Rejected(replies.phone_for_stranger(address))
+            raise Rejected(refusals.phone_for_stranger(address))
         found[recipient] = mobile_number(text, recipient, region)
     return found
 
@@ -74,7 +74,7 @@ def mobile_number(text: str, recipient: str, region: str) -> str:
         or not phonenumbers.is_valid_number(number)
         or phonenumbers.number_type(number) not in MOBILE_TYPES
     ):
-        raise Rejected(replies.not_a_mobile(recipient, text[:MAX_NUMBER_TEXT]))
+        raise Rejected(refusals.not_a_mobile(recipient, text[:MAX_NUMBER_TEXT]))
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -98,7 +98,7 @@ def _header_numbers(headers: Message) -> Iterable[tuple[str, str]]:
         address, _, number = " ".join(str(value).split()).partition(" ")
         address = address.strip("<>")
         if not address or not number:
-            raise Rejected(replies.BAD_PHONE_HEADER)
+            raise Rejected(refusals.BAD_PHONE_HEADER)
         yield address, number
 
 
@@ -106,4 +106,4 @@ def _all(headers: Message, name: str) -> list[Any]:
     try:
         return list(headers.get_all(name) or [])
     except (ValueError, TypeError, IndexError, AttributeError):
-        raise Rejected(replies.MALFORMED) from None
+        raise Rejected(refusals.MALFORMED) from None

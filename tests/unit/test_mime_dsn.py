@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.mailauth import aligned
-from gateway.smtp_in.dsn import parse_dsn
+from gateway.mime.dsn import parse_dsn
 from gateway.smtp_in.inbound import mx_recipient
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.errors import Rejected
-from gateway.smtp_in import replies
+from gateway.mime import refusals
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,24 +83,24 @@ class HeaderBudget:
         """One more header line (with its CRLF) in some header block."""
         self._octets += octets
         if self._octets > self._limits.max_header_block:
-            raise Rejected(replies.header_block_too_big(self._limits.max_header_block))
+            raise Rejected(refusals.header_block_too_big(self._limits.max_header_block))
 
     def header(self, label: bytes, lines: list[bytes]) -> bytes:
         """Check one header (its lines as received, without CRLF); its unfolded value."""
         limits, name, text = self._limits, label.strip().lower(), _text(label.strip())
         if sum(len(line) + 2 for line in lines) > limits.max_header_size:
-            raise Rejected(replies.header_too_big(text, limits.max_header_size))
+            raise Rejected(refusals.header_too_big(text, limits.max_header_size))
         value = b"".join(lines).split(b":", 1)[-1]
         if name in _PARAMETER_HEADERS and value.count(b";") > limits.max_parameters:
-            raise Rejected(replies.too_many_parameters(text, limits.max_parameters))
+            raise Rejected(refusals.too_many_parameters(text, limits.max_parameters))
         if name in _ADDRESS_HEADERS and value.count(b"@") > limits.max_addresses:
-            raise Rejected(replies.too_many_addresses(text, limits.max_addresses))
+            raise Rejected(refusals.too_many_addresses(text, limits.max_addresses))
         tokens = len(value) - len(value.translate(None, _SEPARATORS))
         if tokens > limits.max_header_tokens:
-            raise Rejected(replies.header_too_complex(text, limits.max_header_tokens))
+            raise Rejected(refusals.header_too_complex(text, limits.max_header_tokens))
         self._tokens += tokens
         if self._tokens > limits.max_total_tokens:
-            raise Rejected(replies.headers_too_complex(limits.max_total_tokens))
+            raise Rejected(refusals.headers_too_complex(limits.max_total_tokens))
         return value
 
 
@@ -128,7 +128,7 @@ class _Scan:
         records the entity's span when it is a leaf (and record is set).
         """
         if depth > self._limits.max_depth:
-            raise Rejected(replies.too_deep(self._limits.max_depth))
+            raise Rejected(refusals.too_deep(self._limits.max_depth))
         start = pos
         content_type, pos, hit = self._headers(pos, boundaries)
         if hit is None:
@@ -171,7 +171,7 @@ class _Scan:
             pos = self._repeated(pos, boundaries)  # as feedparser: no part between two delimiters
             self._parts += 1
             if self._parts > self._limits.max_parts:
-                raise Rejected(replies.too_many_parts(self._limits.max_parts))
+                raise Rejected(refusals.too_many_parts(self._limits.max_parts))
             pos, hit = self.entity(pos, depth + 1, boundaries, child, record=record)
         return pos, None
 
@@ -208,7 +208,9 @@ class _Scan:
                 label = line.split(b":", 1)[0]
             size += len(line) + 2
             if size > limits.max_header_size:  # before the header grows further in memory
-                raise Rejected(replies.header_too_big(_text(label.strip()), limits.max_header_size))
+                raise Rejected(
+                    refusals.header_too_big(_text(label.strip()), limits.max_header_size)
+                )
             lines.append(line)
             pos = stop + 2
         if lines:
@@ -281,7 +283,7 @@ def _content_type(value: bytes | None, default: bytes) -> _ContentType:
     for match in _PARAMETER.finditer(unfolded):
         name = match[1].lower()
         if name.startswith(b"boundary*"):  # RFC 2231 form: never written by mail programs
-            raise Rejected(replies.UNREADABLE_BOUNDARY)
+            raise Rejected(refusals.UNREADABLE_BOUNDARY)
         if name == b"boundary" and boundary is None:
             raw = match[2].strip()
             if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) > 1:

@@ -1,0 +1,202 @@
+"""The deposit: a sender's letter in, stored with its deliveries and deposit evidence.
+
+Every door (SMTP submission, the MX address, the REST API) reads the message with
+gateway.mime, then hands the service a `Deposit`; the service raises `DepositRefused`
+(AccountDisabled, PhoneRequired) and the door words that in its own protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from gateway.core.evidence import EvidenceType
+from gateway.core.letter import Delivery, Letter, State
+from gateway.core.lifecycle import acceptance_deadline
+from gateway.core.sender import Account, declared_name
+from gateway.errors import AccountDisabled, PhoneRequired
+from gateway.identity import RecipientIdentity
+from gateway.metrics import Metrics
+from gateway.mime.message import ParsedMessage
+from gateway.services.outcomes import Outcomes
+from gateway.services.work import Work, new_id, new_reference
+from gateway.settings import Settings
+from gateway.storage.account_store import AccountStore
+from gateway.storage.identity_store import insert_sms
+from gateway.storage.store import LetterStore, NewOutbound
+from gateway.storage.vault import Sealed, Vault, token_hash
+
+log = logging.getLogger(__name__)
+
+PAGE = b"page"  # the label binding a letter's stored page data to its purpose
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """One letter as a door hands it over: who deposits what, for whom."""
+
+    account: Account
+    mail_from: str
+    rcpt_tos: tuple[str, ...]  # one registered delivery each
+    content: bytes  # the exact message bytes, CRLF line ends
+    parsed: ParsedMessage
+    authentication: str  # e.g. "SMTP AUTH PLAIN over STARTTLS (TLSv1.3)"
+    peer: str  # the client's IP address
+    phones: dict[str, str] = field(default_factory=dict)  # recipient → E.164 mobile number
+    # recipient → languages the sender gave (LRE-Recipient-Language), e.g. ("ar",)
+    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+class Deposits:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: LetterStore,
+        vault: Vault,
+        work: Work,
+        clock: Callable[[], datetime],
+        outcomes: Outcomes,
+        identity: RecipientIdentity,
+        letter_url: Callable[[str], str],
+        bounce_address: str,
+        metrics: Metrics,
+        wake: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._accounts = AccountStore(store.engine)
+        self._vault = vault
+        self._work = work
+        self._clock = clock
+        self._outcomes = outcomes
+        self._identity = identity
+        self._letter_url = letter_url
+        self._bounce_address = bounce_address
+        self._metrics = metrics
+        self._wake = wake
+
+    async def deposit(
+        self, deposit: Deposit, *, also: Callable[[Any, str], None] | None = None
+    ) -> str:
+        """Store the letter, its deliveries and deposit evidence; return once committed.
+
+        also(connection, reference) runs in the deposit's transaction (e.g. the API's
+        Idempotency-Key). Raises AccountDisabled or PhoneRequired; nothing is kept then."""
+        account = await self._work.io(self._accounts.account, deposit.account.email)
+        if account is None or account.disabled:  # disabled (or removed) since the login
+            raise AccountDisabled(deposit.account.email)
+        letter_id = new_id()
+        digest, content, page = await self._work.cpu(
+            self._seal_content, deposit.content, deposit.parsed, letter_id
+        )
+        now = self._clock()
+        letters = self._settings.letters
+        parsed = deposit.parsed
+        letter = Letter(
+            id=letter_id,
+            reference=new_reference(now),
+            sender_account=deposit.account.id,
+            sender_address=deposit.mail_from,
+            sender_name=deposit.account.name,  # who the gateway identified, never From:
+            sender_declared_name=declared_name(parsed.from_display, deposit.account.name),
+            sender_authentication=deposit.authentication,
+            sender_ip=deposit.peer or None,
+            subject=parsed.subject,
+            message_id=parsed.message_id,
+            message_size=len(deposit.content),
+            message_sha256=digest,
+            attachments=parsed.attachments,
+            deposited_at=now,
+        )
+        deadline = acceptance_deadline(
+            now,
+            letters.negligence_after.delta,
+            self._settings.gateway.zone,
+            whole_days=letters.negligence_after.whole_days,
+        )
+        deliveries, evidence, mails, sms = [], [], [], []
+        for recipient in _unique(deposit.rcpt_tos):
+            phone = deposit.phones.get(recipient)
+            if phone is None and letters.recipient_verification == "sms_required":
+                raise PhoneRequired(recipient)
+            delivery = Delivery(
+                id=new_id(),
+                letter_id=letter.id,
+                recipient=recipient,
+                phone=phone,
+                languages=deposit.languages.get(recipient, ()),
+                state=State.DEPOSITED,
+                deadline=deadline,
+                updated_at=now,
+            )
+            new = self._outcomes.evidence(letter, delivery, EvidenceType.SubmissionAcceptance, now)
+            delivery = replace(delivery, last_evidence_sha256=new.xml_sha256)
+            deliveries.append((delivery, token_hash(self._vault.link_token(delivery.id))))
+            evidence.append(new)
+            mails.append(
+                NewOutbound(
+                    id=new_id(),
+                    kind="notification",
+                    delivery_id=delivery.id,
+                    mail_from=self._bounce_address,
+                    rcpt=recipient,
+                )
+            )
+            notice = self._identity.notice_sms(letter, delivery, self._letter_url(delivery.id))
+            sms.extend([notice] if notice else [])
+        retain_until = now + letters.retention.delta
+        queue_sms = partial(insert_sms, sms=sms, now=now) if sms else None
+
+        def within(db: Any) -> None:
+            if queue_sms is not None:
+                queue_sms(db)
+            if also is not None:
+                also(db, letter.reference)
+
+        await self._work.io(
+            self._store.deposit,
+            letter,
+            content,
+            retain_until,
+            deliveries,
+            evidence,
+            mails,
+            within if (sms or also) else None,
+            page=page,
+        )
+        log.info(
+            "letter %s deposited by %s for %d recipient(s)",
+            letter.reference,
+            deposit.account.email,
+            len(deliveries),
+            extra={"letter": letter.reference},
+        )
+        self._metrics.deposited(deposit.authentication, len(deliveries))
+        self._wake()
+        return letter.reference
+
+    def _seal_content(
+        self, content: bytes, parsed: ParsedMessage, letter_id: str
+    ) -> tuple[str, Sealed, bytes]:
+        """SHA-256 of the exact DATA bytes, those bytes encrypted for storage, and the released
+        page's data encrypted beside them: the text read at deposit and where each attachment
+        lies, so that a page view never parses and a download reads only its part."""
+        text, spans = parsed.text, [list(span) for span in parsed.attachment_spans]
+        sealed = self._vault.encrypt(content, aad=letter_id.encode())
+        page = json.dumps({"text": text, "spans": spans}, ensure_ascii=False).encode()
+        beside = self._vault.encrypt_beside(sealed, page, aad=letter_id.encode(), label=PAGE)
+        return hashlib.sha256(content).hexdigest(), sealed, beside
+
+
+def _unique(addresses: tuple[str, ...]) -> list[str]:
+    seen: dict[str, str] = {}
+    for address in addresses:
+        seen.setdefault(address.lower(), address)
+    return list(seen.values())

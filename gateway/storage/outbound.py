@@ -1,0 +1,122 @@
+"""The outbound mail queue: notifications, proofs and codes, from queued to sent or failed.
+
+Rows are added inside the transaction that makes them (a deposit, a seal, a PDF, a code:
+`insert_mails`), leased by the scheduler (`OutboundQueue.claim`), and closed once (`finish`,
+or `finish_mail_row` inside a delivery's transition) or put back for later (`retry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, update
+
+from gateway.storage import tables as t
+from gateway.storage.leases import claim, retry_later
+from gateway.storage.times import utc
+
+
+@dataclass(frozen=True)
+class NewOutbound:
+    id: str
+    kind: str  # notification | proof
+    delivery_id: str
+    mail_from: str
+    rcpt: str
+    evidence_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingMail:
+    id: str
+    kind: str
+    delivery_id: str
+    evidence_id: str | None
+    mail_from: str
+    rcpt: str
+    attempts: int
+    created_at: datetime
+    message: bytes | None = None  # fixed at the first hand-over (`fix_messages`), then reused
+
+
+def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
+    """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail."""
+    rows = [
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "delivery_id": m.delivery_id,
+            "evidence_id": m.evidence_id,
+            "mail_from": m.mail_from,
+            "rcpt": m.rcpt,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for m in mails
+    ]
+    if rows:
+        db.execute(insert(t.outbound), rows)
+
+
+def finish_mail_row(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
+    """Close a mail ("sent" or "failed") in the caller's transaction."""
+    values: dict[str, Any] = {
+        "state": state,
+        "claimed_until": None,
+        "last_error": error,
+        "attempts": t.outbound.c.attempts + 1,
+        "message": None,  # kept only while a resend is possible
+    }
+    if state == "sent":
+        values["sent_at"] = now
+    db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
+
+
+class OutboundQueue:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
+        due = (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
+        rows = claim(self.engine, t.outbound, due, now=now, lease=lease, limit=limit)
+        return [
+            PendingMail(
+                r.id,
+                r.kind,
+                r.delivery_id,
+                r.evidence_id,
+                r.mail_from,
+                r.rcpt,
+                r.attempts,
+                utc(r.created_at),
+                None if r.message is None else bytes(r.message),
+            )
+            for r in rows
+        ]
+
+    def fix_messages(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Store the exact bytes of pending mails before their first hand-over, in one commit.
+
+        A mail sent again after a crash (its outcome not yet recorded) then goes out
+        byte-identical, with the same Message-ID, so the receiver can recognise the copy. Bytes
+        already fixed are kept.
+        """
+        with self.engine.begin() as db:
+            for mail_id, message in messages:
+                db.execute(
+                    update(t.outbound)
+                    .where(t.outbound.c.id == mail_id, t.outbound.c.message.is_(None))
+                    .values(message=message)
+                )
+
+    def finish(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
+        with self.engine.begin() as db:
+            finish_mail_row(db, mail_id, state, error, now=now)
+
+    def retry(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
+        retry_later(self.engine, t.outbound, mail_id, error, retry_at=retry_at)
