@@ -129,24 +129,21 @@ class CmsSigner:
         *,
         content_type: str,
         digest: bytes,
-        signing_time: datetime,
+        signing_time: datetime | None,
         econtent: bytes | None = None,
     ) -> tuple[bytes, bytes]:
         """Return (ContentInfo DER, signature value) for content whose SHA-256 is `digest`.
 
-        `econtent` is embedded when given (timestamp tokens); seals are detached.
+        `econtent` is embedded when given (timestamp tokens); seals are detached. Without a
+        `signing_time` the signingTime attribute is left out (PAdES: the time is the PDF's /M).
         """
         if len(digest) != DIGEST_SIZE:
             raise SignatureError("the content digest must be SHA-256")
         oid, content_type_attr = self._content_types[content_type]
-        attrs = sorted(
-            (
-                content_type_attr,
-                _time_attribute(signing_time),
-                _MESSAGE_DIGEST_PREFIX + digest,
-                self._ess,
-            )
-        )
+        attrs = [content_type_attr, _MESSAGE_DIGEST_PREFIX + digest, self._ess]
+        if signing_time is not None:
+            attrs.append(_time_attribute(signing_time))
+        attrs.sort()  # DER SET OF order
         signed = b"".join(attrs)
         signature = self._sign(der_tlv(0x31, signed))
         signer_info = der_tlv(
