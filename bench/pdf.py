@@ -2,13 +2,16 @@
 
 Builds the gateway's development PKI and built-in TSA in a temporary directory, then renders
 and seals the certificate of one sample evidence record in French, English and Arabic, exactly
-as the PDF job does (`CertificateRenderer.render` then `PdfSealer.seal`). The baseline,
-measured in the same run with the same sealer, is the least a certificate can cost: a plain
-fpdf2 page of one line in a core font (no embedded font, no QR code, no attachment), sealed the
-same way.
+as the PDF job does (`CertificateRenderer.render` then `PdfSealer.seal`). The seal is measured
+twice on the same document in the same run: as pyHanko writes it (`seal_with_pyhanko`, the
+gateway's seal before issue 9) and as the gateway's own writer does (`seal`, gateway.pdf.pades);
+the total is render + the gateway's seal. The baseline is the least a certificate can cost: a
+plain fpdf2 page of one line in a core font (no embedded font, no QR code, no attachment),
+sealed the same way.
 
     python -m bench.pdf [--rounds 30]
-    python -m bench.pdf --profile [--rounds 30]   # cProfile of render + seal (fr), top 25
+    python -m bench.pdf --seal-only [--rounds 30]  # the two seals of the fr certificate only
+    python -m bench.pdf --profile [--rounds 30]    # cProfile of render + seal (fr), top 25
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--profile", action="store_true", help="cProfile one proof, end to end")
+    parser.add_argument("--seal-only", action="store_true", help="time the two seals, fr only")
     args = parser.parse_args()
     logging.getLogger("pyhanko").setLevel(logging.ERROR)  # "fetching is not allowed": intended
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,12 +167,25 @@ def main() -> None:
         def sealed(pdf: bytes) -> bytes:
             return asyncio.run(sealer.seal(pdf, reason="Proof of deposit"))
 
+        def pyhanko_sealed(pdf: bytes) -> bytes:
+            return asyncio.run(sealer.seal_with_pyhanko(pdf, reason="Proof of deposit"))
+
         if args.profile:
             profile(lambda: sealed(renderer.render(facts("fr"))), args.rounds)
+            return
+        if args.seal_only:
+            pdf = renderer.render(facts("fr"))
+            before = median_ms(lambda: pyhanko_sealed(pdf), args.rounds)
+            after = median_ms(lambda: sealed(pdf), args.rounds)
+            print(
+                f"PAdES-B-LTA seal of the fr certificate, median of {args.rounds} rounds: "
+                f"pyHanko {before:.1f} ms, gateway {after:.1f} ms ({before / after:.1f}x)"
+            )
             return
         base_facts = facts("fr")
         base_pdf = plain_page(base_facts)
         base_render = median_ms(lambda: plain_page(base_facts), args.rounds)
+        base_before = median_ms(lambda: pyhanko_sealed(base_pdf), args.rounds)
         base_seal = median_ms(lambda: sealed(base_pdf), args.rounds)
         base_total = median_ms(lambda: sealed(plain_page(base_facts)), args.rounds)
         rows = []
@@ -176,25 +193,32 @@ def main() -> None:
             fact = facts(language)
             pdf = renderer.render(fact)
             render = median_ms(lambda f=fact: renderer.render(f), args.rounds)  # type: ignore[misc]
+            before = median_ms(lambda p=pdf: pyhanko_sealed(p), args.rounds)  # type: ignore[misc]
             sealing = median_ms(lambda p=pdf: sealed(p), args.rounds)  # type: ignore[misc]
             total = median_ms(
                 lambda f=fact: sealed(renderer.render(f)),  # type: ignore[misc]
                 args.rounds,
             )
-            rows.append((language, render, sealing, total, len(sealed(pdf))))
+            rows.append((language, render, before, sealing, total, len(sealed(pdf))))
 
     print(
         f"PDF certificate benchmark: median of {args.rounds} rounds, one thread, built-in TSA "
         f"(renderer start-up {startup:.0f} ms, once per process)"
     )
-    print(f"  {'':44} {'render':>8} {'seal':>8} {'total':>8}  ratio to baseline")
+    print(
+        f"  {'':44} {'render':>8} {'seal':>8} {'seal':>8} {'total':>8}  ratio to\n"
+        f"  {'':44} {'':>8} {'pyHanko':>8} {'gateway':>8} {'':>8}  baseline"
+    )
     print(
         f"  {'baseline: one-line core-font page, same seal':44} "
-        f"{base_render:8.1f} {base_seal:8.1f} {base_total:8.1f}  1.00"
+        f"{base_render:8.1f} {base_before:8.1f} {base_seal:8.1f} {base_total:8.1f}  1.00"
     )
-    for language, render, sealing, total, size in rows:
+    for language, render, before, sealing, total, size in rows:
         label = f"certificate, {language} ({size // 1024} KB)"
-        print(f"  {label:44} {render:8.1f} {sealing:8.1f} {total:8.1f}  {total / base_total:.2f}")
+        print(
+            f"  {label:44} {render:8.1f} {before:8.1f} {sealing:8.1f} {total:8.1f}  "
+            f"{total / base_total:.2f}"
+        )
 
 
 if __name__ == "__main__":
