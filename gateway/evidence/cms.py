@@ -254,6 +254,38 @@ def add_timestamp(p7s: bytes, token: bytes) -> bytes:
     return result
 
 
+_SIGNATURE_TIMESTAMP_OID: Final = cms.CMSAttributeType("signature_time_stamp_token").dump()
+
+
+def append_timestamp(p7s: bytes, token: bytes) -> bytes:
+    """`add_timestamp` for a SignedData just made by `CmsSigner` (no unsigned attribute yet).
+
+    Nothing is parsed: the caller vouches for both structures (its own signer and TSA client).
+    """
+    attribute = der_tlv(0x30, _SIGNATURE_TIMESTAMP_OID + der_tlv(0x31, token))
+    return _append_innermost(p7s, der_tlv(0xA1, attribute), depth=5)
+
+
+def certificates_of(signed_data: bytes) -> list[bytes]:
+    """The DER certificates of a ContentInfo SignedData (a timestamp token's), unparsed."""
+    content_at, _ = _header(signed_data, 0)
+    oid_end = _header(signed_data, content_at)[1]
+    sequence_at, _ = _header(signed_data, oid_end)  # [0] EXPLICIT content
+    at, end = _header(signed_data, sequence_at)
+    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
+        at = _header(signed_data, at)[1]
+    if at >= end or signed_data[at] != 0xA0:
+        return []  # no certificates
+    found = []
+    child, stop = _header(signed_data, at)
+    while child < stop:
+        next_child = _header(signed_data, child)[1]
+        if signed_data[child] == 0x30:  # a Certificate (not an attribute certificate)
+            found.append(signed_data[child:next_child])
+        child = next_child
+    return found
+
+
 def _append_innermost(der: bytes, extra: bytes, *, depth: int) -> bytes:
     """Append `extra` inside the innermost of `depth` nested TLVs, each its parent's last child."""
     levels: list[tuple[int, int]] = []  # (tag offset, content offset) of each level

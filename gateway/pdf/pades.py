@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from gateway.errors import SignatureError
-from gateway.evidence.cms import CmsSigner, add_timestamp
+from gateway.evidence.cms import CmsSigner, append_timestamp, certificates_of
 from gateway.evidence.pki import PrivateKey
 from gateway.evidence.tsa import Timestamper
 
@@ -272,12 +271,6 @@ def _digest(out: bytearray, at: int, space: int) -> bytes:
     return hashed.digest()
 
 
-def _certificates_of(token: bytes) -> list[bytes]:
-    """The DER certificates a timestamp token carries (its TSA's)."""
-    certificates = asn1_cms.ContentInfo.load(token)["content"]["certificates"] or ()
-    return [c.chosen.dump() for c in certificates if c.name == "certificate"]
-
-
 class PadesWriter:
     """Writes the issue-time PAdES-B-LTA seal onto a certificate; built once per process."""
 
@@ -312,7 +305,7 @@ class PadesWriter:
         document = read_document(pdf)
         signed, token = await self._signature(document, reason=reason, now=now)
         certificates = [*self._certificates]
-        for der in _certificates_of(token):
+        for der in certificates_of(token):
             if der not in certificates:
                 certificates.append(der)
         with_dss, dss_size = self._dss(document, signed, certificates, crls)
@@ -369,7 +362,7 @@ class PadesWriter:
                 content_type="data", digest=_digest(out, at, space), signing_time=None
             )
             token = await self._timestamper.timestamp(hashlib.sha256(value).digest())
-            p7s = add_timestamp(p7s, token)
+            p7s = append_timestamp(p7s, token)
             self._signature_space = len(p7s) + SLACK  # the next seal's space, grown or shrunk
             if len(p7s) <= space:
                 _fill(out, at, space, p7s)
