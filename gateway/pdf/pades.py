@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -311,8 +312,10 @@ class PadesWriter:
         with_dss, dss_size = self._dss(document, signed, certificates, crls)
         return await self._document_timestamp(document, with_dss, dss_size)
 
-    def _ids(self, document: _Document, data: bytes) -> bytes:
-        second = hashlib.sha256(data).hexdigest()[:32].upper().encode()
+    @staticmethod
+    def _ids(document: _Document) -> bytes:
+        """The trailer's /Info, /Root and /ID: the first ID kept, a fresh second one."""
+        second = secrets.token_hex(16).upper().encode()
         return b"%s /Root %d 0 R /ID [<%s><%s>]" % (
             document.info,
             document.root.number,
@@ -353,7 +356,7 @@ class PadesWriter:
             out = bytearray(
                 update.finish(
                     size=signature + 1,
-                    trailer=self._ids(document, document.data),
+                    trailer=self._ids(document),
                     prev=document.startxref,
                 )
             )
@@ -402,7 +405,7 @@ class PadesWriter:
         return (
             update.finish(
                 size=dss + 1,
-                trailer=self._ids(document, signed[-64:]),
+                trailer=self._ids(document),
                 prev=_xref_offset(signed),
             ),
             dss + 1,
@@ -428,9 +431,7 @@ class PadesWriter:
                 + _placeholder(space)
                 + b">>",
             )
-            out = bytearray(
-                update.finish(size=value + 1, trailer=self._ids(document, pdf[-64:]), prev=prev)
-            )
+            out = bytearray(update.finish(size=value + 1, trailer=self._ids(document), prev=prev))
             _fill(out, at, space, b"")
             token = await self._timestamper.timestamp(_digest(out, at, space))
             self._timestamp_space = len(token) + SLACK
