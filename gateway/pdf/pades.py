@@ -141,6 +141,8 @@ def read_document(data: bytes) -> _Document:
     size, root_number = _ref_int(trailer, b"Size"), _ref(trailer, b"Root")
     if size is None or root_number is None or b"/Encrypt" in trailer:
         raise Unsupported("the trailer has no /Size or /Root, or the document is encrypted")
+    if b"/XRefStm" in trailer:
+        raise Unsupported("a hybrid file: some objects are only in an xref stream")
     root = _object(data, offsets, root_number)
     if any(key in root.body for key in (b"/AcroForm", b"/DSS", b"/Extensions", b"/Perms")):
         raise Unsupported("the document already has a form, a DSS or extensions")
@@ -157,8 +159,8 @@ def read_document(data: bytes) -> _Document:
         node = int(kids[1]) if kids else None
     if page is None:
         raise Unsupported("no page found")
-    if b"/Annots" in page.body and not re.search(rb"/Annots\s*\[[^\]]*\]", page.body):
-        raise Unsupported("the page's /Annots is not a direct array")
+    if b"/Annots" in page.body:
+        _with_annotation(page.body, 0)  # Unsupported unless an array of references
     info = re.search(rb"/Info\s+" + _REF, trailer)
     first_id = re.search(rb"/ID\s*\[\s*<([0-9A-Fa-f]*)>", trailer)
     return _Document(
@@ -185,10 +187,20 @@ def _with(body: bytes, extra: bytes) -> bytes:
     return body[:-2].rstrip() + b"\n" + extra + b"\n>>"
 
 
+_ANNOTS = re.compile(rb"/Annots\s*\[((?:\s*\d+\s+0\s+R)*)\s*\]")
+
+
 def _with_annotation(body: bytes, widget: int) -> bytes:
+    """The page dictionary `body` with the widget `widget` added to its /Annots.
+
+    Only an array of references is extended: pyHanko's difference analysis refuses a later
+    update to an array holding annotation dictionaries (fpdf2 writes links that way).
+    """
     ref = b"%d 0 R" % widget
-    found = re.search(rb"/Annots\s*\[([^\]]*)\]", body)
+    found = _ANNOTS.search(body)
     if found is None:
+        if b"/Annots" in body:
+            raise Unsupported("the page's /Annots is not an array of references")
         return _with(body, b"/Annots [" + ref + b"]")
     inner = found[1].strip()
     return body[: found.start()] + b"/Annots [" + inner + b" " + ref + b"]" + body[found.end() :]

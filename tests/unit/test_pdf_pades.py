@@ -312,3 +312,59 @@ def test_lre_gateway_verify_agrees_with_pyhanko_on_a_real_certificate(kit: Certi
     tampered = verify_pdf(bytes(data), kit.anchors, source="proof.pdf")
     assert not tampered.valid
     assert any("modified" in problem for problem in tampered.problems), tampered.problems
+
+
+def test_a_page_with_annotations_keeps_them_beside_the_seal_widget(paths: PkiPaths) -> None:
+    """A page's /Annots array of references (qpdf's writing) is extended; pyHanko agrees."""
+    out = io.BytesIO()
+    with pikepdf.open(io.BytesIO(_page())) as pdf:
+        link = pdf.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot,
+                Subtype=pikepdf.Name.Link,
+                Rect=[0, 0, 10, 10],
+                F=4,
+                A=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String("https://x/")),
+            )
+        )
+        pdf.pages[0].obj.Annots = pikepdf.Array([link])
+        pdf.save(out)
+    sealed = asyncio.run(_sealer(paths).seal(out.getvalue(), reason="test"))
+    assert b"/T (GatewayTimestamp)" in sealed  # the gateway's writer took it
+    with pikepdf.open(io.BytesIO(sealed)) as reopened:
+        annotations = list(reopened.pages[0].obj.Annots)
+    assert [str(a.Subtype) for a in annotations] == ["/Link", "/Widget", "/Widget"]
+    status = _seal_status(sealed, paths)
+    assert status.intact
+    assert status.trusted
+    assert status.modification_level == ModificationLevel.LTA_UPDATES
+
+
+def test_links_written_inside_the_page_go_to_pyhanko() -> None:
+    """fpdf2 writes a link's annotation dictionary in the page's /Annots: not extended."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica")
+    pdf.cell(text="Proof", link="https://lre.localhost/")
+    page = bytes(pdf.output())
+    assert b"/Annots [<<" in page
+    with pytest.raises(Unsupported, match="array of references"):
+        read_document(page)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ((b"/Size", b"/XRefStm 9 /Size"), "hybrid"),  # in the trailer: no offset moves
+        ((b"/Resources 6 0 R", b"/Annots 6 0 R   "), "array of references"),
+        ((b"/PageLayout /OneColumn", b"/AcroForm <<>>        "), "form"),
+    ],
+)
+def test_documents_the_writer_does_not_take_are_recognised(
+    change: tuple[bytes, bytes], reason: str
+) -> None:
+    """A hybrid xref, an indirect /Annots, an existing form: `Unsupported`."""
+    page = _page()
+    read_document(page)  # the unchanged page is taken
+    with pytest.raises(Unsupported, match=reason):
+        read_document(page.replace(*change, 1))
