@@ -100,10 +100,6 @@ def _entries(data: bytes, offset: int) -> tuple[dict[int, int], bytes]:
     return objects, data[trailer_at + 7 : end]
 
 
-def _trailer_value(trailer: bytes, pattern: bytes) -> re.Match[bytes] | None:
-    return re.search(pattern, trailer)
-
-
 def _object(data: bytes, offsets: dict[int, int], number: int) -> _Object:
     if number not in offsets:
         raise Unsupported(f"object {number} is not in the cross-reference table")
@@ -125,6 +121,13 @@ def _ref(body: bytes, key: bytes) -> int | None:
 
 def read_document(data: bytes) -> _Document:
     """The parts of `data` the updates rewrite; `Unsupported` for anything unexpected."""
+    try:
+        return _read(data)
+    except (ValueError, IndexError) as exc:  # a damaged table: pyHanko may still read it
+        raise Unsupported(f"an unreadable cross-reference table ({exc})") from exc
+
+
+def _read(data: bytes) -> _Document:
     tail = _STARTXREF.search(data, max(0, len(data) - 64))
     if tail is None or not data.startswith(b"%PDF-1."):
         raise Unsupported("no PDF header or startxref")

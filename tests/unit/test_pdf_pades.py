@@ -358,6 +358,7 @@ def test_links_written_inside_the_page_go_to_pyhanko() -> None:
         ((b"/Size", b"/XRefStm 9 /Size"), "hybrid"),  # in the trailer: no offset moves
         ((b"/Resources 6 0 R", b"/Annots 6 0 R   "), "array of references"),
         ((b"/PageLayout /OneColumn", b"/AcroForm <<>>        "), "form"),
+        ((b"xref\n0 ", b"xref\nX "), "unreadable"),
     ],
 )
 def test_documents_the_writer_does_not_take_are_recognised(
