@@ -129,24 +129,21 @@ class CmsSigner:
         *,
         content_type: str,
         digest: bytes,
-        signing_time: datetime,
+        signing_time: datetime | None,
         econtent: bytes | None = None,
     ) -> tuple[bytes, bytes]:
         """Return (ContentInfo DER, signature value) for content whose SHA-256 is `digest`.
 
-        `econtent` is embedded when given (timestamp tokens); seals are detached.
+        `econtent` is embedded when given (timestamp tokens); seals are detached. Without a
+        `signing_time` the signingTime attribute is left out (PAdES: the time is the PDF's /M).
         """
         if len(digest) != DIGEST_SIZE:
             raise SignatureError("the content digest must be SHA-256")
         oid, content_type_attr = self._content_types[content_type]
-        attrs = sorted(
-            (
-                content_type_attr,
-                _time_attribute(signing_time),
-                _MESSAGE_DIGEST_PREFIX + digest,
-                self._ess,
-            )
-        )
+        attrs = [content_type_attr, _MESSAGE_DIGEST_PREFIX + digest, self._ess]
+        if signing_time is not None:
+            attrs.append(_time_attribute(signing_time))
+        attrs.sort()  # DER SET OF order
         signed = b"".join(attrs)
         signature = self._sign(der_tlv(0x31, signed))
         signer_info = der_tlv(
@@ -255,6 +252,38 @@ def add_timestamp(p7s: bytes, token: bytes) -> bytes:
     except (ValueError, TypeError) as exc:
         raise EvidenceError(f"cannot attach the timestamp token: {exc}") from exc
     return result
+
+
+_SIGNATURE_TIMESTAMP_OID: Final = cms.CMSAttributeType("signature_time_stamp_token").dump()
+
+
+def append_timestamp(p7s: bytes, token: bytes) -> bytes:
+    """`add_timestamp` for a SignedData just made by `CmsSigner` (no unsigned attribute yet).
+
+    Nothing is parsed: the caller vouches for both structures (its own signer and TSA client).
+    """
+    attribute = der_tlv(0x30, _SIGNATURE_TIMESTAMP_OID + der_tlv(0x31, token))
+    return _append_innermost(p7s, der_tlv(0xA1, attribute), depth=5)
+
+
+def certificates_of(signed_data: bytes) -> list[bytes]:
+    """The DER certificates of a ContentInfo SignedData (a timestamp token's), unparsed."""
+    content_at, _ = _header(signed_data, 0)
+    oid_end = _header(signed_data, content_at)[1]
+    sequence_at, _ = _header(signed_data, oid_end)  # [0] EXPLICIT content
+    at, end = _header(signed_data, sequence_at)
+    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
+        at = _header(signed_data, at)[1]
+    if at >= end or signed_data[at] != 0xA0:
+        return []  # no certificates
+    found = []
+    child, stop = _header(signed_data, at)
+    while child < stop:
+        next_child = _header(signed_data, child)[1]
+        if signed_data[child] == 0x30:  # a Certificate (not an attribute certificate)
+            found.append(signed_data[child:next_child])
+        child = next_child
+    return found
 
 
 def _append_innermost(der: bytes, extra: bytes, *, depth: int) -> bytes:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 import aiohttp
-from asn1crypto import cms, core, tsp
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -155,12 +155,28 @@ class TimestampAuthority:
             return _rejection("unaccepted_policy", f"this TSA only issues under {self._policy}")
         if extensions:
             return _rejection("unaccepted_extensions", "no request extension is supported")
+        token = self._token(imprint_der, nonce_der, cert_req=cert_req, now=now, serial=serial)
+        return der_tlv(0x30, _GRANTED + token)
+
+    def stamp(self, digest: bytes, *, now: datetime, serial: int, nonce: int) -> bytes:
+        """The token (ContentInfo DER) `respond` grants to a SHA-256 request with certReq.
+
+        For the in-process client: no request or response to encode and parse.
+        """
+        if len(digest) != DIGEST_SIZE:
+            raise TimestampError("a timestamp request needs a SHA-256 digest (32 bytes)")
+        imprint = der_tlv(0x30, _SHA256_ALGORITHM + der_tlv(0x04, digest))
+        return self._token(imprint, _integer(nonce), cert_req=True, now=now, serial=serial)
+
+    def _token(
+        self, imprint_der: bytes, nonce_der: bytes, *, cert_req: bool, now: datetime, serial: int
+    ) -> bytes:
         tst_info = der_tlv(
             0x30,
             _VERSION_1
             + self._policy_der
             + imprint_der
-            + core.Integer(serial).dump()
+            + _integer(serial)
             + _generalized_time(now)
             + self._accuracy
             + nonce_der
@@ -172,10 +188,18 @@ class TimestampAuthority:
             signing_time=now,
             econtent=tst_info,
         )
-        return der_tlv(0x30, _GRANTED + token)
+        return token
 
 
 _DIGEST_SIZES: Final = {"sha256": 32, "sha384": 48, "sha512": 64}
+_SHA256_ALGORITHM: Final = algos.DigestAlgorithm({"algorithm": "sha256"}).dump()
+
+
+def _integer(value: int) -> bytes:
+    """DER INTEGER of a non-negative value (serial numbers, nonces)."""
+    return der_tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
 _VERSION_1: Final = core.Integer(1).dump()
 _GRANTED: Final = tsp.PKIStatusInfo({"status": "granted"}).dump()
 
@@ -215,11 +239,9 @@ class LocalTimestamper:
         self._serials = itertools.count(secrets.randbits(62) << 1)  # random start, then +1
 
     async def timestamp(self, digest: bytes) -> bytes:
-        nonce = secrets.randbits(64)
-        response = self._authority.respond(
-            build_request(digest, nonce=nonce), now=self._clock(), serial=next(self._serials)
+        return self._authority.stamp(
+            digest, now=self._clock(), serial=next(self._serials), nonce=secrets.randbits(64)
         )
-        return check_response(response, digest=digest, nonce=nonce)
 
 
 class HttpTimestamper:

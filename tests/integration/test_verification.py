@@ -92,7 +92,8 @@ async def test_a_proof_verifies_in_every_form_and_any_changed_byte_fails(
         "evidence.xml.p7s": files["evidence.xml.p7s"],
     }
     bad = {
-        "proof.pdf": xor_after(good["proof.pdf"], b"/Title"),
+        # the title's first letter, P (0050) made @ (0040): still a readable PDF, changed
+        "proof.pdf": xor_after(good["proof.pdf"], b"/Title <feff"),
         "evidence.xml": flip(good["evidence.xml"], reference.encode(), b"LRE", b"LRF"),
         "proof.eml": flip(raw, b"This is a signed message", b"SHA-256", b"SHA-257"),
     }

@@ -11,7 +11,13 @@ import pytest
 from asn1crypto import cms
 
 from gateway.errors import EvidenceError
-from gateway.evidence.cms import add_timestamp, signature_value, timestamp_token
+from gateway.evidence.cms import (
+    add_timestamp,
+    append_timestamp,
+    certificates_of,
+    signature_value,
+    timestamp_token,
+)
 from gateway.evidence.pki import anchors_pem, ensure_dev_pki, load_certificate, load_certificates
 from gateway.evidence.tsa import LocalTimestamper, seal
 from gateway.evidence.verify import verify_evidence, verify_paths
@@ -265,3 +271,19 @@ def test_seal_is_invalid_as_of_before_it_was_timestamped(
     verdict = verify_evidence(xml.read_bytes(), p7s.read_bytes(), pki.anchors, at=at)
     assert not verdict.valid
     assert any("after the validation date 2025-05-31" in problem for problem in verdict.problems)
+
+
+def test_the_unparsed_helpers_match_the_parsing_ones(sealed: tuple[Path, Path]) -> None:
+    """append_timestamp equals add_timestamp; certificates_of lists what asn1crypto reads."""
+    _, p7s_path = sealed
+    p7s = p7s_path.read_bytes()
+    token = timestamp_token(p7s)
+    assert token is not None
+    info = cms.ContentInfo.load(p7s)
+    info["content"]["signer_infos"][0]["unsigned_attrs"] = None
+    bare = info.dump(force=True)
+    assert append_timestamp(bare, token) == add_timestamp(bare, token) == p7s
+    for signed in (p7s, token):
+        parsed = cms.ContentInfo.load(signed)["content"]["certificates"]
+        assert certificates_of(signed) == [c.chosen.dump() for c in parsed]
+        assert certificates_of(signed)

@@ -164,3 +164,25 @@ async def test_http_timestamper_server_down_is_a_timestamp_error(pki: EvidencePk
     with pytest.raises(TimestampError, match="could not be reached") as caught:
         await HttpTimestamper(url, timeout=2).timestamp(DIGEST)
     assert caught.value.__cause__ is not None
+
+
+def test_the_in_process_stamp_is_the_token_respond_grants(pki: EvidencePki) -> None:
+    """stamp(): the same TSTInfo as a granted certReq request, without request or response."""
+    response = pki.authority.respond(build_request(DIGEST, nonce=2**63 + 5), now=NOW, serial=128)
+    granted = check_response(response, digest=DIGEST, nonce=2**63 + 5)
+    stamped = pki.authority.stamp(DIGEST, now=NOW, serial=128, nonce=2**63 + 5)
+    check_response(  # what the HTTP client checks holds for it too
+        tsp.TimeStampResp(
+            {"status": {"status": "granted"}, "time_stamp_token": cms.ContentInfo.load(stamped)}
+        ).dump(),
+        digest=DIGEST,
+        nonce=2**63 + 5,
+    )
+
+    def tst_info(token: bytes) -> bytes:
+        econtent: bytes = cms.ContentInfo.load(token)["content"]["encap_content_info"]["content"]
+        return econtent.contents  # type: ignore[attr-defined,no-any-return]
+
+    assert tst_info(stamped) == tst_info(granted)
+    with pytest.raises(TimestampError):
+        pki.authority.stamp(b"short", now=NOW, serial=1, nonce=1)
