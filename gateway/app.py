@@ -9,10 +9,11 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import ssl
 import string
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
 from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
+from gateway.smtp_in.processes import SmtpProcesses, smtp_processes
+from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import OutboxTransport, Outgoing, Transport, make_transport
@@ -141,6 +144,52 @@ def _registry(
     )
 
 
+def _submission_handler(settings: Settings, registry: Registry) -> SubmissionHandler:
+    return SubmissionHandler(
+        registry,
+        registry,
+        max_recipients=settings.smtp.max_recipients,
+        max_message_size=settings.smtp.max_message_size,
+        default_region=settings.gateway.default_region,
+        max_auth_failures=settings.smtp.max_auth_failures,
+        mime_limits=settings.mime,
+    )
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
+
+
+@contextlib.asynccontextmanager
+async def submission_only(
+    settings: Settings, sockets: Mapping[str, socket.socket], *, wake: Callable[[], None]
+) -> AsyncIterator[None]:
+    """An SMTP process of its own (smtp_in/processes.py): the submission handler and a registry
+    over database connections of its own, serving the main process's listening `sockets`.
+
+    It uses the system clock (a clock injected into `running` stays in the main process) and
+    counts no metrics the main process serves."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = open_engine(settings.database.url)
+        stack.callback(engine.dispose)
+        sqlite = settings.database.url.startswith("sqlite")
+        executor = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="db")
+        stack.callback(executor.shutdown, wait=True)
+        registry = _registry(settings, engine, executor, utcnow)
+        registry.wake = wake
+        await stack.enter_async_context(
+            serve_smtp(
+                settings.smtp,
+                _submission_handler(settings, registry),
+                _tls_context(settings),
+                hostname=settings.smtp.hostname or settings.gateway.domain,
+                sockets=sockets,
+            )
+        )
+        yield
+
+
 def _anchors(settings: Settings) -> bytes:
     """The root CA, the built-in TSA's certificate (a timestamping anchor), any extra anchors.
 
@@ -209,6 +258,7 @@ class Running:
     log: LogPublisher | None = None  # the public evidence log's checkpoint job
     api: ApiService | None = None
     webhooks: WebhookWorker | None = None
+    smtp_processes: SmtpProcesses | None = None  # serving submission (smtp.processes > 0)
 
 
 @contextlib.asynccontextmanager
@@ -330,15 +380,7 @@ async def running(
             admin_bound = await _listen(admin, "web.admin_listen", settings.web.admin_listen)
             admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
-        handler = SubmissionHandler(
-            registry,
-            registry,
-            max_recipients=settings.smtp.max_recipients,
-            max_message_size=settings.smtp.max_message_size,
-            default_region=settings.gateway.default_region,
-            max_auth_failures=settings.smtp.max_auth_failures,
-            mime_limits=settings.mime,
-        )
+        handler = _submission_handler(settings, registry)
         inbound = InboundHandler(
             registry=registry,
             bounces=bounces,
@@ -350,6 +392,10 @@ async def running(
             default_region=settings.gateway.default_region,
             mime_limits=settings.mime,
         )
+        # SMTP processes of their own serve submission (smtp_in/processes.py); this one the rest
+        sockets = listening_sockets(settings.smtp, SUBMISSION) if settings.smtp.processes else {}
+        for sock in sockets.values():
+            stack.callback(sock.close)
         smtp = await stack.enter_async_context(
             serve_smtp(
                 settings.smtp,
@@ -358,8 +404,17 @@ async def running(
                 hostname=local_hostname,
                 inbound=inbound,
                 metrics=metrics,
+                skip=sockets.keys(),
             )
         )
+        processes = None
+        if sockets:
+            processes = await stack.enter_async_context(
+                smtp_processes(
+                    settings, settings.smtp.processes, sockets, wake=lambda: registry.wake()
+                )
+            )
+            smtp.update({name: _address(sock) for name, sock in sockets.items()})
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")
 
@@ -401,6 +456,7 @@ async def running(
             log=evidence_log,
             api=api,
             webhooks=webhooks,
+            smtp_processes=processes,
         )
 
 

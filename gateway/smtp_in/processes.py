@@ -1,0 +1,197 @@
+"""SMTP submission served by processes of their own (`smtp.processes`).
+
+The gateway's main process binds the submission sockets and hands them to `count` child
+processes (forked from the certificate processes' forkserver, which has imported the gateway
+already). Each child runs its own event loop with the submission handler and a registry over
+database connections of its own: it reads, encrypts and commits the letter and its deposit
+evidence, then answers 250 itself. The acknowledgement path never waits behind the main
+process's background work (composing, signing and sending mails, PDF jobs, sealing), and on a
+machine with several cores it runs beside it. The main process keeps the scheduler, the web,
+the inbound (MX) port and the sockets.
+
+Two socket pairs tie them together (sockets, because a forkserver child receives only the
+descriptors passed to it, and multiprocessing passes sockets):
+
+- *wake*: a child writes one byte after each deposit, and the main process wakes its scheduler
+  exactly as for a deposit of its own;
+- *life*: only the main process holds its write end. End of file means the main process is gone
+  (even killed with SIGKILL): the child exits at once, so the listening sockets are released for
+  a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
+  committed is in the database, as with a crash of a single process.
+
+A child that dies is started again. SIGTERM to a child lets its deposits in flight finish (the
+same grace as a single process), then it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
+from multiprocessing.process import BaseProcess
+from typing import Final
+
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The certificate processes' forkserver (gateway.pdf.maker): it has imported gateway.app.
+_CONTEXT: Final = multiprocessing.get_context("forkserver")
+STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
+
+
+class SmtpProcesses:
+    """`count` child processes serving the submission `sockets`; `wake` runs in the main loop
+    after each of their deposits. Made and used in the main process's event loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        sockets: Mapping[str, socket.socket],
+        wake: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._count = count
+        self._sockets = dict(sockets)
+        self._wake = wake
+        self._children: list[BaseProcess | None] = [None] * count
+        self._stopping = False
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._life_mine, self._life_theirs = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)  # a full buffer already means "wake up"
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._children if child is not None and child.pid]
+
+    def start(self) -> None:
+        self._loop.add_reader(self._wake_read.fileno(), self._woken)
+        for index in range(self._count):
+            self._start(index)
+
+    def _start(self, index: int) -> None:
+        child = _CONTEXT.Process(
+            target=child_main,
+            args=(self._settings, self._sockets, self._wake_write, self._life_theirs),
+            name=f"lre-smtp-{index}",
+        )
+        child.start()
+        self._children[index] = child
+        self._loop.add_reader(child.sentinel, self._exited, index)
+        log.info("SMTP process %d started (pid %s)", index, child.pid)
+
+    def _woken(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_read.recv(4096):
+                pass
+        self._wake()
+
+    def _exited(self, index: int) -> None:
+        child = self._children[index]
+        if child is None:
+            return
+        self._loop.remove_reader(child.sentinel)
+        child.join(0)
+        if not self._stopping:
+            log.error("SMTP process %d exited (code %s): starting it again", index, child.exitcode)
+            self._start(index)
+
+    async def stop(self) -> None:
+        """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the pipes."""
+        self._stopping = True
+        children = [child for child in self._children if child is not None]
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        await asyncio.to_thread(_join, children, STOP_GRACE)
+        self._loop.remove_reader(self._wake_read.fileno())
+        for child in children:
+            self._loop.remove_reader(child.sentinel)
+        for end in (self._wake_read, self._wake_write, self._life_mine, self._life_theirs):
+            end.close()
+        for child in children:
+            child.close()
+
+
+def _join(children: list[BaseProcess], grace: float) -> None:
+    for child in children:
+        child.join(grace)
+        if child.is_alive():
+            log.error("SMTP process %s did not stop in %.0f s: killed", child.pid, grace)
+            child.kill()
+            child.join()
+
+
+@contextlib.asynccontextmanager
+async def smtp_processes(
+    settings: Settings,
+    count: int,
+    sockets: Mapping[str, socket.socket],
+    wake: Callable[[], None],
+) -> AsyncIterator[SmtpProcesses]:
+    processes = SmtpProcesses(settings, count, sockets, wake)
+    processes.start()
+    try:
+        yield processes
+    finally:
+        await processes.stop()
+
+
+# the child --------------------------------------------------------------------------------
+
+
+def child_main(
+    settings: Settings,
+    sockets: Mapping[str, socket.socket],
+    wake: socket.socket,
+    life: socket.socket,
+) -> None:
+    """Entry point of an SMTP process: serve the submission sockets until SIGTERM."""
+    from gateway import logs
+
+    logs.configure(settings.logging.format)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
+    asyncio.run(_serve(settings, sockets, wake, life))
+
+
+async def _serve(
+    settings: Settings,
+    sockets: Mapping[str, socket.socket],
+    wake_socket: socket.socket,
+    life: socket.socket,
+) -> None:
+    from gateway.app import submission_only  # the composition root (it imports this module)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    life.setblocking(False)
+    loop.add_reader(life.fileno(), _main_process_gone, life)
+    wake_socket.setblocking(False)
+
+    def wake() -> None:
+        with contextlib.suppress(BlockingIOError):
+            wake_socket.send(b"!")
+
+    async with submission_only(settings, sockets, wake=wake):
+        await stop.wait()
+
+
+def _main_process_gone(life: socket.socket) -> None:
+    """The life socket is readable only at end of file: the main process has died."""
+    try:
+        if life.recv(1) != b"":
+            return  # nothing is ever sent on it; ignore
+    except BlockingIOError:
+        return
+    except OSError:
+        pass  # reset: gone too
+    os._exit(0)  # no cleanup: release the sockets now, a restarted gateway binds them
