@@ -263,54 +263,71 @@ class LetterStore:
 
         also(connection) runs in the same transaction (e.g. queueing SMS notices); page is the
         released page's data, encrypted beside the content (Vault.encrypt_beside)."""
+        with self.engine.begin() as db:
+            self.insert_deposit(
+                db, letter, content, retain_until, deliveries, evidence, mails, also, page
+            )
+
+    def insert_deposit(
+        self,
+        db: Any,
+        letter: Letter,
+        content: Sealed,
+        retain_until: datetime,
+        deliveries: Sequence[tuple[Delivery, str]],
+        evidence: Sequence[NewEvidence],
+        mails: Sequence[NewOutbound],
+        also: Callable[[Any], None] | None = None,
+        page: bytes | None = None,
+    ) -> None:
+        """`deposit` within the caller's transaction `db` (GroupCommit: several deposits in one)."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
-        with self.engine.begin() as db:
-            db.execute(
-                insert(t.letters).values(
-                    id=letter.id,
-                    reference=letter.reference,
-                    account_id=letter.sender_account,
-                    sender_address=letter.sender_address,
-                    sender_name=letter.sender_name,
-                    sender_declared_name=letter.sender_declared_name,
-                    sender_authentication=letter.sender_authentication,
-                    sender_ip=letter.sender_ip,
-                    subject=letter.subject,
-                    message_id=letter.message_id,
-                    message_size=letter.message_size,
-                    message_sha256=letter.message_sha256,
-                    attachments=attachments,
-                    deposited_at=now,
-                    retain_until=retain_until,
-                    key_id=content.key_id,
-                    wrapped_key=content.wrapped_key,
-                    content=content.ciphertext,
-                    page=page,
-                )
+        db.execute(
+            insert(t.letters).values(
+                id=letter.id,
+                reference=letter.reference,
+                account_id=letter.sender_account,
+                sender_address=letter.sender_address,
+                sender_name=letter.sender_name,
+                sender_declared_name=letter.sender_declared_name,
+                sender_authentication=letter.sender_authentication,
+                sender_ip=letter.sender_ip,
+                subject=letter.subject,
+                message_id=letter.message_id,
+                message_size=letter.message_size,
+                message_sha256=letter.message_sha256,
+                attachments=attachments,
+                deposited_at=now,
+                retain_until=retain_until,
+                key_id=content.key_id,
+                wrapped_key=content.wrapped_key,
+                content=content.ciphertext,
+                page=page,
             )
-            db.execute(
-                insert(t.deliveries),
-                [
-                    {
-                        "id": d.id,
-                        "letter_id": d.letter_id,
-                        "recipient": d.recipient,
-                        "phone": d.phone,
-                        "languages": ",".join(d.languages) or None,
-                        "token_hash": token_hash,
-                        "state": d.state.value,
-                        "deadline": d.deadline,
-                        "updated_at": now,
-                        "last_evidence_sha256": d.last_evidence_sha256,
-                    }
-                    for d, token_hash in deliveries
-                ],
-            )
-            self._insert_evidence(db, evidence, now)
-            self._insert_mails(db, mails, now)
-            if also:
-                also(db)
+        )
+        db.execute(
+            insert(t.deliveries),
+            [
+                {
+                    "id": d.id,
+                    "letter_id": d.letter_id,
+                    "recipient": d.recipient,
+                    "phone": d.phone,
+                    "languages": ",".join(d.languages) or None,
+                    "token_hash": token_hash,
+                    "state": d.state.value,
+                    "deadline": d.deadline,
+                    "updated_at": now,
+                    "last_evidence_sha256": d.last_evidence_sha256,
+                }
+                for d, token_hash in deliveries
+            ],
+        )
+        self._insert_evidence(db, evidence, now)
+        self._insert_mails(db, mails, now)
+        if also:
+            also(db)
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
