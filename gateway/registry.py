@@ -50,6 +50,7 @@ from gateway.smtp_in.message import (
     attachment_in_span,
     parse_message,
 )
+from gateway.storage.group_commit import GroupCommit
 from gateway.storage.identity_store import (
     IdentityStore,
     PendingSms,
@@ -125,6 +126,7 @@ class Registry:
         self._store = store
         self._vault = vault
         self._db = db_executor
+        self._deposits = GroupCommit(store.engine, db_executor)
         self._clock = clock
         self.wake = wake
         gateway = settings.gateway
@@ -270,16 +272,20 @@ class Registry:
             if also is not None:
                 also(db, letter.reference)
 
-        await self.io(
-            self._store.deposit,
-            letter,
-            content,
-            retain_until,
-            deliveries,
-            evidence,
-            mails,
-            within if (sms or also) else None,
-            page=page,
+        # shares its transaction (lock wait, fsync) with deposits ready meanwhile; returns after
+        # the commit that contains this letter
+        await self._deposits.commit(
+            partial(
+                self._store.insert_deposit,
+                letter=letter,
+                content=content,
+                retain_until=retain_until,
+                deliveries=deliveries,
+                evidence=evidence,
+                mails=mails,
+                also=within if (sms or also) else None,
+                page=page,
+            )
         )
         log.info(
             "letter %s deposited by %s for %d recipient(s)",
