@@ -43,6 +43,7 @@ from gateway.evidence.pki import (
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.housekeeping import Housekeeping
 from gateway.log_cli import add_log_parser, existing_log_verifier, run_log_command
+from gateway.metrics import Metrics
 from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
@@ -163,13 +164,13 @@ def _address(sock: socket.socket) -> tuple[str, int]:
 
 @contextlib.asynccontextmanager
 async def submission_only(
-    settings: Settings, sockets: Mapping[str, socket.socket], *, wake: Callable[[], None]
+    settings: Settings, sockets: Mapping[str, socket.socket], *, metrics: Metrics
 ) -> AsyncIterator[None]:
     """An SMTP process of its own (smtp_in/processes.py): the submission handler and a registry
-    over database connections of its own, serving the main process's listening `sockets`.
+    over database connections of its own, serving the main process's listening `sockets`;
+    `metrics` forwards its counts (and the scheduler's wake-up) to the main process.
 
-    It uses the system clock (a clock injected into `running` stays in the main process) and
-    counts no metrics the main process serves."""
+    It uses the system clock: a clock injected into `running` stays in the main process."""
     async with contextlib.AsyncExitStack() as stack:
         engine = open_engine(settings.database.url)
         stack.callback(engine.dispose)
@@ -177,13 +178,14 @@ async def submission_only(
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
         registry = _registry(settings, engine, executor, utcnow)
-        registry.wake = wake
+        registry.metrics = metrics
         await stack.enter_async_context(
             serve_smtp(
                 settings.smtp,
                 _submission_handler(settings, registry),
                 _tls_context(settings),
                 hostname=settings.smtp.hostname or settings.gateway.domain,
+                metrics=metrics,
                 sockets=sockets,
             )
         )
@@ -411,7 +413,11 @@ async def running(
         if sockets:
             processes = await stack.enter_async_context(
                 smtp_processes(
-                    settings, settings.smtp.processes, sockets, wake=lambda: registry.wake()
+                    settings,
+                    settings.smtp.processes,
+                    sockets,
+                    metrics=metrics,
+                    wake=lambda: registry.wake(),
                 )
             )
             smtp.update({name: _address(sock) for name, sock in sockets.items()})

@@ -12,8 +12,9 @@ the inbound (MX) port and the sockets.
 Two socket pairs tie them together (sockets, because a forkserver child receives only the
 descriptors passed to it, and multiprocessing passes sockets):
 
-- *wake*: a child writes one byte after each deposit, and the main process wakes its scheduler
-  exactly as for a deposit of its own;
+- *events* (datagrams): a child reports each deposit, SMTP reply and DATA timing; the main
+  process counts them in its own metrics (so /metrics shows every letter, whichever process
+  took it) and wakes its scheduler after each deposit, exactly as for a deposit of its own;
 - *life*: only the main process holds its write end. End of file means the main process is gone
   (even killed with SIGKILL): the child exits at once, so the listening sockets are released for
   a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -36,6 +38,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Final
 
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,26 +49,30 @@ STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
 
 
 class SmtpProcesses:
-    """`count` child processes serving the submission `sockets`; `wake` runs in the main loop
-    after each of their deposits. Made and used in the main process's event loop."""
+    """`count` child processes serving the submission `sockets`; their events are counted in
+    `metrics`, and `wake` runs in the main loop after each of their deposits. Made and used in
+    the main process's event loop."""
 
     def __init__(
         self,
         settings: Settings,
         count: int,
         sockets: Mapping[str, socket.socket],
+        *,
+        metrics: Metrics,
         wake: Callable[[], None],
     ) -> None:
         self._settings = settings
         self._count = count
         self._sockets = dict(sockets)
+        self._metrics = metrics
         self._wake = wake
         self._children: list[BaseProcess | None] = [None] * count
         self._stopping = False
-        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read, self._wake_write = socket.socketpair(type=socket.SOCK_DGRAM)
         self._life_mine, self._life_theirs = socket.socketpair()
         self._wake_read.setblocking(False)
-        self._wake_write.setblocking(False)  # a full buffer already means "wake up"
+        self._wake_write.setblocking(False)  # children never wait on it (see ForwardedMetrics)
         self._loop = asyncio.get_running_loop()
 
     @property
@@ -89,10 +96,13 @@ class SmtpProcesses:
         log.info("SMTP process %d started (pid %s)", index, child.pid)
 
     def _woken(self) -> None:
+        deposits = 0
         with contextlib.suppress(BlockingIOError):
-            while self._wake_read.recv(4096):
-                pass
-        self._wake()
+            while True:
+                event = json.loads(self._wake_read.recv(4096))
+                deposits += _count(self._metrics, event)
+        if deposits:
+            self._wake()
 
     def _exited(self, index: int) -> None:
         child = self._children[index]
@@ -130,14 +140,31 @@ def _join(children: list[BaseProcess], grace: float) -> None:
             child.join()
 
 
+def _count(metrics: Metrics, event: list[object]) -> int:
+    """Count a child's event in the main process's metrics; 1 for a deposit, else 0."""
+    match event:
+        case ["deposited", str(authentication), int(recipients)]:
+            metrics.deposited(authentication, recipients)
+            return 1
+        case ["smtp_reply", str(listener), str(code)]:
+            metrics.smtp_reply(listener, code)
+        case ["data_answered", str(listener), float(seconds)]:
+            metrics.data_answered(listener, seconds)
+        case _:
+            log.error("unknown event from an SMTP process: %r", event)
+    return 0
+
+
 @contextlib.asynccontextmanager
 async def smtp_processes(
     settings: Settings,
     count: int,
     sockets: Mapping[str, socket.socket],
+    *,
+    metrics: Metrics,
     wake: Callable[[], None],
 ) -> AsyncIterator[SmtpProcesses]:
-    processes = SmtpProcesses(settings, count, sockets, wake)
+    processes = SmtpProcesses(settings, count, sockets, metrics=metrics, wake=wake)
     processes.start()
     try:
         yield processes
@@ -175,14 +202,34 @@ async def _serve(
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     life.setblocking(False)
     loop.add_reader(life.fileno(), _main_process_gone, life)
-    wake_socket.setblocking(False)
-
-    def wake() -> None:
-        with contextlib.suppress(BlockingIOError):
-            wake_socket.send(b"!")
-
-    async with submission_only(settings, sockets, wake=wake):
+    async with submission_only(settings, sockets, metrics=ForwardedMetrics(wake_socket)):
         await stop.wait()
+
+
+class ForwardedMetrics(Metrics):
+    """An SMTP process's metrics: each event goes to the main process, which counts it.
+
+    A datagram the main process has not read yet waits in the socket's buffer; were it full
+    (the main process stalled for thousands of letters), the event is dropped rather than the
+    250 delayed: a counter may then run short, a letter is never held back."""
+
+    def __init__(self, events: socket.socket) -> None:
+        super().__init__()
+        events.setblocking(False)
+        self._events = events
+
+    def _send(self, *event: object) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._events.send(json.dumps(event).encode())
+
+    def deposited(self, authentication: str, recipients: int) -> None:
+        self._send("deposited", authentication, recipients)
+
+    def smtp_reply(self, listener: str, code: str) -> None:
+        self._send("smtp_reply", listener, code)
+
+    def data_answered(self, listener: str, seconds: float) -> None:
+        self._send("data_answered", listener, float(seconds))
 
 
 def _main_process_gone(life: socket.socket) -> None:

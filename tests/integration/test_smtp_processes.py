@@ -1,8 +1,8 @@
 """SMTP submission served by processes of their own (`smtp.processes`, smtp_in/processes.py).
 
-Each letter is committed by a child process before its 250; the main process's scheduler is woken
-by each deposit; a child that dies is started again; when the main process is killed (SIGKILL),
-its SMTP processes exit at once and release the port.
+Each letter is committed by a child process before its 250; the main process's scheduler is
+woken by each deposit and its metrics count the children's letters; a child that dies is started
+again; when the main process is killed (SIGKILL), its SMTP processes exit and free the port.
 """
 
 from __future__ import annotations
@@ -59,10 +59,16 @@ async def test_letters_are_committed_by_the_smtp_processes_and_wake_the_schedule
     assert all(k.letter.reference in reply for k, (_, reply) in zip(
         sorted(letters, key=lambda k: k.letter.subject), replies, strict=True
     ))  # fmt: skip
-    # the main process served none of them: its own handler counts every deposit it makes
-    counted = gateway.registry.metrics.letters_deposited.collect()
-    assert sum(s.value for m in counted for s in m.samples if s.name.endswith("_total")) == 0
     await asyncio.wait_for(woken.wait(), 10)
+
+    # the children's counts reach the main process's /metrics
+    def counted() -> str:
+        text = gateway.registry.metrics.exposition().decode()
+        return text if 'lre_letters_deposited_total{door="smtp"} 3.0' in text else ""
+
+    exposition = await wait_for(counted, what="three deposits counted")
+    assert 'lre_smtp_replies_total{code="250",listener="submission"}' in exposition
+    assert 'lre_smtp_data_seconds_count{listener="submission"} 3.0' in exposition
 
 
 async def test_an_smtp_process_that_dies_is_started_again(gateway: Running) -> None:
