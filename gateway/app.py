@@ -174,8 +174,9 @@ async def submission_only(
     async with contextlib.AsyncExitStack() as stack:
         engine = open_engine(settings.database.url)
         stack.callback(engine.dispose)
-        sqlite = settings.database.url.startswith("sqlite")
-        executor = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="db")
+        # its only writes are the deposits' group commits, one at a time: more threads let
+        # the account reads (AUTH, DATA) run beside a commit instead of queueing behind it
+        executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
         registry = _registry(settings, engine, executor, utcnow)
         registry.metrics = metrics
