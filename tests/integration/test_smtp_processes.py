@@ -116,7 +116,7 @@ listen = "127.0.0.1:{free_port()}"
     try:
         started: list[int] = await wait_for(
             lambda: _started_pids(log) if len(_started_pids(log)) == 2 else [],
-            within=60,
+            within=180,  # init's and serve's start-up, slow on a loaded machine
             what="two SMTP processes",
         )
         server.kill()
