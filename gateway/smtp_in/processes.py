@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # The certificate processes' forkserver (gateway.pdf.maker): it has imported gateway.app.
 _CONTEXT: Final = multiprocessing.get_context("forkserver")
 STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
+RESTART_DELAY: Final = 1.0  # seconds before a child that died is started again (no busy loop)
 
 
 class SmtpProcesses:
@@ -109,13 +110,22 @@ class SmtpProcesses:
         if child is None:
             return
         self._loop.remove_reader(child.sentinel)
+        if self._stopping:
+            return  # stop() joins and closes it
         child.join(0)
+        code = child.exitcode
+        child.close()
+        self._children[index] = None
         if not self._stopping:
-            log.error("SMTP process %d exited (code %s): starting it again", index, child.exitcode)
+            log.error("SMTP process %d exited (code %s): starting it again", index, code)
+            self._loop.call_later(RESTART_DELAY, self._restart, index)
+
+    def _restart(self, index: int) -> None:
+        if not self._stopping:
             self._start(index)
 
     async def stop(self) -> None:
-        """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the pipes."""
+        """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the sockets."""
         self._stopping = True
         children = [child for child in self._children if child is not None]
         for child in children:
