@@ -236,10 +236,11 @@ class SmsSink:
 class GatewayProcess:
     """`lre-gateway serve` in its own process group; SIGKILL takes it and all it forked."""
 
-    def __init__(self, workdir: Path, config: Path, port: int) -> None:
+    def __init__(self, workdir: Path, config: Path, port: int, web_port: int) -> None:
         self.workdir = workdir
         self.config = config
         self.port = port
+        self.web_port = web_port
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.kills = 0
@@ -262,14 +263,12 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"the gateway exited ({process.returncode}): see its log")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            return
-        raise RuntimeError("the gateway's submission port did not open")
+            # the submission port listens as soon as the main process binds it for the SMTP
+            # processes, before the web server starts: ready means both
+            if await _accepts(self.port) and await _accepts(self.web_port):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("the gateway's submission or web port did not open")
 
     def kill(self) -> None:
         """SIGKILL to the whole process group (the gateway and its certificate processes)."""
@@ -293,7 +292,7 @@ class GatewayProcess:
 
 def write_config(
     workdir: Path, database: str, smarthost: int, sms_url: str, extra: str = ""
-) -> tuple[Path, int]:
+) -> tuple[Path, int, int]:
     """The gateway's configuration; `extra` is appended (TOML sections, e.g. [evidence])."""
     port, web_port = free_port(), free_port()
     config = workdir / "gateway.toml"
@@ -320,7 +319,17 @@ provider = "http"
 url = "{sms_url}"
 retry_base = "1s"
 {extra}""")
-    return config, port
+    return config, port, web_port
+
+
+async def _accepts(port: int) -> bool:
+    """Whether a server accepts connections on 127.0.0.1:port."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 @contextmanager
@@ -531,10 +540,10 @@ class CrashRun:
         """Start the sinks; initialise, add the sender and start the gateway."""
         await self.mails.start()
         await self.sms.start()
-        config, port = write_config(
+        config, port, web_port = write_config(
             self.workdir, self.database_url, self.mails.port, self.sms.url, self.extra_config
         )
-        self._gateway = gateway = GatewayProcess(self.workdir, config, port)
+        self._gateway = gateway = GatewayProcess(self.workdir, config, port, web_port)
         await asyncio.to_thread(
             subprocess.run, gateway.command("init"), check=True, capture_output=True
         )

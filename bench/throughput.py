@@ -17,7 +17,8 @@ its certificate processes).
 
     python -m bench.throughput --quick                 # 1 round of 40 letters: minutes
     python -m bench.throughput                         # 3 rounds of 600 letters, 1 KB and 100 KB
-    python -m bench.throughput --before                # also the gateway as before (1 process)
+    python -m bench.throughput --before                # also the gateway as before (SMTP in
+                                                       # the main process: smtp.processes = 0)
     python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
 
@@ -282,7 +283,9 @@ def proof_times(database: str, tag: str) -> dict[int, float]:
     return times
 
 
-def gateway_config(workdir: Path, database: str, sink: int, processes: int = 0) -> tuple[Path, int]:
+def gateway_config(
+    workdir: Path, database: str, sink: int, processes: int = 0, smtp_processes: int = 1
+) -> tuple[Path, int]:
     port = free_port()
     config = workdir / "gateway.toml"
     config.write_text(f"""
@@ -295,6 +298,7 @@ url = "{database}"
 submission = "127.0.0.1:{port}"
 submissions = ""
 inbound = ""
+processes = {smtp_processes}
 [web]
 listen = "127.0.0.1:{free_port()}"
 [delivery]
@@ -316,10 +320,10 @@ def gateway_env(config: Path) -> dict[str, str]:
 
 
 def prepare_gateway(
-    workdir: Path, database: str, sink: int, processes: int = 0
+    workdir: Path, database: str, sink: int, processes: int = 0, smtp_processes: int = 1
 ) -> tuple[Path, int]:
     workdir.mkdir(parents=True, exist_ok=True)
-    config, port = gateway_config(workdir, database, sink, processes)
+    config, port = gateway_config(workdir, database, sink, processes, smtp_processes)
     env = gateway_env(config)
     subprocess.run([*GATEWAY, "init"], env=env, check=True, capture_output=True)
     return config, port
@@ -488,10 +492,10 @@ def side_by_side(args: argparse.Namespace) -> None:
         targets: list[Target] = []
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
-        variants = [("sqlite", 0), ("postgres", 0)]
-        if args.before:  # the gateway as it was: one certificate process, not niced
-            variants.insert(0, ("sqlite, before: 1 certificate process", 1))
-        for number, (name, processes) in enumerate(variants):
+        variants = [("sqlite", 1), ("postgres", 1)]
+        if args.before:  # the gateway as it was: SMTP served by the main process itself
+            variants.insert(0, ("sqlite, before: SMTP in the main process", 0))
+        for number, (name, smtp_processes) in enumerate(variants):
             home = root / f"gateway-{number}"
             sink = Sink(root)
             sinks.append(sink)
@@ -500,7 +504,7 @@ def side_by_side(args: argparse.Namespace) -> None:
                 database = f"sqlite:///{home}/gateway.db"
             else:
                 database = stack.enter_context(postgres_database())
-            config, port = prepare_gateway(home, database, sink.port, processes)
+            config, port = prepare_gateway(home, database, sink.port, smtp_processes=smtp_processes)
             add_sender(config)
             server = stack.enter_context(serve(config, port))
             targets.append(Target(name, [port], [server.pid], True, database))
@@ -656,7 +660,7 @@ def main() -> None:
     parser.add_argument(
         "--before",
         action="store_true",
-        help="also the gateway as it was: one certificate process, not niced",
+        help="also the gateway as it was: SMTP served by the main process (smtp.processes = 0)",
     )
     args = parser.parse_args()
     if args.quick:

@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import ssl
 import string
 import sys
@@ -42,6 +43,7 @@ from gateway.evidence.pki import (
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.housekeeping import Housekeeping
 from gateway.log_cli import add_log_parser, existing_log_verifiers, run_log_command
+from gateway.metrics import Metrics
 from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
@@ -56,6 +58,8 @@ from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
 from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
+from gateway.smtp_in.processes import SmtpProcesses, smtp_processes
+from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.modes import make_transport
@@ -137,6 +141,7 @@ def _registry(
     executor: ThreadPoolExecutor,
     clock: Callable[[], datetime],
     vault: Vault | None = None,
+    metrics: Metrics | None = None,
 ) -> Registry:
     return Registry(
         settings=settings,
@@ -144,7 +149,56 @@ def _registry(
         vault=vault or Vault(keys_dir(settings)),
         db_executor=executor,
         clock=clock,
+        metrics=metrics,
     )
+
+
+def _submission_handler(settings: Settings, registry: Registry) -> SubmissionHandler:
+    return SubmissionHandler(
+        registry.deposits,
+        registry.senders,
+        max_recipients=settings.smtp.max_recipients,
+        max_message_size=settings.smtp.max_message_size,
+        default_region=settings.gateway.default_region,
+        max_auth_failures=settings.smtp.max_auth_failures,
+        mime_limits=settings.mime,
+    )
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
+
+
+@contextlib.asynccontextmanager
+async def submission_only(
+    settings: Settings, sockets: Mapping[str, socket.socket], *, metrics: Metrics
+) -> AsyncIterator[None]:
+    """An SMTP process of its own (smtp_in/processes.py): the submission handler and a registry
+    over database connections of its own, serving the main process's listening `sockets`;
+    `metrics` forwards its counts (and the scheduler's wake-up) to the main process.
+
+    It uses the system clock: a clock injected into `running` stays in the main process."""
+    async with contextlib.AsyncExitStack() as stack:
+        engine = open_engine(settings.database.url)
+        stack.callback(engine.dispose)
+        # as in the main process: one thread on SQLite (one writer at a time anyway), more on
+        # PostgreSQL so account reads (AUTH, DATA) run beside a deposit's commit
+        sqlite = settings.database.url.startswith("sqlite")
+        executor = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="db")
+        stack.callback(executor.shutdown, wait=True)
+        registry = _registry(settings, engine, executor, utcnow, metrics=metrics)
+        await stack.enter_async_context(
+            serve_smtp(
+                settings.smtp,
+                _submission_handler(settings, registry),
+                _tls_context(settings),
+                hostname=settings.smtp.hostname or settings.gateway.domain,
+                metrics=metrics,
+                sockets=sockets,
+            )
+        )
+        yield
 
 
 def _anchors(settings: Settings) -> bytes:
@@ -236,6 +290,7 @@ class Running:
     log: LogPublisher | None = None  # the public evidence log's checkpoint job
     api: ApiService | None = None
     webhooks: WebhookWorker | None = None
+    smtp_processes: SmtpProcesses | None = None  # serving submission (smtp.processes > 0)
 
 
 @contextlib.asynccontextmanager
@@ -367,15 +422,7 @@ async def running(
             admin_bound = await _listen(admin, "web.admin_listen", settings.web.admin_listen)
             admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
-        handler = SubmissionHandler(
-            registry.deposits,
-            registry.senders,
-            max_recipients=settings.smtp.max_recipients,
-            max_message_size=settings.smtp.max_message_size,
-            default_region=settings.gateway.default_region,
-            max_auth_failures=settings.smtp.max_auth_failures,
-            mime_limits=settings.mime,
-        )
+        handler = _submission_handler(settings, registry)
         inbound = InboundHandler(
             registry=registry,
             bounces=bounces,
@@ -387,6 +434,10 @@ async def running(
             default_region=settings.gateway.default_region,
             mime_limits=settings.mime,
         )
+        # SMTP processes of their own serve submission (smtp_in/processes.py); this one the rest
+        sockets = listening_sockets(settings.smtp, SUBMISSION) if settings.smtp.processes else {}
+        for sock in sockets.values():
+            stack.callback(sock.close)
         smtp = await stack.enter_async_context(
             serve_smtp(
                 settings.smtp,
@@ -395,8 +446,22 @@ async def running(
                 hostname=local_hostname,
                 inbound=inbound,
                 metrics=metrics,
+                skip=sockets.keys(),
             )
         )
+        processes = None
+        if sockets:
+            processes = await stack.enter_async_context(
+                smtp_processes(
+                    settings,
+                    settings.smtp.processes,
+                    sockets,
+                    metrics=metrics,
+                    wake=lambda: registry.wake(),
+                    serve=submission_only,
+                )
+            )
+            smtp.update({name: _address(sock) for name, sock in sockets.items()})
 
         task = asyncio.create_task(scheduler.run(), name="scheduler")
 
@@ -438,6 +503,7 @@ async def running(
             log=evidence_log,
             api=api,
             webhooks=webhooks,
+            smtp_processes=processes,
         )
 
 

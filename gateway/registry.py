@@ -44,6 +44,7 @@ class Registry:
         db_executor: Executor,
         clock: Callable[[], datetime],
         wake: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
         self._vault = vault
@@ -52,7 +53,9 @@ class Registry:
         self.work = Work(db_executor)
         gateway = settings.gateway
         self.provider = Provider(gateway.provider_name, gateway.domain, gateway.policy_id)
-        self.metrics = Metrics()  # the process's counters; the composition root serves them
+        # the process's counters (the composition root serves them), or an SMTP process's,
+        # forwarded to the main process (smtp_in/processes.py)
+        self.metrics = metrics or Metrics()
         self.identity = RecipientIdentity(
             settings=settings,
             store=IdentityStore(store.engine),

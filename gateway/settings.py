@@ -107,6 +107,9 @@ class SmtpSettings:
     tls_cert: Path | None = None  # PEM; default: the development TLS certificate in data_dir
     tls_key: Path | None = None
     trusted_relays: tuple[str, ...] = ()  # IPs/networks whose Authentication-Results are trusted
+    # processes of their own serving submission and submissions (smtp_in/processes.py); 0: the
+    # main process serves them itself, beside the web and the background work
+    processes: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AnyStr, Final
 
@@ -65,6 +66,29 @@ LISTENERS: Final = {
     "submissions": ("submissions", True),
     "inbound": ("inbound", False),
 }
+SUBMISSION: Final = ("submission", "submissions")  # the listeners `smtp.processes` serve
+BACKLOG: Final = 511  # connections the kernel queues for a listener (nginx's default)
+
+
+def listening_sockets(settings: SmtpSettings, names: Collection[str]) -> dict[str, socket.socket]:
+    """Bound, listening sockets for the configured listeners among `names` (for SMTP processes
+    of their own, see smtp_in/processes.py); a busy port is a ConfigError naming the key."""
+    made: dict[str, socket.socket] = {}
+    try:
+        for name in names:
+            key = LISTENERS[name][0]
+            address: tuple[str, int] | None = getattr(settings, key)
+            if address is None:
+                continue
+            try:
+                made[name] = socket.create_server(address, backlog=BACKLOG)
+            except OSError as err:
+                raise listen_refused(f"smtp.{key}", address, err) from None
+    except BaseException:
+        for sock in made.values():
+            sock.close()
+        raise
+    return made
 
 
 @asynccontextmanager
@@ -76,8 +100,13 @@ async def serve(
     hostname: str,
     inbound: Any = None,
     metrics: Metrics | None = None,
+    sockets: Mapping[str, socket.socket] | None = None,
+    skip: Collection[str] = (),
 ) -> AsyncIterator[dict[str, tuple[str, int]]]:
-    """Listen on every configured submission port; yield the bound (host, port) by name."""
+    """Listen on every configured submission port; yield the bound (host, port) by name.
+
+    With `sockets`, serve exactly those listeners on those (already listening) sockets: an SMTP
+    process of its own. Listeners named in `skip` are served elsewhere (by those processes)."""
     loop = asyncio.get_running_loop()
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
     bound: dict[str, tuple[str, int]] = {}
@@ -85,7 +114,9 @@ async def serve(
         stack.push_async_callback(_close_sessions, sessions, handler)
         for name, (key, implicit) in LISTENERS.items():
             address: tuple[str, int] | None = getattr(settings, key)
-            if address is None or (name == "inbound" and inbound is None):
+            if address is None or (name == "inbound" and inbound is None) or name in skip:
+                continue
+            if sockets is not None and name not in sockets:
                 continue
             if name == "inbound":
                 made = _inbound_factory(inbound, tls, hostname=hostname, into=sessions)
@@ -93,9 +124,14 @@ async def serve(
                 made = _factory(handler, tls, implicit=implicit, hostname=hostname, into=sessions)
             factory = _counted(made, name, metrics)
             try:
-                server = await loop.create_server(
-                    factory, *address, ssl=tls if implicit else None, reuse_address=True
-                )
+                if sockets is not None:
+                    server = await loop.create_server(
+                        factory, sock=sockets[name], ssl=tls if implicit else None
+                    )
+                else:
+                    server = await loop.create_server(
+                        factory, *address, ssl=tls if implicit else None, reuse_address=True
+                    )
             except OSError as err:
                 raise listen_refused(f"smtp.{key}", address, err) from None
             stack.push_async_callback(_close_server, server)

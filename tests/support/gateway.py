@@ -44,7 +44,14 @@ def make_settings(tmp_path: Path, database_url: str, **sections: dict[str, Any])
             "public_url": f"http://127.0.0.1:{web_port}",
         },
         "database": {"url": database_url},
-        "smtp": {"submission": "127.0.0.1:0", "submissions": "127.0.0.1:0", "inbound": ""},
+        # submission served in the test's own process (its injected clock, its metrics);
+        # tests/integration/test_smtp_processes.py covers SMTP processes of their own
+        "smtp": {
+            "submission": "127.0.0.1:0",
+            "submissions": "127.0.0.1:0",
+            "inbound": "",
+            "processes": 0,
+        },
         "web": {"listen": f"127.0.0.1:{web_port}"},
     }
     for name, values in sections.items():

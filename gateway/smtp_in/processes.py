@@ -1,0 +1,267 @@
+"""SMTP submission served by processes of their own (`smtp.processes`).
+
+The gateway's main process binds the submission sockets and hands them to `count` child
+processes (forked from the certificate processes' forkserver, which has imported the gateway
+already). Each child runs its own event loop with the submission handler and a registry over
+database connections of its own: it reads, encrypts and commits the letter and its deposit
+evidence, then answers 250 itself. The acknowledgement path never waits behind the main
+process's background work (composing, signing and sending mails, PDF jobs, sealing), and on a
+machine with several cores it runs beside it. The main process keeps the scheduler, the web,
+the inbound (MX) port and the sockets.
+
+Two socket pairs tie them together (sockets, because a forkserver child receives only the
+descriptors passed to it, and multiprocessing passes sockets):
+
+- *events* (datagrams): a child reports each deposit, SMTP reply and DATA timing; the main
+  process counts them in its own metrics (so /metrics shows every letter, whichever process
+  took it) and wakes its scheduler after each deposit, exactly as for a deposit of its own;
+- *life*: only the main process holds its write end. End of file means the main process is gone
+  (even killed with SIGKILL): the child exits at once, so the listening sockets are released for
+  a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
+  committed is in the database, as with a crash of a single process.
+
+A child that dies is started again. SIGTERM to a child lets its deposits in flight finish (the
+same grace as a single process), then it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Mapping
+from multiprocessing.process import BaseProcess
+from typing import Final, Protocol
+
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class SubmissionServer(Protocol):
+    """What an SMTP process runs: the composition root's `submission_only` (gateway.app), handed
+    down by the main process (a module-level function, so it reaches the child by name)."""
+
+    def __call__(
+        self, settings: Settings, sockets: Mapping[str, socket.socket], *, metrics: Metrics
+    ) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+# The certificate processes' forkserver (gateway.pdf.maker): it has imported gateway.app.
+_CONTEXT: Final = multiprocessing.get_context("forkserver")
+STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
+RESTART_DELAY: Final = 1.0  # seconds before a child that died is started again (no busy loop)
+
+
+class SmtpProcesses:
+    """`count` child processes serving the submission `sockets`; their events are counted in
+    `metrics`, and `wake` runs in the main loop after each of their deposits. Made and used in
+    the main process's event loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        count: int,
+        sockets: Mapping[str, socket.socket],
+        *,
+        metrics: Metrics,
+        wake: Callable[[], None],
+        serve: SubmissionServer,
+    ) -> None:
+        self._settings = settings
+        self._serve = serve
+        self._count = count
+        self._sockets = dict(sockets)
+        self._metrics = metrics
+        self._wake = wake
+        self._children: list[BaseProcess | None] = [None] * count
+        self._stopping = False
+        self._wake_read, self._wake_write = socket.socketpair(type=socket.SOCK_DGRAM)
+        self._life_mine, self._life_theirs = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)  # children never wait on it (see ForwardedMetrics)
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for child in self._children if child is not None and child.pid]
+
+    def start(self) -> None:
+        self._loop.add_reader(self._wake_read.fileno(), self._woken)
+        for index in range(self._count):
+            self._start(index)
+
+    def _start(self, index: int) -> None:
+        child = _CONTEXT.Process(
+            target=child_main,
+            args=(self._serve, self._settings, self._sockets, self._wake_write, self._life_theirs),
+            name=f"lre-smtp-{index}",
+        )
+        child.start()
+        self._children[index] = child
+        self._loop.add_reader(child.sentinel, self._exited, index)
+        log.info("SMTP process %d started (pid %s)", index, child.pid)
+
+    def _woken(self) -> None:
+        deposits = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                event = json.loads(self._wake_read.recv(4096))
+                deposits += _count(self._metrics, event)
+        if deposits:
+            self._wake()
+
+    def _exited(self, index: int) -> None:
+        child = self._children[index]
+        if child is None:
+            return
+        self._loop.remove_reader(child.sentinel)
+        if self._stopping:
+            return  # stop() joins and closes it
+        child.join(0)
+        code = child.exitcode
+        child.close()
+        self._children[index] = None
+        if not self._stopping:
+            log.error("SMTP process %d exited (code %s): starting it again", index, code)
+            self._loop.call_later(RESTART_DELAY, self._restart, index)
+
+    def _restart(self, index: int) -> None:
+        if not self._stopping:
+            self._start(index)
+
+    async def stop(self) -> None:
+        """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the sockets."""
+        self._stopping = True
+        children = [child for child in self._children if child is not None]
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        await asyncio.to_thread(_join, children, STOP_GRACE)
+        self._loop.remove_reader(self._wake_read.fileno())
+        for child in children:
+            self._loop.remove_reader(child.sentinel)
+        for end in (self._wake_read, self._wake_write, self._life_mine, self._life_theirs):
+            end.close()
+        for child in children:
+            child.close()
+
+
+def _join(children: list[BaseProcess], grace: float) -> None:
+    for child in children:
+        child.join(grace)
+        if child.is_alive():
+            log.error("SMTP process %s did not stop in %.0f s: killed", child.pid, grace)
+            child.kill()
+            child.join()
+
+
+def _count(metrics: Metrics, event: list[object]) -> int:
+    """Count a child's event in the main process's metrics; 1 for a deposit, else 0."""
+    match event:
+        case ["deposited", str(authentication), int(recipients)]:
+            metrics.deposited(authentication, recipients)
+            return 1
+        case ["smtp_reply", str(listener), str(code)]:
+            metrics.smtp_reply(listener, code)
+        case ["data_answered", str(listener), float(seconds)]:
+            metrics.data_answered(listener, seconds)
+        case _:
+            log.error("unknown event from an SMTP process: %r", event)
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def smtp_processes(
+    settings: Settings,
+    count: int,
+    sockets: Mapping[str, socket.socket],
+    *,
+    metrics: Metrics,
+    wake: Callable[[], None],
+    serve: SubmissionServer,
+) -> AsyncIterator[SmtpProcesses]:
+    processes = SmtpProcesses(settings, count, sockets, metrics=metrics, wake=wake, serve=serve)
+    processes.start()
+    try:
+        yield processes
+    finally:
+        await processes.stop()
+
+
+# the child --------------------------------------------------------------------------------
+
+
+def child_main(
+    serve: SubmissionServer,
+    settings: Settings,
+    sockets: Mapping[str, socket.socket],
+    wake: socket.socket,
+    life: socket.socket,
+) -> None:
+    """Entry point of an SMTP process: serve the submission sockets until SIGTERM."""
+    from gateway import logs
+
+    logs.configure(settings.logging.format)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
+    asyncio.run(_serve(serve, settings, sockets, wake, life))
+
+
+async def _serve(
+    serve: SubmissionServer,
+    settings: Settings,
+    sockets: Mapping[str, socket.socket],
+    wake_socket: socket.socket,
+    life: socket.socket,
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    life.setblocking(False)
+    loop.add_reader(life.fileno(), _main_process_gone, life)
+    async with serve(settings, sockets, metrics=ForwardedMetrics(wake_socket)):
+        await stop.wait()
+
+
+class ForwardedMetrics(Metrics):
+    """An SMTP process's metrics: each event goes to the main process, which counts it.
+
+    A datagram the main process has not read yet waits in the socket's buffer; were it full
+    (the main process stalled for thousands of letters), the event is dropped rather than the
+    250 delayed: a counter may then run short, a letter is never held back."""
+
+    def __init__(self, events: socket.socket) -> None:
+        super().__init__()
+        events.setblocking(False)
+        self._events = events
+
+    def _send(self, *event: object) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._events.send(json.dumps(event).encode())
+
+    def deposited(self, authentication: str, recipients: int) -> None:
+        self._send("deposited", authentication, recipients)
+
+    def smtp_reply(self, listener: str, code: str) -> None:
+        self._send("smtp_reply", listener, code)
+
+    def data_answered(self, listener: str, seconds: float) -> None:
+        self._send("data_answered", listener, float(seconds))
+
+
+def _main_process_gone(life: socket.socket) -> None:
+    """The life socket is readable only at end of file: the main process has died."""
+    try:
+        if life.recv(1) != b"":
+            return  # nothing is ever sent on it; ignore
+    except BlockingIOError:
+        return
+    except OSError:
+        pass  # reset: gone too
+    os._exit(0)  # no cleanup: release the sockets now, a restarted gateway binds them

@@ -1,0 +1,148 @@
+"""SMTP submission served by processes of their own (`smtp.processes`, smtp_in/processes.py).
+
+Each letter is committed by a child process before its 250; the main process's scheduler is
+woken by each deposit and its metrics count the children's letters; a child that dies is started
+again; when the main process is killed (SIGKILL), its SMTP processes exit and free the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.app import Running
+from tests.support.client import letter_bytes, submit, wait_for
+from tests.support.gateway import PASSWORD, SENDER, free_port, make_settings, start
+from tests.support.letters import kept
+
+BOB = "bob@example.com"
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    settings = make_settings(tmp_path, database_url, smtp={"processes": 2})
+    async with start(settings) as running:
+        yield running
+
+
+def _pids(gateway: Running) -> list[int]:
+    assert gateway.smtp_processes is not None
+    return gateway.smtp_processes.pids
+
+
+async def _send(gateway: Running, subject: str) -> tuple[int, str]:
+    data = letter_bytes(SENDER, [BOB], subject, "Madame, Monsieur,\n")
+    return await submit(gateway, SENDER, PASSWORD, [BOB], data)
+
+
+async def test_letters_are_committed_by_the_smtp_processes_and_wake_the_scheduler(
+    gateway: Running,
+) -> None:
+    pids = _pids(gateway)
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+    woken = asyncio.Event()
+    gateway.registry.wake = woken.set  # what the main process does after each child's deposit
+
+    replies = [await _send(gateway, f"Lettre {n}") for n in range(3)]
+
+    assert [code for code, _ in replies] == [250, 250, 250]
+    letters = await kept(gateway)
+    assert sorted(k.letter.subject for k in letters) == ["Lettre 0", "Lettre 1", "Lettre 2"]
+    assert all(k.letter.reference in reply for k, (_, reply) in zip(
+        sorted(letters, key=lambda k: k.letter.subject), replies, strict=True
+    ))  # fmt: skip
+    await asyncio.wait_for(woken.wait(), 10)
+
+    # the children's counts reach the main process's /metrics
+    def counted() -> str:
+        text = gateway.registry.metrics.exposition().decode()
+        return text if 'lre_letters_deposited_total{door="smtp"} 3.0' in text else ""
+
+    exposition = await wait_for(counted, what="three deposits counted")
+    assert 'lre_smtp_replies_total{code="250",listener="submission"}' in exposition
+    assert 'lre_smtp_data_seconds_count{listener="submission"} 3.0' in exposition
+
+
+async def test_an_smtp_process_that_dies_is_started_again(gateway: Running) -> None:
+    first = _pids(gateway)
+    os.kill(first[0], signal.SIGKILL)
+
+    replaced = await wait_for(
+        lambda: (pids := _pids(gateway)) and first[0] not in pids and len(pids) == 2,
+        what="the SMTP process started again",
+    )
+    assert replaced
+    for n in range(4):  # whichever process accepts each connection, every letter is deposited
+        code, _ = await _send(gateway, f"Lettre {n}")
+        assert code == 250
+    assert len(await kept(gateway)) == 4
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_when_the_main_process_is_killed_its_smtp_processes_exit(
+    tmp_path: Path, database_url: str
+) -> None:
+    port = free_port()
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[gateway]
+data_dir = "{tmp_path / "var"}"
+public_url = "http://127.0.0.1:{free_port()}"
+[database]
+url = "{database_url}"
+[smtp]
+submission = "127.0.0.1:{port}"
+submissions = ""
+inbound = ""
+processes = 2
+[web]
+listen = "127.0.0.1:{free_port()}"
+""")
+    env = {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
+    gateway = [sys.executable, "-m", "gateway"]
+    init = await asyncio.create_subprocess_exec(*gateway, "init", env=env)
+    assert await init.wait() == 0
+    log = tmp_path / "serve.log"
+    with log.open("wb") as err:
+        server = await asyncio.create_subprocess_exec(*gateway, "serve", env=env, stderr=err)
+    try:
+        started: list[int] = await wait_for(
+            lambda: _started_pids(log) if len(_started_pids(log)) == 2 else [],
+            within=180,  # init's and serve's start-up, slow on a loaded machine
+            what="two SMTP processes",
+        )
+        server.kill()
+        await server.wait()
+        await wait_for(lambda: not any(map(_alive, started)), what="the SMTP processes to exit")
+        with socket.create_server(("127.0.0.1", port)):  # the port is free for a restart
+            pass
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+def _started_pids(log: Path) -> list[int]:
+    """The pids the gateway logged as it started its SMTP processes."""
+    return [
+        int(line.rsplit("pid ", 1)[1].split(")")[0])
+        for line in log.read_text(errors="replace").splitlines()
+        if "SMTP process" in line and "started (pid" in line
+    ]
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
