@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from gateway.core.backoff import next_attempt
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
-from gateway.pdf.expiry import renewal_due
 from gateway.pdf.maker import CertificateMaker
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
@@ -103,7 +102,7 @@ class PdfWorker:
             language=language,
         )
         reason = text(language, f"evidence.{record.event.value}")
-        pdf = await self._maker.make(facts, reason)
+        made = await self._maker.make(facts, reason)
         mail = NewOutbound(
             id=job.evidence_id,
             kind="proof",
@@ -112,7 +111,7 @@ class PdfWorker:
             mail_from=self._registry.bounce_address,
             rcpt=letter.sender_address,
         )
-        return MadePdf(job.evidence_id, pdf, mail, renewal_due(pdf) - self._archive_before)
+        return MadePdf(job.evidence_id, made.pdf, mail, made.renewal_due - self._archive_before)
 
     async def archive_due(self) -> int:
         """Add a PAdES-LTA document timestamp to PDFs whose last timestamp expires soon."""
@@ -121,12 +120,12 @@ class PdfWorker:
             if job.pdf is None:
                 continue
             try:
-                pdf = await self._maker.archive(job.pdf)
-                renew_at = renewal_due(pdf) - self._archive_before
+                archived = await self._maker.archive(job.pdf)
+                renew_at = archived.renewal_due - self._archive_before
                 await self._registry.io(
                     self._queue.store_archived,
                     job.evidence_id,
-                    pdf,
+                    archived.pdf,
                     renew_at=max(renew_at, self._clock() + timedelta(days=1)),
                     now=self._clock(),
                 )

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.pdf.expiry import renewal_due
 from gateway.pdf.render import CertificateFacts, shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.settings import Settings
@@ -82,13 +84,23 @@ def _seal_here() -> PdfSealer:
     return _sealer
 
 
-def _make(facts: CertificateFacts, reason: str) -> bytes:
-    pdf = shared_renderer().render(facts)
-    return asyncio.run(_seal_here().seal(pdf, reason=reason))
+@dataclass(frozen=True)
+class SealedPdf:
+    """A sealed certificate, and when its last timestamp needs an archive timestamp (read here,
+    in the certificate process: reading the signatures back costs the main loop otherwise)."""
+
+    pdf: bytes
+    renewal_due: datetime
 
 
-def _archive(pdf: bytes) -> bytes:
-    return asyncio.run(_seal_here().archive(pdf))
+def _make(facts: CertificateFacts, reason: str) -> SealedPdf:
+    pdf = asyncio.run(_seal_here().seal(shared_renderer().render(facts), reason=reason))
+    return SealedPdf(pdf, renewal_due(pdf))
+
+
+def _archive(pdf: bytes) -> SealedPdf:
+    archived = asyncio.run(_seal_here().archive(pdf))
+    return SealedPdf(archived, renewal_due(archived))
 
 
 def default_processes() -> int:
@@ -117,11 +129,11 @@ class CertificateMaker:
             initargs=(self._settings,),
         )
 
-    async def make(self, facts: CertificateFacts, reason: str) -> bytes:
+    async def make(self, facts: CertificateFacts, reason: str) -> SealedPdf:
         """The certificate rendered and sealed PAdES-B-LTA."""
         return await self._run(_make, facts, reason)
 
-    async def archive(self, pdf: bytes) -> bytes:
+    async def archive(self, pdf: bytes) -> SealedPdf:
         """pdf with a PAdES-LTA document timestamp added."""
         return await self._run(_archive, pdf)
 
