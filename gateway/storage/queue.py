@@ -80,14 +80,9 @@ class Queue:
         self, db: Any, row_key: str, error: str | None, *, max_error: int = MAX_ERROR, **values: Any
     ) -> None:
         """The job failed for good: state "failed", the try counted, its error kept."""
-        self.finish_row(
-            db,
-            row_key,
-            counted=True,
-            state="failed",
-            last_error=None if error is None else error[:max_error],
-            **values,
-        )
+        changes: dict[str, Any] = {"state": "failed", **values}
+        changes["last_error"] = None if error is None else error[:max_error]
+        self.finish_row(db, row_key, counted=True, **changes)
 
     def retry_row(
         self,
