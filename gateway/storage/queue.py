@@ -111,7 +111,7 @@ class Queue:
         with engine.begin() as db:
             self.retry_row(db, row_key, error, retry_at=retry_at)
 
-    def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> Any:
+    def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> datetime | None:
         """The earliest due time of a waiting row (for the scheduler's sleep), or None."""
         column = self.table.c[due or self.due]
         found = db.execute(
