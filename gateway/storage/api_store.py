@@ -399,7 +399,7 @@ class ApiStore:
 
     def webhook_sent(self, job: WebhookJob, now: datetime) -> None:
         with self.engine.begin() as db:
-            WEBHOOKS.finish_row(db, job.id, state="sent", sent_at=now, attempts=job.attempts + 1)
+            WEBHOOKS.finish_row(db, job.id, counted=True, state="sent", sent_at=now)
             db.execute(
                 update(t.webhook_endpoints)
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)

@@ -95,7 +95,7 @@ class Queue:
         max_error: int = MAX_ERROR,
     ) -> None:
         """A try failed for now: count it, keep its error, free the lease, come back at
-        retry_at (the backoff is the caller's: gateway.core.retry)."""
+        retry_at (the backoff is the caller's: gateway.core.backoff)."""
         retry_row(
             db,
             self.table,

@@ -1,8 +1,9 @@
 """LetterStore: every SQL statement of the gateway; returns core types, never rows.
 
-Methods are synchronous (SQLAlchemy Core) and run in the registry's executor. Work shared by
-several gateway processes is claimed with a lease (`claimed_until`) and every state change is a
-compare-and-set on the delivery's state, so two processes never issue the same evidence twice.
+Methods are synchronous (SQLAlchemy Core) and run in the registry's executor. Every state change
+is a compare-and-set on the delivery's state, so two processes never issue the same evidence
+twice. The background work these changes queue (seals, mails, PDFs, SMS, webhook posts) is
+leased by the queues of storage/queue.py; the seal queue is seal_queue.py.
 """
 
 from __future__ import annotations
