@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, func, select, true, update
 
-from gateway.storage.leases import MAX_ERROR, OWNER_OPTION, claim, retry_row, unclaimed
+from gateway.storage.leases import OWNER_OPTION, claim, unclaimed
 from gateway.storage.times import utc
+
+MAX_ERROR = 2000  # characters of a try's error kept on its row
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,18 @@ class Queue:
     ) -> None:
         """A try failed for now: count it, keep its error, free the lease, come back at
         retry_at (the backoff is the caller's: gateway.core.backoff)."""
-        retry_row(
-            db,
-            self.table,
-            row_key,
-            error,
-            retry_at=retry_at,
-            due=due or self.due,
-            key=self.key,
-            max_error=max_error,
+        table = self.table
+        db.execute(
+            update(table)
+            .where(table.c[self.key] == row_key)
+            .values(
+                {
+                    table.c.attempts: table.c.attempts + 1,
+                    table.c.last_error: error[:max_error],
+                    table.c[due or self.due]: retry_at,
+                    table.c.claimed_until: None,
+                }
+            )
         )
 
     def retry(self, engine: Engine, row_key: str, error: str, *, retry_at: datetime) -> None:
