@@ -36,7 +36,8 @@ from gateway.storage.account_store import AccountStore
 from gateway.storage.outbound import OutboundQueue
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.queue_stats import next_due
-from gateway.storage.store import LetterStore, NewOutbound, NewSeal, PendingMail
+from gateway.storage.seal_queue import NewSeal, SealQueue
+from gateway.storage.store import LetterStore, NewOutbound, PendingMail
 
 if TYPE_CHECKING:
     from gateway.housekeeping import Housekeeping
@@ -77,6 +78,7 @@ class Scheduler:
         self._registry = registry
         self._store = store
         self._mails = OutboundQueue(store.engine)
+        self._seals = SealQueue(store.engine)
         self._sealer = sealer
         self._timestamper = timestamper
         self._transport = transport
@@ -165,8 +167,8 @@ class Scheduler:
     # sealing ----------------------------------------------------------------------------
 
     async def seal_pending(self) -> int:
-        """Seal the claimed evidence, then store every seal with one commit (see store_seals)."""
-        pending = await self._registry.io(self._store.claim_unsealed, self._clock(), LEASE)
+        """Seal the claimed evidence, then store the seals with one commit (SealQueue.store)."""
+        pending = await self._registry.io(self._seals.claim, self._clock(), LEASE)
         seals = []
         for item in pending:
             try:
@@ -183,7 +185,7 @@ class Scheduler:
                 log.warning(
                     "evidence %s not timestamped yet (%s); retry at %s", item.id, err, retry
                 )
-                await self._registry.io(self._store.seal_failed, item.id, str(err), retry_at=retry)
+                await self._registry.io(self._seals.failed, item.id, str(err), retry_at=retry)
                 continue
             if item.type.yields_proof and item.channel is None and self._pdfs is not None:
                 seals.append(NewSeal(item.id, p7s, pdf_for=item.delivery_id))
@@ -205,7 +207,7 @@ class Scheduler:
         if seals:
             # until this commit the claimed evidence stays unsealed: after a crash its lease
             # expires and it is sealed again (a second seal of the same XML is as good)
-            await self._registry.io(self._store.store_seals, seals, now=self._clock())
+            await self._registry.io(self._seals.store, seals, now=self._clock())
         return len(pending)
 
     # outbound mail ----------------------------------------------------------------------

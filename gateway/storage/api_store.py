@@ -18,9 +18,9 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import lease_owner, retry_row, unclaimed
 from gateway.storage.store import AccountRecord, _delivery, _letter
 from gateway.storage.times import maybe_utc, utc
+from gateway.storage.webhook_queue import WEBHOOKS
 
 LEASE = timedelta(minutes=2)  # a webhook post's lease: longer than its timeout
 
@@ -373,12 +373,7 @@ class ApiStore:
                     row.claimed_until is not None and utc(row.claimed_until) > now
                 ):
                     continue
-                won = db.execute(
-                    update(d)
-                    .where(d.c.id == row.job_id, unclaimed(d, now))
-                    .values(claimed_until=now + lease, claimed_by=lease_owner(self.engine))
-                ).rowcount
-                if not won:
+                if not WEBHOOKS.lease_row(db, row.job_id, now=now, lease=lease):
                     continue
                 jobs.append(
                     WebhookJob(
@@ -399,31 +394,12 @@ class ApiStore:
         return jobs
 
     def next_webhook_due(self) -> datetime | None:
-        query = (
-            select(func.min(t.webhook_deliveries.c.next_attempt_at))
-            .join(t.webhook_endpoints)
-            .where(
-                t.webhook_deliveries.c.state == "pending",
-                t.webhook_endpoints.c.disabled_at.is_(None),
-            )
-        )
         with self.engine.connect() as db:
-            found = db.execute(query).scalar()
-        return None if found is None else utc(found)
+            return WEBHOOKS.next_due(db)
 
     def webhook_sent(self, job: WebhookJob, now: datetime) -> None:
         with self.engine.begin() as db:
-            db.execute(
-                update(t.webhook_deliveries)
-                .where(t.webhook_deliveries.c.id == job.id)
-                .values(
-                    state="sent",
-                    sent_at=now,
-                    attempts=job.attempts + 1,
-                    last_error=None,
-                    claimed_until=None,
-                )
-            )
+            WEBHOOKS.finish_row(db, job.id, counted=True, state="sent", sent_at=now)
             db.execute(
                 update(t.webhook_endpoints)
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)
@@ -445,7 +421,7 @@ class ApiStore:
         Disabling queues `notice` to the account's address in the outbound table, in the same
         commit: the scheduler sends it (retried, durable) like every other mail."""
         with self.engine.begin() as db:
-            retry_row(db, t.webhook_deliveries, job.id, error, retry_at=retry_at, max_error=500)
+            WEBHOOKS.retry_row(db, job.id, error, retry_at=retry_at, max_error=500)
             failures = db.execute(
                 update(t.webhook_endpoints)
                 .where(t.webhook_endpoints.c.id == job.endpoint.id)

@@ -16,9 +16,11 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
-from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.queue import Queue
 from gateway.storage.times import utc
+
+SMS = Queue(t.sms_outbound, waiting=t.sms_outbound.c.state == "pending")
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,13 @@ def use_code(db: Any, *, code_id: str, now: datetime) -> None:
 
 def finish_sms(db: Any, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:
     """Close an SMS (sent or failed) and erase its text and, for a code, the clear code."""
-    values: dict[str, Any] = {
-        "state": state,
-        "text": None,
-        "claimed_until": None,
-        "last_error": error[:2000] if error else None,
-        "attempts": t.sms_outbound.c.attempts + 1,
-    }
     if state == "sent":
-        values["sent_at"] = now
-    db.execute(update(t.sms_outbound).where(t.sms_outbound.c.id == sms_id).values(**values))
+        last_error = error[:2000] if error else None
+        SMS.finish_row(
+            db, sms_id, counted=True, state=state, sent_at=now, text=None, last_error=last_error
+        )
+    else:
+        SMS.give_up_row(db, sms_id, error or None, state=state, text=None)
     db.execute(
         update(t.recipient_codes).where(t.recipient_codes.c.id == sms_id).values(pending_code=None)
     )
@@ -234,9 +233,7 @@ class IdentityStore:
     # the SMS queue ----------------------------------------------------------------------
 
     def claim_sms(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingSms]:
-        c = t.sms_outbound.c
-        due = (c.state == "pending") & (c.next_attempt_at <= now)
-        rows = claim(self.engine, t.sms_outbound, due, now=now, lease=lease, limit=limit)
+        rows = SMS.claim(self.engine, now=now, lease=lease, limit=limit)
         return [
             PendingSms(
                 r.id, r.kind, r.delivery_id, r.phone, r.text or "", r.attempts, utc(r.created_at)
@@ -249,4 +246,4 @@ class IdentityStore:
             finish_sms(db, sms_id, state, error, now=now)
 
     def retry_sms(self, sms_id: str, error: str, *, retry_at: datetime) -> None:
-        retry_later(self.engine, t.sms_outbound, sms_id, error, retry_at=retry_at)
+        SMS.retry(self.engine, sms_id, error, retry_at=retry_at)

@@ -1,4 +1,4 @@
-"""Work queues shared by several gateway processes: rows are leased before they are worked on.
+"""Leases of the work queues (queue.py), shared by several processes: a row is leased first.
 
 A lease is `claimed_until` (the time after which anyone may take the row again) and
 `claimed_by`, the instance id of the process holding it (see storage/instances.py). The id is
@@ -82,51 +82,3 @@ def release_leases(engine: Engine, owner: str) -> int:
                 .values(claimed_until=None, claimed_by=None)
             ).rowcount
     return released
-
-
-MAX_ERROR = 2000  # characters of a try's error kept on its row
-
-
-def retry_later(
-    engine: Engine,
-    table: Any,
-    row_key: str,
-    error: str,
-    *,
-    retry_at: datetime,
-    due: str = "next_attempt_at",
-    key: str = "id",
-) -> None:
-    """A try failed for now: count it, keep its error, free the lease, come back at retry_at.
-
-    The one retry of every queue (seals, mails, PDFs, SMS, webhooks); `due` names the column
-    the queue's claim reads (PDF renewals come back through renew_at).
-    """
-    with engine.begin() as db:
-        retry_row(db, table, row_key, error, retry_at=retry_at, due=due, key=key)
-
-
-def retry_row(
-    db: Any,
-    table: Any,
-    row_key: str,
-    error: str,
-    *,
-    retry_at: datetime,
-    due: str = "next_attempt_at",
-    key: str = "id",
-    max_error: int = MAX_ERROR,
-) -> None:
-    """`retry_later` inside the caller's transaction (when more changes go with it)."""
-    db.execute(
-        update(table)
-        .where(table.c[key] == row_key)
-        .values(
-            {
-                table.c.attempts: table.c.attempts + 1,
-                table.c.last_error: error[:max_error],
-                table.c[due]: retry_at,
-                table.c.claimed_until: None,
-            }
-        )
-    )

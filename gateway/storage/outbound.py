@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, update
 
 from gateway.storage import tables as t
-from gateway.storage.leases import claim, retry_later
+from gateway.storage.queue import Queue
 from gateway.storage.times import utc
+
+MAILS = Queue(t.outbound, waiting=t.outbound.c.state == "pending")
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,13 @@ def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
 
 def finish_mail_row(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
     """Close a mail ("sent" or "failed") in the caller's transaction."""
-    values: dict[str, Any] = {
-        "state": state,
-        "claimed_until": None,
-        "last_error": error,
-        "attempts": t.outbound.c.attempts + 1,
-        "message": None,  # kept only while a resend is possible
-    }
+    # the bytes are kept only while a resend is possible
     if state == "sent":
-        values["sent_at"] = now
-    db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(**values))
+        MAILS.finish_row(
+            db, mail_id, counted=True, state=state, sent_at=now, last_error=error, message=None
+        )
+    else:
+        MAILS.give_up_row(db, mail_id, error, state=state, message=None)
 
 
 class OutboundQueue:
@@ -82,8 +81,7 @@ class OutboundQueue:
         self.engine = engine
 
     def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        due = (t.outbound.c.state == "pending") & (t.outbound.c.next_attempt_at <= now)
-        rows = claim(self.engine, t.outbound, due, now=now, lease=lease, limit=limit)
+        rows = MAILS.claim(self.engine, now=now, lease=lease, limit=limit)
         return [
             PendingMail(
                 r.id,
@@ -119,4 +117,4 @@ class OutboundQueue:
             finish_mail_row(db, mail_id, state, error, now=now)
 
     def retry(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
-        retry_later(self.engine, t.outbound, mail_id, error, retry_at=retry_at)
+        MAILS.retry(self.engine, mail_id, error, retry_at=retry_at)

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select
 
 from gateway.storage import tables as t
-from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.queue import Queue
 from gateway.storage.times import utc
+
+# made once (pending → done), then renewed (archive timestamps) through renew_at
+PDFS = Queue(t.proof_pdfs, waiting=t.proof_pdfs.c.state == "pending", key="evidence_id")
+RENEWALS = t.proof_pdfs.c.state == "done"
 
 
 @dataclass(frozen=True)
@@ -40,16 +44,7 @@ class MadePdf:
 
 def pdf_due(db: Any) -> list[datetime | None]:
     """Earliest due times of PDF work (for the scheduler's sleep)."""
-    return [
-        db.execute(
-            select(func.min(t.proof_pdfs.c.next_attempt_at)).where(
-                t.proof_pdfs.c.state == "pending"
-            )
-        ).scalar(),
-        db.execute(
-            select(func.min(t.proof_pdfs.c.renew_at)).where(t.proof_pdfs.c.state == "done")
-        ).scalar(),
-    ]
+    return [PDFS.next_due(db), PDFS.next_due(db, waiting=RENEWALS, due="renew_at")]
 
 
 class PdfQueue:
@@ -57,48 +52,29 @@ class PdfQueue:
         self.engine = engine
 
     def claim_pending(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
-        table = t.proof_pdfs
-        due = (table.c.state == "pending") & (table.c.next_attempt_at <= now)
-        return self._jobs(due, table.c.next_attempt_at, now, lease, limit)
+        rows = PDFS.claim(self.engine, now=now, lease=lease, limit=limit)
+        return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def claim_renewals(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
-        table = t.proof_pdfs
-        due = (table.c.state == "done") & (table.c.renew_at <= now)
-        return self._jobs(due, table.c.renew_at, now, lease, limit)
-
-    def _jobs(
-        self, due: Any, order: Any, now: datetime, lease: timedelta, limit: int
-    ) -> list[PdfJob]:
-        rows = claim(
-            self.engine,
-            t.proof_pdfs,
-            due,
-            now=now,
-            lease=lease,
-            limit=limit,
-            order=order,
-            key="evidence_id",
+        rows = PDFS.claim(
+            self.engine, now=now, lease=lease, limit=limit, waiting=RENEWALS, due="renew_at"
         )
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
         """Store several PDFs and queue their proof mails in one transaction, each once."""
-        table = t.proof_pdfs
         stored = []
         with self.engine.begin() as db:
             for item in made:
-                done = db.execute(
-                    update(table)
-                    .where(table.c.evidence_id == item.evidence_id, table.c.state == "pending")
-                    .values(
-                        state="done",
-                        pdf=item.pdf,
-                        made_at=now,
-                        renew_at=item.renew_at,
-                        claimed_until=None,
-                        last_error=None,
-                    )
-                ).rowcount
+                done = PDFS.finish_row(
+                    db,
+                    item.evidence_id,
+                    where=PDFS.waiting,
+                    state="done",
+                    pdf=item.pdf,
+                    made_at=now,
+                    renew_at=item.renew_at,
+                )
                 if done:
                     insert_mails(db, [item.mail], now)
                 stored.append(bool(done))
@@ -107,27 +83,13 @@ class PdfQueue:
     def store_archived(
         self, evidence_id: str, pdf: bytes, *, renew_at: datetime, now: datetime
     ) -> None:
-        table = t.proof_pdfs
         with self.engine.begin() as db:
-            db.execute(
-                update(table)
-                .where(table.c.evidence_id == evidence_id)
-                .values(
-                    pdf=pdf, archived_at=now, renew_at=renew_at, claimed_until=None, last_error=None
-                )
-            )
+            PDFS.finish_row(db, evidence_id, pdf=pdf, archived_at=now, renew_at=renew_at)
 
     def failed(self, evidence_id: str, error: str, *, retry_at: datetime, renewal: bool) -> None:
-        due = "renew_at" if renewal else "next_attempt_at"
-        retry_later(
-            self.engine,
-            t.proof_pdfs,
-            evidence_id,
-            error,
-            retry_at=retry_at,
-            due=due,
-            key="evidence_id",
-        )
+        with self.engine.begin() as db:
+            due = "renew_at" if renewal else "next_attempt_at"
+            PDFS.retry_row(db, evidence_id, error, retry_at=retry_at, due=due)
 
     def pdf(self, evidence_id: str) -> bytes | None:
         """The latest PDF of an evidence, or None when not (yet) made."""

@@ -11,7 +11,9 @@ from sqlalchemy import Engine, func, select
 
 from gateway.core.letter import State
 from gateway.storage import tables as t
+from gateway.storage.outbound import MAILS
 from gateway.storage.pdf_queue import pdf_due
+from gateway.storage.seal_queue import SEALS
 from gateway.storage.times import utc
 
 
@@ -62,14 +64,8 @@ def next_due(engine: Engine) -> datetime | None:
     """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
     with engine.connect() as db:
         times = [
-            db.execute(
-                select(func.min(t.outbound.c.next_attempt_at)).where(
-                    t.outbound.c.state == "pending"
-                )
-            ).scalar(),
-            db.execute(
-                select(func.min(t.evidence.c.next_attempt_at)).where(t.evidence.c.p7s.is_(None))
-            ).scalar(),
+            MAILS.next_due(db),
+            SEALS.next_due(db),
             db.execute(
                 select(func.min(t.deliveries.c.deadline)).where(
                     t.deliveries.c.state == State.NOTIFIED.value

@@ -1,8 +1,9 @@
 """LetterStore: every SQL statement of the gateway; returns core types, never rows.
 
-Methods are synchronous (SQLAlchemy Core) and run in the registry's executor. Work shared by
-several gateway processes is claimed with a lease (`claimed_until`) and every state change is a
-compare-and-set on the delivery's state, so two processes never issue the same evidence twice.
+Methods are synchronous (SQLAlchemy Core) and run in the registry's executor. Every state change
+is a compare-and-set on the delivery's state, so two processes never issue the same evidence
+twice. The background work these changes queue (seals, mails, PDFs, SMS, webhook posts) is
+leased by the queues of storage/queue.py; the seal queue is seal_queue.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, insert, select, update
@@ -18,7 +19,6 @@ from sqlalchemy import Engine, Row, insert, select, update
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
-from gateway.storage.leases import claim, retry_later
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
 from gateway.storage.outbound import finish_mail_row, insert_mails
@@ -48,26 +48,6 @@ class NewEvidence:
     xml: bytes
     xml_sha256: str
     channel: str | None = None  # None: email; "sms"
-
-
-@dataclass(frozen=True)
-class PendingEvidence:
-    id: str
-    delivery_id: str
-    type: EvidenceType
-    xml: bytes
-    attempts: int
-    channel: str | None = None
-
-
-@dataclass(frozen=True)
-class NewSeal:
-    """A sealed evidence to store: its .p7s, the mails it queues, its PDF job's delivery."""
-
-    evidence_id: str
-    p7s: bytes
-    mails: Sequence[NewOutbound] = ()
-    pdf_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -387,50 +367,6 @@ class LetterStore:
         )
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
-
-    def claim_unsealed(
-        self, now: datetime, lease: timedelta, limit: int = 50
-    ) -> list[PendingEvidence]:
-        due = t.evidence.c.p7s.is_(None) & (t.evidence.c.next_attempt_at <= now)
-        rows = claim(self.engine, t.evidence, due, now=now, lease=lease, limit=limit)
-        return [
-            PendingEvidence(r.id, r.delivery_id, EvidenceType(r.type), r.xml, r.attempts, r.channel)
-            for r in rows
-        ]
-
-    def store_seals(self, seals: Sequence[NewSeal], *, now: datetime) -> list[bool]:
-        """Store several seals in one transaction (one commit), each compare-and-set.
-
-        An evidence sealed meanwhile by another process keeps its seal (False at its index) and
-        queues nothing.
-        """
-        with self.engine.begin() as db:
-            return [self._store_seal(db, seal, now) for seal in seals]
-
-    def _store_seal(self, db: Any, seal: NewSeal, now: datetime) -> bool:
-        done = db.execute(
-            update(t.evidence)
-            .where(t.evidence.c.id == seal.evidence_id, t.evidence.c.p7s.is_(None))
-            .values(p7s=seal.p7s, sealed_at=now, claimed_until=None, last_error=None)
-        ).rowcount
-        if done:
-            # the public evidence log appends it later (gateway.evidence.log_sequencer)
-            db.execute(insert(t.log_queue).values(evidence_id=seal.evidence_id, queued_at=now))
-            insert_mails(db, seal.mails, now)
-            if seal.pdf_for is not None:
-                db.execute(
-                    insert(t.proof_pdfs).values(
-                        evidence_id=seal.evidence_id,
-                        delivery_id=seal.pdf_for,
-                        state="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                    )
-                )
-        return bool(done)
-
-    def seal_failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
-        retry_later(self.engine, t.evidence, evidence_id, error, retry_at=retry_at)
 
 
 def _same_chain(last: str | None) -> Any:

@@ -1,6 +1,8 @@
-"""Queueing webhook events in the transaction that records the evidence (no event is lost).
+"""The webhook queue (WEBHOOKS); events are queued in the transaction that records the
+evidence (no event is lost).
 
-Imported by LetterStore; it knows only the tables, so that it imports nothing of the store.
+Imported by LetterStore; it knows only the tables and the Queue, so that it imports nothing of
+the store. Leasing, posting order and the endpoint's failures are ApiStore's (api_store.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from gateway.storage import tables as t
+from gateway.storage.queue import Queue
+
+_ENABLED = select(t.webhook_endpoints.c.id).where(t.webhook_endpoints.c.disabled_at.is_(None))
+# waiting: pending, for an endpoint that is enabled (a disabled one's events wait for it)
+WEBHOOKS = Queue(
+    t.webhook_deliveries,
+    waiting=(t.webhook_deliveries.c.state == "pending")
+    & t.webhook_deliveries.c.endpoint_id.in_(_ENABLED),
+)
 
 
 def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:

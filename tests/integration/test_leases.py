@@ -21,7 +21,8 @@ from gateway.storage import tables as t
 from gateway.storage.api_store import ApiStore
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
-from gateway.storage.leases import QUEUES, claim, retry_later, with_lease_owner
+from gateway.storage.leases import QUEUES, claim, with_lease_owner
+from gateway.storage.outbound import MAILS
 
 LEASE = timedelta(minutes=2)
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
@@ -211,12 +212,12 @@ def test_a_killed_process_webhook_post_is_released(
 def test_a_retry_counts_the_try_keeps_its_error_frees_the_lease_and_sets_the_next_time(
     engine: Engine,
 ) -> None:
-    """retry_later, the one retry of every queue: the row comes back at retry_at, unleased."""
+    """Queue.retry, the one retry of every queue: the row comes back at retry_at, unleased."""
     queued_mails(engine, 1)
     [row] = claim(engine, t.outbound, due(), now=NOW, lease=LEASE, limit=1)
     assert row.claimed_until is not None
     later = NOW + timedelta(minutes=7)
-    retry_later(engine, t.outbound, row.id, "451 4.3.0 busy" + "x" * 3000, retry_at=later)
+    MAILS.retry(engine, row.id, "451 4.3.0 busy" + "x" * 3000, retry_at=later)
     with engine.connect() as db:
         after = db.execute(select(t.outbound).where(t.outbound.c.id == row.id)).one()
     assert (after.attempts, after.claimed_until) == (1, None)

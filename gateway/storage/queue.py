@@ -1,0 +1,125 @@
+"""One work queue over one table: claim with a lease, finish, retry with backoff, give up.
+
+Every queue of the gateway (seals, mails, PDFs, SMS, webhooks) is a `Queue`; the rows they
+share are `claimed_until`, `claimed_by`, `attempts`, `last_error` and a due column (mostly
+`next_attempt_at`). The lease itself is storage/leases.py (`claim`, `release_leases`). The
+`*_row` methods work in the caller's transaction, so a job's end commits with what goes with it
+(a seal with its mails, a mail with its delivery's evidence); the others open their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, select, true, update
+
+from gateway.storage.leases import OWNER_OPTION, claim, unclaimed
+from gateway.storage.times import utc
+
+MAX_ERROR = 2000  # characters of a try's error kept on its row
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A leased queue: `table`, its key column, what a waiting row is, its due column."""
+
+    table: Any
+    waiting: Any = None  # a where clause: the row still has work to do (default: every row)
+    key: str = "id"
+    due: str = "next_attempt_at"
+
+    def _waiting(self) -> Any:
+        return true() if self.waiting is None else self.waiting
+
+    def claim(
+        self,
+        engine: Engine,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        waiting: Any = None,
+        due: str | None = None,
+    ) -> list[Row[Any]]:
+        """Lease up to limit waiting rows whose due time has come, oldest due first."""
+        column = self.table.c[due or self.due]
+        where = (self._waiting() if waiting is None else waiting) & (column <= now)
+        return claim(
+            engine, self.table, where, now=now, lease=lease, limit=limit, order=column, key=self.key
+        )
+
+    def lease_row(self, db: Any, row_key: str, *, now: datetime, lease: timedelta) -> bool:
+        """Lease one row already chosen by the caller (compare-and-set); True when won."""
+        column = self.table.c[self.key]
+        won = db.execute(
+            update(self.table)
+            .where(column == row_key, unclaimed(self.table, now))
+            .values(
+                claimed_until=now + lease, claimed_by=db.get_execution_options().get(OWNER_OPTION)
+            )
+        ).rowcount
+        return bool(won)
+
+    def finish_row(
+        self, db: Any, row_key: str, *, where: Any = None, counted: bool = False, **values: Any
+    ) -> bool:
+        """The job is done: free the lease, clear the error, set values. `where` makes it a
+        compare-and-set (False when another process finished it first); `counted` adds the
+        try to `attempts`."""
+        table = self.table
+        query = update(table).where(table.c[self.key] == row_key)
+        if where is not None:
+            query = query.where(where)
+        changes: dict[str, Any] = {"claimed_until": None, "last_error": None}
+        if counted:
+            changes["attempts"] = table.c.attempts + 1
+        changes.update(values)
+        return bool(db.execute(query.values(**changes)).rowcount)
+
+    def give_up_row(
+        self, db: Any, row_key: str, error: str | None, *, max_error: int = MAX_ERROR, **values: Any
+    ) -> None:
+        """The job failed for good: state "failed", the try counted, its error kept."""
+        changes: dict[str, Any] = {"state": "failed", **values}
+        changes["last_error"] = None if error is None else error[:max_error]
+        self.finish_row(db, row_key, counted=True, **changes)
+
+    def retry_row(
+        self,
+        db: Any,
+        row_key: str,
+        error: str,
+        *,
+        retry_at: datetime,
+        due: str | None = None,
+        max_error: int = MAX_ERROR,
+    ) -> None:
+        """A try failed for now: count it, keep its error, free the lease, come back at
+        retry_at (the backoff is the caller's: gateway.core.backoff)."""
+        table = self.table
+        db.execute(
+            update(table)
+            .where(table.c[self.key] == row_key)
+            .values(
+                {
+                    table.c.attempts: table.c.attempts + 1,
+                    table.c.last_error: error[:max_error],
+                    table.c[due or self.due]: retry_at,
+                    table.c.claimed_until: None,
+                }
+            )
+        )
+
+    def retry(self, engine: Engine, row_key: str, error: str, *, retry_at: datetime) -> None:
+        with engine.begin() as db:
+            self.retry_row(db, row_key, error, retry_at=retry_at)
+
+    def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> datetime | None:
+        """The earliest due time of a waiting row (for the scheduler's sleep), or None."""
+        column = self.table.c[due or self.due]
+        found = db.execute(
+            select(func.min(column)).where(self._waiting() if waiting is None else waiting)
+        ).scalar()
+        return None if found is None else utc(found)

@@ -1,0 +1,97 @@
+"""storage/queue.Queue, the one work queue: every queue of the gateway is one, and its lease,
+finish, give-up and retry behave alike (real database, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from gateway.storage import tables as t
+from gateway.storage.database import create_schema, open_engine
+from gateway.storage.identity_store import SMS
+from gateway.storage.leases import QUEUES
+from gateway.storage.outbound import MAILS
+from gateway.storage.pdf_queue import PDFS
+from gateway.storage.queue import Queue
+from gateway.storage.seal_queue import SEALS
+from gateway.storage.webhook_queue import WEBHOOKS
+from tests.integration.test_leases import LEASE, NOW, queued_mails
+
+STORAGE = Path(__file__).resolve().parents[2] / "gateway" / "storage"
+EVERY_QUEUE = (SEALS, MAILS, PDFS, SMS, WEBHOOKS)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_every_queue_is_released_when_its_holder_dies() -> None:
+    """Each Queue's table is one leases.release_leases frees (Instance.reclaim)."""
+    assert {q.table.name for q in EVERY_QUEUE} == {table.name for table in QUEUES}
+
+
+def test_only_the_queue_and_the_leases_write_a_lease() -> None:
+    """Finishing, giving up and retrying are written once: no other storage module sets
+    claimed_until or claimed_by."""
+    writers = []
+    for path in sorted(STORAGE.glob("*.py")):
+        if path.name in ("queue.py", "leases.py", "tables.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg in ("claimed_until", "claimed_by"):
+                writers.append(f"{path.name}:{node.lineno}")
+            if isinstance(node, ast.Constant) and node.value in ("claimed_until", "claimed_by"):
+                writers.append(f"{path.name}:{node.lineno}")
+    assert writers == []
+
+
+def row(engine: Engine, mail_id: str) -> Any:
+    with engine.connect() as db:
+        return db.execute(select(t.outbound).where(t.outbound.c.id == mail_id)).one()
+
+
+def test_finish_frees_the_lease_and_clears_the_error_once(engine: Engine) -> None:
+    queue = Queue(t.outbound, waiting=t.outbound.c.state == "pending")
+    first, second = queued_mails(engine, 2)
+    claimed = queue.claim(engine, now=NOW, lease=LEASE, limit=5)
+    assert sorted(r.id for r in claimed) == sorted([first, second])
+    assert queue.claim(engine, now=NOW, lease=LEASE, limit=5) == []  # both leased
+    with engine.begin() as db:
+        queue.retry_row(db, first, "busy", retry_at=NOW)
+    [again] = queue.claim(engine, now=NOW, lease=LEASE, limit=5)
+    assert (again.id, again.last_error) == (first, "busy")
+    with engine.begin() as db:
+        assert queue.finish_row(db, first, where=queue.waiting, counted=True, state="sent")
+        # a second finish of the same job (another process got there first) changes nothing
+        assert not queue.finish_row(db, first, where=queue.waiting, counted=True, state="sent")
+    done = row(engine, first)
+    assert (done.state, done.attempts, done.claimed_until, done.last_error) == (
+        "sent",
+        2,
+        None,
+        None,
+    )
+
+
+def test_give_up_counts_the_try_keeps_the_error_and_is_never_claimed_again(engine: Engine) -> None:
+    [mail] = queued_mails(engine, 1)
+    MAILS.claim(engine, now=NOW, lease=LEASE, limit=1)
+    with engine.begin() as db:
+        MAILS.give_up_row(db, mail, "550 5.1.1 " + "x" * 3000, message=None)
+    failed = row(engine, mail)
+    assert (failed.state, failed.attempts, failed.claimed_until) == ("failed", 1, None)
+    assert failed.last_error == ("550 5.1.1 " + "x" * 3000)[:2000]
+    later = NOW + timedelta(days=1)
+    assert MAILS.claim(engine, now=later, lease=LEASE, limit=1) == []
+    with engine.connect() as db:
+        assert MAILS.next_due(db) is None
