@@ -17,6 +17,10 @@ run: $(STAMP)
 	$(BIN)/lre-gateway demo
 	$(BIN)/lre-gateway serve
 
+# two workers (pytest-xdist), a test module per worker at a time: the suite waits on servers and
+# subprocesses more than it computes; PYTEST_ARGS="-p no:xdist" runs it in one process
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: $(STAMP) lint
 	$(BIN)/lre-gateway init
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ locked by another process past the gateway's busy timeout (30 s).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import aiosmtplib
@@ -16,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support import faults
 from tests.support.client import letter_bytes, notification_for, proofs_for, submit, wait_for
-from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.support.gateway import PASSWORD, SENDER, Clock, make_settings, start
 from tests.support.letters import assert_nothing_kept
 from tests.support.tcp_proxy import tcp_proxy
 
@@ -33,7 +34,8 @@ async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
     server = make_url(database_url)
     with tcp_proxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
         url = server.set(port=proxy.port).render_as_string(hide_password=False)
-        async with start(make_settings(tmp_path, url)) as gateway:
+        clock = Clock()
+        async with start(make_settings(tmp_path, url), clock) as gateway:
             host, port = gateway.smtp["submission"]
             before = letter_bytes(SENDER, ["bob@example.ma"], "Avant", "Lettre avant.")
             code, _ = await submit(gateway, SENDER, PASSWORD, ["bob@example.ma"], before)
@@ -56,6 +58,10 @@ async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
                 await smtp.sendmail(SENDER, ["carol@example.ma"], during)  # raises unless 250
             finally:
                 smtp.close()
+            # work leased when the connections were cut (a mail being handed over, a PDF being
+            # made) waits out its lease, never lost: move the gateway's clock past the longest
+            clock.advance(timedelta(minutes=6))
+            gateway.registry.wake()
             await wait_for(
                 lambda: notification_for(gateway, "carol@example.ma"), within=30, what="notice"
             )

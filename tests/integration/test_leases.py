@@ -23,9 +23,7 @@ from gateway.storage.database import create_schema, open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import QUEUES, claim, with_lease_owner
 from gateway.storage.outbound import MAILS
-
-LEASE = timedelta(minutes=2)
-NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+from tests.support.leases import LEASE, NOW, due, queued_mails
 
 HOLDER = """
 import sys
@@ -36,7 +34,7 @@ from gateway.storage.instances import Instance
 from gateway.storage.leases import QUEUES, claim, with_lease_owner
 from gateway.storage import tables as t
 from gateway.storage.api_store import ApiStore
-from tests.integration.test_leases import NOW, due
+from tests.support.leases import NOW, due
 instance = Instance.start(Path(sys.argv[2]))
 engine = with_lease_owner(open_engine(sys.argv[1]), instance.id)
 rows = claim(engine, t.outbound, due(), now=NOW, lease=timedelta(minutes=2), limit=1)
@@ -51,51 +49,12 @@ from gateway.storage.api_store import ApiStore
 from gateway.storage.database import open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
-from tests.integration.test_leases import NOW
+from tests.support.leases import NOW
 instance = Instance.start(Path(sys.argv[2]))
 engine = with_lease_owner(open_engine(sys.argv[1]), instance.id)
 print(ApiStore(engine).due_webhooks(NOW)[0].id, flush=True)
 sys.stdin.read()  # hold the lease until killed
 """
-
-
-def due() -> object:
-    return t.outbound.c.state == "pending"
-
-
-def queued_mails(engine: Engine, count: int) -> list[str]:
-    """An account, a letter, a delivery and `count` pending mails, inserted as rows."""
-    with engine.begin() as db:
-        db.execute(
-            insert(t.accounts).values(
-                id="a1", email="s@example.ma", name="S", password_hash="x", language="fr",
-                created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        db.execute(
-            insert(t.letters).values(
-                id="l1", reference="LRE-20261130-AAAAAAAA", account_id="a1",
-                sender_address="s@example.ma", sender_name="S", sender_authentication="test",
-                subject="", message_size=0, message_sha256="0" * 64, attachments="[]",
-                deposited_at=NOW, retain_until=NOW, key_id="k", wrapped_key=b"k", content=b"c",
-            )
-        )  # fmt: skip
-        db.execute(
-            insert(t.deliveries).values(
-                id="d1", letter_id="l1", recipient="r@example.com", token_hash="t" * 64,
-                state="DEPOSITED", deadline=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        ids = [f"m{n}" for n in range(count)]
-        for mail_id in ids:
-            db.execute(
-                insert(t.outbound).values(
-                    id=mail_id, kind="notification", delivery_id="d1", mail_from="b@x",
-                    rcpt="r@example.com", state="pending", attempts=0, created_at=NOW,
-                    next_attempt_at=NOW,
-                )
-            )  # fmt: skip
-    return ids
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
 from gateway.storage.webhook_queue import WEBHOOKS
-from tests.integration.test_leases import LEASE, NOW, queued_mails
+from tests.support.leases import LEASE, NOW, queued_mails
 
 STORAGE = Path(__file__).resolve().parents[2] / "gateway" / "storage"
 EVERY_QUEUE = (SEALS, MAILS, PDFS, SMS, WEBHOOKS)
