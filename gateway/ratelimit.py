@@ -36,24 +36,18 @@ class RateLimit:
 
     async def retry_after(self, subject: str) -> int | None:
         """Count one request; None when it may go ahead, else the seconds to wait."""
-        if self._burst <= 0:
-            return None
-        found: int | None = await self._io(
-            self._store.take,
-            self._scope,
-            subject,
-            rate=self._rate,
-            burst=self._burst,
-            now=self._clock().timestamp(),
-        )
-        return found
+        return await self._ask(self._store.take, subject)
 
     async def waiting(self, subject: str) -> int | None:
         """The seconds to wait before the next one counts, without counting one; None: now."""
+        return await self._ask(self._store.waiting, subject)
+
+    async def _ask(self, bucket: Callable[..., int | None], subject: str) -> int | None:
+        """`bucket` (the store's take or waiting) for this scope and subject, off the loop."""
         if self._burst <= 0:
             return None
         found: int | None = await self._io(
-            self._store.waiting,
+            bucket,
             self._scope,
             subject,
             rate=self._rate,
