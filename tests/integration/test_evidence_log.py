@@ -98,7 +98,9 @@ async def test_sealed_evidence_is_logged_served_and_its_inclusion_proven(
             assert response.status == 200  # the TSA dated this checkpoint
         engine = gateway.store.engine
         with engine.connect() as db:
-            row = db.execute(select(t.evidence).where(t.evidence.c.p7s.is_not(None))).first()
+            sealed = t.evidence.c.p7s.is_not(None)
+            deposit = t.evidence.c.type == "SubmissionAcceptance"  # not "whichever comes first"
+            row = db.execute(select(t.evidence).where(sealed, deposit)).first()
         assert row is not None
         async with http.get(f"{gateway.web_url}/log/proof/{row.id}") as response:
             assert response.status == 200
