@@ -48,6 +48,7 @@ _EMAIL_ERRORS: Final = (
     RecursionError,
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_SURROGATE: Final = re.compile("[\udc80-\udcff]")
 _MARKUP: Final = re.compile(r"<(?:[A-Za-z!?]|/[A-Za-z])")  # a "<" before anything else is text
 _TAG: Final = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:-]*)")
 _SKIP: Final = frozenset({"script", "style", "head", "title", "template"})
@@ -312,7 +313,14 @@ def _header_text(message: Message, name: str) -> str:
 
 
 def _clean(text: str) -> str:
-    """One line of text: control characters (folding, encoded CR/LF/NUL) become single spaces."""
+    """One line of text: control characters (folding, encoded CR/LF/NUL) become single spaces.
+
+    Header bytes outside ASCII (raw UTF-8 as RFC 6532 allows, or a client that skips RFC 2047)
+    reach here as surrogates, as the parser keeps them: read them as UTF-8, a byte that is not
+    UTF-8 becoming U+FFFD, so no surrogate ever reaches a proof, a page or the database.
+    """
+    if _SURROGATE.search(text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return _CONTROL.sub(" ", text).strip()
 
 

@@ -175,3 +175,29 @@ async def test_an_unknown_recipient_language_refuses_the_letter(demo: Running) -
     assert "5.6.0" in text
     assert "LRE-Recipient-Language" in text
     assert notification_for(demo, BOB) == []
+
+
+async def test_raw_utf8_headers_are_read_as_utf8_and_the_name_stays_declared(
+    demo: Running,
+) -> None:
+    """Headers in raw UTF-8 (as swaks or an SMTPUTF8 client writes them, no RFC 2047): the
+    letter is deposited (it was a 451 once: surrogates reached the database), the subject and
+    declared name read as written, a byte that is not UTF-8 shown as U+FFFD."""
+    data = (
+        f'From: "{SPOOFED}" <{DEMO}>\r\n'
+        f'To: "Bob Martín (+212 6 12 34 56 78)" <{BOB}>\r\n'
+        "Subject: Mise en demeure n°7 — loyer d'été\r\n"
+        "\r\n"
+        "Vous êtes convoqué.\r\n"
+    ).encode()
+    data = data.replace("loyer d'été".encode(), b"loyer d'\xe9t\xc3\xa9")  # one Latin-1 byte
+    code, _ = await submit(demo, DEMO, PASSWORD, [BOB], data)
+    assert code == 250
+
+    [proof] = await wait_for(lambda: deposit_proofs(demo, 1), what="the proof of deposit")
+    record = from_xml(proof.xml)
+    assert record.sender_name == "Demo Sender"
+    assert record.subject == "Mise en demeure n°7 — loyer d'\ufffdté"
+    assert f"Nom indiqué par l'expéditeur (non vérifié) : {SPOOFED}" in proof.text.splitlines()
+    [sms] = await wait_for(lambda: sms_to(demo, "+212612345678"), what="Bob's SMS")
+    assert SPOOFED not in sms

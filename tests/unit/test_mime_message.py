@@ -332,3 +332,29 @@ def test_binary_garbage_does_not_raise() -> None:
 def test_html_to_text_reads_hostile_markup_once(junk: str) -> None:
     """200,000 repetitions of an unclosed tag or comment (minutes in HTMLParser) end the text."""
     assert html_to_text("<p>Hello &amp; welcome</p>" + junk * 200_000).startswith("Hello & welcome")
+
+
+def test_raw_utf8_headers_are_read_as_utf8_and_stray_bytes_replaced() -> None:
+    """Headers in raw UTF-8 (RFC 6532, or a client that skips RFC 2047): name, subject and file
+    name come out as written; a byte that is not UTF-8 becomes U+FFFD, never a surrogate."""
+    raw = crlf(
+        'From: "Ministère de la Justice" <demo@example.ma>\n'
+        "To: bob@example.com\n"
+        "Subject: Convocation — été\n"
+        'Content-Type: multipart/mixed; boundary="b"\n'
+        "\n"
+        "--b\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "\n"
+        "Bonjour\n"
+        "--b\n"
+        "Content-Type: application/pdf\n"
+        'Content-Disposition: attachment; filename="pièce signée.pdf"\n'
+        "\n"
+        "x\n"
+        "--b--\n"
+    ).replace("été".encode(), b"\xe9t\xc3\xa9")
+    parsed = parse_message(raw)
+    assert parsed.from_display == "Ministère de la Justice"
+    assert parsed.subject == "Convocation — \ufffdté"
+    assert [attachment.name for attachment in parsed.attachments] == ["pièce signée.pdf"]
