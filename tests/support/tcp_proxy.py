@@ -66,6 +66,11 @@ class TcpProxy:
         await self._cut()
         if self._server is not None:
             self._server.close()
+        # the connections' tasks end here, their errors read, before the loop stops under them
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._up:
