@@ -24,7 +24,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway.bounces import Bounces
 from gateway.core.address import is_mailbox
 from gateway.core.sender import Account
-from gateway.errors import DepositRefused, Rejected, SmtpReply
+from gateway.errors import (
+    ContentReason,
+    ContentRefused,
+    DepositRefused,
+    Rejected,
+    SmtpReply,
+    UnreadableMessage,
+)
 from gateway.mailauth import authenticate_sender
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.submission import read_submission
@@ -143,6 +150,8 @@ class InboundHandler:
                     reply = await self._bounces.receive(rcpt, content)
                 return reply.line()
             return (await self._letter(server, session, envelope, content)).line()
+        except ContentRefused as refusal:
+            return replies.content_refused(refusal).line()
         except Rejected as refusal:
             return refusal.reply.line()
         except DepositRefused as refusal:
@@ -167,7 +176,7 @@ class InboundHandler:
             aliases,
         )
         if len(parsed.from_addresses) != 1:
-            return replies.NO_FROM
+            raise UnreadableMessage(ContentReason.NO_FROM)
         sender = parsed.from_addresses[0]
         record = await self._registry.io(self._registry.senders.account_record, sender)
         if record is None:
