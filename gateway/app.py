@@ -291,6 +291,7 @@ class Running:
     api: ApiService | None = None
     webhooks: WebhookWorker | None = None
     smtp_processes: SmtpProcesses | None = None  # serving submission (smtp.processes > 0)
+    bounces: Bounces | None = None  # the DSNs the inbound port takes
 
 
 @contextlib.asynccontextmanager
@@ -345,10 +346,12 @@ async def running(
         stack.callback(maker.close)
         pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock)
         bounces = Bounces(
-            registry=registry,
+            work=registry.work,
+            outcomes=registry.outcomes,
             store=store,
             vault=Vault(keys_dir(settings)),
             domain=settings.gateway.domain,
+            clock=clock,
         )
         dkim = DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key)
         scheduler = Scheduler(
@@ -504,6 +507,7 @@ async def running(
             api=api,
             webhooks=webhooks,
             smtp_processes=processes,
+            bounces=bounces,
         )
 
 

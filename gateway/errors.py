@@ -4,7 +4,6 @@ GatewayError
 ├── ConfigError         bad or unknown key at startup; the message names section.key
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
-├── Rejected            input refused by policy; .reply
 ├── ContentRefused      a message's content was refused while reading it; .reason; nothing kept
 │   ├── UnreadableMessage       not readable as mail: line endings, MIME structure, From:
 │   ├── MessageBeyondLimit      beyond a [mime] limit; .limit, .header (None: the message)
@@ -12,6 +11,9 @@ GatewayError
 ├── DepositRefused      the deposit service refused a letter; each door words it its own way
 │   ├── AccountDisabled   the sender account was disabled since its login; nothing was kept
 │   └── PhoneRequired     recipients are identified by SMS and one has no number; .recipient
+├── BounceRefused       a mail to a bounce address was not taken; nothing was kept
+│   ├── UnknownBounceAddress  no mail of ours has this VERP address
+│   └── NotADsn               not a delivery status notification (RFC 3464)
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
 ├── EvidenceError ── TimestampError, SignatureError, VerificationError
 ├── SmsFailed           the SMS provider refused or could not be reached; .temporary
@@ -70,14 +72,6 @@ class IllegalTransition(GatewayError):
         super().__init__(f"{type(event).__name__} is not allowed in state {state}")
         self.state = state
         self.event = event
-
-
-class Rejected(GatewayError):
-    """Input refused by policy; carries the SMTP reply to send."""
-
-    def __init__(self, reply: SmtpReply) -> None:
-        super().__init__(reply.line())
-        self.reply = reply
 
 
 class ContentReason(StrEnum):
@@ -164,6 +158,18 @@ class PhoneRequired(DepositRefused):
     def __init__(self, recipient: str) -> None:
         super().__init__(f"no mobile number was given for {recipient}")
         self.recipient = recipient
+
+
+class BounceRefused(GatewayError):
+    """A mail sent to a bounce address (VERP) was not taken; nothing was kept."""
+
+
+class UnknownBounceAddress(BounceRefused):
+    """No outbound mail of the gateway has this return path."""
+
+
+class NotADsn(BounceRefused):
+    """Not a delivery status notification (RFC 3464), the only mail a bounce address takes."""
 
 
 class RelayFailed(GatewayError):
