@@ -28,7 +28,6 @@ from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
-from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
@@ -52,6 +51,7 @@ from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
+from gateway.services.bounces import Bounces
 from gateway.services.log_publisher import LogPublisher
 from gateway.settings import Settings, config_path, load_settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider

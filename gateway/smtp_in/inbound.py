@@ -21,7 +21,6 @@ from typing import Final
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.bounces import Bounces
 from gateway.core.address import is_mailbox
 from gateway.core.sender import Account
 from gateway.errors import (
@@ -38,6 +37,7 @@ from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.submission import read_submission
 from gateway.registry import Registry
 from gateway.resolver import Resolver
+from gateway.services.bounces import Bounces
 from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
 from gateway.smtp_in.session import peer_of, tls_of

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from gateway.bounces import DsnOutcome, DsnReceived
 from gateway.core.letter import State
 from gateway.errors import NotADsn, UnknownBounceAddress
+from gateway.services.bounces import DsnOutcome, DsnReceived
 from gateway.storage import tables
 from tests.support.client import wait_for
 from tests.support.evidence import texts
