@@ -28,7 +28,6 @@ from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
-from gateway.bounces import Bounces
 from gateway.errors import ConfigError, InstallationError
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
@@ -52,6 +51,7 @@ from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
+from gateway.services.bounces import Bounces
 from gateway.services.log_publisher import LogPublisher
 from gateway.settings import Settings, config_path, load_settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
@@ -291,6 +291,7 @@ class Running:
     api: ApiService | None = None
     webhooks: WebhookWorker | None = None
     smtp_processes: SmtpProcesses | None = None  # serving submission (smtp.processes > 0)
+    bounces: Bounces | None = None  # the DSNs the inbound port takes
 
 
 @contextlib.asynccontextmanager
@@ -345,10 +346,12 @@ async def running(
         stack.callback(maker.close)
         pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock)
         bounces = Bounces(
-            registry=registry,
+            work=registry.work,
+            outcomes=registry.outcomes,
             store=store,
             vault=Vault(keys_dir(settings)),
             domain=settings.gateway.domain,
+            clock=clock,
         )
         dkim = DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key)
         scheduler = Scheduler(
@@ -504,6 +507,7 @@ async def running(
             api=api,
             webhooks=webhooks,
             smtp_processes=processes,
+            bounces=bounces,
         )
 
 

@@ -4,10 +4,16 @@ GatewayError
 ├── ConfigError         bad or unknown key at startup; the message names section.key
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
-├── Rejected            input refused by policy; .reply
+├── ContentRefused      a message's content was refused while reading it; .reason; nothing kept
+│   ├── UnreadableMessage       not readable as mail: line endings, MIME structure, From:
+│   ├── MessageBeyondLimit      beyond a [mime] limit; .limit, .header (None: the message)
+│   └── RecipientHeaderRefused  an LRE-Recipient-Phone/-Language header; .recipient, .value
 ├── DepositRefused      the deposit service refused a letter; each door words it its own way
 │   ├── AccountDisabled   the sender account was disabled since its login; nothing was kept
 │   └── PhoneRequired     recipients are identified by SMS and one has no number; .recipient
+├── BounceRefused       a mail to a bounce address was not taken; nothing was kept
+│   ├── UnknownBounceAddress  no mail of ours has this VERP address
+│   └── NotADsn               not a delivery status notification (RFC 3464)
 ├── RelayFailed         next hop refused or unreachable; .reply, .temporary
 ├── EvidenceError ── TimestampError, SignatureError, VerificationError
 ├── SmsFailed           the SMS provider refused or could not be reached; .temporary
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,70 @@ class IllegalTransition(GatewayError):
         self.event = event
 
 
-class Rejected(GatewayError):
-    """Input refused by policy; carries the SMTP reply to send."""
+class ContentReason(StrEnum):
+    """Why a message's content was refused: one code per refusal; each door words it."""
 
-    def __init__(self, reply: SmtpReply) -> None:
-        super().__init__(reply.line())
-        self.reply = reply
+    BARE_LINE_ENDING = "bare_line_ending"  # a bare CR, a bare LF or a NUL byte
+    NO_FROM = "no_from"  # not exactly one From: holding valid addresses
+    MALFORMED = "malformed"  # the MIME structure cannot be read
+    RFC2231_BOUNDARY = "rfc2231_boundary"  # boundary*=, a form this gateway does not read
+    # the [mime] limits, named by their setting
+    MAX_HEADER_BLOCK = "max_header_block"
+    MAX_HEADER_SIZE = "max_header_size"
+    MAX_HEADER_TOKENS = "max_header_tokens"
+    MAX_TOTAL_TOKENS = "max_total_tokens"
+    MAX_PARAMETERS = "max_parameters"
+    MAX_ADDRESSES = "max_addresses"
+    MAX_PARTS = "max_parts"
+    MAX_DEPTH = "max_depth"
+    # the recipients' details a sender adds in headers
+    BAD_PHONE_HEADER = "bad_phone_header"  # LRE-Recipient-Phone without address and number
+    NOT_A_MOBILE = "not_a_mobile"  # a number that cannot receive an SMS
+    PHONE_FOR_STRANGER = "phone_for_stranger"  # a number for someone not a recipient
+    BAD_LANGUAGE_HEADER = "bad_language_header"  # LRE-Recipient-Language unreadable
+    LANGUAGE_FOR_STRANGER = "language_for_stranger"  # languages for someone not a recipient
+
+
+class ContentRefused(GatewayError):
+    """A message's content was refused while reading it (gateway.mime); nothing was kept."""
+
+    def __init__(self, reason: ContentReason, *facts: object) -> None:
+        super().__init__(" ".join([reason.value, *(repr(fact) for fact in facts)]))
+        self.reason = reason
+
+
+class UnreadableMessage(ContentRefused):
+    """The message cannot be read as mail (line endings, MIME structure, its From: header)."""
+
+    def __init__(self, reason: ContentReason) -> None:
+        super().__init__(reason)
+
+
+class MessageBeyondLimit(ContentRefused):
+    """The message goes beyond one of the [mime] limits (.reason names it, .limit its value).
+
+    .header is the name of the header that went beyond, as written, or None for the message.
+    """
+
+    def __init__(self, reason: ContentReason, limit: int, header: str | None = None) -> None:
+        super().__init__(reason, limit, *(() if header is None else (header,)))
+        self.limit = limit
+        self.header = header
+
+
+class RecipientHeaderRefused(ContentRefused):
+    """An LRE-Recipient-Phone or LRE-Recipient-Language header cannot be used.
+
+    .recipient is the address it names (when it names one), .value what it gave (a number,
+    or the whole header when it cannot be read).
+    """
+
+    def __init__(
+        self, reason: ContentReason, *, recipient: str | None = None, value: str | None = None
+    ) -> None:
+        super().__init__(reason, *(fact for fact in (recipient, value) if fact is not None))
+        self.recipient = recipient
+        self.value = value
 
 
 class DepositRefused(GatewayError):
@@ -93,6 +158,18 @@ class PhoneRequired(DepositRefused):
     def __init__(self, recipient: str) -> None:
         super().__init__(f"no mobile number was given for {recipient}")
         self.recipient = recipient
+
+
+class BounceRefused(GatewayError):
+    """A mail sent to a bounce address (VERP) was not taken; nothing was kept."""
+
+
+class UnknownBounceAddress(BounceRefused):
+    """No outbound mail of the gateway has this return path."""
+
+
+class NotADsn(BounceRefused):
+    """Not a delivery status notification (RFC 3464), the only mail a bounce address takes."""
 
 
 class RelayFailed(GatewayError):

@@ -13,13 +13,13 @@ from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gateway.content_access import ContentAccess
 from gateway.core.evidence import Provider
 from gateway.core.policy import letter_url
-from gateway.identity import RecipientIdentity
 from gateway.metrics import Metrics
+from gateway.services.content_access import ContentAccess
 from gateway.services.decision import Decisions
 from gateway.services.deposit import Deposits
+from gateway.services.identity import RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.senders import Senders
 from gateway.services.work import Work, new_id, new_reference

@@ -7,7 +7,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.errors import AccountDisabled, DepositRefused, PhoneRequired
+from gateway.content_replies import content_refused as smtp_reply
+from gateway.errors import AccountDisabled, ContentRefused, DepositRefused, PhoneRequired
 
 MEDIA_TYPE: Final = "application/problem+json"
 TYPES: Final = "https://lre-gateway.org/problems/"  # `type` URIs; each names one kind of problem
@@ -96,6 +97,12 @@ def deposit_refused(refusal: DepositRefused) -> Problem:
             "This sender account was disabled by the gateway's operator; nothing was kept"
         )
     return invalid(f"The letter was refused: {refusal}; nothing was kept")
+
+
+def content_refused(refusal: ContentRefused) -> Problem:
+    """A message's refused content (422): the SMTP door's sentence, and its reply as `smtp`."""
+    reply = smtp_reply(refusal)
+    return invalid(reply.text, smtp=reply.line())
 
 
 def _printable(text: str) -> str:

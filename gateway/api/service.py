@@ -24,7 +24,7 @@ from gateway.api_tokens import NewToken, new_token
 from gateway.core.address import is_mailbox, same_address
 from gateway.core.letter import Delivery, Letter
 from gateway.core.sender import Account
-from gateway.errors import DepositRefused, Rejected
+from gateway.errors import ContentRefused, DepositRefused
 from gateway.mime.submission import read_submission
 from gateway.registry import Registry, new_id
 from gateway.services.deposit import Deposit
@@ -224,8 +224,8 @@ class ApiService:
                 recipients,
                 self._settings.gateway.default_region,
             )
-        except Rejected as refusal:
-            raise problems.invalid(refusal.reply.text, smtp=refusal.reply.line()) from None
+        except ContentRefused as refusal:
+            raise problems.content_refused(refusal) from None
         if len(parsed.from_addresses) != 1 or not same_address(
             parsed.from_addresses[0], account.email
         ):

@@ -21,8 +21,7 @@ from email.parser import BytesHeaderParser
 from typing import Final
 
 from gateway import i18n
-from gateway.errors import Rejected
-from gateway.mime import refusals
+from gateway.errors import ContentReason, RecipientHeaderRefused
 
 HEADER: Final = "LRE-Recipient-Language"
 MAX_LANGUAGES: Final = len(i18n.LANGUAGES)
@@ -47,18 +46,18 @@ def recipient_languages(
         address, languages = parse_header(str(value))
         recipient = by_address.get(address.casefold())
         if recipient is None:
-            raise Rejected(refusals.language_for_stranger(address))
+            raise RecipientHeaderRefused(ContentReason.LANGUAGE_FOR_STRANGER, recipient=address)
         found[recipient] = languages
     return found
 
 
 def parse_header(value: str) -> tuple[str, tuple[str, ...]]:
-    """ "bob@example.ma ar, fr" → ("bob@example.ma", ("ar", "fr")); Rejected if malformed."""
+    """ "bob@example.ma ar, fr" → ("bob@example.ma", ("ar", "fr")); refused if malformed."""
     text = " ".join(value.split())
     address, _, rest = text.partition(" ")
     address = address.strip("<>")
     codes = [code for code in _SEPARATORS.split(rest) if code]
     languages = tuple(dict.fromkeys(i18n.valid(code) for code in codes))
     if "@" not in address or not codes or None in languages or len(codes) > MAX_LANGUAGES:
-        raise Rejected(refusals.bad_language_header(text))
+        raise RecipientHeaderRefused(ContentReason.BAD_LANGUAGE_HEADER, value=text)
     return address, tuple(lang for lang in languages if lang)

@@ -5,9 +5,9 @@ parameters took 79 s), recurses once per nesting level and builds one object per
 scan reads the message once, line by line where it must (header blocks) and by `bytes.find`
 elsewhere (bodies), follows the MIME structure as `email.feedparser` does (boundaries of every
 enclosing multipart end a part; message/* holds a message; multipart/digest's parts default to
-message/rfc822) and refuses with a `Rejected` whatever is beyond the limits, so the parser that
-runs afterwards only ever sees bounded input. Its cost is linear in the message size. Where
-the scan and the email package would read a boundary differently, the parser's backstop
+message/rfc822) and refuses (`MessageBeyondLimit`) whatever is beyond the limits, so the parser
+that runs afterwards only ever sees bounded input. Its cost is linear in the message size.
+Where the scan and the email package would read a boundary differently, the parser's backstop
 (`message._BoundedParser`, the same limits on the structure it builds) still bounds the work.
 
 The limits follow Postfix where it has one (header_size_limit, header_address_token_limit,
@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.errors import Rejected
-from gateway.mime import refusals
+from gateway.errors import ContentReason, MessageBeyondLimit, UnreadableMessage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +60,7 @@ Span = tuple[int, int]  # [start, end) of one part in the message: its headers a
 
 
 def check_limits(content: bytes, limits: MimeLimits) -> tuple[Span, ...]:
-    """Refuse (`Rejected`, 552 5.3.4 or 554 5.6.0) a message beyond limits.
+    """Refuse a message beyond limits (`MessageBeyondLimit`, or `UnreadableMessage`).
 
     Returns where each leaf part lies, in document order: the parts the email package gives
     as leaves (an attached message is one leaf), so a part can later be read on its own.
@@ -83,24 +82,26 @@ class HeaderBudget:
         """One more header line (with its CRLF) in some header block."""
         self._octets += octets
         if self._octets > self._limits.max_header_block:
-            raise Rejected(refusals.header_block_too_big(self._limits.max_header_block))
+            raise MessageBeyondLimit(ContentReason.MAX_HEADER_BLOCK, self._limits.max_header_block)
 
     def header(self, label: bytes, lines: list[bytes]) -> bytes:
         """Check one header (its lines as received, without CRLF); its unfolded value."""
         limits, name, text = self._limits, label.strip().lower(), _text(label.strip())
         if sum(len(line) + 2 for line in lines) > limits.max_header_size:
-            raise Rejected(refusals.header_too_big(text, limits.max_header_size))
+            raise MessageBeyondLimit(ContentReason.MAX_HEADER_SIZE, limits.max_header_size, text)
         value = b"".join(lines).split(b":", 1)[-1]
         if name in _PARAMETER_HEADERS and value.count(b";") > limits.max_parameters:
-            raise Rejected(refusals.too_many_parameters(text, limits.max_parameters))
+            raise MessageBeyondLimit(ContentReason.MAX_PARAMETERS, limits.max_parameters, text)
         if name in _ADDRESS_HEADERS and value.count(b"@") > limits.max_addresses:
-            raise Rejected(refusals.too_many_addresses(text, limits.max_addresses))
+            raise MessageBeyondLimit(ContentReason.MAX_ADDRESSES, limits.max_addresses, text)
         tokens = len(value) - len(value.translate(None, _SEPARATORS))
         if tokens > limits.max_header_tokens:
-            raise Rejected(refusals.header_too_complex(text, limits.max_header_tokens))
+            raise MessageBeyondLimit(
+                ContentReason.MAX_HEADER_TOKENS, limits.max_header_tokens, text
+            )
         self._tokens += tokens
         if self._tokens > limits.max_total_tokens:
-            raise Rejected(refusals.headers_too_complex(limits.max_total_tokens))
+            raise MessageBeyondLimit(ContentReason.MAX_TOTAL_TOKENS, limits.max_total_tokens)
         return value
 
 
@@ -128,7 +129,7 @@ class _Scan:
         records the entity's span when it is a leaf (and record is set).
         """
         if depth > self._limits.max_depth:
-            raise Rejected(refusals.too_deep(self._limits.max_depth))
+            raise MessageBeyondLimit(ContentReason.MAX_DEPTH, self._limits.max_depth)
         start = pos
         content_type, pos, hit = self._headers(pos, boundaries)
         if hit is None:
@@ -171,7 +172,7 @@ class _Scan:
             pos = self._repeated(pos, boundaries)  # as feedparser: no part between two delimiters
             self._parts += 1
             if self._parts > self._limits.max_parts:
-                raise Rejected(refusals.too_many_parts(self._limits.max_parts))
+                raise MessageBeyondLimit(ContentReason.MAX_PARTS, self._limits.max_parts)
             pos, hit = self.entity(pos, depth + 1, boundaries, child, record=record)
         return pos, None
 
@@ -208,8 +209,8 @@ class _Scan:
                 label = line.split(b":", 1)[0]
             size += len(line) + 2
             if size > limits.max_header_size:  # before the header grows further in memory
-                raise Rejected(
-                    refusals.header_too_big(_text(label.strip()), limits.max_header_size)
+                raise MessageBeyondLimit(
+                    ContentReason.MAX_HEADER_SIZE, limits.max_header_size, _text(label.strip())
                 )
             lines.append(line)
             pos = stop + 2
@@ -283,7 +284,7 @@ def _content_type(value: bytes | None, default: bytes) -> _ContentType:
     for match in _PARAMETER.finditer(unfolded):
         name = match[1].lower()
         if name.startswith(b"boundary*"):  # RFC 2231 form: never written by mail programs
-            raise Rejected(refusals.UNREADABLE_BOUNDARY)
+            raise UnreadableMessage(ContentReason.RFC2231_BOUNDARY)
         if name == b"boundary" and boundary is None:
             raw = match[2].strip()
             if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) > 1:

@@ -2,7 +2,8 @@
 
 The parser runs on untrusted input and CPython's email package can be slow on hostile input
 (quadratic cases), so callers run these functions in a thread, never on the event loop. No
-exception from the email package leaks: what cannot be read is refused with a `Rejected`.
+exception from the email package leaks: what cannot be read is refused with a `ContentRefused`
+(gateway.errors: a reason code and its facts; each door words it).
 `gateway.mime.limits.check_limits` bounds the input before these functions see it.
 
 What reaches evidence, proofs and pages is one line of bounded length: control characters
@@ -27,8 +28,7 @@ from html import unescape
 from typing import Any, Final
 
 from gateway.core.evidence import Attachment
-from gateway.errors import Rejected
-from gateway.mime import refusals
+from gateway.errors import ContentReason, ContentRefused, MessageBeyondLimit, UnreadableMessage
 from gateway.mime.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits, Span, check_limits
 
 MAX_DEPTH: Final = MAX_DEPTH_ALLOWED  # a backstop: check_limits applies mime.max_depth first
@@ -91,11 +91,11 @@ def check_line_endings(content: bytes) -> None:
     """Refuse a bare CR, a bare LF or a NUL: the material of SMTP smuggling (RFC 5321 §2.3.8)."""
     crlf = content.count(b"\r\n")
     if b"\x00" in content or content.count(b"\r") != crlf or content.count(b"\n") != crlf:
-        raise Rejected(refusals.BARE_LINE_ENDING)
+        raise UnreadableMessage(ContentReason.BARE_LINE_ENDING)
 
 
 def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMessage:
-    """Read the message; `Rejected` when it has no usable From: or cannot be read at all.
+    """Read the message; `ContentRefused` when it has no usable From: or cannot be read at all.
 
     The bounded pre-scan (check_limits) runs first; the parser then enforces the same `limits`
     (default: MimeLimits()) on the structure it builds itself, a backstop wherever the two
@@ -110,7 +110,7 @@ def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMes
         message_id = _shorten(_header_text(message, "Message-ID"), MAX_SUBJECT) or None
         parts = _classify(message)
     except _EMAIL_ERRORS:
-        raise Rejected(refusals.MALFORMED) from None
+        raise UnreadableMessage(ContentReason.MALFORMED) from None
     plain = [_text(part) for part in parts.text]
     html = _text(parts.html[0]) if parts.html else None
     text = "\n\n".join(chunk for chunk in plain if chunk.strip())
@@ -137,7 +137,7 @@ def attachment_bytes(
     try:
         leaves = _classify(message).attachments
     except _EMAIL_ERRORS:
-        raise Rejected(refusals.MALFORMED) from None
+        raise UnreadableMessage(ContentReason.MALFORMED) from None
     if not 0 <= index < len(leaves):
         raise IndexError(f"the message has no attachment number {index}")
     return next(_attachments(leaves, start=index))
@@ -156,7 +156,7 @@ def attachment_in_span(
         return None
     try:
         attachment, data = _attachment(_parse(content[start:end], limits), index + 1)
-    except Rejected:
+    except ContentRefused:
         return None
     return data if attachment == expected else None
 
@@ -217,7 +217,7 @@ def _parse(content: bytes, limits: MimeLimits | None) -> EmailMessage:
         parser.feed(content.decode("ascii", "surrogateescape"))
         message = parser.close()
     except _EMAIL_ERRORS:
-        raise Rejected(refusals.MALFORMED) from None
+        raise UnreadableMessage(ContentReason.MALFORMED) from None
     assert isinstance(message, EmailMessage)  # noqa: S101 - the factory makes it so
     return message
 
@@ -243,14 +243,14 @@ class _BoundedParser(FeedParser):
         re-parses it for every child: 1,000 parts under a costly Content-Type cost 60 s)."""
         stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
         if len(stack) > self._limits.max_depth:
-            raise Rejected(refusals.too_deep(self._limits.max_depth))
+            raise MessageBeyondLimit(ContentReason.MAX_DEPTH, self._limits.max_depth)
         message = EmailMessage(policy=policy.default)
         if stack:
             parent = self._type(stack[-1])
             if not parent.startswith("message/") or parent == "message/delivery-status":
                 self._parts += 1  # a part (an attached message's body is bounded by depth)
                 if self._parts > self._limits.max_parts:
-                    raise Rejected(refusals.too_many_parts(self._limits.max_parts))
+                    raise MessageBeyondLimit(ContentReason.MAX_PARTS, self._limits.max_parts)
             if parent == "multipart/digest":
                 message.set_default_type("message/rfc822")
             stack[-1].attach(message)
@@ -285,10 +285,10 @@ def _from(message: Message) -> tuple[tuple[str, ...], str]:
         values: list[Any] = message.get_all("From") or []  # header objects (policy.default)
         addresses: tuple[Address, ...] = tuple(values[0].addresses) if len(values) == 1 else ()
     except _EMAIL_ERRORS:
-        raise Rejected(refusals.NO_FROM) from None
+        raise UnreadableMessage(ContentReason.NO_FROM) from None
     specs = tuple(address.addr_spec for address in addresses)
     if not specs or not all(_is_address(address) for address in addresses):
-        raise Rejected(refusals.NO_FROM)
+        raise UnreadableMessage(ContentReason.NO_FROM)
     return specs, _shorten(_clean(addresses[0].display_name), MAX_NAME)
 
 
@@ -358,7 +358,7 @@ def _leaves(message: Message) -> Iterator[Message]:
     while stack:
         part, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise Rejected(refusals.MALFORMED)
+            raise UnreadableMessage(ContentReason.MALFORMED)
         children = part.get_payload()
         if isinstance(children, list) and (
             part is message or part.get_content_maintype() == "multipart"
@@ -390,7 +390,7 @@ def _attachment(part: Message, number: int) -> tuple[Attachment, bytes]:
         content_type = part.get_content_type()
         name = _shorten(_clean(part.get_filename() or ""), MAX_FILENAME)
     except _EMAIL_ERRORS:
-        raise Rejected(refusals.MALFORMED) from None
+        raise UnreadableMessage(ContentReason.MALFORMED) from None
     if not name:
         name = f"attachment-{number}{_EXTENSIONS.get(content_type, '.bin')}"
     attachment = Attachment(

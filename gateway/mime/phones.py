@@ -9,7 +9,7 @@ Two ways, both read at DATA:
 
 Numbers are read with Google's libphonenumber rules (`phonenumbers`), in the gateway's default
 region when they have no +country code, and kept in E.164. A number that is not a valid mobile
-number refuses the letter (550 5.1.3, naming the recipient): nothing is stored.
+number refuses the letter (a RecipientHeaderRefused naming the recipient): nothing is stored.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from typing import Any, Final
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
-from gateway.errors import Rejected
-from gateway.mime import refusals
+from gateway.errors import ContentReason, RecipientHeaderRefused, UnreadableMessage
 
 HEADER: Final = "LRE-Recipient-Phone"
 ADDRESS_HEADERS: Final = ("To", "Cc")
@@ -58,13 +57,13 @@ def recipient_phones(
     for address, text in _header_numbers(headers):
         recipient = by_address.get(address.casefold())
         if recipient is None:
-            raise Rejected(refusals.phone_for_stranger(address))
+            raise RecipientHeaderRefused(ContentReason.PHONE_FOR_STRANGER, recipient=address)
         found[recipient] = mobile_number(text, recipient, region)
     return found
 
 
 def mobile_number(text: str, recipient: str, region: str) -> str:
-    """text as an E.164 mobile number, else Rejected with a sentence naming the recipient."""
+    """text as an E.164 mobile number, else refused naming the recipient."""
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
@@ -74,7 +73,9 @@ def mobile_number(text: str, recipient: str, region: str) -> str:
         or not phonenumbers.is_valid_number(number)
         or phonenumbers.number_type(number) not in MOBILE_TYPES
     ):
-        raise Rejected(refusals.not_a_mobile(recipient, text[:MAX_NUMBER_TEXT]))
+        raise RecipientHeaderRefused(
+            ContentReason.NOT_A_MOBILE, recipient=recipient, value=text[:MAX_NUMBER_TEXT]
+        )
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -98,7 +99,7 @@ def _header_numbers(headers: Message) -> Iterable[tuple[str, str]]:
         address, _, number = " ".join(str(value).split()).partition(" ")
         address = address.strip("<>")
         if not address or not number:
-            raise Rejected(refusals.BAD_PHONE_HEADER)
+            raise RecipientHeaderRefused(ContentReason.BAD_PHONE_HEADER)
         yield address, number
 
 
@@ -106,4 +107,4 @@ def _all(headers: Message, name: str) -> list[Any]:
     try:
         return list(headers.get_all(name) or [])
     except (ValueError, TypeError, IndexError, AttributeError):
-        raise Rejected(refusals.MALFORMED) from None
+        raise UnreadableMessage(ContentReason.MALFORMED) from None

@@ -22,7 +22,7 @@ def read_submission(
     *,
     limits: MimeLimits,
 ) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
-    """The message, the recipients' phones and their languages; `Rejected` when unreadable."""
+    """The message, the recipients' phones and their languages; `ContentRefused` when unreadable."""
     check_line_endings(content)
     parsed = parse_message(content, limits)
     phones = recipient_phones(content, recipients, region, aliases)

@@ -12,7 +12,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from gateway.content_access import ContentAccess, Opener
 from gateway.core.evidence import Attachment, EvidenceType
 from gateway.core.letter import Delivery, Letter, LetterView, State
 from gateway.core.lifecycle import is_expired
@@ -25,9 +24,10 @@ from gateway.errors import (
     SessionRequired,
     UnknownLink,
 )
-from gateway.identity import CodeStatus, RecipientIdentity
 from gateway.mime.message import attachment_bytes, attachment_in_span, parse_message
+from gateway.services.content_access import ContentAccess, Opener
 from gateway.services.deposit import PAGE
+from gateway.services.identity import CodeStatus, RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work
 from gateway.settings import Settings

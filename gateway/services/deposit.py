@@ -21,9 +21,9 @@ from gateway.core.letter import Delivery, Letter, State
 from gateway.core.lifecycle import acceptance_deadline
 from gateway.core.sender import Account, declared_name
 from gateway.errors import AccountDisabled, PhoneRequired
-from gateway.identity import RecipientIdentity
 from gateway.metrics import Metrics
 from gateway.mime.message import ParsedMessage
+from gateway.services.identity import RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings

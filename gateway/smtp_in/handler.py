@@ -26,7 +26,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 
 from gateway.core.address import is_mailbox, same_address
 from gateway.core.sender import Account
-from gateway.errors import DepositRefused, Rejected, SmtpReply
+from gateway.errors import ContentRefused, DepositRefused, SmtpReply
 from gateway.mime.limits import MimeLimits
 from gateway.mime.submission import read_submission
 from gateway.services.deposit import Deposit
@@ -199,8 +199,8 @@ class SubmissionHandler:
         # Every outcome is returned (never raised) so that aiosmtpd resets the envelope.
         try:
             return (await self._deposit(server, session, envelope)).line()
-        except Rejected as refusal:
-            return refusal.reply.line()
+        except ContentRefused as refusal:
+            return replies.content_refused(refusal).line()
         except DepositRefused as refusal:
             return replies.deposit_refused(refusal).line()
         except Exception as err:

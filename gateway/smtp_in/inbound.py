@@ -21,15 +21,23 @@ from typing import Final
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.bounces import Bounces
 from gateway.core.address import is_mailbox
 from gateway.core.sender import Account
-from gateway.errors import DepositRefused, Rejected, SmtpReply
+from gateway.errors import (
+    BounceRefused,
+    ContentReason,
+    ContentRefused,
+    DepositRefused,
+    NotADsn,
+    SmtpReply,
+    UnreadableMessage,
+)
 from gateway.mailauth import authenticate_sender
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.submission import read_submission
 from gateway.registry import Registry
 from gateway.resolver import Resolver
+from gateway.services.bounces import Bounces
 from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
 from gateway.smtp_in.session import peer_of, tls_of
@@ -58,6 +66,13 @@ NOT_REGISTERED: Final = SmtpReply(
 )
 LETTER_ACCEPTED: Final = SmtpReply(250, "2.1.5", "Recipient accepted; it gets its own delivery")
 BOUNCE_ACCEPTED: Final = SmtpReply(250, "2.1.5", "Bounce address accepted")
+NO_SUCH_BOUNCE: Final = SmtpReply(550, "5.1.1", "No such bounce address here")
+NOT_A_DSN: Final = SmtpReply(
+    550,
+    "5.6.0",
+    "Only delivery status notifications (RFC 3464 multipart/report) are accepted at this address",
+)
+DSN_RECORDED: Final = SmtpReply(250, "2.0.0", "Delivery status notification recorded")
 
 
 def unauthenticated(reasons: tuple[str, ...]) -> SmtpReply:
@@ -66,6 +81,11 @@ def unauthenticated(reasons: tuple[str, ...]) -> SmtpReply:
         "5.7.26",
         "The sender could not be authenticated (" + "; ".join(reasons) + "); nothing was kept",
     )
+
+
+def bounce_refused(refusal: BounceRefused) -> SmtpReply:
+    """The reply to a DSN the bounce service did not take (UnknownBounceAddress, NotADsn)."""
+    return NOT_A_DSN if isinstance(refusal, NotADsn) else NO_SUCH_BOUNCE
 
 
 def mx_recipient(local: str) -> str | None:
@@ -119,7 +139,7 @@ class InboundHandler:
             return MIXED.line()
         if bounce:
             if await self._bounces.mail_for(address) is None:
-                return SmtpReply(550, "5.1.1", "No such bounce address here").line()
+                return NO_SUCH_BOUNCE.line()
             reply = BOUNCE_ACCEPTED
         else:
             if mx_recipient(local) is None:
@@ -140,11 +160,13 @@ class InboundHandler:
             await loop.run_in_executor(None, check_limits, content, self._mime_limits)
             if all(self._bounces.is_bounce_address(r) for r in envelope.rcpt_tos):
                 for rcpt in envelope.rcpt_tos:
-                    reply = await self._bounces.receive(rcpt, content)
-                return reply.line()
+                    await self._bounces.receive(rcpt, content)  # recorded (a proof if it failed)
+                return DSN_RECORDED.line()
             return (await self._letter(server, session, envelope, content)).line()
-        except Rejected as refusal:
-            return refusal.reply.line()
+        except ContentRefused as refusal:
+            return replies.content_refused(refusal).line()
+        except BounceRefused as refusal:
+            return bounce_refused(refusal).line()
         except DepositRefused as refusal:
             return replies.deposit_refused(refusal).line()
         except Exception:
@@ -167,7 +189,7 @@ class InboundHandler:
             aliases,
         )
         if len(parsed.from_addresses) != 1:
-            return replies.NO_FROM
+            raise UnreadableMessage(ContentReason.NO_FROM)
         sender = parsed.from_addresses[0]
         record = await self._registry.io(self._registry.senders.account_record, sender)
         if record is None:

@@ -2,65 +2,17 @@
 
 Texts are sentences a person understands; they never name the software, its version or an
 internal error. `native()` rewrites the few fixed replies of aiosmtpd that lack an enhanced
-status code (or say too little) into catalogue replies.
+status code (or say too little) into catalogue replies. The services' refusals are worded
+here (`deposit_refused`); a message's refused content by `content_refused`, whose wording
+gateway.content_replies keeps for this door and for the REST API, which quotes it.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from gateway.content_replies import content_refused as content_refused  # shared with the API
 from gateway.errors import AccountDisabled, DepositRefused, PhoneRequired, SmtpReply
-from gateway.mime.refusals import (
-    BAD_PHONE_HEADER as BAD_PHONE_HEADER,
-)
-from gateway.mime.refusals import (  # the message's own refusals, re-exported
-    BARE_LINE_ENDING as BARE_LINE_ENDING,
-)
-from gateway.mime.refusals import (
-    MALFORMED as MALFORMED,
-)
-from gateway.mime.refusals import (
-    NO_FROM as NO_FROM,
-)
-from gateway.mime.refusals import (
-    UNREADABLE_BOUNDARY as UNREADABLE_BOUNDARY,
-)
-from gateway.mime.refusals import (
-    bad_language_header as bad_language_header,
-)
-from gateway.mime.refusals import (
-    header_block_too_big as header_block_too_big,
-)
-from gateway.mime.refusals import (
-    header_too_big as header_too_big,
-)
-from gateway.mime.refusals import (
-    header_too_complex as header_too_complex,
-)
-from gateway.mime.refusals import (
-    headers_too_complex as headers_too_complex,
-)
-from gateway.mime.refusals import (
-    language_for_stranger as language_for_stranger,
-)
-from gateway.mime.refusals import (
-    not_a_mobile as not_a_mobile,
-)
-from gateway.mime.refusals import (
-    phone_for_stranger as phone_for_stranger,
-)
-from gateway.mime.refusals import (
-    too_deep as too_deep,
-)
-from gateway.mime.refusals import (
-    too_many_addresses as too_many_addresses,
-)
-from gateway.mime.refusals import (
-    too_many_parameters as too_many_parameters,
-)
-from gateway.mime.refusals import (
-    too_many_parts as too_many_parts,
-)
 
 GREETING_IDENT: Final = "ESMTP"  # the greeting is "220 <hostname> ESMTP": no product, no version
 

@@ -1,4 +1,4 @@
-"""SQL of content sessions and content releases (see gateway.content_access)."""
+"""SQL of content sessions and content releases (see gateway.services.content_access)."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ outbound = Table(
     Index("ix_outbound_due", "state", "next_attempt_at"),
 )
 
-# One-time codes a recipient must give before Accept or Refuse (gateway.identity).
+# One-time codes a recipient must give before Accept or Refuse (gateway.services.identity).
 recipient_codes = Table(
     "recipient_codes",
     metadata,
@@ -217,7 +217,8 @@ dsn_reports = Table(
 )
 
 # Browser sessions that may read a released letter: opened by a one-time code (or the
-# acceptance itself), short-lived, the token kept only as its SHA-256 (gateway.content_access).
+# acceptance itself), short-lived, the token kept only as its SHA-256
+# (gateway.services.content_access).
 content_sessions = Table(
     "content_sessions",
     metadata,

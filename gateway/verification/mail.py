@@ -18,8 +18,9 @@ from typing import Final
 
 from cryptography import x509
 
+from gateway.content_replies import content_refused
 from gateway.core.problems import Problem, Reason
-from gateway.errors import Rejected
+from gateway.errors import ContentRefused
 from gateway.evidence.verify import Verdict, verify_detached, verify_evidence
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.verification.pdf import verify_pdf
@@ -39,8 +40,9 @@ def verify_mail(
     data = _NEWLINE.sub(b"\r\n", raw)
     try:  # the bounded pre-scan of SMTP DATA: an uploaded mail is as untrusted as a letter
         check_limits(data, MimeLimits())
-    except Rejected as beyond:
-        problem = Problem(f"{source} cannot be read: {beyond.reply.text}", Reason.DAMAGED)
+    except ContentRefused as beyond:
+        sentence = content_refused(beyond).text
+        problem = Problem(f"{source} cannot be read: {sentence}", Reason.DAMAGED)
         return [_smime_invalid(source, problem)]
     message = _parse(data)
     signature, entity = _check_signature(data, message, anchors, source)

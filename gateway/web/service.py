@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from gateway.core.evidence import Attachment
 from gateway.core.letter import LetterView
-from gateway.identity import CodeStatus
+from gateway.services.identity import CodeStatus
 
 
 class RecipientService(Protocol):

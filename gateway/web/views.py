@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from gateway import i18n
-from gateway.content_access import SESSION_LIFETIME
 from gateway.core.letter import LetterView, State
 from gateway.display import neutralise
 from gateway.errors import (
@@ -28,6 +27,7 @@ from gateway.errors import (
     TooManyTries,
     WrongCode,
 )
+from gateway.services.content_access import SESSION_LIFETIME
 from gateway.web import csrf
 from gateway.web.pages import SITE, PageError, language, render
 from gateway.web.text import content_disposition, linkify, safe_filename
@@ -37,7 +37,7 @@ PENDING: Final = frozenset({State.DEPOSITED, State.NOTIFIED})
 TIMESTAMP_QUERY: Final = "application/timestamp-query"  # RFC 3161 §3.4
 TIMESTAMP_REPLY: Final = "application/timestamp-reply"
 CSRF_COOKIE_PATH: Final = "/l/"
-CONTENT_COOKIE: Final = "lre_content"  # the content session (gateway.content_access)
+CONTENT_COOKIE: Final = "lre_content"  # the content session (gateway.services.content_access)
 # "Send me a code" counts only with the field its visible button sets when a person presses
 # it (or presses Enter in its form); a scanner posting the form's defaults (hidden fields, or
 # form.submit()) does not send a button's name, and gets the page back with nothing sent.

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from gateway.core.letter import State
+from gateway.errors import NotADsn, UnknownBounceAddress
+from gateway.services.bounces import DsnOutcome, DsnReceived
+from gateway.storage import tables
 from tests.support.client import wait_for
 from tests.support.evidence import texts
 from tests.support.gateway import SENDER
@@ -118,6 +122,39 @@ async def test_bounces_become_proofs(world, tmp_path):
     assert b"Status 5.2.1" in proof.xml
     assert_proof_verifies(proof.xml, proof.p7s, anchors(world.gateway), tmp_path / "dsn")
     assert state_of(world) is State.UNDELIVERABLE
+
+
+async def test_the_bounce_service_says_what_became_of_which_delivery(world):
+    """Without SMTP: a delayed DSN is recorded only, a failed one makes the delivery
+    UNDELIVERABLE; an unknown address or a mail that is no DSN is refused with a domain error."""
+    bounces = world.gateway.bounces
+    assert bounces is not None
+    await deposit(world.gateway)
+    [notice] = await wait_for(lambda: world.recipient_mx.messages, what="notification")
+    await wait_for(lambda: state_of(world) is State.NOTIFIED, what="NOTIFIED")
+    bounce = notice.mail_from
+    mail = await bounces.mail_for(bounce)
+    assert mail is not None
+    with world.gateway.store.engine.connect() as db:  # the only letter, its only delivery
+        [letter_id] = db.execute(select(tables.letters.c.id)).scalars()
+    [delivery] = world.gateway.store.deliveries_of(letter_id)
+    assert mail.delivery_id == delivery.id
+
+    with pytest.raises(NotADsn):
+        await bounces.receive(bounce, b"Subject: hi\r\n\r\nnot a report\r\n")
+    forged = "bounce+" + "a" * 26 + "@lre.localhost"
+    with pytest.raises(UnknownBounceAddress):
+        await bounces.receive(forged, dsn(forged, "failed", "5.1.1", "550 no"))
+
+    delayed = dsn(bounce, "delayed", "4.4.7", "451 4.4.7 still trying")
+    recorded = DsnReceived(mail.id, mail.delivery_id, DsnOutcome.RECORDED)
+    assert await bounces.receive(bounce, delayed) == recorded
+    assert state_of(world) is State.NOTIFIED
+    failed = dsn(bounce, "failed", "5.2.1", "550 5.2.1 The email account is disabled")
+    undeliverable = DsnReceived(mail.id, mail.delivery_id, DsnOutcome.UNDELIVERABLE)
+    assert await bounces.receive(bounce, failed) == undeliverable
+    assert state_of(world) is State.UNDELIVERABLE
+    assert await bounces.receive(bounce, failed) == recorded  # the failure is already proven
 
 
 async def test_inbound_is_not_an_open_relay(world):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.compose.sms import sms_code, sms_notice
+from gateway.content_replies import content_refused
 from gateway.core.evidence import EvidenceType as E
 from gateway.core.identity import (
     Identification,
@@ -21,7 +22,7 @@ from gateway.core.identity import (
 )
 from gateway.core.letter import State as S
 from gateway.core.lifecycle import advance, advance_sms
-from gateway.errors import ConfigError, IllegalTransition, Rejected
+from gateway.errors import ConfigError, ContentReason, IllegalTransition, RecipientHeaderRefused
 from gateway.mime.phones import number_in, recipient_phones
 from gateway.settings import settings_from_dict
 from gateway.sms.providers import HttpSmsProvider
@@ -56,19 +57,23 @@ def test_the_header_wins_and_is_matched_without_case() -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "reason"),
     [
-        f'To: "Bob (+212 5 22 12 34 56)" <{BOB}>',  # a Casablanca landline
-        f"LRE-Recipient-Phone: {BOB} 12345",
-        f"LRE-Recipient-Phone: {BOB}",
-        "LRE-Recipient-Phone: someone@else.ma +212612345678",
+        (f'To: "Bob (+212 5 22 12 34 56)" <{BOB}>', ContentReason.NOT_A_MOBILE),  # a landline
+        (f"LRE-Recipient-Phone: {BOB} 12345", ContentReason.NOT_A_MOBILE),
+        (f"LRE-Recipient-Phone: {BOB}", ContentReason.BAD_PHONE_HEADER),
+        ("LRE-Recipient-Phone: someone@else.ma +212612345678", ContentReason.PHONE_FOR_STRANGER),
     ],
 )
-def test_a_bad_number_refuses_the_letter_with_a_5_1_x_reply(line: str) -> None:
-    with pytest.raises(Rejected) as refused:
+def test_a_bad_number_refuses_the_letter_with_a_5_1_x_reply(
+    line: str, reason: ContentReason
+) -> None:
+    with pytest.raises(RecipientHeaderRefused) as refused:
         recipient_phones(headers(f"To: {BOB}", line), [BOB], "MA")
-    assert refused.value.reply.code == 550
-    assert refused.value.reply.enhanced.startswith("5.1.")
+    assert refused.value.reason is reason
+    reply = content_refused(refused.value)
+    assert reply.code == 550
+    assert reply.enhanced.startswith("5.1.")
 
 
 def test_number_in_ignores_words_in_parentheses() -> None:

@@ -20,7 +20,7 @@ ADAPTERS = frozenset(
     {"smtp_in", "smtp_out", "web", "api", "sms", "webhooks"},
 )
 # What the doors call: services, and the bundle that holds them.
-APPLICATION = frozenset({"services", "registry", "bounces", "identity", "content_access"})
+APPLICATION = frozenset({"services", "registry"})
 # Below the application: they know nothing of services, doors or the composition root.
 FOUNDATIONS = frozenset({"core", "errors", "mime", "storage", "evidence", "settings", "i18n"})
 # The composition root and the command line wire everything; nothing imports them.

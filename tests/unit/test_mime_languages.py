@@ -5,7 +5,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from gateway.errors import Rejected
+from gateway.content_replies import content_refused
+from gateway.errors import ContentReason, RecipientHeaderRefused
 from gateway.mime.languages import recipient_languages
 
 BOB, ALICE = "bob@example.ma", "alice@example.fr"
@@ -55,17 +56,21 @@ def test_the_mx_address_of_a_recipient_is_understood():
 )
 def test_a_malformed_header_refuses_the_letter(value):
     """A header without an address or with a language the gateway does not speak: 550 5.6.0."""
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(RecipientHeaderRefused) as refused:
         recipient_languages(letter(value), [BOB, ALICE])
-    assert refused.value.reply.code == 550
-    assert refused.value.reply.enhanced == "5.6.0"
-    assert "LRE-Recipient-Language" in refused.value.reply.text
-    assert "nothing was kept" in refused.value.reply.text
+    assert refused.value.reason is ContentReason.BAD_LANGUAGE_HEADER
+    reply = content_refused(refused.value)
+    assert (reply.code, reply.enhanced) == (550, "5.6.0")
+    assert "LRE-Recipient-Language" in reply.text
+    assert "nothing was kept" in reply.text
 
 
 def test_a_stranger_refuses_the_letter():
     """A header naming someone who is not a recipient: 550 5.1.3 naming that address."""
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(RecipientHeaderRefused) as refused:
         recipient_languages(letter("carol@example.ma ar"), [BOB, ALICE])
-    assert refused.value.reply.enhanced == "5.1.3"
-    assert "carol@example.ma" in refused.value.reply.text
+    assert refused.value.reason is ContentReason.LANGUAGE_FOR_STRANGER
+    assert refused.value.recipient == "carol@example.ma"
+    reply = content_refused(refused.value)
+    assert reply.enhanced == "5.1.3"
+    assert "carol@example.ma" in reply.text

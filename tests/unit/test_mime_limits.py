@@ -7,7 +7,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from gateway.errors import Rejected, SmtpReply
+from gateway.content_replies import content_refused
+from gateway.errors import ContentRefused, SmtpReply
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.message import parse_message
 
@@ -16,9 +17,10 @@ FROM = b"From: Me Dupont <maitre.dupont@cabinet-dupont.ma>\r\n"
 
 
 def refusal(content: bytes, limits: MimeLimits = LIMITS) -> SmtpReply:
-    with pytest.raises(Rejected) as refused:
+    """The SMTP reply to the refusal check_limits raises (the doors' wording of its facts)."""
+    with pytest.raises(ContentRefused) as refused:
         check_limits(content, limits)
-    return refused.value.reply
+    return content_refused(refused.value)
 
 
 def multipart(parts: list[bytes], boundary: bytes = b"zz") -> bytes:
@@ -218,9 +220,9 @@ def divergent(parts: list[bytes]) -> bytes:
 
 def parse_refusal(content: bytes) -> SmtpReply:
     check_limits(content, LIMITS)  # the scan does not see these parts...
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(ContentRefused) as refused:
         parse_message(content)  # ...the parser counts its own
-    return refused.value.reply
+    return content_refused(refused.value)
 
 
 def test_parts_the_scan_reads_differently_are_still_counted_by_the_parser() -> None:

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from gateway.errors import Rejected
+from gateway.errors import ContentReason, MessageBeyondLimit, UnreadableMessage
 from gateway.mime.message import (
     MAX_DEPTH,
     attachment_bytes,
@@ -15,7 +15,6 @@ from gateway.mime.message import (
     html_to_text,
     parse_message,
 )
-from gateway.smtp_in import replies
 
 PDF = b"%PDF-1.7 not really a pdf \x00\xff\xfe" * 20
 PNG = b"\x89PNG\r\n\x1a\n fake image"
@@ -80,9 +79,9 @@ NESTED = crlf(
 
 def test_bare_lf_is_refused() -> None:
     """A LF without CR before it is SMTP-smuggling material and refused with 550 5.6.0."""
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(UnreadableMessage) as refused:
         check_line_endings(b"Subject: x\r\n\r\nbody\n.\r\n")
-    assert refused.value.reply == replies.BARE_LINE_ENDING
+    assert refused.value.reason is ContentReason.BARE_LINE_ENDING
 
 
 @pytest.mark.parametrize(
@@ -92,8 +91,9 @@ def test_bare_lf_is_refused() -> None:
 )
 def test_bare_cr_and_nul_are_refused(content: bytes) -> None:
     """Bare CR (also CR CR LF) and NUL are refused like a bare LF."""
-    with pytest.raises(Rejected):
+    with pytest.raises(UnreadableMessage) as refused:
         check_line_endings(content)
+    assert refused.value.reason is ContentReason.BARE_LINE_ENDING
 
 
 def test_crlf_only_is_accepted() -> None:
@@ -200,9 +200,9 @@ def test_non_mime_message_is_its_text() -> None:
 )
 def test_missing_or_invalid_from_is_refused(headers: str) -> None:
     """Without exactly one From: field holding a valid address, the message is refused 5.6.0."""
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(UnreadableMessage) as refused:
         parse_message(crlf(headers + "\nbody\n"))
-    assert refused.value.reply == replies.NO_FROM
+    assert refused.value.reason is ContentReason.NO_FROM
 
 
 def test_several_from_addresses_are_all_reported() -> None:
@@ -220,9 +220,9 @@ def test_encoded_line_breaks_in_subject_become_spaces() -> None:
 def test_encoded_line_break_in_from_is_refused() -> None:
     """An encoded LF in the From: display name (the email package raises) is refused 5.6.0."""
     content = crlf("From: =?utf-8?q?Ali=0Ace?= <alice@example.org>\n\nx\n")
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(UnreadableMessage) as refused:
         parse_message(content)
-    assert refused.value.reply == replies.NO_FROM
+    assert refused.value.reason is ContentReason.NO_FROM
 
 
 @pytest.mark.parametrize(
@@ -298,9 +298,9 @@ def test_excessive_nesting_is_refused() -> None:
     )
     tail = "".join(f"--b{n}--\n" for n in reversed(range(depth)))
     content = crlf("From: alice@example.org\n" + head + "Content-Type: text/plain\n\nx\n" + tail)
-    with pytest.raises(Rejected) as refused:
+    with pytest.raises(MessageBeyondLimit) as refused:
         parse_message(content)
-    assert refused.value.reply == replies.too_deep(32)
+    assert (refused.value.reason, refused.value.limit) == (ContentReason.MAX_DEPTH, 32)
 
 
 def test_inline_image_without_name_counts_as_attachment() -> None:

@@ -15,7 +15,8 @@ from email.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import Rejected
+from gateway.content_replies import content_refused
+from gateway.errors import ContentRefused
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.message import (
     ParsedMessage,
@@ -55,11 +56,11 @@ def test_a_valid_letter_is_read_with_its_text_and_attachments(letter: Generated)
 @given(st.binary(max_size=2000))
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_bytes_are_read_or_refused_never_crash(content: bytes) -> None:
-    """Any bytes at all: the DATA path returns a reading or a Rejected, nothing else."""
+    """Any bytes at all: the DATA path returns a reading or a ContentRefused, nothing else."""
     try:
         read(content)
-    except Rejected as refused:
-        code = refused.reply.code
+    except ContentRefused as refused:
+        code = content_refused(refused).code
         assert code >= 500
 
 
@@ -96,8 +97,8 @@ def test_arbitrary_mime_shaped_lines_are_read_or_refused_never_crash(lines: list
     """MIME-shaped junk (boundaries, digests, encoded words, CRLF in names): read or refused."""
     try:
         parsed = read(b"\r\n".join(lines) + b"\r\n")
-    except Rejected as refused:
-        code = refused.reply.code
+    except ContentRefused as refused:
+        code = content_refused(refused).code
         assert code >= 500
         return
     for value in (parsed.subject, parsed.from_display, *(a.name for a in parsed.attachments)):
@@ -173,7 +174,7 @@ def test_the_pre_scan_counts_parts_and_depth_as_the_parser_builds_them(tree: Tre
     if parts > 1:
         try:
             check_limits(content, MimeLimits(max_parts=parts - 1))
-        except Rejected:
+        except ContentRefused:
             pass
         else:
             raise AssertionError(f"{parts} parts passed a limit of {parts - 1}")

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from gateway.errors import AccountDisabled, PhoneRequired, SmtpReply
-from gateway.smtp_in import replies
+from gateway.errors import AccountDisabled, NotADsn, PhoneRequired, SmtpReply, UnknownBounceAddress
+from gateway.smtp_in import inbound, replies
 
 ENHANCED = re.compile(r"^[245]\d\d [245]\.\d{1,3}\.\d{1,3} \S")
 
@@ -72,3 +72,15 @@ def test_the_deposit_services_refusals_have_their_smtp_reply() -> None:
     reply = replies.deposit_refused(PhoneRequired("bob@example.ma"))
     assert (reply.code, reply.enhanced) == (550, "5.1.0")
     assert "bob@example.ma" in reply.text
+
+
+def test_the_bounce_services_refusals_have_their_smtp_reply() -> None:
+    """At the MX port, a mail that is no DSN gets 550 5.6.0 and an unknown bounce address
+    550 5.1.1, as the RCPT check says it."""
+    assert inbound.bounce_refused(NotADsn("bounce+x@lre.localhost")).line() == (
+        "550 5.6.0 Only delivery status notifications (RFC 3464 multipart/report) are accepted "
+        "at this address"
+    )
+    assert inbound.bounce_refused(UnknownBounceAddress("bounce+x@lre.localhost")).line() == (
+        "550 5.1.1 No such bounce address here"
+    )

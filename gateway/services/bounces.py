@@ -11,13 +11,18 @@ NotificationForAcceptanceFailure quoting the reporting server's diagnostic; any 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
-from gateway.errors import IllegalTransition, Rejected, SmtpReply
+from gateway.errors import IllegalTransition, NotADsn, UnknownBounceAddress
 from gateway.mime.dsn import parse_dsn
-from gateway.registry import Registry, new_id
+from gateway.services.outcomes import Outcomes
+from gateway.services.work import Work, new_id
 from gateway.storage.bounce_store import BouncedMail, BounceStore, DsnRecord
 from gateway.storage.store import LetterStore, PendingMail
 from gateway.storage.vault import Vault, token_hash
@@ -25,29 +30,47 @@ from gateway.storage.vault import Vault, token_hash
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "bounce+"
-NOT_A_DSN: Final = SmtpReply(
-    550,
-    "5.6.0",
-    "Only delivery status notifications (RFC 3464 multipart/report) are accepted at this address",
-)
-UNKNOWN: Final = SmtpReply(550, "5.1.1", "No such bounce address here")
-RECORDED: Final = SmtpReply(250, "2.0.0", "Delivery status notification recorded")
+
+
+class DsnOutcome(StrEnum):
+    """What a DSN did to the delivery of the mail it reports on."""
+
+    RECORDED = "recorded"  # kept beside the mail only: delayed, delivered, a proof mail, too late
+    UNDELIVERABLE = "undeliverable"  # the delivery got NotificationForAcceptanceFailure
+
+
+@dataclass(frozen=True)
+class DsnReceived:
+    """One DSN taken: the mail it reports on, that mail's delivery, and what became of it."""
+
+    mail_id: str
+    delivery_id: str
+    outcome: DsnOutcome
 
 
 class Bounces:
     def __init__(
-        self, *, registry: Registry, store: LetterStore, vault: Vault, domain: str
+        self,
+        *,
+        work: Work,
+        outcomes: Outcomes,
+        store: LetterStore,
+        vault: Vault,
+        domain: str,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._registry = registry
+        self._work = work
+        self._outcomes = outcomes
         self._store = store
         self._bounces = BounceStore(store.engine)
         self._vault = vault
         self._domain = domain.lower()
+        self._clock = clock
 
     async def return_path(self, mail: PendingMail) -> str:
         """The VERP address of one outbound mail (its token is remembered, hashed)."""
         token = self._vault.verp_token(mail.id)
-        await self._registry.io(self._bounces.remember_bounce_token, token_hash(token), mail.id)
+        await self._work.io(self._bounces.remember_bounce_token, token_hash(token), mail.id)
         return f"{PREFIX}{token}@{self._domain}"
 
     def is_bounce_address(self, address: str) -> bool:
@@ -59,18 +82,21 @@ class Bounces:
         token = local.removeprefix(PREFIX)
         if not token:
             return None
-        return await self._registry.io(self._bounces.mail_by_bounce_token, token_hash(token))
+        return await self._work.io(self._bounces.mail_by_bounce_token, token_hash(token))
 
-    async def receive(self, address: str, content: bytes) -> SmtpReply:
-        """Record the DSN sent to address; a permanent failure of a notification is a proof."""
+    async def receive(self, address: str, content: bytes) -> DsnReceived:
+        """Record the DSN sent to address; a permanent failure of a notification is a proof.
+
+        Raises UnknownBounceAddress or NotADsn, and then nothing is recorded.
+        """
         mail = await self.mail_for(address)
         if mail is None:
-            raise Rejected(UNKNOWN)
+            raise UnknownBounceAddress(address)
         dsn = parse_dsn(content)
         if dsn is None:
-            raise Rejected(NOT_A_DSN)
-        now = self._registry.now()
-        await self._registry.io(
+            raise NotADsn(address)
+        now = self._clock()
+        await self._work.io(
             self._bounces.record_dsn,
             [
                 DsnRecord(
@@ -87,22 +113,23 @@ class Bounces:
         )
         failed = [r for r in dsn.recipients if r.permanent_failure]
         log.info("DSN for %s mail %s: %s", mail.kind, mail.id, [r.action for r in dsn.recipients])
+        outcome = DsnOutcome.RECORDED
         if failed and mail.kind == "notification" and mail.state == "sent":
             first = failed[0]
             reason = (
                 f"delivery status notification from {dsn.reporting_mta or 'the recipient side'}: "
                 f"Status {first.status}; Diagnostic-Code: {first.diagnostic or 'none given'}"
             )
-            await self._fail(mail, reason)
-        return RECORDED
+            outcome = await self._fail(mail, reason)
+        return DsnReceived(mail.id, mail.delivery_id, outcome)
 
-    async def _fail(self, mail: BouncedMail, reason: str) -> None:
-        letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
+    async def _fail(self, mail: BouncedMail, reason: str) -> DsnOutcome:
+        letter, delivery = await self._work.io(self._store.delivery, mail.delivery_id)
         if delivery.state is not State.NOTIFIED:
             log.info("DSN for %s after %s: recorded only", letter.reference, delivery.state.value)
-            return
+            return DsnOutcome.RECORDED
         try:
-            await self._registry.outcomes.apply(
+            await self._outcomes.apply(
                 letter,
                 delivery,
                 EvidenceType.NotificationForAcceptanceFailure,
@@ -111,3 +138,5 @@ class Bounces:
             )
         except IllegalTransition:  # decided meanwhile: the decision stands
             log.info("DSN for %s arrived after a decision: recorded only", letter.reference)
+            return DsnOutcome.RECORDED
+        return DsnOutcome.UNDELIVERABLE
