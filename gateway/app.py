@@ -75,6 +75,7 @@ from gateway.storage.log_store import LogStore
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.portal_store import PortalStore
 from gateway.storage.queue_stats import deliveries_by_state, queue_stats
+from gateway.storage.sms_queue import SmsQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
@@ -333,7 +334,7 @@ async def running(
             sms_sender = SmsSender(
                 settings=settings.sms,
                 provider=sms_provider,
-                store=registry.identity_store,
+                queue=SmsQueue(engine),
                 registry=registry,
                 clock=clock,
             )

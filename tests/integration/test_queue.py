@@ -14,12 +14,12 @@ from sqlalchemy import Engine, select
 
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
-from gateway.storage.identity_store import SMS
 from gateway.storage.leases import QUEUES
 from gateway.storage.outbound import MAILS
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
+from gateway.storage.sms_queue import SMS
 from gateway.storage.webhook_queue import WEBHOOKS
 from tests.support.leases import LEASE, NOW, queued_mails
 
