@@ -35,7 +35,7 @@ lint: $(STAMP)
 # language's messages.po. New messages arrive with an empty msgstr: fill it in every language
 # (tests/unit/test_i18n.py fails until then).
 KEYWORDS := --no-default-keywords -k t -k tn:1,1 -k gettext:2 -k ngettext:2,2 -k text:2 -k N_ \
-	-k PageError:2
+	-k PageError:2 -k Np_:1,1 -k say:2
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg $(KEYWORDS) --sort-output --no-location \
 		--project "LRE Gateway" -o gateway/locale/messages.pot .

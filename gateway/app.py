@@ -29,6 +29,7 @@ from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
 from gateway.errors import ConfigError, InstallationError
+from gateway.evidence import report
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.log_keys import ensure_log_key, log_signers, published_verifiers
@@ -41,6 +42,7 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.housekeeping import Housekeeping
+from gateway.i18n import LANGUAGES
 from gateway.log_cli import add_log_parser, existing_log_verifiers, run_log_command
 from gateway.metrics import Metrics
 from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
@@ -75,6 +77,7 @@ from gateway.storage.log_store import LogStore
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.portal_store import PortalStore
 from gateway.storage.queue_stats import deliveries_by_state, queue_stats
+from gateway.storage.sms_queue import SmsQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.verification.files import verify_paths
@@ -334,7 +337,7 @@ async def running(
             sms_sender = SmsSender(
                 settings=settings.sms,
                 provider=sms_provider,
-                store=registry.identity_store,
+                queue=SmsQueue(engine),
                 registry=registry,
                 clock=clock,
             )
@@ -843,11 +846,13 @@ def _verify(
     anchors_file: str | None,
     at: datetime | None,
     log_keys: Sequence[str] | None = None,
+    lang: str = report.DEFAULT,
 ) -> int:
     pem = Path(anchors_file).read_bytes() if anchors_file else _anchors(settings)
     anchors = load_certificates(pem)
     if at is not None:
-        print(f"validating as of {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
+        as_of = report.say(lang, "verify.report.as_of", time=report.when(at))
+        print(f"{as_of}\n")
     files, inclusions, unreadable = split_paths(files)  # the evidence log's inclusion proofs
     log_verifiers = (
         [Verifier.parse(k) for k in log_keys] if log_keys else existing_log_verifiers(settings)
@@ -855,10 +860,10 @@ def _verify(
     verdicts = verify_paths([Path(f) for f in files], anchors, at=at)
     logged = True
     for verdict in verdicts:
-        print(verdict.describe())
+        print(verdict.describe(lang))
         included = judge(verdict, inclusions, log_verifiers, anchors, at)
         if included is not None:
-            print(f"  {included.line}")
+            print(f"  {included.say(lang)}")
             logged = logged and included.ok
         print()
     for problem in unreadable:
@@ -987,6 +992,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the evidence log's verifier key, to check inclusion proofs; repeat it across a "
         "log-key rotation (default: this gateway's, see `log key --all`)",
     )
+    verify.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=report.DEFAULT,
+        help=f"the report's language (default: {report.DEFAULT})",
+    )
     command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
     add_keys_commands(commands, [common])
     add_log_parser(commands, [common])
@@ -1017,7 +1028,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             initialise(settings)
             sys.stdout.write(_anchors(settings).decode())
         elif args.command == "verify":
-            return _verify(settings, args.files, args.anchors, args.at, args.log_key)
+            return _verify(settings, args.files, args.anchors, args.at, args.log_key, args.lang)
         elif args.command == "dkim-record":
             initialise(settings)
             print(_dkim_record(settings))

@@ -197,11 +197,13 @@ class SignatureError(EvidenceError):
 
 
 class VerificationError(EvidenceError):
-    """A proof did not verify; the message says why in plain words, .reason in a code."""
+    """A proof did not verify; the message says why in plain words, .reason in a code, .words
+    the catalogue message of those words (a gateway.core.problems.Message, or None)."""
 
-    def __init__(self, message: str, reason: str = "other") -> None:
+    def __init__(self, message: str, reason: str = "other", words: object = None) -> None:
         super().__init__(message)
         self.reason = reason  # a gateway.core.problems.Reason value (core imports errors)
+        self.words = words
 
 
 class RecipientError(GatewayError):

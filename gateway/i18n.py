@@ -43,6 +43,11 @@ def N_(key: str) -> str:
     return key
 
 
+def Np_(key: str) -> str:
+    """Mark a plural key (its text has a {n}) handed around at run time, like N_."""
+    return key
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """One language's messages: key → text, or key → plural forms (indexed by `plural(n)`)."""

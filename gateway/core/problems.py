@@ -1,14 +1,18 @@
 """Why a proof did not verify: a reason code for anyone, beside the verifier's technical sentence.
 
-Verifiers (gateway.evidence.verify, gateway.verification) say what went wrong in plain English
-with the details (names, dates, the library's message) for the command line and the logs; each
-problem also carries one of the Reason codes, which the catalogue turns into a sentence in the
-reader's language (verify.reason.<code>: "Le fichier a été modifié après avoir été scellé.").
+Verifiers (gateway.evidence.verify, gateway.verification) say what went wrong with the details
+(names, dates, the library's message): a `Message` (a catalogue key, verify.problem.*, and its
+parameters) that gateway.evidence.report words in the reader's language, and its English wording
+as the problem's own text, for the logs and the web's technical detail. Each problem also
+carries one of the Reason codes, which the catalogue turns into a sentence for anyone
+(verify.reason.<code>: "Le fichier a été modifié après avoir été scellé.").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Reason(StrEnum):
@@ -25,16 +29,26 @@ class Reason(StrEnum):
     OTHER = "other"
 
 
+@dataclass(frozen=True)
+class Message:
+    """A catalogue message and its parameters, not yet worded: a parameter may be a Message
+    too (a role, "the seal"), worded in the same language; `n` counts (plural forms)."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 class Problem(str):
-    """One problem: the technical sentence (this str itself) and its `reason` code."""
+    """One problem: the technical sentence (this str itself, English), its `reason` code and
+    its `message`, to word it in another language (None: the sentence is all there is)."""
 
     reason: Reason
+    message: Message | None
 
-    def __new__(cls, text: str, reason: Reason = Reason.OTHER) -> Problem:
+    def __new__(
+        cls, text: str, reason: Reason = Reason.OTHER, message: Message | None = None
+    ) -> Problem:
         problem = super().__new__(cls, text)
         problem.reason = reason
+        problem.message = message
         return problem
-
-    def about(self, text: str) -> Problem:
-        """The same reason said with another sentence ("the embedded evidence.xml: …")."""
-        return Problem(text, self.reason)

@@ -31,6 +31,10 @@ class NoteError(ValueError):
     """A note that is malformed or whose signature does not verify, in a sentence."""
 
 
+class NoCosignature(NoteError):
+    """The note carries no cosignature by the witness asked about."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     origin: str
@@ -134,7 +138,7 @@ class Verifier:
                 except InvalidSignature:
                     raise NoteError(f"the cosignature of {self.name} is not valid") from None
                 return int(when)
-        raise NoteError(f"the note carries no cosignature by {self.name}")
+        raise NoCosignature(f"the note carries no cosignature by {self.name}")
 
 
 def split_note(note: bytes) -> tuple[str, list[Signature]]:

@@ -31,32 +31,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.core.event_reasons import reason_details
-from gateway.core.evidence import EvidenceRecord, EvidenceType
-from gateway.core.problems import Problem, Reason
+from gateway.core.evidence import EvidenceRecord
+from gateway.core.problems import Message, Problem, Reason
 from gateway.errors import EvidenceError, VerificationError
+from gateway.evidence import report
 from gateway.evidence.cms import SIGNATURE_TIMESTAMP_TOKEN
+from gateway.evidence.report import failure, from_error, problem, role_of
 from gateway.evidence.xml import from_xml
+from gateway.i18n import N_, Np_
 
 P7S_SUFFIX: Final = ".p7s"
 MAX_CHAIN: Final = 8
 CLOCK_SKEW: Final = timedelta(minutes=5)  # signing time may precede the timestamp by this much
-
-EVENT_WORDS: Final = {
-    EvidenceType.SubmissionAcceptance: "Proof of deposit",
-    EvidenceType.NotificationForAcceptance: "Notification handed to the recipient's mail system",
-    EvidenceType.NotificationForAcceptanceFailure: "Proof of non-delivery",
-    EvidenceType.ConsignmentAcceptance: "Acknowledgement of receipt (the recipient accepted)",
-    EvidenceType.ConsignmentRejection: "Proof of refusal (the recipient refused)",
-    EvidenceType.AcceptanceRejectionExpiry: "Proof of negligence (no decision before the deadline)",
-    EvidenceType.ContentHandover: "Content handed over (the recipient downloaded it)",
-}
-
-KIND_WORDS: Final = {
-    "evidence": "sealed evidence",
-    "pdf": "PDF certificate",
-    "smime": "S/MIME signature of the proof mail",
-}
 
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "sha256": hashes.SHA256,
@@ -83,54 +69,9 @@ class Verdict:
     # what the public evidence log's entry must state (gateway.verification.log_inclusion)
     digests: tuple[str, str] | None = None
 
-    def describe(self) -> str:
-        """Plain-language report for people, several lines."""
-        what = KIND_WORDS.get(self.kind, self.kind)
-        lines = [f"{self.source} ({what}): {'VALID' if self.valid else 'INVALID'}"]
-        for problem in self.problems:
-            lines.append(f"  problem: {problem}")
-        record = self.record
-        if record is not None:
-            attachments = record.attachments
-            if not self.valid:
-                lines.append("  (what follows is NOT certified by a valid seal)")
-            lines += [
-                f"  {EVENT_WORDS[record.event]} ({record.event.value})",
-                f"  ERDSEventId:      {record.event.uri}",
-                f"  event time:       {_when(record.event_time)}",
-                f"  letter reference: {record.letter_reference}",
-                f"  sender:           {record.sender_name} <{record.sender_address}>",
-            ]
-            if record.sender_declared_name is not None:
-                lines.append(f"  declared name:    {record.sender_declared_name} (not verified)")
-            lines.append(f"  recipient:        {record.recipient_address}")
-            if record.message_id is not None:
-                lines.append(f"  Message-ID:       {record.message_id}")
-            lines.append(f"  message SHA-256:  {record.message_sha256}")
-            if record.reason_code is not None:
-                lines.append(f"  reason code:      {record.reason_code}")
-            details = (
-                record.reason
-                if record.reason_code is None
-                else reason_details(record.reason_code, record.reason)
-            )
-            if details:
-                reason = details.replace("\r\n", "\n").replace("\n", "\n" + " " * 20)
-                lines.append(f"  reason:           {reason}")
-            lines.append(f"  attachments:      {len(attachments) or 'none'}")
-            lines += [
-                f"    {a.name} ({a.content_type}, {a.size} bytes) SHA-256 {a.sha256}"
-                for a in attachments
-            ]
-        if self.signer is not None:
-            signed = f" on {_when(self.signed_at)}" if self.signed_at else ""
-            lines.append(f"  sealed by:        {self.signer}{signed}")
-        if self.timestamped_at is not None:
-            lines.append(f"  timestamp:        {_when(self.timestamped_at)} by {self.tsa}")
-        if self.archived:
-            latest = _when(max(self.archived))
-            lines.append(f"  archive stamps:   {len(self.archived)}, latest {latest}")
-        return "\n".join(lines)
+    def describe(self, lang: str = report.DEFAULT) -> str:
+        """Plain-language report for people, several lines, in lang (gateway.evidence.report)."""
+        return report.describe(self, lang)
 
 
 def verify_evidence(
@@ -149,7 +90,9 @@ def verify_evidence(
     try:
         record = from_xml(xml)
     except EvidenceError as exc:
-        xml_problem = Problem(f"{source} is not a readable evidence record ({exc})", Reason.DAMAGED)
+        xml_problem = problem(
+            N_("verify.problem.unreadable_record"), Reason.DAMAGED, source=source, error=str(exc)
+        )
     signer: str | None = None
     tsa: str | None = None
     signed_at: datetime | None = None
@@ -157,7 +100,7 @@ def verify_evidence(
     try:
         seal = _Signed.load(p7s, "seal")
     except VerificationError as exc:
-        problems.append(Problem(str(exc), Reason(exc.reason)))
+        problems.append(from_error(exc))
     else:
         signer, signed_at = _name(seal.certificate), seal.signing_time
         _collect(problems, lambda: seal.check_content(xml, source))
@@ -166,11 +109,7 @@ def verify_evidence(
         if stamp is not None:
             timestamped_at, tsa = stamp
             if signed_at is not None and signed_at > timestamped_at + CLOCK_SKEW:
-                problems.append(
-                    Problem(
-                        "the seal claims a signing time later than its timestamp", Reason.TIMESTAMP
-                    )
-                )
+                problems.append(problem(N_("verify.problem.signed_after_stamp"), Reason.TIMESTAMP))
         at = timestamped_at or signed_at
         _collect(problems, lambda: _check_chain(seal.certificate, seal.pool, anchors, at, "seal"))
     if xml_problem:
@@ -206,7 +145,7 @@ def verify_detached(
     try:
         signed = _Signed.load(p7s, "signature")
     except VerificationError as exc:
-        problems.append(Problem(str(exc), Reason(exc.reason)))
+        problems.append(from_error(exc))
     else:
         signer, signed_at = _name(signed.certificate), signed.signing_time
         _collect(problems, lambda: signed.check_content(content, source))
@@ -245,12 +184,18 @@ def _verify_pair(xml: Path, p7s: Path, anchors: Sequence[x509.Certificate]) -> V
     missing = [path for path in (xml, p7s) if not path.is_file()]
     if missing:
         return _invalid(
-            str(xml), *(Problem(f"{path} not found", Reason.MISSING) for path in missing)
+            str(xml),
+            *(
+                problem(N_("verify.problem.not_found"), Reason.MISSING, path=str(p))
+                for p in missing
+            ),
         )
     try:
         xml_data, p7s_data = xml.read_bytes(), p7s.read_bytes()
     except OSError as exc:
-        return _invalid(str(xml), Problem(f"cannot read: {exc}", Reason.DAMAGED))
+        return _invalid(
+            str(xml), problem(N_("verify.problem.cannot_read"), Reason.DAMAGED, error=str(exc))
+        )
     return verify_evidence(xml_data, p7s_data, anchors, source=str(xml))
 
 
@@ -271,11 +216,9 @@ def _collect(problems: list[Problem], check: Callable[[], _T]) -> _T | None:
     try:
         return check()
     except VerificationError as exc:
-        problems.append(Problem(str(exc), Reason(exc.reason)))
+        problems.append(from_error(exc))
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        problems.append(
-            Problem(f"the .p7s is damaged and cannot be checked ({exc})", Reason.DAMAGED)
-        )
+        problems.append(problem(N_("verify.problem.p7s_damaged"), Reason.DAMAGED, error=str(exc)))
     return None
 
 
@@ -287,8 +230,8 @@ class _Signed:
         self.signed_data = signed_data
         signer_infos = signed_data["signer_infos"]
         if len(signer_infos) != 1:
-            raise VerificationError(
-                f"the {role} has {len(signer_infos)} signers, expected one", _reason(role)
+            raise failure(
+                Np_("verify.problem.signers"), _reason(role), role=_role(role), n=len(signer_infos)
             )
         self.signer_info: cms.SignerInfo = signer_infos[0]
         self.pool = [
@@ -300,13 +243,14 @@ class _Signed:
             attr["type"].native: attr["values"] for attr in self.signer_info["signed_attrs"] or ()
         }
         if "message_digest" not in self.attributes or "content_type" not in self.attributes:
-            raise VerificationError(
-                f"the {role} lacks its content type or message digest", _reason(role)
-            )
+            raise failure(N_("verify.problem.no_digest"), _reason(role), role=_role(role))
         algorithm = self.signer_info["digest_algorithm"]["algorithm"].native
         if algorithm not in _HASHES:
-            raise VerificationError(
-                f"the {role} uses an unsupported digest ({algorithm})", _reason(role)
+            raise failure(
+                N_("verify.problem.digest_algorithm"),
+                _reason(role),
+                role=_role(role),
+                algorithm=str(algorithm),
             )
         self.hash = _HASHES[algorithm]
         self.certificate = self._find_signer()
@@ -316,11 +260,11 @@ class _Signed:
         try:
             info = cms.ContentInfo.load(der)
             if info["content_type"].native != "signed_data":
-                raise VerificationError(f"the {role} is not a CMS signature", _reason(role))
+                raise failure(N_("verify.problem.not_cms"), _reason(role), role=_role(role))
             return cls(role, info["content"])
         except (ValueError, TypeError, KeyError) as exc:
-            raise VerificationError(
-                f"the {role} is damaged and cannot be read ({exc})", Reason.DAMAGED
+            raise failure(
+                N_("verify.problem.damaged"), Reason.DAMAGED, role=_role(role), error=str(exc)
             ) from exc
 
     @property
@@ -343,18 +287,20 @@ class _Signed:
                 return attr["values"][0]
         return None
 
-    def check_content(self, content: bytes, source: str) -> None:
+    def check_content(self, content: bytes, source: str | Message) -> None:
         """The sealed digest must be that of `content`, and the content type must match."""
         if self.attributes["content_type"][0].native != self.content_type:
-            raise VerificationError(
-                f"the {self.role} content type attribute was altered", Reason.MODIFIED
+            raise failure(
+                N_("verify.problem.content_type"), Reason.MODIFIED, role=role_of(self.role)
             )
         digest = hashes.Hash(self.hash())
         digest.update(content)
         if digest.finalize() != self.attributes["message_digest"][0].native:
-            raise VerificationError(
-                f"{source} was modified after sealing: its digest does not match the {self.role}",
+            raise failure(
+                N_("verify.problem.digest_mismatch"),
                 Reason.MODIFIED,
+                source=source,
+                role=_role(self.role),
             )
 
     def check_signature(self) -> None:
@@ -364,10 +310,8 @@ class _Signed:
         try:
             _verify_signature(self.certificate, self.signature, signed, algorithm, self.hash())
         except InvalidSignature:
-            raise VerificationError(
-                f"the {self.role} signature is invalid: the file was altered "
-                "or not signed by the certificate it names",
-                Reason.MODIFIED,
+            raise failure(
+                N_("verify.problem.bad_signature"), Reason.MODIFIED, role=role_of(self.role)
             ) from None
         self._check_signing_certificate()
 
@@ -389,8 +333,8 @@ class _Signed:
                     continue
                 if ski.value.digest == sid.chosen.native:
                     return cert
-        raise VerificationError(
-            f"the {self.role} does not include the certificate that made it", _reason(self.role)
+        raise failure(
+            N_("verify.problem.no_signer_certificate"), _reason(self.role), role=_role(self.role)
         )
 
     def _check_signing_certificate(self) -> None:
@@ -400,8 +344,11 @@ class _Signed:
             cert_id = self.attributes["signing_certificate_v2"][0]["certs"][0]
             algorithm = cert_id["hash_algorithm"]["algorithm"].native
             if algorithm not in _HASHES:
-                raise VerificationError(
-                    f"the {self.role} names its certificate with {algorithm}", _reason(self.role)
+                raise failure(
+                    N_("verify.problem.certificate_digest"),
+                    _reason(self.role),
+                    role=_role(self.role),
+                    algorithm=str(algorithm),
                 )
             digest = hashes.Hash(_HASHES[algorithm]())
             digest.update(der)
@@ -410,13 +357,14 @@ class _Signed:
             cert_id = self.attributes["signing_certificate"][0]["certs"][0]
             expected = hashlib.sha1(der).digest()  # noqa: S324 - ESS v1 is defined with SHA-1
         else:
-            raise VerificationError(
-                f"the {self.role} does not sign the identity of its certificate",
+            raise failure(
+                N_("verify.problem.no_certificate_identity"),
                 _reason(self.role),
+                role=_role(self.role),
             )
         if cert_id["cert_hash"].native != expected:
-            raise VerificationError(
-                f"the {self.role} was made with another certificate", Reason.MODIFIED
+            raise failure(
+                N_("verify.problem.other_certificate"), Reason.MODIFIED, role=_role(self.role)
             )
 
 
@@ -436,7 +384,7 @@ def _verify_signature(
     elif isinstance(key, ed25519.Ed25519PublicKey) and name == "ed25519":
         key.verify(signature, data)
     else:
-        raise VerificationError(f"unsupported signature algorithm {name}", Reason.OTHER)
+        raise failure(N_("verify.problem.signature_algorithm"), Reason.OTHER, algorithm=name)
 
 
 def _hash_of(name: str, default: hashes.HashAlgorithm) -> hashes.HashAlgorithm:
@@ -450,14 +398,10 @@ def _check_timestamp(
     """Return (time, TSA name) of the seal's signature timestamp, checked as of `moment`."""
     token = seal.unsigned(SIGNATURE_TIMESTAMP_TOKEN)
     if token is None:
-        raise VerificationError(
-            "the seal carries no timestamp (it is not CAdES-T)", Reason.TIMESTAMP
-        )
+        raise failure(N_("verify.problem.no_timestamp"), Reason.TIMESTAMP)
     stamp = _Signed.load(token.dump(), "timestamp")
     if stamp.content_type != "tst_info":
-        raise VerificationError(
-            "the timestamp token does not contain a timestamp", Reason.TIMESTAMP
-        )
+        raise failure(N_("verify.problem.not_a_timestamp"), Reason.TIMESTAMP)
     try:
         content = stamp.signed_data["encap_content_info"]["content"]
         econtent = bytes(content)
@@ -467,27 +411,30 @@ def _check_timestamp(
         hashed = imprint["hashed_message"].native
         at: datetime = info["gen_time"].native
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise VerificationError(
-            f"the timestamp is damaged and cannot be read ({exc})", Reason.DAMAGED
+        raise failure(
+            N_("verify.problem.damaged"), Reason.DAMAGED, role=_role("timestamp"), error=str(exc)
         ) from exc
-    stamp.check_content(econtent, "the timestamp")
+    stamp.check_content(econtent, _role("timestamp"))
     stamp.check_signature()
     if algorithm not in _HASHES:
-        raise VerificationError(
-            f"the timestamp uses an unsupported digest ({algorithm})", Reason.TIMESTAMP
+        raise failure(
+            N_("verify.problem.digest_algorithm"),
+            Reason.TIMESTAMP,
+            role=_role("timestamp"),
+            algorithm=str(algorithm),
         )
     digest = hashes.Hash(_HASHES[algorithm]())
     digest.update(seal.signature)
     if digest.finalize() != hashed:
-        raise VerificationError(
-            "the timestamp does not cover this seal's signature", Reason.TIMESTAMP
-        )
+        raise failure(N_("verify.problem.stamp_not_over_seal"), Reason.TIMESTAMP)
     _check_timestamping_usage(stamp.certificate)
     _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
     if moment < at - CLOCK_SKEW:
-        raise VerificationError(
-            f"the seal was timestamped on {_when(at)}, after the validation date {_when(moment)}",
+        raise failure(
+            N_("verify.problem.stamped_after"),
             Reason.TIMESTAMP,
+            time=_when(at),
+            moment=_when(moment),
         )
     _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")
     return at, _name(stamp.certificate)
@@ -499,10 +446,7 @@ def _check_timestamping_usage(cert: x509.Certificate) -> None:
     except x509.ExtensionNotFound:
         eku = None
     if eku is None or ExtendedKeyUsageOID.TIME_STAMPING not in eku:
-        raise VerificationError(
-            f"the timestamp certificate ({_name(cert)}) is not authorised for timestamping",
-            Reason.TIMESTAMP,
-        )
+        raise failure(N_("verify.problem.not_a_tsa"), Reason.TIMESTAMP, name=_name(cert))
 
 
 def _check_chain(
@@ -520,16 +464,18 @@ def _check_chain(
             return
         issuer = _issuer_of(current, anchors) or _issuer_of(current, pool)
         if issuer is None:
-            raise VerificationError(
-                f"the {role} certificate ({_name(leaf)}) is not issued by a trusted authority",
+            raise failure(
+                N_("verify.problem.untrusted"),
                 Reason.UNTRUSTED,
+                role=role_of(role),
+                name=_name(leaf),
             )
         _check_is_ca(issuer, role)
         if issuer in anchors:
             _check_validity(issuer, at, role)
             return
         current = issuer
-    raise VerificationError(f"the {role} certificate chain is too long", _reason(role))
+    raise failure(N_("verify.problem.chain_too_long"), _reason(role), role=role_of(role))
 
 
 def _issuer_of(
@@ -550,9 +496,12 @@ def _check_validity(cert: x509.Certificate, at: datetime | None, role: str) -> N
     if at is None:
         return
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-        raise VerificationError(
-            f"the certificate {_name(cert)} in the {role} chain was not valid at {_when(at)}",
+        raise failure(
+            N_("verify.problem.not_valid_at"),
             Reason.EXPIRED,
+            name=_name(cert),
+            role=role_of(role),
+            time=_when(at),
         )
 
 
@@ -566,10 +515,8 @@ def _check_is_ca(cert: x509.Certificate, role: str) -> None:
     except x509.ExtensionNotFound:
         can_sign = True
     if not (is_ca and can_sign):
-        raise VerificationError(
-            f"{_name(cert)} signed a certificate of the {role} chain but is no certification "
-            "authority",
-            Reason.UNTRUSTED,
+        raise failure(
+            N_("verify.problem.not_a_ca"), Reason.UNTRUSTED, name=_name(cert), role=role_of(role)
         )
 
 
@@ -579,9 +526,12 @@ def _name(cert: x509.Certificate) -> str:
 
 
 def _when(at: datetime | None) -> str:
-    if at is None:
-        return "unknown"
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return report.when(at)
+
+
+def _role(name: str) -> Message:
+    """ "the seal", "the timestamp": the subject of a problem's sentence."""
+    return report.role(name)
 
 
 def check_timestamp_token(
@@ -591,9 +541,7 @@ def check_timestamp_token(
     checkpoints), checked as of `moment` like a seal's timestamp."""
     stamp = _Signed.load(token, "timestamp")
     if stamp.content_type != "tst_info":
-        raise VerificationError(
-            "the timestamp token does not contain a timestamp", Reason.TIMESTAMP
-        )
+        raise failure(N_("verify.problem.not_a_timestamp"), Reason.TIMESTAMP)
     try:
         content = stamp.signed_data["encap_content_info"]["content"]
         econtent = bytes(content)
@@ -602,13 +550,13 @@ def check_timestamp_token(
         hashed = imprint["hashed_message"].native
         at: datetime = content.parsed["gen_time"].native
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise VerificationError(
-            f"the timestamp is damaged and cannot be read ({exc})", Reason.DAMAGED
+        raise failure(
+            N_("verify.problem.damaged"), Reason.DAMAGED, role=_role("timestamp"), error=str(exc)
         ) from exc
-    stamp.check_content(econtent, "the timestamp")
+    stamp.check_content(econtent, _role("timestamp"))
     stamp.check_signature()
     if algorithm != "sha256" or hashed != digest:
-        raise VerificationError("the timestamp does not cover this checkpoint", Reason.TIMESTAMP)
+        raise failure(N_("verify.problem.stamp_not_over_checkpoint"), Reason.TIMESTAMP)
     _check_timestamping_usage(stamp.certificate)
     _check_chain(stamp.certificate, stamp.pool, anchors, at, "timestamp")
     _check_chain(stamp.certificate, stamp.pool, anchors, moment, "timestamp")

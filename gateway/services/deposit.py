@@ -28,7 +28,7 @@ from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
 from gateway.storage.account_store import AccountStore
-from gateway.storage.identity_store import insert_sms
+from gateway.storage.sms_queue import insert_sms
 from gateway.storage.store import LetterStore, NewOutbound
 from gateway.storage.vault import Sealed, Vault, token_hash
 

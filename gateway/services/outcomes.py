@@ -23,8 +23,8 @@ from gateway.errors import IllegalTransition
 from gateway.evidence.xml import to_xml
 from gateway.metrics import Metrics
 from gateway.services.work import Work, new_id
-from gateway.storage.identity_store import IdentityStore, PendingSms, finish_sms
 from gateway.storage.outbound import OutboundQueue, PendingMail
+from gateway.storage.sms_queue import PendingSms, SmsQueue, finish_sms
 from gateway.storage.store import LetterStore, NewEvidence
 
 log = logging.getLogger(__name__)
@@ -181,5 +181,5 @@ class Outcomes:
             )
             if await self.apply(letter, delivery, event, reason=failure, channel="sms", also=close):
                 return
-        identity_store = IdentityStore(self._store.engine)
-        await self._work.io(identity_store.finish_sms, sms.id, state, failure, now=self._clock())
+        queue = SmsQueue(self._store.engine)
+        await self._work.io(queue.finish, sms.id, state, failure, now=self._clock())

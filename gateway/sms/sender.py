@@ -19,7 +19,7 @@ from gateway.errors import SmsFailed
 from gateway.logs import redact
 from gateway.settings import SmsSettings
 from gateway.sms.providers import SmsProvider
-from gateway.storage.identity_store import IdentityStore, PendingSms
+from gateway.storage.sms_queue import PendingSms, SmsQueue
 
 if TYPE_CHECKING:
     from gateway.registry import Registry
@@ -37,19 +37,19 @@ class SmsSender:
         *,
         settings: SmsSettings,
         provider: SmsProvider,
-        store: IdentityStore,
+        queue: SmsQueue,
         registry: Registry,
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
         self._provider = provider
-        self._store = store
+        self._queue = queue
         self._registry = registry
         self._clock = clock
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def send_pending(self) -> int:
-        pending = await self._registry.io(self._store.claim_sms, self._clock(), LEASE)
+        pending = await self._registry.io(self._queue.claim, self._clock(), LEASE)
         await asyncio.gather(*(self._send(sms) for sms in pending))
         return len(pending)
 
@@ -79,7 +79,7 @@ class SmsSender:
         useless = sms.kind == "code" and retry >= sms.created_at + CODE_VALIDITY
         if err.temporary and attempts < self._settings.max_attempts and not useless:
             log.info("SMS %s deferred (%s); retry at %s", sms.id, err.reason, retry)
-            await self._registry.io(self._store.retry_sms, sms.id, err.reason, retry_at=retry)
+            await self._registry.io(self._queue.retry, sms.id, err.reason, retry_at=retry)
             return
         log.warning("SMS %s failed: %s", sms.id, err.reason)
         await self._done(sms, err.reason)
@@ -89,6 +89,4 @@ class SmsSender:
             await self._registry.outcomes.sms_outcome(sms, failure=failure)
         else:
             state = "sent" if failure is None else "failed"
-            await self._registry.io(
-                self._store.finish_sms, sms.id, state, failure, now=self._clock()
-            )
+            await self._registry.io(self._queue.finish, sms.id, state, failure, now=self._clock())

@@ -330,8 +330,12 @@ class ApiStore:
         self, now: datetime, lease: timedelta = LEASE, limit: int = 100
     ) -> list[WebhookJob]:
         """Lease the first pending event of each (endpoint, letter) when it is due: the order
-        per letter. A leased head holds back its letter's later events; each lease is a
-        compare-and-set, so two gateway processes never post the same event at once."""
+        per letter (WEBHOOKS is a Queue in_order). A leased head holds back its letter's later
+        events; each lease is a compare-and-set, so two gateway processes never post the same
+        event at once."""
+        claimed = WEBHOOKS.claim(self.engine, now=now, lease=lease, limit=limit)
+        if not claimed:
+            return []
         d, e, x, lt, dv = (
             t.webhook_deliveries,
             t.webhook_endpoints,
@@ -344,8 +348,6 @@ class ApiStore:
                 d.c.id.label("job_id"),
                 d.c.letter_id,
                 d.c.attempts.label("job_attempts"),
-                d.c.next_attempt_at,
-                d.c.claimed_until,
                 d.c.evidence_id,
                 e,
                 x.c.type,
@@ -358,40 +360,26 @@ class ApiStore:
             .join(x, x.c.id == d.c.evidence_id)
             .join(lt, lt.c.id == d.c.letter_id)
             .join(dv, dv.c.id == x.c.delivery_id)
-            .where(d.c.state == "pending", e.c.disabled_at.is_(None))
+            .where(d.c.id.in_([row.id for row in claimed]))
             .order_by(d.c.endpoint_id, d.c.letter_id, d.c.seq, d.c.id)
         )
-        jobs: list[WebhookJob] = []
-        heads: set[tuple[str, str]] = set()
-        with self.engine.begin() as db:
-            for row in db.execute(query).all():
-                key = (row.id, row.letter_id)
-                if key in heads:
-                    continue
-                heads.add(key)
-                if utc(row.next_attempt_at) > now or (
-                    row.claimed_until is not None and utc(row.claimed_until) > now
-                ):
-                    continue
-                if not WEBHOOKS.lease_row(db, row.job_id, now=now, lease=lease):
-                    continue
-                jobs.append(
-                    WebhookJob(
-                        row.job_id,
-                        _endpoint(row),
-                        row.letter_id,
-                        row.job_attempts,
-                        row.evidence_id,
-                        EvidenceType(row.type),
-                        utc(row.event_time),
-                        row.channel,
-                        row.reference,
-                        row.recipient,
-                    )
-                )
-                if len(jobs) >= limit:
-                    break
-        return jobs
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+        return [
+            WebhookJob(
+                row.job_id,
+                _endpoint(row),
+                row.letter_id,
+                row.job_attempts,
+                row.evidence_id,
+                EvidenceType(row.type),
+                utc(row.event_time),
+                row.channel,
+                row.reference,
+                row.recipient,
+            )
+            for row in rows
+        ]
 
     def next_webhook_due(self) -> datetime | None:
         with self.engine.connect() as db:

@@ -1,15 +1,15 @@
-"""SQL of the recipient's identity check: one-time codes and the SMS queue (see store.py's rules).
+"""SQL of the recipient's identity check: one-time codes (see store.py's rules).
 
 Codes are stored as an HMAC (the key never enters the database); the clear code is kept only
 until its SMS or mail is handed over. Every change is a compare-and-set, so two requests or two
-gateway processes never spend the same try twice.
+gateway processes never spend the same try twice. The SMS that carry codes are queued in
+storage/sms_queue.py, in the transaction that stores the code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -17,30 +17,9 @@ from sqlalchemy import Engine, insert, select, update
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
 from gateway.storage.outbound import NewOutbound, insert_mails
-from gateway.storage.queue import Queue
+from gateway.storage.sms_queue import NewSms as NewSms  # re-exported: identity.py imports it here
+from gateway.storage.sms_queue import insert_sms
 from gateway.storage.times import utc
-
-SMS = Queue(t.sms_outbound, waiting=t.sms_outbound.c.state == "pending")
-
-
-@dataclass(frozen=True)
-class NewSms:
-    id: str
-    kind: str  # notice | code
-    delivery_id: str
-    phone: str
-    text: str
-
-
-@dataclass(frozen=True)
-class PendingSms:
-    id: str
-    kind: str
-    delivery_id: str
-    phone: str
-    text: str
-    attempts: int
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -70,25 +49,6 @@ class CodeRecord:
     sms_state: str | None  # pending | sent | failed for a code sent by SMS
 
 
-def insert_sms(db: Any, sms: Sequence[NewSms], now: datetime) -> None:
-    rows = [
-        {
-            "id": m.id,
-            "kind": m.kind,
-            "delivery_id": m.delivery_id,
-            "phone": m.phone,
-            "text": m.text,
-            "state": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
-        }
-        for m in sms
-    ]
-    if rows:
-        db.execute(insert(t.sms_outbound), rows)
-
-
 def use_code(db: Any, *, code_id: str, now: datetime) -> None:
     """Mark a code used inside the caller's transaction; CodeRequired if it already was.
 
@@ -102,20 +62,6 @@ def use_code(db: Any, *, code_id: str, now: datetime) -> None:
     ).rowcount
     if done != 1:
         raise CodeRequired("the code was already used")
-
-
-def finish_sms(db: Any, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:
-    """Close an SMS (sent or failed) and erase its text and, for a code, the clear code."""
-    if state == "sent":
-        last_error = error[:2000] if error else None
-        SMS.finish_row(
-            db, sms_id, counted=True, state=state, sent_at=now, text=None, last_error=last_error
-        )
-    else:
-        SMS.give_up_row(db, sms_id, error or None, state=state, text=None)
-    db.execute(
-        update(t.recipient_codes).where(t.recipient_codes.c.id == sms_id).values(pending_code=None)
-    )
 
 
 class IdentityStore:
@@ -229,21 +175,3 @@ class IdentityStore:
                 .where(t.recipient_codes.c.id == code_id)
                 .values(pending_code=None)
             )
-
-    # the SMS queue ----------------------------------------------------------------------
-
-    def claim_sms(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingSms]:
-        rows = SMS.claim(self.engine, now=now, lease=lease, limit=limit)
-        return [
-            PendingSms(
-                r.id, r.kind, r.delivery_id, r.phone, r.text or "", r.attempts, utc(r.created_at)
-            )
-            for r in rows
-        ]
-
-    def finish_sms(self, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:
-        with self.engine.begin() as db:
-            finish_sms(db, sms_id, state, error, now=now)
-
-    def retry_sms(self, sms_id: str, error: str, *, retry_at: datetime) -> None:
-        SMS.retry(self.engine, sms_id, error, retry_at=retry_at)

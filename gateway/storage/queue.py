@@ -5,6 +5,11 @@ share are `claimed_until`, `claimed_by`, `attempts`, `last_error` and a due colu
 `next_attempt_at`). The lease itself is storage/leases.py (`claim`, `release_leases`). The
 `*_row` methods work in the caller's transaction, so a job's end commits with what goes with it
 (a seal with its mails, a mail with its delivery's evidence); the others open their own.
+
+A queue may keep an order within groups of rows (`in_order`, the webhook posts of one letter
+to one endpoint): then only the head of a group, its first waiting row by `seq`, can be
+claimed, so a row leased, deferred or failing for now holds back the later rows of its group
+and no other.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, select, true, update
+from sqlalchemy import Engine, Row, and_, exists, func, or_, select, true, update
+from sqlalchemy.sql.util import ClauseAdapter
 
-from gateway.storage.leases import OWNER_OPTION, claim, unclaimed
+from gateway.storage.leases import claim
 from gateway.storage.times import utc
 
 MAX_ERROR = 2000  # characters of a try's error kept on its row
@@ -29,9 +35,26 @@ class Queue:
     waiting: Any = None  # a where clause: the row still has work to do (default: every row)
     key: str = "id"
     due: str = "next_attempt_at"
+    in_order: tuple[str, ...] = ()  # columns of a group whose rows go one at a time, by seq
+    seq: str = "seq"
 
     def _waiting(self) -> Any:
         return true() if self.waiting is None else self.waiting
+
+    def _heads(self) -> Any:
+        """The row is the first waiting row of its group (order: seq, then key)."""
+        if not self.in_order:
+            return true()
+        table = self.table
+        earlier = table.alias("earlier")
+        seq, key = self.seq, self.key
+        before = or_(
+            earlier.c[seq] < table.c[seq],
+            and_(earlier.c[seq] == table.c[seq], earlier.c[key] < table.c[key]),
+        )
+        same_group = [earlier.c[name] == table.c[name] for name in self.in_order]
+        waiting = ClauseAdapter(earlier).traverse(self._waiting())
+        return ~exists().where(*same_group, before, waiting)
 
     def claim(
         self,
@@ -43,24 +66,13 @@ class Queue:
         waiting: Any = None,
         due: str | None = None,
     ) -> list[Row[Any]]:
-        """Lease up to limit waiting rows whose due time has come, oldest due first."""
+        """Lease up to limit waiting rows whose due time has come, oldest due first (of an
+        ordered queue, only heads of their group)."""
         column = self.table.c[due or self.due]
-        where = (self._waiting() if waiting is None else waiting) & (column <= now)
+        where = (self._waiting() if waiting is None else waiting) & self._heads() & (column <= now)
         return claim(
             engine, self.table, where, now=now, lease=lease, limit=limit, order=column, key=self.key
         )
-
-    def lease_row(self, db: Any, row_key: str, *, now: datetime, lease: timedelta) -> bool:
-        """Lease one row already chosen by the caller (compare-and-set); True when won."""
-        column = self.table.c[self.key]
-        won = db.execute(
-            update(self.table)
-            .where(column == row_key, unclaimed(self.table, now))
-            .values(
-                claimed_until=now + lease, claimed_by=db.get_execution_options().get(OWNER_OPTION)
-            )
-        ).rowcount
-        return bool(won)
 
     def finish_row(
         self, db: Any, row_key: str, *, where: Any = None, counted: bool = False, **values: Any
@@ -119,7 +131,6 @@ class Queue:
     def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> datetime | None:
         """The earliest due time of a waiting row (for the scheduler's sleep), or None."""
         column = self.table.c[due or self.due]
-        found = db.execute(
-            select(func.min(column)).where(self._waiting() if waiting is None else waiting)
-        ).scalar()
+        where = (self._waiting() if waiting is None else waiting) & self._heads()
+        found = db.execute(select(func.min(column)).where(where)).scalar()
         return None if found is None else utc(found)

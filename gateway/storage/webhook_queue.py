@@ -2,7 +2,8 @@
 evidence (no event is lost).
 
 Imported by LetterStore; it knows only the tables and the Queue, so that it imports nothing of
-the store. Leasing, posting order and the endpoint's failures are ApiStore's (api_store.py).
+the store. The posting order is the Queue's (`in_order`: one event at a time per endpoint and
+letter); claiming and the endpoint's failures are ApiStore's (api_store.py).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from gateway.storage import tables as t
 from gateway.storage.queue import Queue
 
 _ENABLED = select(t.webhook_endpoints.c.id).where(t.webhook_endpoints.c.disabled_at.is_(None))
-# waiting: pending, for an endpoint that is enabled (a disabled one's events wait for it)
+# waiting: pending, for an endpoint that is enabled (a disabled one's events wait for it);
+# in order: the events of one letter to one endpoint are posted one at a time, by seq
 WEBHOOKS = Queue(
     t.webhook_deliveries,
     waiting=(t.webhook_deliveries.c.state == "pending")
     & t.webhook_deliveries.c.endpoint_id.in_(_ENABLED),
+    in_order=("endpoint_id", "letter_id"),
 )
 
 

@@ -16,7 +16,9 @@ from typing import Final
 from cryptography import x509
 
 from gateway.core.problems import Problem, Reason
+from gateway.evidence.report import problem
 from gateway.evidence.verify import Verdict, verify_evidence
+from gateway.i18n import N_
 from gateway.verification.mail import verify_mail
 from gateway.verification.pdf import verify_pdf
 
@@ -63,8 +65,10 @@ def verify_files(
         elif kind == "xml":
             seal_name = _seal_for(name, xmls, seals)
             if seal_name is None:
-                problem = Problem(f"{name} needs its seal {name}{P7S} (not found)", Reason.MISSING)
-                verdicts.append(_invalid(name, problem))
+                lacking = problem(
+                    N_("verify.problem.needs_seal"), Reason.MISSING, name=name, seal=name + P7S
+                )
+                verdicts.append(_invalid(name, lacking))
                 continue
             used.add(seal_name)
             verdicts.append(verify_evidence(data, seals[seal_name], anchors, source=name, at=at))
@@ -72,11 +76,7 @@ def verify_files(
             verdicts.append(
                 _invalid(
                     name,
-                    Problem(
-                        f"{name} is not a proof: expected a PDF certificate, a proof mail (.eml), "
-                        "or evidence.xml with its .p7s",
-                        Reason.UNKNOWN_FILE,
-                    ),
+                    problem(N_("verify.problem.not_a_proof"), Reason.UNKNOWN_FILE, name=name),
                 )
             )
     for name in seals:
@@ -85,9 +85,7 @@ def verify_files(
             verdicts.append(
                 _invalid(
                     name,
-                    Problem(
-                        f"{name} is a seal without its evidence {xml} (not found)", Reason.MISSING
-                    ),
+                    problem(N_("verify.problem.seal_alone"), Reason.MISSING, name=name, xml=xml),
                 )
             )
     return verdicts
@@ -121,9 +119,14 @@ def verify_paths(
             files.append((str(path), path.read_bytes()))
         except OSError as exc:
             missing = isinstance(exc, FileNotFoundError)
-            text = f"{path} cannot be read ({'not found' if missing else exc.strerror})"
-            problem = Problem(text, Reason.MISSING if missing else Reason.DAMAGED)
-            unreadable.append(_invalid(str(path), problem))
+            if missing:
+                lost = problem(N_("verify.problem.file_missing"), Reason.MISSING, path=str(path))
+            else:
+                error = str(exc.strerror)
+                lost = problem(
+                    N_("verify.problem.file_unread"), Reason.DAMAGED, path=str(path), error=error
+                )
+            unreadable.append(_invalid(str(path), lost))
     return unreadable + verify_files(files, anchors, at=at)
 
 

@@ -18,12 +18,15 @@ from pathlib import Path
 
 from cryptography import x509
 
-from gateway.errors import EvidenceError
+from gateway.core.problems import Message
+from gateway.errors import EvidenceError, VerificationError
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_note import NoteError, Verifier, open_checkpoint
 from gateway.evidence.log_proof import FORMAT, InclusionError, InclusionProof
 from gateway.evidence.log_tiles import Entry, TileError
+from gateway.evidence.report import ENGLISH, from_error, say
 from gateway.evidence.verify import Verdict, check_timestamp_token
+from gateway.i18n import N_
 
 SUFFIX = ".log.json"
 
@@ -50,8 +53,21 @@ def split_paths(paths: Sequence[str]) -> tuple[list[str], list[InclusionProof], 
 
 @dataclass(frozen=True)
 class LogVerdict:
+    """Whether the evidence is proven in the log, and the report's line saying so."""
+
     ok: bool
-    line: str
+    message: Message
+
+    def say(self, lang: str) -> str:
+        return say(lang, self.message.key, **self.message.params)
+
+    @property
+    def line(self) -> str:
+        return self.say(ENGLISH)
+
+
+def _verdict(ok: bool, key: str, **params: object) -> LogVerdict:
+    return LogVerdict(ok, Message(key, params))
 
 
 def _beside(verdict: Verdict, evidence_id: str) -> InclusionProof | None:
@@ -78,14 +94,14 @@ def judge(
     proof = next((p for p in inclusions if p.evidence_id == record.evidence_id), None)
     proof = proof or _beside(verdict, record.evidence_id)
     if proof is None:
-        return LogVerdict(
+        return _verdict(
             True,
-            "public evidence log: inclusion pending (no inclusion proof given; save "
-            f"/log/proof/{record.evidence_id} from the gateway as {record.evidence_id}{SUFFIX} "
-            "beside the proof)",
+            N_("verify.log.pending"),
+            path=f"/log/proof/{record.evidence_id}",
+            file=f"{record.evidence_id}{SUFFIX}",
         )
     if not keys:
-        return LogVerdict(False, "public evidence log: no log key to check the proof with")
+        return _verdict(False, N_("verify.log.no_key"))
     try:
         checkpoint, _ = open_checkpoint(proof.checkpoint, keys)
         entry = Entry.decode(proof.entry)
@@ -97,19 +113,14 @@ def judge(
             checkpoint.root,
         )
     except (NoteError, TileError, merkle.ProofError) as err:
-        return LogVerdict(False, f"public evidence log: NOT PROVEN: {err}")
+        return _verdict(False, N_("verify.log.not_proven"), error=str(err))
     same = (
         entry.evidence_id == record.evidence_id
         and entry.type == record.event.value
         and entry.event_time == record.event_time
     )
     if not same or not _digest_matches(verdict, entry):
-        return LogVerdict(
-            False,
-            "public evidence log: NOT PROVEN: this evidence's digest is absent from the log "
-            "(the entry states another evidence)",
-        )
-    stamped = ""
+        return _verdict(False, N_("verify.log.absent"))
     if proof.timestamp is not None:
         digest = hashlib.sha256(proof.checkpoint).digest()
         try:
@@ -117,12 +128,23 @@ def judge(
                 proof.timestamp, digest, anchors, at or datetime.now(UTC)
             )
         except EvidenceError as err:
-            return LogVerdict(False, f"public evidence log: the checkpoint's timestamp: {err}")
-        stamped = f"; checkpoint timestamped by {tsa} on {when:%Y-%m-%d %H:%M:%S} UTC"
-    return LogVerdict(
+            problem = from_error(err) if isinstance(err, VerificationError) else str(err)
+            return _verdict(False, N_("verify.log.bad_timestamp"), problem=problem)
+        return _verdict(
+            True,
+            N_("verify.log.included_stamped"),
+            index=proof.index,
+            size=checkpoint.size,
+            origin=checkpoint.origin,
+            tsa=tsa,
+            time=f"{when:%Y-%m-%d %H:%M:%S} UTC",
+        )
+    return _verdict(
         True,
-        f"public evidence log: included, entry {proof.index} of the {checkpoint.size} entries "
-        f"signed by {checkpoint.origin}{stamped}",
+        N_("verify.log.included"),
+        index=proof.index,
+        size=checkpoint.size,
+        origin=checkpoint.origin,
     )
 
 

@@ -21,7 +21,9 @@ from cryptography import x509
 from gateway.content_replies import content_refused
 from gateway.core.problems import Problem, Reason
 from gateway.errors import ContentRefused
+from gateway.evidence.report import problem
 from gateway.evidence.verify import Verdict, verify_detached, verify_evidence
+from gateway.i18n import N_
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.verification.pdf import verify_pdf
 
@@ -42,8 +44,10 @@ def verify_mail(
         check_limits(data, MimeLimits())
     except ContentRefused as beyond:
         sentence = content_refused(beyond).text
-        problem = Problem(f"{source} cannot be read: {sentence}", Reason.DAMAGED)
-        return [_smime_invalid(source, problem)]
+        unread = problem(
+            N_("verify.problem.mail_beyond"), Reason.DAMAGED, source=source, error=sentence
+        )
+        return [_smime_invalid(source, unread)]
     message = _parse(data)
     signature, entity = _check_signature(data, message, anchors, source)
     inner = _parse(entity) if entity is not None else message
@@ -61,8 +65,8 @@ def _check_signature(
 ) -> tuple[Verdict, bytes | None]:
     label = source
     if message.get_content_type() != SIGNED:
-        problem = Problem(f"{source} is not signed (no S/MIME signature)", Reason.UNSIGNED)
-        return _smime_invalid(label, problem), None
+        unsigned = problem(N_("verify.problem.mail_unsigned"), Reason.UNSIGNED, source=source)
+        return _smime_invalid(label, unsigned), None
     boundary = message.get_boundary()
     parts = message.get_payload()
     if not boundary or not isinstance(parts, list) or len(parts) != 2:
@@ -123,12 +127,7 @@ def _verify_parts(
             Verdict(
                 f"{source} → evidence.xml",
                 False,
-                (
-                    Problem(
-                        "the mail carries no evidence.xml with its evidence.xml.p7s (not found)",
-                        Reason.MISSING,
-                    ),
-                ),
+                (problem(N_("verify.problem.mail_no_evidence"), Reason.MISSING),),
                 None,
                 None,
                 None,
@@ -141,4 +140,4 @@ def _verify_parts(
 
 
 def _unreadable(source: str) -> Problem:
-    return Problem(f"{source} is damaged: its signed parts cannot be read", Reason.DAMAGED)
+    return problem(N_("verify.problem.mail_damaged"), Reason.DAMAGED, source=source)

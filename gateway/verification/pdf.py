@@ -57,7 +57,9 @@ from pyhanko_certvalidator.policy_decl import (
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from gateway.core.problems import Problem, Reason
+from gateway.evidence.report import problem, when
 from gateway.evidence.verify import Verdict, verify_evidence
+from gateway.i18n import N_
 
 EVIDENCE_XML: Final = "evidence.xml"
 EVIDENCE_P7S: Final = "evidence.xml.p7s"
@@ -96,11 +98,13 @@ def verify_pdf(
     except Exception as exc:  # noqa: BLE001 - any parse failure of untrusted bytes is a verdict
         return _invalid(
             source,
-            Problem(f"{source} is damaged and cannot be read as a PDF ({exc})", Reason.DAMAGED),
+            problem(
+                N_("verify.problem.pdf_damaged"), Reason.DAMAGED, source=source, error=str(exc)
+            ),
         )
     if len(signatures) != 1:
         return _invalid(
-            source, Problem(f"{source} is not signed (it carries no seal)", Reason.UNSIGNED)
+            source, problem(N_("verify.problem.pdf_unsigned"), Reason.UNSIGNED, source=source)
         )
     roots = [_asn1(cert) for cert in anchors]
     try:
@@ -131,7 +135,10 @@ def verify_pdf(
             source=f"{source} → {EVIDENCE_XML}",
             at=min(archived) if archived and not problems else at,
         )
-        problems += [p.about(f"the embedded {EVIDENCE_XML}: {p}") for p in inner.problems]
+        problems += [
+            problem(N_("verify.problem.embedded"), p.reason, name=EVIDENCE_XML, problem=p)
+            for p in inner.problems
+        ]
         record = inner.record
         digests = inner.digests
     return Verdict(
@@ -199,8 +206,8 @@ def _check_seal(
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on hostile input
         log.debug("PDF seal validation failed: %s", exc)
         problems.append(
-            Problem(
-                f"the seal of {source} is damaged and cannot be checked ({exc})", Reason.DAMAGED
+            problem(
+                N_("verify.problem.pdf_seal_damaged"), Reason.DAMAGED, source=source, error=str(exc)
             )
         )
         return {}
@@ -209,45 +216,28 @@ def _check_seal(
         "signed_at": status.signer_reported_dt,
     }
     if not status.intact or not status.valid:
-        problems.append(
-            Problem(
-                f"{source} was modified after sealing: its seal signature does not match its "
-                "content",
-                Reason.MODIFIED,
-            )
-        )
+        problems.append(problem(N_("verify.problem.pdf_modified"), Reason.MODIFIED, source=source))
     elif not status.trusted:
         problems.append(
-            Problem(
-                f"the seal of {source} is not issued by a trusted authority, or its certificate "
-                "was revoked or not valid when it was timestamped",
-                Reason.UNTRUSTED,
-            )
+            problem(N_("verify.problem.pdf_untrusted"), Reason.UNTRUSTED, source=source)
         )
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not (
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
         and status.docmdp_ok
         and status.modification_level in ARCHIVE_UPDATES
     ):
-        problems.append(
-            Problem(
-                f"{source} was modified after sealing: content was added that the seal does not "
-                "cover",
-                Reason.MODIFIED,
-            )
-        )
+        problems.append(problem(N_("verify.problem.pdf_added"), Reason.MODIFIED, source=source))
     stamp = status.timestamp_validity
     if at is None or stamp is None:
-        problems.append(Problem(f"the seal of {source} carries no timestamp", Reason.TIMESTAMP))
+        problems.append(
+            problem(N_("verify.problem.pdf_no_timestamp"), Reason.TIMESTAMP, source=source)
+        )
     else:
         facts["timestamped_at"] = stamp.timestamp
         facts["tsa"] = stamp.signing_cert.subject.native.get("common_name")
         if not (stamp.intact and stamp.valid and stamp.trusted):
             problems.append(
-                Problem(
-                    f"the timestamp of the seal of {source} is invalid or not trusted",
-                    Reason.TIMESTAMP,
-                )
+                problem(N_("verify.problem.pdf_bad_timestamp"), Reason.TIMESTAMP, source=source)
             )
     return facts
 
@@ -265,21 +255,13 @@ def _check_archive(
         )
     except Exception as exc:  # noqa: BLE001
         problems.append(
-            Problem(
-                f"an archive timestamp is damaged and cannot be checked ({exc})", Reason.DAMAGED
-            )
+            problem(N_("verify.problem.archive_damaged"), Reason.DAMAGED, error=str(exc))
         )
         return None
     if not (status.intact and status.valid):
-        problems.append(
-            Problem(
-                "an archive timestamp does not match the document: it was modified", Reason.MODIFIED
-            )
-        )
+        problems.append(problem(N_("verify.problem.archive_modified"), Reason.MODIFIED))
     elif not status.trusted:
-        problems.append(
-            Problem("an archive timestamp is not issued by a trusted authority", Reason.UNTRUSTED)
-        )
+        problems.append(problem(N_("verify.problem.archive_untrusted"), Reason.UNTRUSTED))
     stamped: datetime = status.timestamp
     return stamped
 
@@ -332,24 +314,22 @@ def _check_long_term(
         )
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on hostile input
         log.debug("AdES validation failed: %s", exc)
-        problems.append(Problem(f"the seal of {source} cannot be validated as of {when} ({exc})"))
+        problems.append(
+            problem(
+                N_("verify.problem.pdf_not_validated"), source=source, time=when, error=str(exc)
+            )
+        )
         return
     status = result.api_status
     if result.ades_subindic.status == AdESStatus.PASSED and status and status.bottom_line:
         return
     problems.append(
-        Problem(
-            f"the seal of {source} is not valid at {when}: no timestamp still valid then proves "
-            "it was made while its certificates were valid and unrevoked (the certificates of "
-            "its seal or of its newest timestamp expired before it was renewed, or their "
-            "revocation data is missing)",
-            Reason.EXPIRED,
-        )
+        problem(N_("verify.problem.pdf_expired"), Reason.EXPIRED, source=source, time=when)
     )
 
 
 def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return when(at)
 
 
 def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], Problem | None]:
@@ -362,12 +342,18 @@ def _associated_files(reader: PdfFileReader) -> tuple[dict[str, bytes], Problem 
             if name in (EVIDENCE_XML, EVIDENCE_P7S):
                 found[name] = bytes(names[index + 1]["/EF"]["/F"].data)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        return found, Problem(
-            f"the PDF's attached {EVIDENCE_XML} cannot be read ({exc})", Reason.DAMAGED
+        return found, problem(
+            N_("verify.problem.pdf_files_damaged"),
+            Reason.DAMAGED,
+            name=EVIDENCE_XML,
+            error=str(exc),
         )
     missing = [name for name in (EVIDENCE_XML, EVIDENCE_P7S) if name not in found]
     if missing:
-        return found, Problem(
-            f"the PDF lacks its attached {' and '.join(missing)} (not found)", Reason.MISSING
+        if len(missing) == 1:
+            return found, problem(N_("verify.problem.pdf_lacks"), Reason.MISSING, name=missing[0])
+        first, second = missing
+        return found, problem(
+            N_("verify.problem.pdf_lacks_both"), Reason.MISSING, first=first, second=second
         )
     return found, None

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
-from gateway.storage.identity_store import SMS
 from gateway.storage.leases import QUEUES
 from gateway.storage.outbound import MAILS
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
+from gateway.storage.sms_queue import SMS
 from gateway.storage.webhook_queue import WEBHOOKS
 from tests.support.leases import LEASE, NOW, queued_mails
 
@@ -95,3 +95,64 @@ def test_give_up_counts_the_try_keeps_the_error_and_is_never_claimed_again(engin
     assert MAILS.claim(engine, now=later, lease=LEASE, limit=1) == []
     with engine.connect() as db:
         assert MAILS.next_due(db) is None
+
+
+def webhook_posts(engine: Engine, plan: dict[str, list[str]]) -> None:
+    """Endpoint → its posts (ids, in seq order) about one letter's evidence, all pending now;
+    endpoint "off" is disabled."""
+    queued_mails(engine, 0)  # the account a1, the letter l1 and its delivery d1
+    with engine.begin() as db:
+        for endpoint, posts in plan.items():
+            db.execute(
+                insert(t.webhook_endpoints).values(
+                    id=endpoint, account_id="a1", url="https://hooks.example/", secret="s",
+                    failures=0, created_at=NOW, disabled_at=NOW if endpoint == "off" else None,
+                )
+            )  # fmt: skip
+            for seq, post in enumerate(posts, start=1):
+                evidence = f"{endpoint}-{post}"
+                db.execute(
+                    insert(t.evidence).values(
+                        id=evidence, letter_id="l1", delivery_id="d1",
+                        type="SubmissionAcceptance", event_time=NOW, xml=b"<x/>",
+                        xml_sha256="0" * 64, attempts=0, next_attempt_at=NOW,
+                    )
+                )  # fmt: skip
+                db.execute(
+                    insert(t.webhook_deliveries).values(
+                        id=post, endpoint_id=endpoint, letter_id="l1", evidence_id=evidence,
+                        seq=seq, state="pending", attempts=0, created_at=NOW,
+                        next_attempt_at=NOW,
+                    )
+                )  # fmt: skip
+
+
+def claimed(engine: Engine, at: datetime) -> list[str]:
+    return sorted(r.id for r in WEBHOOKS.claim(engine, now=at, lease=LEASE, limit=10))
+
+
+def test_an_ordered_queue_hands_out_each_group_one_row_at_a_time_in_order(
+    engine: Engine,
+) -> None:
+    """The webhook queue claims only the first waiting post of each (endpoint, letter): a
+    leased, deferred or finished head decides for its own group alone, and the sleep until
+    the next due post counts heads only."""
+    webhook_posts(engine, {"e1": ["a1", "a2", "a3"], "e2": ["b1", "b2"], "off": ["c1"]})
+    later = NOW + timedelta(minutes=10)
+    with engine.begin() as db:  # e2's head was deferred: b2 waits behind it, though due
+        WEBHOOKS.retry_row(db, "b1", "HTTP 503", retry_at=later)
+    assert claimed(engine, NOW) == ["a1"]
+    assert claimed(engine, NOW) == []  # a1 leased holds back a2 and a3
+    with engine.begin() as db:
+        assert WEBHOOKS.finish_row(db, "a1", counted=True, state="sent", sent_at=NOW)
+        assert WEBHOOKS.next_due(db) == NOW  # a2, now e1's head
+    assert claimed(engine, NOW) == ["a2"]
+    with engine.begin() as db:
+        WEBHOOKS.retry_row(db, "a2", "HTTP 500", retry_at=later + timedelta(minutes=1))
+        assert WEBHOOKS.next_due(db) == later  # b1; a3 and b2 are due but not heads
+    assert claimed(engine, later) == ["b1"]
+    assert claimed(engine, later + timedelta(minutes=1)) == ["a2"]
+    with engine.begin() as db:
+        WEBHOOKS.finish_row(db, "b1", counted=True, state="sent", sent_at=NOW)
+        WEBHOOKS.finish_row(db, "a2", counted=True, state="sent", sent_at=NOW)
+    assert claimed(engine, later) == ["a3", "b2"]  # never c1: its endpoint is disabled

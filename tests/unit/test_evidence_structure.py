@@ -247,6 +247,37 @@ def test_lre_gateway_verify_accepts_the_old_shape() -> None:
     assert "user unknown" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("fr", ["(preuve scellée) : VALIDE", "Preuve de non-distribution", "motif :"]),
+        ("ar", ["(دليل مختوم): صالح", "إثبات عدم التسليم", "السبب:"]),
+    ],
+)
+def test_lre_gateway_verify_speaks_the_language_asked_for(lang: str, words: list[str]) -> None:
+    """`lre-gateway verify --lang` words the whole report in French or Arabic."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("lre-gateway")),
+            "verify",
+            "--lang",
+            lang,
+            "--anchors",
+            str(FIXTURES / "anchors.crt"),
+            str(FIXTURES / "non-delivery" / "evidence.xml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for word in words:
+        assert word in result.stdout
+    for english in ("): VALID\n", "Proof of", "reason:", "sealed by", "public evidence log"):
+        assert english not in result.stdout
+
+
 @pytest.mark.skipif(shutil.which("xsltproc") is None, reason="needs xsltproc (.ci/run installs it)")
 def test_an_independent_xslt_processor_finds_every_field(tmp_path: Path) -> None:
     """xsltproc with docs/evidence-fields.xsl (standard paths only) lists every field's value."""
