@@ -127,16 +127,17 @@ def relaxed_body(body: bytes) -> bytes:
     """
     lines = body.split(b"\r\n")
     last = lines.pop()  # not followed by CRLF: its trailing spaces stay (as in dkimpy)
-    lines = [_compress(line).rstrip(b" \t") for line in lines]
-    lines.append(_compress(last))
+    if b"\t" in body or b"  " in body:
+        lines = [
+            (_WSP.sub(b" ", line) if b"\t" in line or b"  " in line else line).rstrip(b" \t")
+            for line in lines
+        ]
+        last = _WSP.sub(b" ", last)
+    elif b" \r\n" in body:
+        lines = [line.rstrip(b" ") for line in lines]
+    lines.append(last)
     canonical: bytes = correct_empty_body(strip_trailing_lines(b"\r\n".join(lines)))
     return canonical
-
-
-def _compress(line: bytes) -> bytes:
-    if b"\t" in line or b"  " in line:
-        return _WSP.sub(b" ", line)
-    return line
 
 
 def split_message(message: bytes) -> tuple[list[list[bytes]], bytes]:
