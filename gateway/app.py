@@ -369,7 +369,7 @@ async def running(
             sms=sms_sender,
             pdfs=pdfs,
             pdf_queue=pdf_queue,
-            return_path=bounces.return_path,
+            verp=bounces.verp,
             reclaim=lambda: registry.io(instance.reclaim, engine),
             housekeeping=Housekeeping(
                 store=store,

@@ -65,7 +65,7 @@ class Scheduler:
         sms: SmsSender | None = None,
         pdfs: PdfWorker | None = None,
         pdf_queue: PdfQueue | None = None,
-        return_path: Callable[[PendingMail], Awaitable[str]] | None = None,
+        verp: Callable[[str], tuple[str, str]] | None = None,
         reclaim: Callable[[], Awaitable[int]] | None = None,
         housekeeping: Housekeeping | None = None,
     ) -> None:
@@ -84,7 +84,8 @@ class Scheduler:
         self._transport = transport
         self._dkim = dkim
         self._clock = clock
-        self._return_path = return_path  # VERP (bounces.py); None: the mail's stored mail_from
+        # mail id -> (VERP return path, its token's hash) (bounces.py); None: stored mail_from
+        self._verp = verp
         self._wakeups: list[asyncio.Event] = []
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -227,12 +228,15 @@ class Scheduler:
     async def _fix(self, pending: list[PendingMail]) -> list[PendingMail]:
         """The mails with their bytes: composed and stored (one commit) for the new ones."""
         composed = await asyncio.gather(*(self._fixed(mail) for mail in pending))
+        ready = [mail for mail in composed if mail is not None]
         new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
-        if new:
+        # the return path's token is remembered with the bytes (a resend's again: idempotent)
+        tokens = [(self._verp(m.id)[1], m.id) for m in ready] if self._verp else []
+        if new or tokens:
             await self._registry.io(
-                self._mails.fix_messages, [(m.id, m.message or b"") for m in new]
+                self._mails.fix_messages, [(m.id, m.message or b"") for m in new], tokens
             )
-        return [mail for mail in composed if mail is not None]
+        return ready
 
     async def _fixed(self, mail: PendingMail) -> PendingMail | None:
         """The mail with its signed bytes, or None when it cannot be composed (recorded)."""
@@ -268,7 +272,7 @@ class Scheduler:
         about_letter(reference)  # this task's log lines are about this letter
         async with self._slots:
             try:
-                mail_from = await self._return_path(mail) if self._return_path else mail.mail_from
+                mail_from = self._verp(mail.id)[0] if self._verp else mail.mail_from
                 await self._transport.send(
                     Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
                 )

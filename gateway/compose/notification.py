@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from gateway import i18n
-from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
+from gateway.compose.mail import address, new_message, one_line, render
+from gateway.compose.parts import header_block, multipart, new_boundary, text_part
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +121,17 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
         summary=summary,
         provider=provider,
     )
-    msg.set_content(text, cte=text_cte(text))
-    msg.add_alternative(html, subtype="html", cte=text_cte(html))
-    msg["Content-Language"] = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
-    return as_bytes(msg)
+    content_type, body = multipart(
+        "alternative", [text_part(text), text_part(html, "html")], new_boundary("notice")
+    )
+    language = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
+    return b"".join(
+        [
+            header_block(msg),
+            b"MIME-Version: 1.0\r\n",
+            content_type,
+            b"Content-Language: " + language.encode("ascii") + b"\r\n",
+            b"\r\n",
+            body,
+        ]
+    )

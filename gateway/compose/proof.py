@@ -6,8 +6,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway import i18n
-from gateway.compose.mail import address, as_bytes, new_message, one_line, render, text_cte
+from gateway.compose.mail import address, new_message, one_line, render
 from gateway.compose.notification import sender_line
+from gateway.compose.parts import attachment_part, header_block, multipart, new_boundary, text_part
 from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
@@ -93,9 +94,10 @@ def compose_proof(
     pdf: bytes | None = None,
 ) -> bytes:
     """The proof mail (RFC 5322, CRLF): multipart/mixed of text, proof.pdf when given,
-    evidence.xml and evidence.xml.p7s."""
+    evidence.xml and evidence.xml.p7s. Every part is 7-bit (the text quoted-printable), so
+    that `smime_sign` signs these very bytes without re-encoding them."""
     lang = language if language in i18n.LANGUAGES else i18n.DEFAULT
-    msg = new_message(
+    head = new_message(
         sender=address(provider_name, "proofs", domain),
         to=to,
         subject=proof_subject(record, lang),
@@ -105,12 +107,19 @@ def compose_proof(
     text = proof_text(
         record, provider_name=provider_name, public_url=public_url, zone=zone, lang=lang
     )
-    msg.set_content(text, cte=text_cte(text))
+    parts = [text_part(text, seven_bit=True)]
     if pdf is not None:
-        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=PROOF_PDF)
-    msg.add_attachment(xml, maintype="application", subtype="xml", filename=EVIDENCE_XML)
-    msg.add_attachment(
-        p7s, maintype="application", subtype="pkcs7-signature", filename=EVIDENCE_P7S
+        parts.append(attachment_part(pdf, "application/pdf", PROOF_PDF))
+    parts.append(attachment_part(xml, "application/xml", EVIDENCE_XML))
+    parts.append(attachment_part(p7s, "application/pkcs7-signature", EVIDENCE_P7S))
+    content_type, body = multipart("mixed", parts, new_boundary("proof"))
+    return b"".join(
+        [
+            header_block(head),
+            b"MIME-Version: 1.0\r\n",
+            content_type,
+            b"Content-Language: " + lang.encode("ascii") + b"\r\n",
+            b"\r\n",
+            body,
+        ]
     )
-    msg["Content-Language"] = lang
-    return as_bytes(msg)

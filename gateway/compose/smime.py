@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import email
+import re
 import secrets
 from datetime import datetime
 from email.message import EmailMessage
@@ -18,18 +19,12 @@ from gateway.compose.mail import POLICY
 from gateway.evidence.cms import Sealer
 
 SIGNATURE_NAME: Final = "smime.p7s"
+_EIGHT_BIT: Final = re.compile(rb"^content-transfer-encoding:\s*8bit", re.IGNORECASE | re.MULTILINE)
 
 
 def smime_sign(message: bytes, sealer: Sealer, *, signing_time: datetime) -> bytes:
     """Return `message` (RFC 5322, CRLF) as multipart/signed by `sealer`."""
-    msg = email.message_from_bytes(message, _class=EmailMessage, policy=POLICY)
-    for part in msg.walk():
-        if part.is_multipart() or part.get_content_maintype() != "text":
-            continue
-        if str(part.get("Content-Transfer-Encoding", "7bit")).lower() == "8bit":
-            _to_quoted_printable(part)
-    flat = msg.as_bytes(policy=POLICY)
-    head, _, body = flat.partition(b"\r\n\r\n")
+    head, _, body = _seven_bit(message).partition(b"\r\n\r\n")
     outer: list[bytes] = []
     inner: list[bytes] = []
     for field in _fields(head):
@@ -64,6 +59,20 @@ def smime_sign(message: bytes, sealer: Sealer, *, signing_time: datetime) -> byt
             b"\r\n--" + boundary + b"--\r\n",
         ]
     )
+
+
+def _seven_bit(message: bytes) -> bytes:
+    """The message with its 8bit text parts made quoted-printable; as it is when it is all
+    7-bit already (compose_proof's mails: no parse, the signed bytes are those composed)."""
+    if message.isascii() and (b"8bit" not in message.lower() or not _EIGHT_BIT.search(message)):
+        return message
+    msg = email.message_from_bytes(message, _class=EmailMessage, policy=POLICY)
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        if str(part.get("Content-Transfer-Encoding", "7bit")).lower() == "8bit":
+            _to_quoted_printable(part)
+    return msg.as_bytes(policy=POLICY)
 
 
 def _fields(head: bytes) -> list[bytes]:

@@ -24,7 +24,7 @@ from gateway.mime.dsn import parse_dsn
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id
 from gateway.storage.bounce_store import BouncedMail, BounceStore, DsnRecord
-from gateway.storage.store import LetterStore, PendingMail
+from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,11 @@ class Bounces:
         self._domain = domain.lower()
         self._clock = clock
 
-    async def return_path(self, mail: PendingMail) -> str:
-        """The VERP address of one outbound mail (its token is remembered, hashed)."""
-        token = self._vault.verp_token(mail.id)
-        await self._work.io(self._bounces.remember_bounce_token, token_hash(token), mail.id)
-        return f"{PREFIX}{token}@{self._domain}"
+    def verp(self, mail_id: str) -> tuple[str, str]:
+        """The VERP address of one outbound mail and its token's hash (what is remembered);
+        pure: the scheduler stores the hash with the mail's bytes (OutboundQueue.fix_messages)."""
+        token = self._vault.verp_token(mail_id)
+        return f"{PREFIX}{token}@{self._domain}", token_hash(token)
 
     def is_bounce_address(self, address: str) -> bool:
         local, _, domain = address.rpartition("@")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.storage import tables as t
 from gateway.storage.times import utc
@@ -35,25 +37,19 @@ class DsnRecord:
     received_at: datetime
 
 
+def remember_bounce_tokens(db: Any, tokens: Sequence[tuple[str, str]]) -> None:
+    """Store (token hash, mail id) pairs in the caller's transaction; a pair stored already
+    (a resend, or another process) is kept as it is (ON CONFLICT DO NOTHING)."""
+    dialect_insert = sqlite_insert if db.dialect.name == "sqlite" else postgresql_insert
+    db.execute(
+        dialect_insert(t.bounce_tokens).on_conflict_do_nothing(),
+        [{"token_hash": hashed, "outbound_id": mail_id} for hashed, mail_id in tokens],
+    )
+
+
 class BounceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    def remember_bounce_token(self, token_hash: str, mail_id: str) -> None:
-        """Idempotent, also when two processes send the same mail: its hashed VERP token."""
-        try:
-            with self.engine.begin() as db:
-                known = db.execute(
-                    select(t.bounce_tokens.c.token_hash).where(
-                        t.bounce_tokens.c.outbound_id == mail_id
-                    )
-                ).first()
-                if known is None:
-                    db.execute(
-                        insert(t.bounce_tokens).values(token_hash=token_hash, outbound_id=mail_id)
-                    )
-        except IntegrityError:
-            pass  # another process stored the same row first
 
     def mail_by_bounce_token(self, token_hash: str) -> BouncedMail | None:
         query = select(

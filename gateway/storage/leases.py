@@ -56,19 +56,19 @@ def claim(
     column = table.c[key]
     order = table.c.next_attempt_at if order is None else order
     candidates = select(column).where(due, unclaimed(table, now)).order_by(order).limit(limit)
-    claimed = []
     with engine.begin() as db:
-        for row_key in db.execute(candidates).scalars().all():
-            won = db.execute(
-                update(table)
-                .where(column == row_key, unclaimed(table, now))
-                .values(claimed_until=now + lease, claimed_by=lease_owner(engine))
-            ).rowcount
-            if won:
-                claimed.append(row_key)
-        if not claimed:
+        keys = db.execute(candidates).scalars().all()
+        if not keys:
             return []
-        return list(db.execute(select(table).where(column.in_(claimed))).all())
+        # one compare-and-set for them all: a row another process leased meanwhile is skipped
+        won = db.execute(
+            update(table)
+            .where(column.in_(keys), unclaimed(table, now))
+            .values(claimed_until=now + lease, claimed_by=lease_owner(engine))
+            .returning(*table.c)
+        ).all()
+    position = {row_key: index for index, row_key in enumerate(keys)}
+    return sorted(won, key=lambda row: position[row._mapping[column]])
 
 
 def release_leases(engine: Engine, owner: str) -> int:

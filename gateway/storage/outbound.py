@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, bindparam, insert, update
 
 from gateway.storage import tables as t
+from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
 
@@ -97,20 +98,28 @@ class OutboundQueue:
             for r in rows
         ]
 
-    def fix_messages(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        """Store the exact bytes of pending mails before their first hand-over, in one commit.
+    def fix_messages(
+        self,
+        messages: Sequence[tuple[str, bytes]],
+        bounce_tokens: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Store the exact bytes of pending mails before their first hand-over, in one commit,
+        with the hashed VERP tokens (token hash, mail id) of their return paths.
 
         A mail sent again after a crash (its outcome not yet recorded) then goes out
         byte-identical, with the same Message-ID, so the receiver can recognise the copy. Bytes
-        already fixed are kept.
+        and tokens already stored are kept.
         """
         with self.engine.begin() as db:
-            for mail_id, message in messages:
+            if messages:
                 db.execute(
                     update(t.outbound)
-                    .where(t.outbound.c.id == mail_id, t.outbound.c.message.is_(None))
-                    .values(message=message)
+                    .where(t.outbound.c.id == bindparam("mail_id"), t.outbound.c.message.is_(None))
+                    .values(message=bindparam("bytes")),
+                    [{"mail_id": mail_id, "bytes": message} for mail_id, message in messages],
                 )
+            if bounce_tokens:
+                remember_bounce_tokens(db, bounce_tokens)
 
     def finish(self, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
         with self.engine.begin() as db:

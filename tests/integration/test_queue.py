@@ -4,17 +4,19 @@ finish, give-up and retry behave alike (real database, SQLite and PostgreSQL).""
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
-from gateway.storage.leases import QUEUES
+from gateway.storage.leases import QUEUES, with_lease_owner
 from gateway.storage.outbound import MAILS
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
@@ -156,3 +158,45 @@ def test_an_ordered_queue_hands_out_each_group_one_row_at_a_time_in_order(
         WEBHOOKS.finish_row(db, "b1", counted=True, state="sent", sent_at=NOW)
         WEBHOOKS.finish_row(db, "a2", counted=True, state="sent", sent_at=NOW)
     assert claimed(engine, later) == ["a3", "b2"]  # never c1: its endpoint is disabled
+
+
+def test_claims_racing_in_threads_never_lease_a_row_twice(engine: Engine) -> None:
+    """Four claimers racing over the same rows, each in its own connection and under its own
+    owner, never lease a row twice (one compare-and-set per claim); the rows none of them won
+    are still there to claim."""
+    mails = queued_mails(engine, 60)
+    start = threading.Barrier(4)
+
+    def claimer(owner: str) -> list[str]:
+        start.wait()
+        won = []
+        for _ in range(10):
+            rows = MAILS.claim(with_lease_owner(engine, owner), now=NOW, lease=LEASE, limit=4)
+            assert all(r.claimed_by == owner for r in rows)
+            won += [r.id for r in rows]
+        return won
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = list(pool.map(claimer, ["p1", "p2", "p3", "p4"]))
+    every = [mail for won in claimed for mail in won]
+    assert len(every) == len(set(every)) > 4  # no row leased by two claimers
+    rest = MAILS.claim(engine, now=NOW, lease=LEASE, limit=100)  # what the race left
+    assert sorted(every + [r.id for r in rest]) == sorted(mails)
+    with engine.connect() as db:
+        owners = dict(db.execute(select(t.outbound.c.id, t.outbound.c.claimed_by)).all())
+    assert all(owners[mail] == f"p{n + 1}" for n, won in enumerate(claimed) for mail in won)
+
+
+def test_a_claim_returns_the_rows_oldest_due_first(engine: Engine) -> None:
+    """Rows come back in the order they fell due, whatever their keys."""
+    mails = queued_mails(engine, 5)
+    with engine.begin() as db:
+        for minutes, mail_id in zip([4, 2, 0, 3, 1], mails, strict=True):
+            db.execute(
+                update(t.outbound)
+                .where(t.outbound.c.id == mail_id)
+                .values(next_attempt_at=NOW - timedelta(minutes=minutes))
+            )
+    claimed = MAILS.claim(engine, now=NOW, lease=LEASE, limit=5)
+    assert [r.id for r in claimed] == [mails[0], mails[3], mails[1], mails[4], mails[2]]
+    assert all(r.claimed_until is not None for r in claimed)

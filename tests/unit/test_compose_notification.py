@@ -229,3 +229,20 @@ def test_revealed_sender_in_every_block():
     text = parts(raw)["text/plain"]
     assert "Expéditeur : Demo Sender <demo@cabinet.ma>" in text
     assert "المرسِل: Demo Sender <demo@cabinet.ma>" in text
+
+
+def test_a_line_too_long_for_smtp_is_quoted_printable():
+    """A line over 998 bytes (RFC 5322 §2.1.1) makes its part quoted-printable; the text reads
+    back the same and no line of the raw mail is too long."""
+    long_name = "Cabinet " + "très long " * 120
+    raw = compose(facts(sender_name=long_name, sender_address="x@example.org"))
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert b"Content-Transfer-Encoding: quoted-printable" in raw
+    assert long_name.strip() in parts(raw)["text/plain"]
+
+
+def test_parts_of_the_short_notification_stay_8bit():
+    """Short lines stay 8bit: the link can be found in the raw mail as it is."""
+    raw = compose(facts())
+    assert raw.count(b"Content-Transfer-Encoding: 8bit") == 2
+    assert LINK.encode() in raw

@@ -4,13 +4,17 @@ import email
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.compose import compose_proof
+from gateway.compose.smime import smime_sign
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from tests.support import openssl
+from tests.support.pki import make_pki
 
 AT = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
 XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<Evidence>\r\n\xc3\xa9</Evidence>\n'
@@ -192,3 +196,46 @@ def test_the_proof_mail_links_to_its_inclusion_proof_in_the_public_log(language:
     text = text_of(compose(r, language))
     assert f"/log/proof/{r.evidence_id}" in text
     assert f"{r.evidence_id}.log.json" in text
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def smime_verified(signed: bytes, pki, workdir: Path) -> bytes:
+    """The signed entity as `openssl smime -verify` outputs it (fails the test if invalid)."""
+    mail, content = workdir / "signed.eml", workdir / "content"
+    mail.write_bytes(signed)
+    result = openssl.run(
+        "smime", "-verify", "-in", mail, "-CAfile", pki.anchors_file, "-out", content
+    )
+    assert result.returncode == 0, result.stderr
+    return content.read_bytes()
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_the_proof_mail_is_signed_as_composed(language, pki, tmp_path):
+    """The proof mail is 7-bit throughout, so the S/MIME signature covers the very bytes
+    composed (no part re-encoded), and openssl verifies it."""
+    raw = compose(record(), language)
+    assert raw.isascii()
+    signed = smime_sign(raw, pki.sealer, signing_time=AT)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    content_fields = b"".join(
+        b"Content-" + field + b"\r\n" for field in head.split(b"\r\nContent-")[1:]
+    )
+    assert content_fields + b"\r\n" + body in signed
+    assert "lre-gateway verify evidence.xml" in text_of(smime_verified(signed, pki, tmp_path))
+
+
+def test_an_8bit_mail_is_made_quoted_printable_before_signing(pki, tmp_path):
+    """A text part in 8bit is re-encoded before signing: no relay can alter the signed bytes."""
+    raw = (
+        "From: a@lre.localhost\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+        "Lettre recommandée électronique\r\n"
+    ).encode()
+    signed = smime_sign(raw, pki.sealer, signing_time=AT)
+    assert signed.isascii()
+    assert "Lettre recommandée électronique" in text_of(smime_verified(signed, pki, tmp_path))

@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 
 import dkim
 import pytest
+from dkim.canonicalization import CanonicalizationPolicy
 
 from gateway.errors import ConfigError
-from gateway.smtp_out.dkim import DkimSigner, new_key_pem
+from gateway.smtp_out.dkim import DkimSigner, new_key_pem, relaxed_body, split_message
 
 DOMAIN = "lre.localhost"
 MESSAGE = (
@@ -143,3 +144,49 @@ def test_garbage_key_is_a_config_error():
     """Bytes that are no PEM key are refused at construction, not at the first signature."""
     with pytest.raises(ConfigError, match="PEM"):
         DkimSigner(domain=DOMAIN, selector="lre", key_pem=b"not a key")
+
+
+WHITESPACE_BODIES = [
+    b"",
+    b"\r\n",
+    b"\r\n\r\n\r\n",
+    b"no line end",
+    b"trailing spaces  \r\n\tand tabs\t \r\n",
+    b"runs  of \t spaces\r\ninside\r\n\r\n\r\n",
+    b"last line with spaces  ",
+    b"  \r\n \t \r\nx\r\n",
+    b"lone\rcarriage\r\r\nreturn \r\r\n",
+    b"lone\nline feed \n\r\n",
+    b"=C3=A9t=C3=A9 =\r\n    indented\r\n-- \r\nsignature\r\n",
+]
+
+
+@pytest.mark.parametrize("body", WHITESPACE_BODIES)
+def test_relaxed_body_is_dkimpys(body):
+    """The body's canonical form is byte for byte the one dkimpy computes (and verifies)."""
+    policy = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    assert relaxed_body(body) == policy.canonicalize_body(body)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        MESSAGE,
+        MESSAGE.replace(b"\r\n", b"\n"),  # LF only
+        MESSAGE + b"a lone\nline feed\r\n",
+        b"\r\nno header at all\r\n",
+        b"From: a@b\r\nTo: c@d\r\n",  # no body
+        b"From: a@b\r\n folded\r\nTo: c@d\r\n\r\n\r\nbody\r\n\r\n",
+    ],
+)
+def test_split_message_is_dkimpys(message):
+    """Header fields and body come out as dkimpy's own parser gives them."""
+    assert split_message(message) == dkim.rfc822_parse(message)
+
+
+@pytest.mark.parametrize("body", WHITESPACE_BODIES[3:])
+def test_bodies_with_whitespace_verify(signer, body):
+    """A body with spaces and tabs to canonicalise still verifies with dkimpy."""
+    message = MESSAGE.split(b"\r\n\r\n")[0] + b"\r\n\r\n" + body
+    signed = signer.sign(message, now=datetime(2024, 3, 1, tzinfo=UTC))
+    assert dkim.verify(signed, dnsfunc=dns_for(signer))
