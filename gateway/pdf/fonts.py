@@ -55,7 +55,14 @@ from fpdf.output import (
 )
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
-__all__ = ["FallbackFontPDF", "FontBook", "FontOutputProducer", "Glyph", "picked_glyphs"]
+__all__ = [
+    "FallbackFontPDF",
+    "FontBook",
+    "FontOutputProducer",
+    "Glyph",
+    "ShapedFont",
+    "picked_glyphs",
+]
 log = logging.getLogger(__name__)
 
 LATIN: Final = ((0x20, 0x24F), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F))
@@ -99,6 +106,11 @@ class _Shared:
     objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
     widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
     runs: dict[tuple[object, ...], tuple[_Placed, ...]] = field(default_factory=dict)
+    placed: dict[tuple[object, ...], tuple[tuple[Glyph, int, float], ...] | None] = field(
+        default_factory=dict
+    )
+    arrays: dict[tuple[object, ...], str] = field(default_factory=dict)
+    bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -118,7 +130,9 @@ def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[o
 class _Font(TTFFont):
     """fpdf2's TrueType font with shared, memoised HarfBuzz shaping and a lazy pre-subset."""
 
-    __slots__ = ("_common", "_ranges", "_raw", "_shapes")
+    __slots__ = ("_base", "_base_size", "_common", "_ranges", "_raw", "_shapes")
+    _base: int  # id() of the glyphs this document's subset map started with (for_document)
+    _base_size: int  # how many glyphs its subset map held then
     _common: _Shared
     _ranges: tuple[tuple[int, int], ...]
     _raw: bytes
@@ -153,6 +167,9 @@ class _Font(TTFFont):
         clone.subset = SubsetMap(clone)
         for glyph in base:
             clone.subset.pick_glyph(glyph)
+        clone._base = id(base)
+        clone._base_size = len(clone.subset)
+        self._common.bases.setdefault(id(base), base)  # kept: its id() names its codes
         return clone
 
     def picked(self) -> tuple[Glyph | None, ...]:
@@ -239,6 +256,69 @@ class _Font(TTFFont):
             for glyph, x_advance, y_advance, x_offset, y_offset, force in run
         ]
 
+    def placed_run(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[tuple[Glyph, int, float], ...] | None:
+        """Each glyph of the shaped text with its width in the font's /W and its advance, both
+        in thousandths of the size (gateway.pdf.layout draws them); None when a glyph sits off
+        its baseline or off its advance (marks), which only fpdf2's drawing places."""
+        key = _shape_key(text, font_size_pt, text_shaping_params)
+        placed = self._common.placed
+        if key in placed:
+            return placed[key]
+        if len(placed) >= MAX_SHAPES:
+            placed.clear()
+        run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
+        scale = self.scale
+        made = (
+            None
+            if any(x_off or y_off or y_adv for _, _, y_adv, x_off, y_off, _ in run)
+            else tuple((glyph, glyph.glyph_width, x_adv * scale) for glyph, x_adv, *_ in run)
+        )
+        placed[key] = made
+        return made
+
+    def text_array(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None, gap: float
+    ) -> str | None:
+        """The shaped text as the operand of a TJ operator: the glyphs' codes in this document,
+        each followed by how far the next one moves back (thousandths of the size) when HarfBuzz
+        advances it otherwise than its width, less `gap` after each space (justified lines).
+
+        Memoised when the document has drawn only the glyphs it started with (a prepared set:
+        the same codes in every document that starts with it); None as for `placed_run`.
+        """
+        run = self.placed_run(text, font_size_pt, params)
+        if run is None:
+            return None
+        stable = self._common.memo and len(self.subset) == self._base_size
+        key = (self._base, gap, *_shape_key(text, font_size_pt, params))
+        if stable:
+            made = self._common.arrays.get(key)
+            if made is not None:
+                return made
+        pick = self.subset.pick_glyph
+        space = self.subset.pick(ord(" ")) if gap else None
+        items: list[str] = []
+        codes: list[str] = []
+        for glyph, width, advance in run:
+            code = pick(glyph)
+            if code is None:
+                continue
+            codes.append(f"{code:04X}")
+            shift = width - advance - (gap if code == space else 0.0)
+            if abs(shift) > 0.0005:
+                items.append(f"<{''.join(codes)}>{shift:.3f}")
+                codes = []
+        if codes:
+            items.append(f"<{''.join(codes)}>")
+        made = f"[{''.join(items)}]"
+        if stable and len(self.subset) == self._base_size:
+            if len(self._common.arrays) >= MAX_WIDTHS:
+                self._common.arrays.clear()
+            self._common.arrays[key] = made
+        return made
+
     def _shape_run(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> Iterator[_Placed]:
@@ -309,6 +389,9 @@ class _Font(TTFFont):
         if not set(self.subset.get_all_glyph_names()) <= names:
             data = self._raw
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+
+
+ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), for gateway.pdf.layout
 
 
 def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes, frozenset[str]]:
