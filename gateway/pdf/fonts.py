@@ -106,10 +106,11 @@ class _Shared:
     objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
     widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
     runs: dict[tuple[object, ...], tuple[_Placed, ...]] = field(default_factory=dict)
-    placed: dict[tuple[object, ...], tuple[tuple[Glyph, int, float], ...] | None] = field(
-        default_factory=dict
+    placed: dict[tuple[object, ...], tuple[tuple[Glyph, int, float, float, float], ...] | None] = (
+        field(default_factory=dict)
     )
-    arrays: dict[tuple[object, ...], str] = field(default_factory=dict)
+    operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
+    char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
 
 
@@ -256,12 +257,22 @@ class _Font(TTFFont):
             for glyph, x_advance, y_advance, x_offset, y_offset, force in run
         ]
 
+    def char_widths(self, font_size_pt: float, params: dict[str, Any] | None) -> dict[str, float]:
+        """A table, filled by its user, of each character's width alone in points at this size
+        and shaping (`get_text_width(char)[1]`, which fpdf2's line breaking adds to a line)."""
+        key = _shape_key("", font_size_pt, params)
+        table = self._common.char_widths.get(key)
+        if table is None:
+            table = self._common.char_widths[key] = {}
+        return table
+
     def placed_run(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
-    ) -> tuple[tuple[Glyph, int, float], ...] | None:
-        """Each glyph of the shaped text with its width in the font's /W and its advance, both
-        in thousandths of the size (gateway.pdf.layout draws them); None when a glyph sits off
-        its baseline or off its advance (marks), which only fpdf2's drawing places."""
+    ) -> tuple[tuple[Glyph, int, float, float, float], ...] | None:
+        """Each glyph of the shaped text with its width in the font's /W, its advance and its
+        x and y offsets (marks), in thousandths of the size, in the order HarfBuzz gives them
+        (left to right on the page; gateway.pdf.layout draws them); None when a glyph moves
+        the pen vertically, which only fpdf2's drawing follows."""
         key = _shape_key(text, font_size_pt, text_shaping_params)
         placed = self._common.placed
         if key in placed:
@@ -272,21 +283,29 @@ class _Font(TTFFont):
         scale = self.scale
         made = (
             None
-            if any(x_off or y_off or y_adv for _, _, y_adv, x_off, y_off, _ in run)
-            else tuple((glyph, glyph.glyph_width, x_adv * scale) for glyph, x_adv, *_ in run)
+            if any(y_adv for _, _, y_adv, _, _, _ in run)
+            else tuple(
+                (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
+                for glyph, x_adv, _, x_off, y_off, _ in run
+            )
         )
         placed[key] = made
         return made
 
-    def text_array(
+    def text_operators(
         self, text: str, font_size_pt: float, params: dict[str, Any] | None, gap: float
-    ) -> str | None:
-        """The shaped text as the operand of a TJ operator: the glyphs' codes in this document,
-        each followed by how far the next one moves back (thousandths of the size) when HarfBuzz
-        advances it otherwise than its width, less `gap` after each space (justified lines).
+    ) -> tuple[str, float, bool] | None:
+        """The shaped text as text operators, from the pen's position: the glyphs' codes in
+        this document in TJ arrays, each followed by how far the next one moves back
+        (thousandths of the size) when HarfBuzz advances it otherwise than its width, less
+        `gap` after each space (justified lines). A glyph with an offset (a mark above or
+        below its letter) is placed by Td, as fpdf2 places it by Tm: then the line matrix is
+        moved, from an origin taken at the text's start, and left at its end.
 
-        Memoised when the document has drawn only the glyphs it started with (a prepared set:
-        the same codes in every document that starts with it); None as for `placed_run`.
+        Returns the operators, the text's advance (thousandths of the size) and whether the
+        line matrix was moved. Memoised when the document has drawn only the glyphs it
+        started with (a prepared set: the same codes in every document that starts with it);
+        None as for `placed_run`.
         """
         run = self.placed_run(text, font_size_pt, params)
         if run is None:
@@ -294,30 +313,75 @@ class _Font(TTFFont):
         stable = self._common.memo and len(self.subset) == self._base_size
         key = (self._base, gap, *_shape_key(text, font_size_pt, params))
         if stable:
-            made = self._common.arrays.get(key)
+            made = self._common.operators.get(key)
             if made is not None:
                 return made
+        made = self._operators(run, font_size_pt, gap)
+        if stable and len(self.subset) == self._base_size:
+            if len(self._common.operators) >= MAX_WIDTHS:
+                self._common.operators.clear()
+            self._common.operators[key] = made
+        return made
+
+    def _operators(
+        self, run: Sequence[tuple[Glyph, int, float, float, float]], size: float, gap: float
+    ) -> tuple[str, float, bool]:
         pick = self.subset.pick_glyph
         space = self.subset.pick(ord(" ")) if gap else None
-        items: list[str] = []
+        operators: list[str] = []
+        items: list[str] = []  # of the TJ array being written
         codes: list[str] = []
-        for glyph, width, advance in run:
+        pending = 0.0  # how far back the pen moves before the next glyph
+        pen = 0.0  # where the next glyph goes, from the text's start
+        origin = (0.0, 0.0)  # the line matrix, from the text's start
+        moved = placed = False  # placed: the last glyph was placed by Td
+
+        def move(by: float) -> None:
+            if abs(by) > 0.0005:
+                if codes:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                items.append(f"{by:.3f}")
+
+        def close() -> None:
+            if codes:
+                items.append(f"<{''.join(codes)}>")
+                codes.clear()
+            if items:
+                operators.append(f"[{''.join(items)}] TJ")
+                items.clear()
+
+        def go(x: float, y: float) -> None:
+            nonlocal origin
+            close()
+            dx, dy = (x - origin[0]) * size / 1000, (y - origin[1]) * size / 1000
+            operators.append(f"{dx:.3f} {dy:.3f} Td")
+            origin = (x, y)
+
+        for glyph, width, advance, x_offset, y_offset in run:
             code = pick(glyph)
             if code is None:
                 continue
-            codes.append(f"{code:04X}")
-            shift = width - advance - (gap if code == space else 0.0)
-            if abs(shift) > 0.0005:
-                items.append(f"<{''.join(codes)}>{shift:.3f}")
-                codes = []
-        if codes:
-            items.append(f"<{''.join(codes)}>")
-        made = f"[{''.join(items)}]"
-        if stable and len(self.subset) == self._base_size:
-            if len(self._common.arrays) >= MAX_WIDTHS:
-                self._common.arrays.clear()
-            self._common.arrays[key] = made
-        return made
+            step = advance + (gap if code == space else 0.0)
+            if x_offset or y_offset:
+                go(pen + x_offset, y_offset)
+                codes.append(f"{code:04X}")
+                pending, moved, placed = 0.0, True, True
+            else:
+                if placed:
+                    go(pen, 0.0)
+                    pending, placed = 0.0, False
+                move(pending)
+                codes.append(f"{code:04X}")
+                pending = width - step
+            pen += step
+        if moved:
+            if origin != (pen, 0.0):
+                go(pen, 0.0)
+        else:
+            move(pending)
+        close()
+        return " ".join(operators), pen, moved
 
     def _shape_run(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None

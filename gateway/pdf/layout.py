@@ -24,7 +24,7 @@ also the reference the tests compare these lines with (tests/unit/test_pdf_layou
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,7 +34,7 @@ from fpdf.table import draw_box_borders
 from fpdf.unicode_script import UnicodeScript, get_unicode_script
 from fpdf.util import Padding
 
-from gateway.pdf.fonts import FallbackFontPDF, ShapedFont
+from gateway.pdf.fonts import FallbackFontPDF, ShapedFont, bidi_segments
 
 __all__ = ["LaidOutPDF"]
 
@@ -45,7 +45,6 @@ NOT_LTR: Final = frozenset(
     ("R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI")
 )
 MAX_MEMO: Final = 20_000  # fragments memoised per document class (labels and usual values)
-NEUTRAL_SCRIPTS: Final = (UnicodeScript.COMMON, UnicodeScript.UNKNOWN)
 
 
 class _Unsupported(Exception):
@@ -54,17 +53,58 @@ class _Unsupported(Exception):
 
 @dataclass(frozen=True)
 class _Line:
-    """One line: its fragments (text, font key), shaped width, spaces, alignment, newline."""
+    """One line: its fragments (text, font key, direction) in logical order, its shaped width,
+    spaces, alignment and whether a newline ends it."""
 
-    pieces: tuple[tuple[str, str], ...]
+    pieces: tuple[tuple[str, str, TextDirection], ...]
     width: float
     spaces: int
     align: Align
     trailing_nl: bool
 
 
-# (start, end, font key) of each fragment of a text, by (text, font key, fallback font keys)
-_FRAGMENTS: dict[tuple[str, str, tuple[str, ...]], tuple[tuple[int, int, str], ...] | None] = {}
+# a fragment of a text: its start and end, font key and direction
+_Fragment = tuple[int, int, str, TextDirection]
+# text shaping parameters, by fragment direction and the page's direction, script, language
+_PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
+# each text's fragments, by text, font key, direction, style and fallback font keys
+_FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
+
+
+def _first_over(
+    own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
+) -> int | None:
+    """The first index in [start, end) whose character no longer fits on the line.
+
+    Guessed from the characters' own widths, then settled with the shaped widths of the line
+    (`over`, fpdf2's test; they differ by kerning only)."""
+    total = 0.0
+    guess = end
+    for i in range(start, end):
+        if total + own[i] - room > TOLERANCE:
+            guess = i
+            break
+        total += own[i]
+    i = guess
+    while i > start and over(start, i - 1):
+        i -= 1
+    while i < end and not over(start, i):
+        i += 1
+    return None if i >= end else i
+
+
+def _visual_order(
+    pieces: Sequence[tuple[str, str, TextDirection]], shaping: dict[str, Any] | None
+) -> list[tuple[str, str, TextDirection]]:
+    runs: list[list[tuple[str, str, TextDirection]]] = []
+    for piece in pieces:
+        if runs and runs[-1][0][2] == piece[2]:
+            runs[-1].append(piece)
+        else:
+            runs.append([piece])
+    if (shaping or {}).get("direction") == TextDirection.RTL:
+        runs.reverse()
+    return [p for run in runs for p in (run[::-1] if run[0][2] == TextDirection.RTL else run)]
 
 
 class LaidOutPDF(FallbackFontPDF):
@@ -95,11 +135,14 @@ class LaidOutPDF(FallbackFontPDF):
             and align in (Align.L, Align.R, Align.C)
         )
         try:
-            if w is None or h is None or not plain or not text:
+            if w is None or h is None or not plain:
                 raise _Unsupported
-            fragments = self._fragments(text)
-            line = self._line(text, fragments, 0, len(text), align, trailing_nl=False)
-            drawn = self._drawn(line, word_spacing=0.0)
+            if text:
+                fragments = self._fragments(text, by_script=True)
+                line = self._line(text, fragments, 0, len(text), align, trailing_nl=False)
+                drawn = self._drawn(line, word_spacing=0.0)
+            else:  # a fill or just a move
+                line, drawn = _Line((), 0.0, 0, align, trailing_nl=False), ""
         except _Unsupported:
             return super().cell(
                 w, h, text, border, ln, align, fill, link, center, markdown, new_x, new_y
@@ -155,7 +198,7 @@ class LaidOutPDF(FallbackFontPDF):
             room = width - self.c_margin * ((not pad.left) + (not pad.right))
             lines = self._lines(text, room, align)
             if dry_run:
-                return ["".join(piece for piece, _ in line.pieces) for line in lines]
+                return ["".join(piece for piece, *_ in line.pieces) for line in lines]
             drawn = [self._drawn(line, self._word_spacing(line, width, pad)) for line in lines]
         except _Unsupported:
             return super().multi_cell(
@@ -168,13 +211,13 @@ class LaidOutPDF(FallbackFontPDF):
 
     # laying out ------------------------------------------------------------------------
 
-    def _fragments(self, text: str) -> tuple[tuple[int, int, str], ...]:
-        """fpdf2's fragments of a plain text (FPDF._parse_chars), as (start, end, font key)."""
+    def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
+        """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
         shaping = self.text_shaping
         font = self.current_font
         if (
             not shaping
-            or shaping.get("direction") not in (None, TextDirection.LTR)
+            or shaping.get("direction") not in (TextDirection.LTR, TextDirection.RTL)
             or font is None
             or not self.is_ttf_font
             or self.char_spacing
@@ -185,44 +228,80 @@ class LaidOutPDF(FallbackFontPDF):
             or (self.str_alias_nb_pages and self.str_alias_nb_pages in text)
         ):
             raise _Unsupported
-        key = (text, font.fontkey, tuple(self._fallback_font_ids))
+        direction = shaping["direction"]
+        fallbacks = tuple(self._fallback_font_ids)
+        key = (text, font.fontkey, direction, self.font_style, fallbacks, by_script)
         found = _FRAGMENTS.get(key, ())
         if found == ():
             if len(_FRAGMENTS) >= MAX_MEMO:
                 _FRAGMENTS.clear()
-            found = _FRAGMENTS[key] = self._cut(text)
+            found = _FRAGMENTS[key] = self._cut(text, direction, by_script=by_script)
         if found is None:
             raise _Unsupported
         return found
 
-    def _cut(self, text: str) -> tuple[tuple[int, int, str], ...] | None:
-        """FPDF._parse_chars without markdown, then its fragments of one font joined, as a
-        line joins them (fpdf.line_break.CurrentLine: same graphics state, one fragment)."""
+    def _cut(
+        self, text: str, direction: TextDirection, *, by_script: bool
+    ) -> tuple[_Fragment, ...] | None:
+        """The text's runs in one direction (fpdf2's bidi algorithm, `bidi_segments`), each
+        cut into fpdf2's fragments (`_parse`). A line of a multi-cell joins adjacent ones of
+        the same font and direction (fpdf.line_break.CurrentLine), whatever their script;
+        a cell keeps them apart (`by_script`), each shaped alone (so an Arabic mark, its own
+        script, is drawn by fpdf2 unshaped, and the letters around it unjoined: kept)."""
         own = self.current_font
         assert own is not None  # noqa: S101 - checked by _fragments
         cmap = own.cmap  # type: ignore[union-attr]
-        cut: list[tuple[int, int, str]] = []
+        if any(char in "\r\u00ad" for char in text):
+            return None
+        if direction == TextDirection.LTR and not any(
+            unicodedata.bidirectional(char) in NOT_LTR for char in text
+        ):
+            segments: Sequence[tuple[str, Any]] = ((text, TextDirection.LTR),)
+        else:
+            segments = bidi_segments(text, direction, self.str_alias_nb_pages)
+        cut: list[_Fragment] = []
+        at = 0
+        for segment, segment_direction in segments:
+            cut += self._parse(segment, at, segment_direction, str(own.fontkey), cmap)
+            at += len(segment)
+        if at != len(text):
+            return None  # the bidi algorithm dropped or added characters
+        if by_script:
+            return tuple(cut)
+        joined: list[_Fragment] = []
+        for fragment in cut:
+            if joined and joined[-1][2:] == fragment[2:] and joined[-1][1] == fragment[0]:
+                joined[-1] = (joined[-1][0], fragment[1], *fragment[2:])
+            else:
+                joined.append(fragment)
+        return tuple(joined)
+
+    def _parse(
+        self, text: str, at: int, direction: TextDirection, own: str, cmap: Any
+    ) -> list[_Fragment]:
+        """FPDF._parse_chars without markdown: a fragment ends where the font changes (a
+        fallback font for a character the font lacks) or the Unicode script does."""
+        cut: list[_Fragment] = []
         start, fallback, script = 0, "", None
 
         def flush(end: int) -> None:  # fpdf2's frag()
             nonlocal start, fallback, script
-            cut.append((start, end, fallback or own.fontkey))
+            cut.append((at + start, at + end, fallback or own, direction))
             start = end
             if fallback:
                 fallback, script = "", None
 
         for i, char in enumerate(text):
-            if char in "\r\u00ad" or unicodedata.bidirectional(char) in NOT_LTR:
-                return None
             char_script = get_unicode_script(char)
-            if char_script not in (*NEUTRAL_SCRIPTS, script):
+            if char_script not in (UnicodeScript.COMMON, UnicodeScript.UNKNOWN, script):
                 if i > start and script:
                     flush(i)
                 script = char_script
+            other = None
             if char != "\n" and ord(char) not in cmap:
+                # None: no font has it (bidi isolates, say), left in this one as fpdf2 does
                 other = self.get_fallback_font(char, self.font_style)
-                if not other:
-                    return None  # no font draws it: left to fpdf2
+            if other:
                 if other == fallback:
                     continue
                 if i > start:
@@ -235,49 +314,59 @@ class LaidOutPDF(FallbackFontPDF):
                 fallback = ""
         if len(text) > start:
             flush(len(text))
-        joined: list[tuple[int, int, str]] = []
-        for a, b, key in cut:
-            if joined and joined[-1][2] == key:
-                joined[-1] = (joined[-1][0], b, key)
-            else:
-                joined.append((a, b, key))
-        return tuple(joined)
+        return cut
 
-    def _params(self) -> dict[str, Any]:
-        params = dict(self.text_shaping or {})
-        params["fragment_direction"] = TextDirection.LTR
-        params["paragraph_direction"] = TextDirection.LTR
+    def _params(self, direction: TextDirection) -> dict[str, Any]:
+        """fpdf2's text shaping parameters of a fragment in `direction` (made once each)."""
+        shaping = self.text_shaping or {}
+        key = (direction, *(shaping.get(name) for name in ("direction", "script", "language")))
+        params = _PARAMS.get(key)
+        if params is None or params.get("features") != shaping.get("features"):
+            params = _PARAMS[key] = {
+                **shaping,
+                "fragment_direction": direction,
+                "paragraph_direction": shaping.get("direction"),
+            }
         return params
 
     def _lines(self, text: str, room: float, align: Align) -> list[_Line]:
         """fpdf2's lines of `text` in `room` mm (fpdf.line_break.MultiLineBreak, word wrap)."""
         fragments = self._fragments(text)
-        params = self._params()
-        size = self.font_size_pt
-        k = self.k
-        widths: dict[tuple[str, str], float] = {}
+        size, k = self.font_size_pt, self.k
+        params = {d: self._params(d) for d in (TextDirection.LTR, TextDirection.RTL)}
+        widths: dict[tuple[str, str, TextDirection], float] = {}
 
-        def measure(piece: str, key: str) -> float:
-            width = widths.get((piece, key))
+        def measure(piece: str, key: str, direction: TextDirection) -> float:
+            width = widths.get((piece, key, direction))
             if width is None:
                 font = self.fonts[key]
-                width = font.get_text_width(piece, size, params)[1] / k
-                widths[piece, key] = width
+                width = font.get_text_width(piece, size, params[direction])[1] / k
+                widths[piece, key, direction] = width
             return width
+
+        own: list[float] = []  # each character's width alone, as fpdf2 measures it
+        for a, b, key, direction in fragments:
+            font = self.fonts[key]
+            if not isinstance(font, ShapedFont):
+                raise _Unsupported
+            table = font.char_widths(size, params[direction])
+            for char in text[a:b]:
+                width = table.get(char)
+                if width is None:
+                    width = table[char] = font.get_text_width(char, size, params[direction])[1]
+                own.append(width / k)
 
         line_text = text.replace(NBSP, " ")
 
         def width_of(start: int, end: int) -> float:
             return sum(
-                measure(line_text[max(start, a) : min(end, b)], key)
-                for a, b, key in fragments
+                measure(line_text[max(start, a) : min(end, b)], key, direction)
+                for a, b, key, direction in fragments
                 if a < end and b > start
             )
 
-        font_at = [key for a, b, key in fragments for _ in range(a, b)]
-
         def over(start: int, i: int) -> bool:
-            return width_of(start, i) + measure(text[i], font_at[i]) - room > TOLERANCE
+            return width_of(start, i) + own[i] - room > TOLERANCE
 
         lines: list[_Line] = []
         last = Align.L if align == Align.J else align  # a paragraph's last line
@@ -285,7 +374,7 @@ class LaidOutPDF(FallbackFontPDF):
         while start < len(text):
             end = text.find("\n", start)
             end = len(text) if end < 0 else end
-            i = self._first_over(text, start, end, room, over, measure, font_at)
+            i = _first_over(own, start, end, room, over)
             if i is None:  # the rest of the paragraph fits
                 nl = end < len(text)
                 lines.append(self._line(text, fragments, start, end, last, trailing_nl=nl))
@@ -308,47 +397,24 @@ class LaidOutPDF(FallbackFontPDF):
             start = i
         return lines
 
-    @staticmethod
-    def _first_over(
-        text: str, start: int, end: int, room: float, over: Any, measure: Any, font_at: list[str]
-    ) -> int | None:
-        """The first index in [start, end) whose character no longer fits on the line.
-
-        Guessed from the characters' own widths, then settled with the shaped widths (they
-        differ by kerning only)."""
-        total = 0.0
-        guess = end
-        for i in range(start, end):
-            width = measure(text[i], font_at[i])
-            if total + width - room > TOLERANCE:
-                guess = i
-                break
-            total += width
-        i = guess
-        while i > start and over(start, i - 1):
-            i -= 1
-        while i < end and not over(start, i):
-            i += 1
-        return None if i >= end else i
-
     def _line(
         self,
         text: str,
-        fragments: Sequence[tuple[int, int, str]],
+        fragments: Sequence[_Fragment],
         start: int,
         end: int,
         align: Align,
         *,
         trailing_nl: bool,
     ) -> _Line:
-        params = self._params()
         size, k = self.font_size_pt, self.k
         pieces = []
         width = 0.0
-        for a, b, key in fragments:
+        for a, b, key, direction in fragments:
             if a < end and b > start:
                 piece = text[max(start, a) : min(end, b)].replace(NBSP, " ")
-                pieces.append((piece, key))
+                pieces.append((piece, key, direction))
+                params = self._params(direction)
                 width += self.fonts[key].get_text_width(piece, size, params)[1] / k
         spaces = sum(1 for c in text[start:end] if c in SPACES or c == NBSP)
         return _Line(tuple(pieces), width, spaces, align, trailing_nl)
@@ -362,19 +428,27 @@ class LaidOutPDF(FallbackFontPDF):
     # drawing ---------------------------------------------------------------------------
 
     def _drawn(self, line: _Line, word_spacing: float) -> str:
-        """The line's text operators after its Td: fonts, TJ arrays (no position yet)."""
-        params = self._params()
+        """The line's text operators after its Td: fonts, TJ arrays (no position yet), the
+        fragments in the order they are seen (fpdf.line_break.TextLine.get_ordered_fragments:
+        on a right-to-left page the runs of one direction right to left, and in a
+        right-to-left run its fragments)."""
         size = self.font_size_pt
         gap = (word_spacing * self.k) * 1000 / size
         out = []
-        for piece, key in line.pieces:
+        offset = 0.0  # from the line matrix's origin to the pen, in points
+        for piece, key, direction in _visual_order(line.pieces, self.text_shaping):
             font = self.fonts[key]
             if not isinstance(font, ShapedFont):
                 raise _Unsupported
-            array = font.text_array(piece, size, params, gap)
-            if array is None:
-                raise _Unsupported  # a glyph off the baseline: fpdf2 moves the text matrix
-            out.append(f"/F{font.i} {size:.2f} Tf {array} TJ")
+            made = font.text_operators(piece, size, self._params(direction), gap)
+            if made is None:
+                raise _Unsupported  # a glyph moving the pen up or down: fpdf2 follows it
+            operators, advance, moved = made
+            out.append(f"/F{font.i} {size:.2f} Tf")
+            if moved and abs(offset) > 0.0005:
+                out.append(f"{offset:.3f} 0 Td")  # their line matrix starts at the pen
+            out.append(operators)
+            offset = 0.0 if moved else offset + advance * size / 1000
             self._resource_catalog.add(PDFResourceType.FONT, font.i, self.page)
         return " ".join(out)
 
@@ -403,11 +477,12 @@ class LaidOutPDF(FallbackFontPDF):
             dx = (w - line.width) / 2
         else:
             dx = left_margin
-        color = self.text_color.serialize().lower() if self.text_color else "0 g"
-        size = self.font_size
-        baseline = (self.h - self.y - 0.5 * h - 0.3 * size) * k
-        parts.append(f"{color} BT {(self.x + dx) * k:.2f} {baseline:.2f} Td {drawn} ET Q")
-        self._out(" ".join(parts))
+        if drawn:
+            color = self.text_color.serialize().lower() if self.text_color else "0 g"
+            baseline = (self.h - self.y - 0.5 * h - 0.3 * self.font_size) * k
+            parts.append(f"{color} BT {(self.x + dx) * k:.2f} {baseline:.2f} Td {drawn} ET")
+        if len(parts) > 1:
+            self._out(" ".join([*parts, "Q"]))
         self._lasth = h
         if new_x == XPos.RIGHT:
             self.x += w

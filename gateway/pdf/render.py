@@ -132,14 +132,21 @@ class CertificateRenderer:
     language's usual glyphs prepared once (`prepared_glyphs`).
 
     `prepared=False` renders as before that preparation and the memos of font objects, widths,
-    glyph runs and bidi runs (bench.pdf's --before; the QR code is drawn the new way in both):
-    the same certificate text, its fonts subset afresh for each one.
+    glyph runs and bidi runs (the QR code is drawn the new way): the same certificate text,
+    its fonts subset afresh for each one, laid out by fpdf2 — the reference the tests compare
+    with. `laid_out=False` keeps the preparation and the memos but leaves the layout to fpdf2
+    and the QR code's mask to segno, as before gateway.pdf.layout (bench.pdf's --before).
     """
 
     def __init__(
-        self, fonts: dict[tuple[str, str], Path] | None = None, *, prepared: bool = True
+        self,
+        fonts: dict[tuple[str, str], Path] | None = None,
+        *,
+        prepared: bool = True,
+        laid_out: bool = True,
     ) -> None:
         self._prepared = prepared
+        self._laid_out = prepared and laid_out
         self._fonts = FontBook(fonts or find_fonts(), SCRIPTS, memo=prepared)
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
@@ -151,7 +158,7 @@ class CertificateRenderer:
             if lang not in self._glyphs:
                 self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
             fonts = self._fonts.for_document(self._glyphs[lang])
-            page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._prepared)
+            page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._laid_out)
             page.pdf.memo = self._prepared
             return page.build()
 
@@ -589,7 +596,8 @@ class _Page:
     def _footer(self) -> None:
         pdf = self.pdf
         pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
-        for page in range(1, pdf.page + 1):
+        pages = pdf.page
+        for page in range(1, pages + 1):
             pdf.page = page
             pdf.current_font_is_set_on_page = False  # fpdf2 knows it for the last page only
             pdf.set_xy(pdf.l_margin, pdf.h - MARGIN)
@@ -603,9 +611,7 @@ class _Page:
             pdf.cell(
                 self.width,
                 4,
-                text(
-                    self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages="{pages}"
-                ),
+                text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
                 align="C",
             )
 
