@@ -272,7 +272,8 @@ class _Font(TTFFont):
         """Each glyph of the shaped text with its width in the font's /W, its advance and its
         x and y offsets (marks), in thousandths of the size, in the order HarfBuzz gives them
         (left to right on the page; gateway.pdf.layout draws them); None when a glyph moves
-        the pen vertically, which only fpdf2's drawing follows."""
+        the pen vertically or is left out with an advance, which only fpdf2's drawing
+        follows."""
         key = _shape_key(text, font_size_pt, text_shaping_params)
         placed = self._common.placed
         if key in placed:
@@ -280,10 +281,14 @@ class _Font(TTFFont):
         if len(placed) >= MAX_SHAPES:
             placed.clear()
         run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
+        _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
+        # a glyph fpdf2 leaves out (none in the font: a tab, say) but HarfBuzz advances: fpdf2
+        # places what follows it partly with, partly without its advance; only it does so
+        skipped = sum(p.x_advance for p in positions or ()) != sum(r[1] for r in run)
         scale = self.scale
         made = (
             None
-            if any(y_adv for _, _, y_adv, _, _, _ in run)
+            if skipped or any(y_adv for _, _, y_adv, _, _, _ in run)
             else tuple(
                 (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
                 for glyph, x_adv, _, x_off, y_off, _ in run

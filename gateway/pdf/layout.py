@@ -1,24 +1,29 @@
-"""Left-to-right text laid out and drawn without fpdf2's per-character line breaking.
+"""The certificate's text laid out and drawn without fpdf2's per-character line breaking.
 
 fpdf2 (2.8.9) lays out a `cell` or `multi_cell` one character at a time: for each character it
 measures the width of the whole line so far (HarfBuzz shapes every prefix), and it draws each
 glyph through several layers of Python objects. That was most of a certificate's cost.
-`LaidOutPDF` gives the same lines at the same places for the certificate's plain texts:
+`LaidOutPDF` gives the same lines at the same places for the certificate's plain texts, in
+either direction:
 
-- the text is cut into fpdf2's fragments (a fallback font for a character the font lacks, a
-  new fragment where the Unicode script changes), memoised per text;
-- a line ends where fpdf2's ends: at the first character whose width, added to the shaped
-  width of the line before it, exceeds the room, found from per-character widths and then
-  checked with the exact shaped widths fpdf2 uses (`_Font.shaped_text_width`, memoised); then
-  at the last space, else at that character;
-- each line is drawn as one text object: the glyphs of each fragment in one TJ array, placed
-  at HarfBuzz's advances (fpdf2 moves the text matrix where they differ from the glyph's width),
-  word spacing added after each space when justified, inside q … Q with its colour and font
-  (fpdf2's account of the page's font and colour is left as it was).
+- the text is cut as fpdf2 cuts it: into runs of one direction by fpdf2's own bidi algorithm
+  (memoised, `gateway.pdf.fonts.bidi_segments`), then into fragments where the font changes
+  (a fallback font for a character the font lacks) or, in a cell, the Unicode script does;
+  memoised per text;
+- a line ends where fpdf2's ends: at the first character whose width alone, added to the
+  shaped width of the line before it, exceeds the room, guessed from the characters' widths
+  and settled with the shaped widths fpdf2 uses (`shaped_text_width`, memoised); then at the
+  last space before it, else at that character;
+- each line is drawn as one text object inside q … Q with its colour and fonts, its fragments
+  in fpdf2's visual order (right-to-left runs reversed on an Arabic page), each as TJ arrays
+  that place the glyphs at HarfBuzz's advances and offsets, word spacing added after each
+  space when justified (`ShapedFont.text_operators`, memoised while a document draws only its
+  prepared glyphs). fpdf2's account of the page's font and colour is left as it was.
 
-Anything else (right-to-left or bidi text, the total-pages alias, a glyph placed off its
-baseline, markdown, links, borders, character spacing) is drawn by fpdf2 itself, which is
-also the reference the tests compare these lines with (tests/unit/test_pdf_layout.py).
+Anything else (the total-pages alias, a glyph that moves the pen vertically or that fpdf2
+leaves out with an advance, markdown, links, borders, character spacing) is drawn by fpdf2
+itself, which is also the reference the tests compare these lines with
+(tests/unit/test_pdf_layout.py: the words pdftotext reads and their boxes).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ SPACES: Final = frozenset(BREAKING_SPACE_SYMBOLS_STR)
 NOT_LTR: Final = frozenset(
     ("R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI")
 )
+MOVES_X: Final = (XPos.RIGHT, XPos.LEFT, XPos.LMARGIN)  # where the certificate moves next
+MOVES_Y: Final = (YPos.TOP, YPos.NEXT)
 MAX_MEMO: Final = 20_000  # fragments memoised per document class (labels and usual values)
 
 
@@ -108,7 +115,8 @@ def _visual_order(
 
 
 class LaidOutPDF(FallbackFontPDF):
-    """The certificate's FPDF: plain left-to-right cells and multi-cells laid out here."""
+    """The certificate's FPDF: its cells and multi-cells laid out here, as fpdf2 lays them out
+    (anything this module does not lay out goes to fpdf2's own methods)."""
 
     def cell(
         self,
@@ -133,6 +141,8 @@ class LaidOutPDF(FallbackFontPDF):
             and not center
             and not markdown
             and align in (Align.L, Align.R, Align.C)
+            and XPos.coerce(new_x) in MOVES_X
+            and YPos.coerce(new_y) in MOVES_Y
         )
         try:
             if w is None or h is None or not plain:
@@ -188,6 +198,8 @@ class LaidOutPDF(FallbackFontPDF):
             and str(wrapmode).upper().endswith("WORD")
             and not center
             and align in (Align.L, Align.R, Align.C, Align.J)
+            and XPos.coerce(new_x) in MOVES_X
+            and YPos.coerce(new_y) in MOVES_Y
             and (not dry_run or str(output).upper().endswith("LINES"))
             and (dry_run or str(output).upper().endswith("PAGE_BREAK"))
         )
@@ -489,11 +501,11 @@ class LaidOutPDF(FallbackFontPDF):
         elif new_x == XPos.LMARGIN:
             self.x = self.l_margin
         elif new_x != XPos.LEFT:
-            raise ValueError(f"new_x={new_x} is not laid out here")  # not used by certificates
+            raise ValueError(f"new_x={new_x} is not laid out here")  # MOVES_X
         if new_y == YPos.NEXT:
             self.y += h
         elif new_y != YPos.TOP:
-            raise ValueError(f"new_y={new_y} is not laid out here")
+            raise ValueError(f"new_y={new_y} is not laid out here")  # MOVES_Y
         return broke
 
     def _put_lines(

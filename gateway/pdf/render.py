@@ -166,7 +166,7 @@ class CertificateRenderer:
 def new_document(fonts: dict[str, Any], lang: str, *, laid_out: bool = False) -> FallbackFontPDF:
     """An empty A4 certificate in `lang`: margins, fonts and text shaping (RTL for Arabic).
 
-    `laid_out`: plain left-to-right text laid out by gateway.pdf.layout, not by fpdf2.
+    `laid_out`: its text laid out by gateway.pdf.layout, not by fpdf2 (the same lines).
     """
     rtl = i18n.direction(lang) == "rtl"
     pdf = (LaidOutPDF if laid_out else FallbackFontPDF)(format="A4", unit="mm")
