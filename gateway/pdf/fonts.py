@@ -55,7 +55,14 @@ from fpdf.output import (
 )
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
-__all__ = ["FallbackFontPDF", "FontBook", "FontOutputProducer", "Glyph", "picked_glyphs"]
+__all__ = [
+    "FallbackFontPDF",
+    "FontBook",
+    "FontOutputProducer",
+    "Glyph",
+    "ShapedFont",
+    "picked_glyphs",
+]
 log = logging.getLogger(__name__)
 
 LATIN: Final = ((0x20, 0x24F), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2100, 0x214F))
@@ -99,6 +106,12 @@ class _Shared:
     objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
     widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
     runs: dict[tuple[object, ...], tuple[_Placed, ...]] = field(default_factory=dict)
+    placed: dict[tuple[object, ...], tuple[tuple[Glyph, int, float, float, float], ...] | None] = (
+        field(default_factory=dict)
+    )
+    operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
+    char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
+    bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -118,7 +131,9 @@ def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[o
 class _Font(TTFFont):
     """fpdf2's TrueType font with shared, memoised HarfBuzz shaping and a lazy pre-subset."""
 
-    __slots__ = ("_common", "_ranges", "_raw", "_shapes")
+    __slots__ = ("_base", "_base_size", "_common", "_ranges", "_raw", "_shapes")
+    _base: int  # id() of the glyphs this document's subset map started with (for_document)
+    _base_size: int  # how many glyphs its subset map held then
     _common: _Shared
     _ranges: tuple[tuple[int, int], ...]
     _raw: bytes
@@ -153,6 +168,9 @@ class _Font(TTFFont):
         clone.subset = SubsetMap(clone)
         for glyph in base:
             clone.subset.pick_glyph(glyph)
+        clone._base = id(base)
+        clone._base_size = len(clone.subset)
+        self._common.bases.setdefault(id(base), base)  # kept: its id() names its codes
         return clone
 
     def picked(self) -> tuple[Glyph | None, ...]:
@@ -239,6 +257,137 @@ class _Font(TTFFont):
             for glyph, x_advance, y_advance, x_offset, y_offset, force in run
         ]
 
+    def char_widths(self, font_size_pt: float, params: dict[str, Any] | None) -> dict[str, float]:
+        """A table, filled by its user, of each character's width alone in points at this size
+        and shaping (`get_text_width(char)[1]`, which fpdf2's line breaking adds to a line)."""
+        key = _shape_key("", font_size_pt, params)
+        table = self._common.char_widths.get(key)
+        if table is None:
+            table = self._common.char_widths[key] = {}
+        return table
+
+    def placed_run(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[tuple[Glyph, int, float, float, float], ...] | None:
+        """Each glyph of the shaped text with its width in the font's /W, its advance and its
+        x and y offsets (marks), in thousandths of the size, in the order HarfBuzz gives them
+        (left to right on the page; gateway.pdf.layout draws them); None when a glyph moves
+        the pen vertically or is left out with an advance, which only fpdf2's drawing
+        follows."""
+        key = _shape_key(text, font_size_pt, text_shaping_params)
+        placed = self._common.placed
+        if key in placed:
+            return placed[key]
+        if len(placed) >= MAX_SHAPES:
+            placed.clear()
+        run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
+        _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
+        # a glyph fpdf2 leaves out (none in the font: a tab, say) but HarfBuzz advances: fpdf2
+        # places what follows it partly with, partly without its advance; only it does so
+        skipped = sum(p.x_advance for p in positions or ()) != sum(r[1] for r in run)
+        scale = self.scale
+        made = (
+            None
+            if skipped or any(y_adv for _, _, y_adv, _, _, _ in run)
+            else tuple(
+                (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
+                for glyph, x_adv, _, x_off, y_off, _ in run
+            )
+        )
+        placed[key] = made
+        return made
+
+    def text_operators(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None, gap: float
+    ) -> tuple[str, float, bool] | None:
+        """The shaped text as text operators, from the pen's position: the glyphs' codes in
+        this document in TJ arrays, each followed by how far the next one moves back
+        (thousandths of the size) when HarfBuzz advances it otherwise than its width, less
+        `gap` after each space (justified lines). A glyph with an offset (a mark above or
+        below its letter) is placed by Td, as fpdf2 places it by Tm: then the line matrix is
+        moved, from an origin taken at the text's start, and left at its end.
+
+        Returns the operators, the text's advance (thousandths of the size) and whether the
+        line matrix was moved. Memoised when the document has drawn only the glyphs it
+        started with (a prepared set: the same codes in every document that starts with it);
+        None as for `placed_run`.
+        """
+        run = self.placed_run(text, font_size_pt, params)
+        if run is None:
+            return None
+        stable = self._common.memo and len(self.subset) == self._base_size
+        key = (self._base, gap, *_shape_key(text, font_size_pt, params))
+        if stable:
+            made = self._common.operators.get(key)
+            if made is not None:
+                return made
+        made = self._operators(run, font_size_pt, gap)
+        if stable and len(self.subset) == self._base_size:
+            if len(self._common.operators) >= MAX_WIDTHS:
+                self._common.operators.clear()
+            self._common.operators[key] = made
+        return made
+
+    def _operators(
+        self, run: Sequence[tuple[Glyph, int, float, float, float]], size: float, gap: float
+    ) -> tuple[str, float, bool]:
+        pick = self.subset.pick_glyph
+        space = self.subset.pick(ord(" ")) if gap else None
+        operators: list[str] = []
+        items: list[str] = []  # of the TJ array being written
+        codes: list[str] = []
+        pending = 0.0  # how far back the pen moves before the next glyph
+        pen = 0.0  # where the next glyph goes, from the text's start
+        origin = (0.0, 0.0)  # the line matrix, from the text's start
+        moved = placed = False  # placed: the last glyph was placed by Td
+
+        def move(by: float) -> None:
+            if abs(by) > 0.0005:
+                if codes:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                items.append(f"{by:.3f}")
+
+        def close() -> None:
+            if codes:
+                items.append(f"<{''.join(codes)}>")
+                codes.clear()
+            if items:
+                operators.append(f"[{''.join(items)}] TJ")
+                items.clear()
+
+        def go(x: float, y: float) -> None:
+            nonlocal origin
+            close()
+            dx, dy = (x - origin[0]) * size / 1000, (y - origin[1]) * size / 1000
+            operators.append(f"{dx:.3f} {dy:.3f} Td")
+            origin = (x, y)
+
+        for glyph, width, advance, x_offset, y_offset in run:
+            code = pick(glyph)
+            if code is None:
+                continue
+            step = advance + (gap if code == space else 0.0)
+            if x_offset or y_offset:
+                go(pen + x_offset, y_offset)
+                codes.append(f"{code:04X}")
+                pending, moved, placed = 0.0, True, True
+            else:
+                if placed:
+                    go(pen, 0.0)
+                    pending, placed = 0.0, False
+                move(pending)
+                codes.append(f"{code:04X}")
+                pending = width - step
+            pen += step
+        if moved:
+            if origin != (pen, 0.0):
+                go(pen, 0.0)
+        else:
+            move(pending)
+        close()
+        return " ".join(operators), pen, moved
+
     def _shape_run(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> Iterator[_Placed]:
@@ -309,6 +458,9 @@ class _Font(TTFFont):
         if not set(self.subset.get_all_glyph_names()) <= names:
             data = self._raw
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+
+
+ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), for gateway.pdf.layout
 
 
 def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes, frozenset[str]]:

@@ -36,6 +36,7 @@ from gateway.pdf.fonts import (
     Glyph,
     picked_glyphs,
 )
+from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.text import (
     event_reason,
@@ -131,14 +132,21 @@ class CertificateRenderer:
     language's usual glyphs prepared once (`prepared_glyphs`).
 
     `prepared=False` renders as before that preparation and the memos of font objects, widths,
-    glyph runs and bidi runs (bench.pdf's --before; the QR code is drawn the new way in both):
-    the same certificate text, its fonts subset afresh for each one.
+    glyph runs and bidi runs (the QR code is drawn the new way): the same certificate text,
+    its fonts subset afresh for each one, laid out by fpdf2 — the reference the tests compare
+    with. `laid_out=False` keeps the preparation and the memos but leaves the layout to fpdf2
+    and the QR code's mask to segno, as before gateway.pdf.layout (bench.pdf's --before).
     """
 
     def __init__(
-        self, fonts: dict[tuple[str, str], Path] | None = None, *, prepared: bool = True
+        self,
+        fonts: dict[tuple[str, str], Path] | None = None,
+        *,
+        prepared: bool = True,
+        laid_out: bool = True,
     ) -> None:
         self._prepared = prepared
+        self._laid_out = prepared and laid_out
         self._fonts = FontBook(fonts or find_fonts(), SCRIPTS, memo=prepared)
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
@@ -150,15 +158,18 @@ class CertificateRenderer:
             if lang not in self._glyphs:
                 self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
             fonts = self._fonts.for_document(self._glyphs[lang])
-            page = _Page(fonts, facts, lang, self._icc_profile)
+            page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._laid_out)
             page.pdf.memo = self._prepared
             return page.build()
 
 
-def new_document(fonts: dict[str, Any], lang: str) -> FallbackFontPDF:
-    """An empty A4 certificate in `lang`: margins, fonts and text shaping (RTL for Arabic)."""
+def new_document(fonts: dict[str, Any], lang: str, *, laid_out: bool = False) -> FallbackFontPDF:
+    """An empty A4 certificate in `lang`: margins, fonts and text shaping (RTL for Arabic).
+
+    `laid_out`: its text laid out by gateway.pdf.layout, not by fpdf2 (the same lines).
+    """
     rtl = i18n.direction(lang) == "rtl"
-    pdf = FallbackFontPDF(format="A4", unit="mm")
+    pdf = (LaidOutPDF if laid_out else FallbackFontPDF)(format="A4", unit="mm")
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(True, margin=MARGIN + 6)
     pdf.fonts.update(fonts)
@@ -210,11 +221,18 @@ def prepared_glyphs(book: FontBook, lang: str) -> dict[str, tuple[Glyph | None, 
 
 class _Page:
     def __init__(
-        self, fonts: dict[str, Any], facts: CertificateFacts, lang: str, icc_profile: bytes
+        self,
+        fonts: dict[str, Any],
+        facts: CertificateFacts,
+        lang: str,
+        icc_profile: bytes,
+        *,
+        laid_out: bool,
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
         self.rtl = i18n.direction(lang) == "rtl"
-        pdf = new_document(fonts, lang)
+        self.laid_out = laid_out
+        pdf = new_document(fonts, lang, laid_out=laid_out)
         self.body = "arabic" if self.rtl else "sans"
         self.align = "R" if self.rtl else "L"
         info = DocumentInfo(
@@ -414,8 +432,7 @@ class _Page:
 
     def _qr(self, x: float, y: float) -> None:
         pdf = self.pdf
-        code = segno.make(self.facts.verify_url, error="m", micro=False)
-        matrix = list(code.matrix)
+        matrix = qr_matrix(self.facts.verify_url, remember=self.laid_out)
         module = QR_SIZE / len(matrix)
         pdf.set_fill_color(0, 0, 0)
         runs = []  # one rectangle per run of dark modules in a row, all filled at once
@@ -579,8 +596,10 @@ class _Page:
     def _footer(self) -> None:
         pdf = self.pdf
         pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
-        for page in range(1, pdf.page + 1):
+        pages = pdf.page
+        for page in range(1, pages + 1):
             pdf.page = page
+            pdf.current_font_is_set_on_page = False  # fpdf2 knows it for the last page only
             pdf.set_xy(pdf.l_margin, pdf.h - MARGIN)
             pdf.set_draw_color(*RULE)
             pdf.set_line_width(0.2)
@@ -592,11 +611,28 @@ class _Page:
             pdf.cell(
                 self.width,
                 4,
-                text(
-                    self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages="{pages}"
-                ),
+                text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
                 align="C",
             )
+
+
+# the data mask segno chose for the first URL of each length (ISO/IEC 18004 §7.8), by length
+_MASKS: dict[int, int] = {}
+
+
+def qr_matrix(url: str, *, remember: bool = True) -> tuple[tuple[int, ...], ...]:
+    """The QR code of `url` (error correction M, as before), its modules row by row.
+
+    Choosing the data mask is most of segno's work (it scores all eight); any mask decodes the
+    same, so the one chosen for the first URL of a length serves every URL of that length (the
+    verification URLs differ only by their evidence id). `remember=False`: segno chooses
+    afresh, as before (bench.pdf's --before).
+    """
+    mask = _MASKS.get(len(url)) if remember else None
+    code = segno.make(url, error="m", micro=False, mask=mask)
+    if mask is None:
+        _MASKS[len(url)] = code.mask
+    return tuple(tuple(row) for row in code.matrix)
 
 
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:

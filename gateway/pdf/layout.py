@@ -1,0 +1,562 @@
+"""The certificate's text laid out and drawn without fpdf2's per-character line breaking.
+
+fpdf2 (2.8.9) lays out a `cell` or `multi_cell` one character at a time: for each character it
+measures the width of the whole line so far (HarfBuzz shapes every prefix), and it draws each
+glyph through several layers of Python objects. That was most of a certificate's cost.
+`LaidOutPDF` gives the same lines at the same places for the certificate's plain texts, in
+either direction:
+
+- the text is cut as fpdf2 cuts it: into runs of one direction by fpdf2's own bidi algorithm
+  (memoised, `gateway.pdf.fonts.bidi_segments`), then into fragments where the font changes
+  (a fallback font for a character the font lacks) or, in a cell, the Unicode script does;
+  memoised per text;
+- a line ends where fpdf2's ends: at the first character whose width alone, added to the
+  shaped width of the line before it, exceeds the room, guessed from the characters' widths
+  and settled with the shaped widths fpdf2 uses (`shaped_text_width`, memoised); then at the
+  last space before it, else at that character;
+- each line is drawn as one text object inside q … Q with its colour and fonts, its fragments
+  in fpdf2's visual order (right-to-left runs reversed on an Arabic page), each as TJ arrays
+  that place the glyphs at HarfBuzz's advances and offsets, word spacing added after each
+  space when justified (`ShapedFont.text_operators`, memoised while a document draws only its
+  prepared glyphs). fpdf2's account of the page's font and colour is left as it was.
+
+Anything else (the total-pages alias, a glyph that moves the pen vertically or that fpdf2
+leaves out with an advance, markdown, links, borders, character spacing) is drawn by fpdf2
+itself, which is also the reference the tests compare these lines with
+(tests/unit/test_pdf_layout.py: the words pdftotext reads and their boxes).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fpdf.enums import Align, PDFResourceType, TextDirection, TextMode, XPos, YPos
+from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR, NBSP
+from fpdf.table import draw_box_borders
+from fpdf.unicode_script import UnicodeScript, get_unicode_script
+from fpdf.util import Padding
+
+from gateway.pdf.fonts import FallbackFontPDF, ShapedFont, bidi_segments
+
+__all__ = ["LaidOutPDF"]
+
+TOLERANCE: Final = 1e-9  # fpdf.util.FloatTolerance
+SPACES: Final = frozenset(BREAKING_SPACE_SYMBOLS_STR)
+# bidi classes that make a text more than one left-to-right run (fpdf2's bidi algorithm)
+NOT_LTR: Final = frozenset(
+    ("R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI")
+)
+MOVES_X: Final = (XPos.RIGHT, XPos.LEFT, XPos.LMARGIN)  # where the certificate moves next
+MOVES_Y: Final = (YPos.TOP, YPos.NEXT)
+MAX_MEMO: Final = 20_000  # fragments memoised per document class (labels and usual values)
+
+
+class _Unsupported(Exception):
+    """This text is left to fpdf2."""
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line: its fragments (text, font key, direction) in logical order, its shaped width,
+    spaces, alignment and whether a newline ends it."""
+
+    pieces: tuple[tuple[str, str, TextDirection], ...]
+    width: float
+    spaces: int
+    align: Align
+    trailing_nl: bool
+
+
+# a fragment of a text: its start and end, font key and direction
+_Fragment = tuple[int, int, str, TextDirection]
+# text shaping parameters, by fragment direction and the page's direction, script, language
+_PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
+# each text's fragments, by text, font key, direction, style and fallback font keys
+_FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
+
+
+def _first_over(
+    own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
+) -> int | None:
+    """The first index in [start, end) whose character no longer fits on the line.
+
+    Guessed from the characters' own widths, then settled with the shaped widths of the line
+    (`over`, fpdf2's test; they differ by kerning only)."""
+    total = 0.0
+    guess = end
+    for i in range(start, end):
+        if total + own[i] - room > TOLERANCE:
+            guess = i
+            break
+        total += own[i]
+    i = guess
+    while i > start and over(start, i - 1):
+        i -= 1
+    while i < end and not over(start, i):
+        i += 1
+    return None if i >= end else i
+
+
+def _visual_order(
+    pieces: Sequence[tuple[str, str, TextDirection]], shaping: dict[str, Any] | None
+) -> list[tuple[str, str, TextDirection]]:
+    runs: list[list[tuple[str, str, TextDirection]]] = []
+    for piece in pieces:
+        if runs and runs[-1][0][2] == piece[2]:
+            runs[-1].append(piece)
+        else:
+            runs.append([piece])
+    if (shaping or {}).get("direction") == TextDirection.RTL:
+        runs.reverse()
+    return [p for run in runs for p in (run[::-1] if run[0][2] == TextDirection.RTL else run)]
+
+
+class LaidOutPDF(FallbackFontPDF):
+    """The certificate's FPDF: its cells and multi-cells laid out here, as fpdf2 lays them out
+    (anything this module does not lay out goes to fpdf2's own methods)."""
+
+    def cell(
+        self,
+        w: float | None = None,
+        h: float | None = None,
+        text: str = "",
+        border: Any = 0,
+        ln: Any = "DEPRECATED",
+        align: str | Align = Align.L,
+        fill: bool = False,
+        link: Any = "",
+        center: bool = False,
+        markdown: bool = False,
+        new_x: str | XPos = XPos.RIGHT,
+        new_y: str | YPos = YPos.TOP,
+    ) -> bool:
+        align = Align.coerce(align)
+        plain = (
+            not border
+            and ln == "DEPRECATED"
+            and not link
+            and not center
+            and not markdown
+            and align in (Align.L, Align.R, Align.C)
+            and XPos.coerce(new_x) in MOVES_X
+            and YPos.coerce(new_y) in MOVES_Y
+        )
+        try:
+            if w is None or h is None or not plain:
+                raise _Unsupported
+            if text:
+                fragments = self._fragments(text, by_script=True)
+                line = self._line(text, fragments, 0, len(text), align, trailing_nl=False)
+                drawn = self._drawn(line, word_spacing=0.0)
+            else:  # a fill or just a move
+                line, drawn = _Line((), 0.0, 0, align, trailing_nl=False), ""
+        except _Unsupported:
+            return super().cell(
+                w, h, text, border, ln, align, fill, link, center, markdown, new_x, new_y
+            )
+        return self._put_line(
+            line, drawn, w=w, h=h, fill=fill, margins=(self.c_margin, self.c_margin),
+            new_x=XPos.coerce(new_x), new_y=YPos.coerce(new_y),
+        )  # fmt: skip
+
+    def multi_cell(
+        self,
+        w: float,
+        h: float | None = None,
+        text: str = "",
+        border: Any = 0,
+        align: str | Align = Align.J,
+        fill: bool = False,
+        split_only: bool = False,
+        link: Any = None,
+        ln: Any = "DEPRECATED",
+        max_line_height: float | None = None,
+        markdown: bool = False,
+        print_sh: bool = False,
+        new_x: str | XPos = XPos.RIGHT,
+        new_y: str | YPos = YPos.NEXT,
+        wrapmode: Any = "WORD",
+        dry_run: bool = False,
+        output: Any = "PAGE_BREAK",
+        center: bool = False,
+        padding: Any = 0,
+    ) -> Any:
+        align = Align.coerce(align)
+        pad = Padding.new(padding)
+        plain = (
+            w > 0
+            and not border
+            and not split_only
+            and not link
+            and ln == "DEPRECATED"
+            and max_line_height is None
+            and not markdown
+            and not print_sh
+            and str(wrapmode).upper().endswith("WORD")
+            and not center
+            and align in (Align.L, Align.R, Align.C, Align.J)
+            and XPos.coerce(new_x) in MOVES_X
+            and YPos.coerce(new_y) in MOVES_Y
+            and (not dry_run or str(output).upper().endswith("LINES"))
+            and (dry_run or str(output).upper().endswith("PAGE_BREAK"))
+        )
+        try:
+            if h is None or not plain or not text:
+                raise _Unsupported
+            width = w - pad.right - pad.left
+            room = width - self.c_margin * ((not pad.left) + (not pad.right))
+            lines = self._lines(text, room, align)
+            if dry_run:
+                return ["".join(piece for piece, *_ in line.pieces) for line in lines]
+            drawn = [self._drawn(line, self._word_spacing(line, width, pad)) for line in lines]
+        except _Unsupported:
+            return super().multi_cell(
+                w, h, text, border, align, fill, split_only, link, ln, max_line_height,
+                markdown, print_sh, new_x, new_y, wrapmode, dry_run, output, center, padding,
+            )  # fmt: skip
+        return self._put_lines(
+            lines, drawn, width, h, fill, pad, XPos.coerce(new_x), YPos.coerce(new_y)
+        )
+
+    # laying out ------------------------------------------------------------------------
+
+    def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
+        """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
+        shaping = self.text_shaping
+        font = self.current_font
+        if (
+            not shaping
+            or shaping.get("direction") not in (TextDirection.LTR, TextDirection.RTL)
+            or font is None
+            or not self.is_ttf_font
+            or self.char_spacing
+            or self.font_stretching != 100
+            or self.underline
+            or self.strikethrough
+            or self.text_mode != TextMode.FILL
+            or (self.str_alias_nb_pages and self.str_alias_nb_pages in text)
+        ):
+            raise _Unsupported
+        direction = shaping["direction"]
+        fallbacks = tuple(self._fallback_font_ids)
+        key = (text, font.fontkey, direction, self.font_style, fallbacks, by_script)
+        found = _FRAGMENTS.get(key, ())
+        if found == ():
+            if len(_FRAGMENTS) >= MAX_MEMO:
+                _FRAGMENTS.clear()
+            found = _FRAGMENTS[key] = self._cut(text, direction, by_script=by_script)
+        if found is None:
+            raise _Unsupported
+        return found
+
+    def _cut(
+        self, text: str, direction: TextDirection, *, by_script: bool
+    ) -> tuple[_Fragment, ...] | None:
+        """The text's runs in one direction (fpdf2's bidi algorithm, `bidi_segments`), each
+        cut into fpdf2's fragments (`_parse`). A line of a multi-cell joins adjacent ones of
+        the same font and direction (fpdf.line_break.CurrentLine), whatever their script;
+        a cell keeps them apart (`by_script`), each shaped alone (so an Arabic mark, its own
+        script, is drawn by fpdf2 unshaped, and the letters around it unjoined: kept)."""
+        own = self.current_font
+        assert own is not None  # noqa: S101 - checked by _fragments
+        cmap = own.cmap  # type: ignore[union-attr]
+        if any(char in "\r\u00ad" for char in text):
+            return None
+        if direction == TextDirection.LTR and not any(
+            unicodedata.bidirectional(char) in NOT_LTR for char in text
+        ):
+            segments: Sequence[tuple[str, Any]] = ((text, TextDirection.LTR),)
+        else:
+            segments = bidi_segments(text, direction, self.str_alias_nb_pages)
+        cut: list[_Fragment] = []
+        at = 0
+        for segment, segment_direction in segments:
+            cut += self._parse(segment, at, segment_direction, str(own.fontkey), cmap)
+            at += len(segment)
+        if at != len(text):
+            return None  # the bidi algorithm dropped or added characters
+        if by_script:
+            return tuple(cut)
+        joined: list[_Fragment] = []
+        for fragment in cut:
+            if joined and joined[-1][2:] == fragment[2:] and joined[-1][1] == fragment[0]:
+                joined[-1] = (joined[-1][0], fragment[1], *fragment[2:])
+            else:
+                joined.append(fragment)
+        return tuple(joined)
+
+    def _parse(
+        self, text: str, at: int, direction: TextDirection, own: str, cmap: Any
+    ) -> list[_Fragment]:
+        """FPDF._parse_chars without markdown: a fragment ends where the font changes (a
+        fallback font for a character the font lacks) or the Unicode script does."""
+        cut: list[_Fragment] = []
+        start, fallback, script = 0, "", None
+
+        def flush(end: int) -> None:  # fpdf2's frag()
+            nonlocal start, fallback, script
+            cut.append((at + start, at + end, fallback or own, direction))
+            start = end
+            if fallback:
+                fallback, script = "", None
+
+        for i, char in enumerate(text):
+            char_script = get_unicode_script(char)
+            if char_script not in (UnicodeScript.COMMON, UnicodeScript.UNKNOWN, script):
+                if i > start and script:
+                    flush(i)
+                script = char_script
+            other = None
+            if char != "\n" and ord(char) not in cmap:
+                # None: no font has it (bidi isolates, say), left in this one as fpdf2 does
+                other = self.get_fallback_font(char, self.font_style)
+            if other:
+                if other == fallback:
+                    continue
+                if i > start:
+                    flush(i)
+                fallback = other
+                continue
+            if fallback:
+                if i > start:
+                    flush(i)
+                fallback = ""
+        if len(text) > start:
+            flush(len(text))
+        return cut
+
+    def _params(self, direction: TextDirection) -> dict[str, Any]:
+        """fpdf2's text shaping parameters of a fragment in `direction` (made once each)."""
+        shaping = self.text_shaping or {}
+        key = (direction, *(shaping.get(name) for name in ("direction", "script", "language")))
+        params = _PARAMS.get(key)
+        if params is None or params.get("features") != shaping.get("features"):
+            params = _PARAMS[key] = {
+                **shaping,
+                "fragment_direction": direction,
+                "paragraph_direction": shaping.get("direction"),
+            }
+        return params
+
+    def _lines(self, text: str, room: float, align: Align) -> list[_Line]:
+        """fpdf2's lines of `text` in `room` mm (fpdf.line_break.MultiLineBreak, word wrap)."""
+        fragments = self._fragments(text)
+        size, k = self.font_size_pt, self.k
+        params = {d: self._params(d) for d in (TextDirection.LTR, TextDirection.RTL)}
+        widths: dict[tuple[str, str, TextDirection], float] = {}
+
+        def measure(piece: str, key: str, direction: TextDirection) -> float:
+            width = widths.get((piece, key, direction))
+            if width is None:
+                font = self.fonts[key]
+                width = font.get_text_width(piece, size, params[direction])[1] / k
+                widths[piece, key, direction] = width
+            return width
+
+        own: list[float] = []  # each character's width alone, as fpdf2 measures it
+        for a, b, key, direction in fragments:
+            font = self.fonts[key]
+            if not isinstance(font, ShapedFont):
+                raise _Unsupported
+            table = font.char_widths(size, params[direction])
+            for char in text[a:b]:
+                width = table.get(char)
+                if width is None:
+                    width = table[char] = font.get_text_width(char, size, params[direction])[1]
+                own.append(width / k)
+
+        line_text = text.replace(NBSP, " ")
+
+        def width_of(start: int, end: int) -> float:
+            return sum(
+                measure(line_text[max(start, a) : min(end, b)], key, direction)
+                for a, b, key, direction in fragments
+                if a < end and b > start
+            )
+
+        def over(start: int, i: int) -> bool:
+            return width_of(start, i) + own[i] - room > TOLERANCE
+
+        lines: list[_Line] = []
+        last = Align.L if align == Align.J else align  # a paragraph's last line
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            i = _first_over(own, start, end, room, over)
+            if i is None:  # the rest of the paragraph fits
+                nl = end < len(text)
+                lines.append(self._line(text, fragments, start, end, last, trailing_nl=nl))
+                start = end + 1
+                if nl and start == len(text):
+                    raise _Unsupported  # a trailing newline: fpdf2 adds a line feed
+                continue
+            if text[i] in SPACES:
+                lines.append(self._line(text, fragments, start, i, align, trailing_nl=False))
+                start = i + 1
+                continue
+            space = max((j for j in range(start, i) if text[j] in SPACES), default=-1)
+            if space >= 0:
+                lines.append(self._line(text, fragments, start, space, align, trailing_nl=False))
+                start = space + 1
+                continue
+            if i == start:
+                raise _Unsupported  # not even one character fits: fpdf2 raises
+            lines.append(self._line(text, fragments, start, i, last, trailing_nl=False))
+            start = i
+        return lines
+
+    def _line(
+        self,
+        text: str,
+        fragments: Sequence[_Fragment],
+        start: int,
+        end: int,
+        align: Align,
+        *,
+        trailing_nl: bool,
+    ) -> _Line:
+        size, k = self.font_size_pt, self.k
+        pieces = []
+        width = 0.0
+        for a, b, key, direction in fragments:
+            if a < end and b > start:
+                piece = text[max(start, a) : min(end, b)].replace(NBSP, " ")
+                pieces.append((piece, key, direction))
+                params = self._params(direction)
+                width += self.fonts[key].get_text_width(piece, size, params)[1] / k
+        spaces = sum(1 for c in text[start:end] if c in SPACES or c == NBSP)
+        return _Line(tuple(pieces), width, spaces, align, trailing_nl)
+
+    def _word_spacing(self, line: _Line, width: float, pad: Padding) -> float:
+        if line.align != Align.J or not line.spaces:
+            return 0.0
+        margins = (0 if pad.left else self.c_margin) + (0 if pad.right else self.c_margin)
+        return (width - margins - line.width) / line.spaces
+
+    # drawing ---------------------------------------------------------------------------
+
+    def _drawn(self, line: _Line, word_spacing: float) -> str:
+        """The line's text operators after its Td: fonts, TJ arrays (no position yet), the
+        fragments in the order they are seen (fpdf.line_break.TextLine.get_ordered_fragments:
+        on a right-to-left page the runs of one direction right to left, and in a
+        right-to-left run its fragments)."""
+        size = self.font_size_pt
+        gap = (word_spacing * self.k) * 1000 / size
+        out = []
+        offset = 0.0  # from the line matrix's origin to the pen, in points
+        for piece, key, direction in _visual_order(line.pieces, self.text_shaping):
+            font = self.fonts[key]
+            if not isinstance(font, ShapedFont):
+                raise _Unsupported
+            made = font.text_operators(piece, size, self._params(direction), gap)
+            if made is None:
+                raise _Unsupported  # a glyph moving the pen up or down: fpdf2 follows it
+            operators, advance, moved = made
+            out.append(f"/F{font.i} {size:.2f} Tf")
+            if moved and abs(offset) > 0.0005:
+                out.append(f"{offset:.3f} 0 Td")  # their line matrix starts at the pen
+            out.append(operators)
+            offset = 0.0 if moved else offset + advance * size / 1000
+            self._resource_catalog.add(PDFResourceType.FONT, font.i, self.page)
+        return " ".join(out)
+
+    def _put_line(
+        self,
+        line: _Line,
+        drawn: str,
+        *,
+        w: float,
+        h: float,
+        fill: bool,
+        margins: tuple[float, float],
+        new_x: XPos,
+        new_y: YPos,
+    ) -> bool:
+        """fpdf2's FPDF._render_styled_text_line for one plain line, at the current position."""
+        broke = self._perform_page_break_if_need_be(h)
+        k, left_margin = self.k, margins[0]
+        parts = ["q"]
+        if fill:
+            x0, y0 = self.x * k, (self.h - self.y) * k
+            parts.append(f"{x0:.2f} {y0:.2f} {w * k:.2f} {-h * k:.2f} re f")
+        if line.align == Align.R:
+            dx = w - left_margin - line.width
+        elif line.align == Align.C:
+            dx = (w - line.width) / 2
+        else:
+            dx = left_margin
+        if drawn:
+            color = self.text_color.serialize().lower() if self.text_color else "0 g"
+            baseline = (self.h - self.y - 0.5 * h - 0.3 * self.font_size) * k
+            parts.append(f"{color} BT {(self.x + dx) * k:.2f} {baseline:.2f} Td {drawn} ET")
+        if len(parts) > 1:
+            self._out(" ".join([*parts, "Q"]))
+        self._lasth = h
+        if new_x == XPos.RIGHT:
+            self.x += w
+        elif new_x == XPos.LMARGIN:
+            self.x = self.l_margin
+        elif new_x != XPos.LEFT:
+            raise ValueError(f"new_x={new_x} is not laid out here")  # MOVES_X
+        if new_y == YPos.NEXT:
+            self.y += h
+        elif new_y != YPos.TOP:
+            raise ValueError(f"new_y={new_y} is not laid out here")  # MOVES_Y
+        return broke
+
+    def _put_lines(
+        self,
+        lines: list[_Line],
+        drawn: list[str],
+        width: float,
+        h: float,
+        fill: bool,
+        pad: Padding,
+        new_x: XPos,
+        new_y: YPos,
+    ) -> bool:
+        """fpdf2's FPDF.multi_cell after line breaking: page breaks, the box, each line."""
+        prev_y = self.y
+        self.x += pad.left
+        self.y += pad.top
+        broke = False
+        margins = (0.0 if pad.left else self.c_margin, 0.0 if pad.right else self.c_margin)
+        for index, (line, ops) in enumerate(zip(lines, drawn, strict=True)):
+            new_page = self._perform_page_break_if_need_be(h + pad.bottom)
+            if new_page:
+                broke = True
+                self.y += pad.top
+            if fill and (index == 0 or new_page):
+                bottom_gap = pad.bottom + self.b_margin
+                fits = int((self.h - self.y - bottom_gap) // h)
+                count = min(fits, len(lines) - index)
+                box = max(h - index * h, count * h)
+                draw_box_borders(
+                    self,
+                    self.x - pad.left,
+                    self.y - pad.top,
+                    self.x + width + pad.right,
+                    self.y + box + pad.bottom,
+                    0,
+                    self.fill_color,
+                )
+            last = index == len(lines) - 1
+            self._put_line(
+                line, ops, w=width, h=h, fill=False, margins=margins,
+                new_x=new_x if last else XPos.LEFT, new_y=new_y if last else YPos.NEXT,
+            )  # fmt: skip
+        if broke and new_y == YPos.TOP:
+            prev_y = self.y
+        if new_y == YPos.TOP:
+            self.y = prev_y
+        elif new_y == YPos.NEXT:
+            self.y += pad.bottom
+        if new_x == XPos.RIGHT:
+            self.x += pad.right
+        elif new_x == XPos.LEFT:
+            self.x -= pad.left
+        return broke

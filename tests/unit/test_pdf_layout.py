@@ -1,0 +1,188 @@
+"""Certificates laid out by gateway.pdf.layout place the same words at the same places as
+fpdf2's own layout, and their QR code still reads as the verification URL.
+
+fpdf2 (`CertificateRenderer(laid_out=False)`: the same fonts and prepared glyphs) is the
+reference; the pages are read back by poppler (pdftotext -bbox: each word and its box) and the
+QR code by zbar (zbarimg), independent of the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.pdf.fonts import FallbackFontPDF
+from gateway.pdf.layout import LaidOutPDF
+from gateway.pdf.render import CertificateRenderer, new_document, verify_url
+from tests.support.proofs import ORDER, PUBLIC_URL, proof_record, render
+
+LANGUAGES = ("fr", "en", "ar")
+TOLERANCE = 0.05  # points: fpdf2 writes positions to 0.01 pt
+
+
+@pytest.fixture(scope="module")
+def laid_out() -> CertificateRenderer:
+    return CertificateRenderer()
+
+
+@pytest.fixture(scope="module")
+def reference() -> CertificateRenderer:
+    return CertificateRenderer(laid_out=False)
+
+
+def boxes(tmp_path: Path, pdf: bytes, name: str) -> list[tuple[str, tuple[float, ...]]]:
+    """Every word poppler reads on the pages, with its box (xMin, yMin, xMax, yMax)."""
+    path = tmp_path / name
+    path.write_bytes(pdf)
+    out = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.findall(
+        r'<(page|word) (?:width="[\d.]+" height="[\d.]+"|xMin="([\d.]+)" yMin="([\d.]+)" '
+        r'xMax="([\d.]+)" yMax="([\d.]+)")>([^<]*)',
+        out,
+    )
+    return [
+        ("<page>", ()) if kind == "page" else (word, tuple(float(v) for v in box))
+        for kind, *box, word in found
+    ]
+
+
+def assert_same_places(
+    tmp_path: Path, ours: bytes, theirs: bytes
+) -> list[tuple[str, tuple[float, ...]]]:
+    mine, reference = boxes(tmp_path, ours, "ours.pdf"), boxes(tmp_path, theirs, "theirs.pdf")
+    assert [word for word, _ in mine] == [word for word, _ in reference]
+    for (word, box), (_, expected) in zip(mine, reference, strict=True):
+        assert box == pytest.approx(expected, abs=TOLERANCE), word
+    return mine
+
+
+@pytest.mark.parametrize("attachments", [0, 2, 10, 30])
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", ORDER, ids=lambda e: e.value)
+def test_every_proof_places_its_words_where_fpdf2_does(
+    tmp_path: Path,
+    laid_out: CertificateRenderer,
+    reference: CertificateRenderer,
+    event: EvidenceType,
+    lang: str,
+    attachments: int,
+) -> None:
+    """Each proof type in each language, continuation pages included: the same words, in the
+    same order, in boxes within 0.05 pt of fpdf2's."""
+    record = proof_record(event, attachments)
+    words = assert_same_places(
+        tmp_path, render(laid_out, record, lang), render(reference, record, lang)
+    )
+    assert record.letter_reference in {word for word, _ in words}
+
+
+UNUSUAL = {
+    "Arabic name on a left-to-right page": {"sender_name": "محمد بن عبد الله (الرباط)"},
+    "Greek, Cyrillic and Polish: glyphs outside the prepared set": {
+        "sender_name": "Ωμέγα Жуков Łódź",
+        "subject": "Ζήτηση — Запрос № 7",
+    },
+    "a subject without a space, broken where it overflows": {"subject": "Contrat" * 30},
+    "tabs, no-break spaces and a trailing space": {
+        "subject": "Facture\u00a0n°\u00a042\tdu 3\u00a0mars ",
+        "sender_name": "Jean  Martin",
+    },
+    "an attachment named in two scripts": {
+        "attachments": (
+            Attachment("عقد الكراء - contrat de bail.pdf", "application/pdf", 10, "ab" * 32),
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("case", list(UNUSUAL))
+def test_unusual_values_are_placed_where_fpdf2_places_them(
+    tmp_path: Path,
+    laid_out: CertificateRenderer,
+    reference: CertificateRenderer,
+    case: str,
+    lang: str,
+) -> None:
+    """Values in other scripts, fallback fonts, overflowing words and odd spaces."""
+    record: EvidenceRecord = replace(
+        proof_record(EvidenceType.ConsignmentAcceptance),
+        **UNUSUAL[case],  # type: ignore[arg-type]
+    )
+    assert_same_places(tmp_path, render(laid_out, record, lang), render(reference, record, lang))
+
+
+TEXTS = (
+    "Le destinataire a accepté la lettre le 30/11/2026 à 02:02 (Africa/Casablanca) — 01:02 UTC.",
+    "https://lre.example.ma/log/proof/0f8e3c1a-6d2b-4c59-9a7e-2b1d4e5f6a7b",
+    "5d" * 32,
+    "Ce document est scellé électroniquement (PAdES) ; « lre-gateway verify » le vérifie.",
+    "تعذّر تسليم رسالة الإشعار الإلكترونية إلى المرسَل إليه: \u2066550 5.1.1 User unknown\u2069.",
+    "كلمة مرور حساب المرسِل، أُدخلت عبر اتصال مشفّر (\u2066TLS\u00a01.3\u2069)",
+    "Alice Émile Benali\nalice@example.ma",
+    "a\u00a0b c\u00a0d " * 12,
+)
+
+
+@pytest.mark.parametrize("align", ["L", "R", "J"])
+@pytest.mark.parametrize("width", [18.0, 33.0, 64.0, 134.0])
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_lines_break_where_fpdf2_breaks_them(
+    laid_out: CertificateRenderer, lang: str, width: float, align: str
+) -> None:
+    """Line breaking alone, text by text and width by width: the same lines as fpdf2's."""
+    fonts = laid_out._fonts.for_document()
+    ours = new_document(fonts, lang, laid_out=True)
+    theirs = new_document(laid_out._fonts.for_document(), lang)
+    assert isinstance(ours, LaidOutPDF)
+    assert type(theirs) is FallbackFontPDF
+    for pdf in (ours, theirs):
+        pdf.add_page()
+        pdf.set_font("arabic" if lang == "ar" else "sans", "", 9)
+    for text in TEXTS:
+        lines = [
+            pdf.multi_cell(width, 4.1, text, align=align, dry_run=True, output="LINES")
+            for pdf in (ours, theirs)
+        ]
+        assert lines[0] == lines[1], text
+
+
+def decoded(tmp_path: Path, pdf: bytes) -> str:
+    path = tmp_path / "proof.pdf"
+    path.write_bytes(pdf)
+    page = tmp_path / "page"
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "200", "-f", "1", "-l", "1", "-singlefile", str(path), page],
+        check=True,
+    )
+    out = subprocess.run(
+        ["zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", f"{page}.png"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_qr_code_reads_as_the_verification_url_with_a_remembered_mask(
+    tmp_path: Path, laid_out: CertificateRenderer, lang: str
+) -> None:
+    """The data mask is chosen for the first URL of a length and kept for the next ones: a
+    reader decodes each certificate's own URL (zbar reads the rendered page)."""
+    for evidence_id in (
+        "0f8e3c1a-6d2b-4c59-9a7e-2b1d4e5f6a7b",
+        "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+        "ffffffff-0000-4000-8000-123456789abc",
+    ):
+        record = replace(proof_record(EvidenceType.SubmissionAcceptance), evidence_id=evidence_id)
+        assert decoded(tmp_path, render(laid_out, record, lang)) == verify_url(
+            PUBLIC_URL, evidence_id
+        )
