@@ -75,7 +75,7 @@ def _parse(data: bytes) -> email.message.EmailMessage:
     return message
 
 
-async def wait_for(probe: Callable[[], T], *, within: float = 15.0, what: str = "condition") -> T:
+async def wait_for(probe: Callable[[], T], *, within: float = 60.0, what: str = "condition") -> T:
     """Poll probe until it returns something truthy (the gateway works in the background)."""
     deadline = time.monotonic() + within
     while True:
