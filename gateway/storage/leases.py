@@ -60,10 +60,11 @@ def claim(
         keys = db.execute(candidates).scalars().all()
         if not keys:
             return []
-        # one compare-and-set for them all: a row another process leased meanwhile is skipped
+        # one compare-and-set for them all: a row another process leased, or leased and
+        # finished, since the SELECT is skipped (due is checked again, not only the lease)
         won = db.execute(
             update(table)
-            .where(column.in_(keys), unclaimed(table, now))
+            .where(column.in_(keys), due, unclaimed(table, now))
             .values(claimed_until=now + lease, claimed_by=lease_owner(engine))
             .returning(*table.c)
         ).all()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, event, insert, select, update
 
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
@@ -200,3 +200,33 @@ def test_a_claim_returns_the_rows_oldest_due_first(engine: Engine) -> None:
     claimed = MAILS.claim(engine, now=NOW, lease=LEASE, limit=5)
     assert [r.id for r in claimed] == [mails[0], mails[3], mails[1], mails[4], mails[2]]
     assert all(r.claimed_until is not None for r in claimed)
+
+
+# PostgreSQL only: SQLite's claim holds the write lock from its SELECT, no process gets in
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_row_finished_by_another_process_during_a_claim_is_not_leased_again(
+    engine: Engine, database_url: str
+) -> None:
+    """PostgreSQL lets another process lease, send and finish a row between a claim's SELECT
+    and its UPDATE: the UPDATE checks the row is still due, so the mail is not sent twice."""
+    [mail] = queued_mails(engine, 1)
+    other = open_engine(database_url)
+
+    finished: list[bool] = []
+
+    def finish_meanwhile(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OUTBOUND") and not finished:
+            finished.append(True)
+            with other.begin() as db:  # the other process's whole hand-over, committed
+                MAILS.finish_row(db, mail, counted=True, state="sent", sent_at=NOW)
+
+    event.listen(engine, "before_cursor_execute", finish_meanwhile)
+    try:
+        assert MAILS.claim(engine, now=NOW, lease=LEASE, limit=10) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", finish_meanwhile)
+        other.dispose()
+    assert finished  # the other process did get in between
+    with engine.connect() as db:
+        row = db.execute(select(t.outbound).where(t.outbound.c.id == mail)).one()
+    assert (row.state, row.claimed_until) == ("sent", None)
