@@ -29,7 +29,7 @@ from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
 from gateway.bounces import Bounces
-from gateway.errors import ConfigError, InstallationError
+from gateway.errors import ConfigError, InstallationError, SmtpProcessFailed
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.log_keys import ensure_log_key, log_signers, published_verifiers
@@ -1034,7 +1034,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2
-    except InstallationError as err:
+    except (InstallationError, SmtpProcessFailed) as err:
         print(f"lre-gateway cannot start: {err}", file=sys.stderr)
         return 2
     return 0

@@ -3,6 +3,7 @@
 GatewayError
 ├── ConfigError         bad or unknown key at startup; the message names section.key
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
+├── SmtpProcessFailed   an SMTP process exited, or did not serve in time, as the gateway started
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
 ├── Rejected            input refused by policy; .reply
 ├── DepositRefused      the deposit service refused a letter; each door words it its own way
@@ -56,6 +57,10 @@ class ConfigError(GatewayError):
 
 class InstallationError(GatewayError):
     """A file shipped inside the package is missing: the installation is damaged."""
+
+
+class SmtpProcessFailed(GatewayError):
+    """An SMTP process (`smtp.processes`) exited, or did not serve in time, at the start."""
 
 
 class IllegalTransition(GatewayError):
