@@ -263,9 +263,9 @@ class GatewayProcess:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"the gateway exited ({process.returncode}): see its log")
-            # the submission port listens as soon as the main process binds it for the SMTP
-            # processes, before the web server starts: ready means both
-            if await _accepts(self.port) and await _accepts(self.web_port):
+            # the submission port accepts connections as soon as the main process binds it for
+            # the SMTP processes, before one serves it: ready means its greeting, and the web
+            if await _greets(self.port) and await _accepts(self.web_port):
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("the gateway's submission or web port did not open")
@@ -320,6 +320,20 @@ url = "{sms_url}"
 retry_base = "1s"
 {extra}""")
     return config, port, web_port
+
+
+async def _greets(port: int, within: float = 1.0) -> bool:
+    """Whether an SMTP server on 127.0.0.1:port sends its 220 greeting within `within` s."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    try:
+        line = await asyncio.wait_for(reader.readline(), within)
+    except (TimeoutError, OSError):
+        line = b""
+    writer.close()
+    return line.startswith(b"220")
 
 
 async def _accepts(port: int) -> bool:

@@ -92,7 +92,8 @@ async def load(port: int, letters: int, sessions: int) -> float:
     return letters / (time.perf_counter() - start)
 
 
-def wait_port(port: int, process: subprocess.Popen[bytes], within: float = 30) -> None:
+def wait_port(port: int, process: subprocess.Popen[bytes], within: float = 120) -> None:
+    """Wait until the server accepts on port (a gateway starts in 20-40 s on a loaded machine)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -28,7 +28,7 @@ from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
-from gateway.errors import ConfigError, InstallationError
+from gateway.errors import ConfigError, InstallationError, SmtpProcessFailed
 from gateway.evidence import report
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
@@ -1049,7 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2
-    except InstallationError as err:
+    except (InstallationError, SmtpProcessFailed) as err:
         print(f"lre-gateway cannot start: {err}", file=sys.stderr)
         return 2
     return 0

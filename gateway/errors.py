@@ -3,6 +3,7 @@
 GatewayError
 ├── ConfigError         bad or unknown key at startup; the message names section.key
 ├── InstallationError   a file the gateway ships with (fonts, colour profile) is missing
+├── SmtpProcessFailed   an SMTP process exited, or did not serve in time, as the gateway started
 ├── IllegalTransition   the core refused an event in this state (a bug or a race)
 ├── ContentRefused      a message's content was refused while reading it; .reason; nothing kept
 │   ├── UnreadableMessage       not readable as mail: line endings, MIME structure, From:
@@ -63,6 +64,10 @@ class ConfigError(GatewayError):
 
 class InstallationError(GatewayError):
     """A file shipped inside the package is missing: the installation is damaged."""
+
+
+class SmtpProcessFailed(GatewayError):
+    """An SMTP process (`smtp.processes`) exited, or did not serve in time, at the start."""
 
 
 class IllegalTransition(GatewayError):

@@ -108,10 +108,9 @@ class SmtpSettings:
     tls_key: Path | None = None
     trusted_relays: tuple[str, ...] = ()  # IPs/networks whose Authentication-Results are trusted
     # processes of their own serving submission and submissions (smtp_in/processes.py); 0: the
-    # main process serves them itself, beside the web and the background work (the default:
-    # the SMTP processes' start through the certificate processes' forkserver failed under
-    # load in the crash test, "EOFError" from the forkserver; README Performance)
-    processes: int = 0
+    # main process serves them itself, beside the web and the background work. 1 by default:
+    # measured on 2 cores, 2 were slower than 1 (README Performance); more on more cores
+    processes: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from email import policy
+from email.message import Message
 from email.parser import BytesHeaderParser
-from typing import Final
+from typing import Any, Final
 
 from gateway import i18n
 from gateway.errors import ContentReason, RecipientHeaderRefused
@@ -29,26 +30,39 @@ _SEPARATORS: Final = re.compile(r"[\s,;]+")
 
 
 def recipient_languages(
-    content: bytes,
+    content: bytes | Message,
     recipients: Sequence[str],
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """Envelope recipient → languages (site language codes, in the sender's order, once each).
 
-    aliases maps other addresses the headers may use for a recipient (the MX address
-    bob=example.ma@gateway for bob@example.ma) to that recipient.
+    content is the message's bytes, or the message already parsed (mime.message.read_message;
+    its raw header values are read as `policy.compat32` reads them). aliases maps other
+    addresses the headers may use for a recipient (the MX address bob=example.ma@gateway for
+    bob@example.ma) to that recipient.
     """
-    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(content)
     by_address = {address.casefold(): address for address in recipients}
     by_address.update({alias.casefold(): to for alias, to in (aliases or {}).items()})
     found: dict[str, tuple[str, ...]] = {}
-    for value in headers.get_all(HEADER) or []:
+    for value in _values(content):
         address, languages = parse_header(str(value))
         recipient = by_address.get(address.casefold())
         if recipient is None:
             raise RecipientHeaderRefused(ContentReason.LANGUAGE_FOR_STRANGER, recipient=address)
         found[recipient] = languages
     return found
+
+
+def _values(content: bytes | Message) -> list[Any]:
+    """The LRE-Recipient-Language values, as compat32 reads them (raw, unfolded by split())."""
+    if not isinstance(content, Message):
+        return BytesHeaderParser(policy=policy.compat32).parsebytes(content).get_all(HEADER) or []
+    wanted = HEADER.lower()
+    return [
+        policy.compat32.header_fetch_parse(name, value)
+        for name, value in content.raw_items()
+        if name.lower() == wanted
+    ]
 
 
 def parse_header(value: str) -> tuple[str, tuple[str, ...]]:

@@ -101,6 +101,14 @@ def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMes
     (default: MimeLimits()) on the structure it builds itself, a backstop wherever the two
     would read a boundary or a header differently.
     """
+    return read_message(content, limits)[0]
+
+
+def read_message(
+    content: bytes, limits: MimeLimits | None = None
+) -> tuple[ParsedMessage, EmailMessage]:
+    """parse_message, and the message the email package parsed (its headers, read again by
+    the phones and languages without parsing the bytes a second time)."""
     limits = limits or MimeLimits()
     spans = check_limits(content, limits)
     message = _parse(content, limits)
@@ -117,7 +125,7 @@ def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMes
     if not text and html:
         text = html_to_text(html)
     same = len(spans) == parts.leaves
-    return ParsedMessage(
+    read = ParsedMessage(
         attachment_spans=tuple(spans[i] for i in parts.attachment_leaves) if same else (),
         from_addresses=from_addresses,
         from_display=from_display,
@@ -127,6 +135,7 @@ def parse_message(content: bytes, limits: MimeLimits | None = None) -> ParsedMes
         text=text,
         html=html,
     )
+    return read, message
 
 
 def attachment_bytes(

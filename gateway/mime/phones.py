@@ -36,17 +36,22 @@ MAX_NUMBER_TEXT: Final = 40  # characters of a number echoed back in a refusal
 
 
 def recipient_phones(
-    content: bytes,
+    content: bytes | Message,
     recipients: Sequence[str],
     region: str,
     aliases: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Envelope recipient → E.164 mobile number, for the recipients the sender gave one.
 
-    aliases maps other addresses the headers may use for a recipient (the MX address
-    bob=example.ma@gateway for bob@example.ma) to that recipient.
+    content is the message's bytes, or the message already parsed with `policy.default`
+    (mime.message.read_message). aliases maps other addresses the headers may use for a
+    recipient (the MX address bob=example.ma@gateway for bob@example.ma) to that recipient.
     """
-    headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
+    headers = (
+        content
+        if isinstance(content, Message)
+        else BytesHeaderParser(policy=policy.default).parsebytes(content)
+    )
     by_address = {address.casefold(): address for address in recipients}
     by_address.update({alias.casefold(): to for alias, to in (aliases or {}).items()})
     found: dict[str, str] = {}

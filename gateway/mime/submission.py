@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from gateway.mime.languages import recipient_languages
 from gateway.mime.limits import MimeLimits
-from gateway.mime.message import ParsedMessage, check_line_endings, parse_message
+from gateway.mime.message import ParsedMessage, check_line_endings, read_message
 from gateway.mime.phones import recipient_phones
 
 
@@ -24,6 +24,6 @@ def read_submission(
 ) -> tuple[ParsedMessage, dict[str, str], dict[str, tuple[str, ...]]]:
     """The message, the recipients' phones and their languages; `ContentRefused` when unreadable."""
     check_line_endings(content)
-    parsed = parse_message(content, limits)
-    phones = recipient_phones(content, recipients, region, aliases)
-    return parsed, phones, recipient_languages(content, recipients, aliases)
+    parsed, message = read_message(content, limits)  # the headers parsed once, read by all
+    phones = recipient_phones(message, recipients, region, aliases)
+    return parsed, phones, recipient_languages(message, recipients, aliases)

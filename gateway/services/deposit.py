@@ -27,7 +27,7 @@ from gateway.services.identity import RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
-from gateway.storage.account_store import AccountStore
+from gateway.storage.account_store import may_deposit
 from gateway.storage.sms_queue import insert_sms
 from gateway.storage.store import LetterStore, NewOutbound
 from gateway.storage.vault import Sealed, Vault, token_hash
@@ -71,7 +71,6 @@ class Deposits:
     ) -> None:
         self._settings = settings
         self._store = store
-        self._accounts = AccountStore(store.engine)
         self._vault = vault
         self._work = work
         self._clock = clock
@@ -89,9 +88,6 @@ class Deposits:
 
         also(connection, reference) runs in the deposit's transaction (e.g. the API's
         Idempotency-Key). Raises AccountDisabled or PhoneRequired; nothing is kept then."""
-        account = await self._work.io(self._accounts.account, deposit.account.email)
-        if account is None or account.disabled:  # disabled (or removed) since the login
-            raise AccountDisabled(deposit.account.email)
         letter_id = new_id()
         digest, content, page = await self._work.cpu(
             self._seal_content, deposit.content, deposit.parsed, letter_id
@@ -155,6 +151,8 @@ class Deposits:
         queue_sms = partial(insert_sms, sms=sms, now=now) if sms else None
 
         def within(db: Any) -> None:
+            if not may_deposit(db, deposit.account.id):  # disabled (or removed) since the login
+                raise AccountDisabled(deposit.account.email)  # the transaction rolls back
             if queue_sms is not None:
                 queue_sms(db)
             if also is not None:
@@ -168,7 +166,7 @@ class Deposits:
             deliveries,
             evidence,
             mails,
-            within if (sms or also) else None,
+            within,
             page=page,
         )
         log.info(

@@ -1,8 +1,12 @@
 """SMTP submission served by processes of their own (`smtp.processes`).
 
 The gateway's main process binds the submission sockets and hands them to `count` child
-processes (forked from the certificate processes' forkserver, which has imported the gateway
-already). Each child runs its own event loop with the submission handler and a registry over
+processes, started afresh ("spawn": a new interpreter that imports the gateway). Not from the
+certificate processes' forkserver: its preload (the gateway's imports, then the certificate
+renderer's warm-up, seconds on a loaded machine) held every SMTP process's start, and with it
+the main process's event loop, blocked in `Process.start()` until the forkserver answered; a
+gateway stopped meanwhile (SIGTERM to its process group, the forkserver included) died there of
+`EOFError`. Each child runs its own event loop with the submission handler and a registry over
 database connections of its own: it reads, encrypts and commits the letter and its deposit
 evidence, then answers 250 itself. The acknowledgement path never waits behind the main
 process's background work (composing, signing and sending mails, PDF jobs, sealing), and on a
@@ -20,8 +24,10 @@ descriptors passed to it, and multiprocessing passes sockets):
   a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
   committed is in the database, as with a crash of a single process.
 
-A child that dies is started again. SIGTERM to a child lets its deposits in flight finish (the
-same grace as a single process), then it exits.
+A child says *ready* on the events socket once it serves the sockets; the gateway's start waits
+for every child's (within START_TIMEOUT; a child that exits or stays silent stops the start
+with one sentence, `SmtpProcessFailed`). A child that dies later is started again. SIGTERM to a
+child lets its deposits in flight finish (the same grace as a single process), then it exits.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Final, Protocol
 
+from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -53,9 +60,11 @@ class SubmissionServer(Protocol):
     ) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
-# The certificate processes' forkserver (gateway.pdf.maker): it has imported gateway.app.
-_CONTEXT: Final = multiprocessing.get_context("forkserver")
+# Their own start method, independent of the certificate processes' forkserver (see above).
+_CONTEXT: Final = multiprocessing.get_context("spawn")
+START_TIMEOUT: Final = 120.0  # seconds for a child to import the gateway and serve (loaded machine)
 STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
+REAP_POLL: Final = 0.01  # seconds between looks for the exit status of a child that ended
 RESTART_DELAY: Final = 1.0  # seconds before a child that died is started again (no busy loop)
 
 
@@ -81,6 +90,7 @@ class SmtpProcesses:
         self._metrics = metrics
         self._wake = wake
         self._children: list[BaseProcess | None] = [None] * count
+        self._ready: dict[int, asyncio.Future[None]] = {}  # by pid, until the child says so
         self._stopping = False
         self._wake_read, self._wake_write = socket.socketpair(type=socket.SOCK_DGRAM)
         self._life_mine, self._life_theirs = socket.socketpair()
@@ -95,42 +105,81 @@ class SmtpProcesses:
     def start(self) -> None:
         self._loop.add_reader(self._wake_read.fileno(), self._woken)
         for index in range(self._count):
-            self._start(index)
+            pid = self._start(index)
+            self._ready[pid] = self._loop.create_future()
 
-    def _start(self, index: int) -> None:
+    async def started(self, within: float = START_TIMEOUT) -> None:
+        """Wait until every child serves; SmtpProcessFailed if one exits or is silent `within`."""
+        pending = list(self._ready.values())
+        if not pending:
+            return
+        done, late = await asyncio.wait(pending, timeout=within)
+        for future in done:
+            future.result()  # SmtpProcessFailed: the child exited first
+        if late:
+            raise SmtpProcessFailed(
+                f"{len(late)} SMTP process(es) did not start serving within {within:.0f} s "
+                "(a machine too loaded, or see the log above); set smtp.processes = 0 to serve "
+                "SMTP in the main process"
+            )
+
+    def _start(self, index: int) -> int:
         child = _CONTEXT.Process(
             target=child_main,
             args=(self._serve, self._settings, self._sockets, self._wake_write, self._life_theirs),
             name=f"lre-smtp-{index}",
         )
-        child.start()
+        child.start()  # a fork and exec, and the pickled arguments written to a pipe: quick
         self._children[index] = child
         self._loop.add_reader(child.sentinel, self._exited, index)
         log.info("SMTP process %d started (pid %s)", index, child.pid)
+        return child.pid or 0
 
     def _woken(self) -> None:
         deposits = 0
         with contextlib.suppress(BlockingIOError):
             while True:
-                event = json.loads(self._wake_read.recv(4096))
-                deposits += _count(self._metrics, event)
+                match json.loads(self._wake_read.recv(4096)):
+                    case ["ready", int(pid)]:
+                        self._serving(pid)
+                    case event:
+                        deposits += _count(self._metrics, event)
         if deposits:
             self._wake()
+
+    def _serving(self, pid: int) -> None:
+        ready = self._ready.pop(pid, None)
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+        log.info("SMTP process %s serves", pid)
 
     def _exited(self, index: int) -> None:
         child = self._children[index]
         if child is None:
             return
         self._loop.remove_reader(child.sentinel)
+        self._reap(index, child)
+
+    def _reap(self, index: int, child: BaseProcess) -> None:
+        """Close a child whose sentinel said it ended, and start another (after RESTART_DELAY).
+
+        Its sentinel (a pipe) reads end of file once the dying child's descriptors are closed,
+        a moment before the kernel makes its exit status available: until then, poll again."""
         if self._stopping:
             return  # stop() joins and closes it
-        child.join(0)
-        code = child.exitcode
+        code = child.exitcode  # polls (waitpid WNOHANG)
+        if code is None:
+            self._loop.call_later(REAP_POLL, self._reap, index, child)
+            return
+        ready = self._ready.pop(child.pid or 0, None)
+        if ready is not None and not ready.done():  # died before serving
+            ready.set_exception(
+                SmtpProcessFailed(f"SMTP process {index} exited (code {code}) before serving")
+            )
         child.close()
         self._children[index] = None
-        if not self._stopping:
-            log.error("SMTP process %d exited (code %s): starting it again", index, code)
-            self._loop.call_later(RESTART_DELAY, self._restart, index)
+        log.error("SMTP process %d exited (code %s): starting it again", index, code)
+        self._loop.call_later(RESTART_DELAY, self._restart, index)
 
     def _restart(self, index: int) -> None:
         if not self._stopping:
@@ -190,6 +239,7 @@ async def smtp_processes(
     processes = SmtpProcesses(settings, count, sockets, metrics=metrics, wake=wake, serve=serve)
     processes.start()
     try:
+        await processes.started()
         yield processes
     finally:
         await processes.stop()
@@ -225,7 +275,9 @@ async def _serve(
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     life.setblocking(False)
     loop.add_reader(life.fileno(), _main_process_gone, life)
-    async with serve(settings, sockets, metrics=ForwardedMetrics(wake_socket)):
+    metrics = ForwardedMetrics(wake_socket)
+    async with serve(settings, sockets, metrics=metrics):
+        metrics.ready()
         await stop.wait()
 
 
@@ -244,6 +296,10 @@ class ForwardedMetrics(Metrics):
     def _send(self, *event: object) -> None:
         with contextlib.suppress(BlockingIOError):
             self._events.send(json.dumps(event).encode())
+
+    def ready(self) -> None:
+        """This process serves its sockets: the start-up handshake, this process's first event."""
+        self._send("ready", os.getpid())
 
     def deposited(self, authentication: str, recipients: int) -> None:
         self._send("deposited", authentication, recipients)

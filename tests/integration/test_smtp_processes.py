@@ -2,22 +2,30 @@
 
 Each letter is committed by a child process before its 250; the main process's scheduler is
 woken by each deposit and its metrics count the children's letters; a child that dies is started
-again; when the main process is killed (SIGKILL), its SMTP processes exit and free the port.
+again, and the letters it acknowledged are kept; one that cannot serve stops the gateway's start
+with one sentence; when the main process is killed (SIGKILL), its SMTP processes exit and free
+the port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from gateway.app import Running
+from gateway.errors import SmtpProcessFailed
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.smtp_in.processes import smtp_processes
+from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from tests.support.client import letter_bytes, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER, free_port, make_settings, start
 from tests.support.letters import kept
@@ -72,6 +80,9 @@ async def test_letters_are_committed_by_the_smtp_processes_and_wake_the_schedule
 
 
 async def test_an_smtp_process_that_dies_is_started_again(gateway: Running) -> None:
+    """kill -9 of an SMTP process: the letters acknowledged before are kept, another serves."""
+    before = [await _send(gateway, f"Avant {n}") for n in range(4)]  # both children, likely
+    assert [code for code, _ in before] == [250] * 4
     first = _pids(gateway)
     os.kill(first[0], signal.SIGKILL)
 
@@ -83,7 +94,36 @@ async def test_an_smtp_process_that_dies_is_started_again(gateway: Running) -> N
     for n in range(4):  # whichever process accepts each connection, every letter is deposited
         code, _ = await _send(gateway, f"Lettre {n}")
         assert code == 250
-    assert len(await kept(gateway)) == 4
+    subjects = sorted(k.letter.subject for k in await kept(gateway))
+    assert subjects == [f"Avant {n}" for n in range(4)] + [f"Lettre {n}" for n in range(4)]
+
+
+@contextlib.asynccontextmanager
+async def cannot_serve(
+    settings: Settings, sockets: Mapping[str, socket.socket], *, metrics: Metrics
+) -> AsyncIterator[None]:
+    """An SMTP process's entry that fails as it starts (what a broken installation would do)."""
+    raise RuntimeError("this SMTP process cannot serve")
+    yield  # pragma: no cover - never reached
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_smtp_process_that_cannot_serve_stops_the_start_with_one_sentence(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The start waits for each SMTP process to serve; one that exits first is named, with its
+    exit code, instead of a gateway that listens on a port nobody answers."""
+    settings = make_settings(tmp_path, database_url, smtp={"processes": 1})
+    sockets = listening_sockets(settings.smtp, SUBMISSION)
+    try:
+        with pytest.raises(SmtpProcessFailed, match=r"^SMTP process 0 exited \(code 1\) before"):
+            async with smtp_processes(
+                settings, 1, sockets, metrics=Metrics(), wake=lambda: None, serve=cannot_serve
+            ):
+                pytest.fail("started")  # pragma: no cover
+    finally:
+        for sock in sockets.values():
+            sock.close()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

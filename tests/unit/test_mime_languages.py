@@ -8,6 +8,9 @@ import pytest
 from gateway.content_replies import content_refused
 from gateway.errors import ContentReason, RecipientHeaderRefused
 from gateway.mime.languages import recipient_languages
+from gateway.mime.limits import MimeLimits
+from gateway.mime.phones import recipient_phones
+from gateway.mime.submission import read_submission
 
 BOB, ALICE = "bob@example.ma", "alice@example.fr"
 
@@ -74,3 +77,21 @@ def test_a_stranger_refuses_the_letter():
     reply = content_refused(refused.value)
     assert reply.enhanced == "5.1.3"
     assert "carol@example.ma" in reply.text
+
+
+def test_the_headers_parsed_once_at_deposit_read_as_the_bytes():
+    """read_submission reads phones and languages from the message it parsed once: the same
+    answers as from the bytes, folded headers, display-name and header numbers included."""
+    content = (
+        b"From: demo@cabinet.ma\r\n"
+        b'To: "Bob (+212 6 12 34 56 78)" <bob@example.ma>,\r\n alice@example.fr\r\n'
+        b"LRE-Recipient-Phone: alice@example.fr\r\n +33 6 12 34 56 78\r\n"
+        b"LRE-Recipient-Language: bob@example.ma\r\n ar, fr\r\n"
+        b"lre-recipient-language: alice@example.fr fr\r\n"
+        b"Subject: Mise en demeure\r\n\r\nCorps\r\n"
+    )
+    _, phones, languages = read_submission(content, (BOB, ALICE), "MA", limits=MimeLimits())
+    assert phones == recipient_phones(content, [BOB, ALICE], "MA")
+    assert phones == {BOB: "+212612345678", ALICE: "+33612345678"}
+    assert languages == recipient_languages(content, [BOB, ALICE])
+    assert languages == {BOB: ("ar", "fr"), ALICE: ("fr",)}
