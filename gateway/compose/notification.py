@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from gateway import i18n
 from gateway.compose.mail import address, new_message, one_line, render
-from gateway.compose.parts import header_block, multipart, new_boundary, text_part
+from gateway.compose.parts import multipart, new_boundary, text_part, whole_message
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,13 +125,4 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
         "alternative", [text_part(text), text_part(html, "html")], new_boundary("notice")
     )
     language = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
-    return b"".join(
-        [
-            header_block(msg),
-            b"MIME-Version: 1.0\r\n",
-            content_type,
-            b"Content-Language: " + language.encode("ascii") + b"\r\n",
-            b"\r\n",
-            body,
-        ]
-    )
+    return whole_message(msg, content_type, language, body)

@@ -32,6 +32,20 @@ def header_block(msg: EmailMessage) -> bytes:
     return flat[: flat.index(CRLF + CRLF) + 2]
 
 
+def whole_message(head: EmailMessage, content_type: bytes, language: str, body: bytes) -> bytes:
+    """A mail: its header fields, MIME-Version, the body's Content-Type, its language(s), body."""
+    return b"".join(
+        [
+            header_block(head),
+            b"MIME-Version: 1.0\r\n",
+            content_type,
+            b"Content-Language: " + language.encode("ascii") + b"\r\n",
+            b"\r\n",
+            body,
+        ]
+    )
+
+
 def new_boundary(kind: str) -> bytes:
     return f"----=_{kind}_{secrets.token_hex(12)}".encode("ascii")
 

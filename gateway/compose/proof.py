@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from gateway import i18n
 from gateway.compose.mail import address, new_message, one_line, render
 from gateway.compose.notification import sender_line
-from gateway.compose.parts import attachment_part, header_block, multipart, new_boundary, text_part
+from gateway.compose.parts import attachment_part, multipart, new_boundary, text_part, whole_message
 from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
@@ -113,13 +113,4 @@ def compose_proof(
     parts.append(attachment_part(xml, "application/xml", EVIDENCE_XML))
     parts.append(attachment_part(p7s, "application/pkcs7-signature", EVIDENCE_P7S))
     content_type, body = multipart("mixed", parts, new_boundary("proof"))
-    return b"".join(
-        [
-            header_block(head),
-            b"MIME-Version: 1.0\r\n",
-            content_type,
-            b"Content-Language: " + lang.encode("ascii") + b"\r\n",
-            b"\r\n",
-            body,
-        ]
-    )
+    return whole_message(head, content_type, lang, body)
