@@ -28,6 +28,7 @@ from gateway import audit, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
+from gateway.compose.webhook import compose_webhook_disabled
 from gateway.errors import ConfigError, InstallationError, SmtpProcessFailed
 from gateway.evidence import report
 from gateway.evidence.cms import Sealer
@@ -91,7 +92,7 @@ from gateway.web.portal_access_service import AccessService
 from gateway.web.portal_service import PortalService
 from gateway.web.proofs import add_pki_routes
 from gateway.web.verify import add_verify_routes
-from gateway.webhooks.worker import WebhookWorker, disabled_notice
+from gateway.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("gateway")
 
@@ -606,11 +607,19 @@ def _api(
         ),
     )
 
-    def notice(endpoint: EndpointRecord, to: str, at: datetime) -> Notice:
+    def notice(endpoint: EndpointRecord, to: str, lang: str, at: datetime) -> Notice:
         mail_id = new_id()
-        message_id = f"<{mail_id}@{settings.gateway.domain}>"
         sender = registry.bounce_address
-        message = disabled_notice(endpoint, to, sender, at, message_id=message_id)
+        message = compose_webhook_disabled(
+            url=endpoint.url,
+            endpoint_id=endpoint.id,
+            to=to,
+            sender=sender,
+            provider_name=settings.gateway.provider_name,
+            lang=lang,
+            message_id=f"<{mail_id}@{settings.gateway.domain}>",
+            date=at,
+        )
         return Notice(mail_id, sender, dkim_sign(message, now=at))  # bytes fixed: signed now
 
     worker = WebhookWorker(

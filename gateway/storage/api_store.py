@@ -402,7 +402,7 @@ class ApiStore:
         retry_at: datetime,
         max_failures: int,
         now: datetime,
-        notice: Callable[[EndpointRecord, str, datetime], Notice],
+        notice: Callable[[EndpointRecord, str, str, datetime], Notice],
     ) -> bool:
         """Record a failed post and schedule the retry; True when the endpoint is now disabled.
 
@@ -430,16 +430,18 @@ class ApiStore:
     def _queue_notice(
         db: Any,
         job: WebhookJob,
-        notice: Callable[[EndpointRecord, str, datetime], Notice],
+        notice: Callable[[EndpointRecord, str, str, datetime], Notice],
         now: datetime,
     ) -> None:
-        to = db.execute(
-            select(t.accounts.c.email).where(t.accounts.c.id == job.endpoint.account_id)
-        ).scalar_one()
+        to, language = db.execute(
+            select(t.accounts.c.email, t.accounts.c.language).where(
+                t.accounts.c.id == job.endpoint.account_id
+            )
+        ).one()
         delivery_id = db.execute(  # the outbound row names the delivery whose event failed
             select(t.evidence.c.delivery_id).where(t.evidence.c.id == job.evidence_id)
         ).scalar_one()
-        mail = notice(job.endpoint, to, now)
+        mail = notice(job.endpoint, to, language or "fr", now)
         db.execute(
             insert(t.outbound).values(
                 id=mail.id,

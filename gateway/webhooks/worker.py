@@ -18,9 +18,6 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
 from typing import Any, Final
 
 import aiohttp
@@ -59,29 +56,6 @@ def backoff(base: timedelta, attempts: int) -> timedelta:
     return min(MAX_BACKOFF, wait)
 
 
-def disabled_notice(
-    endpoint: EndpointRecord, to: str, sender: str, at: datetime, *, message_id: str
-) -> bytes:
-    """The mail telling a sender its endpoint was disabled (bytes fixed when queued)."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = "Webhook disabled / Webhook désactivé"
-    message["Date"] = format_datetime(at)
-    message["Message-ID"] = message_id
-    message.set_content(
-        f"Your webhook endpoint {endpoint.url} failed too many times in a row and is now "
-        "disabled. Its events are kept: once it answers again, enable it on the portal's "
-        '"API tokens and webhooks" page, or run\n\n'
-        f"  lre-gateway sender webhook enable {to} {endpoint.id}\n\n"
-        "and they are posted from where they stopped.\n\n"
-        f"Votre point de réception {endpoint.url} a échoué trop de fois de suite : il est "
-        "désactivé. Ses événements sont conservés et seront envoyés dès sa réactivation "
-        "(page « Jetons d'API et webhooks » du portail).\n"
-    )
-    return message.as_bytes()
-
-
 def _reason(err: Exception) -> str:
     """What went wrong, in words: a refused destination says why, not aiohttp's wrapper."""
     cause = getattr(err, "os_error", None)
@@ -100,7 +74,7 @@ class WebhookWorker:
         public_url: str,
         clock: Callable[[], datetime],
         resolver: Resolver,
-        notice: Callable[[EndpointRecord, str, datetime], Notice],
+        notice: Callable[[EndpointRecord, str, str, datetime], Notice],
         mail_queued: Callable[[], None],
     ) -> None:
         self._store = store

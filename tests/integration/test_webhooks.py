@@ -155,6 +155,7 @@ async def test_an_endpoint_failing_again_and_again_is_disabled_and_its_sender_to
                 what="the mail telling the sender",
             )
             assert receiver.url in told[0].get_content()
+            assert "a échoué trop de fois de suite" in told[0].get_content()  # the account: fr
             assert "d=lre.localhost" in str(told[0]["DKIM-Signature"])
             await wait_for(  # queued in the durable outbound table, then recorded as sent
                 lambda: notices(gateway) == [("sent", SENDER)], what="the notice recorded as sent"
