@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
@@ -120,16 +120,27 @@ class WebSettings:
     admin_listen: tuple[str, int] | None = None
 
 
+# the choices of the settings that take one of a few words: mypy checks every comparison with
+# them, and the configuration is checked against the same lists (_CHOICES)
+LogFormat = Literal["text", "json"]  # json: one JSON object per line
+DeliveryMode = Literal["outbox", "smarthost", "mx"]
+SmarthostTls = Literal["none", "starttls", "tls"]
+RevealSender = Literal["after_acceptance", "in_notification"]
+RecipientVerification = Literal["sms_or_email", "email", "sms_required", "none"]
+SmsProvider = Literal["outbox", "http", "none"]  # outbox: data_dir/sms, shown on /dev/outbox
+SmsMethod = Literal["POST", "PUT"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoggingSettings:
-    format: str = "text"  # text | json (one JSON object per line)
+    format: LogFormat = "text"
 
 
 @dataclass(frozen=True, kw_only=True)
 class DeliverySettings:
-    mode: str = "outbox"
+    mode: DeliveryMode = "outbox"
     smarthost: tuple[str, int] = ("127.0.0.1", 25)
-    smarthost_tls: str = "starttls"
+    smarthost_tls: SmarthostTls = "starttls"
     smarthost_user: str = ""
     smarthost_password_file: Path | None = None
     smarthost_verify_tls: bool = False
@@ -172,9 +183,9 @@ class LettersSettings:
     negligence_after: Duration = field(
         default_factory=lambda: parse_duration("15d", "letters.negligence_after")
     )
-    reveal_sender: str = "after_acceptance"
+    reveal_sender: RevealSender = "after_acceptance"
     retention: Duration = field(default_factory=lambda: parse_duration("10y", "letters.retention"))
-    recipient_verification: str = "sms_or_email"  # | email | sms_required | none
+    recipient_verification: RecipientVerification = "sms_or_email"
     # languages of the notification mail when the sender gave none for the recipient
     notification_languages: tuple[str, ...] = ("fr", "ar")
 
@@ -184,9 +195,9 @@ DEFAULT_SMS_BODY = '{"to": "{{ to }}", "text": {{ text|tojson }}}'
 
 @dataclass(frozen=True, kw_only=True)
 class SmsSettings:
-    provider: str = "outbox"  # outbox (data_dir/sms, shown on /dev/outbox) | http | none
+    provider: SmsProvider = "outbox"
     url: str = ""
-    method: str = "POST"
+    method: SmsMethod = "POST"
     headers: dict[str, str] = field(default_factory=dict)  # "{secret}" is read from secret_file
     secret_file: Path | None = None
     body: str = DEFAULT_SMS_BODY  # jinja2; `to` (E.164), `text`, `id` (the same on a resend)
@@ -230,14 +241,14 @@ class Settings:
     source: Path | None = None
 
 
-_CHOICES = {
-    "delivery.mode": ("outbox", "smarthost", "mx"),
-    "delivery.smarthost_tls": ("none", "starttls", "tls"),
-    "letters.reveal_sender": ("after_acceptance", "in_notification"),
-    "letters.recipient_verification": ("sms_or_email", "email", "sms_required", "none"),
-    "sms.provider": ("outbox", "http", "none"),
-    "sms.method": ("POST", "PUT"),
-    "logging.format": ("text", "json"),
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "delivery.mode": get_args(DeliveryMode),
+    "delivery.smarthost_tls": get_args(SmarthostTls),
+    "letters.reveal_sender": get_args(RevealSender),
+    "letters.recipient_verification": get_args(RecipientVerification),
+    "sms.provider": get_args(SmsProvider),
+    "sms.method": get_args(SmsMethod),
+    "logging.format": get_args(LogFormat),
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import RelayFailed
-from gateway.settings import DeliverySettings
+from gateway.settings import DeliverySettings, SmarthostTls
 from gateway.smtp_out.transport import Outgoing, SmarthostTransport
 from tests.support.sink_mta import PASSWORD, USER, SinkMTA
 
@@ -23,7 +23,7 @@ MESSAGE = (
 MAIL = Outgoing(mail_from="noreply@lre.localhost", rcpt="bob@example.org", message=MESSAGE, id="o1")
 
 
-def transport_for(sink: SinkMTA, tls: str = "none", **changes: Any) -> SmarthostTransport:
+def transport_for(sink: SinkMTA, tls: SmarthostTls = "none", **changes: Any) -> SmarthostTransport:
     settings = DeliverySettings(
         mode="smarthost", smarthost=(sink.host, sink.port), smarthost_tls=tls
     )
