@@ -43,7 +43,7 @@ LRE_GATEWAY = str(Path(sys.executable).with_name("lre-gateway"))
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     # the test publishes checkpoints itself (LogPublisher.publish), not on a timer
-    return make_settings(tmp_path, database_url, evidence={"log_interval": "1h"})
+    return make_settings(tmp_path, database_url)
 
 
 @pytest.fixture
@@ -382,7 +382,7 @@ async def test_witness_cosignatures_are_collected_checked_and_required(
     settings = make_settings(
         tmp_path,
         database_url,
-        evidence={"log_interval": "1h", "log_witnesses": [witness_a.verifier().vkey()]},
+        evidence={"log_witnesses": [witness_a.verifier().vkey()]},
     )
     async with start(settings) as gateway:
         size = await _logged(gateway, 1)
