@@ -1,12 +1,12 @@
 """Certificates are made in processes of their own, one per core.
 
-Rendering and sealing a certificate costs about 100 ms of CPU. Done in a thread of the gateway's
-process it holds the GIL against the SMTP and web loop and halves the deposit rate; in processes
-of their own they run on every core, at a lower priority (`evidence.certificate_nice`): the SMTP
-and web loop gets a core whenever it needs one, so a burst of letters is acknowledged as fast as
-with no certificate to make, and the certificates take the CPU left over. Each process is
+Rendering and sealing a certificate costs tens of milliseconds of CPU. Done in a thread of the
+gateway's process it holds the GIL against the SMTP and web loop and halves the deposit rate; in
+processes of their own they run on every core, at a lower priority (`evidence.certificate_nice`):
+the SMTP and web loop gets a core whenever it needs one, so a burst of letters is acknowledged as
+fast as with no certificate to make, and the certificates take the CPU left over. Each process is
 forked from a forkserver that has already parsed the fonts (gateway.pdf.warm), so it starts at
-once; it builds its sealer from the settings (keys, TSA, CRL) when it starts, and keeps it for
+once; it builds its sealer (keys, TSA, CRL) and an event loop when it starts, and keeps them for
 every certificate.
 """
 
@@ -45,6 +45,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-thr
 # lre-gateway script imports, which each child imports again as its main module)
 _CONTEXT.set_forkserver_preload(["gateway.app", "gateway.pdf.maker", "gateway.pdf.warm"])
 _sealer: PdfSealer | None = None  # in the certificate process
+_loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
 
 
 def utcnow() -> datetime:
@@ -73,15 +74,16 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
 
 
 def _start(settings: Settings) -> None:
-    global _sealer
+    global _sealer, _loop
     os.nice(settings.evidence.certificate_nice)
     _sealer = build_sealer(settings)
+    _loop = asyncio.new_event_loop()
 
 
-def _seal_here() -> PdfSealer:
-    if _sealer is None:
+def _seal_here() -> tuple[PdfSealer, asyncio.AbstractEventLoop]:
+    if _sealer is None or _loop is None:
         raise RuntimeError("the certificate process has no sealer")
-    return _sealer
+    return _sealer, _loop
 
 
 @dataclass(frozen=True)
@@ -94,12 +96,14 @@ class SealedPdf:
 
 
 def _make(facts: CertificateFacts, reason: str) -> SealedPdf:
-    pdf = asyncio.run(_seal_here().seal(shared_renderer().render(facts), reason=reason))
+    sealer, loop = _seal_here()
+    pdf = loop.run_until_complete(sealer.seal(shared_renderer().render(facts), reason=reason))
     return SealedPdf(pdf, renewal_due(pdf))
 
 
 def _archive(pdf: bytes) -> SealedPdf:
-    archived = asyncio.run(_seal_here().archive(pdf))
+    sealer, loop = _seal_here()
+    archived = loop.run_until_complete(sealer.archive(pdf))
     return SealedPdf(archived, renewal_due(archived))
 
 

@@ -23,6 +23,7 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
+from gateway.errors import EvidenceError
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     PkiPaths,
@@ -195,3 +196,39 @@ def test_an_old_b_lt_proof_gets_a_fresh_crl_and_a_document_timestamp_when_archiv
 
 def _faketime(at: datetime) -> tuple[str, str]:
     return ("faketime", f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}")
+
+
+def _renewal_due_by_pyhanko(pdf: bytes) -> datetime:
+    """renewal_due as pyHanko's reader sees the latest signature (the independent reading)."""
+    latest = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[-1]
+    expiries = [latest.signer_cert.not_valid_after]
+    for attr in latest.signer_info["unsigned_attrs"] or ():
+        if attr["type"].native == "signature_time_stamp_token":
+            token = attr["values"][0]["content"]
+            expiries += [c.chosen.not_valid_after for c in token["certificates"] if not c.chosen.ca]
+    earliest: datetime = min(expiries)
+    return earliest.astimezone(UTC)
+
+
+def test_the_renewal_date_read_from_the_bytes_is_the_one_pyhanko_reads(
+    paths: PkiPaths, tmp_path: Path
+) -> None:
+    """B-LTA by the gateway or by pyHanko, archived, or B-LT: the latest signature's expiry."""
+    sealer = _sealer(paths, ISSUED)
+    later = ISSUED + timedelta(days=30)
+    b_lt = _pyhanko_b_lt(paths, ISSUED)
+    shapes = {
+        "gateway": asyncio.run(sealer.seal(_page(), reason="Proof of deposit")),
+        "pyhanko": asyncio.run(sealer.seal_with_pyhanko(_page(), reason="Proof of deposit")),
+        "b-lt": b_lt,
+        "b-lt archived": asyncio.run(_sealer(paths, later).archive(b_lt)),
+    }
+    shapes["archived twice"] = asyncio.run(_sealer(paths, later).archive(shapes["gateway"]))
+    for name, pdf in shapes.items():
+        assert renewal_due(pdf) == _renewal_due_by_pyhanko(pdf), name
+    seal_cert = load_certificate(paths.seal_cert).not_valid_after_utc
+    tsa_cert = load_certificate(paths.tsa_cert).not_valid_after_utc
+    assert renewal_due(b_lt) == min(seal_cert, tsa_cert)
+    assert renewal_due(shapes["gateway"]) == tsa_cert
+    with pytest.raises(EvidenceError, match="not signed"):
+        renewal_due(_page())
