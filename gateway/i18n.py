@@ -99,6 +99,11 @@ def _catalogue(lang: str) -> Catalogue:
     return CATALOGUES.get(lang) or CATALOGUES[DEFAULT]
 
 
+def or_default(lang: str | None) -> str:
+    """lang when the gateway speaks it, else the default language (French)."""
+    return lang if lang in LANGUAGES else DEFAULT
+
+
 MAX_ACCEPT_LANGUAGE = 4096  # longer headers are ignored rather than parsed
 
 

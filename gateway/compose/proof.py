@@ -96,7 +96,7 @@ def compose_proof(
     """The proof mail (RFC 5322, CRLF): multipart/mixed of text, proof.pdf when given,
     evidence.xml and evidence.xml.p7s. Every part is 7-bit (the text quoted-printable), so
     that `smime_sign` signs these very bytes without re-encoding them."""
-    lang = language if language in i18n.LANGUAGES else i18n.DEFAULT
+    lang = i18n.or_default(language)
     head = new_message(
         sender=address(provider_name, "proofs", domain),
         to=to,

@@ -10,10 +10,6 @@ from gateway.compose.mail import address, as_bytes, new_message, one_line, rende
 from gateway.core.identity import CODE_VALIDITY
 
 
-def _lang(lang: str) -> str:
-    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT
-
-
 def sms_notice(
     *,
     reference: str,
@@ -30,7 +26,7 @@ def sms_notice(
     the notification may name them. The deadline states its zone: "30/11/2026 23:59 (heure du
     Maroc)".
     """
-    lang = _lang(lang)
+    lang = i18n.or_default(lang)
     day = i18n.format_time_short(deadline, lang, zone)
     key = "sms.notice_from" if sender else "sms.notice"
     return i18n.gettext(
@@ -46,7 +42,9 @@ def sms_notice(
 
 def sms_code(*, code: str, provider: str, lang: str) -> str:
     minutes = int(CODE_VALIDITY.total_seconds() // 60)
-    return i18n.ngettext(_lang(lang), "sms.code", minutes, code=code, provider=one_line(provider))
+    return i18n.ngettext(
+        i18n.or_default(lang), "sms.code", minutes, code=code, provider=one_line(provider)
+    )
 
 
 def compose_code_mail(
@@ -61,7 +59,7 @@ def compose_code_mail(
     date: datetime,
 ) -> bytes:
     """The mail carrying a one-time code when no mobile number is known (plain text only)."""
-    lang = _lang(lang)
+    lang = i18n.or_default(lang)
     minutes = int(CODE_VALIDITY.total_seconds() // 60)
     msg = new_message(
         sender=address(provider_name, "notification", domain),

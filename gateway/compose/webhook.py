@@ -21,7 +21,7 @@ def compose_webhook_disabled(
     date: datetime,
 ) -> bytes:
     """Plain text: which endpoint, that its events are kept, how to enable it again."""
-    lang = lang if lang in i18n.LANGUAGES else "fr"
+    lang = i18n.or_default(lang)
     msg = new_message(
         sender=Address(one_line(provider_name) or "", addr_spec=sender),
         to=to,

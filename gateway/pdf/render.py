@@ -153,7 +153,7 @@ class CertificateRenderer:
         self._glyphs: dict[str, dict[str, tuple[Glyph | None, ...]]] = {}
 
     def render(self, facts: CertificateFacts) -> bytes:
-        lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
+        lang = i18n.or_default(facts.language)
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
             if lang not in self._glyphs:
                 self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
