@@ -21,6 +21,7 @@ its certificate processes).
                                                        # the main process: smtp.processes = 0)
     python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
+    python -m bench.throughput --smtp-processes 2      # also SQLite with 2 SMTP processes
 
 Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -493,6 +494,8 @@ def side_by_side(args: argparse.Namespace) -> None:
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
         variants = [("sqlite", 1), ("postgres", 1)]
+        for extra in args.smtp_processes:  # the same gateway with more SMTP processes
+            variants.append((f"sqlite, {extra} SMTP processes", extra))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
             variants.insert(0, ("sqlite, before: SMTP in the main process", 0))
         for number, (name, smtp_processes) in enumerate(variants):
@@ -661,6 +664,14 @@ def main() -> None:
         "--before",
         action="store_true",
         help="also the gateway as it was: SMTP served by the main process (smtp.processes = 0)",
+    )
+    parser.add_argument(
+        "--smtp-processes",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="also the gateway on SQLite with N SMTP processes (smtp.processes), for each N",
     )
     args = parser.parse_args()
     if args.quick:
