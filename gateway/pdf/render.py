@@ -86,7 +86,10 @@ ARABIC_REPERTOIRE: Final = (
     ),
     "\u0644\u0627 \u0640\u0644\u0627 \u0644\u0623 \u0644\u0625 \u0644\u0622",
     "\u0627\u0644\u0644\u0647 \u0644\u0644\u0647",
-    "\u2066\u2069",  # the isolates around values in Arabic sentences (gateway.pdf.text.isolate)
+    # the isolates around values in Arabic sentences (gateway.pdf.text.isolate), as drawn
+    # there: each at the edge of an Arabic fragment, the value in the fallback font (alone,
+    # "\u2066\u2069" draws neither, and every Arabic certificate then added both glyphs)
+    "\u0628 \u2066a\u2069 \u0628 \u20661\u2069",
     "".join(map(chr, range(0x660, 0x66A))) + " \u060c \u061b \u061f",
 )
 
@@ -155,12 +158,20 @@ class CertificateRenderer:
     def render(self, facts: CertificateFacts) -> bytes:
         lang = facts.language if facts.language in i18n.LANGUAGES else i18n.DEFAULT
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            if lang not in self._glyphs:
-                self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
-            fonts = self._fonts.for_document(self._glyphs[lang])
+            fonts = self._document_fonts(lang)
             page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._laid_out)
             page.pdf.memo = self._prepared
             return page.build()
+
+    def prepared_fonts(self, lang: str) -> dict[str, Any]:
+        """The fonts a document in `lang` starts with: its prepared glyphs and nothing else."""
+        with self._lock:
+            return self._document_fonts(lang)
+
+    def _document_fonts(self, lang: str) -> dict[str, Any]:
+        if lang not in self._glyphs:
+            self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
+        return self._fonts.for_document(self._glyphs[lang])
 
 
 def new_document(fonts: dict[str, Any], lang: str, *, laid_out: bool = False) -> FallbackFontPDF:
