@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
-import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -38,6 +37,7 @@ from gateway.pdf.fonts import (
 )
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
+from gateway.pdf.qr import qr_rows
 from gateway.pdf.text import (
     event_reason,
     isolate,
@@ -67,6 +67,7 @@ NUMBER_WIDTH: Final = 7.0
 SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
+_DARK_RUN: Final = re.compile("1+")
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 # the characters of most names, addresses and subjects in French, English and Arabic
 # certificates: printable ASCII, Latin-1, œ Œ Ÿ and the usual punctuation (prepared_glyphs)
@@ -443,20 +444,18 @@ class _Page:
 
     def _qr(self, x: float, y: float) -> None:
         pdf = self.pdf
-        matrix = qr_matrix(self.facts.verify_url, remember=self.laid_out)
-        module = QR_SIZE / len(matrix)
+        rows = qr_rows(self.facts.verify_url, remember=self.laid_out)
+        size = len(rows)
+        module = QR_SIZE / size
         pdf.set_fill_color(0, 0, 0)
         runs = []  # one rectangle per run of dark modules in a row, all filled at once
-        for row, cells in enumerate(matrix):
-            start = None
-            for col, dark in enumerate([*cells, 0]):
-                if dark and start is None:
-                    start = col
-                elif not dark and start is not None:
-                    left, top = (x + start * module) * pdf.k, (pdf.h - y - row * module) * pdf.k
-                    width, height = (col - start) * module * pdf.k, -module * pdf.k
-                    runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
-                    start = None
+        k, height = pdf.k, -module * pdf.k
+        for row, bits in enumerate(rows):
+            top = (pdf.h - y - row * module) * k
+            for run in _DARK_RUN.finditer(f"{bits:0{size}b}"):
+                start, end = run.span()
+                left, width = (x + start * module) * k, (end - start) * module * k
+                runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
         pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
@@ -625,25 +624,6 @@ class _Page:
                 text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
                 align="C",
             )
-
-
-# the data mask segno chose for the first URL of each length (ISO/IEC 18004 §7.8), by length
-_MASKS: dict[int, int] = {}
-
-
-def qr_matrix(url: str, *, remember: bool = True) -> tuple[tuple[int, ...], ...]:
-    """The QR code of `url` (error correction M, as before), its modules row by row.
-
-    Choosing the data mask is most of segno's work (it scores all eight); any mask decodes the
-    same, so the one chosen for the first URL of a length serves every URL of that length (the
-    verification URLs differ only by their evidence id). `remember=False`: segno chooses
-    afresh, as before (bench.pdf's --before).
-    """
-    mask = _MASKS.get(len(url)) if remember else None
-    code = segno.make(url, error="m", micro=False, mask=mask)
-    if mask is None:
-        _MASKS[len(url)] = code.mask
-    return tuple(tuple(row) for row in code.matrix)
 
 
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:
