@@ -173,6 +173,16 @@ class _Font(TTFFont):
         self._common.bases.setdefault(id(base), base)  # kept: its id() names its codes
         return clone
 
+    def stable(self) -> bool:
+        """Whether this document's codes are those of every document starting with the same
+        glyphs: it has drawn none besides them, and the memos are on."""
+        return self._common.memo and len(self.subset) == self._base_size
+
+    @property
+    def base(self) -> int:
+        """Names the glyphs this document started with (the same codes for the same base)."""
+        return self._base
+
     def picked(self) -> tuple[Glyph | None, ...]:
         """The glyphs this document's subset map holds, in the order of their codes."""
         return tuple(glyph for glyph, _ in self.subset.items())

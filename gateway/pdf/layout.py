@@ -76,6 +76,8 @@ _Fragment = tuple[int, int, str, TextDirection]
 _PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
 # each text's fragments, by text, font key, direction, style and fallback font keys
 _FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
+# each text's lines and operators (LaidOutPDF._laid_out), the font ids they draw with
+_LAID_OUT: dict[tuple[object, ...], tuple[tuple[_Line, ...], tuple[str, ...], tuple[int, ...]]] = {}
 
 
 def _first_over(
@@ -148,9 +150,7 @@ class LaidOutPDF(FallbackFontPDF):
             if w is None or h is None or not plain:
                 raise _Unsupported
             if text:
-                fragments = self._fragments(text, by_script=True)
-                line = self._line(text, fragments, 0, len(text), align, trailing_nl=False)
-                drawn = self._drawn(line, word_spacing=0.0)
+                (line,), (drawn,) = self._laid_out(text, None, align, (), by_script=True)
             else:  # a fill or just a move
                 line, drawn = _Line((), 0.0, 0, align, trailing_nl=False), ""
         except _Unsupported:
@@ -208,10 +208,10 @@ class LaidOutPDF(FallbackFontPDF):
                 raise _Unsupported
             width = w - pad.right - pad.left
             room = width - self.c_margin * ((not pad.left) + (not pad.right))
-            lines = self._lines(text, room, align)
             if dry_run:
-                return ["".join(piece for piece, *_ in line.pieces) for line in lines]
-            drawn = [self._drawn(line, self._word_spacing(line, width, pad)) for line in lines]
+                measured = self._lines(text, room, align)
+                return ["".join(piece for piece, *_ in line.pieces) for line in measured]
+            lines, drawn = self._laid_out(text, room, align, (width, pad.left, pad.right))
         except _Unsupported:
             return super().multi_cell(
                 w, h, text, border, align, fill, split_only, link, ln, max_line_height,
@@ -222,6 +222,59 @@ class LaidOutPDF(FallbackFontPDF):
         )
 
     # laying out ------------------------------------------------------------------------
+
+    def _laid_out(
+        self,
+        text: str,
+        room: float | None,
+        align: Align,
+        box: tuple[float, ...],
+        *,
+        by_script: bool = False,
+    ) -> tuple[tuple[_Line, ...], tuple[str, ...]]:
+        """The lines of `text` in `room` mm (None: one line, a cell's) and their operators,
+        justified in a box of `box` (width, left and right padding).
+
+        Memoised while every font of the document has drawn only the glyphs it started
+        with (a prepared set: the same codes in every document starting with it), by all
+        they depend on: labels and sentences come back in every certificate."""
+        fragments = self._fragments(text, by_script=by_script)
+        shaping = self.text_shaping or {}
+        fonts = self._shaped_fonts()
+        key = (
+            text, room, align, box, by_script, fragments, self.font_size_pt, self.c_margin,
+            shaping.get("direction"), shaping.get("script"), shaping.get("language"),
+            tuple(sorted((shaping.get("features") or {}).items())),
+            tuple(font.base for font in fonts),
+        )  # fmt: skip
+        found = _LAID_OUT.get(key)
+        if found is not None:
+            lines, drawn, used = found
+            for font_id in used:
+                self._resource_catalog.add(PDFResourceType.FONT, font_id, self.page)
+            return lines, drawn
+        if room is None:
+            lines = (self._line(text, fragments, 0, len(text), align, trailing_nl=False),)
+            drawn = (self._drawn(lines[0], word_spacing=0.0),)
+        else:
+            width, left, right = box
+            pad = Padding(left=left, right=right)
+            lines = tuple(self._lines(text, room, align))
+            drawn = tuple(self._drawn(line, self._word_spacing(line, width, pad)) for line in lines)
+        if all(font.stable() for font in fonts):
+            if len(_LAID_OUT) >= MAX_MEMO:
+                _LAID_OUT.clear()
+            ids = {self.fonts[piece[1]].i for line in lines for piece in line.pieces}
+            _LAID_OUT[key] = (lines, drawn, tuple(sorted(ids)))
+        return lines, drawn
+
+    def _shaped_fonts(self) -> tuple[ShapedFont, ...]:
+        """The document's fonts (fixed once it draws: gateway.pdf.render.new_document)."""
+        fonts = self.__dict__.get("_shaped")
+        if fonts is None:
+            fonts = tuple(font for font in self.fonts.values() if isinstance(font, ShapedFont))
+            self.__dict__["_shaped"] = fonts
+        return fonts
 
     def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
         """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
@@ -510,8 +563,8 @@ class LaidOutPDF(FallbackFontPDF):
 
     def _put_lines(
         self,
-        lines: list[_Line],
-        drawn: list[str],
+        lines: Sequence[_Line],
+        drawn: Sequence[str],
         width: float,
         h: float,
         fill: bool,
