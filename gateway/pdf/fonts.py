@@ -112,6 +112,10 @@ class _Shared:
     operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
     char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
+    # each glyph (and its width) by HarfBuzz's glyph id and the characters of its cluster
+    glyphs: dict[tuple[int, tuple[int, ...]], tuple[Glyph | None, int]] = field(
+        default_factory=dict
+    )
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -406,27 +410,34 @@ class _Font(TTFFont):
             text, font_size_pt, text_shaping_params
         )
         clusters = sorted(int(info.cluster) for info in glyph_infos)
-        by_cluster: dict[int, list[int]] = {}
-        for i in range(len(text)):
-            at = bisect_left(clusters, i)
-            if at == 0:
-                cluster = clusters[0]
-            elif at == len(clusters) or clusters[at] != i:
-                cluster = clusters[at - 1]
-            else:
-                cluster = clusters[at]
-            by_cluster.setdefault(cluster, []).append(i)
+        if clusters == list(range(len(text))):  # one glyph per character (most Latin text)
+            by_cluster = {i: [i] for i in clusters}
+        else:
+            by_cluster = {}
+            for i in range(len(text)):
+                at = bisect_left(clusters, i)
+                if at == 0:
+                    cluster = clusters[0]
+                elif at == len(clusters) or clusters[at] != i:
+                    cluster = clusters[at - 1]
+                else:
+                    cluster = clusters[at]
+                by_cluster.setdefault(cluster, []).append(i)
         hmtx = self.ttfont["hmtx"].metrics
+        known = self._common.glyphs
         for info, position in zip(glyph_infos, glyph_positions, strict=False):
-            indices = by_cluster.pop(info.cluster, [])
-            name = self.ttfont.getGlyphName(info.codepoint)
-            width = round(self.scale * hmtx[name][0])
-            glyph = self.subset.get_glyph(
-                glyph=info.codepoint,
-                unicode=tuple(ord(text[i]) for i in indices),
-                glyph_name=name,
-                glyph_width=width,
-            )
+            unicode = tuple(ord(text[i]) for i in by_cluster.pop(info.cluster, ()))
+            made = known.get((info.codepoint, unicode))
+            if made is None:
+                name = self.ttfont.getGlyphName(info.codepoint)
+                width = round(self.scale * hmtx[name][0])
+                glyph = self.subset.get_glyph(
+                    glyph=info.codepoint, unicode=unicode, glyph_name=name, glyph_width=width
+                )
+                if len(known) >= MAX_WIDTHS:
+                    known.clear()
+                made = known[info.codepoint, unicode] = (glyph, width)
+            glyph, width = made
             if glyph is None:
                 continue
             force = bool(
