@@ -112,6 +112,10 @@ class _Shared:
     operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
     char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
+    # font objects as serialised, by their FontObjects' id() and first object number
+    written: dict[tuple[int, int], tuple[FontObjects, tuple[str, ...]]] = field(
+        default_factory=dict
+    )
     # each glyph (and its width) by HarfBuzz's glyph id and the characters of its cluster
     glyphs: dict[tuple[int, tuple[int, ...]], tuple[Glyph | None, int]] = field(
         default_factory=dict
@@ -186,6 +190,20 @@ class _Font(TTFFont):
     def base(self) -> int:
         """Names the glyphs this document started with (the same codes for the same base)."""
         return self._base
+
+    def written(self, made: FontObjects, first: int) -> tuple[str, ...] | None:
+        """The serialised objects of `made` numbered from `first` on, if an earlier document
+        wrote them so (FontOutputProducer)."""
+        found = self._common.written.get((id(made), first))
+        if found is None or found[0] is not made:
+            return None
+        return found[1]
+
+    def remember_written(self, made: FontObjects, first: int, texts: tuple[str, ...]) -> None:
+        written = self._common.written
+        if len(written) >= MAX_FONT_OBJECTS:
+            written.clear()
+        written[id(made), first] = (made, texts)
 
     def picked(self) -> tuple[Glyph | None, ...]:
         """The glyphs this document's subset map holds, in the order of their codes."""
@@ -622,7 +640,9 @@ class FontOutputProducer(OutputProducer):
     """fpdf2's PDF writer, preceded by `prepare_output`: `pdf.output(output_producer_class=...)`.
 
     It runs once fpdf2 has drawn everything, page-number substitutions included. The fonts'
-    objects are fpdf2's own, their contents taken from each font's memo (`_Font.objects`).
+    objects are fpdf2's own, their contents taken from each font's memo (`_Font.objects`);
+    once serialised, they are written as such in the next documents where they get the same
+    numbers (`_Font.written`: the same font objects, the same first object number).
     """
 
     def bufferize(self) -> bytearray:
@@ -644,34 +664,62 @@ class FontOutputProducer(OutputProducer):
             made = font.objects()
             if font.missing_glyphs:
                 log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
-            name = f"MPDFAA+{font.name}"
-            composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
-            self._add_pdf_obj(composite, "fonts")
-            objects[font.i] = composite
-            cid_font = PDFFont(
-                subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=made.widths
-            )
-            self._add_pdf_obj(cid_font, "fonts")
-            composite.descendant_fonts = PDFArray([cid_font])
-            to_unicode = _Compressed(made.to_unicode)
-            self._add_pdf_obj(to_unicode, "fonts")
-            composite.to_unicode = to_unicode
-            system_info = CIDSystemInfo()
-            self._add_pdf_obj(system_info, "fonts")
-            cid_font.c_i_d_system_info = system_info
-            descriptor = font.desc
-            descriptor.font_name = Name(name)
-            self._add_pdf_obj(descriptor, "fonts")
-            cid_font.font_descriptor = descriptor
-            cid_to_gid = _Compressed(made.cid_to_gid)
-            self._add_pdf_obj(cid_to_gid, "fonts")
-            cid_font.c_i_d_to_g_i_d_map = cid_to_gid
-            font_file = _Compressed(made.font_file, length1=made.font_length)
-            self._add_pdf_obj(font_file, "fonts")
-            descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+            written = font.written(made, self.obj_id + 1)
+            if written is not None and self.fpdf._security_handler is None:
+                for text in written:
+                    self._add_pdf_obj(_Written(text), "fonts")
+                objects[font.i] = self.pdf_objs[-len(written)]
+            else:
+                objects[font.i] = self._font_objects(font, made)
             font.subset.pick.cache_clear()
             font.subset.get_glyph.cache_clear()
         return objects
+
+    def _font_objects(self, font: _Font, made: FontObjects) -> PDFFont:
+        """fpdf2's objects of one font, their contents from its memo; their serialisation
+        remembered for the next document (`_Font.written`)."""
+        first = self.obj_id + 1
+        name = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        cid_font = PDFFont(
+            subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=made.widths
+        )
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+        to_unicode = _Compressed(made.to_unicode)
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = font.desc
+        descriptor.font_name = Name(name)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        cid_to_gid = _Compressed(made.cid_to_gid)
+        self._add_pdf_obj(cid_to_gid, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_to_gid
+        font_file = _Compressed(made.font_file, length1=made.font_length)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+        group = (composite, cid_font, to_unicode, system_info, descriptor, cid_to_gid, font_file)
+        if self.fpdf._security_handler is None:
+            font.remember_written(made, first, tuple(obj.serialize() for obj in group))
+        return composite
+
+
+class _Written(PDFObject):
+    """A font object as serialised for an earlier document, where it had the same number."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def serialize(
+        self, obj_dict: dict[str, object] | None = None, _security_handler: Any = None
+    ) -> str:
+        return self._text
 
 
 def _plain_truetype(font: object) -> TypeGuard[_Font]:
