@@ -112,6 +112,8 @@ class _Shared:
     operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
     char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
+    # texts laid out by gateway.pdf.layout: lines, operators, font ids (LaidOutPDF._laid_out)
+    layouts: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # font objects as serialised, by their FontObjects' id() and first object number
     written: dict[tuple[int, int], tuple[FontObjects, tuple[str, ...]]] = field(
         default_factory=dict
@@ -185,6 +187,11 @@ class _Font(TTFFont):
         """Whether this document's codes are those of every document starting with the same
         glyphs: it has drawn none besides them, and the memos are on."""
         return self._common.memo and len(self.subset) == self._base_size
+
+    @property
+    def layouts(self) -> dict[tuple[object, ...], Any]:
+        """gateway.pdf.layout's memo of laid-out texts, shared by every copy of this font."""
+        return self._common.layouts
 
     @property
     def base(self) -> int:

@@ -52,6 +52,9 @@ NOT_LTR: Final = frozenset(
 MOVES_X: Final = (XPos.RIGHT, XPos.LEFT, XPos.LMARGIN)  # where the certificate moves next
 MOVES_Y: Final = (YPos.TOP, YPos.NEXT)
 MAX_MEMO: Final = 20_000  # fragments memoised per document class (labels and usual values)
+# laid-out texts memoised per renderer (~1 KB each): ~60 labels and sentences per language and
+# ~20 values per certificate, so the labels are laid out again once in ~200 certificates
+MAX_LAID_OUT: Final = 4_000
 
 
 class _Unsupported(Exception):
@@ -76,8 +79,6 @@ _Fragment = tuple[int, int, str, TextDirection]
 _PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
 # each text's fragments, by text, font key, direction, style and fallback font keys
 _FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
-# each text's lines and operators (LaidOutPDF._laid_out), the font ids they draw with
-_LAID_OUT: dict[tuple[object, ...], tuple[tuple[_Line, ...], tuple[str, ...], tuple[int, ...]]] = {}
 
 
 def _first_over(
@@ -237,7 +238,8 @@ class LaidOutPDF(FallbackFontPDF):
 
         Memoised while every font of the document has drawn only the glyphs it started
         with (a prepared set: the same codes in every document starting with it), by all
-        they depend on: labels and sentences come back in every certificate."""
+        they depend on: labels and sentences come back in every certificate. The memo is
+        the fonts' (`ShapedFont.layouts`): it lives and dies with their glyph sets."""
         fragments = self._fragments(text, by_script=by_script)
         shaping = self.text_shaping or {}
         fonts = self._shaped_fonts()
@@ -247,7 +249,8 @@ class LaidOutPDF(FallbackFontPDF):
             tuple(sorted((shaping.get("features") or {}).items())),
             tuple(font.base for font in fonts),
         )  # fmt: skip
-        found = _LAID_OUT.get(key)
+        memo = fonts[0].layouts if fonts else {}
+        found = memo.get(key)
         if found is not None:
             lines, drawn, used = found
             for font_id in used:
@@ -262,10 +265,10 @@ class LaidOutPDF(FallbackFontPDF):
             lines = tuple(self._lines(text, room, align))
             drawn = tuple(self._drawn(line, self._word_spacing(line, width, pad)) for line in lines)
         if all(font.stable() for font in fonts):
-            if len(_LAID_OUT) >= MAX_MEMO:
-                _LAID_OUT.clear()
+            if len(memo) >= MAX_LAID_OUT:
+                memo.clear()
             ids = {self.fonts[piece[1]].i for line in lines for piece in line.pieces}
-            _LAID_OUT[key] = (lines, drawn, tuple(sorted(ids)))
+            memo[key] = (lines, drawn, tuple(sorted(ids)))
         return lines, drawn
 
     def _shaped_fonts(self) -> tuple[ShapedFont, ...]:

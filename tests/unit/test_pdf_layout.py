@@ -17,7 +17,6 @@ import pytest
 
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
-from gateway.pdf import layout
 from gateway.pdf.fonts import FallbackFontPDF
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.render import CertificateRenderer, new_document, verify_url
@@ -128,7 +127,6 @@ def test_remembered_texts_follow_the_language_the_proof_type_and_the_glyphs_draw
     and proof type, values that read as another row's label or title (in another font, size
     or width), and labels drawn after a rarer glyph changed the document's fonts, each page
     still places its words where fpdf2 does."""
-    layout._LAID_OUT.clear()
     base = proof_record(EvidenceType.SubmissionAcceptance)
     steps: list[tuple[str, EvidenceRecord]] = [
         ("fr", base),

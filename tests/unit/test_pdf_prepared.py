@@ -19,7 +19,7 @@ import pytest
 
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf.render import CertificateRenderer
-from tests.support.proofs import ORDER, proof_record, render
+from tests.support.proofs import ORDER, long_attachments, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")
 
@@ -146,3 +146,21 @@ def test_a_usual_certificate_draws_only_its_languages_prepared_glyphs(
     drawn = font_objects(pdf)
     assert drawn
     assert {name: expected[name] for name in drawn} == drawn
+
+
+def test_a_certificate_is_the_same_whatever_its_process_rendered_before(
+    prepared: CertificateRenderer,
+) -> None:
+    """The memos (laid-out texts, operators, glyphs, font objects and their serialisation, the
+    QR code's template) change no byte: each certificate of a sequence switching language,
+    proof type, page count and rarer glyphs is the very one a renderer starting afresh makes."""
+    base = proof_record(EvidenceType.SubmissionAcceptance)
+    render(prepared, replace(base, attachments=long_attachments(30)), "fr")
+    steps = [
+        ("ar", replace(base, attachments=long_attachments(12))),
+        ("fr", named(base, "Ωμέγα Жуков", "Relance")),
+        ("en", replace(base, event=EvidenceType.ConsignmentRejection)),
+        ("fr", base),
+    ]
+    for lang, record in steps:
+        assert render(prepared, record, lang) == render(CertificateRenderer(), record, lang)
