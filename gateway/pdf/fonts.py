@@ -319,15 +319,14 @@ class _Font(TTFFont):
             return placed[key]
         if len(placed) >= MAX_SHAPES:
             placed.clear()
-        run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
-        _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
+        run, total = self._shaped(text, font_size_pt, text_shaping_params)
         # a glyph fpdf2 leaves out (none in the font: a tab, say) but HarfBuzz advances: fpdf2
         # places what follows it partly with, partly without its advance; only it does so
-        skipped = sum(p.x_advance for p in positions or ()) != sum(r[1] for r in run)
+        skipped = total != sum(r[1] for r in run)
         scale = self.scale
         made = (
             None
-            if skipped or any(y_adv for _, _, y_adv, _, _, _ in run)
+            if skipped or any(r[2] for r in run)
             else tuple(
                 (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
                 for glyph, x_adv, _, x_off, y_off, _ in run
@@ -431,13 +430,20 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> Iterator[_Placed]:
         """fpdf2 2.8.9's TTFFont.shape_text, without picking the glyphs' codes."""
+        return iter(self._shaped(text, font_size_pt, text_shaping_params)[0])
+
+    def _shaped(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[list[_Placed], int]:
+        """`_shape_run`'s glyphs, and the advance of every glyph HarfBuzz gave (those left
+        out included)."""
         glyph_infos, glyph_positions = self.perform_harfbuzz_shaping(
             text, font_size_pt, text_shaping_params
         )
-        clusters = sorted(int(info.cluster) for info in glyph_infos)
-        if clusters == list(range(len(text))):  # one glyph per character (most Latin text)
-            by_cluster = {i: [i] for i in clusters}
-        else:
+        ids = [(int(info.codepoint), int(info.cluster)) for info in glyph_infos]
+        clusters = sorted(cluster for _, cluster in ids)
+        by_cluster: dict[int, list[int]] | None = None
+        if clusters != list(range(len(text))):  # else one glyph per character (most Latin)
             by_cluster = {}
             for i in range(len(text)):
                 at = bisect_left(clusters, i)
@@ -450,35 +456,36 @@ class _Font(TTFFont):
                 by_cluster.setdefault(cluster, []).append(i)
         hmtx = self.ttfont["hmtx"].metrics
         known = self._common.glyphs
-        for info, position in zip(glyph_infos, glyph_positions, strict=False):
-            unicode = tuple(ord(text[i]) for i in by_cluster.pop(info.cluster, ()))
-            made = known.get((info.codepoint, unicode))
+        run: list[_Placed] = []
+        total = 0
+        for (codepoint, cluster), position in zip(ids, glyph_positions, strict=False):
+            if by_cluster is None:
+                unicode: tuple[int, ...] = (ord(text[cluster]),)
+            else:
+                unicode = tuple(ord(text[i]) for i in by_cluster.pop(cluster, ()))
+            made = known.get((codepoint, unicode))
             if made is None:
-                name = self.ttfont.getGlyphName(info.codepoint)
+                name = self.ttfont.getGlyphName(codepoint)
                 width = round(self.scale * hmtx[name][0])
                 glyph = self.subset.get_glyph(
-                    glyph=info.codepoint, unicode=unicode, glyph_name=name, glyph_width=width
+                    glyph=codepoint, unicode=unicode, glyph_name=name, glyph_width=width
                 )
                 if len(known) >= MAX_WIDTHS:
                     known.clear()
-                made = known[info.codepoint, unicode] = (glyph, width)
+                made = known[codepoint, unicode] = (glyph, width)
+            x_advance = position.x_advance
+            total += x_advance
             glyph, width = made
             if glyph is None:
                 continue
-            force = bool(
-                width != position.x_advance
-                or position.x_offset != 0
-                or position.y_offset != 0
-                or position.y_advance != 0
-            )
-            yield (
-                glyph,
-                position.x_advance,
+            y_advance, x_offset, y_offset = (
                 position.y_advance,
                 position.x_offset,
                 position.y_offset,
-                force,
             )
+            force = bool(width != x_advance or x_offset or y_offset or y_advance)
+            run.append((glyph, x_advance, y_advance, x_offset, y_offset, force))
+        return run, total
 
     def shaped_text_width(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
