@@ -18,7 +18,10 @@ either direction:
   in fpdf2's visual order (right-to-left runs reversed on an Arabic page), each as TJ arrays
   that place the glyphs at HarfBuzz's advances and offsets, word spacing added after each
   space when justified (`ShapedFont.text_operators`, memoised while a document draws only its
-  prepared glyphs). fpdf2's account of the page's font and colour is left as it was.
+  prepared glyphs). fpdf2's account of the page's font and colour is left as it was;
+- a text's lines and operators are memoised whole, by all they depend on, while the document
+  draws only its prepared glyphs (`LaidOutPDF._laid_out`): labels and sentences come back in
+  every certificate, only the values are laid out anew.
 
 Anything else (the total-pages alias, a glyph that moves the pen vertically or that fpdf2
 leaves out with an advance, markdown, links, borders, character spacing) is drawn by fpdf2
