@@ -448,14 +448,14 @@ class _Page:
         size = len(rows)
         module = QR_SIZE / size
         pdf.set_fill_color(0, 0, 0)
-        runs = []  # one rectangle per run of dark modules in a row, all filled at once
-        k, height = pdf.k, -module * pdf.k
-        for row, bits in enumerate(rows):
-            top = (pdf.h - y - row * module) * k
-            for run in _DARK_RUN.finditer(f"{bits:0{size}b}"):
-                start, end = run.span()
-                left, width = (x + start * module) * k, (end - start) * module * k
-                runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
+        # one rectangle per run of dark modules in a row, all filled at once; its numbers
+        # written once for each column, row and run length (the code is always in one place)
+        lefts, tops, widths = _qr_numbers(x, y, module, size, pdf.h, pdf.k)
+        runs = [
+            f"{lefts[start]} {tops[row]} {widths[end - start]} re"
+            for row, bits in enumerate(rows)
+            for start, end in (run.span() for run in _DARK_RUN.finditer(f"{bits:0{size}b}"))
+        ]
         pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
@@ -624,6 +624,19 @@ class _Page:
                 text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
                 align="C",
             )
+
+
+@functools.lru_cache(maxsize=16)
+def _qr_numbers(
+    x: float, y: float, module: float, size: int, page_height: float, k: float
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The QR code's rectangles' left edges by column, tops by row, and widths and height by
+    run length, as the page writes them (points, two decimals)."""
+    height = -module * k
+    lefts = tuple(f"{(x + start * module) * k:.2f}" for start in range(size))
+    tops = tuple(f"{(page_height - y - row * module) * k:.2f}" for row in range(size))
+    widths = tuple(f"{length * module * k:.2f} {height:.2f}" for length in range(size + 1))
+    return lefts, tops, widths
 
 
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:
