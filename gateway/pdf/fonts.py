@@ -112,6 +112,10 @@ class _Shared:
     operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
     char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
+    # each base's subset map state (glyph codes, next code, reserved codes), by its id()
+    subsets: dict[int, tuple[Sequence[Glyph | None], tuple[dict[Any, int], int, list[int]]]] = (
+        field(default_factory=dict)
+    )
     # texts laid out by gateway.pdf.layout: lines, operators, font ids (LaidOutPDF._laid_out)
     layouts: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # font objects as serialised, by their FontObjects' id() and first object number
@@ -175,13 +179,31 @@ class _Font(TTFFont):
         clone.glyph_ids = {}
         clone.missing_glyphs = []
         clone.biggest_size_pt = 0
-        clone.subset = SubsetMap(clone)
-        for glyph in base:
-            clone.subset.pick_glyph(glyph)
+        clone.subset = self._subset_from(clone, base)
         clone._base = id(base)
         clone._base_size = len(clone.subset)
         self._common.bases.setdefault(id(base), base)  # kept: its id() names its codes
         return clone
+
+    def _subset_from(self, clone: _Font, base: Sequence[Glyph | None]) -> SubsetMap:
+        """A subset map for `clone` holding `base`'s glyphs in that order: picked once per
+        base, then copied (fpdf2 2.8.9's SubsetMap: its glyph codes, next code and reserved
+        codes)."""
+        made = self._common.subsets.get(id(base))
+        if made is None or not self._common.memo:
+            subset = SubsetMap(clone)
+            for glyph in base:
+                subset.pick_glyph(glyph)
+            state = (dict(subset._char_id_per_glyph), subset._next, list(subset._reserved))
+            self._common.subsets[id(base)] = (base, state)
+            return subset
+        codes, next_code, reserved = made[1]
+        subset = SubsetMap.__new__(SubsetMap)
+        subset.font = clone
+        subset._char_id_per_glyph = dict(codes)
+        subset._next = next_code
+        subset._reserved = list(reserved)
+        return subset
 
     def stable(self) -> bool:
         """Whether this document's codes are those of every document starting with the same
