@@ -112,6 +112,20 @@ class _Shared:
     operators: dict[tuple[object, ...], tuple[str, float, bool]] = field(default_factory=dict)
     char_widths: dict[tuple[object, ...], dict[str, float]] = field(default_factory=dict)
     bases: dict[int, Sequence[Glyph | None]] = field(default_factory=dict)
+    # each base's subset map state (glyph codes, next code, reserved codes), by its id()
+    subsets: dict[int, tuple[Sequence[Glyph | None], tuple[dict[Any, int], int, list[int]]]] = (
+        field(default_factory=dict)
+    )
+    # texts laid out by gateway.pdf.layout: lines, operators, font ids (LaidOutPDF._laid_out)
+    layouts: dict[tuple[object, ...], Any] = field(default_factory=dict)
+    # font objects as serialised, by their FontObjects' id() and first object number
+    written: dict[tuple[int, int], tuple[FontObjects, tuple[str, ...]]] = field(
+        default_factory=dict
+    )
+    # each glyph (and its width) by HarfBuzz's glyph id and the characters of its cluster
+    glyphs: dict[tuple[int, tuple[int, ...]], tuple[Glyph | None, int]] = field(
+        default_factory=dict
+    )
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -165,13 +179,60 @@ class _Font(TTFFont):
         clone.glyph_ids = {}
         clone.missing_glyphs = []
         clone.biggest_size_pt = 0
-        clone.subset = SubsetMap(clone)
-        for glyph in base:
-            clone.subset.pick_glyph(glyph)
+        clone.subset = self._subset_from(clone, base)
         clone._base = id(base)
         clone._base_size = len(clone.subset)
         self._common.bases.setdefault(id(base), base)  # kept: its id() names its codes
         return clone
+
+    def _subset_from(self, clone: _Font, base: Sequence[Glyph | None]) -> SubsetMap:
+        """A subset map for `clone` holding `base`'s glyphs in that order: picked once per
+        base, then copied (fpdf2 2.8.9's SubsetMap: its glyph codes, next code and reserved
+        codes)."""
+        made = self._common.subsets.get(id(base))
+        if made is None or not self._common.memo:
+            subset = SubsetMap(clone)
+            for glyph in base:
+                subset.pick_glyph(glyph)
+            state = (dict(subset._char_id_per_glyph), subset._next, list(subset._reserved))
+            self._common.subsets[id(base)] = (base, state)
+            return subset
+        codes, next_code, reserved = made[1]
+        subset = SubsetMap.__new__(SubsetMap)
+        subset.font = clone
+        subset._char_id_per_glyph = dict(codes)
+        subset._next = next_code
+        subset._reserved = list(reserved)
+        return subset
+
+    def stable(self) -> bool:
+        """Whether this document's codes are those of every document starting with the same
+        glyphs: it has drawn none besides them, and the memos are on."""
+        return self._common.memo and len(self.subset) == self._base_size
+
+    @property
+    def layouts(self) -> dict[tuple[object, ...], Any]:
+        """gateway.pdf.layout's memo of laid-out texts, shared by every copy of this font."""
+        return self._common.layouts
+
+    @property
+    def base(self) -> int:
+        """Names the glyphs this document started with (the same codes for the same base)."""
+        return self._base
+
+    def written(self, made: FontObjects, first: int) -> tuple[str, ...] | None:
+        """The serialised objects of `made` numbered from `first` on, if an earlier document
+        wrote them so (FontOutputProducer)."""
+        found = self._common.written.get((id(made), first))
+        if found is None or found[0] is not made:
+            return None
+        return found[1]
+
+    def remember_written(self, made: FontObjects, first: int, texts: tuple[str, ...]) -> None:
+        written = self._common.written
+        if len(written) >= MAX_FONT_OBJECTS:
+            written.clear()
+        written[id(made), first] = (made, texts)
 
     def picked(self) -> tuple[Glyph | None, ...]:
         """The glyphs this document's subset map holds, in the order of their codes."""
@@ -280,15 +341,14 @@ class _Font(TTFFont):
             return placed[key]
         if len(placed) >= MAX_SHAPES:
             placed.clear()
-        run = tuple(self._shape_run(text, font_size_pt, text_shaping_params))
-        _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, text_shaping_params)
+        run, total = self._shaped(text, font_size_pt, text_shaping_params)
         # a glyph fpdf2 leaves out (none in the font: a tab, say) but HarfBuzz advances: fpdf2
         # places what follows it partly with, partly without its advance; only it does so
-        skipped = sum(p.x_advance for p in positions or ()) != sum(r[1] for r in run)
+        skipped = total != sum(r[1] for r in run)
         scale = self.scale
         made = (
             None
-            if skipped or any(y_adv for _, _, y_adv, _, _, _ in run)
+            if skipped or any(r[2] for r in run)
             else tuple(
                 (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
                 for glyph, x_adv, _, x_off, y_off, _ in run
@@ -392,47 +452,62 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
     ) -> Iterator[_Placed]:
         """fpdf2 2.8.9's TTFFont.shape_text, without picking the glyphs' codes."""
+        return iter(self._shaped(text, font_size_pt, text_shaping_params)[0])
+
+    def _shaped(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[list[_Placed], int]:
+        """`_shape_run`'s glyphs, and the advance of every glyph HarfBuzz gave (those left
+        out included)."""
         glyph_infos, glyph_positions = self.perform_harfbuzz_shaping(
             text, font_size_pt, text_shaping_params
         )
-        clusters = sorted(int(info.cluster) for info in glyph_infos)
-        by_cluster: dict[int, list[int]] = {}
-        for i in range(len(text)):
-            at = bisect_left(clusters, i)
-            if at == 0:
-                cluster = clusters[0]
-            elif at == len(clusters) or clusters[at] != i:
-                cluster = clusters[at - 1]
-            else:
-                cluster = clusters[at]
-            by_cluster.setdefault(cluster, []).append(i)
+        ids = [(int(info.codepoint), int(info.cluster)) for info in glyph_infos]
+        clusters = sorted(cluster for _, cluster in ids)
+        by_cluster: dict[int, list[int]] | None = None
+        if clusters != list(range(len(text))):  # else one glyph per character (most Latin)
+            by_cluster = {}
+            for i in range(len(text)):
+                at = bisect_left(clusters, i)
+                if at == 0:
+                    cluster = clusters[0]
+                elif at == len(clusters) or clusters[at] != i:
+                    cluster = clusters[at - 1]
+                else:
+                    cluster = clusters[at]
+                by_cluster.setdefault(cluster, []).append(i)
         hmtx = self.ttfont["hmtx"].metrics
-        for info, position in zip(glyph_infos, glyph_positions, strict=False):
-            indices = by_cluster.pop(info.cluster, [])
-            name = self.ttfont.getGlyphName(info.codepoint)
-            width = round(self.scale * hmtx[name][0])
-            glyph = self.subset.get_glyph(
-                glyph=info.codepoint,
-                unicode=tuple(ord(text[i]) for i in indices),
-                glyph_name=name,
-                glyph_width=width,
-            )
+        known = self._common.glyphs
+        run: list[_Placed] = []
+        total = 0
+        for (codepoint, cluster), position in zip(ids, glyph_positions, strict=False):
+            if by_cluster is None:
+                unicode: tuple[int, ...] = (ord(text[cluster]),)
+            else:
+                unicode = tuple(ord(text[i]) for i in by_cluster.pop(cluster, ()))
+            made = known.get((codepoint, unicode))
+            if made is None:
+                name = self.ttfont.getGlyphName(codepoint)
+                width = round(self.scale * hmtx[name][0])
+                glyph = self.subset.get_glyph(
+                    glyph=codepoint, unicode=unicode, glyph_name=name, glyph_width=width
+                )
+                if len(known) >= MAX_WIDTHS:
+                    known.clear()
+                made = known[codepoint, unicode] = (glyph, width)
+            x_advance = position.x_advance
+            total += x_advance
+            glyph, width = made
             if glyph is None:
                 continue
-            force = bool(
-                width != position.x_advance
-                or position.x_offset != 0
-                or position.y_offset != 0
-                or position.y_advance != 0
-            )
-            yield (
-                glyph,
-                position.x_advance,
+            y_advance, x_offset, y_offset = (
                 position.y_advance,
                 position.x_offset,
                 position.y_offset,
-                force,
             )
+            force = bool(width != x_advance or x_offset or y_offset or y_advance)
+            run.append((glyph, x_advance, y_advance, x_offset, y_offset, force))
+        return run, total
 
     def shaped_text_width(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
@@ -601,7 +676,9 @@ class FontOutputProducer(OutputProducer):
     """fpdf2's PDF writer, preceded by `prepare_output`: `pdf.output(output_producer_class=...)`.
 
     It runs once fpdf2 has drawn everything, page-number substitutions included. The fonts'
-    objects are fpdf2's own, their contents taken from each font's memo (`_Font.objects`).
+    objects are fpdf2's own, their contents taken from each font's memo (`_Font.objects`);
+    once serialised, they are written as such in the next documents where they get the same
+    numbers (`_Font.written`: the same font objects, the same first object number).
     """
 
     def bufferize(self) -> bytearray:
@@ -623,34 +700,62 @@ class FontOutputProducer(OutputProducer):
             made = font.objects()
             if font.missing_glyphs:
                 log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
-            name = f"MPDFAA+{font.name}"
-            composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
-            self._add_pdf_obj(composite, "fonts")
-            objects[font.i] = composite
-            cid_font = PDFFont(
-                subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=made.widths
-            )
-            self._add_pdf_obj(cid_font, "fonts")
-            composite.descendant_fonts = PDFArray([cid_font])
-            to_unicode = _Compressed(made.to_unicode)
-            self._add_pdf_obj(to_unicode, "fonts")
-            composite.to_unicode = to_unicode
-            system_info = CIDSystemInfo()
-            self._add_pdf_obj(system_info, "fonts")
-            cid_font.c_i_d_system_info = system_info
-            descriptor = font.desc
-            descriptor.font_name = Name(name)
-            self._add_pdf_obj(descriptor, "fonts")
-            cid_font.font_descriptor = descriptor
-            cid_to_gid = _Compressed(made.cid_to_gid)
-            self._add_pdf_obj(cid_to_gid, "fonts")
-            cid_font.c_i_d_to_g_i_d_map = cid_to_gid
-            font_file = _Compressed(made.font_file, length1=made.font_length)
-            self._add_pdf_obj(font_file, "fonts")
-            descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+            written = font.written(made, self.obj_id + 1)
+            if written is not None and self.fpdf._security_handler is None:
+                for text in written:
+                    self._add_pdf_obj(_Written(text), "fonts")
+                objects[font.i] = self.pdf_objs[-len(written)]
+            else:
+                objects[font.i] = self._font_objects(font, made)
             font.subset.pick.cache_clear()
             font.subset.get_glyph.cache_clear()
         return objects
+
+    def _font_objects(self, font: _Font, made: FontObjects) -> PDFFont:
+        """fpdf2's objects of one font, their contents from its memo; their serialisation
+        remembered for the next document (`_Font.written`)."""
+        first = self.obj_id + 1
+        name = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        cid_font = PDFFont(
+            subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=made.widths
+        )
+        self._add_pdf_obj(cid_font, "fonts")
+        composite.descendant_fonts = PDFArray([cid_font])
+        to_unicode = _Compressed(made.to_unicode)
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        cid_font.c_i_d_system_info = system_info
+        descriptor = font.desc
+        descriptor.font_name = Name(name)
+        self._add_pdf_obj(descriptor, "fonts")
+        cid_font.font_descriptor = descriptor
+        cid_to_gid = _Compressed(made.cid_to_gid)
+        self._add_pdf_obj(cid_to_gid, "fonts")
+        cid_font.c_i_d_to_g_i_d_map = cid_to_gid
+        font_file = _Compressed(made.font_file, length1=made.font_length)
+        self._add_pdf_obj(font_file, "fonts")
+        descriptor.font_file2 = font_file  # type: ignore[attr-defined]
+        group = (composite, cid_font, to_unicode, system_info, descriptor, cid_to_gid, font_file)
+        if self.fpdf._security_handler is None:
+            font.remember_written(made, first, tuple(obj.serialize() for obj in group))
+        return composite
+
+
+class _Written(PDFObject):
+    """A font object as serialised for an earlier document, where it had the same number."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def serialize(
+        self, obj_dict: dict[str, object] | None = None, _security_handler: Any = None
+    ) -> str:
+        return self._text
 
 
 def _plain_truetype(font: object) -> TypeGuard[_Font]:

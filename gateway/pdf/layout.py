@@ -18,7 +18,10 @@ either direction:
   in fpdf2's visual order (right-to-left runs reversed on an Arabic page), each as TJ arrays
   that place the glyphs at HarfBuzz's advances and offsets, word spacing added after each
   space when justified (`ShapedFont.text_operators`, memoised while a document draws only its
-  prepared glyphs). fpdf2's account of the page's font and colour is left as it was.
+  prepared glyphs). fpdf2's account of the page's font and colour is left as it was;
+- a text's lines and operators are memoised whole, by all they depend on, while the document
+  draws only its prepared glyphs (`LaidOutPDF._laid_out`): labels and sentences come back in
+  every certificate, only the values are laid out anew.
 
 Anything else (the total-pages alias, a glyph that moves the pen vertically or that fpdf2
 leaves out with an advance, markdown, links, borders, character spacing) is drawn by fpdf2
@@ -52,6 +55,9 @@ NOT_LTR: Final = frozenset(
 MOVES_X: Final = (XPos.RIGHT, XPos.LEFT, XPos.LMARGIN)  # where the certificate moves next
 MOVES_Y: Final = (YPos.TOP, YPos.NEXT)
 MAX_MEMO: Final = 20_000  # fragments memoised per document class (labels and usual values)
+# laid-out texts memoised per renderer (~1 KB each): ~60 labels and sentences per language and
+# ~20 values per certificate, so the labels are laid out again once in ~200 certificates
+MAX_LAID_OUT: Final = 4_000
 
 
 class _Unsupported(Exception):
@@ -148,9 +154,7 @@ class LaidOutPDF(FallbackFontPDF):
             if w is None or h is None or not plain:
                 raise _Unsupported
             if text:
-                fragments = self._fragments(text, by_script=True)
-                line = self._line(text, fragments, 0, len(text), align, trailing_nl=False)
-                drawn = self._drawn(line, word_spacing=0.0)
+                (line,), (drawn,) = self._laid_out(text, None, align, (), by_script=True)
             else:  # a fill or just a move
                 line, drawn = _Line((), 0.0, 0, align, trailing_nl=False), ""
         except _Unsupported:
@@ -208,10 +212,10 @@ class LaidOutPDF(FallbackFontPDF):
                 raise _Unsupported
             width = w - pad.right - pad.left
             room = width - self.c_margin * ((not pad.left) + (not pad.right))
-            lines = self._lines(text, room, align)
             if dry_run:
-                return ["".join(piece for piece, *_ in line.pieces) for line in lines]
-            drawn = [self._drawn(line, self._word_spacing(line, width, pad)) for line in lines]
+                measured = self._lines(text, room, align)
+                return ["".join(piece for piece, *_ in line.pieces) for line in measured]
+            lines, drawn = self._laid_out(text, room, align, (width, pad.left, pad.right))
         except _Unsupported:
             return super().multi_cell(
                 w, h, text, border, align, fill, split_only, link, ln, max_line_height,
@@ -222,6 +226,61 @@ class LaidOutPDF(FallbackFontPDF):
         )
 
     # laying out ------------------------------------------------------------------------
+
+    def _laid_out(
+        self,
+        text: str,
+        room: float | None,
+        align: Align,
+        box: tuple[float, ...],
+        *,
+        by_script: bool = False,
+    ) -> tuple[tuple[_Line, ...], tuple[str, ...]]:
+        """The lines of `text` in `room` mm (None: one line, a cell's) and their operators,
+        justified in a box of `box` (width, left and right padding).
+
+        Memoised while every font of the document has drawn only the glyphs it started
+        with (a prepared set: the same codes in every document starting with it), by all
+        they depend on: labels and sentences come back in every certificate. The memo is
+        the fonts' (`ShapedFont.layouts`): it lives and dies with their glyph sets."""
+        fragments = self._fragments(text, by_script=by_script)
+        shaping = self.text_shaping or {}
+        fonts = self._shaped_fonts()
+        key = (
+            text, room, align, box, by_script, fragments, self.font_size_pt, self.c_margin,
+            shaping.get("direction"), shaping.get("script"), shaping.get("language"),
+            tuple(sorted((shaping.get("features") or {}).items())),
+            tuple(font.base for font in fonts),
+        )  # fmt: skip
+        memo = fonts[0].layouts if fonts else {}
+        found = memo.get(key)
+        if found is not None:
+            lines, drawn, used = found
+            for font_id in used:
+                self._resource_catalog.add(PDFResourceType.FONT, font_id, self.page)
+            return lines, drawn
+        if room is None:
+            lines = (self._line(text, fragments, 0, len(text), align, trailing_nl=False),)
+            drawn = (self._drawn(lines[0], word_spacing=0.0),)
+        else:
+            width, left, right = box
+            pad = Padding(left=left, right=right)
+            lines = tuple(self._lines(text, room, align))
+            drawn = tuple(self._drawn(line, self._word_spacing(line, width, pad)) for line in lines)
+        if all(font.stable() for font in fonts):
+            if len(memo) >= MAX_LAID_OUT:
+                memo.clear()
+            ids = {self.fonts[piece[1]].i for line in lines for piece in line.pieces}
+            memo[key] = (lines, drawn, tuple(sorted(ids)))
+        return lines, drawn
+
+    def _shaped_fonts(self) -> tuple[ShapedFont, ...]:
+        """The document's fonts (fixed once it draws: gateway.pdf.render.new_document)."""
+        fonts = self.__dict__.get("_shaped")
+        if fonts is None:
+            fonts = tuple(font for font in self.fonts.values() if isinstance(font, ShapedFont))
+            self.__dict__["_shaped"] = fonts
+        return fonts
 
     def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
         """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
@@ -510,8 +569,8 @@ class LaidOutPDF(FallbackFontPDF):
 
     def _put_lines(
         self,
-        lines: list[_Line],
-        drawn: list[str],
+        lines: Sequence[_Line],
+        drawn: Sequence[str],
         width: float,
         h: float,
         fill: bool,

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
-import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
@@ -38,6 +37,7 @@ from gateway.pdf.fonts import (
 )
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
+from gateway.pdf.qr import qr_rows
 from gateway.pdf.text import (
     event_reason,
     isolate,
@@ -67,6 +67,7 @@ NUMBER_WIDTH: Final = 7.0
 SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
+_DARK_RUN: Final = re.compile("1+")
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 # the characters of most names, addresses and subjects in French, English and Arabic
 # certificates: printable ASCII, Latin-1, œ Œ Ÿ and the usual punctuation (prepared_glyphs)
@@ -86,7 +87,10 @@ ARABIC_REPERTOIRE: Final = (
     ),
     "\u0644\u0627 \u0640\u0644\u0627 \u0644\u0623 \u0644\u0625 \u0644\u0622",
     "\u0627\u0644\u0644\u0647 \u0644\u0644\u0647",
-    "\u2066\u2069",  # the isolates around values in Arabic sentences (gateway.pdf.text.isolate)
+    # the isolates around values in Arabic sentences (gateway.pdf.text.isolate), as drawn
+    # there: each at the edge of an Arabic fragment, the value in the fallback font (alone,
+    # "\u2066\u2069" draws neither, and every Arabic certificate then added both glyphs)
+    "\u0628 \u2066a\u2069 \u0628 \u20661\u2069",
     "".join(map(chr, range(0x660, 0x66A))) + " \u060c \u061b \u061f",
 )
 
@@ -155,12 +159,20 @@ class CertificateRenderer:
     def render(self, facts: CertificateFacts) -> bytes:
         lang = i18n.or_default(facts.language)
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            if lang not in self._glyphs:
-                self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
-            fonts = self._fonts.for_document(self._glyphs[lang])
+            fonts = self._document_fonts(lang)
             page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._laid_out)
             page.pdf.memo = self._prepared
             return page.build()
+
+    def prepared_fonts(self, lang: str) -> dict[str, Any]:
+        """The fonts a document in `lang` starts with: its prepared glyphs and nothing else."""
+        with self._lock:
+            return self._document_fonts(lang)
+
+    def _document_fonts(self, lang: str) -> dict[str, Any]:
+        if lang not in self._glyphs:
+            self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
+        return self._fonts.for_document(self._glyphs[lang])
 
 
 def new_document(fonts: dict[str, Any], lang: str, *, laid_out: bool = False) -> FallbackFontPDF:
@@ -432,20 +444,18 @@ class _Page:
 
     def _qr(self, x: float, y: float) -> None:
         pdf = self.pdf
-        matrix = qr_matrix(self.facts.verify_url, remember=self.laid_out)
-        module = QR_SIZE / len(matrix)
+        rows = qr_rows(self.facts.verify_url, remember=self.laid_out)
+        size = len(rows)
+        module = QR_SIZE / size
         pdf.set_fill_color(0, 0, 0)
-        runs = []  # one rectangle per run of dark modules in a row, all filled at once
-        for row, cells in enumerate(matrix):
-            start = None
-            for col, dark in enumerate([*cells, 0]):
-                if dark and start is None:
-                    start = col
-                elif not dark and start is not None:
-                    left, top = (x + start * module) * pdf.k, (pdf.h - y - row * module) * pdf.k
-                    width, height = (col - start) * module * pdf.k, -module * pdf.k
-                    runs.append(f"{left:.2f} {top:.2f} {width:.2f} {height:.2f} re")
-                    start = None
+        # one rectangle per run of dark modules in a row, all filled at once; its numbers
+        # written once for each column, row and run length (the code is always in one place)
+        lefts, tops, widths = _qr_numbers(x, y, module, size, pdf.h, pdf.k)
+        runs = [
+            f"{lefts[start]} {tops[row]} {widths[end - start]} re"
+            for row, bits in enumerate(rows)
+            for start, end in (run.span() for run in _DARK_RUN.finditer(f"{bits:0{size}b}"))
+        ]
         pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
@@ -616,23 +626,17 @@ class _Page:
             )
 
 
-# the data mask segno chose for the first URL of each length (ISO/IEC 18004 §7.8), by length
-_MASKS: dict[int, int] = {}
-
-
-def qr_matrix(url: str, *, remember: bool = True) -> tuple[tuple[int, ...], ...]:
-    """The QR code of `url` (error correction M, as before), its modules row by row.
-
-    Choosing the data mask is most of segno's work (it scores all eight); any mask decodes the
-    same, so the one chosen for the first URL of a length serves every URL of that length (the
-    verification URLs differ only by their evidence id). `remember=False`: segno chooses
-    afresh, as before (bench.pdf's --before).
-    """
-    mask = _MASKS.get(len(url)) if remember else None
-    code = segno.make(url, error="m", micro=False, mask=mask)
-    if mask is None:
-        _MASKS[len(url)] = code.mask
-    return tuple(tuple(row) for row in code.matrix)
+@functools.lru_cache(maxsize=16)
+def _qr_numbers(
+    x: float, y: float, module: float, size: int, page_height: float, k: float
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The QR code's rectangles' left edges by column, tops by row, and widths and height by
+    run length, as the page writes them (points, two decimals)."""
+    height = -module * k
+    lefts = tuple(f"{(x + start * module) * k:.2f}" for start in range(size))
+    tops = tuple(f"{(page_height - y - row * module) * k:.2f}" for row in range(size))
+    widths = tuple(f"{length * module * k:.2f} {height:.2f}" for length in range(size + 1))
+    return lefts, tops, widths
 
 
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.fonts import FallbackFontPDF
 from gateway.pdf.layout import LaidOutPDF
@@ -117,6 +118,33 @@ def test_unusual_values_are_placed_where_fpdf2_places_them(
         **UNUSUAL[case],  # type: ignore[arg-type]
     )
     assert_same_places(tmp_path, render(laid_out, record, lang), render(reference, record, lang))
+
+
+def test_remembered_texts_follow_the_language_the_proof_type_and_the_glyphs_drawn(
+    tmp_path: Path, laid_out: CertificateRenderer, reference: CertificateRenderer
+) -> None:
+    """Texts laid out once are drawn from a memo in the next certificates: switching language
+    and proof type, values that read as another row's label or title (in another font, size
+    or width), and labels drawn after a rarer glyph changed the document's fonts, each page
+    still places its words where fpdf2 does."""
+    base = proof_record(EvidenceType.SubmissionAcceptance)
+    steps: list[tuple[str, EvidenceRecord]] = [
+        ("fr", base),
+        ("ar", base),
+        ("en", replace(base, event=EvidenceType.ConsignmentRejection)),
+        ("fr", replace(base, sender_name=i18n.gettext("fr", "pdf.subject"))),
+        ("fr", replace(base, subject=i18n.evidence_title("fr", base.event))),
+        ("en", replace(base, subject=i18n.gettext("fr", "pdf.recipient"))),
+        ("fr", replace(base, sender_name="Ωμέγα Жуков", subject=i18n.gettext("fr", "pdf.sender"))),
+        ("fr", replace(base, sender_name="Łódź", subject="Жуков Ωμέγα")),  # other codes
+        ("fr", replace(base, sender_name="Ćma", subject="Жуков Ωμέγα")),
+        ("ar", replace(base, subject=i18n.gettext("ar", "pdf.sender"))),
+        ("fr", base),
+    ]
+    for lang, record in steps:
+        assert_same_places(
+            tmp_path, render(laid_out, record, lang), render(reference, record, lang)
+        )
 
 
 TEXTS = (

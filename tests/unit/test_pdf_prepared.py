@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf.render import CertificateRenderer
-from tests.support.proofs import ORDER, proof_record, render
+from tests.support.proofs import ORDER, long_attachments, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")
 
@@ -107,3 +108,59 @@ def test_a_rarer_glyph_is_drawn_and_its_font_made_for_it(
     assert font_programs(pdf) != font_programs(usual)
     again = render(prepared, named(record, "Anne Petit", "Relance"), "fr")
     assert font_programs(again) == font_programs(usual)
+
+
+def font_objects(pdf: bytes) -> dict[str, tuple[bytes, bytes, bytes]]:
+    """Each page font's program, CIDToGIDMap and ToUnicode CMap, by its base font name."""
+    document = pikepdf.open(io.BytesIO(pdf))
+    objects = {}
+    for page in document.pages:
+        for font in page.Resources.Font.values():
+            cid_font = font.DescendantFonts[0]
+            objects[str(font.BaseFont)] = (
+                cid_font.FontDescriptor.FontFile2.read_bytes(),
+                cid_font.CIDToGIDMap.read_bytes(),
+                font.ToUnicode.read_bytes(),
+            )
+    return objects
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event", ORDER, ids=lambda e: e.value)
+def test_a_usual_certificate_draws_only_its_languages_prepared_glyphs(
+    prepared: CertificateRenderer, event: EvidenceType, lang: str
+) -> None:
+    """Every glyph of a usual certificate is in its language's prepared set, the isolates
+    around values in Arabic sentences included: its fonts are those of the prepared glyphs
+    alone (written from the memo; a glyph picked on top would make them afresh, and leave
+    each text's operators unmemoised)."""
+    pdf = render(prepared, proof_record(event), lang)
+    expected = {}
+    for font in prepared.prepared_fonts(lang).values():
+        made = font.objects()
+        expected[f"/MPDFAA+{font.name}"] = (
+            zlib.decompress(made.font_file),
+            zlib.decompress(made.cid_to_gid),
+            zlib.decompress(made.to_unicode),
+        )
+    drawn = font_objects(pdf)
+    assert drawn
+    assert {name: expected[name] for name in drawn} == drawn
+
+
+def test_a_certificate_is_the_same_whatever_its_process_rendered_before(
+    prepared: CertificateRenderer,
+) -> None:
+    """The memos (laid-out texts, operators, glyphs, font objects and their serialisation, the
+    QR code's template) change no byte: each certificate of a sequence switching language,
+    proof type, page count and rarer glyphs is the very one a renderer starting afresh makes."""
+    base = proof_record(EvidenceType.SubmissionAcceptance)
+    render(prepared, replace(base, attachments=long_attachments(30)), "fr")
+    steps = [
+        ("ar", replace(base, attachments=long_attachments(12))),
+        ("fr", named(base, "Ωμέγα Жуков", "Relance")),
+        ("en", replace(base, event=EvidenceType.ConsignmentRejection)),
+        ("fr", base),
+    ]
+    for lang, record in steps:
+        assert render(prepared, record, lang) == render(CertificateRenderer(), record, lang)
