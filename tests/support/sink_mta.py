@@ -7,7 +7,9 @@
 
 It records every accepted message; `inject` makes the next N MAIL, RCPT or DATA commands answer
 a chosen reply instead (or drop the connection, with SinkMTA.DROP); `reject` refuses given
-recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it.
+recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it. It counts
+connections, logins and QUITs, and `close_connections()` hangs up on every client as a server's
+idle timeout does (421, then close).
 """
 
 from __future__ import annotations
@@ -89,6 +91,10 @@ class _Handler:
         )
         return f"250 2.0.0 Ok: queued as S{len(self._sink.messages)}"
 
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self._sink.quits += 1
+        return "221 2.0.0 Bye"
+
 
 class SinkMTA:
     """An SMTP server on 127.0.0.1:<free port> that records what it accepts."""
@@ -125,6 +131,8 @@ class SinkMTA:
         self.most_at_once = 0
         self.reject = {address.lower(): reply for address, reply in (reject or {}).items()}
         self.messages: list[Received] = []
+        self.logins = 0  # successful AUTH commands
+        self.quits = 0  # QUIT commands
         self.ca = trustme.CA()
         self._server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert(host, "localhost").configure_cert(self._server_context)
@@ -156,6 +164,19 @@ class SinkMTA:
             return "421 4.4.2 closing"  # never reaches the client
         return reply
 
+    @property
+    def connections(self) -> int:
+        """How many connections clients have opened so far."""
+        return len(self._sessions)
+
+    def close_connections(self) -> None:
+        """Hang up on every connected client, as a server's idle timeout does (Postfix: 421)."""
+        for session in self._sessions:
+            transport = session.transport
+            if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+                transport.write(b"421 4.4.2 sink.test Error: timeout exceeded\r\n")
+                transport.close()
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
@@ -164,6 +185,7 @@ class SinkMTA:
             and data.login == self.user.encode()
             and data.password == self.password.encode()
         )
+        self.logins += ok
         return AuthResult(success=ok, handled=False, auth_data=data)
 
     def _protocol(self) -> SMTP:
