@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -71,6 +72,8 @@ class _Handler:
         if injected is not None:
             return injected
         assert isinstance(envelope.content, bytes)
+        if self._sink.on_data is not None:
+            await self._sink.on_data(envelope)
         if self._sink.data_delay:
             self._sink.in_data += 1
             self._sink.most_at_once = max(self._sink.most_at_once, self._sink.in_data)
@@ -113,11 +116,13 @@ class SinkMTA:
         reject: dict[str, str] | None = None,
         host: str = HOST,
         data_delay: float = 0.0,
+        on_data: Callable[[Envelope], Awaitable[None]] | None = None,
     ) -> None:
         """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time.
 
         `host` may be any loopback address (127.0.0.2, ...: several MX hosts on the same port);
-        `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`).
+        `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`);
+        `on_data` runs on each message received, before the 250 to DATA.
         """
         self.tls = tls
         self.auth = auth
@@ -127,6 +132,7 @@ class SinkMTA:
         self.host = host
         self.port = port
         self.data_delay = data_delay
+        self.on_data = on_data
         self.in_data = 0
         self.most_at_once = 0
         self.reject = {address.lower(): reply for address, reply in (reject or {}).items()}
