@@ -114,7 +114,7 @@ class _Connection:
 
 
 class _Stale(Exception):
-    """A reused connection was found closed before the server accepted anything of this mail."""
+    """A reused connection was found closed at MAIL or RCPT: before this mail's DATA."""
 
 
 class SmarthostTransport:
@@ -125,7 +125,7 @@ class SmarthostTransport:
     (the end of DATA resets the transaction, RFC 5321 §4.1.1.4). At most `pool_size` connections
     wait, each for at most `idle_timeout` seconds, and none is reused after `REUSE_TIME_LIMIT`.
     After any error a connection is closed, never reused. A reused connection that turns out to
-    be closed (the smarthost's own idle timeout) before the server accepted MAIL or RCPT is
+    be closed (the smarthost's own idle timeout: a lost connection or 421) at MAIL or RCPT is
     replaced by a fresh one, once; from DATA on, nothing is retried here (the queue decides).
     """
 

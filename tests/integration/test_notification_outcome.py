@@ -25,7 +25,7 @@ async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
 ) -> None:
     """While the smarthost takes the notification, the SMS notice's hand-over is recorded on
     the same delivery: the mail's NotificationForAcceptance still follows it in the chain,
-    once, and the mail is closed as sent."""
+    once, and the mail is closed as sent. At shutdown every smarthost connection gets QUIT."""
     changed: list[bool] = []
 
     async def sms_recorded_meanwhile(envelope: Envelope) -> None:
@@ -82,3 +82,5 @@ async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
             for before, after in itertools.pairwise(chain):
                 digest = hashlib.sha256(before.xml).hexdigest()
                 assert from_xml(after.xml).previous_evidence_sha256 == digest
+        # the gateway kept its smarthost connections open, and closed each one when it stopped
+        assert sink.quits == sink.connections
