@@ -66,7 +66,7 @@ from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.modes import make_transport
-from gateway.smtp_out.transport import OutboxTransport
+from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
 from gateway.startup import check_keys, has_letters, listen_refused
 from gateway.storage.account_store import AccountStore
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
@@ -331,6 +331,8 @@ async def running(
         transport = make_transport(
             settings.delivery, settings.gateway.data_dir, local_hostname=local_hostname
         )
+        if isinstance(transport, SmarthostTransport):
+            stack.push_async_callback(transport.close)  # after the scheduler: its pool's QUITs
         sms_provider = make_sms_provider(settings.sms, settings.gateway.data_dir)
         sms_sender = None
         if sms_provider is not None:

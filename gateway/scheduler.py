@@ -21,6 +21,7 @@ from gateway.compose.smime import smime_sign
 from gateway.compose.sms import compose_code_mail
 from gateway.core.backoff import next_attempt, should_give_up
 from gateway.core.evidence import EvidenceType
+from gateway.core.letter import Delivery, Letter
 from gateway.core.policy import letter_url, sender_revealed
 from gateway.errors import RelayFailed, SmtpReply, TimestampError
 from gateway.evidence.cms import Sealer
@@ -32,7 +33,6 @@ from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
-from gateway.storage.account_store import AccountStore
 from gateway.storage.outbound import OutboundQueue
 from gateway.storage.pdf_queue import PdfQueue
 from gateway.storage.queue_stats import next_due
@@ -91,6 +91,8 @@ class Scheduler:
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._deposited: dict[str, datetime] = {}  # proof-of-deposit mail id → deposit time
         self._references: dict[str, str] = {}  # mail id → its letter's reference (for the log)
+        # notification id → its letter and delivery as read to compose it (the outcome's guess)
+        self._seen: dict[str, tuple[Letter, Delivery]] = {}
 
     def wake(self) -> None:
         for event in self._wakeups:
@@ -262,6 +264,7 @@ class Scheduler:
         """Drop what composing a mail noted for its hand-over (it will not be handed over now)."""
         self._references.pop(mail.id, None)
         self._deposited.pop(mail.id, None)
+        self._seen.pop(mail.id, None)
 
     async def _send(self, mail: PendingMail) -> None:
         """Hand one mail over, then record its outcome at once (one commit per mail)."""
@@ -287,17 +290,24 @@ class Scheduler:
                 return
             finally:
                 deposited = self._deposited.pop(mail.id, None)
+                seen = self._seen.pop(mail.id, None)
             log.info("%s %s handed over to %s", mail.kind, mail.id, mail.rcpt)
             metrics = self._registry.metrics
             metrics.mail_outcome(mail.kind, None)
             if deposited is not None:
                 metrics.proof_of_deposit_mailed((self._clock() - deposited).total_seconds())
-            await self._record(mail, None)
+            await self._record(mail, None, seen=seen)
 
-    async def _record(self, mail: PendingMail, failure: str | None) -> None:
+    async def _record(
+        self,
+        mail: PendingMail,
+        failure: str | None,
+        *,
+        seen: tuple[Letter, Delivery] | None = None,
+    ) -> None:
         """Commit one mail's outcome: a notification's with its evidence, others alone."""
         if mail.kind == "notification":
-            await self._registry.outcomes.notification_outcome(mail, failure=failure)
+            await self._registry.outcomes.notification_outcome(mail, failure=failure, seen=seen)
         else:
             state = "sent" if failure is None else "failed"
             await self._registry.io(self._mails.finish, mail.id, state, failure, now=self._clock())
@@ -331,11 +341,13 @@ class Scheduler:
         await self._registry.io(self._mails.retry, mail.id, error, retry_at=retry)
 
     async def _compose(self, mail: PendingMail) -> bytes:
+        gateway = self._settings.gateway
+        message_id = f"<{mail.id}@{gateway.domain}>"
+        if mail.kind == "proof":  # one read: the sealed evidence, the sender, its PDF
+            return await self._compose_proof(mail, message_id)
         letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
         about_letter(letter.reference)  # this task's log lines are about this letter
         self._references[mail.id] = letter.reference  # and those of the task that sends it
-        gateway = self._settings.gateway
-        message_id = f"<{mail.id}@{gateway.domain}>"
         if mail.kind == "code":
             found = await self._registry.identity.pending_code(mail.id)
             if found is None:
@@ -351,46 +363,46 @@ class Scheduler:
                 message_id=message_id,
                 date=mail.created_at,
             )
-        if mail.kind == "notification":
-            revealed = sender_revealed(self._settings.letters.reveal_sender)
-            token = self._registry.link_token(delivery.id)
-            facts = NoticeFacts(
-                reference=letter.reference,
-                recipient=delivery.recipient,
-                deposited_at=letter.deposited_at,
-                deadline=delivery.deadline,
-                sender_name=letter.sender_name if revealed else None,
-                sender_address=letter.sender_address if revealed else None,
-                subject=letter.subject if revealed else None,
-                link=letter_url(gateway.public_url, token),
-                provider_name=gateway.provider_name,
-                domain=gateway.domain,
-                zone=gateway.zone,
-                languages=delivery.languages or self._settings.letters.notification_languages,
-            )
-            return compose_notification(facts, message_id=message_id, date=mail.created_at)
-        xml, p7s = await self._registry.io(self._store.sealed_evidence, mail.evidence_id)
-        language = await self._registry.io(
-            AccountStore(self._store.engine).account_language, letter.sender_account
+        self._seen[mail.id] = (letter, delivery)  # the outcome's first guess (Outcomes)
+        revealed = sender_revealed(self._settings.letters.reveal_sender)
+        token = self._registry.link_token(delivery.id)
+        facts = NoticeFacts(
+            reference=letter.reference,
+            recipient=delivery.recipient,
+            deposited_at=letter.deposited_at,
+            deadline=delivery.deadline,
+            sender_name=letter.sender_name if revealed else None,
+            sender_address=letter.sender_address if revealed else None,
+            subject=letter.subject if revealed else None,
+            link=letter_url(gateway.public_url, token),
+            provider_name=gateway.provider_name,
+            domain=gateway.domain,
+            zone=gateway.zone,
+            languages=delivery.languages or self._settings.letters.notification_languages,
         )
-        pdf = None
-        if self._pdf_queue is not None and mail.evidence_id is not None:
-            pdf = await self._registry.io(self._pdf_queue.pdf, mail.evidence_id)
-        record = from_xml(xml)
+        return compose_notification(facts, message_id=message_id, date=mail.created_at)
+
+    async def _compose_proof(self, mail: PendingMail, message_id: str) -> bytes:
+        with_pdf = self._pdf_queue is not None
+        sources = await self._registry.io(self._store.proof_sources, mail.evidence_id, pdf=with_pdf)
+        about_letter(sources.reference)  # this task's log lines are about this letter
+        self._references[mail.id] = sources.reference  # and those of the task that sends it
+        record = from_xml(sources.xml)
         if record.event == EvidenceType.SubmissionAcceptance:
-            self._deposited[mail.id] = letter.deposited_at
+            self._deposited[mail.id] = sources.deposited_at
+        gateway = self._settings.gateway
         composed = compose_proof(
             record,
-            xml,
-            p7s,
+            sources.xml,
+            sources.p7s,
             to=mail.rcpt,
             provider_name=gateway.provider_name,
             domain=gateway.domain,
             public_url=gateway.public_url,
             zone=gateway.zone,
-            language=language,
+            language=sources.language,
             message_id=message_id,
             date=mail.created_at,
-            pdf=pdf,
+            pdf=sources.pdf,
         )
         return smime_sign(composed, self._sealer, signing_time=self._clock())

@@ -19,7 +19,6 @@ from gateway.pdf.maker import CertificateMaker
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
-from gateway.storage.account_store import AccountStore
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound
 
@@ -86,16 +85,13 @@ class PdfWorker:
         return len(jobs)
 
     async def _make(self, job: PdfJob) -> MadePdf:
-        xml, p7s = await self._registry.io(self._store.sealed_evidence, job.evidence_id)
-        letter, _ = await self._registry.io(self._store.delivery, job.delivery_id)
-        language = await self._registry.io(
-            AccountStore(self._store.engine).account_language, letter.sender_account
-        )
-        record = from_xml(xml)
+        sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
+        language = sources.language
+        record = from_xml(sources.xml)
         facts = CertificateFacts(
             record=record,
-            xml=xml,
-            p7s=p7s,
+            xml=sources.xml,
+            p7s=sources.p7s,
             provider_name=self._provider_name,
             public_url=self._public_url,
             zone=self._zone,
@@ -109,7 +105,7 @@ class PdfWorker:
             delivery_id=job.delivery_id,
             evidence_id=job.evidence_id,
             mail_from=self._registry.bounce_address,
-            rcpt=letter.sender_address,
+            rcpt=sources.sender_address,
         )
         return MadePdf(job.evidence_id, made.pdf, mail, made.renewal_due - self._archive_before)
 

@@ -141,20 +141,36 @@ class Outcomes:
         due = await self._work.io(self._store.due_deadlines, self._clock())
         return sum([await self.expire(delivery_id) for delivery_id in due])
 
-    async def notification_outcome(self, mail: PendingMail, *, failure: str | None) -> None:
-        """Record the hand-over (or the permanent failure) of a notification, closing its mail."""
+    async def notification_outcome(
+        self,
+        mail: PendingMail,
+        *,
+        failure: str | None,
+        seen: tuple[Letter, Delivery] | None = None,
+    ) -> None:
+        """Record the hand-over (or the permanent failure) of a notification, closing its mail.
+
+        `seen`: the letter and delivery as read before the hand-over, tried first (the
+        transition is a compare-and-set: when the delivery changed since, it is read again)."""
         event = (
             EvidenceType.NotificationForAcceptance
             if failure is None
             else EvidenceType.NotificationForAcceptanceFailure
         )
         finish = (mail.id, "sent" if failure is None else "failed", failure)
+        guess = seen
         for _ in range(OUTCOME_RETRIES):  # the state may change under us (a decision): re-read
-            letter, delivery = await self._work.io(self._store.delivery, mail.delivery_id)
+            if guess is not None:
+                (letter, delivery), guess, guessed = guess, None, True
+            else:
+                letter, delivery = await self._work.io(self._store.delivery, mail.delivery_id)
+                guessed = False
             try:
                 if await self.apply(letter, delivery, event, reason=failure, finish_mail=finish):
                     return
             except IllegalTransition:
+                if guessed:
+                    continue  # an old guess: the delivery as it is now decides
                 log.warning(
                     "letter %s to %s: %s not recorded in state %s",
                     letter.reference,

@@ -37,6 +37,7 @@ _SIGNED = frozenset(dkim.DKIM.SHOULD)  # RFC 6376 §5.4.1: from, to, subject, da
 _OVERSIGNED = frozenset({b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"reply-to"})
 _WSP = re.compile(b"[\t ]+")  # dkimpy's compress_whitespace
 _B_PLACEHOLDER = b"0" * 60  # as dkimpy: forces b= onto its own folded line before hashing
+CHUNK = 4096  # bytes of body checked at once for whitespace to canonicalise (relaxed_body)
 
 
 def new_key_pem(bits: int = NEW_KEY_BITS) -> bytes:
@@ -118,25 +119,34 @@ class DkimSigner:
         return _HEADER + b": " + value + linesep + message
 
 
-def relaxed_body(body: bytes) -> bytes:
+def relaxed_body(body: bytes, *, chunk: int = CHUNK) -> bytes:
     """The body in relaxed canonical form (RFC 6376 §3.4.4), byte for byte as dkimpy makes it.
 
     dkimpy runs two regular expressions over the whole body (~1 ms each for a proof with its
-    PDF); here each line is looked at once, and only a line with a tab or a run of spaces goes
-    through the expression.
+    PDF). Here the body is looked at in pieces of about `chunk` bytes cut after a CRLF: a piece
+    with no tab, no run of spaces and no space before a CRLF (the base64 of the PDF, most of a
+    proof) is kept as it is; in the others each line is looked at once, and only a line with a
+    tab or a run of spaces goes through the expression.
     """
-    lines = body.split(b"\r\n")
-    last = lines.pop()  # not followed by CRLF: its trailing spaces stay (as in dkimpy)
-    if b"\t" in body or b"  " in body:
-        lines = [
-            (_WSP.sub(b" ", line) if b"\t" in line or b"  " in line else line).rstrip(b" \t")
-            for line in lines
-        ]
-        last = _WSP.sub(b" ", last)
-    elif b" \r\n" in body:
-        lines = [line.rstrip(b" ") for line in lines]
-    lines.append(last)
-    canonical: bytes = correct_empty_body(strip_trailing_lines(b"\r\n".join(lines)))
+    lines_end = body.rfind(b"\r\n") + 2  # body[:lines_end]: the lines that end in CRLF
+    if lines_end < 2:
+        lines_end = 0
+    parts: list[bytes] = []
+    pos = 0
+    while pos < lines_end:
+        found = body.find(b"\r\n", pos + chunk, lines_end) if pos + chunk < lines_end else -1
+        stop = found + 2 if found >= 0 else lines_end
+        piece = body[pos:stop]
+        if b"\t" in piece or b"  " in piece or b" \r\n" in piece:
+            piece = b"\r\n".join(
+                (_WSP.sub(b" ", line) if b"\t" in line or b"  " in line else line).rstrip(b" \t")
+                for line in piece.split(b"\r\n")
+            )
+        parts.append(piece)
+        pos = stop
+    last = body[lines_end:]  # not followed by CRLF: its trailing spaces stay (as in dkimpy)
+    parts.append(_WSP.sub(b" ", last) if b"\t" in last or b"  " in last else last)
+    canonical: bytes = correct_empty_body(strip_trailing_lines(b"".join(parts)))
     return canonical
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import os
 import re
 import ssl
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -24,11 +27,15 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from gateway.errors import ConfigError, RelayFailed, SmtpReply
 from gateway.settings import DeliverySettings
 
+log = logging.getLogger(__name__)
+
 DEFAULT_TIMEOUT = 60.0  # seconds per SMTP step; RFC 5321 §4.5.3.2 allows far longer, we retry
+QUIT_TIMEOUT = 5.0  # seconds to wait for the reply to QUIT when closing a connection
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)")  # RFC 3463 §2
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,:=-]{0,254}$")  # Maildir names incl. ":2,S"
@@ -92,9 +99,35 @@ def _temporary(enhanced: str, text: str) -> RelayFailed:
 # ---------------------------------------------------------------------------------------------
 # Smarthost
 
+POOL_SIZE = 20  # idle connections kept open to the smarthost (the scheduler sends 20 at once)
+IDLE_TIMEOUT = 5.0  # seconds an unused connection stays open (Postfix's cache keeps one 2 s)
+REUSE_TIME_LIMIT = 300.0  # seconds; an older connection is closed after its mail (Postfix: 300 s)
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One open, greeted (EHLO, STARTTLS, AUTH) connection to the smarthost."""
+
+    client: aiosmtplib.SMTP
+    opened: float
+    idle_since: float = 0.0
+
+
+class _Stale(Exception):
+    """A reused connection was found closed at MAIL or RCPT: before this mail's DATA."""
+
 
 class SmarthostTransport:
-    """Relays each message through the configured smarthost, one connection per message."""
+    """Relays each message through the configured smarthost over a small pool of connections.
+
+    A connection is opened (EHLO, STARTTLS, AUTH) when no idle one is at hand and goes back to
+    the pool after a mail the smarthost took with 250; the next mail starts its MAIL FROM on it
+    (the end of DATA resets the transaction, RFC 5321 §4.1.1.4). At most `pool_size` connections
+    wait, each for at most `idle_timeout` seconds, and none is reused after `REUSE_TIME_LIMIT`.
+    After any error a connection is closed, never reused. A reused connection that turns out to
+    be closed (the smarthost's own idle timeout: a lost connection or 421) at MAIL or RCPT is
+    replaced by a fresh one, once; from DATA on, nothing is retried here (the queue decides).
+    """
 
     def __init__(
         self,
@@ -103,8 +136,12 @@ class SmarthostTransport:
         local_hostname: str,
         timeout: float = DEFAULT_TIMEOUT,
         tls_context: ssl.SSLContext | None = None,
+        pool_size: int = POOL_SIZE,
+        idle_timeout: float = IDLE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`tls_context` replaces the system trust store when verifying (tests, private CAs)."""
+        """`tls_context` replaces the system trust store when verifying (tests, private CAs);
+        `clock` (seconds, monotonic) dates the pooled connections."""
         self._host, self._port = settings.smarthost
         self._where = f"{self._host}:{self._port}"
         self._tls = settings.smarthost_tls
@@ -114,8 +151,35 @@ class SmarthostTransport:
         self._timeout = timeout
         self._user = settings.smarthost_user or None
         self._password = _read_password(settings) if self._user else None
+        self._pool_size = pool_size
+        self._idle_timeout = idle_timeout
+        self._clock = clock
+        self._idle: list[_Connection] = []  # most recently used last
+        self._closing: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.TimerHandle | None = None
+        self._closed = False
 
     async def send(self, mail: Outgoing) -> str:
+        connection = self._reusable()
+        if connection is not None:
+            try:
+                return await self._transaction(connection, mail, reused=True)
+            except _Stale:
+                log.info("connection to %s closed while idle; sending on a new one", self._where)
+        return await self._transaction(await self._connect(), mail, reused=False)
+
+    async def close(self) -> None:
+        """Close the idle connections (QUIT) and wait for those being closed; at shutdown."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            self._retire(connection)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _connect(self) -> _Connection:
         client = aiosmtplib.SMTP(
             hostname=self._host,
             port=self._port,
@@ -129,17 +193,111 @@ class SmarthostTransport:
             password=self._password,
         )
         try:
-            try:
-                await client.connect()
-                _, text = await client.sendmail(mail.mail_from, [mail.rcpt], mail.message)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-                raise failure_from(err, self._where) from err
-            # Handed over: a failing QUIT changes nothing, and must not make the queue resend.
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+            client.close()
+            raise failure_from(err, self._where) from err
+        except BaseException:
+            client.close()
+            raise
+        return _Connection(client, opened=self._clock())
+
+    async def _transaction(self, connection: _Connection, mail: Outgoing, *, reused: bool) -> str:
+        """MAIL, RCPT, DATA on `connection`; it goes back to the pool only after a 250 to DATA."""
+        client = connection.client
+        in_data = False  # from DATA on, the mail may have been taken: never retried here
+        try:
+            await client.mail(mail.mail_from, options=_size_option(client, mail.message))
+            await client.rcpt(mail.rcpt)
+            in_data = True
+            response = await client.data(mail.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+            self._retire(connection)  # never reused after an error
+            if reused and not in_data and _closed_connection(err):
+                raise _Stale from err
+            raise failure_from(err, self._where) from err
+        except BaseException:  # cancelled: the connection is in an unknown state
+            client.close()
+            raise
+        # Handed over: whatever happens to the connection now must not make the queue resend.
+        self._release(connection)
+        return f"{self._where} said: 250 {response.message}"
+
+    def _reusable(self) -> _Connection | None:
+        """The most recently used idle connection still open; the others' turn to be closed."""
+        now = self._clock()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.client.is_connected and now - connection.idle_since < self._idle_timeout:
+                return connection
+            self._retire(connection)
+        return None
+
+    def _release(self, connection: _Connection) -> None:
+        now = self._clock()
+        if (
+            self._closed
+            or len(self._idle) >= self._pool_size
+            or now - connection.opened >= REUSE_TIME_LIMIT
+            or not connection.client.is_connected
+        ):
+            self._retire(connection)
+            return
+        connection.idle_since = now
+        self._idle.append(connection)
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().call_later(self._idle_timeout, self._reap)
+
+    def _reap(self) -> None:
+        """Close the connections idle for `idle_timeout`; look again when the next one is due."""
+        self._reaper = None
+        now = self._clock()
+        expired = [c for c in self._idle if now - c.idle_since >= self._idle_timeout]
+        self._idle = [c for c in self._idle if c not in expired]
+        for connection in expired:
+            self._retire(connection)
+        if self._idle:
+            due = self._idle[0].idle_since + self._idle_timeout - now
+            self._reaper = asyncio.get_running_loop().call_later(max(due, 0.1), self._reap)
+
+    def _retire(self, connection: _Connection) -> None:
+        """Say QUIT and close, in the background: nobody waits for a connection to close."""
+        if not connection.client.is_connected:
+            connection.client.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._quit(connection.client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        try:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
+                await client.quit(timeout=min(self._timeout, QUIT_TIMEOUT))
         finally:
             client.close()
-        return f"{self._where} said: 250 {text}"
+
+
+def _size_option(client: aiosmtplib.SMTP, message: bytes) -> list[str]:
+    """RFC 1870 SIZE, when the server offers it."""
+    return [f"SIZE={message_size(message)}"] if client.supports_extension("size") else []
+
+
+def message_size(message: bytes) -> int:
+    """The octets DATA sends for `message` (line ends as CRLF, one at the end; RFC 1870 §3).
+
+    Counted without copying when the message is CRLF throughout, as the scheduler's mails are.
+    """
+    lines = message.count(b"\n")
+    if message.endswith(b"\r\n") and message.count(b"\r") == lines == message.count(b"\r\n"):
+        return len(message)
+    return len(normalize_message_line_endings(message))
+
+
+def _closed_connection(err: Exception) -> bool:
+    """Whether `err` says the connection was closed, not that the server refused the mail."""
+    if isinstance(err, aiosmtplib.SMTPServerDisconnected | ConnectionError):
+        return True
+    return isinstance(err, aiosmtplib.SMTPResponseException) and err.code == 421  # closing
 
 
 def _read_password(settings: DeliverySettings) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Engine, Row, insert, null, select, update
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
@@ -58,6 +58,20 @@ class NewTransition:
     new_state: State
     evidence: NewEvidence
     finish_mail: tuple[str, str, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class ProofSources:
+    """What a proof mail or a PDF certificate is made of, read with one query."""
+
+    xml: bytes
+    p7s: bytes
+    reference: str
+    sender_address: str
+    sender_account: str
+    deposited_at: datetime
+    language: str  # the sender account's; "fr" when it has none
+    pdf: bytes | None  # the evidence's PDF certificate, when asked for and made
 
 
 @dataclass(frozen=True)
@@ -268,6 +282,26 @@ class LetterStore:
             raise LookupError(f"evidence {evidence_id} is not sealed")
         return stored.xml, stored.p7s
 
+    def proof_sources(self, evidence_id: str | None, *, pdf: bool = False) -> ProofSources:
+        """A sealed evidence with its letter's sender, the account's language and (`pdf`) its
+        PDF certificate; LookupError when the evidence is unknown or not sealed."""
+        with self.engine.connect() as db:
+            row = db.execute(
+                (_PROOF_WITH_PDF if pdf else _PROOF).where(t.evidence.c.id == (evidence_id or ""))
+            ).first()
+        if row is None or row.p7s is None:
+            raise LookupError(f"evidence {evidence_id} is not sealed")
+        return ProofSources(
+            xml=row.xml,
+            p7s=row.p7s,
+            reference=row.reference,
+            sender_address=row.sender_address,
+            sender_account=row.account_id,
+            deposited_at=utc(row.deposited_at),
+            language=row.language or "fr",
+            pdf=None if row.pdf is None else bytes(row.pdf),
+        )
+
     def proof_status(self, evidence_id: str) -> ProofStatus | None:
         """Type, letter reference, event time and sealed-or-not of an evidence; None if unknown."""
         query = (
@@ -378,6 +412,23 @@ _JOINED = select(
     *[c for c in t.letters.c if c.name not in ("content", "wrapped_key")],
     *[c.label(f"d_{c.name}") for c in t.deliveries.c],
 ).join_from(t.letters, t.deliveries, t.deliveries.c.letter_id == t.letters.c.id)
+
+_PROOF_COLUMNS = (
+    t.evidence.c.xml,
+    t.evidence.c.p7s,
+    t.letters.c.reference,
+    t.letters.c.sender_address,
+    t.letters.c.account_id,
+    t.letters.c.deposited_at,
+    t.accounts.c.language,
+)
+_PROOF_FROM = t.evidence.join(t.letters, t.letters.c.id == t.evidence.c.letter_id).outerjoin(
+    t.accounts, t.accounts.c.id == t.letters.c.account_id
+)
+_PROOF = select(*_PROOF_COLUMNS, null().label("pdf")).select_from(_PROOF_FROM)
+_PROOF_WITH_PDF = select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf).select_from(
+    _PROOF_FROM.outerjoin(t.proof_pdfs, t.proof_pdfs.c.evidence_id == t.evidence.c.id)
+)
 
 
 class _Obj:

@@ -220,3 +220,165 @@ async def test_smarthost_coming_back_on_the_same_port_is_reached():
     async with SinkMTA(port=port) as sink:
         await transport.send(MAIL)
         assert len(sink.messages) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The connection pool
+
+
+def mail_to(rcpt: str, n: int) -> Outgoing:
+    return Outgoing(
+        "noreply@lre.localhost", rcpt, MESSAGE.replace(b"Bob", f"Bob {n}".encode()), f"o{n}"
+    )
+
+
+async def test_several_mails_go_over_one_connection():
+    """Mails one after another reuse the open connection; each arrives intact, once."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        for n in range(3):
+            await transport.send(mail_to("bob@example.org", n))
+        await transport.close()
+        assert sink.connections == 1
+        assert [m.data for m in sink.messages] == [mail_to("", n).message for n in range(3)]
+        assert sink.quits == 1  # closing the pool says goodbye
+
+
+@pytest.mark.parametrize("tls", ["starttls", "tls"])
+async def test_tls_and_auth_once_per_connection(tmp_path, tls):
+    """STARTTLS (or implicit TLS) and AUTH happen when a connection opens, not for each mail."""
+    secret = tmp_path / "smarthost.password"
+    secret.write_text(PASSWORD)
+    async with SinkMTA(tls=tls, auth=True) as sink:
+        transport = transport_for(sink, tls, smarthost_user=USER, smarthost_password_file=secret)
+        for n in range(3):
+            await transport.send(mail_to("bob@example.org", n))
+        await transport.close()
+        assert sink.connections == 1
+        assert sink.logins == 1
+        assert [(m.tls, m.login) for m in sink.messages] == [(True, USER)] * 3
+
+
+async def test_connections_at_once_are_kept_for_the_next_mails():
+    """Mails sent together open one connection each; the next round reuses them all."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        for round in range(2):
+            await asyncio.gather(*(transport.send(mail_to("bob@example.org", n)) for n in range(4)))
+            assert sink.connections == 4, round
+        await transport.close()
+        assert len(sink.messages) == 8
+        assert sink.quits == 4
+
+
+async def test_pool_keeps_at_most_pool_size_idle_connections():
+    """Beyond `pool_size`, a connection is closed after its mail instead of waiting."""
+    async with SinkMTA() as sink:
+        settings = DeliverySettings(
+            mode="smarthost", smarthost=(sink.host, sink.port), smarthost_tls="none"
+        )
+        transport = SmarthostTransport(settings, local_hostname="lre.localhost", pool_size=2)
+        await asyncio.gather(*(transport.send(mail_to("bob@example.org", n)) for n in range(4)))
+        await asyncio.gather(*(transport.send(mail_to("bob@example.org", n)) for n in range(2)))
+        await transport.close()
+        assert sink.connections == 4  # the second round went over the two kept
+        assert sink.quits == 4
+        assert len(sink.messages) == 6
+
+
+async def test_server_closing_an_idle_connection_costs_nothing():
+    """The smarthost hangs up (421, idle timeout) between two mails: the next mail goes, once,
+    over a new connection, even when the client learns of the hang-up only by sending MAIL."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        await transport.send(mail_to("bob@example.org", 1))
+        sink.close_connections()  # and no await before the next send: the client has not seen it
+        said = await transport.send(mail_to("carol@example.org", 2))
+        await transport.close()
+        assert "queued as S2" in said
+        assert [m.rcpt_tos for m in sink.messages] == [("bob@example.org",), ("carol@example.org",)]
+        assert sink.connections == 2
+
+
+async def test_connection_idle_too_long_is_not_reused():
+    """An idle connection older than `idle_timeout` (by the injected clock) is closed, not used."""
+    now = [100.0]
+    async with SinkMTA() as sink:
+        settings = DeliverySettings(
+            mode="smarthost", smarthost=(sink.host, sink.port), smarthost_tls="none"
+        )
+        transport = SmarthostTransport(
+            settings, local_hostname="lre.localhost", idle_timeout=5.0, clock=lambda: now[0]
+        )
+        await transport.send(mail_to("bob@example.org", 1))
+        now[0] += 4.9
+        await transport.send(mail_to("bob@example.org", 2))
+        assert sink.connections == 1
+        now[0] += 5.0
+        await transport.send(mail_to("bob@example.org", 3))
+        await transport.close()
+        assert sink.connections == 2
+        assert sink.quits == 2
+        assert len(sink.messages) == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [("MAIL", "451 4.3.0 try later"), ("RCPT", "550 5.1.1 No such user"), ("DATA", "554 5.6.0 no")],
+)
+async def test_refusal_does_not_poison_the_next_mail(command, reply):
+    """A 4xx or 5xx to one mail fails that mail only; its connection is closed, never reused."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        await transport.send(mail_to("bob@example.org", 1))
+        sink.inject(command, reply)
+        with pytest.raises(RelayFailed) as caught:
+            await transport.send(mail_to("carol@example.org", 2))
+        assert caught.value.reply.line() == reply
+        await transport.send(mail_to("dave@example.org", 3))
+        await transport.close()
+        assert [m.rcpt_tos for m in sink.messages] == [("bob@example.org",), ("dave@example.org",)]
+        assert sink.connections == 2  # the refused mail's connection was not used again
+
+
+async def test_reused_connection_lost_in_data_is_not_retried_in_place():
+    """Once DATA may have reached the smarthost, a lost connection is the queue's to retry:
+    the transport does not send the mail again itself, on any connection."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        await transport.send(mail_to("bob@example.org", 1))
+        sink.inject("DATA", SinkMTA.DROP)
+        with pytest.raises(RelayFailed) as caught:
+            await transport.send(mail_to("carol@example.org", 2))
+        assert caught.value.temporary
+        assert caught.value.reply.enhanced == "4.4.2"
+        assert sink.connections == 1
+        await transport.send(mail_to("dave@example.org", 3))
+        await transport.close()
+        assert [m.rcpt_tos for m in sink.messages] == [("bob@example.org",), ("dave@example.org",)]
+        assert sink.connections == 2
+
+
+async def test_fresh_connection_closed_before_mail_is_not_retried():
+    """The one retry is for a reused connection: a new one that fails is the mail's failure."""
+    async with SinkMTA() as sink:
+        sink.inject("MAIL", SinkMTA.DROP)
+        transport = transport_for(sink)
+        with pytest.raises(RelayFailed) as caught:
+            await transport.send(MAIL)
+        await transport.close()
+        assert caught.value.temporary
+        assert sink.connections == 1
+        assert not sink.messages
+
+
+async def test_close_says_quit_to_every_idle_connection():
+    """Closing the transport (the gateway's shutdown) closes its pool; a later mail still goes."""
+    async with SinkMTA() as sink:
+        transport = transport_for(sink)
+        await asyncio.gather(*(transport.send(mail_to("bob@example.org", n)) for n in range(3)))
+        await transport.close()
+        assert sink.quits == 3
+        await transport.send(mail_to("bob@example.org", 4))  # on its own connection, closed after
+        await transport.close()
+        assert sink.connections == sink.quits == 4

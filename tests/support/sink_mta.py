@@ -7,7 +7,9 @@
 
 It records every accepted message; `inject` makes the next N MAIL, RCPT or DATA commands answer
 a chosen reply instead (or drop the connection, with SinkMTA.DROP); `reject` refuses given
-recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it.
+recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it. It counts
+connections, logins and QUITs, and `close_connections()` hangs up on every client as a server's
+idle timeout does (421, then close).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -69,6 +72,8 @@ class _Handler:
         if injected is not None:
             return injected
         assert isinstance(envelope.content, bytes)
+        if self._sink.on_data is not None:
+            await self._sink.on_data(envelope)
         if self._sink.data_delay:
             self._sink.in_data += 1
             self._sink.most_at_once = max(self._sink.most_at_once, self._sink.in_data)
@@ -89,6 +94,10 @@ class _Handler:
         )
         return f"250 2.0.0 Ok: queued as S{len(self._sink.messages)}"
 
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self._sink.quits += 1
+        return "221 2.0.0 Bye"
+
 
 class SinkMTA:
     """An SMTP server on 127.0.0.1:<free port> that records what it accepts."""
@@ -107,11 +116,13 @@ class SinkMTA:
         reject: dict[str, str] | None = None,
         host: str = HOST,
         data_delay: float = 0.0,
+        on_data: Callable[[Envelope], Awaitable[None]] | None = None,
     ) -> None:
         """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time.
 
         `host` may be any loopback address (127.0.0.2, ...: several MX hosts on the same port);
-        `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`).
+        `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`);
+        `on_data` runs on each message received, before the 250 to DATA.
         """
         self.tls = tls
         self.auth = auth
@@ -121,10 +132,13 @@ class SinkMTA:
         self.host = host
         self.port = port
         self.data_delay = data_delay
+        self.on_data = on_data
         self.in_data = 0
         self.most_at_once = 0
         self.reject = {address.lower(): reply for address, reply in (reject or {}).items()}
         self.messages: list[Received] = []
+        self.logins = 0  # successful AUTH commands
+        self.quits = 0  # QUIT commands
         self.ca = trustme.CA()
         self._server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert(host, "localhost").configure_cert(self._server_context)
@@ -156,6 +170,19 @@ class SinkMTA:
             return "421 4.4.2 closing"  # never reaches the client
         return reply
 
+    @property
+    def connections(self) -> int:
+        """How many connections clients have opened so far."""
+        return len(self._sessions)
+
+    def close_connections(self) -> None:
+        """Hang up on every connected client, as a server's idle timeout does (Postfix: 421)."""
+        for session in self._sessions:
+            transport = session.transport
+            if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+                transport.write(b"421 4.4.2 sink.test Error: timeout exceeded\r\n")
+                transport.close()
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
@@ -164,6 +191,7 @@ class SinkMTA:
             and data.login == self.user.encode()
             and data.password == self.password.encode()
         )
+        self.logins += ok
         return AuthResult(success=ok, handled=False, auth_data=data)
 
     def _protocol(self) -> SMTP:

@@ -2,6 +2,7 @@
 
 import aiosmtplib
 import pytest
+from aiosmtplib.protocol import normalize_message_line_endings
 
 from gateway.errors import ConfigError, SmtpReply
 from gateway.settings import DeliverySettings
@@ -10,6 +11,7 @@ from gateway.smtp_out.transport import (
     OutboxTransport,
     SmarthostTransport,
     failure_from,
+    message_size,
     parse_reply,
 )
 
@@ -126,3 +128,19 @@ def test_outbox_is_created_lazily(tmp_path):
     outbox = OutboxTransport(tmp_path / "outbox")
     assert not (tmp_path / "outbox").exists()
     assert outbox.list() == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: a\r\n\r\nbody\r\n",
+        b"Subject: a\r\n\r\nno line end at the end",
+        b"Subject: a\n\nbare LF\n",
+        b"Subject: a\r\rbare CR\r\n",
+        b"Subject: a\r\n\r\nmixed\nends\r\n",
+        b"",
+    ],
+)
+def test_message_size_is_what_data_sends(message):
+    """SIZE= announces the octets DATA will send (aiosmtplib makes every line end CRLF)."""
+    assert message_size(message) == len(normalize_message_line_endings(message))
