@@ -177,16 +177,30 @@ def tree_cpu(root: int) -> float:
     return sum(s[1] for pid in tree(root) if (s := _stat(pid)) is not None)
 
 
-def tree_rss_mb(root: int) -> float:
-    total = 0
+def tree_rss_mb(root: int) -> dict[str, float]:
+    """RSS in MB of the gateway's processes by part: main, SMTP, certificates, other, all."""
+    parts = dict.fromkeys(("main", "SMTP", "certificates", "other", "all"), 0.0)
     for pid in tree(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            parent_command = Path(f"/proc/{parent}/cmdline").read_bytes()
+        except (OSError, IndexError):
             continue
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total += int(match.group(1)) if match else 0
-    return total / 1024
+        mb = int(match.group(1)) / 1024 if match else 0.0
+        if pid == root:
+            part = "main"
+        elif b"spawn_main" in command:
+            part = "SMTP"
+        elif b"forkserver" in command and b"forkserver" in parent_command:
+            part = "certificates"  # forked by the forkserver (which is "other")
+        else:
+            part = "other"
+        parts[part] += mb
+        parts["all"] += mb
+    return parts
 
 
 # the servers ------------------------------------------------------------------------------
@@ -634,17 +648,22 @@ def soak(args: argparse.Namespace) -> None:
         add_sender(config)
         server = stack.enter_context(serve(config, port))
         target = Target("gateway", [port], [server.pid], True, database)
-        print("| letters | acknowledged/s | fully processed/s | RSS gateway + certificates |")
-        print("|---|---|---|---|")
+        print(
+            "| letters | acknowledged/s | fully processed/s | RSS all | main | SMTP "
+            "| certificate processes | forkserver and tracker |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         first = 0
         while first < args.soak:
             result = measure(pool, target, first=first, letters=args.every,
                              sessions=args.sessions, size=1024, tag="soak",
                              timeout=args.timeout)  # fmt: skip
             first += args.every
+            rss = tree_rss_mb(server.pid)
             print(
-                f"| {first} | {result.acked:.0f} | {result.done:.1f} "
-                f"| {tree_rss_mb(server.pid):.0f} MB |"
+                f"| {first} | {result.acked:.0f} | {result.done:.1f} | "
+                + " | ".join(f"{mb:.0f} MB" for mb in (rss["all"], rss["main"], rss["SMTP"]))
+                + f" | {rss['certificates']:.0f} MB | {rss['other']:.0f} MB |"
             )
             sys.stdout.flush()
 
