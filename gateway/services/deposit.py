@@ -20,14 +20,13 @@ from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.core.lifecycle import acceptance_deadline
 from gateway.core.sender import Account, declared_name
-from gateway.errors import AccountDisabled, PhoneRequired
+from gateway.errors import PhoneRequired
 from gateway.metrics import Metrics
 from gateway.mime.message import ParsedMessage
 from gateway.services.identity import RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
-from gateway.storage.account_store import may_deposit
 from gateway.storage.sms_queue import insert_sms
 from gateway.storage.store import LetterStore, NewOutbound
 from gateway.storage.vault import Sealed, Vault, token_hash
@@ -87,7 +86,8 @@ class Deposits:
         """Store the letter, its deliveries and deposit evidence; return once committed.
 
         also(connection, reference) runs in the deposit's transaction (e.g. the API's
-        Idempotency-Key). Raises AccountDisabled or PhoneRequired; nothing is kept then."""
+        Idempotency-Key). Raises PhoneRequired, or AccountDisabled (from the store's transaction:
+        the account disabled or removed since the login); nothing is kept then."""
         letter_id = new_id()
         digest, content, page = await self._work.cpu(
             self._seal_content, deposit.content, deposit.parsed, letter_id
@@ -151,8 +151,6 @@ class Deposits:
         queue_sms = partial(insert_sms, sms=sms, now=now) if sms else None
 
         def within(db: Any) -> None:
-            if not may_deposit(db, deposit.account.id):  # disabled (or removed) since the login
-                raise AccountDisabled(deposit.account.email)  # the transaction rolls back
             if queue_sms is not None:
                 queue_sms(db)
             if also is not None:

@@ -32,14 +32,6 @@ class AccountSummary:
     in_progress: int  # of which some recipient has not decided yet or a proof is not mailed
 
 
-def may_deposit(db: Connection, account_id: str) -> bool:
-    """Whether the account exists and is not disabled, read in the caller's transaction (the
-    deposit's own: an account disabled before its commit keeps nothing)."""
-    query = select(t.accounts.c.disabled_at).where(t.accounts.c.id == account_id)
-    row = db.execute(query).first()
-    return row is not None and row.disabled_at is None
-
-
 class AccountStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

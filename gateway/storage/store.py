@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, null, select, update
+from sqlalchemy import Engine, Row, bindparam, exists, insert, null, select, update
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
+from gateway.errors import AccountDisabled
 from gateway.storage import tables as t
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
@@ -150,7 +151,9 @@ class LetterStore:
         """Commit a letter with its deliveries, deposit evidence and notifications at once.
 
         also(connection) runs in the same transaction (e.g. queueing SMS notices); page is the
-        released page's data, encrypted beside the content (Vault.encrypt_beside)."""
+        released page's data, encrypted beside the content (Vault.encrypt_beside). Raises
+        AccountDisabled (nothing kept) if the sender's account is disabled or removed: one
+        statement reads that, and whether the account has webhook endpoints, in one round trip."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
         with self.engine.begin() as db:
@@ -195,13 +198,21 @@ class LetterStore:
                     for d, token_hash in deliveries
                 ],
             )
-            self._insert_evidence(db, evidence, now)
             insert_mails(db, mails, now)
+            # late in the transaction, as close to the commit as the webhooks allow
+            sender = db.execute(_SENDER, {"account": letter.sender_account}).first()
+            if sender is None or sender.disabled_at is not None:  # since the login
+                raise AccountDisabled(sender.email if sender else letter.sender_address)
+            self._insert_evidence(db, evidence, now, webhooks=sender.webhooks)
             if also:
                 also(db)
 
     @staticmethod
-    def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
+    def _insert_evidence(
+        db: Any, evidence: Iterable[NewEvidence], now: datetime, *, webhooks: bool = True
+    ) -> None:
+        """Insert the evidence and queue it for the sender's webhooks (webhooks=False: the
+        caller has read in this transaction that the sender has no endpoint)."""
         evidence = list(evidence)
         rows = [
             {
@@ -220,7 +231,8 @@ class LetterStore:
         ]
         if rows:
             db.execute(insert(t.evidence), rows)
-            enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
+            if webhooks:
+                enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     # reading ----------------------------------------------------------------------------
 
@@ -434,3 +446,12 @@ _PROOF_WITH_PDF = select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf).select_from(
 class _Obj:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+
+# A depositing account: whether it may deposit (not disabled) and whether it has webhook
+# endpoints (enabled or not: a disabled endpoint's events wait in its queue), in one statement.
+_SENDER = select(
+    t.accounts.c.email,
+    t.accounts.c.disabled_at,
+    exists().where(t.webhook_endpoints.c.account_id == t.accounts.c.id).label("webhooks"),
+).where(t.accounts.c.id == bindparam("account"))
