@@ -47,7 +47,14 @@ class PendingMail:
 
 def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
     """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail."""
-    rows = [
+    rows = mail_rows(mails, now)
+    if rows:
+        db.execute(insert(t.outbound), rows)
+
+
+def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any]]:
+    """The outbound rows of new mails: pending, due now."""
+    return [
         {
             "id": m.id,
             "kind": m.kind,
@@ -62,8 +69,6 @@ def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
         }
         for m in mails
     ]
-    if rows:
-        db.execute(insert(t.outbound), rows)
 
 
 def finish_mail_row(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:

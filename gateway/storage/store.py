@@ -8,13 +8,14 @@ leased by the queues of storage/queue.py; the seal queue is seal_queue.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, exists, insert, null, select, update
+from sqlalchemy import Engine, Row, Table, bindparam, exists, insert, null, select, update
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
@@ -22,7 +23,7 @@ from gateway.errors import AccountDisabled
 from gateway.storage import tables as t
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
-from gateway.storage.outbound import finish_mail_row, insert_mails
+from gateway.storage.outbound import finish_mail_row, insert_mails, mail_rows
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
@@ -152,87 +153,86 @@ class LetterStore:
 
         also(connection) runs in the same transaction (e.g. queueing SMS notices); page is the
         released page's data, encrypted beside the content (Vault.encrypt_beside). Raises
-        AccountDisabled (nothing kept) if the sender's account is disabled or removed: one
-        statement reads that, and whether the account has webhook endpoints, in one round trip."""
+        AccountDisabled (nothing kept) if the sender's account is disabled or removed, as read at
+        the end of the transaction's inserts; on PostgreSQL the inserts and that check are one
+        statement (one round trip), and the webhook enqueue runs only for an account that has
+        endpoints."""
         attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
         now = letter.deposited_at
+        letter_row = {
+            "id": letter.id,
+            "reference": letter.reference,
+            "account_id": letter.sender_account,
+            "sender_address": letter.sender_address,
+            "sender_name": letter.sender_name,
+            "sender_declared_name": letter.sender_declared_name,
+            "sender_authentication": letter.sender_authentication,
+            "sender_ip": letter.sender_ip,
+            "subject": letter.subject,
+            "message_id": letter.message_id,
+            "message_size": letter.message_size,
+            "message_sha256": letter.message_sha256,
+            "attachments": attachments,
+            "deposited_at": now,
+            "retain_until": retain_until,
+            "key_id": content.key_id,
+            "wrapped_key": content.wrapped_key,
+            "content": content.ciphertext,
+            "page": page,
+        }
+        delivery_rows = [
+            {
+                "id": d.id,
+                "letter_id": d.letter_id,
+                "recipient": d.recipient,
+                "phone": d.phone,
+                "languages": ",".join(d.languages) or None,
+                "token_hash": token_hash,
+                "state": d.state.value,
+                "deadline": d.deadline,
+                "updated_at": now,
+                "last_evidence_sha256": d.last_evidence_sha256,
+            }
+            for d, token_hash in deliveries
+        ]
+        rows: list[tuple[Table, list[dict[str, Any]]]] = [
+            (t.letters, [letter_row]),
+            (t.deliveries, delivery_rows),
+            (t.outbound, mail_rows(mails, now)),
+            (t.evidence, _evidence_rows(evidence, now)),
+        ]
+        account = {"account": letter.sender_account}
         with self.engine.begin() as db:
-            db.execute(
-                insert(t.letters).values(
-                    id=letter.id,
-                    reference=letter.reference,
-                    account_id=letter.sender_account,
-                    sender_address=letter.sender_address,
-                    sender_name=letter.sender_name,
-                    sender_declared_name=letter.sender_declared_name,
-                    sender_authentication=letter.sender_authentication,
-                    sender_ip=letter.sender_ip,
-                    subject=letter.subject,
-                    message_id=letter.message_id,
-                    message_size=letter.message_size,
-                    message_sha256=letter.message_sha256,
-                    attachments=attachments,
-                    deposited_at=now,
-                    retain_until=retain_until,
-                    key_id=content.key_id,
-                    wrapped_key=content.wrapped_key,
-                    content=content.ciphertext,
-                    page=page,
-                )
-            )
-            db.execute(
-                insert(t.deliveries),
-                [
-                    {
-                        "id": d.id,
-                        "letter_id": d.letter_id,
-                        "recipient": d.recipient,
-                        "phone": d.phone,
-                        "languages": ",".join(d.languages) or None,
-                        "token_hash": token_hash,
-                        "state": d.state.value,
-                        "deadline": d.deadline,
-                        "updated_at": now,
-                        "last_evidence_sha256": d.last_evidence_sha256,
-                    }
-                    for d, token_hash in deliveries
-                ],
-            )
-            insert_mails(db, mails, now)
-            # late in the transaction, as close to the commit as the webhooks allow
-            sender = db.execute(_SENDER, {"account": letter.sender_account}).first()
+            if db.dialect.name == "postgresql":
+                # one round trip: the rows go in as data-modifying WITH queries of the statement
+                # that reads the sender (PostgreSQL checks their foreign keys at its end)
+                shape = tuple((table.name, len(v), tuple(v[0]) if v else ()) for table, v in rows)
+                params = {
+                    f"{table.name}_{i}_{column}": value
+                    for table, values in rows
+                    for i, row in enumerate(values)
+                    for column, value in row.items()
+                }
+                sender = db.execute(_deposit_statement(shape), params | account).first()
+            else:  # SQLite: no round trips, and no INSERT in a WITH clause
+                for table, values in rows:
+                    if values:
+                        db.execute(insert(table), values)
+                sender = db.execute(_SENDER, account).first()
             if sender is None or sender.disabled_at is not None:  # since the login
                 raise AccountDisabled(sender.email if sender else letter.sender_address)
-            self._insert_evidence(db, evidence, now, webhooks=sender.webhooks)
+            if sender.webhooks and evidence:
+                enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
             if also:
                 also(db)
 
     @staticmethod
-    def _insert_evidence(
-        db: Any, evidence: Iterable[NewEvidence], now: datetime, *, webhooks: bool = True
-    ) -> None:
-        """Insert the evidence and queue it for the sender's webhooks (webhooks=False: the
-        caller has read in this transaction that the sender has no endpoint)."""
+    def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
         evidence = list(evidence)
-        rows = [
-            {
-                "id": e.id,
-                "letter_id": e.letter_id,
-                "delivery_id": e.delivery_id,
-                "type": e.type.value,
-                "channel": e.channel,
-                "event_time": e.event_time,
-                "xml": e.xml,
-                "xml_sha256": e.xml_sha256,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
-            for e in evidence
-        ]
+        rows = _evidence_rows(evidence, now)
         if rows:
             db.execute(insert(t.evidence), rows)
-            if webhooks:
-                enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
+            enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     # reading ----------------------------------------------------------------------------
 
@@ -446,6 +446,38 @@ _PROOF_WITH_PDF = select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf).select_from(
 class _Obj:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+
+def _evidence_rows(evidence: Iterable[NewEvidence], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "letter_id": e.letter_id,
+            "delivery_id": e.delivery_id,
+            "type": e.type.value,
+            "channel": e.channel,
+            "event_time": e.event_time,
+            "xml": e.xml,
+            "xml_sha256": e.xml_sha256,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for e in evidence
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _deposit_statement(shape: tuple[tuple[str, int, tuple[str, ...]], ...]) -> Any:
+    """PostgreSQL's deposit statement for `shape` (table, rows, columns), built once and cached
+    by SQLAlchemy once compiled: one insert per row as a WITH query of _SENDER, each value a
+    bound parameter named table_row_column."""
+    query = _SENDER
+    for name, count, columns in shape:
+        table = t.metadata.tables[name]
+        for i in range(count):  # a WITH query per row: SQLAlchemy caches no multi-row VALUES
+            values = {c: bindparam(f"{name}_{i}_{c}", type_=table.c[c].type) for c in columns}
+            query = query.add_cte(insert(table).values(values).cte(f"new_{name}_{i}"))
+    return query
 
 
 # A depositing account: whether it may deposit (not disabled) and whether it has webhook
