@@ -91,16 +91,9 @@ def configure(format: str = "text", *, stream: TextIO | None = None) -> logging.
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per check otherwise
     smtp_log = logging.getLogger("mail.log")  # aiosmtpd
     smtp_log.setLevel(logging.WARNING)  # not every SMTP command
-    if not any(isinstance(f, _Deprecation) for f in smtp_log.filters):
-        smtp_log.addFilter(_Deprecation())
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting details
     return handler
 
 
 class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure` installs (and replaces; other handlers are left alone)."""
-
-
-class _Deprecation(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "login_data is deprecated" not in record.getMessage()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AnyStr, Final
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, Session
 
 from gateway.metrics import Metrics
 from gateway.settings import SmtpSettings
@@ -42,6 +42,9 @@ class _Protocol(SMTP):
     metrics: Metrics | None = None
     listener = "submission"
 
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
     def __dir__(self) -> list[str]:
         """Only the names aiosmtpd's __init__ looks for in its own instance: its `auth_*` and
         `smtp_*` methods. It looks them up with dir() and inspect.getmembers(), which read every
@@ -65,6 +68,14 @@ class _Protocol(SMTP):
             return await super()._call_handler_hook(command, *args)
         finally:
             self.metrics.data_answered(self.listener, time.perf_counter() - start)
+
+
+class _Session(Session):
+    """aiosmtpd's session without its deprecated `login_data` property, which logs a warning
+    each time aiosmtpd sets it (on every successful AUTH): a plain attribute here (the handler
+    keeps its login in `auth_data`), so no warning record is built at all."""
+
+    login_data: Any = None
 
 
 _HOOK_NAMES: dict[type, tuple[str, ...]] = {}

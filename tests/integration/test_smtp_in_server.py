@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -181,6 +182,18 @@ async def test_deposit_with_login_mechanism(gateway: Running) -> None:
     [stored] = await kept(gateway)
     assert stored.letter.reference == reference_in(reply)
     assert stored.letter.sender_authentication.startswith("SMTP AUTH LOGIN over STARTTLS (TLSv1.")
+
+
+async def test_a_login_logs_no_deprecation_warning(
+    gateway: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A successful AUTH leaves no warning of aiosmtpd's (its deprecated login_data) in the log."""
+    caplog.set_level(logging.WARNING, logger="mail.log")
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        errors, _ = await smtp.sendmail(SENDER, [BOB], LETTER)
+    assert errors == {}
+    assert [r.getMessage() for r in caplog.records if r.name == "mail.log"] == []
 
 
 async def test_deposit_over_implicit_tls(gateway: Running) -> None:
