@@ -18,7 +18,9 @@ descriptors passed to it, and multiprocessing passes sockets):
 
 - *events* (datagrams): a child reports each deposit, SMTP reply and DATA timing; the main
   process counts them in its own metrics (so /metrics shows every letter, whichever process
-  took it) and wakes its scheduler after each deposit, exactly as for a deposit of its own;
+  took it) and wakes its scheduler after each deposit, exactly as for a deposit of its own.
+  A child gathers its events and sends them together (see ForwardedMetrics): a datagram per
+  letter rather than one per SMTP reply;
 - *life*: only the main process holds its write end. End of file means the main process is gone
   (even killed with SIGKILL): the child exits at once, so the listening sockets are released for
   a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
@@ -66,6 +68,9 @@ START_TIMEOUT: Final = 120.0  # seconds for a child to import the gateway and se
 STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
 REAP_POLL: Final = 0.01  # seconds between looks for the exit status of a child that ended
 RESTART_DELAY: Final = 1.0  # seconds before a child that died is started again (no busy loop)
+EVENTS_MAX: Final = 65536  # bytes of one datagram of events (BATCH events are ~4 KB)
+BATCH: Final = 100  # events a child sends at most in one datagram
+FLUSH_AFTER: Final = 0.2  # seconds an event waits at most in a child before it is sent
 
 
 class SmtpProcesses:
@@ -139,11 +144,13 @@ class SmtpProcesses:
         deposits = 0
         with contextlib.suppress(BlockingIOError):
             while True:
-                match json.loads(self._wake_read.recv(4096)):
+                match json.loads(self._wake_read.recv(EVENTS_MAX)):
                     case ["ready", int(pid)]:
                         self._serving(pid)
+                    case ["events", list(events)]:
+                        deposits += sum(_count(self._metrics, event) for event in events)
                     case event:
-                        deposits += _count(self._metrics, event)
+                        log.error("unknown message from an SMTP process: %r", event)
         if deposits:
             self._wake()
 
@@ -211,7 +218,7 @@ def _join(children: list[BaseProcess], grace: float) -> None:
             child.join()
 
 
-def _count(metrics: Metrics, event: list[object]) -> int:
+def _count(metrics: Metrics, event: object) -> int:
     """Count a child's event in the main process's metrics; 1 for a deposit, else 0."""
     match event:
         case ["deposited", str(authentication), int(recipients)]:
@@ -276,39 +283,71 @@ async def _serve(
     life.setblocking(False)
     loop.add_reader(life.fileno(), _main_process_gone, life)
     metrics = ForwardedMetrics(wake_socket)
-    async with serve(settings, sockets, metrics=metrics):
-        metrics.ready()
-        await stop.wait()
+    try:
+        async with serve(settings, sockets, metrics=metrics):
+            metrics.ready()
+            await stop.wait()
+    finally:
+        metrics.flush()  # the replies of the sessions cut at the stop
 
 
 class ForwardedMetrics(Metrics):
-    """An SMTP process's metrics: each event goes to the main process, which counts it.
+    """An SMTP process's metrics: its events go to the main process, which counts them.
+
+    Events are gathered (a send per SMTP reply cost more CPU than the reply) and sent in one
+    datagram: with the reply that follows a deposit (the DATA reply: the main process wakes its
+    scheduler at once, and counts the letter with its DATA timing and its 250), once BATCH are
+    waiting, and otherwise FLUSH_AFTER seconds after the first of them (the replies of a session
+    that deposits nothing). Made and used in the child's event loop.
 
     A datagram the main process has not read yet waits in the socket's buffer; were it full
-    (the main process stalled for thousands of letters), the event is dropped rather than the
+    (the main process stalled for thousands of letters), the events are dropped rather than the
     250 delayed: a counter may then run short, a letter is never held back."""
 
     def __init__(self, events: socket.socket) -> None:
         super().__init__()
         events.setblocking(False)
         self._events = events
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[tuple[object, ...]] = []
+        self._deposits = 0  # among the pending events
+        self._timer: asyncio.TimerHandle | None = None
 
-    def _send(self, *event: object) -> None:
+    def _send(self, *message: object) -> None:
         with contextlib.suppress(BlockingIOError):
-            self._events.send(json.dumps(event).encode())
+            self._events.send(json.dumps(message).encode())
+
+    def _add(self, *event: object) -> None:
+        self._pending.append(event)
+        if len(self._pending) >= BATCH:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(FLUSH_AFTER, self.flush)
+
+    def flush(self) -> None:
+        """Send the pending events now, in one datagram."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            events, self._pending, self._deposits = self._pending, [], 0
+            self._send("events", events)
 
     def ready(self) -> None:
         """This process serves its sockets: the start-up handshake, this process's first event."""
         self._send("ready", os.getpid())
 
     def deposited(self, authentication: str, recipients: int) -> None:
-        self._send("deposited", authentication, recipients)
+        self._add("deposited", authentication, recipients)
+        self._deposits += 1
 
     def smtp_reply(self, listener: str, code: str) -> None:
-        self._send("smtp_reply", listener, code)
+        self._add("smtp_reply", listener, code)
+        if self._deposits:
+            self.flush()
 
     def data_answered(self, listener: str, seconds: float) -> None:
-        self._send("data_answered", listener, float(seconds))
+        self._add("data_answered", listener, float(seconds))
 
 
 def _main_process_gone(life: socket.socket) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 
 from gateway.app import Running
@@ -77,6 +79,15 @@ async def test_letters_are_committed_by_the_smtp_processes_and_wake_the_schedule
     exposition = await wait_for(counted, what="three deposits counted")
     assert 'lre_smtp_replies_total{code="250",listener="submission"}' in exposition
     assert 'lre_smtp_data_seconds_count{listener="submission"} 3.0' in exposition
+
+    # so do the replies of a session that deposits nothing (gathered, then sent a moment later)
+    with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+        await submit(gateway, SENDER, "not the password", [BOB], b"")
+    refused = re.compile(r'lre_smtp_replies_total\{code="535",listener="submission"\} [1-9]')
+    await wait_for(
+        lambda: refused.search(gateway.registry.metrics.exposition().decode()),
+        what="the refused logins counted",
+    )
 
 
 async def test_an_smtp_process_that_dies_is_started_again(gateway: Running) -> None:
