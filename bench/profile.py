@@ -25,19 +25,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
-from bench.throughput import (
-    Sink,
-    Target,
-    add_sender,
-    measure,
-    postgres_database,
-    prepare_gateway,
-    serve,
-)
+from bench.throughput import lone_gateway, measure
 
 RATE = 250  # samples per second and process
 # where a thread waits (py-spy counts some waits inside C calls as active): left out
@@ -133,30 +123,16 @@ def main() -> None:
         raise SystemExit("py-spy is missing: .venv/bin/pip install -e '.[bench]'")
     if os.geteuid() != 0:
         raise SystemExit("run as root: smtp-sink starts as root, py-spy attaches to processes")
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        pool = stack.enter_context(ProcessPoolExecutor(1))
-        sink = Sink(root)
-        stack.callback(sink.close)
-        database = (
-            stack.enter_context(postgres_database())
-            if args.postgres
-            else f"sqlite:///{root}/gateway.db"
-        )
-        config, port = prepare_gateway(root / "gateway", database, sink.port)
-        add_sender(config)
-        server = stack.enter_context(serve(config, port))
-        target = Target("gateway", [port], [server.pid], True, database)
+    with lone_gateway(args.postgres) as (pool, target), tempfile.TemporaryDirectory() as tmp:
         measure(pool, target, first=0, letters=40, sessions=args.sessions,
                 size=args.size, tag="warm", timeout=600)  # fmt: skip
-        raw = args.keep or root / "samples.txt"
+        raw = args.keep or Path(tmp) / "samples.txt"
         recorder = subprocess.Popen(
-            [spy, "record", "--pid", str(server.pid), "--subprocesses", "--rate", str(RATE),
+            [spy, "record", "--pid", str(target.roots[0]), "--subprocesses", "--rate", str(RATE),
              "--format", "raw", "--output", str(raw), "--full-filenames"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        main_cpu = process_cpu(server.pid)
+        main_cpu = process_cpu(target.roots[0])
         try:
             result = measure(pool, target, first=40, letters=args.letters,
                              sessions=args.sessions, size=args.size, tag="profile",
@@ -165,7 +141,7 @@ def main() -> None:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(timeout=120)
         print(f"{args.letters} letters of {args.size} bytes, {result}")
-        main_cpu = process_cpu(server.pid) - main_cpu
+        main_cpu = process_cpu(target.roots[0]) - main_cpu
         print(f"CPU per letter of the process tree (/proc): {result.cpu * 1000:.1f} ms")
         print(
             f"CPU per letter of the main process (/proc): {main_cpu / args.letters * 1000:.1f} ms\n"

@@ -631,8 +631,9 @@ def two_nodes(args: argparse.Namespace) -> None:
             raise SystemExit("FAILED: a letter lost or a mail sent twice")
 
 
-def soak(args: argparse.Namespace) -> None:
-    """Many letters through one gateway: RSS and rates every `--every` letters."""
+@contextmanager
+def lone_gateway(postgres: bool) -> Iterator[tuple[ProcessPoolExecutor, Target]]:
+    """One gateway (SQLite, or PostgreSQL) relaying to an smtp-sink, and the load's process."""
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         root.chmod(0o755)
@@ -640,14 +641,17 @@ def soak(args: argparse.Namespace) -> None:
         sink = Sink(root)
         stack.callback(sink.close)
         database = (
-            stack.enter_context(postgres_database())
-            if args.postgres
-            else f"sqlite:///{root}/gateway.db"
+            stack.enter_context(postgres_database()) if postgres else f"sqlite:///{root}/gateway.db"
         )
-        config, port = prepare_gateway(root, database, sink.port)
+        config, port = prepare_gateway(root / "gateway", database, sink.port)
         add_sender(config)
         server = stack.enter_context(serve(config, port))
-        target = Target("gateway", [port], [server.pid], True, database)
+        yield pool, Target("gateway", [port], [server.pid], True, database)
+
+
+def soak(args: argparse.Namespace) -> None:
+    """Many letters through one gateway: RSS and rates every `--every` letters."""
+    with lone_gateway(args.postgres) as (pool, target):
         print(
             "| letters | acknowledged/s | fully processed/s | RSS all | main | SMTP "
             "| certificate processes | forkserver and tracker |"
@@ -659,7 +663,7 @@ def soak(args: argparse.Namespace) -> None:
                              sessions=args.sessions, size=1024, tag="soak",
                              timeout=args.timeout)  # fmt: skip
             first += args.every
-            rss = tree_rss_mb(server.pid)
+            rss = tree_rss_mb(target.roots[0])
             print(
                 f"| {first} | {result.acked:.0f} | {result.done:.1f} | "
                 + " | ".join(f"{mb:.0f} MB" for mb in (rss["all"], rss["main"], rss["SMTP"]))
