@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.support.client import notification_for, proofs_for, wait_for
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.gateway import SENDER, free_port, make_settings, smarthost, start
 from tests.support.letters import BOB, anchors, deposit
 from tests.support.openssl import assert_proof_verifies
 from tests.support.sink_mta import SinkMTA
@@ -100,11 +100,7 @@ async def test_outbox_page_exists_only_in_outbox_mode(tmp_path: Path, database_u
         settings = make_settings(
             tmp_path / "a",
             database_url,
-            delivery={
-                "mode": "smarthost",
-                "smarthost": f"127.0.0.1:{sink.port}",
-                "smarthost_tls": "none",
-            },
+            delivery=smarthost(sink.port),
         )
         async with (
             start(settings) as gateway,

@@ -20,7 +20,7 @@ from tests.support.client import (
     wait_for,
 )
 from tests.support.evidence import texts
-from tests.support.gateway import SENDER, Clock, free_port, make_settings, start
+from tests.support.gateway import SENDER, Clock, free_port, make_settings, smarthost, start
 from tests.support.letters import BOB, BODY, anchors, deposit, open_link
 from tests.support.openssl import assert_proof_verifies
 from tests.support.queues import mail_attempts, seal_attempts, tried
@@ -97,13 +97,7 @@ async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
     settings = make_settings(
         tmp_path,
         database_url,
-        delivery={
-            "mode": "smarthost",
-            "smarthost": f"127.0.0.1:{port}",
-            "smarthost_tls": "none",
-            "retry_base": "1s",
-            "retry_max": "1s",
-        },
+        delivery=smarthost(port, retry_base="1s", retry_max="1s"),
     )
     clock = Clock()
     async with start(settings, clock) as gateway:
@@ -137,11 +131,7 @@ async def test_permanent_refusal_of_the_notification_yields_proof_of_non_deliver
         settings = make_settings(
             tmp_path,
             database_url,
-            delivery={
-                "mode": "smarthost",
-                "smarthost": f"127.0.0.1:{sink.port}",
-                "smarthost_tls": "none",
-            },
+            delivery=smarthost(sink.port),
         )
         async with start(settings) as gateway:
             await deposit(gateway)

@@ -15,7 +15,7 @@ from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
 from gateway.storage import tables as t
 from tests.support.client import wait_for
-from tests.support.gateway import SENDER, make_settings, start
+from tests.support.gateway import SENDER, make_settings, smarthost, start
 from tests.support.letters import BOB, delivery_state, deposit
 from tests.support.sink_mta import SinkMTA
 
@@ -42,11 +42,7 @@ async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
         settings = make_settings(
             tmp_path,
             database_url,
-            delivery={
-                "mode": "smarthost",
-                "smarthost": f"127.0.0.1:{sink.port}",
-                "smarthost_tls": "none",
-            },
+            delivery=smarthost(sink.port),
         )
         async with start(settings) as gateway:
             await deposit(gateway)

@@ -12,7 +12,7 @@ import dkim
 
 from gateway.core.letter import State
 from tests.support.client import wait_for
-from tests.support.gateway import SENDER, free_port, make_settings, start
+from tests.support.gateway import SENDER, free_port, make_settings, smarthost, start
 from tests.support.letters import BOB, delivery_state, deposit
 from tests.support.mx_world import (
     MX_ADDRESS,
@@ -36,11 +36,7 @@ async def test_postfix_as_the_gateways_smarthost(tmp_path: Path, database_url: s
     settings = make_settings(
         tmp_path,
         database_url,
-        delivery={
-            "mode": "smarthost",
-            "smarthost": f"127.0.0.1:{relay_port}",
-            "smarthost_tls": "none",
-        },
+        delivery=smarthost(relay_port),
     )
     async with SinkMTA(host="127.0.0.2", port=mailbox_port) as mailbox:
         with Postfix(relay_port, main={"relayhost": f"[127.0.0.2]:{mailbox_port}"}) as postfix:

@@ -62,6 +62,11 @@ def make_settings(tmp_path: Path, database_url: str, **sections: dict[str, Any])
     return settings_from_dict(raw, base=tmp_path)
 
 
+def smarthost(port: int, **more: str) -> dict[str, str]:
+    """The delivery section that relays in clear to a test's server on 127.0.0.1:port."""
+    return {"mode": "smarthost", "smarthost": f"127.0.0.1:{port}", "smarthost_tls": "none", **more}
+
+
 SENDER = "maitre.dupont@cabinet-dupont.ma"
 PASSWORD = "correct horse battery staple"
 
