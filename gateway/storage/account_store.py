@@ -74,11 +74,6 @@ class AccountStore:
             disabled=row.disabled_at is not None,
         )
 
-    def account_language(self, account_id: str) -> str:
-        with self.engine.connect() as db:
-            query = select(t.accounts.c.language).where(t.accounts.c.id == account_id)
-            return db.execute(query).scalar_one_or_none() or "fr"
-
     def summaries(self) -> list[AccountSummary]:
         """Every account but the removed ones, by address."""
         letters = (
