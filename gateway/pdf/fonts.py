@@ -116,6 +116,8 @@ class _Shared:
     subsets: dict[int, tuple[Sequence[Glyph | None], tuple[dict[Any, int], int, list[int]]]] = (
         field(default_factory=dict)
     )
+    # the font objects of the documents that drew only their base's glyphs, by its id()
+    base_objects: dict[int, FontObjects] = field(default_factory=dict)
     # texts laid out by gateway.pdf.layout: lines, operators, font ids (LaidOutPDF._laid_out)
     layouts: dict[tuple[object, ...], Any] = field(default_factory=dict)
     # font objects as serialised, by their FontObjects' id() and first object number
@@ -239,9 +241,20 @@ class _Font(TTFFont):
         return tuple(glyph for glyph, _ in self.subset.items())
 
     def objects(self) -> FontObjects:
-        """The font objects of this document's glyphs: from the memo when already made."""
+        """The font objects of this document's glyphs: from the memo when already made.
+
+        A document that drew only the glyphs it started with has its base's codes: its
+        objects are found by the base, without listing its glyphs (~300 per font)."""
         if not self._common.memo:
             return self._make_objects()
+        if self.stable():
+            made = self._common.base_objects.get(self._base)
+            if made is None:
+                made = self._common.base_objects[self._base] = self._by_glyphs()
+            return made
+        return self._by_glyphs()
+
+    def _by_glyphs(self) -> FontObjects:
         key = tuple(self.subset.items())
         made = self._common.objects.get(key)
         if made is None:

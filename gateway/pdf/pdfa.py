@@ -20,6 +20,8 @@ The checks, with pikepdf as the independent reader, are in tests/unit/test_pdfa.
 
 from __future__ import annotations
 
+import functools
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -28,6 +30,7 @@ from xml.sax.saxutils import escape
 from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
+from fpdf.syntax import Name, PDFObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 PDF_VERSION: Final = "1.7"  # PDF/A-3 is based on ISO 32000-1, PDF 1.7
@@ -109,9 +112,29 @@ def make_pdfa(pdf: FPDF, info: DocumentInfo, icc_profile: bytes) -> None:
         output_condition_identifier=SRGB_CONDITION,
         output_condition=SRGB_CONDITION,
         registry_name=SRGB_REGISTRY,
-        dest_output_profile=PDFICCProfile(contents=icc_profile, n=3, alternate="DeviceRGB"),
+        dest_output_profile=_SharedICCProfile(_compressed(icc_profile), n=3, alternate="DeviceRGB"),
         info=SRGB_CONDITION,
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _compressed(icc_profile: bytes) -> bytes:
+    """The profile as fpdf2's PDFICCProfile compresses it: once per process, not per PDF."""
+    return zlib.compress(icc_profile, level=PDFICCProfile._COMPRESSION_LEVEL)
+
+
+class _SharedICCProfile(PDFICCProfile):
+    """fpdf2's ICC profile stream, its contents already compressed (`_compressed`)."""
+
+    __slots__ = ()
+
+    def __init__(self, compressed: bytes, n: int, alternate: str) -> None:
+        PDFObject.__init__(self)
+        self._contents = compressed
+        self.filter = Name("FlateDecode")
+        self.length = len(compressed)
+        self.n = n
+        self.alternate = Name(alternate)
 
 
 def _version(name: object) -> tuple[int, ...]:

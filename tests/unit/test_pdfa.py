@@ -23,6 +23,7 @@ import pikepdf
 import pikepdf.pdfa
 import pytest
 
+from gateway.pdf import resources
 from gateway.pdf.pdfa import DocumentInfo, xmp_metadata
 from gateway.pdf.render import EVIDENCE_P7S, EVIDENCE_XML
 from gateway.verification.pdf import verify_pdf
@@ -134,7 +135,8 @@ def test_the_metadata_stream_is_plain_xmp(proof: pikepdf.Pdf) -> None:
 
 
 def test_the_output_intent_is_srgb_with_its_icc_profile(proof: pikepdf.Pdf) -> None:
-    """One GTS_PDFA1 output intent carries an embedded RGB (N=3) ICC profile of PDF 1.7's age."""
+    """One GTS_PDFA1 output intent carries an embedded RGB (N=3) ICC profile of PDF 1.7's age:
+    the shipped sRGB profile, byte for byte (compressed once per process, gateway.pdf.pdfa)."""
     intents = list(proof.Root.OutputIntents)
     assert len(intents) == 1
     intent = intents[0]
@@ -149,6 +151,7 @@ def test_the_output_intent_is_srgb_with_its_icc_profile(proof: pikepdf.Pdf) -> N
     assert icc[16:20] == b"RGB "
     assert icc[36:40] == b"acsp"
     assert icc[8] <= 4  # ICC major version PDF 1.7 (ISO 32000-1) reads: 2 or 4.0-4.2
+    assert icc == resources.srgb_profile()
 
 
 def _fonts(pdf: pikepdf.Pdf) -> Iterator[pikepdf.Dictionary]:
