@@ -385,6 +385,7 @@ async def running(
             ),
         )
         registry.wake = scheduler.wake
+        pdfs.wake_mail = scheduler.wake_mail  # a stored PDF queues its proof mail
 
         app = create_app(
             service=registry.decisions,

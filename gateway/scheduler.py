@@ -3,7 +3,8 @@
 All of its work is read from the database, so a restart loses nothing and several gateway
 processes can share one PostgreSQL: each piece of work is claimed with a lease first. The
 leases of a process that died on this host are released at once (storage/instances.py); each
-mail's outcome is committed right after its hand-over (README: "Crash consistency").
+mail's outcome is committed right after its hand-over, with those of the mails that finished
+while the previous outcome commit ran (README: "Crash consistency").
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from gateway.evidence.tsa import Timestamper, seal
 from gateway.evidence.xml import from_xml
 from gateway.logs import about_letter
 from gateway.registry import Registry
+from gateway.services.group_commit import GroupCommit
+from gateway.services.outcomes import MailOutcome
 from gateway.settings import Settings
 from gateway.sms.sender import SmsSender
 from gateway.smtp_out.dkim import DkimSigner
@@ -86,36 +89,47 @@ class Scheduler:
         self._clock = clock
         # mail id -> (VERP return path, its token's hash) (bounces.py); None: stored mail_from
         self._verp = verp
-        self._wakeups: list[asyncio.Event] = []
+        self._mail_wakeup = asyncio.Event()  # set: the mail loop's next round starts at once
+        self._pdf_wakeup = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._deposited: dict[str, datetime] = {}  # proof-of-deposit mail id → deposit time
         self._references: dict[str, str] = {}  # mail id → its letter's reference (for the log)
         # notification id → its letter and delivery as read to compose it (the outcome's guess)
         self._seen: dict[str, tuple[Letter, Delivery]] = {}
+        # the outcomes of mails handed over meanwhile share a commit (services/group_commit.py)
+        self._outcomes = GroupCommit(registry.outcomes.mail_outcomes)
 
     def wake(self) -> None:
-        for event in self._wakeups:
-            event.set()
+        """New work of any kind may be due: both loops go round again."""
+        self._mail_wakeup.set()
+        self._pdf_wakeup.set()
+
+    def wake_mail(self) -> None:
+        """Proof mails were queued (PDF certificates stored): the mail loop goes round again."""
+        self._mail_wakeup.set()
 
     def stop(self) -> None:
         """Finish the current round, then return from run(): no claimed work is left leased."""
         self._stopping = True
+        if self._pdfs is not None:
+            self._pdfs.stop()  # claims no more certificates; those in hand are finished
         self.wake()
 
     async def run(self) -> None:
         """Two loops side by side: PDF certificates (slow, another process) in their own, so
         that notifications and proof mails never wait behind a batch of certificates."""
-        loops = [self._loop(self._mail_round, self._idle)]
+        loops = [self._loop(self._mail_round, self._idle, self._mail_wakeup)]
         if self._pdfs is not None:
-            loops.append(self._loop(self._pdfs.tick, self._pdf_idle))
+            loops.append(self._loop(self._pdfs.tick, self._pdf_idle, self._pdf_wakeup))
         await asyncio.gather(*loops)
 
     async def _loop(
-        self, round: Callable[[], Awaitable[int | bool]], idle: Callable[[], Awaitable[float]]
+        self,
+        round: Callable[[], Awaitable[int | bool]],
+        idle: Callable[[], Awaitable[float]],
+        wakeup: asyncio.Event,
     ) -> None:
-        wakeup = asyncio.Event()
-        self._wakeups.append(wakeup)
         while not self._stopping:
             wakeup.clear()
             try:
@@ -140,7 +154,7 @@ class Scheduler:
         return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
 
     async def _pdf_idle(self) -> float:
-        return IDLE  # new PDF jobs come from seals; a second is soon enough
+        return IDLE  # new PDF jobs come from seals, which wake this loop (seal_pending)
 
     def workers(self, *, pdfs: bool = True) -> list[Callable[[], Awaitable[int | bool]]]:
         """The workers of one round, in order; each makes one tick over its own queue."""
@@ -210,13 +224,15 @@ class Scheduler:
         if seals:
             # until this commit the claimed evidence stays unsealed: after a crash its lease
             # expires and it is sealed again (a second seal of the same XML is as good)
-            await self._registry.io(self._seals.store, seals, now=self._clock())
+            stored = await self._registry.io(self._seals.store, seals, now=self._clock())
+            if any(ok and seal.pdf_for for ok, seal in zip(stored, seals, strict=True)):
+                self._pdf_wakeup.set()  # their PDF jobs are queued
         return len(pending)
 
     # outbound mail ----------------------------------------------------------------------
 
     async def send_pending(self) -> int:
-        """Hand the claimed mails over, each outcome committed on its own right after it.
+        """Hand the claimed mails over, each outcome committed right after it (`_record`).
 
         The bytes of each mail are fixed (stored) before its first hand-over. Only a mail whose
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
@@ -267,7 +283,7 @@ class Scheduler:
         self._seen.pop(mail.id, None)
 
     async def _send(self, mail: PendingMail) -> None:
-        """Hand one mail over, then record its outcome at once (one commit per mail)."""
+        """Hand one mail over, then record its outcome at once (`_record`)."""
         reference = self._references.pop(mail.id, None)
         if reference is None:  # bytes fixed by an earlier run (a resend after a crash)
             letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)
@@ -305,12 +321,12 @@ class Scheduler:
         *,
         seen: tuple[Letter, Delivery] | None = None,
     ) -> None:
-        """Commit one mail's outcome: a notification's with its evidence, others alone."""
-        if mail.kind == "notification":
-            await self._registry.outcomes.notification_outcome(mail, failure=failure, seen=seen)
-        else:
-            state = "sent" if failure is None else "failed"
-            await self._registry.io(self._mails.finish, mail.id, state, failure, now=self._clock())
+        """Commit one mail's outcome (a notification's with its evidence) at once, in one
+        commit with the outcomes of the mails that finished while the previous one ran."""
+        outcomes = self._registry.outcomes
+        if not await self._outcomes.submit(MailOutcome(mail, failure, seen)):
+            # a notification whose delivery changed since it was read: read again, alone
+            await outcomes.notification_outcome(mail, failure=failure)
         if mail.kind == "code":
             await self._registry.identity.forget(mail.id)
 

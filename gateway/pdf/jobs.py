@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,13 +19,15 @@ from gateway.pdf.maker import CertificateMaker
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
+from gateway.services.group_commit import GroupCommit
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
 from gateway.storage.store import LetterStore, NewOutbound
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-CLAIM_PER_PROCESS = 5  # certificates claimed per tick for each certificate process
+CLAIM_PER_PROCESS = 5  # certificates in hand at most for each certificate process
+ROUND = 30.0  # seconds a round of make_pending goes on claiming
 
 
 class PdfWorker:
@@ -51,38 +53,78 @@ class PdfWorker:
         self._zone = zone
         self._archive_before = archive_before
         self._clock = clock
+        self._stopping = False
+        self._stores = GroupCommit(self._store_made)  # PDFs made meanwhile share a commit
+        # set by the composition root: the scheduler's mail loop, woken when proof mails queue
+        self.wake_mail: Callable[[], None] = lambda: None
 
     async def tick(self) -> int:
         made = await self.make_pending()
         archived = await self.archive_due()
         return made + archived
 
+    def stop(self) -> None:
+        """Claim no more certificates: `make_pending` returns once those in hand are stored."""
+        self._stopping = True
+
     async def make_pending(self) -> int:
-        """Make the claimed certificates, then store them and queue their mails with one commit."""
-        jobs = await self._registry.io(
-            self._queue.claim_pending,
-            self._clock(),
-            LEASE,
-            limit=CLAIM_PER_PROCESS * self._maker.processes,
-        )
-        # every certificate process works at once; each outcome is handled on its own
-        outcomes = await asyncio.gather(*(self._make(job) for job in jobs), return_exceptions=True)
-        made = []
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, MadePdf):
-                made.append(outcome)
-                continue
-            if not isinstance(outcome, Exception):  # CancelledError, KeyboardInterrupt
-                raise outcome
-            if not isinstance(outcome, (EvidenceError, TimestampError)):
-                # a bug must not lose the proof: retry later
-                log.error("PDF for evidence %s failed", job.evidence_id, exc_info=outcome)
-            await self._failed(job, outcome, renewal=False)
-        if made:
-            await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
-            for item in made:
-                log.info("PDF certificate for evidence %s made", item.evidence_id)
-        return len(jobs)
+        """Make the pending certificates, every certificate process busy, until none is left.
+
+        Jobs are claimed (one commit for several) whenever no more than one per process is in
+        hand, so a process never waits for a batch's slowest certificate; each certificate is
+        stored with its proof mail as soon as it is made, in one commit with those made while
+        the previous commit ran (`store_pdfs`). A round claims for at most ROUND seconds (the
+        archive jobs and `stop` get their turn), then finishes what it holds."""
+        loop = asyncio.get_running_loop()
+        processes = self._maker.processes
+        until = loop.time() + ROUND
+        in_hand: set[asyncio.Task[None]] = set()
+        claimed = 0
+        try:
+            while True:
+                if len(in_hand) <= processes and loop.time() < until and not self._stopping:
+                    jobs = await self._claim(CLAIM_PER_PROCESS * processes - len(in_hand))
+                    claimed += len(jobs)
+                    in_hand |= {asyncio.create_task(self._make_and_store(job)) for job in jobs}
+                    if not jobs:
+                        until = 0.0  # none waiting: finish what is in hand
+                if not in_hand:
+                    return claimed
+                _, in_hand = await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in in_hand:  # cancelled: the leases expire, the jobs are made again
+                task.cancel()
+
+    async def _claim(self, limit: int) -> list[PdfJob]:
+        try:
+            return await self._registry.io(
+                self._queue.claim_pending, self._clock(), LEASE, limit=limit
+            )
+        except Exception:  # the database away: finish what is in hand, claim next round
+            log.warning("PDF jobs cannot be claimed", exc_info=True)
+            return []
+
+    async def _make_and_store(self, job: PdfJob) -> None:
+        """Make one certificate and store it; a failure is retried later, never lost."""
+        try:
+            made = await self._make(job)
+            stored = await self._stores.submit(made)
+        except Exception as err:  # retried later (a bug logged), never lost
+            if not isinstance(err, (EvidenceError, TimestampError)):
+                log.error("PDF for evidence %s failed", job.evidence_id, exc_info=err)
+            try:
+                await self._failed(job, err, renewal=False)
+            except Exception:  # the database away: the lease expires, the job is made again
+                log.warning(
+                    "PDF for evidence %s: retry not recorded", job.evidence_id, exc_info=True
+                )
+            return
+        if stored:
+            log.info("PDF certificate for evidence %s made", job.evidence_id)
+            self.wake_mail()
+
+    async def _store_made(self, made: Sequence[MadePdf]) -> list[bool]:
+        return await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
 
     async def _make(self, job: PdfJob) -> MadePdf:
         sources = await self._registry.io(self._store.proof_sources, job.evidence_id)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -25,11 +26,27 @@ from gateway.metrics import Metrics
 from gateway.services.work import Work, new_id
 from gateway.storage.outbound import OutboundQueue, PendingMail
 from gateway.storage.sms_queue import PendingSms, SmsQueue, finish_sms
-from gateway.storage.store import LetterStore, NewEvidence
+from gateway.storage.store import LetterStore, NewEvidence, NewTransition
 
 log = logging.getLogger(__name__)
 
 OUTCOME_RETRIES = 5  # re-reads when a decision changes the delivery while an outcome is recorded
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    """A mail handed over (failure None) or failed for good, to record (`mail_outcomes`);
+    `seen`: a notification's letter and delivery as read to compose it."""
+
+    mail: PendingMail
+    failure: str | None
+    seen: tuple[Letter, Delivery] | None = None
+
+
+def _notification_event(failure: str | None) -> EvidenceType:
+    if failure is None:
+        return EvidenceType.NotificationForAcceptance
+    return EvidenceType.NotificationForAcceptanceFailure
 
 
 class Outcomes:
@@ -116,16 +133,21 @@ class Outcomes:
             also=also,
         )
         if done:
-            log.info(
-                "letter %s to %s: %s",
-                letter.reference,
-                delivery.recipient,
-                event.value,
-                extra={"letter": letter.reference},
-            )
-            self._metrics.event(event.value, delivery.state.value, new_state.value)
+            self._applied(letter, delivery, event, new_state)
             self._wake()
         return done
+
+    def _applied(
+        self, letter: Letter, delivery: Delivery, event: EvidenceType, new_state: State
+    ) -> None:
+        log.info(
+            "letter %s to %s: %s",
+            letter.reference,
+            delivery.recipient,
+            event.value,
+            extra={"letter": letter.reference},
+        )
+        self._metrics.event(event.value, delivery.state.value, new_state.value)
 
     async def expire(self, delivery_id: str) -> bool:
         """Issue AcceptanceRejectionExpiry if the delivery is still awaiting past its deadline."""
@@ -141,6 +163,50 @@ class Outcomes:
         due = await self._work.io(self._store.due_deadlines, self._clock())
         return sum([await self.expire(delivery_id) for delivery_id in due])
 
+    async def mail_outcomes(self, outcomes: Sequence[MailOutcome]) -> list[bool]:
+        """Record several mails' outcomes in one commit (GroupCommit: those that came in while
+        the previous commit ran); True at an outcome's index when it is recorded.
+
+        A notification's transition is a compare-and-set on the delivery as it was read to
+        compose it (`seen`); when it was not read (a resend after a restart) or has changed
+        since, its outcome is not recorded here (False) and the caller records it alone
+        (`notification_outcome`, which reads the delivery again)."""
+        now = self._clock()
+        changes: list[tuple[int, Letter, Delivery, EvidenceType, NewTransition]] = []
+        closed: list[tuple[str, str, str | None]] = []
+        recorded = [False] * len(outcomes)
+        for index, outcome in enumerate(outcomes):
+            mail, failure = outcome.mail, outcome.failure
+            finish = (mail.id, "sent" if failure is None else "failed", failure)
+            if mail.kind != "notification":
+                closed.append(finish)
+                recorded[index] = True
+                continue
+            if outcome.seen is None:
+                continue
+            letter, delivery = outcome.seen
+            event = _notification_event(failure)
+            try:
+                new_state = advance(delivery.state, event)
+            except IllegalTransition:
+                continue  # an old guess: the delivery as it is now decides (alone)
+            new = self.evidence(letter, delivery, event, now, failure)
+            changes.append(
+                (index, letter, delivery, event, NewTransition(delivery, new_state, new, finish))
+            )
+        if not changes and not closed:
+            return recorded
+        done = await self._work.io(
+            self._store.outcomes, [change for *_, change in changes], closed, now=now
+        )
+        for (index, letter, delivery, event, change), ok in zip(changes, done, strict=True):
+            if ok:
+                recorded[index] = True
+                self._applied(letter, delivery, event, change.new_state)
+        if any(done):
+            self._wake()
+        return recorded
+
     async def notification_outcome(
         self,
         mail: PendingMail,
@@ -152,11 +218,7 @@ class Outcomes:
 
         `seen`: the letter and delivery as read before the hand-over, tried first (the
         transition is a compare-and-set: when the delivery changed since, it is read again)."""
-        event = (
-            EvidenceType.NotificationForAcceptance
-            if failure is None
-            else EvidenceType.NotificationForAcceptanceFailure
-        )
+        event = _notification_event(failure)
         finish = (mail.id, "sent" if failure is None else "failed", failure)
         guess = seen
         for _ in range(OUTCOME_RETRIES):  # the state may change under us (a decision): re-read
@@ -184,11 +246,7 @@ class Outcomes:
 
     async def sms_outcome(self, sms: PendingSms, *, failure: str | None) -> None:
         """Record the hand-over (or permanent failure) of a notice SMS, closing it (SMS channel)."""
-        event = (
-            EvidenceType.NotificationForAcceptance
-            if failure is None
-            else EvidenceType.NotificationForAcceptanceFailure
-        )
+        event = _notification_event(failure)
         state = "sent" if failure is None else "failed"
         for _ in range(OUTCOME_RETRIES):  # the state may change under us (a decision): re-read
             letter, delivery = await self._work.io(self._store.delivery, sms.delivery_id)

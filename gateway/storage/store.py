@@ -54,7 +54,7 @@ class NewEvidence:
 
 @dataclass(frozen=True)
 class NewTransition:
-    """One compare-and-set state change of `LetterStore.transition`, for `transitions`."""
+    """One compare-and-set state change (`LetterStore.transition`, `LetterStore.outcomes`)."""
 
     delivery: Delivery
     new_state: State
@@ -377,6 +377,22 @@ class LetterStore:
             if also:
                 also(db)
         return True
+
+    def outcomes(
+        self,
+        changes: Sequence[NewTransition],
+        closed: Sequence[tuple[str, str, str | None]] = (),
+        *,
+        now: datetime,
+    ) -> list[bool]:
+        """Several mails' outcomes in one transaction (one commit): the transitions they cause,
+        each a compare-and-set that closes its mail (False at its index: it changed nothing,
+        its mail stays open), and the mails `closed` (id, state, error) that change no state."""
+        with self.engine.begin() as db:
+            done = [self._transition(db, change, now=now) for change in changes]
+            for mail in closed:
+                finish_mail_row(db, *mail, now=now)
+        return done
 
     def _transition(self, db: Any, change: NewTransition, *, now: datetime) -> bool:
         delivery, new_state, evidence = change.delivery, change.new_state, change.evidence

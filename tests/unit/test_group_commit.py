@@ -1,0 +1,72 @@
+"""services/group_commit.GroupCommit: what arrives during a commit shares the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.services.group_commit import GroupCommit
+
+
+class Journal:
+    """A commit that takes as long as the test lets it, and remembers each batch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release = asyncio.Event()
+        self.fail: set[str] = set()
+
+    async def commit(self, items: Sequence[str]) -> list[str]:
+        self.batches.append(list(items))
+        await self.release.wait()
+        if self.fail & set(items):
+            raise OSError("disk full")
+        return [item.upper() for item in items]
+
+
+async def test_the_first_item_commits_at_once_and_those_arriving_meanwhile_share_the_next() -> None:
+    """One commit for the first item; the three submitted during it go into one more commit."""
+    journal = Journal()
+    group = GroupCommit(journal.commit)
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(group.submit(item)) for item in "bcd"]
+    await asyncio.sleep(0)
+    assert journal.batches == [["a"]]  # nobody waits for the later ones
+    journal.release.set()
+    assert await first == "A"
+    assert [await task for task in later] == ["B", "C", "D"]
+    assert journal.batches == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_failed_commit_reaches_every_item_of_its_batch_and_no_other() -> None:
+    """The batch whose commit raises gets the error; the next batch commits as usual."""
+    journal = Journal()
+    journal.fail = {"b"}
+    group = GroupCommit(journal.commit)
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(0)
+    failing = [asyncio.create_task(group.submit(item)) for item in "bc"]
+    journal.release.set()
+    assert await first == "A"
+    for task in failing:
+        with pytest.raises(OSError, match="disk full"):
+            await task
+    assert await group.submit("d") == "D"
+    assert journal.batches == [["a"], ["b", "c"], ["d"]]
+
+
+async def test_a_submitter_cancelled_leaves_the_others_committed() -> None:
+    """Cancelling one waiting submitter does not stop the commit the others wait for."""
+    journal = Journal()
+    group = GroupCommit(journal.commit)
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(0)
+    first.cancel()
+    second = asyncio.create_task(group.submit("b"))
+    await asyncio.sleep(0)
+    journal.release.set()
+    assert await second == "B"
+    assert journal.batches == [["a"], ["b"]]
