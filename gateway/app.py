@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import Engine
 
-from gateway import audit, logs
+from gateway import audit, collector, logs
 from gateway.accounts import AccountCommands, address_problem
 from gateway.api.routes import add_api
 from gateway.api.service import ApiService
@@ -644,6 +644,7 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with running(settings) as gateway:
+        collector.settle()  # start-up's objects frozen out of the collector's walks
         for name, (host, port) in gateway.smtp.items():
             log.info("SMTP %s listening on %s:%d", name, host, port)
         log.info(

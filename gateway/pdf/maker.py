@@ -13,7 +13,6 @@ every certificate.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -22,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
+from gateway import collector
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     anchors_pem,
@@ -45,11 +45,6 @@ _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-thr
 # imported once in the forkserver, not in each certificate process (gateway.app: what the
 # lre-gateway script imports, which each child imports again as its main module)
 _CONTEXT.set_forkserver_preload(["gateway.app", "gateway.pdf.maker", "gateway.pdf.warm"])
-# the collector's thresholds in a certificate process. With CPython's (700, 10, 10) a process
-# rendering fr, en and ar certificates in turn after the forkserver's warm-up ran ~2.7 young
-# and one full collection (of ~520,000 objects) every ~65 certificates: 3.3 ms of collection
-# per certificate; with these and the warm state frozen (gateway.pdf.warm), 0.9 ms
-GC_THRESHOLDS: Final = (10_000, 10, 10)
 _sealer: PdfSealer | None = None  # in the certificate process
 _loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
 
@@ -82,9 +77,11 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
 def _start(settings: Settings) -> None:
     global _sealer, _loop
     os.nice(settings.evidence.certificate_nice)
-    gc.set_threshold(*GC_THRESHOLDS)
     _sealer = build_sealer(settings)
     _loop = asyncio.new_event_loop()
+    # the warm state is frozen in the forkserver (gateway.pdf.warm): this process's own start
+    # too; with CPython's thresholds, collection cost 2.0-3.3 ms per certificate, now ~0.5
+    collector.settle()
 
 
 def _seal_here() -> tuple[PdfSealer, asyncio.AbstractEventLoop]:

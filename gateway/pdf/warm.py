@@ -3,18 +3,17 @@ the renderer's lazy caches (cut-down fonts, prepared glyph sets, font objects, s
 certificate per language, so that each gateway's certificate process starts warm.
 
 What is then in memory (~220,000 objects: fonts, memos, modules) lives as long as the process:
-it is frozen out of the garbage collector's reach (`gc.freeze`), so that a full collection in a
-certificate process walks only what that process made since, and its pages stay shared with
-the forkserver (the collector no longer writes to them). See gateway.pdf.maker for the rest."""
+it is frozen out of the garbage collector's reach (gateway.collector), so that a full collection
+in a certificate process walks only what that process made since, and its pages stay shared
+with the forkserver (the collector no longer writes to them)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from gateway import i18n
+from gateway import collector, i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.render import CertificateFacts, shared_renderer
 
@@ -62,5 +61,4 @@ try:
     warm_up()
 except Exception:  # a cold start is slower, never broken
     logging.getLogger(__name__).exception("warming up the certificate renderer failed")
-gc.collect()
-gc.freeze()
+collector.settle()
