@@ -23,12 +23,13 @@ from gateway.core.sender import Account, declared_name
 from gateway.errors import PhoneRequired
 from gateway.metrics import Metrics
 from gateway.mime.message import ParsedMessage
+from gateway.services.group_commit import GroupCommit
 from gateway.services.identity import RecipientIdentity
 from gateway.services.outcomes import Outcomes
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
 from gateway.storage.sms_queue import insert_sms
-from gateway.storage.store import LetterStore, NewOutbound
+from gateway.storage.store import LetterStore, NewDeposit, NewOutbound
 from gateway.storage.vault import Sealed, Vault, token_hash
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,16 @@ class Deposits:
         self._bounce_address = bounce_address
         self._metrics = metrics
         self._wake = wake
+        # one transaction for the letters whose sessions finished DATA while one commits
+        self._commits: GroupCommit[NewDeposit, Exception | None] = GroupCommit(
+            partial(work.io, store.deposit)
+        )
 
     async def deposit(
         self, deposit: Deposit, *, also: Callable[[Any, str], None] | None = None
     ) -> str:
-        """Store the letter, its deliveries and deposit evidence; return once committed.
+        """Store the letter, its deliveries and deposit evidence; return once committed (with the
+        letters deposited meanwhile, services/group_commit.py).
 
         also(connection, reference) runs in the deposit's transaction (e.g. the API's
         Idempotency-Key). Raises PhoneRequired, or AccountDisabled (from the store's transaction:
@@ -156,17 +162,11 @@ class Deposits:
             if also is not None:
                 also(db, letter.reference)
 
-        await self._work.io(
-            self._store.deposit,
-            letter,
-            content,
-            retain_until,
-            deliveries,
-            evidence,
-            mails,
-            within,
-            page=page,
+        refused = await self._commits.submit(
+            NewDeposit(letter, content, retain_until, deliveries, evidence, mails, within, page)
         )
+        if refused is not None:  # this letter alone, rolled back (the others of its group kept)
+            raise refused
         log.info(
             "letter %s deposited by %s for %d recipient(s)",
             letter.reference,

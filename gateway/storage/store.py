@@ -63,6 +63,23 @@ class NewTransition:
 
 
 @dataclass(frozen=True)
+class NewDeposit:
+    """One letter for `LetterStore.deposit`: its rows, and what else its transaction does.
+
+    also(connection) runs in the deposit's transaction (e.g. queueing SMS notices); page is the
+    released page's data, encrypted beside the content (Vault.encrypt_beside)."""
+
+    letter: Letter
+    content: Sealed
+    retain_until: datetime
+    deliveries: Sequence[tuple[Delivery, str]]  # each with its link token's hash
+    evidence: Sequence[NewEvidence]
+    mails: Sequence[NewOutbound]
+    also: Callable[[Any], None] | None = None
+    page: bytes | None = None
+
+
+@dataclass(frozen=True)
 class ProofSources:
     """What a proof mail or a PDF certificate is made of, read with one query."""
 
@@ -138,93 +155,41 @@ class LetterStore:
 
     # deposit ----------------------------------------------------------------------------
 
-    def deposit(
-        self,
-        letter: Letter,
-        content: Sealed,
-        retain_until: datetime,
-        deliveries: Sequence[tuple[Delivery, str]],
-        evidence: Sequence[NewEvidence],
-        mails: Sequence[NewOutbound],
-        also: Callable[[Any], None] | None = None,
-        page: bytes | None = None,
-    ) -> None:
-        """Commit a letter with its deliveries, deposit evidence and notifications at once.
+    def deposit(self, deposits: Sequence[NewDeposit]) -> list[Exception | None]:
+        """Commit letters, each with its deliveries, deposit evidence and notifications, in one
+        transaction (one commit, one fsync on SQLite); what refused each, None when kept.
 
-        also(connection) runs in the same transaction (e.g. queueing SMS notices); page is the
-        released page's data, encrypted beside the content (Vault.encrypt_beside). Raises
-        AccountDisabled (nothing kept) if the sender's account is disabled or removed, as read at
-        the end of the transaction's inserts; on PostgreSQL the inserts and that check are one
-        statement (one round trip), and the webhook enqueue runs only for an account that has
-        endpoints."""
-        attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
-        now = letter.deposited_at
-        letter_row = {
-            "id": letter.id,
-            "reference": letter.reference,
-            "account_id": letter.sender_account,
-            "sender_address": letter.sender_address,
-            "sender_name": letter.sender_name,
-            "sender_declared_name": letter.sender_declared_name,
-            "sender_authentication": letter.sender_authentication,
-            "sender_ip": letter.sender_ip,
-            "subject": letter.subject,
-            "message_id": letter.message_id,
-            "message_size": letter.message_size,
-            "message_sha256": letter.message_sha256,
-            "attachments": attachments,
-            "deposited_at": now,
-            "retain_until": retain_until,
-            "key_id": content.key_id,
-            "wrapped_key": content.wrapped_key,
-            "content": content.ciphertext,
-            "page": page,
-        }
-        delivery_rows = [
-            {
-                "id": d.id,
-                "letter_id": d.letter_id,
-                "recipient": d.recipient,
-                "phone": d.phone,
-                "languages": ",".join(d.languages) or None,
-                "token_hash": token_hash,
-                "state": d.state.value,
-                "deadline": d.deadline,
-                "updated_at": now,
-                "last_evidence_sha256": d.last_evidence_sha256,
-            }
-            for d, token_hash in deliveries
-        ]
-        rows: list[tuple[Table, list[dict[str, Any]]]] = [
-            (t.letters, [letter_row]),
-            (t.deliveries, delivery_rows),
-            (t.outbound, mail_rows(mails, now)),
-            (t.evidence, _evidence_rows(evidence, now)),
-        ]
-        account = {"account": letter.sender_account}
+        When one of several deposits fails (AccountDisabled, a constraint), the transaction is
+        rolled back and made again with each deposit in a SAVEPOINT of its own: the one that
+        fails is rolled back alone and its error returned in its place, the others are committed
+        (a savepoint costs two round trips on PostgreSQL: only a group that failed pays them).
+        A failure of the transaction itself (the commit, a savepoint that cannot be rolled back,
+        the connection) is raised: then none is kept."""
+        try:
+            with self.engine.begin() as db:
+                for new in deposits:
+                    _insert_deposit(db, new)
+        except Exception:
+            if len(deposits) == 1:
+                raise
+        else:
+            return [None] * len(deposits)
+        return self._deposit_each(deposits)
+
+    def _deposit_each(self, deposits: Sequence[NewDeposit]) -> list[Exception | None]:
+        failures: list[Exception | None] = []
         with self.engine.begin() as db:
-            if db.dialect.name == "postgresql":
-                # one round trip: the rows go in as data-modifying WITH queries of the statement
-                # that reads the sender (PostgreSQL checks their foreign keys at its end)
-                shape = tuple((table.name, len(v), tuple(v[0]) if v else ()) for table, v in rows)
-                params = {
-                    f"{table.name}_{i}_{column}": value
-                    for table, values in rows
-                    for i, row in enumerate(values)
-                    for column, value in row.items()
-                }
-                sender = db.execute(_deposit_statement(shape), params | account).first()
-            else:  # SQLite: no round trips, and no INSERT in a WITH clause
-                for table, values in rows:
-                    if values:
-                        db.execute(insert(table), values)
-                sender = db.execute(_SENDER, account).first()
-            if sender is None or sender.disabled_at is not None:  # since the login
-                raise AccountDisabled(sender.email if sender else letter.sender_address)
-            if sender.webhooks and evidence:
-                enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
-            if also:
-                also(db)
+            for new in deposits:
+                savepoint = db.begin_nested()
+                try:
+                    _insert_deposit(db, new)
+                except Exception as error:  # noqa: BLE001 - returned: that deposit's own failure
+                    savepoint.rollback()  # raises if it cannot: the whole transaction fails
+                    failures.append(error)
+                else:
+                    savepoint.commit()
+                    failures.append(None)
+        return failures
 
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
@@ -462,6 +427,81 @@ _PROOF_WITH_PDF = select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf).select_from(
 class _Obj:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+
+def _insert_deposit(db: Any, new: NewDeposit) -> None:
+    """Insert one letter with its deliveries, deposit evidence and notifications in db's
+    transaction. Raises AccountDisabled if the sender's account is disabled or removed, as read
+    at the end of the inserts; on PostgreSQL the inserts and that check are one statement (one
+    round trip), and the webhook enqueue runs only for an account that has endpoints."""
+    letter, content, evidence = new.letter, new.content, new.evidence
+    attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
+    now = letter.deposited_at
+    letter_row = {
+        "id": letter.id,
+        "reference": letter.reference,
+        "account_id": letter.sender_account,
+        "sender_address": letter.sender_address,
+        "sender_name": letter.sender_name,
+        "sender_declared_name": letter.sender_declared_name,
+        "sender_authentication": letter.sender_authentication,
+        "sender_ip": letter.sender_ip,
+        "subject": letter.subject,
+        "message_id": letter.message_id,
+        "message_size": letter.message_size,
+        "message_sha256": letter.message_sha256,
+        "attachments": attachments,
+        "deposited_at": now,
+        "retain_until": new.retain_until,
+        "key_id": content.key_id,
+        "wrapped_key": content.wrapped_key,
+        "content": content.ciphertext,
+        "page": new.page,
+    }
+    delivery_rows = [
+        {
+            "id": d.id,
+            "letter_id": d.letter_id,
+            "recipient": d.recipient,
+            "phone": d.phone,
+            "languages": ",".join(d.languages) or None,
+            "token_hash": token_hash,
+            "state": d.state.value,
+            "deadline": d.deadline,
+            "updated_at": now,
+            "last_evidence_sha256": d.last_evidence_sha256,
+        }
+        for d, token_hash in new.deliveries
+    ]
+    rows: list[tuple[Table, list[dict[str, Any]]]] = [
+        (t.letters, [letter_row]),
+        (t.deliveries, delivery_rows),
+        (t.outbound, mail_rows(new.mails, now)),
+        (t.evidence, _evidence_rows(evidence, now)),
+    ]
+    account = {"account": letter.sender_account}
+    if db.dialect.name == "postgresql":
+        # one round trip: the rows go in as data-modifying WITH queries of the statement
+        # that reads the sender (PostgreSQL checks their foreign keys at its end)
+        shape = tuple((table.name, len(v), tuple(v[0]) if v else ()) for table, v in rows)
+        params = {
+            f"{table.name}_{i}_{column}": value
+            for table, values in rows
+            for i, row in enumerate(values)
+            for column, value in row.items()
+        }
+        sender = db.execute(_deposit_statement(shape), params | account).first()
+    else:  # SQLite: no round trips, and no INSERT in a WITH clause
+        for table, values in rows:
+            if values:
+                db.execute(insert(table), values)
+        sender = db.execute(_SENDER, account).first()
+    if sender is None or sender.disabled_at is not None:  # since the login
+        raise AccountDisabled(sender.email if sender else letter.sender_address)
+    if sender.webhooks and evidence:
+        enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
+    if new.also:
+        new.also(db)
 
 
 def _evidence_rows(evidence: Iterable[NewEvidence], now: datetime) -> list[dict[str, Any]]:

@@ -91,3 +91,33 @@ def database_locked(url: str) -> Iterator[None]:
             yield
         finally:
             pg.rollback()
+
+
+@contextmanager
+def letters_refused(url: str, subject: str) -> Iterator[None]:
+    """Inside the block the database refuses to insert a letter with this subject (a trigger
+    raising, as a constraint would): that deposit fails inside the gateway's transaction."""
+    if _sqlite_path(url) is not None:
+        execute(
+            url,
+            "CREATE TRIGGER refuse_letter BEFORE INSERT ON letters"
+            f" WHEN NEW.subject = '{subject}' BEGIN SELECT RAISE(ABORT, 'letter refused'); END",
+        )
+    else:
+        execute(
+            url,
+            "CREATE FUNCTION refuse_letter() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            f" IF NEW.subject = '{subject}' THEN RAISE EXCEPTION 'letter refused'; END IF;"
+            " RETURN NEW; END $$",
+        )
+        execute(
+            url,
+            "CREATE TRIGGER refuse_letter BEFORE INSERT ON letters"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_letter()",
+        )
+    try:
+        yield
+    finally:
+        execute(url, "DROP TRIGGER refuse_letter" + ("" if _sqlite_path(url) else " ON letters"))
+        if _sqlite_path(url) is None:
+            execute(url, "DROP FUNCTION refuse_letter()")

@@ -70,3 +70,16 @@ async def test_a_submitter_cancelled_leaves_the_others_committed() -> None:
     journal.release.set()
     assert await second == "B"
     assert journal.batches == [["a"], ["b"]]
+
+
+async def test_a_group_holds_at_most_max_group_items() -> None:
+    """Five items arriving during a commit, at most two per group: three more commits."""
+    journal = Journal()
+    group = GroupCommit(journal.commit, max_group=2)
+    first = asyncio.create_task(group.submit("a"))
+    await asyncio.sleep(0)
+    later = [asyncio.create_task(group.submit(item)) for item in "bcdef"]
+    journal.release.set()
+    assert await first == "A"
+    assert [await task for task in later] == list("BCDEF")
+    assert journal.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]

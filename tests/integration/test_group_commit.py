@@ -1,0 +1,170 @@
+"""Group commit: letters whose sessions finish DATA while a commit is in flight share the next.
+
+Real SMTP sessions against a real gateway on SQLite and on PostgreSQL. The database is held
+locked (another session's lock, a real fault) while the first letter's commit waits and the
+others finish DATA; once released, every session is answered after the commit that holds its
+letter: 250 and the letter kept once, byte-exact, with its deposit evidence, or, for a letter
+the database refuses inside the group, 451 4.3.0 and nothing of it kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiosmtplib
+import pytest
+from sqlalchemy import select
+
+from gateway.app import Running
+from gateway.storage import tables as t
+from tests.support.client import letter_bytes, wait_for
+from tests.support.evidence import content_digests
+from tests.support.faults import letters_locked, letters_refused
+from tests.support.gateway import PASSWORD, SENDER
+from tests.support.letters import kept
+
+SESSIONS = 12
+REFERENCE = re.compile(r"LRE-\d{8}-[A-Z2-7]{8}")
+TRY_LATER = "4.3.0 Temporary problem on our side; nothing was kept, please try again later"
+
+
+def recipient(n: int) -> str:
+    return f"destinataire.{n}@example.com"
+
+
+def letters() -> list[bytes]:
+    return [
+        letter_bytes(SENDER, [recipient(n)], f"Lettre {n}", f"Madame, Monsieur, lettre {n}.\n")
+        for n in range(SESSIONS)
+    ]
+
+
+@pytest.fixture
+async def sessions(gateway: Running) -> AsyncIterator[list[aiosmtplib.SMTP]]:
+    """SESSIONS clients logged in over STARTTLS, each with its envelope given (MAIL, RCPT)."""
+    host, port = gateway.smtp["submission"]
+    clients = [
+        aiosmtplib.SMTP(hostname=host, port=port, start_tls=True, validate_certs=False)
+        for _ in range(SESSIONS)
+    ]
+    for n, client in enumerate(clients):
+        await client.connect()
+        await client.login(SENDER, PASSWORD)
+        await client.mail(SENDER)
+        await client.rcpt(recipient(n))
+    yield clients
+    for client in clients:
+        client.close()
+
+
+async def data(client: aiosmtplib.SMTP, content: bytes) -> tuple[int, str]:
+    """DATA's reply, a refusal included."""
+    try:
+        reply = await client.data(content)
+    except aiosmtplib.SMTPDataError as refused:
+        return refused.code, refused.message
+    return reply.code, reply.message
+
+
+def waiting_for_a_commit() -> int:
+    """How many deposits of this loop wait for the commit that will hold their letter."""
+    return sum(_awaits(task.get_coro(), "GroupCommit.submit") for task in asyncio.all_tasks())
+
+
+def _awaits(coroutine: Any, qualname: str) -> bool:
+    while coroutine is not None:
+        if getattr(coroutine, "__qualname__", "") == qualname:
+            return True
+        coroutine = getattr(coroutine, "cr_await", None)
+    return False
+
+
+async def send_while_locked(
+    gateway: Running, clients: list[aiosmtplib.SMTP], contents: list[bytes]
+) -> list[tuple[int, str]]:
+    """The first letter's commit waits for a lock; the others finish DATA meanwhile and wait
+    for the commit after it. No session is answered before the lock is released."""
+    with letters_locked(gateway.settings.database.url):
+        first = asyncio.create_task(data(clients[0], contents[0]))
+        await wait_for(lambda: waiting_for_a_commit() == 1, what="the first deposit to wait")
+        others = [
+            asyncio.create_task(data(client, content))
+            for client, content in zip(clients[1:], contents[1:], strict=True)
+        ]
+        await wait_for(
+            lambda: waiting_for_a_commit() == SESSIONS, what="every deposit to wait", within=30
+        )
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in [first, *others])  # no reply before the commit
+    return await asyncio.gather(first, *others)
+
+
+async def evidence_digests(gateway: Running) -> dict[str, list[list[str]]]:
+    """Per letter id, the content digests of each of its SubmissionAcceptance evidence."""
+
+    def read() -> dict[str, list[list[str]]]:
+        found: dict[str, list[list[str]]] = {}
+        with gateway.store.engine.connect() as db:
+            rows = db.execute(
+                select(t.evidence.c.letter_id, t.evidence.c.xml).where(
+                    t.evidence.c.type == "SubmissionAcceptance"
+                )
+            ).all()
+        for row in rows:
+            found.setdefault(row.letter_id, []).append(content_digests(row.xml))
+        return found
+
+    return await asyncio.to_thread(read)
+
+
+async def test_letters_deposited_while_a_commit_waits_are_each_kept_once_with_evidence(
+    gateway: Running, sessions: list[aiosmtplib.SMTP]
+) -> None:
+    """Twelve sessions finish DATA while the first letter's commit waits for a lock: once it is
+    released each gets 250 with its own reference, and each letter is kept once, byte-exact,
+    for its recipient, with one deposit evidence stating the SHA-256 of the bytes sent."""
+    contents = letters()
+
+    replies = await send_while_locked(gateway, sessions, contents)
+
+    assert [code for code, _ in replies] == [250] * SESSIONS
+    references = [REFERENCE.search(message) for _, message in replies]
+    stored = {k.letter.reference: k for k in await kept(gateway)}
+    assert len(stored) == SESSIONS
+    digests = await evidence_digests(gateway)
+    for n, (reference, content) in enumerate(zip(references, contents, strict=True)):
+        assert reference is not None
+        letter = stored[reference.group(0)]
+        assert (letter.content, letter.recipients) == (content, [recipient(n)])
+        assert digests[letter.letter.id] == [[hashlib.sha256(content).hexdigest()]]
+
+
+async def test_a_letter_refused_inside_a_group_gets_451_and_the_others_are_kept(
+    gateway: Running, sessions: list[aiosmtplib.SMTP]
+) -> None:
+    """One letter of a group is refused by the database (a trigger, as a constraint would): its
+    session gets 451 4.3.0 with a sentence and nothing of it is kept; the letters committed
+    with it get their 250 and are kept, each with its deposit evidence; sent again, it is kept."""
+    contents = letters()
+    refused = 5  # not the first: its letter is committed alone, the others together after it
+
+    with letters_refused(gateway.settings.database.url, f"Lettre {refused}"):
+        replies = await send_while_locked(gateway, sessions, contents)
+
+    assert replies[refused] == (451, TRY_LATER)
+    kept_ones = [n for n in range(SESSIONS) if n != refused]
+    assert [replies[n][0] for n in kept_ones] == [250] * len(kept_ones)
+    stored = await kept(gateway)
+    assert sorted(k.letter.subject for k in stored) == sorted(f"Lettre {n}" for n in kept_ones)
+    digests = await evidence_digests(gateway)
+    assert sorted(digests) == sorted(k.letter.id for k in stored)
+
+    # the refused session sends its letter again, and now it is kept
+    await sessions[refused].mail(SENDER)
+    await sessions[refused].rcpt(recipient(refused))
+    assert (await data(sessions[refused], contents[refused]))[0] == 250
+    assert f"Lettre {refused}" in {k.letter.subject for k in await kept(gateway)}
