@@ -37,6 +37,7 @@ import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, TypeGuard
 
@@ -54,6 +55,8 @@ from fpdf.output import (
     _tt_font_widths,
 )
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
+
+from gateway.pdf.monospace import composable
 
 __all__ = [
     "FallbackFontPDF",
@@ -95,6 +98,8 @@ class FontObjects:
 
 # a shaped glyph: the glyph, its x and y advance, x and y offset, and whether it must be placed
 _Placed = tuple[Glyph, int, int, int, int, bool]
+_X_ADVANCE: Final = itemgetter(1)
+_Y_ADVANCE: Final = itemgetter(2)
 
 
 @dataclass
@@ -128,6 +133,13 @@ class _Shared:
     glyphs: dict[tuple[int, tuple[int, ...]], tuple[Glyph | None, int]] = field(
         default_factory=dict
     )
+    # the characters whose texts are composed from each one's shaping (gateway.pdf.monospace)
+    composed: frozenset[str] = frozenset()
+    # each such character shaped alone: its glyphs, their advance and their widths as
+    # shaped_text_width adds them, by _shape_key
+    letters: dict[
+        tuple[object, ...], dict[str, tuple[tuple[_Placed, ...], int, tuple[float, ...]]]
+    ] = field(default_factory=dict)
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -157,7 +169,13 @@ class _Font(TTFFont):
 
     @classmethod
     def adopt(
-        cls, font: TTFFont, raw: bytes, ranges: Iterable[tuple[int, int]], *, memo: bool = True
+        cls,
+        font: TTFFont,
+        raw: bytes,
+        ranges: Iterable[tuple[int, int]],
+        *,
+        memo: bool = True,
+        composed: frozenset[str] = frozenset(),
     ) -> _Font:
         new = cls.__new__(cls)
         for name in TTFFont.__slots__:
@@ -166,7 +184,7 @@ class _Font(TTFFont):
         new._shapes = {}
         new._raw = raw
         new._ranges = tuple(ranges)
-        new._common = _Shared(memo=memo)  # shared by the copies
+        new._common = _Shared(memo=memo, composed=composed if memo else frozenset())
         # the tables documents read while drawing (glyph names, advances) and HarfBuzz's face,
         # loaded now from memory and shared read-only by every document
         new.ttfont = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False, lazy=True)
@@ -357,11 +375,11 @@ class _Font(TTFFont):
         run, total = self._shaped(text, font_size_pt, text_shaping_params)
         # a glyph fpdf2 leaves out (none in the font: a tab, say) but HarfBuzz advances: fpdf2
         # places what follows it partly with, partly without its advance; only it does so
-        skipped = total != sum(r[1] for r in run)
+        skipped = total != sum(map(_X_ADVANCE, run))
         scale = self.scale
         made = (
             None
-            if skipped or any(r[2] for r in run)
+            if skipped or any(map(_Y_ADVANCE, run))
             else tuple(
                 (glyph, glyph.glyph_width, x_adv * scale, x_off * scale, y_off * scale)
                 for glyph, x_adv, _, x_off, y_off, _ in run
@@ -449,7 +467,8 @@ class _Font(TTFFont):
                 if placed:
                     go(pen, 0.0)
                     pending, placed = 0.0, False
-                move(pending)
+                if pending > 0.0005 or pending < -0.0005:  # move(pending), inlined: most
+                    move(pending)  # glyphs advance by their width, and nothing moves
                 codes.append(f"{code:04X}")
                 pending = width - step
             pen += step
@@ -472,6 +491,8 @@ class _Font(TTFFont):
     ) -> tuple[list[_Placed], int]:
         """`_shape_run`'s glyphs, and the advance of every glyph HarfBuzz gave (those left
         out included)."""
+        if self._composes(text, text_shaping_params):
+            return self._composed_run(text, font_size_pt, text_shaping_params)
         glyph_infos, glyph_positions = self.perform_harfbuzz_shaping(
             text, font_size_pt, text_shaping_params
         )
@@ -534,9 +555,68 @@ class _Font(TTFFont):
         if width is None:
             if len(widths) >= MAX_WIDTHS:
                 widths.clear()
-            width = super().shaped_text_width(text, font_size_pt, text_shaping_params)
+            if self._composes(text, text_shaping_params):
+                width = self._composed_width(text, font_size_pt, text_shaping_params)
+            else:
+                width = super().shaped_text_width(text, font_size_pt, text_shaping_params)
             widths[key] = width
         return width
+
+    # texts composed from their characters' shaping (gateway.pdf.monospace) -----------------
+
+    def _composes(self, text: str, params: dict[str, Any] | None) -> bool:
+        composed = self._common.composed
+        return len(text) > 1 and bool(composed) and composable(params) and set(text) <= composed
+
+    def _letters(
+        self, font_size_pt: float, params: dict[str, Any] | None
+    ) -> dict[str, tuple[tuple[_Placed, ...], int, tuple[float, ...]]]:
+        """The characters shaped alone at this size and shaping, filled by `_letter`."""
+        key = _shape_key("", font_size_pt, params)
+        table = self._common.letters.get(key)
+        if table is None:
+            table = self._common.letters[key] = {}
+        return table
+
+    def _letter(
+        self, char: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[tuple[_Placed, ...], int, tuple[float, ...]]:
+        """`char` shaped alone by HarfBuzz: its glyphs and their advance (`_shaped`), and
+        their widths as fpdf2's shaped_text_width adds them; memoised in `_letters`."""
+        run, total = self._shaped(char, font_size_pt, params)
+        _, positions = self.perform_harfbuzz_shaping(char, font_size_pt, params)
+        terms = tuple(
+            round(self.scale * pos.x_advance + 0.001) * font_size_pt * 0.001 for pos in positions
+        )
+        letter = self._letters(font_size_pt, params)[char] = (tuple(run), total, terms)
+        return letter
+
+    def _composed_width(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[int, float]:
+        """fpdf2's shaped_text_width of `text`, added up glyph by glyph in the same order."""
+        letters = self._letters(font_size_pt, params)
+        width: float = 0
+        count = 0
+        for char in text:
+            letter = letters.get(char) or self._letter(char, font_size_pt, params)
+            for term in letter[2]:
+                width += term
+            count += len(letter[2])
+        return count, width
+
+    def _composed_run(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[list[_Placed], int]:
+        """`_shaped`'s result for `text`, from its characters'."""
+        letters = self._letters(font_size_pt, params)
+        run: list[_Placed] = []
+        total = 0
+        for char in text:
+            letter = letters.get(char) or self._letter(char, font_size_pt, params)
+            run += letter[0]
+            total += letter[1]
+        return run, total
 
     def for_subsetting(self) -> ttLib.TTFont:
         """A fresh fontTools font for fpdf2 to subset in place: the pre-subset when it will do."""
@@ -597,8 +677,14 @@ class FontBook:
     """
 
     def __init__(
-        self, paths: dict[tuple[str, str], Path], scripts: dict[str, Any], *, memo: bool = True
+        self,
+        paths: dict[tuple[str, str], Path],
+        scripts: dict[str, Any],
+        *,
+        memo: bool = True,
+        composed: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        composed = composed or {}
         prototype = FPDF()
         for (family, style), path in paths.items():
             prototype.add_font(family, style, str(path))
@@ -609,7 +695,9 @@ class FontBook:
             family = next(f for (f, s), _ in paths.items() if f + s.upper() == key)
             raw = Path(font.ttffile).read_bytes()
             font.close()
-            self._fonts[key] = _Font.adopt(font, raw, scripts[family], memo=memo)
+            self._fonts[key] = _Font.adopt(
+                font, raw, scripts[family], memo=memo, composed=composed.get(family, frozenset())
+            )
 
     def for_document(
         self, bases: Mapping[str, Sequence[Glyph | None]] | None = None

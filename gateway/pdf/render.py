@@ -25,7 +25,7 @@ from gateway import i18n
 from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
-from gateway.pdf import resources
+from gateway.pdf import monospace, resources
 from gateway.pdf.fonts import (
     ARABIC,
     LATIN,
@@ -151,7 +151,9 @@ class CertificateRenderer:
     ) -> None:
         self._prepared = prepared
         self._laid_out = prepared and laid_out
-        self._fonts = FontBook(fonts or find_fonts(), SCRIPTS, memo=prepared)
+        self._fonts = FontBook(
+            fonts or find_fonts(), SCRIPTS, memo=prepared, composed=monospace.COMPOSED
+        )
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
         self._glyphs: dict[str, dict[str, tuple[Glyph | None, ...]]] = {}
