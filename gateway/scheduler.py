@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,7 @@ from gateway.smtp_out.dkim import DkimSigner
 from gateway.smtp_out.transport import Outgoing, Transport
 from gateway.storage.outbound import OutboundQueue
 from gateway.storage.pdf_queue import PdfQueue
-from gateway.storage.queue_stats import next_due
+from gateway.storage.queue_stats import due_times
 from gateway.storage.seal_queue import NewSeal, SealQueue
 from gateway.storage.store import LetterStore, NewOutbound, PendingMail
 
@@ -51,6 +51,15 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # a claimed item is retried by another process after this
 IDLE = 1.0  # seconds between database polls when nothing is known to be due
 CONCURRENCY = 20  # mails handed over at once
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One worker of a round; `due` names its kind of work in `due_times` (None: it runs
+    every round: releasing dead processes' leases, housekeeping's own timer, PDFs)."""
+
+    run: Callable[[], Awaitable[int | bool]]
+    due: str | None = None
 
 
 class Scheduler:
@@ -90,6 +99,7 @@ class Scheduler:
         # mail id -> (VERP return path, its token's hash) (bounces.py); None: stored mail_from
         self._verp = verp
         self._mail_wakeup = asyncio.Event()  # set: the mail loop's next round starts at once
+        self._due: dict[str, datetime | None] | None = None  # the last round's `due_times`
         self._pdf_wakeup = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -148,38 +158,57 @@ class Scheduler:
                 await asyncio.wait_for(wakeup.wait(), timeout=timeout)
 
     async def _idle(self) -> float:
-        due = await self._registry.io(next_due, self._store.engine)
-        if due is None:
+        """Until the next work due as the last round read it (a round that found nothing
+        changed nothing; what arrived since woke the loop), never more than IDLE: the poll
+        that finds the work other nodes sharing the database added."""
+        known = [due for due in (self._due or {}).values() if due is not None]
+        if not known:
             return IDLE
-        return max(0.05, min(IDLE, (due - self._clock()).total_seconds()))
+        return max(0.05, min(IDLE, (min(known) - self._clock()).total_seconds()))
 
     async def _pdf_idle(self) -> float:
         return IDLE  # new PDF jobs come from seals, which wake this loop (seal_pending)
 
-    def workers(self, *, pdfs: bool = True) -> list[Callable[[], Awaitable[int | bool]]]:
+    def workers(self, *, pdfs: bool = True) -> list[Worker]:
         """The workers of one round, in order; each makes one tick over its own queue."""
-        workers: list[Callable[[], Awaitable[int | bool]]] = []
+        workers: list[Worker] = []
         if self._reclaim is not None:
-            workers.append(self._reclaim)
-        workers += [self._registry.outcomes.expire_due, self.seal_pending]
+            workers.append(Worker(self._reclaim))
+        workers += [
+            Worker(self._registry.outcomes.expire_due, "deadline"),
+            Worker(self.seal_pending, "seal"),
+        ]
         if pdfs and self._pdfs is not None:
-            workers.append(self._pdfs.tick)
-        workers.append(self.send_pending)
+            workers.append(Worker(self._pdfs.tick))
+        workers.append(Worker(self.send_pending, "mail"))
         if self._sms:
-            workers.append(self._sms.send_pending)
+            workers.append(Worker(self._sms.send_pending, "sms"))
         if self._housekeeping:
-            workers.append(self._housekeeping.tick)
+            workers.append(Worker(self._housekeeping.tick))
         return workers
 
-    async def tick(self) -> bool:
+    async def tick(self, *, pdfs: bool = True) -> bool:
         """One round of every kind of work, in order; True when there may be more to do.
 
-        Every worker runs each round (a list, not a short-circuiting generator)."""
-        return any([await worker() for worker in self.workers()])
+        One read first tells when each kind of work is due (`due_times`): a worker whose work
+        is not due yet is skipped, instead of a claim (a write transaction) that would find
+        nothing, until a worker of the round has done something (it may have queued work for
+        those after it: a seal its proof mail, an expiry its evidence). Every other worker
+        runs; a round that did something is followed by another at once (run())."""
+        self._due = None  # unknown until the round is over: a failed round waits IDLE
+        due = await self._registry.io(due_times, self._store.engine)
+        busy = False
+        for worker in self.workers(pdfs=pdfs):
+            when = None if worker.due is None else due[worker.due]
+            if worker.due is not None and not busy and (when is None or when > self._clock()):
+                continue
+            busy = bool(await worker.run()) or busy
+        self._due = due
+        return busy
 
     async def _mail_round(self) -> bool:
         """`tick` without the PDF certificates (run() makes them in a loop of their own)."""
-        return any([await worker() for worker in self.workers(pdfs=False)])
+        return await self.tick(pdfs=False)
 
     # sealing ----------------------------------------------------------------------------
 

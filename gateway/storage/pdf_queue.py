@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -40,11 +39,6 @@ class MadePdf:
     pdf: bytes
     mail: NewOutbound
     renew_at: datetime
-
-
-def pdf_due(db: Any) -> list[datetime | None]:
-    """Earliest due times of PDF work (for the scheduler's sleep)."""
-    return [PDFS.next_due(db), PDFS.next_due(db, waiting=RENEWALS, due="renew_at")]
 
 
 class PdfQueue:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, exists, func, or_, select, true, update
+from sqlalchemy import Engine, Row, and_, case, exists, func, or_, select, true, update
 from sqlalchemy.sql.util import ClauseAdapter
 
 from gateway.storage.leases import claim
@@ -129,8 +129,12 @@ class Queue:
             self.retry_row(db, row_key, error, retry_at=retry_at)
 
     def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> datetime | None:
-        """The earliest due time of a waiting row (for the scheduler's sleep), or None."""
+        """The earliest time at which a waiting row can be claimed (for the scheduler's sleep
+        and its skips), or None: its due time, or its lease's end when that is later (a row in
+        some process's hands is not work for anyone else until then)."""
         column = self.table.c[due or self.due]
+        lease_end = self.table.c.claimed_until
+        claimable = case((lease_end > column, lease_end), else_=column)
         where = (self._waiting() if waiting is None else waiting) & self._heads()
-        found = db.execute(select(func.min(column)).where(where)).scalar()
+        found = db.execute(select(func.min(claimable)).where(where)).scalar()
         return None if found is None else utc(found)

@@ -1,6 +1,6 @@
 """SQL behind the queue gauges of /metrics (depth and oldest item of each work queue, the
-deliveries by state) and the scheduler's sleep (when the next queued work is due). Read-only;
-one round trip per queue, on the indexed state columns."""
+deliveries by state) and the scheduler's round (when each kind of its work is next due).
+Read-only; one round trip per queue, on the indexed state columns."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func, select
 from gateway.core.letter import State
 from gateway.storage import tables as t
 from gateway.storage.outbound import MAILS
-from gateway.storage.pdf_queue import pdf_due
 from gateway.storage.seal_queue import SEALS
+from gateway.storage.sms_queue import SMS
 from gateway.storage.times import utc
 
 
@@ -60,18 +60,20 @@ def deliveries_by_state(engine: Engine) -> dict[str, int]:
         return {state: int(n) for state, n in db.execute(query).all()}
 
 
-def next_due(engine: Engine) -> datetime | None:
-    """Earliest time at which some queued work becomes due (for the scheduler's sleep)."""
+def due_times(engine: Engine) -> dict[str, datetime | None]:
+    """When the scheduler's mail round next has work, per kind (one read): the earliest time a
+    seal, a mail or an SMS can be claimed (queue.py, `Queue.next_due`) and the earliest
+    deadline of a notified delivery; None where there is none. PDF jobs are not here: their
+    loop of their own is woken by the seals that queue them, and polls."""
     with engine.connect() as db:
-        times = [
-            MAILS.next_due(db),
-            SEALS.next_due(db),
-            db.execute(
+        times = {
+            "seal": SEALS.next_due(db),
+            "mail": MAILS.next_due(db),
+            "sms": SMS.next_due(db),
+            "deadline": db.execute(
                 select(func.min(t.deliveries.c.deadline)).where(
                     t.deliveries.c.state == State.NOTIFIED.value
                 )
             ).scalar(),
-            *pdf_due(db),
-        ]
-    present = [utc(x) for x in times if x is not None]
-    return min(present) if present else None
+        }
+    return {name: None if x is None else utc(x) for name, x in times.items()}

@@ -18,7 +18,9 @@ from gateway.storage import tables as t
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue
 
-SEALS = Queue(t.evidence, waiting=t.evidence.c.p7s.is_(None))
+# sealed_at is set with p7s (`_store`): its index (ix_evidence_unsealed) finds the unsealed rows
+# without a scan of every evidence ever made; p7s stays the compare-and-set's guard
+SEALS = Queue(t.evidence, waiting=t.evidence.c.sealed_at.is_(None) & t.evidence.c.p7s.is_(None))
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,45 @@ def test_give_up_counts_the_try_keeps_the_error_and_is_never_claimed_again(engin
         assert MAILS.next_due(db) is None
 
 
+def test_a_leased_row_is_due_for_the_others_only_when_its_lease_ends(engine: Engine) -> None:
+    """The scheduler sleeps until the next row it could claim: not a row in another's hands."""
+    first, second = queued_mails(engine, 2)
+    with engine.begin() as db:
+        MAILS.retry_row(db, second, "busy", retry_at=NOW + timedelta(hours=1))
+    MAILS.claim(engine, now=NOW, lease=LEASE, limit=1)
+    with engine.connect() as db:
+        assert MAILS.next_due(db) == NOW + LEASE  # first's lease ends before second is due
+    assert MAILS.claim(engine, now=NOW + LEASE - timedelta(seconds=1), lease=LEASE, limit=5) == []
+    [again] = MAILS.claim(engine, now=NOW + LEASE + timedelta(seconds=1), lease=LEASE, limit=5)
+    assert again.id == first
+
+
+def test_the_seal_queue_reads_the_unsealed_evidence_through_its_index(
+    engine: Engine, database_url: str
+) -> None:
+    """A claim of the seal queue, made every round, costs the same after 100,000 letters as
+    after one: SQLite reads ix_evidence_unsealed, never every evidence ever sealed."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's query plan (PostgreSQL's depends on its statistics)")
+    selects: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        SEALS.claim(engine, now=NOW, lease=LEASE, limit=50)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    [(statement, parameters)] = selects
+    with engine.connect() as db:
+        plan = db.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    steps = " / ".join(str(step[-1]) for step in plan)
+    assert "ix_evidence_unsealed" in steps, steps
+    assert "SCAN evidence" not in steps, steps
+
+
 def webhook_posts(engine: Engine, plan: dict[str, list[str]]) -> None:
     """Endpoint → its posts (ids, in seq order) about one letter's evidence, all pending now;
     endpoint "off" is disabled."""
