@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from gateway.evidence.cms import Sealer
 from gateway.evidence.verify import verify_detached
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 
 GENESIS: Final = "0" * 64
 ACTIONS: Final = frozenset(
@@ -128,7 +129,7 @@ class AuditReport:
 
 def verify(engine: Engine, anchors: Sequence[x509.Certificate]) -> AuditReport:
     """Check numbering, chain, digests, that columns say what the statement says, and seals."""
-    with engine.connect() as db:
+    with reading(engine) as db:
         rows = list(db.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))
     previous = GENESIS
     for expected, row in enumerate(rows, start=1):

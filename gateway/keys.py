@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.vault import Sealed, Vault
 
 BATCH = 200  # letters re-wrapped per commit
@@ -79,7 +80,7 @@ def rewrap_batch(engine: Engine, vault: Vault, *, now: datetime, limit: int = BA
 
 
 def status(engine: Engine, current: str) -> KeyStatus:
-    with engine.connect() as db:
+    with reading(engine) as db:
         counts = db.execute(
             select(t.letters.c.key_id, func.count())
             .where(t.letters.c.purged_at.is_(None))
@@ -101,7 +102,7 @@ def letters_using(engine: Engine, key_id: str) -> int:
     query = select(func.count()).where(
         t.letters.c.key_id == key_id, t.letters.c.purged_at.is_(None)
     )
-    with engine.connect() as db:
+    with reading(engine) as db:
         return int(db.execute(query).scalar_one())
 
 
@@ -127,7 +128,7 @@ def undecryptable(engine: Engine, vault: Vault, *, batch: int = BATCH) -> list[s
             .order_by(t.letters.c.id)
             .limit(batch)
         )
-        with engine.connect() as db:
+        with reading(engine) as db:
             page = db.execute(query).all()
         if not page:
             return failed

@@ -38,6 +38,7 @@ from gateway.core.records import evidence_record
 from gateway.evidence.cms import Sealer
 from gateway.evidence.xml import to_xml
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.store import LetterStore, NewEvidence
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def due(engine: Engine, now: datetime, limit: int = BATCH) -> list[str]:
         .order_by(letters.c.retain_until)
         .limit(limit)
     )
-    with engine.connect() as db:
+    with reading(engine) as db:
         return list(db.execute(query).scalars())
 
 

@@ -17,11 +17,12 @@ from gateway.errors import ConfigError
 from gateway.evidence.pki import pki_paths
 from gateway.settings import Settings
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 
 
 def has_letters(engine: Engine) -> bool:
     """True when the database already holds letters (False for a new, empty database)."""
-    with engine.connect() as db:
+    with reading(engine) as db:
         if "letters" not in inspect(db).get_table_names():
             return False
         return bool(db.execute(select(func.count()).select_from(t.letters)).scalar_one())

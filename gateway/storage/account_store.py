@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from gateway.core.letter import DECIDED
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.store import AccountRecord
 from gateway.storage.times import utc
 
@@ -61,7 +62,7 @@ class AccountStore:
         return AccountRecord(id, email, name, password_hash, language)
 
     def account(self, email: str) -> AccountRecord | None:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
         if row is None:
             return None
@@ -87,7 +88,7 @@ class AccountStore:
             .where(t.accounts.c.password_hash != REMOVED_HASH)
             .order_by(t.accounts.c.email)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(query).all()
             busy = self._in_progress(db, [row.id for row in rows])
         return [

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.store import AccountRecord, _delivery, _letter
 from gateway.storage.times import maybe_utc, utc
 from gateway.storage.webhook_queue import WEBHOOKS
@@ -153,7 +154,7 @@ class ApiStore:
             .where(t.api_tokens.c.account_id == account_id)
             .order_by(t.api_tokens.c.created_at, t.api_tokens.c.id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [_token(row) for row in db.execute(query)]
 
     def revoke_token(self, account_id: str, which: str, now: datetime) -> bool:
@@ -195,7 +196,7 @@ class ApiStore:
         query = select(t.api_idempotency.c.request_sha256, t.api_idempotency.c.reference).where(
             t.api_idempotency.c.account_id == account_id, t.api_idempotency.c.key == key
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         return None if row is None else (row.request_sha256, row.reference)
 
@@ -243,7 +244,7 @@ class ApiStore:
                 )
             )
         query = query.order_by(t.letters.c.deposited_at.desc(), t.letters.c.id.desc())
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(query.limit(where.limit + 1)).all()
             letters = [_letter(row) for row in rows[: where.limit]]
             ids = [letter.id for letter in letters]
@@ -264,7 +265,7 @@ class ApiStore:
         query = select(t.letters).where(
             t.letters.c.account_id == account_id, t.letters.c.reference == reference
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         return None if row is None else _letter(row)
 
@@ -275,12 +276,12 @@ class ApiStore:
             .join(t.letters, t.letters.c.id == t.evidence.c.letter_id)
             .where(t.evidence.c.id == evidence_id, t.letters.c.account_id == account_id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         return None if row is None else (row.letter_id, row.sealed_at is not None)
 
     def account_email(self, account_id: str) -> str:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             query = select(t.accounts.c.email).where(t.accounts.c.id == account_id)
             return str(db.execute(query).scalar_one())
 
@@ -303,7 +304,7 @@ class ApiStore:
             .where(t.webhook_endpoints.c.account_id == account_id)
             .order_by(t.webhook_endpoints.c.created_at, t.webhook_endpoints.c.id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [_endpoint(row) for row in db.execute(query)]
 
     def remove_endpoint(self, account_id: str, which: str) -> bool:
@@ -363,7 +364,7 @@ class ApiStore:
             .where(d.c.id.in_([row.id for row in claimed]))
             .order_by(d.c.endpoint_id, d.c.letter_id, d.c.seq, d.c.id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(query).all()
         return [
             WebhookJob(
@@ -382,7 +383,7 @@ class ApiStore:
         ]
 
     def next_webhook_due(self) -> datetime | None:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return WEBHOOKS.next_due(db)
 
     def webhook_sent(self, job: WebhookJob, now: datetime) -> None:
@@ -478,5 +479,5 @@ class ApiStore:
             .where(d.c.endpoint_id == endpoint_id)
             .order_by(d.c.letter_id, d.c.seq)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [(row.evidence_id, row.state, row.attempts) for row in db.execute(query)]

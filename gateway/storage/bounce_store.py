@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.times import utc
 
 
@@ -59,7 +60,7 @@ class BounceStore:
             t.outbound.c.state,
             t.outbound.c.rcpt,
         ).join_from(t.bounce_tokens, t.outbound, t.bounce_tokens.c.outbound_id == t.outbound.c.id)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query.where(t.bounce_tokens.c.token_hash == token_hash)).first()
         return (
             None
@@ -73,7 +74,7 @@ class BounceStore:
                 db.execute(insert(t.dsn_reports).values(**report.__dict__))
 
     def dsn_reports(self, mail_id: str) -> list[DsnRecord]:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(
                 select(t.dsn_reports)
                 .where(t.dsn_reports.c.outbound_id == mail_id)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 
 SWEEP_AFTER: Final = 86_400.0  # seconds without a request after which a bucket is forgotten
 SWEEP_EVERY: Final = 60.0  # seconds between sweeps, per process
@@ -74,7 +75,7 @@ class BucketStore:
     ) -> int | None:
         """The seconds until the bucket has a token (nothing is taken); None when it has one."""
         b = t.rate_buckets
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(
                 select(b.c.tokens, b.c.at).where(b.c.key == bucket_key(scope, subject))
             ).first()

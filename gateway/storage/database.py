@@ -20,7 +20,7 @@ def open_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -38,9 +38,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
-    # Take the write lock at BEGIN so concurrent writers wait instead of failing on upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def reading(engine: Engine) -> Connection:
+    """A connection to read with (`with reading(engine) as db:`). The gateway writes only in
+    `engine.begin()`; on SQLite a transaction of this connection starts with a plain BEGIN, not
+    BEGIN IMMEDIATE: WAL gives it a snapshot without the write lock, so a read never makes a
+    writer wait (the SMTP process's deposit commit, the main process's claims) nor waits for
+    one. On PostgreSQL it is `engine.connect()`."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+READ_ONLY = "lre_read_only"  # the execution option `reading` sets
+
+
+def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        # a writer takes the write lock at BEGIN, so concurrent writers wait (busy_timeout)
+        # instead of failing when a read lock would have to be upgraded
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from gateway.errors import CodeRequired
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.sms_queue import NewSms as NewSms  # re-exported: identity.py imports it here
 from gateway.storage.sms_queue import insert_sms
@@ -98,7 +99,7 @@ class IdentityStore:
         """When the delivery's codes were created, from since on."""
         c = t.recipient_codes.c
         query = select(c.created_at).where(c.delivery_id == delivery_id, c.created_at >= since)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [utc(x) for x in db.execute(query).scalars()]
 
     def latest_code(self, delivery_id: str) -> CodeRecord | None:
@@ -115,7 +116,7 @@ class IdentityStore:
             .order_by(c.created_at.desc(), c.id)
             .limit(1)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         if row is None:
             return None
@@ -162,7 +163,7 @@ class IdentityStore:
         """(clear code, language, destination) of a code whose mail is not yet handed over."""
         c = t.recipient_codes.c
         query = select(c.pending_code, c.language, c.destination).where(c.id == code_id)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         if row is None or row.pending_code is None:
             return None

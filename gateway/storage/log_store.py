@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_tiles import TILE_HEIGHT, TILE_WIDTH, Entry
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class LogStore:
         return 0 if last is None else int(last) + 1
 
     def size(self) -> int:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return self._size(db)
 
     def sequence(self, limit: int = 1000) -> int:
@@ -105,11 +106,11 @@ class LogStore:
             return 0  # another process sequenced the same entries meanwhile
 
     def root(self, size: int) -> bytes:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return merkle.root_hash(_reader(db), size)
 
     def queued(self) -> int:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return int(db.execute(select(func.count()).select_from(t.log_queue)).scalar() or 0)
 
     # checkpoints ------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class LogStore:
         query = select(c).order_by(c.c.size.desc()).limit(1)
         if size is not None:
             query = select(c).where(c.c.size == size)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         if row is None:
             return None
@@ -160,12 +161,12 @@ class LogStore:
     def cosignatures(self, size: int) -> list[str]:
         """The collected cosignature lines of the checkpoint of `size`, by witness name."""
         c = t.log_cosignatures.c
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             query = select(c.line).where(c.size == size).order_by(c.witness)
             return [str(line) for line in db.execute(query).scalars()]
 
     def checkpoint_sizes(self) -> list[int]:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             query = select(t.log_checkpoints.c.size).order_by(t.log_checkpoints.c.size)
             return [int(s) for s in db.execute(query).scalars()]
 
@@ -176,7 +177,7 @@ class LogStore:
         height = level * TILE_HEIGHT
         first = index * TILE_WIDTH
         n = t.log_nodes.c
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(
                 select(n.hash)
                 .where(n.height == height, n.idx >= first, n.idx < first + width)
@@ -187,7 +188,7 @@ class LogStore:
 
     def entries(self, start: int, end: int) -> list[bytes] | None:
         e = t.log_entries.c
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = db.execute(
                 select(e.entry).where(e.idx >= start, e.idx < end).order_by(e.idx)
             ).scalars()
@@ -197,7 +198,7 @@ class LogStore:
     def inclusion(self, evidence_id: str, size: int) -> Inclusion | None:
         """The entry of that evidence and its inclusion proof in the tree of `size` entries."""
         e = t.log_entries.c
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(select(e.idx, e.entry).where(e.evidence_id == evidence_id)).first()
             if row is None or row.idx >= size:
                 return None
@@ -205,7 +206,7 @@ class LogStore:
         return Inclusion(int(row.idx), bytes(row.entry), proof)
 
     def consistency(self, old: int, new: int) -> list[bytes]:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return merkle.consistency_proof(_reader(db), old, new)
 
 

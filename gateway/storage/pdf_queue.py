@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select
 
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
@@ -87,7 +88,7 @@ class PdfQueue:
 
     def pdf(self, evidence_id: str) -> bytes | None:
         """The latest PDF of an evidence, or None when not (yet) made."""
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             value = db.execute(
                 select(t.proof_pdfs.c.pdf).where(t.proof_pdfs.c.evidence_id == evidence_id)
             ).scalar()
@@ -95,7 +96,7 @@ class PdfQueue:
 
     def status(self, evidence_id: str) -> tuple[str, datetime | None, datetime | None] | None:
         """(state, made_at, archived_at) of an evidence's PDF, or None."""
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(
                 select(
                     t.proof_pdfs.c.state, t.proof_pdfs.c.made_at, t.proof_pdfs.c.archived_at

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, delete, exists, func, insert, or_, select, 
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.times import utc
 
 
@@ -167,7 +168,7 @@ class PortalStore:
                     or_(l.deposited_at < when, and_(l.deposited_at == when, l.id < letter_id))
                 )
             select_letters = select_letters.order_by(l.deposited_at.desc(), l.id.desc())
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             rows = list(db.execute(select_letters.limit(query.limit + 1)))
             more = len(rows) > query.limit
             rows = rows[: query.limit]
@@ -216,7 +217,7 @@ class PortalStore:
     def letter(self, account_id: str, reference: str) -> tuple[LetterLine, list[EventLine]] | None:
         """One of the account's letters by reference, with every event of its deliveries."""
         l, e, p = t.letters.c, t.evidence.c, t.proof_pdfs.c  # noqa: E741
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(
                 select(l.id, l.reference, l.subject, l.deposited_at).where(
                     l.account_id == account_id, l.reference == reference
@@ -254,7 +255,7 @@ class PortalStore:
             .outerjoin(t.proof_pdfs, p.evidence_id == e.id)
             .where(e.id == evidence_id, l.account_id == account_id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         if row is None:
             return None

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from gateway.core.letter import State
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.outbound import MAILS
 from gateway.storage.seal_queue import SEALS
 from gateway.storage.sms_queue import SMS
@@ -47,7 +48,7 @@ def queue_stats(engine: Engine) -> list[QueueStat]:
         ),
     }
     stats = []
-    with engine.connect() as db:
+    with reading(engine) as db:
         for name, query in queries.items():
             depth, oldest = db.execute(query).one()
             stats.append(QueueStat(name, int(depth), None if oldest is None else utc(oldest)))
@@ -56,7 +57,7 @@ def queue_stats(engine: Engine) -> list[QueueStat]:
 
 def deliveries_by_state(engine: Engine) -> dict[str, int]:
     query = select(t.deliveries.c.state, func.count()).group_by(t.deliveries.c.state)
-    with engine.connect() as db:
+    with reading(engine) as db:
         return {state: int(n) for state, n in db.execute(query).all()}
 
 
@@ -65,7 +66,7 @@ def due_times(engine: Engine) -> dict[str, datetime | None]:
     seal, a mail or an SMS can be claimed (queue.py, `Queue.next_due`) and the earliest
     deadline of a notified delivery; None where there is none. PDF jobs are not here: their
     loop of their own is woken by the seals that queue them, and polls."""
-    with engine.connect() as db:
+    with reading(engine) as db:
         times = {
             "seal": SEALS.next_due(db),
             "mail": MAILS.next_due(db),

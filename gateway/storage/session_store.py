@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select
 
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class SessionStore:
         query = select(c.id).where(
             c.delivery_id == delivery_id, c.token_hash == token_hash, c.expires_at > now
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return db.execute(query).scalar_one_or_none()
 
     def record(
@@ -86,5 +87,5 @@ class SessionStore:
             .where(c.delivery_id == delivery_id)
             .order_by(c.released_at, c.id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [Release(r.session_id, r.what, r.released_at) for r in db.execute(query)]

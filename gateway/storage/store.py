@@ -21,6 +21,7 @@ from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
 from gateway.errors import AccountDisabled
 from gateway.storage import tables as t
+from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
 from gateway.storage.outbound import finish_mail_row, insert_mails, mail_rows
@@ -215,7 +216,7 @@ class LetterStore:
         return found
 
     def _joined(self, where: Any) -> tuple[Letter, Delivery] | None:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(_JOINED.where(where)).first()
         if row is None:
             return None
@@ -227,20 +228,20 @@ class LetterStore:
         query = select(t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.content).where(
             t.letters.c.id == letter_id
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).one()
         return Sealed(row.key_id, row.wrapped_key, row.content)
 
     def page(self, letter_id: str) -> tuple[Sealed, bytes | None]:
         """The letter's key (Sealed without content) and its encrypted page data, if stored."""
         columns = (t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.page)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(select(*columns).where(t.letters.c.id == letter_id)).one()
         return Sealed(row.key_id, row.wrapped_key, b""), row.page
 
     def deliveries_of(self, letter_id: str) -> list[Delivery]:
         query = select(t.deliveries).where(t.deliveries.c.letter_id == letter_id)
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [_delivery(r) for r in db.execute(query)]
 
     def evidence_of(self, delivery_id: str) -> list[StoredEvidence]:
@@ -249,7 +250,7 @@ class LetterStore:
             .where(t.evidence.c.delivery_id == delivery_id)
             .order_by(t.evidence.c.event_time, t.evidence.c.id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return [self._stored(r) for r in db.execute(query)]
 
     def sealed_evidence(self, evidence_id: str | None) -> tuple[bytes, bytes]:
@@ -262,7 +263,7 @@ class LetterStore:
     def proof_sources(self, evidence_id: str | None, *, pdf: bool = False) -> ProofSources:
         """A sealed evidence with its letter's sender, the account's language and (`pdf`) its
         PDF certificate; LookupError when the evidence is unknown or not sealed."""
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(
                 (_PROOF_WITH_PDF if pdf else _PROOF).where(t.evidence.c.id == (evidence_id or ""))
             ).first()
@@ -291,7 +292,7 @@ class LetterStore:
             .join(t.letters, t.letters.c.id == t.evidence.c.letter_id)
             .where(t.evidence.c.id == evidence_id)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(query).first()
         if row is None:
             return None
@@ -304,7 +305,7 @@ class LetterStore:
         )
 
     def evidence(self, evidence_id: str) -> StoredEvidence:
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             row = db.execute(select(t.evidence).where(t.evidence.c.id == evidence_id)).one()
         return self._stored(row)
 
@@ -392,7 +393,7 @@ class LetterStore:
             .order_by(t.deliveries.c.deadline)
             .limit(limit)
         )
-        with self.engine.connect() as db:
+        with reading(self.engine) as db:
             return list(db.execute(query).scalars())
 
 
