@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
-from bench.deposit import POSTGRES, SENDER, letter
+from bench.deposit import SENDER, letter, postgres_database
 from gateway.app import initialise, keys_dir, offline_registry, utcnow
 from gateway.core.sender import Account
 from gateway.mime.limits import MimeLimits
@@ -97,24 +95,12 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=20)
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         database = f"sqlite:///{workdir}/gateway.db"
         if args.postgres:
-            name = f"lre_bench_{secrets.token_hex(4)}"
-            admin = create_engine(
-                POSTGRES.replace("postgresql://", "postgresql+psycopg://"),
-                isolation_level="AUTOCOMMIT",
-            )
-            with admin.connect() as db:
-                db.execute(text(f'CREATE DATABASE "{name}"'))
-            database = POSTGRES.rsplit("/", 1)[0] + "/" + name
-        try:
-            rate, cpu = measure(database, workdir, args.deposits, args.concurrent)
-        finally:
-            if args.postgres:
-                with admin.connect() as db:
-                    db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            database = stack.enter_context(postgres_database())
+        rate, cpu = measure(database, workdir, args.deposits, args.concurrent)
     kind = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"{args.deposits} deposits, {args.concurrent} at a time, {kind}: "

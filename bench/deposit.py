@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import aiosmtplib
@@ -124,6 +126,23 @@ listen = "127.0.0.1:{free_port()}"
     return config, port
 
 
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL for one benchmark, dropped after it."""
+    name = f"lre_bench_{secrets.token_hex(4)}"
+    admin = create_engine(
+        POSTGRES.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as db:
+        db.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def drained(database: str) -> bool:
     engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as db:
@@ -147,18 +166,11 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     gateway_cmd = [sys.executable, "-m", "gateway"]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         database = f"sqlite:///{workdir}/gateway.db"
         if args.postgres:
-            name = f"lre_bench_{secrets.token_hex(4)}"
-            admin = create_engine(
-                POSTGRES.replace("postgresql://", "postgresql+psycopg://"),
-                isolation_level="AUTOCOMMIT",
-            )
-            with admin.connect() as db:
-                db.execute(text(f'CREATE DATABASE "{name}"'))
-            database = POSTGRES.rsplit("/", 1)[0] + "/" + name
+            database = stack.enter_context(postgres_database())
         config, port = gateway_config(workdir, database)
         env = {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
         subprocess.run([*gateway_cmd, "init"], env=env, check=True, capture_output=True)
@@ -204,9 +216,6 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-        if args.postgres:
-            with admin.connect() as db:
-                db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     kind = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"deposit benchmark: {args.letters} letters of 1 KB, {args.sessions} sessions, "

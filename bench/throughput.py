@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import re
-import secrets
 import shutil
 import ssl
 import statistics
@@ -48,9 +47,9 @@ from datetime import UTC
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
-from bench.deposit import PASSWORD, POSTGRES, SENDER, free_port, wait_port
+from bench.deposit import PASSWORD, SENDER, free_port, postgres_database, wait_port
 from gateway.storage import tables as t
 from tests.support.postfix import Postfix
 
@@ -365,20 +364,6 @@ def serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         server.terminate()
         server.wait()
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"lre_bench_{secrets.token_hex(4)}"
-    admin = create_engine(engine_url(POSTGRES), isolation_level="AUTOCOMMIT")
-    with admin.connect() as db:
-        db.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def postfix_relay(root: Path, sink: int, pki: Path) -> Postfix:
