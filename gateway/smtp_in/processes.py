@@ -46,7 +46,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from multiprocessing.process import BaseProcess
 from typing import Final, Protocol
 
-from gateway import collector
 from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -286,7 +285,6 @@ async def _serve(
     metrics = ForwardedMetrics(wake_socket)
     try:
         async with serve(settings, sockets, metrics=metrics):
-            collector.settle()  # start-up's objects frozen out of the collector's walks
             metrics.ready()
             await stop.wait()
     finally:
