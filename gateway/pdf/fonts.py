@@ -352,11 +352,7 @@ class _Font(TTFFont):
     def char_widths(self, font_size_pt: float, params: dict[str, Any] | None) -> dict[str, float]:
         """A table, filled by its user, of each character's width alone in points at this size
         and shaping (`get_text_width(char)[1]`, which fpdf2's line breaking adds to a line)."""
-        key = _shape_key("", font_size_pt, params)
-        table = self._common.char_widths.get(key)
-        if table is None:
-            table = self._common.char_widths[key] = {}
-        return table
+        return self._common.char_widths.setdefault(_shape_key("", font_size_pt, params), {})
 
     def placed_run(
         self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
@@ -467,8 +463,8 @@ class _Font(TTFFont):
                 if placed:
                     go(pen, 0.0)
                     pending, placed = 0.0, False
-                if pending > 0.0005 or pending < -0.0005:  # move(pending), inlined: most
-                    move(pending)  # glyphs advance by their width, and nothing moves
+                if pending > 0.0005 or pending < -0.0005:  # move's own test, before the call:
+                    move(pending)  # most glyphs advance by their width, and nothing moves
                 codes.append(f"{code:04X}")
                 pending = width - step
             pen += step
@@ -572,11 +568,7 @@ class _Font(TTFFont):
         self, font_size_pt: float, params: dict[str, Any] | None
     ) -> dict[str, tuple[tuple[_Placed, ...], int, tuple[float, ...]]]:
         """The characters shaped alone at this size and shaping, filled by `_letter`."""
-        key = _shape_key("", font_size_pt, params)
-        table = self._common.letters.get(key)
-        if table is None:
-            table = self._common.letters[key] = {}
-        return table
+        return self._common.letters.setdefault(_shape_key("", font_size_pt, params), {})
 
     def _letter(
         self, char: str, font_size_pt: float, params: dict[str, Any] | None
