@@ -108,8 +108,9 @@ def _is_code_mail(message: email.message.EmailMessage) -> bool:
 
 
 def code_in(text: str) -> str:
-    """The 6-digit one-time code in a code mail or SMS."""
-    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", text)
+    """The 6-digit one-time code in a code mail or SMS (a word of its own: the letter's
+    reference, e.g. LRE-20261130-ND463666, may hold six digits in a row too)."""
+    codes = re.findall(r"(?<![0-9A-Za-z])\d{6}(?![0-9A-Za-z])", text)
     assert len(codes) == 1, f"expected one code in {text!r}"
     return str(codes[0])
 
