@@ -8,7 +8,7 @@ for and the functions with the most samples, inclusive (a function and what it c
 and from /proc, the CPU per letter of the whole tree and of the main process alone (py-spy's
 samples count a thread waiting for a busy core as running: on a loaded machine they overstate).
 
-    python -m bench.profile [--letters 300] [--postgres] [--top 25] [--keep FILE]
+    python -m bench.profile [--letters 300] [--postgres] [--top 25] [--keep FILE] [--gil]
 
 Needs root (smtp-sink), and py-spy (`.venv/bin/pip install -e '.[bench]'`).
 """
@@ -117,6 +117,11 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", type=Path, help="keep py-spy's raw samples in this file")
+    parser.add_argument(
+        "--gil", action="store_true",
+        help="sample only the thread holding the GIL (no waits counted; C code that releases "
+        "the GIL, such as a commit's fsync, is not counted either)",
+    )  # fmt: skip
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -129,7 +134,8 @@ def main() -> None:
         raw = args.keep or Path(tmp) / "samples.txt"
         recorder = subprocess.Popen(
             [spy, "record", "--pid", str(target.roots[0]), "--subprocesses", "--rate", str(RATE),
-             "--format", "raw", "--output", str(raw), "--full-filenames"],
+             "--format", "raw", "--output", str(raw), "--full-filenames",
+             *(["--gil"] if args.gil else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         main_cpu = process_cpu(target.roots[0])

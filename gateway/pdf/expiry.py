@@ -60,9 +60,11 @@ def _signer(signed: cms.SignedData, signer_info: cms.SignerInfo) -> x509.Certifi
     for choice in signed["certificates"] or ():
         cert = choice.chosen
         if sid.name == "issuer_and_serial_number":
-            if (
-                cert.issuer == sid.chosen["issuer"]
-                and cert.serial_number == sid.chosen["serial_number"].native
+            issuer = sid.chosen["issuer"]
+            if cert.serial_number == sid.chosen["serial_number"].native and (
+                # the same DER (as the gateway writes it) spares asn1crypto's comparison, which
+                # prepares every attribute's string (~0.4 ms per certificate)
+                cert.issuer.dump() == issuer.dump() or cert.issuer == issuer
             ):
                 return cert
         elif cert.key_identifier == sid.chosen.native:
