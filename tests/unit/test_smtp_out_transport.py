@@ -2,7 +2,7 @@
 
 import aiosmtplib
 import pytest
-from aiosmtplib.protocol import normalize_message_line_endings
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from gateway.errors import ConfigError, SmtpReply
 from gateway.settings import DeliverySettings
@@ -10,6 +10,7 @@ from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import (
     OutboxTransport,
     SmarthostTransport,
+    dot_stuffed,
     failure_from,
     message_size,
     parse_reply,
@@ -144,3 +145,29 @@ def test_outbox_is_created_lazily(tmp_path):
 def test_message_size_is_what_data_sends(message):
     """SIZE= announces the octets DATA will send (aiosmtplib makes every line end CRLF)."""
     assert message_size(message) == len(normalize_message_line_endings(message))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: a\r\n\r\nbody\r\n",
+        b".starts with a period\r\n",
+        b"Subject: a\r\n\r\n.\r\n..\r\n.x\r\n.\r\n",
+        b"Subject: a\r\n\r\n\r\n.\r\n\r\n. \r\nend.\r\n",
+        b"\r\n",
+    ],
+)
+def test_dot_stuffed_is_what_aiosmtplib_sends(message):
+    """For a message that is CRLF throughout, the payload written after DATA is byte for byte
+    what aiosmtplib's own `data` writes: its line ends, its doubled periods, the final dot."""
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    assert dot_stuffed(message) == expected
+
+
+@pytest.mark.parametrize(
+    "message",
+    [b"no line end at the end", b"bare LF\n", b"bare CR\r\r\n", b"mixed\nends\r\n", b""],
+)
+def test_dot_stuffed_leaves_other_messages_to_aiosmtplib(message):
+    """Anything not CRLF throughout goes through aiosmtplib's `data` (None here)."""
+    assert dot_stuffed(message) is None
