@@ -31,7 +31,6 @@ from gateway.api.service import ApiService
 from gateway.compose.webhook import compose_webhook_disabled
 from gateway.errors import ConfigError, InstallationError, SmtpProcessFailed
 from gateway.evidence import report
-from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.log_keys import ensure_log_key, log_signers, published_verifiers
 from gateway.evidence.log_note import NoteError, Verifier
@@ -49,7 +48,7 @@ from gateway.metrics import Metrics
 from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
-from gateway.pdf.maker import CertificateMaker
+from gateway.pdf.maker import CertificateMaker, dkim_signer, evidence_sealer
 from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, new_id
 from gateway.resolver import Resolver
@@ -64,7 +63,7 @@ from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.processes import SmtpProcesses, smtp_processes
 from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from gateway.smtp_in.server import serve as serve_smtp
-from gateway.smtp_out.dkim import DkimSigner
+from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
 from gateway.startup import check_keys, has_letters, listen_refused
@@ -96,7 +95,7 @@ from gateway.webhooks.worker import WebhookWorker
 
 log = logging.getLogger("gateway")
 
-DKIM_SELECTOR = "lre"
+DKIM_SELECTOR = DEFAULT_SELECTOR
 SCHEDULER_GRACE = 10.0  # seconds the scheduler gets at shutdown to finish the work in hand
 DEMO_FILE = "demo-sender.txt"
 
@@ -219,7 +218,7 @@ def _anchors(settings: Settings) -> bytes:
 
 def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], None]:
     """Appends an operator action, by the Unix user running the command, to the audit log."""
-    sealer = _sealer(settings)
+    sealer = evidence_sealer(settings)
 
     def record(action: str, details: Mapping[str, Any]) -> None:
         engine = open_engine(settings.database.url)
@@ -238,13 +237,6 @@ def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], No
     return record
 
 
-def _sealer(settings: Settings) -> Sealer:
-    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
-    return Sealer.from_files(
-        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
-    )
-
-
 def _pdf_worker(
     settings: Settings,
     registry: Registry,
@@ -252,18 +244,22 @@ def _pdf_worker(
     queue: PdfQueue,
     maker: CertificateMaker,
     clock: Callable[[], datetime],
+    verp: Callable[[str], tuple[str, str]] | None = None,
 ) -> PdfWorker:
-    """The PDF jobs; certificates are made in the certificate process."""
+    """The PDF jobs; certificates (and their proof mails) are made in the certificate
+    processes."""
     return PdfWorker(
         registry=registry,
         store=store,
         queue=queue,
         maker=maker,
         provider_name=settings.gateway.provider_name,
+        domain=settings.gateway.domain,
         public_url=settings.gateway.public_url,
         zone=settings.gateway.zone,
         archive_before=settings.evidence.archive_before.delta,
         clock=clock,
+        verp=verp,
     )
 
 
@@ -350,7 +346,6 @@ async def running(
             await asyncio.to_thread(crl.current)
         maker = CertificateMaker(settings, settings.evidence.certificate_processes or None)
         stack.callback(maker.close)
-        pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock)
         bounces = Bounces(
             work=registry.work,
             outcomes=registry.outcomes,
@@ -359,12 +354,13 @@ async def running(
             domain=settings.gateway.domain,
             clock=clock,
         )
-        dkim = DkimSigner.from_file(settings.gateway.domain, DKIM_SELECTOR, pki.dkim_key)
+        pdfs = _pdf_worker(settings, registry, store, pdf_queue, maker, clock, bounces.verp)
+        dkim = dkim_signer(settings)
         scheduler = Scheduler(
             settings=settings,
             registry=registry,
             store=store,
-            sealer=_sealer(settings),
+            sealer=evidence_sealer(settings),
             timestamper=timestamper,
             transport=transport,
             dkim=dkim,
@@ -377,7 +373,7 @@ async def running(
             housekeeping=Housekeeping(
                 store=store,
                 vault=vault,
-                sealer=_sealer(settings),
+                sealer=evidence_sealer(settings),
                 provider=registry.provider,
                 io=registry.io,
                 clock=clock,
@@ -386,6 +382,7 @@ async def running(
         )
         registry.wake = scheduler.wake
         pdfs.wake_mail = scheduler.wake_mail  # a stored PDF queues its proof mail
+        pdfs.expect_mail = scheduler.expect  # what the proof mail's hand-over logs and counts
 
         app = create_app(
             service=registry.decisions,
@@ -728,7 +725,12 @@ def _audit(settings: Settings, action: str, details: dict[str, str]) -> None:
     engine = open_engine(settings.database.url)
     try:
         audit.record(
-            engine, _sealer(settings), at=utcnow(), actor=operator(), action=action, details=details
+            engine,
+            evidence_sealer(settings),
+            at=utcnow(),
+            actor=operator(),
+            action=action,
+            details=details,
         )
     finally:
         engine.dispose()
@@ -1052,7 +1054,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_log_command(settings, args)
         elif args.command == "keys":
             initialise(settings)
-            return run_keys(settings, args, _sealer(settings), _anchors(settings))
+            return run_keys(settings, args, evidence_sealer(settings), _anchors(settings))
         elif args.command == "audit":
             initialise(settings)
             return run_audit(settings, args, _anchors(settings))

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # a claimed item is retried by another process after this
 IDLE = 1.0  # seconds between database polls when nothing is known to be due
 CONCURRENCY = 20  # mails handed over at once
+EXPECTED = 10_000  # mails queued with their bytes whose letter the scheduler keeps (`expect`)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,16 @@ class Scheduler:
     def wake_mail(self) -> None:
         """Proof mails were queued (PDF certificates stored): the mail loop goes round again."""
         self._mail_wakeup.set()
+
+    def expect(self, mail_id: str, reference: str, deposited_at: datetime | None) -> None:
+        """A mail queued with its bytes (a proof mail made with its PDF): its letter's
+        reference (for the log) and, for a proof of deposit, the deposit time (the
+        proof_of_deposit_mailed metric), so its hand-over reads nothing. A mail another node
+        sends leaves its entry behind: at most EXPECTED are kept."""
+        if len(self._references) < EXPECTED:
+            self._references[mail_id] = reference
+            if deposited_at is not None:
+                self._deposited[mail_id] = deposited_at
 
     def stop(self) -> None:
         """Finish the current round, then return from run(): no claimed work is left leased."""
@@ -277,8 +288,11 @@ class Scheduler:
         composed = await asyncio.gather(*(self._fixed(mail) for mail in pending))
         ready = [mail for mail in composed if mail is not None]
         new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
-        # the return path's token is remembered with the bytes (a resend's again: idempotent)
-        tokens = [(self._verp(m.id)[1], m.id) for m in ready] if self._verp else []
+        # the return path's token is remembered with the bytes (a resend's again: idempotent);
+        # a mail queued with its bytes had its token stored with them (PdfQueue.store_pdfs)
+        again = [m for m, was in zip(composed, pending, strict=True) if m and was.attempts]
+        ids = dict.fromkeys(m.id for m in [*new, *again])
+        tokens = [(self._verp(mail_id)[1], mail_id) for mail_id in ids] if self._verp else []
         if new or tokens:
             await self._registry.io(
                 self._mails.fix_messages, [(m.id, m.message or b"") for m in new], tokens

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.core.backoff import next_attempt
+from gateway.core.evidence import EvidenceType
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
-from gateway.pdf.maker import CertificateMaker
+from gateway.pdf.maker import CertificateMaker, ProofMail
 from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
@@ -39,24 +40,30 @@ class PdfWorker:
         queue: PdfQueue,
         maker: CertificateMaker,
         provider_name: str,
+        domain: str,
         public_url: str,
         zone: ZoneInfo,
         archive_before: timedelta,
         clock: Callable[[], datetime],
+        verp: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._queue = queue
         self._maker = maker
         self._provider_name = provider_name
+        self._domain = domain
         self._public_url = public_url
         self._zone = zone
         self._archive_before = archive_before
         self._clock = clock
+        self._verp = verp  # a proof mail's return path token, stored with its bytes
         self._stopping = False
         self._stores = GroupCommit(self._store_made)  # PDFs made meanwhile share a commit
         # set by the composition root: the scheduler's mail loop, woken when proof mails queue
         self.wake_mail: Callable[[], None] = lambda: None
+        # and told each queued proof mail's letter reference and deposit time (Scheduler.expect)
+        self.expect_mail: Callable[[str, str, datetime | None], None] = lambda *_: None
 
     async def tick(self) -> int:
         made = await self.make_pending()
@@ -107,7 +114,7 @@ class PdfWorker:
     async def _make_and_store(self, job: PdfJob) -> None:
         """Make one certificate and store it; a failure is retried later, never lost."""
         try:
-            made = await self._make(job)
+            made, reference, deposited_at = await self._make(job)
             stored = await self._stores.submit(made)
         except Exception as err:  # retried later (a bug logged), never lost
             if not isinstance(err, (EvidenceError, TimestampError)):
@@ -121,12 +128,15 @@ class PdfWorker:
             return
         if stored:
             log.info("PDF certificate for evidence %s made", job.evidence_id)
+            self.expect_mail(made.mail.id, reference, deposited_at)
             self.wake_mail()
 
     async def _store_made(self, made: Sequence[MadePdf]) -> list[bool]:
         return await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
 
-    async def _make(self, job: PdfJob) -> MadePdf:
+    async def _make(self, job: PdfJob) -> tuple[MadePdf, str, datetime | None]:
+        """The certificate and its proof mail (bytes fixed, signed), made in a certificate
+        process; with the letter's reference and, for a proof of deposit, its deposit time."""
         sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
         language = sources.language
         record = from_xml(sources.xml)
@@ -140,16 +150,31 @@ class PdfWorker:
             language=language,
         )
         reason = text(language, f"evidence.{record.event.value}")
-        made = await self._maker.make(facts, reason)
+        mail_id = job.evidence_id  # a proof mail's id is its evidence's
+        proof_mail = ProofMail(
+            to=sources.sender_address,
+            message_id=f"<{mail_id}@{self._domain}>",
+            date=self._clock(),
+        )
+        made = await self._maker.make(facts, reason, proof_mail)
         mail = NewOutbound(
-            id=job.evidence_id,
+            id=mail_id,
             kind="proof",
             delivery_id=job.delivery_id,
             evidence_id=job.evidence_id,
             mail_from=self._registry.bounce_address,
             rcpt=sources.sender_address,
+            message=made.message,
         )
-        return MadePdf(job.evidence_id, made.pdf, mail, made.renewal_due - self._archive_before)
+        stored = MadePdf(
+            job.evidence_id,
+            made.pdf,
+            mail,
+            made.renewal_due - self._archive_before,
+            bounce_token=self._verp(mail_id)[1] if self._verp else None,
+        )
+        deposited = record.event == EvidenceType.SubmissionAcceptance
+        return stored, sources.reference, sources.deposited_at if deposited else None
 
     async def archive_due(self) -> int:
         """Add a PAdES-LTA document timestamp to PDFs whose last timestamp expires soon."""

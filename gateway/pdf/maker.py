@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway import collector
+from gateway.compose.proof import compose_proof
+from gateway.compose.smime import smime_sign
+from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     anchors_pem,
@@ -37,6 +40,7 @@ from gateway.pdf.expiry import renewal_due
 from gateway.pdf.render import CertificateFacts, shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.settings import Settings
+from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +51,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-thr
 _CONTEXT.set_forkserver_preload(["gateway.app", "gateway.pdf.maker", "gateway.pdf.warm"])
 _sealer: PdfSealer | None = None  # in the certificate process
 _loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
+_mailer: ProofMailer | None = None  # the proof mail's signers, in the certificate process
 
 
 def utcnow() -> datetime:
@@ -74,10 +79,67 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
     )
 
 
+def evidence_sealer(settings: Settings) -> Sealer:
+    """The CMS signer of these settings (evidence seals, the proof mails' S/MIME signature)."""
+    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
+    return Sealer.from_files(
+        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
+    )
+
+
+def dkim_signer(settings: Settings) -> DkimSigner:
+    """The DKIM signer of the gateway's mails (its domain, selector and key)."""
+    pki = pki_paths(settings.gateway.data_dir)
+    return DkimSigner.from_file(settings.gateway.domain, DEFAULT_SELECTOR, pki.dkim_key)
+
+
+@dataclass(frozen=True)
+class ProofMail:
+    """The proof mail that carries a certificate: its recipient (the sender of the letter),
+    Message-ID, and time (its Date, the S/MIME signing time and DKIM's t=)."""
+
+    to: str
+    message_id: str
+    date: datetime
+
+
+@dataclass(frozen=True)
+class ProofMailer:
+    """Composes a proof mail with its certificate and signs it (S/MIME, then DKIM), as the
+    scheduler would: the mail's bytes are fixed with the certificate's, in one commit."""
+
+    smime: Sealer
+    dkim: DkimSigner
+    domain: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProofMailer:
+        return cls(evidence_sealer(settings), dkim_signer(settings), settings.gateway.domain)
+
+    def compose(self, facts: CertificateFacts, pdf: bytes, mail: ProofMail) -> bytes:
+        composed = compose_proof(
+            facts.record,
+            facts.xml,
+            facts.p7s,
+            to=mail.to,
+            provider_name=facts.provider_name,
+            domain=self.domain,
+            public_url=facts.public_url,
+            zone=facts.zone,
+            language=facts.language,
+            message_id=mail.message_id,
+            date=mail.date,
+            pdf=pdf,
+        )
+        signed = smime_sign(composed, self.smime, signing_time=mail.date)
+        return self.dkim.sign(signed, now=mail.date)
+
+
 def _start(settings: Settings) -> None:
-    global _sealer, _loop
+    global _sealer, _loop, _mailer
     os.nice(settings.evidence.certificate_nice)
     _sealer = build_sealer(settings)
+    _mailer = ProofMailer.from_settings(settings)
     _loop = asyncio.new_event_loop()
     # the warm state is frozen in the forkserver (gateway.pdf.warm): this process's own start
     # too; with CPython's thresholds, collection cost 2.0-3.3 ms per certificate, now ~0.5
@@ -93,16 +155,22 @@ def _seal_here() -> tuple[PdfSealer, asyncio.AbstractEventLoop]:
 @dataclass(frozen=True)
 class SealedPdf:
     """A sealed certificate, and when its last timestamp needs an archive timestamp (read here,
-    in the certificate process: reading the signatures back costs the main loop otherwise)."""
+    in the certificate process: reading the signatures back costs the main loop otherwise);
+    with the signed bytes of the proof mail that carries it, when one was asked for."""
 
     pdf: bytes
     renewal_due: datetime
+    message: bytes | None = None
 
 
-def _make(facts: CertificateFacts, reason: str) -> SealedPdf:
+def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -> SealedPdf:
     sealer, loop = _seal_here()
     pdf = loop.run_until_complete(sealer.seal(shared_renderer().render(facts), reason=reason))
-    return SealedPdf(pdf, renewal_due(pdf))
+    if mail is None:
+        return SealedPdf(pdf, renewal_due(pdf))
+    if _mailer is None:
+        raise RuntimeError("the certificate process has no proof mail signers")
+    return SealedPdf(pdf, renewal_due(pdf), _mailer.compose(facts, pdf, mail))
 
 
 def _archive(pdf: bytes) -> SealedPdf:
@@ -137,9 +205,12 @@ class CertificateMaker:
             initargs=(self._settings,),
         )
 
-    async def make(self, facts: CertificateFacts, reason: str) -> SealedPdf:
-        """The certificate rendered and sealed PAdES-B-LTA."""
-        return await self._run(_make, facts, reason)
+    async def make(
+        self, facts: CertificateFacts, reason: str, mail: ProofMail | None = None
+    ) -> SealedPdf:
+        """The certificate rendered and sealed PAdES-B-LTA; with `mail`, also the proof mail
+        that carries it, composed and signed (`ProofMailer`)."""
+        return await self._run(_make, facts, reason, mail)
 
     async def archive(self, pdf: bytes) -> SealedPdf:
         """pdf with a PAdES-LTA document timestamp added."""

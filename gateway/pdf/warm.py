@@ -1,6 +1,7 @@
 """Imported by the certificate processes' forkserver, before any fork: parse the fonts and fill
 the renderer's lazy caches (cut-down fonts, prepared glyph sets, font objects, shaping) with one
-certificate per language, so that each gateway's certificate process starts warm.
+certificate per language, and compile the proof mail's templates, so that each gateway's
+certificate process starts warm.
 
 What is then in memory (~220,000 objects: fonts, memos, modules) lives as long as the process:
 it is frozen out of the garbage collector's reach (gateway.collector), so that a full collection
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway import collector, i18n
+from gateway.compose.proof import compose_proof
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.render import CertificateFacts, shared_renderer
 
@@ -44,16 +46,29 @@ def warm_up() -> None:
     )
     renderer = shared_renderer()
     for language in i18n.LANGUAGES:
-        renderer.render(
-            CertificateFacts(
-                record=record,
-                xml=b"<Evidence/>",
-                p7s=b"0",
-                provider_name="LRE Gateway",
-                public_url="http://127.0.0.1",
-                zone=ZoneInfo("Africa/Casablanca"),
-                language=language,
-            )
+        facts = CertificateFacts(
+            record=record,
+            xml=b"<Evidence/>",
+            p7s=b"0",
+            provider_name="LRE Gateway",
+            public_url="http://127.0.0.1",
+            zone=ZoneInfo("Africa/Casablanca"),
+            language=language,
+        )
+        pdf = renderer.render(facts)
+        compose_proof(  # the proof mail's templates, compiled once here too
+            record,
+            facts.xml,
+            facts.p7s,
+            to="sender@example.ma",
+            provider_name=facts.provider_name,
+            domain="lre.localhost",
+            public_url=facts.public_url,
+            zone=facts.zone,
+            language=language,
+            message_id="<warm-up@lre.localhost>",
+            date=when,
+            pdf=pdf,
         )
 
 

@@ -30,6 +30,7 @@ class NewOutbound:
     mail_from: str
     rcpt: str
     evidence_id: str | None = None
+    message: bytes | None = None  # its bytes, when fixed before it is queued (a proof mail)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any
             "evidence_id": m.evidence_id,
             "mail_from": m.mail_from,
             "rcpt": m.rcpt,
+            "message": m.message,
             "state": "pending",
             "attempts": 0,
             "created_at": now,

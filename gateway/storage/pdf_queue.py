@@ -1,8 +1,9 @@
 """The PDF certificate queue (table proof_pdfs): SQL of the PDF and archive jobs.
 
 Kept beside store.py (same conventions: synchronous, leases, compare-and-set) so the PDF work
-reads as one unit. A proof mail is inserted in the same transaction that stores its PDF: a proof
-mail never leaves without its certificate, and a deposit never waits for one.
+reads as one unit. A proof mail is inserted in the same transaction that stores its PDF, with its
+bytes (composed and signed in the certificate process) and its return path's token: a proof mail
+never leaves without its certificate, and a deposit never waits for one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select
 
 from gateway.storage import tables as t
+from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue
@@ -38,8 +40,9 @@ class MadePdf:
 
     evidence_id: str
     pdf: bytes
-    mail: NewOutbound
+    mail: NewOutbound  # with its bytes fixed (signed) when the certificate process made them
     renew_at: datetime
+    bounce_token: str | None = None  # the hash of the mail's return path token, if it has one
 
 
 class PdfQueue:
@@ -72,6 +75,8 @@ class PdfQueue:
                 )
                 if done:
                     insert_mails(db, [item.mail], now)
+                    if item.bounce_token is not None:
+                        remember_bounce_tokens(db, [(item.bounce_token, item.mail.id)])
                 stored.append(bool(done))
         return stored
 

@@ -36,6 +36,24 @@ async def test_notification_reaches_the_mx_over_starttls_with_a_verp_return_path
     assert await wait_for(lambda: proofs(world.sender_mx, "SubmissionAcceptance"), what="proof")
 
 
+async def test_a_proof_mail_made_with_its_pdf_has_a_known_return_path(world):
+    """The proof mail is composed and signed in a certificate process and stored with its PDF:
+    its VERP return path's token is stored in that commit, so a bounce names the proof mail."""
+    bounces = world.gateway.bounces
+    assert bounces is not None
+    await deposit(world.gateway)
+
+    def proof_mails() -> list:
+        return [m for m in world.sender_mx.messages if b"evidence.xml.p7s" in m.data]
+
+    [proof] = await wait_for(proof_mails, what="proof of deposit at the sender's MX")
+    assert re.fullmatch(r"bounce\+[a-z2-7]{26}@lre\.localhost", proof.mail_from)
+    mail = await bounces.mail_for(proof.mail_from)
+    assert mail is not None
+    assert (mail.kind, mail.rcpt) == ("proof", SENDER)
+    assert f"<{mail.id}@lre.localhost>".encode() in proof.data  # its Message-ID
+
+
 async def test_temporary_refusal_then_acceptance(world):
     """4xx first, 250 on the retry: the letter is notified, no proof of non-delivery."""
     world.recipient_mx.inject("RCPT", "451 4.7.1 Greylisted, please retry", times=1)
