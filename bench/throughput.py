@@ -22,6 +22,7 @@ its certificate processes).
     python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
     python -m bench.throughput --smtp-processes 2      # also SQLite with 2 SMTP processes
+    python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
 
 Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -298,31 +299,49 @@ def proof_times(database: str, tag: str) -> dict[int, float]:
 
 
 def gateway_config(
-    workdir: Path, database: str, sink: int, processes: int = 0, smtp_processes: int = 1
+    workdir: Path,
+    database: str,
+    sink: int,
+    processes: int = 0,
+    smtp_processes: int = 1,
+    also: Sequence[str] = (),
 ) -> tuple[Path, int]:
+    """The benchmark's gateway.toml; `also` adds settings written SECTION.KEY=VALUE (TOML)."""
     port = free_port()
+    sections: dict[str, dict[str, str]] = {
+        "gateway": {
+            "data_dir": f'"{workdir / "var"}"',
+            "public_url": f'"http://127.0.0.1:{free_port()}"',
+        },
+        "database": {"url": f'"{database}"'},
+        "smtp": {
+            "submission": f'"127.0.0.1:{port}"',
+            "submissions": '""',
+            "inbound": '""',
+            "processes": str(smtp_processes),
+        },
+        "web": {"listen": f'"127.0.0.1:{free_port()}"'},
+        "delivery": {
+            "mode": '"smarthost"',
+            "smarthost": f'"127.0.0.1:{sink}"',
+            "smarthost_tls": '"none"',
+        },
+        "evidence": {
+            "certificate_processes": str(processes),
+            "certificate_nice": str(10 if processes != 1 else 0),
+        },
+    }
+    for setting in also:
+        name, _, value = setting.partition("=")
+        section, _, key = name.partition(".")
+        sections.setdefault(section, {})[key] = value
     config = workdir / "gateway.toml"
-    config.write_text(f"""
-[gateway]
-data_dir = "{workdir / "var"}"
-public_url = "http://127.0.0.1:{free_port()}"
-[database]
-url = "{database}"
-[smtp]
-submission = "127.0.0.1:{port}"
-submissions = ""
-inbound = ""
-processes = {smtp_processes}
-[web]
-listen = "127.0.0.1:{free_port()}"
-[delivery]
-mode = "smarthost"
-smarthost = "127.0.0.1:{sink}"
-smarthost_tls = "none"
-[evidence]
-certificate_processes = {processes}
-certificate_nice = {10 if processes != 1 else 0}
-""")
+    config.write_text(
+        "".join(
+            f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in keys.items())
+            for section, keys in sections.items()
+        )
+    )
     return config, port
 
 
@@ -334,10 +353,15 @@ def gateway_env(config: Path) -> dict[str, str]:
 
 
 def prepare_gateway(
-    workdir: Path, database: str, sink: int, processes: int = 0, smtp_processes: int = 1
+    workdir: Path,
+    database: str,
+    sink: int,
+    processes: int = 0,
+    smtp_processes: int = 1,
+    also: Sequence[str] = (),
 ) -> tuple[Path, int]:
     workdir.mkdir(parents=True, exist_ok=True)
-    config, port = gateway_config(workdir, database, sink, processes, smtp_processes)
+    config, port = gateway_config(workdir, database, sink, processes, smtp_processes, also)
     env = gateway_env(config)
     subprocess.run([*GATEWAY, "init"], env=env, check=True, capture_output=True)
     return config, port
@@ -492,12 +516,14 @@ def side_by_side(args: argparse.Namespace) -> None:
         targets: list[Target] = []
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
-        variants = [("sqlite", 1), ("postgres", 1)]
+        variants: list[tuple[str, int, Sequence[str]]] = [("sqlite", 1, ()), ("postgres", 1, ())]
         for extra in args.smtp_processes:  # the same gateway with more SMTP processes
-            variants.append((f"sqlite, {extra} SMTP processes", extra))
+            variants.append((f"sqlite, {extra} SMTP processes", extra, ()))
+        for setting in args.also:  # the same gateway with one setting changed
+            variants.append((f"sqlite, {setting}", 1, (setting,)))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
-            variants.insert(0, ("sqlite, before: SMTP in the main process", 0))
-        for number, (name, smtp_processes) in enumerate(variants):
+            variants.insert(0, ("sqlite, before: SMTP in the main process", 0, ()))
+        for number, (name, smtp_processes, also) in enumerate(variants):
             home = root / f"gateway-{number}"
             sink = Sink(root)
             sinks.append(sink)
@@ -506,7 +532,9 @@ def side_by_side(args: argparse.Namespace) -> None:
                 database = f"sqlite:///{home}/gateway.db"
             else:
                 database = stack.enter_context(postgres_database())
-            config, port = prepare_gateway(home, database, sink.port, smtp_processes=smtp_processes)
+            config, port = prepare_gateway(
+                home, database, sink.port, smtp_processes=smtp_processes, also=also
+            )
             add_sender(config)
             server = stack.enter_context(serve(config, port))
             targets.append(Target(name, [port], [server.pid], True, database))
@@ -680,6 +708,13 @@ def main() -> None:
         default=[],
         metavar="N",
         help="also the gateway on SQLite with N SMTP processes (smtp.processes), for each N",
+    )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="also the gateway on SQLite with this setting (TOML value), for each one",
     )
     args = parser.parse_args()
     if args.quick:

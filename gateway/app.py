@@ -642,6 +642,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks
+        if gateway.smtp_processes is not None and settings.smtp.main_nice:
+            # the SMTP processes, started, keep their niceness; the certificate processes, forked
+            # later, add theirs to this one
+            os.nice(settings.smtp.main_nice)
         for name, (host, port) in gateway.smtp.items():
             log.info("SMTP %s listening on %s:%d", name, host, port)
         log.info(

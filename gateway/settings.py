@@ -111,6 +111,9 @@ class SmtpSettings:
     # main process serves them itself, beside the web and the background work. 1 by default:
     # measured on 2 cores, 2 were slower than 1 (README Performance); more on more cores
     processes: int = 1
+    # niceness the main process (background work, web, API) adds to itself once those processes
+    # serve: a burst of deposits is acknowledged first, the proofs take the CPU left over
+    main_nice: int = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,7 +294,7 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
             raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
         if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
             raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
-        if key == "evidence.certificate_nice" and value > 19:
+        if key in ("evidence.certificate_nice", "smtp.main_nice") and value > 19:
             raise ConfigError(f"{key}: expected a niceness from 0 to 19, got {value!r}")
         return value
     if name == "notification_languages":

@@ -170,6 +170,11 @@ listen = "127.0.0.1:{free_port()}"
             within=180,  # init's and serve's start-up, slow on a loaded machine
             what="two SMTP processes",
         )
+        # serving, the main process (background work, web) runs smtp.main_nice (5) nicer than
+        # the SMTP processes, which kept the niceness they started with
+        own = os.nice(0)
+        await wait_for(lambda: _niceness(server.pid) == own + 5, what="the main process niced")
+        assert [_niceness(pid) for pid in started] == [own, own]
         server.kill()
         await server.wait()
         await wait_for(lambda: not any(map(_alive, started)), what="the SMTP processes to exit")
@@ -197,3 +202,8 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _niceness(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])  # field 19 of proc(5)
