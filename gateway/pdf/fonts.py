@@ -408,12 +408,55 @@ class _Font(TTFFont):
             made = self._common.operators.get(key)
             if made is not None:
                 return made
-        made = self._operators(run, font_size_pt, gap)
+        made = self._plain_operators(run, gap)
+        if made is None:
+            made = self._operators(run, font_size_pt, gap)
         if stable and len(self.subset) == self._base_size:
             if len(self._common.operators) >= MAX_WIDTHS:
                 self._common.operators.clear()
             self._common.operators[key] = made
         return made
+
+    def _plain_operators(
+        self, run: Sequence[tuple[Glyph, int, float, float, float]], gap: float
+    ) -> tuple[str, float, bool] | None:
+        """`_operators`' result for a run with no glyph offset (no mark placed by Td): one TJ
+        array, each glyph's code followed by how far back the pen moves, when it does. The
+        same strings, written from memoised pieces (`_HEX`, `_MOVES`); None for a run with
+        an offset."""
+        pick = self.subset.pick_glyph
+        space = self.subset.pick(ord(" ")) if gap else None
+        hexes, moves = _HEX, _MOVES
+        items: list[str] = []
+        codes: list[str] = []
+        pending = 0.0
+        pen = 0.0
+        for glyph, width, advance, x_offset, y_offset in run:
+            if x_offset or y_offset:
+                return None
+            code = pick(glyph)
+            if code is None:
+                continue
+            step = advance + (gap if code == space else 0.0)
+            if pending > 0.0005 or pending < -0.0005:
+                if codes:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                moved = moves.get(pending)
+                if moved is None:
+                    moved = _move(pending)
+                items.append(moved)
+            codes.append(hexes.get(code) or _hex(code))
+            pending = width - step
+            pen += step
+        if pending > 0.0005 or pending < -0.0005:
+            if codes:
+                items.append(f"<{''.join(codes)}>")
+                codes.clear()
+            items.append(moves.get(pending) or _move(pending))
+        if codes:
+            items.append(f"<{''.join(codes)}>")
+        return (f"[{''.join(items)}] TJ" if items else ""), pen, False
 
     def _operators(
         self, run: Sequence[tuple[Glyph, int, float, float, float]], size: float, gap: float
@@ -618,6 +661,23 @@ class _Font(TTFFont):
         if not set(self.subset.get_all_glyph_names()) <= names:
             data = self._raw
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+
+
+# glyph codes and pen moves as TJ arrays write them (_Font._plain_operators), by value
+_HEX: dict[int, str] = {}
+_MOVES: dict[float, str] = {}
+
+
+def _hex(code: int) -> str:
+    text = _HEX[code] = f"{code:04X}"
+    return text
+
+
+def _move(by: float) -> str:
+    if len(_MOVES) >= MAX_WIDTHS:
+        _MOVES.clear()
+    text = _MOVES[by] = f"{by:.3f}"
+    return text
 
 
 ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), for gateway.pdf.layout
