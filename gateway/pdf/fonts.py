@@ -57,6 +57,7 @@ from fpdf.output import (
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
 from gateway.pdf.monospace import composable
+from gateway.pdf.serialise import serialised
 
 __all__ = [
     "FallbackFontPDF",
@@ -834,9 +835,18 @@ class FontOutputProducer(OutputProducer):
     numbers (`_Font.written`: the same font objects, the same first object number).
     """
 
+    own_serialisation = True  # False: every object serialised by fpdf2 itself (tests)
+
     def bufferize(self) -> bytearray:
         prepare_output(self.fpdf)
         return super().bufferize()
+
+    def _add_pdf_obj(self, pdf_obj: PDFObject, trace_label: str | None = None) -> int:
+        """fpdf2's, the object written by gateway.pdf.serialise when it comes to it."""
+        obj_id = super()._add_pdf_obj(pdf_obj, trace_label)
+        if self.own_serialisation and self.fpdf._security_handler is None:
+            self.pdf_objs[-1] = _Serialised(pdf_obj)
+        return obj_id
 
     def _add_fonts(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
         everything = sorted(self.fpdf.fonts.values(), key=lambda font: int(font.i))
@@ -857,7 +867,7 @@ class FontOutputProducer(OutputProducer):
             if written is not None and self.fpdf._security_handler is None:
                 for text in written:
                     self._add_pdf_obj(_Written(text), "fonts")
-                objects[font.i] = self.pdf_objs[-len(written)]
+                objects[font.i] = _unwrapped(self.pdf_objs[-len(written)])
             else:
                 objects[font.i] = self._font_objects(font, made)
             font.subset.pick.cache_clear()
@@ -896,6 +906,30 @@ class FontOutputProducer(OutputProducer):
         if self.fpdf._security_handler is None:
             font.remember_written(made, first, tuple(obj.serialize() for obj in group))
         return composite
+
+
+class _Serialised(PDFObject):
+    """An object in the writer's list, written by gateway.pdf.serialise (fpdf2's text)."""
+
+    def __init__(self, obj: PDFObject) -> None:
+        self.obj = obj
+
+    @property
+    def id(self) -> int:
+        return self.obj.id
+
+    @id.setter
+    def id(self, n: int) -> None:
+        self.obj.id = n
+
+    def serialize(
+        self, obj_dict: dict[str, object] | None = None, _security_handler: Any = None
+    ) -> str:
+        return serialised(self.obj)
+
+
+def _unwrapped(obj: object) -> Any:
+    return obj.obj if isinstance(obj, _Serialised) else obj
 
 
 class _Written(PDFObject):
