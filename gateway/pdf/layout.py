@@ -84,6 +84,32 @@ _PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
 _FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
 
 
+# each character's Unicode script (fpdf2's get_unicode_script: a walk through its table of
+# ranges), memoised: the same few hundred characters come back in every certificate
+_SCRIPTS: dict[str, UnicodeScript] = {}
+
+
+def _script(char: str) -> UnicodeScript:
+    if len(_SCRIPTS) >= MAX_MEMO:
+        _SCRIPTS.clear()
+    script = _SCRIPTS[char] = get_unicode_script(char)
+    return script
+
+
+# fpdf2's coercion of a cell's alignment and moves (CoerciveEnum.coerce), by the values given
+_COERCED: dict[tuple[str | Align, str | XPos, str | YPos], tuple[Align, XPos, YPos]] = {}
+
+
+def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[Align, XPos, YPos]:
+    key = (align, new_x, new_y)
+    found = _COERCED.get(key)
+    if found is None:
+        found = (Align.coerce(align), XPos.coerce(new_x), YPos.coerce(new_y))
+        if len(_COERCED) < MAX_MEMO:
+            _COERCED[key] = found
+    return found
+
+
 def _first_over(
     own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
 ) -> int | None:
@@ -139,7 +165,7 @@ class LaidOutPDF(FallbackFontPDF):
         new_x: str | XPos = XPos.RIGHT,
         new_y: str | YPos = YPos.TOP,
     ) -> bool:
-        align = Align.coerce(align)
+        align, new_x, new_y = _coerced(align, new_x, new_y)
         plain = (
             not border
             and ln == "DEPRECATED"
@@ -147,8 +173,8 @@ class LaidOutPDF(FallbackFontPDF):
             and not center
             and not markdown
             and align in (Align.L, Align.R, Align.C)
-            and XPos.coerce(new_x) in MOVES_X
-            and YPos.coerce(new_y) in MOVES_Y
+            and new_x in MOVES_X
+            and new_y in MOVES_Y
         )
         try:
             if w is None or h is None or not plain:
@@ -163,7 +189,7 @@ class LaidOutPDF(FallbackFontPDF):
             )
         return self._put_line(
             line, drawn, w=w, h=h, fill=fill, margins=(self.c_margin, self.c_margin),
-            new_x=XPos.coerce(new_x), new_y=YPos.coerce(new_y),
+            new_x=new_x, new_y=new_y,
         )  # fmt: skip
 
     def multi_cell(
@@ -188,7 +214,7 @@ class LaidOutPDF(FallbackFontPDF):
         center: bool = False,
         padding: Any = 0,
     ) -> Any:
-        align = Align.coerce(align)
+        align, new_x, new_y = _coerced(align, new_x, new_y)
         pad = Padding.new(padding)
         plain = (
             w > 0
@@ -202,8 +228,8 @@ class LaidOutPDF(FallbackFontPDF):
             and str(wrapmode).upper().endswith("WORD")
             and not center
             and align in (Align.L, Align.R, Align.C, Align.J)
-            and XPos.coerce(new_x) in MOVES_X
-            and YPos.coerce(new_y) in MOVES_Y
+            and new_x in MOVES_X
+            and new_y in MOVES_Y
             and (not dry_run or str(output).upper().endswith("LINES"))
             and (dry_run or str(output).upper().endswith("PAGE_BREAK"))
         )
@@ -221,9 +247,7 @@ class LaidOutPDF(FallbackFontPDF):
                 w, h, text, border, align, fill, split_only, link, ln, max_line_height,
                 markdown, print_sh, new_x, new_y, wrapmode, dry_run, output, center, padding,
             )  # fmt: skip
-        return self._put_lines(
-            lines, drawn, width, h, fill, pad, XPos.coerce(new_x), YPos.coerce(new_y)
-        )
+        return self._put_lines(lines, drawn, width, h, fill, pad, new_x, new_y)
 
     # laying out ------------------------------------------------------------------------
 
@@ -362,8 +386,11 @@ class LaidOutPDF(FallbackFontPDF):
             if fallback:
                 fallback, script = "", None
 
+        scripts = _SCRIPTS
         for i, char in enumerate(text):
-            char_script = get_unicode_script(char)
+            char_script = scripts.get(char)
+            if char_script is None:
+                char_script = _script(char)
             if char_script not in (UnicodeScript.COMMON, UnicodeScript.UNKNOWN, script):
                 if i > start and script:
                     flush(i)
@@ -390,7 +417,7 @@ class LaidOutPDF(FallbackFontPDF):
     def _params(self, direction: TextDirection) -> dict[str, Any]:
         """fpdf2's text shaping parameters of a fragment in `direction` (made once each)."""
         shaping = self.text_shaping or {}
-        key = (direction, *(shaping.get(name) for name in ("direction", "script", "language")))
+        key = (direction, shaping.get("direction"), shaping.get("script"), shaping.get("language"))
         params = _PARAMS.get(key)
         if params is None or params.get("features") != shaping.get("features"):
             params = _PARAMS[key] = {
