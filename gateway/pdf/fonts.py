@@ -136,6 +136,11 @@ class _Shared:
     )
     # the characters whose texts are composed from each one's shaping (gateway.pdf.monospace)
     composed: frozenset[str] = frozenset()
+    # each such character's glyphs, advances and moves as text operators write them, by
+    # _shape_key (_Font._char_steps)
+    steps: dict[tuple[object, ...], dict[str, tuple[tuple[Glyph, float, str], ...]]] = field(
+        default_factory=dict
+    )
     # each such character shaped alone: its glyphs, their advance and their widths as
     # shaped_text_width adds them, by _shape_key
     letters: dict[
@@ -400,23 +405,82 @@ class _Font(TTFFont):
         started with (a prepared set: the same codes in every document that starts with it);
         None as for `placed_run`.
         """
-        run = self.placed_run(text, font_size_pt, params)
-        if run is None:
-            return None
         stable = self._common.memo and len(self.subset) == self._base_size
         key = (self._base, gap, *_shape_key(text, font_size_pt, params))
-        if stable:
+        if stable:  # found only for a text placed_run places
             made = self._common.operators.get(key)
             if made is not None:
                 return made
-        made = self._plain_operators(run, gap)
+        made = None
+        if not gap and self._composes(text, params):
+            made = self._composed_operators(text, font_size_pt, params)
         if made is None:
-            made = self._operators(run, font_size_pt, gap)
+            run = self.placed_run(text, font_size_pt, params)
+            if run is None:
+                return None
+            made = self._plain_operators(run, gap)
+            if made is None:
+                made = self._operators(run, font_size_pt, gap)
         if stable and len(self.subset) == self._base_size:
             if len(self._common.operators) >= MAX_WIDTHS:
                 self._common.operators.clear()
             self._common.operators[key] = made
         return made
+
+    def _composed_operators(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[str, float, bool] | None:
+        """`_plain_operators`' result for a text composed from its characters' shaping
+        (gateway.pdf.monospace), with no gap: each glyph's code, then its move when it has
+        one, the moves written once per character (`_char_steps`). None when a character's
+        glyphs have an offset, move the pen vertically or are left out with an advance."""
+        steps = self._common.steps.setdefault(_shape_key("", font_size_pt, params), {})
+        pick = self.subset.pick_glyph
+        hexes = _HEX
+        items: list[str] = []
+        codes: list[str] = []
+        pen = 0.0
+        for char in text:
+            glyphs = steps.get(char)
+            if glyphs is None:
+                glyphs = steps[char] = self._char_steps(char, font_size_pt, params)
+            if not glyphs:
+                return None
+            for glyph, step, move in glyphs:
+                code = pick(glyph)
+                if code is None:
+                    continue
+                codes.append(hexes.get(code) or _hex(code))
+                if move:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                    items.append(move)
+                pen += step
+        if codes:
+            items.append(f"<{''.join(codes)}>")
+        return (f"[{''.join(items)}] TJ" if items else ""), pen, False
+
+    def _char_steps(
+        self, char: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[tuple[Glyph, float, str], ...]:
+        """`char`'s glyphs shaped alone, each with its advance (thousandths of the size) and
+        the move written after it ("" for none), as `placed_run` and `_plain_operators`
+        compute them; () when one has an offset, moves the pen vertically or is left out
+        with an advance (then the text is written the general way)."""
+        run, total, _ = self._letters(font_size_pt, params).get(char) or self._letter(
+            char, font_size_pt, params
+        )
+        if total != sum(map(_X_ADVANCE, run)) or not run:
+            return ()
+        if any(y_adv or x_off or y_off for _, _, y_adv, x_off, y_off, _ in run):
+            return ()
+        made = []
+        for glyph, x_adv, *_ in run:
+            step = x_adv * self.scale + 0.0
+            pending = glyph.glyph_width - step
+            move = _move(pending) if pending > 0.0005 or pending < -0.0005 else ""
+            made.append((glyph, step, move))
+        return tuple(made)
 
     def _plain_operators(
         self, run: Sequence[tuple[Glyph, int, float, float, float]], gap: float
