@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from fpdf.drawing_primitives import DeviceCMYK, DeviceGray, DeviceRGB, convert_to_device_color
 from fpdf.enums import Align, PDFResourceType, TextDirection, TextMode, XPos, YPos
 from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR, NBSP
 from fpdf.table import draw_box_borders
@@ -110,6 +111,44 @@ def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[
     return found
 
 
+_Colour = DeviceGray | DeviceRGB | DeviceCMYK
+# fpdf2's colours (convert_to_device_color) by the numbers given, and their fill and stroke
+# operators (serialize().lower() and .upper()) by colour: the certificate has a few colours
+_COLOURS: dict[tuple[object, ...], _Colour] = {}
+_FILL: dict[_Colour, str] = {}
+_STROKE: dict[_Colour, str] = {}
+
+
+def _colour(r: Any, g: Any, b: Any) -> _Colour:
+    if not all(type(value) in (int, float) for value in (r, g, b)):
+        return convert_to_device_color(r, g, b)
+    key = (r, g, b)
+    found = _COLOURS.get(key)
+    if found is None:
+        found = convert_to_device_color(r, g, b)
+        if len(_COLOURS) < MAX_MEMO:
+            _COLOURS[key] = found
+    return found
+
+
+def _fill_operator(colour: _Colour) -> str:
+    found = _FILL.get(colour)
+    if found is None:
+        found = colour.serialize().lower()
+        if len(_FILL) < MAX_MEMO:
+            _FILL[colour] = found
+    return found
+
+
+def _stroke_operator(colour: _Colour) -> str:
+    found = _STROKE.get(colour)
+    if found is None:
+        found = colour.serialize().upper()
+        if len(_STROKE) < MAX_MEMO:
+            _STROKE[colour] = found
+    return found
+
+
 def _first_over(
     own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
 ) -> int | None:
@@ -149,6 +188,26 @@ def _visual_order(
 class LaidOutPDF(FallbackFontPDF):
     """The certificate's FPDF: its cells and multi-cells laid out here, as fpdf2 lays them out
     (anything this module does not lay out goes to fpdf2's own methods)."""
+
+    def set_text_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour made once for each (r, g, b) given (`_colour`)."""
+        self.text_color = _colour(r, g, b)
+
+    def set_fill_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour and its operator made once for each (r, g, b) given."""
+        fill_color = _colour(r, g, b)
+        if fill_color != self.fill_color:
+            self.fill_color = fill_color
+            if self.page > 0:
+                self._out(_fill_operator(fill_color))
+
+    def set_draw_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour and its operator made once for each (r, g, b) given."""
+        draw_color = _colour(r, g, b)
+        if draw_color != self.draw_color:
+            self.draw_color = draw_color
+            if self.page > 0:
+                self._out(_stroke_operator(draw_color))
 
     def cell(
         self,
@@ -576,7 +635,7 @@ class LaidOutPDF(FallbackFontPDF):
         else:
             dx = left_margin
         if drawn:
-            color = self.text_color.serialize().lower() if self.text_color else "0 g"
+            color = _fill_operator(self.text_color) if self.text_color else "0 g"
             baseline = (self.h - self.y - 0.5 * h - 0.3 * self.font_size) * k
             parts.append(f"{color} BT {(self.x + dx) * k:.2f} {baseline:.2f} Td {drawn} ET")
         if len(parts) > 1:
