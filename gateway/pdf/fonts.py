@@ -57,6 +57,7 @@ from fpdf.output import (
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 
 from gateway.pdf.monospace import composable
+from gateway.pdf.serialise import serialised
 
 __all__ = [
     "FallbackFontPDF",
@@ -135,6 +136,11 @@ class _Shared:
     )
     # the characters whose texts are composed from each one's shaping (gateway.pdf.monospace)
     composed: frozenset[str] = frozenset()
+    # each such character's glyphs, advances and moves as text operators write them, by
+    # _shape_key (_Font._char_steps)
+    steps: dict[tuple[object, ...], dict[str, tuple[tuple[Glyph, float, str], ...]]] = field(
+        default_factory=dict
+    )
     # each such character shaped alone: its glyphs, their advance and their widths as
     # shaped_text_width adds them, by _shape_key
     letters: dict[
@@ -399,21 +405,123 @@ class _Font(TTFFont):
         started with (a prepared set: the same codes in every document that starts with it);
         None as for `placed_run`.
         """
-        run = self.placed_run(text, font_size_pt, params)
-        if run is None:
-            return None
         stable = self._common.memo and len(self.subset) == self._base_size
         key = (self._base, gap, *_shape_key(text, font_size_pt, params))
-        if stable:
+        if stable:  # found only for a text placed_run places
             made = self._common.operators.get(key)
             if made is not None:
                 return made
-        made = self._operators(run, font_size_pt, gap)
+        made = None
+        if not gap and self._composes(text, params):
+            made = self._composed_operators(text, font_size_pt, params)
+        if made is None:
+            run = self.placed_run(text, font_size_pt, params)
+            if run is None:
+                return None
+            made = self._plain_operators(run, gap)
+            if made is None:
+                made = self._operators(run, font_size_pt, gap)
         if stable and len(self.subset) == self._base_size:
             if len(self._common.operators) >= MAX_WIDTHS:
                 self._common.operators.clear()
             self._common.operators[key] = made
         return made
+
+    def _composed_operators(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[str, float, bool] | None:
+        """`_plain_operators`' result for a text composed from its characters' shaping
+        (gateway.pdf.monospace), with no gap: each glyph's code, then its move when it has
+        one, the moves written once per character (`_char_steps`). None when a character's
+        glyphs have an offset, move the pen vertically or are left out with an advance."""
+        steps = self._common.steps.setdefault(_shape_key("", font_size_pt, params), {})
+        pick = self.subset.pick_glyph
+        hexes = _HEX
+        items: list[str] = []
+        codes: list[str] = []
+        pen = 0.0
+        for char in text:
+            glyphs = steps.get(char)
+            if glyphs is None:
+                glyphs = steps[char] = self._char_steps(char, font_size_pt, params)
+            if not glyphs:
+                return None
+            for glyph, step, move in glyphs:
+                code = pick(glyph)
+                if code is None:
+                    continue
+                codes.append(hexes.get(code) or _hex(code))
+                if move:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                    items.append(move)
+                pen += step
+        if codes:
+            items.append(f"<{''.join(codes)}>")
+        return (f"[{''.join(items)}] TJ" if items else ""), pen, False
+
+    def _char_steps(
+        self, char: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[tuple[Glyph, float, str], ...]:
+        """`char`'s glyphs shaped alone, each with its advance (thousandths of the size) and
+        the move written after it ("" for none), as `placed_run` and `_plain_operators`
+        compute them; () when one has an offset, moves the pen vertically or is left out
+        with an advance (then the text is written the general way)."""
+        run, total, _ = self._letters(font_size_pt, params).get(char) or self._letter(
+            char, font_size_pt, params
+        )
+        if total != sum(map(_X_ADVANCE, run)) or not run:
+            return ()
+        if any(y_adv or x_off or y_off for _, _, y_adv, x_off, y_off, _ in run):
+            return ()
+        made = []
+        for glyph, x_adv, *_ in run:
+            step = x_adv * self.scale + 0.0
+            pending = glyph.glyph_width - step
+            move = _move(pending) if pending > 0.0005 or pending < -0.0005 else ""
+            made.append((glyph, step, move))
+        return tuple(made)
+
+    def _plain_operators(
+        self, run: Sequence[tuple[Glyph, int, float, float, float]], gap: float
+    ) -> tuple[str, float, bool] | None:
+        """`_operators`' result for a run with no glyph offset (no mark placed by Td): one TJ
+        array, each glyph's code followed by how far back the pen moves, when it does. The
+        same strings, written from memoised pieces (`_HEX`, `_MOVES`); None for a run with
+        an offset."""
+        pick = self.subset.pick_glyph
+        space = self.subset.pick(ord(" ")) if gap else None
+        hexes, moves = _HEX, _MOVES
+        items: list[str] = []
+        codes: list[str] = []
+        pending = 0.0
+        pen = 0.0
+        for glyph, width, advance, x_offset, y_offset in run:
+            if x_offset or y_offset:
+                return None
+            code = pick(glyph)
+            if code is None:
+                continue
+            step = advance + (gap if code == space else 0.0)
+            if pending > 0.0005 or pending < -0.0005:
+                if codes:
+                    items.append(f"<{''.join(codes)}>")
+                    codes.clear()
+                moved = moves.get(pending)
+                if moved is None:
+                    moved = _move(pending)
+                items.append(moved)
+            codes.append(hexes.get(code) or _hex(code))
+            pending = width - step
+            pen += step
+        if pending > 0.0005 or pending < -0.0005:
+            if codes:
+                items.append(f"<{''.join(codes)}>")
+                codes.clear()
+            items.append(moves.get(pending) or _move(pending))
+        if codes:
+            items.append(f"<{''.join(codes)}>")
+        return (f"[{''.join(items)}] TJ" if items else ""), pen, False
 
     def _operators(
         self, run: Sequence[tuple[Glyph, int, float, float, float]], size: float, gap: float
@@ -620,6 +728,23 @@ class _Font(TTFFont):
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
 
 
+# glyph codes and pen moves as TJ arrays write them (_Font._plain_operators), by value
+_HEX: dict[int, str] = {}
+_MOVES: dict[float, str] = {}
+
+
+def _hex(code: int) -> str:
+    text = _HEX[code] = f"{code:04X}"
+    return text
+
+
+def _move(by: float) -> str:
+    if len(_MOVES) >= MAX_WIDTHS:
+        _MOVES.clear()
+    text = _MOVES[by] = f"{by:.3f}"
+    return text
+
+
 ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), for gateway.pdf.layout
 
 
@@ -774,9 +899,18 @@ class FontOutputProducer(OutputProducer):
     numbers (`_Font.written`: the same font objects, the same first object number).
     """
 
+    own_serialisation = True  # False: every object serialised by fpdf2 itself (tests)
+
     def bufferize(self) -> bytearray:
         prepare_output(self.fpdf)
         return super().bufferize()
+
+    def _add_pdf_obj(self, pdf_obj: PDFObject, trace_label: str | None = None) -> int:
+        """fpdf2's, the object written by gateway.pdf.serialise when it comes to it."""
+        obj_id = super()._add_pdf_obj(pdf_obj, trace_label)
+        if self.own_serialisation and self.fpdf._security_handler is None:
+            self.pdf_objs[-1] = _Serialised(pdf_obj)
+        return obj_id
 
     def _add_fonts(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
         everything = sorted(self.fpdf.fonts.values(), key=lambda font: int(font.i))
@@ -797,7 +931,7 @@ class FontOutputProducer(OutputProducer):
             if written is not None and self.fpdf._security_handler is None:
                 for text in written:
                     self._add_pdf_obj(_Written(text), "fonts")
-                objects[font.i] = self.pdf_objs[-len(written)]
+                objects[font.i] = _unwrapped(self.pdf_objs[-len(written)])
             else:
                 objects[font.i] = self._font_objects(font, made)
             font.subset.pick.cache_clear()
@@ -836,6 +970,30 @@ class FontOutputProducer(OutputProducer):
         if self.fpdf._security_handler is None:
             font.remember_written(made, first, tuple(obj.serialize() for obj in group))
         return composite
+
+
+class _Serialised(PDFObject):
+    """An object in the writer's list, written by gateway.pdf.serialise (fpdf2's text)."""
+
+    def __init__(self, obj: PDFObject) -> None:
+        self.obj = obj
+
+    @property
+    def id(self) -> int:
+        return self.obj.id
+
+    @id.setter
+    def id(self, n: int) -> None:
+        self.obj.id = n
+
+    def serialize(
+        self, obj_dict: dict[str, object] | None = None, _security_handler: Any = None
+    ) -> str:
+        return serialised(self.obj)
+
+
+def _unwrapped(obj: object) -> Any:
+    return obj.obj if isinstance(obj, _Serialised) else obj
 
 
 class _Written(PDFObject):

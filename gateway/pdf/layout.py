@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from fpdf.drawing_primitives import DeviceCMYK, DeviceGray, DeviceRGB, convert_to_device_color
 from fpdf.enums import Align, PDFResourceType, TextDirection, TextMode, XPos, YPos
 from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR, NBSP
 from fpdf.table import draw_box_borders
@@ -84,6 +85,70 @@ _PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
 _FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
 
 
+# each character's Unicode script (fpdf2's get_unicode_script: a walk through its table of
+# ranges), memoised: the same few hundred characters come back in every certificate
+_SCRIPTS: dict[str, UnicodeScript] = {}
+
+
+def _script(char: str) -> UnicodeScript:
+    if len(_SCRIPTS) >= MAX_MEMO:
+        _SCRIPTS.clear()
+    script = _SCRIPTS[char] = get_unicode_script(char)
+    return script
+
+
+# fpdf2's coercion of a cell's alignment and moves (CoerciveEnum.coerce), by the values given
+_COERCED: dict[tuple[str | Align, str | XPos, str | YPos], tuple[Align, XPos, YPos]] = {}
+
+
+def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[Align, XPos, YPos]:
+    key = (align, new_x, new_y)
+    found = _COERCED.get(key)
+    if found is None:
+        found = (Align.coerce(align), XPos.coerce(new_x), YPos.coerce(new_y))
+        if len(_COERCED) < MAX_MEMO:
+            _COERCED[key] = found
+    return found
+
+
+_Colour = DeviceGray | DeviceRGB | DeviceCMYK
+# fpdf2's colours (convert_to_device_color) by the numbers given, and their fill and stroke
+# operators (serialize().lower() and .upper()) by colour: the certificate has a few colours
+_COLOURS: dict[tuple[object, ...], _Colour] = {}
+_FILL: dict[_Colour, str] = {}
+_STROKE: dict[_Colour, str] = {}
+
+
+def _colour(r: Any, g: Any, b: Any) -> _Colour:
+    if not all(type(value) in (int, float) for value in (r, g, b)):
+        return convert_to_device_color(r, g, b)
+    key = (r, g, b)
+    found = _COLOURS.get(key)
+    if found is None:
+        found = convert_to_device_color(r, g, b)
+        if len(_COLOURS) < MAX_MEMO:
+            _COLOURS[key] = found
+    return found
+
+
+def _fill_operator(colour: _Colour) -> str:
+    found = _FILL.get(colour)
+    if found is None:
+        found = colour.serialize().lower()
+        if len(_FILL) < MAX_MEMO:
+            _FILL[colour] = found
+    return found
+
+
+def _stroke_operator(colour: _Colour) -> str:
+    found = _STROKE.get(colour)
+    if found is None:
+        found = colour.serialize().upper()
+        if len(_STROKE) < MAX_MEMO:
+            _STROKE[colour] = found
+    return found
+
+
 def _first_over(
     own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
 ) -> int | None:
@@ -124,6 +189,26 @@ class LaidOutPDF(FallbackFontPDF):
     """The certificate's FPDF: its cells and multi-cells laid out here, as fpdf2 lays them out
     (anything this module does not lay out goes to fpdf2's own methods)."""
 
+    def set_text_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour made once for each (r, g, b) given (`_colour`)."""
+        self.text_color = _colour(r, g, b)
+
+    def set_fill_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour and its operator made once for each (r, g, b) given."""
+        fill_color = _colour(r, g, b)
+        if fill_color != self.fill_color:
+            self.fill_color = fill_color
+            if self.page > 0:
+                self._out(_fill_operator(fill_color))
+
+    def set_draw_color(self, r: Any, g: Any = -1, b: Any = -1) -> None:
+        """fpdf2's, the colour and its operator made once for each (r, g, b) given."""
+        draw_color = _colour(r, g, b)
+        if draw_color != self.draw_color:
+            self.draw_color = draw_color
+            if self.page > 0:
+                self._out(_stroke_operator(draw_color))
+
     def cell(
         self,
         w: float | None = None,
@@ -139,7 +224,7 @@ class LaidOutPDF(FallbackFontPDF):
         new_x: str | XPos = XPos.RIGHT,
         new_y: str | YPos = YPos.TOP,
     ) -> bool:
-        align = Align.coerce(align)
+        align, new_x, new_y = _coerced(align, new_x, new_y)
         plain = (
             not border
             and ln == "DEPRECATED"
@@ -147,8 +232,8 @@ class LaidOutPDF(FallbackFontPDF):
             and not center
             and not markdown
             and align in (Align.L, Align.R, Align.C)
-            and XPos.coerce(new_x) in MOVES_X
-            and YPos.coerce(new_y) in MOVES_Y
+            and new_x in MOVES_X
+            and new_y in MOVES_Y
         )
         try:
             if w is None or h is None or not plain:
@@ -163,7 +248,7 @@ class LaidOutPDF(FallbackFontPDF):
             )
         return self._put_line(
             line, drawn, w=w, h=h, fill=fill, margins=(self.c_margin, self.c_margin),
-            new_x=XPos.coerce(new_x), new_y=YPos.coerce(new_y),
+            new_x=new_x, new_y=new_y,
         )  # fmt: skip
 
     def multi_cell(
@@ -188,7 +273,7 @@ class LaidOutPDF(FallbackFontPDF):
         center: bool = False,
         padding: Any = 0,
     ) -> Any:
-        align = Align.coerce(align)
+        align, new_x, new_y = _coerced(align, new_x, new_y)
         pad = Padding.new(padding)
         plain = (
             w > 0
@@ -202,8 +287,8 @@ class LaidOutPDF(FallbackFontPDF):
             and str(wrapmode).upper().endswith("WORD")
             and not center
             and align in (Align.L, Align.R, Align.C, Align.J)
-            and XPos.coerce(new_x) in MOVES_X
-            and YPos.coerce(new_y) in MOVES_Y
+            and new_x in MOVES_X
+            and new_y in MOVES_Y
             and (not dry_run or str(output).upper().endswith("LINES"))
             and (dry_run or str(output).upper().endswith("PAGE_BREAK"))
         )
@@ -221,9 +306,7 @@ class LaidOutPDF(FallbackFontPDF):
                 w, h, text, border, align, fill, split_only, link, ln, max_line_height,
                 markdown, print_sh, new_x, new_y, wrapmode, dry_run, output, center, padding,
             )  # fmt: skip
-        return self._put_lines(
-            lines, drawn, width, h, fill, pad, XPos.coerce(new_x), YPos.coerce(new_y)
-        )
+        return self._put_lines(lines, drawn, width, h, fill, pad, new_x, new_y)
 
     # laying out ------------------------------------------------------------------------
 
@@ -362,8 +445,11 @@ class LaidOutPDF(FallbackFontPDF):
             if fallback:
                 fallback, script = "", None
 
+        scripts = _SCRIPTS
         for i, char in enumerate(text):
-            char_script = get_unicode_script(char)
+            char_script = scripts.get(char)
+            if char_script is None:
+                char_script = _script(char)
             if char_script not in (UnicodeScript.COMMON, UnicodeScript.UNKNOWN, script):
                 if i > start and script:
                     flush(i)
@@ -390,7 +476,7 @@ class LaidOutPDF(FallbackFontPDF):
     def _params(self, direction: TextDirection) -> dict[str, Any]:
         """fpdf2's text shaping parameters of a fragment in `direction` (made once each)."""
         shaping = self.text_shaping or {}
-        key = (direction, *(shaping.get(name) for name in ("direction", "script", "language")))
+        key = (direction, shaping.get("direction"), shaping.get("script"), shaping.get("language"))
         params = _PARAMS.get(key)
         if params is None or params.get("features") != shaping.get("features"):
             params = _PARAMS[key] = {
@@ -549,7 +635,7 @@ class LaidOutPDF(FallbackFontPDF):
         else:
             dx = left_margin
         if drawn:
-            color = self.text_color.serialize().lower() if self.text_color else "0 g"
+            color = _fill_operator(self.text_color) if self.text_color else "0 g"
             baseline = (self.h - self.y - 0.5 * h - 0.3 * self.font_size) * k
             parts.append(f"{color} BT {(self.x + dx) * k:.2f} {baseline:.2f} Td {drawn} ET")
         if len(parts) > 1:

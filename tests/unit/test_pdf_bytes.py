@@ -1,0 +1,19 @@
+"""A certificate is the very same bytes as before issue 9's render work, for varied facts in
+every language (tests.support.certificate_corpus: the digests pinned then)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.certificate_corpus import digests
+
+PINNED = Path(__file__).parents[1] / "fixtures" / "certificate_digests.json"
+
+
+def test_every_certificate_of_the_corpus_is_byte_for_byte_as_pinned() -> None:
+    pinned = json.loads(PINNED.read_text())
+    made = digests()
+    assert len(made) == len(pinned)
+    differ = [n for n, (a, b) in enumerate(zip(made, pinned, strict=True)) if a != b]
+    assert not differ, f"certificates {differ} differ from the pinned bytes"
