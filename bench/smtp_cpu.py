@@ -12,6 +12,13 @@ stime from /proc, every thread of that process, nothing else) and, for context, 
 letter of the whole process tree and the acknowledged rate.
 
     python -m bench.smtp_cpu [--base REF] [--letters 200] [--rounds 5] [--postgres]
+    python -m bench.smtp_cpu --alone [--base REF] [--profile DIR] ...
+
+With --alone, each variant is its SMTP process alone (bench/smtp_alone.py: `submission_only`
+serving the port, no main process, so no background work beside the load: far less noise),
+and a round ends with its last 250. --profile DIR also writes, per variant, cProfile's
+statistics of that process's event loop over every round (DIR/<variant>.prof; read with
+`python -m pstats`).
 
 Needs root (smtp-sink) and, with --postgres, PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -32,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.deposit import PASSWORD, SENDER, postgres_database, wait_port
-from bench.throughput import CLK_TCK, Sink, Target, gateway_config, measure, tree
+from bench.throughput import CLK_TCK, Sink, Target, gateway_config, measure, run_load, tree
 
 HERE = Path(__file__).resolve().parents[1]  # the checkout this module belongs to
 
@@ -124,6 +131,58 @@ def gateway(
         server.wait()
 
 
+@contextmanager
+def alone(
+    variant: Variant, home: Path, database: str, profile: Path | None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The variant's SMTP process alone (bench/smtp_alone.py), over a gateway made by `init`."""
+    home.mkdir(parents=True)
+    config, port = gateway_config(home, database, sink=9)  # nothing is ever sent there
+    env = variant.env(config)
+    python = [sys.executable, "-m", "gateway"]
+    subprocess.run([*python, "init"], env=env, check=True, capture_output=True, cwd=home)
+    subprocess.run(
+        [*python, "sender", "add", SENDER, "--name", "Bench", "--password-stdin"],
+        env=env,
+        input=PASSWORD.encode(),
+        check=True,
+        capture_output=True,
+        cwd=home,
+    )
+    # -P: not bench/ first on sys.path (bench/profile.py would hide the standard library's)
+    runner = [sys.executable, "-P", str(HERE / "bench" / "smtp_alone.py"), str(config)]
+    server = subprocess.Popen(
+        [*runner, *([str(profile)] if profile else [])],
+        env=env,
+        cwd=home,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # as bench.throughput's gateways: the log lines still made
+    )
+    try:
+        if server.stdout is None or server.stdout.readline().strip() != b"ready":
+            raise SystemExit(f"{variant.name}: the SMTP process did not start")
+        wait_port(port, server)
+        variant._target = Target(variant.name, [port], [server.pid], True, database)
+        yield server
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()  # it stops (and writes its profile)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            print(f"{variant.name}: the SMTP process did not stop: killed", file=sys.stderr)
+            server.kill()
+            server.wait()
+
+
+def go(server: subprocess.Popen[bytes]) -> None:
+    """Tell an alone SMTP process that the measured letters start (its profiler starts)."""
+    if server.stdin is not None:
+        server.stdin.write(b"go\n")
+        server.stdin.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--base", help="also the code of this commit (alternating rounds)")
@@ -133,12 +192,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="bytes per letter")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800, help="per round, seconds")
+    parser.add_argument("--alone", action="store_true", help="the SMTP process alone")
+    parser.add_argument("--profile", type=Path, help="with --alone: cProfile files here")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: smtp-sink starts as root")
     from concurrent.futures import ProcessPoolExecutor
 
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         root = Path(tmp)
         root.chmod(0o755)
         variants = [Variant("this code", HERE)]
@@ -146,38 +207,62 @@ def main() -> None:
             base = extract(args.base, root / "base-code")
             variants.insert(0, Variant(f"base {args.base}", base))
         pool = stack.enter_context(ProcessPoolExecutor(1))
+        pool.submit(int).result()  # forked now: it holds no end of the servers' pipes
+        servers = []
         for number, variant in enumerate(variants):
-            sink = Sink(root)
-            stack.callback(sink.close)
             database = (
                 stack.enter_context(postgres_database())
                 if args.postgres
                 else f"sqlite:///{root}/gateway-{number}.db"
             )
-            stack.enter_context(gateway(variant, root / f"gateway-{number}", database, sink.port))
+            home = root / f"gateway-{number}"
+            if args.alone:
+                profile = None
+                if args.profile:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    profile = args.profile.resolve() / f"{variant.name.replace(' ', '-')}.prof"
+                servers.append(stack.enter_context(alone(variant, home, database, profile)))
+            else:
+                sink = Sink(root)
+                stack.callback(sink.close)
+                servers.append(stack.enter_context(gateway(variant, home, database, sink.port)))
         first = 0
         for variant in variants:  # warm-up: imports, caches, connections, certificate processes
-            measure(pool, variant.target, first=first, letters=40, sessions=args.sessions,
-                    size=args.size, tag="warm", timeout=args.timeout)  # fmt: skip
+            if args.alone:
+                pool.submit(run_load, variant.target.ports, first, 40, args.sessions, args.size,
+                            True, "warm").result()  # fmt: skip
+            else:
+                measure(pool, variant.target, first=first, letters=40, sessions=args.sessions,
+                        size=args.size, tag="warm", timeout=args.timeout)  # fmt: skip
             first += 40
+        for server in servers:
+            go(server)
         for number in range(args.rounds):
             for variant in variants:
                 target = variant.target
-                pids = smtp_pids(target.roots[0])
+                pids = target.roots if args.alone else smtp_pids(target.roots[0])
                 before = sum(own_cpu(pid) for pid in pids)
-                result = measure(pool, target, first=first, letters=args.letters,
-                                 sessions=args.sessions, size=args.size, tag="bench",
-                                 timeout=args.timeout)  # fmt: skip
+                if args.alone:
+                    load = (target.ports, first, args.letters, args.sessions, args.size, True)
+                    elapsed, sent = pool.submit(run_load, *load, "bench").result()
+                    if len(sent) != args.letters:
+                        raise SystemExit(f"{variant.name}: {len(sent)} of {args.letters} sent")
+                    result_cpu, result_acked = 0.0, args.letters / elapsed
+                else:
+                    result = measure(pool, target, first=first, letters=args.letters,
+                                     sessions=args.sessions, size=args.size, tag="bench",
+                                     timeout=args.timeout)  # fmt: skip
+                    if smtp_pids(target.roots[0]) != pids:
+                        raise SystemExit(f"{variant.name}: an SMTP process restarted mid-round")
+                    result_cpu, result_acked = result.cpu, result.acked
                 first += args.letters
-                if smtp_pids(target.roots[0]) != pids:
-                    raise SystemExit(f"{variant.name}: an SMTP process restarted mid-round")
                 smtp = (sum(own_cpu(pid) for pid in pids) - before) / args.letters
                 variant.smtp.append(smtp)
-                variant.whole.append(result.cpu)
-                variant.acked.append(result.acked)
+                variant.whole.append(result_cpu)
+                variant.acked.append(result_acked)
                 print(
                     f"round {number + 1} {variant.name}: SMTP process {smtp * 1000:.2f} ms/letter, "
-                    f"tree {result.cpu * 1000:.1f} ms/letter, acknowledged {result.acked:.0f}/s",
+                    f"tree {result_cpu * 1000:.1f} ms/letter, acknowledged {result_acked:.0f}/s",
                     flush=True,
                 )
         print()
