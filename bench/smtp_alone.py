@@ -6,8 +6,9 @@ whichever `gateway` package PYTHONPATH names: it imports nothing else of this re
 
 Serves until its standard input closes; its events (ForwardedMetrics) go to a socket read and
 dropped here. Prints "ready" once it serves. With PROFILE, the event loop's thread runs under
-cProfile (its CPU time) from the first letter on (the line "go" on standard input) and the statistics are
-written to that file at the end (the database and CPU threads are not profiled).
+cProfile (its CPU time) from the first measured letter on (the line "go" on standard input),
+and the statistics are written to that file at the end (the database and CPU threads are not
+profiled).
 """
 
 from __future__ import annotations
