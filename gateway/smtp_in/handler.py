@@ -31,7 +31,7 @@ from gateway.mime.limits import MimeLimits
 from gateway.mime.submission import read_submission
 from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
-from gateway.smtp_in.session import peer_of, tls_of
+from gateway.smtp_in.session import HookNames, peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
 from gateway.storage.full import is_storage_full
 
@@ -65,7 +65,7 @@ class _Login:
     authentication: str
 
 
-class SubmissionHandler:
+class SubmissionHandler(HookNames):
     """aiosmtpd handler for the submission ports (587 with STARTTLS, 465 with implicit TLS).
 
     It does not trust the server's flags alone: every hook checks TLS and authentication

@@ -40,7 +40,7 @@ from gateway.resolver import Resolver
 from gateway.services.bounces import Bounces
 from gateway.services.deposit import Deposit
 from gateway.smtp_in import replies
-from gateway.smtp_in.session import peer_of, tls_of
+from gateway.smtp_in.session import HookNames, peer_of, tls_of
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def mx_recipient(local: str) -> str | None:
     return address if sep and is_mailbox(address) else None
 
 
-class InboundHandler:
+class InboundHandler(HookNames):
     def __init__(
         self,
         *,

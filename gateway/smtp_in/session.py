@@ -1,8 +1,9 @@
-"""What both SMTP handlers (submission and MX) read from an aiosmtpd session."""
+"""What both SMTP handlers (submission and MX) read from an aiosmtpd session, and the short
+dir() they and the protocol class show aiosmtpd."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from aiosmtpd.smtp import SMTP, Session
 
@@ -23,3 +24,31 @@ def peer_of(session: Session | None) -> str:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return str(peer or "unknown")
+
+
+class HookNames:
+    """A short dir(): only the names aiosmtpd looks for, listed once per class.
+
+    aiosmtpd's SMTP.__init__ runs on every connection and finds the handler's hooks and AUTH
+    methods, and its own commands, with dir() and inspect.getmembers(), which read every
+    attribute of the handler and of the protocol object (sorted, then filtered by prefix);
+    here dir() lists only the attributes with one of `HOOK_PREFIXES`."""
+
+    HOOK_PREFIXES: ClassVar[tuple[str, ...]] = ("auth_", "handle_")
+
+    def __dir__(self) -> list[str]:
+        return list(hook_names(type(self), self.HOOK_PREFIXES))
+
+
+_HOOK_NAMES: dict[tuple[type, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def hook_names(cls: type, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The attributes of `cls` whose names start with one of `prefixes` (computed once)."""
+    names = _HOOK_NAMES.get((cls, prefixes))
+    if names is None:
+        # dir() of the class itself: its attributes and its bases' (not this __dir__)
+        names = _HOOK_NAMES[(cls, prefixes)] = tuple(
+            name for name in dir(cls) if name.startswith(prefixes)
+        )
+    return names

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from gateway.core.letter import DECIDED
 from gateway.storage import tables as t
@@ -31,6 +31,10 @@ class AccountSummary:
     disabled_at: datetime | None
     letters: int  # letters ever deposited
     in_progress: int  # of which some recipient has not decided yet or a proof is not mailed
+
+
+# built once: a login's read spends no time making the statement and its cache key
+_ACCOUNT = select(t.accounts).where(t.accounts.c.email == bindparam("email"))
 
 
 class AccountStore:
@@ -62,8 +66,9 @@ class AccountStore:
         return AccountRecord(id, email, name, password_hash, language)
 
     def account(self, email: str) -> AccountRecord | None:
+        """The account of this address, read afresh (every SMTP AUTH and portal login)."""
         with reading(self.engine) as db:
-            row = db.execute(select(t.accounts).where(t.accounts.c.email == email.lower())).first()
+            row = db.execute(_ACCOUNT, {"email": email.lower()}).first()
         if row is None:
             return None
         return AccountRecord(

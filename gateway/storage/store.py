@@ -168,8 +168,11 @@ class LetterStore:
         the connection) is raised: then none is kept."""
         try:
             with self.engine.begin() as db:
-                for new in deposits:
-                    _insert_deposit(db, new)
+                if len(deposits) > 1 and db.dialect.name == "sqlite":
+                    _insert_deposits_together(db, deposits)
+                else:
+                    for new in deposits:
+                        _insert_deposit(db, new)
         except Exception:
             if len(deposits) == 1:
                 raise
@@ -435,6 +438,57 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
     transaction. Raises AccountDisabled if the sender's account is disabled or removed, as read
     at the end of the inserts; on PostgreSQL the inserts and that check are one statement (one
     round trip), and the webhook enqueue runs only for an account that has endpoints."""
+    rows = _deposit_rows(new)
+    account = {"account": new.letter.sender_account}
+    if db.dialect.name == "postgresql":
+        # one round trip: the rows go in as data-modifying WITH queries of the statement
+        # that reads the sender (PostgreSQL checks their foreign keys at its end)
+        shape = tuple((table.name, len(v), tuple(v[0]) if v else ()) for table, v in rows)
+        params = {
+            f"{table.name}_{i}_{column}": value
+            for table, values in rows
+            for i, row in enumerate(values)
+            for column, value in row.items()
+        }
+        sender = db.execute(_deposit_statement(shape), params | account).first()
+    else:  # SQLite: no round trips, and no INSERT in a WITH clause
+        for table, values in rows:
+            if values:
+                db.execute(insert(table), values)
+        sender = db.execute(_SENDER, account).first()
+    _after_inserts(db, new, sender)
+
+
+def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
+    """SQLite: several deposits as _insert_deposit would insert them one after the other, but
+    each table's rows in one executemany and their senders read in one statement (the
+    statements' own cost, in SQLAlchemy and the driver, is most of a small deposit's)."""
+    by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+    for new in deposits:
+        for table, values in _deposit_rows(new):
+            by_table.setdefault(table.name, (table, []))[1].extend(values)
+    for table, values in by_table.values():
+        if values:
+            db.execute(insert(table), values)
+    accounts = sorted({new.letter.sender_account for new in deposits})
+    senders = {row.id: row for row in db.execute(_SENDERS, {"accounts": accounts})}
+    for new in deposits:
+        _after_inserts(db, new, senders.get(new.letter.sender_account))
+
+
+def _after_inserts(db: Any, new: NewDeposit, sender: Any) -> None:
+    """The deposit's sender as read after its inserts: refuse a disabled or removed account
+    (AccountDisabled), queue the sender's webhooks, run the door's `also`."""
+    if sender is None or sender.disabled_at is not None:  # since the login
+        raise AccountDisabled(sender.email if sender else new.letter.sender_address)
+    if sender.webhooks and new.evidence:
+        enqueue_webhooks(db, new.evidence, new.letter.deposited_at)  # in this transaction
+    if new.also:
+        new.also(db)
+
+
+def _deposit_rows(new: NewDeposit) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The rows of one deposit, by table, in the order they are inserted."""
     letter, content, evidence = new.letter, new.content, new.evidence
     attachments = json.dumps([a.__dict__ for a in letter.attachments], ensure_ascii=False)
     now = letter.deposited_at
@@ -474,35 +528,12 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
         }
         for d, token_hash in new.deliveries
     ]
-    rows: list[tuple[Table, list[dict[str, Any]]]] = [
+    return [
         (t.letters, [letter_row]),
         (t.deliveries, delivery_rows),
         (t.outbound, mail_rows(new.mails, now)),
         (t.evidence, _evidence_rows(evidence, now)),
     ]
-    account = {"account": letter.sender_account}
-    if db.dialect.name == "postgresql":
-        # one round trip: the rows go in as data-modifying WITH queries of the statement
-        # that reads the sender (PostgreSQL checks their foreign keys at its end)
-        shape = tuple((table.name, len(v), tuple(v[0]) if v else ()) for table, v in rows)
-        params = {
-            f"{table.name}_{i}_{column}": value
-            for table, values in rows
-            for i, row in enumerate(values)
-            for column, value in row.items()
-        }
-        sender = db.execute(_deposit_statement(shape), params | account).first()
-    else:  # SQLite: no round trips, and no INSERT in a WITH clause
-        for table, values in rows:
-            if values:
-                db.execute(insert(table), values)
-        sender = db.execute(_SENDER, account).first()
-    if sender is None or sender.disabled_at is not None:  # since the login
-        raise AccountDisabled(sender.email if sender else letter.sender_address)
-    if sender.webhooks and evidence:
-        enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
-    if new.also:
-        new.also(db)
 
 
 def _evidence_rows(evidence: Iterable[NewEvidence], now: datetime) -> list[dict[str, Any]]:
@@ -539,8 +570,13 @@ def _deposit_statement(shape: tuple[tuple[str, int, tuple[str, ...]], ...]) -> A
 
 # A depositing account: whether it may deposit (not disabled) and whether it has webhook
 # endpoints (enabled or not: a disabled endpoint's events wait in its queue), in one statement.
-_SENDER = select(
+_SENDER_COLUMNS = (
+    t.accounts.c.id,
     t.accounts.c.email,
     t.accounts.c.disabled_at,
     exists().where(t.webhook_endpoints.c.account_id == t.accounts.c.id).label("webhooks"),
-).where(t.accounts.c.id == bindparam("account"))
+)
+_SENDER = select(*_SENDER_COLUMNS).where(t.accounts.c.id == bindparam("account"))
+_SENDERS = select(*_SENDER_COLUMNS).where(
+    t.accounts.c.id.in_(bindparam("accounts", expanding=True))
+)

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosmtplib
@@ -20,7 +21,13 @@ import pytest
 from sqlalchemy import select
 
 from gateway.app import Running
+from gateway.core.sender import Account
+from gateway.errors import AccountDisabled
+from gateway.mime.limits import MimeLimits
+from gateway.mime.submission import read_submission
+from gateway.services.deposit import Deposit
 from gateway.storage import tables as t
+from gateway.storage.account_store import AccountStore
 from tests.support.client import letter_bytes, wait_for
 from tests.support.evidence import content_digests
 from tests.support.faults import letters_locked, letters_refused
@@ -168,3 +175,55 @@ async def test_a_letter_refused_inside_a_group_gets_451_and_the_others_are_kept(
     await sessions[refused].rcpt(recipient(refused))
     assert (await data(sessions[refused], contents[refused]))[0] == 250
     assert f"Lettre {refused}" in {k.letter.subject for k in await kept(gateway)}
+
+
+async def test_a_letter_of_an_account_disabled_since_its_login_is_refused_alone_in_a_group(
+    gateway: Running,
+) -> None:
+    """Deposits committed together (on SQLite each table's rows go in as one statement, their
+    senders read in one): the letter of an account disabled since its login is refused with
+    AccountDisabled and nothing of it kept; the letters of the group around it are kept."""
+    senders = gateway.registry.senders
+    await asyncio.to_thread(senders.save_sender, OTHER, "Other", PASSWORD)
+    alice = await senders.authenticate(SENDER, PASSWORD)
+    other = await senders.authenticate(OTHER, PASSWORD)
+    assert alice is not None
+    assert other is not None
+    AccountStore(gateway.store.engine).set_disabled(OTHER, datetime.now(UTC))
+    disabled = 4
+    items = [_deposit(other if n == disabled else alice, n) for n in range(SESSIONS)]
+
+    with letters_locked(gateway.settings.database.url):
+        tasks = [asyncio.create_task(gateway.registry.deposits.deposit(i)) for i in items]
+        await wait_for(
+            lambda: waiting_for_a_commit() == SESSIONS, what="every deposit to wait", within=30
+        )
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert isinstance(results[disabled], AccountDisabled)
+    assert all(isinstance(r, str) for n, r in enumerate(results) if n != disabled)
+    stored = await kept(gateway)
+    assert sorted(k.letter.subject for k in stored) == sorted(
+        f"Lettre {n}" for n in range(SESSIONS) if n != disabled
+    )
+    digests = await evidence_digests(gateway)
+    assert sorted(digests) == sorted(k.letter.id for k in stored)
+
+
+OTHER = "other.sender@example.ma"
+
+
+def _deposit(account: Account, n: int) -> Deposit:
+    content = letters()[n].replace(SENDER.encode(), account.email.encode())
+    parsed, phones, languages = read_submission(content, (recipient(n),), "MA", limits=MimeLimits())
+    return Deposit(
+        account=account,
+        mail_from=account.email,
+        rcpt_tos=(recipient(n),),
+        content=content,
+        parsed=parsed,
+        authentication="SMTP AUTH PLAIN over STARTTLS (TLSv1.3)",
+        peer="127.0.0.1",
+        phones=phones,
+        languages=languages,
+    )

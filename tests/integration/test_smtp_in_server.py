@@ -23,7 +23,7 @@ import pytest
 from gateway.app import Running
 from gateway.evidence.pki import pki_paths
 from gateway.storage.account_store import AccountStore
-from tests.support.client import wait_for
+from tests.support.client import login, wait_for
 from tests.support.faults import letters_locked, table_missing
 from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 from tests.support.letters import assert_nothing_kept, kept
@@ -643,3 +643,21 @@ async def test_swaks_auth_without_tls_is_refused(gateway: Running) -> None:
     assert code != 0
     assert "AUTH PLAIN" not in output  # swaks gave up: AUTH is not offered before STARTTLS
     await assert_nothing_kept(gateway)
+
+
+async def test_each_session_checks_the_account_afresh_after_a_remembered_password(
+    gateway: Running,
+) -> None:
+    """The password check a login remembers (the scrypt result, keyed by the stored hash) lets
+    nothing through that the account as it is now would refuse: after a password change the
+    old password gets 535 at the next session and the new one 235; once disabled, 525 even with
+    the remembered password; enabled again, 235."""
+    assert (await login(gateway, SENDER, PASSWORD))[0] == 235  # remembered from here on
+    await asyncio.to_thread(gateway.registry.senders.save_sender, SENDER, "Alice", "new pass 987")
+    assert (await login(gateway, SENDER, PASSWORD))[0] == 535
+    assert (await login(gateway, SENDER, "new pass 987"))[0] == 235
+    accounts = AccountStore(gateway.store.engine)
+    assert accounts.set_disabled(SENDER, gateway.registry.now())
+    assert (await login(gateway, SENDER, "new pass 987"))[0] == 525
+    assert accounts.set_disabled(SENDER, None)
+    assert (await login(gateway, SENDER, "new pass 987"))[0] == 235
