@@ -6,12 +6,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from gateway.pdf import qr
 from tests.support.certificate_corpus import digests
 
 PINNED = Path(__file__).parents[1] / "fixtures" / "certificate_digests.json"
 
 
-def test_every_certificate_of_the_corpus_is_byte_for_byte_as_pinned() -> None:
+def test_every_certificate_of_the_corpus_is_byte_for_byte_as_pinned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # as in the fresh process that pinned them: the QR code of a URL length keeps the data mask
+    # chosen for the first URL of that length the process drew (gateway/pdf/qr.py), which an
+    # earlier test of this process may have drawn
+    monkeypatch.setattr(qr, "_TEMPLATES", {})
     pinned = json.loads(PINNED.read_text())
     made = digests()
     assert len(made) == len(pinned)
