@@ -17,6 +17,7 @@ from tests.support.gateway import SENDER
 from tests.support.letters import BOB, anchors, delivery_state, deposit
 from tests.support.mx_world import World, dns_server, proofs, send_inbound, world
 from tests.support.openssl import assert_proof_verifies
+from tests.support.sink_mta import Received
 
 __all__ = ["dns_server", "world"]  # fixtures
 
@@ -43,7 +44,7 @@ async def test_a_proof_mail_made_with_its_pdf_has_a_known_return_path(world):
     assert bounces is not None
     await deposit(world.gateway)
 
-    def proof_mails() -> list:
+    def proof_mails() -> list[Received]:
         return [m for m in world.sender_mx.messages if b"evidence.xml.p7s" in m.data]
 
     [proof] = await wait_for(proof_mails, what="proof of deposit at the sender's MX")
