@@ -54,7 +54,7 @@ _PLAIN = ["<bench@example.ma>", "<bench@example.ma> SIZE=1024", "<r7@example.com
           "<a.b+c@x-y.example> BODY=8BITMIME SIZE=12", "<o'neil@example.org>"]  # fmt: skip
 
 
-def test_a_plain_address_takes_the_fast_path_with_aiosmtpds_result():
+async def test_a_plain_address_takes_the_fast_path_with_aiosmtpds_result():
     protocol, reference = _Protocol(_submission(), hostname="x"), SMTP(_submission())
     for arg in _PLAIN:
         assert _PLAIN_ADDRESS.match(arg), arg
@@ -82,7 +82,7 @@ _PIECES = st.sampled_from(
 @example("<bench@-example.ma>")
 @example("<" + "x" * 65 + "@example.ma>")
 @example("<" + "x" * 64 + "@example.ma>")
-def test_getaddr_gives_what_aiosmtpds_gives(arg: str) -> None:
+async def test_getaddr_gives_what_aiosmtpds_gives(arg: str) -> None:
     protocol, reference = _Protocol(_submission(), hostname="x"), SMTP(_submission())
     assert _outcome(protocol._getaddr, arg) == _outcome(reference._getaddr, arg)
 
