@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from gateway import i18n
-from gateway.compose.mail import address, new_message, one_line, render
+from gateway.compose.headers import header_fields
+from gateway.compose.mail import address, one_line, render
 from gateway.compose.parts import multipart, new_boundary, text_part, whole_message
 
 
@@ -98,7 +99,7 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
     if "en" not in langs:
         deadline = i18n.format_time(facts.deadline, "en", facts.zone)
         summary = i18n.gettext("en", "notice.summary", time=deadline)
-    msg = new_message(
+    head = header_fields(
         sender=address(facts.provider_name, "notification", facts.domain),
         to=facts.recipient,
         subject=notification_subject(facts.reference, langs),
@@ -125,4 +126,4 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
         "alternative", [text_part(text), text_part(html, "html")], new_boundary("notice")
     )
     language = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
-    return whole_message(msg, content_type, language, body)
+    return whole_message(head, content_type, language, body)

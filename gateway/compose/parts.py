@@ -4,8 +4,7 @@ The `email` package builds a message as a tree of header objects and flattens it
 generator: about 3 ms for a proof mail with its PDF, and as much again to parse it back for the
 S/MIME signature. Our bodies have a fixed shape (text parts, attachments with fixed ASCII
 names), so they are written here as bytes in one pass: base64 and quoted-printable come from
-`binascii` (C). The header fields a person reads (From, Subject: RFC 2047 encoding and folding)
-are still made by the `email` package (`header_block`).
+`binascii` (C); so are their header fields (gateway/compose/headers.py).
 
 A boundary is "----=_<kind>_<random>": "=_" cannot occur in base64 nor in quoted-printable
 (where "=" is always followed by two hex digits or a line break), and `multipart` checks
@@ -18,25 +17,19 @@ import base64
 import binascii
 import secrets
 from collections.abc import Sequence
-from email.message import EmailMessage
 from typing import Final
 
-from gateway.compose.mail import MAX_LINE, POLICY
+from gateway.compose.mail import MAX_LINE
 
 CRLF: Final = b"\r\n"
 
 
-def header_block(msg: EmailMessage) -> bytes:
-    """The header fields of a message without a body, each ending in CRLF (no blank line)."""
-    flat = msg.as_bytes(policy=POLICY)
-    return flat[: flat.index(CRLF + CRLF) + 2]
-
-
-def whole_message(head: EmailMessage, content_type: bytes, language: str, body: bytes) -> bytes:
-    """A mail: its header fields, MIME-Version, the body's Content-Type, its language(s), body."""
+def whole_message(head: bytes, content_type: bytes, language: str, body: bytes) -> bytes:
+    """A mail: its header fields (`headers.header_fields`), MIME-Version, the body's
+    Content-Type, its language(s), its body."""
     return b"".join(
         [
-            header_block(head),
+            head,
             b"MIME-Version: 1.0\r\n",
             content_type,
             b"Content-Language: " + language.encode("ascii") + b"\r\n",

@@ -6,7 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway import i18n
-from gateway.compose.mail import address, new_message, one_line, render
+from gateway.compose.headers import header_fields
+from gateway.compose.mail import address, one_line, render
 from gateway.compose.notification import sender_line
 from gateway.compose.parts import attachment_part, multipart, new_boundary, text_part, whole_message
 from gateway.core.evidence import EvidenceRecord
@@ -97,7 +98,7 @@ def compose_proof(
     evidence.xml and evidence.xml.p7s. Every part is 7-bit (the text quoted-printable), so
     that `smime_sign` signs these very bytes without re-encoding them."""
     lang = i18n.or_default(language)
-    head = new_message(
+    head = header_fields(
         sender=address(provider_name, "proofs", domain),
         to=to,
         subject=proof_subject(record, lang),
