@@ -9,10 +9,11 @@ released at once with `release_leases`; otherwise they simply expire.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, or_, select, update
 
 from gateway.storage import tables as t
 
@@ -31,8 +32,8 @@ def lease_owner(engine: Engine) -> str | None:
     return None if owner is None else str(owner)
 
 
-def unclaimed(table: Any, now: datetime) -> Any:
-    """No process holds an unexpired lease on the row."""
+def unclaimed(table: Any, now: Any) -> Any:
+    """No process holds an unexpired lease on the row (`now`: a time or a bind parameter)."""
     return or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
 
 
@@ -53,23 +54,51 @@ def claim(
     a process that dies lets its leases expire (or be released, see `release_leases`) and the
     work is taken up again. Rows come oldest first by order (default: next_attempt_at).
     """
-    column = table.c[key]
     order = table.c.next_attempt_at if order is None else order
-    candidates = select(column).where(due, unclaimed(table, now)).order_by(order).limit(limit)
-    with engine.begin() as db:
-        keys = db.execute(candidates).scalars().all()
-        if not keys:
-            return []
+    return Claiming.of(table, due, order=order, key=key, limit=limit).run(engine, now, lease)
+
+
+@dataclass(frozen=True)
+class Claiming:
+    """The two statements of `claim` for one table and one `due` clause, made once and run as
+    often as needed (building them and their cache keys costs more than running them). `due`
+    may compare with the bind parameter "claim_now": it is given the claim's time."""
+
+    candidates: Any
+    lease: Any
+    key: Any
+
+    @classmethod
+    def of(cls, table: Any, due: Any, *, order: Any, key: str, limit: int) -> Claiming:
+        column = table.c[key]
+        now: Any = bindparam("claim_now")
+        candidates = select(column).where(due, unclaimed(table, now)).order_by(order).limit(limit)
         # one compare-and-set for them all: a row another process leased, or leased and
         # finished, since the SELECT is skipped (due is checked again, not only the lease)
-        won = db.execute(
+        leased = (
             update(table)
-            .where(column.in_(keys), due, unclaimed(table, now))
-            .values(claimed_until=now + lease, claimed_by=lease_owner(engine))
+            .where(column.in_(bindparam("claim_keys", expanding=True)), due, unclaimed(table, now))
+            .values(claimed_until=bindparam("claim_until"), claimed_by=bindparam("claim_owner"))
             .returning(*table.c)
-        ).all()
-    position = {row_key: index for index, row_key in enumerate(keys)}
-    return sorted(won, key=lambda row: position[row._mapping[column]])
+        )
+        return cls(candidates, leased, column)
+
+    def run(self, engine: Engine, now: datetime, lease: timedelta) -> list[Row[Any]]:
+        with engine.begin() as db:
+            keys = db.execute(self.candidates, {"claim_now": now}).scalars().all()
+            if not keys:
+                return []
+            won = db.execute(
+                self.lease,
+                {
+                    "claim_now": now,
+                    "claim_keys": list(keys),
+                    "claim_until": now + lease,
+                    "claim_owner": lease_owner(engine),
+                },
+            ).all()
+        position = {row_key: index for index, row_key in enumerate(keys)}
+        return sorted(won, key=lambda row: position[row._mapping[self.key]])
 
 
 def release_leases(engine: Engine, owner: str) -> int:

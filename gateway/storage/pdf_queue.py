@@ -61,10 +61,9 @@ class PdfQueue:
 
     def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
         """Store several PDFs and queue their proof mails in one transaction, each once."""
-        stored = []
         with self.engine.begin() as db:
-            for item in made:
-                done = PDFS.finish_row(
+            stored = [
+                PDFS.finish_row(
                     db,
                     item.evidence_id,
                     where=PDFS.waiting,
@@ -73,11 +72,13 @@ class PdfQueue:
                     made_at=now,
                     renew_at=item.renew_at,
                 )
-                if done:
-                    insert_mails(db, [item.mail], now)
-                    if item.bounce_token is not None:
-                        remember_bounce_tokens(db, [(item.bounce_token, item.mail.id)])
-                stored.append(bool(done))
+                for item in made
+            ]
+            kept = [item for item, done in zip(made, stored, strict=True) if done]
+            insert_mails(db, [item.mail for item in kept], now)
+            tokens = [(i.bounce_token, i.mail.id) for i in kept if i.bounce_token is not None]
+            if tokens:
+                remember_bounce_tokens(db, tokens)
         return stored
 
     def store_archived(

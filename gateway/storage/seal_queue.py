@@ -58,31 +58,42 @@ class SealQueue:
         """Store several seals in one transaction (one commit), each compare-and-set.
 
         An evidence sealed meanwhile by another process keeps its seal (False at its index) and
-        queues nothing.
+        queues nothing. What the stored seals release is inserted one statement per table.
         """
         with self.engine.begin() as db:
-            return [self._store(db, seal, now) for seal in seals]
-
-    @staticmethod
-    def _store(db: Any, seal: NewSeal, now: datetime) -> bool:
-        done = SEALS.finish_row(
-            db, seal.evidence_id, where=SEALS.waiting, p7s=seal.p7s, sealed_at=now
-        )
-        if done:
-            # the public evidence log appends it later (gateway.evidence.log_sequencer)
-            db.execute(insert(t.log_queue).values(evidence_id=seal.evidence_id, queued_at=now))
-            insert_mails(db, seal.mails, now)
-            if seal.pdf_for is not None:
-                db.execute(
-                    insert(t.proof_pdfs).values(
-                        evidence_id=seal.evidence_id,
-                        delivery_id=seal.pdf_for,
-                        state="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                    )
+            done = [
+                SEALS.finish_row(
+                    db, seal.evidence_id, where=SEALS.waiting, p7s=seal.p7s, sealed_at=now
                 )
+                for seal in seals
+            ]
+            stored = [seal for seal, ok in zip(seals, done, strict=True) if ok]
+            if stored:
+                # the public evidence log appends them later (gateway.evidence.log_sequencer)
+                db.execute(
+                    _LOG_QUEUE, [{"evidence_id": s.evidence_id, "queued_at": now} for s in stored]
+                )
+                insert_mails(db, [mail for seal in stored for mail in seal.mails], now)
+                jobs = [
+                    _pdf_job(seal.evidence_id, seal.pdf_for, now) for seal in stored if seal.pdf_for
+                ]
+                if jobs:
+                    db.execute(_PDF_JOBS, jobs)
         return done
 
     def failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
         SEALS.retry(self.engine, evidence_id, error, retry_at=retry_at)
+
+
+_LOG_QUEUE = insert(t.log_queue)
+_PDF_JOBS = insert(t.proof_pdfs)
+
+
+def _pdf_job(evidence_id: str, delivery_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "evidence_id": evidence_id,
+        "delivery_id": delivery_id,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+    }

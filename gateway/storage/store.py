@@ -358,33 +358,17 @@ class LetterStore:
         each a compare-and-set that closes its mail (False at its index: it changed nothing,
         its mail stays open), and the mails `closed` (id, state, error) that change no state."""
         with self.engine.begin() as db:
-            done = [self._transition(db, change, now=now) for change in changes]
-            for mail in closed:
+            done = [_moved(db, change, now) for change in changes]
+            moved = [change for change, ok in zip(changes, done, strict=True) if ok]
+            self._insert_evidence(db, [change.evidence for change in moved], now)
+            for mail in [*(c.finish_mail for c in moved if c.finish_mail), *closed]:
                 finish_mail_row(db, *mail, now=now)
         return done
 
     def _transition(self, db: Any, change: NewTransition, *, now: datetime) -> bool:
-        delivery, new_state, evidence = change.delivery, change.new_state, change.evidence
-        values: dict[str, Any] = {
-            "state": new_state.value,
-            "updated_at": now,
-            "last_evidence_sha256": evidence.xml_sha256,
-        }
-        column = _STATE_TIME.get(new_state)
-        if column and new_state != delivery.state:
-            values[column] = evidence.event_time
-        result = db.execute(
-            update(t.deliveries)
-            .where(
-                t.deliveries.c.id == delivery.id,
-                t.deliveries.c.state == delivery.state.value,
-                _same_chain(delivery.last_evidence_sha256),
-            )
-            .values(**values)
-        )
-        if result.rowcount != 1:
+        if not _moved(db, change, now):
             return False
-        self._insert_evidence(db, [evidence], now)
+        self._insert_evidence(db, [change.evidence], now)
         if change.finish_mail:
             finish_mail_row(db, *change.finish_mail, now=now)
         return True
@@ -400,9 +384,43 @@ class LetterStore:
             return list(db.execute(query).scalars())
 
 
-def _same_chain(last: str | None) -> Any:
-    column = t.deliveries.c.last_evidence_sha256
-    return column.is_(None) if last is None else column == last
+def _moved(db: Any, change: NewTransition, now: datetime) -> bool:
+    """The delivery's compare-and-set to its new state (its evidence is the caller's)."""
+    delivery, new_state, evidence = change.delivery, change.new_state, change.evidence
+    column = _STATE_TIME.get(new_state) if new_state != delivery.state else None
+    params = {
+        "delivery_id": delivery.id,
+        "seen_state": delivery.state.value,
+        "seen_chain": delivery.last_evidence_sha256,
+        "new_state": new_state.value,
+        "new_updated_at": now,
+        "new_chain": evidence.xml_sha256,
+        "new_time": evidence.event_time,
+    }
+    query = _move(column, delivery.last_evidence_sha256 is None)
+    return bool(db.execute(query, params).rowcount == 1)
+
+
+@functools.cache
+def _move(column: str | None, unchained: bool) -> Any:
+    """The UPDATE of `_moved` for a state whose time goes in `column`, made once per shape."""
+    chain = t.deliveries.c.last_evidence_sha256
+    values: dict[str, Any] = {
+        "state": bindparam("new_state"),
+        "updated_at": bindparam("new_updated_at"),
+        "last_evidence_sha256": bindparam("new_chain"),
+    }
+    if column:
+        values[column] = bindparam("new_time")
+    return (
+        update(t.deliveries)
+        .where(
+            t.deliveries.c.id == bindparam("delivery_id"),
+            t.deliveries.c.state == bindparam("seen_state"),
+            chain.is_(None) if unchained else chain == bindparam("seen_chain"),
+        )
+        .values(**values)
+    )
 
 
 _JOINED = select(
