@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)  # a claimed item is retried by another process after this
 IDLE = 1.0  # seconds between database polls when nothing is known to be due
+# seconds from one round's start to the next one's, at least: under load a round then takes
+# what arrived meanwhile instead of going round for every deposit that woke it (~1 round per
+# letter, 3.5 mails per claim, before), at the cost of at most this wait at each step of a
+# letter's life under load (the main process's CPU per letter 9.3-10.2 -> 8.6-8.9 ms)
+ROUND_GAP = 0.1
 CONCURRENCY = 20  # mails handed over at once
 EXPECTED = 10_000  # mails queued with their bytes whose letter the scheduler keeps (`expect`)
 
@@ -151,7 +156,15 @@ class Scheduler:
         idle: Callable[[], Awaitable[float]],
         wakeup: asyncio.Event,
     ) -> None:
+        loop = asyncio.get_running_loop()
+        started = -ROUND_GAP
         while not self._stopping:
+            pause = started + ROUND_GAP - loop.time()
+            if pause > 0:  # the last round started less than ROUND_GAP ago
+                await asyncio.sleep(pause)
+                if self._stopping:
+                    break
+            started = loop.time()
             wakeup.clear()
             try:
                 busy = bool(await round())
