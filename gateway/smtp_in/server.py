@@ -5,6 +5,7 @@ and, when an inbound handler is given, the inbound (MX) port: STARTTLS offered, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import socket
@@ -44,6 +45,10 @@ class _Protocol(HookNames, SMTP):
     metrics: Metrics | None = None
     listener = "submission"
     HOOK_PREFIXES = ("auth_", "smtp_")  # aiosmtpd's __init__ looks up its own with dir()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        no_delay(transport)
+        super().connection_made(transport)
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
@@ -106,6 +111,18 @@ LISTENERS: Final = {
 }
 SUBMISSION: Final = ("submission", "submissions")  # the listeners `smtp.processes` serve
 BACKLOG: Final = 511  # connections the kernel queues for a listener (nginx's default)
+
+
+def no_delay(transport: asyncio.BaseTransport) -> None:
+    """TCP_NODELAY on a connection: aiosmtpd writes a multi-line reply (EHLO) line by line, and
+    with Nagle's algorithm each line after the first waited for the client's delayed ACK, 40 ms
+    per EHLO (two per letter with STARTTLS). asyncio sets it only on sockets whose protocol
+    number says TCP; `socket.create_server`'s (`listening_sockets`) say 0, and their accepted
+    connections inherit that."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):  # the peer is gone already: aiosmtpd will see it
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def listening_sockets(settings: SmtpSettings, names: Collection[str]) -> dict[str, socket.socket]:
