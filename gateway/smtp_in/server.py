@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AnyStr, Final
 
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 
 from gateway.metrics import Metrics
 from gateway.settings import SmtpSettings
 from gateway.smtp_in import replies
+from gateway.smtp_in.data import DataSection, Outcome
 from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.session import HookNames
 from gateway.startup import listen_refused
@@ -28,6 +29,7 @@ from gateway.startup import listen_refused
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE: Final = 5.0  # seconds given to deposits in flight when the gateway stops
+READ_ALL: Final = 1 << 24  # bytes asked of the reader at once in DATA: all it holds
 SESSION_TIMEOUT: Final = 300.0  # RFC 5321 §4.5.3.2.7: the server timeout is at least 5 minutes
 
 
@@ -52,6 +54,44 @@ class _Protocol(HookNames, SMTP):
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, the section read in blocks (gateway.smtp_in.data), not by lines."""
+        if self._decode_data:  # not ours: aiosmtpd's own
+            await super().smtp_DATA(arg)
+            return None
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return None
+        if self.envelope is None or not self.envelope.rcpt_tos:
+            return await self.push("503 Error: need RCPT command")
+        if arg:
+            return await self.push("501 Syntax: DATA")
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        section = DataSection(size_limit=self.data_size_limit, line_limit=self.line_length_limit)
+        while self.transport is not None:  # eof_received cancels this coroutine
+            # the whole buffer: the transport stops reading past twice the reader's limit, so
+            # it holds at most that and one receive (256 KiB)
+            chunk = await self._reader.read(READ_ALL)
+            if not chunk:  # the client went away (aiosmtpd's loop is cancelled then)
+                return None
+            end = section.feed(chunk)
+            if end is not None:
+                if end < len(chunk) and not self._reader.at_eof():
+                    self._reader.feed_data(chunk[end:])  # the next command: back, in order
+                break
+        if section.outcome is Outcome.TOO_LONG:
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
+        if section.outcome is Outcome.TOO_MUCH:
+            await self.push("552 Error: Too much mail data")
+        if section.outcome is not Outcome.NOMINAL:
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return None
+        self.envelope.content = self.envelope.original_content = section.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+        return None
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's, without its cost for a plain `<local@domain>`: (address, the rest).
