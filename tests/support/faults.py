@@ -65,6 +65,9 @@ def letters_locked(url: str) -> Iterator[None]:
             pg.rollback()
 
 
+LOCK_TRIES = 10
+
+
 @contextmanager
 def database_locked(url: str) -> Iterator[None]:
     """No gateway transaction that records work can commit until the block ends.
@@ -83,10 +86,21 @@ def database_locked(url: str) -> Iterator[None]:
                 lite.execute("ROLLBACK")
         return
     with psycopg.connect(url) as pg:
-        pg.execute(
-            "LOCK TABLE letters, deliveries, evidence, outbound, sms_outbound"
-            " IN ACCESS EXCLUSIVE MODE"
-        )
+        for _ in range(LOCK_TRIES):
+            try:
+                pg.execute(
+                    "LOCK TABLE letters, deliveries, evidence, outbound, sms_outbound"
+                    " IN ACCESS EXCLUSIVE MODE"
+                )
+                break
+            except psycopg.errors.DeadlockDetected:
+                # the tables are locked one after the other: a gateway transaction that held
+                # a later one and then read an earlier one (an outcome's evidence reads the
+                # letter for its webhooks) deadlocked with us, and PostgreSQL chose this lock
+                # to fail; the gateway's transaction goes on, and we lock again after it
+                pg.rollback()
+        else:
+            raise AssertionError(f"the tables could not be locked in {LOCK_TRIES} tries")
         try:
             yield
         finally:

@@ -47,6 +47,7 @@ async def exchange(make: Any, pieces: list[bytes]) -> tuple[list[str], list[byte
             if line[3:4] != b"-":
                 codes.append(line[:3].decode())
         writer.close()
+        await writer.wait_closed()
     return codes, keeper.kept
 
 
