@@ -168,7 +168,7 @@ class LetterStore:
         the connection) is raised: then none is kept."""
         try:
             with self.engine.begin() as db:
-                if len(deposits) > 1 and db.dialect.name == "sqlite":
+                if len(deposits) > 1:
                     _insert_deposits_together(db, deposits)
                 else:
                     for new in deposits:
@@ -478,9 +478,10 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
 
 
 def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
-    """SQLite: several deposits as _insert_deposit would insert them one after the other, but
-    each table's rows in one executemany and their senders read in one statement (the
-    statements' own cost, in SQLAlchemy and the driver, is most of a small deposit's)."""
+    """Several deposits as _insert_deposit would insert them one after the other, but each
+    table's rows in one executemany (on PostgreSQL one INSERT of many rows: one round trip)
+    and their senders read in one statement (the statements' own cost, in SQLAlchemy, the
+    driver and the round trips, is most of a small deposit's)."""
     by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for new in deposits:
         for table, values in _deposit_rows(new):
