@@ -1,17 +1,31 @@
-"""Where the services' blocking work runs: SQL on the database executor, CPU on threads."""
+"""Where the services' blocking work runs: SQL on the database executor, CPU on threads.
+
+Each function handed to `io` is one transaction (the storage classes' methods: one
+`engine.begin()` each). When PostgreSQL rolls it back only to let another transaction go on
+(a deadlock between two of them, gateway.storage.database.run_again), it is run again at once:
+it then waits for the other one and commits. Without that, a mail's outcome picked as a
+deadlock's victim stayed unrecorded until its lease ran out, and the mail went out twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
+
+from gateway.storage.database import run_again
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+IO_RUNS: Final = 5  # times a transaction runs at most, when PostgreSQL rolls it back for another
 
 Io = Callable[..., Awaitable[Any]]
 
@@ -34,9 +48,24 @@ class Work:
         self._db = db_executor
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._db, partial(fn, *args, **kwargs)
-        )
+        """`fn(*args, **kwargs)` on the database executor; run again when PostgreSQL rolled
+        its transaction back for another one's sake (at most IO_RUNS times in all)."""
+        call = partial(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        runs = 1
+        while True:
+            try:
+                return await loop.run_in_executor(self._db, call)
+            except Exception as err:
+                if runs >= IO_RUNS or not run_again(err):
+                    raise
+                log.warning(
+                    "%s: the database rolled the transaction back for another one's sake (%s); "
+                    "running it again",
+                    getattr(fn, "__qualname__", fn),
+                    type(getattr(err, "orig", err)).__name__,
+                )
+                runs += 1
 
     @staticmethod
     async def cpu(fn: Callable[..., T], *args: Any) -> T:

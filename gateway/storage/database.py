@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from gateway.storage.tables import metadata
 
@@ -48,6 +49,17 @@ def reading(engine: Engine) -> Connection:
 
 
 READ_ONLY = "lre_read_only"  # the execution option `reading` sets
+
+# PostgreSQL's SQLSTATEs for a transaction it rolled back so that another one could go on:
+# deadlock_detected (two transactions each waiting for a row the other holds: PostgreSQL picks
+# one) and serialization_failure. Run again, such a transaction waits for the other and commits.
+RUN_AGAIN: Final = frozenset({"40P01", "40001"})
+
+
+def run_again(err: BaseException) -> bool:
+    """Whether `err` is PostgreSQL rolling a transaction back only to let another one go on
+    (`RUN_AGAIN`): the same transaction, run again, can commit."""
+    return isinstance(err, DBAPIError) and getattr(err.orig, "sqlstate", None) in RUN_AGAIN
 
 
 def _sqlite_begin(connection: Any) -> None:

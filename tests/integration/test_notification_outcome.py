@@ -3,10 +3,16 @@ the hand-over (the scheduler first tries the delivery as read to compose the mai
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
+import logging
+import threading
+import time
 from pathlib import Path
 
+import psycopg
+import pytest
 from aiosmtpd.smtp import Envelope
 from sqlalchemy import select
 
@@ -80,3 +86,93 @@ async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
                 assert from_xml(after.xml).previous_evidence_sha256 == digest
         # the gateway kept its smarthost connections open, and closed each one when it stopped
         assert sink.quits == sink.connections
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_outcome_picked_as_a_deadlocks_victim_is_committed_once(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another transaction holds the notification's outbound row while the smarthost takes
+    the mail, then asks for its delivery's row, which the gateway's outcome commit holds:
+    PostgreSQL rolls the gateway's commit back (it waits the shorter deadlock_timeout). The
+    commit is run again at once: the mail is closed as sent, its evidence recorded once, and
+    it is not handed over a second time (it was, when its lease ran out)."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(
+            f'ALTER DATABASE "{database_url.rsplit("/", 1)[1]}" SET deadlock_timeout = 100'
+        )
+    other_waited: list[bool] = []
+    errors: list[BaseException] = []
+
+    def other_transaction(outbound_id: str, delivery_id: str, holding: threading.Event) -> None:
+        try:
+            with psycopg.connect(database_url) as other, psycopg.connect(database_url) as look:
+                other.execute("SET deadlock_timeout = '60s'")  # the gateway's is 100 ms
+                other.execute("UPDATE outbound SET state = state WHERE id = %s", (outbound_id,))
+                holding.set()
+                deadline = time.monotonic() + 30
+                while not look.execute(  # the outcome commit waits for the outbound row
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                ).fetchone()[0]:  # type: ignore[index]
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the outcome commit never waited for the row")
+                    time.sleep(0.01)
+                other.execute(  # now each waits for the other: PostgreSQL picks the gateway
+                    "UPDATE deliveries SET state = state WHERE id = %s", (delivery_id,)
+                )
+                other_waited.append(True)
+                other.rollback()
+        except BaseException as err:  # noqa: BLE001 - reported by the test
+            errors.append(err)
+
+    threads: list[threading.Thread] = []
+
+    async def row_held_meanwhile(envelope: Envelope) -> None:
+        if BOB not in envelope.rcpt_tos or threads:
+            return
+        with gateway.store.engine.connect() as db:
+            outbound_id, delivery_id = db.execute(
+                select(t.outbound.c.id, t.outbound.c.delivery_id).where(
+                    t.outbound.c.kind == "notification"
+                )
+            ).one()
+        holding = threading.Event()
+        thread = threading.Thread(
+            target=other_transaction, args=(outbound_id, delivery_id, holding)
+        )
+        threads.append(thread)
+        thread.start()
+        assert await asyncio.to_thread(holding.wait, 30)  # the row is held
+
+    caplog.set_level(logging.WARNING, logger="gateway.services.work")
+    async with SinkMTA(on_data=row_held_meanwhile) as sink:
+        settings = make_settings(tmp_path, database_url, delivery=smarthost(sink.port))
+        async with start(settings) as gateway:
+            await deposit(gateway)
+
+            def notified() -> list[str]:
+                with gateway.store.engine.connect() as db:
+                    return list(
+                        db.execute(
+                            select(t.outbound.c.state).where(t.outbound.c.kind == "notification")
+                        ).scalars()
+                    )
+
+            assert await wait_for(
+                lambda: notified() == ["sent"], within=20, what="notification recorded"
+            )
+            threads[0].join(30)
+            assert not errors, errors
+            assert other_waited == [True]
+            assert "rolled the transaction back for another one's sake (DeadlockDetected)" in (
+                caplog.text
+            )
+            assert delivery_state(gateway) is State.NOTIFIED
+            with gateway.store.engine.connect() as db:
+                [delivery_id] = db.execute(select(t.deliveries.c.id)).scalars()
+            events = [e.type.value for e in gateway.store.evidence_of(delivery_id)]
+            assert events == ["SubmissionAcceptance", "NotificationForAcceptance"]
+            await wait_for(
+                lambda: any(SENDER in m.rcpt_tos for m in sink.messages), what="proof of deposit"
+            )
+            assert sum(BOB in m.rcpt_tos for m in sink.messages) == 1
