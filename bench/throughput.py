@@ -50,7 +50,15 @@ from pathlib import Path
 import aiosmtplib
 from sqlalchemy import create_engine, func, select
 
-from bench.deposit import PASSWORD, SENDER, free_port, postgres_database, wait_port
+from bench.deposit import (
+    PASSWORD,
+    SENDER,
+    forget_database,
+    free_port,
+    polling_engine,
+    postgres_database,
+    wait_port,
+)
 from gateway.storage import tables as t
 from tests.support.postfix import Postfix
 
@@ -267,12 +275,10 @@ def engine_url(database: str) -> str:
 
 
 def sent_mails(database: str) -> int:
-    engine = create_engine(engine_url(database))
-    with engine.connect() as db:
+    with polling_engine(database).connect() as db:
         count = db.execute(
             select(func.count()).select_from(t.outbound).where(t.outbound.c.state == "sent")
         ).scalar_one()
-    engine.dispose()
     return int(count)
 
 
@@ -532,6 +538,7 @@ def side_by_side(args: argparse.Namespace) -> None:
                 database = f"sqlite:///{home}/gateway.db"
             else:
                 database = stack.enter_context(postgres_database())
+            stack.callback(forget_database, database)
             config, port = prepare_gateway(
                 home, database, sink.port, smtp_processes=smtp_processes, also=also
             )
@@ -597,6 +604,7 @@ def two_nodes(args: argparse.Namespace) -> None:
         sink = Sink(root)
         stack.callback(sink.close)
         database = stack.enter_context(postgres_database())
+        stack.callback(forget_database, database)
         config_a, port_a = prepare_gateway(root / "a", database, sink.port)
         add_sender(config_a)
         (root / "b").mkdir()
@@ -656,6 +664,7 @@ def lone_gateway(postgres: bool) -> Iterator[tuple[ProcessPoolExecutor, Target]]
         database = (
             stack.enter_context(postgres_database()) if postgres else f"sqlite:///{root}/gateway.db"
         )
+        stack.callback(forget_database, database)
         config, port = prepare_gateway(root / "gateway", database, sink.port)
         add_sender(config)
         server = stack.enter_context(serve(config, port))
