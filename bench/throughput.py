@@ -515,7 +515,7 @@ def table(targets: Sequence[Target], sizes: Sequence[int], rounds: int, letters:
 
 def side_by_side(args: argparse.Namespace) -> None:
     sizes = [1024, 100 * 1024]
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:  # servers stop first
         root = Path(tmp)
         root.chmod(0o755)
         pool = stack.enter_context(ProcessPoolExecutor(1))
@@ -597,7 +597,7 @@ def half_load(
 
 def two_nodes(args: argparse.Namespace) -> None:
     """Two gateways, own ports and data directories, sharing keys and one PostgreSQL."""
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:  # servers stop first
         root = Path(tmp)
         root.chmod(0o755)
         pool = stack.enter_context(ProcessPoolExecutor(1))
@@ -655,7 +655,7 @@ def two_nodes(args: argparse.Namespace) -> None:
 @contextmanager
 def lone_gateway(postgres: bool) -> Iterator[tuple[ProcessPoolExecutor, Target]]:
     """One gateway (SQLite, or PostgreSQL) relaying to an smtp-sink, and the load's process."""
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:  # servers stop first
         root = Path(tmp)
         root.chmod(0o755)
         pool = stack.enter_context(ProcessPoolExecutor(1))
