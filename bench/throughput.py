@@ -13,7 +13,8 @@ every letter handed to the sink; gateway: every notification and every proof mai
 PDF certificate attached, handed to the smarthost), their ratios to Postfix, p50/p99 from the
 DATA command to the 250, p99 from the 250 to the proof of deposit handed over, and CPU seconds
 per letter of the server's whole process tree (Postfix's master and daemons; the gateway and
-its certificate processes).
+its certificate processes), and for the gateway on PostgreSQL, beside it, the CPU of the
+PostgreSQL server (its work for the gateway, which on SQLite the gateway does itself).
 
     python -m bench.throughput --quick                 # 1 round of 40 letters: minutes
     python -m bench.throughput                         # 3 rounds of 600 letters, 1 KB and 100 KB
@@ -48,7 +49,7 @@ from datetime import UTC
 from pathlib import Path
 
 import aiosmtplib
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from bench.deposit import (
     PASSWORD,
@@ -248,6 +249,7 @@ class Round:
     proof_p99: float | None  # s, 250 -> proof of deposit handed over
     proof_max: float | None
     cpu: float  # CPU s per letter, server tree
+    database_cpu: float | None = None  # CPU s per letter of the PostgreSQL server, if used
 
 
 @dataclass
@@ -268,6 +270,17 @@ class Target:
 
     def cpu(self) -> float:
         return sum(tree_cpu(root) for root in self.roots)
+
+    def database_cpu(self) -> float | None:
+        """CPU seconds so far of the PostgreSQL server this target uses (its postmaster and
+        every server process, those that ended included); None on SQLite, whose work is the
+        gateway's own. The machine's PostgreSQL serves only the benchmark meanwhile."""
+        if not self.database.startswith("postgresql"):
+            return None
+        with polling_engine(self.database).connect() as db:
+            backend = int(db.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        stat = _stat(backend)
+        return None if stat is None else tree_cpu(stat[0])  # its parent: the postmaster
 
 
 def engine_url(database: str) -> str:
@@ -440,6 +453,7 @@ def measure(
     per_letter = 1 if target.postfix is not None else 2  # gateway: notification + proof
     before_sent = target.delivered()
     cpu_before = target.cpu()
+    database_before = target.database_cpu()
     start = time.perf_counter()
     elapsed, sent = pool.submit(
         run_load, target.ports, first, letters, sessions, size, target.auth, tag, rate
@@ -454,6 +468,12 @@ def measure(
         time.sleep(0.05)
     done = time.perf_counter() - start
     cpu = target.cpu() - cpu_before
+    database_after = target.database_cpu()
+    database_cpu = (
+        None
+        if database_before is None or database_after is None
+        else (database_after - database_before) / letters
+    )
     proof_p99 = proof_max = None
     if target.database:
         handed = proof_times(target.database, tag)
@@ -469,12 +489,14 @@ def measure(
         proof_p99=proof_p99,
         proof_max=proof_max,
         cpu=cpu / letters,
+        database_cpu=database_cpu,
     )
 
 
 def median_round(rounds: Sequence[Round]) -> Round:
     proofs = [r.proof_p99 for r in rounds if r.proof_p99 is not None]
     longest = [r.proof_max for r in rounds if r.proof_max is not None]
+    database = [r.database_cpu for r in rounds if r.database_cpu is not None]
     return Round(
         acked=statistics.median(r.acked for r in rounds),
         done=statistics.median(r.done for r in rounds),
@@ -483,6 +505,7 @@ def median_round(rounds: Sequence[Round]) -> Round:
         proof_p99=statistics.median(proofs) if proofs else None,
         proof_max=max(longest) if longest else None,
         cpu=statistics.median(r.cpu for r in rounds),
+        database_cpu=statistics.median(database) if database else None,
     )
 
 
@@ -492,8 +515,8 @@ def table(targets: Sequence[Target], sizes: Sequence[int], rounds: int, letters:
         "a connection per letter, STARTTLS",
         "",
         "| size | server | acknowledged/s | x Postfix | fully processed/s | x Postfix "
-        "| DATA→250 p50 / p99 | 250→proof p99 | CPU/letter |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| DATA→250 p50 / p99 | 250→proof p99 | CPU/letter | + PostgreSQL server |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in sizes:
         base = median_round(targets[0].rounds[size]) if targets[0].postfix else None
@@ -502,10 +525,11 @@ def table(targets: Sequence[Target], sizes: Sequence[int], rounds: int, letters:
             ack_ratio = f"{r.acked / base.acked:.2f}" if base else "-"
             done_ratio = f"{r.done / base.done:.3f}" if base else "-"
             proof = f"{r.proof_p99:.1f} s" if r.proof_p99 is not None else "-"
+            database = f"{r.database_cpu * 1000:.1f} ms" if r.database_cpu is not None else "-"
             lines.append(
                 f"| {size // 1024} KB | {target.name} | {r.acked:.0f} | {ack_ratio} "
                 f"| {r.done:.1f} | {done_ratio} | {r.p50 * 1000:.0f} / {r.p99 * 1000:.0f} ms "
-                f"| {proof} | {r.cpu * 1000:.1f} ms |"
+                f"| {proof} | {r.cpu * 1000:.1f} ms | {database} |"
             )
     return "\n".join(lines)
 
