@@ -40,7 +40,7 @@ def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(database_url
     try:
         create_schema(engine)
         with engine.connect() as connection:
-            storage = dict(
+            storage: dict[str, str] = dict(
                 connection.execute(
                     text(
                         "SELECT c.relname || '.' || a.attname, a.attstorage FROM pg_attribute a"
