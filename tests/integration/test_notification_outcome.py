@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.smtp import Envelope
 from sqlalchemy import select
 
+from gateway.app import Running
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
@@ -24,6 +25,16 @@ from tests.support.client import wait_for
 from tests.support.gateway import SENDER, make_settings, smarthost, start
 from tests.support.letters import BOB, delivery_state, deposit
 from tests.support.sink_mta import SinkMTA
+
+
+def notification_states(gateway: Running) -> list[str]:
+    """The states of the notification mails in the outbound queue."""
+    with gateway.store.engine.connect() as db:
+        return list(
+            db.execute(
+                select(t.outbound.c.state).where(t.outbound.c.kind == "notification")
+            ).scalars()
+        )
 
 
 async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
@@ -53,15 +64,9 @@ async def test_delivery_changed_during_the_hand_over_gets_the_outcome_once(
         async with start(settings) as gateway:
             await deposit(gateway)
 
-            def notified() -> list[str]:
-                with gateway.store.engine.connect() as db:
-                    return list(
-                        db.execute(
-                            select(t.outbound.c.state).where(t.outbound.c.kind == "notification")
-                        ).scalars()
-                    )
-
-            assert await wait_for(lambda: notified() == ["sent"], what="notification recorded")
+            assert await wait_for(
+                lambda: notification_states(gateway) == ["sent"], what="notification recorded"
+            )
             await wait_for(
                 lambda: any(SENDER in m.rcpt_tos for m in sink.messages), what="proof of deposit"
             )
@@ -150,16 +155,10 @@ async def test_an_outcome_picked_as_a_deadlocks_victim_is_committed_once(
         async with start(settings) as gateway:
             await deposit(gateway)
 
-            def notified() -> list[str]:
-                with gateway.store.engine.connect() as db:
-                    return list(
-                        db.execute(
-                            select(t.outbound.c.state).where(t.outbound.c.kind == "notification")
-                        ).scalars()
-                    )
-
             assert await wait_for(
-                lambda: notified() == ["sent"], within=20, what="notification recorded"
+                lambda: notification_states(gateway) == ["sent"],
+                within=20,
+                what="notification recorded",
             )
             threads[0].join(30)
             assert not errors, errors
