@@ -126,13 +126,16 @@ listen = "127.0.0.1:{free_port()}"
     return config, port
 
 
+def engine_url(database: str) -> str:
+    """SQLAlchemy's URL of a database the gateway names `postgresql://` (psycopg 3's driver)."""
+    return database.replace("postgresql://", "postgresql+psycopg://")
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh database on the local PostgreSQL for one benchmark, dropped after it."""
     name = f"lre_bench_{secrets.token_hex(4)}"
-    admin = create_engine(
-        POSTGRES.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
+    admin = create_engine(engine_url(POSTGRES), isolation_level="AUTOCOMMIT")
     with admin.connect() as db:
         db.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -153,8 +156,7 @@ def polling_engine(database: str) -> Engine:
     """The engine a benchmark polls `database` with (one connection, kept open)."""
     engine = _POLLING.get(database)
     if engine is None:
-        url = database.replace("postgresql://", "postgresql+psycopg://")
-        engine = _POLLING[database] = create_engine(url, pool_size=1)
+        engine = _POLLING[database] = create_engine(engine_url(database), pool_size=1)
     return engine
 
 

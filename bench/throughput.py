@@ -54,6 +54,7 @@ from sqlalchemy import create_engine, func, select, text
 from bench.deposit import (
     PASSWORD,
     SENDER,
+    engine_url,
     forget_database,
     free_port,
     polling_engine,
@@ -281,10 +282,6 @@ class Target:
             backend = int(db.execute(text("SELECT pg_backend_pid()")).scalar_one())
         stat = _stat(backend)
         return None if stat is None else tree_cpu(stat[0])  # its parent: the postmaster
-
-
-def engine_url(database: str) -> str:
-    return database.replace("postgresql://", "postgresql+psycopg://")
 
 
 def sent_mails(database: str) -> int:
