@@ -102,6 +102,9 @@ class SmtpProcesses:
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)  # children never wait on it (see ForwardedMetrics)
         self._loop = asyncio.get_running_loop()
+        # the niceness the children serve at: the main process's before it nices itself
+        # (smtp.main_nice), which a child started again later would otherwise inherit
+        self._niceness = os.getpriority(os.PRIO_PROCESS, 0)
 
     @property
     def pids(self) -> list[int]:
@@ -131,7 +134,14 @@ class SmtpProcesses:
     def _start(self, index: int) -> int:
         child = _CONTEXT.Process(
             target=child_main,
-            args=(self._serve, self._settings, self._sockets, self._wake_write, self._life_theirs),
+            args=(
+                self._serve,
+                self._settings,
+                self._sockets,
+                self._wake_write,
+                self._life_theirs,
+                self._niceness,
+            ),
             name=f"lre-smtp-{index}",
         )
         child.start()  # a fork and exec, and the pickled arguments written to a pipe: quick
@@ -261,13 +271,37 @@ def child_main(
     sockets: Mapping[str, socket.socket],
     wake: socket.socket,
     life: socket.socket,
+    niceness: int,
 ) -> None:
-    """Entry point of an SMTP process: serve the submission sockets until SIGTERM."""
+    """Entry point of an SMTP process: serve the submission sockets until SIGTERM, at
+    `niceness` (`_take_niceness`)."""
     from gateway import logs
 
     logs.configure(settings.logging.format)
+    _take_niceness(niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
     asyncio.run(_serve(serve, settings, sockets, wake, life))
+
+
+def _take_niceness(wanted: int) -> None:
+    """Serve at the niceness the gateway started with, not the main process's now: a child
+    started again after a crash is spawned by a main process that has niced itself.
+
+    Lowering a niceness needs root, CAP_SYS_NICE or a high enough RLIMIT_NICE (systemd's
+    LimitNICE=); without them the child says so and serves at the niceness it has."""
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current <= wanted:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
+    except PermissionError:
+        log.warning(
+            "SMTP process %d serves at niceness %d, not %d: going back to it needs root, "
+            "CAP_SYS_NICE or RLIMIT_NICE (systemd: LimitNICE=)",
+            os.getpid(),
+            current,
+            wanted,
+        )
 
 
 async def _serve(

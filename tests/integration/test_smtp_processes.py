@@ -4,7 +4,8 @@ Each letter is committed by a child process before its 250; the main process's s
 woken by each deposit and its metrics count the children's letters; a child that dies is started
 again, and the letters it acknowledged are kept; one that cannot serve stops the gateway's start
 with one sentence; when the main process is killed (SIGKILL), its SMTP processes exit and free
-the port.
+the port; one started again serves at the niceness the gateway started with, not the niced main
+process's.
 """
 
 from __future__ import annotations
@@ -175,6 +176,22 @@ listen = "127.0.0.1:{free_port()}"
         own = os.nice(0)
         await wait_for(lambda: _niceness(server.pid) == own + 5, what="the main process niced")
         assert [_niceness(pid) for pid in started] == [own, own]
+        # one killed is started again by the niced main process: it goes back to the niceness
+        # the gateway started with (this test runs as root; else it says it could not)
+        os.kill(started[0], signal.SIGKILL)
+        restarted: int = await wait_for(
+            lambda: _started_pids(log)[2] if len(_started_pids(log)) == 3 else 0,
+            within=180,
+            what="the SMTP process started again",
+        )
+        if os.geteuid() == 0:
+            await wait_for(lambda: _niceness(restarted) == own, what="the restart's niceness")
+        else:
+            await wait_for(
+                lambda: "going back to it needs root" in log.read_text(errors="replace"),
+                what="the restart's warning",
+            )
+        started = [*started, restarted]
         server.kill()
         await server.wait()
         await wait_for(lambda: not any(map(_alive, started)), what="the SMTP processes to exit")
