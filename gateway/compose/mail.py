@@ -59,6 +59,7 @@ ENVIRONMENT: Final = jinja2.Environment(
     autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
+    auto_reload=False,  # package data: no stat() of each template file at every mail
 )
 
 

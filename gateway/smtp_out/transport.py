@@ -206,11 +206,12 @@ class SmarthostTransport:
         """MAIL, RCPT, DATA on `connection`; it goes back to the pool only after a 250 to DATA."""
         client = connection.client
         in_data = False  # from DATA on, the mail may have been taken: never retried here
+        payload = dot_stuffed(mail.message)  # once for SIZE and DATA: a scan of the whole mail
         try:
-            await client.mail(mail.mail_from, options=_size_option(client, mail.message))
+            await client.mail(mail.mail_from, options=_size_option(client, mail.message, payload))
             await client.rcpt(mail.rcpt)
             in_data = True
-            response = await data(client, mail.message)
+            response = await data(client, mail.message, payload)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             self._retire(connection)  # never reused after an error
             if reused and not in_data and _closed_connection(err):
@@ -277,9 +278,11 @@ class SmarthostTransport:
             client.close()
 
 
-def _size_option(client: aiosmtplib.SMTP, message: bytes) -> list[str]:
-    """RFC 1870 SIZE, when the server offers it."""
-    return [f"SIZE={message_size(message)}"] if client.supports_extension("size") else []
+def _size_option(client: aiosmtplib.SMTP, message: bytes, payload: bytes | None) -> list[str]:
+    """RFC 1870 SIZE, when the server offers it; `payload` is `dot_stuffed(message)`."""
+    if not client.supports_extension("size"):
+        return []
+    return [f"SIZE={len(message) if payload is not None else message_size(message)}"]
 
 
 def message_size(message: bytes) -> int:
@@ -312,10 +315,12 @@ def dot_stuffed(message: bytes) -> bytes | None:
     return (b"." if stuffed.startswith(b".") else b"") + stuffed + b".\r\n"
 
 
-async def data(client: aiosmtplib.SMTP, message: bytes) -> aiosmtplib.SMTPResponse:
+async def data(
+    client: aiosmtplib.SMTP, message: bytes, payload: bytes | None
+) -> aiosmtplib.SMTPResponse:
     """DATA and the message (after MAIL and RCPT): aiosmtplib's `data`, but a message that is
-    CRLF throughout, as the scheduler's mails are, is written as it is (`dot_stuffed`)."""
-    payload = dot_stuffed(message)
+    CRLF throughout, as the scheduler's mails are, is written as it is: `payload`, its
+    `dot_stuffed` bytes (None for another message)."""
     protocol = client.protocol
     if payload is None or protocol is None:
         return await client.data(message)
