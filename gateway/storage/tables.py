@@ -386,6 +386,9 @@ webhook_deliveries = Table(
     Column("last_error", Text),
     UniqueConstraint("endpoint_id", "evidence_id", name="uq_webhook_delivery"),
     Index("ix_webhook_due", "state", "next_attempt_at"),
+    # one letter's events to one endpoint: the next seq when one is queued, the head of the
+    # group when one is claimed (else every row of the endpoint, kept for years, is read)
+    Index("ix_webhook_group", "endpoint_id", "letter_id", "seq"),
 )
 
 # Shared rate limits (gateway.storage.buckets): one token bucket per (scope, subject), kept here

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
 from gateway.storage.sms_queue import SMS
-from gateway.storage.webhook_queue import WEBHOOKS
+from gateway.storage.webhook_queue import WEBHOOKS, enqueue_webhooks
 from tests.support.leases import LEASE, NOW, queued_mails
 
 STORAGE = Path(__file__).resolve().parents[2] / "gateway" / "storage"
@@ -136,6 +137,52 @@ def test_the_seal_queue_reads_the_unsealed_evidence_through_its_index(tmp_path: 
     engine.dispose()
     assert "ix_evidence_unsealed" in steps, steps
     assert "SCAN evidence" not in steps, steps
+
+
+def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path: Path) -> None:
+    """Queuing an event (the next seq of its letter to that endpoint) and claiming (no earlier
+    event of the same letter and endpoint waits) read that letter's events to the endpoint
+    through ix_webhook_group, not every event the endpoint was ever sent: the same cost for a
+    sender who has posted for ten years as for a new one. (SQLite only, as above.)"""
+    engine = open_engine(f"sqlite:///{tmp_path}/gateway.db")
+    create_schema(engine)
+    webhook_posts(engine, {"e1": ["p1", "p2"]})
+    selects: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with engine.begin() as db:
+            db.execute(
+                insert(t.evidence).values(
+                    id="e1-p3", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
+                    event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0,
+                    next_attempt_at=NOW,
+                )
+            )  # fmt: skip
+            enqueue_webhooks(db, [SimpleNamespace(id="e1-p3", letter_id="l1")], NOW)
+        WEBHOOKS.claim(engine, now=NOW, lease=LEASE, limit=10)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    with engine.connect() as db:
+        assert db.scalar(select(t.webhook_deliveries.c.seq).where(
+            t.webhook_deliveries.c.evidence_id == "e1-p3"
+        )) == 3  # fmt: skip
+        plans = {
+            statement: " / ".join(
+                str(step[-1])
+                for step in db.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            for statement, parameters in selects
+            if "max(webhook_deliveries.seq)" in statement or "earlier" in statement
+        }
+    engine.dispose()
+    assert len(plans) == 2, list(plans)  # the next seq, the claim
+    for steps in plans.values():
+        assert "ix_webhook_group (endpoint_id=? AND letter_id=?" in steps, steps
 
 
 def webhook_posts(engine: Engine, plan: dict[str, list[str]]) -> None:
