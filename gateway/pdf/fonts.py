@@ -44,6 +44,7 @@ from typing import Any, Final, TypeGuard
 from fontTools import subset as ftsubset
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf import fpdf as fpdf_module
 from fpdf.bidi import BidiParagraph, auto_detect_base_direction
 from fpdf.enums import PDFResourceType
 from fpdf.fonts import Glyph, SubsetMap, TTFFont
@@ -55,6 +56,7 @@ from fpdf.output import (
     _tt_font_widths,
 )
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
+from fpdf.unicode_script import UnicodeScript, get_unicode_script
 
 from gateway.pdf.monospace import composable
 from gateway.pdf.serialise import serialised
@@ -836,6 +838,23 @@ def bidi_segments(text: str, direction: Any, alias: str) -> tuple[tuple[str, Any
         text=text, base_direction=direction, preserve_bn_chars=True, alias=alias
     )
     return tuple(paragraph.get_bidi_fragments())
+
+
+def _base_script(char: str) -> UnicodeScript:
+    """fpdf2's `get_unicode_script`, a combining mark (script Inherited, UAX #24: an Arabic
+    vowel sign, a shadda) counted as Common, as its base letter's script.
+
+    fpdf2 2.8.9 cuts a cell's text where the script changes and shapes each piece alone: at an
+    Arabic mark, so the letters around it came out unjoined (استُلم drawn است‌لم, in the content
+    section's title of every Arabic certificate). Put in fpdf2's place below, for the texts
+    fpdf2 lays out itself; gateway.pdf.layout keeps marks with their letters too (`SHARED`)."""
+    script = get_unicode_script(char)
+    return UnicodeScript.COMMON if script == UnicodeScript.INHERITED else script
+
+
+# FPDF.output calls cache_clear(); setattr: mypy knows fpdf2's as an lru_cache wrapper
+setattr(_base_script, "cache_clear", get_unicode_script.cache_clear)  # noqa: B010
+setattr(fpdf_module, "get_unicode_script", _base_script)  # noqa: B010
 
 
 class FallbackFontPDF(FPDF):

@@ -85,6 +85,11 @@ _PARAMS: dict[tuple[object, ...], dict[str, Any]] = {}
 _FRAGMENTS: dict[tuple[object, ...], tuple[_Fragment, ...] | None] = {}
 
 
+# scripts that never end a fragment: punctuation and digits (Common), unassigned characters,
+# and combining marks (Inherited: they take their base letter's script, UAX #24)
+SHARED: Final = frozenset((UnicodeScript.COMMON, UnicodeScript.UNKNOWN, UnicodeScript.INHERITED))
+
+
 # each character's Unicode script (fpdf2's get_unicode_script: a walk through its table of
 # ranges), memoised: the same few hundred characters come back in every certificate
 _SCRIPTS: dict[str, UnicodeScript] = {}
@@ -400,8 +405,10 @@ class LaidOutPDF(FallbackFontPDF):
         """The text's runs in one direction (fpdf2's bidi algorithm, `bidi_segments`), each
         cut into fpdf2's fragments (`_parse`). A line of a multi-cell joins adjacent ones of
         the same font and direction (fpdf.line_break.CurrentLine), whatever their script;
-        a cell keeps them apart (`by_script`), each shaped alone (so an Arabic mark, its own
-        script, is drawn by fpdf2 unshaped, and the letters around it unjoined: kept)."""
+        a cell keeps them apart (`by_script`), each shaped alone. A combining mark (script
+        Inherited, UAX #24: an Arabic vowel sign, a shadda) belongs to the letter before it;
+        fpdf2 (2.8.9) cuts a cell there, and the letters around the mark came out unjoined
+        (استُلم drawn است‌لم): here it stays in its letter's fragment."""
         own = self.current_font
         assert own is not None  # noqa: S101 - checked by _fragments
         cmap = own.cmap  # type: ignore[union-attr]
@@ -450,7 +457,7 @@ class LaidOutPDF(FallbackFontPDF):
             char_script = scripts.get(char)
             if char_script is None:
                 char_script = _script(char)
-            if char_script not in (UnicodeScript.COMMON, UnicodeScript.UNKNOWN, script):
+            if char_script not in SHARED and char_script != script:
                 if i > start and script:
                     flush(i)
                 script = char_script
