@@ -5,9 +5,9 @@ were written (the code before issue 9's render work: fpdf2 2.8.9's own serialisa
 set_font and colour calls), so that a faster renderer is shown to make the very same bytes
 (tests/unit/test_pdf_bytes.py). The Arabic ones were written again when a cell stopped cutting
 its text at an Arabic mark (gateway.pdf.fonts._base_script: the content section's title), in
-both layouts alike; the French and English ones are still those first pinned. They depend on fpdf2, fontTools, HarfBuzz and the shipped fonts:
-after upgrading one of them, check the certificates otherwise (the other tests) and write the
-digests again with
+both layouts alike; the French and English ones are still those first pinned. They depend on
+fpdf2, fontTools, HarfBuzz and the shipped fonts: after upgrading one of them, check the
+certificates otherwise (the other tests) and write the digests again with
 
     python -m tests.support.certificate_corpus tests/fixtures/certificate_digests.json
 """

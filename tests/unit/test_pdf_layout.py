@@ -235,7 +235,8 @@ def test_an_arabic_mark_in_a_cell_leaves_the_letters_around_it_joined(
     pdf.ln(6)
     pdf.multi_cell(pdf.epw, 5.5, title, align="R")
     cell, multi_cell = glyph_codes(bytes(pdf.output()))
-    assert cell and cell == multi_cell
+    assert cell
+    assert cell == multi_cell
 
 
 def glyph_codes(pdf: bytes) -> list[bytes]:
