@@ -243,7 +243,10 @@ def glyph_codes(pdf: bytes) -> list[bytes]:
     """The glyph codes each text object (BT … ET) of the first page shows, read by pikepdf."""
     blocks: list[bytes] = []
     with pikepdf.open(io.BytesIO(pdf)) as document:
-        for operands, operator in pikepdf.parse_content_stream(document.pages[0]):
+        for instruction in pikepdf.parse_content_stream(document.pages[0]):
+            if not isinstance(instruction, pikepdf.ContentStreamInstruction):
+                continue  # an inline image
+            operands, operator = instruction.operands, instruction.operator
             if operator == pikepdf.Operator("BT"):
                 blocks.append(b"")
             elif operator == pikepdf.Operator("Tj"):
