@@ -7,6 +7,7 @@ import ast
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -119,21 +120,11 @@ def test_the_seal_queue_reads_the_unsealed_evidence_through_its_index(tmp_path: 
     only: PostgreSQL's plan depends on its statistics, not on the query alone.)"""
     engine = open_engine(f"sqlite:///{tmp_path}/gateway.db")
     create_schema(engine)
-    selects: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with selects_of(engine) as selects:
         SEALS.claim(engine, now=NOW, lease=LEASE, limit=50)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     [(statement, parameters)] = selects
     with engine.connect() as db:
-        plan = db.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
-    steps = " / ".join(str(step[-1]) for step in plan)
+        steps = query_plan(db, statement, parameters)
     engine.dispose()
     assert "ix_evidence_unsealed" in steps, steps
     assert "SCAN evidence" not in steps, steps
@@ -147,14 +138,7 @@ def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path
     engine = open_engine(f"sqlite:///{tmp_path}/gateway.db")
     create_schema(engine)
     webhook_posts(engine, {"e1": ["p1", "p2"]})
-    selects: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with selects_of(engine) as selects:
         with engine.begin() as db:
             db.execute(
                 insert(t.evidence).values(
@@ -165,17 +149,12 @@ def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path
             )  # fmt: skip
             enqueue_webhooks(db, [SimpleNamespace(id="e1-p3", letter_id="l1")], NOW)
         WEBHOOKS.claim(engine, now=NOW, lease=LEASE, limit=10)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     with engine.connect() as db:
         assert db.scalar(select(t.webhook_deliveries.c.seq).where(
             t.webhook_deliveries.c.evidence_id == "e1-p3"
         )) == 3  # fmt: skip
         plans = {
-            statement: " / ".join(
-                str(step[-1])
-                for step in db.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            )
+            statement: query_plan(db, statement, parameters)
             for statement, parameters in selects
             if "max(webhook_deliveries.seq)" in statement or "earlier" in statement
         }
@@ -183,6 +162,28 @@ def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path
     assert len(plans) == 2, list(plans)  # the next seq, the claim
     for steps in plans.values():
         assert "ix_webhook_group (endpoint_id=? AND letter_id=?" in steps, steps
+
+
+@contextmanager
+def selects_of(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SELECT statements `engine` runs meanwhile, with their parameters."""
+    selects: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield selects
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def query_plan(db: Any, statement: str, parameters: Any) -> str:
+    """SQLite's plan of `statement`, its steps joined by " / "."""
+    plan = db.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+    return " / ".join(str(step[-1]) for step in plan)
 
 
 def webhook_posts(engine: Engine, plan: dict[str, list[str]]) -> None:
