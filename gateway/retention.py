@@ -39,6 +39,7 @@ from gateway.evidence.cms import Sealer
 from gateway.evidence.xml import to_xml
 from gateway.storage import tables as t
 from gateway.storage.database import reading
+from gateway.storage.outbound import forget_messages
 from gateway.storage.store import LetterStore, NewEvidence
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,7 @@ def _erase_delivery(db: Connection, delivery: Delivery, new: NewEvidence, now: d
     )
     db.execute(update(t.outbound).where(t.outbound.c.delivery_id == delivery.id).values(rcpt=""))
     mails = select(t.outbound.c.id).where(t.outbound.c.delivery_id == delivery.id)
+    forget_messages(db, mails)  # a mail's bytes name its recipient (erased once sent anyway)
     db.execute(
         update(t.dsn_reports).where(t.dsn_reports.c.outbound_id.in_(mails)).values(diagnostic="")
     )

@@ -96,8 +96,9 @@ class Deposits:
         the account disabled or removed since the login); nothing is kept then."""
         letter_id = new_id()
         digest, content, page = await self._work.cpu(
-            self._seal_content, deposit.content, deposit.parsed, letter_id
-        )
+            self._seal_content, deposit.content, deposit.parsed, letter_id,
+            size=len(deposit.content),
+        )  # fmt: skip
         now = self._clock()
         letters = self._settings.letters
         parsed = deposit.parsed

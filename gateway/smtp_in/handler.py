@@ -30,6 +30,7 @@ from gateway.errors import ContentRefused, DepositRefused, SmtpReply
 from gateway.mime.limits import MimeLimits
 from gateway.mime.submission import read_submission
 from gateway.services.deposit import Deposit
+from gateway.services.work import INLINE_BYTES
 from gateway.smtp_in import replies
 from gateway.smtp_in.session import HookNames, peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
@@ -214,14 +215,16 @@ class SubmissionHandler(HookNames):
         content = envelope.original_content or b""
         if len(content) > self.max_message_size:
             return replies.too_big(self.max_message_size)
-        loop = asyncio.get_running_loop()
-        parsed, phones, languages = await loop.run_in_executor(
-            self._executor,
-            partial(read_submission, limits=self._mime_limits),
-            content,
-            tuple(envelope.rcpt_tos),
-            self._region,
-        )
+        read = partial(
+            read_submission, content, tuple(envelope.rcpt_tos), self._region,
+            limits=self._mime_limits,
+        )  # fmt: skip
+        if len(content) <= INLINE_BYTES:  # cheaper here than a thread hop (services/work.py)
+            parsed, phones, languages = read()
+        else:
+            parsed, phones, languages = await asyncio.get_running_loop().run_in_executor(
+                self._executor, read
+            )
         if not all(same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
         deposit = Deposit(

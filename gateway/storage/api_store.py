@@ -454,9 +454,9 @@ class ApiStore:
                 attempts=0,
                 created_at=now,
                 next_attempt_at=now,
-                message=mail.message,
             )
         )
+        db.execute(insert(t.outbound_messages).values(outbound_id=mail.id, message=mail.message))
 
     def enable_endpoint(self, account_id: str, which: str) -> bool:
         """Enable a disabled endpoint again; its queued events go on from where they stopped."""

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
+from gateway.storage.database import reading
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
 
@@ -48,9 +51,13 @@ class PendingMail:
 
 def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
     """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail."""
+    mails = list(mails)
     rows = mail_rows(mails, now)
     if rows:
         db.execute(insert(t.outbound), rows)
+    messages = message_rows(mails)
+    if messages:
+        db.execute(insert(t.outbound_messages), messages)
 
 
 def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any]]:
@@ -63,7 +70,6 @@ def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any
             "evidence_id": m.evidence_id,
             "mail_from": m.mail_from,
             "rcpt": m.rcpt,
-            "message": m.message,
             "state": "pending",
             "attempts": 0,
             "created_at": now,
@@ -73,15 +79,24 @@ def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any
     ]
 
 
+def message_rows(mails: Iterable[NewOutbound]) -> list[dict[str, Any]]:
+    """The outbound_messages rows of new mails whose bytes are fixed already (a proof mail)."""
+    return [{"outbound_id": m.id, "message": m.message} for m in mails if m.message is not None]
+
+
 def finish_mail_row(db: Any, mail_id: str, state: str, error: str | None, *, now: datetime) -> None:
     """Close a mail ("sent" or "failed") in the caller's transaction."""
-    # the bytes are kept only while a resend is possible
     if state == "sent":
-        MAILS.finish_row(
-            db, mail_id, counted=True, state=state, sent_at=now, last_error=error, message=None
-        )
+        MAILS.finish_row(db, mail_id, counted=True, state=state, sent_at=now, last_error=error)
     else:
-        MAILS.give_up_row(db, mail_id, error, state=state, message=None)
+        MAILS.give_up_row(db, mail_id, error, state=state)
+    forget_messages(db, [mail_id])  # the bytes are kept only while a resend is possible
+
+
+def forget_messages(db: Any, mail_ids: Any) -> None:
+    """Erase the bytes of these mails (a list of ids, or a select of them)."""
+    messages = t.outbound_messages
+    db.execute(delete(messages).where(messages.c.outbound_id.in_(mail_ids)))
 
 
 class OutboundQueue:
@@ -90,6 +105,17 @@ class OutboundQueue:
 
     def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
         rows = MAILS.claim(self.engine, now=now, lease=lease, limit=limit)
+        if not rows:
+            return []
+        messages = t.outbound_messages
+        with reading(self.engine) as db:  # the lease is ours: nobody erases them meanwhile
+            fixed = dict(
+                db.execute(
+                    select(messages.c.outbound_id, messages.c.message).where(
+                        messages.c.outbound_id.in_([r.id for r in rows])
+                    )
+                ).all()
+            )
         return [
             PendingMail(
                 r.id,
@@ -100,7 +126,7 @@ class OutboundQueue:
                 r.rcpt,
                 r.attempts,
                 utc(r.created_at),
-                None if r.message is None else bytes(r.message),
+                None if fixed.get(r.id) is None else bytes(fixed[r.id]),
             )
             for r in rows
         ]
@@ -119,11 +145,10 @@ class OutboundQueue:
         """
         with self.engine.begin() as db:
             if messages:
+                dialect_insert = sqlite_insert if db.dialect.name == "sqlite" else postgresql_insert
                 db.execute(
-                    update(t.outbound)
-                    .where(t.outbound.c.id == bindparam("mail_id"), t.outbound.c.message.is_(None))
-                    .values(message=bindparam("bytes")),
-                    [{"mail_id": mail_id, "bytes": message} for mail_id, message in messages],
+                    dialect_insert(t.outbound_messages).on_conflict_do_nothing(),
+                    [{"outbound_id": mail_id, "message": message} for mail_id, message in messages],
                 )
             if bounce_tokens:
                 remember_bounce_tokens(db, bounce_tokens)

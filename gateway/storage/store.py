@@ -24,7 +24,7 @@ from gateway.storage import tables as t
 from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
-from gateway.storage.outbound import finish_mail_row, insert_mails, mail_rows
+from gateway.storage.outbound import finish_mail_row, insert_mails, mail_rows, message_rows
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
@@ -551,6 +551,7 @@ def _deposit_rows(new: NewDeposit) -> list[tuple[Table, list[dict[str, Any]]]]:
         (t.letters, [letter_row]),
         (t.deliveries, delivery_rows),
         (t.outbound, mail_rows(new.mails, now)),
+        (t.outbound_messages, message_rows(new.mails)),
         (t.evidence, _evidence_rows(evidence, now)),
     ]
 

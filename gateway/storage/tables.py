@@ -130,11 +130,19 @@ outbound = Table(
     Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     _time("sent_at", nullable=True),
     Column("last_error", Text),
-    # the exact bytes, fixed before the first hand-over so that a resend is identical;
-    # erased once the outcome is recorded
-    Column("message", LargeBinary),
     UniqueConstraint("kind", "evidence_id", name="uq_outbound_evidence"),
     Index("ix_outbound_due", "state", "next_attempt_at"),
+)
+
+# A mail's exact bytes, fixed before its first hand-over so that a resend is identical, erased
+# once its outcome is recorded. A table of its own: the outbound row is updated at each claim
+# and outcome, and SQLite writes a row whole at every update, its large values included (a
+# proof mail's ~130 KB written again twice: ~1 MB of WAL and checkpoint per letter).
+outbound_messages = Table(
+    "outbound_messages",
+    metadata,
+    Column("outbound_id", String(32), ForeignKey("outbound.id"), primary_key=True),
+    Column("message", LargeBinary, nullable=False),
 )
 
 # One-time codes a recipient must give before Accept or Refuse (gateway.services.identity).

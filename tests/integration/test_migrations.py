@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from gateway.storage.database import MIGRATIONS, alembic_config, create_schema, open_engine
 from gateway.storage.tables import metadata
+from tests.support.leases import NOW, queued_mails
 
 
 def test_migrations_match_the_declared_schema(database_url: str) -> None:
@@ -34,7 +36,8 @@ def test_migrations_match_the_declared_schema(database_url: str) -> None:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
     """PostgreSQL stores a proof mail and a PDF certificate out of line without trying to
-    compress them (migration 0017: pglz cost ~3 ms of server CPU per value and saved nothing);
+    compress them (migrations 0017 and 0019: pglz cost ~3 ms of server CPU per value and saved
+    nothing);
     `\\d+ outbound` in psql shows `external` (SQLite has no such setting)."""
     engine = open_engine(database_url)
     try:
@@ -45,16 +48,49 @@ def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(database_url
                     text(
                         "SELECT c.relname || '.' || a.attname, a.attstorage FROM pg_attribute a"
                         " JOIN pg_class c ON c.oid = a.attrelid"
-                        " WHERE (c.relname, a.attname) IN"
-                        " (('outbound', 'message'), ('proof_pdfs', 'pdf'), ('letters', 'content'))"
+                        " WHERE (c.relname, a.attname) IN (('outbound_messages', 'message'),"
+                        " ('proof_pdfs', 'pdf'), ('letters', 'content'))"
                     )
                 ).all()
             )
         assert storage == {
-            "outbound.message": "e",  # external: out of line, uncompressed
+            "outbound_messages.message": "e",  # external: out of line, uncompressed
             "proof_pdfs.pdf": "e",
             "letters.content": "x",  # extended (the default): ciphertext, pglz gives up at once
         }
+    finally:
+        engine.dispose()
+
+
+def test_a_queued_mails_bytes_move_to_their_own_table(database_url: str) -> None:
+    """Migration 0019: the bytes of a mail queued before it (a proof mail waiting to be
+    handed over) are in outbound_messages after it, and the outbound row no longer holds them."""
+    engine = open_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0018")
+        queued_mails(engine, 0)  # an account, a letter, its delivery (tables 0019 leaves alone)
+        with engine.begin() as connection:
+            for mail, message in (("m1", b"Subject: proof\r\n\r\nPDF\r\n"), ("m2", None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO outbound (id, kind, delivery_id, mail_from, rcpt, state,"
+                        " attempts, created_at, next_attempt_at, message) VALUES (:id, 'proof',"
+                        " 'd1', 'b@lre.example.ma', 's@example.ma', 'pending', 0, :now, :now,"
+                        " :message)"
+                    ),
+                    {"id": mail, "now": NOW, "message": message},
+                )
+        create_schema(engine)  # to the newest revision, as `lre-gateway init` after an upgrade
+        with engine.connect() as connection:
+            moved = connection.execute(
+                text("SELECT outbound_id, message FROM outbound_messages")
+            ).all()
+            columns = {c["name"] for c in inspect(connection).get_columns("outbound")}
+        assert [(mail, bytes(message)) for mail, message in moved] == [
+            ("m1", b"Subject: proof\r\n\r\nPDF\r\n")
+        ]
+        assert "message" not in columns
     finally:
         engine.dispose()
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, event, insert, select, update
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.leases import QUEUES, with_lease_owner
-from gateway.storage.outbound import MAILS
+from gateway.storage.outbound import MAILS, NewOutbound, OutboundQueue, insert_mails
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
@@ -91,7 +91,7 @@ def test_give_up_counts_the_try_keeps_the_error_and_is_never_claimed_again(engin
     [mail] = queued_mails(engine, 1)
     MAILS.claim(engine, now=NOW, lease=LEASE, limit=1)
     with engine.begin() as db:
-        MAILS.give_up_row(db, mail, "550 5.1.1 " + "x" * 3000, message=None)
+        MAILS.give_up_row(db, mail, "550 5.1.1 " + "x" * 3000)
     failed = row(engine, mail)
     assert (failed.state, failed.attempts, failed.claimed_until) == ("failed", 1, None)
     assert failed.last_error == ("550 5.1.1 " + "x" * 3000)[:2000]
@@ -317,3 +317,35 @@ def test_a_row_finished_by_another_process_during_a_claim_is_not_leased_again(
     with engine.connect() as db:
         row = db.execute(select(t.outbound).where(t.outbound.c.id == mail)).one()
     assert (row.state, row.claimed_until) == ("sent", None)
+
+
+def test_a_mails_bytes_are_fixed_once_kept_apart_and_erased_with_its_outcome(
+    engine: Engine,
+) -> None:
+    """A mail's bytes live in outbound_messages: fixed once (a second fix, a resend after a
+    crash, keeps the first bytes), handed out with each claim, erased when the outcome is
+    recorded; the outbound row updated at each claim never holds them."""
+    queued_mails(engine, 0)
+    with engine.begin() as db:
+        insert_mails(
+            db,
+            [
+                NewOutbound("proof", "proof", "d1", "b@x", "s@example.ma", message=b"PROOF\r\n"),
+                NewOutbound("notice", "notification", "d1", "b@x", "r@example.com"),
+            ],
+            NOW,
+        )
+    queue = OutboundQueue(engine)
+    queue.fix_messages([("notice", b"NOTICE\r\n"), ("proof", b"OTHER\r\n")])
+    queue.fix_messages([("notice", b"AGAIN\r\n")])
+    claimed = {m.id: m.message for m in queue.claim(NOW, LEASE)}
+    assert claimed == {"proof": b"PROOF\r\n", "notice": b"NOTICE\r\n"}
+    assert "message" not in t.outbound.c
+    queue.finish("proof", "sent", None, now=NOW)
+    queue.finish("notice", "failed", "550 5.1.1 no such user", now=NOW)
+    with engine.connect() as db:
+        assert db.scalars(select(t.outbound_messages.c.outbound_id)).all() == []
+        assert sorted(db.execute(select(t.outbound.c.id, t.outbound.c.state)).all()) == [
+            ("notice", "failed"),
+            ("proof", "sent"),
+        ]
