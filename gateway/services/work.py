@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -73,8 +74,15 @@ class Work:
 
     @staticmethod
     async def cpu(fn: Callable[..., T], *args: Any, size: int | None = None) -> T:
-        """`fn(*args)` on a thread; on the loop itself when it works on `size` bytes, at most
-        INLINE_BYTES."""
-        if size is not None and size <= INLINE_BYTES:
-            return fn(*args)
-        return await asyncio.to_thread(fn, *args)
+        return await off_loop(partial(fn, *args), size=size)
+
+
+async def off_loop(
+    fn: Callable[[], T], *, size: int | None = None, executor: Executor | None = None
+) -> T:
+    """`fn()` on a thread of `executor` (the loop's default one: None); on the loop itself when
+    it works on `size` bytes, at most INLINE_BYTES."""
+    if size is not None and size <= INLINE_BYTES:
+        return fn()
+    context = contextvars.copy_context()  # as asyncio.to_thread: the log's letter goes along
+    return await asyncio.get_running_loop().run_in_executor(executor, context.run, fn)

@@ -30,7 +30,7 @@ from gateway.errors import ContentRefused, DepositRefused, SmtpReply
 from gateway.mime.limits import MimeLimits
 from gateway.mime.submission import read_submission
 from gateway.services.deposit import Deposit
-from gateway.services.work import INLINE_BYTES
+from gateway.services.work import off_loop
 from gateway.smtp_in import replies
 from gateway.smtp_in.session import HookNames, peer_of, tls_of
 from gateway.smtp_in.throttle import LoginThrottle
@@ -219,12 +219,7 @@ class SubmissionHandler(HookNames):
             read_submission, content, tuple(envelope.rcpt_tos), self._region,
             limits=self._mime_limits,
         )  # fmt: skip
-        if len(content) <= INLINE_BYTES:  # cheaper here than a thread hop (services/work.py)
-            parsed, phones, languages = read()
-        else:
-            parsed, phones, languages = await asyncio.get_running_loop().run_in_executor(
-                self._executor, read
-            )
+        parsed, phones, languages = await off_loop(read, size=len(content), executor=self._executor)
         if not all(same_address(sender, login.account.email) for sender in parsed.from_addresses):
             return replies.FROM_MISMATCH
         deposit = Deposit(

@@ -8,11 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.storage import tables as t
-from gateway.storage.database import reading
+from gateway.storage.database import insert_or_keep, reading
 from gateway.storage.times import utc
 
 
@@ -41,9 +39,8 @@ class DsnRecord:
 def remember_bounce_tokens(db: Any, tokens: Sequence[tuple[str, str]]) -> None:
     """Store (token hash, mail id) pairs in the caller's transaction; a pair stored already
     (a resend, or another process) is kept as it is (ON CONFLICT DO NOTHING)."""
-    dialect_insert = sqlite_insert if db.dialect.name == "sqlite" else postgresql_insert
     db.execute(
-        dialect_insert(t.bounce_tokens).on_conflict_do_nothing(),
+        insert_or_keep(db, t.bounce_tokens),
         [{"token_hash": hashed, "outbound_id": mail_id} for hashed, mail_id in tokens],
     )
 

@@ -7,7 +7,9 @@ from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -74,6 +76,13 @@ def _sqlite_begin(connection: Any) -> None:
         # a writer takes the write lock at BEGIN, so concurrent writers wait (busy_timeout)
         # instead of failing when a read lock would have to be upgraded
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_or_keep(db: Connection, table: Table) -> Any:
+    """INSERT into `table` that keeps a row already there (ON CONFLICT DO NOTHING), in the
+    dialect of `db`."""
+    dialect_insert = sqlite_insert if db.dialect.name == "sqlite" else postgresql_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -13,12 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
-from gateway.storage.database import reading
+from gateway.storage.database import insert_or_keep, reading
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
 
@@ -145,9 +143,8 @@ class OutboundQueue:
         """
         with self.engine.begin() as db:
             if messages:
-                dialect_insert = sqlite_insert if db.dialect.name == "sqlite" else postgresql_insert
                 db.execute(
-                    dialect_insert(t.outbound_messages).on_conflict_do_nothing(),
+                    insert_or_keep(db, t.outbound_messages),
                     [{"outbound_id": mail_id, "message": message} for mail_id, message in messages],
                 )
             if bounce_tokens:
