@@ -173,6 +173,10 @@ async def test_listing_filters_and_pages_with_a_cursor(
         assert (await response.json())["letters"] == []
     async with session.get("/api/v1/letters", params={"state": "lost"}) as response:
         assert response.status == 422
+    # a NUL in a parameter (found by test_api_fuzz on PostgreSQL: a 500 before)
+    async with session.get("/api/v1/letters", params={"recipient": "b\x00b@x"}) as response:
+        assert response.status == 422
+        assert "recipient" in (await response.json())["detail"]
     with_other = gateway.registry
     await with_other.io(
         with_other.senders.save_sender, "other@example.org", "Other", "long password 1"
