@@ -39,6 +39,10 @@ PROOF_FORMS: Final = {
 }
 PUBLIC: Final = frozenset({f"{PREFIX}/openapi.json"})
 MAX_PAGE: Final = 200
+# path parameters: anything else is a 404 before it reaches a query (PostgreSQL refuses a NUL
+# in text with an error, which was a 500)
+REFERENCE: Final = "{reference:[A-Za-z0-9-]{1,64}}"
+ENDPOINT: Final = "{endpoint_id:[0-9a-f]{32}}"
 
 
 def add_api(
@@ -56,12 +60,12 @@ def add_api(
     api.router.add_get("/openapi.json", openapi)
     api.router.add_post("/letters", deposit)
     api.router.add_get("/letters", list_letters)
-    api.router.add_get("/letters/{reference}", get_letter)
+    api.router.add_get(f"/letters/{REFERENCE}", get_letter)
     api.router.add_get("/evidence/{evidence_id}/{form}", proof)
     api.router.add_get("/webhooks", list_webhooks)
     api.router.add_post("/webhooks", add_webhook)
-    api.router.add_delete("/webhooks/{endpoint_id}", remove_webhook)
-    api.router.add_post("/webhooks/{endpoint_id}/enable", enable_webhook)
+    api.router.add_delete(f"/webhooks/{ENDPOINT}", remove_webhook)
+    api.router.add_post(f"/webhooks/{ENDPOINT}/enable", enable_webhook)
     app.add_subapp(PREFIX, api)
 
 

@@ -54,7 +54,7 @@ def add_portal_routes(app: web.Application, portal: PortalService) -> None:
     add.add_post("/portal/signout", sign_out)
     add.add_get("/portal/letters", letters)
     add.add_get("/portal/letters.csv", export)
-    add.add_get("/portal/letters/{reference}", letter)
+    add.add_get("/portal/letters/{reference:[A-Za-z0-9-]{1,64}}", letter)  # no NUL to SQL
     add.add_get(r"/portal/proofs/{evidence_id:[0-9a-f]{32}}/{name}", proof)
 
 
@@ -200,8 +200,11 @@ def session_scope(visitor: Visitor) -> str:
 
 
 def _query(request: web.Request) -> tuple[str, State | None]:
-    """The search box and the state filter; 400 for a state that is none."""
+    """The search box and the state filter; 400 for a state that is none, or for a control
+    character in the search (no reference or address holds one; PostgreSQL refuses a NUL)."""
     text = request.query.get("q", "")[:MAX_FIELD]
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise PageError(400)
     state_text = request.query.get("state", "")
     try:
         state = State(state_text) if state_text else None

@@ -224,6 +224,15 @@ async def test_refusals_are_problem_documents(
     async with session.get("/api/v1/nothing") as response:
         assert response.status == 404
         assert response.content_type == "application/problem+json"
+    # a NUL in a path reaches no query (PostgreSQL refuses one in text: a 500 before)
+    for method, path in [
+        ("GET", "/api/v1/letters/LRE-%00"),
+        ("DELETE", "/api/v1/webhooks/a%00b"),
+        ("POST", "/api/v1/webhooks/a%00b/enable"),
+    ]:
+        async with session.request(method, path) as response:
+            assert response.status == 404, path
+            assert response.content_type == "application/problem+json"
     async with session.delete("/api/v1/letters") as response:
         assert response.status == 405
         assert response.content_type == "application/problem+json"

@@ -258,6 +258,9 @@ async def test_another_accounts_letter_and_proofs_are_not_found(gateway: Running
         assert theirs not in page
         status, _ = await text_of(session, f"{gateway.web_url}/portal/letters/{theirs}")
         assert status == 404
+        # a NUL reaches no query (PostgreSQL refuses one in text: a 500 before)
+        status, _ = await text_of(session, f"{gateway.web_url}/portal/letters/LRE-%00")
+        assert status == 404
         for name in ("evidence.xml", "evidence.xml.p7s", "proof.pdf"):
             url = f"{gateway.web_url}/portal/proofs/{evidence_id}/{name}"
             status, _ = await text_of(session, url)
@@ -288,6 +291,13 @@ async def test_search_by_reference_recipient_and_state(gateway: Running) -> None
         assert "No letter matches." in page
         status, _ = await text_of(session, f"{base}?state=lost")
         assert status == 400
+        # a NUL reaches no query (PostgreSQL refuses one in text: a 500 before)
+        for query in ("q=a%00b", "after=a%00b", "before=a%00b", "state=a%00b"):
+            status, _ = await text_of(session, f"{base}?{query}")
+            assert status == 400, query
+        for query in ("q=a%00b", "state=a%00b"):
+            status, _ = await text_of(session, f"{base}.csv?{query}")
+            assert status == 400, query
 
 
 def listed(page: str) -> list[str]:
