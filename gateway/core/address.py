@@ -11,6 +11,8 @@ _DOMAIN: Final = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"|\[[^\[\]\\\s]+\]"
 )
+# RFC 5321 §4.1.2: neither an atom nor a quoted string holds a control character
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def same_address(left: str, right: str) -> bool:
@@ -19,6 +21,7 @@ def same_address(left: str, right: str) -> bool:
 
 
 def is_mailbox(address: str) -> bool:
-    """local@domain with a non-empty local part and a domain RFC 5321 allows."""
+    """local@domain with a non-empty local part without control characters, and a domain RFC
+    5321 allows."""
     local, at, domain = address.rpartition("@")
-    return bool(at and local and _DOMAIN.fullmatch(domain))
+    return bool(at and local and not _CONTROL.search(local) and _DOMAIN.fullmatch(domain))

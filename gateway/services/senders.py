@@ -43,7 +43,9 @@ class Senders:
 
     async def authenticate(self, email: str, password: str) -> Account | None:
         """The account when the password is right, else None (as slow for an unknown address)."""
-        record = await self._work.io(self._accounts.account, email)
+        # a control character names no account (and PostgreSQL refuses a NUL in text)
+        named = not any(ord(c) < 0x20 or c == "\x7f" for c in email)
+        record = await self._work.io(self._accounts.account, email) if named else None
         stored = record.password_hash if record else _DUMMY_HASH
         key = (stored, hashlib.sha256(password.encode()).hexdigest())
         cached = self._auth_cache.get(key)

@@ -335,6 +335,29 @@ async def test_unparseable_recipient_is_refused(gateway: Running) -> None:
     assert "name@domain" in malformed.message
 
 
+async def test_a_control_character_in_an_address_or_login_is_refused(gateway: Running) -> None:
+    """A NUL in RCPT TO gets 550 5.1.3 and the letter to the other recipient is deposited; a NUL
+    in an AUTH LOGIN name gets 535. (On PostgreSQL, which refuses a NUL in text, the RCPT was
+    accepted and the DATA answered 451, and the login 451.)"""
+    session = await RawSession.open(gateway)
+    try:
+        assert (await session.command(b"EHLO client.test")).startswith("250")
+        login = b"AUTH LOGIN " + base64.b64encode(f"{SENDER}\0".encode())
+        assert (await session.command(login)).startswith("334")
+        assert (await session.command(base64.b64encode(PASSWORD.encode()))).startswith("535 5.7.8")
+        assert (await session.command(b"AUTH PLAIN " + plain(SENDER, PASSWORD))).startswith("235")
+        assert (await session.command(f"MAIL FROM:<{SENDER}>".encode())).startswith("250")
+        assert (await session.command(b"RCPT TO:<b\0b@example.ma>")).startswith("550 5.1.3")
+        assert (await session.command(f"RCPT TO:<{BOB}>".encode())).startswith("250")
+        assert (await session.command(b"DATA")).startswith("354")
+        reply = await session.command(dot_stuffed(LETTER) + b"\r\n.")
+        assert reply.startswith("250 2.0.0"), reply
+    finally:
+        await session.close()
+    [stored] = await kept(gateway)
+    assert stored.recipients == [BOB]
+
+
 async def test_declared_size_too_big(gateway: Running) -> None:
     """MAIL FROM with SIZE= over the limit gets 552 5.3.4 and a sentence naming the limit."""
     async with client(gateway) as smtp:
