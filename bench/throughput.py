@@ -24,6 +24,7 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
     python -m bench.throughput --smtp-processes 2      # also SQLite with 2 SMTP processes
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
+    python -m bench.throughput --also smtp.main_nice=19+smtp.processes=2  # settings joined
 
 Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -546,8 +547,8 @@ def side_by_side(args: argparse.Namespace) -> None:
         variants: list[tuple[str, int, Sequence[str]]] = [("sqlite", 1, ()), ("postgres", 1, ())]
         for extra in args.smtp_processes:  # the same gateway with more SMTP processes
             variants.append((f"sqlite, {extra} SMTP processes", extra, ()))
-        for setting in args.also:  # the same gateway with one setting changed
-            variants.append((f"sqlite, {setting}", 1, (setting,)))
+        for setting in args.also:  # the same gateway with settings changed ("a=1+b=2")
+            variants.append((f"sqlite, {setting}", 1, tuple(setting.split("+"))))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
             variants.insert(0, ("sqlite, before: SMTP in the main process", 0, ()))
         for number, (name, smtp_processes, also) in enumerate(variants):
@@ -744,7 +745,8 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="also the gateway on SQLite with this setting (TOML value), for each one",
+        help="also the gateway on SQLite with this setting (TOML value), for each one; "
+        "several settings of one variant joined by '+'",
     )
     args = parser.parse_args()
     if args.quick:
