@@ -4,8 +4,11 @@ Starts `lre-gateway serve` (SQLite, or PostgreSQL with --postgres) relaying to a
 warms it up with 40 letters, then sends LETTERS letters with bench.throughput's load generator,
 ROUNDS times, and prints for each round the CPU milliseconds per letter of the main process,
 the SMTP processes, the certificate processes (with their forkserver) and, on PostgreSQL, the
-database server (its postmaster's process tree, ended server processes included). Each round
-runs until every letter is fully processed, so the figures hold all of a letter's work.
+database server (its postmaster's process tree, ended server processes included); for each
+process of the gateway also the part spent in the kernel (system time) and the kilobytes it
+had written to storage (/proc/PID/io write_bytes: the database's WAL and checkpoints, for
+one). Each round runs until every letter is fully processed, so the figures hold all of a
+letter's work.
 
     python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024]
 
@@ -17,9 +20,45 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.throughput import _stat, lone_gateway, measure, tree
+from bench.throughput import CLK_TCK, lone_gateway, measure, tree
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one process (with its reaped children) has used so far: CPU seconds in user mode
+    and in the kernel, and bytes written to storage."""
+
+    user: float = 0.0
+    system: float = 0.0
+    written: int = 0
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.user - other.user, self.system - other.system, self.written - other.written
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.user + other.user, self.system + other.system, self.written + other.written
+        )
+
+
+def usage(pid: int) -> Usage | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        io = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return None  # ended meanwhile
+    fields = stat[stat.rindex(")") + 2 :].split()
+    written = next(int(line.split()[1]) for line in io.splitlines() if line.startswith("write_b"))
+    return Usage(
+        (int(fields[11]) + int(fields[13])) / CLK_TCK,  # utime + cutime
+        (int(fields[12]) + int(fields[14])) / CLK_TCK,  # stime + cstime
+        written,
+    )
 
 
 def role(pid: int) -> str | None:
@@ -35,13 +74,13 @@ def role(pid: int) -> str | None:
     return "main process"
 
 
-def by_role(root: int) -> dict[int, tuple[str, float]]:
-    """Each live process of the tree: its role and CPU seconds (its ended children included)."""
+def by_role(root: int) -> dict[int, tuple[str, Usage]]:
+    """Each live process of the tree: its role and usage (its ended children included)."""
     found = {}
     for pid in tree(root):
-        stat, part = _stat(pid), role(pid)
-        if stat is not None and part is not None:
-            found[pid] = (part, stat[1])
+        used, part = usage(pid), role(pid)
+        if used is not None and part is not None:
+            found[pid] = (part, used)
     return found
 
 
@@ -64,18 +103,23 @@ def main() -> None:
                              sessions=args.sessions, size=args.size, tag=f"round{number}",
                              timeout=1800)  # fmt: skip
             after, database_after = by_role(target.roots[0]), target.database_cpu()
-            parts: dict[str, float] = collections.defaultdict(float)
-            for pid, (part, cpu) in after.items():
-                parts[part] += cpu - before.get(pid, (part, 0.0))[1]
+            parts: dict[str, Usage] = collections.defaultdict(Usage)
+            for pid, (part, used) in after.items():
+                parts[part] += used - before.get(pid, (part, Usage()))[1]
+            n = args.letters
+            figures = [
+                f"{part} {(u.user + u.system) / n * 1000:.1f} ({u.system / n * 1000:.1f} system, "
+                f"{u.written / n / 1000:.0f} KB written)"
+                for part, u in sorted(parts.items())
+            ]
             if database_before is not None and database_after is not None:
-                parts["PostgreSQL server"] = database_after - database_before
-            figures = ", ".join(
-                f"{part} {cpu / args.letters * 1000:.1f}" for part, cpu in sorted(parts.items())
-            )
+                figures.append(
+                    f"PostgreSQL server {(database_after - database_before) / n * 1000:.1f}"
+                )
             print(
                 f"round {number + 1} ({'PostgreSQL' if args.postgres else 'SQLite'}, "
                 f"{args.letters} letters of {args.size} bytes): acknowledged {result.acked:.0f}/s, "
-                f"fully processed {result.done:.1f}/s; CPU ms per letter: {figures}",
+                f"fully processed {result.done:.1f}/s; CPU ms per letter: {', '.join(figures)}",
                 flush=True,
             )
 
