@@ -7,8 +7,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.display import neutralise
+
 PREFIX: Final = "lre_"
 SHOWN: Final = 12  # characters kept in clear to recognise a token in a list (lre_ + 8)
+MAX_LABEL: Final = 200  # characters of a token's label (api_tokens.label)
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,13 @@ class NewToken:
 def new_token() -> NewToken:
     token = PREFIX + secrets.token_urlsafe(32)  # 256 bits
     return NewToken(token, token[:SHOWN], hash_token(token))
+
+
+def token_label(text: str, default: str) -> str:
+    """A token's label as a person gave it, as it is kept and shown: without control, bidi or
+    invisible characters (a NUL, which PostgreSQL refuses in text, or a right-to-left override
+    turning the list around), trimmed, at most MAX_LABEL characters; `default` when empty."""
+    return neutralise(text).strip()[:MAX_LABEL] or default
 
 
 def hash_token(token: str) -> str:

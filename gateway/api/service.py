@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.api import problems
 from gateway.api.compose import Fields, File, compose
-from gateway.api_tokens import NewToken, new_token
+from gateway.api_tokens import NewToken, new_token, token_label
 from gateway.core.address import is_mailbox, same_address
 from gateway.core.letter import Delivery, Letter
 from gateway.core.sender import Account
@@ -103,7 +103,7 @@ class ApiService:
             account_id=account.id,
             token_hash=token.hash,
             prefix=token.prefix,
-            label=label,
+            label=token_label(label, ""),
             now=now,
         )
         return token

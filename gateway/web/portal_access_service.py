@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from gateway.api_tokens import NewToken, new_token
+from gateway.api_tokens import NewToken, new_token, token_label
 from gateway.ratelimit import RateLimit
 from gateway.storage.api_store import ApiStore, EndpointRecord, TokenRecord
 from gateway.storage.buckets import BucketStore
@@ -22,7 +22,6 @@ from gateway.webhook_signing import new_secret
 
 MAKE_LIMIT: Final = 20  # tokens and endpoints created per account per MAKE_WINDOW
 MAKE_WINDOW: Final = timedelta(hours=1)
-MAX_LABEL: Final = 200  # characters of a token's label (api_tokens.label)
 
 
 class AccessThrottled(Exception):
@@ -76,7 +75,7 @@ class AccessService:
             account_id=account.id,
             token_hash=token.hash,
             prefix=token.prefix,
-            label=label.strip()[:MAX_LABEL] or "portal",
+            label=token_label(label, "portal"),
             now=self._clock(),
         )
         return token

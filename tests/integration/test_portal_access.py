@@ -77,6 +77,24 @@ async def test_a_token_created_on_the_portal_is_shown_once_works_and_can_be_revo
     assert await api_status(gateway, token) == 401
 
 
+async def test_a_token_label_is_kept_without_control_or_bidi_characters(
+    gateway: Running,
+) -> None:
+    """A label with a NUL and a right-to-left override is kept and shown without them (the
+    NUL was a 500 on PostgreSQL, the override turned the rest of the line around)."""
+    async with browser() as session:
+        await sign_in(session, gateway)
+        status, _, _ = await post_form(
+            session, gateway, "/portal/tokens", label="Logi\x00ciel \u202ecabinet"
+        )
+        assert status == 201
+        async with session.get(f"{gateway.web_url}/portal/access") as again:
+            listing = await again.text()
+    assert "Logiciel cabinet" in listing
+    assert "\x00" not in listing
+    assert "\u202e" not in listing
+
+
 async def test_an_endpoint_added_on_the_portal_shows_its_secret_once_and_can_be_removed(
     gateway: Running,
 ) -> None:
