@@ -189,6 +189,21 @@ async def test_wrong_codes_then_too_many_tries_then_a_wait(
         await wait_for(lambda: proofs_for(gateway, SENDER, "ConsignmentAcceptance"), what="receipt")
 
 
+async def test_a_code_typed_in_arabic_digits_is_accepted(tmp_path: Path, database_url: str) -> None:
+    """A phone's Arabic keyboard types the code in Arabic-Indic digits: they are read as the
+    digits they are, and the letter is accepted."""
+    settings = make_settings(tmp_path, database_url)
+    async with start(settings) as gateway:
+        assert (await deposit_to(gateway, [BOB], [BOB]))[0] == 250
+        link = await notice_link(gateway)
+        async with session() as http:
+            code = await email_code(gateway, http, link, BOB)
+            arabic = "".join(chr(0x660 + int(digit)) for digit in code)
+            status, _ = await decide(http, link, "accept", arabic)
+            assert status == 303
+        await wait_for(lambda: proofs_for(gateway, SENDER, "ConsignmentAcceptance"), what="receipt")
+
+
 async def test_fourth_code_in_an_hour_gets_a_wait_message(
     tmp_path: Path, database_url: str
 ) -> None:

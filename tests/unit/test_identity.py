@@ -15,6 +15,7 @@ from gateway.core.evidence import EvidenceType as E
 from gateway.core.identity import (
     Identification,
     channel_for,
+    is_code,
     mask_email,
     mask_phone,
     next_code_allowed,
@@ -110,6 +111,14 @@ def test_three_codes_an_hour_then_a_time_to_wait() -> None:
 
 def test_typed_codes_may_hold_spaces() -> None:
     assert normalise_code(" 123 456 ") == "123456"
+
+
+def test_typed_codes_may_be_in_arabic_or_fullwidth_digits() -> None:
+    assert normalise_code("\u0661\u0662\u0663 \u0664\u0665\u0666") == "123456"  # Arabic-Indic
+    assert normalise_code("\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6") == "123456"  # Extended (Persian)
+    assert normalise_code("\uff11\uff12\uff13\uff14\uff15\uff16") == "123456"  # fullwidth
+    assert is_code(normalise_code("\u0661\u0662\u0663\u0664\u0665\u0666"))
+    assert not is_code(normalise_code("12\x0034"))
 
 
 def test_identification_states_channel_masked_destination_and_time() -> None:
