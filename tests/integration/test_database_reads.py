@@ -45,12 +45,14 @@ def test_a_read_runs_while_a_writer_holds_its_transaction(database_url: str) -> 
 
 def test_on_sqlite_reads_begin_without_the_write_lock_and_writes_with_it(tmp_path: Any) -> None:
     engine = make_probe(f"sqlite:///{tmp_path}/probe.db")
+    engine.dispose()  # new connections, each tracing what SQLite itself runs
     begun: list[str] = []
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("BEGIN"):
-            begun.append(statement)
+    @event.listens_for(engine, "connect")
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(
+            lambda statement: begun.append(statement) if statement.startswith("BEGIN") else None
+        )
 
     try:
         count(engine)
