@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway.core.sender import Account
+from gateway.core.text import has_control
 from gateway.services.work import Work, new_id
 from gateway.storage.account_store import AccountStore
 from gateway.storage.passwords import check_password, hash_password
@@ -44,7 +45,7 @@ class Senders:
     async def authenticate(self, email: str, password: str) -> Account | None:
         """The account when the password is right, else None (as slow for an unknown address)."""
         # a control character names no account (and PostgreSQL refuses a NUL in text)
-        named = not any(ord(c) < 0x20 or c == "\x7f" for c in email)
+        named = not has_control(email)
         record = await self._work.io(self._accounts.account, email) if named else None
         stored = record.password_hash if record else _DUMMY_HASH
         key = (stored, hashlib.sha256(password.encode()).hexdigest())

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.core.letter import State
+from gateway.core.text import has_control
 from gateway.storage.api_store import decode_cursor, encode_cursor
 from gateway.storage.portal_store import LetterLine, LetterQuery, PortalAccount, Position
 from gateway.web import csrf
@@ -203,7 +204,7 @@ def _query(request: web.Request) -> tuple[str, State | None]:
     """The search box and the state filter; 400 for a state that is none, or for a control
     character in the search (no reference or address holds one; PostgreSQL refuses a NUL)."""
     text = request.query.get("q", "")[:MAX_FIELD]
-    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+    if has_control(text):
         raise PageError(400)
     state_text = request.query.get("state", "")
     try:

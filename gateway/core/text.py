@@ -1,0 +1,14 @@
+"""Text from outside (pure): what no name, address, reference or search may hold."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# C0 controls and DEL: no address (RFC 5321 §4.1.2), reference or search term holds one, and
+# PostgreSQL refuses a NUL in text (an error, not a row not found)
+CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_control(text: str) -> bool:
+    return CONTROL.search(text) is not None
