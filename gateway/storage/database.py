@@ -42,6 +42,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a committed letter survives a power cut
     cursor.execute("PRAGMA foreign_keys=ON")
+    # what is deleted or overwritten is overwritten with zeros in the file (Debian builds SQLite
+    # so, SQLite's own default does not): a purged letter's wrapped data key must not stay in a
+    # free page, nor a sent notification's link
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 

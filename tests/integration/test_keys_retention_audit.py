@@ -219,6 +219,9 @@ async def test_letters_past_retention_are_purged_with_a_sealed_chained_evidence(
     async with start(settings, clock) as gateway:
         _, old_reference = await deposit(gateway)
         old_link = await open_link(gateway)
+        with gateway.store.engine.connect() as db:
+            query = select(t.letters.c.wrapped_key).where(t.letters.c.reference == old_reference)
+            old_key = bytes(db.execute(query).scalar_one())
         clock.advance(timedelta(days=5))
         _, young_reference = await deposit(gateway, ["carol@example.org"])
         await wait_for(lambda: notification_for(gateway, "carol@example.org"), what="notice")
@@ -269,6 +272,15 @@ async def test_letters_past_retention_are_purged_with_a_sealed_chained_evidence(
     code, out = await cli(config, "audit", "verify")
     assert code == 0, out
     assert "1 rows" in out
+    if database_url.startswith("sqlite"):  # erased, not left in a free page of the file
+        assert all(old_key not in stored for stored in _sqlite_files(database_url))
+
+
+def _sqlite_files(database_url: str) -> list[bytes]:
+    """The bytes of a SQLite database's file, and of its WAL when there is one."""
+    database = Path(database_url.removeprefix("sqlite:///"))
+    files = [database, *database.parent.glob(f"{database.name}-*")]
+    return [path.read_bytes() for path in files]
 
 
 async def _purged_as_time_passes(gateway: Running, clock: Clock) -> list[tuple[bytes, bytes]]:
