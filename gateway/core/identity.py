@@ -7,7 +7,6 @@ one-in-a-million chance per try, at most 5 tries per code and 3 codes per hour p
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -52,7 +51,7 @@ def normalise_code(text: str) -> str:
     """What people type: spaces and dashes inside the code are ignored, and digits of another
     script are read as the digits they are (a phone's Arabic keyboard types ١٢٣ for 123)."""
     return "".join(
-        str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch
+        str(int(ch)) if ch.isdecimal() and not ch.isascii() else ch
         for ch in text
         if ch not in " -\u00a0\t"
     )

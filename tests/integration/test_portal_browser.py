@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
-import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
@@ -26,45 +20,13 @@ from sqlalchemy import select
 
 from gateway.app import Running
 from gateway.storage import tables as t
+from tests.support.browser import DESKTOP, PHONE, chromium, needs_chromium
 from tests.support.client import letter_bytes, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER
 
-CHROMIUM = shutil.which("chromium")
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run)"
-)
+pytestmark = needs_chromium
 BOB = "bob.martin@example.ma"
 CAROL = "carol.haddad@example.org"
-PHONE = (390, 844)
-DESKTOP = (1280, 900)
-
-
-@contextmanager
-def chromium(downloads: Path, size: tuple[int, int]) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # the tests run as root
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        f"--window-size={size[0]},{size[1]}",
-        "--lang=en",
-    ):
-        options.add_argument(argument)
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "intl.accept_languages": "en"}
-    )
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
-    try:
-        driver.execute_cdp_cmd(
-            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-        )
-        driver.implicitly_wait(10)
-        yield driver
-    finally:
-        driver.quit()
 
 
 def downloaded(folder: Path, within: float = 20.0) -> Path:
