@@ -21,7 +21,7 @@ from gateway.api.compose import FieldError, File, read_fields
 from gateway.api.openapi import document
 from gateway.api.service import ApiService, LetterDetail
 from gateway.api_tokens import bearer, hash_token
-from gateway.core.letter import Delivery, Letter, State
+from gateway.core.letter import REFERENCE_PATTERN, Delivery, Letter, State
 from gateway.core.text import has_control
 from gateway.ratelimit import RateLimit
 from gateway.storage.api_store import EndpointRecord, LetterFilter
@@ -41,7 +41,7 @@ PUBLIC: Final = frozenset({f"{PREFIX}/openapi.json"})
 MAX_PAGE: Final = 200
 # path parameters: anything else is a 404 before it reaches a query (PostgreSQL refuses a NUL
 # in text with an error, which was a 500)
-REFERENCE: Final = "{reference:[A-Za-z0-9-]{1,64}}"
+REFERENCE: Final = f"{{reference:{REFERENCE_PATTERN}}}"
 ENDPOINT: Final = "{endpoint_id:[0-9a-f]{32}}"
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from gateway.core.evidence import Attachment
+
+# what a letter reference may look like in a URL (LRE-20261201-7SMSKUHE, and the looser forms
+# of older data): anything else is no letter, answered 404 before it reaches a query
+REFERENCE_PATTERN: Final = "[A-Za-z0-9-]{1,64}"
 
 
 class State(StrEnum):

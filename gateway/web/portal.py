@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.core.letter import State
+from gateway.core.letter import REFERENCE_PATTERN, State
 from gateway.core.text import has_control
 from gateway.storage.api_store import decode_cursor, encode_cursor
 from gateway.storage.portal_store import LetterLine, LetterQuery, PortalAccount, Position
@@ -55,7 +55,7 @@ def add_portal_routes(app: web.Application, portal: PortalService) -> None:
     add.add_post("/portal/signout", sign_out)
     add.add_get("/portal/letters", letters)
     add.add_get("/portal/letters.csv", export)
-    add.add_get("/portal/letters/{reference:[A-Za-z0-9-]{1,64}}", letter)  # no NUL to SQL
+    add.add_get(f"/portal/letters/{{reference:{REFERENCE_PATTERN}}}", letter)
     add.add_get(r"/portal/proofs/{evidence_id:[0-9a-f]{32}}/{name}", proof)
 
 
