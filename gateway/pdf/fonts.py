@@ -22,9 +22,9 @@ certificate that costs ~200 ms; here:
   breaking measures every prefix of a text), glyph runs (shape_text, without the codes, which
   are the document's) and bidi runs (`FallbackFontPDF`).
 
-The font subsets are made with fpdf2's own options, of the glyphs each document's subset map
-holds. `FallbackFontPDF` corrects
-fpdf2's account of the page's font around lines mixing a font with its fallback (see there).
+The font subsets are made with fpdf2's own options less the hinting (`HINTING`), of the glyphs
+each document's subset map holds. `FallbackFontPDF` corrects fpdf2's account of the page's font
+around lines mixing a font with its fallback (see there).
 """
 
 from __future__ import annotations
@@ -81,6 +81,12 @@ MAX_WIDTHS: Final = 20_000  # text widths (~200 bytes each: ~4 MB) memoised per 
 # memoised font objects per font and process: one per prepared glyph set (per language), the
 # rest for documents with rarer glyphs (which rarely repeat); ~60 KB each
 MAX_FONT_OBJECTS: Final = 32
+# TrueType hinting (the glyphs' instructions and the fpgm, prep and cvt tables) in the embedded
+# subsets: off. It grid-fits outlines for screens at small sizes; PDF viewers rasterise without it
+# (pdf.js, Preview, Acrobat by default; poppler draws the very same pixels either way) and
+# printers never use it. It was 55 % of the fonts' bytes: a French certificate 81 -> 56 KB sealed,
+# and every byte of it is hashed, signed, base64-encoded, stored and mailed again with each proof.
+HINTING = False  # tests turn it on to compare (test_pdf_bytes, test_pdf_hinting)
 # the tables fpdf2 2.8.9 drops from every font subset (fpdf.output.OutputProducer._add_fonts)
 DROPPED_TABLES: Final = (
     "FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
@@ -291,9 +297,10 @@ class _Font(TTFFont):
         return made
 
     def _make_objects(self) -> FontObjects:
-        """As fpdf2 2.8.9 makes them (OutputProducer._add_fonts, TrueType outlines)."""
+        """As fpdf2 2.8.9 makes them (OutputProducer._add_fonts, TrueType outlines), less the
+        TrueType hinting (`HINTING`)."""
         font = self.for_subsetting()
-        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
+        options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True, hinting=HINTING)
         options.drop_tables += list(DROPPED_TABLES)
         subsetter = ftsubset.Subsetter(options)
         subsetter.populate(glyphs=self.subset.get_all_glyph_names())

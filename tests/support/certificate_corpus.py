@@ -5,7 +5,10 @@ were written (the code before issue 9's render work: fpdf2 2.8.9's own serialisa
 set_font and colour calls), so that a faster renderer is shown to make the very same bytes
 (tests/unit/test_pdf_bytes.py). The Arabic ones were written again when a cell stopped cutting
 its text at an Arabic mark (gateway.pdf.fonts._base_script: the content section's title), in
-both layouts alike; the French and English ones are still those first pinned. They depend on
+both layouts alike; the French and English ones are still those first pinned. They are of
+certificates whose fonts keep their TrueType hinting, as they did then (the digests are written
+and checked with gateway.pdf.fonts.HINTING on; tests/unit/test_pdf_hinting.py shows the pages
+without it are the same). They depend on
 fpdf2, fontTools, HarfBuzz and the shipped fonts: after upgrading one of them, check the
 certificates otherwise (the other tests) and write the digests again with
 
@@ -24,6 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.core.evidence import Attachment
+from gateway.pdf import fonts
 from gateway.pdf.render import CertificateFacts, CertificateRenderer
 from tests.support.proofs import ORDER, proof_record
 
@@ -136,4 +140,5 @@ def digests(renderer: CertificateRenderer | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
+    fonts.HINTING = True  # as pinned
     Path(sys.argv[1]).write_text(json.dumps(digests(), indent=1) + "\n")

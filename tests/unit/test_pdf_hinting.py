@@ -1,0 +1,66 @@
+"""The certificate's embedded fonts carry no TrueType hinting (gateway.pdf.fonts.HINTING): the
+pages look the same, the document is much smaller.
+
+Read back with pikepdf and fontTools (the embedded font programs) and drawn by poppler
+(pdftoppm), independent of the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pikepdf
+import pytest
+from fontTools import ttLib
+
+from gateway.core.evidence import EvidenceType
+from gateway.pdf import fonts
+from gateway.pdf.render import CertificateRenderer
+from tests.support.proofs import proof_record, render
+
+LANGUAGES = ("fr", "en", "ar")
+HINTING_TABLES = ("fpgm", "prep", "cvt ")
+
+
+def embedded_fonts(pdf: bytes) -> dict[str, ttLib.TTFont]:
+    document = pikepdf.open(io.BytesIO(pdf))
+    found = {}
+    for page in document.pages:
+        for font in page.Resources.Font.values():
+            program = font.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes()
+            found[str(font.BaseFont)] = ttLib.TTFont(io.BytesIO(program))
+    return found
+
+
+def pixels(tmp_path: Path, pdf: bytes, name: str) -> bytes:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "110", "-gray", str(path), str(tmp_path / name)], check=True)
+    return b"".join(page.read_bytes() for page in sorted(tmp_path.glob(f"{name}-*.pgm")))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_embedded_fonts_have_no_hinting_and_the_page_looks_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    record = proof_record(EvidenceType.ConsignmentRejection, 12)  # two pages
+    unhinted = render(CertificateRenderer(), record, lang)
+    monkeypatch.setattr(fonts, "HINTING", True)  # as fpdf2 subsets them
+    hinted = render(CertificateRenderer(), record, lang)
+
+    programs = embedded_fonts(unhinted)
+    assert len(programs) >= 3
+    for name, font in programs.items():
+        assert not any(tag in font for tag in HINTING_TABLES), name
+        glyphs = font["glyf"]
+        assert not any(
+            glyphs[g].program.getBytecode()
+            for g in font.getGlyphOrder()
+            if hasattr(glyphs[g], "program")
+        ), name
+    assert any("fpgm" in font for font in embedded_fonts(hinted).values())  # the check can fail
+
+    assert pixels(tmp_path, unhinted, "unhinted") == pixels(tmp_path, hinted, "hinted")
+    assert len(unhinted) < 0.75 * len(hinted)
