@@ -7,7 +7,6 @@ is the seal certificate's CMS detached signature. Pure: bytes in, bytes out.
 
 from __future__ import annotations
 
-import base64
 import email
 import re
 import secrets
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 from typing import Final
 
 from gateway.compose.mail import POLICY
+from gateway.compose.parts import base64_lines
 from gateway.evidence.cms import Sealer
 
 SIGNATURE_NAME: Final = "smime.p7s"
@@ -37,7 +37,7 @@ def smime_sign(message: bytes, sealer: Sealer, *, signing_time: datetime) -> byt
         entity += b"\r\n"
     signature = sealer.sign(entity, signing_time=signing_time)
     boundary = f"----=_signed_{secrets.token_hex(12)}".encode()
-    encoded = base64.encodebytes(signature).replace(b"\n", b"\r\n")
+    encoded = base64_lines(signature)
     return b"".join(
         [
             *outer,

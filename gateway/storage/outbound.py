@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
@@ -88,13 +88,19 @@ def finish_mail_row(db: Any, mail_id: str, state: str, error: str | None, *, now
         MAILS.finish_row(db, mail_id, counted=True, state=state, sent_at=now, last_error=error)
     else:
         MAILS.give_up_row(db, mail_id, error, state=state)
-    forget_messages(db, [mail_id])  # the bytes are kept only while a resend is possible
+    db.execute(_FORGET_ONE, {"mail_id": mail_id})  # kept only while a resend is possible
 
 
 def forget_messages(db: Any, mail_ids: Any) -> None:
     """Erase the bytes of these mails (a list of ids, or a select of them)."""
     messages = t.outbound_messages
     db.execute(delete(messages).where(messages.c.outbound_id.in_(mail_ids)))
+
+
+# forget_messages of one mail, made once: it runs at every mail's end (building it cost ~50 µs)
+_FORGET_ONE = delete(t.outbound_messages).where(
+    t.outbound_messages.c.outbound_id == bindparam("mail_id")
+)
 
 
 class OutboundQueue:

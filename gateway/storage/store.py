@@ -206,10 +206,10 @@ class LetterStore:
     # reading ----------------------------------------------------------------------------
 
     def by_token(self, token_hash: str) -> tuple[Letter, Delivery] | None:
-        return self._joined(t.deliveries.c.token_hash == token_hash)
+        return self._joined(_JOINED_BY_TOKEN, token_hash)
 
     def by_delivery(self, delivery_id: str) -> tuple[Letter, Delivery] | None:
-        return self._joined(t.deliveries.c.id == delivery_id)
+        return self._joined(_JOINED_BY_ID, delivery_id)
 
     def delivery(self, delivery_id: str) -> tuple[Letter, Delivery]:
         """The delivery and its letter; LookupError if there is none (a queue's dangling row)."""
@@ -218,9 +218,9 @@ class LetterStore:
             raise LookupError(f"no delivery {delivery_id}")
         return found
 
-    def _joined(self, where: Any) -> tuple[Letter, Delivery] | None:
+    def _joined(self, query: Any, key: str) -> tuple[Letter, Delivery] | None:
         with reading(self.engine) as db:
-            row = db.execute(_JOINED.where(where)).first()
+            row = db.execute(query, {"key": key}).first()
         if row is None:
             return None
         values = row._mapping
@@ -267,9 +267,8 @@ class LetterStore:
         """A sealed evidence with its letter's sender, the account's language and (`pdf`) its
         PDF certificate; LookupError when the evidence is unknown or not sealed."""
         with reading(self.engine) as db:
-            row = db.execute(
-                (_PROOF_WITH_PDF if pdf else _PROOF).where(t.evidence.c.id == (evidence_id or ""))
-            ).first()
+            query = _PROOF_WITH_PDF if pdf else _PROOF  # made once (see _JOINED)
+            row = db.execute(query, {"evidence_id": evidence_id or ""}).first()
         if row is None or row.p7s is None:
             raise LookupError(f"evidence {evidence_id} is not sealed")
         return ProofSources(
@@ -423,10 +422,14 @@ def _move(column: str | None, unchained: bool) -> Any:
     )
 
 
+# a delivery with its letter, less the letter's sealed bytes (content, page: read on their own);
+# made once, by delivery id and by link token hash (a statement built per call costs its cache key)
 _JOINED = select(
-    *[c for c in t.letters.c if c.name not in ("content", "wrapped_key")],
+    *[c for c in t.letters.c if c.name not in ("content", "wrapped_key", "page")],
     *[c.label(f"d_{c.name}") for c in t.deliveries.c],
 ).join_from(t.letters, t.deliveries, t.deliveries.c.letter_id == t.letters.c.id)
+_JOINED_BY_ID = _JOINED.where(t.deliveries.c.id == bindparam("key"))
+_JOINED_BY_TOKEN = _JOINED.where(t.deliveries.c.token_hash == bindparam("key"))
 
 _PROOF_COLUMNS = (
     t.evidence.c.xml,
@@ -440,9 +443,15 @@ _PROOF_COLUMNS = (
 _PROOF_FROM = t.evidence.join(t.letters, t.letters.c.id == t.evidence.c.letter_id).outerjoin(
     t.accounts, t.accounts.c.id == t.letters.c.account_id
 )
-_PROOF = select(*_PROOF_COLUMNS, null().label("pdf")).select_from(_PROOF_FROM)
-_PROOF_WITH_PDF = select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf).select_from(
-    _PROOF_FROM.outerjoin(t.proof_pdfs, t.proof_pdfs.c.evidence_id == t.evidence.c.id)
+_PROOF = (
+    select(*_PROOF_COLUMNS, null().label("pdf"))
+    .select_from(_PROOF_FROM)
+    .where(t.evidence.c.id == bindparam("evidence_id"))
+)
+_PROOF_WITH_PDF = (
+    select(*_PROOF_COLUMNS, t.proof_pdfs.c.pdf)
+    .select_from(_PROOF_FROM.outerjoin(t.proof_pdfs, t.proof_pdfs.c.evidence_id == t.evidence.c.id))
+    .where(t.evidence.c.id == bindparam("evidence_id"))
 )
 
 

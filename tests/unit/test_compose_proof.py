@@ -1,5 +1,6 @@
 """The proof mail: a readable summary and the two evidence files, byte for byte."""
 
+import base64
 import email
 import email.policy
 from dataclasses import replace
@@ -9,8 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.compose import compose_proof
+from gateway.compose.parts import attachment_part, base64_lines
 from gateway.compose.smime import smime_sign
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from tests.support import openssl
@@ -239,3 +243,14 @@ def test_an_8bit_mail_is_made_quoted_printable_before_signing(pki, tmp_path):
     signed = smime_sign(raw, pki.sealer, signing_time=AT)
     assert signed.isascii()
     assert "Lettre recommandée électronique" in text_of(smime_verified(signed, pki, tmp_path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400) | st.sampled_from([b"", bytes(57), bytes(58), bytes(57 * 40)]))
+def test_base64_lines_are_those_of_the_standard_library(data: bytes) -> None:
+    """An attachment's base64 body: what base64.encodebytes writes, with CRLF line ends, and
+    the mail reader gives the same bytes back."""
+    assert base64_lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")
+    part = attachment_part(data, "application/pdf", "proof.pdf")
+    parsed = email.message_from_bytes(part, policy=email.policy.default)
+    assert parsed.get_content() == data
