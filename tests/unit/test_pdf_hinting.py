@@ -15,12 +15,12 @@ import pikepdf
 import pytest
 from fontTools import ttLib
 
-from gateway.core.evidence import EvidenceType
+from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf import fonts
 from gateway.pdf.render import CertificateRenderer
 from tests.support.proofs import proof_record, render
 
-LANGUAGES = ("fr", "en", "ar")
+LANGUAGES = ("fr", "ar")  # English certificates draw with the French ones' fonts
 HINTING_TABLES = ("fpgm", "prep", "cvt ")
 
 
@@ -41,16 +41,36 @@ def pixels(tmp_path: Path, pdf: bytes, name: str) -> bytes:
     return b"".join(page.read_bytes() for page in sorted(tmp_path.glob(f"{name}-*.pgm")))
 
 
+@pytest.fixture(scope="module")
+def unhinted() -> CertificateRenderer:
+    return CertificateRenderer()
+
+
+@pytest.fixture(scope="module")
+def hinted() -> CertificateRenderer:
+    """A renderer whose fonts are subset with their hinting, as fpdf2 subsets them (its font
+    objects are made at its first certificate in a language, then kept: see `render_hinted`)."""
+    return CertificateRenderer()
+
+
+def render_hinted(renderer: CertificateRenderer, record: EvidenceRecord, lang: str) -> bytes:
+    saved = fonts.HINTING
+    fonts.HINTING = True
+    try:
+        return render(renderer, record, lang)
+    finally:
+        fonts.HINTING = saved
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_embedded_fonts_have_no_hinting_and_the_page_looks_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str
+    tmp_path: Path, unhinted: CertificateRenderer, hinted: CertificateRenderer, lang: str
 ) -> None:
     record = proof_record(EvidenceType.ConsignmentRejection, 12)  # two pages
-    unhinted = render(CertificateRenderer(), record, lang)
-    monkeypatch.setattr(fonts, "HINTING", True)  # as fpdf2 subsets them
-    hinted = render(CertificateRenderer(), record, lang)
+    plain = render(unhinted, record, lang)
+    with_hinting = render_hinted(hinted, record, lang)
 
-    programs = embedded_fonts(unhinted)
+    programs = embedded_fonts(plain)
     assert len(programs) >= 3
     for name, font in programs.items():
         assert not any(tag in font for tag in HINTING_TABLES), name
@@ -60,7 +80,7 @@ def test_the_embedded_fonts_have_no_hinting_and_the_page_looks_the_same(
             for g in font.getGlyphOrder()
             if hasattr(glyphs[g], "program")
         ), name
-    assert any("fpgm" in font for font in embedded_fonts(hinted).values())  # the check can fail
+    assert any("fpgm" in font for font in embedded_fonts(with_hinting).values())  # can fail
 
-    assert pixels(tmp_path, unhinted, "unhinted") == pixels(tmp_path, hinted, "hinted")
-    assert len(unhinted) < 0.75 * len(hinted)
+    assert pixels(tmp_path, plain, "unhinted") == pixels(tmp_path, with_hinting, "hinted")
+    assert len(plain) < 0.75 * len(with_hinting)
