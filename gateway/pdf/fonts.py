@@ -82,10 +82,11 @@ MAX_WIDTHS: Final = 20_000  # text widths (~200 bytes each: ~4 MB) memoised per 
 # rest for documents with rarer glyphs (which rarely repeat); ~60 KB each
 MAX_FONT_OBJECTS: Final = 32
 # TrueType hinting (the glyphs' instructions and the fpgm, prep and cvt tables) in the embedded
-# subsets: off. It grid-fits outlines for screens at small sizes; PDF viewers rasterise without it
-# (pdf.js, Preview, Acrobat by default; poppler draws the very same pixels either way) and
-# printers never use it. It was 55 % of the fonts' bytes: a French certificate 81 -> 56 KB sealed,
-# and every byte of it is hashed, signed, base64-encoded, stored and mailed again with each proof.
+# subsets: off. It only grid-fits outlines to a screen's pixels at small sizes: a viewer that
+# uses it may draw small text slightly differently on screen, poppler draws the very same pixels
+# (tests/unit/test_pdf_hinting.py); the text, the outlines and print are unchanged. It was 55 %
+# of the fonts' bytes: a French certificate 81 -> 55 KB sealed, every byte of it hashed, signed,
+# base64-encoded, stored and mailed with each proof, and kept ten years.
 HINTING = False  # tests turn it on to compare (test_pdf_bytes, test_pdf_hinting)
 # the tables fpdf2 2.8.9 drops from every font subset (fpdf.output.OutputProducer._add_fonts)
 DROPPED_TABLES: Final = (
