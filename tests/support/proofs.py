@@ -5,12 +5,15 @@ python -m tests.support.proofs docs/   # renders docs/proof-*.png (pdftoppm, pop
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pikepdf
 
 from gateway.core.event_reasons import default_reason_code
 from gateway.core.evidence import PROOF_TYPES, Attachment, EvidenceRecord, EvidenceType
@@ -141,3 +144,14 @@ def render_docs(target: Path) -> list[Path]:
 if __name__ == "__main__":
     for path in render_docs(Path(sys.argv[1] if len(sys.argv) > 1 else "docs")):
         sys.stdout.write(f"{path}\n")
+
+
+def font_programs(pdf: bytes) -> dict[str, bytes]:
+    """Each page font's embedded TrueType program, by its base font name (read by pikepdf)."""
+    document = pikepdf.open(io.BytesIO(pdf))
+    programs = {}
+    for page in document.pages:
+        for font in page.Resources.Font.values():
+            descriptor = font.DescendantFonts[0].FontDescriptor
+            programs[str(font.BaseFont)] = descriptor.FontFile2.read_bytes()
+    return programs

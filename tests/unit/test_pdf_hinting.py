@@ -11,27 +11,20 @@ import io
 import subprocess
 from pathlib import Path
 
-import pikepdf
 import pytest
 from fontTools import ttLib
 
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf import fonts
 from gateway.pdf.render import CertificateRenderer
-from tests.support.proofs import proof_record, render
+from tests.support.proofs import font_programs, proof_record, render
 
 LANGUAGES = ("fr", "ar")  # English certificates draw with the French ones' fonts
 HINTING_TABLES = ("fpgm", "prep", "cvt ")
 
 
 def embedded_fonts(pdf: bytes) -> dict[str, ttLib.TTFont]:
-    document = pikepdf.open(io.BytesIO(pdf))
-    found = {}
-    for page in document.pages:
-        for font in page.Resources.Font.values():
-            program = font.DescendantFonts[0].FontDescriptor.FontFile2.read_bytes()
-            found[str(font.BaseFont)] = ttLib.TTFont(io.BytesIO(program))
-    return found
+    return {name: ttLib.TTFont(io.BytesIO(p)) for name, p in font_programs(pdf).items()}
 
 
 def pixels(tmp_path: Path, pdf: bytes, name: str) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 
 from gateway.core.evidence import EvidenceRecord, EvidenceType
 from gateway.pdf.render import CertificateRenderer
-from tests.support.proofs import ORDER, long_attachments, proof_record, render
+from tests.support.proofs import ORDER, font_programs, long_attachments, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")
 
@@ -40,17 +40,6 @@ def pdftotext(tmp_path: Path, pdf: bytes, name: str) -> str:
     return subprocess.run(
         ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
-
-
-def font_programs(pdf: bytes) -> dict[str, bytes]:
-    """Each page font's embedded TrueType program, by its base font name."""
-    document = pikepdf.open(io.BytesIO(pdf))
-    programs = {}
-    for page in document.pages:
-        for font in page.Resources.Font.values():
-            descriptor = font.DescendantFonts[0].FontDescriptor
-            programs[str(font.BaseFont)] = descriptor.FontFile2.read_bytes()
-    return programs
 
 
 def named(record: EvidenceRecord, name: str, subject: str) -> EvidenceRecord:
