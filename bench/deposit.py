@@ -40,8 +40,11 @@ _random = random.Random()  # noqa: S311 - port numbers, not secrets
 
 # Listening ports are taken below the kernel's ephemeral range (32768-60999 by default): a port
 # the kernel hands out (bind to 0) can be taken as the source port of some outgoing connection
-# between this call and the server's bind. Each pytest-xdist worker draws from its own slice.
+# between this call and the server's bind. Each pytest-xdist worker draws from its own slice,
+# and a process never hands out the same port twice: two ports drawn for one configuration (a
+# web and an SMTP listener) both pass the probe until the first is bound.
 _PORTS = range(15000, 32000)
+_handed: set[int] = set()
 
 
 def free_port() -> int:
@@ -53,11 +56,16 @@ def free_port() -> int:
     first = _PORTS.start + index * size
     while True:
         port = _random.randrange(first, first + size)
+        if port in _handed:
+            if len(_handed) >= size:
+                _handed.clear()
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed.add(port)
             return port
 
 
