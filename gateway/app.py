@@ -292,6 +292,7 @@ class Running:
     webhooks: WebhookWorker | None = None
     smtp_processes: SmtpProcesses | None = None  # serving submission (smtp.processes > 0)
     bounces: Bounces | None = None  # the DSNs the inbound port takes
+    certificates: CertificateMaker | None = None  # the certificate processes
 
 
 @contextlib.asynccontextmanager
@@ -512,6 +513,7 @@ async def running(
             webhooks=webhooks,
             smtp_processes=processes,
             bounces=bounces,
+            certificates=maker,
         )
 
 
@@ -646,6 +648,10 @@ async def serve(settings: Settings) -> None:
             # the SMTP processes, started, keep their niceness; the certificate processes, forked
             # later, add theirs to this one
             os.nice(settings.smtp.main_nice)
+        # the certificate processes start now, not at the first proof (forked after the nice
+        # above, they inherit it)
+        certificates = gateway.certificates
+        warming = asyncio.create_task(certificates.start()) if certificates is not None else None
         for name, (host, port) in gateway.smtp.items():
             log.info("SMTP %s listening on %s:%d", name, host, port)
         log.info(
@@ -657,6 +663,8 @@ async def serve(settings: Settings) -> None:
             log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
         await stop.wait()
         log.info("stopping")
+        if warming is not None:
+            warming.cancel()
 
 
 # command line ---------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import select
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -135,8 +137,9 @@ class ProofMailer:
         return self.dkim.sign(signed, now=mail.date)
 
 
-def _start(settings: Settings) -> None:
+def _start(settings: Settings, gateway: int) -> None:
     global _sealer, _loop, _mailer
+    _exit_with(gateway)
     os.nice(settings.evidence.certificate_nice)
     _sealer = build_sealer(settings)
     _mailer = ProofMailer.from_settings(settings)
@@ -144,6 +147,24 @@ def _start(settings: Settings) -> None:
     # the warm state is frozen in the forkserver (gateway.pdf.warm): this process's own start
     # too; with CPython's thresholds, collection cost 2.0-3.3 ms per certificate, now ~0.5
     collector.settle()
+
+
+def _exit_with(gateway: int) -> None:
+    """End this process as soon as the gateway's process `gateway` ends, however it ended.
+
+    Killed (SIGKILL), the gateway closes nothing: this process holds both ends of its job
+    queue's pipe and would wait for a job forever, and the forkserver with it (this process
+    holds its liveness pipe too)."""
+    try:
+        pidfd = os.pidfd_open(gateway)
+    except ProcessLookupError:  # gone already
+        os._exit(0)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])  # readable once the process has ended
+        os._exit(0)
+
+    threading.Thread(target=watch, name="gateway-watch", daemon=True).start()
 
 
 def _seal_here() -> tuple[PdfSealer, asyncio.AbstractEventLoop]:
@@ -202,7 +223,7 @@ class CertificateMaker:
             max_workers=self.processes,
             mp_context=_CONTEXT,
             initializer=_start,
-            initargs=(self._settings,),
+            initargs=(self._settings, os.getpid()),
         )
 
     async def make(
@@ -211,6 +232,18 @@ class CertificateMaker:
         """The certificate rendered and sealed PAdES-B-LTA; with `mail`, also the proof mail
         that carries it, composed and signed (`ProofMailer`)."""
         return await self._run(_make, facts, reason, mail)
+
+    async def start(self) -> None:
+        """Start every certificate process now, rather than at the first certificate: the
+        forkserver's preload (imports, fonts, one certificate per language) takes seconds,
+        which the first proofs after a start would wait for otherwise. Logged when done; a
+        failure is logged and the next certificate tries again."""
+        try:
+            await asyncio.gather(*(self._run(os.getpid) for _ in range(self.processes)))
+        except Exception:
+            log.exception("the certificate processes did not start; the next certificate retries")
+            return
+        log.info("certificate processes ready (%d)", self.processes)
 
     async def archive(self, pdf: bytes) -> SealedPdf:
         """pdf with a PAdES-LTA document timestamp added."""

@@ -118,7 +118,9 @@ async def test_outbox_page_exists_only_in_outbox_mode(tmp_path: Path, database_u
 
 
 async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str) -> None:
-    """`lre-gateway serve` listens on its ports and exits 0 promptly on SIGTERM."""
+    """`lre-gateway serve` listens on its ports, starts its certificate processes before any
+    letter asks for a proof (the log says when they are ready), and exits 0 promptly on
+    SIGTERM."""
     settings = make_settings(tmp_path, database_url)
     port = free_port()
     config = tmp_path / "gateway.toml"
@@ -148,6 +150,12 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
             http.get(f"http://127.0.0.1:{settings.web.listen[1]}/healthz") as health,
         ):
             assert health.status == 200
+        assert process.stderr is not None
+        logged = b""
+        while b"certificate processes ready" not in logged:
+            line = await asyncio.wait_for(process.stderr.readline(), 60)
+            assert line, logged.decode()  # stderr closed: the gateway exited
+            logged += line
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
     finally:

@@ -139,9 +139,11 @@ async def test_an_smtp_process_that_cannot_serve_stops_the_start_with_one_senten
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_when_the_main_process_is_killed_its_smtp_processes_exit(
+async def test_when_the_main_process_is_killed_its_smtp_and_certificate_processes_exit(
     tmp_path: Path, database_url: str
 ) -> None:
+    """SIGKILL to the main process alone (not its process group): every process it started
+    ends too, the SMTP processes, the certificate processes and their forkserver."""
     port = free_port()
     config = tmp_path / "gateway.toml"
     config.write_text(f"""
@@ -191,10 +193,18 @@ listen = "127.0.0.1:{free_port()}"
                 lambda: "going back to it needs root" in log.read_text(errors="replace"),
                 what="the restart's warning",
             )
-        started = [*started, restarted]
+        serving = [started[1], restarted]
+        await wait_for(
+            lambda: "certificate processes ready" in log.read_text(errors="replace"),
+            within=180,
+            what="the certificate processes",
+        )
+        descendants = _descendants(server.pid)
+        assert set(serving) < set(descendants)  # and the forkserver, certificate processes ...
+        assert len(descendants) >= len(serving) + 2
         server.kill()
         await server.wait()
-        await wait_for(lambda: not any(map(_alive, started)), what="the SMTP processes to exit")
+        await wait_for(lambda: not any(map(_alive, descendants)), what="every process to exit")
         with socket.create_server(("127.0.0.1", port)):  # the port is free for a restart
             pass
     finally:
@@ -210,6 +220,22 @@ def _started_pids(log: Path) -> list[int]:
         for line in log.read_text(errors="replace").splitlines()
         if "SMTP process" in line and "started (pid" in line
     ]
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and those they started, and so on."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            text = stat.read_text()
+            parents[int(stat.parent.name)] = int(text[text.rindex(")") + 2 :].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def _alive(pid: int) -> bool:
