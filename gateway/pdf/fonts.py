@@ -759,7 +759,11 @@ ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), fo
 
 
 def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes, frozenset[str]]:
-    """The font cut down to the glyphs of `ranges` and all their layout closure, else intact."""
+    """The font cut down to the glyphs of `ranges` and all their layout closure, else intact.
+
+    Left intact when `ranges` map more than half of its glyphs (the Arabic fonts: their closure
+    kept 93 % of their bytes, for 0.7 s of fontTools each at every start of the certificate
+    processes; a certificate's own subset is then the same bytes, made as fast)."""
 
     def options() -> ftsubset.Options:
         return ftsubset.Options(
@@ -783,6 +787,8 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
 
     font = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False)
     wanted = {g for u, g in font.getBestCmap().items() if any(a <= u <= b for a, b in ranges)}
+    if len(wanted) > len(font.getGlyphOrder()) / 2:
+        return raw, frozenset(font.getGlyphOrder())
     subsetter = ftsubset.Subsetter(options())
     subsetter.populate(glyphs=wanted)
     subsetter.subset(font)
