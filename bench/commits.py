@@ -19,13 +19,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench.deposit import SENDER, letter, postgres_database
-from gateway.app import initialise, keys_dir, offline_registry, utcnow
+from gateway.app import utcnow
 from gateway.core.sender import Account
 from gateway.mime.limits import MimeLimits
 from gateway.mime.submission import read_submission
-from gateway.registry import Registry
+from gateway.registry import Registry, offline_registry
 from gateway.services.deposit import Deposit
 from gateway.settings import settings_from_dict
+from gateway.startup import initialise, keys_dir
 from gateway.storage.database import open_engine
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault

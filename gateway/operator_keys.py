@@ -15,13 +15,13 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gateway import audit, keys
 from gateway.evidence.cms import Sealer
 from gateway.evidence.pki import load_certificates
 from gateway.settings import Settings
+from gateway.startup import keys_dir
 from gateway.storage.database import open_engine
 from gateway.storage.vault import Vault
 
@@ -69,10 +69,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _keys_dir(settings: Settings) -> Path:
-    return settings.gateway.data_dir / "keys"
-
-
 def run_keys(settings: Settings, args: argparse.Namespace, sealer: Sealer, anchors: bytes) -> int:
     del anchors  # the signature matches run_audit's; keys need none
     engine = open_engine(settings.database.url)
@@ -80,7 +76,7 @@ def run_keys(settings: Settings, args: argparse.Namespace, sealer: Sealer, ancho
         command = args.keys_command
         if command == "rotate":
             return _rotate(settings, engine, sealer)
-        vault = Vault(_keys_dir(settings))
+        vault = Vault(keys_dir(settings))
         if command == "rewrap":
             total = 0
             while moved := keys.rewrap_batch(engine, vault, now=_now()):  # 0: marked finished
@@ -98,7 +94,7 @@ def run_keys(settings: Settings, args: argparse.Namespace, sealer: Sealer, ancho
 
 
 def _rotate(settings: Settings, engine: Any, sealer: Sealer) -> int:
-    name = Vault.rotate(_keys_dir(settings))
+    name = Vault.rotate(keys_dir(settings))
     now = _now()
     with engine.begin() as db:
         keys.start_rotation(db, name, now=now)
@@ -152,7 +148,7 @@ def _destroy(settings: Settings, engine: Any, vault: Vault, sealer: Sealer, key_
             file=sys.stderr,
         )
         return 1
-    Vault.destroy(_keys_dir(settings), key_id)
+    Vault.destroy(keys_dir(settings), key_id)
     audit.record(
         engine,
         sealer,

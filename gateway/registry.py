@@ -8,9 +8,10 @@ It holds no behaviour of its own: each service is the one place for its part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Executor
-from datetime import datetime
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway.core.evidence import Provider
@@ -24,12 +25,14 @@ from gateway.services.outcomes import Outcomes
 from gateway.services.senders import Senders
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
+from gateway.startup import keys_dir
+from gateway.storage.database import open_engine
 from gateway.storage.identity_store import IdentityStore
 from gateway.storage.session_store import SessionStore
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 
-__all__ = ["Registry", "new_id", "new_reference"]
+__all__ = ["Registry", "build_registry", "new_id", "new_reference", "offline_registry"]
 
 T = TypeVar("T")
 
@@ -127,3 +130,35 @@ class Registry:
     @property
     def bounce_address(self) -> str:
         return f"bounces@{self._settings.gateway.domain}"
+
+
+def build_registry(
+    settings: Settings,
+    engine: Any,
+    executor: Executor,
+    clock: Callable[[], datetime],
+    vault: Vault | None = None,
+    metrics: Metrics | None = None,
+) -> Registry:
+    """The registry of these settings over `engine`, its database work run on `executor`."""
+    return Registry(
+        settings=settings,
+        store=LetterStore(engine),
+        vault=vault or Vault(keys_dir(settings)),
+        db_executor=executor,
+        clock=clock,
+        metrics=metrics,
+    )
+
+
+@contextlib.contextmanager
+def offline_registry(settings: Settings) -> Iterator[Registry]:
+    """A registry for the command line and tests, no gateway running: its own engine, one
+    database thread, the system clock."""
+    engine = open_engine(settings.database.url)
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        yield build_registry(settings, engine, executor, lambda: datetime.now(UTC))
+    finally:
+        executor.shutdown()
+        engine.dispose()

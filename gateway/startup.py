@@ -1,5 +1,6 @@
-"""Start-up checks: refuse to serve, in one sentence naming the configuration key, rather than
-fail later (a busy port, a key file that is not there).
+"""Start-up: the installation made (`initialise`) and checked — refuse to serve, in one sentence
+naming the configuration key, rather than fail later (a busy port, a key file that is not there)
+— and what the command line and the running gateway read from it (keys, anchors, the seal).
 
 The development PKI and the content keys are created by `initialise` on first run. Once letters
 exist, creating them again would make the stored letters unreadable and the proofs unverifiable
@@ -14,10 +15,64 @@ from pathlib import Path
 from sqlalchemy import Engine, func, inspect, select
 
 from gateway.errors import ConfigError
-from gateway.evidence.pki import pki_paths
+from gateway.evidence.cms import Sealer
+from gateway.evidence.log_keys import ensure_log_key
+from gateway.evidence.pki import anchors_pem, ensure_dev_pki, pki_paths
 from gateway.settings import Settings
 from gateway.storage import tables as t
-from gateway.storage.database import reading
+from gateway.storage.database import create_schema, open_engine, reading
+from gateway.storage.vault import Vault
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.gateway.data_dir / "keys"
+
+
+def initialise(settings: Settings) -> None:
+    """Idempotent: data dir, database schema, development PKI, DKIM key, content keys.
+
+    Refuses (ConfigError) when a configured key file is missing, or when the database holds
+    letters and a key or certificate they depend on is gone: it is never silently made anew.
+    """
+    engine = open_engine(settings.database.url)
+    try:
+        letters_exist = has_letters(engine)
+    finally:
+        engine.dispose()
+    check_keys(settings, letters_exist)
+    data_dir = settings.gateway.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # no CRL distribution point in new seal and TSA certificates: an offline validator (pyHanko)
+    # that finds one tries to fetch it and, failing, rejects the proof instead of falling back
+    # on the CRL and timestamps the PDF embeds (data dirs made before keep their certificates)
+    ensure_dev_pki(data_dir, settings.gateway.domain)
+    Vault.initialise(keys_dir(settings))
+    ensure_log_key(keys_dir(settings))  # signs the public evidence log's checkpoints
+    engine = open_engine(settings.database.url)
+    try:
+        create_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def anchors(settings: Settings) -> bytes:
+    """The root CA, the built-in TSA's certificate (a timestamping anchor), any extra anchors.
+
+    The newest timestamp of a proof is checked as of the validation date, when the CRL the proof
+    embeds has long gone stale: a trusted TSA certificate needs no revocation data (ETSI trusted
+    lists trust timestamping units the same way). An external TSA's anchor goes in `anchors`.
+    """
+    paths = pki_paths(settings.gateway.data_dir)
+    tsa = (paths.tsa_cert,) if not settings.evidence.tsa_url and paths.tsa_cert.exists() else ()
+    return anchors_pem(paths, (*tsa, *settings.evidence.anchors))
+
+
+def evidence_sealer(settings: Settings) -> Sealer:
+    """The CMS signer of these settings (evidence seals, the proof mails' S/MIME signature)."""
+    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
+    return Sealer.from_files(
+        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
+    )
 
 
 def has_letters(engine: Engine) -> bool:
@@ -35,7 +90,7 @@ def check_keys(settings: Settings, letters_exist: bool) -> None:
     if not letters_exist:
         return  # `initialise` creates what is missing
     data_dir = settings.gateway.data_dir
-    keys = data_dir / "keys"
+    keys = keys_dir(settings)
     for name in ("link.key", "web.key"):
         _readable("gateway.data_dir", keys / name)
     if not any(keys.glob("master-*.key")):

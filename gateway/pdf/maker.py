@@ -43,14 +43,15 @@ from gateway.pdf.render import CertificateFacts, shared_renderer
 from gateway.pdf.seal import PdfSealer
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
+from gateway.startup import evidence_sealer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-threaded server
-# imported once in the forkserver, not in each certificate process (gateway.app: what the
+# imported once in the forkserver, not in each certificate process (gateway.cli: what the
 # lre-gateway script imports, which each child imports again as its main module)
-_CONTEXT.set_forkserver_preload(["gateway.app", "gateway.pdf.maker", "gateway.pdf.warm"])
+_CONTEXT.set_forkserver_preload(["gateway.cli", "gateway.pdf.maker", "gateway.pdf.warm"])
 _sealer: PdfSealer | None = None  # in the certificate process
 _loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
 _mailer: ProofMailer | None = None  # the proof mail's signers, in the certificate process
@@ -78,14 +79,6 @@ def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> 
         crls=lambda: [crl.current()] if pki.root_key.exists() else [],
         provider_name=settings.gateway.provider_name,
         clock=clock,
-    )
-
-
-def evidence_sealer(settings: Settings) -> Sealer:
-    """The CMS signer of these settings (evidence seals, the proof mails' S/MIME signature)."""
-    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
-    return Sealer.from_files(
-        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
     )
 
 

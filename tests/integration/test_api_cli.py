@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.app import main, running
+from gateway.app import running
+from gateway.cli import main
 from gateway.settings import load_settings
 from tests.support.gateway import PASSWORD, SENDER, free_port
 

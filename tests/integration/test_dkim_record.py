@@ -8,9 +8,9 @@ from pathlib import Path
 import dkim
 import pytest
 
-from gateway.app import DKIM_SELECTOR, main
+from gateway.cli import main
 from gateway.evidence.pki import pki_paths
-from gateway.smtp_out.dkim import DkimSigner
+from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 
 
 def test_printed_record_verifies_the_gateways_signatures(
@@ -32,7 +32,7 @@ def test_printed_record_verifies_the_gateways_signatures(
     assert record.startswith(b"v=DKIM1; k=rsa; p=")
 
     signer = DkimSigner.from_file(
-        "lre.example.ma", DKIM_SELECTOR, pki_paths(tmp_path / "var").dkim_key
+        "lre.example.ma", DEFAULT_SELECTOR, pki_paths(tmp_path / "var").dkim_key
     )
     message = b"From: noreply@lre.example.ma\r\nTo: bob@example.ma\r\nSubject: x\r\n\r\nHello\r\n"
     asked = []

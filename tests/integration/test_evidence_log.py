@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from gateway.app import Running, _anchors, keys_dir
+from gateway import startup
+from gateway.app import Running
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
 from gateway.evidence.log_keys import ensure_ed25519_key, finish_rotation, log_signer, rotate
@@ -31,6 +32,7 @@ from gateway.evidence.log_proof import InclusionError, InclusionProof, check_inc
 from gateway.evidence.log_tiles import Entry
 from gateway.log_cli import WITNESS_KEY
 from gateway.settings import Settings
+from gateway.startup import keys_dir
 from gateway.storage import tables as t
 from tests.support.client import attachments_of, wait_for
 from tests.support.gateway import make_settings, start
@@ -223,7 +225,7 @@ async def test_verify_checks_the_inclusion_proof_saved_beside_a_proof(
     await _logged(gateway, 2)
     vkey = _verifier(gateway).vkey()
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(_anchors(gateway.settings))
+    anchors.write_bytes(startup.anchors(gateway.settings))
     assert gateway.log is not None
     publish = gateway.log.publish
 
@@ -322,7 +324,7 @@ async def test_verify_checks_the_inclusion_proof_of_a_proof_pdf(
     pdf = tmp_path / "proof.pdf"
     pdf.write_bytes(files["proof.pdf"])
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(_anchors(gateway.settings))
+    anchors.write_bytes(startup.anchors(gateway.settings))
     vkey = _verifier(gateway).vkey()
     verify = ("verify", "--log-key", vkey, "--anchors", str(anchors))
     assert gateway.log is not None
@@ -480,7 +482,7 @@ async def test_a_log_key_rotation_keeps_every_proof_and_the_chain_verifiable(
     (tmp_path / "evidence.xml").write_bytes(row.xml)
     (tmp_path / "evidence.xml.p7s").write_bytes(row.p7s)
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(_anchors(gateway.settings))
+    anchors.write_bytes(startup.anchors(gateway.settings))
     verify = ("verify", str(tmp_path / "evidence.xml"), "--anchors", str(anchors))
     code, out = await _cli(*verify, "--log-key", old.vkey())
     assert code == 1, out

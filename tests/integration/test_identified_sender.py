@@ -18,9 +18,11 @@ import aiosmtplib
 import dkim
 import pytest
 
-from gateway.app import Running, initialise, offline_registry, running
+from gateway.app import Running, running
 from gateway.evidence.xml import from_xml
+from gateway.registry import offline_registry
 from gateway.sms.providers import OutboxSmsProvider
+from gateway.startup import initialise
 from tests.support.client import (
     Proof,
     link_in,

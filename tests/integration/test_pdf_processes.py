@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import initialise, offline_registry, running
+from gateway.app import running
 from gateway.errors import ConfigError
 from gateway.pdf.maker import CertificateMaker
-from gateway.registry import Registry
+from gateway.registry import Registry, offline_registry
+from gateway.startup import initialise
 from tests.support.client import attachments_of, mails_to, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 from tests.support.letters import deposit

@@ -11,9 +11,10 @@ import aiohttp
 import dkim
 import pytest
 
-from gateway.app import _anchors, initialise
+from gateway import startup
 from gateway.registry import Registry
 from gateway.smtp_out.dkim import DkimSigner
+from gateway.startup import initialise
 from tests.support.client import attachments_of, decide, email_code, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 from tests.support.letters import BOB, deposit, open_link
@@ -51,7 +52,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
 ) -> None:
     settings = make_settings(tmp_path, database_url)
     initialise(settings)
-    from gateway.app import offline_registry
+    from gateway.registry import offline_registry
 
     with offline_registry(settings) as registry:
         assert isinstance(registry, Registry)
@@ -71,7 +72,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             what="proof of deposit and proof of refusal with their PDF",
         )
         anchors = tmp_path / "anchors.pem"
-        anchors.write_bytes(_anchors(settings))
+        anchors.write_bytes(startup.anchors(settings))
         dkim_signer = DkimSigner.from_file(
             settings.gateway.domain, "lre", settings.gateway.data_dir / "pki" / "dkim.key"
         )

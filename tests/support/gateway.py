@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from bench.deposit import free_port as free_port  # the tests import it from here
-from gateway.app import initialise, offline_registry, running
+from gateway.app import running
+from gateway.registry import offline_registry
 from gateway.settings import Settings, settings_from_dict
+from gateway.startup import initialise
 
 POSTGRES_ADMIN = os.environ.get(
     "LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -29,9 +29,9 @@ CONTRACT = b"%PDF-1.4 fake contract bytes \x00\x01\x02"
 
 
 def anchors(gateway: Running) -> bytes:
-    from gateway.app import _anchors
+    from gateway import startup
 
-    return _anchors(gateway.settings)
+    return startup.anchors(gateway.settings)
 
 
 async def deposit(gateway: Running, to: list[str] | None = None) -> tuple[bytes, str]:

@@ -23,8 +23,8 @@ ADAPTERS = frozenset(
 APPLICATION = frozenset({"services", "registry"})
 # Below the application: they know nothing of services, doors or the composition root.
 FOUNDATIONS = frozenset({"core", "errors", "mime", "storage", "evidence", "settings", "i18n"})
-# The composition root and the command line wire everything; nothing imports them.
-ROOTS = frozenset({"app", "__main__"})
+# The composition root (app) and the command line (cli) wire everything; nothing imports them.
+ROOTS = frozenset({"app", "cli", "__main__"})
 
 
 def unit(module: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.app import main
+from gateway.cli import main
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, DirSource, audit
 from gateway.evidence.log_note import Checkpoint, Signer, Verifier, sign_checkpoint, split_note

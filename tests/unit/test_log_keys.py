@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.app import main
+from gateway.cli import main
 from gateway.evidence.log_audit import AuditFailure, DirSource, audit
 from gateway.evidence.log_keys import (
     LOG_KEY_FILE,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.app import validation_moment
+from gateway.cli import validation_moment
 
 
 def test_a_date_alone_means_midnight_utc() -> None:
