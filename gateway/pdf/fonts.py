@@ -765,7 +765,7 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
     kept 93 % of their bytes, for 0.7 s of fontTools each at every start of the certificate
     processes; a certificate's own subset is then the same bytes, made as fast)."""
 
-    def options() -> ftsubset.Options:
+    def options(*, drop: tuple[str, ...] = ()) -> ftsubset.Options:
         return ftsubset.Options(
             notdef_outline=True,
             recommended_glyphs=True,
@@ -780,7 +780,7 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
             notdef_glyph=True,
             prune_unicode_ranges=False,
             prune_codepage_ranges=False,
-            drop_tables=["FFTM"],  # which fpdf2 drops too
+            drop_tables=["FFTM", *drop],  # FFTM: which fpdf2 drops too
             symbol_cmap=True,
             legacy_cmap=True,
         )
@@ -789,7 +789,8 @@ def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes,
     wanted = {g for u, g in font.getBestCmap().items() if any(a <= u <= b for a, b in ranges)}
     if len(wanted) > len(font.getGlyphOrder()) / 2:
         return raw, frozenset(font.getGlyphOrder())
-    subsetter = ftsubset.Subsetter(options())
+    # the closure alone, without the names (they hold no glyph; pruning them walks every table)
+    subsetter = ftsubset.Subsetter(options(drop=("name",)))
     subsetter.populate(glyphs=wanted)
     subsetter.subset(font)
     closure = set(font.getGlyphOrder())
