@@ -14,6 +14,7 @@ every part for it anyway, so no part can end the multipart early (RFC 2046 §5.1
 from __future__ import annotations
 
 import binascii
+import hashlib
 import secrets
 from collections.abc import Sequence
 from typing import Final
@@ -86,6 +87,37 @@ def base64_lines(data: bytes) -> bytes:
         CRLF.join([encoded[i : i + BASE64_LINE] for i in range(0, len(encoded), BASE64_LINE)])
         + CRLF
     )
+
+
+# Where a stored mail's attachment stood (`without_attachment`): a NUL byte, which no mail holds
+# (RFC 5322 §2.3, and the composed mails are 7-bit), then the attachment's SHA-256.
+_HOLE: Final = b"\x00attachment sha256="
+
+
+def without_attachment(message: bytes, data: bytes) -> bytes:
+    """`message` with the base64 body of `data`, an attachment it carries once, replaced by a
+    reference to `data`: what to store of a mail whose attachment is stored already (a proof
+    mail and its PDF). `with_attachment(stored, data)` gives `message` back byte for byte, so
+    a signed mail stays signed. A message that does not carry `data` once is kept whole."""
+    lines = base64_lines(data)
+    at = message.find(lines)
+    if not lines or at < 0 or message.find(lines, at + 1) >= 0:
+        return message
+    hole = _HOLE + hashlib.sha256(data).hexdigest().encode("ascii") + b"\x00"
+    return message[:at] + hole + message[at + len(lines) :]
+
+
+def with_attachment(stored: bytes, data: bytes | None) -> bytes:
+    """The mail `without_attachment` stored, whole again with `data`; ValueError when `data`
+    is not the attachment it stood for (a mail is never sent with another one)."""
+    at = stored.find(_HOLE)
+    if at < 0:
+        return stored
+    end = stored.index(b"\x00", at + len(_HOLE))
+    digest = stored[at + len(_HOLE) : end].decode("ascii")
+    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"the stored mail's attachment (SHA-256 {digest}) is not at hand")
+    return stored[:at] + base64_lines(data) + stored[end + 1 :]
 
 
 def multipart(subtype: str, parts: Sequence[bytes], boundary: bytes) -> tuple[bytes, bytes]:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway import collector
+from gateway.compose.parts import without_attachment
 from gateway.compose.proof import compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.evidence.cms import Sealer
@@ -170,7 +171,8 @@ def _seal_here() -> tuple[PdfSealer, asyncio.AbstractEventLoop]:
 class SealedPdf:
     """A sealed certificate, and when its last timestamp needs an archive timestamp (read here,
     in the certificate process: reading the signatures back costs the main loop otherwise);
-    with the signed bytes of the proof mail that carries it, when one was asked for."""
+    with the signed bytes of the proof mail that carries it, when one was asked for, as they
+    are stored: the PDF by reference (gateway.compose.parts.without_attachment)."""
 
     pdf: bytes
     renewal_due: datetime
@@ -184,7 +186,9 @@ def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -
         return SealedPdf(pdf, renewal_due(pdf))
     if _mailer is None:
         raise RuntimeError("the certificate process has no proof mail signers")
-    return SealedPdf(pdf, renewal_due(pdf), _mailer.compose(facts, pdf, mail))
+    # stored without its PDF, which the proofs hold already (made whole at its hand-over)
+    message = without_attachment(_mailer.compose(facts, pdf, mail), pdf)
+    return SealedPdf(pdf, renewal_due(pdf), message)
 
 
 def _archive(pdf: bytes) -> SealedPdf:

@@ -7,6 +7,7 @@ or `finish_mail_row` inside a delivery's transition) or put back for later (`ret
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,11 +15,14 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, select
 
+from gateway.compose.parts import with_attachment
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.database import insert_or_keep, reading
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
+
+log = logging.getLogger(__name__)
 
 MAILS = Queue(t.outbound, waiting=t.outbound.c.state == "pending")
 
@@ -31,7 +35,8 @@ class NewOutbound:
     mail_from: str
     rcpt: str
     evidence_id: str | None = None
-    message: bytes | None = None  # its bytes, when fixed before it is queued (a proof mail)
+    # its bytes, when fixed before it is queued: a proof mail, without its PDF (`_whole`)
+    message: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,29 @@ _FORGET_ONE = delete(t.outbound_messages).where(
 )
 
 
+# the fixed bytes of mails, each proof mail's with its PDF: stored without it (`_whole`)
+_MESSAGES = (
+    select(t.outbound_messages.c.outbound_id, t.outbound_messages.c.message, t.proof_pdfs.c.pdf)
+    .join(t.outbound, t.outbound.c.id == t.outbound_messages.c.outbound_id)
+    .outerjoin(
+        t.proof_pdfs,
+        (t.proof_pdfs.c.evidence_id == t.outbound.c.evidence_id) & (t.outbound.c.kind == "proof"),
+    )
+    .where(t.outbound_messages.c.outbound_id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _whole(mail_id: str, message: bytes, pdf: bytes | None) -> bytes | None:
+    """A mail's stored bytes made whole: a proof mail is stored without its PDF, which the
+    proofs hold (gateway.compose.parts.without_attachment). None when its PDF is no longer the
+    one it carried (an archive timestamp added before the mail went): composed again then."""
+    try:
+        return with_attachment(bytes(message), None if pdf is None else bytes(pdf))
+    except ValueError:
+        log.warning("mail %s: its PDF changed since it was composed; composed again", mail_id)
+        return None
+
+
 class OutboundQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -111,15 +139,13 @@ class OutboundQueue:
         rows = MAILS.claim(self.engine, now=now, lease=lease, limit=limit)
         if not rows:
             return []
-        messages = t.outbound_messages
         with reading(self.engine) as db:  # the lease is ours: nobody erases them meanwhile
-            fixed = dict(
-                db.execute(
-                    select(messages.c.outbound_id, messages.c.message).where(
-                        messages.c.outbound_id.in_([r.id for r in rows])
-                    )
+            fixed = {
+                mail_id: _whole(mail_id, message, pdf)
+                for mail_id, message, pdf in db.execute(
+                    _MESSAGES, {"ids": [r.id for r in rows]}
                 ).all()
-            )
+            }
         return [
             PendingMail(
                 r.id,
@@ -130,7 +156,7 @@ class OutboundQueue:
                 r.rcpt,
                 r.attempts,
                 utc(r.created_at),
-                None if fixed.get(r.id) is None else bytes(fixed[r.id]),
+                fixed.get(r.id),
             )
             for r in rows
         ]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, select, update
 
+from gateway.compose.parts import base64_lines, without_attachment
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.leases import QUEUES, with_lease_owner
@@ -349,3 +350,42 @@ def test_a_mails_bytes_are_fixed_once_kept_apart_and_erased_with_its_outcome(
             ("notice", "failed"),
             ("proof", "sent"),
         ]
+
+
+def test_a_proof_mail_is_stored_without_its_pdf_and_claimed_with_it(engine: Engine) -> None:
+    """The proof mail's bytes are stored without the PDF the proofs hold already (half of what
+    a letter writes): each claim hands the mail out whole, byte for byte; if its PDF changed
+    meanwhile (an archive timestamp), it is handed out without bytes, to be composed again."""
+    queued_mails(engine, 0)
+    pdf = b"%PDF-1.7 sealed certificate " * 2000
+    mail = b"Subject: Preuve\r\n\r\n--b\r\n" + base64_lines(pdf) + b"--b--\r\n"
+    with engine.begin() as db:
+        db.execute(
+            insert(t.evidence).values(
+                id="e1", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
+                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, next_attempt_at=NOW,
+            )
+        )  # fmt: skip
+        db.execute(
+            insert(t.proof_pdfs).values(
+                evidence_id="e1", delivery_id="d1", state="done", pdf=pdf, next_attempt_at=NOW
+            )
+        )
+        insert_mails(
+            db,
+            [
+                NewOutbound(
+                    "e1", "proof", "d1", "b@x", "s@example.ma", evidence_id="e1",
+                    message=without_attachment(mail, pdf),
+                )
+            ],
+            NOW,
+        )  # fmt: skip
+    with engine.connect() as db:
+        stored = db.scalars(select(t.outbound_messages.c.message)).one()
+    assert len(stored) < len(mail) - len(pdf)
+    queue = OutboundQueue(engine)
+    assert [m.message for m in queue.claim(NOW, LEASE)] == [mail]
+    with engine.begin() as db:  # an archive timestamp added to the PDF
+        db.execute(update(t.proof_pdfs).values(pdf=pdf + b"archived"))
+    assert [m.message for m in queue.claim(NOW + 2 * LEASE, LEASE)] == [None]

@@ -14,7 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.compose import compose_proof
-from gateway.compose.parts import attachment_part, base64_lines
+from gateway.compose.parts import (
+    attachment_part,
+    base64_lines,
+    with_attachment,
+    without_attachment,
+)
 from gateway.compose.smime import smime_sign
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from tests.support import openssl
@@ -254,3 +259,51 @@ def test_base64_lines_are_those_of_the_standard_library(data: bytes) -> None:
     part = attachment_part(data, "application/pdf", "proof.pdf")
     parsed = email.message_from_bytes(part, policy=email.policy.default)
     assert parsed.get_content() == data
+
+
+def test_a_signed_proof_mail_stored_without_its_pdf_comes_back_byte_for_byte(pki, tmp_path):
+    """Stored, the proof mail refers to its PDF (kept once, in the proofs); made whole again it
+    is the very bytes signed, and openssl still verifies the signature. Another PDF is refused."""
+    pdf = bytes(range(256)) * 300  # 76.8 KB, as big as a certificate
+    raw = compose_proof(
+        record(),
+        XML,
+        P7S,
+        to="dupont@avocats.example",
+        provider_name="LRE Gateway (development)",
+        domain="lre.localhost",
+        public_url="http://127.0.0.1:8080/",
+        zone=ZoneInfo("Africa/Casablanca"),
+        language="fr",
+        message_id="p1@lre.localhost",
+        date=AT,
+        pdf=pdf,
+    )
+    signed = smime_sign(raw, pki.sealer, signing_time=AT)
+    stored = without_attachment(signed, pdf)
+    assert len(stored) < len(signed) - len(pdf)
+    assert base64_lines(pdf) not in stored
+    whole = with_attachment(stored, pdf)
+    assert whole == signed
+    assert "lre-gateway verify evidence.xml" in text_of(smime_verified(whole, pki, tmp_path))
+    with pytest.raises(ValueError, match="not at hand"):
+        with_attachment(stored, pdf[:-1] + b"x")
+    with pytest.raises(ValueError, match="not at hand"):
+        with_attachment(stored, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(min_size=1, max_size=300), st.binary(max_size=50))
+def test_an_attachment_taken_out_goes_back_where_it_was(
+    before: bytes, data: bytes, after: bytes
+) -> None:
+    """Whatever surrounds it, an attachment's body taken out of a mail goes back in its place
+    (the reference left is 84 bytes); a mail that carries it twice, or not at all, is stored
+    whole."""
+    message = before + base64_lines(data) + after
+    stored = without_attachment(message, data)
+    assert with_attachment(stored, data) == message
+    if message.count(base64_lines(data)) == 1:
+        assert len(stored) == len(message) - len(base64_lines(data)) + 84
+    else:
+        assert stored == message
