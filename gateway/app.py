@@ -85,6 +85,14 @@ def utcnow() -> datetime:
 # set-up ---------------------------------------------------------------------------------
 
 
+def _engine(settings: Settings) -> Engine:
+    """The serving processes' engine: on SQLite a deposit waits `database.busy_timeout` for a
+    lock another program holds, then gets 451."""
+    return open_engine(
+        settings.database.url, busy_timeout=settings.database.busy_timeout.delta.total_seconds()
+    )
+
+
 def _submission_handler(settings: Settings, registry: Registry) -> SubmissionHandler:
     return SubmissionHandler(
         registry.deposits,
@@ -112,7 +120,7 @@ async def submission_only(
 
     It uses the system clock: a clock injected into `running` stays in the main process."""
     async with contextlib.AsyncExitStack() as stack:
-        engine = open_engine(settings.database.url)
+        engine = _engine(settings)
         stack.callback(engine.dispose)
         # as in the main process: one thread on SQLite (one writer at a time anyway), more on
         # PostgreSQL so account reads (AUTH, DATA) run beside a deposit's commit
@@ -198,7 +206,7 @@ async def running(
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
     resources.check()  # fonts and colour profile of the certificates, before anything starts
     async with contextlib.AsyncExitStack() as stack:
-        base_engine = open_engine(settings.database.url)
+        base_engine = _engine(settings)
         stack.callback(base_engine.dispose)
         instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
         engine = with_lease_owner(base_engine, instance.id)

@@ -93,6 +93,9 @@ class GatewaySettings:
 @dataclass(frozen=True, kw_only=True)
 class DatabaseSettings:
     url: str = "sqlite:///var/gateway.db"
+    busy_timeout: Duration = field(  # SQLite: a lock held longer by another program -> 451
+        default_factory=lambda: parse_duration("30s", "database.busy_timeout")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +270,8 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
         duration = parse_duration(value, key)
         if key == "evidence.log_interval" and not 1 <= duration.delta.total_seconds() <= 3600:
             raise ConfigError(f"{key}: {value!r} must lie between 1s and 1h")
+        if key == "database.busy_timeout" and not 1 <= duration.delta.total_seconds() <= 600:
+            raise ConfigError(f"{key}: {value!r} must lie between 1s and 10m")
         return duration
     if name in (
         "submission",
@@ -411,7 +416,7 @@ def settings_from_dict(raw: dict[str, Any], base: Path | None = None) -> Setting
     database = settings.database
     if database.url.startswith("sqlite:///") and not database.url.startswith("sqlite:////"):
         relative = database.url.removeprefix("sqlite:///")
-        database = DatabaseSettings(url="sqlite:///" + str((base / relative).resolve()))
+        database = replace(database, url="sqlite:///" + str((base / relative).resolve()))
     elif not database.url.startswith(("sqlite:", "postgresql")):
         raise ConfigError("database.url: use sqlite:///path or postgresql://user@host/db")
     _check_sms(settings)

@@ -18,24 +18,36 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.storage.tables import metadata
 
-BUSY_TIMEOUT_MS: Final = 30_000  # SQLite: how long a statement waits for a lock
+BUSY_TIMEOUT: Final = 30.0  # SQLite: seconds a statement waits for a lock (database.busy_timeout)
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
+    """An engine for `url`; on SQLite a statement waits `busy_timeout` seconds at most for a
+    lock another process holds (then "database is locked": a deposit gets 451)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+        )
+        busy_ms = round(busy_timeout * 1000)
+
+        def pragmas(dbapi_connection: Any, _record: Any) -> None:
+            _sqlite_pragmas(dbapi_connection, busy_ms)
+
+        def begin(connection: Any) -> None:
+            _sqlite_begin(connection, busy_ms)
+
+        event.listen(engine, "connect", pragmas)
+        event.listen(engine, "begin", begin)
         return engine
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_size=8, max_overflow=4, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_ms: int) -> None:
     # Let SQLAlchemy issue BEGIN itself (pysqlite's implicit transactions are off).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -46,7 +58,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # so, SQLite's own default does not): a purged letter's wrapped data key must not stay in a
     # free page, nor a sent notification's link
     cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -78,28 +90,28 @@ def run_again(err: BaseException) -> bool:
     return isinstance(err, DBAPIError) and getattr(err.orig, "sqlstate", None) in RUN_AGAIN
 
 
-WRITE_WAIT: Final = 30.0  # seconds a writer waits for SQLite's write lock (as busy_timeout)
 FIRST_PAUSE: Final = 0.0002  # seconds between its tries, doubled up to LONGEST_PAUSE
 LONGEST_PAUSE: Final = 0.002
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(connection: Any, busy_ms: int) -> None:
     if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:
         # a writer takes the write lock at BEGIN, so concurrent writers wait instead of failing
         # when a read lock would have to be upgraded
-        _begin_immediate(connection.connection.dbapi_connection)
+        _begin_immediate(connection.connection.dbapi_connection, busy_ms)
 
 
 def _begin_immediate(
     raw: Any,
+    busy_ms: int = round(BUSY_TIMEOUT * 1000),
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """BEGIN IMMEDIATE on a sqlite3 connection, tried again every 0.2 to 2 ms while another
-    writer holds the lock, for WRITE_WAIT seconds at most (then SQLite's "database is locked").
+    writer holds the lock, for `busy_ms` at most (then SQLite's "database is locked").
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms ... between tries: a deposit
     whose BEGIN found the lock taken by the main process for a few milliseconds slept on for
@@ -115,13 +127,13 @@ def _begin_immediate(
                 if "locked" not in str(err):
                     raise
                 now = clock()
-                deadline = now + WRITE_WAIT if deadline is None else deadline
+                deadline = now + busy_ms / 1000 if deadline is None else deadline
                 if now >= deadline:
                     raise
             sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE)
     finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        raw.execute(f"PRAGMA busy_timeout={busy_ms}")
 
 
 def insert_or_keep(db: Connection, table: Table) -> Any:

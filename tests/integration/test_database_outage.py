@@ -83,9 +83,11 @@ async def test_postgresql_going_down_mid_run_gets_451_and_the_gateway_recovers(
 async def test_sqlite_locked_past_the_busy_timeout_gets_451_and_the_gateway_recovers(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Another process holds SQLite's write lock longer than the gateway's busy timeout (30 s):
-    DATA gets 451 4.3.0 and nothing is kept; once the lock is gone the same session deposits."""
-    async with start(make_settings(tmp_path, database_url)) as gateway:
+    """Another process holds SQLite's write lock longer than the gateway's busy timeout
+    (`database.busy_timeout`, 2 s here): DATA gets 451 4.3.0 and nothing is kept; once the lock
+    is gone the same session deposits."""
+    settings = make_settings(tmp_path, database_url, database={"busy_timeout": "2s"})
+    async with start(settings) as gateway:
         host, port = gateway.smtp["submission"]
         smtp = aiosmtplib.SMTP(
             hostname=host, port=port, start_tls=True, validate_certs=False, timeout=90

@@ -138,3 +138,17 @@ def test_evidence_log_witnesses_are_verifier_keys() -> None:
         settings_from_dict({"evidence": {"log_witnesses": ["w+00000000+AAAA"]}})
     with pytest.raises(ConfigError, match=r"evidence\.log_witnesses: expected a list"):
         settings_from_dict({"evidence": {"log_witnesses": vkey}})
+
+
+@pytest.mark.parametrize(
+    ("value", "says"), [("0s", "must be positive"), ("11m", "between 1s and 10m"), ("x", "not a")]
+)
+def test_the_sqlite_busy_timeout_is_refused_outside_one_second_to_ten_minutes(
+    value: str, says: str
+) -> None:
+    """database.busy_timeout takes a duration from 1s to 10m; 30s by default."""
+    assert settings_from_dict({}).database.busy_timeout.delta.total_seconds() == 30
+    given = settings_from_dict({"database": {"busy_timeout": "10m"}})
+    assert given.database.busy_timeout.delta.total_seconds() == 600
+    with pytest.raises(ConfigError, match=rf"database\.busy_timeout: .*{says}"):
+        settings_from_dict({"database": {"busy_timeout": value}})

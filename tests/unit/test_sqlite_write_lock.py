@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.storage import database
-from gateway.storage.database import BUSY_TIMEOUT_MS, WRITE_WAIT, _begin_immediate, open_engine
+from gateway.storage.database import BUSY_TIMEOUT, _begin_immediate, open_engine
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -36,11 +36,11 @@ def test_a_writer_takes_the_lock_at_the_first_try_after_its_release(tmp_path: Pa
     _begin_immediate(waiter, clock=lambda: 0.0, sleep=pause)
     assert waiter.in_transaction
     assert pauses == [0.0002, 0.0004, 0.0008, 0.0016, 0.002]
-    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT * 1000
     waiter.execute("COMMIT")
 
 
-def test_a_writer_gives_up_after_write_wait_with_sqlites_own_error(tmp_path: Path) -> None:
+def test_a_writer_gives_up_after_the_busy_timeout_with_sqlites_own_error(tmp_path: Path) -> None:
     holder, waiter = connect(tmp_path / "db"), connect(tmp_path / "db")
     holder.execute("BEGIN IMMEDIATE")
     now = [0.0]
@@ -49,10 +49,10 @@ def test_a_writer_gives_up_after_write_wait_with_sqlites_own_error(tmp_path: Pat
         now[0] += 1.0  # each pause "lasts" a second of the injected clock
 
     with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-        _begin_immediate(waiter, clock=lambda: now[0], sleep=pause)
-    assert now[0] == WRITE_WAIT
+        _begin_immediate(waiter, 5000, clock=lambda: now[0], sleep=pause)
+    assert now[0] == 5.0
     assert not waiter.in_transaction
-    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
 
 
 def test_another_error_at_begin_is_not_waited_for(tmp_path: Path) -> None:
@@ -69,21 +69,23 @@ def test_another_error_at_begin_is_not_waited_for(tmp_path: Path) -> None:
 def test_the_engines_writers_begin_this_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """engine.begin() on SQLite goes through _begin_immediate (reads do not)."""
-    calls: list[object] = []
+    """engine.begin() on SQLite goes through _begin_immediate with the engine's busy timeout
+    (reads do not), and every statement waits as long for a lock."""
+    calls: list[int] = []
     real = database._begin_immediate
 
-    def counted(raw: object) -> None:
-        calls.append(raw)
-        real(raw)
+    def counted(raw: object, busy_ms: int) -> None:
+        calls.append(busy_ms)
+        real(raw, busy_ms)
 
     monkeypatch.setattr(database, "_begin_immediate", counted)
-    engine = open_engine(f"sqlite:///{tmp_path}/gateway.db")
+    engine = open_engine(f"sqlite:///{tmp_path}/gateway.db", busy_timeout=2.5)
     try:
         with engine.begin() as db:
             db.execute(text("CREATE TABLE probe (n INTEGER)"))
         with database.reading(engine) as db:
             db.execute(text("SELECT count(*) FROM probe")).scalar_one()
-        assert len(calls) == 1
+            assert db.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 2500
+        assert calls == [2500]
     finally:
         engine.dispose()
