@@ -56,7 +56,7 @@ def record(**changes: Any) -> EvidenceRecord:
     return replace(base, **changes)
 
 
-def compose(r: EvidenceRecord, language: str = "fr") -> bytes:
+def compose(r: EvidenceRecord, language: str = "fr", pdf: bytes | None = None) -> bytes:
     return compose_proof(
         r,
         XML,
@@ -69,6 +69,7 @@ def compose(r: EvidenceRecord, language: str = "fr") -> bytes:
         language=language,
         message_id="p1@lre.localhost",
         date=AT,
+        pdf=pdf,
     )
 
 
@@ -265,20 +266,7 @@ def test_a_signed_proof_mail_stored_without_its_pdf_comes_back_byte_for_byte(pki
     """Stored, the proof mail refers to its PDF (kept once, in the proofs); made whole again it
     is the very bytes signed, and openssl still verifies the signature. Another PDF is refused."""
     pdf = bytes(range(256)) * 300  # 76.8 KB, as big as a certificate
-    raw = compose_proof(
-        record(),
-        XML,
-        P7S,
-        to="dupont@avocats.example",
-        provider_name="LRE Gateway (development)",
-        domain="lre.localhost",
-        public_url="http://127.0.0.1:8080/",
-        zone=ZoneInfo("Africa/Casablanca"),
-        language="fr",
-        message_id="p1@lre.localhost",
-        date=AT,
-        pdf=pdf,
-    )
+    raw = compose(record(), pdf=pdf)
     signed = smime_sign(raw, pki.sealer, signing_time=AT)
     stored = without_attachment(signed, pdf)
     assert len(stored) < len(signed) - len(pdf)
