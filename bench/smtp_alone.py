@@ -1,4 +1,4 @@
-"""An SMTP process alone: `submission_only` (gateway.app) serving a gateway's submission port,
+"""An SMTP process alone: `submission_only` (gateway.submission) serving a gateway's submission port,
 with no main process beside it (run by bench.smtp_cpu --alone, by path, so that it serves
 whichever `gateway` package PYTHONPATH names: it imports nothing else of this repository).
 
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from gateway import logs
-from gateway.app import submission_only
+from gateway.submission import submission_only
 from gateway.settings import load_settings
 from gateway.smtp_in.processes import ForwardedMetrics
 from gateway.smtp_in.server import SUBMISSION, listening_sockets

@@ -10,8 +10,7 @@ import os
 import secrets
 import signal
 import socket
-import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,6 @@ from gateway.evidence.log_keys import log_signers, published_verifiers
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.housekeeping import Housekeeping
-from gateway.metrics import Metrics
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker, dkim_signer
@@ -42,7 +40,6 @@ from gateway.services.log_publisher import LogPublisher
 from gateway.settings import Settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
-from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.inbound import InboundHandler
 from gateway.smtp_in.processes import SmtpProcesses, smtp_processes
 from gateway.smtp_in.server import SUBMISSION, listening_sockets
@@ -52,7 +49,6 @@ from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
 from gateway.startup import anchors, evidence_sealer, keys_dir, listen_refused
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
 from gateway.storage.buckets import BucketStore
-from gateway.storage.database import open_engine
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
 from gateway.storage.log_store import LogStore
@@ -62,6 +58,7 @@ from gateway.storage.queue_stats import deliveries_by_state, queue_stats
 from gateway.storage.sms_queue import SmsQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
+from gateway.submission import serving_engine, submission_handler, submission_only, tls_context
 from gateway.web.app import create_app
 from gateway.web.log import add_log_routes
 from gateway.web.metrics import admin_app
@@ -85,60 +82,9 @@ def utcnow() -> datetime:
 # set-up ---------------------------------------------------------------------------------
 
 
-def _engine(settings: Settings) -> Engine:
-    """The serving processes' engine: on SQLite a deposit waits `database.busy_timeout` for a
-    lock another program holds, then gets 451."""
-    return open_engine(
-        settings.database.url, busy_timeout=settings.database.busy_timeout.delta.total_seconds()
-    )
-
-
-def _submission_handler(settings: Settings, registry: Registry) -> SubmissionHandler:
-    return SubmissionHandler(
-        registry.deposits,
-        registry.senders,
-        max_recipients=settings.smtp.max_recipients,
-        max_message_size=settings.smtp.max_message_size,
-        default_region=settings.gateway.default_region,
-        max_auth_failures=settings.smtp.max_auth_failures,
-        mime_limits=settings.mime,
-    )
-
-
 def _address(sock: socket.socket) -> tuple[str, int]:
     host, port = sock.getsockname()[:2]
     return str(host), int(port)
-
-
-@contextlib.asynccontextmanager
-async def submission_only(
-    settings: Settings, sockets: Mapping[str, socket.socket], *, metrics: Metrics
-) -> AsyncIterator[None]:
-    """An SMTP process of its own (smtp_in/processes.py): the submission handler and a registry
-    over database connections of its own, serving the main process's listening `sockets`;
-    `metrics` forwards its counts (and the scheduler's wake-up) to the main process.
-
-    It uses the system clock: a clock injected into `running` stays in the main process."""
-    async with contextlib.AsyncExitStack() as stack:
-        engine = _engine(settings)
-        stack.callback(engine.dispose)
-        # as in the main process: one thread on SQLite (one writer at a time anyway), more on
-        # PostgreSQL so account reads (AUTH, DATA) run beside a deposit's commit
-        sqlite = settings.database.url.startswith("sqlite")
-        executor = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="db")
-        stack.callback(executor.shutdown, wait=True)
-        registry = build_registry(settings, engine, executor, utcnow, metrics=metrics)
-        await stack.enter_async_context(
-            serve_smtp(
-                settings.smtp,
-                _submission_handler(settings, registry),
-                _tls_context(settings),
-                hostname=settings.smtp.hostname or settings.gateway.domain,
-                metrics=metrics,
-                sockets=sockets,
-            )
-        )
-        yield
 
 
 def _pdf_worker(
@@ -165,16 +111,6 @@ def _pdf_worker(
         clock=clock,
         verp=verp,
     )
-
-
-def _tls_context(settings: Settings) -> ssl.SSLContext:
-    pki = pki_paths(settings.gateway.data_dir)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(
-        settings.smtp.tls_cert or pki.tls_cert, settings.smtp.tls_key or pki.tls_key
-    )
-    return context
 
 
 # the running gateway --------------------------------------------------------------------
@@ -206,7 +142,7 @@ async def running(
     """Start SMTP listeners, web and the scheduler in the current loop; stop them on exit."""
     resources.check()  # fonts and colour profile of the certificates, before anything starts
     async with contextlib.AsyncExitStack() as stack:
-        base_engine = _engine(settings)
+        base_engine = serving_engine(settings)
         stack.callback(base_engine.dispose)
         instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
         engine = with_lease_owner(base_engine, instance.id)
@@ -334,7 +270,7 @@ async def running(
             admin_bound = await _listen(admin, "web.admin_listen", settings.web.admin_listen)
             admin_url = f"http://{admin_bound[0]}:{admin_bound[1]}"
 
-        handler = _submission_handler(settings, registry)
+        handler = submission_handler(settings, registry)
         inbound = InboundHandler(
             registry=registry,
             bounces=bounces,
@@ -354,7 +290,7 @@ async def running(
             serve_smtp(
                 settings.smtp,
                 handler,
-                _tls_context(settings),
+                tls_context(settings),
                 hostname=local_hostname,
                 inbound=inbound,
                 metrics=metrics,

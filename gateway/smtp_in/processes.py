@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 class SubmissionServer(Protocol):
-    """What an SMTP process runs: the composition root's `submission_only` (gateway.app), handed
+    """What an SMTP process runs: `submission_only` (gateway.submission), handed
     down by the main process (a module-level function, so it reaches the child by name)."""
 
     def __call__(

@@ -1,22 +1,43 @@
-"""The command line starts light: a command that reads or changes the installation does not
-import the gateway's servers nor its certificate renderer (`serve` imports them when it runs)."""
+"""The command line and the SMTP processes start light: a command that reads or changes the
+installation, or a process that serves submission, imports neither the web and the scheduler
+nor the certificate renderer (`serve` imports them in its main process when it runs)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ("gateway.app", "gateway.pdf.render", "gateway.smtp_in", "aiohttp", "fpdf", "pyhanko")
+import pytest
+
+HEAVY = (
+    "gateway.app",
+    "gateway.pdf",
+    "gateway.web",
+    "gateway.scheduler",
+    "aiohttp",
+    "fpdf",
+    "pyhanko",
+)
 
 
-def test_the_command_line_imports_neither_the_servers_nor_the_renderer() -> None:
-    listed = subprocess.run(
-        [sys.executable, "-c", "import sys, gateway.cli; print(*sorted(sys.modules))"],
+def imported_by(module: str) -> list[str]:
+    """Every module a fresh interpreter holds once it has imported `module`."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys, {module}; print(*sorted(sys.modules))"],
         capture_output=True,
         check=True,
         text=True,
     ).stdout.split()
-    assert "gateway.cli" in listed
-    assert "gateway.startup" in listed  # what `init` runs, imported at once
-    loaded = [name for name in listed if name.startswith(HEAVY)]
-    assert loaded == []
+
+
+@pytest.mark.parametrize(
+    ("module", "runs"),
+    [
+        ("gateway.cli", "gateway.startup"),  # `init`, imported at once
+        ("gateway.submission", "gateway.smtp_in.server"),  # what an SMTP process serves
+    ],
+)
+def test_neither_the_web_nor_the_renderer_is_imported(module: str, runs: str) -> None:
+    listed = imported_by(module)
+    assert {module, runs} <= set(listed)
+    assert [name for name in listed if name.startswith(HEAVY)] == []
