@@ -69,8 +69,8 @@ def measure(database: str, workdir: Path, count: int, concurrent: int) -> tuple[
     initialise(settings)
     with offline_registry(settings) as offline:
         offline.senders.save_sender(SENDER, "Bench", "bench password 1234")
-    # as in an SMTP process (gateway.submission.submission_only): one database thread on SQLite, 4 on
-    # PostgreSQL
+    # as in an SMTP process (gateway.submission.submission_only): one database thread on
+    # SQLite, 4 on PostgreSQL
     engine = open_engine(database)
     with ThreadPoolExecutor(max_workers=1 if database.startswith("sqlite") else 4) as executor:
         vault = Vault(keys_dir(settings))

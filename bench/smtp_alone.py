@@ -1,5 +1,5 @@
-"""An SMTP process alone: `submission_only` (gateway.submission) serving a gateway's submission port,
-with no main process beside it (run by bench.smtp_cpu --alone, by path, so that it serves
+"""An SMTP process alone: `submission_only` (gateway.submission) serving a gateway's submission
+port, with no main process beside it (run by bench.smtp_cpu --alone, by path, so that it serves
 whichever `gateway` package PYTHONPATH names: it imports nothing else of this repository).
 
     python bench/smtp_alone.py CONFIG [PROFILE]
@@ -21,10 +21,13 @@ import time
 from pathlib import Path
 
 from gateway import logs
-from gateway.submission import submission_only
 from gateway.settings import load_settings
 from gateway.smtp_in.processes import ForwardedMetrics
 from gateway.smtp_in.server import SUBMISSION, listening_sockets
+try:
+    from gateway.submission import submission_only
+except ImportError:  # a gateway from before gateway/submission.py (bench.smtp_cpu --base REF)
+    from gateway.app import submission_only  # type: ignore[attr-defined,no-redef]
 
 
 async def serve(config: Path, profile: Path | None) -> None:
