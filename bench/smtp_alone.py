@@ -24,6 +24,7 @@ from gateway import logs
 from gateway.settings import load_settings
 from gateway.smtp_in.processes import ForwardedMetrics
 from gateway.smtp_in.server import SUBMISSION, listening_sockets
+
 try:
     from gateway.submission import submission_only
 except ImportError:  # a gateway from before gateway/submission.py (bench.smtp_cpu --base REF)
