@@ -28,7 +28,7 @@ from gateway.smtp_in.server import SUBMISSION, listening_sockets
 try:
     from gateway.submission import submission_only
 except ImportError:  # a gateway from before gateway/submission.py (bench.smtp_cpu --base REF)
-    from gateway.app import submission_only  # type: ignore[attr-defined,no-redef]
+    from gateway.app import submission_only  # type: ignore[attr-defined]
 
 
 async def serve(config: Path, profile: Path | None) -> None:
