@@ -30,7 +30,9 @@ around lines mixing a font with its fallback (see there).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import hashlib
 import io
 import logging
 import zlib
@@ -58,6 +60,7 @@ from fpdf.output import (
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from fpdf.unicode_script import UnicodeScript, get_unicode_script
 
+from gateway.pdf import disk_cache
 from gateway.pdf.monospace import composable
 from gateway.pdf.serialise import serialised
 
@@ -117,6 +120,7 @@ class _Shared:
     """Shared by every document's copy of one font: made once, read many times."""
 
     memo: bool = True  # False: fonts, widths and glyph runs made afresh for each document
+    digest: str = ""  # of the font's bytes (what gateway.pdf.disk_cache keeps is keyed by it)
     pre_subset: tuple[bytes, frozenset[str]] | None = None
     objects: dict[tuple[tuple[Glyph | None, int], ...], FontObjects] = field(default_factory=dict)
     widths: dict[tuple[object, ...], tuple[int, float]] = field(default_factory=dict)
@@ -283,9 +287,26 @@ class _Font(TTFFont):
         if self.stable():
             made = self._common.base_objects.get(self._base)
             if made is None:
-                made = self._common.base_objects[self._base] = self._by_glyphs()
+                made = self._common.base_objects[self._base] = disk_cache.remembered(
+                    "font-objects",
+                    (
+                        self._font_digest(),
+                        self._ranges,
+                        HINTING,
+                        tuple(DROPPED_TABLES),
+                        glyph_key(self.subset.items()),
+                    ),
+                    self._by_glyphs,
+                    dataclasses.asdict,
+                    lambda kept: FontObjects(**kept),
+                )
             return made
         return self._by_glyphs()
+
+    def _font_digest(self) -> str:
+        if not self._common.digest:
+            self._common.digest = hashlib.sha256(self._raw).hexdigest()
+        return self._common.digest
 
     def _by_glyphs(self) -> FontObjects:
         key = tuple(self.subset.items())
@@ -731,7 +752,13 @@ class _Font(TTFFont):
     def for_subsetting(self) -> ttLib.TTFont:
         """A fresh fontTools font for fpdf2 to subset in place: the pre-subset when it will do."""
         if self._common.pre_subset is None:
-            self._common.pre_subset = _pre_subset(self._raw, self._ranges)
+            self._common.pre_subset = disk_cache.remembered(
+                "pre-subset",
+                (self._font_digest(), self._ranges),
+                lambda: _pre_subset(self._raw, self._ranges),
+                lambda made: {"font": made[0], "names": sorted(made[1])},
+                lambda kept: (bytes(kept["font"]), frozenset(map(str, kept["names"]))),
+            )
         data, names = self._common.pre_subset
         if not set(self.subset.get_all_glyph_names()) <= names:
             data = self._raw
@@ -839,6 +866,36 @@ class FontBook:
         """Each font's copy for one document; `bases`: the glyphs each starts with, by font key."""
         bases = bases or {}
         return {key: font.for_document(bases.get(key, ())) for key, font in self._fonts.items()}
+
+    def digests(self) -> tuple[tuple[str, str], ...]:
+        """Each font's key and the digest of its bytes."""
+        return tuple((key, font._font_digest()) for key, font in self._fonts.items())
+
+
+def glyph_key(items: Iterable[tuple[Glyph | None, int]]) -> tuple[object, ...]:
+    """Glyphs and their codes as plain values (a key of gateway.pdf.disk_cache)."""
+    return tuple((None if g is None else dataclasses.astuple(g), code) for g, code in items)
+
+
+def glyphs_to_json(picked: Mapping[str, Sequence[Glyph | None]]) -> dict[str, list[Any]]:
+    """Each font's glyphs as JSON values, for gateway.pdf.disk_cache (`glyphs_from_json`)."""
+    return {
+        key: [None if g is None else dataclasses.astuple(g) for g in glyphs]
+        for key, glyphs in picked.items()
+    }
+
+
+def glyphs_from_json(kept: Mapping[str, list[Any]]) -> dict[str, tuple[Glyph | None, ...]]:
+    """`glyphs_to_json`'s glyphs back: a ligature's characters as a tuple, one as an int."""
+
+    def glyph(value: list[Any] | None) -> Glyph | None:
+        if value is None:
+            return None
+        glyph_id, unicode, name, width = value
+        chars = tuple(unicode) if isinstance(unicode, list) else int(unicode)
+        return Glyph(int(glyph_id), chars, str(name), int(width))
+
+    return {str(key): tuple(map(glyph, glyphs)) for key, glyphs in kept.items()}
 
 
 def picked_glyphs(fonts: Mapping[str, object]) -> dict[str, tuple[Glyph | None, ...]]:

@@ -8,6 +8,7 @@ by HarfBuzz (fpdf2's text shaping) and laid out right to left.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from gateway import i18n
 from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
-from gateway.pdf import monospace, resources
+from gateway.pdf import disk_cache, monospace, resources
 from gateway.pdf.fonts import (
     ARABIC,
     LATIN,
@@ -33,6 +34,8 @@ from gateway.pdf.fonts import (
     FontBook,
     FontOutputProducer,
     Glyph,
+    glyphs_from_json,
+    glyphs_to_json,
     picked_glyphs,
 )
 from gateway.pdf.layout import LaidOutPDF
@@ -173,8 +176,20 @@ class CertificateRenderer:
 
     def _document_fonts(self, lang: str) -> dict[str, Any]:
         if lang not in self._glyphs:
-            self._glyphs[lang] = prepared_glyphs(self._fonts, lang) if self._prepared else {}
+            self._glyphs[lang] = self._prepared_glyphs(lang) if self._prepared else {}
         return self._fonts.for_document(self._glyphs[lang])
+
+    def _prepared_glyphs(self, lang: str) -> dict[str, tuple[Glyph | None, ...]]:
+        """prepared_glyphs, kept on disk by what it depends on (gateway.pdf.disk_cache)."""
+        words = sorted(i18n.CATALOGUES[lang].messages.items())
+        key = (lang, self._fonts.digests(), hashlib.sha256(repr(words).encode()).hexdigest())
+        return disk_cache.remembered(
+            "prepared-glyphs",
+            key,
+            lambda: prepared_glyphs(self._fonts, lang),
+            glyphs_to_json,
+            glyphs_from_json,
+        )
 
 
 def new_document(fonts: dict[str, Any], lang: str, *, laid_out: bool = False) -> FallbackFontPDF:
