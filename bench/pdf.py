@@ -55,7 +55,8 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority, seal
 from gateway.evidence.xml import to_xml
-from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.render import CertificateRenderer
 from gateway.pdf.seal import PdfSealer
 from tests.support.proofs import ORDER, proof_record, render
 

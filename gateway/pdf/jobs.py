@@ -16,8 +16,8 @@ from gateway.core.backoff import next_attempt
 from gateway.core.evidence import EvidenceType
 from gateway.errors import EvidenceError, TimestampError
 from gateway.evidence.xml import from_xml
+from gateway.pdf.facts import CertificateFacts
 from gateway.pdf.maker import CertificateMaker, ProofMail
-from gateway.pdf.render import CertificateFacts
 from gateway.pdf.text import text
 from gateway.registry import Registry
 from gateway.services.group_commit import GroupCommit

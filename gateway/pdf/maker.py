@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway import collector
 from gateway.compose.parts import without_attachment
@@ -40,19 +40,24 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.pdf.expiry import renewal_due
-from gateway.pdf.render import CertificateFacts, shared_renderer
-from gateway.pdf.seal import PdfSealer
+from gateway.pdf.facts import CertificateFacts
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.startup import evidence_sealer
+
+if TYPE_CHECKING:  # imported where certificates are made, not by the main process (~1 s)
+    from gateway.pdf.seal import PdfSealer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CONTEXT = multiprocessing.get_context("forkserver")  # children of a single-threaded server
 # imported once in the forkserver, not in each certificate process (gateway.cli: what the
-# lre-gateway script imports, which each child imports again as its main module)
-_CONTEXT.set_forkserver_preload(["gateway.cli", "gateway.pdf.maker", "gateway.pdf.warm"])
+# lre-gateway script imports, which each child imports again as its main module); the renderer
+# and the sealer only there: the main process hands certificates over and imports neither
+# (fpdf2, fontTools, pyHanko's signers: ~1 s of CPU at each start)
+PRELOAD = ("gateway.cli", "gateway.pdf.maker", "gateway.pdf.seal", "gateway.pdf.warm")
+_CONTEXT.set_forkserver_preload(list(PRELOAD))
 _sealer: PdfSealer | None = None  # in the certificate process
 _loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
 _mailer: ProofMailer | None = None  # the proof mail's signers, in the certificate process
@@ -64,6 +69,8 @@ def utcnow() -> datetime:
 
 def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> PdfSealer:
     """The PAdES sealer of these settings: seal key and certificate, TSA, the CA's CRL."""
+    from gateway.pdf.seal import PdfSealer
+
     evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
     timestamper: Timestamper = (
         HttpTimestamper(evidence.tsa_url)
@@ -180,6 +187,8 @@ class SealedPdf:
 
 
 def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -> SealedPdf:
+    from gateway.pdf.render import shared_renderer
+
     sealer, loop = _seal_here()
     pdf = loop.run_until_complete(sealer.seal(shared_renderer().render(facts), reason=reason))
     if mail is None:

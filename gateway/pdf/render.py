@@ -13,20 +13,18 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, cast
-from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from gateway import i18n
-from gateway.core.evidence import EvidenceRecord
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
 from gateway.pdf import disk_cache, monospace, resources
+from gateway.pdf.facts import CertificateFacts
 from gateway.pdf.fonts import (
     ARABIC,
     LATIN,
@@ -102,36 +100,6 @@ def find_fonts() -> dict[tuple[str, str], Path]:
     """Every font the certificate needs: shipped in the package, never looked up on the machine."""
     resources.check()
     return resources.font_paths()
-
-
-@dataclass(frozen=True)
-class CertificateFacts:
-    """What one certificate shows, besides the evidence record itself."""
-
-    record: EvidenceRecord
-    xml: bytes
-    p7s: bytes
-    provider_name: str
-    public_url: str
-    zone: ZoneInfo
-    language: str
-
-    @property
-    def verify_url(self) -> str:
-        return verify_url(self.public_url, self.record.evidence_id)
-
-    @property
-    def log_url(self) -> str:
-        return log_url(self.public_url, self.record.evidence_id)
-
-
-def verify_url(public_url: str, evidence_id: str) -> str:
-    return f"{public_url.rstrip('/')}/verify/{evidence_id}"
-
-
-def log_url(public_url: str, evidence_id: str) -> str:
-    """Where the inclusion proof of this evidence in the public evidence log is served."""
-    return f"{public_url.rstrip('/')}/log/proof/{evidence_id}"
 
 
 class CertificateRenderer:

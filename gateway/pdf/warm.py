@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from gateway import collector, i18n
 from gateway.compose.proof import compose_proof
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
-from gateway.pdf.render import CertificateFacts, shared_renderer
+from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.render import shared_renderer
 
 
 def warm_up() -> None:

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.core.evidence import Attachment
 from gateway.pdf import fonts
-from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.render import CertificateRenderer
 from tests.support.proofs import ORDER, proof_record
 
 LANGUAGES = ("fr", "en", "ar")

@@ -27,7 +27,8 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority, seal
 from gateway.evidence.xml import to_xml
-from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.render import CertificateRenderer
 from gateway.pdf.seal import PdfSealer
 
 PROVIDER = "LRE Gateway <Test> & Co"  # XML and PDF string specials on purpose

@@ -19,7 +19,8 @@ from gateway.core.event_reasons import default_reason_code
 from gateway.core.evidence import PROOF_TYPES, Attachment, EvidenceRecord, EvidenceType
 from gateway.core.identity import Identification
 from gateway.core.records import LINK_HOLDER
-from gateway.pdf.render import CertificateFacts, CertificateRenderer
+from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.render import CertificateRenderer
 
 ZONE = ZoneInfo("Africa/Casablanca")
 PUBLIC_URL = "https://lre.example.ma"

@@ -1,6 +1,8 @@
 """The command line and the SMTP processes start light: a command that reads or changes the
 installation, or a process that serves submission, imports neither the web and the scheduler
-nor the certificate renderer (`serve` imports them in its main process when it runs)."""
+nor the certificate renderer (`serve` imports them in its main process when it runs). The main
+process hands certificates to the certificate processes: it imports neither the renderer
+(fpdf2, fontTools) nor the PAdES sealer; their forkserver preloads both."""
 
 from __future__ import annotations
 
@@ -41,3 +43,17 @@ def test_neither_the_web_nor_the_renderer_is_imported(module: str, runs: str) ->
     listed = imported_by(module)
     assert {module, runs} <= set(listed)
     assert [name for name in listed if name.startswith(HEAVY)] == []
+
+
+def test_the_main_process_imports_neither_the_renderer_nor_the_sealer() -> None:
+    listed = set(imported_by("gateway.app"))
+    assert {"gateway.pdf.maker", "gateway.pdf.jobs", "gateway.scheduler"} <= listed
+    assert {"gateway.pdf.render", "gateway.pdf.seal", "gateway.pdf.fonts"}.isdisjoint(listed)
+    assert not [name for name in listed if name.startswith(("fpdf", "fontTools"))]
+
+
+def test_the_certificate_processes_preload_the_renderer_and_the_sealer() -> None:
+    from gateway.pdf.maker import PRELOAD
+
+    listed = set(imported_by(", ".join(PRELOAD)))  # what their forkserver holds before a fork
+    assert {"gateway.pdf.render", "gateway.pdf.seal", "fpdf", "pyhanko.sign.signers"} <= listed

@@ -18,8 +18,9 @@ import pytest
 
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.evidence.xml import from_xml, to_xml
+from gateway.pdf.facts import CertificateFacts
 from gateway.pdf.identification import sender_method
-from gateway.pdf.render import EVIDENCE_XML, CertificateFacts, CertificateRenderer
+from gateway.pdf.render import EVIDENCE_XML, CertificateRenderer
 from tests.support.proofs import ORDER, PUBLIC_URL, ZONE, long_attachments, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")

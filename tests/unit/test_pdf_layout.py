@@ -19,9 +19,10 @@ import pytest
 
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
+from gateway.pdf.facts import verify_url
 from gateway.pdf.fonts import FallbackFontPDF
 from gateway.pdf.layout import LaidOutPDF
-from gateway.pdf.render import CertificateRenderer, new_document, verify_url
+from gateway.pdf.render import CertificateRenderer, new_document
 from tests.support.proofs import ORDER, PUBLIC_URL, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")

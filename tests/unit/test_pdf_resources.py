@@ -54,7 +54,8 @@ RENDER = textwrap.dedent(
     import sys
     from pathlib import Path
     from tests.support.certificates import record
-    from gateway.pdf.render import CertificateFacts, CertificateRenderer
+    from gateway.pdf.facts import CertificateFacts
+    from gateway.pdf.render import CertificateRenderer
     from zoneinfo import ZoneInfo
 
     fonts = Path("/usr/share/fonts")

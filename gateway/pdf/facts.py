@@ -1,0 +1,42 @@
+"""What one certificate shows, as the main process hands it to a certificate process.
+
+Apart from gateway.pdf.render so that the gateway's main process, which only hands certificates
+over (gateway.pdf.maker), imports neither fpdf2 nor fontTools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from gateway.core.evidence import EvidenceRecord
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """What one certificate shows, besides the evidence record itself."""
+
+    record: EvidenceRecord
+    xml: bytes
+    p7s: bytes
+    provider_name: str
+    public_url: str
+    zone: ZoneInfo
+    language: str
+
+    @property
+    def verify_url(self) -> str:
+        return verify_url(self.public_url, self.record.evidence_id)
+
+    @property
+    def log_url(self) -> str:
+        return log_url(self.public_url, self.record.evidence_id)
+
+
+def verify_url(public_url: str, evidence_id: str) -> str:
+    return f"{public_url.rstrip('/')}/verify/{evidence_id}"
+
+
+def log_url(public_url: str, evidence_id: str) -> str:
+    """Where the inclusion proof of this evidence in the public evidence log is served."""
+    return f"{public_url.rstrip('/')}/log/proof/{evidence_id}"
