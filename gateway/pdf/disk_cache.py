@@ -13,7 +13,9 @@ first one is made. tests/unit/test_pdf_disk_cache.py checks both ways give the s
 
 Where: $LRE_GATEWAY_CACHE, else $XDG_CACHE_HOME/lre-gateway/certificates, else
 ~/.cache/lre-gateway/certificates; LRE_GATEWAY_CACHE=off keeps nothing. Files of other code
-are removed once a day old. The files hold font bytes and glyph names as JSON, never code.
+are removed once a day old. The files hold font bytes and glyph names as JSON, never code; what
+draws the certificates' text must be as safe as the gateway's keys: the directory is made for
+the gateway's user alone (0700), and what is read back is checked for its digest and types.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def _write(folder: Path, path: Path, value: Any) -> None:
     payload = json.dumps(value, default=_to_json, separators=(",", ":")).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the gateway's user only
         tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
         os.replace(tmp, path)  # whole or not at all, whoever else writes it at the same time
     except OSError as err:

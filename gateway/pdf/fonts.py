@@ -108,6 +108,18 @@ class FontObjects:
     to_unicode: bytes  # the ToUnicode CMap, Flate-compressed (fpdf2 leaves it plain)
     cid_to_gid: bytes  # the CIDToGIDMap, Flate-compressed
 
+    @classmethod
+    def from_kept(cls, kept: Mapping[str, Any]) -> FontObjects:
+        """As gateway.pdf.disk_cache read them back; TypeError for anything else."""
+        made = cls(**kept)
+        types = (bytes, int, str, bytes, bytes)
+        if not all(
+            type(getattr(made, f.name)) is t
+            for f, t in zip(dataclasses.fields(made), types, strict=True)
+        ):
+            raise TypeError("not the font objects' fields")
+        return made
+
 
 # a shaped glyph: the glyph, its x and y advance, x and y offset, and whether it must be placed
 _Placed = tuple[Glyph, int, int, int, int, bool]
@@ -298,7 +310,7 @@ class _Font(TTFFont):
                     ),
                     self._by_glyphs,
                     dataclasses.asdict,
-                    lambda kept: FontObjects(**kept),
+                    FontObjects.from_kept,
                 )
             return made
         return self._by_glyphs()

@@ -116,3 +116,19 @@ def test_files_of_other_code_go_once_a_day_old(kept: Path) -> None:
     assert not old.exists()
     assert recent.exists()  # another version of the gateway may be using it now
     assert any(path.name.startswith(disk_cache.code_digest()[:16]) for path in kept.iterdir())
+
+
+def test_the_folder_is_the_gateways_user_alone_and_font_objects_are_checked(kept: Path) -> None:
+    _kept(1, b"one", [])
+    assert kept.stat().st_mode & 0o777 == 0o700
+    good = {
+        "font_file": b"f",
+        "font_length": 1,
+        "widths": "[]",
+        "to_unicode": b"u",
+        "cid_to_gid": b"c",
+    }
+    assert fonts.FontObjects.from_kept(good).font_file == b"f"
+    for field, wrong in (("font_file", "f"), ("font_length", "1"), ("widths", b"[]")):
+        with pytest.raises(TypeError):
+            fonts.FontObjects.from_kept({**good, field: wrong})
