@@ -69,7 +69,7 @@ def utcnow() -> datetime:
 
 def build_sealer(settings: Settings, clock: Callable[[], datetime] = utcnow) -> PdfSealer:
     """The PAdES sealer of these settings: seal key and certificate, TSA, the CA's CRL."""
-    from gateway.pdf.seal import PdfSealer
+    from gateway.pdf.seal import PdfSealer  # here: the main process never imports it (PRELOAD)
 
     evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
     timestamper: Timestamper = (
@@ -187,7 +187,7 @@ class SealedPdf:
 
 
 def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -> SealedPdf:
-    from gateway.pdf.render import shared_renderer
+    from gateway.pdf.render import shared_renderer  # preloaded by the forkserver (warm)
 
     sealer, loop = _seal_here()
     pdf = loop.run_until_complete(sealer.seal(shared_renderer().render(facts), reason=reason))
