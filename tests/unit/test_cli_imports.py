@@ -2,7 +2,8 @@
 installation, or a process that serves submission, imports neither the web and the scheduler
 nor the certificate renderer (`serve` imports them in its main process when it runs). The main
 process hands certificates to the certificate processes: it imports neither the renderer
-(fpdf2, fontTools) nor the PAdES sealer; their forkserver preloads both."""
+(fpdf2, fontTools) nor the PAdES sealer; their forkserver preloads both. Nor does it import
+pyHanko's validation until a proof is uploaded to /verify."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_the_main_process_imports_neither_the_renderer_nor_the_sealer() -> None:
     listed = set(imported_by("gateway.app"))
     assert {"gateway.pdf.maker", "gateway.pdf.jobs", "gateway.scheduler"} <= listed
     assert {"gateway.pdf.render", "gateway.pdf.seal", "gateway.pdf.fonts"}.isdisjoint(listed)
-    assert not [name for name in listed if name.startswith(("fpdf", "fontTools"))]
+    assert not [name for name in listed if name.startswith(("fpdf", "fontTools", "pyhanko"))]
 
 
 def test_the_certificate_processes_preload_the_renderer_and_the_sealer() -> None:
