@@ -1,6 +1,7 @@
 """The command line and the SMTP processes start light: a command that reads or changes the
 installation, or a process that serves submission, imports neither the web and the scheduler
-nor the certificate renderer (`serve` imports them in its main process when it runs). The main
+nor the certificate renderer (`serve` imports them in its main process when it runs), nor the
+schema migrations (alembic: imported when `initialise` brings the database up to date). The main
 process hands certificates to the certificate processes: it imports neither the renderer
 (fpdf2, fontTools) nor the PAdES sealer; their forkserver preloads both. Nor does it import
 pyHanko's validation until a proof is uploaded to /verify."""
@@ -20,6 +21,7 @@ HEAVY = (
     "aiohttp",
     "fpdf",
     "pyhanko",
+    "alembic",
 )
 
 
