@@ -11,8 +11,9 @@ the language's words). A file that is missing, unreadable, truncated or of other
 out again and written anew; nothing read here can change a certificate, only how soon the
 first one is made. tests/unit/test_pdf_disk_cache.py checks both ways give the same bytes.
 
-Where: $LRE_GATEWAY_CACHE, else $XDG_CACHE_HOME/lre-gateway/certificates, else
-~/.cache/lre-gateway/certificates; LRE_GATEWAY_CACHE=off keeps nothing. Files of other code
+Where: $LRE_GATEWAY_CACHE, else $CACHE_DIRECTORY/certificates (systemd's CacheDirectory=,
+for a service user with no home of its own), else $XDG_CACHE_HOME/lre-gateway/certificates,
+else ~/.cache/lre-gateway/certificates; LRE_GATEWAY_CACHE=off keeps nothing. Files of other code
 are removed once a day old. The files hold font bytes and glyph names as JSON, never code; what
 draws the certificates' text must be as safe as the gateway's keys: the directory is made for
 the gateway's user alone (0700), and what is read back is checked for its digest and types.
@@ -51,6 +52,9 @@ def directory() -> Path | None:
         return None
     if chosen:
         return Path(chosen)
+    service = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]  # systemd: dirs joined by :
+    if service:
+        return Path(service) / "certificates"
     base = os.environ.get("XDG_CACHE_HOME", "")
     if base:
         return Path(base) / "lre-gateway" / "certificates"

@@ -86,6 +86,7 @@ def test_a_damaged_or_foreign_file_is_worked_out_again(kept: Path) -> None:
 
 def test_nothing_is_kept_when_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(disk_cache.ENV, "off")
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     assert disk_cache.directory() is None
@@ -95,9 +96,20 @@ def test_nothing_is_kept_when_turned_off(tmp_path: Path, monkeypatch: pytest.Mon
     assert not list(tmp_path.rglob("*"))
 
 
-def test_the_default_place_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_place_follows_systemd_then_xdg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(disk_cache.ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    # a unit with CacheDirectory=lre-gateway (a service user may have no home to write to)
+    monkeypatch.setenv("CACHE_DIRECTORY", f"{tmp_path / 'service'}:{tmp_path / 'other'}")
+    assert disk_cache.directory() == tmp_path / "service" / "certificates"
+    calls: list[bytes] = []
+    assert [_kept(1, b"one", calls) for _ in range(2)] == [b"one", b"one"]
+    assert calls == [b"one"]  # kept there, and read back
+    assert len(list((tmp_path / "service" / "certificates").glob("*-test-*.json"))) == 1
+    assert not (tmp_path / "xdg").exists()
+    monkeypatch.delenv("CACHE_DIRECTORY")
     assert disk_cache.directory() == tmp_path / "xdg" / "lre-gateway" / "certificates"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
