@@ -37,6 +37,7 @@ from gateway.resolver import Resolver
 from gateway.scheduler import Scheduler
 from gateway.services.bounces import Bounces
 from gateway.services.log_publisher import LogPublisher
+from gateway.services.work import start_database_thread
 from gateway.settings import Settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
@@ -150,6 +151,8 @@ async def running(
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
+        if sqlite:  # started before serve() nices this process: SQLite's writer stays at SMTP's
+            start_database_thread(executor)
         vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
         registry = build_registry(settings, engine, executor, clock, vault)
         metrics = registry.metrics
@@ -485,8 +488,9 @@ async def serve(settings: Settings) -> None:
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks
         if gateway.smtp_processes is not None and settings.smtp.main_nice:
-            # the SMTP processes, started, keep their niceness; the certificate processes, forked
-            # later, add theirs to this one
+            # the SMTP processes, started, keep their niceness, and so does the database thread on
+            # SQLite (started already: start_database_thread); the certificate processes,
+            # forked later, add theirs to this one
             os.nice(settings.smtp.main_nice)
         # the certificate processes start now, not at the first proof (forked after the nice
         # above, they inherit it)

@@ -147,6 +147,25 @@ async def test_sealed_evidence_is_logged_served_and_its_inclusion_proven(
     )
 
 
+async def test_the_log_is_appended_in_bounded_transactions_and_publish_appends_them_all(
+    gateway: Running,
+) -> None:
+    """A sequencing transaction appends at most its batch (on SQLite it holds the write lock
+    deposits wait for: log_store.SEQUENCE_BATCH); a publication goes on until none is queued."""
+    assert gateway.log is not None
+    store = gateway.log.store
+    for _ in range(3):
+        await deposit(gateway)
+    queued = await wait_for(lambda: store.queued() >= 3 and store.queued(), what="3 queued")
+    assert await asyncio.to_thread(store.sequence, 2) == 2
+    assert await asyncio.to_thread(store.queued) == queued - 2
+    assert await asyncio.to_thread(store.size) == 2
+    size = await gateway.log.publish()
+    assert size is not None
+    assert size >= queued  # what was queued, and what was sealed since
+    assert await asyncio.to_thread(store.queued) == 0
+
+
 async def test_rewriting_the_log_in_the_database_is_detected(
     gateway: Running, tmp_path: Path
 ) -> None:

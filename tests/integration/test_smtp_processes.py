@@ -178,6 +178,9 @@ listen = "127.0.0.1:{free_port()}"
         own = os.nice(0)
         await wait_for(lambda: _niceness(server.pid) == own + 5, what="the main process niced")
         assert [_niceness(pid) for pid in started] == [own, own]
+        # but not its database thread, started before: it holds SQLite's write lock, which the
+        # SMTP processes' deposits wait for
+        assert _threads_niceness(server.pid, "lre-db") == [own]
         # one killed is started again by the niced main process: it goes back to the niceness
         # the gateway started with (this test runs as root; else it says it could not)
         os.kill(started[0], signal.SIGKILL)
@@ -247,6 +250,16 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def _niceness(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
+def _niceness(pid: int, task: Path | None = None) -> int:
+    stat = ((task or Path(f"/proc/{pid}")) / "stat").read_text()
     return int(stat[stat.rindex(")") + 2 :].split()[16])  # field 19 of proc(5)
+
+
+def _threads_niceness(pid: int, name: str) -> list[int]:
+    """The niceness of each thread of process `pid` that the system knows as `name`."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # ended meanwhile
+            if (task / "comm").read_text().strip() == name:
+                found.append(_niceness(pid, task))
+    return found
