@@ -18,8 +18,9 @@ run: $(STAMP)
 	$(BIN)/lre-gateway serve
 
 # three workers (pytest-xdist) on two cores, a test module per worker at a time: the suite waits
-# on servers and subprocesses a quarter of its time (two workers kept the cores 70 % busy: 10.5
-# minutes, three 9.6); PYTEST_ARGS="-p no:xdist" runs it in one process
+# on servers and subprocesses a quarter of its time (on one machine two workers kept the cores
+# 70 % busy: 10.5 minutes, three 9.6; README, Tests); PYTEST_ARGS="-p no:xdist" runs it in one
+# process
 PYTEST_ARGS ?= -n 3 --dist loadfile
 
 test: $(STAMP) lint
