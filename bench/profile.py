@@ -9,6 +9,7 @@ and from /proc, the CPU per letter of the whole tree and of the main process alo
 samples count a thread waiting for a busy core as running: on a loaded machine they overstate).
 
     python -m bench.profile [--letters 300] [--postgres] [--top 25] [--keep FILE] [--gil]
+                            [--rate LETTERS_PER_S]
 
 Needs root (smtp-sink), and py-spy (`.venv/bin/pip install -e '.[bench]'`).
 """
@@ -116,6 +117,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="bytes per letter")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--rate", type=float,
+        help="letters offered per second (default: as fast as the sessions go); well below "
+        "the gateway's rate, no process waits for a core and the samples are its CPU",
+    )  # fmt: skip
     parser.add_argument("--keep", type=Path, help="keep py-spy's raw samples in this file")
     parser.add_argument(
         "--gil", action="store_true",
@@ -142,7 +148,7 @@ def main() -> None:
         try:
             result = measure(pool, target, first=40, letters=args.letters,
                              sessions=args.sessions, size=args.size, tag="profile",
-                             timeout=1800)  # fmt: skip
+                             timeout=1800, rate=args.rate)  # fmt: skip
         finally:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(timeout=120)

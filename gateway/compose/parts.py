@@ -14,8 +14,10 @@ every part for it anyway, so no part can end the multipart early (RFC 2046 §5.1
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import secrets
+import struct
 from collections.abc import Sequence
 from typing import Final
 
@@ -79,14 +81,34 @@ def attachment_part(data: bytes, content_type: str, filename: str) -> bytes:
 def base64_lines(data: bytes) -> bytes:
     """`data` in base64, 76 characters a line, each ended by CRLF (RFC 2045 §6.8), as
     base64.encodebytes would but encoded at once (it encodes each 57 bytes in a call: a
-    certificate's thousand lines cost it a third more)."""
+    certificate's thousand lines cost it a third more), and cut into lines by one `struct`
+    unpacking (a slice per line cost as much again as the encoding).
+
+    The last large data encoded is remembered with its lines: a proof mail's PDF is encoded
+    where the mail is composed, then looked for in the signed mail (`without_attachment`)."""
+    last = _last_encoded[0]  # a tuple: read whole, whatever another thread stores meanwhile
+    if last[0] is data:
+        return last[1]
     encoded = binascii.b2a_base64(data, newline=False)
-    if not encoded:
-        return b""
-    return (
-        CRLF.join([encoded[i : i + BASE64_LINE] for i in range(0, len(encoded), BASE64_LINE)])
-        + CRLF
-    )
+    whole, rest = divmod(len(encoded), BASE64_LINE)
+    lines = [*_line_cutter(whole).unpack_from(encoded), *([encoded[-rest:]] if rest else [])]
+    made = CRLF.join(lines) + CRLF if lines else b""
+    if (
+        len(data) >= REMEMBERED and type(data) is bytes
+    ):  # immutable: the same object, the same lines
+        _last_encoded[0] = (data, made)
+    return made
+
+
+REMEMBERED: Final = 4096  # bytes of data from which its base64 lines are remembered
+# the last such data (the object itself, kept alive: `is` cannot mistake another) and its lines
+_last_encoded: list[tuple[bytes, bytes]] = [(b"", b"")]
+
+
+@functools.lru_cache(maxsize=64)
+def _line_cutter(lines: int) -> struct.Struct:
+    """Unpacks so many base64 lines of BASE64_LINE characters each."""
+    return struct.Struct(f"{BASE64_LINE}s" * lines)
 
 
 # Where a stored mail's attachment stood (`without_attachment`): a NUL byte, which no mail holds

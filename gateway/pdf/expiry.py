@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import UTC, datetime
+from typing import Final
 
 from asn1crypto import cms, x509
 
@@ -31,9 +32,10 @@ def renewal_due(pdf: bytes) -> datetime:
         for attr in signer_info["unsigned_attrs"] or ():
             if attr["type"].native == "signature_time_stamp_token":
                 token = attr["values"][0]["content"]
-                expiries += [
-                    _not_after(c.chosen) for c in token["certificates"] or () if not c.chosen.ca
-                ]
+                for choice in token["certificates"] or ():
+                    ca, not_after = _read(choice.chosen)
+                    if not ca:
+                        expiries.append(not_after)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise EvidenceError(f"cannot read the PDF's signatures: {exc}") from exc
     return min(expiries)
@@ -73,5 +75,22 @@ def _signer(signed: cms.SignedData, signer_info: cms.SignerInfo) -> x509.Certifi
 
 
 def _not_after(cert: x509.Certificate) -> datetime:
-    value: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
-    return value.astimezone(UTC)
+    return _read(cert)[1]
+
+
+def _read(cert: x509.Certificate) -> tuple[bool, datetime]:
+    """Whether `cert` is a CA's, and when it expires: read once per certificate (the same
+    seal and TSA certificates come back in every proof; asn1crypto parses each afresh)."""
+    der = cert.dump()
+    found = _READ.get(der)
+    if found is None:
+        value: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
+        found = (bool(cert.ca), value.astimezone(UTC))
+        if len(_READ) >= MAX_READ:
+            _READ.clear()
+        _READ[der] = found
+    return found
+
+
+MAX_READ: Final = 64  # certificates remembered (the gateway's seal and TSA certificates)
+_READ: dict[bytes, tuple[bool, datetime]] = {}

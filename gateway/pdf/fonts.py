@@ -171,6 +171,44 @@ class _Shared:
     letters: dict[
         tuple[object, ...], dict[str, tuple[tuple[_Placed, ...], int, tuple[float, ...]]]
     ] = field(default_factory=dict)
+    # the characters whose widths add alike (_Font._alike_widths), by _shape_key: one term
+    # each, the same for all, and the widths of 0, 1, 2... of them as _composed_width adds them
+    alike_widths: dict[tuple[object, ...], _Alike | None] = field(default_factory=dict)
+    # and those written alike in a document of a base (_Font._alike_codes), by the base's id()
+    # and _shape_key: one glyph each, in the base, the same advance and the same move after
+    # it; with each one's code as TJ writes it, and the pen after 0, 1, 2... of them
+    alike_codes: dict[tuple[object, ...], _AlikeCodes | None] = field(default_factory=dict)
+
+
+@dataclass
+class _Alike:
+    """Characters that add the same width each (_Shared.alike_widths)."""
+
+    chars: frozenset[str]
+    term: float
+    sums: list[int | float]  # sums[n]: n terms added one by one from 0, as _composed_width
+
+    def total(self, n: int) -> int | float:
+        sums = self.sums
+        while len(sums) <= n:
+            sums.append(sums[-1] + self.term)
+        return sums[n]
+
+
+@dataclass
+class _AlikeCodes:
+    """Characters written as one glyph each, advancing alike (_Shared.alike_codes)."""
+
+    chars: frozenset[str]
+    # str.translate's table: each character's glyph code (4 hex digits), with the move after
+    # it between angle brackets, as _composed_operators writes it, when the glyphs move
+    codes: dict[int, str]
+    moves: bool
+    pens: _Alike  # the pen after n of them, as _composed_operators adds their steps
+
+    def operators(self, text: str) -> str:
+        written = text.translate(self.codes)
+        return f"[{written}] TJ" if self.moves else f"[<{written}>] TJ"
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
@@ -477,6 +515,10 @@ class _Font(TTFFont):
         (gateway.pdf.monospace), with no gap: each glyph's code, then its move when it has
         one, the moves written once per character (`_char_steps`). None when a character's
         glyphs have an offset, move the pen vertically or are left out with an advance."""
+        if self.stable():
+            alike = self._alike_codes(font_size_pt, params)
+            if alike is not None and set(text) <= alike.chars:
+                return alike.operators(text), alike.pens.total(len(text)), False
         steps = self._common.steps.setdefault(_shape_key("", font_size_pt, params), {})
         pick = self.subset.pick_glyph
         hexes = _HEX
@@ -502,6 +544,42 @@ class _Font(TTFFont):
         if codes:
             items.append(f"<{''.join(codes)}>")
         return (f"[{''.join(items)}] TJ" if items else ""), pen, False
+
+    def _alike_codes(
+        self, font_size_pt: float, params: dict[str, Any] | None
+    ) -> _AlikeCodes | None:
+        """The composed characters this document writes as one glyph each, with a code it
+        holds already (its base's), advancing the same and followed by the same move (none,
+        or the same one): a text of them is `_composed_operators`' TJ array, written at once
+        (`str.translate`), and the pen after it their steps added up (gateway.pdf.monospace:
+        the hashes, identifiers and URLs of every certificate). None when there are none; for
+        a stable document only (the codes are its base's)."""
+        shape = _shape_key("", font_size_pt, params)
+        key = (self._base, *shape)
+        found = self._common.alike_codes.get(key, ())
+        if found != ():
+            return found  # type: ignore[return-value]
+        steps = self._common.steps.setdefault(shape, {})
+        held = self.subset._char_id_per_glyph  # picking a glyph not held would add it
+        codes: dict[int, str] = {}
+        alike: tuple[float, str] | None = None
+        for char in sorted(self._common.composed):
+            glyphs = steps.get(char)
+            if glyphs is None:
+                glyphs = steps[char] = self._char_steps(char, font_size_pt, params)
+            if len(glyphs) != 1 or held.get(glyphs[0][0]) is None:
+                continue
+            glyph, step, move = glyphs[0]
+            alike = alike or (step, move)
+            if (step, move) == alike:
+                code = f"{held[glyph]:04X}"
+                codes[ord(char)] = f"<{code}>{move}" if move else code
+        made = None
+        if alike is not None:
+            chars = frozenset(map(chr, codes))
+            made = _AlikeCodes(chars, codes, bool(alike[1]), _Alike(chars, alike[0], [0.0]))
+        self._common.alike_codes[key] = made
+        return made
 
     def _char_steps(
         self, char: str, font_size_pt: float, params: dict[str, Any] | None
@@ -738,6 +816,9 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, params: dict[str, Any] | None
     ) -> tuple[int, float]:
         """fpdf2's shaped_text_width of `text`, added up glyph by glyph in the same order."""
+        alike = self._alike_widths(font_size_pt, params)
+        if alike is not None and set(text) <= alike.chars:
+            return len(text), alike.total(len(text))
         letters = self._letters(font_size_pt, params)
         width: float = 0
         count = 0
@@ -747,6 +828,27 @@ class _Font(TTFFont):
                 width += term
             count += len(letter[2])
         return count, width
+
+    def _alike_widths(self, font_size_pt: float, params: dict[str, Any] | None) -> _Alike | None:
+        """The composed characters that each add one and the same term to a text's width
+        (most, or all, of a monospace font's): the width of a text of them is that term
+        added as many times (`_composed_width`). None when there are none."""
+        shape = _shape_key("", font_size_pt, params)
+        found = self._common.alike_widths.get(shape, ())
+        if found != ():
+            return found  # type: ignore[return-value]
+        letters = self._letters(font_size_pt, params)
+        by_term: dict[float, list[str]] = {}
+        for char in sorted(self._common.composed):
+            letter = letters.get(char) or self._letter(char, font_size_pt, params)
+            if len(letter[2]) == 1:
+                by_term.setdefault(letter[2][0], []).append(char)
+        made = None
+        if by_term:  # the term most characters share
+            term, chars = max(by_term.items(), key=lambda item: (len(item[1]), item[1]))
+            made = _Alike(frozenset(chars), term, [0])
+        self._common.alike_widths[shape] = made
+        return made
 
     def _composed_run(
         self, text: str, font_size_pt: float, params: dict[str, Any] | None

@@ -154,6 +154,22 @@ def _stroke_operator(colour: _Colour) -> str:
     return found
 
 
+# by a font's cmap (id()): the ASCII characters it draws itself, and the newline (_plain_ascii)
+_PLAIN_ASCII: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _plain_ascii(cmap: Any) -> frozenset[str]:
+    """The characters of which a text is one fragment of the font with this cmap when laid
+    out left to right (`LaidOutPDF._cut`): the printable ASCII the font has (bidi classes L,
+    EN, ES, ET, CS, ON and WS, none of NOT_LTR; scripts Latin and Common, so no cut), and the
+    newline, never given a fallback font (`_parse`)."""
+    found = _PLAIN_ASCII.get(id(cmap))
+    if found is None or found[0] is not cmap:
+        printable = (chr(code) for code in range(0x20, 0x7F) if code in cmap)
+        found = _PLAIN_ASCII[id(cmap)] = (cmap, frozenset((*printable, "\n")))
+    return found[1]
+
+
 def _first_over(
     own: Sequence[float], start: int, end: int, room: float, over: Callable[[int, int], bool]
 ) -> int | None:
@@ -412,6 +428,9 @@ class LaidOutPDF(FallbackFontPDF):
         own = self.current_font
         assert own is not None  # noqa: S101 - checked by _fragments
         cmap = own.cmap  # type: ignore[union-attr]
+        if text and direction == TextDirection.LTR and set(text) <= _plain_ascii(cmap):
+            # one left-to-right run, no fallback font, no script but Latin: one fragment
+            return ((0, len(text), str(own.fontkey), direction),)
         if any(char in "\r\u00ad" for char in text):
             return None
         if direction == TextDirection.LTR and not any(

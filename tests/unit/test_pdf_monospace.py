@@ -17,7 +17,7 @@ from fpdf.enums import TextDirection
 
 from gateway.pdf import monospace
 from gateway.pdf.fonts import FontBook, ShapedFont
-from gateway.pdf.render import SCRIPTS, find_fonts, new_document
+from gateway.pdf.render import SCRIPTS, CertificateRenderer, find_fonts, new_document
 
 CHARACTERS = sorted(monospace.CHARACTERS)
 SIZES = (6.8, 8, 9, 10, 12)  # the monospace sizes of the certificate (gateway.pdf.render)
@@ -93,6 +93,41 @@ def test_long_monospace_texts_compose_as_harfbuzz_shapes_them(shaping: str) -> N
     for size in SIZES:
         for text in texts:
             _same(plain, composing, text, size, params)
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_a_prepared_document_writes_monospace_texts_at_once_as_harfbuzz_shapes_them(
+    lang: str,
+) -> None:
+    """In a certificate's document (its fonts start with the language's prepared glyphs, all of
+    printable ASCII in the monospace font), a composed text is written at once from a table of
+    its characters' codes and moves (`_Font._alike_codes`): the same operators and advance as
+    HarfBuzz's shaping of the whole text with the same glyph codes, and nothing added to the
+    document's glyphs (the space, which no monospace value of a certificate holds, is not
+    among them: a text with one is shaped the usual way)."""
+    base = {key: font.picked() for key, font in CertificateRenderer().prepared_fonts(lang).items()}
+    plain = FontBook(find_fonts(), SCRIPTS).for_document(base)["mono"]
+    composing = FontBook(find_fonts(), SCRIPTS, composed=monospace.COMPOSED).for_document(base)
+    mono = composing["mono"]
+    rng = random.Random(3)  # noqa: S311 - reproducible test texts, not secrets
+    texts = [
+        "30e0e833023cb74db0853e352365ae69",
+        "https://lre.example.ma/log/proof/42?leaf=d5d5b1c8",
+        *("".join(rng.choices(CHARACTERS[1:], k=rng.randint(2, 90))) for _ in range(200)),
+    ]
+    assert CHARACTERS[0] == " "
+    params = SHAPINGS["ar-ltr-value" if lang == "ar" else "fr"]
+    for size in SIZES:
+        for text in texts:
+            made = mono.text_operators(text, size, params, 0.0)
+            assert made == plain.text_operators(text, size, params, 0.0), text
+    assert mono.stable()  # written at once, nothing picked anew
+    assert mono._common.alike_codes
+    assert all(alike is not None and alike.chars for alike in mono._common.alike_codes.values())
+    spaced = "LRE 2026 000002"
+    assert mono.text_operators(spaced, 8, params, 0.0) == plain.text_operators(
+        spaced, 8, params, 0.0
+    )
 
 
 def test_only_printable_ascii_in_the_usual_shapings_is_composed() -> None:
