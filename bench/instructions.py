@@ -34,7 +34,6 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parents[1]  # the checkout this module belongs to
 WARM = 8  # proofs made before counting starts: fonts, memos, the QR template, the disk cache
@@ -44,46 +43,23 @@ _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, render: bool) -> None:
     """In this process: make `warm` + `proofs` proofs with the keys in `pki`, all at `moment`;
     with `render`, also render `proofs` certificates more (their facts are made either way)."""
-    from bench.pdf import fresh, sample_record
+    from bench.pdf import dev_sealer, fresh_facts, sample_record
     from gateway.compose.parts import without_attachment
     from gateway.compose.proof import compose_proof
     from gateway.compose.smime import smime_sign
     from gateway.evidence.cms import Sealer
-    from gateway.evidence.crl import CrlPublisher
-    from gateway.evidence.pki import (
-        anchors_pem,
-        ensure_dev_pki,
-        load_certificate,
-        load_certificates,
-        load_private_key,
-    )
-    from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority, seal
+    from gateway.evidence.tsa import seal
     from gateway.evidence.xml import to_xml
     from gateway.pdf.expiry import renewal_due
     from gateway.pdf.facts import CertificateFacts
     from gateway.pdf.render import CertificateRenderer
-    from gateway.pdf.seal import PdfSealer
     from gateway.smtp_out.dkim import DkimSigner
 
     def clock() -> datetime:
         return moment
 
     # the keys made once by the caller: generating them takes a random time
-    paths = ensure_dev_pki(pki, "lre.example.ma", crl_url="http://lre.example.ma/crl")
-    timestamper = LocalTimestamper(
-        TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key), clock
-    )
-    crl = CrlPublisher(paths, clock)
-    sealer = PdfSealer(
-        key=load_private_key(paths.seal_key),
-        cert=load_certificate(paths.seal_cert),
-        chain=[],
-        anchors=load_certificates(anchors_pem(paths)),
-        timestamper=timestamper,
-        crls=lambda: [crl.current()],
-        provider_name="LRE Gateway",
-        clock=clock,
-    )
+    paths, timestamper, sealer = dev_sealer(pki, clock)
     evidence_sealer = Sealer.from_files(paths.seal_cert, paths.seal_key)
     dkim = DkimSigner.from_file("lre.example.ma", "lre", paths.dkim_key)
     loop = asyncio.new_event_loop()
@@ -93,15 +69,7 @@ def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, rend
     renderer = CertificateRenderer()
 
     def facts() -> CertificateFacts:
-        return CertificateFacts(
-            record=fresh(record),
-            xml=xml,
-            p7s=p7s,
-            provider_name="LRE Gateway",
-            public_url="https://lre.example.ma",
-            zone=ZoneInfo("Africa/Casablanca"),
-            language=lang,
-        )
+        return fresh_facts(record, xml, p7s, lang)
 
     def proof(made: CertificateFacts) -> None:
         pdf = loop.run_until_complete(sealer.seal(renderer.render(made), reason="x"))
@@ -218,7 +186,10 @@ def main() -> None:
         if args.base:
             from bench.smtp_cpu import extract
 
-            codes = {args.base: extract(args.base, Path(tmp) / "base"), **codes}
+            base = extract(args.base, Path(tmp) / "base")
+            for helpers in ("bench", "tests"):  # this checkout's drive both: the same facts
+                shutil.rmtree(base / helpers, ignore_errors=True)
+            codes = {args.base: base, **codes}
         pki = Path(tmp) / "pki"
         moment = datetime.now(UTC).replace(microsecond=0)
         for code in codes.values():  # keys made and the disk cache filled, outside valgrind

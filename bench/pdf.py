@@ -47,6 +47,7 @@ from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.evidence.cms import Sealer
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
+    PkiPaths,
     anchors_pem,
     ensure_dev_pki,
     load_certificate,
@@ -118,6 +119,42 @@ def sample_record() -> EvidenceRecord:
         reason=None,
         extensions=(),
     )
+
+
+def fresh_facts(record: EvidenceRecord, xml: bytes, p7s: bytes, language: str) -> CertificateFacts:
+    """A certificate's facts: `record` made anew (`fresh`), in `language`."""
+    return CertificateFacts(
+        record=fresh(record),
+        xml=xml,
+        p7s=p7s,
+        provider_name="LRE Gateway",
+        public_url="https://lre.example.ma",
+        zone=ZoneInfo("Africa/Casablanca"),
+        language=language,
+    )
+
+
+def dev_sealer(
+    directory: Path, clock: Callable[[], datetime]
+) -> tuple[PkiPaths, LocalTimestamper, PdfSealer]:
+    """The development PKI in `directory` (made there unless it is already), its built-in TSA
+    and a PAdES sealer with them, as the certificate processes build theirs."""
+    paths = ensure_dev_pki(directory, "lre.example.ma", crl_url="http://lre.example.ma/crl")
+    timestamper = LocalTimestamper(
+        TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key), clock
+    )
+    crl = CrlPublisher(paths, clock)
+    sealer = PdfSealer(
+        key=load_private_key(paths.seal_key),
+        cert=load_certificate(paths.seal_cert),
+        chain=[],
+        anchors=load_certificates(anchors_pem(paths)),
+        timestamper=timestamper,
+        crls=lambda: [crl.current()],
+        provider_name="LRE Gateway",
+        clock=clock,
+    )
+    return paths, timestamper, sealer
 
 
 def plain_page(facts: CertificateFacts) -> bytes:
@@ -194,20 +231,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("pyhanko").setLevel(logging.ERROR)  # "fetching is not allowed": intended
     with tempfile.TemporaryDirectory() as tmp:
-        paths = ensure_dev_pki(Path(tmp), "lre.example.ma", crl_url="http://lre.example.ma/crl")
-        timestamper = LocalTimestamper(
-            TimestampAuthority.from_files(paths.tsa_cert, paths.tsa_key), clock
-        )
-        crl = CrlPublisher(paths, clock)
-        sealer = PdfSealer(
-            key=load_private_key(paths.seal_key),
-            cert=load_certificate(paths.seal_cert),
-            chain=[],
-            anchors=load_certificates(anchors_pem(paths)),
-            timestamper=timestamper,
-            crls=lambda: [crl.current()],
-            provider_name="LRE Gateway",
-        )
+        paths, timestamper, sealer = dev_sealer(Path(tmp), clock)
         record = sample_record()
         xml = to_xml(record)
         p7s = asyncio.run(
@@ -223,15 +247,7 @@ def main() -> None:
         startup = (time.perf_counter() - start) * 1000
 
         def facts(language: str) -> CertificateFacts:
-            return CertificateFacts(
-                record=fresh(record),
-                xml=xml,
-                p7s=p7s,
-                provider_name="LRE Gateway",
-                public_url="https://lre.example.ma",
-                zone=ZoneInfo("Africa/Casablanca"),
-                language=language,
-            )
+            return fresh_facts(record, xml, p7s, language)
 
         def sealed(pdf: bytes) -> bytes:
             return asyncio.run(sealer.seal(pdf, reason="Proof of deposit"))
