@@ -93,9 +93,8 @@ def base64_lines(data: bytes) -> bytes:
     whole, rest = divmod(len(encoded), BASE64_LINE)
     lines = [*_line_cutter(whole).unpack_from(encoded), *([encoded[-rest:]] if rest else [])]
     made = CRLF.join(lines) + CRLF if lines else b""
-    if (
-        len(data) >= REMEMBERED and type(data) is bytes
-    ):  # immutable: the same object, the same lines
+    # bytes only: immutable, so the same object always has the same lines
+    if len(data) >= REMEMBERED and type(data) is bytes:
         _last_encoded[0] = (data, made)
     return made
 
