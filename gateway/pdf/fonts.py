@@ -41,7 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, TypeGuard, cast
 
 from fontTools import subset as ftsubset
 from fontTools import ttLib
@@ -54,6 +54,7 @@ from fpdf.output import (
     CIDSystemInfo,
     OutputProducer,
     PDFFont,
+    PDFPage,
     _build_cmap_blocks,
     _tt_font_widths,
 )
@@ -91,6 +92,11 @@ MAX_FONT_OBJECTS: Final = 32
 # of the fonts' bytes: a French certificate 81 -> 55 KB sealed, every byte of it hashed, signed,
 # base64-encoded, stored and mailed with each proof, and kept ten years.
 HINTING = False  # tests turn it on to compare (test_pdf_bytes, test_pdf_hinting)
+# zlib's level for the pages' content streams (fpdf2: 6, its default). A certificate's page is
+# ~35 KB of operators (the QR code's rectangles, the text's glyph codes): level 6 compresses it
+# to 4.8 KB in ~0.4 ms, level 1 to 6.6 KB in ~0.08 ms, for every proof (bench/pdf.py). The
+# same page either way (tests/unit/test_pdf_compression.py); test_pdf_bytes sets fpdf2's level.
+PAGE_COMPRESSION = 1
 # the tables fpdf2 2.8.9 drops from every font subset (fpdf.output.OutputProducer._add_fonts)
 DROPPED_TABLES: Final = (
     "FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "sbix", "CBDT", "CBLC", "EBDT",
@@ -1109,6 +1115,23 @@ class FontOutputProducer(OutputProducer):
     def bufferize(self) -> bytearray:
         prepare_output(self.fpdf)
         return super().bufferize()
+
+    def _add_pages(self, _slice: slice = slice(0, None)) -> list[PDFPage]:
+        """fpdf2's, each page's content stream compressed at `PAGE_COMPRESSION`."""
+        fpdf = self.fpdf
+        if not fpdf.compress:
+            return super()._add_pages(_slice)
+        fpdf.compress = False  # fpdf2's pages, their content streams left plain
+        try:
+            pages = super()._add_pages(_slice)
+        finally:
+            fpdf.compress = True
+        for page in pages:
+            stream = cast(PDFContentStream, page.contents)  # made by fpdf2's _add_pages
+            stream._contents = zlib.compress(stream._contents, PAGE_COMPRESSION)
+            stream.filter = Name("FlateDecode")
+            stream.length = len(stream._contents)
+        return pages
 
     def _add_pdf_obj(self, pdf_obj: PDFObject, trace_label: str | None = None) -> int:
         """fpdf2's, the object written by gateway.pdf.serialise when it comes to it."""

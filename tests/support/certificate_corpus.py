@@ -8,7 +8,8 @@ its text at an Arabic mark (gateway.pdf.fonts._base_script: the content section'
 both layouts alike; the French and English ones are still those first pinned. They are of
 certificates whose fonts keep their TrueType hinting, as they did then (the digests are written
 and checked with gateway.pdf.fonts.HINTING on; tests/unit/test_pdf_hinting.py shows the pages
-without it are the same). They depend on
+without it are the same), and their pages compressed at fpdf2's zlib level (gateway.pdf.fonts.
+PAGE_COMPRESSION, tests/unit/test_pdf_compression.py). They depend on
 fpdf2, fontTools, HarfBuzz and the shipped fonts: after upgrading one of them, check the
 certificates otherwise (the other tests) and write the digests again with
 
@@ -25,6 +26,9 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
+from fpdf.syntax import PDFContentStream
 
 from gateway.core.evidence import Attachment
 from gateway.pdf import fonts
@@ -134,6 +138,12 @@ def corpus(count: int = 90, seed: int = 9) -> list[CertificateFacts]:
     return facts
 
 
+def as_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render as when the digests were pinned: hinted fonts, fpdf2's zlib level for pages."""
+    monkeypatch.setattr(fonts, "HINTING", True)
+    monkeypatch.setattr(fonts, "PAGE_COMPRESSION", PDFContentStream._COMPRESSION_LEVEL)
+
+
 def digests(renderer: CertificateRenderer | None = None) -> list[str]:
     """The SHA-256 of each certificate of the corpus, rendered in turn by one renderer."""
     renderer = renderer or CertificateRenderer()
@@ -141,5 +151,6 @@ def digests(renderer: CertificateRenderer | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    fonts.HINTING = True  # as pinned
-    Path(sys.argv[1]).write_text(json.dumps(digests(), indent=1) + "\n")
+    with pytest.MonkeyPatch.context() as patch:
+        as_pinned(patch)
+        Path(sys.argv[1]).write_text(json.dumps(digests(), indent=1) + "\n")

@@ -1,7 +1,9 @@
 """A certificate is the very same bytes as before issue 9's render work, for varied facts in
 every language (tests.support.certificate_corpus: the digests pinned then), its fonts hinted as
 they were then: the only difference since is the hinting dropped from the embedded fonts
-(gateway.pdf.fonts.HINTING), which tests/unit/test_pdf_hinting.py shows draws the same pages."""
+(gateway.pdf.fonts.HINTING), which tests/unit/test_pdf_hinting.py shows draws the same pages,
+and the pages' content streams compressed at a lower zlib level (gateway.pdf.fonts.
+PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pdf import fonts, qr
-from tests.support.certificate_corpus import digests
+from gateway.pdf import qr
+from tests.support.certificate_corpus import as_pinned, digests
 
 PINNED = Path(__file__).parents[1] / "fixtures" / "certificate_digests.json"
 
@@ -23,7 +25,7 @@ def test_every_certificate_of_the_corpus_is_byte_for_byte_as_pinned(
     # chosen for the first URL of that length the process drew (gateway/pdf/qr.py), which an
     # earlier test of this process may have drawn
     monkeypatch.setattr(qr, "_TEMPLATES", {})
-    monkeypatch.setattr(fonts, "HINTING", True)
+    as_pinned(monkeypatch)
     pinned = json.loads(PINNED.read_text())
     made = digests()
     assert len(made) == len(pinned)

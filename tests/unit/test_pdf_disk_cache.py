@@ -14,7 +14,7 @@ import pytest
 
 from gateway.pdf import disk_cache, fonts, qr
 from gateway.pdf.render import CertificateRenderer
-from tests.support.certificate_corpus import corpus
+from tests.support.certificate_corpus import as_pinned, corpus
 
 PINNED = Path(__file__).parents[1] / "fixtures" / "certificate_digests.json"
 
@@ -24,7 +24,7 @@ def kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv(disk_cache.ENV, str(folder))
     monkeypatch.setattr(disk_cache, "counts", {"found": 0, "made": 0})
-    monkeypatch.setattr(fonts, "HINTING", True)  # as the corpus's digests were pinned
+    as_pinned(monkeypatch)  # as the corpus's digests were pinned
     return folder
 
 
