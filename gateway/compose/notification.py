@@ -7,13 +7,14 @@ letters.notification_languages, Arabic blocks right to left. Every time states i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from gateway import i18n
 from gateway.compose.headers import header_fields
@@ -70,7 +71,7 @@ def sender_line(name: str | None, address_: str | None) -> str | None:
     return name or address_ or None
 
 
-def _block_values(facts: NoticeFacts, lang: str) -> dict[str, Any]:
+def block_values(facts: NoticeFacts, lang: str) -> dict[str, Any]:
     sender = sender_line(facts.sender_name, facts.sender_address)
 
     def when(dt: datetime) -> str:
@@ -91,14 +92,19 @@ def _block_values(facts: NoticeFacts, lang: str) -> dict[str, Any]:
     }
 
 
+def notification_summary(facts: NoticeFacts, langs: tuple[str, ...]) -> str | None:
+    """The line in English ending a mail with no English block, else None."""
+    if "en" in langs:
+        return None
+    deadline = i18n.format_time(facts.deadline, "en", facts.zone)
+    return i18n.gettext("en", "notice.summary", time=deadline)
+
+
 def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime) -> bytes:
     """The notification mail (RFC 5322, CRLF): multipart/alternative text and HTML."""
     langs = notice_languages(facts.languages)
-    blocks = {lang: _block_values(facts, lang) for lang in langs}
-    summary = None
-    if "en" not in langs:
-        deadline = i18n.format_time(facts.deadline, "en", facts.zone)
-        summary = i18n.gettext("en", "notice.summary", time=deadline)
+    blocks = {lang: block_values(facts, lang) for lang in langs}
+    summary = notification_summary(facts, langs)
     head = header_fields(
         sender=address(facts.provider_name, "notification", facts.domain),
         to=facts.recipient,
@@ -106,7 +112,71 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
         message_id=message_id,
         date=date,
     )
-    provider = one_line(facts.provider_name)
+    text, html = bodies(langs, blocks, summary, one_line(facts.provider_name))
+    content_type, body = multipart(
+        "alternative", [text_part(text), text_part(html, "html")], new_boundary("notice")
+    )
+    language = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
+    return whole_message(head, content_type, language, body)
+
+
+# The bodies are rendered once per languages and shape (which values are empty) with a mark in
+# place of each value that changes from letter to letter, then the letter's values put in the
+# marks' places: ~0.25 ms less for each notification (its templates call t() some fifty times).
+# The same bodies: the marks go through gettext's formatting untouched, and HTML escaping works
+# character by character, so a value escaped alone is escaped as it is inside its sentence
+# (tests/unit/test_compose_notification.py compares both ways).
+_MARK: Final = "\x1a"  # a control character: one_line removes it from every value
+_MARKED: Final = re.compile("\x1a(\\d+)\x1a")
+_VALUES: Final = ("reference", "deposited", "deadline", "sender", "subject", "link", "provider")
+MAX_PREPARED: Final = 64
+_prepared: dict[tuple[object, ...], tuple[str, str]] = {}
+
+
+def bodies(
+    langs: tuple[str, ...],
+    blocks: dict[str, dict[str, Any]],
+    summary: str | None,
+    provider: str | None,
+) -> tuple[str, str]:
+    """The notification's text and HTML bodies: `rendered`'s, from a memo of marked bodies."""
+    values: list[str] = []
+
+    def marked(value: Any) -> Any:
+        if not value:
+            return value  # the templates test it: part of the shape
+        values.append(value)
+        return f"{_MARK}{len(values) - 1}{_MARK}"
+
+    shaped = {
+        lang: {k: marked(v) if k in _VALUES else v for k, v in block.items()}
+        for lang, block in blocks.items()
+    }
+    marked_summary, marked_provider = marked(summary), marked(provider)
+    if any(not isinstance(v, str) or _MARK in v for v in values):
+        return rendered(langs, blocks, summary, provider)
+    key = (langs, tuple(tuple(b.items()) for b in shaped.values()), marked_summary, marked_provider)
+    made = _prepared.get(key)
+    if made is None:
+        made = rendered(langs, shaped, marked_summary, marked_provider)
+        if len(_prepared) >= MAX_PREPARED:
+            _prepared.clear()
+        _prepared[key] = made
+    text, html = made
+    escaped = [str(escape(value)) for value in values]
+    return (
+        _MARKED.sub(lambda m: values[int(m[1])], text),
+        _MARKED.sub(lambda m: escaped[int(m[1])], html),
+    )
+
+
+def rendered(
+    langs: tuple[str, ...],
+    blocks: dict[str, dict[str, Any]],
+    summary: str | None,
+    provider: str | None,
+) -> tuple[str, str]:
+    """The text and HTML bodies, rendered by the templates."""
     text = render(
         "notification.txt",
         langs[0],
@@ -122,8 +192,4 @@ def compose_notification(facts: NoticeFacts, *, message_id: str, date: datetime)
         summary=summary,
         provider=provider,
     )
-    content_type, body = multipart(
-        "alternative", [text_part(text), text_part(html, "html")], new_boundary("notice")
-    )
-    language = ", ".join((*langs, "en") if summary else langs)  # RFC 3282
-    return whole_message(head, content_type, language, body)
+    return text, html

@@ -8,8 +8,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.compose import NoticeFacts, compose_notification
+from gateway.compose.mail import one_line
+from gateway.compose.notification import (
+    block_values,
+    bodies,
+    notice_languages,
+    notification_summary,
+    rendered,
+)
 
 LINK = "http://127.0.0.1:8080/l/Zq3xv_Hw8n-0aBcDeFgHiJkLmNoPqRsTuVwXyZ01234"
 DEPOSITED = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
@@ -246,3 +256,51 @@ def test_parts_of_the_short_notification_stay_8bit():
     raw = compose(facts())
     assert raw.count(b"Content-Transfer-Encoding: 8bit") == 2
     assert LINK.encode() in raw
+
+
+# anything a sender, an operator or a clock may give, the characters HTML escapes above all
+VALUES = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=40),
+    st.text(st.sampled_from("<>&\"' a\u00e9\u0639\u2066{}%\x1a\n"), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    languages=st.lists(st.sampled_from(["fr", "ar", "en", "xx"]), max_size=3),
+    sender_name=VALUES,
+    sender_address=VALUES,
+    subject=VALUES,
+    reference=st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=20),
+    provider=st.text(st.characters(blacklist_categories=["Cs"]), max_size=30),
+    link=st.sampled_from([LINK, 'http://x/"><script>&amp;', "", "http://x/\x1a0\x1a"]),
+    shift=st.integers(min_value=-(10**9), max_value=10**9),
+)
+def test_the_bodies_from_prepared_templates_are_those_the_templates_render(
+    languages: list[str],
+    sender_name: str | None,
+    sender_address: str | None,
+    subject: str | None,
+    reference: str,
+    provider: str,
+    link: str,
+    shift: int,
+) -> None:
+    f = facts(
+        languages=tuple(languages),
+        sender_name=sender_name,
+        sender_address=sender_address,
+        subject=subject,
+        reference=reference,
+        provider_name=provider,
+        link=link,
+        deposited_at=DEPOSITED + timedelta(seconds=shift),
+    )
+    langs = notice_languages(f.languages)
+    blocks = {lang: block_values(f, lang) for lang in langs}
+    summary = notification_summary(f, langs)
+    for _ in range(2):  # made, then from the memo
+        made = bodies(langs, blocks, summary, one_line(provider))
+        assert made == rendered(langs, blocks, summary, one_line(provider))
