@@ -3,11 +3,12 @@
 On a shared machine a CPU time moves by 10-30 % from one minute to the next, more than most
 single optimisations buy. Valgrind's callgrind counts the instructions a process executes
 instead: the same for the same code and inputs, whatever else the machine runs. This tool
-counts what a certificate process does for one proof of deposit, as `gateway.pdf.maker._make`
-does it: the certificate rendered, PAdES-sealed with the built-in TSA, its proof mail
-composed, S/MIME- and DKIM-signed, stored without its PDF, and the date its archive timestamp
-is due read back; each certificate with facts of its own (bench.pdf's `fresh`: ids, hashes,
-sizes, times and the sender's name change from one to the next).
+counts what a certificate process does for one proof of deposit, as
+`gateway.pdf.maker._make_from` does it: the evidence record read from its XML, the certificate
+rendered, PAdES-sealed with the built-in TSA, its proof mail composed, S/MIME- and DKIM-signed,
+stored without its PDF, and the date its archive timestamp is due read back; each certificate
+with facts of its own (bench.pdf's `fresh`: ids, hashes, sizes, times and the sender's name
+change from one to the next).
 
 Each figure is the difference between two runs under callgrind of the same program, divided by
 PROOFS: one making WARM proofs and one WARM + PROOFS (start-up and imports cancel out); with
@@ -49,7 +50,7 @@ def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, rend
     from gateway.compose.smime import smime_sign
     from gateway.evidence.cms import Sealer
     from gateway.evidence.tsa import seal
-    from gateway.evidence.xml import to_xml
+    from gateway.evidence.xml import from_xml, to_xml
     from gateway.pdf.expiry import renewal_due
     from gateway.pdf.facts import CertificateFacts
     from gateway.pdf.render import CertificateRenderer
@@ -72,6 +73,7 @@ def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, rend
         return fresh_facts(record, xml, p7s, lang)
 
     def proof(made: CertificateFacts) -> None:
+        from_xml(xml)  # the record read from its XML (gateway.pdf.facts.CertificateSources)
         pdf = loop.run_until_complete(sealer.seal(renderer.render(made), reason="x"))
         composed = compose_proof(
             made.record,

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from gateway.core.backoff import next_attempt
 from gateway.core.evidence import EvidenceType
 from gateway.errors import EvidenceError, TimestampError
-from gateway.evidence.xml import from_xml
-from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.facts import CertificateSources
 from gateway.pdf.maker import CertificateMaker, ProofMail
 from gateway.pdf.text import text
 from gateway.registry import Registry
@@ -139,9 +138,8 @@ class PdfWorker:
         process; with the letter's reference and, for a proof of deposit, its deposit time."""
         sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
         language = sources.language
-        record = from_xml(sources.xml)
-        facts = CertificateFacts(
-            record=record,
+        event = sources.event
+        certificate = CertificateSources(
             xml=sources.xml,
             p7s=sources.p7s,
             provider_name=self._provider_name,
@@ -149,14 +147,14 @@ class PdfWorker:
             zone=self._zone,
             language=language,
         )
-        reason = text(language, f"evidence.{record.event.value}")
+        reason = text(language, f"evidence.{event.value}")
         mail_id = job.evidence_id  # a proof mail's id is its evidence's
         proof_mail = ProofMail(
             to=sources.sender_address,
             message_id=f"<{mail_id}@{self._domain}>",
             date=self._clock(),
         )
-        made = await self._maker.make(facts, reason, proof_mail)
+        made = await self._maker.make(certificate, reason, proof_mail)
         mail = NewOutbound(
             id=mail_id,
             kind="proof",
@@ -173,7 +171,7 @@ class PdfWorker:
             made.renewal_due - self._archive_before,
             bounce_token=self._verp(mail_id)[1] if self._verp else None,
         )
-        deposited = record.event == EvidenceType.SubmissionAcceptance
+        deposited = event == EvidenceType.SubmissionAcceptance
         return stored, sources.reference, sources.deposited_at if deposited else None
 
     async def archive_due(self) -> int:

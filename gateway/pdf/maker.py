@@ -40,7 +40,7 @@ from gateway.evidence.pki import (
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
 from gateway.pdf.expiry import renewal_due
-from gateway.pdf.facts import CertificateFacts
+from gateway.pdf.facts import CertificateFacts, CertificateSources
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.startup import evidence_sealer
@@ -200,6 +200,12 @@ def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -
     return SealedPdf(pdf, renewal_due(pdf), message)
 
 
+def _make_from(
+    sources: CertificateSources, reason: str, mail: ProofMail | None = None
+) -> SealedPdf:
+    return _make(sources.facts(), reason, mail)
+
+
 def _archive(pdf: bytes) -> SealedPdf:
     sealer, loop = _seal_here()
     archived = loop.run_until_complete(sealer.archive(pdf))
@@ -233,11 +239,12 @@ class CertificateMaker:
         )
 
     async def make(
-        self, facts: CertificateFacts, reason: str, mail: ProofMail | None = None
+        self, sources: CertificateSources, reason: str, mail: ProofMail | None = None
     ) -> SealedPdf:
         """The certificate rendered and sealed PAdES-B-LTA; with `mail`, also the proof mail
-        that carries it, composed and signed (`ProofMailer`)."""
-        return await self._run(_make, facts, reason, mail)
+        that carries it, composed and signed (`ProofMailer`). The certificate process reads the
+        evidence record from `sources`."""
+        return await self._run(_make_from, sources, reason, mail)
 
     async def start(self) -> None:
         """Start every certificate process now, rather than at the first certificate: the

@@ -92,6 +92,7 @@ class ProofSources:
     deposited_at: datetime
     language: str  # the sender account's; "fr" when it has none
     pdf: bytes | None  # the evidence's PDF certificate, when asked for and made
+    event: EvidenceType  # the evidence's type (as its record in xml says)
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ class LetterStore:
             deposited_at=utc(row.deposited_at),
             language=row.language or "fr",
             pdf=None if row.pdf is None else bytes(row.pdf),
+            event=EvidenceType(row.type),
         )
 
     def proof_status(self, evidence_id: str) -> ProofStatus | None:
@@ -434,6 +436,7 @@ _JOINED_BY_TOKEN = _JOINED.where(t.deliveries.c.token_hash == bindparam("key"))
 _PROOF_COLUMNS = (
     t.evidence.c.xml,
     t.evidence.c.p7s,
+    t.evidence.c.type,
     t.letters.c.reference,
     t.letters.c.sender_address,
     t.letters.c.account_id,
