@@ -286,6 +286,42 @@ def certificates_of(signed_data: bytes) -> list[bytes]:
     return found
 
 
+def signer_names(signed_data: bytes) -> tuple[bytes, bytes, bytes]:
+    """What a ContentInfo SignedData says about its first signer beyond its signature, as
+    written: its certificates field, the signer's identifier and the signer's unsigned
+    attributes (empty bytes where absent). Two signatures with the same three have the same
+    signer certificate and carry the same timestamp tokens' certificates."""
+    content_at, _ = _header(signed_data, 0)
+    oid_end = _header(signed_data, content_at)[1]
+    sequence_at, _ = _header(signed_data, oid_end)  # [0] EXPLICIT content
+    at, end = _header(signed_data, sequence_at)
+    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
+        at = _header(signed_data, at)[1]
+    certificates = b""
+    if at < end and signed_data[at] == 0xA0:
+        after = _header(signed_data, at)[1]
+        certificates, at = signed_data[at:after], after
+    if at < end and signed_data[at] == 0xA1:  # crls
+        at = _header(signed_data, at)[1]
+    if at >= end or signed_data[at] != 0x31:
+        raise ValueError("no signerInfos")
+    signer_at, _ = _header(signed_data, at)  # the first SignerInfo
+    child, stop = _header(signed_data, signer_at)
+    child = _header(signed_data, child)[1]  # version
+    sid_end = _header(signed_data, child)[1]
+    sid = signed_data[child:sid_end]
+    unsigned = b""
+    child = sid_end
+    while child < stop:
+        next_child = _header(signed_data, child)[1]
+        if signed_data[child] == 0xA1:
+            unsigned = signed_data[child:next_child]
+        child = next_child
+    if child != stop:
+        raise ValueError("a SignerInfo longer than its length")
+    return certificates, sid, unsigned
+
+
 def _append_innermost(der: bytes, extra: bytes, *, depth: int) -> bytes:
     """Append `extra` inside the innermost of `depth` nested TLVs, each its parent's last child."""
     levels: list[tuple[int, int]] = []  # (tag offset, content offset) of each level

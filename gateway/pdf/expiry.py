@@ -15,6 +15,7 @@ from typing import Final
 from asn1crypto import cms, x509
 
 from gateway.errors import EvidenceError
+from gateway.evidence.cms import signer_names
 
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
@@ -24,9 +25,28 @@ def renewal_due(pdf: bytes) -> datetime:
 
     For a signature, that is its signer and the TSA of its signature timestamp; for a document
     timestamp, its TSA. An archive timestamp must be added before this moment.
+
+    It depends only on what the signature says of its signer (`signer_names`): remembered by
+    that (a new document timestamp of the same TSA, as every proof has, is not parsed again).
     """
+    der = latest_signature(pdf)
     try:
-        signed = cms.ContentInfo.load(latest_signature(pdf), strict=False)["content"]
+        key: tuple[bytes, bytes, bytes] | None = signer_names(der)
+    except (ValueError, IndexError):
+        key = None  # read by asn1crypto, which says what is wrong
+    due = _DUE.get(key) if key is not None else None
+    if due is None:
+        due = _renewal_due(der)
+        if key is not None:
+            if len(_DUE) >= MAX_READ:
+                _DUE.clear()
+            _DUE[key] = due
+    return due
+
+
+def _renewal_due(der: bytes) -> datetime:
+    try:
+        signed = cms.ContentInfo.load(der, strict=False)["content"]
         signer_info = signed["signer_infos"][0]
         expiries = [_not_after(_signer(signed, signer_info))]
         for attr in signer_info["unsigned_attrs"] or ():
@@ -94,3 +114,4 @@ def _read(cert: x509.Certificate) -> tuple[bool, datetime]:
 
 MAX_READ: Final = 64  # certificates remembered (the gateway's seal and TSA certificates)
 _READ: dict[bytes, tuple[bool, datetime]] = {}
+_DUE: dict[tuple[bytes, bytes, bytes], datetime] = {}  # by `signer_names`

@@ -24,6 +24,7 @@ from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from gateway.errors import EvidenceError
+from gateway.evidence.cms import signer_names
 from gateway.evidence.crl import CrlPublisher
 from gateway.evidence.pki import (
     PkiPaths,
@@ -34,7 +35,8 @@ from gateway.evidence.pki import (
     load_private_key,
 )
 from gateway.evidence.tsa import LocalTimestamper, TimestampAuthority
-from gateway.pdf.expiry import renewal_due
+from gateway.pdf import expiry
+from gateway.pdf.expiry import latest_signature, renewal_due
 from gateway.pdf.seal import PdfSealer, _GatewayTimeStamper
 from gateway.verification.pdf import long_term_spec, timing
 
@@ -224,8 +226,14 @@ def test_the_renewal_date_read_from_the_bytes_is_the_one_pyhanko_reads(
         "b-lt archived": asyncio.run(_sealer(paths, later).archive(b_lt)),
     }
     shapes["archived twice"] = asyncio.run(_sealer(paths, later).archive(shapes["gateway"]))
-    for name, pdf in shapes.items():
-        assert renewal_due(pdf) == _renewal_due_by_pyhanko(pdf), name
+    expiry._DUE.clear()
+    for _ in range(2):  # read, then remembered by what the signature says of its signer
+        for name, pdf in shapes.items():
+            assert renewal_due(pdf) == _renewal_due_by_pyhanko(pdf), name
+    # the gateway's and pyHanko's document timestamps name the same TSA; the B-LT signature
+    # is the seal's, with a signature timestamp
+    assert len({signer_names(latest_signature(pdf)) for pdf in shapes.values()}) == 2
+    assert len(expiry._DUE) == 2
     seal_cert = load_certificate(paths.seal_cert).not_valid_after_utc
     tsa_cert = load_certificate(paths.tsa_cert).not_valid_after_utc
     assert renewal_due(b_lt) == min(seal_cert, tsa_cert)
