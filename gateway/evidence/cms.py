@@ -266,14 +266,20 @@ def append_timestamp(p7s: bytes, token: bytes) -> bytes:
     return _append_innermost(p7s, der_tlv(0xA1, attribute), depth=5)
 
 
-def certificates_of(signed_data: bytes) -> list[bytes]:
-    """The DER certificates of a ContentInfo SignedData (a timestamp token's), unparsed."""
+def _after_content(signed_data: bytes) -> tuple[int, int]:
+    """Where a ContentInfo SignedData's fields after its encapContentInfo start, and its end."""
     content_at, _ = _header(signed_data, 0)
     oid_end = _header(signed_data, content_at)[1]
     sequence_at, _ = _header(signed_data, oid_end)  # [0] EXPLICIT content
     at, end = _header(signed_data, sequence_at)
     for _ in range(3):  # version, digestAlgorithms, encapContentInfo
         at = _header(signed_data, at)[1]
+    return at, end
+
+
+def certificates_of(signed_data: bytes) -> list[bytes]:
+    """The DER certificates of a ContentInfo SignedData (a timestamp token's), unparsed."""
+    at, end = _after_content(signed_data)
     if at >= end or signed_data[at] != 0xA0:
         return []  # no certificates
     found = []
@@ -291,12 +297,7 @@ def signer_names(signed_data: bytes) -> tuple[bytes, bytes, bytes]:
     written: its certificates field, the signer's identifier and the signer's unsigned
     attributes (empty bytes where absent). Two signatures with the same three have the same
     signer certificate and carry the same timestamp tokens' certificates."""
-    content_at, _ = _header(signed_data, 0)
-    oid_end = _header(signed_data, content_at)[1]
-    sequence_at, _ = _header(signed_data, oid_end)  # [0] EXPLICIT content
-    at, end = _header(signed_data, sequence_at)
-    for _ in range(3):  # version, digestAlgorithms, encapContentInfo
-        at = _header(signed_data, at)[1]
+    at, end = _after_content(signed_data)
     certificates = b""
     if at < end and signed_data[at] == 0xA0:
         after = _header(signed_data, at)[1]

@@ -6,32 +6,11 @@ over (gateway.pdf.maker), imports neither fpdf2 nor fontTools.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from zoneinfo import ZoneInfo
 
 from gateway.core.evidence import EvidenceRecord
 from gateway.evidence.xml import from_xml
-
-
-@dataclass(frozen=True)
-class CertificateFacts:
-    """What one certificate shows, besides the evidence record itself."""
-
-    record: EvidenceRecord
-    xml: bytes
-    p7s: bytes
-    provider_name: str
-    public_url: str
-    zone: ZoneInfo
-    language: str
-
-    @property
-    def verify_url(self) -> str:
-        return verify_url(self.public_url, self.record.evidence_id)
-
-    @property
-    def log_url(self) -> str:
-        return log_url(self.public_url, self.record.evidence_id)
 
 
 @dataclass(frozen=True)
@@ -48,15 +27,23 @@ class CertificateSources:
     language: str
 
     def facts(self) -> CertificateFacts:
-        return CertificateFacts(
-            record=from_xml(self.xml),
-            xml=self.xml,
-            p7s=self.p7s,
-            provider_name=self.provider_name,
-            public_url=self.public_url,
-            zone=self.zone,
-            language=self.language,
-        )
+        given = {field.name: getattr(self, field.name) for field in fields(CertificateSources)}
+        return CertificateFacts(record=from_xml(self.xml), **given)
+
+
+@dataclass(frozen=True)
+class CertificateFacts(CertificateSources):
+    """What one certificate shows: its sources and the evidence record read from them."""
+
+    record: EvidenceRecord
+
+    @property
+    def verify_url(self) -> str:
+        return verify_url(self.public_url, self.record.evidence_id)
+
+    @property
+    def log_url(self) -> str:
+        return log_url(self.public_url, self.record.evidence_id)
 
 
 def verify_url(public_url: str, evidence_id: str) -> str:
