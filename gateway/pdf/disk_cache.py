@@ -13,7 +13,9 @@ first one is made. tests/unit/test_pdf_disk_cache.py checks both ways give the s
 
 Where: $LRE_GATEWAY_CACHE, else $CACHE_DIRECTORY/certificates (systemd's CacheDirectory=,
 for a service user with no home of its own), else $XDG_CACHE_HOME/lre-gateway/certificates,
-else ~/.cache/lre-gateway/certificates; LRE_GATEWAY_CACHE=off keeps nothing. Files of other code
+else ~/.cache/lre-gateway/certificates, else (that cannot be written: a service user with no
+home of its own) data_dir/cache/certificates (`fall_back_to`, when the certificate processes
+are made); LRE_GATEWAY_CACHE=off keeps nothing. Files of other code
 are removed once a day old. The files hold font bytes and glyph names as JSON, never code; what
 draws the certificates' text must be as safe as the gateway's keys: the directory is made for
 the gateway's user alone (0700), and what is read back is checked for its digest and types.
@@ -62,6 +64,35 @@ def directory() -> Path | None:
         return Path.home() / ".cache" / "lre-gateway" / "certificates"
     except RuntimeError:  # no home directory
         return None
+
+
+def fall_back_to(folder: Path) -> Path | None:
+    """Keep the files in `folder` when no place is chosen and the default one is not usable (a
+    service user whose home is missing or not its own): the gateway's processes started from
+    here on use it ($LRE_GATEWAY_CACHE). Returns where the files are kept, None if nowhere."""
+    if os.environ.get(ENV):  # chosen, or "off"
+        return directory()
+    default = directory()
+    if default is not None and _usable(default):
+        return default
+    if not _usable(folder):
+        log.warning(
+            "certificate cache: neither %s nor %s can be written; nothing is kept between starts",
+            default,
+            folder,
+        )
+        return None
+    log.info("certificate cache: %s cannot be written; kept in %s", default, folder)
+    os.environ[ENV] = str(folder)
+    return folder
+
+
+def _usable(folder: Path) -> bool:
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the gateway's user only
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 @functools.cache

@@ -39,6 +39,7 @@ from gateway.evidence.pki import (
     pki_paths,
 )
 from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAuthority, Timestamper
+from gateway.pdf import disk_cache
 from gateway.pdf.expiry import renewal_due
 from gateway.pdf.facts import CertificateFacts, CertificateSources
 from gateway.settings import Settings
@@ -228,6 +229,8 @@ class CertificateMaker:
         self.processes = processes if processes is not None else default_processes()
         if self.processes < 1:
             raise ValueError("at least one certificate process is needed")
+        # before the forkserver starts: its preload reads the fonts' cut-downs from there
+        disk_cache.fall_back_to(settings.gateway.data_dir / "cache" / "certificates")
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -120,8 +121,16 @@ async def test_outbox_page_exists_only_in_outbox_mode(tmp_path: Path, database_u
 async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str) -> None:
     """`lre-gateway serve` listens on its ports, starts its certificate processes before any
     letter asks for a proof (the log says when they are ready), and exits 0 promptly on
-    SIGTERM."""
+    SIGTERM. Run as a service user whose home cannot be written, with no cache directory of
+    its own, it keeps the certificate processes' cache in its data directory (and says so)."""
     settings = make_settings(tmp_path, database_url)
+    (tmp_path / "home-is-a-file").write_text("")
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("LRE_GATEWAY_CACHE", "CACHE_DIRECTORY", "XDG_CACHE_HOME")
+    }
+    environment["HOME"] = str(tmp_path / "home-is-a-file" / "home")
     port = free_port()
     config = tmp_path / "gateway.toml"
     config.write_text(
@@ -139,6 +148,7 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
         str(config),
         "serve",
         cwd=tmp_path,
+        env=environment,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -156,6 +166,11 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
             line = await asyncio.wait_for(process.stderr.readline(), 60)
             assert line, logged.decode()  # stderr closed: the gateway exited
             logged += line
+        cache = settings.gateway.data_dir / "cache" / "certificates"
+        assert f"kept in {cache}".encode() in logged
+        kinds = {path.name.split("-", 1)[1].rsplit("-", 1)[0] for path in cache.glob("*.json")}
+        assert kinds >= {"pre-subset", "prepared-glyphs"}
+        assert cache.stat().st_mode & 0o777 == 0o700
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 15) == 0
     finally:

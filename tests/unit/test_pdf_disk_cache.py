@@ -144,3 +144,34 @@ def test_the_folder_is_the_gateways_user_alone_and_font_objects_are_checked(kept
     for field, wrong in (("font_file", "f"), ("font_length", "1"), ("widths", b"[]")):
         with pytest.raises(TypeError):
             fonts.FontObjects.from_kept({**good, field: wrong})
+
+
+def test_the_data_directory_serves_when_the_default_place_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in (disk_cache.ENV, "CACHE_DIRECTORY", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    data = tmp_path / "data" / "cache" / "certificates"
+    # a home that can be written keeps the default place
+    assert disk_cache.fall_back_to(data) == tmp_path / "home" / ".cache" / "lre-gateway" / (
+        "certificates"
+    )
+    assert disk_cache.ENV not in os.environ
+    assert not data.exists()
+    # a service user whose home is missing and cannot be made (root can write anywhere: under
+    # a file, nothing can be made)
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path / "a-file" / "home"))
+    assert disk_cache.fall_back_to(data) == data
+    assert os.environ[disk_cache.ENV] == str(data)  # for the processes started from here on
+    assert disk_cache.directory() == data
+    calls: list[bytes] = []
+    assert [_kept(1, b"one", calls) for _ in range(2)] == [b"one", b"one"]
+    assert calls == [b"one"]  # kept there, and read back
+    # neither: said once, nothing kept
+    monkeypatch.delenv(disk_cache.ENV)
+    with caplog.at_level("WARNING", logger=disk_cache.__name__):
+        assert disk_cache.fall_back_to(tmp_path / "a-file" / "data") is None
+    assert "nothing is kept between starts" in caplog.text
+    assert disk_cache.ENV not in os.environ
