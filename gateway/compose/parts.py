@@ -121,11 +121,22 @@ def without_attachment(message: bytes, data: bytes) -> bytes:
     mail and its PDF). `with_attachment(stored, data)` gives `message` back byte for byte, so
     a signed mail stays signed. A message that does not carry `data` once is kept whole."""
     lines = base64_lines(data)
-    at = message.find(lines)
-    if not lines or at < 0 or message.find(lines, at + 1) >= 0:
+    at = _found(message, lines, 0)
+    if not lines or at < 0 or _found(message, lines, at + 1) >= 0:
         return message
     hole = _HOLE + hashlib.sha256(data).hexdigest().encode("ascii") + b"\x00"
     return message[:at] + hole + message[at + len(lines) :]
+
+
+def _found(message: bytes, lines: bytes, start: int) -> int:
+    """message.find(lines, start), looked for by its first line, then compared whole: finding
+    ~100 KB of base64 as such costs ~0.15 ms (the search first studies the whole needle)."""
+    head = lines[: BASE64_LINE + 2]
+    last = len(message) - len(lines) + len(head)  # where a whole occurrence's head can end
+    at = message.find(head, start, last)
+    while at >= 0 and message[at : at + len(lines)] != lines:
+        at = message.find(head, at + 1, last)
+    return at
 
 
 def with_attachment(stored: bytes, data: bytes | None) -> bytes:

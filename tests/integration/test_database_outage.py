@@ -13,8 +13,11 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
+from gateway.storage.database import open_engine
 from tests.support import faults
 from tests.support.client import letter_bytes, notification_for, proofs_for, submit, wait_for
 from tests.support.gateway import PASSWORD, SENDER, Clock, make_settings, start
@@ -109,3 +112,34 @@ async def test_sqlite_locked_past_the_busy_timeout_gets_451_and_the_gateway_reco
         await wait_for(lambda: notification_for(gateway, "carol@example.ma"), what="notice")
         await gateway.scheduler.tick()
         assert len(notification_for(gateway, "carol@example.ma")) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_pooled_postgresql_connection_idle_past_the_check_is_replaced_when_it_died(
+    database_url: str,
+) -> None:
+    """The server side of the pool's connection is gone while it waits in the pool: lent
+    after `idle_check` seconds it is checked first, found dead and replaced, and the query
+    runs; lent sooner it is not checked (no round trip per use under load), so the query
+    fails, as any transaction fails when its connection dies during use, and the next one
+    gets a new connection."""
+    server = make_url(database_url)
+    with tcp_proxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
+        url = server.set(port=proxy.port).render_as_string(hide_password=False)
+        for idle_check, survives in ((0.0, True), (3600.0, False)):
+            engine = open_engine(url, idle_check=idle_check)
+            try:
+                with engine.connect() as db:
+                    assert db.execute(text("SELECT 1")).scalar() == 1
+                proxy.cut()
+                proxy.restore()
+                if survives:
+                    with engine.connect() as db:
+                        assert db.execute(text("SELECT 2")).scalar() == 2
+                else:
+                    with pytest.raises(OperationalError), engine.connect() as db:
+                        db.execute(text("SELECT 2"))
+                with engine.connect() as db:  # a new connection either way
+                    assert db.execute(text("SELECT 3")).scalar() == 3
+            finally:
+                engine.dispose()

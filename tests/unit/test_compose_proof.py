@@ -295,3 +295,20 @@ def test_an_attachment_taken_out_goes_back_where_it_was(
         assert len(stored) == len(message) - len(base64_lines(data)) + 84
     else:
         assert stored == message
+
+
+@pytest.mark.parametrize("copies", [1, 2, 3])
+def test_an_attachment_whose_lines_repeat_is_found_whole(copies: int) -> None:
+    """The attachment is looked for by its first line: lines like it before it (a run of
+    zeros is one base64 line many times over), and a second copy overlapping the first, are
+    told apart from the attachment itself."""
+    data = bytes(57 * 3)  # three identical lines
+    line = base64_lines(bytes(57))
+    message = b"head\r\n" + line * 2 + b"x\r\n" + base64_lines(data) * copies + b"y" + line
+    stored = without_attachment(message, data)
+    assert with_attachment(stored, data) == message
+    if copies == 1:
+        assert stored.startswith(b"head\r\n" + line * 2 + b"x\r\n\x00attachment sha256=")
+        assert stored.endswith(b"\x00y" + line)
+    else:
+        assert stored == message  # carried more than once (overlapping): kept whole
