@@ -61,7 +61,7 @@ from fpdf.output import (
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from fpdf.unicode_script import UnicodeScript, get_unicode_script
 
-from gateway.pdf import disk_cache
+from gateway.pdf import disk_cache, document
 from gateway.pdf.monospace import composable
 from gateway.pdf.serialise import serialised
 
@@ -1111,10 +1111,30 @@ class FontOutputProducer(OutputProducer):
     """
 
     own_serialisation = True  # False: every object serialised by fpdf2 itself (tests)
+    at_once = True  # False: fpdf2's writer even where gateway.pdf.document writes it (tests)
 
     def bufferize(self) -> bytearray:
         prepare_output(self.fpdf)
+        if self.at_once and self.own_serialisation:
+            fonts = sorted(self.fpdf.fonts.values(), key=lambda font: int(font.i))
+            if all(_plain_truetype(font) for font in fonts):
+                made = document.written(self.fpdf, fonts, self._written_font, PAGE_COMPRESSION)
+                if made is not None:
+                    self.buffer = made
+                    return made
         return super().bufferize()
+
+    @staticmethod
+    def _written_font(font: _Font, first: int) -> tuple[str, ...] | None:
+        """The font's objects as serialised for an earlier document, numbered from `first`."""
+        made = font.objects()
+        texts = font.written(made, first)
+        if texts is not None:
+            if font.missing_glyphs:
+                log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
+            font.subset.pick.cache_clear()
+            font.subset.get_glyph.cache_clear()
+        return texts
 
     def _add_pages(self, _slice: slice = slice(0, None)) -> list[PDFPage]:
         """fpdf2's, each page's content stream compressed at `PAGE_COMPRESSION`."""
