@@ -9,8 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import i18n
 from gateway.core.evidence import EvidenceType
@@ -205,6 +208,22 @@ def test_format_time_repeats_the_date_when_utc_is_another_day():
     assert i18n.format_time(at, "en", zone) == (
         "28/11/2026 00:30 (Africa/Casablanca) — 27/11/2026 23:30 UTC"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    # naive bounds (hypothesis' way), taken as UTC below; a day short of the end: any zone
+    st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30)),  # noqa: DTZ001
+    st.sampled_from(["Africa/Casablanca", "Europe/Paris", "UTC", "Pacific/Chatham"]),
+)
+def test_dates_are_written_as_babel_writes_their_pattern(when: datetime, zone: str) -> None:
+    """The numeric date and time patterns, written by number, are Babel's in every language."""
+    local = when.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    for lang in i18n.LANGUAGES:
+        locale = i18n._locale(lang)
+        for pattern, ours in ((i18n._DATETIME, i18n._datetime), (i18n._TIME, i18n._time)):
+            babel = format_datetime(local, pattern, tzinfo=local.tzinfo, locale=locale)
+            assert ours(local, lang) == babel
 
 
 def test_format_size():
