@@ -13,7 +13,7 @@ import email.policy
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import partial
@@ -23,33 +23,10 @@ from typing import Any, Final
 import jinja2
 
 from gateway import i18n
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The stdlib's header registry, making each header's class once per field name.
-
-    `HeaderRegistry.__getitem__` builds a new class with `type()` for every header field set
-    or parsed (~40 µs, a third of composing a mail); the class depends on the name only.
-    """
-
-    MAX_NAMES: Final = 256  # field names are ours, but never let a parsed mail grow the memo
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._made: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        made = self._made.get(key)
-        if made is None:
-            made = super().__getitem__(name)
-            if len(self._made) < self.MAX_NAMES:
-                self._made[key] = made
-        return made
-
+from gateway.mime.policy import HeaderClasses
 
 # CRLF line ends, RFC 5322 folding (email.policy.SMTP), header classes made once
-POLICY: Final = email.policy.SMTP.clone(header_factory=_HeaderClasses())
+POLICY: Final = email.policy.SMTP.clone(header_factory=HeaderClasses())
 MAX_LINE: Final = 998  # RFC 5322 §2.1.1; above it a text part is quoted-printable, not 8bit
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u0085\u2028\u2029]")
 _BREAKS: Final = re.compile(r"\s*[\r\n]+\s*")

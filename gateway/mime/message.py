@@ -30,6 +30,7 @@ from typing import Any, Final
 from gateway.core.evidence import Attachment
 from gateway.errors import ContentReason, ContentRefused, MessageBeyondLimit, UnreadableMessage
 from gateway.mime.limits import MAX_DEPTH_ALLOWED, HeaderBudget, MimeLimits, Span, check_limits
+from gateway.mime.policy import READING
 
 MAX_DEPTH: Final = MAX_DEPTH_ALLOWED  # a backstop: check_limits applies mime.max_depth first
 MAX_SUBJECT: Final = 998  # characters kept of the subject: one RFC 5322 line (§2.1.1)
@@ -241,7 +242,7 @@ class _BoundedParser(FeedParser):
     """
 
     def __init__(self, limits: MimeLimits) -> None:
-        super().__init__(_factory=EmailMessage, policy=policy.default)
+        super().__init__(_factory=EmailMessage, policy=READING)
         self._limits = limits
         self._budget = HeaderBudget(limits)
         self._parts = 0
@@ -253,7 +254,7 @@ class _BoundedParser(FeedParser):
         stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
         if len(stack) > self._limits.max_depth:
             raise MessageBeyondLimit(ContentReason.MAX_DEPTH, self._limits.max_depth)
-        message = EmailMessage(policy=policy.default)
+        message = EmailMessage(policy=READING)
         if stack:
             parent = self._type(stack[-1])
             if not parent.startswith("message/") or parent == "message/delivery-status":
@@ -291,7 +292,7 @@ class _BoundedParser(FeedParser):
 
 def _from(message: Message) -> tuple[tuple[str, ...], str]:
     try:
-        values: list[Any] = message.get_all("From") or []  # header objects (policy.default)
+        values: list[Any] = message.get_all("From") or []  # header objects (READING)
         addresses: tuple[Address, ...] = tuple(values[0].addresses) if len(values) == 1 else ()
     except _EMAIL_ERRORS:
         raise UnreadableMessage(ContentReason.NO_FROM) from None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
 from typing import Any, Final
@@ -25,6 +24,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from gateway.errors import ContentReason, RecipientHeaderRefused, UnreadableMessage
+from gateway.mime.policy import READING
 
 HEADER: Final = "LRE-Recipient-Phone"
 ADDRESS_HEADERS: Final = ("To", "Cc")
@@ -44,13 +44,14 @@ def recipient_phones(
     """Envelope recipient → E.164 mobile number, for the recipients the sender gave one.
 
     content is the message's bytes, or the message already parsed with `policy.default`
+    (or gateway.mime.policy.READING)
     (mime.message.read_message). aliases maps other addresses the headers may use for a
     recipient (the MX address bob=example.ma@gateway for bob@example.ma) to that recipient.
     """
     headers = (
         content
         if isinstance(content, Message)
-        else BytesHeaderParser(policy=policy.default).parsebytes(content)
+        else BytesHeaderParser(policy=READING).parsebytes(content)
     )
     by_address = {address.casefold(): address for address in recipients}
     by_address.update({alias.casefold(): to for alias, to in (aliases or {}).items()})
@@ -90,7 +91,21 @@ def number_in(display_name: str) -> str | None:
     return match.group(1) if match else None
 
 
+# what a To: or Cc: value must hold for a display name in it to hold a number (`number_in`):
+# a run of digits and separators, a parenthesis then a digit; or what the parser turns into
+# other characters (an encoded word, a quoted pair, bytes outside ASCII): parsing the field
+# (~70 µs) is then needed, else it is not
+_MAY_HOLD_NUMBER: Final = re.compile(r"\d[\d\s.\-/()]{5,}\d|\(\s*\+?\d|=\?|\\|[^\x00-\x7f]")
+
+
 def _display_name_numbers(headers: Message) -> Iterable[tuple[str, str]]:
+    wanted = {name.lower() for name in ADDRESS_HEADERS}
+    if not any(
+        _MAY_HOLD_NUMBER.search(str(raw))
+        for key, raw in headers.raw_items()
+        if key.lower() in wanted
+    ):
+        return
     for name in ADDRESS_HEADERS:
         for value in _all(headers, name):
             for address in getattr(value, "addresses", ()):

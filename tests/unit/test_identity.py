@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from gateway.compose.sms import sms_code, sms_notice
 from gateway.content_replies import content_refused
@@ -24,7 +27,8 @@ from gateway.core.identity import (
 from gateway.core.letter import State as S
 from gateway.core.lifecycle import advance, advance_sms
 from gateway.errors import ConfigError, ContentReason, IllegalTransition, RecipientHeaderRefused
-from gateway.mime.phones import number_in, recipient_phones
+from gateway.mime.phones import _MAY_HOLD_NUMBER, number_in, recipient_phones
+from gateway.mime.policy import READING
 from gateway.settings import settings_from_dict
 from gateway.sms.providers import HttpSmsProvider
 
@@ -75,6 +79,36 @@ def test_a_bad_number_refuses_the_letter_with_a_5_1_x_reply(
     reply = content_refused(refused.value)
     assert reply.code == 550
     assert reply.enhanced.startswith("5.1.")
+
+
+# pieces of To: values: names, numbers written every way, quoting, escapes, encoded words
+_PIECES = st.sampled_from(
+    [" ", "Bob", "Martin", "(", ")", "+", "212", "6", "12", "34", "56", "78", "0612345678",
+     "-", ".", "/", '"', "\\", ",", "<bob@example.ma>", "bob@example.ma", "٠٦١٢٣٤٥٦٧٨",
+     "=?utf-8?q?Bob_=28+212_6_12_34_56_78=29?=", "=?utf-8?b?KzIxMjYxMjM0NTY3OA==?=", "é",
+     "\r\n ", "(bureau 3)", ";", ":", "Bob:"]
+)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_PIECES, max_size=14).map("".join))
+@example("=?utf-8?b?KzIxMjYxMjM0NTY3OA==?= <bob@example.ma>")  # only an encoded word
+@example('"Bob \\+\\2\\1\\2\\6\\1\\2\\3\\4\\5\\6\\7\\8" <bob@example.ma>')  # quoted pairs
+@example('"Bob ٠٦١٢٣٤٥٦٧٨" <bob@example.ma>')  # raw UTF-8: bytes to the parser, no digits
+@example('"Bob (+212 6 12 34 56 78)" <bob@example.ma>')
+def test_a_to_field_holding_a_number_is_always_parsed(to: str) -> None:
+    """The field is parsed only when its raw value may hold a number (`_MAY_HOLD_NUMBER`):
+    whatever the parser reads as a display name with a number in it, the screen lets through,
+    so the numbers found are those the parser finds in every field."""
+    message = BytesHeaderParser(policy=READING).parsebytes(headers(f"To: {to}"))
+    try:
+        values = message.get_all("To") or []
+        names = [str(a.display_name or "") for v in values for a in getattr(v, "addresses", ())]
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return  # unreadable: refused either way (`_all`)
+    if any(number_in(name) for name in names):
+        raw = "".join(str(v) for k, v in message.raw_items() if k.lower() == "to")
+        assert _MAY_HOLD_NUMBER.search(raw)
 
 
 def test_number_in_ignores_words_in_parentheses() -> None:
