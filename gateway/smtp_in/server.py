@@ -110,12 +110,36 @@ class _Protocol(HookNames, SMTP):
         return address, arg[plain.end() :].lstrip(" \t")
 
     async def push(self, status: AnyStr) -> None:
+        """aiosmtpd's, in the catalogue's words (`replies.native`), counted; the lines of a
+        multi-line reply (EHLO's "250-…" lines, then its "250 …") are written together when
+        its last one comes: one write (one TLS record, one send) and one reply counted, not
+        seven."""
         if isinstance(status, str):
             status = replies.native(status, max_message_size=self.data_size_limit or 0)
+        text = status if isinstance(status, str) else status.decode("ascii", "replace")
+        continued: list[str | bytes] = self.__dict__.setdefault("_continued", [])
+        if _CONTINUED.match(text):
+            continued.append(status)
+            return
+        final: str | bytes = status
+        if continued:
+            lines = [*continued, status]
+            continued.clear()
+            texts = [line for line in lines if isinstance(line, str)]
+            if len(texts) == len(lines):
+                final = "\r\n".join(texts)
+            else:  # not all alike: each line as it came
+                for line in lines[:-1]:
+                    await self._push_one(line)
         if self.metrics is not None:
-            text = status if isinstance(status, str) else status.decode("ascii", "replace")
             self.metrics.smtp_reply(self.listener, text[:3])
-        await super().push(status)
+        await self._push_one(final)
+
+    async def _push_one(self, line: str | bytes) -> None:
+        if isinstance(line, str):
+            await super().push(line)
+        else:
+            await super().push(line)
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         if command != "DATA" or self.metrics is None:
@@ -127,6 +151,7 @@ class _Protocol(HookNames, SMTP):
             self.metrics.data_answered(self.listener, time.perf_counter() - start)
 
 
+_CONTINUED: Final = re.compile(r"\d{3}-")  # a line of a multi-line reply that more lines follow
 _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # <dot-atom@LDH domain>, then the end, or blanks and then neither a blank nor a comment ("(",
 # which the email parser would read as part of the address)

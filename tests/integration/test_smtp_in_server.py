@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosmtplib
 import pytest
 
@@ -25,7 +26,7 @@ from gateway.evidence.pki import pki_paths
 from gateway.storage.account_store import AccountStore
 from tests.support.client import login, wait_for
 from tests.support.faults import letters_locked, table_missing
-from tests.support.gateway import PASSWORD, SENDER, make_settings, start
+from tests.support.gateway import PASSWORD, SENDER, free_port, make_settings, start
 from tests.support.letters import assert_nothing_kept, kept
 
 BOB = "bob@example.com"
@@ -150,6 +151,48 @@ class RawSession:
 
 
 # --- deposits ---------------------------------------------------------------------------------
+
+
+async def test_the_ehlo_reply_is_written_and_counted_as_one_reply(
+    tmp_path: Path, database_url: str
+) -> None:
+    """EHLO's reply, a line per extension, comes whole and is one reply in the metrics (its
+    lines are written together: one segment, one TLS record after STARTTLS)."""
+    settings = make_settings(
+        tmp_path, database_url, web={"admin_listen": f"127.0.0.1:{free_port()}"}
+    )
+    async with start(settings) as running:
+        assert running.admin_url is not None
+        host, port = running.smtp["submission"]
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220 ")
+            writer.write(b"EHLO client.test\r\n")
+            lines = []
+            while not lines or lines[-1][3:4] == "-":
+                lines.append((await asyncio.wait_for(reader.readline(), 10)).decode().strip())
+            writer.write(b"QUIT\r\n")
+            assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"221 ")
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        assert all(line.startswith("250-") for line in lines[:-1])
+        assert len(lines) > 4
+        assert lines[-1].startswith("250 ")
+        assert "250-STARTTLS" in lines
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{running.admin_url}/metrics") as response,
+        ):
+            exposition = await response.text()
+        counted = {
+            code: float(value)
+            for code, value in re.findall(
+                r'lre_smtp_replies_total\{code="(\d+)",listener="submission"\} (\S+)', exposition
+            )
+        }
+        assert counted == {"220": 1.0, "250": 1.0, "221": 1.0}
 
 
 async def test_deposit_with_starttls_and_plain(gateway: Running) -> None:
