@@ -168,7 +168,7 @@ async def test_the_ehlo_reply_is_written_and_counted_as_one_reply(
         try:
             assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220 ")
             writer.write(b"EHLO client.test\r\n")
-            lines = []
+            lines: list[str] = []
             while not lines or lines[-1][3:4] == "-":
                 lines.append((await asyncio.wait_for(reader.readline(), 10)).decode().strip())
             writer.write(b"QUIT\r\n")
