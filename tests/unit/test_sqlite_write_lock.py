@@ -70,7 +70,8 @@ def test_the_engines_writers_begin_this_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """engine.begin() on SQLite goes through _begin_immediate with the engine's busy timeout
-    (reads do not), and every statement waits as long for a lock."""
+    (reads do not, and a connection a read gave back begins so again), and every statement
+    waits as long for a lock."""
     calls: list[int] = []
     real = database._begin_immediate
 
@@ -87,5 +88,9 @@ def test_the_engines_writers_begin_this_way(
             db.execute(text("SELECT count(*) FROM probe")).scalar_one()
             assert db.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == 2500
         assert calls == [2500]
+        with engine.begin() as db:  # the connection the read gave back: a writer's again
+            db.execute(text("INSERT INTO probe VALUES (1)"))
+        assert calls == [2500, 2500]
+        assert not engine._has_events  # no connection event: no look-up at every statement
     finally:
         engine.dispose()
