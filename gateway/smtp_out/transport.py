@@ -208,8 +208,7 @@ class SmarthostTransport:
         in_data = False  # from DATA on, the mail may have been taken: never retried here
         payload = dot_stuffed(mail.message)  # once for SIZE and DATA: a scan of the whole mail
         try:
-            await client.mail(mail.mail_from, options=_size_option(client, mail.message, payload))
-            await client.rcpt(mail.rcpt)
+            await envelope(client, mail, _size_option(client, mail.message, payload))
             in_data = True
             response = await data(client, mail.message, payload)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
@@ -313,6 +312,37 @@ def dot_stuffed(message: bytes) -> bytes | None:
         return None
     stuffed = message.replace(b"\r\n.", b"\r\n..")
     return (b"." if stuffed.startswith(b".") else b"") + stuffed + b".\r\n"
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# an address aiosmtplib's quote_address gives back as it is, in angle brackets: a dot-atom
+# local part and an LDH domain (tests/unit/test_smtp_out_transport.py compares them)
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+def bracketed(address: str) -> bytes | None:
+    """`quote_address(address)` for a plain address (else None), without its parser: the
+    email package's parseaddr (~0.1 ms, twice a mail)."""
+    if address and _PLAIN_ADDRESS.fullmatch(address) is None:
+        return None
+    return b"<" + address.encode("ascii") + b">"
+
+
+async def envelope(client: aiosmtplib.SMTP, mail: Outgoing, options: list[str]) -> None:
+    """MAIL FROM and RCPT TO as aiosmtplib's `mail` and `rcpt` send them, the same errors
+    raised; the addresses written here when plain (`bracketed`) once EHLO was said."""
+    sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
+    if sender is None or recipient is None or client.last_ehlo_response is None:
+        await client.mail(mail.mail_from, options=options)
+        await client.rcpt(mail.rcpt)
+        return
+    extra = [option.encode("ascii") for option in options]
+    response = await client.execute_command(b"MAIL", b"FROM:" + sender, *extra)
+    if response.code != 250:
+        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, mail.mail_from)
+    response = await client.execute_command(b"RCPT", b"TO:" + recipient)
+    if response.code not in (250, 251):
+        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, mail.rcpt)
 
 
 async def data(

@@ -1,11 +1,15 @@
 """Pure parts of the transports: reply parsing, error mapping, choosing a transport."""
 
 import aiosmtplib
+import aiosmtplib.email
 import pytest
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.errors import ConfigError, SmtpReply
 from gateway.settings import DeliverySettings
+from gateway.smtp_out import transport
 from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import (
     OutboxTransport,
@@ -171,3 +175,30 @@ def test_dot_stuffed_is_what_aiosmtplib_sends(message):
 def test_dot_stuffed_leaves_other_messages_to_aiosmtplib(message):
     """Anything not CRLF throughout goes through aiosmtplib's `data` (None here)."""
     assert dot_stuffed(message) is None
+
+
+_ADDRESS_PARTS = st.sampled_from(
+    ["a", "Z9", "bounce+tok=en", "o'brien", "x.y", ".", "..", "@", "example", ".ma", "-", "_",
+     " ", "<", ">", '"', "(", ")", ",", ":", ";", "\\", "é", "[1.2.3.4]", "a@b@c", "\r\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(
+    st.from_regex(transport._PLAIN_ADDRESS, fullmatch=True)
+    | st.lists(_ADDRESS_PARTS, max_size=8).map("".join)
+)
+def test_a_plain_address_is_written_as_aiosmtplib_quotes_it(address: str) -> None:
+    """MAIL FROM and RCPT TO carry what aiosmtplib's quote_address makes of the address:
+    written directly for a plain one (`bracketed`), by aiosmtplib for any other."""
+    ours = transport.bracketed(address)
+    if ours is None:
+        return
+    assert ours == aiosmtplib.email.quote_address(address).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "address", ["", "bounce+x=y@gateway.example.ma", "bob@example.com", "a.b-c@d-e.f.g"]
+)
+def test_the_gateways_own_addresses_are_plain(address: str) -> None:
+    assert transport.bracketed(address) == f"<{address}>".encode()
