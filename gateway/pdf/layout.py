@@ -347,22 +347,29 @@ class LaidOutPDF(FallbackFontPDF):
         with (a prepared set: the same codes in every document starting with it), by all
         they depend on: labels and sentences come back in every certificate. The memo is
         the fonts' (`ShapedFont.layouts`): it lives and dies with their glyph sets."""
-        fragments = self._fragments(text, by_script=by_script)
         shaping = self.text_shaping or {}
         fonts = self._shaped_fonts()
+        font = self.current_font
+        # all the fragments (`_fragments`), lines and operators depend on; enum members by
+        # id (they live as long as the process; hashing one is a Python call)
         key = (
-            text, room, align, box, by_script, fragments, self.font_size_pt, self.c_margin,
-            shaping.get("direction"), shaping.get("script"), shaping.get("language"),
-            tuple(sorted((shaping.get("features") or {}).items())),
-            tuple(font.base for font in fonts),
+            text, room, id(align), box, by_script,
+            font.fontkey if font is not None else None, self.font_style,
+            tuple(self._fallback_font_ids), self.font_size_pt, self.c_margin,
+            id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
+            tuple(sorted((shaping.get("features") or {}).items())) if shaping.get("features")
+            else (),
+            self._bases(),
         )  # fmt: skip
         memo = fonts[0].layouts if fonts else {}
         found = memo.get(key)
         if found is not None:
+            self._check_plain(text)
             lines, drawn, used = found
             for font_id in used:
                 self._resource_catalog.add(PDFResourceType.FONT, font_id, self.page)
             return lines, drawn
+        fragments = self._fragments(text, by_script=by_script)
         if room is None:
             lines = (self._line(text, fragments, 0, len(text), align, trailing_nl=False),)
             drawn = (self._drawn(lines[0], word_spacing=0.0),)
@@ -386,14 +393,21 @@ class LaidOutPDF(FallbackFontPDF):
             self.__dict__["_shaped"] = fonts
         return fonts
 
-    def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
-        """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
+    def _bases(self) -> tuple[int, ...]:
+        """The glyph sets the document's fonts started with (fixed, as its fonts are)."""
+        bases = self.__dict__.get("_bases_made")
+        if bases is None:
+            bases = self.__dict__["_bases_made"] = tuple(f.base for f in self._shaped_fonts())
+        return bases
+
+    def _check_plain(self, text: str) -> None:
+        """_Unsupported unless `text` is laid out here in this state: shaped by HarfBuzz in
+        one direction, in a TrueType font, with none of what only fpdf2 draws."""
         shaping = self.text_shaping
-        font = self.current_font
         if (
             not shaping
             or shaping.get("direction") not in (TextDirection.LTR, TextDirection.RTL)
-            or font is None
+            or self.current_font is None
             or not self.is_ttf_font
             or self.char_spacing
             or self.font_stretching != 100
@@ -403,6 +417,14 @@ class LaidOutPDF(FallbackFontPDF):
             or (self.str_alias_nb_pages and self.str_alias_nb_pages in text)
         ):
             raise _Unsupported
+
+    def _fragments(self, text: str, *, by_script: bool = False) -> tuple[_Fragment, ...]:
+        """fpdf2's fragments of a plain text (FPDF._preload_bidirectional_text)."""
+        self._check_plain(text)
+        shaping = self.text_shaping
+        font = self.current_font
+        assert shaping is not None  # noqa: S101 - _check_plain
+        assert font is not None  # noqa: S101
         direction = shaping["direction"]
         fallbacks = tuple(self._fallback_font_ids)
         key = (text, font.fontkey, direction, self.font_style, fallbacks, by_script)

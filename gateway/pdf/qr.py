@@ -12,7 +12,8 @@ placed on the template.
 
 A template is checked once against segno's symbol of another URL of its length; a URL it
 cannot write (not ASCII, or digits and capitals that segno writes in another mode) is left to
-segno. segno wrote each symbol in ~1.7 ms, the template writes it in ~0.2 ms.
+segno. segno wrote each symbol in ~1.7 ms, the template writes it in ~0.06 ms (each
+codeword placed by two look-ups, `_Template._nibbles`).
 tests/unit/test_pdf_qr.py compares the two for many URLs, zbar decodes the printed code.
 """
 
@@ -52,13 +53,51 @@ class _Template:
     tables: dict[int, tuple[int, ...]]  # per error codeword count: remainder of coef·g(x)
 
     def rows(self, data: bytes) -> tuple[int, ...]:
-        rows = list(self.base)
+        """The symbol of `data`: the base with each codeword's bits placed (`_placed`)."""
+        symbol = self._symbol()
+        high, low = self._nibbles()
         for codeword, value in enumerate(self._message(data)):
             if value:
-                for bit, (row, module) in enumerate(self.places[codeword]):
-                    if value & (0x80 >> bit):
-                        rows[row] ^= module
-        return tuple(rows)
+                symbol ^= high[codeword][value >> 4] ^ low[codeword][value & 15]
+        width, row = self.width, (1 << self.width) - 1
+        return tuple((symbol >> (width * (width - 1 - r))) & row for r in range(width))
+
+    def _symbol(self) -> int:
+        """The base, every row in one integer (the first row the highest bits)."""
+        found = self.__dict__.get("_symbol_made")
+        if found is None:
+            found = 0
+            for row in self.base:
+                found = found << self.width | row
+            object.__setattr__(self, "_symbol_made", found)
+        return int(found)
+
+    def _nibbles(self) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+        """Per codeword, for each value of its high and of its low four bits, the modules
+        they turn dark in the whole symbol (`_symbol`'s layout): two look-ups a codeword
+        rather than eight tests of a bit (~0.25 ms a symbol). ~0.7 MB for a version 5 symbol,
+        made once per URL length."""
+        found = self.__dict__.get("_nibbles_made")
+        if found is None:
+            width = self.width
+
+            def at(row: int, module: int) -> int:
+                return module << (width * (width - 1 - row))
+
+            halves = []
+            for bits in (range(4), range(4, 8)):
+                halves.append(
+                    tuple(
+                        tuple(
+                            _xor(at(*places[bit]) for bit in bits if value & (0x80 >> bit))
+                            for value in (range(0, 256, 16) if bits.start == 0 else range(16))
+                        )
+                        for places in self.places
+                    )
+                )
+            found = (halves[0], halves[1])
+            object.__setattr__(self, "_nibbles_made", found)
+        return found
 
     def _message(self, data: bytes) -> list[int]:
         """The final message codewords of `data` (§7.4 to §7.6)."""
@@ -91,6 +130,13 @@ class _Template:
         for word in block:
             register = ((register << 8) & full) ^ table[word ^ (register >> shift)]
         return list(register.to_bytes(count, "big"))
+
+
+def _xor(values: Iterable[int]) -> int:
+    made = 0
+    for value in values:
+        made ^= value
+    return made
 
 
 def _interleaved(blocks: list[list[int]]) -> list[int]:

@@ -434,12 +434,14 @@ class _Page:
         module = QR_SIZE / size
         pdf.set_fill_color(0, 0, 0)
         # one rectangle per run of dark modules in a row, all filled at once; its numbers
-        # written once for each column, row and run length (the code is always in one place)
-        lefts, tops, widths = _qr_numbers(x, y, module, size, pdf.h, pdf.k)
+        # written once for each module and run length (the code is always in one place). The
+        # rows are looked at as one text, a light module between two: "x y " of the module
+        # where a run starts, then "width height re" of its length
+        corners, lengths, pattern = _qr_pieces(x, y, module, size, pdf.h, pdf.k)
+        modules = "0".join([format(bits, pattern) for bits in rows])
         runs = [
-            f"{lefts[start]} {tops[row]} {widths[end - start]} re"
-            for row, bits in enumerate(rows)
-            for start, end in (run.span() for run in _DARK_RUN.finditer(f"{bits:0{size}b}"))
+            corners[start] + lengths[end - start]
+            for start, end in map(re.Match.span, _DARK_RUN.finditer(modules))
         ]
         pdf._out("\n".join(runs) + " f")
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
@@ -609,6 +611,22 @@ class _Page:
                 text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
                 align="C",
             )
+
+
+@functools.lru_cache(maxsize=16)
+def _qr_pieces(
+    x: float, y: float, module: float, size: int, page_height: float, k: float
+) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """`_qr`'s pieces: by position in its text of the rows (`size` modules, then one light
+    between rows) the "left top " of a rectangle starting there, by run length its
+    "width height re", and the format of a row."""
+    lefts, tops, widths = _qr_numbers(x, y, module, size, page_height, k)
+    corners = tuple(
+        f"{lefts[column]} {tops[row]} " if column < size else ""
+        for row in range(size)
+        for column in range(size + 1)
+    )
+    return corners, tuple(f"{width} re" for width in widths), f"0{size}b"
 
 
 @functools.lru_cache(maxsize=16)
