@@ -232,6 +232,7 @@ class CertificateMaker:
         # before the forkserver starts: its preload reads the fonts' cut-downs from there
         disk_cache.fall_back_to(settings.gateway.data_dir / "cache" / "certificates")
         self._pool = self._new_pool()
+        self._running: ProcessPoolExecutor | None = None  # _pool once it has given a result
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -268,10 +269,18 @@ class CertificateMaker:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         pool = self._pool
         try:
-            # submit in a thread: the first one starts the forkserver and waits for its preload
-            # (seconds), which must not stall the SMTP and web loop (after every restart)
-            future = await asyncio.to_thread(pool.submit, fn, *args)
-            return await asyncio.wrap_future(future)
+            if pool is self._running:  # its forkserver is up: submitting does not wait
+                future = pool.submit(fn, *args)
+            else:
+                # submit in a thread: the first one starts the forkserver and waits for its
+                # preload (seconds), which must not stall the SMTP and web loop (after every
+                # restart); once the pool has given a result, the forkserver is up (a process
+                # it still starts is a fork of it: milliseconds)
+                future = await asyncio.to_thread(pool.submit, fn, *args)
+            result = await asyncio.wrap_future(future)
+            if self._pool is pool:
+                self._running = pool
+            return result
         except BrokenProcessPool:
             if pool is self._pool:  # not already replaced by a concurrent caller
                 log.error("a certificate process died; starting new ones")
