@@ -15,18 +15,19 @@ then fill its msgstr in the three .po files.
 
 from __future__ import annotations
 
+import functools
 import gettext as _gettext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import get_decimal_symbol
 
 from gateway.core.evidence import EvidenceType
 
@@ -255,8 +256,22 @@ def format_size(size: int, lang: str) -> str:
     return gettext(lang, "size.mb", n=_decimal(Decimal(size) / 1_000_000, lang))
 
 
+_WHOLE: Final = Decimal(1)
+_TENTH: Final = Decimal("0.1")
+
+
 def _decimal(value: Decimal, lang: str) -> str:
-    """3.45 → "3,5" in French, "3.5" in English and Arabic; one decimal below 100, none above."""
-    pattern = "0" if value >= 100 else "0.#"
-    with localcontext(rounding=ROUND_HALF_UP):
-        return format_decimal(value, format=pattern, locale=_locale(lang))
+    """3.45 → "3,5" in French, "3.5" in English and Arabic; one decimal below 100, none above.
+
+    What Babel's format_decimal writes with the patterns "0" and "0.#", rounding half up
+    (tests/unit/test_i18n.py compares them), ~30 times faster: sizes are in every proof."""
+    rounded = value.quantize(_WHOLE if value >= 100 else _TENTH, rounding=ROUND_HALF_UP)
+    text = f"{rounded:f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.replace(".", _decimal_mark(lang))
+
+
+@functools.cache
+def _decimal_mark(lang: str) -> str:
+    return str(get_decimal_symbol(_locale(lang)))

@@ -5,6 +5,7 @@ import string
 import subprocess
 import sys
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import pytest
 from babel.dates import format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -224,6 +226,21 @@ def test_dates_are_written_as_babel_writes_their_pattern(when: datetime, zone: s
         for pattern, ours in ((i18n._DATETIME, i18n._datetime), (i18n._TIME, i18n._time)):
             babel = format_datetime(local, pattern, tzinfo=local.tzinfo, locale=locale)
             assert ours(local, lang) == babel
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=1000, max_value=10**13) | st.sampled_from([1049, 1050, 1051, 99_949,
+       99_950, 999_999, 1_000_000, 1_049_999, 1_050_000, 99_950_000, 3 * 10**9]))  # fmt: skip
+def test_sizes_are_written_as_babel_writes_their_pattern(size: int) -> None:
+    """Kilobytes and megabytes, rounded half up to one decimal below 100: Babel's digits and
+    decimal mark in every language."""
+    for lang in i18n.LANGUAGES:
+        value = Decimal(size) / (1000 if size < 1_000_000 else 1_000_000)
+        with localcontext(rounding=ROUND_HALF_UP):
+            babel = format_decimal(
+                value, format="0" if value >= 100 else "0.#", locale=i18n._locale(lang)
+            )
+        assert i18n._decimal(value, lang) == babel
 
 
 def test_format_size():
