@@ -149,7 +149,18 @@ def with_attachment(stored: bytes, data: bytes | None) -> bytes:
     digest = stored[at + len(_HOLE) : end].decode("ascii")
     if data is None or hashlib.sha256(data).hexdigest() != digest:
         raise ValueError(f"the stored mail's attachment (SHA-256 {digest}) is not at hand")
-    return stored[:at] + base64_lines(data) + stored[end + 1 :]
+    lines = base64_lines(data)
+    whole = WholeMail(stored[:at] + lines + stored[end + 1 :])
+    whole.base64_span = (at, at + len(lines))
+    return whole
+
+
+class WholeMail(bytes):
+    """A mail `with_attachment` made whole: its bytes, and where in them its attachment's
+    base64 lines are (`base64_span`): characters of base64 only, each line ending in CRLF,
+    which the hand-over need not look at (gateway.smtp_out.transport.dot_stuffed)."""
+
+    base64_span: tuple[int, int]
 
 
 def multipart(subtype: str, parts: Sequence[bytes], boundary: bytes) -> tuple[bytes, bytes]:

@@ -206,7 +206,7 @@ class SmarthostTransport:
         """MAIL, RCPT, DATA on `connection`; it goes back to the pool only after a 250 to DATA."""
         client = connection.client
         in_data = False  # from DATA on, the mail may have been taken: never retried here
-        payload = dot_stuffed(mail.message)  # once for SIZE and DATA: a scan of the whole mail
+        payload = dot_stuffed(mail.message)  # once for SIZE and DATA
         try:
             await envelope(client, mail, _size_option(client, mail.message, payload))
             in_data = True
@@ -308,10 +308,27 @@ def dot_stuffed(message: bytes) -> bytes | None:
     (tests/unit/test_smtp_out_transport.py compares them), by two byte scans instead of two
     regular-expression substitutions (~0.9 ms for a 80 KB proof mail).
     """
+    span = getattr(message, "base64_span", None)  # gateway.compose.parts.WholeMail
+    if span is not None and (span[0] == 0 or message.endswith(b"\r\n", 0, span[0])):
+        return _stuffed_around(message, *span)
     if not _crlf_throughout(message):
         return None
     stuffed = message.replace(b"\r\n.", b"\r\n..")
     return (b"." if stuffed.startswith(b".") else b"") + stuffed + b".\r\n"
+
+
+def _stuffed_around(message: bytes, start: int, end: int) -> bytes | None:
+    """dot_stuffed for a message whose [start, end) are base64 lines (each ending in CRLF,
+    none starting with a period) after a line end: only the bytes around them are looked at
+    (a proof mail's PDF is most of its ~100 KB: ~0.3 ms for two scans)."""
+    head, lines, tail = message[:start], message[start:end], message[end:]
+    if (head and not _crlf_throughout(head)) or (tail and not _crlf_throughout(tail)):
+        return None
+    stuffed_head = head.replace(b"\r\n.", b"\r\n..")
+    lead = b"." if stuffed_head.startswith(b".") else b""
+    # the tail starts a line (after the lines, or at the very start): a period there too
+    stuffed_tail = (b"\r\n" + tail).replace(b"\r\n.", b"\r\n..")[2:]
+    return lead + stuffed_head + lines + stuffed_tail + b".\r\n"
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -7,6 +7,7 @@ from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.compose.parts import base64_lines, with_attachment, without_attachment
 from gateway.errors import ConfigError, SmtpReply
 from gateway.settings import DeliverySettings
 from gateway.smtp_out import transport
@@ -202,3 +203,21 @@ def test_a_plain_address_is_written_as_aiosmtplib_quotes_it(address: str) -> Non
 )
 def test_the_gateways_own_addresses_are_plain(address: str) -> None:
     assert transport.bracketed(address) == f"<{address}>".encode()
+
+
+_MAIL_BYTES = st.lists(
+    st.sampled_from([b"x", b".", b"\r\n", b"\r", b"\n", b"..", b"\r\n.", b" "]), max_size=12
+).map(b"".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_MAIL_BYTES, st.binary(max_size=200), _MAIL_BYTES)
+def test_a_mail_made_whole_is_dot_stuffed_as_any_other(
+    head: bytes, attachment: bytes, tail: bytes
+) -> None:
+    """A proof mail made whole with its PDF (gateway.compose.parts.WholeMail) is dot-stuffed
+    looking only around the PDF's base64 lines: the same payload as for its bytes alone, or
+    None as for them."""
+    stored = without_attachment(head + base64_lines(attachment) + tail, attachment)
+    whole = with_attachment(stored, attachment)
+    assert dot_stuffed(whole) == dot_stuffed(bytes(whole))
