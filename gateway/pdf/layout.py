@@ -34,6 +34,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final
 
 from fpdf.drawing_primitives import DeviceCMYK, DeviceGray, DeviceRGB, convert_to_device_color
@@ -103,16 +104,48 @@ def _script(char: str) -> UnicodeScript:
 
 
 # fpdf2's coercion of a cell's alignment and moves (CoerciveEnum.coerce), by the values given
-_COERCED: dict[tuple[str | Align, str | XPos, str | YPos], tuple[Align, XPos, YPos]] = {}
+_COERCED: dict[tuple[object, object, object], tuple[Align, XPos, YPos]] = {}
+
+
+def _by_id(value: object) -> object:
+    """A key for a str or an enum member (by id: a member lives as long as the process, and
+    hashing one is a Python call)."""
+    return value if type(value) is str else id(value)
 
 
 def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[Align, XPos, YPos]:
-    key = (align, new_x, new_y)
+    key = (_by_id(align), _by_id(new_x), _by_id(new_y))
     found = _COERCED.get(key)
     if found is None:
         found = (Align.coerce(align), XPos.coerce(new_x), YPos.coerce(new_y))
         if len(_COERCED) < MAX_MEMO:
             _COERCED[key] = found
+    return found
+
+
+# fpdf2's Padding.new by the value given (the certificate gives a few), and whether an
+# option's text (fpdf2 coerces a str or an enum member) ends with a word
+_PADDINGS: dict[object, Padding] = {}
+_ENDINGS: dict[tuple[object, str], bool] = {}
+
+
+def _padding(padding: Any) -> Padding:
+    key = padding if type(padding) in (int, float, tuple) else None
+    found = _PADDINGS.get(key) if key is not None else None
+    if found is None:
+        found = Padding.new(padding)
+        if key is not None and len(_PADDINGS) < MAX_MEMO:
+            _PADDINGS[key] = found
+    return found
+
+
+def _ends_with(option: Any, word: str) -> bool:
+    key = (_by_id(option), word)
+    found = _ENDINGS.get(key)
+    if found is None:
+        found = str(option).upper().endswith(word)
+        if type(option) is str or isinstance(option, Enum):
+            _ENDINGS[key] = found
     return found
 
 
@@ -295,7 +328,7 @@ class LaidOutPDF(FallbackFontPDF):
         padding: Any = 0,
     ) -> Any:
         align, new_x, new_y = _coerced(align, new_x, new_y)
-        pad = Padding.new(padding)
+        pad = _padding(padding)
         plain = (
             w > 0
             and not border
@@ -305,13 +338,13 @@ class LaidOutPDF(FallbackFontPDF):
             and max_line_height is None
             and not markdown
             and not print_sh
-            and str(wrapmode).upper().endswith("WORD")
+            and _ends_with(wrapmode, "WORD")
             and not center
             and align in (Align.L, Align.R, Align.C, Align.J)
             and new_x in MOVES_X
             and new_y in MOVES_Y
-            and (not dry_run or str(output).upper().endswith("LINES"))
-            and (dry_run or str(output).upper().endswith("PAGE_BREAK"))
+            and (not dry_run or _ends_with(output, "LINES"))
+            and (dry_run or _ends_with(output, "PAGE_BREAK"))
         )
         try:
             if h is None or not plain or not text:
