@@ -218,13 +218,14 @@ class _AlikeCodes:
 
 
 def _shape_key(text: str, size: float, params: dict[str, Any] | None) -> tuple[object, ...]:
-    """What HarfBuzz's result depends on, besides the font."""
+    """What HarfBuzz's result depends on, besides the font (for memos in this process: the
+    direction, an enum member, by id; hashing one is a Python call)."""
     params = params or {}
     features = params.get("features") or {}
     return (
         text,
         size,
-        params.get("fragment_direction"),
+        id(params.get("fragment_direction")),
         params.get("script"),
         params.get("language"),
         tuple(sorted(features.items())) if features else (),
