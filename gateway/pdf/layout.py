@@ -123,6 +123,8 @@ def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[
     return found
 
 
+_STRING_WIDTHS: dict[tuple[object, ...], float] = {}  # LaidOutPDF.get_string_width
+
 # fpdf2's Padding.new by the value given (the certificate gives a few), and whether an
 # option's text (fpdf2 coerces a str or an enum member) ends with a word
 _PADDINGS: dict[object, Padding] = {}
@@ -262,6 +264,27 @@ class LaidOutPDF(FallbackFontPDF):
             self.draw_color = draw_color
             if self.page > 0:
                 self._out(_stroke_operator(draw_color))
+
+    def get_string_width(self, s: str, normalized: bool = False, markdown: bool = False) -> float:
+        """fpdf2's, remembered by all it depends on: the text, the font and its size, the
+        fallback fonts, the shaping, spacing and stretching (a label's width, in every
+        certificate: fpdf2 cuts the text into fragments each time)."""
+        shaping = self.text_shaping or {}
+        font = self.current_font
+        key = (
+            s, normalized, markdown, font.fontkey if font is not None else None,
+            self.font_style, self.font_size_pt, tuple(self._fallback_font_ids),
+            id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
+            tuple(sorted((shaping.get("features") or {}).items())),
+            self.char_spacing, self.font_stretching, self._bases(),
+        )  # fmt: skip
+        found = _STRING_WIDTHS.get(key)
+        if found is None:
+            found = float(super().get_string_width(s, normalized, markdown))
+            if len(_STRING_WIDTHS) >= MAX_MEMO:
+                _STRING_WIDTHS.clear()
+            _STRING_WIDTHS[key] = found
+        return found
 
     def cell(
         self,
