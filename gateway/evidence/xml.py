@@ -66,15 +66,173 @@ def _ds(name: str) -> str:
 
 
 def to_xml(record: EvidenceRecord) -> bytes:
-    """Serialise `record` as UTF-8 XML with a declaration."""
-    body = serialise(_tree(record))
+    """Serialise `record` as UTF-8 XML with a declaration.
+
+    Written directly (`_Writer`, ~3x faster: one document per deposit and per event); the
+    same text as the ElementTree form (`_tree`, `serialise`), which the tests compare with."""
+    return _declared(_written(record))
+
+
+def _declared(body: str) -> bytes:
     # A raw CR would be normalised to LF by any parser; only text nodes can hold one here.
     return (
         b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.replace("\r", "&#13;").encode() + b"\n"
     )
 
 
+# the root's start tag: every document uses the four namespaces (serialise declares them)
+_ROOT: Final = (
+    f'<Evidence xmlns="{NAMESPACE}" xmlns:ds="{DSIG_NAMESPACE}" xmlns:lre="{GATEWAY_NAMESPACE}"'
+    f' xmlns:saml="{SAML_NAMESPACE}" version="{FORMAT_VERSION}">'
+)
+_INDENT: Final = tuple("\n" + "  " * depth for depth in range(8))
+
+
+class _Writer:
+    """`serialise(_tree(record))` written as it goes: ElementTree's indentation, escaping
+    and empty elements (`<name />`), text XML cannot carry in base64 (`_text`)."""
+
+    __slots__ = ("out",)
+
+    def __init__(self) -> None:
+        self.out: list[str] = [_ROOT]
+
+    def text(self, depth: int, tag: str, value: str) -> None:
+        out = self.out
+        out.append(_INDENT[depth])
+        if _NOT_XML.search(value):
+            value = base64.b64encode(value.encode("utf-8", "surrogatepass")).decode("ascii")
+            out.append(f'<{tag} lre:encoding="base64">{value}</{tag}>')
+        elif value:
+            out.append(f"<{tag}>{_escape_text(value)}</{tag}>")
+        else:
+            out.append(f"<{tag} />")
+
+    def element(self, depth: int, tag: str, text: str, attributes: str = "") -> None:
+        """An element holding `text` as it is (escaped), or empty."""
+        if text:
+            self.out.append(f"{_INDENT[depth]}<{tag}{attributes}>{_escape_text(text)}</{tag}>")
+        else:
+            self.out.append(f"{_INDENT[depth]}<{tag}{attributes} />")
+
+    def open(self, depth: int, tag: str, attributes: str = "") -> None:
+        self.out.append(f"{_INDENT[depth]}<{tag}{attributes}>")
+
+    def close(self, depth: int, tag: str) -> None:
+        self.out.append(f"{_INDENT[depth]}</{tag}>")
+
+    def party(self, tag: str, identifier: str, attribute: str, value: str) -> None:
+        friendly = attribute.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        self.open(1, tag)
+        self.text(2, "Identifier", identifier)
+        self.open(2, "Identity")
+        self.open(
+            3,
+            "saml:Attribute",
+            f' FriendlyName="{_escape_attribute(friendly)}" Name="{_escape_attribute(attribute)}"'
+            f' NameFormat="{URI_NAME_FORMAT}"',
+        )
+        self.text(4, "saml:AttributeValue", value)
+        self.close(3, "saml:Attribute")
+        self.close(2, "Identity")
+        self.close(1, tag)
+
+
+def _written(record: EvidenceRecord) -> str:
+    w = _Writer()
+    w.text(1, "EvidenceIdentifier", record.evidence_id)
+    w.text(1, "ERDSEventId", record.event.uri)
+    if record.reason_code is not None:
+        w.open(1, "EventReasons")
+        w.open(2, "EventReason")
+        w.text(3, "Code", record.reason_code)
+        w.text(3, "Details", reason_details(record.reason_code, record.reason))
+        w.close(2, "EventReason")
+        w.close(1, "EventReasons")
+    w.text(1, "EventTime", _time(record.event_time))
+    w.open(1, "EvidenceIssuerPolicyID")
+    w.text(2, "PolicyID", record.policy_id)
+    w.close(1, "EvidenceIssuerPolicyID")
+    w.party("EvidenceIssuerDetails", record.provider_domain, LEGAL_NAME, record.provider_name)
+    w.party("SenderDetails", record.sender_address, LEGAL_NAME, record.sender_name)
+    w.party(
+        "RecipientDetails",
+        record.recipient_address,
+        IDENTIFICATION_METHOD,
+        record.recipient_identification,
+    )
+    w.text(1, "SubmissionTime", _time(record.submission_time))
+    w.open(1, "UserContentInfo")
+    if record.message_id is not None:
+        w.text(2, "AppLayerIdentifier", record.message_id)
+    parts = [(MESSAGE_PART, MESSAGE_TYPE, record.message_sha256)]
+    parts += [(a.name, a.content_type, a.sha256) for a in record.attachments]
+    w.text(2, "ComposingParts", str(len(parts)))
+    w.open(2, "PartsInfo")
+    for identifier, content_type, sha256 in parts:
+        w.open(3, "PartInfo")
+        w.text(4, "Identifier", identifier)
+        w.text(4, "ContentType", content_type)
+        w.element(4, "ds:DigestMethod", "", f' Algorithm="{SHA256_URI}"')
+        w.element(4, "ds:DigestValue", _base64_digest(sha256))
+        w.close(3, "PartInfo")
+    w.close(2, "PartsInfo")
+    w.close(1, "UserContentInfo")
+    w.open(1, "Extensions")
+    w.open(2, "Extension")
+    _written_gateway(w, record)
+    w.close(2, "Extension")
+    w.close(1, "Extensions")
+    w.out.append("\n</Evidence>")
+    return "".join(w.out)
+
+
+def _written_gateway(w: _Writer, record: EvidenceRecord) -> None:
+    """`_gateway`'s elements, written (depth 3: Extensions/Extension/lre:GatewayDetails)."""
+    w.open(3, "lre:GatewayDetails")
+    w.text(4, "lre:LetterIdentifier", record.letter_id)
+    w.text(4, "lre:LetterReference", record.letter_reference)
+    w.text(4, "lre:DeliveryIdentifier", record.delivery_id)
+    w.open(4, "lre:Sender")
+    w.text(5, "lre:Account", record.sender_account)
+    if record.sender_declared_name is not None:
+        w.text(5, "lre:DeclaredName", record.sender_declared_name)
+    w.text(5, "lre:AuthenticationMethod", record.sender_authentication)
+    if record.sender_ip is not None:
+        w.text(5, "lre:IPAddress", record.sender_ip)
+    w.close(4, "lre:Sender")
+    if record.recipient_phone is not None:
+        w.open(4, "lre:Recipient")
+        w.text(5, "lre:PhoneNumber", record.recipient_phone)
+        w.close(4, "lre:Recipient")
+    w.text(4, "lre:Subject", record.subject)
+    w.open(4, "lre:PartSizes")
+    for size in (record.message_size, *(a.size for a in record.attachments)):
+        w.text(5, "lre:PartSize", str(size))
+    w.close(4, "lre:PartSizes")
+    if record.previous_evidence_sha256 is not None:
+        w.element(
+            4, "lre:PreviousEvidenceDigest", record.previous_evidence_sha256,
+            f' Algorithm="{SHA256_URI}"',
+        )  # fmt: skip
+    if record.acceptance_deadline is not None:
+        w.text(4, "lre:AcceptanceDeadline", _time(record.acceptance_deadline))
+    if record.reason is not None:
+        w.text(4, "lre:Diagnostic", record.reason)
+    if record.extensions:
+        w.open(4, "lre:Facts")
+        for name, value in record.extensions:
+            w.open(5, "lre:Fact")
+            w.text(6, "lre:Name", name)
+            w.text(6, "lre:Value", value)
+            w.close(5, "lre:Fact")
+        w.close(4, "lre:Facts")
+    w.close(3, "lre:GatewayDetails")
+
+
 def _tree(record: EvidenceRecord) -> ET.Element:
+    """The document as an ElementTree (`serialise` writes it): the reference `to_xml`'s direct
+    writer is compared with (tests/unit/test_evidence_xml.py)."""
     root = ET.Element(_etsi("Evidence"), {"version": FORMAT_VERSION})
     _text(root, _etsi("EvidenceIdentifier"), record.evidence_id)
     _text(root, _etsi("ERDSEventId"), record.event.uri)

@@ -15,6 +15,7 @@ from gateway.evidence.xml import (
     _DECLARED,
     GATEWAY_NAMESPACE,
     NAMESPACE,
+    _declared,
     _tree,
     from_xml,
     serialise,
@@ -194,9 +195,11 @@ def test_serialise_writes_what_elementtree_wrote(
         reason_code=reason_code, previous_evidence_sha256=previous, message_sha256=digest,
     )  # fmt: skip
     assert serialise(_tree(record)) == _by_elementtree(_tree(record))
+    assert to_xml(record) == _declared(serialise(_tree(record)))  # the direct writer
     assert from_xml(to_xml(record)) == record
 
 
 def test_serialise_writes_what_elementtree_wrote_for_the_sample() -> None:
     for record in (sample_record(), sample_record(subject="", attachments=(), extensions=())):
         assert serialise(_tree(record)) == _by_elementtree(_tree(record))
+        assert to_xml(record) == _declared(serialise(_tree(record)))
