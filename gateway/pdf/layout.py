@@ -42,7 +42,7 @@ from fpdf.enums import Align, PDFResourceType, TextDirection, TextMode, XPos, YP
 from fpdf.line_break import BREAKING_SPACE_SYMBOLS_STR, NBSP
 from fpdf.table import draw_box_borders
 from fpdf.unicode_script import UnicodeScript, get_unicode_script
-from fpdf.util import Padding
+from fpdf.util import FloatTolerance, Padding
 
 from gateway.pdf.fonts import FallbackFontPDF, ShapedFont, bidi_segments
 
@@ -124,6 +124,28 @@ def _coerced(align: str | Align, new_x: str | XPos, new_y: str | YPos) -> tuple[
 
 
 _STRING_WIDTHS: dict[tuple[object, ...], float] = {}  # LaidOutPDF.get_string_width
+# LaidOutPDF.set_font's arguments, by (family, style) given: (family, style, font key) as
+# fpdf2's set_font makes them, for a family and a style of B and I only
+_FONT_NAMES: dict[tuple[object, object], tuple[str, str, str]] = {}
+
+
+def _font_names(family: object, style: str, aliases: Any) -> tuple[str, str, str] | None:
+    """fpdf2's reading of set_font's family and style, when they are plain: a family named,
+    not an alias of a core font nor Symbol or ZapfDingbats, a style of B and I only (no
+    underline, strikethrough or letter it refuses)."""
+    if not isinstance(family, str) or not family:
+        return None
+    lowered = family.lower()
+    clean = "".join(sorted(style.upper()))
+    if any(letter not in "BI" for letter in clean):
+        return None
+    if lowered in aliases or lowered in ("symbol", "zapfdingbats"):
+        return None
+    names = (lowered, clean, lowered + clean)
+    if len(_FONT_NAMES) < MAX_MEMO:
+        _FONT_NAMES[family, style] = names
+    return names
+
 
 # fpdf2's Padding.new by the value given (the certificate gives a few), and whether an
 # option's text (fpdf2 coerces a str or an enum member) ends with a word
@@ -264,6 +286,41 @@ class LaidOutPDF(FallbackFontPDF):
             self.draw_color = draw_color
             if self.page > 0:
                 self._out(_stroke_operator(draw_color))
+
+    def set_font(self, family: str | None = None, style: Any = "", size: float = 0) -> None:
+        """fpdf2's, its arguments read once per (family, style) given (`_font_names`): the
+        certificate sets a font some fifty times. Anything else goes to fpdf2's."""
+        if type(style) is not str or not size:
+            super().set_font(family, style, size)
+            return
+        names = _FONT_NAMES.get((family, style))
+        if names is None:
+            names = _font_names(family, style, self.font_aliases)
+        if names is None:
+            super().set_font(family, style, size)
+            return
+        family, style, fontkey = names
+        if self.underline:
+            self.underline = False
+        if self.strikethrough:
+            self.strikethrough = False
+        current = self.current_font
+        if (
+            self.font_family == family
+            and self.font_style == style
+            and FloatTolerance.equal(self.font_size_pt, size)
+            and (current is None or current.fontkey == fontkey)
+        ):
+            return
+        font = self.fonts.get(fontkey)
+        if font is None:  # a core font, or none: fpdf2 adds it or says why not
+            super().set_font(family, style, size)
+            return
+        self.font_family = family
+        self.font_style = style
+        self.font_size_pt = size
+        self.current_font = font
+        self.current_font_is_set_on_page = False
 
     def get_string_width(self, s: str, normalized: bool = False, markdown: bool = False) -> float:
         """fpdf2's, remembered by all it depends on: the text, the font and its size, the
