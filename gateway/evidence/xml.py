@@ -90,14 +90,14 @@ _INDENT: Final = tuple("\n" + "  " * depth for depth in range(8))
 
 class _Writer:
     """`serialise(_tree(record))` written as it goes: ElementTree's indentation, escaping
-    and empty elements (`<name />`), text XML cannot carry in base64 (`_text`)."""
+    and empty elements (`<name />`), text XML cannot carry in base64 (`leaf`, as `_text`)."""
 
     __slots__ = ("out",)
 
     def __init__(self) -> None:
         self.out: list[str] = [_ROOT]
 
-    def text(self, depth: int, tag: str, value: str) -> None:
+    def leaf(self, depth: int, tag: str, value: str) -> None:
         out = self.out
         out.append(_INDENT[depth])
         if _NOT_XML.search(value):
@@ -124,7 +124,7 @@ class _Writer:
     def party(self, tag: str, identifier: str, attribute: str, value: str) -> None:
         friendly = attribute.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         self.open(1, tag)
-        self.text(2, "Identifier", identifier)
+        self.leaf(2, "Identifier", identifier)
         self.open(2, "Identity")
         self.open(
             3,
@@ -132,7 +132,7 @@ class _Writer:
             f' FriendlyName="{_escape_attribute(friendly)}" Name="{_escape_attribute(attribute)}"'
             f' NameFormat="{URI_NAME_FORMAT}"',
         )
-        self.text(4, "saml:AttributeValue", value)
+        self.leaf(4, "saml:AttributeValue", value)
         self.close(3, "saml:Attribute")
         self.close(2, "Identity")
         self.close(1, tag)
@@ -140,18 +140,18 @@ class _Writer:
 
 def _written(record: EvidenceRecord) -> str:
     w = _Writer()
-    w.text(1, "EvidenceIdentifier", record.evidence_id)
-    w.text(1, "ERDSEventId", record.event.uri)
+    w.leaf(1, "EvidenceIdentifier", record.evidence_id)
+    w.leaf(1, "ERDSEventId", record.event.uri)
     if record.reason_code is not None:
         w.open(1, "EventReasons")
         w.open(2, "EventReason")
-        w.text(3, "Code", record.reason_code)
-        w.text(3, "Details", reason_details(record.reason_code, record.reason))
+        w.leaf(3, "Code", record.reason_code)
+        w.leaf(3, "Details", reason_details(record.reason_code, record.reason))
         w.close(2, "EventReason")
         w.close(1, "EventReasons")
-    w.text(1, "EventTime", _time(record.event_time))
+    w.leaf(1, "EventTime", _time(record.event_time))
     w.open(1, "EvidenceIssuerPolicyID")
-    w.text(2, "PolicyID", record.policy_id)
+    w.leaf(2, "PolicyID", record.policy_id)
     w.close(1, "EvidenceIssuerPolicyID")
     w.party("EvidenceIssuerDetails", record.provider_domain, LEGAL_NAME, record.provider_name)
     w.party("SenderDetails", record.sender_address, LEGAL_NAME, record.sender_name)
@@ -161,18 +161,18 @@ def _written(record: EvidenceRecord) -> str:
         IDENTIFICATION_METHOD,
         record.recipient_identification,
     )
-    w.text(1, "SubmissionTime", _time(record.submission_time))
+    w.leaf(1, "SubmissionTime", _time(record.submission_time))
     w.open(1, "UserContentInfo")
     if record.message_id is not None:
-        w.text(2, "AppLayerIdentifier", record.message_id)
+        w.leaf(2, "AppLayerIdentifier", record.message_id)
     parts = [(MESSAGE_PART, MESSAGE_TYPE, record.message_sha256)]
     parts += [(a.name, a.content_type, a.sha256) for a in record.attachments]
-    w.text(2, "ComposingParts", str(len(parts)))
+    w.leaf(2, "ComposingParts", str(len(parts)))
     w.open(2, "PartsInfo")
     for identifier, content_type, sha256 in parts:
         w.open(3, "PartInfo")
-        w.text(4, "Identifier", identifier)
-        w.text(4, "ContentType", content_type)
+        w.leaf(4, "Identifier", identifier)
+        w.leaf(4, "ContentType", content_type)
         w.element(4, "ds:DigestMethod", "", f' Algorithm="{SHA256_URI}"')
         w.element(4, "ds:DigestValue", _base64_digest(sha256))
         w.close(3, "PartInfo")
@@ -190,25 +190,25 @@ def _written(record: EvidenceRecord) -> str:
 def _written_gateway(w: _Writer, record: EvidenceRecord) -> None:
     """`_gateway`'s elements, written (depth 3: Extensions/Extension/lre:GatewayDetails)."""
     w.open(3, "lre:GatewayDetails")
-    w.text(4, "lre:LetterIdentifier", record.letter_id)
-    w.text(4, "lre:LetterReference", record.letter_reference)
-    w.text(4, "lre:DeliveryIdentifier", record.delivery_id)
+    w.leaf(4, "lre:LetterIdentifier", record.letter_id)
+    w.leaf(4, "lre:LetterReference", record.letter_reference)
+    w.leaf(4, "lre:DeliveryIdentifier", record.delivery_id)
     w.open(4, "lre:Sender")
-    w.text(5, "lre:Account", record.sender_account)
+    w.leaf(5, "lre:Account", record.sender_account)
     if record.sender_declared_name is not None:
-        w.text(5, "lre:DeclaredName", record.sender_declared_name)
-    w.text(5, "lre:AuthenticationMethod", record.sender_authentication)
+        w.leaf(5, "lre:DeclaredName", record.sender_declared_name)
+    w.leaf(5, "lre:AuthenticationMethod", record.sender_authentication)
     if record.sender_ip is not None:
-        w.text(5, "lre:IPAddress", record.sender_ip)
+        w.leaf(5, "lre:IPAddress", record.sender_ip)
     w.close(4, "lre:Sender")
     if record.recipient_phone is not None:
         w.open(4, "lre:Recipient")
-        w.text(5, "lre:PhoneNumber", record.recipient_phone)
+        w.leaf(5, "lre:PhoneNumber", record.recipient_phone)
         w.close(4, "lre:Recipient")
-    w.text(4, "lre:Subject", record.subject)
+    w.leaf(4, "lre:Subject", record.subject)
     w.open(4, "lre:PartSizes")
     for size in (record.message_size, *(a.size for a in record.attachments)):
-        w.text(5, "lre:PartSize", str(size))
+        w.leaf(5, "lre:PartSize", str(size))
     w.close(4, "lre:PartSizes")
     if record.previous_evidence_sha256 is not None:
         w.element(
@@ -216,15 +216,15 @@ def _written_gateway(w: _Writer, record: EvidenceRecord) -> None:
             f' Algorithm="{SHA256_URI}"',
         )  # fmt: skip
     if record.acceptance_deadline is not None:
-        w.text(4, "lre:AcceptanceDeadline", _time(record.acceptance_deadline))
+        w.leaf(4, "lre:AcceptanceDeadline", _time(record.acceptance_deadline))
     if record.reason is not None:
-        w.text(4, "lre:Diagnostic", record.reason)
+        w.leaf(4, "lre:Diagnostic", record.reason)
     if record.extensions:
         w.open(4, "lre:Facts")
         for name, value in record.extensions:
             w.open(5, "lre:Fact")
-            w.text(6, "lre:Name", name)
-            w.text(6, "lre:Value", value)
+            w.leaf(6, "lre:Name", name)
+            w.leaf(6, "lre:Value", value)
             w.close(5, "lre:Fact")
         w.close(4, "lre:Facts")
     w.close(3, "lre:GatewayDetails")
