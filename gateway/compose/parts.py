@@ -51,7 +51,7 @@ def text_part(text: str, subtype: str = "plain", *, seven_bit: bool = False) -> 
     mail) unless a line is too long for SMTP or `seven_bit` asks for quoted-printable."""
     lines = text.encode("utf-8").splitlines()
     body = CRLF.join(lines) + CRLF
-    long_line = max((len(line) for line in lines), default=0) > MAX_LINE
+    long_line = max(map(len, lines), default=0) > MAX_LINE
     if seven_bit or long_line:
         cte = b"quoted-printable"
         body = binascii.b2a_qp(body, istext=True)
