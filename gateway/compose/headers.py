@@ -23,13 +23,13 @@ from email.utils import format_datetime
 from typing import Final
 
 from gateway.compose.mail import POLICY, one_line
+from gateway.core.text import DOT_ATOM
 
 CRLF: Final = b"\r\n"
 LINE: Final = 78  # RFC 5322 §2.1.1: lines SHOULD be no longer (CRLF excluded)
 ENCODED_WORD: Final = 75  # RFC 2047 §2: an encoded word is at most 75 characters
-_ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"  # RFC 5322 §3.2.3
 _PLAIN_ADDRESS: Final = re.compile(
-    rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    rf"{DOT_ATOM}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 # RFC 2047 §5 (3): in "Q", what may stand for itself even in a phrase; a space is "_"

@@ -10,5 +10,10 @@ from typing import Final
 CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# RFC 5322 §3.2.3: a dot-atom (a plain address's local part), as a regular expression
+ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+DOT_ATOM: Final = rf"{ATEXT}(?:\.{ATEXT})*"
+
+
 def has_control(text: str) -> bool:
     return CONTROL.search(text) is not None

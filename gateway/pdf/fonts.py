@@ -1128,13 +1128,9 @@ class FontOutputProducer(OutputProducer):
     @staticmethod
     def _written_font(font: _Font, first: int) -> tuple[str, ...] | None:
         """The font's objects as serialised for an earlier document, numbered from `first`."""
-        made = font.objects()
-        texts = font.written(made, first)
+        texts = font.written(font.objects(), first)
         if texts is not None:
-            if font.missing_glyphs:
-                log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
-            font.subset.pick.cache_clear()
-            font.subset.get_glyph.cache_clear()
+            _written_out(font)
         return texts
 
     def _add_pages(self, _slice: slice = slice(0, None)) -> list[PDFPage]:
@@ -1174,8 +1170,6 @@ class FontOutputProducer(OutputProducer):
         objects: dict[int, Any] = {}
         for font in fonts:
             made = font.objects()
-            if font.missing_glyphs:
-                log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
             written = font.written(made, self.obj_id + 1)
             if written is not None and self.fpdf._security_handler is None:
                 for text in written:
@@ -1183,8 +1177,7 @@ class FontOutputProducer(OutputProducer):
                 objects[font.i] = _unwrapped(self.pdf_objs[-len(written)])
             else:
                 objects[font.i] = self._font_objects(font, made)
-            font.subset.pick.cache_clear()
-            font.subset.get_glyph.cache_clear()
+            _written_out(font)
         return objects
 
     def _font_objects(self, font: _Font, made: FontObjects) -> PDFFont:
@@ -1219,6 +1212,14 @@ class FontOutputProducer(OutputProducer):
         if self.fpdf._security_handler is None:
             font.remember_written(made, first, tuple(obj.serialize() for obj in group))
         return composite
+
+
+def _written_out(font: _Font) -> None:
+    """A font's objects are in the file: say what glyphs it lacked, drop its picking memos."""
+    if font.missing_glyphs:
+        log.warning("font %s lacks glyphs for %r", font.name, font.missing_glyphs[:10])
+    font.subset.pick.cache_clear()
+    font.subset.get_glyph.cache_clear()
 
 
 class _Serialised(PDFObject):

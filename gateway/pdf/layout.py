@@ -168,7 +168,7 @@ def _ends_with(option: Any, word: str) -> bool:
     found = _ENDINGS.get(key)
     if found is None:
         found = str(option).upper().endswith(word)
-        if type(option) is str or isinstance(option, Enum):
+        if (type(option) is str or isinstance(option, Enum)) and len(_ENDINGS) < MAX_MEMO:
             _ENDINGS[key] = found
     return found
 
@@ -326,15 +326,7 @@ class LaidOutPDF(FallbackFontPDF):
         """fpdf2's, remembered by all it depends on: the text, the font and its size, the
         fallback fonts, the shaping, spacing and stretching (a label's width, in every
         certificate: fpdf2 cuts the text into fragments each time)."""
-        shaping = self.text_shaping or {}
-        font = self.current_font
-        key = (
-            s, normalized, markdown, font.fontkey if font is not None else None,
-            self.font_style, self.font_size_pt, tuple(self._fallback_font_ids),
-            id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
-            tuple(sorted((shaping.get("features") or {}).items())),
-            self.char_spacing, self.font_stretching, self._bases(),
-        )  # fmt: skip
+        key = (s, normalized, markdown, self.char_spacing, self.font_stretching, *self._state())
         found = _STRING_WIDTHS.get(key)
         if found is None:
             found = float(super().get_string_width(s, normalized, markdown))
@@ -460,20 +452,9 @@ class LaidOutPDF(FallbackFontPDF):
         with (a prepared set: the same codes in every document starting with it), by all
         they depend on: labels and sentences come back in every certificate. The memo is
         the fonts' (`ShapedFont.layouts`): it lives and dies with their glyph sets."""
-        shaping = self.text_shaping or {}
         fonts = self._shaped_fonts()
-        font = self.current_font
-        # all the fragments (`_fragments`), lines and operators depend on; enum members by
-        # id (they live as long as the process; hashing one is a Python call)
-        key = (
-            text, room, id(align), box, by_script,
-            font.fontkey if font is not None else None, self.font_style,
-            tuple(self._fallback_font_ids), self.font_size_pt, self.c_margin,
-            id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
-            tuple(sorted((shaping.get("features") or {}).items())) if shaping.get("features")
-            else (),
-            self._bases(),
-        )  # fmt: skip
+        # all the fragments (`_fragments`), lines and operators depend on
+        key = (text, room, id(align), box, by_script, self.c_margin, *self._state())
         memo = fonts[0].layouts if fonts else {}
         found = memo.get(key)
         if found is not None:
@@ -505,6 +486,21 @@ class LaidOutPDF(FallbackFontPDF):
             fonts = tuple(font for font in self.fonts.values() if isinstance(font, ShapedFont))
             self.__dict__["_shaped"] = fonts
         return fonts
+
+    def _state(self) -> tuple[object, ...]:
+        """What laying out or measuring a text depends on besides the text and its box: the
+        font, style and size, the fallback fonts, the shaping (the direction, an enum member,
+        by id: it lives as long as the process, and hashing one is a Python call) and the
+        glyph sets the document's fonts started with."""
+        shaping = self.text_shaping or {}
+        font = self.current_font
+        features = shaping.get("features")
+        return (
+            font.fontkey if font is not None else None, self.font_style, self.font_size_pt,
+            tuple(self._fallback_font_ids), id(shaping.get("direction")), shaping.get("script"),
+            shaping.get("language"), tuple(sorted(features.items())) if features else (),
+            self._bases(),
+        )  # fmt: skip
 
     def _bases(self) -> tuple[int, ...]:
         """The glyph sets the document's fonts started with (fixed, as its fonts are)."""

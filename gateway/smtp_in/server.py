@@ -18,6 +18,7 @@ from typing import Any, AnyStr, Final
 
 from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 
+from gateway.core.text import DOT_ATOM
 from gateway.metrics import Metrics
 from gateway.settings import SmtpSettings
 from gateway.smtp_in import replies
@@ -152,11 +153,10 @@ class _Protocol(HookNames, SMTP):
 
 
 _CONTINUED: Final = re.compile(r"\d{3}-")  # a line of a multi-line reply that more lines follow
-_ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # <dot-atom@LDH domain>, then the end, or blanks and then neither a blank nor a comment ("(",
 # which the email parser would read as part of the address)
 _PLAIN_ADDRESS: Final = re.compile(
-    rf"<(({_ATEXT}(?:\.{_ATEXT})*)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?=\Z|[ \t]+[^\s(])"
+    rf"<(({DOT_ATOM})@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?=\Z|[ \t]+[^\s(])"
 )
 
 

@@ -29,6 +29,7 @@ from typing import Protocol
 import aiosmtplib
 from aiosmtplib.protocol import normalize_message_line_endings
 
+from gateway.core.text import DOT_ATOM
 from gateway.errors import ConfigError, RelayFailed, SmtpReply
 from gateway.settings import DeliverySettings
 
@@ -331,10 +332,9 @@ def _stuffed_around(message: bytes, start: int, end: int) -> bytes | None:
     return lead + stuffed_head + lines + stuffed_tail + b".\r\n"
 
 
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # an address aiosmtplib's quote_address gives back as it is, in angle brackets: a dot-atom
 # local part and an LDH domain (tests/unit/test_smtp_out_transport.py compares them)
-_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_PLAIN_ADDRESS = re.compile(rf"{DOT_ATOM}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 def bracketed(address: str) -> bytes | None:
