@@ -59,15 +59,32 @@ _Hit = tuple[int, bool]  # (index of the enclosing boundary met, whether it clos
 Span = tuple[int, int]  # [start, end) of one part in the message: its headers and body
 
 
+@dataclass(frozen=True)
+class Scanned:
+    """What the pre-scan saw of a message within its limits."""
+
+    # where each leaf part lies, in document order: the parts the email package gives as
+    # leaves (an attached message is one leaf), so a part can later be read on its own
+    leaves: tuple[Span, ...]
+    # the bodies of the parts that are neither multipart nor message/* and lie in no attached
+    # message, [start, end): from after their header block to the CRLF before the boundary
+    # that ends them (included), or to the end
+    bodies: tuple[Span, ...]
+
+
 def check_limits(content: bytes, limits: MimeLimits) -> tuple[Span, ...]:
     """Refuse a message beyond limits (`MessageBeyondLimit`, or `UnreadableMessage`).
 
-    Returns where each leaf part lies, in document order: the parts the email package gives
-    as leaves (an attached message is one leaf), so a part can later be read on its own.
+    Returns where each leaf part lies (`Scanned.leaves`).
     """
+    return scan_message(content, limits).leaves
+
+
+def scan_message(content: bytes, limits: MimeLimits) -> Scanned:
+    """check_limits, with the bodies of the message's plain parts (`Scanned.bodies`)."""
     scan = _Scan(content, limits)
     scan.entity(0, 0, (), b"text/plain", record=True)
-    return tuple(scan.leaves)
+    return Scanned(tuple(scan.leaves), tuple(scan.bodies))
 
 
 class HeaderBudget:
@@ -119,14 +136,23 @@ class _Scan:
         self._parts = 0
         self._budget = HeaderBudget(limits)
         self.leaves: list[Span] = []
+        self.bodies: list[Span] = []
 
     def entity(
-        self, pos: int, depth: int, boundaries: tuple[bytes, ...], default: bytes, *, record: bool
+        self,
+        pos: int,
+        depth: int,
+        boundaries: tuple[bytes, ...],
+        default: bytes,
+        *,
+        record: bool,
+        in_message: bool = False,
     ) -> tuple[int, _Hit | None]:
         """Scan one entity (headers and body) from pos; stop at an enclosing boundary or the end.
 
         Returns where it stopped (the start of the boundary line) and which boundary it met;
-        records the entity's span when it is a leaf (and record is set).
+        records the entity's span when it is a leaf (and record is set), and its body when it
+        is plain and not `in_message` (inside a message/* part).
         """
         if depth > self._limits.max_depth:
             raise MessageBeyondLimit(ContentReason.MAX_DEPTH, self._limits.max_depth)
@@ -136,15 +162,22 @@ class _Scan:
             kind = _content_type(content_type, default)
             if kind.maintype == b"multipart" and kind.boundary is not None:
                 child = b"message/rfc822" if kind.subtype == b"digest" else b"text/plain"
-                return self._multipart(pos, depth, boundaries, kind.boundary, child, record)
+                return self._multipart(
+                    pos, depth, boundaries, kind.boundary, child, record, in_message
+                )
             if kind.maintype == b"message" and kind.subtype != b"delivery-status":
                 # the top message's payload is read through; an attached message is one leaf
                 inner = record and depth == 0
-                pos, hit = self.entity(pos, depth + 1, boundaries, b"text/plain", record=inner)
+                pos, hit = self.entity(
+                    pos, depth + 1, boundaries, b"text/plain", record=inner, in_message=True
+                )
                 if inner:
                     return pos, hit
             else:
+                body = pos
                 pos, hit = self._skip(pos, boundaries)
+                if kind.maintype != b"message" and not in_message:
+                    self.bodies.append((body, pos))
         if record:
             end = pos - 2 if hit is not None and pos - 2 >= start else pos  # CRLF: the boundary's
             self.leaves.append((start, max(start, end)))
@@ -158,6 +191,7 @@ class _Scan:
         boundary: bytes,
         child: bytes,
         record: bool,
+        in_message: bool,
     ) -> tuple[int, _Hit | None]:
         boundaries = (*outer, boundary)
         own = len(outer)
@@ -173,7 +207,9 @@ class _Scan:
             self._parts += 1
             if self._parts > self._limits.max_parts:
                 raise MessageBeyondLimit(ContentReason.MAX_PARTS, self._limits.max_parts)
-            pos, hit = self.entity(pos, depth + 1, boundaries, child, record=record)
+            pos, hit = self.entity(
+                pos, depth + 1, boundaries, child, record=record, in_message=in_message
+            )
         return pos, None
 
     def _headers(
