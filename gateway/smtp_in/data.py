@@ -77,8 +77,7 @@ class DataSection:
         """Whole lines, in order."""
         if self.outcome is not Outcome.NOMINAL or not block:
             return
-        longest = max(map(len, block.split(CRLF))) + 2  # the last piece is b"" (block ends in CRLF)
-        if longest <= self._line_limit:  # no line decides anything: only the size can
+        if fits(block, self._line_limit):  # no line decides anything: only the size can
             self._counted += len(block)
             if self._size_limit and self._counted > self._size_limit:
                 self._too(Outcome.TOO_MUCH)
@@ -112,3 +111,17 @@ class DataSection:
     def _too(self, outcome: Outcome) -> None:
         self.outcome = outcome
         self._parts = []  # dropped at once, as aiosmtpd does
+
+
+def fits(block: bytes, limit: int) -> bool:
+    """Whether every line of `block` (whole lines, each ending in CRLF) is at most `limit`
+    octets long, CRLF included: `max(map(len, block.split(CRLF))) + 2 <= limit`, without cutting
+    the block into lines (~2 ms for 1 MB of text): from a line's start, the last CRLF within
+    `limit` octets ends a run of lines that all fit, and the next line starts after it."""
+    pos, end = 0, len(block)
+    while pos < end:
+        found = block.rfind(CRLF, pos, pos + limit)
+        if found < 0:
+            return False
+        pos = found + 2
+    return True

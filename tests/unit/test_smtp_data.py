@@ -11,7 +11,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gateway.smtp_in.data import DataSection, Outcome
+from gateway.smtp_in.data import DataSection, Outcome, fits
 from gateway.smtp_in.server import _Protocol
 
 
@@ -101,3 +101,15 @@ def test_a_letter_is_read_in_a_few_blocks_whatever_its_lines() -> None:
         assert start + end == len(body) + 3  # where QUIT starts
         assert section.outcome is Outcome.NOMINAL
         assert section.content == body.replace(b"\r\n.stuffed", b"\r\nstuffed")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.one_of(st.binary(max_size=12), st.integers(0, 40).map(lambda n: b"y" * n))),
+    st.integers(2, 45),
+)
+def test_fits_is_the_longest_line_against_the_limit(lines: list[bytes], limit: int) -> None:
+    """`fits` says what cutting the block into lines and measuring the longest says."""
+    block = b"".join(line.replace(b"\r\n", b"\r \n") + b"\r\n" for line in lines)
+    longest = max(map(len, block.split(b"\r\n"))) + 2
+    assert fits(block, limit) == (longest <= limit)
