@@ -145,7 +145,7 @@ def attachment_bytes(
     content: bytes, index: int, limits: MimeLimits | None = None
 ) -> tuple[Attachment, bytes]:
     """The index-th attachment (ParsedMessage.attachments order) and its decoded bytes."""
-    message = _parse(content, limits)
+    message = _parse_scanned(content, limits)
     try:
         leaves = _classify(message).attachments
     except _EMAIL_ERRORS:
@@ -167,7 +167,7 @@ def attachment_in_span(
     if not 0 <= start <= end <= len(content):
         return None
     try:
-        attachment, data = _attachment(_parse(content[start:end], limits), index + 1)
+        attachment, data = _attachment(_parse_scanned(content[start:end], limits), index + 1)
     except ContentRefused:
         return None
     return data if attachment == expected else None
@@ -252,6 +252,16 @@ def _parse(
     return _parse_text(decoded, limits)
 
 
+def _parse_scanned(content: bytes, limits: MimeLimits | None) -> EmailMessage:
+    """`_parse`, with the bodies the pre-scan finds (none when it refuses the message: a
+    letter kept under earlier limits is read as before, by the parser alone)."""
+    try:
+        bodies = scan_message(content, limits or MimeLimits()).bodies
+    except ContentRefused:
+        bodies = ()
+    return _parse(content, limits, bodies)
+
+
 def _parse_text(decoded: str, limits: MimeLimits | None) -> EmailMessage:
     parser = _BoundedParser(limits or MimeLimits())
     try:
@@ -264,45 +274,50 @@ def _parse_text(decoded: str, limits: MimeLimits | None) -> EmailMessage:
 
 
 # A body is left out of the parse when the email package can only have read it as lines
-# joined: it ends with CRLF, and none of its lines starts with "--", wherever the email package
-# cuts lines (at CRLF, CR or LF): none can be a boundary, however either reads the enclosing
-# boundaries. A mark takes its place: a line that is no header line (the email package would
-# end a header block there, as at the body's first line) and no boundary.
+# joined: none of its lines starts with "--", wherever the email package cuts lines (at CRLF,
+# CR or LF), so none can be a boundary, however either reads the enclosing boundaries; and it
+# ends with CRLF, or with the message (a part read alone, `attachment_in_span`). A mark takes
+# its place: a line that is no header line (the email package would end a header block
+# there, as at the body's first line) and no boundary.
 _MARK: Final = "\x1a{}-{}\x1a"
+_Marks = dict[str, tuple[str, bool]]  # each mark: the body, whether it ends with CRLF
 
 
 def _elidable(
     content: bytes, decoded: str, bodies: tuple[Span, ...], elided_from: int
-) -> tuple[dict[str, str], str] | None:
+) -> tuple[_Marks, str] | None:
     """(each mark with the body it stands for, the message with the marks in the bodies'
     places), or None when no body is left out."""
     chosen = [
-        (start, end)
+        (start, end, crlf)
         for start, end in bodies
         if end - start >= elided_from
-        and content.endswith(b"\r\n", start, end)
         and not content.startswith(b"--", start)
         and content.find(b"\n--", start, end) < 0
         and content.find(b"\r--", start, end) < 0
+        and (
+            (crlf := content.endswith(b"\r\n", start, end))
+            or (end == len(content) and not content.endswith((b"\r", b"\n")))
+        )
     ]
     if not chosen:
         return None
     tag = secrets.token_hex(8)
     if tag in decoded:  # never in practice: then nothing is left out
         return None
-    marks: dict[str, str] = {}
+    marks: _Marks = {}
     pieces: list[str] = []
     pos = 0
-    for number, (start, end) in enumerate(chosen):
+    for number, (start, end, crlf) in enumerate(chosen):
         mark = _MARK.format(tag, number)
-        marks[mark] = decoded[start:end]
-        pieces += (decoded[pos:start], mark, "\r\n")
+        marks[mark] = (decoded[start:end], crlf)
+        pieces += (decoded[pos:start], mark, "\r\n" if crlf else "")
         pos = end
     pieces.append(decoded[pos:])
     return marks, "".join(pieces)
 
 
-def _put_back(message: Message, marks: dict[str, str]) -> bool:
+def _put_back(message: Message, marks: _Marks) -> bool:
     """Put each body back in place of its mark; False (the parse is of no use) unless each
     mark is the whole payload of a part below multiparts only, found once, and nowhere else
     (not in a preamble or an epilogue, not in a part read otherwise)."""
@@ -321,12 +336,13 @@ def _put_back(message: Message, marks: dict[str, str]) -> bool:
             continue
         if not isinstance(payload, str) or tag not in payload:
             continue
-        # the email package takes the CRLF before a boundary away from the part before it
-        mark, _, rest = payload.partition("\r\n")
-        body = left.pop(mark, None)
-        if body is None or not plain or rest or not payload.startswith(mark):
+        with_crlf = payload.endswith("\r\n")
+        found = left.pop(payload[:-2] if with_crlf else payload, None)
+        if found is None or not plain or (with_crlf and not found[1]):
             return False
-        part._payload = body if payload.endswith("\r\n") else body[:-2]  # type: ignore[attr-defined]
+        body, crlf = found
+        # the email package takes the CRLF before a boundary away from the part before it
+        part._payload = body[:-2] if crlf and not with_crlf else body  # type: ignore[attr-defined]
     return not left
 
 

@@ -155,6 +155,13 @@ def test_a_long_letter_is_parsed_without_its_body_and_reads_the_same() -> None:
     assert [(a.name, a.size) for a in parsed.attachments] == [("lettre.pdf", len(pdf))]
     assert parsed.text.startswith("Madame, Monsieur")
     assert parsed.text.rstrip().endswith("Alice")
+    # a download reads the attachment's part alone: its body ends with the part, not a CRLF
+    start, end = parsed.attachment_spans[0]
+    fast, whole, left_out = both(content[start:end], reading.ELIDED_FROM)
+    assert left_out == 1
+    assert fast == whole
+    assert reading.attachment_in_span(content, (start, end), 0, parsed.attachments[0]) == pdf
+    assert reading.attachment_bytes(content, 0) == (parsed.attachments[0], pdf)
 
 
 def test_a_mark_found_where_no_body_was_left_out_parses_the_whole_message() -> None:
