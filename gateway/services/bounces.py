@@ -10,6 +10,7 @@ NotificationForAcceptanceFailure quoting the reporting server's diagnostic; any 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from gateway.services.work import Work, new_id
 from gateway.storage.bounce_store import BouncedMail, BounceStore, DsnRecord
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault, token_hash
+
+VERP_MEMO: Final = 1024  # mails whose VERP address is remembered (the scheduler's batch)
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,10 @@ class Bounces:
         self._vault = vault
         self._domain = domain.lower()
         self._clock = clock
+        # pure, and asked up to three times a mail (its bytes fixed, stored, handed over)
+        self.verp = functools.lru_cache(maxsize=VERP_MEMO)(self._verp)
 
-    def verp(self, mail_id: str) -> tuple[str, str]:
+    def _verp(self, mail_id: str) -> tuple[str, str]:
         """The VERP address of one outbound mail and its token's hash (what is remembered);
         pure: the scheduler stores the hash with the mail's bytes (OutboundQueue.fix_messages)."""
         token = self._vault.verp_token(mail_id)

@@ -168,10 +168,11 @@ class Deposits:
         )
         if refused is not None:  # this letter alone, rolled back (the others of its group kept)
             raise refused
-        log.info(
-            "letter %s deposited by %s for %d recipient(s)",
+        log.info(  # the one line of a deposit, whichever door it came through
+            "letter %s deposited by %s from %s for %d recipient(s)",
             letter.reference,
             deposit.account.email,
+            deposit.peer or "?",
             len(deliveries),
             extra={"letter": letter.reference},
         )

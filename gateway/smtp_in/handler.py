@@ -234,8 +234,7 @@ class SubmissionHandler(HookNames):
             languages=languages,
         )
         reference = await self._shielded(self._depositor.deposit(deposit))
-        log.info("%s deposited letter %s", peer_of(session), reference)
-        return replies.accepted(reference)
+        return replies.accepted(reference)  # logged by the deposit service
 
     async def _shielded(self, deposit: Coroutine[Any, Any, str]) -> str:
         """Run the deposit to its end even if the client hangs up meanwhile (no half letter)."""

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import logs
 
@@ -66,3 +68,18 @@ def test_an_error_keeps_its_traceback_inside_the_json_line(stream: io.StringIO) 
         logging.getLogger("gateway.test").exception("it failed")
     [line] = lines(stream)
     assert "ValueError: boom" in str(line["error"])
+
+
+@given(
+    created=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    later=st.floats(min_value=0, max_value=3, allow_nan=False),
+)
+def test_a_text_lines_time_is_the_logging_packages_own(created: float, later: float) -> None:
+    """The text format writes each second's date and time once: any line's time reads as the
+    logging package writes it, whichever line came before it."""
+    formatter, reference = logs.TextFormatter(), logging.Formatter(logs.TEXT_FORMAT)
+    for when in (created, created + later):
+        record = logging.makeLogRecord({"msg": "m"})
+        record.created, record.msecs = when, int((when - int(when)) * 1000)
+        assert formatter.formatTime(record) == reference.formatTime(record)
+        assert formatter.format(record) == reference.format(record)

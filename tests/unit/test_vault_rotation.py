@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,23 @@ def test_a_key_rotated_by_another_process_is_used_for_the_next_letter(tmp_path: 
     assert vault.encrypt(b"a", aad=AAD).key_id == "master-1"
     Vault.rotate(tmp_path)
     assert vault.encrypt(b"b", aad=AAD).key_id == "master-2"
+
+
+def test_a_rotation_is_seen_however_soon_it_follows_the_last_letter(tmp_path: Path) -> None:
+    """The keys directory is listed again only when its mtime moved: a rotation in the same
+    clock tick as the listing before it (same mtime) is still seen, and so is one long after."""
+    Vault.initialise(tmp_path)
+    vault = Vault(tmp_path)
+    assert vault.encrypt(b"a", aad=AAD).key_id == "master-1"
+    listed = os.stat(tmp_path).st_mtime_ns
+    Vault.rotate(tmp_path)
+    os.utime(tmp_path, ns=(listed, listed))  # as if the rotation carried the same mtime
+    assert vault.encrypt(b"b", aad=AAD).key_id == "master-2"
+    settled = time.time_ns() - 60 * 10**9  # a directory unchanged for a minute: listed once
+    os.utime(tmp_path, ns=(settled, settled))
+    assert vault.encrypt(b"c", aad=AAD).key_id == "master-2"
+    Vault.rotate(tmp_path)  # its mtime moves: listed again
+    assert vault.encrypt(b"d", aad=AAD).key_id == "master-3"
 
 
 def test_the_current_or_an_unknown_master_key_is_never_destroyed(tmp_path: Path) -> None:
