@@ -9,9 +9,15 @@ import pytest
 
 from gateway.app import Running
 from gateway.settings import Settings
-from tests.support.gateway import database_url, make_settings, start
+from tests.support.gateway import (
+    database_url,
+    empty_database_url,
+    make_settings,
+    schema_templates,
+    start,
+)
 
-__all__ = ["database_url"]
+__all__ = ["database_url", "empty_database_url", "schema_templates"]
 
 
 @pytest.fixture

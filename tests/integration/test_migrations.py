@@ -14,12 +14,12 @@ from gateway.storage.tables import metadata
 from tests.support.leases import NOW, queued_mails
 
 
-def test_migrations_match_the_declared_schema(database_url: str) -> None:
+def test_migrations_match_the_declared_schema(empty_database_url: str) -> None:
     """After `init`, the database is at the newest revision and nothing differs from tables.py.
 
     A change to gateway/storage/tables.py without its migration fails here.
     """
-    engine = open_engine(database_url)
+    engine = open_engine(empty_database_url)
     try:
         create_schema(engine)
         create_schema(engine)  # idempotent, like `lre-gateway init`
@@ -33,13 +33,15 @@ def test_migrations_match_the_declared_schema(database_url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(database_url: str) -> None:
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(
+    empty_database_url: str,
+) -> None:
     """PostgreSQL stores a proof mail and a PDF certificate out of line without trying to
     compress them (migrations 0017 and 0019: pglz cost ~3 ms of server CPU per value and saved
     nothing);
     `\\d+ outbound` in psql shows `external` (SQLite has no such setting)."""
-    engine = open_engine(database_url)
+    engine = open_engine(empty_database_url)
     try:
         create_schema(engine)
         with engine.connect() as connection:
@@ -62,10 +64,10 @@ def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(database_url
         engine.dispose()
 
 
-def test_a_queued_mails_bytes_move_to_their_own_table(database_url: str) -> None:
+def test_a_queued_mails_bytes_move_to_their_own_table(empty_database_url: str) -> None:
     """Migration 0019: the bytes of a mail queued before it (a proof mail waiting to be
     handed over) are in outbound_messages after it, and the outbound row no longer holds them."""
-    engine = open_engine(database_url)
+    engine = open_engine(empty_database_url)
     try:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "0018")
