@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -14,10 +15,14 @@ import pytest
 
 from bench.deposit import free_port as free_port  # the tests import it from here
 from gateway.app import running
-from gateway.registry import offline_registry
+from gateway.evidence.pki import pki_paths
+from gateway.services.work import new_id
 from gateway.settings import Settings, settings_from_dict
+from gateway.smtp_out.dkim import new_key_pem
 from gateway.startup import initialise
+from gateway.storage.account_store import AccountStore
 from gateway.storage.database import create_schema, open_engine
+from gateway.storage.passwords import hash_password
 
 POSTGRES_ADMIN = os.environ.get(
     "LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -153,10 +158,41 @@ SENDER = "maitre.dupont@cabinet-dupont.ma"
 PASSWORD = "correct horse battery staple"
 
 
+@functools.cache
+def _dkim_key_pem() -> bytes:
+    """One DKIM key per test process: generating an RSA key costs 30-160 ms a gateway."""
+    return new_key_pem()
+
+
+@functools.cache
+def _password_hash() -> str:
+    """PASSWORD's scrypt hash, made once per test process (~0.1 s a gateway): a login still
+    checks it as every login does."""
+    return hash_password(PASSWORD)
+
+
 def start(settings: Settings, clock: Callable[[], datetime] | None = None) -> Any:
+    """A gateway initialised as `lre-gateway init` does, with the sender account SENDER."""
+    data_dir = settings.gateway.data_dir
+    dkim = pki_paths(data_dir).dkim_key
+    if not dkim.exists():  # as `init` would write it (gateway.evidence.pki), made once
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dkim.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dkim.write_bytes(_dkim_key_pem())
+        dkim.chmod(0o600)
     initialise(settings)
-    with offline_registry(settings) as registry:
-        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD)
+    engine = open_engine(settings.database.url)
+    try:
+        AccountStore(engine).save_account(
+            id=new_id(),
+            email=SENDER,
+            name="Maître Dupont",
+            password_hash=_password_hash(),
+            language="fr",
+            now=datetime.now(UTC),
+        )
+    finally:
+        engine.dispose()
     return running(settings, clock=clock) if clock else running(settings)
 
 
