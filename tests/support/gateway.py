@@ -32,8 +32,8 @@ POSTGRES_ADMIN = os.environ.get(
 class SchemaTemplates:
     """One database at the current schema per backend, made once per test process: each
     test's database starts as a copy of it, so the migrations run once per process, not at
-    every test's `initialise` (~0.2 s on SQLite, 0.6-1.2 s on PostgreSQL: a tenth of the
-    suite). tests/integration/test_migrations.py runs them on empty databases
+    every test's `initialise` (~0.2 s on SQLite, 0.6-1.2 s on PostgreSQL, most of a test's
+    set-up). tests/integration/test_migrations.py runs them on empty databases
     (`empty_database_url`)."""
 
     def __init__(self, directory: Path) -> None:
