@@ -298,7 +298,10 @@ class Scheduler:
 
     async def _fix(self, pending: list[PendingMail]) -> list[PendingMail]:
         """The mails with their bytes: composed and stored (one commit) for the new ones."""
-        composed = await asyncio.gather(*(self._fixed(mail) for mail in pending))
+        known = await self._deliveries(pending)
+        composed = await asyncio.gather(
+            *(self._fixed(mail, known.get(mail.delivery_id)) for mail in pending)
+        )
         ready = [mail for mail in composed if mail is not None]
         new = [m for m, was in zip(composed, pending, strict=True) if m and was.message is None]
         # the return path's token is remembered with the bytes (a resend's again: idempotent);
@@ -312,13 +315,31 @@ class Scheduler:
             )
         return ready
 
-    async def _fixed(self, mail: PendingMail) -> PendingMail | None:
-        """The mail with its signed bytes, or None when it cannot be composed (recorded)."""
+    async def _deliveries(self, pending: list[PendingMail]) -> dict[str, tuple[Letter, Delivery]]:
+        """The deliveries (with their letters) of the mails to compose that are made from one
+        (notifications, codes), read at once; {} when that read fails (each mail reads its
+        own, and a failure is then recorded as a retry)."""
+        ids = [m.delivery_id for m in pending if m.message is None and m.kind != "proof"]
+        if not ids:
+            return {}
+        try:
+            return await self._registry.io(self._store.deliveries, ids)
+        except Exception:  # read again one by one
+            log.warning(
+                "the deliveries of %d mails cannot be read at once", len(ids), exc_info=True
+            )
+            return {}
+
+    async def _fixed(
+        self, mail: PendingMail, found: tuple[Letter, Delivery] | None = None
+    ) -> PendingMail | None:
+        """The mail with its signed bytes, or None when it cannot be composed (recorded);
+        `found`: its delivery and letter, when already read."""
         if mail.message is not None:
             return mail
         async with self._slots:
             try:
-                message = self._dkim.sign(await self._compose(mail), now=mail.created_at)
+                message = self._dkim.sign(await self._compose(mail, found), now=mail.created_at)
             except RelayFailed as err:  # e.g. a code used meanwhile: nothing to send
                 self._forget(mail)
                 outcome = await self._failed(mail, err)
@@ -412,19 +433,23 @@ class Scheduler:
         )
         await self._registry.io(self._mails.retry, mail.id, error, retry_at=retry)
 
-    async def _compose(self, mail: PendingMail) -> bytes:
+    async def _compose(
+        self, mail: PendingMail, found: tuple[Letter, Delivery] | None = None
+    ) -> bytes:
         gateway = self._settings.gateway
         message_id = f"<{mail.id}@{gateway.domain}>"
         if mail.kind == "proof":  # one read: the sealed evidence, the sender, its PDF
             return await self._compose_proof(mail, message_id)
-        letter, delivery = await self._registry.io(self._store.delivery, mail.delivery_id)
+        if found is None:  # LookupError for a dangling row, recorded as a retry by _fixed
+            found = await self._registry.io(self._store.delivery, mail.delivery_id)
+        letter, delivery = found
         about_letter(letter.reference)  # this task's log lines are about this letter
         self._references[mail.id] = letter.reference  # and those of the task that sends it
         if mail.kind == "code":
-            found = await self._registry.identity.pending_code(mail.id)
-            if found is None:
+            pending = await self._registry.identity.pending_code(mail.id)
+            if pending is None:
                 raise RelayFailed(SmtpReply(550, "5.0.0", "the code was used or withdrawn"))
-            code, language, _ = found
+            code, language, _ = pending
             return compose_code_mail(
                 code=code,
                 to=mail.rcpt,

@@ -21,7 +21,7 @@ from gateway.pdf.text import text
 from gateway.registry import Registry
 from gateway.services.group_commit import GroupCommit
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
-from gateway.storage.store import LetterStore, NewOutbound
+from gateway.storage.store import LetterStore, NewOutbound, ProofSources
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PdfWorker:
                 if len(in_hand) <= processes and loop.time() < until and not self._stopping:
                     jobs = await self._claim(CLAIM_PER_PROCESS * processes - len(in_hand))
                     claimed += len(jobs)
-                    in_hand |= {asyncio.create_task(self._make_and_store(job)) for job in jobs}
+                    in_hand |= {asyncio.create_task(self._make_and_store(*job)) for job in jobs}
                     if not jobs:
                         until = 0.0  # none waiting: finish what is in hand
                 if not in_hand:
@@ -101,19 +101,29 @@ class PdfWorker:
             for task in in_hand:  # cancelled: the leases expire, the jobs are made again
                 task.cancel()
 
-    async def _claim(self, limit: int) -> list[PdfJob]:
+    async def _claim(self, limit: int) -> list[tuple[PdfJob, ProofSources | None]]:
+        """Claimed jobs, each with what its certificate is made of (one read for them all;
+        None: the evidence is gone or not sealed, which `_make` reports)."""
         try:
-            return await self._registry.io(
+            jobs = await self._registry.io(
                 self._queue.claim_pending, self._clock(), LEASE, limit=limit
             )
         except Exception:  # the database away: finish what is in hand, claim next round
             log.warning("PDF jobs cannot be claimed", exc_info=True)
             return []
+        try:
+            found = await self._registry.io(
+                self._store.proof_sources_of, [job.evidence_id for job in jobs]
+            )
+        except Exception:  # each job reads its own again, or fails and is retried
+            log.warning("PDF jobs' evidence cannot be read", exc_info=True)
+            found = {}
+        return [(job, found.get(job.evidence_id)) for job in jobs]
 
-    async def _make_and_store(self, job: PdfJob) -> None:
+    async def _make_and_store(self, job: PdfJob, sources: ProofSources | None = None) -> None:
         """Make one certificate and store it; a failure is retried later, never lost."""
         try:
-            made, reference, deposited_at = await self._make(job)
+            made, reference, deposited_at = await self._make(job, sources)
             stored = await self._stores.submit(made)
         except Exception as err:  # retried later (a bug logged), never lost
             if not isinstance(err, (EvidenceError, TimestampError)):
@@ -133,10 +143,14 @@ class PdfWorker:
     async def _store_made(self, made: Sequence[MadePdf]) -> list[bool]:
         return await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
 
-    async def _make(self, job: PdfJob) -> tuple[MadePdf, str, datetime | None]:
+    async def _make(
+        self, job: PdfJob, sources: ProofSources | None = None
+    ) -> tuple[MadePdf, str, datetime | None]:
         """The certificate and its proof mail (bytes fixed, signed), made in a certificate
-        process; with the letter's reference and, for a proof of deposit, its deposit time."""
-        sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
+        process from `sources` (read here when not given); with the letter's reference and,
+        for a proof of deposit, its deposit time."""
+        if sources is None:  # LookupError when the evidence is gone or not sealed
+            sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
         language = sources.language
         event = sources.event
         certificate = CertificateSources(

@@ -219,14 +219,19 @@ class LetterStore:
             raise LookupError(f"no delivery {delivery_id}")
         return found
 
+    def deliveries(self, delivery_ids: Iterable[str]) -> dict[str, tuple[Letter, Delivery]]:
+        """Each delivery found, with its letter, by id: one query for a batch of mails."""
+        keys = list(dict.fromkeys(delivery_ids))
+        if not keys:
+            return {}
+        with reading(self.engine) as db:
+            rows = db.execute(_JOINED_BY_IDS, {"keys": keys}).all()
+        return {pair[1].id: pair for pair in map(_joined_row, rows)}
+
     def _joined(self, query: Any, key: str) -> tuple[Letter, Delivery] | None:
         with reading(self.engine) as db:
             row = db.execute(query, {"key": key}).first()
-        if row is None:
-            return None
-        values = row._mapping
-        delivery = _Obj({c.name: values[f"d_{c.name}"] for c in t.deliveries.c})
-        return _letter(row), _delivery(delivery)  # type: ignore[arg-type]
+        return None if row is None else _joined_row(row)
 
     def content(self, letter_id: str) -> Sealed:
         query = select(t.letters.c.key_id, t.letters.c.wrapped_key, t.letters.c.content).where(
@@ -272,17 +277,17 @@ class LetterStore:
             row = db.execute(query, {"evidence_id": evidence_id or ""}).first()
         if row is None or row.p7s is None:
             raise LookupError(f"evidence {evidence_id} is not sealed")
-        return ProofSources(
-            xml=row.xml,
-            p7s=row.p7s,
-            reference=row.reference,
-            sender_address=row.sender_address,
-            sender_account=row.account_id,
-            deposited_at=utc(row.deposited_at),
-            language=row.language or "fr",
-            pdf=None if row.pdf is None else bytes(row.pdf),
-            event=EvidenceType(row.type),
-        )
+        return _proof_sources(row)
+
+    def proof_sources_of(self, evidence_ids: Iterable[str]) -> dict[str, ProofSources]:
+        """`proof_sources` (without the PDF) of each sealed evidence found, by id: one query
+        for a batch of certificates."""
+        keys = list(dict.fromkeys(evidence_ids))
+        if not keys:
+            return {}
+        with reading(self.engine) as db:
+            rows = db.execute(_PROOFS_BY_IDS, {"keys": keys}).all()
+        return {row.id: _proof_sources(row) for row in rows if row.p7s is not None}
 
     def proof_status(self, evidence_id: str) -> ProofStatus | None:
         """Type, letter reference, event time and sealed-or-not of an evidence; None if unknown."""
@@ -432,6 +437,7 @@ _JOINED = select(
 ).join_from(t.letters, t.deliveries, t.deliveries.c.letter_id == t.letters.c.id)
 _JOINED_BY_ID = _JOINED.where(t.deliveries.c.id == bindparam("key"))
 _JOINED_BY_TOKEN = _JOINED.where(t.deliveries.c.token_hash == bindparam("key"))
+_JOINED_BY_IDS = _JOINED.where(t.deliveries.c.id.in_(bindparam("keys", expanding=True)))
 
 _PROOF_COLUMNS = (
     t.evidence.c.xml,
@@ -456,6 +462,31 @@ _PROOF_WITH_PDF = (
     .select_from(_PROOF_FROM.outerjoin(t.proof_pdfs, t.proof_pdfs.c.evidence_id == t.evidence.c.id))
     .where(t.evidence.c.id == bindparam("evidence_id"))
 )
+_PROOFS_BY_IDS = (
+    select(t.evidence.c.id, *_PROOF_COLUMNS, null().label("pdf"))
+    .select_from(_PROOF_FROM)
+    .where(t.evidence.c.id.in_(bindparam("keys", expanding=True)))
+)
+
+
+def _proof_sources(row: Any) -> ProofSources:
+    return ProofSources(
+        xml=row.xml,
+        p7s=row.p7s,
+        reference=row.reference,
+        sender_address=row.sender_address,
+        sender_account=row.account_id,
+        deposited_at=utc(row.deposited_at),
+        language=row.language or "fr",
+        pdf=None if row.pdf is None else bytes(row.pdf),
+        event=EvidenceType(row.type),
+    )
+
+
+def _joined_row(row: Any) -> tuple[Letter, Delivery]:
+    values = row._mapping
+    delivery = _Obj({c.name: values[f"d_{c.name}"] for c in t.deliveries.c})
+    return _letter(row), _delivery(delivery)  # type: ignore[arg-type]
 
 
 class _Obj:

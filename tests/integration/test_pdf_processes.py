@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from gateway.errors import ConfigError
 from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry, offline_registry
 from gateway.startup import initialise
-from tests.support.client import attachments_of, mails_to, wait_for
+from tests.support.client import attachments_of, mails_to, notification_for, text_of, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 from tests.support.letters import deposit
 
@@ -47,7 +48,9 @@ def pdf_text(pdf: bytes, where: Path) -> str:
 async def test_letters_deposited_together_each_get_the_certificate_of_their_own_reference(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Two niced certificate processes make six letters' PDFs at once, each naming its letter."""
+    """Two niced certificate processes make six letters' PDFs at once, each naming its letter
+    (their evidence read for the batch in one query); each recipient's notification, composed
+    in one batch with the others, names the letter sent to that recipient."""
     settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 2})
     initialise(settings)
     with offline_registry(settings) as registry:
@@ -57,9 +60,11 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
     niced = min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
     earlier = niced_descendants(niced)  # an earlier test's processes that are still ending
     async with running(settings) as gateway:
-        deposits = await asyncio.gather(*(deposit(gateway) for _ in range(6)))
+        recipients = [f"destinataire{number}@example.ma" for number in range(6)]
+        deposits = await asyncio.gather(*(deposit(gateway, [to]) for to in recipients))
         references = {reference for _, reference in deposits}
         assert len(references) == 6
+        sent_to = {to: reference for to, (_, reference) in zip(recipients, deposits, strict=True)}
 
         def deposit_pdfs() -> list[bytes]:
             pdfs = []
@@ -72,6 +77,15 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
         pdfs = await wait_for(deposit_pdfs, within=60, what="six proofs of deposit with a PDF")
         # two certificate processes, behind SMTP and the web
         assert len(niced_descendants(niced) - earlier) == 2
+
+        def notices() -> dict[str, list[EmailMessage]]:
+            found = {to: notification_for(gateway, to) for to in recipients}
+            return found if all(found.values()) else {}
+
+        for to, (notice,) in (await wait_for(notices, what="six notifications")).items():
+            reference = sent_to[to]
+            named_in_notice = {r for r in references if r in text_of(notice)}
+            assert named_in_notice == {reference}, to
     named = []
     for number, pdf in enumerate(pdfs):
         text = pdf_text(pdf, tmp_path / f"proof-{number}.pdf")
