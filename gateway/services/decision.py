@@ -201,15 +201,20 @@ class Decisions:
         return await self._work.cpu(partial(self._vault.decrypt, sealed, aad=letter.id.encode()))
 
     async def _page_text(self, letter: Letter) -> str:
-        """The letter's text as read at deposit (letters older than migration 0006: read now)."""
+        """The letter's text as read at deposit (letters older than migration 0006: read now);
+        where the page data gives it as a span of the message's bytes, decoded from them."""
         page = await self._page(letter)
         if page is None:
             content = await self.content(letter)
             return (await self._work.cpu(parse_message, content, self._settings.mime)).text
+        if "text_at" in page:
+            start, end = page["text_at"]
+            return (await self.content(letter))[start:end].decode("utf-8")
         return str(page["text"])
 
     async def _page(self, letter: Letter) -> dict[str, Any] | None:
-        """What was read at deposit for the page: {"text": …, "spans": [[start, end], …]}."""
+        """What was read at deposit for the page (services.deposit.page_text):
+        {"text": …, "spans": [[start, end], …]}, or "text_at": [start, end] for the text."""
         key, page = await self._work.io(self._store.page, letter.id)
         if page is None:
             return None

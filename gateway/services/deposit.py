@@ -184,13 +184,33 @@ class Deposits:
         self, content: bytes, parsed: ParsedMessage, letter_id: str
     ) -> tuple[str, Sealed, bytes]:
         """SHA-256 of the exact DATA bytes, those bytes encrypted for storage, and the released
-        page's data encrypted beside them: the text read at deposit and where each attachment
-        lies, so that a page view never parses and a download reads only its part."""
-        text, spans = parsed.text, [list(span) for span in parsed.attachment_spans]
+        page's data encrypted beside them: the text read at deposit (`page_text`) and where
+        each attachment lies, so that a page view never parses and a download reads only its
+        part."""
+        spans = [list(span) for span in parsed.attachment_spans]
         sealed = self._vault.encrypt(content, aad=letter_id.encode())
-        page = json.dumps({"text": text, "spans": spans}, ensure_ascii=False).encode()
-        beside = self._vault.encrypt_beside(sealed, page, aad=letter_id.encode(), label=PAGE)
+        page = json.dumps({**page_text(content, parsed.text), "spans": spans}, ensure_ascii=False)
+        beside = self._vault.encrypt_beside(
+            sealed, page.encode(), aad=letter_id.encode(), label=PAGE
+        )
         return hashlib.sha256(content).hexdigest(), sealed, beside
+
+
+def page_text(content: bytes, text: str) -> dict[str, Any]:
+    """The page data's text: where it lies in the message's bytes when it is there as written
+    ({"text_at": [start, end]}: a text part sent as 7bit or 8bit UTF-8, most letters; the text
+    is then stored once, in the message, and a page view decodes those bytes), else the text
+    itself ({"text": …}: quoted-printable, base64, another charset, several parts, HTML), and
+    when it is less than half the message (a page view would read the attachments' bytes)."""
+    if text and len(text) * 2 >= len(content):
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: only the text itself says it
+            return {"text": text}
+        start = content.find(encoded)
+        if start >= 0:
+            return {"text_at": [start, start + len(encoded)]}
+    return {"text": text}
 
 
 def _unique(addresses: tuple[str, ...]) -> list[str]:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
 import re
 import sys
+from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from gateway.app import Running
 from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
+from gateway.storage import tables as t
 from tests.support.client import (
     code_mails_for,
     csrf_field,
@@ -24,10 +28,11 @@ from tests.support.client import (
     link_in,
     notification_for,
     proofs_for,
+    submit,
     wait_for,
 )
 from tests.support.evidence import GATEWAY, content_digests, texts
-from tests.support.gateway import SENDER, make_settings, start
+from tests.support.gateway import PASSWORD, SENDER, make_settings, start
 from tests.support.letters import (
     BOB,
     BODY,
@@ -294,3 +299,40 @@ async def test_without_identity_check_the_buttons_decide_at_once(
         )[0]
         assert "one-time code" not in from_xml(receipt.xml).recipient_identification
         assert not code_mails_for(gateway, BOB)
+
+
+@pytest.mark.parametrize("transfer_encoding", ["8bit", "quoted-printable"])
+async def test_a_text_letter_is_stored_once_and_its_page_shows_the_text(
+    gateway: Running, transfer_encoding: str
+) -> None:
+    """A letter whose text is written as is in the message (8bit UTF-8) keeps it once: the
+    page data says where it lies, not the text again; quoted-printable keeps the decoded text
+    beside it. Either way the accepted letter's page shows the text, accents and Arabic."""
+    line = "Madame, Monsieur, vous trouverez ma réclamation — السيد المحترم، تحية طيبة.\n"
+    body = "".join(f"{number:03d} {line}" for number in range(200))
+    message = EmailMessage()
+    message["From"] = f"Maître Dupont <{SENDER}>"
+    message["To"] = BOB
+    message["Subject"] = "Réclamation"
+    message.set_content(body, cte=transfer_encoding)
+    data = message.as_bytes(policy=email.policy.SMTP)
+    code, _ = await submit(gateway, SENDER, PASSWORD, [BOB], data)
+    assert code == 250
+
+    with gateway.store.engine.connect() as db:
+        (page,) = db.execute(select(t.letters.c.page)).scalars()
+    if transfer_encoding == "8bit":
+        assert len(page) < 200  # the attachments' places and where the text lies
+    else:
+        assert len(page) > len(body.encode())
+
+    link = await open_link(gateway)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        code_given = await email_code(gateway, session, link, BOB)
+        status, _ = await decide(session, link, "accept", code_given)
+        assert status == 303
+        async with session.get(link) as shown:
+            html = await shown.text()
+    assert "000 Madame, Monsieur, vous trouverez ma réclamation" in html
+    assert "199 Madame, Monsieur" in html
+    assert "السيد المحترم، تحية طيبة" in html
