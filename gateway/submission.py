@@ -25,11 +25,15 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.storage.database import open_engine
 
 
-def serving_engine(settings: Settings) -> Engine:
+def serving_engine(settings: Settings, *, checkpoints: bool = True) -> Engine:
     """The serving processes' engine: on SQLite a deposit waits `database.busy_timeout` for a
-    lock another program holds, then gets 451."""
+    lock another program holds, then gets 451; `checkpoints=False` in an SMTP process of its
+    own (gateway.storage.database.open_engine: its commits leave the log's checkpoints to the
+    main process)."""
     return open_engine(
-        settings.database.url, busy_timeout=settings.database.busy_timeout.delta.total_seconds()
+        settings.database.url,
+        busy_timeout=settings.database.busy_timeout.delta.total_seconds(),
+        checkpoints=checkpoints,
     )
 
 
@@ -65,7 +69,7 @@ async def submission_only(
 
     It uses the system clock: a clock injected into `running` stays in the main process."""
     async with contextlib.AsyncExitStack() as stack:
-        engine = serving_engine(settings)
+        engine = serving_engine(settings, checkpoints=False)
         stack.callback(engine.dispose)
         # as in the main process: one thread on SQLite (one writer at a time anyway), more on
         # PostgreSQL so account reads (AUTH, DATA) run beside a deposit's commit

@@ -26,12 +26,22 @@ IDLE_CHECK: Final = 5.0
 
 
 def open_engine(
-    url: str, *, busy_timeout: float = BUSY_TIMEOUT, idle_check: float = IDLE_CHECK
+    url: str,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT,
+    idle_check: float = IDLE_CHECK,
+    checkpoints: bool = True,
 ) -> Engine:
     """An engine for `url`; on SQLite a statement waits `busy_timeout` seconds at most for a
     lock another process holds (then "database is locked": a deposit gets 451); on PostgreSQL
     a connection that waited in the pool for more than `idle_check` seconds is checked before
-    use (`_check_when_idle`)."""
+    use (`_check_when_idle`).
+
+    `checkpoints=False` (SQLite; the SMTP processes): a commit of this engine never copies the
+    write-ahead log into the database file. SQLite does that (a checkpoint: ~4 MB written and
+    synced) in the commit that finds the log past 1,000 pages, before that COMMIT returns; in
+    an SMTP process, the letters of that commit waited for it before their 250. The main
+    process's commits, which follow every deposit (its seals, certificates, mails), do it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -43,6 +53,8 @@ def open_engine(
 
         def pragmas(dbapi_connection: Any, _record: Any) -> None:
             _sqlite_pragmas(dbapi_connection, busy_ms)
+            if not checkpoints:
+                dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
         def begin(pooled: Any) -> None:
             _sqlite_begin(pooled, busy_ms)
