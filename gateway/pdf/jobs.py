@@ -111,6 +111,8 @@ class PdfWorker:
         except Exception:  # the database away: finish what is in hand, claim next round
             log.warning("PDF jobs cannot be claimed", exc_info=True)
             return []
+        if not jobs:
+            return []
         try:
             found = await self._registry.io(
                 self._store.proof_sources_of, [job.evidence_id for job in jobs]
