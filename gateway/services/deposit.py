@@ -202,11 +202,11 @@ def page_text(content: bytes, text: str) -> dict[str, Any]:
     is then stored once, in the message, and a page view decodes those bytes), else the text
     itself ({"text": …}: quoted-printable, base64, another charset, several parts, HTML), and
     when it is less than half the message (a page view would read the attachments' bytes)."""
-    if text and len(text) * 2 >= len(content):
-        try:
-            encoded = text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: only the text itself says it
-            return {"text": text}
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: only the text itself says it
+        return {"text": text}
+    if encoded and len(encoded) * 2 >= len(content):  # in bytes, as the message is measured
         start = content.find(encoded)
         if start >= 0:
             return {"text_at": [start, start + len(encoded)]}
