@@ -181,7 +181,8 @@ class EvidenceSettings:
     # --submit`), e.g. ["witness.example.org+1a2b3c4d+AU…"]
     log_witnesses: tuple[str, ...] = ()
     certificate_processes: int = 0  # processes making PDF certificates; 0: one per core
-    certificate_nice: int = 10  # niceness of those processes: SMTP and the web go first
+    # niceness those processes add to the main process's (at most 19): SMTP and the web go first
+    certificate_nice: int = 19
 
 
 @dataclass(frozen=True, kw_only=True)

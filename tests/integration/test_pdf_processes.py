@@ -56,8 +56,8 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
     with offline_registry(settings) as registry:
         assert isinstance(registry, Registry)
         registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
-    # certificate_nice (10) added to this process's niceness (the suite may run under `nice`)
-    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
+    # certificate_nice added to this process's niceness (the suite may run under `nice`)
+    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
     earlier = niced_descendants(niced)  # an earlier test's processes that are still ending
     async with running(settings) as gateway:
         recipients = [f"destinataire{number}@example.ma" for number in range(6)]
