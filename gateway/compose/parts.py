@@ -119,7 +119,11 @@ def without_attachment(message: bytes, data: bytes) -> bytes:
     """`message` with the base64 body of `data`, an attachment it carries once, replaced by a
     reference to `data`: what to store of a mail whose attachment is stored already (a proof
     mail and its PDF). `with_attachment(stored, data)` gives `message` back byte for byte, so
-    a signed mail stays signed. A message that does not carry `data` once is kept whole."""
+    a signed mail stays signed. A message that does not carry `data` once is kept whole; one
+    that holds a NUL byte is refused (ValueError): the reference starts with one, and a mail
+    composed here is 7-bit, so a NUL in it would be a bug, and its stored form ambiguous."""
+    if b"\x00" in message:
+        raise ValueError("a mail holding a NUL byte is not stored without its attachment")
     lines = base64_lines(data)
     at = _found(message, lines, 0)
     if not lines or at < 0 or _found(message, lines, at + 1) >= 0:

@@ -280,14 +280,17 @@ def test_a_signed_proof_mail_stored_without_its_pdf_comes_back_byte_for_byte(pki
         with_attachment(stored, None)
 
 
+NO_NUL = st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"\x01"))
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300), st.binary(min_size=1, max_size=300), st.binary(max_size=50))
+@given(NO_NUL, st.binary(min_size=1, max_size=300), NO_NUL)
 def test_an_attachment_taken_out_goes_back_where_it_was(
     before: bytes, data: bytes, after: bytes
 ) -> None:
-    """Whatever surrounds it, an attachment's body taken out of a mail goes back in its place
-    (the reference left is 84 bytes); a mail that carries it twice, or not at all, is stored
-    whole."""
+    """Whatever surrounds it (but a NUL byte, below), an attachment's body taken out of a mail
+    goes back in its place (the reference left is 84 bytes); a mail that carries it twice, or
+    not at all, is stored whole."""
     message = before + base64_lines(data) + after
     stored = without_attachment(message, data)
     assert with_attachment(stored, data) == message
@@ -295,6 +298,16 @@ def test_an_attachment_taken_out_goes_back_where_it_was(
         assert len(stored) == len(message) - len(base64_lines(data)) + 84
     else:
         assert stored == message
+
+
+def test_a_mail_holding_a_nul_byte_is_refused() -> None:
+    """The reference to the attachment starts with a NUL byte: a mail that holds one already
+    (no composed mail does) could read as a reference, so it is refused rather than stored."""
+    data = b"%PDF-1.7 certificate"
+    forged = b"\x00attachment sha256=\x00"
+    for message in (forged + base64_lines(data), base64_lines(data) + b"\x00", forged):
+        with pytest.raises(ValueError, match="NUL byte"):
+            without_attachment(message, data)
 
 
 @pytest.mark.parametrize("copies", [1, 2, 3])
