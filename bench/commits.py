@@ -26,10 +26,11 @@ from gateway.mime.submission import read_submission
 from gateway.registry import Registry, offline_registry
 from gateway.services.deposit import Deposit
 from gateway.settings import settings_from_dict
-from gateway.startup import initialise, keys_dir
+from gateway.startup import initialise
 from gateway.storage.database import open_engine
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
+from gateway.trust import keys_dir
 
 
 def deposit(account: Account, n: int) -> Deposit:

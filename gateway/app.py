@@ -47,7 +47,7 @@ from gateway.smtp_in.server import SUBMISSION, listening_sockets
 from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
-from gateway.startup import anchors, evidence_sealer, keys_dir, listen_refused
+from gateway.startup import listen_refused
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
 from gateway.storage.buckets import BucketStore
 from gateway.storage.instances import Instance
@@ -60,6 +60,7 @@ from gateway.storage.sms_queue import SmsQueue
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
 from gateway.submission import serving_engine, submission_handler, submission_only, tls_context
+from gateway.trust import anchors, evidence_sealer, keys_dir
 from gateway.web.app import create_app
 from gateway.web.log import add_log_routes
 from gateway.web.metrics import admin_app

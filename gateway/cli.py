@@ -19,16 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway import audit, logs
+from gateway import logs
 from gateway.errors import ConfigError, InstallationError, SmtpProcessFailed
 from gateway.evidence import report
 from gateway.evidence.log_note import NoteError
 from gateway.i18n import LANGUAGES
 from gateway.log_cli import add_log_parser, run_log_command
-from gateway.operator_keys import add_keys_commands, operator, run_audit, run_keys
 from gateway.settings import Settings, config_path, load_settings
-from gateway.startup import anchors, evidence_sealer, initialise
-from gateway.storage.database import open_engine
+from gateway.trust import anchors, evidence_sealer
 
 DEMO_FILE = "demo-sender.txt"
 
@@ -39,6 +37,10 @@ def utcnow() -> datetime:
 
 def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], None]:
     """Appends an operator action, by the Unix user running the command, to the audit log."""
+    from gateway import audit
+    from gateway.operator_keys import operator
+    from gateway.storage.database import open_engine
+
     sealer = evidence_sealer(settings)
 
     def record(action: str, details: Mapping[str, Any]) -> None:
@@ -56,6 +58,14 @@ def _audit_recorder(settings: Settings) -> Callable[[str, Mapping[str, Any]], No
             engine.dispose()
 
     return record
+
+
+def _initialise(settings: Settings) -> None:
+    """The installation made and checked (gateway.startup, which needs the database layer: only
+    the commands that use the installation import it; `verify` reads files and anchors)."""
+    from gateway.startup import initialise
+
+    initialise(settings)
 
 
 def _demo(settings: Settings) -> None:
@@ -125,6 +135,7 @@ def _sender(settings: Settings, args: argparse.Namespace) -> int:
         return _sender_add(settings, args)
     from gateway.accounts import AccountCommands
     from gateway.storage.account_store import AccountStore
+    from gateway.storage.database import open_engine
 
     engine = open_engine(settings.database.url)
     try:
@@ -188,6 +199,7 @@ def _sender_api(settings: Settings, args: argparse.Namespace) -> int:
     from gateway.api.problems import Problem
     from gateway.api.service import ApiService
     from gateway.registry import offline_registry
+    from gateway.storage.database import open_engine
     from gateway.storage.pdf_queue import PdfQueue
     from gateway.storage.store import LetterStore
 
@@ -338,6 +350,35 @@ def _config_option() -> argparse.ArgumentParser:
     return common
 
 
+def _add_keys_commands(commands: Any, parents: Sequence[Any] = ()) -> None:
+    """The `keys` and `audit` subcommands, which gateway.operator_keys runs (commands: the top
+    parser's subparsers; parents: the options every command takes, such as --config)."""
+    common = {"parents": list(parents)}
+    keys_parser = commands.add_parser(
+        "keys", help="the keys that encrypt the stored letters", **common
+    )
+    sub = keys_parser.add_subparsers(dest="keys_command", required=True)
+    sub.add_parser(
+        "rotate", help="add a master key; the gateway re-wraps every letter under it", **common
+    )
+    sub.add_parser(
+        "rewrap", help="re-wrap every letter under the current key now (foreground)", **common
+    )
+    sub.add_parser("status", help="current key, letters per key, re-wrap progress", **common)
+    sub.add_parser(
+        "verify", help="check that every letter decrypts with the keys present", **common
+    )
+    destroy = sub.add_parser(
+        "destroy-old", help="delete an old master key no letter uses", **common
+    )
+    destroy.add_argument("key_id", metavar="KEY_ID", help="e.g. master-1")
+    audit_parser = commands.add_parser(
+        "audit", help="the sealed audit log of operator actions", **common
+    )
+    audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the audit log's chain and seals", **common)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = _config_option()
     parser = argparse.ArgumentParser(
@@ -412,7 +453,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the report's language (default: {report.DEFAULT})",
     )
     command(commands, "dkim-record", "print the DKIM TXT record to publish in DNS")
-    add_keys_commands(commands, [common])
+    _add_keys_commands(commands, [common])
     add_log_parser(commands, [common])
     return parser
 
@@ -424,39 +465,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config_path(args.config))
         logs.configure(settings.logging.format)
         if args.command == "init":
-            initialise(settings)
+            _initialise(settings)
             print(f"initialised {settings.gateway.data_dir}")
         elif args.command == "serve":
-            initialise(settings)  # refuses without the keys the stored letters need
+            _initialise(settings)  # refuses without the keys the stored letters need
             from gateway.app import serve
 
             asyncio.run(serve(settings))
         elif args.command == "demo":
-            initialise(settings)
+            _initialise(settings)
             _demo(settings)
         elif args.command == "sender":
-            initialise(settings)
+            _initialise(settings)
             if args.sender_command in ("token", "webhook"):
                 return _sender_api(settings, args)
             return _sender(settings, args)
         elif args.command == "ca":
-            initialise(settings)
+            _initialise(settings)
             sys.stdout.write(anchors(settings).decode())
         elif args.command == "verify":
             return _verify(settings, args.files, args.anchors, args.at, args.log_key, args.lang)
         elif args.command == "dkim-record":
-            initialise(settings)
+            _initialise(settings)
             print(_dkim_record(settings))
         elif args.command == "log":
             if args.log_command == "rotate-key":
-                initialise(settings)
+                _initialise(settings)
                 return run_log_command(settings, args, _audit_recorder(settings))
             return run_log_command(settings, args)
         elif args.command == "keys":
-            initialise(settings)
+            _initialise(settings)
+            from gateway.operator_keys import run_keys
+
             return run_keys(settings, args, evidence_sealer(settings), anchors(settings))
         elif args.command == "audit":
-            initialise(settings)
+            _initialise(settings)
+            from gateway.operator_keys import run_audit
+
             return run_audit(settings, args, anchors(settings))
     except NoteError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -13,7 +13,6 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +20,9 @@ from gateway import audit, keys
 from gateway.evidence.cms import Sealer
 from gateway.evidence.pki import load_certificates
 from gateway.settings import Settings
-from gateway.startup import keys_dir
 from gateway.storage.database import open_engine
 from gateway.storage.vault import Vault
+from gateway.trust import keys_dir
 
 
 def operator() -> str:
@@ -34,35 +33,6 @@ def operator() -> str:
         user = f"uid {os.getuid()}"
     sudo = os.environ.get("SUDO_USER")
     return f"{sudo} (as {user})" if sudo and sudo != user else user
-
-
-def add_keys_commands(commands: Any, parents: Sequence[Any] = ()) -> None:
-    """The `keys` and `audit` subcommands (commands: the top parser's subparsers; parents: the
-    options every command takes, such as --config)."""
-    common = {"parents": list(parents)}
-    keys_parser = commands.add_parser(
-        "keys", help="the keys that encrypt the stored letters", **common
-    )
-    sub = keys_parser.add_subparsers(dest="keys_command", required=True)
-    sub.add_parser(
-        "rotate", help="add a master key; the gateway re-wraps every letter under it", **common
-    )
-    sub.add_parser(
-        "rewrap", help="re-wrap every letter under the current key now (foreground)", **common
-    )
-    sub.add_parser("status", help="current key, letters per key, re-wrap progress", **common)
-    sub.add_parser(
-        "verify", help="check that every letter decrypts with the keys present", **common
-    )
-    destroy = sub.add_parser(
-        "destroy-old", help="delete an old master key no letter uses", **common
-    )
-    destroy.add_argument("key_id", metavar="KEY_ID", help="e.g. master-1")
-    audit_parser = commands.add_parser(
-        "audit", help="the sealed audit log of operator actions", **common
-    )
-    audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("verify", help="check the audit log's chain and seals", **common)
 
 
 def _now() -> datetime:

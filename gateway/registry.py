@@ -25,12 +25,12 @@ from gateway.services.outcomes import Outcomes
 from gateway.services.senders import Senders
 from gateway.services.work import Work, new_id, new_reference
 from gateway.settings import Settings
-from gateway.startup import keys_dir
 from gateway.storage.database import open_engine
 from gateway.storage.identity_store import IdentityStore
 from gateway.storage.session_store import SessionStore
 from gateway.storage.store import LetterStore
 from gateway.storage.vault import Vault
+from gateway.trust import keys_dir
 
 __all__ = ["Registry", "build_registry", "new_id", "new_reference", "offline_registry"]
 

@@ -1,6 +1,7 @@
 """Start-up: the installation made (`initialise`) and checked — refuse to serve, in one sentence
 naming the configuration key, rather than fail later (a busy port, a key file that is not there)
-— and what the command line and the running gateway read from it (keys, anchors, the seal).
+— and the ports it listens on refused in one sentence. What the command line and the running
+gateway read from the installation (keys, anchors, the seal) is gateway.trust's.
 
 The development PKI and the content keys are created by `initialise` on first run. Once letters
 exist, creating them again would make the stored letters unreadable and the proofs unverifiable
@@ -15,17 +16,13 @@ from pathlib import Path
 from sqlalchemy import Engine, func, inspect, select
 
 from gateway.errors import ConfigError
-from gateway.evidence.cms import Sealer
 from gateway.evidence.log_keys import ensure_log_key
-from gateway.evidence.pki import anchors_pem, ensure_dev_pki, pki_paths
+from gateway.evidence.pki import ensure_dev_pki, pki_paths
 from gateway.settings import Settings
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine, reading
 from gateway.storage.vault import Vault
-
-
-def keys_dir(settings: Settings) -> Path:
-    return settings.gateway.data_dir / "keys"
+from gateway.trust import keys_dir
 
 
 def initialise(settings: Settings) -> None:
@@ -53,26 +50,6 @@ def initialise(settings: Settings) -> None:
         create_schema(engine)
     finally:
         engine.dispose()
-
-
-def anchors(settings: Settings) -> bytes:
-    """The root CA, the built-in TSA's certificate (a timestamping anchor), any extra anchors.
-
-    The newest timestamp of a proof is checked as of the validation date, when the CRL the proof
-    embeds has long gone stale: a trusted TSA certificate needs no revocation data (ETSI trusted
-    lists trust timestamping units the same way). An external TSA's anchor goes in `anchors`.
-    """
-    paths = pki_paths(settings.gateway.data_dir)
-    tsa = (paths.tsa_cert,) if not settings.evidence.tsa_url and paths.tsa_cert.exists() else ()
-    return anchors_pem(paths, (*tsa, *settings.evidence.anchors))
-
-
-def evidence_sealer(settings: Settings) -> Sealer:
-    """The CMS signer of these settings (evidence seals, the proof mails' S/MIME signature)."""
-    evidence, pki = settings.evidence, pki_paths(settings.gateway.data_dir)
-    return Sealer.from_files(
-        evidence.seal_cert or pki.seal_cert, evidence.seal_key or pki.seal_key, evidence.seal_chain
-    )
 
 
 def has_letters(engine: Engine) -> bool:

@@ -44,7 +44,7 @@ from gateway.pdf.expiry import renewal_due
 from gateway.pdf.facts import CertificateFacts, CertificateSources
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
-from gateway.startup import evidence_sealer
+from gateway.trust import evidence_sealer
 
 if TYPE_CHECKING:  # imported where certificates are made, not by the main process (~1 s)
     from gateway.pdf.seal import PdfSealer

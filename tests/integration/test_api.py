@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway import startup
+from gateway import trust
 from gateway.app import Running, utcnow
 from gateway.settings import Settings
 from gateway.storage.api_store import LetterFilter
@@ -85,7 +85,7 @@ async def test_deposit_as_rfc822_gives_the_same_sealed_evidence_as_smtp(
         assert response.content_type == "application/pkcs7-signature"
         p7s = await response.read()
     assert f"API token {token[:12]}".encode() in xml
-    assert_proof_verifies(xml, p7s, startup.anchors(gateway.settings), tmp_path)
+    assert_proof_verifies(xml, p7s, trust.anchors(gateway.settings), tmp_path)
 
     async def certificate() -> bytes | None:
         async with session.get(event["proofs"]["proof.pdf"]) as response:
@@ -97,7 +97,7 @@ async def test_deposit_as_rfc822_gives_the_same_sealed_evidence_as_smtp(
             break
         await asyncio.sleep(0.1)
     assert pdf is not None, "the PDF certificate was never made"
-    (tmp_path / "anchors.pem").write_bytes(startup.anchors(gateway.settings))
+    (tmp_path / "anchors.pem").write_bytes(trust.anchors(gateway.settings))
     (tmp_path / "proof.pdf").write_bytes(pdf)
     checked = await asyncio.to_thread(
         pyhanko,

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from gateway import startup
+from gateway import trust
 from gateway.app import Running
 from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_audit import AuditFailure, UrlSource, audit
@@ -32,8 +32,8 @@ from gateway.evidence.log_proof import InclusionError, InclusionProof, check_inc
 from gateway.evidence.log_tiles import Entry
 from gateway.log_cli import WITNESS_KEY
 from gateway.settings import Settings
-from gateway.startup import keys_dir
 from gateway.storage import tables as t
+from gateway.trust import keys_dir
 from tests.support.client import attachments_of, wait_for
 from tests.support.gateway import make_settings, start
 from tests.support.letters import deposit
@@ -243,7 +243,7 @@ async def test_verify_checks_the_inclusion_proof_saved_beside_a_proof(
     await _logged(gateway, 2)
     vkey = _verifier(gateway).vkey()
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(startup.anchors(gateway.settings))
+    anchors.write_bytes(trust.anchors(gateway.settings))
     assert gateway.log is not None
     publish = gateway.log.publish
 
@@ -342,7 +342,7 @@ async def test_verify_checks_the_inclusion_proof_of_a_proof_pdf(
     pdf = tmp_path / "proof.pdf"
     pdf.write_bytes(files["proof.pdf"])
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(startup.anchors(gateway.settings))
+    anchors.write_bytes(trust.anchors(gateway.settings))
     vkey = _verifier(gateway).vkey()
     verify = ("verify", "--log-key", vkey, "--anchors", str(anchors))
     assert gateway.log is not None
@@ -500,7 +500,7 @@ async def test_a_log_key_rotation_keeps_every_proof_and_the_chain_verifiable(
     (tmp_path / "evidence.xml").write_bytes(row.xml)
     (tmp_path / "evidence.xml.p7s").write_bytes(row.p7s)
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(startup.anchors(gateway.settings))
+    anchors.write_bytes(trust.anchors(gateway.settings))
     verify = ("verify", str(tmp_path / "evidence.xml"), "--anchors", str(anchors))
     code, out = await _cli(*verify, "--log-key", old.vkey())
     assert code == 1, out

@@ -37,7 +37,7 @@ from pyhanko_certvalidator.policy_decl import (
 )
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
-from gateway import startup
+from gateway import trust
 from gateway.app import Running
 from gateway.evidence.pki import load_certificate, pki_paths
 from tests.support.client import attachments_of
@@ -110,7 +110,7 @@ async def proof(gateway: Running, tmp_path: Path) -> tuple[Path, Path, Path]:
     for name in ("proof.pdf", "evidence.xml", "evidence.xml.p7s"):
         (tmp_path / name).write_bytes(files[name])
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(startup.anchors(gateway.settings))
+    anchors.write_bytes(trust.anchors(gateway.settings))
     return tmp_path / "proof.pdf", tmp_path / "evidence.xml", anchors
 
 

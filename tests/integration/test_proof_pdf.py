@@ -11,7 +11,7 @@ import aiohttp
 import dkim
 import pytest
 
-from gateway import startup
+from gateway import trust
 from gateway.registry import Registry
 from gateway.smtp_out.dkim import DkimSigner
 from gateway.startup import initialise
@@ -72,7 +72,7 @@ async def test_every_proof_mail_carries_a_sealed_readable_pdf(
             what="proof of deposit and proof of refusal with their PDF",
         )
         anchors = tmp_path / "anchors.pem"
-        anchors.write_bytes(startup.anchors(settings))
+        anchors.write_bytes(trust.anchors(settings))
         dkim_signer = DkimSigner.from_file(
             settings.gateway.domain, "lre", settings.gateway.data_dir / "pki" / "dkim.key"
         )

@@ -14,7 +14,7 @@ import aiohttp
 from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import func, select
 
-from gateway import startup
+from gateway import trust
 from gateway.app import Running, running
 from gateway.evidence.pki import load_certificates, pki_paths
 from gateway.evidence.xml import from_xml
@@ -101,7 +101,7 @@ async def test_a_proof_verifies_in_every_form_and_any_changed_byte_fails(
         "proof.eml": flip(raw, b"This is a signed message", b"SHA-256", b"SHA-257"),
     }
     anchors = tmp_path / "anchors.pem"
-    anchors.write_bytes(startup.anchors(gateway.settings))
+    anchors.write_bytes(trust.anchors(gateway.settings))
     for directory, contents in (("good", good), ("bad", {**good, **bad})):
         (tmp_path / directory).mkdir()
         for name, data in contents.items():
@@ -280,7 +280,7 @@ async def test_archive_job_adds_a_document_timestamp_before_the_tsa_certificate_
     renew_at = renew_at.replace(tzinfo=renew_at.tzinfo or UTC)
     assert datetime.now(UTC) < renew_at < tsa.not_valid_after_utc  # renewed again before expiry
     anchors_file = tmp_path / "anchors.pem"
-    anchors_file.write_bytes(startup.anchors(settings))
+    anchors_file.write_bytes(trust.anchors(settings))
     pdf = tmp_path / "archived.pdf"
     pdf.write_bytes(archived)
     checked = await asyncio.to_thread(pyhanko_adesverify, anchors_file, pdf)

@@ -29,9 +29,9 @@ CONTRACT = b"%PDF-1.4 fake contract bytes \x00\x01\x02"
 
 
 def anchors(gateway: Running) -> bytes:
-    from gateway import startup
+    from gateway import trust
 
-    return startup.anchors(gateway.settings)
+    return trust.anchors(gateway.settings)
 
 
 async def deposit(gateway: Running, to: list[str] | None = None) -> tuple[bytes, str]:

@@ -38,7 +38,7 @@ def imported_by(module: str) -> list[str]:
 @pytest.mark.parametrize(
     ("module", "runs"),
     [
-        ("gateway.cli", "gateway.startup"),  # `init`, imported at once
+        ("gateway.cli", "gateway.trust"),  # the anchors `verify` reads, imported at once
         ("gateway.submission", "gateway.smtp_in.server"),  # what an SMTP process serves
     ],
 )
@@ -46,6 +46,14 @@ def test_neither_the_web_nor_the_renderer_is_imported(module: str, runs: str) ->
     listed = imported_by(module)
     assert {module, runs} <= set(listed)
     assert [name for name in listed if name.startswith(HEAVY)] == []
+
+
+def test_the_command_line_starts_without_the_database_layer() -> None:
+    """`lre-gateway verify` (a verifier, not an operator) and `--help` never touch a database:
+    SQLAlchemy and the stores are imported by the commands that use the installation."""
+    listed = imported_by("gateway.cli")
+    database = ("sqlalchemy", "gateway.storage", "gateway.startup", "gateway.audit")
+    assert [name for name in listed if name.startswith(database)] == []
 
 
 def test_the_main_process_imports_neither_the_renderer_nor_the_sealer() -> None:
