@@ -27,6 +27,7 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --smtp-processes 2      # also SQLite with 2 SMTP processes
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
     python -m bench.throughput --also smtp.main_nice=19+smtp.processes=2  # settings joined
+    python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
 
 Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -550,7 +551,10 @@ def side_by_side(args: argparse.Namespace) -> None:
         for extra in args.smtp_processes:  # the same gateway with more SMTP processes
             variants.append((f"sqlite, {extra} SMTP processes", extra, ()))
         for setting in args.also:  # the same gateway with settings changed ("a=1+b=2")
-            variants.append((f"sqlite, {setting}", 1, tuple(setting.split("+"))))
+            database, colon, changed = setting.partition(":")  # "postgres:a=1": on PostgreSQL
+            if not colon or database not in ("sqlite", "postgres"):
+                database, changed = "sqlite", setting
+            variants.append((f"{database}, {changed}", 1, tuple(changed.split("+"))))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
             variants.insert(0, ("sqlite, before: SMTP in the main process", 0, ()))
         for number, (name, smtp_processes, also) in enumerate(variants):
@@ -765,8 +769,8 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="also the gateway on SQLite with this setting (TOML value), for each one; "
-        "several settings of one variant joined by '+'",
+        help="also the gateway on SQLite (or, prefixed 'postgres:', on PostgreSQL) with this "
+        "setting (TOML value), for each one; several settings of one variant joined by '+'",
     )
     args = parser.parse_args()
     if args.quick:
