@@ -226,7 +226,8 @@ async def test_unknown_link_gets_a_readable_404(gateway: Running) -> None:
 
 async def test_tampered_evidence_fails_lre_gateway_verify(gateway: Running, tmp_path: Path) -> None:
     """`lre-gateway verify` accepts a genuine proof and rejects one with a single changed byte;
-    it starts without the database layer, which only the commands on an installation need."""
+    it starts without the database layer, which only the commands on an installation need, and
+    an evidence.xml is verified without loading pyHanko, which only a PDF needs."""
     await deposit(gateway)
     proof = (
         await wait_for(
@@ -253,6 +254,7 @@ async def test_tampered_evidence_fails_lre_gateway_verify(gateway: Running, tmp_
     assert "proof of deposit" in out.lower()
     assert " gateway.evidence.verify\n" in out  # the list is there
     assert "sqlalchemy" not in out
+    assert "pyhanko" not in out  # no PDF among the files: pyHanko's validation is not loaded
 
     tampered = proof.xml.replace(b"Mise en demeure", b"Mise en demeurf")
     assert tampered != proof.xml
