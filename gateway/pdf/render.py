@@ -11,7 +11,7 @@ import functools
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from gateway.pdf.fonts import (
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.pdfa import DocumentInfo, make_pdfa
 from gateway.pdf.qr import qr_rows
+from gateway.pdf.replay import Diverged, Recorder, Replayer, StaticCalls, Template
 from gateway.pdf.text import (
     event_reason,
     isolate,
@@ -68,6 +69,7 @@ NUMBER_WIDTH: Final = 7.0
 SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
+MAX_TEMPLATES: Final = 64  # pages kept to draw the next of their kind from (gateway.pdf.replay)
 _DARK_RUN: Final = re.compile("1+")
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 # the characters of most names, addresses and subjects in French, English and Arabic
@@ -111,6 +113,8 @@ class CertificateRenderer:
     its fonts subset afresh for each one, laid out by fpdf2 — the reference the tests compare
     with. `laid_out=False` keeps the preparation and the memos but leaves the layout to fpdf2
     and the QR code's mask to segno, as before gateway.pdf.layout (bench.pdf's --before).
+    `replayed=False` draws every page in full, never from the last one of its kind
+    (gateway.pdf.replay: the same bytes, which the tests compare).
     """
 
     def __init__(
@@ -119,9 +123,13 @@ class CertificateRenderer:
         *,
         prepared: bool = True,
         laid_out: bool = True,
+        replayed: bool = True,
     ) -> None:
         self._prepared = prepared
         self._laid_out = prepared and laid_out
+        self._replayed = self._laid_out and replayed
+        self._templates: dict[tuple[object, ...], Template] = {}
+        self.replays = self.diverged = 0  # pages drawn from a template, and tried in vain
         self._fonts = FontBook(
             fonts or find_fonts(), SCRIPTS, memo=prepared, composed=monospace.COMPOSED
         )
@@ -132,10 +140,41 @@ class CertificateRenderer:
     def render(self, facts: CertificateFacts) -> bytes:
         lang = i18n.or_default(facts.language)
         with self._lock:  # the shared HarfBuzz and fontTools objects are not meant for threads
-            fonts = self._document_fonts(lang)
-            page = _Page(fonts, facts, lang, self._icc_profile, laid_out=self._laid_out)
-            page.pdf.memo = self._prepared
-            return page.build()
+            if not self._replayed:
+                return self._page(facts, lang).build()
+            kind = _kind(facts, lang)
+            template = self._templates.get(kind)
+            if template is not None:
+                try:
+                    made = self._page(facts, lang, template=template).build()
+                except Diverged:
+                    self.diverged += 1
+                else:
+                    self.replays += 1
+                    return made
+            page = self._page(facts, lang, record=True)
+            made = page.build()
+            if page.template is not None:
+                if len(self._templates) >= MAX_TEMPLATES:
+                    self._templates.clear()
+                self._templates[kind] = page.template
+            return made
+
+    def _page(
+        self,
+        facts: CertificateFacts,
+        lang: str,
+        *,
+        record: bool = False,
+        template: Template | None = None,
+    ) -> _Page:
+        fonts = self._document_fonts(lang)  # each document its own copies
+        page = _Page(
+            fonts, facts, lang, self._icc_profile, laid_out=self._laid_out,
+            record=record, template=template,
+        )  # fmt: skip
+        page.pdf.memo = self._prepared
+        return page
 
     def prepared_fonts(self, lang: str) -> dict[str, Any]:
         """The fonts a document in `lang` starts with: its prepared glyphs and nothing else."""
@@ -225,8 +264,13 @@ class _Page:
         icc_profile: bytes,
         *,
         laid_out: bool,
+        record: bool = False,
+        template: Template | None = None,
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
+        self._recording, self._replaying = record, template
+        self.template: Template | None = None  # what a recording made, once built
+        self._script: Recorder | Replayer | None = None
         self.rtl = i18n.direction(lang) == "rtl"
         self.laid_out = laid_out
         pdf = new_document(fonts, lang, laid_out=laid_out)
@@ -242,7 +286,18 @@ class _Page:
         )
         make_pdfa(pdf, info, icc_profile)  # before any drawing (gateway.pdf.pdfa)
         self.pdf = pdf
+        # the document as the static calls see it: the labels, titles, rules and boxes, the
+        # same in every certificate of this kind (gateway.pdf.replay); the values are drawn
+        # on `pdf` itself, through _value
+        self.s: Any = pdf
         self.width = pdf.epw
+
+    def _value(self, draw: Callable[[], object]) -> None:
+        """Draw a value of this letter (a name, a date, a hash...): `draw` calls `self.pdf`."""
+        if self._script is None:
+            draw()
+        else:
+            self._script.value(draw)
 
     def _title(self) -> str:
         return i18n.evidence_title(self.lang, self.record.event)
@@ -255,6 +310,12 @@ class _Page:
         pdf.alias_nb_pages("{pages}")
         pdf.header = self._running_header  # type: ignore[method-assign]
         pdf.add_page()
+        if self._replaying is not None:
+            self._script = Replayer(pdf, self._replaying)
+        elif self._recording:
+            self._script = Recorder(pdf)
+        if self._script is not None:
+            self.s = StaticCalls(pdf, self._script)
         self._header()
         self._section(text(lang, "pdf.parties"))
         self._row(text(lang, "pdf.sender"), _party(record.sender_name, record.sender_address))
@@ -294,6 +355,10 @@ class _Page:
             self._row(text(lang, "proof.previous"), record.previous_evidence_sha256, mono=True)
         self._verify_box()
         self._footer()
+        if isinstance(self._script, Recorder):
+            self.template = self._script.template()
+        elif isinstance(self._script, Replayer):
+            self._script.finish()
         pdf.embed_file(
             bytes=self.facts.xml,
             basename=EVIDENCE_XML,
@@ -328,7 +393,7 @@ class _Page:
     def _room_for(self, height: float) -> None:
         """Start a continuation page unless `height` mm still fit on this one."""
         if self.pdf.get_y() + height > self._bottom:
-            self.pdf.add_page()
+            self.s.add_page()
 
     def _room_for_text(
         self, width: float, line: float, value: str, *, least: float, extra: float = 0.0
@@ -360,7 +425,7 @@ class _Page:
             _shape(self.pdf, "rtl")
 
     def _header(self) -> None:
-        pdf, lang = self.pdf, self.lang
+        pdf, lang = self.s, self.lang
         pdf.set_fill_color(*ACCENT)
         pdf.rect(0, 0, pdf.w, 5, style="F")
         top = MARGIN - 4
@@ -386,7 +451,7 @@ class _Page:
             f"event.{self.record.event.value}",
             time=isolate(lang, self._when(self.record.event_time)),
         )
-        pdf.multi_cell(text_width, 4.6, what, align=self.align)
+        self._value(lambda: self.pdf.multi_cell(text_width, 4.6, what, align=self.align))
         pdf.ln(1.5)
         label = f"  {text(lang, 'pdf.reference')}  "
         pdf.set_font(self.body, "", 8)
@@ -400,14 +465,17 @@ class _Page:
         pdf.set_xy(self._x(label_width, text_width - label_width), y)
         pdf.set_font("mono", "", 12)
         pdf.set_text_color(*INK)
-        pdf.cell(text_width - label_width, 7.5, self.record.letter_reference, align=self.align)
+        reference = self.record.letter_reference
+        self._value(
+            lambda: self.pdf.cell(text_width - label_width, 7.5, reference, align=self.align)
+        )
         bottom = y + 7.5 + 3
         self._qr(self._x(self.width - QR_SIZE, QR_SIZE), top)
         pdf.set_y(max(bottom, top + QR_SIZE + 5))
 
     def _running_header(self) -> None:
         """On every page after the first: the proof type, the letter reference, a rule."""
-        pdf, lang = self.pdf, self.lang
+        pdf, lang = self.s, self.lang
         if pdf.page <= 1:
             return
         pdf.set_fill_color(*ACCENT)
@@ -428,7 +496,7 @@ class _Page:
         pdf.set_y(top + 9)
 
     def _qr(self, x: float, y: float) -> None:
-        pdf = self.pdf
+        pdf = self.s
         rows = qr_rows(self.facts.verify_url, remember=self.laid_out)
         size = len(rows)
         module = QR_SIZE / size
@@ -443,7 +511,7 @@ class _Page:
             corners[start] + lengths[end - start]
             for start, end in map(re.Match.span, _DARK_RUN.finditer(modules))
         ]
-        pdf._out("\n".join(runs) + " f")
+        self._value(lambda: self.pdf._out("\n".join(runs) + " f"))
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)
@@ -453,7 +521,7 @@ class _Page:
         # modification analysis rejects once an archive timestamp is added; the URL is printed.
 
     def _section(self, title: str) -> None:
-        pdf = self.pdf
+        pdf = self.s
         pdf.ln(1.8)
         self._room_for(SECTION_HEIGHT + 2 * LINE)  # never a title alone at the foot of a page
         pdf.set_x(pdf.l_margin)
@@ -467,7 +535,7 @@ class _Page:
         pdf.ln(1.2)
 
     def _row(self, label: str, value: str, *, mono: bool = False) -> None:
-        pdf = self.pdf
+        pdf = self.s
         value_width = self.width - LABEL_WIDTH
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
         self._room_for_text(value_width, LINE, value, least=LINE)
@@ -480,15 +548,20 @@ class _Page:
         pdf.set_xy(self._x(LABEL_WIDTH, value_width), top)
         pdf.set_text_color(*INK)
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
-        with self._direction_of(value):
-            pdf.multi_cell(
-                value_width, LINE, value, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT
-            )
+
+        def draw() -> None:
+            with self._direction_of(value):
+                self.pdf.multi_cell(
+                    value_width, LINE, value, align=self.align, new_x=XPos.LMARGIN,
+                    new_y=YPos.NEXT,
+                )  # fmt: skip
+
+        self._value(draw)
         pdf.set_y(max(label_bottom, pdf.get_y()) + ROW_GAP)
 
     def _contents(self) -> None:
         """The message and its attachments as one table: name, size, SHA-256 on two lines."""
-        pdf, lang, record = self.pdf, self.lang, self.record
+        pdf, lang, record = self.s, self.lang, self.record
         self._section(text(lang, "pdf.content"))
         self._table_row(
             ("", text(lang, "pdf.name"), text(lang, "pdf.size"), "SHA-256"), caption=True
@@ -522,7 +595,7 @@ class _Page:
             )
 
     def _table_row(self, cells: tuple[str, str, str, str], *, caption: bool = False) -> None:
-        pdf = self.pdf
+        pdf = self.s
         number, name, size, sha256 = cells
         name_width = self.width - NUMBER_WIDTH - SIZE_WIDTH - HASH_WIDTH - 4
         size_font = (self.body, "", 7 if caption else 8)
@@ -535,24 +608,36 @@ class _Page:
         pdf.set_xy(self._x(0, NUMBER_WIDTH), top)
         pdf.cell(NUMBER_WIDTH, TABLE_LINE, number, align=self.align)
         pdf.set_xy(self._x(NUMBER_WIDTH, name_width), top)
-        with self._direction_of(name):
-            pdf.multi_cell(name_width, TABLE_LINE, name, align=self.align)
+
+        def draw_name(target: Any) -> None:
+            with self._direction_of(name):
+                target.multi_cell(name_width, TABLE_LINE, name, align=self.align)
+
+        size_align = "L" if self.rtl else "R"
+        if caption:
+            draw_name(pdf)
+        else:
+            self._value(lambda: draw_name(self.pdf))
         bottom = max(pdf.get_y(), top + hash_height) + gap
         pdf.set_xy(self._x(NUMBER_WIDTH + name_width + 2, SIZE_WIDTH), top)
-        pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align="L" if self.rtl else "R")
+        if caption:
+            pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align)
+        else:
+            self._value(lambda: self.pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align))
         pdf.set_xy(self._x(self.width - HASH_WIDTH, HASH_WIDTH), top)
         if caption:
             pdf.cell(HASH_WIDTH, TABLE_LINE, sha256, align="L")
         else:
             pdf.set_font("mono", "", 6.8)
-            pdf.multi_cell(HASH_WIDTH, TABLE_LINE, f"{sha256[:32]}\n{sha256[32:]}", align="L")
+            lines = f"{sha256[:32]}\n{sha256[32:]}"
+            self._value(lambda: self.pdf.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L"))
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.15)
         pdf.line(pdf.l_margin, bottom - 0.3, pdf.l_margin + self.width, bottom - 0.3)
         pdf.set_y(bottom)
 
     def _verify_box(self) -> None:
-        pdf, lang = self.pdf, self.lang
+        pdf, lang = self.s, self.lang
         body = text(
             lang,
             "pdf.verify_body",
@@ -591,7 +676,7 @@ class _Page:
         )
 
     def _footer(self) -> None:
-        pdf = self.pdf
+        pdf = self.s
         pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
         pages = pdf.page
         for page in range(1, pages + 1):
@@ -605,12 +690,10 @@ class _Page:
             )
             pdf.set_font(self.body, "", 7.5)
             pdf.set_text_color(*MUTED)
-            pdf.cell(
-                self.width,
-                4,
-                text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages),
-                align="C",
+            footer = text(
+                self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages
             )
+            self._value(lambda: self.pdf.cell(self.width, 4, footer, align="C"))  # noqa: B023 - at once
 
 
 @functools.lru_cache(maxsize=16)
@@ -646,6 +729,17 @@ def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> flo
     """Height in mm of `value` laid out by multi_cell at the current font, without drawing."""
     lines = pdf.multi_cell(width, line, value, align=align, dry_run=True, output="LINES")
     return float(len(cast(list[str], lines))) * line
+
+
+def _kind(facts: CertificateFacts, lang: str) -> tuple[object, ...]:
+    """Certificates whose pages are likely the same but for their values (gateway.pdf.replay
+    checks that they are)."""
+    record = facts.record
+    return (
+        lang, record.event, len(record.attachments), bool(record.previous_evidence_sha256),
+        bool(record.sender_declared_name), record.reason_code, bool(record.reason),
+        record.acceptance_deadline is None,
+    )  # fmt: skip
 
 
 def _party(name: str, address: str) -> str:

@@ -1,0 +1,276 @@
+"""A certificate page drawn again from the last one of its kind: only its values laid out anew.
+
+From one letter to the next, most of a certificate is the same: the labels, titles, rules and
+boxes, at the same places, in the same fonts. The page code (gateway.pdf.render's `_Page`) makes
+two kinds of calls on its document: *static* calls, through a `StaticCalls` proxy, and *value*
+calls (the letter's reference, dates, names, hashes, QR code, footer), directly.
+
+- `Recorder`: the page drawn in full, as always; the proxy forwards each static call and logs
+  it (name and arguments, and for a drawing call the position it leaves), and the bytes the
+  static calls drew between two value calls are kept. The result is a `Template`, kept only
+  when it is safe to draw from: one page, the static calls drew only glyphs every document
+  starts with (gateway.pdf.fonts' prepared sets: the same codes in every document), and they
+  changed nothing of the document's state but what the log restores.
+- `Replayer`: the next certificate of the same kind runs the same page code. Each static call
+  must be the one logged at that place (else `Diverged`); the state-only ones (a font, a
+  colour, a position) are made, the drawing ones are not: they leave the position logged,
+  and the template's bytes go in their place. Each value call is made for real, and must leave
+  the document where the template's did (the same number of lines; else `Diverged`).
+
+What the static calls draw depends on their arguments and the document's state only; the
+state before each call is the template's (by induction: the same calls from the same start, and
+each value call leaves what the template's left), so the page is byte for byte the one a full
+drawing makes (tests/unit/test_pdf_replay.py compares them on random letters). The caller
+draws in full on `Diverged`, with a new document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fpdf.enums import PDFResourceType
+
+from gateway.pdf.fonts import ShapedFont
+
+__all__ = ["Diverged", "Recorder", "Replayer", "StaticCalls", "Template"]
+
+# static calls that only set the document's state: made in both modes
+STATE: Final = (
+    "set_font", "set_text_color", "set_xy", "set_x", "set_y", "ln", "set_auto_page_break",
+)  # fmt: skip
+# static calls that draw (or set a colour or width by drawing its operator): made when recording,
+# replaced by their bytes and the state they leave when replaying
+DRAWING: Final = (
+    "cell", "multi_cell", "rect", "line", "_out", "add_page",
+    "set_fill_color", "set_draw_color", "set_line_width",
+)  # fmt: skip
+# what a drawing call leaves, restored when it is replayed
+LEFT: Final = ("x", "y", "_lasth", "fill_color", "draw_color", "line_width")
+
+
+class Diverged(Exception):
+    """This page is not the template's: draw it in full."""
+
+
+def _state(pdf: Any) -> tuple[object, ...]:
+    """What of the document's state a call may change and the page's later calls read (its
+    fonts by key: each document has its own font objects)."""
+    font = pdf.current_font
+    shaping = pdf.text_shaping or {}
+    return (
+        pdf.page, pdf.x, pdf.y, pdf._lasth, pdf.auto_page_break, pdf.page_break_trigger,
+        pdf.font_family, pdf.font_style, pdf.font_size_pt,
+        font.fontkey if font is not None else None, pdf.current_font_is_set_on_page,
+        pdf.text_color, pdf.fill_color, pdf.draw_color, pdf.line_width,
+        id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
+    )  # fmt: skip
+
+
+_MOVED: Final = frozenset((1, 2, 3, 12, 13, 14))  # _state's places of LEFT
+
+
+def _contents(pdf: Any) -> bytearray:
+    contents: bytearray = pdf.pages[pdf.page].contents
+    return contents
+
+
+def _glyph_counts(pdf: Any) -> tuple[int, ...]:
+    return tuple(len(f.subset) for f in pdf.fonts.values() if isinstance(f, ShapedFont))
+
+
+def _page_fonts(pdf: Any) -> set[Any]:
+    fonts: set[Any] = pdf._resource_catalog.resources_per_page[(pdf.page, PDFResourceType.FONT)]
+    return fonts
+
+
+# one static call: its name and arguments (keyword arguments as items), and for a drawing call
+# what it left (LEFT; None for a state call)
+_Call = tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...]]
+_Static = tuple[_Call, tuple[Any, ...] | None]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A page's static calls in order; for each value call, how many static calls came before
+    it, the bytes they drew since the one before and the state it left; the bytes after the
+    last; the fonts the static calls used."""
+
+    calls: tuple[_Static, ...]
+    values: tuple[tuple[int, bytes, tuple[object, ...]], ...]
+    tail: bytes
+    fonts: frozenset[Any]
+
+
+class _Script:
+    """Recorder's and Replayer's common part, for StaticCalls."""
+
+    def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def setattr(self, name: str, value: Any) -> None:
+        raise NotImplementedError
+
+
+class StaticCalls:
+    """The document as the page's static calls see it: its calls go through the script (STATE
+    and DRAWING), anything else (a query, an attribute) is the document's."""
+
+    def __init__(self, pdf: Any, script: _Script) -> None:
+        object.__setattr__(self, "_pdf", pdf)
+        object.__setattr__(self, "_script", script)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pdf, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._script.setattr(name, value)
+
+
+def _call(name: str) -> Callable[..., Any]:
+    def call(self: StaticCalls, *args: Any, **kwargs: Any) -> Any:
+        return self._script.static(name, args, kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in STATE + DRAWING:
+    setattr(StaticCalls, _name, _call(_name))
+
+
+class Recorder(_Script):
+    """Draws the page in full and logs it (`template()` when done: None if unsafe)."""
+
+    def __init__(self, pdf: Any) -> None:
+        self.pdf = pdf
+        self.calls: list[_Static] = []
+        self.values: list[tuple[int, bytes, tuple[object, ...]]] = []
+        self.safe = True
+        self._mark = len(_contents(pdf))
+        self._glyphs = _glyph_counts(pdf)
+        self._value_fonts: dict[tuple[int, Any], set[Any]] = {}  # by page, as the catalog
+
+    def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        pdf = self.pdf
+        before = _state(pdf)
+        written = len(_contents(pdf))
+        result = getattr(pdf, name)(*args, **kwargs)
+        after = _state(pdf)
+        if name in DRAWING:
+            if any(
+                a != b
+                for i, (a, b) in enumerate(zip(before, after, strict=True))
+                if i not in _MOVED
+            ):
+                self.safe = False  # it changed what a replay would not restore
+            left = tuple(getattr(pdf, attr) for attr in LEFT)
+        else:
+            left = None
+            if len(_contents(pdf)) != written:
+                self.safe = False  # a state call that draws: its bytes would be drawn twice
+        self.calls.append(((name, args, tuple(kwargs.items()) if kwargs else ()), left))
+        return result
+
+    def setattr(self, name: str, value: Any) -> None:
+        self.calls.append((("=" + name, (value,), ()), None))
+        setattr(self.pdf, name, value)
+
+    def value(self, draw: Callable[[], object]) -> None:
+        """Make a value call (`draw`), keeping the static bytes before it apart."""
+        pdf = self.pdf
+        contents = _contents(pdf)
+        static = bytes(contents[self._mark :])
+        if _glyph_counts(pdf) != self._glyphs:
+            self.safe = False  # a static call drew a glyph the document did not start with
+        catalog = pdf._resource_catalog.resources_per_page
+        key = (pdf.page, PDFResourceType.FONT)
+        fonts = catalog[key]
+        catalog[key] = set()  # the value's fonts apart from the static calls' ones
+        try:
+            draw()
+        finally:
+            self._value_fonts.setdefault(key, set()).update(catalog[key])
+            catalog[key] = fonts
+        self.values.append((len(self.calls), static, _state(pdf)))
+        self._mark = len(_contents(pdf))
+        self._glyphs = _glyph_counts(pdf)
+
+    def template(self) -> Template | None:
+        """The template, once the page is drawn; also adds the values' fonts to the page."""
+        pdf = self.pdf
+        tail = bytes(_contents(pdf)[self._mark :])
+        catalog = pdf._resource_catalog.resources_per_page
+        fonts = frozenset(catalog[1, PDFResourceType.FONT])
+        for key, used in self._value_fonts.items():
+            catalog[key].update(used)
+        single = len(pdf.pages) == 1 and pdf.page == 1
+        others = [
+            kind
+            for (page, kind), found in pdf._resource_catalog.resources_per_page.items()
+            if found and kind != PDFResourceType.FONT
+        ]
+        if not (self.safe and single and not others) or _glyph_counts(pdf) != self._glyphs:
+            return None
+        return Template(tuple(self.calls), tuple(self.values), tail, fonts)
+
+
+class Replayer(_Script):
+    """Draws a page from a template: its static calls checked and replaced, its values drawn.
+
+    `finish()` when the page code is done; `Diverged` from any call that is not the
+    template's."""
+
+    def __init__(self, pdf: Any, template: Template) -> None:
+        self.pdf = pdf
+        self.template = template
+        self._at = 0  # the next static call
+        self._values = 0  # the next value call
+        _page_fonts(pdf).update(template.fonts)
+
+    def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        at = self._at
+        calls = self.template.calls
+        if at >= len(calls):
+            raise Diverged(name)
+        call, left = calls[at]
+        if call != (name, args, tuple(kwargs.items()) if kwargs else ()):
+            raise Diverged(name)
+        self._at = at + 1
+        pdf = self.pdf
+        if left is None:
+            return getattr(pdf, name)(*args, **kwargs)
+        pdf.x, pdf.y, pdf._lasth, fill, draw, width = left
+        if fill is not pdf.fill_color:  # each a property of fpdf2's graphics state
+            pdf.fill_color = fill
+        if draw is not pdf.draw_color:
+            pdf.draw_color = draw
+        if width != pdf.line_width:
+            pdf.line_width = width
+        return None
+
+    def setattr(self, name: str, value: Any) -> None:
+        calls = self.template.calls
+        if self._at >= len(calls) or calls[self._at] != (("=" + name, (value,), ()), None):
+            raise Diverged(name)
+        self._at += 1
+        setattr(self.pdf, name, value)
+
+    def value(self, draw: Callable[[], object]) -> None:
+        values = self.template.values
+        if self._values >= len(values):
+            raise Diverged("value")
+        before, static, left = values[self._values]
+        if before != self._at:
+            raise Diverged("value")
+        _contents(self.pdf).extend(static)
+        draw()
+        if _state(self.pdf) != left:
+            raise Diverged("value")  # another number of lines, say
+        self._values += 1
+
+    def finish(self) -> None:
+        if self._at != len(self.template.calls) or self._values != len(self.template.values):
+            raise Diverged("end")
+        _contents(self.pdf).extend(self.template.tail)
