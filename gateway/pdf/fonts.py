@@ -61,7 +61,7 @@ from fpdf.output import (
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from fpdf.unicode_script import UnicodeScript, get_unicode_script
 
-from gateway.pdf import disk_cache, document
+from gateway.pdf import disk_cache, document, kerning, monospace
 from gateway.pdf.monospace import composable
 from gateway.pdf.serialise import serialised
 
@@ -167,6 +167,18 @@ class _Shared:
     )
     # the characters whose texts are composed from each one's shaping (gateway.pdf.monospace)
     composed: frozenset[str] = frozenset()
+    # composed from each character's and each pair's shaping (gateway.pdf.kerning), in these
+    # shapings (script, language)
+    kerned: bool = False
+    shapings: frozenset[tuple[str, str | None]] = monospace.SHAPINGS
+    # each pair of such characters as shaped together (_Font._pair), by _shape_key; None for
+    # a pair not shaped as two glyphs (a ligature)
+    pairs: dict[tuple[object, ...], dict[str, _Pair | None]] = field(default_factory=dict)
+    # each pair and each last character as a document of a base writes it, by the base's id()
+    # and _shape_key (_Font._kerned_operators)
+    kerned_pieces: dict[tuple[object, ...], dict[str, tuple[str, float] | None]] = field(
+        default_factory=dict
+    )
     # each such character's glyphs, advances and moves as text operators write them, by
     # _shape_key (_Font._char_steps)
     steps: dict[tuple[object, ...], dict[str, tuple[tuple[Glyph, float, str], ...]]] = field(
@@ -184,6 +196,17 @@ class _Shared:
     # and _shape_key: one glyph each, in the base, the same advance and the same move after
     # it; with each one's code as TJ writes it, and the pen after 0, 1, 2... of them
     alike_codes: dict[tuple[object, ...], _AlikeCodes | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """The first character of a pair as shaped before the second (gateway.pdf.kerning): its
+    glyph and advance (`_shaped`), its width as shaped_text_width adds it, and its advance
+    and move as text operators write them (`_char_steps`)."""
+
+    placed: _Placed
+    term: float
+    step: tuple[Glyph, float, str]
 
 
 @dataclass
@@ -252,6 +275,7 @@ class _Font(TTFFont):
         *,
         memo: bool = True,
         composed: frozenset[str] = frozenset(),
+        kerned: bool = False,
     ) -> _Font:
         new = cls.__new__(cls)
         for name in TTFFont.__slots__:
@@ -260,7 +284,12 @@ class _Font(TTFFont):
         new._shapes = {}
         new._raw = raw
         new._ranges = tuple(ranges)
-        new._common = _Shared(memo=memo, composed=composed if memo else frozenset())
+        new._common = _Shared(
+            memo=memo,
+            composed=composed if memo else frozenset(),
+            kerned=kerned,
+            shapings=kerning.SHAPINGS if kerned else monospace.SHAPINGS,
+        )
         # the tables documents read while drawing (glyph names, advances) and HarfBuzz's face,
         # loaded now from memory and shared read-only by every document
         new.ttfont = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False, lazy=True)
@@ -500,7 +529,7 @@ class _Font(TTFFont):
             if made is not None:
                 return made
         made = None
-        if not gap and self._composes(text, params):
+        if not gap and self._composes(text, font_size_pt, params):
             made = self._composed_operators(text, font_size_pt, params)
         if made is None:
             run = self.placed_run(text, font_size_pt, params)
@@ -522,20 +551,32 @@ class _Font(TTFFont):
         (gateway.pdf.monospace), with no gap: each glyph's code, then its move when it has
         one, the moves written once per character (`_char_steps`). None when a character's
         glyphs have an offset, move the pen vertically or are left out with an advance."""
-        if self.stable():
+        kerned = self._common.kerned
+        if self.stable() and not kerned:
             alike = self._alike_codes(font_size_pt, params)
             if alike is not None and set(text) <= alike.chars:
                 return alike.operators(text), alike.pens.total(len(text)), False
+        if self.stable() and kerned:
+            written = self._kerned_operators(text, font_size_pt, params)
+            if written is not None:
+                return written
         steps = self._common.steps.setdefault(_shape_key("", font_size_pt, params), {})
+        pairs = self._pairs(font_size_pt, params) if kerned else {}
         pick = self.subset.pick_glyph
         hexes = _HEX
         items: list[str] = []
         codes: list[str] = []
         pen = 0.0
-        for char in text:
-            glyphs = steps.get(char)
-            if glyphs is None:
-                glyphs = steps[char] = self._char_steps(char, font_size_pt, params)
+        last = len(text) - 1
+        for at, char in enumerate(text):
+            if kerned and at < last:
+                found = pairs[text[at : at + 2]]
+                assert found is not None  # noqa: S101 - _composes
+                glyphs: tuple[tuple[Glyph, float, str], ...] = (found.step,)
+            else:
+                glyphs = steps.get(char)  # type: ignore[assignment]
+                if glyphs is None:
+                    glyphs = steps[char] = self._char_steps(char, font_size_pt, params)
             if not glyphs:
                 return None
             for glyph, step, move in glyphs:
@@ -551,6 +592,52 @@ class _Font(TTFFont):
         if codes:
             items.append(f"<{''.join(codes)}>")
         return (f"[{''.join(items)}] TJ" if items else ""), pen, False
+
+    def _kerned_operators(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[str, float, bool] | None:
+        """`_composed_operators`' result for a kerned text (gateway.pdf.kerning) in a stable
+        document, written from pieces memoised per base: each pair's first glyph (each
+        text's last character's glyph) as its code, and when the pen moves back after it,
+        the move between closing and opening angle brackets. None when a glyph is not one of
+        the base's (its code is this document's)."""
+        shape = (self._base, *_shape_key("", font_size_pt, params))
+        table = self._common.kerned_pieces.setdefault(shape, {})
+        parts: list[str] = []
+        pen = 0.0
+        last = len(text) - 1
+        for at in range(last + 1):
+            key = text[at : at + 2] if at < last else text[at]
+            found = table.get(key, _UNKNOWN)
+            if found is _UNKNOWN:
+                found = table[key] = self._kerned_piece(key, font_size_pt, params)
+            if found is None:
+                return None
+            piece, step = cast(tuple[str, float], found)
+            parts.append(piece)
+            pen += step
+        written = "<" + "".join(parts)
+        written = written[:-1] if written.endswith("<") else written + ">"
+        return f"[{written}] TJ", pen, False
+
+    def _kerned_piece(
+        self, key: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[str, float] | None:
+        steps: tuple[tuple[Glyph, float, str], ...] = ()
+        if len(key) == 2:
+            found = self._pairs(font_size_pt, params)[key]
+            if found is not None:
+                steps = (found.step,)
+        else:
+            steps = self._char_steps(key, font_size_pt, params)
+        held = self._common.subsets.get(self._base)
+        if len(steps) != 1 or held is None:
+            return None
+        glyph, step, move = steps[0]
+        code = held[1][0].get(glyph)
+        if code is None:
+            return None
+        return (f"{code:04X}>{move}<" if move else f"{code:04X}"), step
 
     def _alike_codes(
         self, font_size_pt: float, params: dict[str, Any] | None
@@ -723,8 +810,14 @@ class _Font(TTFFont):
     ) -> tuple[list[_Placed], int]:
         """`_shape_run`'s glyphs, and the advance of every glyph HarfBuzz gave (those left
         out included)."""
-        if self._composes(text, text_shaping_params):
+        if self._composes(text, font_size_pt, text_shaping_params):
             return self._composed_run(text, font_size_pt, text_shaping_params)
+        return self._harfbuzz_run(text, font_size_pt, text_shaping_params)
+
+    def _harfbuzz_run(
+        self, text: str, font_size_pt: float, text_shaping_params: dict[str, Any] | None
+    ) -> tuple[list[_Placed], int]:
+        """`_shaped`'s result, from HarfBuzz's shaping of the whole text."""
         glyph_infos, glyph_positions = self.perform_harfbuzz_shaping(
             text, font_size_pt, text_shaping_params
         )
@@ -787,7 +880,7 @@ class _Font(TTFFont):
         if width is None:
             if len(widths) >= MAX_WIDTHS:
                 widths.clear()
-            if self._composes(text, text_shaping_params):
+            if self._composes(text, font_size_pt, text_shaping_params):
                 width = self._composed_width(text, font_size_pt, text_shaping_params)
             else:
                 width = super().shaped_text_width(text, font_size_pt, text_shaping_params)
@@ -796,9 +889,61 @@ class _Font(TTFFont):
 
     # texts composed from their characters' shaping (gateway.pdf.monospace) -----------------
 
-    def _composes(self, text: str, params: dict[str, Any] | None) -> bool:
-        composed = self._common.composed
-        return len(text) > 1 and bool(composed) and composable(params) and set(text) <= composed
+    def _composes(self, text: str, font_size_pt: float, params: dict[str, Any] | None) -> bool:
+        common = self._common
+        composed = common.composed
+        if not (
+            len(text) > 1
+            and composed
+            and composable(params, common.shapings)
+            and set(text) <= composed
+        ):
+            return False
+        if not common.kerned:
+            return True
+        pairs = self._pairs(font_size_pt, params)
+        if len(pairs) >= MAX_WIDTHS - len(text):  # not while composing a text
+            pairs.clear()
+        for i in range(len(text) - 1):
+            pair = text[i : i + 2]
+            found = pairs.get(pair, _UNKNOWN)
+            if found is _UNKNOWN:
+                found = self._pair(pair, font_size_pt, params)
+            if found is None:
+                return False
+        return True
+
+    def _pairs(self, font_size_pt: float, params: dict[str, Any] | None) -> dict[str, _Pair | None]:
+        """The pairs shaped together at this size and shaping, filled by `_pair`."""
+        return self._common.pairs.setdefault(_shape_key("", font_size_pt, params), {})
+
+    def _pair(self, pair: str, font_size_pt: float, params: dict[str, Any] | None) -> _Pair | None:
+        """The first character of `pair` shaped by HarfBuzz before the second; None unless
+        the pair is shaped as each character alone, the first's advance moved by kerning only
+        (gateway.pdf.kerning); memoised in `_pairs`."""
+        pairs = self._pairs(font_size_pt, params)
+        first, second = (self._letter(char, font_size_pt, params) for char in pair)
+        run, total = self._harfbuzz_run(pair, font_size_pt, params)
+        made = None
+        if (
+            len(first[0]) == 1
+            and len(second[0]) == 1
+            and len(run) == 2
+            and total == run[0][1] + run[1][1]
+            and run[1] == second[0][0]
+            and run[0][0] == first[0][0][0]
+            and not any(run[0][2:5])
+            and not any(first[0][0][2:5])
+        ):
+            glyph, x_advance = run[0][0], run[0][1]
+            _, positions = self.perform_harfbuzz_shaping(pair, font_size_pt, params)
+            term = round(self.scale * positions[0].x_advance + 0.001) * font_size_pt * 0.001
+            step = x_advance * self.scale + 0.0
+            pending = glyph.glyph_width - step
+            move = _move(pending) if pending > 0.0005 or pending < -0.0005 else ""
+            made = _Pair(run[0], term, (glyph, step, move))
+        pairs[pair] = made
+        return made
 
     def _letters(
         self, font_size_pt: float, params: dict[str, Any] | None
@@ -823,6 +968,15 @@ class _Font(TTFFont):
         self, text: str, font_size_pt: float, params: dict[str, Any] | None
     ) -> tuple[int, float]:
         """fpdf2's shaped_text_width of `text`, added up glyph by glyph in the same order."""
+        if self._common.kerned:
+            pairs = self._pairs(font_size_pt, params)
+            kerned: float = 0
+            for i in range(len(text) - 1):
+                found = pairs[text[i : i + 2]]
+                assert found is not None  # noqa: S101 - _composes
+                kerned += found.term
+            last = self._letters(font_size_pt, params)[text[-1]]
+            return len(text), kerned + last[2][0]
         alike = self._alike_widths(font_size_pt, params)
         if alike is not None and set(text) <= alike.chars:
             return len(text), alike.total(len(text))
@@ -840,6 +994,8 @@ class _Font(TTFFont):
         """The composed characters that each add one and the same term to a text's width
         (most, or all, of a monospace font's): the width of a text of them is that term
         added as many times (`_composed_width`). None when there are none."""
+        if self._common.kerned:
+            return None  # their widths depend on their neighbours
         shape = _shape_key("", font_size_pt, params)
         found = self._common.alike_widths.get(shape, ())
         if found != ():
@@ -860,10 +1016,19 @@ class _Font(TTFFont):
     def _composed_run(
         self, text: str, font_size_pt: float, params: dict[str, Any] | None
     ) -> tuple[list[_Placed], int]:
-        """`_shaped`'s result for `text`, from its characters'."""
+        """`_shaped`'s result for `text`, from its characters' (and pairs')."""
         letters = self._letters(font_size_pt, params)
         run: list[_Placed] = []
         total = 0
+        if self._common.kerned:
+            pairs = self._pairs(font_size_pt, params)
+            for i in range(len(text) - 1):
+                found = pairs[text[i : i + 2]]
+                assert found is not None  # noqa: S101 - _composes
+                run.append(found.placed)
+                total += found.placed[1]
+            run += letters[text[-1]][0]
+            return run, total + letters[text[-1]][1]
         for char in text:
             letter = letters.get(char) or self._letter(char, font_size_pt, params)
             run += letter[0]
@@ -886,6 +1051,7 @@ class _Font(TTFFont):
         return ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
 
 
+_UNKNOWN: Final = object()  # a pair not shaped yet (_Font._composes)
 # glyph codes and pen moves as TJ arrays write them (_Font._plain_operators), by value
 _HEX: dict[int, str] = {}
 _MOVES: dict[float, str] = {}
@@ -965,8 +1131,13 @@ class FontBook:
         *,
         memo: bool = True,
         composed: Mapping[str, frozenset[str]] | None = None,
+        kerned: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        """`composed`: by font family, the characters of texts composed from each one's
+        shaping (gateway.pdf.monospace); `kerned`: from each one's and each pair's
+        (gateway.pdf.kerning)."""
         composed = composed or {}
+        kerned = kerned or {}
         prototype = FPDF()
         for (family, style), path in paths.items():
             prototype.add_font(family, style, str(path))
@@ -978,7 +1149,12 @@ class FontBook:
             raw = Path(font.ttffile).read_bytes()
             font.close()
             self._fonts[key] = _Font.adopt(
-                font, raw, scripts[family], memo=memo, composed=composed.get(family, frozenset())
+                font,
+                raw,
+                scripts[family],
+                memo=memo,
+                composed=kerned.get(family) or composed.get(family, frozenset()),
+                kerned=family in kerned,
             )
 
     def for_document(

@@ -25,9 +25,11 @@ COMPOSED: Final = {"mono": CHARACTERS}
 SHAPINGS: Final = frozenset({("latn", None), ("arab", "ara")})
 
 
-def composable(params: dict[str, Any] | None) -> bool:
+def composable(
+    params: dict[str, Any] | None, shapings: frozenset[tuple[str, str | None]] = SHAPINGS
+) -> bool:
     """Whether a text shaped with `params` (fpdf2's text shaping parameters) may be composed
-    from its characters: left to right, a shaping of SHAPINGS, no feature asked for."""
+    from its characters: left to right, a shaping of `shapings`, no feature asked for."""
     if not params or params.get("features"):
         return False
     return (
@@ -36,5 +38,5 @@ def composable(params: dict[str, Any] | None) -> bool:
             params.get("script"),
             params.get("language"),
         )
-        in SHAPINGS
+        in shapings
     )

@@ -23,7 +23,7 @@ from fpdf.enums import XPos, YPos
 from gateway import i18n
 from gateway.core.policy import shows_deadline
 from gateway.display import neutralise
-from gateway.pdf import disk_cache, monospace, resources
+from gateway.pdf import disk_cache, kerning, monospace, resources
 from gateway.pdf.facts import CertificateFacts
 from gateway.pdf.fonts import (
     ARABIC,
@@ -131,7 +131,11 @@ class CertificateRenderer:
         self._templates: dict[tuple[object, ...], Template] = {}
         self.replays = self.diverged = 0  # pages drawn from a template, and tried in vain
         self._fonts = FontBook(
-            fonts or find_fonts(), SCRIPTS, memo=prepared, composed=monospace.COMPOSED
+            fonts or find_fonts(),
+            SCRIPTS,
+            memo=prepared,
+            composed=monospace.COMPOSED,
+            kerned=kerning.COMPOSED,
         )
         self._icc_profile = resources.srgb_profile()
         self._lock = threading.Lock()
