@@ -303,6 +303,23 @@ class _Page:
         else:
             self._script.value(draw)
 
+    def _drawn_as_unit(self, key: tuple[object, ...], draws: list[Callable[[], object]]) -> bool:
+        """Whether this part of the page (a row, a section title: a unit of gateway.pdf.replay)
+        was drawn from the template: its values (`draws`, in order), its static calls skipped.
+        `key`: all the method's static calls depend on besides the page's state and language
+        and its values' heights. Else the caller draws it, then calls `_unit_drawn`."""
+        script = self._script
+        if script is None:
+            return False
+        if script.unit(key, len(draws)):
+            script.take(draws)
+            return True
+        return False
+
+    def _unit_drawn(self) -> None:
+        if self._script is not None:
+            self._script.end_unit()
+
     def _title(self) -> str:
         return i18n.evidence_title(self.lang, self.record.event)
 
@@ -525,6 +542,8 @@ class _Page:
         # modification analysis rejects once an archive timestamp is added; the URL is printed.
 
     def _section(self, title: str) -> None:
+        if self._drawn_as_unit(("section", title), []):
+            return
         pdf = self.s
         pdf.ln(1.8)
         self._room_for(SECTION_HEIGHT + 2 * LINE)  # never a title alone at the foot of a page
@@ -537,10 +556,21 @@ class _Page:
         pdf.set_line_width(0.35)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + self.width, pdf.get_y())
         pdf.ln(1.2)
+        self._unit_drawn()
 
     def _row(self, label: str, value: str, *, mono: bool = False) -> None:
-        pdf = self.s
         value_width = self.width - LABEL_WIDTH
+
+        def draw() -> None:
+            with self._direction_of(value):
+                self.pdf.multi_cell(
+                    value_width, LINE, value, align=self.align, new_x=XPos.LMARGIN,
+                    new_y=YPos.NEXT,
+                )  # fmt: skip
+
+        if self._drawn_as_unit(("row", label, mono), [draw]):
+            return
+        pdf = self.s
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
         self._room_for_text(value_width, LINE, value, least=LINE)
         top = pdf.get_y()
@@ -552,16 +582,9 @@ class _Page:
         pdf.set_xy(self._x(LABEL_WIDTH, value_width), top)
         pdf.set_text_color(*INK)
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
-
-        def draw() -> None:
-            with self._direction_of(value):
-                self.pdf.multi_cell(
-                    value_width, LINE, value, align=self.align, new_x=XPos.LMARGIN,
-                    new_y=YPos.NEXT,
-                )  # fmt: skip
-
         self._value(draw)
         pdf.set_y(max(label_bottom, pdf.get_y()) + ROW_GAP)
+        self._unit_drawn()
 
     def _contents(self) -> None:
         """The message and its attachments as one table: name, size, SHA-256 on two lines."""
@@ -599,9 +622,24 @@ class _Page:
             )
 
     def _table_row(self, cells: tuple[str, str, str, str], *, caption: bool = False) -> None:
-        pdf = self.s
         number, name, size, sha256 = cells
         name_width = self.width - NUMBER_WIDTH - SIZE_WIDTH - HASH_WIDTH - 4
+        size_align = "L" if self.rtl else "R"
+        lines = f"{sha256[:32]}\n{sha256[32:]}"
+
+        def draw_name(target: Any) -> None:
+            with self._direction_of(name):
+                target.multi_cell(name_width, TABLE_LINE, name, align=self.align)
+
+        draws: list[Callable[[], object]] = [
+            lambda: draw_name(self.pdf),
+            lambda: self.pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align),
+            lambda: self.pdf.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L"),
+        ]
+        key = ("table row", number, *(cells if caption else ()))
+        if self._drawn_as_unit(key, [] if caption else draws):
+            return
+        pdf = self.s
         size_font = (self.body, "", 7 if caption else 8)
         pdf.set_font(*size_font)
         hash_height = (1 if caption else 2) * TABLE_LINE
@@ -612,33 +650,27 @@ class _Page:
         pdf.set_xy(self._x(0, NUMBER_WIDTH), top)
         pdf.cell(NUMBER_WIDTH, TABLE_LINE, number, align=self.align)
         pdf.set_xy(self._x(NUMBER_WIDTH, name_width), top)
-
-        def draw_name(target: Any) -> None:
-            with self._direction_of(name):
-                target.multi_cell(name_width, TABLE_LINE, name, align=self.align)
-
-        size_align = "L" if self.rtl else "R"
         if caption:
             draw_name(pdf)
         else:
-            self._value(lambda: draw_name(self.pdf))
+            self._value(draws[0])
         bottom = max(pdf.get_y(), top + hash_height) + gap
         pdf.set_xy(self._x(NUMBER_WIDTH + name_width + 2, SIZE_WIDTH), top)
         if caption:
             pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align)
         else:
-            self._value(lambda: self.pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align))
+            self._value(draws[1])
         pdf.set_xy(self._x(self.width - HASH_WIDTH, HASH_WIDTH), top)
         if caption:
             pdf.cell(HASH_WIDTH, TABLE_LINE, sha256, align="L")
         else:
             pdf.set_font("mono", "", 6.8)
-            lines = f"{sha256[:32]}\n{sha256[32:]}"
-            self._value(lambda: self.pdf.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L"))
+            self._value(draws[2])
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.15)
         pdf.line(pdf.l_margin, bottom - 0.3, pdf.l_margin + self.width, bottom - 0.3)
         pdf.set_y(bottom)
+        self._unit_drawn()
 
     def _verify_box(self) -> None:
         pdf, lang = self.s, self.lang

@@ -17,6 +17,12 @@ calls (the letter's reference, dates, names, hashes, QR code, footer), directly.
   and the template's bytes go in their place. Each value call is made for real, and must leave
   the document where the template's did (the same number of lines; else `Diverged`).
 
+- Units: a part of the page drawn by one method from its arguments (a row from its label, a
+  section title, a table row), its state at the start and its values' heights. Recorded as a
+  call of its own around its calls; replayed whole when it begins at the same place with the
+  same arguments in the same state: its values drawn, each from the state the template's
+  started in and leaving what it left, its static calls skipped and the state they left set.
+
 What the static calls draw depends on their arguments and the document's state only; the
 state before each call is the template's (by induction: the same calls from the same start, and
 each value call leaves what the template's left), so the page is byte for byte the one a full
@@ -57,13 +63,14 @@ class Diverged(Exception):
 def _state(pdf: Any) -> tuple[object, ...]:
     """What of the document's state a call may change and the page's later calls read (its
     fonts by key: each document has its own font objects)."""
-    font = pdf.current_font
-    shaping = pdf.text_shaping or {}
+    graphics = pdf._GraphicsStateMixin__statestack[-1]  # read as fpdf2's properties read it
+    font = graphics.current_font
+    shaping = graphics.text_shaping or {}
     return (
         pdf.page, pdf.x, pdf.y, pdf._lasth, pdf.auto_page_break, pdf.page_break_trigger,
-        pdf.font_family, pdf.font_style, pdf.font_size_pt,
-        font.fontkey if font is not None else None, pdf.current_font_is_set_on_page,
-        pdf.text_color, pdf.fill_color, pdf.draw_color, pdf.line_width,
+        graphics.font_family, graphics.font_style, graphics.font_size_pt,
+        font.fontkey if font is not None else None, graphics.current_font_is_set_on_page,
+        graphics.text_color, graphics.fill_color, graphics.draw_color, graphics.line_width,
         id(shaping.get("direction")), shaping.get("script"), shaping.get("language"),
     )  # fmt: skip
 
@@ -92,15 +99,64 @@ _Static = tuple[_Call, tuple[Any, ...] | None]
 
 
 @dataclass(frozen=True)
+class _Snapshot:
+    """The document's state as `_restore` sets it again: its position and page break, and
+    fpdf2's graphics state (its font by key: each document has its own font objects)."""
+
+    state: tuple[object, ...]  # _state's
+    graphics: Any  # fpdf2's GraphicsState, as copied
+    font: str | None
+
+
+def _snapshot(pdf: Any) -> _Snapshot:
+    font = pdf.current_font
+    return _Snapshot(
+        _state(pdf), pdf._get_current_graphics_state(), font.fontkey if font is not None else None
+    )
+
+
+def _restore(pdf: Any, snapshot: _Snapshot) -> None:
+    graphics = snapshot.graphics.copy()
+    graphics.current_font = pdf.fonts[snapshot.font] if snapshot.font is not None else None
+    pdf._GraphicsStateMixin__statestack[-1] = graphics
+    pdf.page, pdf.x, pdf.y, pdf._lasth, pdf.auto_page_break, pdf.page_break_trigger = (
+        snapshot.state[:6]
+    )
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A value call: how many static calls came before it, the bytes they drew since the
+    value call before, the document's state before it and what it left (`_state`)."""
+
+    before: int
+    static: bytes
+    snapshot: _Snapshot
+    left: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A part of the page (a row, a section title) drawn by one method of the page code from
+    its arguments, the state it starts in and its values' (a unit, `Replayer.unit`): the
+    state it starts in, where its static calls end, and the state it leaves."""
+
+    start: tuple[object, ...]
+    end: int
+    values: int  # how many
+    left: _Snapshot
+
+
+@dataclass(frozen=True)
 class Template:
-    """A page's static calls in order; for each value call, how many static calls came before
-    it, the bytes they drew since the one before and the state it left; the bytes after the
-    last; the fonts the static calls used."""
+    """A page's static calls in order; its value calls; the bytes after the last; the fonts
+    the static calls used; its units, by the place of their first call."""
 
     calls: tuple[_Static, ...]
-    values: tuple[tuple[int, bytes, tuple[object, ...]], ...]
+    values: tuple[_Value, ...]
     tail: bytes
     fonts: frozenset[Any]
+    units: dict[int, _Unit]
 
 
 class _Script:
@@ -110,6 +166,15 @@ class _Script:
         raise NotImplementedError
 
     def setattr(self, name: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def unit(self, key: tuple[object, ...], draws: int) -> bool:
+        raise NotImplementedError
+
+    def take(self, draws: list[Callable[[], object]]) -> None:
+        raise NotImplementedError
+
+    def end_unit(self) -> None:
         raise NotImplementedError
 
 
@@ -146,7 +211,9 @@ class Recorder(_Script):
     def __init__(self, pdf: Any) -> None:
         self.pdf = pdf
         self.calls: list[_Static] = []
-        self.values: list[tuple[int, bytes, tuple[object, ...]]] = []
+        self.values: list[_Value] = []
+        self.units: dict[int, _Unit] = {}
+        self._open: list[tuple[int, int, tuple[object, ...]]] = []  # units begun, not ended
         self.safe = True
         self._mark = len(_contents(pdf))
         self._glyphs = _glyph_counts(pdf)
@@ -177,11 +244,28 @@ class Recorder(_Script):
         self.calls.append((("=" + name, (value,), ()), None))
         setattr(self.pdf, name, value)
 
+    def unit(self, key: tuple[object, ...], draws: int) -> bool:
+        """Begin a unit of the page (`Replayer.unit`): logged as a call of its own."""
+        del draws
+        self._open.append((len(self.calls), len(self.values), _state(self.pdf)))
+        self.calls.append((("<unit", key, ()), None))
+        return False
+
+    def take(self, draws: list[Callable[[], object]]) -> None:
+        raise RuntimeError("a recording draws its units the usual way")
+
+    def end_unit(self) -> None:
+        begun, values, start = self._open.pop()
+        self.calls.append(((">unit", (), ()), None))
+        count = len(self.values) - values
+        self.units[begun] = _Unit(start, len(self.calls), count, _snapshot(self.pdf))
+
     def value(self, draw: Callable[[], object]) -> None:
         """Make a value call (`draw`), keeping the static bytes before it apart."""
         pdf = self.pdf
         contents = _contents(pdf)
         static = bytes(contents[self._mark :])
+        before = _snapshot(pdf)
         if _glyph_counts(pdf) != self._glyphs:
             self.safe = False  # a static call drew a glyph the document did not start with
         catalog = pdf._resource_catalog.resources_per_page
@@ -193,7 +277,7 @@ class Recorder(_Script):
         finally:
             self._value_fonts.setdefault(key, set()).update(catalog[key])
             catalog[key] = fonts
-        self.values.append((len(self.calls), static, _state(pdf)))
+        self.values.append(_Value(len(self.calls), static, before, _state(pdf)))
         self._mark = len(_contents(pdf))
         self._glyphs = _glyph_counts(pdf)
 
@@ -213,7 +297,7 @@ class Recorder(_Script):
         ]
         if not (self.safe and single and not others) or _glyph_counts(pdf) != self._glyphs:
             return None
-        return Template(tuple(self.calls), tuple(self.values), tail, fonts)
+        return Template(tuple(self.calls), tuple(self.values), tail, fonts, self.units)
 
 
 class Replayer(_Script):
@@ -227,6 +311,7 @@ class Replayer(_Script):
         self.template = template
         self._at = 0  # the next static call
         self._values = 0  # the next value call
+        self._unit: tuple[_Unit, tuple[_Value, ...]] | None = None  # the unit being drawn
         _page_fonts(pdf).update(template.fonts)
 
     def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -261,14 +346,52 @@ class Replayer(_Script):
         values = self.template.values
         if self._values >= len(values):
             raise Diverged("value")
-        before, static, left = values[self._values]
-        if before != self._at:
+        found = values[self._values]
+        if found.before != self._at:
             raise Diverged("value")
-        _contents(self.pdf).extend(static)
+        _contents(self.pdf).extend(found.static)
         draw()
-        if _state(self.pdf) != left:
+        if _state(self.pdf) != found.left:
             raise Diverged("value")  # another number of lines, say
         self._values += 1
+
+    def unit(self, key: tuple[object, ...], draws: int) -> bool:
+        """Draw a unit of the page from the template, when it begins here with the same
+        arguments (`key`) in the same state: its values drawn (`take`), each from the state the
+        template's started in, leaving the same state; its static calls skipped, the state
+        they left set. False (draw it the usual way) when `draws` is not its number of values;
+        `Diverged` when it is not the template's unit."""
+        at, calls = self._at, self.template.calls
+        found = self.template.units.get(at)
+        if found is None or calls[at][0] != ("<unit", key, ()):
+            raise Diverged("unit")
+        if _state(self.pdf) != found.start:
+            raise Diverged("unit")
+        if found.values != draws:
+            raise Diverged("unit")
+        inside = self.template.values[self._values : self._values + draws]
+        self._unit = (found, inside)
+        return True
+
+    def take(self, draws: list[Callable[[], object]]) -> None:
+        """The values of the unit `unit` found, drawn; the unit's end state set."""
+        if self._unit is None:
+            raise RuntimeError("take() without unit()")
+        (found, inside), self._unit = self._unit, None
+        pdf = self.pdf
+        contents = _contents(pdf)
+        for value, draw in zip(inside, draws, strict=True):
+            contents.extend(value.static)
+            _restore(pdf, value.snapshot)
+            draw()
+            if _state(pdf) != value.left:
+                raise Diverged("value")
+            self._values += 1
+        _restore(pdf, found.left)
+        self._at = found.end
+
+    def end_unit(self) -> None:
+        raise RuntimeError("a replayed unit is drawn by take()")
 
     def finish(self) -> None:
         if self._at != len(self.template.calls) or self._values != len(self.template.values):
