@@ -594,7 +594,7 @@ class _Font(TTFFont):
         return (f"[{''.join(items)}] TJ" if items else ""), pen, False
 
     def _kerned_operators(
-        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+        self, chars: str, font_size_pt: float, params: dict[str, Any] | None
     ) -> tuple[str, float, bool] | None:
         """`_composed_operators`' result for a kerned text (gateway.pdf.kerning) in a stable
         document, written from pieces memoised per base: each pair's first glyph (each
@@ -603,11 +603,12 @@ class _Font(TTFFont):
         the base's (its code is this document's)."""
         shape = (self._base, *_shape_key("", font_size_pt, params))
         table = self._common.kerned_pieces.setdefault(shape, {})
+        if len(table) >= MAX_WIDTHS:
+            table.clear()
         parts: list[str] = []
         pen = 0.0
-        last = len(text) - 1
-        for at in range(last + 1):
-            key = text[at : at + 2] if at < last else text[at]
+        for at in range(len(chars)):
+            key = chars[at : at + 2]  # a pair, or the last character alone
             found = table.get(key, _UNKNOWN)
             if found is _UNKNOWN:
                 found = table[key] = self._kerned_piece(key, font_size_pt, params)
