@@ -130,6 +130,7 @@ class CertificateRenderer:
         self._replayed = self._laid_out and replayed
         self._templates: dict[tuple[object, ...], Template] = {}
         self.replays = self.diverged = 0  # pages drawn from a template, and tried in vain
+        self.units = 0  # rows, titles and table rows those pages took whole (gateway.pdf.replay)
         self._fonts = FontBook(
             fonts or find_fonts(),
             SCRIPTS,
@@ -149,12 +150,14 @@ class CertificateRenderer:
             kind = _kind(facts, lang)
             template = self._templates.get(kind)
             if template is not None:
+                page = self._page(facts, lang, template=template)
                 try:
-                    made = self._page(facts, lang, template=template).build()
+                    made = page.build()
                 except Diverged:
                     self.diverged += 1
                 else:
                     self.replays += 1
+                    self.units += page.units_taken()
                     return made
             page = self._page(facts, lang, record=True)
             made = page.build()
@@ -315,6 +318,10 @@ class _Page:
             script.take(draws)
             return True
         return False
+
+    def units_taken(self) -> int:
+        """How many units this page took whole from its template."""
+        return self._script.units if isinstance(self._script, Replayer) else 0
 
     def _unit_drawn(self) -> None:
         if self._script is not None:

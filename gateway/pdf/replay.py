@@ -312,6 +312,7 @@ class Replayer(_Script):
         self._at = 0  # the next static call
         self._values = 0  # the next value call
         self._unit: tuple[_Unit, tuple[_Value, ...]] | None = None  # the unit being drawn
+        self.units = 0  # units taken whole
         _page_fonts(pdf).update(template.fonts)
 
     def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -389,6 +390,7 @@ class Replayer(_Script):
             self._values += 1
         _restore(pdf, found.left)
         self._at = found.end
+        self.units += 1
 
     def end_unit(self) -> None:
         raise RuntimeError("a replayed unit is drawn by take()")

@@ -128,6 +128,9 @@ def test_the_next_certificate_of_a_kind_is_drawn_from_the_last_one(
     render(renderer, first, lang)
     pdf = render(renderer, second, lang)
     assert (renderer.replays, renderer.diverged) == (1, 0)
+    # every row, section title and table row taken whole: 4 section titles, 12 to 14 rows,
+    # the table's caption, the message and its 2 attachments
+    assert renderer.units >= 4 + 12 + 4
     assert pdf == render(full, second, lang)
     words = pdftotext(tmp_path, pdf)
     assert "LRE-2026-000043" in words
