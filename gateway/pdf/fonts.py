@@ -80,7 +80,9 @@ ARABIC: Final = ((0x600, 0x6FF), (0x750, 0x77F), (0xFB50, 0xFDFF), (0xFE70, 0xFE
 # memoised HarfBuzz results per font before starting afresh: about 40 new ones per certificate
 # (its ids, names, dates) of ~6 KB each, so the cache stays under ~25 MB per font and process;
 # the labels shaped again after a clear cost one slower certificate in a hundred
-MAX_SHAPES: Final = 1_000  # shaped texts: a certificate makes some 20 new ones, the labels come back
+# shaped texts: a certificate shapes a few new ones (most are composed: gateway.pdf.kerning),
+# its labels come back; 4,000 took ~40,000 letters to fill, the processes' memory growing as long
+MAX_SHAPES: Final = 1_000
 MAX_WIDTHS: Final = 20_000  # text widths (~200 bytes each: ~4 MB) memoised per font and process
 # memoised font objects per font and process: one per prepared glyph set (per language), the
 # rest for documents with rarer glyphs (which rarely repeat); ~60 KB each
