@@ -119,6 +119,7 @@ def _restore(pdf: Any, snapshot: _Snapshot) -> None:
     graphics = snapshot.graphics.copy()
     graphics.current_font = pdf.fonts[snapshot.font] if snapshot.font is not None else None
     pdf._GraphicsStateMixin__statestack[-1] = graphics
+    # _state's first six: the document's own attributes (the rest is the graphics state's)
     pdf.page, pdf.x, pdf.y, pdf._lasth, pdf.auto_page_break, pdf.page_break_trigger = (
         snapshot.state[:6]
     )
