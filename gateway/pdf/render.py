@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ from gateway.pdf.text import (
     unbroken,
 )
 
+log = logging.getLogger(__name__)
 EVIDENCE_XML: Final = "evidence.xml"
 EVIDENCE_P7S: Final = "evidence.xml.p7s"
 SCRIPTS: Final = {"sans": LATIN, "mono": LATIN, "arabic": LATIN + ARABIC}  # see gateway.pdf.fonts
@@ -155,6 +157,14 @@ class CertificateRenderer:
                     made = page.build()
                 except Diverged:
                     self.diverged += 1
+                except Exception:  # a fault of the replay itself: the full drawing decides
+                    log.exception(
+                        "certificate %s: drawing it from the last page of its kind failed; "
+                        "drawn in full",
+                        facts.record.evidence_id,
+                    )
+                    self.diverged += 1
+                    self._templates.pop(kind, None)
                 else:
                     self.replays += 1
                     self.units += page.units_taken()

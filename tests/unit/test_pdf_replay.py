@@ -160,3 +160,30 @@ def test_a_certificate_of_several_pages_is_always_drawn_in_full(full: Certificat
     assert (renderer.replays, renderer.diverged) == (0, 0)
     assert pdf == render(full, second, "fr")
     assert b"/Count 2" in pdf
+
+
+def test_a_template_that_fails_to_draw_from_leaves_the_page_drawn_in_full(
+    full: CertificateRenderer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fault of the replay itself (here a template naming a font the document has not) is
+    logged, and the certificate is drawn in full: a proof is never lost to the fast path."""
+    renderer = CertificateRenderer()
+    first, second = two_letters(EvidenceType.SubmissionAcceptance)
+    render(renderer, first, "fr")
+    ((kind, template),) = renderer._templates.items()
+    broken = replace(template.values[3].snapshot, font="no-such-font")
+    values = (
+        *template.values[:3],
+        replace(template.values[3], snapshot=broken),
+        *template.values[4:],
+    )
+    renderer._templates[kind] = replace(template, values=values)
+    with caplog.at_level("ERROR", logger="gateway.pdf.render"):
+        pdf = render(renderer, second, "fr")
+    assert pdf == render(full, second, "fr")
+    assert (renderer.replays, renderer.diverged) == (0, 1)
+    assert "drawn in full" in caplog.text
+    assert second.evidence_id in caplog.text
+    # the broken template was replaced by the page drawn in full: the next one replays from it
+    assert render(renderer, first, "fr") == render(full, first, "fr")
+    assert (renderer.replays, renderer.diverged) == (1, 1)
