@@ -187,3 +187,24 @@ def test_a_template_that_fails_to_draw_from_leaves_the_page_drawn_in_full(
     # the broken template was replaced by the page drawn in full: the next one replays from it
     assert render(renderer, first, "fr") == render(full, first, "fr")
     assert (renderer.replays, renderer.diverged) == (1, 1)
+
+
+def test_graphics_state_copied_as_fpdf2_copies_it() -> None:
+    """`graphics_copy` (field by field) makes what fpdf2's own `GraphicsState.copy()` makes:
+    every field equal, the text shaping a dict of its own (the next value call changes it)."""
+    from fpdf.enums import TextMode
+    from fpdf.graphics_state import GraphicsState
+
+    from gateway.pdf.replay import graphics_copy
+
+    state = GraphicsState(
+        font_family="dejavu", font_size_pt=9.5, line_width=0.2, text_mode=TextMode.STROKE,
+        text_shaping={"use_shaping_engine": True, "direction": "rtl", "script": "arab"},
+    )  # fmt: skip
+    copied = graphics_copy(state)
+    assert copied == state.copy()
+    assert copied is not state
+    assert copied.text_shaping == state.text_shaping
+    assert copied.text_shaping is not state.text_shaping
+    assert copied.dash_pattern is state.dash_pattern  # shared, as fpdf2's shallow copy shares it
+    assert graphics_copy(GraphicsState()) == GraphicsState()
