@@ -62,10 +62,13 @@ EXPECTED = 10_000  # mails queued with their bytes whose letter the scheduler ke
 @dataclass(frozen=True)
 class Worker:
     """One worker of a round; `due` names its kind of work in `due_times` (None: it runs
-    every round: releasing dead processes' leases, housekeeping's own timer, PDFs)."""
+    every round: releasing dead processes' leases, housekeeping's own timer, PDFs). `fed`:
+    whether the workers before it in a round may queue its work (the SMS are queued only by
+    deposits and code requests, outside the round: the round's read tells)."""
 
     run: Callable[[], Awaitable[int | bool]]
     due: str | None = None
+    fed: bool = True
 
 
 class Scheduler:
@@ -206,7 +209,7 @@ class Scheduler:
             workers.append(Worker(self._pdfs.tick))
         workers.append(Worker(self.send_pending, "mail"))
         if self._sms:
-            workers.append(Worker(self._sms.send_pending, "sms"))
+            workers.append(Worker(self._sms.send_pending, "sms", fed=False))
         if self._housekeeping:
             workers.append(Worker(self._housekeeping.tick))
         return workers
@@ -217,14 +220,15 @@ class Scheduler:
         One read first tells when each kind of work is due (`due_times`): a worker whose work
         is not due yet is skipped, instead of a claim (a write transaction) that would find
         nothing, until a worker of the round has done something (it may have queued work for
-        those after it: a seal its proof mail, an expiry its evidence). Every other worker
-        runs; a round that did something is followed by another at once (run())."""
+        those after it: a seal its proof mail, an expiry its evidence; not for a worker that
+        is not `fed` by the round). Every other worker runs; a round that did something is followed by another at once (run())."""
         self._due = None  # unknown until the round is over: a failed round waits IDLE
         due = await self._registry.io(due_times, self._store.engine)
         busy = False
         for worker in self.workers(pdfs=pdfs):
             when = None if worker.due is None else due[worker.due]
-            if worker.due is not None and not busy and (when is None or when > self._clock()):
+            fed = busy and worker.fed
+            if worker.due is not None and not fed and (when is None or when > self._clock()):
                 continue
             busy = bool(await worker.run()) or busy
         self._due = due

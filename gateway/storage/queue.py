@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, bindparam, case, exists, func, or_, select, true, update
+from sqlalchemy import Engine, Row, Select, and_, bindparam, case, exists, func, or_, select, true, update
 from sqlalchemy.sql.util import ClauseAdapter
 
 from gateway.storage.leases import Claiming, claim
@@ -162,6 +162,11 @@ class Queue:
         """The earliest time at which a waiting row can be claimed (for the scheduler's sleep
         and its skips), or None: its due time, or its lease's end when that is later (a row in
         some process's hands is not work for anyone else until then)."""
+        found = db.execute(self.next_due_query(waiting=waiting, due=due)).scalar()
+        return None if found is None else utc(found)
+
+    def next_due_query(self, *, waiting: Any = None, due: str | None = None) -> Select[Any]:
+        """`next_due`'s SELECT (one column, one row), to be read alone or with others."""
         name = due or self.due
         query = self._next_dues.get(name) if waiting is None else None
         if query is None:
@@ -172,5 +177,4 @@ class Queue:
             query = select(func.min(claimable)).where(where)
             if waiting is None:
                 self._next_dues[name] = query
-        found = db.execute(query).scalar()
-        return None if found is None else utc(found)
+        return query

@@ -4,10 +4,12 @@ Read-only; one round trip per queue, on the indexed state columns."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from gateway.core.letter import State
 from gateway.storage import tables as t
@@ -62,19 +64,26 @@ def deliveries_by_state(engine: Engine) -> dict[str, int]:
 
 
 def due_times(engine: Engine) -> dict[str, datetime | None]:
-    """When the scheduler's mail round next has work, per kind (one read): the earliest time a
-    seal, a mail or an SMS can be claimed (queue.py, `Queue.next_due`) and the earliest
-    deadline of a notified delivery; None where there is none. PDF jobs are not here: their
-    loop of their own is woken by the seals that queue them, and polls."""
+    """When the scheduler's mail round next has work, per kind (one statement, read at every
+    round): the earliest time a seal, a mail or an SMS can be claimed (queue.py,
+    `Queue.next_due`) and the earliest deadline of a notified delivery; None where there is
+    none. PDF jobs are not here: their loop of their own is woken by the seals that queue
+    them, and polls."""
     with reading(engine) as db:
-        times = {
-            "seal": SEALS.next_due(db),
-            "mail": MAILS.next_due(db),
-            "sms": SMS.next_due(db),
-            "deadline": db.execute(
-                select(func.min(t.deliveries.c.deadline)).where(
-                    t.deliveries.c.state == State.NOTIFIED.value
-                )
-            ).scalar(),
-        }
-    return {name: None if x is None else utc(x) for name, x in times.items()}
+        row = db.execute(_due_times()).one()
+    return {name: None if x is None else utc(x) for name, x in row._mapping.items()}
+
+
+@functools.cache
+def _due_times() -> Select[Any]:
+    """`due_times`' SELECT: each kind's earliest time as a scalar subquery of its own."""
+    deadline = select(func.min(t.deliveries.c.deadline)).where(
+        t.deliveries.c.state == State.NOTIFIED.value
+    )
+    kinds = {
+        "seal": SEALS.next_due_query(),
+        "mail": MAILS.next_due_query(),
+        "sms": SMS.next_due_query(),
+        "deadline": deadline,
+    }
+    return select(*(query.scalar_subquery().label(name) for name, query in kinds.items()))

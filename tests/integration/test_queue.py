@@ -115,6 +115,25 @@ def test_a_leased_row_is_due_for_the_others_only_when_its_lease_ends(engine: Eng
     assert again.id == first
 
 
+def test_the_rounds_due_times_are_each_queues_own_read_in_one_statement(engine: Engine) -> None:
+    """The scheduler's round reads when each kind of work is next due with one statement: the
+    same times as each queue's own `next_due`, None for an empty queue."""
+    from gateway.storage.queue_stats import due_times
+
+    assert due_times(engine) == dict.fromkeys(("seal", "mail", "sms", "deadline"))
+    first, second = queued_mails(engine, 2)
+    with engine.begin() as db:
+        MAILS.retry_row(db, second, "busy", retry_at=NOW + timedelta(hours=1))
+    MAILS.claim(engine, now=NOW, lease=LEASE, limit=1)
+    with selects_of(engine) as statements:
+        times = due_times(engine)
+    assert len(statements) == 1
+    with engine.connect() as db:
+        alone = {"seal": SEALS.next_due(db), "mail": MAILS.next_due(db), "sms": SMS.next_due(db)}
+    assert times == {**alone, "deadline": None}
+    assert times["mail"] == NOW + LEASE  # the first mail's lease ends before the second is due
+
+
 def test_the_seal_queue_reads_the_unsealed_evidence_through_its_index(tmp_path: Path) -> None:
     """A claim of the seal queue, made every round, costs the same after 100,000 letters as
     after one: SQLite reads ix_evidence_unsealed, never every evidence ever sealed. (SQLite

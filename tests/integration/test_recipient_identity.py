@@ -388,3 +388,33 @@ async def test_dev_outbox_shows_the_sms(tmp_path: Path, database_url: str) -> No
             assert found, "the code SMS never showed on /dev/outbox"
             status, _ = await decide(http, link, "accept", found[0])
             assert status == 303
+
+
+async def test_a_busy_round_claims_no_sms_its_first_read_did_not_find_due(
+    tmp_path: Path, database_url: str
+) -> None:
+    """SMS are queued by deposits and code requests, never by the round's other workers: the
+    rounds that seal and mail a letter without a mobile number make no SMS claim; a letter
+    with one gets its notice SMS."""
+    from sqlalchemy import event
+
+    claims: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith(("SELECT sms_outbound.id", "UPDATE sms_outbound")):
+            claims.append(statement)
+
+    async with start_sms_server() as sms:
+        settings = make_settings(tmp_path, database_url, sms=sms_settings(tmp_path, sms.url))
+        async with start(settings) as gateway:
+            event.listen(gateway.store.engine, "before_cursor_execute", seen)
+            assert (await deposit_to(gateway, [BOB], [BOB]))[0] == 250
+            await wait_for(lambda: notification_for(gateway, BOB), what="the notification")
+            await wait_for(
+                lambda: proofs_for(gateway, SENDER, "SubmissionAcceptance"), what="the proof"
+            )
+            await gateway.scheduler.tick()
+            assert claims == []
+            assert (await deposit_to(gateway, [BOB_WITH_MOBILE], [BOB]))[0] == 250
+            await wait_for(lambda: sms.to(BOB_MOBILE), what="the notice SMS")
+            assert claims
