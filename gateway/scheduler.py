@@ -221,7 +221,8 @@ class Scheduler:
         is not due yet is skipped, instead of a claim (a write transaction) that would find
         nothing, until a worker of the round has done something (it may have queued work for
         those after it: a seal its proof mail, an expiry its evidence; not for a worker that
-        is not `fed` by the round). Every other worker runs; a round that did something is followed by another at once (run())."""
+        is not `fed` by the round). Every other worker runs; a round that did something is
+        followed by another at once (run())."""
         self._due = None  # unknown until the round is over: a failed round waits IDLE
         due = await self._registry.io(due_times, self._store.engine)
         busy = False

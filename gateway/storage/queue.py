@@ -18,7 +18,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, and_, bindparam, case, exists, func, or_, select, true, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.sql.util import ClauseAdapter
 
 from gateway.storage.leases import Claiming, claim

@@ -121,7 +121,7 @@ def test_the_rounds_due_times_are_each_queues_own_read_in_one_statement(engine: 
     from gateway.storage.queue_stats import due_times
 
     assert due_times(engine) == dict.fromkeys(("seal", "mail", "sms", "deadline"))
-    first, second = queued_mails(engine, 2)
+    _, second = queued_mails(engine, 2)
     with engine.begin() as db:
         MAILS.retry_row(db, second, "busy", retry_at=NOW + timedelta(hours=1))
     MAILS.claim(engine, now=NOW, lease=LEASE, limit=1)
