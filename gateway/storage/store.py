@@ -24,7 +24,13 @@ from gateway.storage import tables as t
 from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound as NewOutbound
 from gateway.storage.outbound import PendingMail as PendingMail
-from gateway.storage.outbound import finish_mail_row, insert_mails, mail_rows, message_rows
+from gateway.storage.outbound import (
+    finish_mail_row,
+    finish_mail_rows,
+    insert_mails,
+    mail_rows,
+    message_rows,
+)
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
@@ -367,8 +373,8 @@ class LetterStore:
             done = [_moved(db, change, now) for change in changes]
             moved = [change for change, ok in zip(changes, done, strict=True) if ok]
             self._insert_evidence(db, [change.evidence for change in moved], now)
-            for mail in [*(c.finish_mail for c in moved if c.finish_mail), *closed]:
-                finish_mail_row(db, *mail, now=now)
+            finished = [*(c.finish_mail for c in moved if c.finish_mail), *closed]
+            finish_mail_rows(db, finished, now=now)
         return done
 
     def _transition(self, db: Any, change: NewTransition, *, now: datetime) -> bool:

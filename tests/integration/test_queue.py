@@ -20,11 +20,18 @@ from gateway.compose.parts import base64_lines, without_attachment
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.leases import QUEUES, with_lease_owner
-from gateway.storage.outbound import MAILS, NewOutbound, OutboundQueue, insert_mails
+from gateway.storage.outbound import (
+    MAILS,
+    NewOutbound,
+    OutboundQueue,
+    finish_mail_rows,
+    insert_mails,
+)
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
 from gateway.storage.seal_queue import SEALS
 from gateway.storage.sms_queue import SMS
+from gateway.storage.times import utc
 from gateway.storage.webhook_queue import WEBHOOKS, enqueue_webhooks
 from tests.support.leases import LEASE, NOW, queued_mails
 
@@ -369,6 +376,38 @@ def test_a_mails_bytes_are_fixed_once_kept_apart_and_erased_with_its_outcome(
             ("notice", "failed"),
             ("proof", "sent"),
         ]
+
+
+def test_mails_finished_together_are_closed_and_erased_as_one_by_one(engine: Engine) -> None:
+    """The outcomes committed together (GroupCommit): the mails sent are closed and their
+    bytes erased with one statement each, as `finish` closes one (its try counted, sent_at,
+    no lease, no error); a failure among them is given up with its error; a mail not named
+    is left as it was."""
+    ids = queued_mails(engine, 4)
+    queue = OutboundQueue(engine)
+    queue.fix_messages([(mail_id, b"MAIL\r\n") for mail_id in ids])
+    queue.claim(NOW, LEASE)
+    later = NOW + timedelta(minutes=1)
+    finished = [(ids[0], "sent", None), (ids[1], "failed", "550 5.1.1 no"), (ids[2], "sent", None)]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with engine.begin() as db:
+        finish_mail_rows(db, finished, now=later)
+    updates = [s for s in statements if s.lstrip().startswith("UPDATE outbound")]
+    deletes = [s for s in statements if s.lstrip().startswith("DELETE FROM outbound_messages")]
+    assert (len(updates), len(deletes)) == (2, 2)  # the sent mails' and the failed one's
+    rows = {r.id: r for r in (row(engine, mail_id) for mail_id in ids)}
+    for sent in (ids[0], ids[2]):
+        assert (rows[sent].state, rows[sent].attempts, rows[sent].claimed_until) == (
+            "sent", 1, None,
+        )  # fmt: skip
+        assert (utc(rows[sent].sent_at), rows[sent].last_error) == (later, None)
+    failed = rows[ids[1]]
+    assert (failed.state, failed.attempts, failed.last_error) == ("failed", 1, "550 5.1.1 no")
+    assert (rows[ids[3]].state, rows[ids[3]].attempts) == ("pending", 0)
+    assert rows[ids[3]].claimed_until is not None
+    with engine.connect() as db:
+        assert db.scalars(select(t.outbound_messages.c.outbound_id)).all() == [ids[3]]
 
 
 def test_a_proof_mail_is_stored_without_its_pdf_and_claimed_with_it(engine: Engine) -> None:
