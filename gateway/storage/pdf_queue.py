@@ -60,20 +60,16 @@ class PdfQueue:
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
-        """Store several PDFs and queue their proof mails in one transaction, each once."""
+        """Store several PDFs (one UPDATE, each a compare-and-set: Queue.finish_each) and queue
+        their proof mails in one transaction, each once."""
         with self.engine.begin() as db:
-            stored = [
-                PDFS.finish_row(
-                    db,
-                    item.evidence_id,
-                    where=PDFS.waiting,
-                    state="done",
-                    pdf=item.pdf,
-                    made_at=now,
-                    renew_at=item.renew_at,
-                )
-                for item in made
-            ]
+            stored = PDFS.finish_each(
+                db,
+                [(item.evidence_id, {"pdf": item.pdf, "renew_at": item.renew_at}) for item in made],
+                where=PDFS.waiting,
+                state="done",
+                made_at=now,
+            )
             kept = [item for item, done in zip(made, stored, strict=True) if done]
             insert_mails(db, [item.mail for item in kept], now)
             tokens = [(i.bounce_token, i.mail.id) for i in kept if i.bounce_token is not None]

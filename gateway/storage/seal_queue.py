@@ -55,18 +55,19 @@ class SealQueue:
         ]
 
     def store(self, seals: Sequence[NewSeal], *, now: datetime) -> list[bool]:
-        """Store several seals in one transaction (one commit), each compare-and-set.
+        """Store several seals in one transaction (one commit) and one UPDATE, each
+        compare-and-set (Queue.finish_each).
 
         An evidence sealed meanwhile by another process keeps its seal (False at its index) and
         queues nothing. What the stored seals release is inserted one statement per table.
         """
         with self.engine.begin() as db:
-            done = [
-                SEALS.finish_row(
-                    db, seal.evidence_id, where=SEALS.waiting, p7s=seal.p7s, sealed_at=now
-                )
-                for seal in seals
-            ]
+            done = SEALS.finish_each(
+                db,
+                [(seal.evidence_id, {"p7s": seal.p7s}) for seal in seals],
+                where=SEALS.waiting,
+                sealed_at=now,
+            )
             stored = [seal for seal, ok in zip(seals, done, strict=True) if ok]
             if stored:
                 # the public evidence log appends them later (gateway.evidence.log_sequencer)

@@ -15,7 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, bindparam, exists, insert, null, select, update
+from sqlalchemy import (
+    Engine,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
@@ -370,7 +383,7 @@ class LetterStore:
         each a compare-and-set that closes its mail (False at its index: it changed nothing,
         its mail stays open), and the mails `closed` (id, state, error) that change no state."""
         with self.engine.begin() as db:
-            done = [_moved(db, change, now) for change in changes]
+            done = _moved_all(db, changes, now)
             moved = [change for change, ok in zip(changes, done, strict=True) if ok]
             self._insert_evidence(db, [change.evidence for change in moved], now)
             finished = [*(c.finish_mail for c in moved if c.finish_mail), *closed]
@@ -398,19 +411,52 @@ class LetterStore:
 
 def _moved(db: Any, change: NewTransition, now: datetime) -> bool:
     """The delivery's compare-and-set to its new state (its evidence is the caller's)."""
-    delivery, new_state, evidence = change.delivery, change.new_state, change.evidence
-    column = _STATE_TIME.get(new_state) if new_state != delivery.state else None
-    params = {
+    query = _move(*_move_shape(change))
+    return bool(db.execute(query, {**_move_params(change), "new_updated_at": now}).rowcount == 1)
+
+
+def _moved_all(db: Any, changes: Sequence[NewTransition], now: datetime) -> list[bool]:
+    """`_moved` of several changes: those of one shape (the column of the new state's time,
+    chained or not) with one UPDATE that returns the deliveries it moved (on PostgreSQL one
+    round trip instead of one each); one after the other when a delivery is named twice (its
+    second change must see its first)."""
+    if len(changes) < 2 or len({c.delivery.id for c in changes}) < len(changes):
+        return [_moved(db, change, now) for change in changes]
+    shapes: dict[tuple[str | None, bool], list[int]] = {}
+    for index, change in enumerate(changes):
+        shapes.setdefault(_move_shape(change), []).append(index)
+    done = [False] * len(changes)
+    for shape, indexes in shapes.items():
+        if len(indexes) == 1:
+            done[indexes[0]] = _moved(db, changes[indexes[0]], now)
+            continue
+        params: dict[str, Any] = {"new_updated_at": now}
+        for n, index in enumerate(indexes):
+            params.update({f"{k}_{n}": v for k, v in _move_params(changes[index]).items()})
+        moved = set(db.execute(_move_each(*shape, len(indexes)), params).scalars())
+        for index in indexes:
+            done[index] = changes[index].delivery.id in moved
+    return done
+
+
+def _move_shape(change: NewTransition) -> tuple[str | None, bool]:
+    """The column of the new state's time (None: the state stays), and whether the delivery
+    has no evidence chained yet."""
+    delivery = change.delivery
+    column = _STATE_TIME.get(change.new_state) if change.new_state != delivery.state else None
+    return column, delivery.last_evidence_sha256 is None
+
+
+def _move_params(change: NewTransition) -> dict[str, Any]:
+    delivery, evidence = change.delivery, change.evidence
+    return {
         "delivery_id": delivery.id,
         "seen_state": delivery.state.value,
         "seen_chain": delivery.last_evidence_sha256,
-        "new_state": new_state.value,
-        "new_updated_at": now,
+        "new_state": change.new_state.value,
         "new_chain": evidence.xml_sha256,
         "new_time": evidence.event_time,
     }
-    query = _move(column, delivery.last_evidence_sha256 is None)
-    return bool(db.execute(query, params).rowcount == 1)
 
 
 @functools.cache
@@ -433,6 +479,40 @@ def _move(column: str | None, unchained: bool) -> Any:
         )
         .values(**values)
     )
+
+
+@functools.cache
+def _move_each(column: str | None, unchained: bool, count: int) -> Any:
+    """`_move` of `count` deliveries at once: each row's values picked by its id (CASE), each
+    row's own compare-and-set (its seen state and chain); returns the ids of the rows moved."""
+    d = t.deliveries
+    chain = d.c.last_evidence_sha256
+    ids = [bindparam(f"delivery_id_{n}", type_=d.c.id.type) for n in range(count)]
+
+    def each(name: str, column: Any) -> Any:
+        picks = (
+            (d.c.id == i, bindparam(f"{name}_{n}", type_=column.type)) for n, i in enumerate(ids)
+        )
+        return case(*picks, else_=column)
+
+    values: dict[str, Any] = {
+        "state": each("new_state", d.c.state),
+        "updated_at": bindparam("new_updated_at"),
+        "last_evidence_sha256": each("new_chain", chain),
+    }
+    if column:
+        values[column] = each("new_time", d.c[column])
+    seen = [
+        and_(
+            d.c.id == i,
+            d.c.state == bindparam(f"seen_state_{n}", type_=d.c.state.type),
+            chain.is_(None)
+            if unchained
+            else chain == bindparam(f"seen_chain_{n}", type_=chain.type),
+        )
+        for n, i in enumerate(ids)
+    ]
+    return update(d).where(or_(*seen)).values(**values).returning(d.c.id)
 
 
 # a delivery with its letter, less the letter's sealed bytes (content, page: read on their own);

@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import Engine, event, insert, select, update
 
 from gateway.compose.parts import base64_lines, without_attachment
+from gateway.core.evidence import EvidenceType
+from gateway.core.letter import State
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.leases import QUEUES, with_lease_owner
@@ -29,8 +31,9 @@ from gateway.storage.outbound import (
 )
 from gateway.storage.pdf_queue import PDFS
 from gateway.storage.queue import Queue
-from gateway.storage.seal_queue import SEALS
+from gateway.storage.seal_queue import SEALS, NewSeal, SealQueue
 from gateway.storage.sms_queue import SMS
+from gateway.storage.store import LetterStore, NewEvidence, NewTransition
 from gateway.storage.times import utc
 from gateway.storage.webhook_queue import WEBHOOKS, enqueue_webhooks
 from tests.support.leases import LEASE, NOW, queued_mails
@@ -447,3 +450,143 @@ def test_a_proof_mail_is_stored_without_its_pdf_and_claimed_with_it(engine: Engi
     with engine.begin() as db:  # an archive timestamp added to the PDF
         db.execute(update(t.proof_pdfs).values(pdf=pdf + b"archived"))
     assert [m.message for m in queue.claim(NOW + 2 * LEASE, LEASE)] == [None]
+
+
+def test_jobs_finished_each_with_its_own_values_are_one_compare_and_set_statement(
+    engine: Engine,
+) -> None:
+    """`finish_each`: several jobs finished with values of their own (a date among them) and
+    values they share, with one UPDATE; each as `finish_row` would leave it (no lease, no
+    error), a job finished meanwhile by another process keeps what that process wrote (False
+    at its index), a job not named is left as it was."""
+    queue = Queue(t.outbound, waiting=t.outbound.c.state == "pending")
+    ids = queued_mails(engine, 4)
+    queue.claim(engine, now=NOW, lease=LEASE, limit=5)
+    with engine.begin() as db:  # the other process's finish of the second job
+        assert queue.finish_row(db, ids[1], where=queue.waiting, state="sent", rcpt="other@x")
+    times = [NOW + timedelta(minutes=n) for n in range(3)]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with engine.begin() as db:
+        done = queue.finish_each(
+            db,
+            [(m, {"rcpt": f"{m}@x", "sent_at": at}) for m, at in zip(ids, times, strict=False)],
+            where=queue.waiting,
+            state="sent",
+        )
+    assert done == [True, False, True]
+    assert [s for s in statements if s.lstrip().startswith("UPDATE")] == statements
+    assert len(statements) == 1
+    rows = {mail_id: row(engine, mail_id) for mail_id in ids}
+    for mail_id, at in ((ids[0], times[0]), (ids[2], times[2])):
+        found = rows[mail_id]
+        assert (found.state, found.rcpt, utc(found.sent_at)) == ("sent", f"{mail_id}@x", at)
+        assert (found.claimed_until, found.last_error) == (None, None)
+    assert (rows[ids[1]].rcpt, rows[ids[1]].sent_at) == ("other@x", None)
+    assert (rows[ids[3]].state, rows[ids[3]].rcpt) == ("pending", "r@example.com")
+    assert rows[ids[3]].claimed_until is not None
+    with engine.begin() as db:  # one job: finish_row's own statement
+        assert queue.finish_each(db, [(ids[3], {"rcpt": "last@x"})], where=queue.waiting) == [True]
+    assert row(engine, ids[3]).rcpt == "last@x"
+
+
+def test_seals_stored_together_release_only_what_this_process_sealed(engine: Engine) -> None:
+    """SealQueue.store: each evidence gets its own seal; one sealed meanwhile by another
+    process keeps that seal, and queues no log entry, mail or PDF job a second time."""
+    queued_mails(engine, 0)
+    ids = [f"e{n}" for n in range(3)]
+    with engine.begin() as db:
+        for evidence_id in ids:
+            db.execute(
+                insert(t.evidence).values(
+                    id=evidence_id, letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
+                    event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0,
+                    next_attempt_at=NOW,
+                )
+            )  # fmt: skip
+    seals = SealQueue(engine)
+    assert sorted(p.id for p in seals.claim(NOW, LEASE)) == ids
+    with engine.begin() as db:
+        SEALS.finish_row(db, "e1", where=SEALS.waiting, p7s=b"theirs", sealed_at=NOW)
+    later = NOW + timedelta(seconds=1)
+    stored = seals.store(
+        [
+            NewSeal(evidence_id, b"ours-" + evidence_id.encode(), pdf_for="d1")
+            for evidence_id in ids
+        ],
+        now=later,
+    )
+    assert stored == [True, False, True]
+    with engine.connect() as db:
+        p7s = dict(db.execute(select(t.evidence.c.id, t.evidence.c.p7s)).all())
+        jobs = db.scalars(select(t.proof_pdfs.c.evidence_id)).all()
+        logged = db.scalars(select(t.log_queue.c.evidence_id)).all()
+        sealed_at = dict(db.execute(select(t.evidence.c.id, t.evidence.c.sealed_at)).all())
+    assert {k: bytes(v) for k, v in p7s.items()} == {
+        "e0": b"ours-e0", "e1": b"theirs", "e2": b"ours-e2",
+    }  # fmt: skip
+    assert (sorted(jobs), sorted(logged)) == (["e0", "e2"], ["e0", "e2"])
+    assert (utc(sealed_at["e0"]), utc(sealed_at["e1"])) == (later, NOW)
+
+
+def test_outcomes_committed_together_move_each_delivery_as_one_by_one(engine: Engine) -> None:
+    """LetterStore.outcomes: the deliveries moved together, each a compare-and-set on the
+    state and chain its caller read, with one UPDATE for those of one shape; one moved
+    meanwhile by another process is left as that process left it and gets no evidence; a
+    delivery named twice is moved by its first change only, as one change after the other."""
+    queued_mails(engine, 0)
+    with engine.begin() as db:
+        db.execute(update(t.deliveries).values(state="deposited"))
+        for n, chain in ((2, None), (3, None), (4, "a" * 64)):
+            db.execute(
+                insert(t.deliveries).values(
+                    id=f"d{n}", letter_id="l1", recipient=f"r{n}@example.com",
+                    token_hash=str(n) * 64, state="deposited", deadline=NOW, updated_at=NOW,
+                    last_evidence_sha256=chain,
+                )
+            )  # fmt: skip
+    store = LetterStore(engine)
+    read = {
+        d_id: delivery for d_id, (_, delivery) in store.deliveries(["d1", "d2", "d3", "d4"]).items()
+    }
+    with engine.begin() as db:  # another process notified d2 meanwhile
+        db.execute(update(t.deliveries).where(t.deliveries.c.id == "d2").values(state="notified"))
+
+    def change(delivery_id: str, state: State, n: int) -> NewTransition:
+        evidence = NewEvidence(
+            f"e{delivery_id}-{n}", "l1", delivery_id, EvidenceType.NotificationForAcceptance,
+            NOW + timedelta(minutes=n), b"<x/>", f"{n}" * 64,
+        )  # fmt: skip
+        return NewTransition(read[delivery_id], state, evidence)
+
+    later = NOW + timedelta(hours=1)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    changes = [change(d_id, State.NOTIFIED, n) for n, d_id in enumerate(["d1", "d2", "d3", "d4"])]
+    assert store.outcomes(changes, now=later) == [True, False, True, True]
+    moves = [s for s in statements if s.lstrip().startswith("UPDATE deliveries")]
+    assert len(moves) == 2  # d1, d2 and d3 unchained: one statement; d4 chained: its own
+    with engine.connect() as db:
+        rows = {r.id: r for r in db.execute(select(t.deliveries))}
+        evidence = db.scalars(select(t.evidence.c.id).order_by(t.evidence.c.id)).all()
+    for n, d_id in ((0, "d1"), (2, "d3"), (3, "d4")):
+        found = rows[d_id]
+        assert (found.state, found.last_evidence_sha256) == ("notified", f"{n}" * 64)
+        assert (utc(found.notified_at), utc(found.updated_at)) == (
+            NOW + timedelta(minutes=n),
+            later,
+        )
+    assert (rows["d2"].state, rows["d2"].last_evidence_sha256, rows["d2"].notified_at) == (
+        "notified", None, None,
+    )  # fmt: skip
+    assert evidence == ["ed1-0", "ed3-2", "ed4-3"]
+    read = {d_id: delivery for d_id, (_, delivery) in store.deliveries(["d1", "d3"]).items()}
+    twice = [
+        change("d1", State.ACCEPTED, 5),
+        change("d1", State.REFUSED, 6),
+        change("d3", State.REFUSED, 7),
+    ]
+    assert store.outcomes(twice, now=later) == [True, False, True]
+    with engine.connect() as db:
+        states = dict(db.execute(select(t.deliveries.c.id, t.deliveries.c.state)).all())
+    assert (states["d1"], states["d3"]) == ("accepted", "refused")
