@@ -27,16 +27,24 @@ class GroupCommit(Generic[T, R]):
     order); when `commit` raises, every item of that group gets the error. One group in flight
     at a time; the items that arrived meanwhile (at most `max_group`) make the next. An item
     whose caller is cancelled while it waits is committed all the same (its work is done).
-    Made and used in one event loop."""
+    Made and used in one event loop.
+
+    `linger`: seconds a group waits for more items before its commit (`wait` sleeps them),
+    unless it is full: for items whose callers are not in a hurry (a certificate made, whose
+    mail waits for the scheduler's next round anyway), fewer and larger commits."""
 
     def __init__(
         self,
         commit: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         *,
         max_group: int = MAX_GROUP,
+        linger: float = 0.0,
+        wait: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._commit = commit
         self._max_group = max_group
+        self._linger = linger
+        self._wait = wait
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._committing: asyncio.Task[None] | None = None
 
@@ -54,6 +62,8 @@ class GroupCommit(Generic[T, R]):
         group: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._waiting:
+                if self._linger and len(self._waiting) < self._max_group:
+                    await self._wait(self._linger)
                 group = self._waiting[: self._max_group]
                 del self._waiting[: self._max_group]
                 try:

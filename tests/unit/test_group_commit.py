@@ -83,3 +83,30 @@ async def test_a_group_holds_at_most_max_group_items() -> None:
     assert await first == "A"
     assert [await task for task in later] == list("BCDEF")
     assert journal.batches == [["a"], ["b", "c"], ["d", "e"], ["f"]]
+
+
+async def test_a_lingering_group_waits_for_the_items_that_come_meanwhile() -> None:
+    """With `linger`, a group not full waits (the injected wait) for the items submitted
+    meanwhile, and commits them with it; a full group commits at once."""
+    journal = Journal()
+    journal.release.set()
+    waits: list[float] = []
+    lingered = asyncio.Event()
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+        await lingered.wait()
+
+    group = GroupCommit(journal.commit, max_group=3, linger=0.05, wait=wait)
+    tasks = [asyncio.create_task(group.submit(item)) for item in "abcd"]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert journal.batches == [["a", "b", "c"]]  # full: committed without waiting
+    assert waits == [0.05]  # "d" waits for company
+    tasks.append(asyncio.create_task(group.submit("e")))
+    await asyncio.sleep(0)
+    assert journal.batches == [["a", "b", "c"]]
+    lingered.set()
+    assert [await task for task in tasks] == list("ABCDE")
+    assert journal.batches == [["a", "b", "c"], ["d", "e"]]
+    assert waits == [0.05]
