@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF: Final = timedelta(hours=1)
 POLL: Final = 5.0  # seconds between looks at the queue when nothing wakes the worker
+# seconds a look that posted nothing makes the next wait at least: every deposit and outcome
+# wakes the worker (registry.wake), and under load a gateway whose senders have no webhook
+# looked at an empty queue for a third of its letters (a write transaction each); an event
+# queued meanwhile is posted at most this much later
+QUIET: Final = 1.0
 
 
 def payload(job: WebhookJob, public_url: str) -> bytes:
@@ -86,6 +91,7 @@ class WebhookWorker:
         self._notice = notice
         self._mail_queued = mail_queued
         self._wake = asyncio.Event()
+        self._halt = asyncio.Event()  # set by stop(): ends a quiet wait at once
         self._stopping = False
 
     def wake(self) -> None:
@@ -94,6 +100,7 @@ class WebhookWorker:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._halt.set()
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout.delta.total_seconds())
@@ -102,13 +109,19 @@ class WebhookWorker:
         )
         connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            loop = asyncio.get_running_loop()
             while not self._stopping:
+                posted = 0
                 try:
-                    await self.post_due(session)
+                    posted = await self.post_due(session)
                 except Exception:
                     log.exception("webhook queue pass failed")
+                quiet_until = loop.time() + (0 if posted else QUIET)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL)
+                if loop.time() < quiet_until:  # woken too soon after an empty look
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._halt.wait(), quiet_until - loop.time())
                 self._wake.clear()
 
     async def post_due(self, session: aiohttp.ClientSession) -> int:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.app import Running, utcnow
 from gateway.settings import Settings
 from gateway.storage import tables as t
 from gateway.storage.api_store import NOTICE_KIND
+from gateway.webhooks import worker as worker_module
 from tests.support.client import letter_bytes, mails_to, wait_for
 from tests.support.dns import DnsServer
 from tests.support.gateway import SENDER, Clock, make_settings, start
@@ -266,3 +268,28 @@ async def test_dns_rebinding_a_public_name_now_resolving_to_loopback_gets_no_pos
     finally:
         await receiver.stop()
     assert bool(receiver.accepted) is allowed
+
+
+async def test_a_worker_woken_again_soon_after_an_empty_look_waits_out_its_quiet(
+    hooks_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every deposit and outcome wakes the webhook worker; after a look that posted nothing
+    it looks again only once its quiet (here made long) has passed, however often it is
+    woken meanwhile; a stop ends the quiet wait at once."""
+    monkeypatch.setattr(worker_module, "QUIET", 3600.0)
+    looks: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().startswith("SELECT webhook_deliveries.id"):
+            looks.append(statement)
+
+    async with start(hooks_settings) as gateway:
+        event.listen(gateway.store.engine, "before_cursor_execute", seen)
+        assert gateway.webhooks is not None
+        for _ in range(20):
+            gateway.registry.wake()
+            await asyncio.sleep(0.01)
+        assert len(looks) <= 1  # at most the first wake's look, if the start's was not yet
+        stopping = asyncio.get_running_loop().time()
+        gateway.webhooks.stop()
+    assert asyncio.get_running_loop().time() - stopping < 60  # not the hour of quiet
