@@ -3,10 +3,11 @@
 One transaction (one fsync on SQLite, one commit round trip on PostgreSQL) then holds every item
 that came in meanwhile, as Postfix's queue and PostgreSQL's WAL do: the deposits whose sessions
 finished DATA (services/deposit.py), the mails handed over and the PDF certificates made (the
-scheduler). A lone item waits for nothing: it is committed at once. Each caller learns its own
-result only after the commit that holds its item has returned, so a 250 still follows the
-commit of its letter, and a mail's outcome is recorded by the commit right after its hand-over
-or the one after (README: "Crash consistency").
+scheduler). A lone item waits for nothing: it is committed at once (unless the group commit
+lingers: a certificate made waits 50 ms for others, gateway/pdf/jobs.py). Each caller learns
+its own result only after the commit that holds its item has returned, so a 250 still follows
+the commit of its letter, and a mail's outcome is recorded by the commit right after its
+hand-over or the one after (README: "Crash consistency").
 """
 
 from __future__ import annotations
