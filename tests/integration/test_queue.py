@@ -590,33 +590,3 @@ def test_outcomes_committed_together_move_each_delivery_as_one_by_one(engine: En
     with engine.connect() as db:
         states = dict(db.execute(select(t.deliveries.c.id, t.deliveries.c.state)).all())
     assert (states["d1"], states["d3"]) == ("accepted", "refused")
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_rows_inserted_together_are_one_statement_on_postgresql(engine: Engine) -> None:
-    """PostgreSQL parses and runs each execution on its own, a batch's rows too: the rows
-    inserted together (three mails and their bytes) go as one INSERT with a VALUES list per
-    table, and are all there."""
-    queued_mails(engine, 0)
-    mails = [
-        NewOutbound(f"n{n}", "proof", "d1", "b@x", f"r{n}@example.com", message=b"MAIL %d" % n)
-        for n in range(3)
-    ]
-    seen: list[tuple[str, Any]] = []
-    event.listen(engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
-    with engine.begin() as db:
-        insert_mails(db, mails, NOW)
-    inserts = [(s, params) for s, params in seen if s.lstrip().startswith("INSERT")]
-    assert [s.split("(")[0].strip() for s, _ in inserts] == [
-        "INSERT INTO outbound", "INSERT INTO outbound_messages",
-    ]  # fmt: skip
-    for statement, params in inserts:  # one execution of three rows, not three of one
-        assert statement.count("), (") == 2, statement
-        assert isinstance(params, dict), params
-    with engine.connect() as db:
-        stored = dict(
-            db.execute(
-                select(t.outbound_messages.c.outbound_id, t.outbound_messages.c.message)
-            ).all()
-        )
-    assert {k: bytes(v) for k, v in stored.items()} == {f"n{n}": b"MAIL %d" % n for n in range(3)}
