@@ -536,7 +536,6 @@ def test_outcomes_committed_together_move_each_delivery_as_one_by_one(engine: En
     delivery named twice is moved by its first change only, as one change after the other."""
     queued_mails(engine, 0)
     with engine.begin() as db:
-        db.execute(update(t.deliveries).values(state="deposited"))
         for n, chain in ((2, None), (3, None), (4, "a" * 64)):
             db.execute(
                 insert(t.deliveries).values(

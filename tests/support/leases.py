@@ -36,7 +36,7 @@ def queued_mails(engine: Engine, count: int) -> list[str]:
         db.execute(
             insert(t.deliveries).values(
                 id="d1", letter_id="l1", recipient="r@example.com", token_hash="t" * 64,
-                state="DEPOSITED", deadline=NOW, updated_at=NOW,
+                state="deposited", deadline=NOW, updated_at=NOW,
             )
         )  # fmt: skip
         ids = [f"m{n}" for n in range(count)]
