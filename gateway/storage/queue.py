@@ -181,14 +181,7 @@ class Queue:
         keys = [bindparam(f"key_{i}", type_=key.type) for i in range(count)]
         values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in shared}
         for name in names:
-            column = table.c[name]
-            values[name] = case(
-                *(
-                    (key == k, bindparam(f"{name}_{i}", type_=column.type))
-                    for i, k in enumerate(keys)
-                ),
-                else_=column,
-            )
+            values[name] = picked_by_key(key, keys, name, table.c[name])
         query = self._finisher(where, False, values, one=False).where(key.in_(keys))
         return query.returning(key)
 
@@ -265,3 +258,10 @@ class Queue:
             if waiting is None:
                 self._next_dues[name] = query
         return query
+
+
+def picked_by_key(key: Any, keys: Sequence[Any], name: str, column: Any) -> Any:
+    """`column`'s new value in an UPDATE of several rows: the bind parameter `{name}_{i}` of
+    the row whose `key` is `keys[i]` (a CASE), the value it has for any other row."""
+    picks = ((key == k, bindparam(f"{name}_{i}", type_=column.type)) for i, k in enumerate(keys))
+    return case(*picks, else_=column)

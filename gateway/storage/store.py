@@ -21,7 +21,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     exists,
     insert,
     null,
@@ -44,6 +43,7 @@ from gateway.storage.outbound import (
     mail_rows,
     message_rows,
 )
+from gateway.storage.queue import picked_by_key
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
@@ -488,20 +488,13 @@ def _move_each(column: str | None, unchained: bool, count: int) -> Any:
     d = t.deliveries
     chain = d.c.last_evidence_sha256
     ids = [bindparam(f"delivery_id_{n}", type_=d.c.id.type) for n in range(count)]
-
-    def each(name: str, column: Any) -> Any:
-        picks = (
-            (d.c.id == i, bindparam(f"{name}_{n}", type_=column.type)) for n, i in enumerate(ids)
-        )
-        return case(*picks, else_=column)
-
     values: dict[str, Any] = {
-        "state": each("new_state", d.c.state),
+        "state": picked_by_key(d.c.id, ids, "new_state", d.c.state),
         "updated_at": bindparam("new_updated_at"),
-        "last_evidence_sha256": each("new_chain", chain),
+        "last_evidence_sha256": picked_by_key(d.c.id, ids, "new_chain", chain),
     }
     if column:
-        values[column] = each("new_time", d.c[column])
+        values[column] = picked_by_key(d.c.id, ids, "new_time", d.c[column])
     seen = [
         and_(
             d.c.id == i,
