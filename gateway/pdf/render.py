@@ -133,6 +133,7 @@ class CertificateRenderer:
         self._templates: dict[tuple[object, ...], Template] = {}
         self.replays = self.diverged = 0  # pages drawn from a template, and tried in vain
         self.units = 0  # rows, titles and table rows those pages took whole (gateway.pdf.replay)
+        self.copied = 0  # values of those units drawn from what the template's were: its bytes
         self._fonts = FontBook(
             fonts or find_fonts(),
             SCRIPTS,
@@ -168,6 +169,7 @@ class CertificateRenderer:
                 else:
                     self.replays += 1
                     self.units += page.units_taken()
+                    self.copied += page.values_copied()
                     return made
             page = self._page(facts, lang, record=True)
             made = page.build()
@@ -309,29 +311,42 @@ class _Page:
         self.s: Any = pdf
         self.width = pdf.epw
 
-    def _value(self, draw: Callable[[], object]) -> None:
-        """Draw a value of this letter (a name, a date, a hash...): `draw` calls `self.pdf`."""
+    def _value(self, draw: Callable[[], object], inputs: tuple[object, ...] | None = None) -> None:
+        """Draw a value of this letter (a name, a date, a hash...): `draw` calls `self.pdf`;
+        `inputs`, for a value of a unit: what `draw` draws from (see `_drawn_as_unit`)."""
         if self._script is None:
             draw()
         else:
-            self._script.value(draw)
+            self._script.value(draw, inputs)
 
-    def _drawn_as_unit(self, key: tuple[object, ...], draws: list[Callable[[], object]]) -> bool:
+    def _drawn_as_unit(
+        self,
+        key: tuple[object, ...],
+        draws: list[Callable[[], object]],
+        inputs: list[tuple[object, ...]] | None = None,
+    ) -> bool:
         """Whether this part of the page (a row, a section title: a unit of gateway.pdf.replay)
         was drawn from the template: its values (`draws`, in order), its static calls skipped.
         `key`: all the method's static calls depend on besides the page's state and language
-        and its values' heights. Else the caller draws it, then calls `_unit_drawn`."""
+        and its values' heights; `inputs`: for each value, all its draw depends on besides the
+        key, the page's language and the state it starts in (a value drawn from the template's
+        is taken as drawn there). Else the caller draws it, then calls `_unit_drawn`."""
         script = self._script
         if script is None:
             return False
         if script.unit(key, len(draws)):
-            script.take(draws)
+            script.take(draws, inputs if inputs is not None else [()] * len(draws))
             return True
         return False
 
     def units_taken(self) -> int:
         """How many units this page took whole from its template."""
         return self._script.units if isinstance(self._script, Replayer) else 0
+
+    def values_copied(self) -> int:
+        """How many values of those units were drawn from what the template's were drawn from
+        (their bytes taken from it)."""
+        return self._script.copied if isinstance(self._script, Replayer) else 0
 
     def _unit_drawn(self) -> None:
         if self._script is not None:
@@ -585,7 +600,7 @@ class _Page:
                     new_y=YPos.NEXT,
                 )  # fmt: skip
 
-        if self._drawn_as_unit(("row", label, mono), [draw]):
+        if self._drawn_as_unit(("row", label, mono), [draw], [(value,)]):
             return
         pdf = self.s
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
@@ -599,7 +614,7 @@ class _Page:
         pdf.set_xy(self._x(LABEL_WIDTH, value_width), top)
         pdf.set_text_color(*INK)
         pdf.set_font("mono", "", 8) if mono else pdf.set_font(self.body, "", 9)
-        self._value(draw)
+        self._value(draw, (value,))
         pdf.set_y(max(label_bottom, pdf.get_y()) + ROW_GAP)
         self._unit_drawn()
 
@@ -654,7 +669,8 @@ class _Page:
             lambda: self.pdf.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L"),
         ]
         key = ("table row", number, *(cells if caption else ()))
-        if self._drawn_as_unit(key, [] if caption else draws):
+        inputs: list[tuple[object, ...]] = [(name,), (size,), (sha256,)]
+        if self._drawn_as_unit(key, [] if caption else draws, [] if caption else inputs):
             return
         pdf = self.s
         size_font = (self.body, "", 7 if caption else 8)
@@ -670,19 +686,19 @@ class _Page:
         if caption:
             draw_name(pdf)
         else:
-            self._value(draws[0])
+            self._value(draws[0], inputs[0])
         bottom = max(pdf.get_y(), top + hash_height) + gap
         pdf.set_xy(self._x(NUMBER_WIDTH + name_width + 2, SIZE_WIDTH), top)
         if caption:
             pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align)
         else:
-            self._value(draws[1])
+            self._value(draws[1], inputs[1])
         pdf.set_xy(self._x(self.width - HASH_WIDTH, HASH_WIDTH), top)
         if caption:
             pdf.cell(HASH_WIDTH, TABLE_LINE, sha256, align="L")
         else:
             pdf.set_font("mono", "", 6.8)
-            self._value(draws[2])
+            self._value(draws[2], inputs[2])
         pdf.set_draw_color(*RULE)
         pdf.set_line_width(0.15)
         pdf.line(pdf.l_margin, bottom - 0.3, pdf.l_margin + self.width, bottom - 0.3)

@@ -22,6 +22,10 @@ calls (the letter's reference, dates, names, hashes, QR code, footer), directly.
   call of its own around its calls; replayed whole when it begins at the same place with the
   same arguments in the same state: its values drawn, each from the state the template's
   started in and leaving what it left, its static calls skipped and the state they left set.
+  A value of a unit drawn from the same text as the template's (the sender, the provider, the
+  identifications: most of a page repeats from one letter to the next) is not laid out again:
+  its bytes and fonts are the template's, when it drew there only glyphs every document starts
+  with (their codes are the same in every document).
 
 What the static calls draw depends on their arguments and the document's state only; the
 state before each call is the template's (by induction: the same calls from the same start, and
@@ -142,12 +146,17 @@ def _restore(pdf: Any, snapshot: _Snapshot) -> None:
 @dataclass(frozen=True)
 class _Value:
     """A value call: how many static calls came before it, the bytes they drew since the
-    value call before, the document's state before it and what it left (`_state`)."""
+    value call before, the document's state before it and what it left (`_state`); for a value
+    of a unit given with what it is drawn from (`inputs`), the bytes it drew and the fonts it
+    used (`drawn`: None unless it drew only glyphs every document starts with, on its page)."""
 
     before: int
     static: bytes
     snapshot: _Snapshot
     left: tuple[object, ...]
+    inputs: tuple[object, ...] | None = None
+    drawn: bytes | None = None
+    fonts: frozenset[Any] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ class _Script:
     def unit(self, key: tuple[object, ...], draws: int) -> bool:
         raise NotImplementedError
 
-    def take(self, draws: list[Callable[[], object]]) -> None:
+    def take(self, draws: list[Callable[[], object]], inputs: list[tuple[object, ...]]) -> None:
         raise NotImplementedError
 
     def end_unit(self) -> None:
@@ -231,7 +240,7 @@ class Recorder(_Script):
         self._open: list[tuple[int, int, tuple[object, ...]]] = []  # units begun, not ended
         self.safe = True
         self._mark = len(_contents(pdf))
-        self._glyphs = _glyph_counts(pdf)
+        self._glyphs = self._started = _glyph_counts(pdf)
         self._value_fonts: dict[tuple[int, Any], set[Any]] = {}  # by page, as the catalog
 
     def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -266,7 +275,7 @@ class Recorder(_Script):
         self.calls.append((("<unit", key, ()), None))
         return False
 
-    def take(self, draws: list[Callable[[], object]]) -> None:
+    def take(self, draws: list[Callable[[], object]], inputs: list[tuple[object, ...]]) -> None:
         raise RuntimeError("a recording draws its units the usual way")
 
     def end_unit(self) -> None:
@@ -275,26 +284,45 @@ class Recorder(_Script):
         count = len(self.values) - values
         self.units[begun] = _Unit(start, len(self.calls), count, _snapshot(self.pdf))
 
-    def value(self, draw: Callable[[], object]) -> None:
-        """Make a value call (`draw`), keeping the static bytes before it apart."""
+    def value(self, draw: Callable[[], object], inputs: tuple[object, ...] | None = None) -> None:
+        """Make a value call (`draw`), keeping the static bytes before it apart; `inputs`: all
+        a value of a unit is drawn from besides the unit's key and the state it starts in
+        (its text), to take its bytes again for a value drawn from the same (`Replayer.take`)."""
         pdf = self.pdf
         contents = _contents(pdf)
         static = bytes(contents[self._mark :])
         before = _snapshot(pdf)
-        if _glyph_counts(pdf) != self._glyphs:
+        glyphs = _glyph_counts(pdf)
+        if glyphs != self._glyphs:
             self.safe = False  # a static call drew a glyph the document did not start with
         catalog = pdf._resource_catalog.resources_per_page
         key = (pdf.page, PDFResourceType.FONT)
         fonts = catalog[key]
         catalog[key] = set()  # the value's fonts apart from the static calls' ones
+        start = len(contents)
         try:
             draw()
         finally:
-            self._value_fonts.setdefault(key, set()).update(catalog[key])
+            used = frozenset(catalog[key])
+            self._value_fonts.setdefault(key, set()).update(used)
             catalog[key] = fonts
-        self.values.append(_Value(len(self.calls), static, before, _state(pdf)))
+        left = _state(pdf)
         self._mark = len(_contents(pdf))
         self._glyphs = _glyph_counts(pdf)
+        # its bytes only if they are all it changed but the state: on its page, in the glyphs
+        # every document starts with (their codes are the same in every document; a glyph an
+        # earlier value added has a code of this document's)
+        same = (
+            inputs is not None
+            and glyphs == self._glyphs == self._started
+            and pdf.page == before.state[0]
+        )
+        drawn = bytes(_contents(pdf)[start:]) if same else None
+        self.values.append(
+            _Value(
+                len(self.calls), static, before, left, inputs, drawn, used if same else frozenset()
+            )
+        )
 
     def template(self) -> Template | None:
         """The template, once the page is drawn; also adds the values' fonts to the page."""
@@ -328,6 +356,7 @@ class Replayer(_Script):
         self._values = 0  # the next value call
         self._unit: tuple[_Unit, tuple[_Value, ...]] | None = None  # the unit being drawn
         self.units = 0  # units taken whole
+        self.copied = 0  # values of those units taken as the template drew them
         _page_fonts(pdf).update(template.fonts)
 
     def static(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -358,7 +387,8 @@ class Replayer(_Script):
         self._at += 1
         setattr(self.pdf, name, value)
 
-    def value(self, draw: Callable[[], object]) -> None:
+    def value(self, draw: Callable[[], object], inputs: tuple[object, ...] | None = None) -> None:
+        del inputs  # drawn again, whatever it is drawn from (`take` takes a unit's values)
         values = self.template.values
         if self._values >= len(values):
             raise Diverged("value")
@@ -389,19 +419,26 @@ class Replayer(_Script):
         self._unit = (found, inside)
         return True
 
-    def take(self, draws: list[Callable[[], object]]) -> None:
-        """The values of the unit `unit` found, drawn; the unit's end state set."""
+    def take(self, draws: list[Callable[[], object]], inputs: list[tuple[object, ...]]) -> None:
+        """The values of the unit `unit` found, drawn; the unit's end state set. A value drawn
+        from the same `inputs` as the template's (from the same state: the template's, as every
+        value of a unit starts) is not drawn again: its bytes and fonts are the template's."""
         if self._unit is None:
             raise RuntimeError("take() without unit()")
         (found, inside), self._unit = self._unit, None
         pdf = self.pdf
         contents = _contents(pdf)
-        for value, draw in zip(inside, draws, strict=True):
+        for value, draw, given in zip(inside, draws, inputs, strict=True):
             contents.extend(value.static)
-            _restore(pdf, value.snapshot)
-            draw()
-            if _state(pdf) != value.left:
-                raise Diverged("value")
+            if value.drawn is not None and value.inputs == given:
+                contents.extend(value.drawn)
+                _page_fonts(pdf).update(value.fonts)
+                self.copied += 1
+            else:
+                _restore(pdf, value.snapshot)
+                draw()
+                if _state(pdf) != value.left:
+                    raise Diverged("value")
             self._values += 1
         _restore(pdf, found.left)
         self._at = found.end

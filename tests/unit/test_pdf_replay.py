@@ -131,6 +131,9 @@ def test_the_next_certificate_of_a_kind_is_drawn_from_the_last_one(
     # every row, section title and table row taken whole: 4 section titles, 12 to 14 rows,
     # the table's caption, the message and its 2 attachments
     assert renderer.units >= 4 + 12 + 4
+    # the values the same as the first letter's taken from it (the sender, the identifications,
+    # the provider, the policy, the message's name and size...)
+    assert renderer.copied >= 8
     assert pdf == render(full, second, lang)
     words = pdftotext(tmp_path, pdf)
     assert "LRE-2026-000043" in words
@@ -174,7 +177,7 @@ def test_a_template_that_fails_to_draw_from_leaves_the_page_drawn_in_full(
     broken = replace(template.values[3].snapshot, font="no-such-font")
     values = (
         *template.values[:3],
-        replace(template.values[3], snapshot=broken),
+        replace(template.values[3], snapshot=broken, drawn=None),  # drawn, not taken whole
         *template.values[4:],
     )
     renderer._templates[kind] = replace(template, values=values)
@@ -208,3 +211,25 @@ def test_graphics_state_copied_as_fpdf2_copies_it() -> None:
     assert copied.text_shaping is not state.text_shaping
     assert copied.dash_pattern is state.dash_pattern  # shared, as fpdf2's shallow copy shares it
     assert graphics_copy(GraphicsState()) == GraphicsState()
+
+
+def test_a_value_drawn_from_what_the_templates_was_is_taken_from_it_in_the_glyphs_all_start_with(
+    full: CertificateRenderer,
+) -> None:
+    """A row's value drawn from the same text as the template's is not laid out again: its
+    bytes are the template's. Not once a value has drawn a letter no document starts with (ğ):
+    it gets a code of that document's own, so the subject that repeats the template's, drawn
+    after a recipient that brought the ğ there, is drawn anew (the next recipient has none)."""
+    record = proof_record(EvidenceType.SubmissionAcceptance, 1)
+    first = replace(record, recipient_address="ğul@example.com.tr", subject="ğ: mise en demeure")
+    second = replace(
+        first,
+        evidence_id="5b2c9e7d-1f3a-4b8c-8d6e-0a9b8c7d6e5f",
+        letter_reference="LRE-2026-000043",
+        recipient_address="alice@example.org",
+    )
+    renderer = CertificateRenderer()
+    render(renderer, first, "fr")
+    assert render(renderer, second, "fr") == render(full, second, "fr")
+    assert (renderer.replays, renderer.diverged) == (1, 0)
+    assert renderer.copied == 2  # the sender and how it was identified, drawn before the ğ
