@@ -49,6 +49,58 @@ def render(name: str, lang: str, **values: Any) -> str:
     )
 
 
+# A template rendered once per shape (which of its values are empty) with a mark in place of
+# each value that changes from letter to letter, then each letter's values put in the marks'
+# places: its t() calls (tens a mail) made once. The same text: the marks go through gettext's
+# formatting untouched, and HTML escaping works character by character, so a value escaped alone
+# is escaped as it is inside its sentence (tests/unit/test_compose_notification.py and
+# test_compose_proof.py compare both ways). A value used otherwise than shown (its length, a
+# filter) must not be marked.
+MARK: Final = "\x1a"  # a control character: one_line removes it from every value
+_MARKED: Final = re.compile("\x1a(\\d+)\x1a")
+
+
+class Marks:
+    """The values of one mail put in its templates as marks (`marks(value)`), in order."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> Any:
+        """A mark in place of `value`; an empty value as it is (the templates test it: part of
+        the shape)."""
+        if not value:
+            return value
+        self.values.append(value)
+        return f"{MARK}{len(self.values) - 1}{MARK}"
+
+    def usable(self) -> bool:
+        """Whether every value can be put in a mark's place: text with no mark of its own."""
+        return all(isinstance(v, str) and MARK not in v for v in self.values)
+
+    def filled(self, text: str, values: list[str] | None = None) -> str:
+        """`text` with each mark replaced by its value (or by `values`' of the same place)."""
+        put = self.values if values is None else values
+        return _MARKED.sub(lambda m: put[int(m[1])], text)
+
+
+class Prepared:
+    """Marked renderings by shape, at most `limit` kept (all dropped when full)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._made: dict[tuple[object, ...], Any] = {}
+
+    def get(self, shape: tuple[object, ...], make: Callable[[], Any]) -> Any:
+        made = self._made.get(shape)
+        if made is None:
+            made = make()
+            if len(self._made) >= self._limit:
+                self._made.clear()
+            self._made[shape] = made
+        return made
+
+
 def one_line(value: str | None) -> str | None:
     """A value shown on one line of a mail: line breaks and control characters become spaces."""
     if value is None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from gateway import i18n
 from gateway.compose.headers import header_fields
-from gateway.compose.mail import address, one_line, render
+from gateway.compose.mail import Marks, Prepared, address, one_line, render
 from gateway.compose.notification import sender_line
 from gateway.compose.parts import attachment_part, multipart, new_boundary, text_part, whole_message
 from gateway.core.evidence import EvidenceRecord
@@ -34,6 +35,16 @@ def proof_text(
     record: EvidenceRecord, *, provider_name: str, public_url: str, zone: ZoneInfo, lang: str
 ) -> str:
     """The readable summary of one evidence, with how to verify it."""
+    values = summary_values(
+        record, provider_name=provider_name, public_url=public_url, zone=zone, lang=lang
+    )
+    return summary(lang, **values)
+
+
+def summary_values(
+    record: EvidenceRecord, *, provider_name: str, public_url: str, zone: ZoneInfo, lang: str
+) -> dict[str, Any]:
+    """What proof.txt shows of one evidence."""
 
     def when(dt: datetime) -> str:
         return i18n.format_time(dt, lang, zone)
@@ -49,9 +60,7 @@ def proof_text(
         }
         for a in record.attachments
     ]
-    return render(
-        "proof.txt",
-        lang,
+    return dict(
         title=i18n.evidence_title(lang, record.event),
         provider=one_line(provider_name),
         reference=one_line(record.letter_reference),
@@ -77,6 +86,33 @@ def proof_text(
         # the public evidence log's inclusion proof, available once its checkpoint is out
         log_url=f"{public_url.rstrip('/')}/log/proof/{record.evidence_id}",
     )
+
+
+# The summary is rendered once per language and shape (gateway.compose.mail's `Marks`): its
+# template calls t() some thirty times. Every value but the title (its length underlines it)
+# and the attachments (a list; theirs are) is marked.
+MAX_PREPARED: Final = 64
+_prepared: Final = Prepared(MAX_PREPARED)
+
+
+def summary(lang: str, **values: Any) -> str:
+    """proof.txt rendered with `values`, from a memo of marked renderings."""
+    marked = Marks()
+    shaped = {k: v if k in ("title", "attachments") else marked(v) for k, v in values.items()}
+    shaped["attachments"] = [{k: marked(v) for k, v in a.items()} for a in values["attachments"]]
+    if not marked.usable():
+        return rendered(lang, **values)
+    key = (
+        lang,
+        *((k, v) for k, v in shaped.items() if k != "attachments"),
+        *(tuple(a.items()) for a in shaped["attachments"]),
+    )
+    return marked.filled(_prepared.get(key, lambda: rendered(lang, **shaped)))
+
+
+def rendered(lang: str, **values: Any) -> str:
+    """proof.txt rendered by its template."""
+    return render("proof.txt", lang, **values)
 
 
 def compose_proof(

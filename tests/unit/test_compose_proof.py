@@ -24,6 +24,7 @@ from gateway.compose.smime import smime_sign
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from tests.support import openssl
 from tests.support.pki import make_pki
+from tests.support.proofs import ORDER
 
 AT = datetime(2026, 11, 27, 13, 5, tzinfo=UTC)
 XML = b'<?xml version="1.0" encoding="UTF-8"?>\n<Evidence>\r\n\xc3\xa9</Evidence>\n'
@@ -325,3 +326,62 @@ def test_an_attachment_whose_lines_repeat_is_found_whole(copies: int) -> None:
         assert stored.endswith(b"\x00y" + line)
     else:
         assert stored == message  # carried more than once (overlapping): kept whole
+
+
+TEXTS = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=30),
+    st.sampled_from(["Maître Dupont", "محمد بن عبد الله", "a\x1a0\x1ab", "{x} %s {{ y }}"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lang=st.sampled_from(["fr", "en", "ar"]),
+    event=st.sampled_from(ORDER),  # the events with a proof mail
+    sender_name=TEXTS,
+    declared=TEXTS,
+    subject=TEXTS,
+    reason=TEXTS,
+    provider=st.text(st.characters(blacklist_categories=["Cs"]), max_size=30),
+    names=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=20), max_size=3),
+    previous=st.sampled_from([None, "c" * 64]),
+    shift=st.integers(min_value=-(10**9), max_value=10**9),
+)
+def test_the_summary_from_its_prepared_template_is_the_one_the_template_renders(
+    lang: str,
+    event: EvidenceType,
+    sender_name: str | None,
+    declared: str | None,
+    subject: str | None,
+    reason: str | None,
+    provider: str,
+    names: list[str],
+    previous: str | None,
+    shift: int,
+) -> None:
+    from gateway.compose.proof import rendered, summary, summary_values
+
+    r = record(
+        event=event,
+        event_time=AT + timedelta(seconds=shift),
+        sender_name=sender_name or "",
+        sender_declared_name=declared,
+        subject=subject,
+        reason=reason,
+        previous_evidence_sha256=previous,
+        attachments=tuple(
+            Attachment(name, "application/pdf", 1000 * n, f"{n}" * 64)
+            for n, name in enumerate(names)
+        ),
+    )
+    values = summary_values(
+        r,
+        provider_name=provider,
+        public_url="https://lre.example/",
+        zone=ZoneInfo("UTC"),
+        lang=lang,
+    )
+    for _ in range(2):  # made, then from the memo
+        assert summary(lang, **values) == rendered(lang, **values)
