@@ -136,7 +136,7 @@ class ProofMailer:
             pdf=pdf,
         )
         signed = smime_sign(composed, self.smime, signing_time=mail.date)
-        return self.dkim.sign(signed, now=mail.date)
+        return self.dkim.sign(signed, now=mail.date, crlf_throughout=True)  # composed so
 
 
 def _start(settings: Settings, gateway: int) -> None:

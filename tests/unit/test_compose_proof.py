@@ -240,6 +240,24 @@ def test_the_proof_mail_is_signed_as_composed(language, pki, tmp_path):
     assert "lre-gateway verify evidence.xml" in text_of(smime_verified(signed, pki, tmp_path))
 
 
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_the_signed_proof_mail_ends_every_line_in_crlf_as_its_dkim_signer_is_told(language, pki):
+    """gateway.pdf.maker signs the S/MIME-signed proof mail with DKIM saying it is CRLF
+    throughout (not scanned again): it is, whatever the values, and the signature is the one
+    made when it is scanned."""
+    from gateway.smtp_out.dkim import DkimSigner, new_key_pem
+
+    raw = compose(
+        record(subject="line\nbreak\r", reason="550 5.1.1\r\nno such user\n"),
+        language,
+        pdf=b"%PDF-1.7\n" + bytes(range(256)) * 300,
+    )
+    signed = smime_sign(raw, pki.sealer, signing_time=AT)
+    assert signed.count(b"\n") == signed.count(b"\r\n") == signed.count(b"\r")
+    signer = DkimSigner(domain="lre.localhost", key_pem=new_key_pem())
+    assert signer.sign(signed, now=AT, crlf_throughout=True) == signer.sign(signed, now=AT)
+
+
 def test_an_8bit_mail_is_made_quoted_printable_before_signing(pki, tmp_path):
     """A text part in 8bit is re-encoded before signing: no relay can alter the signed bytes."""
     raw = (
