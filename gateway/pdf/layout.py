@@ -211,19 +211,33 @@ def _stroke_operator(colour: _Colour) -> str:
     return found
 
 
-# by a font's cmap (id()): the ASCII characters it draws itself, and the newline (_plain_ascii)
-_PLAIN_ASCII: dict[int, tuple[object, frozenset[str]]] = {}
+# by a font's cmap (id()): the characters of a text that is one fragment (_plain_latin)
+_PLAIN_LATIN: dict[int, tuple[object, frozenset[str]]] = {}
+# where they are looked for: ASCII, Latin-1 and Latin Extended-A (accented letters, «», °, the
+# no-break space), and the general punctuation (dashes, quotes, …, ‰) and the euro sign
+_LATIN_CODES: Final = (
+    *range(0x20, 0x7F), *range(0xA0, 0x180), *range(0x2010, 0x2028), *range(0x2030, 0x205F),
+    0x20AC,
+)  # fmt: skip
 
 
-def _plain_ascii(cmap: Any) -> frozenset[str]:
+def _plain_latin(cmap: Any) -> frozenset[str]:
     """The characters of which a text is one fragment of the font with this cmap when laid
-    out left to right (`LaidOutPDF._cut`): the printable ASCII the font has (bidi classes L,
-    EN, ES, ET, CS, ON and WS, none of NOT_LTR; scripts Latin and Common, so no cut), and the
-    newline, never given a fallback font (`_parse`)."""
-    found = _PLAIN_ASCII.get(id(cmap))
+    out left to right (`LaidOutPDF._cut`): those of _LATIN_CODES the font has whose script is
+    Latin or Common (so no cut: `_parse`) and whose bidi class is none of NOT_LTR (so one run),
+    but the carriage return and the soft hyphen (which fpdf2 lays out itself); and the newline,
+    never given a fallback font (`_parse`)."""
+    found = _PLAIN_LATIN.get(id(cmap))
     if found is None or found[0] is not cmap:
-        printable = (chr(code) for code in range(0x20, 0x7F) if code in cmap)
-        found = _PLAIN_ASCII[id(cmap)] = (cmap, frozenset((*printable, "\n")))
+        chars = (chr(code) for code in _LATIN_CODES if code in cmap)
+        plain = (
+            char
+            for char in chars
+            if get_unicode_script(char) in (UnicodeScript.LATIN, UnicodeScript.COMMON)
+            and unicodedata.bidirectional(char) not in NOT_LTR
+            and char not in "\r\u00ad"
+        )
+        found = _PLAIN_LATIN[id(cmap)] = (cmap, frozenset((*plain, "\n")))
     return found[1]
 
 
@@ -559,7 +573,7 @@ class LaidOutPDF(FallbackFontPDF):
         own = self.current_font
         assert own is not None  # noqa: S101 - checked by _fragments
         cmap = own.cmap  # type: ignore[union-attr]
-        if text and direction == TextDirection.LTR and set(text) <= _plain_ascii(cmap):
+        if text and direction == TextDirection.LTR and set(text) <= _plain_latin(cmap):
             # one left-to-right run, no fallback font, no script but Latin: one fragment
             return ((0, len(text), str(own.fontkey), direction),)
         if any(char in "\r\u00ad" for char in text):

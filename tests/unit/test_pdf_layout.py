@@ -13,9 +13,13 @@ import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 import pikepdf
 import pytest
+from fpdf.enums import TextDirection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
@@ -257,3 +261,39 @@ def glyph_codes(pdf: bytes) -> list[bytes]:
                     bytes(item) for item in operands[0] if isinstance(item, pikepdf.String)
                 )
     return blocks
+
+
+LATIN = (
+    "aeiouAEIOU019 .,;:!?'\"()-/@«»—\u2013…\u2019\u2018“”°%‰€éèêëàâçôûùïîÉÈÀÇŒœæÆßñŁłŠšŽžĞğ\u00a0\n"
+)
+OTHER = (
+    "Ωж\u0301\u00ad\rمح\u200f\u2066\u2069\U0001d538"  # another script, a mark, controls, a fallback
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.sampled_from(LATIN), min_size=1, max_size=40)
+    | st.text(st.sampled_from(LATIN + OTHER), min_size=1, max_size=40),
+    font=st.sampled_from([("sans", ""), ("sans", "B"), ("mono", "")]),
+    by_script=st.booleans(),
+)
+def test_a_latin_text_is_one_fragment_as_fpdf2s_parsing_cuts_it(
+    text: str, font: tuple[str, str], by_script: bool
+) -> None:
+    """The fast path of `LaidOutPDF._cut` (a text of plain Latin characters the font has: one
+    fragment) cuts every text as the general one (fpdf2's bidi segments and parsing) does."""
+    from gateway.pdf import layout
+
+    renderer = _CUT_RENDERER
+    pdf = new_document(renderer._fonts.for_document(), "fr", laid_out=True)
+    assert isinstance(pdf, LaidOutPDF)
+    pdf.add_page()
+    pdf.set_font(*font, 9)
+    fast = pdf._cut(text, TextDirection.LTR, by_script=by_script)
+    with patch.object(layout, "_plain_latin", lambda cmap: frozenset()):
+        general = pdf._cut(text, TextDirection.LTR, by_script=by_script)
+    assert fast == general
+
+
+_CUT_RENDERER = CertificateRenderer()
