@@ -181,3 +181,19 @@ def test_a_mark_found_where_no_body_was_left_out_parses_the_whole_message() -> N
     assert not reading._put_back(parsed, marks)  # the mark lies inside an attached message
     assert reading._put_back(reading._parse_text(skeleton, LIMITS), marks)
     assert mark not in skeleton.replace(mark, "")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"-", b"--", b"\r", b"\n", b"a"]), max_size=10).map(b"".join),
+    st.data(),
+)
+def test_a_line_starting_with_two_dashes_is_found_as_by_searching_each_line_end(
+    content: bytes, data: st.DataObject
+) -> None:
+    """`_dashes_start_a_line` (the dashes looked for, then what comes before them) finds what
+    looking for "\\n--" and "\\r--" finds, in any slice."""
+    start = data.draw(st.integers(0, len(content)))
+    end = data.draw(st.integers(start, len(content)))
+    expected = content.find(b"\n--", start, end) >= 0 or content.find(b"\r--", start, end) >= 0
+    assert reading._dashes_start_a_line(content, start, end) == expected
