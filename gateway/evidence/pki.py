@@ -93,7 +93,8 @@ def ensure_dev_pki(
         _ensure_cert(
             cert_path, new_key or new_root or stale, partial(issuer.issue, key, profile, now)
         )
-    _ensure_key(paths.dkim_key, _new_dkim_key)
+    if not paths.dkim_key.exists():  # read by its signers; loading an RSA key checks it (~40 ms)
+        _ensure_key(paths.dkim_key, _new_dkim_key)
     return paths
 
 

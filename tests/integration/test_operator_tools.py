@@ -234,6 +234,24 @@ async def test_missing_keys_stop_the_start_in_one_sentence(
     assert not list(keys.glob("master-*.key"))
 
 
+async def test_a_damaged_dkim_key_stops_the_start_in_one_sentence(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The DKIM key is only made when absent (loading an RSA key checks it: ~40 ms at every
+    command); one that no longer reads stops `serve` with one sentence naming the file, and is
+    not replaced."""
+    config = write_config(tmp_path, database_url)
+    assert (await cli("ca", "--config", str(config)))[0] == 0  # the installation made
+    dkim_key = tmp_path / "var" / "pki" / "dkim.key"
+    dkim_key.write_text("not a key\n")
+    status, _, err = await cli("serve", "--config", str(config))
+    assert status == 2
+    assert "configuration error: DKIM key: not an unencrypted PEM private key" in err
+    assert f"in {dkim_key}" in err
+    assert "Traceback" not in err
+    assert dkim_key.read_text() == "not a key\n"
+
+
 async def test_a_disabled_sender_cannot_deposit_by_mx_address(world: World) -> None:
     """A DKIM-signed letter to an MX address from a disabled sender: 550 5.7.13, nothing kept;
     enabled again, the same letter is deposited."""
