@@ -275,7 +275,7 @@ OTHER = (
 @given(
     text=st.text(st.sampled_from(LATIN), min_size=1, max_size=40)
     | st.text(st.sampled_from(LATIN + OTHER), min_size=1, max_size=40),
-    font=st.sampled_from([("sans", ""), ("sans", "B"), ("mono", "")]),
+    font=st.sampled_from([("sans", ""), ("sans", "B"), ("mono", ""), ("arabic", "")]),
     by_script=st.booleans(),
 )
 def test_a_latin_text_is_one_fragment_as_fpdf2s_parsing_cuts_it(
