@@ -558,10 +558,12 @@ class _Font(TTFFont):
             alike = self._alike_codes(font_size_pt, params)
             if alike is not None and set(text) <= alike.chars:
                 return alike.operators(text), alike.pens.total(len(text)), False
-        if self.stable() and kerned:
-            written = self._kerned_operators(text, font_size_pt, params)
-            if written is not None:
-                return written
+        if kerned:
+            text = kerning.tokens(text)
+            if self.stable():
+                written = self._kerned_operators(text, font_size_pt, params)
+                if written is not None:
+                    return written
         steps = self._common.steps.setdefault(_shape_key("", font_size_pt, params), {})
         pairs = self._pairs(font_size_pt, params) if kerned else {}
         pick = self.subset.pick_glyph
@@ -904,6 +906,9 @@ class _Font(TTFFont):
             return False
         if not common.kerned:
             return True
+        text = kerning.tokens(text)
+        if len(text) < 2:
+            return False  # one ligature alone
         pairs = self._pairs(font_size_pt, params)
         if len(pairs) >= MAX_WIDTHS - len(text):  # not while composing a text
             pairs.clear()
@@ -923,10 +928,14 @@ class _Font(TTFFont):
     def _pair(self, pair: str, font_size_pt: float, params: dict[str, Any] | None) -> _Pair | None:
         """The first character of `pair` shaped by HarfBuzz before the second; None unless
         the pair is shaped as each character alone, the first's advance moved by kerning only
-        (gateway.pdf.kerning); memoised in `_pairs`."""
+        (gateway.pdf.kerning; a character may be a ligature's token); memoised in `_pairs`."""
         pairs = self._pairs(font_size_pt, params)
-        first, second = (self._letter(char, font_size_pt, params) for char in pair)
-        run, total = self._harfbuzz_run(pair, font_size_pt, params)
+        letters = self._letters(font_size_pt, params)
+        first, second = (
+            letters.get(char) or self._letter(char, font_size_pt, params) for char in pair
+        )
+        text = kerning.spelled(pair)
+        run, total = self._harfbuzz_run(text, font_size_pt, params)
         made = None
         if (
             len(first[0]) == 1
@@ -939,7 +948,7 @@ class _Font(TTFFont):
             and not any(first[0][0][2:5])
         ):
             glyph, x_advance = run[0][0], run[0][1]
-            _, positions = self.perform_harfbuzz_shaping(pair, font_size_pt, params)
+            _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, params)
             term = round(self.scale * positions[0].x_advance + 0.001) * font_size_pt * 0.001
             step = x_advance * self.scale + 0.0
             pending = glyph.glyph_width - step
@@ -957,10 +966,12 @@ class _Font(TTFFont):
     def _letter(
         self, char: str, font_size_pt: float, params: dict[str, Any] | None
     ) -> tuple[tuple[_Placed, ...], int, tuple[float, ...]]:
-        """`char` shaped alone by HarfBuzz: its glyphs and their advance (`_shaped`), and
-        their widths as fpdf2's shaped_text_width adds them; memoised in `_letters`."""
-        run, total = self._shaped(char, font_size_pt, params)
-        _, positions = self.perform_harfbuzz_shaping(char, font_size_pt, params)
+        """`char` (or a ligature's token: gateway.pdf.kerning) shaped alone by HarfBuzz: its
+        glyphs and their advance (`_shaped`), and their widths as fpdf2's shaped_text_width
+        adds them; memoised in `_letters`."""
+        text = kerning.spelled(char)
+        run, total = self._shaped(text, font_size_pt, params)
+        _, positions = self.perform_harfbuzz_shaping(text, font_size_pt, params)
         terms = tuple(
             round(self.scale * pos.x_advance + 0.001) * font_size_pt * 0.001 for pos in positions
         )
@@ -972,6 +983,7 @@ class _Font(TTFFont):
     ) -> tuple[int, float]:
         """fpdf2's shaped_text_width of `text`, added up glyph by glyph in the same order."""
         if self._common.kerned:
+            text = kerning.tokens(text)
             pairs = self._pairs(font_size_pt, params)
             kerned: float = 0
             for i in range(len(text) - 1):
@@ -1024,6 +1036,7 @@ class _Font(TTFFont):
         run: list[_Placed] = []
         total = 0
         if self._common.kerned:
+            text = kerning.tokens(text)
             pairs = self._pairs(font_size_pt, params)
             for i in range(len(text) - 1):
                 found = pairs[text[i : i + 2]]

@@ -84,6 +84,22 @@ def test_every_pair_of_characters_composes_as_harfbuzz_shapes_it(key: str) -> No
     assert whole == {"ff", "fi", "fl"}
 
 
+@pytest.mark.parametrize("key", FONTS)
+def test_a_text_with_ligatures_is_composed_from_their_tokens(key: str) -> None:
+    """ "certifiée", "efficace", "souffle": each ligature one glyph among the others', the text
+    composed from the pairs of its tokens, as HarfBuzz shapes it whole; a ligature alone is
+    shaped whole."""
+    plain, composing = _fonts(key)
+    params = SHAPINGS["fr"]
+    for text in ("certifiée le 14/11/2026", "efficace", "souffle", "Trafic fluide", "ffi"):
+        _same(plain, composing, text, 9.5, params, all_=True)
+    assert composing._composes("certifiée le 14/11/2026", 9.5, params)
+    assert composing._composes("souffle efficace", 9.5, params)
+    assert not composing._composes("ffi", 9.5, params)
+    glyphs = [glyph for glyph, *_ in composing.placed_run("souffle efficace", 9.5, params) or ()]
+    assert len(glyphs) == len("souffle efficace") - 4  # ffl and ffi: one glyph each
+
+
 def _texts(seed: int) -> list[str]:
     rng = random.Random(seed)  # noqa: S311 - reproducible test texts, not secrets
     return [
@@ -93,7 +109,10 @@ def _texts(seed: int) -> list[str]:
         "Votre lettre a été déposée et certifiée le 14/11/2026 10:30 (Africa/Casablanca)",
         "office affiche fluffy chef — ffi ffl fi fl ff",
         "AVATAR To Ty Yo We P. L'T Vé «À» F.A.",
+        "Efficace, officiel : le souffle fluide d'une affiche « fff » ffff fffi fffl f.fi F-fl",
         *("".join(rng.choices(CHARACTERS, k=rng.randint(3, 90))) for _ in range(150)),
+        # ligatures side by side and among their neighbours (f before f, i, l; T, V, y after)
+        *("".join(rng.choices("fffilTVy.é «", k=rng.randint(2, 40))) for _ in range(60)),
     ]
 
 
