@@ -35,6 +35,7 @@ import functools
 import hashlib
 import io
 import logging
+import math
 import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -198,6 +199,9 @@ class _Shared:
     # and _shape_key: one glyph each, in the base, the same advance and the same move after
     # it; with each one's code as TJ writes it, and the pen after 0, 1, 2... of them
     alike_codes: dict[tuple[object, ...], _AlikeCodes | None] = field(default_factory=dict)
+    # how much wider than its characters alone a composed text may be shaped, per pair
+    # (_Font.widening): thousandths of the size, None when unknown; () until read
+    widening: float | tuple[()] | None = ()
 
 
 @dataclass(frozen=True)
@@ -921,6 +925,26 @@ class _Font(TTFFont):
                 return False
         return True
 
+    def widening(self, text: str, font_size_pt: float, params: dict[str, Any] | None) -> float:
+        """At most how much wider `text` is shaped than its characters' widths alone added
+        up (fpdf2's line breaking adds those: `char_widths`), per pair of characters, in
+        points; infinite unless `text` is composed (gateway.pdf.kerning, monospace).
+
+        A composed text is shaped by the font's pair kerning and ligatures only: each glyph
+        moves by at most the font's largest kerning, and a ligature is no wider than its
+        characters; two thousandths of the size more per pair cover fpdf2's rounding of each
+        glyph's advance to a thousandth (a ligature's of three)."""
+        common = self._common
+        if not (
+            common.composed and set(text) <= common.composed and composable(params, common.shapings)
+        ):
+            return math.inf
+        if common.widening == ():
+            common.widening = _widening(self.ttfont, common.composed, self.scale)
+        if common.widening is None:
+            return math.inf
+        return cast(float, common.widening) * font_size_pt * 0.001
+
     def _pairs(self, font_size_pt: float, params: dict[str, Any] | None) -> dict[str, _Pair | None]:
         """The pairs shaped together at this size and shaping, filled by `_pair`."""
         return self._common.pairs.setdefault(_shape_key("", font_size_pt, params), {})
@@ -1086,6 +1110,69 @@ def _move(by: float) -> str:
 
 
 ShapedFont = _Font  # what a certificate's fonts are (FontBook.for_document), for gateway.pdf.layout
+
+
+def _widening(font: ttLib.TTFont, chars: frozenset[str], scale: float) -> float | None:
+    """`_Font.widening` in thousandths of the size: the largest amount the font's pair kerning
+    adds to a glyph's advance (none: 0), plus 2 for the rounding; None when a pair moves its
+    second glyph or a ligature of `chars` is wider than its characters."""
+    cmap = font.getBestCmap()
+    advances = font["hmtx"].metrics
+    glyphs = {cmap[ord(char)] for char in chars if ord(char) in cmap}
+    most = 0
+    if "GPOS" in font:
+        for value1, value2 in _kerning_values(font["GPOS"].table):
+            if getattr(value2, "XAdvance", 0):
+                return None
+            most = max(most, getattr(value1, "XAdvance", 0) or 0)
+    if "GSUB" in font:
+        for parts, ligature in _ligatures(font["GSUB"].table):
+            if set(parts) <= glyphs and advances[ligature][0] > sum(
+                advances[part][0] for part in parts
+            ):
+                return None
+    return most * scale + 2
+
+
+def _kerning_values(table: Any) -> Iterator[tuple[Any, Any]]:
+    """The value records of every pair in the lookups of the `kern` feature."""
+    for record in table.FeatureList.FeatureRecord:
+        if record.FeatureTag != "kern":
+            continue
+        for index in record.Feature.LookupListIndex:
+            lookup = table.LookupList.Lookup[index]
+            for sub in lookup.SubTable:
+                kind = lookup.LookupType
+                if kind == 9:  # extension
+                    sub, kind = sub.ExtSubTable, sub.ExtSubTable.LookupType
+                if kind != 2:
+                    continue
+                if sub.Format == 1:
+                    for pairs in sub.PairSet:
+                        for pair in pairs.PairValueRecord:
+                            yield pair.Value1, pair.Value2
+                else:
+                    for first in sub.Class1Record:
+                        for second in first.Class2Record:
+                            yield second.Value1, second.Value2
+
+
+def _ligatures(table: Any) -> Iterator[tuple[list[str], str]]:
+    """Each ligature of the lookups HarfBuzz applies by default: its glyphs and its glyph."""
+    for record in table.FeatureList.FeatureRecord:
+        if record.FeatureTag not in ("liga", "rlig", "clig", "ccmp", "locl", "calt"):
+            continue
+        for index in record.Feature.LookupListIndex:
+            lookup = table.LookupList.Lookup[index]
+            for sub in lookup.SubTable:
+                kind = lookup.LookupType
+                if kind == 7:  # extension
+                    sub, kind = sub.ExtSubTable, sub.ExtSubTable.LookupType
+                if kind != 4:
+                    continue
+                for first, made in sub.ligatures.items():
+                    for ligature in made:
+                        yield [first, *ligature.Component], ligature.LigGlyph
 
 
 def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes, frozenset[str]]:

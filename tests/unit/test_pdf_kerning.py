@@ -9,6 +9,7 @@ text operators drawn; and the font's lookups against the module's analysis.
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -76,12 +77,39 @@ def test_every_pair_of_characters_composes_as_harfbuzz_shapes_it(key: str) -> No
     plain, composing = _fonts(key)
     params = SHAPINGS["fr"]
     whole = set()
+    alone = {char: plain.get_text_width(char, 9, params)[1] for char in CHARACTERS}
+    widening = composing.widening("ab", 9, params)
+    widest = 0.0
     for first in CHARACTERS:
         for second in CHARACTERS:
             _same(plain, composing, first + second, 9, params, all_=False)
             if not composing._composes(first + second, 9, params):
                 whole.add(first + second)
+            shaped = plain.get_text_width(first + second, 9, params)[1]
+            widest = max(widest, shaped - alone[first] - alone[second])
     assert whole == {"ff", "fi", "fl"}
+    assert 0 < widest <= widening < widest + 0.02  # bounds what kerning adds to a pair
+
+
+@pytest.mark.parametrize("key", FONTS)
+def test_a_text_is_shaped_no_wider_than_its_characters_and_the_widening_of_its_pairs(
+    key: str,
+) -> None:
+    """What line breaking may take for granted (gateway.pdf.layout's `_first_over`): a text of
+    the composed characters, ligatures and all, is shaped at most `widening` per pair wider
+    than its characters alone; the bound is unknown (infinite) for other texts."""
+    plain, composing = _fonts(key)
+    for shaping, params in SHAPINGS.items():
+        for size in SIZES:
+            widening = composing.widening("ab", size, params)
+            for text in _texts(round(size * 10)):
+                for line in text.split("\n"):
+                    alone = sum(plain.get_text_width(char, size, params)[1] for char in line)
+                    shaped = plain.get_text_width(line, size, params)[1]
+                    assert shaped - alone <= (len(line) - 1) * widening, (shaping, line)
+    params = SHAPINGS["fr"]
+    assert composing.widening("Ğurbüz", 9, params) == math.inf  # not composed
+    assert composing.widening("\u00a0", 9, params) == math.inf
 
 
 @pytest.mark.parametrize("key", FONTS)

@@ -189,6 +189,38 @@ def test_lines_break_where_fpdf2_breaks_them(
         assert lines[0] == lines[1], text
 
 
+@pytest.mark.parametrize("style", ["", "B"])
+def test_a_line_shaped_wider_than_its_characters_breaks_where_fpdf2_breaks_it(
+    laid_out: CertificateRenderer, style: str
+) -> None:
+    """Pairs kerned apart (ÄA, -J, «Æ): such a text is shaped wider than its characters'
+    widths added up, from which the line breaking guesses whether it fits. In every width
+    from a little less than those widths to a little more than the shaped width, the same
+    lines as fpdf2's."""
+    fonts = laid_out._fonts.for_document()
+    ours = new_document(fonts, "fr", laid_out=True)
+    theirs = new_document(laid_out._fonts.for_document(), "fr")
+    for pdf in (ours, theirs):
+        pdf.add_page()
+        pdf.set_font("sans", style, 9)
+    wider = []
+    for text in ("ÄAÂÃAAÄ-J-Q", "«Æ«Æ«Æ AAAA", "r”f“-G ÔÖ-Ä", "Zoé «Æ» A-J", "ÄÄÄÄ ÃÃÃÃ"):
+        own = sum(theirs.get_string_width(char) for char in text)
+        shaped = theirs.get_string_width(text)
+        if shaped > own:  # the case at hand
+            wider.append((text, own, shaped))
+    assert len(wider) >= 3
+    margins = 2 * theirs.c_margin
+    for text, own, shaped in wider:
+        for step in range(-20, 120):
+            width = margins + own + step * (shaped - own) / 100
+            lines = [
+                pdf.multi_cell(width, 4.1, text, dry_run=True, output="LINES")
+                for pdf in (ours, theirs)
+            ]
+            assert lines[0] == lines[1], (text, step)
+
+
 def decoded(tmp_path: Path, pdf: bytes) -> str:
     path = tmp_path / "proof.pdf"
     path.write_bytes(pdf)
