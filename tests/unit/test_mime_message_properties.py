@@ -20,6 +20,8 @@ from gateway.errors import ContentRefused
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.message import (
     ParsedMessage,
+    _header_text,
+    _parsed_header_text,
     attachment_in_span,
     check_line_endings,
     parse_message,
@@ -178,3 +180,34 @@ def test_the_pre_scan_counts_parts_and_depth_as_the_parser_builds_them(tree: Tre
             pass
         else:
             raise AssertionError(f"{parts} parts passed a limit of {parts - 1}")
+
+
+_FIELD_TEXT = st.text(
+    st.sampled_from(
+        "abcXYZ019 <>@.-_=?!#$%&'*+/^`{|}~;:,[]()\\\"\té" + "\udcc3\udca9"  # a raw UTF-8 é
+    ),
+    max_size=60,
+)
+
+
+@given(
+    st.sampled_from(["Subject", "Message-ID", "message-id"]),
+    st.one_of(
+        _FIELD_TEXT,
+        st.builds(lambda a, b: f"<{a}@{b}>", _FIELD_TEXT, _FIELD_TEXT),
+        st.builds(lambda a, b: f" <{a}@{b}>\t", _FIELD_TEXT.filter(str.isalnum), _FIELD_TEXT),
+        st.builds(lambda a, b: f"{a}\r\n {b}", _FIELD_TEXT, _FIELD_TEXT),
+    ),
+)
+@settings(max_examples=2000, deadline=None)
+def test_a_subject_and_a_message_id_read_as_the_email_package_parses_them(
+    name: str, value: str
+) -> None:
+    """The subject and Message-ID a letter is read with are what the email package's parse of
+    the field gives (cleaned to one line), whether or not the value is parsed: a plain value
+    is taken as it is."""
+    raw = f"From: {SENDER}\r\n{name}: {value}\r\nTo: b@example.org\r\n\r\nHello\r\n"
+    message = email.message_from_bytes(
+        raw.encode("utf-8", "surrogateescape"), policy=email.policy.default
+    )
+    assert _header_text(message, name) == _parsed_header_text(message, name)
