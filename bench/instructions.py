@@ -17,6 +17,12 @@ their own, which both runs make). --base REF counts the code of that commit too 
 into a temporary directory, run with PYTHONPATH pointing there; this module drives both).
 
     python -m bench.instructions [--base REF] [--lang fr] [--proofs 20] [--render]
+                                 [--letters fresh|burst]
+
+With `--letters burst` the certificates are those of bench.throughput's letters (100 a second
+from one sender: their times, sender and sizes alike, their ids, references, recipients and
+hashes new), whose texts the layout's memos hold more often than fresh ones: what the
+benchmark's certificate processes do.
 
 Needs valgrind (Debian's package). Each count is ~1-2 minutes of valgrind; the runs use every
 core.
@@ -41,10 +47,17 @@ WARM = 8  # proofs made before counting starts: fonts, memos, the QR template, t
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
 
-def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, render: bool) -> None:
+def _proofs(
+    pki: Path, moment: datetime, lang: str, warm: int, proofs: int, render: bool, letters: str
+) -> None:
     """In this process: make `warm` + `proofs` proofs with the keys in `pki`, all at `moment`;
-    with `render`, also render `proofs` certificates more (their facts are made either way)."""
-    from bench.pdf import dev_sealer, fresh_facts, sample_record
+    with `render`, also render `proofs` certificates more (their facts are made either way).
+    `letters`: "fresh", every value of each certificate new (its time a minute later), or
+    "burst", bench.throughput's letters (100 a second: the same minute, sender and sizes)."""
+    import itertools
+    from dataclasses import replace
+
+    from bench.pdf import benchmark_letter, dev_sealer, fresh_facts, sample_record
     from gateway.compose.parts import without_attachment
     from gateway.compose.proof import compose_proof
     from gateway.compose.smime import smime_sign
@@ -69,8 +82,13 @@ def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, rend
     p7s = loop.run_until_complete(seal(evidence_sealer, timestamper, xml, signing_time=moment))
     renderer = CertificateRenderer()
 
+    numbers = itertools.count()
+
     def facts() -> CertificateFacts:
-        return fresh_facts(record, xml, p7s, lang)
+        made = fresh_facts(record, xml, p7s, lang)
+        if letters == "burst":
+            return replace(made, record=benchmark_letter(next(numbers)))
+        return made
 
     def proof(made: CertificateFacts) -> None:
         from_xml(xml)  # the record read from its XML (gateway.pdf.facts.CertificateSources)
@@ -102,14 +120,16 @@ def _proofs(pki: Path, moment: datetime, lang: str, warm: int, proofs: int, rend
             renderer.render(each)
 
 
-def _inner(pki: Path, moment: datetime, lang: str, proofs: int, render: bool) -> list[str]:
+def _inner(
+    pki: Path, moment: datetime, lang: str, proofs: int, render: bool, letters: str
+) -> list[str]:
     # this file run from another directory: `python -m` would put this checkout first on
     # sys.path, before the code PYTHONPATH names, and running it as a script would put bench/
     # there (its profile.py would then hide the standard library's)
     script = f"import runpy; runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
     inner = [sys.executable, "-c", script, "--inner", "--pki", str(pki)]
     inner += ["--at", moment.isoformat(), "--lang", lang, "--proofs", str(proofs)]
-    return inner + (["--render"] if render else [])
+    return inner + ["--letters", letters] + (["--render"] if render else [])
 
 
 def _env(code: Path | None) -> dict[str, str]:
@@ -118,7 +138,13 @@ def _env(code: Path | None) -> dict[str, str]:
 
 
 def count(
-    code: Path | None, pki: Path, moment: datetime, lang: str, proofs: int, render: bool
+    code: Path | None,
+    pki: Path,
+    moment: datetime,
+    lang: str,
+    proofs: int,
+    render: bool,
+    letters: str = "fresh",
 ) -> int:
     """Instructions of one run under callgrind (`proofs` counted proofs after WARM)."""
     valgrind = shutil.which("valgrind")
@@ -129,7 +155,7 @@ def count(
             valgrind,
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
-            *_inner(pki, moment, lang, proofs, render),
+            *_inner(pki, moment, lang, proofs, render, letters),
         ],
         env=_env(code),
         cwd=pki.parent,
@@ -145,17 +171,17 @@ def count(
 def per_proof(
     pool: concurrent.futures.Executor,
     code: Path | None,
-    run: tuple[Path, datetime, str, int],
+    run: tuple[Path, datetime, str, int, str],
     what: str,
 ) -> concurrent.futures.Future[float]:
     """Instructions per proof (`what` "proof") or per render: two runs' difference, divided."""
-    pki, moment, lang, proofs = run
+    pki, moment, lang, proofs, letters = run
     if what == "proof":
-        low = pool.submit(count, code, pki, moment, lang, 0, False)
-        high = pool.submit(count, code, pki, moment, lang, proofs, False)
+        low = pool.submit(count, code, pki, moment, lang, 0, False, letters)
+        high = pool.submit(count, code, pki, moment, lang, proofs, False, letters)
     else:
-        low = pool.submit(count, code, pki, moment, lang, proofs, False)
-        high = pool.submit(count, code, pki, moment, lang, proofs, True)
+        low = pool.submit(count, code, pki, moment, lang, proofs, False, letters)
+        high = pool.submit(count, code, pki, moment, lang, proofs, True, letters)
     done: concurrent.futures.Future[float] = concurrent.futures.Future()
 
     def settle(_: object) -> None:
@@ -176,12 +202,19 @@ def main() -> None:
     parser.add_argument("--lang", default="fr", choices=("fr", "en", "ar"))
     parser.add_argument("--proofs", type=int, default=20, help="proofs counted per run")
     parser.add_argument("--render", action="store_true", help="also the render alone")
+    parser.add_argument(
+        "--letters",
+        default="fresh",
+        choices=("fresh", "burst"),
+        help="fresh: every value of each certificate new, its time a minute later (default); "
+        "burst: bench.throughput's letters, 100 a second from one sender",
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--at", type=datetime.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        _proofs(args.pki, args.at, args.lang, WARM, args.proofs, args.render)
+        _proofs(args.pki, args.at, args.lang, WARM, args.proofs, args.render, args.letters)
         return
     with tempfile.TemporaryDirectory() as tmp:
         codes: dict[str, Path | None] = {"this checkout": None}
@@ -196,11 +229,14 @@ def main() -> None:
         moment = datetime.now(UTC).replace(microsecond=0)
         for code in codes.values():  # keys made and the disk cache filled, outside valgrind
             subprocess.run(
-                _inner(pki, moment, args.lang, 1, False), env=_env(code), cwd=tmp, check=True
+                _inner(pki, moment, args.lang, 1, False, args.letters),
+                env=_env(code),
+                cwd=tmp,
+                check=True,
             )
         steps = ["proof", *(["render"] if args.render else [])]
         workers = max(1, len(os.sched_getaffinity(0)))
-        run = (pki, moment, args.lang, args.proofs)
+        run = (pki, moment, args.lang, args.proofs, args.letters)
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             futures = {
                 (name, step): per_proof(pool, code, run, step)
@@ -210,8 +246,8 @@ def main() -> None:
             figures = {key: future.result() for key, future in futures.items()}
     names = list(codes)
     print(
-        f"\nmillions of instructions per proof of deposit ({args.lang}), counted by callgrind "
-        f"over {args.proofs} proofs after {WARM}:\n"
+        f"\nmillions of instructions per proof of deposit ({args.lang}, {args.letters} letters), "
+        f"counted by callgrind over {args.proofs} proofs after {WARM}:\n"
     )
     print("| counted | " + " | ".join(names) + (" | ratio |" if len(names) == 2 else " |"))
     print("|---" * (len(names) + 1 + (len(names) == 2)) + "|")
