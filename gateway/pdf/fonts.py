@@ -72,6 +72,7 @@ __all__ = [
     "FontOutputProducer",
     "Glyph",
     "ShapedFont",
+    "ligatures",
     "picked_glyphs",
 ]
 log = logging.getLogger(__name__)
@@ -1126,7 +1127,7 @@ def _widening(font: ttLib.TTFont, chars: frozenset[str], scale: float) -> float 
                 return None
             most = max(most, getattr(value1, "XAdvance", 0) or 0)
     if "GSUB" in font:
-        for parts, ligature in _ligatures(font["GSUB"].table):
+        for parts, ligature in ligatures(font["GSUB"].table):
             if set(parts) <= glyphs and advances[ligature][0] > sum(
                 advances[part][0] for part in parts
             ):
@@ -1135,44 +1136,46 @@ def _widening(font: ttLib.TTFont, chars: frozenset[str], scale: float) -> float 
 
 
 def _kerning_values(table: Any) -> Iterator[tuple[Any, Any]]:
-    """The value records of every pair in the lookups of the `kern` feature."""
+    """The value records of every pair in the lookups of the `kern` feature (GPOS)."""
+    for kind, sub in _subtables(table, ("kern",), extension=9):
+        if kind != 2:
+            continue
+        if sub.Format == 1:
+            for pairs in sub.PairSet:
+                for pair in pairs.PairValueRecord:
+                    yield pair.Value1, pair.Value2
+        else:
+            for first in sub.Class1Record:
+                for second in first.Class2Record:
+                    yield second.Value1, second.Value2
+
+
+DEFAULT_SUBSTITUTIONS: Final = ("liga", "rlig", "clig", "ccmp", "locl", "calt")
+
+
+def ligatures(table: Any) -> Iterator[tuple[list[str], str]]:
+    """Each ligature of the GSUB lookups HarfBuzz applies by default: its glyphs and its
+    glyph."""
+    for kind, sub in _subtables(table, DEFAULT_SUBSTITUTIONS, extension=7):
+        if kind == 4:
+            for first, made in sub.ligatures.items():
+                for ligature in made:
+                    yield [first, *ligature.Component], ligature.LigGlyph
+
+
+def _subtables(table: Any, features: Sequence[str], *, extension: int) -> Iterator[tuple[int, Any]]:
+    """Each subtable of the lookups of `features` in a GSUB or GPOS table, with its lookup
+    type (the extended one's, for a lookup of type `extension`)."""
     for record in table.FeatureList.FeatureRecord:
-        if record.FeatureTag != "kern":
+        if record.FeatureTag not in features:
             continue
         for index in record.Feature.LookupListIndex:
             lookup = table.LookupList.Lookup[index]
             for sub in lookup.SubTable:
-                kind = lookup.LookupType
-                if kind == 9:  # extension
-                    sub, kind = sub.ExtSubTable, sub.ExtSubTable.LookupType
-                if kind != 2:
-                    continue
-                if sub.Format == 1:
-                    for pairs in sub.PairSet:
-                        for pair in pairs.PairValueRecord:
-                            yield pair.Value1, pair.Value2
+                if lookup.LookupType == extension:
+                    yield sub.ExtSubTable.LookupType, sub.ExtSubTable
                 else:
-                    for first in sub.Class1Record:
-                        for second in first.Class2Record:
-                            yield second.Value1, second.Value2
-
-
-def _ligatures(table: Any) -> Iterator[tuple[list[str], str]]:
-    """Each ligature of the lookups HarfBuzz applies by default: its glyphs and its glyph."""
-    for record in table.FeatureList.FeatureRecord:
-        if record.FeatureTag not in ("liga", "rlig", "clig", "ccmp", "locl", "calt"):
-            continue
-        for index in record.Feature.LookupListIndex:
-            lookup = table.LookupList.Lookup[index]
-            for sub in lookup.SubTable:
-                kind = lookup.LookupType
-                if kind == 7:  # extension
-                    sub, kind = sub.ExtSubTable, sub.ExtSubTable.LookupType
-                if kind != 4:
-                    continue
-                for first, made in sub.ligatures.items():
-                    for ligature in made:
-                        yield [first, *ligature.Component], ligature.LigGlyph
+                    yield lookup.LookupType, sub
 
 
 def _pre_subset(raw: bytes, ranges: tuple[tuple[int, int], ...]) -> tuple[bytes, frozenset[str]]:
