@@ -19,8 +19,6 @@ import os
 import select
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -42,6 +40,7 @@ from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAut
 from gateway.pdf import disk_cache
 from gateway.pdf.expiry import renewal_due
 from gateway.pdf.facts import CertificateFacts, CertificateSources
+from gateway.pdf.workers import Workers
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.trust import evidence_sealer
@@ -219,7 +218,8 @@ def default_processes() -> int:
 
 
 class CertificateMaker:
-    """Makes and archives certificates in the certificate processes (restarted if one dies).
+    """Makes and archives certificates in the certificate processes (gateway.pdf.workers: one
+    that dies fails its certificate, which is made again, and another one starts).
 
     Up to `processes` certificates are made at the same time; callers may await several.
     """
@@ -231,16 +231,7 @@ class CertificateMaker:
             raise ValueError("at least one certificate process is needed")
         # before the forkserver starts: its preload reads the fonts' cut-downs from there
         disk_cache.fall_back_to(settings.gateway.data_dir / "cache" / "certificates")
-        self._pool = self._new_pool()
-        self._running: ProcessPoolExecutor | None = None  # _pool once it has given a result
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.processes,
-            mp_context=_CONTEXT,
-            initializer=_start,
-            initargs=(self._settings, os.getpid()),
-        )
+        self._workers = Workers(self.processes, _CONTEXT, _start, (settings, os.getpid()))
 
     async def make(
         self, sources: CertificateSources, reason: str, mail: ProofMail | None = None
@@ -256,7 +247,7 @@ class CertificateMaker:
         which the first proofs after a start would wait for otherwise. Logged when done; a
         failure is logged and the next certificate tries again."""
         try:
-            await asyncio.gather(*(self._run(os.getpid) for _ in range(self.processes)))
+            await self._workers.start()
         except Exception:
             log.exception("the certificate processes did not start; the next certificate retries")
             return
@@ -267,26 +258,8 @@ class CertificateMaker:
         return await self._run(_archive, pdf)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        pool = self._pool
-        try:
-            if pool is self._running:  # its forkserver is up: submitting does not wait
-                future = pool.submit(fn, *args)
-            else:
-                # submit in a thread: the first one starts the forkserver and waits for its
-                # preload (seconds), which must not stall the SMTP and web loop (after every
-                # restart); once the pool has given a result, the forkserver is up (a process
-                # it still starts is a fork of it: milliseconds)
-                future = await asyncio.to_thread(pool.submit, fn, *args)
-            result = await asyncio.wrap_future(future)
-            if self._pool is pool:
-                self._running = pool
-            return result
-        except BrokenProcessPool:
-            if pool is self._pool:  # not already replaced by a concurrent caller
-                log.error("a certificate process died; starting new ones")
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            raise
+        result: T = await self._workers.run(fn, *args)
+        return result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.close()

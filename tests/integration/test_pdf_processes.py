@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 from email.message import EmailMessage
 from pathlib import Path
@@ -92,6 +93,38 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
         named.append({reference for reference in references if reference in text})
     assert sorted(len(found) for found in named) == [1] * 6  # each PDF names one letter
     assert set().union(*named) == references  # and every letter has its PDF
+
+
+async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The only certificate process SIGKILLed after the start: the next letter's proof of
+    deposit comes, with its PDF, from the one started in its place."""
+    settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 1})
+    initialise(settings)
+    with offline_registry(settings) as registry:
+        assert isinstance(registry, Registry)
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
+    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
+    earlier = niced_descendants(niced)
+    async with running(settings) as gateway:
+        assert gateway.certificates is not None
+        await gateway.certificates.start()
+        (first,) = niced_descendants(niced) - earlier
+        os.kill(first, signal.SIGKILL)
+        _, reference = await deposit(gateway, ["destinataire@example.ma"])
+
+        def proof() -> bytes | None:
+            for message in mails_to(gateway, SENDER):
+                files = attachments_of(message)
+                if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
+                    return files["proof.pdf"]
+            return None
+
+        pdf = await wait_for(proof, within=60, what="the proof of deposit with its PDF")
+        (second,) = niced_descendants(niced) - earlier
+        assert second != first
+    assert reference in pdf_text(pdf, tmp_path / "proof.pdf")
 
 
 def test_no_certificate_process_is_refused(tmp_path: Path) -> None:
