@@ -114,12 +114,12 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
         os.kill(first, signal.SIGKILL)
         _, reference = await deposit(gateway, ["destinataire@example.ma"])
 
-        def proof() -> bytes | None:
+        def proof() -> bytes:
             for message in mails_to(gateway, SENDER):
                 files = attachments_of(message)
                 if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
                     return files["proof.pdf"]
-            return None
+            return b""
 
         pdf = await wait_for(proof, within=60, what="the proof of deposit with its PDF")
         (second,) = niced_descendants(niced) - earlier
