@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import running
+from gateway.app import Running, running
 from gateway.errors import ConfigError
 from gateway.pdf.maker import CertificateMaker
 from gateway.registry import Registry, offline_registry
+from gateway.settings import Settings
 from gateway.startup import initialise
 from tests.support.client import attachments_of, mails_to, notification_for, text_of, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
@@ -46,20 +47,39 @@ def pdf_text(pdf: bytes, where: Path) -> str:
     ).stdout
 
 
+def gateway_with_processes(
+    tmp_path: Path, database_url: str, processes: int
+) -> tuple[Settings, int, set[int]]:
+    """Settings with `processes` certificate processes, initialised, with the sender; the
+    niceness its certificate processes will run at (certificate_nice added to this process's:
+    the suite may run under `nice`), and the processes at that niceness already there (an
+    earlier test's, still ending)."""
+    settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": processes})
+    initialise(settings)
+    with offline_registry(settings) as registry:
+        assert isinstance(registry, Registry)
+        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
+    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
+    return settings, niced, niced_descendants(niced)
+
+
+def deposit_proof_pdfs(gateway: Running) -> list[bytes]:
+    """The PDFs of the proofs of deposit mailed to the sender so far."""
+    pdfs = []
+    for message in mails_to(gateway, SENDER):
+        files = attachments_of(message)
+        if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
+            pdfs.append(files["proof.pdf"])
+    return pdfs
+
+
 async def test_letters_deposited_together_each_get_the_certificate_of_their_own_reference(
     tmp_path: Path, database_url: str
 ) -> None:
     """Two niced certificate processes make six letters' PDFs at once, each naming its letter
     (their evidence read for the batch in one query); each recipient's notification, composed
     in one batch with the others, names the letter sent to that recipient."""
-    settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 2})
-    initialise(settings)
-    with offline_registry(settings) as registry:
-        assert isinstance(registry, Registry)
-        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
-    # certificate_nice added to this process's niceness (the suite may run under `nice`)
-    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
-    earlier = niced_descendants(niced)  # an earlier test's processes that are still ending
+    settings, niced, earlier = gateway_with_processes(tmp_path, database_url, 2)
     async with running(settings) as gateway:
         recipients = [f"destinataire{number}@example.ma" for number in range(6)]
         deposits = await asyncio.gather(*(deposit(gateway, [to]) for to in recipients))
@@ -68,11 +88,7 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
         sent_to = {to: reference for to, (_, reference) in zip(recipients, deposits, strict=True)}
 
         def deposit_pdfs() -> list[bytes]:
-            pdfs = []
-            for message in mails_to(gateway, SENDER):
-                files = attachments_of(message)
-                if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
-                    pdfs.append(files["proof.pdf"])
+            pdfs = deposit_proof_pdfs(gateway)
             return pdfs if len(pdfs) >= 6 else []
 
         pdfs = await wait_for(deposit_pdfs, within=60, what="six proofs of deposit with a PDF")
@@ -100,13 +116,7 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
 ) -> None:
     """The only certificate process SIGKILLed after the start: the next letter's proof of
     deposit comes, with its PDF, from the one started in its place."""
-    settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": 1})
-    initialise(settings)
-    with offline_registry(settings) as registry:
-        assert isinstance(registry, Registry)
-        registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
-    niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
-    earlier = niced_descendants(niced)
+    settings, niced, earlier = gateway_with_processes(tmp_path, database_url, 1)
     async with running(settings) as gateway:
         assert gateway.certificates is not None
         await gateway.certificates.start()
@@ -114,14 +124,9 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
         os.kill(first, signal.SIGKILL)
         _, reference = await deposit(gateway, ["destinataire@example.ma"])
 
-        def proof() -> bytes:
-            for message in mails_to(gateway, SENDER):
-                files = attachments_of(message)
-                if b"/Event/SubmissionAcceptance<" in files.get("evidence.xml", b""):
-                    return files["proof.pdf"]
-            return b""
-
-        pdf = await wait_for(proof, within=60, what="the proof of deposit with its PDF")
+        (pdf,) = await wait_for(
+            lambda: deposit_proof_pdfs(gateway), within=60, what="the proof of deposit's PDF"
+        )
         (second,) = niced_descendants(niced) - earlier
         assert second != first
     assert reference in pdf_text(pdf, tmp_path / "proof.pdf")
