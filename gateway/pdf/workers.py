@@ -96,9 +96,12 @@ def unframe(inbox: bytearray) -> Iterator[Any]:
             start = 12
         if len(inbox) < start + size:
             return
-        data = bytes(inbox[start : start + size])
-        del inbox[: start + size]
-        yield ForkingPickler.loads(data)
+        try:
+            with memoryview(inbox) as whole, whole[start : start + size] as data:
+                message = ForkingPickler.loads(data)
+        finally:  # taken out even when it does not unpickle: the next one follows it
+            del inbox[: start + size]
+        yield message
 
 
 def serve(
@@ -154,6 +157,7 @@ class Workers:
         self._loop: asyncio.AbstractEventLoop | None = None  # the one loop that uses them
         self._tasks: set[asyncio.Task[None]] = set()  # the starts under way
         self._failed: StartFailed | None = None  # why the last start failed
+        self._buffer = memoryview(bytearray(READ_SIZE))  # what a read of a pipe lands in
         self._closed = False
 
     @property
@@ -270,17 +274,17 @@ class Workers:
         its low priority), and act on each whole message."""
         ended = False
         while True:
-            try:
-                chunk = os.read(each.connection.fileno(), READ_SIZE)
+            try:  # into one buffer: os.read would allocate (and map) READ_SIZE bytes each time
+                read = os.readv(each.connection.fileno(), [self._buffer])
             except BlockingIOError:
                 break
             except OSError:
                 ended = True
                 break
-            if not chunk:
+            if not read:
                 ended = True
                 break
-            each.inbox += chunk
+            each.inbox += self._buffer[:read]
         try:
             for message in unframe(each.inbox):
                 self._answered(each, message)
