@@ -153,9 +153,9 @@ def _start(settings: Settings, gateway: int) -> None:
 def _exit_with(gateway: int) -> None:
     """End this process as soon as the gateway's process `gateway` ends, however it ended.
 
-    Killed (SIGKILL), the gateway closes nothing: this process holds both ends of its job
-    queue's pipe and would wait for a job forever, and the forkserver with it (this process
-    holds its liveness pipe too)."""
+    Killed (SIGKILL), the gateway closes nothing: its end of this process's pipe closes with
+    it, which ends this process once it looks for its next job, but not while it makes one,
+    and the forkserver waits for this process (which holds its liveness pipe too)."""
     try:
         pidfd = os.pidfd_open(gateway)
     except ProcessLookupError:  # gone already

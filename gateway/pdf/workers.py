@@ -153,7 +153,7 @@ class Workers:
         self._processes: list[_Process] = []
         self._starting = 0
         self._waiting: collections.deque[_Job] = collections.deque()
-        self._ready_changed: asyncio.Event | None = None
+        self._ready_changed = asyncio.Event()  # a process became ready, failed or ended
         self._loop: asyncio.AbstractEventLoop | None = None  # the one loop that uses them
         self._tasks: set[asyncio.Task[None]] = set()  # the starts under way
         self._failed: StartFailed | None = None  # why the last start failed
@@ -185,7 +185,7 @@ class Workers:
         fails to start."""
         self._failed = None
         self._fill()
-        event = self._event()
+        event = self._ready_changed
         while sum(each.ready for each in self._processes) < self.count:
             if self._failed is not None:
                 raise self._failed
@@ -218,13 +218,8 @@ class Workers:
 
     # -- the loop's side
 
-    def _event(self) -> asyncio.Event:
-        if self._ready_changed is None:
-            self._ready_changed = asyncio.Event()
-        return self._ready_changed
-
     def _changed(self) -> None:
-        self._event().set()
+        self._ready_changed.set()
 
     def _fill(self) -> None:
         """Start processes until `count` run or are starting."""
