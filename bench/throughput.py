@@ -28,6 +28,7 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
     python -m bench.throughput --also smtp.main_nice=19+smtp.processes=2  # settings joined
     python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
+    python -m bench.throughput --python VENV/bin/python  # also SQLite run by another interpreter
 
 Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
 """
@@ -368,6 +369,12 @@ def gateway_config(
 GATEWAY = [sys.executable, "-m", "gateway"]
 
 
+def gateway_command(python: str | None = None) -> list[str]:
+    """The gateway's command line: run by this interpreter, or by `python` (another venv's, with
+    the gateway installed: `--python`)."""
+    return GATEWAY if python is None else [python, "-m", "gateway"]
+
+
 def gateway_env(config: Path) -> dict[str, str]:
     return {**os.environ, "LRE_GATEWAY_CONFIG": str(config)}
 
@@ -379,17 +386,18 @@ def prepare_gateway(
     processes: int = 0,
     smtp_processes: int = 1,
     also: Sequence[str] = (),
+    python: str | None = None,
 ) -> tuple[Path, int]:
     workdir.mkdir(parents=True, exist_ok=True)
     config, port = gateway_config(workdir, database, sink, processes, smtp_processes, also)
     env = gateway_env(config)
-    subprocess.run([*GATEWAY, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([*gateway_command(python), "init"], env=env, check=True, capture_output=True)
     return config, port
 
 
-def add_sender(config: Path) -> None:
+def add_sender(config: Path, python: str | None = None) -> None:
     subprocess.run(
-        [*GATEWAY, "sender", "add", SENDER, "--name", "Bench", "--password-stdin"],
+        [*gateway_command(python), "sender", "add", SENDER, "--name", "Bench", "--password-stdin"],
         env=gateway_env(config),
         input=PASSWORD.encode(),
         check=True,
@@ -398,9 +406,9 @@ def add_sender(config: Path) -> None:
 
 
 @contextmanager
-def serve(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def serve(config: Path, port: int, python: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
     server = subprocess.Popen(
-        [*GATEWAY, "serve"], env=gateway_env(config), stderr=subprocess.DEVNULL
+        [*gateway_command(python), "serve"], env=gateway_env(config), stderr=subprocess.DEVNULL
     )
     try:
         wait_port(port, server)
@@ -547,17 +555,26 @@ def side_by_side(args: argparse.Namespace) -> None:
         targets: list[Target] = []
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
-        variants: list[tuple[str, int, Sequence[str]]] = [("sqlite", 1, ()), ("postgres", 1, ())]
+        # (name, SMTP processes, settings changed, interpreter: None for this one)
+        variants: list[tuple[str, int, Sequence[str], str | None]] = [
+            ("sqlite", 1, (), None),
+            ("postgres", 1, (), None),
+        ]
         for extra in args.smtp_processes:  # the same gateway with more SMTP processes
-            variants.append((f"sqlite, {extra} SMTP processes", extra, ()))
+            variants.append((f"sqlite, {extra} SMTP processes", extra, (), None))
         for setting in args.also:  # the same gateway with settings changed ("a=1+b=2")
             database, colon, changed = setting.partition(":")  # "postgres:a=1": on PostgreSQL
             if not colon or database not in ("sqlite", "postgres"):
                 database, changed = "sqlite", setting
-            variants.append((f"{database}, {changed}", 1, tuple(changed.split("+"))))
+            variants.append((f"{database}, {changed}", 1, tuple(changed.split("+")), None))
+        for python in args.python:  # the same gateway run by another interpreter
+            database, colon, path = python.partition(":")
+            if not colon or database not in ("sqlite", "postgres"):
+                database, path = "sqlite", python
+            variants.append((f"{database}, {path}", 1, (), path))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
-            variants.insert(0, ("sqlite, before: SMTP in the main process", 0, ()))
-        for number, (name, smtp_processes, also) in enumerate(variants):
+            variants.insert(0, ("sqlite, before: SMTP in the main process", 0, (), None))
+        for number, (name, smtp_processes, also, python) in enumerate(variants):
             home = root / f"gateway-{number}"
             sink = Sink(root)
             sinks.append(sink)
@@ -568,10 +585,10 @@ def side_by_side(args: argparse.Namespace) -> None:
                 database = stack.enter_context(postgres_database())
             stack.callback(forget_database, database)
             config, port = prepare_gateway(
-                home, database, sink.port, smtp_processes=smtp_processes, also=also
+                home, database, sink.port, smtp_processes=smtp_processes, also=also, python=python
             )
-            add_sender(config)
-            server = stack.enter_context(serve(config, port))
+            add_sender(config, python)
+            server = stack.enter_context(serve(config, port, python))
             targets.append(Target(name, [port], [server.pid], True, database))
         postfix_sink = Sink(root)
         stack.callback(postfix_sink.close)
@@ -771,6 +788,15 @@ def main() -> None:
         metavar="SECTION.KEY=VALUE",
         help="also the gateway on SQLite (or, prefixed 'postgres:', on PostgreSQL) with this "
         "setting (TOML value), for each one; several settings of one variant joined by '+'",
+    )
+    parser.add_argument(
+        "--python",
+        nargs="*",
+        default=[],
+        metavar="PYTHON",
+        help="also the gateway on SQLite (or, prefixed 'postgres:', on PostgreSQL) run by this "
+        "interpreter (another venv's python, the gateway installed in it), for each one; the "
+        "load generator stays this one's",
     )
     args = parser.parse_args()
     if args.quick:
