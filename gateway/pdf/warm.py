@@ -6,11 +6,19 @@ certificate process starts warm.
 What is then in memory (~220,000 objects: fonts, memos, modules) lives as long as the process:
 it is frozen out of the garbage collector's reach (gateway.collector), so that a full collection
 in a certificate process walks only what that process made since, and its pages stay shared
-with the forkserver (the collector no longer writes to them)."""
+with the forkserver (the collector no longer writes to them).
+
+The forkserver ignores SIGTERM, as it ignores SIGINT (multiprocessing's own doing): a SIGTERM
+sent to the gateway's whole process group or control group (systemd stopping the service) is
+the gateway's, which stops its certificate processes itself; the forkserver ends when the
+gateway's end of its pipe closes. Killed with the others, it took the exit codes of the
+certificate processes with it, and the gateway, told they had died (255), started others while
+it stopped."""
 
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -73,6 +81,7 @@ def warm_up() -> None:
         )
 
 
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # this forkserver's: see above
 try:
     warm_up()
 except Exception:  # a cold start is slower, never broken

@@ -15,6 +15,10 @@ the result when that pipe is readable: no thread, no queue (bench/pool.py measur
 - A process that dies fails only its own job (`ProcessDied`), and another one is started for the
   jobs that wait. One whose initializer fails fails the jobs that wait, with the initializer's
   error, and none is started again until the next job comes: no loop of failing starts.
+- A process ignores SIGINT and SIGTERM: those sent to the whole process group (Ctrl-C in the
+  terminal of `make run`, systemd stopping the service's control group) are the gateway's,
+  which finishes its work and then ends the processes (`close`); a process also ends when its
+  pipe closes, the gateway gone.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import collections
 import contextlib
 import logging
 import os
+import signal
 import struct
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
@@ -107,7 +112,10 @@ def unframe(inbox: bytearray) -> Iterator[Any]:
 def serve(
     connection: Connection, initializer: Callable[..., None], initargs: tuple[Any, ...]
 ) -> None:
-    """A process's life: its initializer, then one job at a time from `connection`."""
+    """A process's life: its initializer, then one job at a time from `connection`; deaf to
+    the signals that stop the gateway (the gateway ends it)."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     try:
         initializer(*initargs)
     except BaseException as err:  # noqa: BLE001 - told to the gateway, then this process ends

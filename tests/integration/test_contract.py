@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.support.client import notification_for, proofs_for, wait_for
 from tests.support.gateway import SENDER, free_port, make_settings, smarthost, start
@@ -131,6 +133,59 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
         if name not in ("LRE_GATEWAY_CACHE", "CACHE_DIRECTORY", "XDG_CACHE_HOME")
     }
     environment["HOME"] = str(tmp_path / "home-is-a-file" / "home")
+    process, logged = await serving(tmp_path, database_url, environment)
+    try:
+        cache = settings.gateway.data_dir / "cache" / "certificates"
+        assert f"kept in {cache}".encode() in logged
+        kinds = {path.name.split("-", 1)[1].rsplit("-", 1)[0] for path in cache.glob("*.json")}
+        assert kinds >= {"pre-subset", "prepared-glyphs"}
+        assert cache.stat().st_mode & 0o777 == 0o700
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        await ended(process)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "systemd"])
+async def test_serve_stops_quietly_when_its_whole_process_group_is_signalled(
+    tmp_path: Path, database_url: str, stop: signal.Signals
+) -> None:
+    """Ctrl-C in the terminal of `make run` (SIGINT) and systemd stopping the service
+    (SIGTERM to every process of its control group) reach the certificate processes and their
+    forkserver too: the gateway still stops as it does on a SIGTERM of its own, exit code 0,
+    with no traceback and no error in its log, and no process of it is left."""
+    process, _ = await serving(tmp_path, database_url, dict(os.environ), new_session=True)
+    try:
+        os.killpg(process.pid, stop)
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+        assert process.stderr is not None
+        after = (await process.stderr.read()).decode()
+        assert "stopping" in after
+        for sign in ("Traceback", "ERROR", "KeyboardInterrupt", "another one starts"):
+            assert sign not in after, after
+        for _ in range(100):  # the forkserver and resource tracker end with the gateway
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("processes of the gateway's group are left")
+    finally:
+        await ended(process, group=True)
+
+
+async def serving(
+    tmp_path: Path,
+    database_url: str,
+    environment: dict[str, str],
+    *,
+    new_session: bool = False,
+) -> tuple[asyncio.subprocess.Process, bytes]:
+    """`lre-gateway serve` started with a configuration file of its own (in a process group
+    of its own with `new_session`), once its SMTP port greets, its web answers and its
+    certificate processes are ready; with what it logged until then."""
+    settings = make_settings(tmp_path, database_url)
     port = free_port()
     config = tmp_path / "gateway.toml"
     config.write_text(
@@ -151,6 +206,7 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
         env=environment,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=new_session,
     )
     try:
         greeting = await wait_for_greeting(port)
@@ -166,17 +222,21 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path, database_url: str)
             line = await asyncio.wait_for(process.stderr.readline(), 60)
             assert line, logged.decode()  # stderr closed: the gateway exited
             logged += line
-        cache = settings.gateway.data_dir / "cache" / "certificates"
-        assert f"kept in {cache}".encode() in logged
-        kinds = {path.name.split("-", 1)[1].rsplit("-", 1)[0] for path in cache.glob("*.json")}
-        assert kinds >= {"pre-subset", "prepared-glyphs"}
-        assert cache.stat().st_mode & 0o777 == 0o700
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
-    finally:
-        if process.returncode is None:
+    except BaseException:
+        await ended(process, group=new_session)
+        raise
+    return process, logged
+
+
+async def ended(process: asyncio.subprocess.Process, *, group: bool = False) -> None:
+    """Kill `process` (and its process group, with `group`) if it still runs."""
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
             process.kill()
-            await process.wait()
+        await process.wait()
 
 
 async def wait_for_greeting(port: int) -> bytes:
