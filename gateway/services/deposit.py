@@ -207,7 +207,11 @@ def page_text(content: bytes, text: str) -> dict[str, Any]:
     except UnicodeEncodeError:  # a lone surrogate: only the text itself says it
         return {"text": text}
     if encoded and len(encoded) * 2 >= len(content):  # in bytes, as the message is measured
-        start = content.find(encoded)
+        # a one-part letter's text is its body, the message's end: compared at memory speed,
+        # where a search for a long text takes longer (100 KB: ~70 µs)
+        start = len(content) - len(encoded)
+        if not content.endswith(encoded):
+            start = content.find(encoded)
         if start >= 0:
             return {"text_at": [start, start + len(encoded)]}
     return {"text": text}

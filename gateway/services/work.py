@@ -31,7 +31,7 @@ IO_RUNS: Final = 5  # times a transaction runs at most, when PostgreSQL rolls it
 # a letter up to this size is parsed, hashed and encrypted on the loop: that costs less than
 # handing it to a thread and back (~75 µs of CPU per hop, two per deposit) and blocks the loop
 # for well under a millisecond; a larger one goes to a thread, the loop serving meanwhile
-INLINE_BYTES: Final = 64 * 1024
+INLINE_BYTES: Final = 256 * 1024
 
 Io = Callable[..., Awaitable[Any]]
 

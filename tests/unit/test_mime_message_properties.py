@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.content_replies import content_refused
-from gateway.errors import ContentRefused
+from gateway.errors import ContentRefused, UnreadableMessage
 from gateway.mime.limits import MimeLimits, check_limits
 from gateway.mime.message import (
     ParsedMessage,
@@ -211,3 +211,26 @@ def test_a_subject_and_a_message_id_read_as_the_email_package_parses_them(
         raw.encode("utf-8", "surrogateescape"), policy=email.policy.default
     )
     assert _header_text(message, name) == _parsed_header_text(message, name)
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"\r\n", b"\r", b"\n", b"\x00", b"a", b"\xc3\xa9", b"\r\r\n"]), max_size=40
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_line_endings_are_refused_exactly_when_a_cr_or_lf_stands_alone(pieces: list[bytes]) -> None:
+    """check_line_endings refuses a message exactly when it holds a NUL, or a CR or LF that
+    is not part of a CRLF (the definition, read byte by byte)."""
+    content = b"".join(pieces)
+    alone = b"\x00" in content or any(
+        (byte == 13 and content[i + 1 : i + 2] != b"\n")
+        or (byte == 10 and (i == 0 or content[i - 1] != 13))
+        for i, byte in enumerate(content)
+    )
+    try:
+        check_line_endings(content)
+    except UnreadableMessage:
+        assert alone
+    else:
+        assert not alone

@@ -33,3 +33,12 @@ def test_no_text_and_a_lone_surrogate_are_kept_themselves() -> None:
     assert page_text(HEAD, "") == {"text": ""}
     odd = "\ud800" * 40
     assert page_text(HEAD + b"x" * 10, odd) == {"text": odd}
+
+
+def test_a_text_written_as_is_but_not_at_the_end_is_found_where_it_is() -> None:
+    """A text part followed by a short closing part: not the message's end, found by search."""
+    text = "Madame, Monsieur, réclamation\r\n" * 20
+    content = HEAD + b"--b\r\n\r\n" + text.encode() + b"--b--\r\n"
+    start, end = page_text(content, text)["text_at"]
+    assert content[start:end].decode("utf-8") == text
+    assert end < len(content)
