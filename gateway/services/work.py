@@ -31,7 +31,7 @@ IO_RUNS: Final = 5  # times a transaction runs at most, when PostgreSQL rolls it
 # a letter up to this size is parsed, hashed and encrypted on the loop: that costs less than
 # handing it to a thread and back (~75 µs of CPU per hop, two per deposit, and the GIL passed
 # to and fro with the loop meanwhile) and blocks the loop for under a millisecond (its reading
-# 0.15 ms at 100 KB, 0.35 ms at 256 KB); a larger one goes to a thread, the loop serving
+# 0.15 ms at 100 KB, 0.45 ms at 256 KB); a larger one goes to a thread, the loop serving
 # meanwhile. At 64 KB, a 100 KB letter cost the SMTP process ~0.2 ms more (bench.smtp_cpu)
 INLINE_BYTES: Final = 256 * 1024
 
