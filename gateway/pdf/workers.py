@@ -10,10 +10,14 @@ the result when that pipe is readable: no thread, no queue (bench/pool.py measur
   job needs one or `start` asks, up to `count`; the start runs in a thread, since the first one
   waits for the forkserver's preload. Each process runs `initializer(*initargs)`, then says it
   is ready, then runs one job at a time until it reads None or its pipe closes.
-- A job goes to a ready process with nothing to do, in the order the jobs came; what it returns
-  or raises comes back to its caller.
-- A process that dies fails only its own job (`ProcessDied`), and another one is started for the
-  jobs that wait. One whose initializer fails fails the jobs that wait, with the initializer's
+- A job goes to a ready process, in the order the jobs came, first to one with nothing to do,
+  else to one with fewer than `depth` jobs (default DEPTH): a process then finds its next job
+  in its pipe as it answers one, without waiting for the loop to read the answer and write
+  the next (under load the loop is busy for milliseconds at a time, and a certificate takes
+  ~4). What a job returns or raises comes back to its caller.
+- A process that dies fails only the job it was running (`ProcessDied`); the jobs written to
+  it behind that one, never begun, go back to the front of the queue, and another process is
+  started for the jobs that wait. One whose initializer fails fails the jobs that wait, with the initializer's
   error, and none is started again until the next job comes: no loop of failing starts.
 - A process ignores SIGINT and SIGTERM: those sent to the whole process group (Ctrl-C in the
   terminal of `make run`, systemd stopping the service's control group) are the gateway's,
@@ -46,6 +50,7 @@ RAISED: Final = "raised"
 FAILED: Final = "failed"  # the initializer raised: the process ends
 JOIN_TIMEOUT: Final = 5.0  # seconds a process has to end at `close` before it is killed
 READ_SIZE: Final = 1 << 18  # bytes read at a time from a process's pipe
+DEPTH: Final = 2  # jobs a process holds at most: the one it runs, and the next
 
 
 class ProcessDied(Exception):
@@ -75,7 +80,8 @@ class _Process:
     process: Any  # multiprocessing's BaseProcess
     connection: Connection  # its fd non-blocking: read and written by the loop (`frames`)
     ready: bool = False
-    job: _Job | None = None
+    # its jobs in the order written: the first is the one it runs, the others wait in its pipe
+    jobs: collections.deque[_Job] = field(default_factory=collections.deque)
     watched: list[int] = field(default_factory=list)  # fds the loop reads for it
     inbox: bytearray = field(default_factory=bytearray)  # read, not yet a whole message
     outbox: bytearray = field(default_factory=bytearray)  # to write once the pipe has room
@@ -151,10 +157,13 @@ class Workers:
         context: BaseContext,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...] = (),
+        *,
+        depth: int = DEPTH,
     ) -> None:
-        if count < 1:
-            raise ValueError("at least one process is needed")
+        if count < 1 or depth < 1:
+            raise ValueError("at least one process, and one job a process, are needed")
         self.count = count
+        self._depth = depth
         self._context = context
         self._initializer = initializer
         self._initargs = initargs
@@ -172,6 +181,11 @@ class Workers:
     def pids(self) -> list[int]:
         """The processes running now (started, ready or not)."""
         return [each.process.pid for each in self._processes]
+
+    @property
+    def held(self) -> list[int]:
+        """The jobs each running process holds (the one it runs and those behind it)."""
+        return [len(each.jobs) for each in self._processes]
 
     @property
     def starting(self) -> int:
@@ -220,8 +234,9 @@ class Workers:
                 each.process.kill()
                 each.process.join()
             each.connection.close()
-            if each.job is not None and not each.job.future.done():
-                each.job.future.cancel()
+            for job in each.jobs:
+                job.future.cancel()
+            each.jobs.clear()
         self._processes.clear()
 
     # -- the loop's side
@@ -316,7 +331,7 @@ class Workers:
                 self._later(asyncio.to_thread(each.process.join, JOIN_TIMEOUT))
             self._fail_waiting(StartFailed(value))
         else:
-            job, each.job = each.job, None
+            job = each.jobs.popleft() if each.jobs else None
             if job is not None and not job.future.done():
                 if kind == RESULT:
                     job.future.set_result(value)
@@ -367,18 +382,24 @@ class Workers:
         self._later(self._buried(each))
 
     async def _buried(self, each: _Process) -> None:
-        """Its job failed, once its exit code is read (its pipe may close first)."""
+        """The job it ran failed, and those behind it wait again, once its exit code is read
+        (its pipe may close first)."""
         if each.process.exitcode is None:
             await asyncio.to_thread(each.process.join, JOIN_TIMEOUT)
         code = each.process.exitcode
         log.error("a certificate process ended (exit code %s); another one starts", code)
-        if each.job is not None and not each.job.future.done():
-            each.job.future.set_exception(
-                ProcessDied(f"the certificate process ended (exit code {code}) during the job")
-            )
+        if each.jobs:
+            running = each.jobs.popleft()
+            if not running.future.done():
+                running.future.set_exception(
+                    ProcessDied(f"the certificate process ended (exit code {code}) during the job")
+                )
+            self._waiting.extendleft(reversed(each.jobs))  # never begun: first in line again
+            each.jobs.clear()
         self._changed()
         if self._waiting:
             self._fill()
+            self._dispatch()
 
     def _remove(self, each: _Process) -> None:
         self._unwatch(each)
@@ -408,19 +429,21 @@ class Workers:
                 job.future.set_exception(err)
 
     def _dispatch(self) -> None:
-        """Each ready process with nothing to do takes the next job that waits."""
-        for each in self._processes:
-            while each.ready and each.job is None and self._waiting:
-                job = self._waiting.popleft()
-                if job.future.done():  # its caller gave up
-                    continue
-                try:
-                    self._send(each, (job.fn, job.args))
-                except OSError:
-                    self._waiting.appendleft(job)  # not begun: for another process
-                    self._died(each)
-                    return self._dispatch()
-                except Exception as err:  # noqa: BLE001 - it did not pickle: nothing was sent
-                    job.future.set_exception(err)
-                    continue
-                each.job = job
+        """The jobs that wait go to the ready processes, each to one of those holding the
+        fewest jobs (so that jobs that come together run together), up to `depth` each."""
+        for held in range(self._depth):
+            for each in self._processes:
+                while each.ready and len(each.jobs) == held and self._waiting:
+                    job = self._waiting.popleft()
+                    if job.future.done():  # its caller gave up
+                        continue
+                    try:
+                        self._send(each, (job.fn, job.args))
+                    except OSError:
+                        self._waiting.appendleft(job)  # not begun: for another process
+                        self._died(each)
+                        return self._dispatch()
+                    except Exception as err:  # noqa: BLE001 - it did not pickle: nothing sent
+                        job.future.set_exception(err)
+                        continue
+                    each.jobs.append(job)

@@ -106,6 +106,28 @@ async def test_a_process_killed_during_its_job_fails_that_job_and_another_takes_
         assert await pool.run(given) == "Event"  # the new one ran the initializer too
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+async def test_a_process_holds_the_next_job_while_it_runs_one(depth: int) -> None:
+    """Up to `depth` jobs are written to a process: the next one waits in its pipe, not in the
+    gateway, and it runs as soon as the first has answered."""
+    began = CONTEXT.Event()
+    pool = Workers(1, CONTEXT, remember, (began,), depth=depth)
+    try:
+        await pool.start()
+        hung = asyncio.create_task(pool.run(hang))
+        behind = [asyncio.create_task(pool.run(square, n)) for n in (2, 3)]
+        assert await asyncio.to_thread(began.wait, WAIT)
+        await asyncio.sleep(0)
+        assert pool.held == [depth]
+        (first,) = pool.pids
+        os.kill(first, signal.SIGKILL)  # the jobs behind the one it ran were never begun
+        with pytest.raises(ProcessDied):
+            await hung
+        assert await asyncio.gather(*behind) == [4, 9]
+    finally:
+        pool.close()
+
+
 async def test_a_process_whose_initializer_fails_fails_the_jobs_and_is_not_started_again() -> None:
     """Both processes fail to start: the job fails with their reason; none is started again
     until asked (no loop of failing starts)."""
