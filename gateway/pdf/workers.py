@@ -17,8 +17,9 @@ the result when that pipe is readable: no thread, no queue (bench/pool.py measur
   ~4). What a job returns or raises comes back to its caller.
 - A process that dies fails only the job it was running (`ProcessDied`); the jobs written to
   it behind that one, never begun, go back to the front of the queue, and another process is
-  started for the jobs that wait. One whose initializer fails fails the jobs that wait, with the initializer's
-  error, and none is started again until the next job comes: no loop of failing starts.
+  started for the jobs that wait. One whose initializer fails fails the jobs that wait, with
+  the initializer's error, and none is started again until the next job comes: no loop of
+  failing starts.
 - A process ignores SIGINT and SIGTERM: those sent to the whole process group (Ctrl-C in the
   terminal of `make run`, systemd stopping the service's control group) are the gateway's,
   which finishes its work and then ends the processes (`close`); a process also ends when its
