@@ -34,6 +34,7 @@ from gateway.pdf.maker import CertificateMaker, dkim_signer
 from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, build_registry, new_id
 from gateway.resolver import Resolver
+from gateway.scheduler import LEASE as SCHEDULER_LEASE
 from gateway.scheduler import Scheduler
 from gateway.services.bounces import Bounces
 from gateway.services.log_publisher import LogPublisher
@@ -226,8 +227,8 @@ async def running(
             ),
         )
         registry.wake = scheduler.wake
-        pdfs.wake_mail = scheduler.wake_mail  # a stored PDF queues its proof mail
-        pdfs.expect_mail = scheduler.expect  # what the proof mail's hand-over logs and counts
+        pdfs.hand_over = scheduler.hand_over  # a stored PDF's proof mail goes at once
+        pdfs.mail_lease = SCHEDULER_LEASE  # under the lease the scheduler takes on any mail
 
         app = create_app(
             service=registry.decisions,

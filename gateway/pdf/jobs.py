@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gateway.compose.parts import with_attachment
 from gateway.core.backoff import next_attempt
 from gateway.core.evidence import EvidenceType
 from gateway.errors import EvidenceError, TimestampError
@@ -22,7 +23,7 @@ from gateway.pdf.text import text
 from gateway.registry import Registry
 from gateway.services.group_commit import GroupCommit
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
-from gateway.storage.store import LetterStore, NewOutbound, ProofSources
+from gateway.storage.store import LetterStore, NewOutbound, PendingMail, ProofSources
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,7 @@ LEASE = timedelta(minutes=5)
 CLAIM_PER_PROCESS = 5  # certificates in hand at most for each certificate process
 ROUND = 30.0  # seconds a round of make_pending goes on claiming
 # seconds a certificate made waits for others before their commit (GroupCommit's linger):
-# under load ~6 certificates a commit instead of ~1.4 (four statements and a commit each);
-# its proof mail waits for the scheduler's next mail round (ROUND_GAP, 0.1 s) anyway
+# under load ~6 certificates a commit instead of ~1.4 (four statements and a commit each)
 STORE_LINGER = 0.05
 
 
@@ -76,10 +76,12 @@ class PdfWorker:
         self._stopping = False
         # PDFs made meanwhile share a commit
         self._stores = GroupCommit(self._store_made, linger=STORE_LINGER)
-        # set by the composition root: the scheduler's mail loop, woken when proof mails queue
-        self.wake_mail: Callable[[], None] = lambda: None
-        # and told each queued proof mail's letter reference and deposit time (Scheduler.expect)
-        self.expect_mail: Callable[[str, str, datetime | None], None] = lambda *_: None
+        # set by the composition root: the scheduler's hand-over of a proof mail, given the
+        # mail with its bytes, its letter's reference and, for a proof of deposit, the deposit
+        # time (Scheduler.hand_over), and the lease the mail is stored under for it (the
+        # scheduler's). None: a proof mail is queued for the scheduler's mail loop to claim
+        self.hand_over: Callable[[PendingMail, str, datetime | None], None] | None = None
+        self.mail_lease = timedelta(0)
 
     async def tick(self) -> int:
         made = await self.make_pending()
@@ -158,14 +160,30 @@ class PdfWorker:
     async def _stored(self, made: _Made) -> None:
         """Store a certificate made, with the others of its commit (`_stores`)."""
         try:
-            stored = await self._stores.submit(made.pdf)
+            stored_at = await self._stores.submit(made.pdf)
         except Exception as err:  # noqa: BLE001 - recorded
             await self._record_failure(made.job, err)
             return
-        if stored:
-            log.info("PDF certificate for evidence %s made", made.job.evidence_id)
-            self.expect_mail(made.pdf.mail.id, made.reference, made.deposited_at)
-            self.wake_mail()
+        if stored_at is None:  # made and stored by another process meanwhile
+            return
+        log.info("PDF certificate for evidence %s made", made.job.evidence_id)
+        if self.hand_over is not None:  # leased to us with its PDF: handed over from here
+            mail = made.pdf.mail
+            self.hand_over(
+                PendingMail(
+                    mail.id,
+                    mail.kind,
+                    mail.delivery_id,
+                    mail.evidence_id,
+                    mail.mail_from,
+                    mail.rcpt,
+                    0,
+                    stored_at,
+                    with_attachment(mail.message or b"", made.pdf.pdf),
+                ),
+                made.reference,
+                made.deposited_at,
+            )
 
     async def _record_failure(self, job: PdfJob, err: Exception) -> None:
         """A certificate not made or not stored: retried later (a bug logged), never lost."""
@@ -176,8 +194,14 @@ class PdfWorker:
         except Exception:  # the database away: the lease expires, the job is made again
             log.warning("PDF for evidence %s: retry not recorded", job.evidence_id, exc_info=True)
 
-    async def _store_made(self, made: Sequence[MadePdf]) -> list[bool]:
-        return await self._registry.io(self._queue.store_pdfs, made, now=self._clock())
+    async def _store_made(self, made: Sequence[MadePdf]) -> list[datetime | None]:
+        """Store the certificates and queue their proof mails (leased to this process when it
+        hands them over itself); for each, when it was stored, or None when it was not (made
+        by another process meanwhile)."""
+        now = self._clock()
+        lease = self.mail_lease if self.hand_over is not None else None
+        stored = await self._registry.io(self._queue.store_pdfs, made, now=now, mail_lease=lease)
+        return [now if ok else None for ok in stored]
 
     async def _make(
         self, job: PdfJob, sources: ProofSources | None = None

@@ -32,6 +32,12 @@ def lease_owner(engine: Engine) -> str | None:
     return None if owner is None else str(owner)
 
 
+def leased_at_birth(engine: Engine, until: datetime) -> dict[str, Any]:
+    """The lease columns of a row inserted already leased, until `until`, to the process of
+    `engine` (it does the row's work itself right after its commit: nothing to claim)."""
+    return {"claimed_until": until, "claimed_by": lease_owner(engine)}
+
+
 def unclaimed(table: Any, now: Any) -> Any:
     """No process holds an unexpired lease on the row (`now`: a time or a bind parameter)."""
     return or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)

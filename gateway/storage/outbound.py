@@ -52,10 +52,21 @@ class PendingMail:
     message: bytes | None = None  # fixed at the first hand-over (`fix_messages`), then reused
 
 
-def insert_mails(db: Any, mails: Iterable[NewOutbound], now: datetime) -> None:
-    """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail."""
+def insert_mails(
+    db: Any,
+    mails: Iterable[NewOutbound],
+    now: datetime,
+    *,
+    leased: dict[str, Any] | None = None,
+) -> None:
+    """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail.
+    `leased` (leases.leased_at_birth): the mails are leased to the process inserting them,
+    which hands them over itself once committed (no claim, no read of their bytes)."""
     mails = list(mails)
     rows = mail_rows(mails, now)
+    if leased is not None:
+        for row in rows:
+            row.update(leased)
     if rows:
         db.execute(insert(t.outbound), rows)
     messages = message_rows(mails)

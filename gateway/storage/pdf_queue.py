@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.database import reading
+from gateway.storage.leases import leased_at_birth
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
@@ -59,9 +60,13 @@ class PdfQueue:
         )
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
-    def store_pdfs(self, made: Sequence[MadePdf], *, now: datetime) -> list[bool]:
+    def store_pdfs(
+        self, made: Sequence[MadePdf], *, now: datetime, mail_lease: timedelta | None = None
+    ) -> list[bool]:
         """Store several PDFs (one UPDATE, each a compare-and-set: Queue.finish_each) and queue
-        their proof mails in one transaction, each once."""
+        their proof mails in one transaction, each once; with `mail_lease`, the mails leased to
+        this process for that long (it hands them over itself: PdfWorker.hand_over)."""
+        leased = None if mail_lease is None else leased_at_birth(self.engine, now + mail_lease)
         with self.engine.begin() as db:
             stored = PDFS.finish_each(
                 db,
@@ -71,7 +76,7 @@ class PdfQueue:
                 made_at=now,
             )
             kept = [item for item, done in zip(made, stored, strict=True) if done]
-            insert_mails(db, [item.mail for item in kept], now)
+            insert_mails(db, [item.mail for item in kept], now, leased=leased)
             tokens = [(i.bounce_token, i.mail.id) for i in kept if i.bounce_token is not None]
             if tokens:
                 remember_bounce_tokens(db, tokens)

@@ -7,10 +7,14 @@ from functools import partial
 from pathlib import Path
 
 import aiohttp
+import dkim
+from sqlalchemy import select
 
 from gateway.app import running
 from gateway.evidence.pki import pki_paths
 from gateway.evidence.tsa import TimestampAuthority
+from gateway.smtp_out.dkim import DkimSigner
+from gateway.storage import tables as t
 from tests.support.client import (
     attachments_of,
     csrf_field,
@@ -121,6 +125,48 @@ async def test_queued_notification_survives_restart_and_reaches_the_smarthost(
             within=20,
             what="proof of deposit at the smarthost",
         )
+
+
+async def test_a_proof_mail_refused_for_now_goes_again_from_the_queue_with_the_same_bytes(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The proof of deposit is handed over as soon as its PDF is stored (no claim, no read):
+    refused for now by the next hop, it waits in the queue like any mail and goes again,
+    its PDF read back from the proofs, byte for byte the mail first offered."""
+    async with SinkMTA() as sink:
+        sink.reject[SENDER.lower()] = "451 4.3.0 Try again later"
+        settings = make_settings(
+            tmp_path, database_url, delivery=smarthost(sink.port, retry_base="1s", retry_max="1s")
+        )
+        clock = Clock()
+        async with start(settings, clock) as gateway:
+            await deposit(gateway)
+            await wait_for(
+                partial(tried, 1, partial(mail_attempts, gateway, "proof")),
+                within=20,
+                what="the proof mail refused once",
+            )
+            assert not any(SENDER in m.rcpt_tos for m in sink.messages)
+            del sink.reject[SENDER.lower()]
+            clock.advance(timedelta(seconds=2))  # past retry_max: the next try is due
+            gateway.scheduler.wake()
+            proofs = await wait_for(
+                lambda: [m for m in sink.messages if SENDER in m.rcpt_tos],
+                within=20,
+                what="the proof of deposit at the smarthost",
+            )
+            assert len(proofs) == 1
+            assert b"SubmissionAcceptance" in attachments_of(proofs[0].data)["evidence.xml"]
+            # made whole again from what was stored: the PDF of the proofs, the signed bytes
+            with gateway.store.engine.connect() as db:
+                stored = db.execute(select(t.proof_pdfs.c.pdf)).scalars().all()
+            assert attachments_of(proofs[0].data)["proof.pdf"] == bytes(stored[0])
+            signer = DkimSigner.from_file(
+                settings.gateway.domain, "lre", settings.gateway.data_dir / "pki" / "dkim.key"
+            )
+            assert dkim.verify(
+                proofs[0].data, dnsfunc=lambda *_, **__: signer.dns_record().encode()
+            )
 
 
 async def test_permanent_refusal_of_the_notification_yields_proof_of_non_delivery(
