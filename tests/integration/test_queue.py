@@ -22,6 +22,7 @@ from gateway.core.letter import State
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
 from gateway.storage.leases import QUEUES, with_lease_owner
+from gateway.storage.log_store import LogStore
 from gateway.storage.outbound import (
     MAILS,
     NewOutbound,
@@ -589,3 +590,50 @@ def test_outcomes_committed_together_move_each_delivery_as_one_by_one(engine: En
     with engine.connect() as db:
         states = dict(db.execute(select(t.deliveries.c.id, t.deliveries.c.state)).all())
     assert (states["d1"], states["d3"]) == ("accepted", "refused")
+
+
+def test_the_log_sequencer_reads_only_the_queued_evidence(engine: Engine) -> None:
+    """The evidence log appends the oldest queued evidence, in queue order, reading each by
+    its key: never the whole evidence table (every proof ever made), which PostgreSQL did
+    while the queue was joined from the evidence side."""
+    queued_mails(engine, 0)  # the letter l1 and its delivery d1
+    with engine.begin() as db:
+        db.execute(
+            insert(t.evidence),
+            [
+                {
+                    "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
+                    "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
+                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW,
+                    "p7s": b"seal", "sealed_at": NOW,
+                }
+                for n in range(2000)
+            ],
+        )  # fmt: skip
+        queued = ["e1999", "e0007", "e1234"]  # in this order
+        db.execute(
+            insert(t.log_queue),
+            [
+                {"evidence_id": e, "queued_at": NOW + timedelta(seconds=n)}
+                for n, e in enumerate(queued)
+            ],
+        )
+        if engine.dialect.name == "postgresql":
+            db.exec_driver_sql("ANALYZE evidence")
+    store = LogStore(engine)
+    with selects_of(engine) as selects:
+        assert store.sequence(limit=2) == 2
+    (statement, parameters) = next(s for s in selects if "log_queue" in s[0])
+    with engine.connect() as db:
+        if engine.dialect.name == "postgresql":
+            plan = " / ".join(
+                row[0] for row in db.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            )
+            assert "Seq Scan on evidence" not in plan, plan
+            assert "evidence_pkey" in plan, plan
+        else:
+            plan = query_plan(db, statement, parameters)
+            assert "SCAN evidence" not in plan, plan
+        entries = db.execute(select(t.log_entries.c.evidence_id).order_by(t.log_entries.c.idx))
+        assert list(entries.scalars()) == queued[:2]
+    assert store.sequence() == 1
