@@ -21,7 +21,7 @@ from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.storage import tables as t
 from gateway.storage.database import create_schema, open_engine
-from gateway.storage.leases import QUEUES, with_lease_owner
+from gateway.storage.leases import PLAIN_INDEX_SCANS, QUEUES, with_lease_owner
 from gateway.storage.log_store import LogStore
 from gateway.storage.outbound import (
     MAILS,
@@ -637,3 +637,47 @@ def test_the_log_sequencer_reads_only_the_queued_evidence(engine: Engine) -> Non
         entries = db.execute(select(t.log_entries.c.evidence_id).order_by(t.log_entries.c.idx))
         assert list(entries.scalars()) == queued[:2]
     assert store.sequence() == 1
+
+
+def test_a_claim_reads_its_queue_by_a_plain_index_scan(engine: Engine) -> None:
+    """Every evidence sealed leaves an old entry in the seal queue's index until a vacuum.
+    A claim reads the index as a plain index scan, which marks the entries it finds dead so
+    that later claims skip them; PostgreSQL chose a bitmap scan, which never marks them, and
+    read every page of the evidence sealed since the last vacuum at every claim."""
+    queued_mails(engine, 0)  # the letter l1 and its delivery d1
+    with engine.begin() as db:
+        db.execute(
+            insert(t.evidence),
+            [
+                {
+                    "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
+                    "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
+                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW,
+                }
+                for n in range(2000)
+            ],
+        )  # fmt: skip
+    with engine.begin() as db:  # all sealed: out of the queue
+        db.execute(update(t.evidence).values(p7s=b"seal", sealed_at=NOW))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert SealQueue(with_lease_owner(engine, "me")).claim(NOW, LEASE) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    at, (statement, parameters) = next(
+        (i, s) for i, s in enumerate(statements) if "sealed_at IS NULL" in s[0]
+    )
+    with engine.connect() as db:
+        if engine.dialect.name == "postgresql":
+            assert PLAIN_INDEX_SCANS in [s for s, _ in statements[:at]]  # in its transaction
+            db.exec_driver_sql(PLAIN_INDEX_SCANS)
+            plan = [s[0] for s in db.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
+            assert any("Index Scan using ix_evidence_unsealed" in step for step in plan), plan
+            assert not any("Bitmap" in step for step in plan), plan
+        else:
+            assert "USING INDEX ix_evidence_unsealed" in query_plan(db, statement, parameters)
