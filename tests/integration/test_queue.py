@@ -596,20 +596,8 @@ def test_the_log_sequencer_reads_only_the_queued_evidence(engine: Engine) -> Non
     """The evidence log appends the oldest queued evidence, in queue order, reading each by
     its key: never the whole evidence table (every proof ever made), which PostgreSQL did
     while the queue was joined from the evidence side."""
-    queued_mails(engine, 0)  # the letter l1 and its delivery d1
+    many_evidence(engine, 2000, p7s=b"seal", sealed_at=NOW)
     with engine.begin() as db:
-        db.execute(
-            insert(t.evidence),
-            [
-                {
-                    "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
-                    "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
-                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW,
-                    "p7s": b"seal", "sealed_at": NOW,
-                }
-                for n in range(2000)
-            ],
-        )  # fmt: skip
         queued = ["e1999", "e0007", "e1234"]  # in this order
         db.execute(
             insert(t.log_queue),
@@ -644,19 +632,7 @@ def test_a_claim_reads_its_queue_by_a_plain_index_scan(engine: Engine) -> None:
     A claim reads the index as a plain index scan, which marks the entries it finds dead so
     that later claims skip them; PostgreSQL chose a bitmap scan, which never marks them, and
     read every page of the evidence sealed since the last vacuum at every claim."""
-    queued_mails(engine, 0)  # the letter l1 and its delivery d1
-    with engine.begin() as db:
-        db.execute(
-            insert(t.evidence),
-            [
-                {
-                    "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
-                    "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
-                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW,
-                }
-                for n in range(2000)
-            ],
-        )  # fmt: skip
+    many_evidence(engine, 2000)
     with engine.begin() as db:  # all sealed: out of the queue
         db.execute(update(t.evidence).values(p7s=b"seal", sealed_at=NOW))
     statements: list[tuple[str, Any]] = []
@@ -681,3 +657,21 @@ def test_a_claim_reads_its_queue_by_a_plain_index_scan(engine: Engine) -> None:
             assert not any("Bitmap" in step for step in plan), plan
         else:
             assert "USING INDEX ix_evidence_unsealed" in query_plan(db, statement, parameters)
+
+
+def many_evidence(engine: Engine, count: int, **columns: Any) -> None:
+    """The letter l1 with its delivery d1, and `count` evidence e0000, e0001, ... of it (unsealed
+    unless `columns` say otherwise)."""
+    queued_mails(engine, 0)
+    with engine.begin() as db:
+        db.execute(
+            insert(t.evidence),
+            [
+                {
+                    "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
+                    "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
+                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW, **columns,
+                }
+                for n in range(count)
+            ],
+        )  # fmt: skip
