@@ -8,7 +8,9 @@ database server (its postmaster's process tree, ended server processes included)
 process of the gateway also the part spent in the kernel (system time) and the kilobytes it
 had written to storage (/proc/PID/io write_bytes: the database's WAL and checkpoints, for
 one). Each round runs until every letter is fully processed, so the figures hold all of a
-letter's work.
+letter's work. Then the machine's use (/proc/stat every 0.25 s, in CPUs of its two): while
+the letters arrive, and after the last 250 — the backlog of certificates and mails, where
+work waiting on the main loop shows as idle CPU.
 
     python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024]
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +88,45 @@ def by_role(root: int) -> dict[int, tuple[str, Usage]]:
     return found
 
 
+class MachineUse:
+    """The whole machine's CPU in use (CPUs busy: user, nice, system, interrupts, steal), read
+    from /proc/stat every `every` seconds by a thread, while inside `with`."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every = every
+        self.samples: list[tuple[float, float]] = []  # (time.perf_counter(), CPUs busy)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _ticks() -> tuple[int, int]:
+        """(all ticks, idle and iowait ticks) of every CPU so far."""
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields[:8]), fields[3] + fields[4]
+
+    def _sample(self) -> None:
+        cpus = os.cpu_count() or 1
+        total, idle = self._ticks()
+        while not self._stop.wait(self.every):
+            now_total, now_idle = self._ticks()
+            spent = max(1, now_total - total)
+            self.samples.append((time.perf_counter(), cpus * (1 - (now_idle - idle) / spent)))
+            total, idle = now_total, now_idle
+
+    def __enter__(self) -> MachineUse:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, start: float, end: float) -> float | None:
+        """The mean CPUs busy over the samples taken between `start` and `end`."""
+        inside = [busy for at, busy in self.samples if start < at <= end]
+        return sum(inside) / len(inside) if inside else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--letters", type=int, default=300)
@@ -99,10 +142,15 @@ def main() -> None:
                 size=args.size, tag="warm", timeout=600)  # fmt: skip
         for number in range(args.rounds):
             before, database_before = by_role(target.roots[0]), target.database_cpu()
-            result = measure(pool, target, first=1000 * (number + 1), letters=args.letters,
-                             sessions=args.sessions, size=args.size, tag=f"round{number}",
-                             timeout=1800)  # fmt: skip
+            with MachineUse() as machine:
+                start = time.perf_counter()
+                result = measure(pool, target, first=1000 * (number + 1), letters=args.letters,
+                                 sessions=args.sessions, size=args.size, tag=f"round{number}",
+                                 timeout=1800)  # fmt: skip
+                end = time.perf_counter()
             after, database_after = by_role(target.roots[0]), target.database_cpu()
+            last_250 = start + args.letters / result.acked
+            arriving, backlog = machine.between(start, last_250), machine.between(last_250, end)
             parts: dict[str, Usage] = collections.defaultdict(Usage)
             for pid, (part, used) in after.items():
                 parts[part] += used - before.get(pid, (part, Usage()))[1]
@@ -116,10 +164,19 @@ def main() -> None:
                 figures.append(
                     f"PostgreSQL server {(database_after - database_before) / n * 1000:.1f}"
                 )
+            use = ", ".join(
+                f"{busy:.2f} CPUs busy {when}"
+                for busy, when in (
+                    (arriving, "while letters arrive"),
+                    (backlog, "after the last 250"),
+                )
+                if busy is not None
+            )
             print(
                 f"round {number + 1} ({'PostgreSQL' if args.postgres else 'SQLite'}, "
                 f"{args.letters} letters of {args.size} bytes): acknowledged {result.acked:.0f}/s, "
-                f"fully processed {result.done:.1f}/s; CPU ms per letter: {', '.join(figures)}",
+                f"fully processed {result.done:.1f}/s; CPU ms per letter: {', '.join(figures)}; "
+                f"the machine {use}",
                 flush=True,
             )
 
