@@ -20,6 +20,7 @@ from gateway.errors import EvidenceError, TimestampError
 from gateway.pdf.facts import CertificateSources
 from gateway.pdf.maker import CertificateMaker, ProofMail
 from gateway.pdf.text import text
+from gateway.pdf.workers import DEPTH
 from gateway.registry import Registry
 from gateway.services.group_commit import GroupCommit
 from gateway.storage.pdf_queue import MadePdf, PdfJob, PdfQueue
@@ -95,8 +96,12 @@ class PdfWorker:
     async def make_pending(self) -> int:
         """Make the pending certificates, every certificate process busy, until none is left.
 
-        Jobs are claimed (one commit for several) whenever no more than one per process is
-        being made, so a process never waits for a batch's slowest certificate; each
+        Jobs are claimed (one commit for several) whenever no more are being made than the
+        processes hold (workers.DEPTH each: the one each runs and the next), so a process
+        never waits for a batch's slowest certificate, nor runs dry while the claim's
+        transaction and the read of the jobs' sources go on (claimed at one a process, the
+        machine was 1.91-1.93 CPUs of 2 busy on the backlog after the last 250, at two
+        1.95-1.98: bench.cpu_parts, three alternating pairs); each
         certificate is stored with its proof mail once made, in one commit with those made
         within STORE_LINGER and while the previous commit ran (`store_pdfs`); a certificate
         waiting for that commit holds no process. A round claims for at most ROUND seconds
@@ -109,7 +114,7 @@ class PdfWorker:
         claimed = 0
         try:
             while True:
-                if len(making) <= processes and loop.time() < until and not self._stopping:
+                if len(making) <= DEPTH * processes and loop.time() < until and not self._stopping:
                     jobs = await self._claim(CLAIM_PER_PROCESS * processes - len(making))
                     claimed += len(jobs)
                     making |= {asyncio.create_task(self._made(*job)) for job in jobs}
