@@ -172,8 +172,11 @@ class PdfWorker:
         if stored_at is None:  # made and stored by another process meanwhile
             return
         log.info("PDF certificate for evidence %s made", made.job.evidence_id)
-        if self.hand_over is not None:  # leased to us with its PDF: handed over from here
-            mail = made.pdf.mail
+        mail = made.pdf.mail
+        # leased to us with its bytes and its PDF: handed over from here (a mail without its
+        # bytes, which the certificate processes always sign, would wait for its lease's end
+        # and be composed by the scheduler's mail loop)
+        if self.hand_over is not None and mail.message is not None:
             self.hand_over(
                 PendingMail(
                     mail.id,
@@ -184,7 +187,7 @@ class PdfWorker:
                     mail.rcpt,
                     0,
                     stored_at,
-                    with_attachment(mail.message or b"", made.pdf.pdf),
+                    with_attachment(mail.message, made.pdf.pdf),
                 ),
                 made.reference,
                 made.deposited_at,
