@@ -30,8 +30,8 @@ class QueueStat:
 def queue_stats(engine: Engine) -> list[QueueStat]:
     """The five durable work queues, as the database holds them now."""
     queries = {
-        "seal": select(func.count(), func.min(t.evidence.c.event_time)).where(
-            t.evidence.c.sealed_at.is_(None)
+        "seal": select(func.count(), func.min(t.evidence.c.event_time)).select_from(
+            t.seal_queue.join(t.evidence, t.evidence.c.id == t.seal_queue.c.evidence_id)
         ),
         "pdf": select(func.count(), func.min(t.evidence.c.event_time))
         .select_from(t.proof_pdfs.join(t.evidence, t.evidence.c.id == t.proof_pdfs.c.evidence_id))

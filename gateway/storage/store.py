@@ -44,6 +44,7 @@ from gateway.storage.outbound import (
     message_rows,
 )
 from gateway.storage.queue import picked_by_key
+from gateway.storage.seal_queue import queued_for_seal
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
@@ -221,6 +222,7 @@ class LetterStore:
         rows = _evidence_rows(evidence, now)
         if rows:
             db.execute(insert(t.evidence), rows)
+            db.execute(insert(t.seal_queue), queued_for_seal((e.id for e in evidence), now))
             enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     # reading ----------------------------------------------------------------------------
@@ -675,6 +677,7 @@ def _deposit_rows(new: NewDeposit) -> list[tuple[Table, list[dict[str, Any]]]]:
         (t.outbound, mail_rows(new.mails, now)),
         (t.outbound_messages, message_rows(new.mails)),
         (t.evidence, _evidence_rows(evidence, now)),
+        (t.seal_queue, queued_for_seal((e.id for e in evidence), now)),
     ]
 
 
@@ -689,8 +692,6 @@ def _evidence_rows(evidence: Iterable[NewEvidence], now: datetime) -> list[dict[
             "event_time": e.event_time,
             "xml": e.xml,
             "xml_sha256": e.xml_sha256,
-            "attempts": 0,
-            "next_attempt_at": now,
         }
         for e in evidence
     ]

@@ -105,12 +105,23 @@ evidence = Table(
     Column("xml_sha256", String(64), nullable=False),
     Column("p7s", LargeBinary),  # NULL until sealed and timestamped
     _time("sealed_at", nullable=True),
+)
+
+# The seal queue (gateway.storage.seal_queue): a row for each evidence not sealed yet, inserted
+# with it and deleted in the commit that stores its seal. The evidence, kept ten years, is then
+# written once and sealed once, and read by key only: no lease, try or error is written into it,
+# and no index over it lists what is waiting (on PostgreSQL such an index kept an entry for each
+# old version of every row sealed since the last vacuum, and the claims read them).
+seal_queue = Table(
+    "seal_queue",
+    metadata,
+    Column("evidence_id", String(32), ForeignKey("evidence.id"), primary_key=True),
     Column("attempts", Integer, nullable=False, default=0),
     _time("next_attempt_at"),
     _time("claimed_until", nullable=True),
     Column("claimed_by", String(40)),  # the lease holder's instance (storage/instances.py)
     Column("last_error", Text),
-    Index("ix_evidence_unsealed", "sealed_at", "next_attempt_at"),
+    Index("ix_seal_queue_due", "next_attempt_at"),
 )
 
 outbound = Table(

@@ -71,7 +71,7 @@ def queued_webhook(engine: Engine) -> str:
         db.execute(
             insert(t.evidence).values(
                 id="e1", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
-                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0, next_attempt_at=NOW,
+                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64,
             )
         )  # fmt: skip
         db.execute(

@@ -128,6 +128,44 @@ def test_a_queued_mails_bytes_move_to_their_own_table(empty_database_url: str) -
         engine.dispose()
 
 
+def test_the_unsealed_evidence_moves_to_the_seal_queue(empty_database_url: str) -> None:
+    """Migration 0020: an evidence waiting for its seal before it (tried twice, its error
+    kept) waits in seal_queue after it, with its tries and error; a sealed one is not queued;
+    the evidence table no longer holds a lease."""
+    engine = open_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0019")
+        queued_mails(engine, 0)  # an account, a letter, its delivery (tables 0020 leaves alone)
+        with engine.begin() as connection:
+            for evidence, p7s, attempts, error in (
+                ("e1", None, 2, "TSA unreachable"),
+                ("e2", b"seal", 0, None),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO evidence (id, letter_id, delivery_id, type, event_time, xml,"
+                        " xml_sha256, p7s, attempts, next_attempt_at, last_error) VALUES (:id,"
+                        " 'l1', 'd1', 'SubmissionAcceptance', :now, :xml, :sha, :p7s, :attempts,"
+                        " :now, :error)"
+                    ),
+                    {
+                        "id": evidence, "now": NOW, "xml": b"<x/>", "sha": "0" * 64, "p7s": p7s,
+                        "attempts": attempts, "error": error,
+                    },
+                )  # fmt: skip
+        create_schema(engine)  # to the newest revision, as `lre-gateway init` after an upgrade
+        with engine.connect() as connection:
+            queued = connection.execute(
+                text("SELECT evidence_id, attempts, last_error, claimed_until FROM seal_queue")
+            ).all()
+            columns = {c["name"] for c in inspect(connection).get_columns("evidence")}
+        assert [tuple(row) for row in queued] == [("e1", 2, "TSA unreachable", None)]
+        assert columns.isdisjoint({"attempts", "next_attempt_at", "claimed_until", "last_error"})
+    finally:
+        engine.dispose()
+
+
 def test_the_migrations_directory_ships_with_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert list((MIGRATIONS / "versions").glob("0001_*.py"))

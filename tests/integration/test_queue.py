@@ -145,20 +145,26 @@ def test_the_rounds_due_times_are_each_queues_own_read_in_one_statement(engine: 
     assert times["mail"] == NOW + LEASE  # the first mail's lease ends before the second is due
 
 
-def test_the_seal_queue_reads_the_unsealed_evidence_through_its_index(tmp_path: Path) -> None:
+def test_the_seal_queue_reads_only_its_own_rows_and_the_evidence_by_key(tmp_path: Path) -> None:
     """A claim of the seal queue, made every round, costs the same after 100,000 letters as
-    after one: SQLite reads ix_evidence_unsealed, never every evidence ever sealed. (SQLite
-    only: PostgreSQL's plan depends on its statistics, not on the query alone.)"""
+    after one: SQLite reads the queue through ix_seal_queue_due and the claimed evidence by its
+    key, never every evidence ever sealed. (SQLite only: PostgreSQL's plan depends on its
+    statistics, not on the query alone; see the plain index scan's test below.)"""
     engine = open_engine(f"sqlite:///{tmp_path}/gateway.db")
     create_schema(engine)
+    many_evidence(engine, 3)
     with selects_of(engine) as selects:
-        SEALS.claim(engine, now=NOW, lease=LEASE, limit=50)
-    [(statement, parameters)] = selects
+        assert len(SealQueue(engine).claim(NOW, LEASE)) == 3
+    plans = []
     with engine.connect() as db:
-        steps = query_plan(db, statement, parameters)
+        for statement, parameters in selects:
+            plans.append(query_plan(db, statement, parameters))
     engine.dispose()
-    assert "ix_evidence_unsealed" in steps, steps
-    assert "SCAN evidence" not in steps, steps
+    claim, read = plans
+    assert "ix_seal_queue_due" in claim, claim
+    assert "evidence" not in claim.replace("evidence_id", ""), claim
+    assert "SCAN evidence" not in read, read
+    assert "evidence USING" in read, read
 
 
 def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path: Path) -> None:
@@ -174,8 +180,7 @@ def test_the_webhook_queue_reads_one_letters_events_through_their_index(tmp_path
             db.execute(
                 insert(t.evidence).values(
                     id="e1-p3", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
-                    event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0,
-                    next_attempt_at=NOW,
+                    event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64,
                 )
             )  # fmt: skip
             enqueue_webhooks(db, [SimpleNamespace(id="e1-p3", letter_id="l1")], NOW)
@@ -235,7 +240,7 @@ def webhook_posts(engine: Engine, plan: dict[str, list[str]]) -> None:
                     insert(t.evidence).values(
                         id=evidence, letter_id="l1", delivery_id="d1",
                         type="SubmissionAcceptance", event_time=NOW, xml=b"<x/>",
-                        xml_sha256="0" * 64, attempts=0, next_attempt_at=NOW,
+                        xml_sha256="0" * 64,
                     )
                 )  # fmt: skip
                 db.execute(
@@ -425,7 +430,7 @@ def test_a_proof_mail_is_stored_without_its_pdf_and_claimed_with_it(engine: Engi
         db.execute(
             insert(t.evidence).values(
                 id="e1", letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
-                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, next_attempt_at=NOW,
+                event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64,
             )
         )  # fmt: skip
         db.execute(
@@ -492,23 +497,14 @@ def test_jobs_finished_each_with_its_own_values_are_one_compare_and_set_statemen
 
 
 def test_seals_stored_together_release_only_what_this_process_sealed(engine: Engine) -> None:
-    """SealQueue.store: each evidence gets its own seal; one sealed meanwhile by another
-    process keeps that seal, and queues no log entry, mail or PDF job a second time."""
-    queued_mails(engine, 0)
-    ids = [f"e{n}" for n in range(3)]
-    with engine.begin() as db:
-        for evidence_id in ids:
-            db.execute(
-                insert(t.evidence).values(
-                    id=evidence_id, letter_id="l1", delivery_id="d1", type="SubmissionAcceptance",
-                    event_time=NOW, xml=b"<x/>", xml_sha256="0" * 64, attempts=0,
-                    next_attempt_at=NOW,
-                )
-            )  # fmt: skip
+    """SealQueue.store: each evidence gets its own seal and leaves the queue; one sealed
+    meanwhile by another process keeps that seal, and queues no log entry, mail or PDF job a
+    second time."""
+    many_evidence(engine, 3)
+    ids = ["e0000", "e0001", "e0002"]
     seals = SealQueue(engine)
     assert sorted(p.id for p in seals.claim(NOW, LEASE)) == ids
-    with engine.begin() as db:
-        SEALS.finish_row(db, "e1", where=SEALS.waiting, p7s=b"theirs", sealed_at=NOW)
+    assert SealQueue(engine).store([NewSeal("e0001", b"theirs")], now=NOW) == [True]
     later = NOW + timedelta(seconds=1)
     stored = seals.store(
         [
@@ -523,11 +519,41 @@ def test_seals_stored_together_release_only_what_this_process_sealed(engine: Eng
         jobs = db.scalars(select(t.proof_pdfs.c.evidence_id)).all()
         logged = db.scalars(select(t.log_queue.c.evidence_id)).all()
         sealed_at = dict(db.execute(select(t.evidence.c.id, t.evidence.c.sealed_at)).all())
+        queued = db.scalars(select(t.seal_queue.c.evidence_id)).all()
     assert {k: bytes(v) for k, v in p7s.items()} == {
-        "e0": b"ours-e0", "e1": b"theirs", "e2": b"ours-e2",
+        "e0000": b"ours-e0000", "e0001": b"theirs", "e0002": b"ours-e0002",
     }  # fmt: skip
-    assert (sorted(jobs), sorted(logged)) == (["e0", "e2"], ["e0", "e2"])
-    assert (utc(sealed_at["e0"]), utc(sealed_at["e1"])) == (later, NOW)
+    assert (sorted(jobs), sorted(logged)) == (["e0000", "e0002"], ids)  # e0001 logged once
+    assert (utc(sealed_at["e0000"]), utc(sealed_at["e0001"])) == (later, NOW)
+    assert queued == []
+    assert seals.claim(later, LEASE) == []
+
+
+def test_an_evidence_sealed_twice_in_one_store_keeps_its_first_seal(engine: Engine) -> None:
+    many_evidence(engine, 1)
+    seals = SealQueue(engine)
+    assert seals.store([NewSeal("e0000", b"first"), NewSeal("e0000", b"second")], now=NOW) == [
+        True,
+        False,
+    ]
+    with engine.connect() as db:
+        assert db.scalars(select(t.evidence.c.p7s)).all() == [b"first"]
+
+
+def test_a_seal_tried_and_failed_waits_in_the_queue_with_its_error(engine: Engine) -> None:
+    """A seal that failed for now (its timestamp): the try and the error are the queue row's,
+    the evidence is untouched, and the row comes back when due."""
+    many_evidence(engine, 1)
+    seals = SealQueue(engine)
+    [pending] = seals.claim(NOW, LEASE)
+    assert (pending.id, pending.attempts, pending.xml) == ("e0000", 0, b"<x/>" * 200)
+    seals.failed("e0000", "TSA unreachable", retry_at=NOW + timedelta(minutes=1))
+    assert seals.claim(NOW + timedelta(seconds=59), LEASE) == []
+    with engine.connect() as db:
+        row = db.execute(select(t.seal_queue)).one()
+    assert (row.attempts, row.last_error, row.claimed_until) == (1, "TSA unreachable", None)
+    [again] = seals.claim(NOW + timedelta(minutes=1), LEASE)
+    assert (again.id, again.attempts) == ("e0000", 1)
 
 
 def test_outcomes_committed_together_move_each_delivery_as_one_by_one(engine: Engine) -> None:
@@ -627,14 +653,16 @@ def test_the_log_sequencer_reads_only_the_queued_evidence(engine: Engine) -> Non
     assert store.sequence() == 1
 
 
-def test_a_claim_reads_its_queue_by_a_plain_index_scan(engine: Engine) -> None:
+def test_a_claim_reads_its_queue_alone_and_never_as_a_bitmap(engine: Engine) -> None:
     """Every evidence sealed leaves an old entry in the seal queue's index until a vacuum.
-    A claim reads the index as a plain index scan, which marks the entries it finds dead so
-    that later claims skip them; PostgreSQL chose a bitmap scan, which never marks them, and
-    read every page of the evidence sealed since the last vacuum at every claim."""
+    A claim reads its queue's index, if at all, as a plain index scan, which marks the entries
+    it finds dead so that later claims skip them; PostgreSQL chose a bitmap scan, which never
+    marks them, and read every page of the evidence sealed since the last vacuum at every claim
+    (when the queue was the evidence table itself). The claim never reads the evidence."""
     many_evidence(engine, 2000)
-    with engine.begin() as db:  # all sealed: out of the queue
-        db.execute(update(t.evidence).values(p7s=b"seal", sealed_at=NOW))
+    SealQueue(engine).store(
+        [NewSeal(f"e{n:04}", b"seal") for n in range(2000)], now=NOW
+    )  # all sealed: out of the queue
     statements: list[tuple[str, Any]] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -646,22 +674,22 @@ def test_a_claim_reads_its_queue_by_a_plain_index_scan(engine: Engine) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     at, (statement, parameters) = next(
-        (i, s) for i, s in enumerate(statements) if "sealed_at IS NULL" in s[0]
+        (i, s) for i, s in enumerate(statements) if "FROM seal_queue" in s[0]
     )
     with engine.connect() as db:
         if engine.dialect.name == "postgresql":
             assert PLAIN_INDEX_SCANS in [s for s, _ in statements[:at]]  # in its transaction
             db.exec_driver_sql(PLAIN_INDEX_SCANS)
             plan = [s[0] for s in db.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
-            assert any("Index Scan using ix_evidence_unsealed" in step for step in plan), plan
-            assert not any("Bitmap" in step for step in plan), plan
+            assert any("on seal_queue" in step for step in plan), plan  # small: maybe a scan
+            assert not any("Bitmap" in step or "evidence" in step for step in plan), plan
         else:
-            assert "USING INDEX ix_evidence_unsealed" in query_plan(db, statement, parameters)
+            assert "USING INDEX ix_seal_queue_due" in query_plan(db, statement, parameters)
 
 
 def many_evidence(engine: Engine, count: int, **columns: Any) -> None:
-    """The letter l1 with its delivery d1, and `count` evidence e0000, e0001, ... of it (unsealed
-    unless `columns` say otherwise)."""
+    """The letter l1 with its delivery d1, and `count` evidence e0000, e0001, ... of it: unsealed,
+    each with its row in the seal queue, unless `columns` give their p7s."""
     queued_mails(engine, 0)
     with engine.begin() as db:
         db.execute(
@@ -670,8 +698,16 @@ def many_evidence(engine: Engine, count: int, **columns: Any) -> None:
                 {
                     "id": f"e{n:04}", "letter_id": "l1", "delivery_id": "d1",
                     "type": "SubmissionAcceptance", "event_time": NOW, "xml": b"<x/>" * 200,
-                    "xml_sha256": "0" * 64, "attempts": 0, "next_attempt_at": NOW, **columns,
+                    "xml_sha256": "0" * 64, **columns,
                 }
                 for n in range(count)
             ],
         )  # fmt: skip
+        if "p7s" not in columns:  # waiting for their seals
+            db.execute(
+                insert(t.seal_queue),
+                [
+                    {"evidence_id": f"e{n:04}", "attempts": 0, "next_attempt_at": NOW}
+                    for n in range(count)
+                ],
+            )

@@ -19,7 +19,7 @@ def mail_attempts(gateway: Running, kind: str) -> list[int]:
 
 def seal_attempts(gateway: Running) -> list[int]:
     """The failed tries to seal each evidence that is not sealed yet."""
-    query = select(t.evidence.c.attempts).where(t.evidence.c.p7s.is_(None))
+    query = select(t.seal_queue.c.attempts)
     with gateway.store.engine.connect() as db:
         return [int(n) for n in db.execute(query).scalars()]
 
