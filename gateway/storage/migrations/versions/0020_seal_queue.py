@@ -8,6 +8,9 @@ vacuum, which the claims and the scheduler's look at the queue read. The queue i
 unsealed evidence in `seal_queue`, deleted with the commit that stores the seal; the evidence is
 inserted, then sealed, and read by key only.
 
+On SQLite each dropped column rewrites the evidence table (SQLite 3.35's DROP COLUMN): an
+upgrade of a large embedded database takes a while, once.
+
 Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-04 05:30:00.000000
@@ -37,10 +40,12 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
     )
     op.create_index("ix_seal_queue_due", "seal_queue", ["next_attempt_at"])
-    # a lease held across the upgrade is dropped: the gateway is stopped to upgrade
+    # found through ix_evidence_unsealed, not by reading ten years of evidence; a lease held
+    # across the upgrade is dropped (the gateway is stopped to upgrade)
     op.execute(
         "INSERT INTO seal_queue (evidence_id, attempts, next_attempt_at, last_error)"
-        " SELECT id, attempts, next_attempt_at, last_error FROM evidence WHERE p7s IS NULL"
+        " SELECT id, attempts, next_attempt_at, last_error FROM evidence"
+        " WHERE sealed_at IS NULL AND p7s IS NULL"
     )
     op.drop_index("ix_evidence_unsealed", table_name="evidence")
     for column in LEASE_COLUMNS:
