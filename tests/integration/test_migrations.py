@@ -10,7 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from gateway.storage.database import (
     MIGRATIONS,
@@ -98,11 +98,8 @@ def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(
 def test_a_queued_mails_bytes_move_to_their_own_table(empty_database_url: str) -> None:
     """Migration 0019: the bytes of a mail queued before it (a proof mail waiting to be
     handed over) are in outbound_messages after it, and the outbound row no longer holds them."""
-    engine = open_engine(empty_database_url)
+    engine = at_revision(empty_database_url, "0018")
     try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "0018")
-        queued_mails(engine, 0)  # an account, a letter, its delivery (tables 0019 leaves alone)
         with engine.begin() as connection:
             for mail, message in (("m1", b"Subject: proof\r\n\r\nPDF\r\n"), ("m2", None)):
                 connection.execute(
@@ -132,11 +129,8 @@ def test_the_unsealed_evidence_moves_to_the_seal_queue(empty_database_url: str) 
     """Migration 0020: an evidence waiting for its seal before it (tried twice, its error
     kept) waits in seal_queue after it, with its tries and error; a sealed one is not queued;
     the evidence table no longer holds a lease."""
-    engine = open_engine(empty_database_url)
+    engine = at_revision(empty_database_url, "0019")
     try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "0019")
-        queued_mails(engine, 0)  # an account, a letter, its delivery (tables 0020 leaves alone)
         with engine.begin() as connection:
             for evidence, p7s, attempts, error in (
                 ("e1", None, 2, "TSA unreachable"),
@@ -164,6 +158,16 @@ def test_the_unsealed_evidence_moves_to_the_seal_queue(empty_database_url: str) 
         assert columns.isdisjoint({"attempts", "next_attempt_at", "claimed_until", "last_error"})
     finally:
         engine.dispose()
+
+
+def at_revision(url: str, revision: str) -> Engine:
+    """The empty database at `url` brought to an older `revision`, with an account, a letter
+    and its delivery (tables the later migrations tested here leave alone)."""
+    engine = open_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+    queued_mails(engine, 0)
+    return engine
 
 
 def test_the_migrations_directory_ships_with_the_package() -> None:
