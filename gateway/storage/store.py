@@ -219,7 +219,7 @@ class LetterStore:
     @staticmethod
     def _insert_evidence(db: Any, evidence: Iterable[NewEvidence], now: datetime) -> None:
         evidence = list(evidence)
-        rows = _evidence_rows(evidence, now)
+        rows = _evidence_rows(evidence)
         if rows:
             db.execute(insert(t.evidence), rows)
             db.execute(insert(t.seal_queue), queued_for_seal((e.id for e in evidence), now))
@@ -676,12 +676,12 @@ def _deposit_rows(new: NewDeposit) -> list[tuple[Table, list[dict[str, Any]]]]:
         (t.deliveries, delivery_rows),
         (t.outbound, mail_rows(new.mails, now)),
         (t.outbound_messages, message_rows(new.mails)),
-        (t.evidence, _evidence_rows(evidence, now)),
+        (t.evidence, _evidence_rows(evidence)),
         (t.seal_queue, queued_for_seal((e.id for e in evidence), now)),
     ]
 
 
-def _evidence_rows(evidence: Iterable[NewEvidence], now: datetime) -> list[dict[str, Any]]:
+def _evidence_rows(evidence: Iterable[NewEvidence]) -> list[dict[str, Any]]:
     return [
         {
             "id": e.id,
