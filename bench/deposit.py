@@ -180,9 +180,7 @@ def drained(database: str) -> bool:
         pending_mail = db.execute(
             select(func.count()).select_from(t.outbound).where(t.outbound.c.state == "pending")
         ).scalar_one()
-        unsealed = db.execute(
-            select(func.count()).select_from(t.evidence).where(t.evidence.c.p7s.is_(None))
-        ).scalar_one()
+        unsealed = db.execute(select(func.count()).select_from(t.seal_queue)).scalar_one()
         pending_pdfs = db.execute(
             select(func.count()).select_from(t.proof_pdfs).where(t.proof_pdfs.c.state == "pending")
         ).scalar_one()

@@ -50,7 +50,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosmtplib
@@ -276,11 +276,25 @@ class Target:
     postfix: Postfix | None = None
     rounds: dict[int, list[Round]] = field(default_factory=dict)
     sent_base: int = 0
+    _log_read: tuple[int, int] = (0, 0)  # Postfix's log: bytes read, deliveries counted in them
 
-    def delivered(self) -> int:
-        if self.postfix is not None:
-            return self.postfix.maillog().count("status=sent")
-        return sent_mails(self.database)
+    def delivered(self, since: datetime) -> int:
+        """Mails handed to the next hop: for Postfix every delivery its log names, read on from
+        where the last look stopped; for the gateway those of its outbound mails due from
+        `since` on that are sent, found through the queue's index. A round's looks (every 50
+        ms) so cost the same at the 100,000th letter as at the first: counting every mail ever
+        sent cost PostgreSQL 94 ms a look after 100,000 letters, most of a CPU taken from the
+        gateway it measured (SQLite a few ms)."""
+        if self.postfix is None:
+            return sent_mails(self.database, since)
+        read, counted = self._log_read
+        if self.postfix.log.exists():
+            with self.postfix.log.open("rb") as log:
+                log.seek(read)
+                new = log.read()
+            whole = new[: new.rfind(b"\n") + 1]  # a line being written is read next time
+            self._log_read = read + len(whole), counted + whole.count(b"status=sent")
+        return self._log_read[1]
 
     def cpu(self) -> float:
         return sum(tree_cpu(root) for root in self.roots)
@@ -297,10 +311,13 @@ class Target:
         return None if stat is None else tree_cpu(stat[0])  # its parent: the postmaster
 
 
-def sent_mails(database: str) -> int:
+def sent_mails(database: str, since: datetime) -> int:
+    """The gateway's outbound mails sent among those due from `since` on (a range of its
+    ix_outbound_due: state, next_attempt_at; a mail is due from when it is queued)."""
+    outbound = t.outbound.c
     with polling_engine(database).connect() as db:
         count = db.execute(
-            select(func.count()).select_from(t.outbound).where(t.outbound.c.state == "sent")
+            select(func.count()).where(outbound.state == "sent", outbound.next_attempt_at >= since)
         ).scalar_one()
     return int(count)
 
@@ -468,7 +485,9 @@ def measure(
 ) -> Round:
     """One round: load target, wait until every letter is fully processed."""
     per_letter = 1 if target.postfix is not None else 2  # gateway: notification + proof
-    before_sent = target.delivered()
+    # every mail of the rounds before is sent: those due from now on are this round's
+    since = datetime.now(UTC)
+    before_sent = target.delivered(since)
     cpu_before = target.cpu()
     database_before = target.database_cpu()
     start = time.perf_counter()
@@ -476,10 +495,10 @@ def measure(
         run_load, target.ports, first, letters, sessions, size, target.auth, tag, rate
     ).result()
     deadline = time.monotonic() + timeout
-    while target.delivered() - before_sent < per_letter * letters:
+    while target.delivered(since) - before_sent < per_letter * letters:
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"{target.name}: {target.delivered() - before_sent} of "
+                f"{target.name}: {target.delivered(since) - before_sent} of "
                 f"{per_letter * letters} mails handed over after {timeout:.0f} s"
             )
         time.sleep(0.05)
