@@ -2,15 +2,16 @@
 
 Starts `lre-gateway serve` (SQLite, or PostgreSQL with --postgres) relaying to an smtp-sink,
 warms it up with 40 letters, then sends LETTERS letters with bench.throughput's load generator,
-ROUNDS times, and prints for each round the CPU milliseconds per letter of the main process,
-the SMTP processes, the certificate processes (with their forkserver) and, on PostgreSQL, the
+ROUNDS times, and prints for each round the CPU milliseconds per letter of the main process, the
+SMTP processes, the certificate processes (with their forkserver) and, on PostgreSQL, the
 database server (its postmaster's process tree, ended server processes included); for each
-process of the gateway also the part spent in the kernel (system time) and the kilobytes it
-had written to storage (/proc/PID/io write_bytes: the database's WAL and checkpoints, for
-one). Each round runs until every letter is fully processed, so the figures hold all of a
-letter's work. Then the machine's use (/proc/stat every 0.25 s, in CPUs of its two): while
-the letters arrive, and after the last 250 — the backlog of certificates and mails, where
-work waiting on the main loop shows as idle CPU.
+process of the gateway also the part spent in the kernel (system time) and the kilobytes it had
+written to storage (/proc/PID/io write_bytes: the database's WAL and checkpoints, for one), and
+its context switches a letter, voluntary (it waited) and involuntary (preempted), summed over
+its threads. Each round runs until every letter is fully processed, so the figures hold all of a
+letter's work. Then the machine's use (/proc/stat every 0.25 s, in CPUs of its two): while the
+letters arrive, and after the last 250 — the backlog of certificates and mails, where work
+waiting on the main loop shows as idle CPU.
 
     python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024]
 
@@ -24,7 +25,7 @@ import collections
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from bench.throughput import CLK_TCK, lone_gateway, measure, tree
@@ -33,21 +34,41 @@ from bench.throughput import CLK_TCK, lone_gateway, measure, tree
 @dataclass(frozen=True)
 class Usage:
     """What one process (with its reaped children) has used so far: CPU seconds in user mode
-    and in the kernel, and bytes written to storage."""
+    and in the kernel, bytes written to storage, and its live threads' context switches,
+    voluntary (waiting for something) and involuntary (preempted)."""
 
     user: float = 0.0
     system: float = 0.0
     written: int = 0
+    voluntary: int = 0
+    involuntary: int = 0
 
     def __sub__(self, other: Usage) -> Usage:
-        return Usage(
-            self.user - other.user, self.system - other.system, self.written - other.written
-        )
+        return Usage(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.user + other.user, self.system + other.system, self.written + other.written
-        )
+        return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def switches(pid: int) -> tuple[int, int]:
+    """Context switches (voluntary, involuntary) of the live threads of `pid` (each thread
+    counts its own in /proc/PID/task/TID/status)."""
+    voluntary = involuntary = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for thread in threads:
+        try:
+            status = Path(f"/proc/{pid}/task/{thread}/status").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
 
 
 def usage(pid: int) -> Usage | None:
@@ -62,6 +83,7 @@ def usage(pid: int) -> Usage | None:
         (int(fields[11]) + int(fields[13])) / CLK_TCK,  # utime + cutime
         (int(fields[12]) + int(fields[14])) / CLK_TCK,  # stime + cstime
         written,
+        *switches(pid),
     )
 
 
@@ -157,7 +179,8 @@ def main() -> None:
             n = args.letters
             figures = [
                 f"{part} {(u.user + u.system) / n * 1000:.1f} ({u.system / n * 1000:.1f} system, "
-                f"{u.written / n / 1000:.0f} KB written)"
+                f"{u.written / n / 1000:.0f} KB written, context switches {u.voluntary / n:.1f} "
+                f"voluntary and {u.involuntary / n:.1f} involuntary)"
                 for part, u in sorted(parts.items())
             ]
             if database_before is not None and database_after is not None:

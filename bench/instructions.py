@@ -2,13 +2,13 @@
 
 On a shared machine a CPU time moves by 10-30 % from one minute to the next, more than most
 single optimisations buy. Valgrind's callgrind counts the instructions a process executes
-instead: the same for the same code and inputs, whatever else the machine runs. This tool
-counts what a certificate process does for one proof of deposit, as
-`gateway.pdf.maker._make_from` does it: the evidence record read from its XML, the certificate
-rendered, PAdES-sealed with the built-in TSA, its proof mail composed, S/MIME- and DKIM-signed,
-stored without its PDF, and the date its archive timestamp is due read back; each certificate
-with facts of its own (bench.pdf's `fresh`: ids, hashes, sizes, times and the sender's name
-change from one to the next).
+instead: the same for the same code and inputs, whatever else the machine runs. This tool counts
+what a certificate process does for one proof of deposit, as `gateway.pdf.maker._make_group`
+does it for each: the evidence record read from its XML, the certificate rendered, PAdES-sealed
+with the built-in TSA, its proof mail composed, S/MIME- and DKIM-signed, stored without its PDF,
+and the date its archive timestamp is due read back; each certificate with facts of its own
+(bench.pdf's `fresh`: ids, hashes, sizes, times and the sender's name change from one to the
+next).
 
 Each figure is the difference between two runs under callgrind of the same program, divided by
 PROOFS: one making WARM proofs and one WARM + PROOFS (start-up and imports cancel out); with

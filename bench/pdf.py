@@ -20,18 +20,29 @@ process.
     python -m bench.pdf --seal-only [--rounds 30]  # the two seals of the fr certificate only
     python -m bench.pdf --profile [--rounds 30] [--before]   # cProfile of render + seal (fr)
     python -m bench.pdf --replay [--rounds 30]   # drawn in full and from the last page of its kind
+    python -m bench.pdf --proof [--rounds 30] [--group 5]   # whole proofs, one by one and in groups
 
 `--replay` renders certificates as bench.throughput's letters make them (one sender; a new
 recipient, subject, reference, evidence id and hash per letter; the times of a busy minute),
 drawn in full (`CertificateRenderer(replayed=False)`) and from the last page of their kind
 (gateway.pdf.replay), in alternating rounds of 50 certificates in this process: CPU ms per
 certificate, the median of the rounds.
+
+`--proof` makes the proofs of deposit of bench.throughput's letters (fr) as a certificate
+process does (`gateway.pdf.maker._make_group`: the evidence record read, the certificate
+rendered and sealed, the proof mail composed, S/MIME- and DKIM-signed and stored without its
+PDF), in this process after a warm-up, in alternating rounds of 50 proofs: one by one (a
+group of one each) and in groups of `--group` (default: the gateway's, maker.GROUP); then
+each step alone over a round: CPU ms per proof, the median of the rounds. What a proof costs
+alone, to set against what the certificate processes spend a letter under load
+(bench.cpu_parts).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import hashlib
 import io
@@ -46,6 +57,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
@@ -261,6 +273,93 @@ def replay_table(rounds: int) -> None:
         print(f"  {language}: {cells}")
 
 
+def proof_table(rounds: int, group: int) -> None:
+    """CPU ms per proof of deposit made as a certificate process makes it: one by one, in
+    groups of `group`, and by step."""
+    from gateway.compose.parts import without_attachment
+    from gateway.pdf import maker
+    from gateway.pdf.facts import CertificateSources
+    from gateway.pdf.render import shared_renderer
+    from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, timestamper, sealer = dev_sealer(Path(tmp), clock)
+        cms = Sealer.from_files(paths.seal_cert, paths.seal_key)
+        dkim = DkimSigner.from_file("lre.example.ma", DEFAULT_SELECTOR, paths.dkim_key)
+        mailer = maker.ProofMailer(cms, dkim, "lre.example.ma")
+        loop = asyncio.new_event_loop()
+        maker._sealer, maker._loop, maker._mailer = sealer, loop, mailer  # as maker._start does
+        mail = maker.ProofMail("bench@example.ma", "<proof@lre.example.ma>", clock())
+        letters = itertools.count(1)
+
+        def asked() -> list[maker.Asked]:
+            made: list[maker.Asked] = []
+            for _ in range(50):
+                xml = to_xml(benchmark_letter(next(letters)))
+                p7s = loop.run_until_complete(seal(cms, timestamper, xml, signing_time=clock()))
+                sources = CertificateSources(
+                    xml=xml,
+                    p7s=p7s,
+                    provider_name="LRE Gateway",
+                    public_url="https://lre.example.ma",
+                    zone=ZoneInfo("Africa/Casablanca"),
+                    language="fr",
+                )
+                made.append((sources, "Proof of deposit", mail))
+            return made
+
+        def in_groups(size: int) -> Callable[[list[maker.Asked]], object]:
+            def made(items: list[maker.Asked]) -> None:
+                for start in range(0, len(items), size):
+                    for answer in maker._make_group(items[start : start + size]):
+                        if isinstance(answer, maker.Failed):
+                            raise answer.raised()
+
+            return made
+
+        def cpu_ms(action: Callable[[Any], object], items: list[Any], each: bool = True) -> float:
+            start = time.process_time()
+            if each:
+                for item in items:
+                    action(item)
+            else:
+                action(items)
+            return (time.process_time() - start) * 1000 / len(items)
+
+        def rendered(facts: CertificateFacts) -> tuple[CertificateFacts, bytes]:
+            return facts, shared_renderer().render(facts)
+
+        def sealed(made: tuple[CertificateFacts, bytes]) -> tuple[CertificateFacts, bytes]:
+            facts, pdf = made
+            return facts, loop.run_until_complete(sealer.seal(pdf, reason="Proof of deposit"))
+
+        def mailed(made: tuple[CertificateFacts, bytes]) -> bytes:
+            facts, pdf = made
+            return without_attachment(mailer.compose(facts, pdf, mail), pdf)
+
+        in_groups(group)(asked())  # warm-up: fonts, the page of its kind, memos, the seal's space
+        ways = {"one by one": in_groups(1), f"in groups of {group}": in_groups(group)}
+        figures: dict[str, list[float]] = collections.defaultdict(list)
+        for _ in range(rounds):
+            for name, way in ways.items():
+                figures[name].append(cpu_ms(way, asked(), each=False))
+            items = [sources for sources, _, _ in asked()]
+            facts = [item.facts() for item in items]
+            pdfs = [rendered(f) for f in facts]
+            signed = [sealed(r) for r in pdfs]
+            figures["record read"].append(cpu_ms(CertificateSources.facts, items))
+            figures["render"].append(cpu_ms(rendered, facts))
+            figures["seal"].append(cpu_ms(sealed, pdfs))
+            figures["proof mail"].append(cpu_ms(mailed, signed))
+        loop.close()
+    medians = {name: statistics.median(f) for name, f in figures.items()}
+    print(
+        f"A proof of deposit (fr) as a certificate process makes it, CPU ms (median of {rounds}):"
+    )
+    print("  " + ", ".join(f"{name} {ms:.2f}" for name, ms in list(medians.items())[:2]))
+    print("  each step alone: " + ", ".join(f"{n} {ms:.2f}" for n, ms in list(medians.items())[2:]))
+
+
 def profile(action: Callable[[], object], rounds: int) -> None:
     """Print where one proof's time goes: cumulative time per function, per proof."""
     action()  # warm-up: fonts, pre-subsets, HarfBuzz caches
@@ -287,7 +386,18 @@ def main() -> None:
     parser.add_argument(
         "--replay", action="store_true", help="render drawn in full and replayed, alternating"
     )
+    parser.add_argument(
+        "--proof", action="store_true", help="a whole proof as a certificate process makes it"
+    )
+    parser.add_argument(
+        "--group", type=int, default=None, help="with --proof: the group's size (maker.GROUP)"
+    )
     args = parser.parse_args()
+    if args.proof:
+        from gateway.pdf.maker import GROUP
+
+        proof_table(args.rounds, args.group or GROUP)
+        return
     if args.replay:
         replay_table(args.rounds)
         return

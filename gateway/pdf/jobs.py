@@ -18,7 +18,7 @@ from gateway.core.backoff import next_attempt
 from gateway.core.evidence import EvidenceType
 from gateway.errors import EvidenceError, TimestampError
 from gateway.pdf.facts import CertificateSources
-from gateway.pdf.maker import CertificateMaker, ProofMail
+from gateway.pdf.maker import GROUP, CertificateMaker, ProofMail
 from gateway.pdf.text import text
 from gateway.pdf.workers import DEPTH
 from gateway.registry import Registry
@@ -29,7 +29,9 @@ from gateway.storage.store import LetterStore, NewOutbound, PendingMail, ProofSo
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-CLAIM_PER_PROCESS = 5  # certificates in hand at most for each certificate process
+# certificates in hand at most for each certificate process: the group it makes and the next
+# (maker.GROUP each, workers.DEPTH groups written to a process)
+CLAIM_PER_PROCESS = DEPTH * GROUP
 ROUND = 30.0  # seconds a round of make_pending goes on claiming
 # seconds a certificate made waits for others before their commit (GroupCommit's linger):
 # under load ~6 certificates a commit instead of ~1.4 (four statements and a commit each)
@@ -96,12 +98,14 @@ class PdfWorker:
     async def make_pending(self) -> int:
         """Make the pending certificates, every certificate process busy, until none is left.
 
-        Jobs are claimed (one commit for several) whenever no more are being made than the
-        processes hold (workers.DEPTH each: the one each runs and the next), so a process
-        never waits for a batch's slowest certificate, nor runs dry while the claim's
-        transaction and the read of the jobs' sources go on (claimed at one a process, the
-        machine was 1.91-1.93 CPUs of 2 busy on the backlog after the last 250, at two
-        1.95-1.98: bench.cpu_parts, three alternating pairs); each
+        Jobs are claimed (one commit for several) whenever no more are being made than a group
+        for each process (maker.GROUP: certificates asked for together are made in groups), so
+        each process holds its next group (workers.DEPTH: the one it runs and the next) and
+        never runs dry while the claim's transaction and the read of the jobs' sources go on
+        (claimed at one a process, the machine was 1.91-1.93 CPUs of 2 busy on the backlog
+        after the last 250, at two 1.95-1.98: bench.cpu_parts, three alternating pairs; made in
+        groups of five but claimed five a process, 1.69-1.71, then claimed two groups a
+        process, 1.93-1.95); each
         certificate is stored with its proof mail once made, in one commit with those made
         within STORE_LINGER and while the previous commit ran (`store_pdfs`); a certificate
         waiting for that commit holds no process. A round claims for at most ROUND seconds
@@ -114,7 +118,7 @@ class PdfWorker:
         claimed = 0
         try:
             while True:
-                if len(making) <= DEPTH * processes and loop.time() < until and not self._stopping:
+                if len(making) <= GROUP * processes and loop.time() < until and not self._stopping:
                     jobs = await self._claim(CLAIM_PER_PROCESS * processes - len(making))
                     claimed += len(jobs)
                     making |= {asyncio.create_task(self._made(*job)) for job in jobs}

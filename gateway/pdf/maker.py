@@ -8,6 +8,12 @@ fast as with no certificate to make, and the certificates take the CPU left over
 forked from a forkserver that has already parsed the fonts (gateway.pdf.warm), so it starts at
 once; it builds its sealer (keys, TSA, CRL) and an event loop when it starts, and keeps them for
 every certificate.
+
+Certificates asked for together go to a process as one group of up to GROUP, made step by step:
+every record read, then every certificate rendered, then all sealed, then their proof mails
+composed and signed. A process running the same step over and over keeps that step's code and
+data in its CPU's caches: 12-17 % less CPU a proof in groups of 5 than one by one (bench.pdf
+--proof --group). Each certificate of a group succeeds or fails on its own.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import pickle
 import select
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from gateway import collector
 from gateway.compose.parts import without_attachment
@@ -40,7 +48,7 @@ from gateway.evidence.tsa import HttpTimestamper, LocalTimestamper, TimestampAut
 from gateway.pdf import disk_cache
 from gateway.pdf.expiry import renewal_due
 from gateway.pdf.facts import CertificateFacts, CertificateSources
-from gateway.pdf.workers import Workers
+from gateway.pdf.workers import RemoteTraceback, Workers
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.trust import evidence_sealer
@@ -61,6 +69,7 @@ _CONTEXT.set_forkserver_preload(list(PRELOAD))
 _sealer: PdfSealer | None = None  # in the certificate process
 _loop: asyncio.AbstractEventLoop | None = None  # its event loop, kept (asyncio.run: ~2 ms each)
 _mailer: ProofMailer | None = None  # the proof mail's signers, in the certificate process
+GROUP: Final = 5  # certificates at most a process makes step by step in one job
 
 
 def utcnow() -> datetime:
@@ -186,24 +195,88 @@ class SealedPdf:
     message: bytes | None = None
 
 
-def _make(facts: CertificateFacts, reason: str, mail: ProofMail | None = None) -> SealedPdf:
+@dataclass(frozen=True)
+class Failed:
+    """A certificate of a group that could not be made: what it raised (or, when that does not
+    pickle, a RuntimeError saying what it was), and its traceback in the certificate process."""
+
+    error: BaseException
+    remote: str
+
+    @classmethod
+    def of(cls, err: Exception) -> Failed:
+        remote = "".join(traceback.format_exception(err))
+        try:
+            pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes, just made
+        except Exception:  # noqa: BLE001 - said in words instead
+            return cls(RuntimeError(f"{type(err).__name__}: {err}"), remote)
+        return cls(err, remote)
+
+    def raised(self) -> BaseException:
+        """The error, with the certificate process's traceback as its cause."""
+        self.error.__cause__ = RemoteTraceback(self.remote)
+        return self.error
+
+
+Asked = tuple[CertificateSources, str, "ProofMail | None"]  # sources, reason, proof mail
+
+
+def _make_group(asked: list[Asked]) -> list[SealedPdf | Failed]:
+    """Each certificate asked for (its evidence record read from its sources, rendered, sealed
+    PAdES-B-LTA; with a proof mail, that mail composed, signed and kept without its PDF), step
+    by step over the group: every record read, then every certificate rendered, then all
+    sealed (their timestamps asked for at once), then their proof mails. A certificate that
+    fails a step is left out of the next ones and comes back `Failed`."""
     from gateway.pdf.render import shared_renderer  # preloaded by the forkserver (warm)
 
     sealer, loop = _seal_here()
-    pdf = loop.run_until_complete(sealer.seal(shared_renderer().render(facts), reason=reason))
-    if mail is None:
-        return SealedPdf(pdf, renewal_due(pdf))
     if _mailer is None:
         raise RuntimeError("the certificate process has no proof mail signers")
-    # stored without its PDF, which the proofs hold already (made whole at its hand-over)
-    message = without_attachment(_mailer.compose(facts, pdf, mail), pdf)
-    return SealedPdf(pdf, renewal_due(pdf), message)
+    answers: dict[int, SealedPdf | Failed] = {}
 
+    def failed(index: int, err: Exception) -> None:
+        answers[index] = Failed.of(err)
 
-def _make_from(
-    sources: CertificateSources, reason: str, mail: ProofMail | None = None
-) -> SealedPdf:
-    return _make(sources.facts(), reason, mail)
+    facts: dict[int, CertificateFacts] = {}
+    for index, (sources, _, _) in enumerate(asked):
+        try:
+            facts[index] = sources.facts()
+        except Exception as err:  # noqa: BLE001 - this certificate's failure alone
+            failed(index, err)
+    rendered: dict[int, bytes] = {}
+    renderer = shared_renderer()
+    for index, fact in facts.items():
+        try:
+            rendered[index] = renderer.render(fact)
+        except Exception as err:  # noqa: BLE001
+            failed(index, err)
+    order = list(rendered)
+
+    async def sealed() -> list[bytes | BaseException]:  # their timestamps asked for at once
+        return await asyncio.gather(
+            *(sealer.seal(rendered[index], reason=asked[index][1]) for index in order),
+            return_exceptions=True,
+        )
+
+    seals = loop.run_until_complete(sealed())
+    for index, pdf in zip(order, seals, strict=True):
+        if isinstance(pdf, BaseException):
+            if not isinstance(pdf, Exception):
+                raise pdf  # KeyboardInterrupt and the like: the whole job
+            failed(index, pdf)
+            continue
+        mail = asked[index][2]
+        try:
+            # stored without its PDF, which the proofs hold already (made whole at its hand-over)
+            message = (
+                None
+                if mail is None
+                else without_attachment(_mailer.compose(facts[index], pdf, mail), pdf)
+            )
+            answers[index] = SealedPdf(pdf, renewal_due(pdf), message)
+        except Exception as err:  # noqa: BLE001
+            failed(index, err)
+    return [answers[index] for index in range(len(asked))]  # each failed or made
 
 
 def _archive(pdf: bytes) -> SealedPdf:
@@ -232,14 +305,63 @@ class CertificateMaker:
         # before the forkserver starts: its preload reads the fonts' cut-downs from there
         disk_cache.fall_back_to(settings.gateway.data_dir / "cache" / "certificates")
         self._workers = Workers(self.processes, _CONTEXT, _start, (settings, os.getpid()))
+        # asked for since the loop last ran, each with the future its caller awaits
+        self._asked: list[tuple[Asked, asyncio.Future[SealedPdf]]] = []
+        self._groups: set[asyncio.Task[None]] = set()
 
     async def make(
         self, sources: CertificateSources, reason: str, mail: ProofMail | None = None
     ) -> SealedPdf:
         """The certificate rendered and sealed PAdES-B-LTA; with `mail`, also the proof mail
         that carries it, composed and signed (`ProofMailer`). The certificate process reads the
-        evidence record from `sources`."""
-        return await self._run(_make_from, sources, reason, mail)
+        evidence record from `sources`. Certificates asked for in the same turn of the event
+        loop are made in groups (`_grouped`)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SealedPdf] = loop.create_future()
+        if not self._asked:
+            loop.call_soon(self._grouped)
+        self._asked.append(((sources, reason, mail), future))
+        return await future
+
+    def _grouped(self) -> None:
+        """Hand what was asked for over in groups: as many groups as processes, as far as
+        GROUP allows (six certificates for two processes: two groups of three)."""
+        asked, self._asked = self._asked, []
+        size = max(1, min(GROUP, -(-len(asked) // self.processes)))
+        for start in range(0, len(asked), size):
+            task = asyncio.get_running_loop().create_task(self._group(asked[start : start + size]))
+            self._groups.add(task)
+            task.add_done_callback(self._groups.discard)
+
+    async def _group(self, asked: list[tuple[Asked, asyncio.Future[SealedPdf]]]) -> None:
+        """One group made in a certificate process; each caller gets its own certificate or
+        error (all of them the group's error when the process could not make it: it died)."""
+        waiting = [(what, future) for what, future in asked if not future.done()]
+        if not waiting:  # every caller gave up meanwhile
+            return
+        try:
+            answers = await self._run(_make_group, [what for what, _ in waiting])
+        except asyncio.CancelledError:
+            for _, future in waiting:
+                future.cancel()
+            raise
+        except Exception as err:  # noqa: BLE001 - told to each caller
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        for (_, future), answer in zip(waiting, answers, strict=True):
+            if future.done():  # its caller gave up
+                continue
+            if isinstance(answer, Failed):
+                future.set_exception(answer.raised())
+            else:
+                future.set_result(answer)
+
+    @property
+    def held(self) -> list[int]:
+        """The jobs (groups of certificates) each certificate process holds now."""
+        return self._workers.held
 
     async def start(self) -> None:
         """Start every certificate process now, rather than at the first certificate: the

@@ -6,20 +6,26 @@ import asyncio
 import os
 import signal
 import subprocess
+from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from gateway.app import Running, running
+from gateway.core.evidence import EvidenceType
 from gateway.errors import ConfigError
-from gateway.pdf.maker import CertificateMaker
+from gateway.evidence.xml import to_xml
+from gateway.pdf.facts import CertificateSources
+from gateway.pdf.maker import GROUP, CertificateMaker, Failed, ProofMail
 from gateway.registry import Registry, offline_registry
 from gateway.settings import Settings
 from gateway.startup import initialise
 from tests.support.client import attachments_of, mails_to, notification_for, text_of, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
 from tests.support.letters import deposit
+from tests.support.proofs import PUBLIC_URL, ZONE, proof_record
 
 
 def niced_descendants(niceness: int) -> set[int]:
@@ -141,3 +147,92 @@ def test_no_certificate_process_is_refused(tmp_path: Path) -> None:
         make_settings(tmp_path, "sqlite://", evidence={"certificate_processes": -1})
     with pytest.raises(ConfigError, match="niceness from 0 to 19"):
         make_settings(tmp_path, "sqlite://", evidence={"certificate_nice": 20})
+
+
+def initialised(tmp_path: Path) -> Settings:
+    """A gateway's settings and keys (its database unused: certificates are made alone)."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'gateway.db'}")
+    initialise(settings)
+    return settings
+
+
+def sources_of(reference: str, *, xml: bytes | None = None) -> CertificateSources:
+    """A proof of deposit's sources for the letter `reference` (`xml`: its record instead)."""
+    record = replace(proof_record(EvidenceType.SubmissionAcceptance), letter_reference=reference)
+    return CertificateSources(
+        xml=to_xml(record) if xml is None else xml,
+        p7s=b"\x30\x00",
+        provider_name="LRE Gateway",
+        public_url=PUBLIC_URL,
+        zone=ZONE,
+        language="fr",
+    )
+
+
+async def test_certificates_asked_together_are_made_in_groups_each_with_its_own_proof_mail(
+    tmp_path: Path,
+) -> None:
+    """Six certificates asked for at once by two processes: one group of three in each
+    process's hands, and each certificate back to its own caller, naming its letter, with the
+    proof mail that carries it."""
+    maker = CertificateMaker(initialised(tmp_path), processes=2)
+    try:
+        await maker.start()
+        references = [f"LRE-2026-00010{n}" for n in range(6)]
+        mail = ProofMail("alice@example.ma", "<proof@lre.example.ma>", datetime.now(UTC))
+        asked = [
+            asyncio.create_task(maker.make(sources_of(r), "Preuve de dépôt", mail))
+            for r in references
+        ]
+        for _ in range(3):  # the tasks ask, the groups are handed over
+            await asyncio.sleep(0)
+        assert GROUP >= 3  # six for two processes: two groups of three
+        assert maker.held == [1, 1]
+        made = await asyncio.gather(*asked)
+    finally:
+        maker.close()
+    for number, (reference, sealed) in enumerate(zip(references, made, strict=True)):
+        text = pdf_text(sealed.pdf, tmp_path / f"proof-{number}.pdf")
+        assert {r for r in references if r in text} == {reference}
+        assert sealed.message is not None
+        assert reference.encode() in sealed.message  # its subject names its letter
+
+
+async def test_a_certificate_that_fails_in_a_group_fails_alone(tmp_path: Path) -> None:
+    """Of three certificates made in one group, the one whose evidence does not read fails
+    with its own error (and the certificate process's traceback); the two others are made."""
+    maker = CertificateMaker(initialised(tmp_path), processes=1)
+    try:
+        mail = ProofMail("alice@example.ma", "<proof@lre.example.ma>", datetime.now(UTC))
+        made = await asyncio.gather(
+            maker.make(sources_of("LRE-2026-000201"), "Preuve de dépôt", mail),
+            maker.make(sources_of("LRE-2026-000202", xml=b"<not-evidence"), "Preuve", mail),
+            maker.make(sources_of("LRE-2026-000203"), "Preuve de dépôt", mail),
+            return_exceptions=True,
+        )
+    finally:
+        maker.close()
+    first, broken, third = made
+    assert isinstance(broken, Exception)
+    assert "Traceback" in str(broken.__cause__)  # where it failed, in the certificate process
+    for number, sealed in ((1, first), (3, third)):
+        assert not isinstance(sealed, BaseException)
+        assert f"LRE-2026-00020{number}" in pdf_text(sealed.pdf, tmp_path / f"{number}.pdf")
+
+
+class Unpicklable(Exception):
+    def __init__(self, what: str, why: str) -> None:  # two arguments: does not unpickle
+        super().__init__(f"{what}: {why}")
+
+
+def test_an_error_that_does_not_pickle_comes_back_in_words() -> None:
+    """A certificate's error that would not come back through the pipe comes back as a
+    RuntimeError naming it; one that does comes back as itself."""
+    try:
+        raise Unpicklable("render", "no glyph")
+    except Unpicklable as err:
+        failed = Failed.of(err)
+    assert type(failed.error) is RuntimeError
+    assert str(failed.error) == "Unpicklable: render: no glyph"
+    assert "raise Unpicklable" in failed.remote
+    assert type(Failed.of(ValueError("bad")).raised()) is ValueError
