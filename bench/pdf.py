@@ -317,14 +317,13 @@ def proof_table(rounds: int, group: int) -> None:
 
             return made
 
-        def cpu_ms(action: Callable[[Any], object], items: list[Any], each: bool = True) -> float:
+        def cpu_ms(action: Callable[[list[Any]], object], items: list[Any]) -> float:
             start = time.process_time()
-            if each:
-                for item in items:
-                    action(item)
-            else:
-                action(items)
+            action(items)
             return (time.process_time() - start) * 1000 / len(items)
+
+        def each(step: Callable[[Any], object]) -> Callable[[list[Any]], object]:
+            return lambda items: [step(item) for item in items]
 
         def rendered(facts: CertificateFacts) -> tuple[CertificateFacts, bytes]:
             return facts, shared_renderer().render(facts)
@@ -342,15 +341,15 @@ def proof_table(rounds: int, group: int) -> None:
         figures: dict[str, list[float]] = collections.defaultdict(list)
         for _ in range(rounds):
             for name, way in ways.items():
-                figures[name].append(cpu_ms(way, asked(), each=False))
+                figures[name].append(cpu_ms(way, asked()))
             items = [sources for sources, _, _ in asked()]
             facts = [item.facts() for item in items]
             pdfs = [rendered(f) for f in facts]
             signed = [sealed(r) for r in pdfs]
-            figures["record read"].append(cpu_ms(CertificateSources.facts, items))
-            figures["render"].append(cpu_ms(rendered, facts))
-            figures["seal"].append(cpu_ms(sealed, pdfs))
-            figures["proof mail"].append(cpu_ms(mailed, signed))
+            figures["record read"].append(cpu_ms(each(CertificateSources.facts), items))
+            figures["render"].append(cpu_ms(each(rendered), facts))
+            figures["seal"].append(cpu_ms(each(sealed), pdfs))
+            figures["proof mail"].append(cpu_ms(each(mailed), signed))
         loop.close()
     medians = {name: statistics.median(f) for name, f in figures.items()}
     print(

@@ -218,7 +218,7 @@ class Failed:
         return self.error
 
 
-Asked = tuple[CertificateSources, str, "ProofMail | None"]  # sources, reason, proof mail
+Asked = tuple[CertificateSources, str, ProofMail | None]  # sources, reason, proof mail
 
 
 def _make_group(asked: list[Asked]) -> list[SealedPdf | Failed]:
