@@ -7,8 +7,9 @@ SMTP processes, the certificate processes (with their forkserver) and, on Postgr
 database server (its postmaster's process tree, ended server processes included); for each
 process of the gateway also the part spent in the kernel (system time) and the kilobytes it had
 written to storage (/proc/PID/io write_bytes: the database's WAL and checkpoints, for one), and
-its context switches a letter, voluntary (it waited) and involuntary (preempted), summed over
-its threads. Each round runs until every letter is fully processed, so the figures hold all of a
+its context switches a letter, voluntary (it waited) and involuntary (preempted), and the time
+its threads waited for a CPU while ready to run (/proc/PID/task/TID/schedstat), summed over its
+threads. Each round runs until every letter is fully processed, so the figures hold all of a
 letter's work. Then the machine's use (/proc/stat every 0.25 s, in CPUs of its two): while the
 letters arrive, and after the last 250 — the backlog of certificates and mails, where work
 waiting on the main loop shows as idle CPU.
@@ -34,14 +35,16 @@ from bench.throughput import CLK_TCK, lone_gateway, measure, tree
 @dataclass(frozen=True)
 class Usage:
     """What one process (with its reaped children) has used so far: CPU seconds in user mode
-    and in the kernel, bytes written to storage, and its live threads' context switches,
-    voluntary (waiting for something) and involuntary (preempted)."""
+    and in the kernel, bytes written to storage, its live threads' context switches,
+    voluntary (waiting for something) and involuntary (preempted), and the seconds they waited
+    for a CPU while ready to run."""
 
     user: float = 0.0
     system: float = 0.0
     written: int = 0
     voluntary: int = 0
     involuntary: int = 0
+    queued: float = 0.0
 
     def __sub__(self, other: Usage) -> Usage:
         return Usage(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -50,25 +53,29 @@ class Usage:
         return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
-def switches(pid: int) -> tuple[int, int]:
-    """Context switches (voluntary, involuntary) of the live threads of `pid` (each thread
-    counts its own in /proc/PID/task/TID/status)."""
+def switches(pid: int) -> tuple[int, int, float]:
+    """Context switches (voluntary, involuntary) of the live threads of `pid`, and the seconds
+    they waited for a CPU while ready to run (each thread counts its own in
+    /proc/PID/task/TID/status and schedstat)."""
     voluntary = involuntary = 0
+    queued = 0.0
     try:
         threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0, 0
+        return 0, 0, 0.0
     for thread in threads:
         try:
             status = Path(f"/proc/{pid}/task/{thread}/status").read_text()
+            schedstat = Path(f"/proc/{pid}/task/{thread}/schedstat").read_text()
         except OSError:
             continue  # ended meanwhile
+        queued += int(schedstat.split()[1]) / 1e9  # run_delay, nanoseconds
         for line in status.splitlines():
             if line.startswith("voluntary_ctxt_switches:"):
                 voluntary += int(line.split()[1])
             elif line.startswith("nonvoluntary_ctxt_switches:"):
                 involuntary += int(line.split()[1])
-    return voluntary, involuntary
+    return voluntary, involuntary, queued
 
 
 def usage(pid: int) -> Usage | None:
@@ -180,7 +187,8 @@ def main() -> None:
             figures = [
                 f"{part} {(u.user + u.system) / n * 1000:.1f} ({u.system / n * 1000:.1f} system, "
                 f"{u.written / n / 1000:.0f} KB written, context switches {u.voluntary / n:.1f} "
-                f"voluntary and {u.involuntary / n:.1f} involuntary)"
+                f"voluntary and {u.involuntary / n:.1f} involuntary, waited for a CPU "
+                f"{u.queued / n * 1000:.1f})"
                 for part, u in sorted(parts.items())
             ]
             if database_before is not None and database_after is not None:

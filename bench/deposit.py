@@ -30,11 +30,11 @@ from pathlib import Path
 import aiosmtplib
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from bench.postgres import server
 from gateway.storage import tables as t
 
 PASSWORD = "bench password 1234"
 SENDER = "bench@example.ma"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 _random = random.Random()  # noqa: S311 - port numbers, not secrets
 
 
@@ -141,17 +141,19 @@ def engine_url(database: str) -> str:
 
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL for one benchmark, dropped after it."""
-    name = f"lre_bench_{secrets.token_hex(4)}"
-    admin = create_engine(engine_url(POSTGRES), isolation_level="AUTOCOMMIT")
-    with admin.connect() as db:
-        db.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES.rsplit("/", 1)[0] + "/" + name
-    finally:
+    """A fresh database for one benchmark on a PostgreSQL server of its own, configured as a
+    provider would run it (bench.postgres), dropped after it."""
+    with server() as postgres:
+        name = f"lre_bench_{secrets.token_hex(4)}"
+        admin = create_engine(engine_url(postgres), isolation_level="AUTOCOMMIT")
         with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            db.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield postgres.rsplit("/", 1)[0] + "/" + name
+        finally:
+            with admin.connect() as db:
+                db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
 # one engine per database for the whole run: the benchmarks ask how far the gateway got every

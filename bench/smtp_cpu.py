@@ -20,7 +20,7 @@ and a round ends with its last 250. --profile DIR also writes, per variant, cPro
 statistics of that process's event loop over every round (DIR/<variant>.prof; read with
 `python -m pstats`).
 
-Needs root (smtp-sink) and, with --postgres, PostgreSQL at 127.0.0.1:5432 (user postgres).
+Needs root (smtp-sink; with --postgres, a PostgreSQL server of its own: bench.postgres).
 """
 
 from __future__ import annotations

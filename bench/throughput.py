@@ -30,13 +30,14 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
     python -m bench.throughput --python VENV/bin/python  # also SQLite run by another interpreter
 
-Needs root (Postfix's master starts as root) and PostgreSQL at 127.0.0.1:5432 (user postgres).
+Needs root (Postfix's master starts as root; PostgreSQL, a server of its own: bench.postgres).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import shutil
@@ -756,24 +757,44 @@ def lone_gateway(postgres: bool) -> Iterator[tuple[ProcessPoolExecutor, Target]]
 
 
 def soak(args: argparse.Namespace) -> None:
-    """Many letters through one gateway: RSS and rates every `--every` letters."""
+    """Many letters through one gateway: RSS, rates and CPU a letter (by process, and the
+    PostgreSQL server's) every `--every` letters."""
+    from bench.cpu_parts import Usage, by_role  # it imports this module
+
     with lone_gateway(args.postgres) as (pool, target):
         print(
             "| letters | acknowledged/s | fully processed/s | RSS all | main | SMTP "
-            "| certificate processes | forkserver and tracker |"
+            "| certificate processes | forkserver and tracker "
+            "| CPU ms/letter: SMTP | certificates | main | PostgreSQL |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         first = 0
         while first < args.soak:
+            before, database_before = by_role(target.roots[0]), target.database_cpu()
             result = measure(pool, target, first=first, letters=args.every,
                              sessions=args.sessions, size=1024, tag="soak",
                              timeout=args.timeout)  # fmt: skip
+            after, database_after = by_role(target.roots[0]), target.database_cpu()
             first += args.every
             rss = tree_rss_mb(target.roots[0])
+            cpu: dict[str, float] = collections.defaultdict(float)
+            for pid, (part, used) in after.items():
+                spent = used - before.get(pid, (part, Usage()))[1]
+                cpu[part] += (spent.user + spent.system) / args.every * 1000
+            database = (
+                "-"
+                if database_before is None or database_after is None
+                else f"{(database_after - database_before) / args.every * 1000:.1f}"
+            )
             print(
                 f"| {first} | {result.acked:.0f} | {result.done:.1f} | "
                 + " | ".join(f"{mb:.0f} MB" for mb in (rss["all"], rss["main"], rss["SMTP"]))
-                + f" | {rss['certificates']:.0f} MB | {rss['other']:.0f} MB |"
+                + f" | {rss['certificates']:.0f} MB | {rss['other']:.0f} MB | "
+                + " | ".join(
+                    f"{cpu[part]:.1f}"
+                    for part in ("SMTP processes", "certificate processes", "main process")
+                )
+                + f" | {database} |"
             )
             sys.stdout.flush()
 

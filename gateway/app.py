@@ -51,6 +51,7 @@ from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
 from gateway.startup import listen_refused
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
 from gateway.storage.buckets import BucketStore
+from gateway.storage.database import maintenance_warnings
 from gateway.storage.instances import Instance
 from gateway.storage.leases import with_lease_owner
 from gateway.storage.log_store import LogStore
@@ -147,6 +148,8 @@ async def running(
     async with contextlib.AsyncExitStack() as stack:
         base_engine = serving_engine(settings)
         stack.callback(base_engine.dispose)
+        for warning in maintenance_warnings(base_engine):
+            log.warning("%s", warning)
         instance = Instance.start(settings.gateway.data_dir)  # its lock is held until we exit
         engine = with_lease_owner(base_engine, instance.id)
         stack.callback(instance.close, engine)

@@ -139,6 +139,32 @@ def reading(engine: Engine) -> Connection:
     return connection
 
 
+AUTOVACUUM_OFF: Final = (
+    "PostgreSQL's autovacuum is off: the gateway's work queues will keep every dead row and "
+    "slow down as letters pass; set autovacuum = on in postgresql.conf (its default), or run "
+    "VACUUM on this database every few minutes"
+)
+
+
+def maintenance_warnings(engine: Engine) -> list[str]:
+    """What the database's own settings will cost the gateway over time, each in a sentence for
+    the start-up log (`warnings_for`); on SQLite, nothing."""
+    if engine.dialect.name != "postgresql":
+        return []
+    with reading(engine) as db:
+        autovacuum = str(db.execute(text("SHOW autovacuum")).scalar_one())
+    return warnings_for({"autovacuum": autovacuum})
+
+
+def warnings_for(server: dict[str, str]) -> list[str]:
+    """The sentences `maintenance_warnings` says about PostgreSQL's settings `server`: autovacuum
+    turned off. The work queues (seals, mails and their bytes, PDF jobs, the evidence log's
+    queue) delete or update a row at each step of a letter; without vacuum their dead rows are
+    never cleared, and every claim and the scheduler's look at a queue read them (100,000
+    letters without it: the mails' bytes table 316 MB for 205 live rows, docs/performance.md)."""
+    return [AUTOVACUUM_OFF] if server.get("autovacuum", "on") != "on" else []
+
+
 READ_ONLY = "lre_read_only"  # in a SQLite connection's info while `reading` lends it
 
 # PostgreSQL's SQLSTATEs for a transaction it rolled back so that another one could go on:
