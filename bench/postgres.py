@@ -8,7 +8,8 @@ benchmarks' --postgres therefore start a server of their own from the same insta
 (`initdb` and `pg_ctl`, run as the `postgres` user, its data directory in a temporary directory
 on the same disk), with PostgreSQL's defaults — autovacuum on, fsync on — on a free loopback
 port, and stop it at the end. LRE_BENCH_POSTGRES=URL (a server's `postgres` database, user
-allowed to create databases) uses that server instead.
+allowed to create databases) uses that server instead; LRE_BENCH_POSTGRES_OPTIONS adds options
+to the benchmark's own (`-c shared_preload_libraries=pg_stat_statements`, say).
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ def _as_postgres(*command: str | Path) -> list[str]:
 
 
 @contextmanager
-def server() -> Iterator[str]:
+def server(options: str = "") -> Iterator[str]:
     """The URL of the `postgres` database of a server started for this benchmark (or of
-    LRE_BENCH_POSTGRES's), stopped and deleted on exit."""
+    LRE_BENCH_POSTGRES's), stopped and deleted on exit; `options` (and
+    LRE_BENCH_POSTGRES_OPTIONS) added to its command line."""
     given = os.environ.get("LRE_BENCH_POSTGRES")
     if given:
         yield given
         return
+    options = f"{options} {os.environ.get('LRE_BENCH_POSTGRES_OPTIONS', '')}".strip()
     bin_dir = binaries()
     with tempfile.TemporaryDirectory(prefix="lre-bench-pg-") as tmp:
         shutil.chown(tmp, USER)
@@ -66,7 +69,7 @@ def server() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
         )
         port = _free_port()
-        options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1"
+        options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 {options}".strip()
         subprocess.run(
             _as_postgres(
                 *(bin_dir / "pg_ctl", "-D", data, "-o", options),
