@@ -22,9 +22,12 @@ from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue
 from gateway.storage.times import utc
 
-# made once (pending → done), then renewed (archive timestamps) through renew_at
+# made once (pending → done), then renewed (archive timestamps) through renew_at: the same
+# rows as two queues, each with its claim's statements made once (the archive jobs are looked
+# for after every round of certificates)
 PDFS = Queue(t.proof_pdfs, waiting=t.proof_pdfs.c.state == "pending", key="evidence_id")
 RENEWALS = t.proof_pdfs.c.state == "done"
+ARCHIVES = Queue(t.proof_pdfs, waiting=RENEWALS, key="evidence_id", due="renew_at")
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,7 @@ class PdfQueue:
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def claim_renewals(self, now: datetime, lease: timedelta, limit: int = 10) -> list[PdfJob]:
-        rows = PDFS.claim(
-            self.engine, now=now, lease=lease, limit=limit, waiting=RENEWALS, due="renew_at"
-        )
+        rows = ARCHIVES.claim(self.engine, now=now, lease=lease, limit=limit)
         return [PdfJob(r.evidence_id, r.delivery_id, r.attempts, r.pdf) for r in rows]
 
     def store_pdfs(
