@@ -3,7 +3,7 @@
 The machine's PostgreSQL (127.0.0.1:5432) is configured for CI: its conf.d turns autovacuum off.
 The gateway's work queues delete or update a row at each step of a letter, so there their dead
 rows are never cleared and each claim reads more of them as a run goes on (100,000 letters: the
-server's CPU a letter about a fifth higher than with vacuum, docs/performance.md). The
+server's CPU a letter a fifth to a third higher than with vacuum, docs/performance.md). The
 benchmarks' --postgres therefore start a server of their own from the same installation
 (`initdb` and `pg_ctl`, run as the `postgres` user, its data directory in a temporary directory
 on the same disk), with PostgreSQL's defaults — autovacuum on, fsync on — on a free loopback
@@ -28,7 +28,10 @@ USER = "postgres"
 
 def binaries() -> Path:
     """The directory of the newest installed server's programs (Debian's layout)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: float(p.parts[-3]) if p.parts[-3].replace(".", "", 1).isdigit() else 0.0,
+    )
     if not found:
         raise SystemExit("no PostgreSQL server installed (/usr/lib/postgresql/*/bin/initdb)")
     return found[-1].parent
