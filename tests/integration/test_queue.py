@@ -4,6 +4,7 @@ finish, give-up and retry behave alike (real database, SQLite and PostgreSQL).""
 from __future__ import annotations
 
 import ast
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from gateway.compose.parts import base64_lines, without_attachment
 from gateway.core.evidence import EvidenceType
@@ -143,6 +145,33 @@ def test_the_rounds_due_times_are_each_queues_own_read_in_one_statement(engine: 
         alone = {"seal": SEALS.next_due(db), "mail": MAILS.next_due(db), "sms": SMS.next_due(db)}
     assert times == {**alone, "deadline": None}
     assert times["mail"] == NOW + LEASE  # the first mail's lease ends before the second is due
+
+
+def test_on_sqlite_a_claim_takes_the_write_lock_only_to_lease_what_it_found(
+    tmp_path: Path,
+) -> None:
+    """Another process holds SQLite's write lock (a deposit's commit, say): a claim that finds
+    nothing due returns at once, without the lock; one that finds a row waits for the lock to
+    lease it (here, with a busy timeout of 0.2 s, it gives up: "database is locked")."""
+    path = tmp_path / "gateway.db"
+    engine = open_engine(f"sqlite:///{path}", busy_timeout=0.2)
+    create_schema(engine)
+    [mail] = queued_mails(engine, 1)
+    with engine.begin() as db:
+        MAILS.retry_row(db, mail, "busy", retry_at=NOW + timedelta(hours=1))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert MAILS.claim(engine, now=NOW, lease=LEASE, limit=5) == []  # nothing due yet
+        later = NOW + timedelta(hours=2)
+        with pytest.raises(OperationalError, match="database is locked"):
+            MAILS.claim(engine, now=later, lease=LEASE, limit=5)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    [claimed] = MAILS.claim(engine, now=NOW + timedelta(hours=2), lease=LEASE, limit=5)
+    assert claimed.id == mail
+    engine.dispose()
 
 
 def test_past_the_head_of_a_queue_its_next_due_time_is_never_late(engine: Engine) -> None:
