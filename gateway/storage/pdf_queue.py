@@ -26,8 +26,9 @@ from gateway.storage.times import utc
 # rows as two queues, each with its claim's statements made once (the archive jobs are looked
 # for after every round of certificates)
 PDFS = Queue(t.proof_pdfs, waiting=t.proof_pdfs.c.state == "pending", key="evidence_id")
-RENEWALS = t.proof_pdfs.c.state == "done"
-ARCHIVES = Queue(t.proof_pdfs, waiting=RENEWALS, key="evidence_id", due="renew_at")
+ARCHIVES = Queue(
+    t.proof_pdfs, waiting=t.proof_pdfs.c.state == "done", key="evidence_id", due="renew_at"
+)
 
 
 @dataclass(frozen=True)

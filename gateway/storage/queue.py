@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.util import ClauseAdapter
 
-from gateway.storage.leases import Claiming, claim
+from gateway.storage.leases import Claiming
 from gateway.storage.times import utc
 
 MAX_ERROR = 2000  # characters of a try's error kept on its row
@@ -61,12 +61,12 @@ class Queue:
     _finishers: dict[tuple[object, ...], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _claims: dict[tuple[str, int], Claiming] = field(
+    _claims: dict[int, Claiming] = field(
         default_factory=dict, init=False, repr=False, compare=False
-    )  # `claim`'s statements by due column and limit, made once
-    _next_dues: dict[tuple[str, int], Any] = field(
+    )  # `claim`'s statements by limit, made once
+    _next_dues: dict[int, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
-    )
+    )  # `next_due_query`'s by head
 
     def _waiting(self) -> Any:
         return true() if self.waiting is None else self.waiting
@@ -87,30 +87,16 @@ class Queue:
         return ~exists().where(*same_group, before, waiting)
 
     def claim(
-        self,
-        engine: Engine,
-        *,
-        now: datetime,
-        lease: timedelta,
-        limit: int,
-        waiting: Any = None,
-        due: str | None = None,
+        self, engine: Engine, *, now: datetime, lease: timedelta, limit: int
     ) -> list[Row[Any]]:
         """Lease up to limit waiting rows whose due time has come, oldest due first (of an
         ordered queue, only heads of their group)."""
-        column = self.table.c[due or self.due]
-        if waiting is not None:  # a condition of the caller's own: its statements made afresh
-            where = waiting & self._heads() & (column <= now)
-            return claim(
-                engine, self.table, where, now=now, lease=lease, limit=limit, order=column,
-                key=self.key,
-            )  # fmt: skip
-        shape = (column.name, limit)
-        claiming = self._claims.get(shape)
+        column = self.table.c[self.due]
+        claiming = self._claims.get(limit)
         if claiming is None:
             where = self._waiting() & self._heads() & (column <= bindparam("claim_now"))
             claiming = Claiming.of(self.table, where, order=column, key=self.key, limit=limit)
-            self._claims[shape] = claiming
+            self._claims[limit] = claiming
         return claiming.run(engine, now, lease)
 
     def finish_row(
@@ -245,16 +231,14 @@ class Queue:
         with engine.begin() as db:
             self.retry_row(db, row_key, error, retry_at=retry_at)
 
-    def next_due(self, db: Any, *, waiting: Any = None, due: str | None = None) -> datetime | None:
+    def next_due(self, db: Any) -> datetime | None:
         """The earliest time at which a waiting row can be claimed (for the scheduler's sleep
         and its skips), or None: its due time, or its lease's end when that is later (a row in
         some process's hands is not work for anyone else until then)."""
-        found = db.execute(self.next_due_query(waiting=waiting, due=due)).scalar()
+        found = db.execute(self.next_due_query()).scalar()
         return None if found is None else utc(found)
 
-    def next_due_query(
-        self, *, waiting: Any = None, due: str | None = None, head: int = NEXT_DUE_HEAD
-    ) -> Select[Any]:
+    def next_due_query(self, *, head: int = NEXT_DUE_HEAD) -> Select[Any]:
         """`next_due`'s SELECT (one column, one row), to be read alone or with others.
 
         It reads the `head` waiting rows due first, through the due column's index, not every
@@ -264,14 +248,12 @@ class Queue:
         earliest time and its last row's due time — never later than the exact answer (each
         row further on can be claimed from its due time at the earliest), so a round may look
         for work a little early, never late."""
-        name = due or self.due
-        shape = (name, head)
-        query = self._next_dues.get(shape) if waiting is None else None
+        query = self._next_dues.get(head)
         if query is None:
-            column = self.table.c[name]
+            column = self.table.c[self.due]
             lease_end = self.table.c.claimed_until
             claimable = case((lease_end > column, lease_end), else_=column)
-            where = (self._waiting() if waiting is None else waiting) & self._heads()
+            where = self._waiting() & self._heads()
             rows = (
                 select(claimable.label("claimable"), column.label("due"))
                 .where(where)
@@ -283,8 +265,7 @@ class Queue:
             query = select(
                 case((func.count() < head, earliest), (earliest <= last, earliest), else_=last)
             ).select_from(rows)
-            if waiting is None:
-                self._next_dues[shape] = query
+            self._next_dues[head] = query
         return query
 
 
