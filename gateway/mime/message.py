@@ -39,7 +39,8 @@ MAX_NAME: Final = 200  # characters kept of the From: display name (letters.send
 MAX_FILENAME: Final = 255  # characters kept of an attachment's name (a file name's usual limit)
 
 # What the email package raises on hostile input besides its own MessageError (CPython bugs
-# in _header_value_parser have raised IndexError, AttributeError, TypeError, ValueError...).
+# in _header_value_parser have raised IndexError, AttributeError, TypeError, ValueError...;
+# 3.11.2's _get_ptext_to_endchars an UnboundLocalError on a Message-ID such as "<a@[").
 _EMAIL_ERRORS: Final = (
     MessageError,
     LookupError,
@@ -48,6 +49,7 @@ _EMAIL_ERRORS: Final = (
     AttributeError,
     AssertionError,
     RecursionError,
+    UnboundLocalError,
 )
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _LINE_BREAKS: Final = re.compile(r"[\r\n]")

@@ -439,6 +439,21 @@ async def test_missing_from_header_is_refused(gateway: Running) -> None:
     await assert_nothing_kept(gateway)
 
 
+async def test_a_message_id_the_email_package_chokes_on_is_kept_as_written(
+    gateway: Running,
+) -> None:
+    """Python 3.11.2's header parser fails with UnboundLocalError on a Message-ID that ends in
+    an unclosed domain literal ("<note@["): the letter is deposited all the same (250), with
+    the Message-ID as the sender wrote it."""
+    odd = LETTER.replace(b"<letter-1@cabinet-dupont.ma>", b"<note@[")
+    async with client(gateway) as smtp:
+        await authenticate(smtp, smtp.auth_plain, SENDER, PASSWORD)
+        _, reply = await smtp.sendmail(SENDER, [BOB], odd)
+    [stored] = await kept(gateway)
+    assert (stored.letter.reference, stored.content) == (reference_in(reply), odd)
+    assert stored.letter.message_id == "<note@["
+
+
 async def test_data_too_big(gateway: Running) -> None:
     """DATA over the limit (no SIZE declared) gets 552 5.3.4; the session goes on."""
     big = LETTER + b"x" * 998 + b"\r\n" + (b"y" * 998 + b"\r\n") * (MAX_SIZE // 1000)

@@ -211,6 +211,14 @@ def test_several_from_addresses_are_all_reported() -> None:
     assert parsed.from_addresses == ("alice@example.org", "eve@example.net")
 
 
+def test_a_message_id_the_header_parser_fails_on_is_read_as_written() -> None:
+    """Python 3.11.2's header parser raises UnboundLocalError on "<a@[" (an unclosed domain
+    literal; found by the property test of tests/unit/test_mime_message_properties.py): the
+    raw value is read instead, as for the parser's other failures."""
+    parsed = parse_message(crlf("From: alice@example.org\nMessage-ID: <a@[\n\nx\n"))
+    assert parsed.message_id == "<a@["
+
+
 def test_encoded_line_breaks_in_subject_become_spaces() -> None:
     """Encoded CR, LF or NUL in Subject do not survive into the result."""
     content = crlf("From: alice@example.org\nSubject: =?utf-8?q?a=0D=0Ab=00c?=\n\nx\n")
