@@ -49,6 +49,7 @@ from gateway.smtp_in.server import serve as serve_smtp
 from gateway.smtp_out.modes import make_transport
 from gateway.smtp_out.transport import OutboxTransport, SmarthostTransport
 from gateway.startup import listen_refused
+from gateway.stopping import ignore_further, stop_requested
 from gateway.storage.api_store import ApiStore, EndpointRecord, Notice
 from gateway.storage.buckets import BucketStore
 from gateway.storage.database import maintenance_warnings
@@ -485,11 +486,11 @@ def _api(
     return service, worker
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # systemd's stop, Ctrl-C in a terminal
+
+
 async def serve(settings: Settings) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_requested(STOP_SIGNALS)
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks
         if gateway.smtp_processes is not None and settings.smtp.main_nice:
@@ -511,6 +512,7 @@ async def serve(settings: Settings) -> None:
         if settings.delivery.mode == "outbox":
             log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
         await stop.wait()
+        ignore_further(STOP_SIGNALS)
         log.info("stopping")
         if warming is not None:
             warming.cancel()

@@ -49,6 +49,7 @@ from typing import Final, Protocol
 from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.stopping import ignore_further, stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +313,7 @@ async def _serve(
     life: socket.socket,
 ) -> None:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    stop = stop_requested([signal.SIGTERM])
     life.setblocking(False)
     loop.add_reader(life.fileno(), _main_process_gone, life)
     metrics = ForwardedMetrics(wake_socket)
@@ -321,6 +321,7 @@ async def _serve(
         async with serve(settings, sockets, metrics=metrics):
             metrics.ready()
             await stop.wait()
+            ignore_further([signal.SIGTERM])
     finally:
         metrics.flush()  # the replies of the sessions cut at the stop
 
