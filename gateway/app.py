@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import signal
 import socket
@@ -31,6 +30,7 @@ from gateway.housekeeping import Housekeeping
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker, dkim_signer
+from gateway.priority import DATABASE_THREAD, lower_threads, start_thread
 from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, build_registry, new_id
 from gateway.resolver import Resolver
@@ -38,7 +38,6 @@ from gateway.scheduler import LEASE as SCHEDULER_LEASE
 from gateway.scheduler import Scheduler
 from gateway.services.bounces import Bounces
 from gateway.services.log_publisher import LogPublisher
-from gateway.services.work import start_database_thread
 from gateway.settings import Settings
 from gateway.sms.providers import OutboxSmsProvider, make_sms_provider
 from gateway.sms.sender import SmsSender
@@ -157,8 +156,8 @@ async def running(
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
-        if sqlite:  # started before serve() nices this process: SQLite's writer stays at SMTP's
-            start_database_thread(executor)
+        if sqlite:  # SQLite's writer stays at the SMTP processes' priority (gateway.priority)
+            start_thread(executor, DATABASE_THREAD)
         vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
         registry = build_registry(settings, engine, executor, clock, vault)
         metrics = registry.metrics
@@ -493,13 +492,12 @@ async def serve(settings: Settings) -> None:
     stop = stop_requested(STOP_SIGNALS)
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks
-        if gateway.smtp_processes is not None and settings.smtp.main_nice:
-            # the SMTP processes, started, keep their niceness, and so does the database thread on
-            # SQLite (started already: start_database_thread); the certificate processes,
-            # forked later, add theirs to this one
-            os.nice(settings.smtp.main_nice)
-        # the certificate processes start now, not at the first proof (forked after the nice
-        # above, they inherit it)
+        if gateway.smtp_processes is not None:
+            # deposits first (gateway.priority): every thread but SQLite's writer and the SMTP
+            # processes' spawner; the certificate processes, forked later, lower themselves
+            # further from there
+            lower_threads(settings.smtp.main_nice, settings.smtp.main_idle)
+        # the certificate processes start now, not at the first proof
         certificates = gateway.certificates
         warming = asyncio.create_task(certificates.start()) if certificates is not None else None
         for name, (host, port) in gateway.smtp.items():

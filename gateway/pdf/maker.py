@@ -2,7 +2,8 @@
 
 Rendering and sealing a certificate costs tens of milliseconds of CPU. Done in a thread of the
 gateway's process it holds the GIL against the SMTP and web loop and halves the deposit rate; in
-processes of their own they run on every core, at a lower priority (`evidence.certificate_nice`):
+processes of their own they run on every core, at a lower priority (`evidence.certificate_nice`,
+`evidence.certificate_idle`: gateway.priority):
 the SMTP and web loop gets a core whenever it needs one, so a burst of letters is acknowledged as
 fast as with no certificate to make, and the certificates take the CPU left over. Each process is
 forked from a forkserver that has already parsed the fonts (gateway.pdf.warm), so it starts at
@@ -49,6 +50,7 @@ from gateway.pdf import disk_cache
 from gateway.pdf.expiry import renewal_due
 from gateway.pdf.facts import CertificateFacts, CertificateSources
 from gateway.pdf.workers import RemoteTraceback, Workers
+from gateway.priority import lower_this_thread
 from gateway.settings import Settings
 from gateway.smtp_out.dkim import DEFAULT_SELECTOR, DkimSigner
 from gateway.trust import evidence_sealer
@@ -150,7 +152,7 @@ class ProofMailer:
 def _start(settings: Settings, gateway: int) -> None:
     global _sealer, _loop, _mailer
     _exit_with(gateway)
-    os.nice(settings.evidence.certificate_nice)
+    lower_this_thread(settings.evidence.certificate_nice, settings.evidence.certificate_idle)
     _sealer = build_sealer(settings)
     _mailer = ProofMailer.from_settings(settings)
     _loop = asyncio.new_event_loop()

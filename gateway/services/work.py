@@ -14,9 +14,8 @@ import base64
 import contextvars
 import logging
 import secrets
-import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import datetime
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -78,26 +77,6 @@ class Work:
     @staticmethod
     async def cpu(fn: Callable[..., T], *args: Any, size: int | None = None) -> T:
         return await off_loop(partial(fn, *args), size=size)
-
-
-def start_database_thread(executor: ThreadPoolExecutor, name: str = "lre-db") -> None:
-    """Start the one thread of a database executor now, named `name` for the system (`top -H`,
-    /proc/PID/task/TID/comm).
-
-    On Linux each thread has its own niceness and a new one inherits its creator's: started
-    before the main process makes itself nicer (smtp.main_nice), this thread keeps the
-    niceness the gateway started with. It is the one that holds SQLite's write lock, which
-    the SMTP processes' deposits wait for; niced, it was preempted while holding it (the
-    deposits' waits for the lock: see docs/performance.md)."""
-
-    def named() -> None:
-        try:
-            with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:
-                comm.write(name)
-        except OSError:  # not Linux: the name is only a help
-            pass
-
-    executor.submit(named).result()
 
 
 async def off_loop(

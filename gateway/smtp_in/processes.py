@@ -43,11 +43,13 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 from typing import Final, Protocol
 
 from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
+from gateway.priority import SPAWNER_THREAD, start_thread
 from gateway.settings import Settings
 from gateway.stopping import ignore_further, stop_requested
 
@@ -103,9 +105,11 @@ class SmtpProcesses:
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)  # children never wait on it (see ForwardedMetrics)
         self._loop = asyncio.get_running_loop()
-        # the niceness the children serve at: the main process's before it nices itself
-        # (smtp.main_nice), which a child started again later would otherwise inherit
-        self._niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        # the children are started from a thread of their own, at the priority the main process
+        # has now: one started again after a crash, once the main process has lowered itself
+        # (gateway.priority), would otherwise inherit its niceness and SCHED_IDLE
+        self._spawner = ThreadPoolExecutor(1)
+        start_thread(self._spawner, SPAWNER_THREAD)
 
     @property
     def pids(self) -> list[int]:
@@ -141,11 +145,11 @@ class SmtpProcesses:
                 self._sockets,
                 self._wake_write,
                 self._life_theirs,
-                self._niceness,
             ),
             name=f"lre-smtp-{index}",
         )
-        child.start()  # a fork and exec, and the pickled arguments written to a pipe: quick
+        # a fork and exec, and the pickled arguments written to a pipe: quick
+        self._spawner.submit(child.start).result()
         self._children[index] = child
         self._loop.add_reader(child.sentinel, self._exited, index)
         log.info("SMTP process %d started (pid %s)", index, child.pid)
@@ -218,6 +222,7 @@ class SmtpProcesses:
             end.close()
         for child in children:
             child.close()
+        self._spawner.shutdown()
 
 
 def _join(children: list[BaseProcess], grace: float) -> None:
@@ -272,37 +277,13 @@ def child_main(
     sockets: Mapping[str, socket.socket],
     wake: socket.socket,
     life: socket.socket,
-    niceness: int,
 ) -> None:
-    """Entry point of an SMTP process: serve the submission sockets until SIGTERM, at
-    `niceness` (`_take_niceness`)."""
+    """Entry point of an SMTP process: serve the submission sockets until SIGTERM."""
     from gateway import logs
 
     logs.configure(settings.logging.format)
-    _take_niceness(niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
     asyncio.run(_serve(serve, settings, sockets, wake, life))
-
-
-def _take_niceness(wanted: int) -> None:
-    """Serve at the niceness the gateway started with, not the main process's now: a child
-    started again after a crash is spawned by a main process that has niced itself.
-
-    Lowering a niceness needs root, CAP_SYS_NICE or a high enough RLIMIT_NICE (systemd's
-    LimitNICE=); without them the child says so and serves at the niceness it has."""
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if current <= wanted:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, wanted)
-    except PermissionError:
-        log.warning(
-            "SMTP process %d serves at niceness %d, not %d: going back to it needs root, "
-            "CAP_SYS_NICE or RLIMIT_NICE (systemd: LimitNICE=)",
-            os.getpid(),
-            current,
-            wanted,
-        )
 
 
 async def _serve(

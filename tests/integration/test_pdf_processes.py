@@ -28,8 +28,9 @@ from tests.support.letters import deposit
 from tests.support.proofs import PUBLIC_URL, ZONE, proof_record
 
 
-def niced_descendants(niceness: int) -> set[int]:
-    """The processes below this one that run at niceness (the certificate processes)."""
+def lowered_descendants(priority: tuple[int, int]) -> set[int]:
+    """The processes below this one that run at `priority`, a niceness and a scheduling policy
+    (the certificate processes)."""
     stats = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -38,12 +39,13 @@ def niced_descendants(niceness: int) -> set[int]:
             except OSError:
                 continue
             fields = raw[raw.rindex(")") + 2 :].split()
-            stats[int(entry.name)] = (int(fields[1]), int(fields[16]))  # ppid, nice
+            # ppid; niceness and policy (fields 19 and 41 of proc(5))
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[16]), int(fields[38])))
     below, frontier = set(), {os.getpid()}
     while frontier:
         frontier = {pid for pid, (parent, _) in stats.items() if parent in frontier}
         below |= frontier
-    return {pid for pid in below if stats[pid][1] == niceness}
+    return {pid for pid in below if stats[pid][1] == priority}
 
 
 def pdf_text(pdf: bytes, where: Path) -> str:
@@ -55,18 +57,19 @@ def pdf_text(pdf: bytes, where: Path) -> str:
 
 def gateway_with_processes(
     tmp_path: Path, database_url: str, processes: int
-) -> tuple[Settings, int, set[int]]:
+) -> tuple[Settings, tuple[int, int], set[int]]:
     """Settings with `processes` certificate processes, initialised, with the sender; the
-    niceness its certificate processes will run at (certificate_nice added to this process's:
-    the suite may run under `nice`), and the processes at that niceness already there (an
-    earlier test's, still ending)."""
+    priority its certificate processes will run at (certificate_nice added to this process's
+    niceness — the suite may run under `nice` —, under SCHED_IDLE: certificate_idle), and the
+    processes at that priority already there (an earlier test's, still ending)."""
     settings = make_settings(tmp_path, database_url, evidence={"certificate_processes": processes})
     initialise(settings)
     with offline_registry(settings) as registry:
         assert isinstance(registry, Registry)
         registry.senders.save_sender(SENDER, "Maître Dupont", PASSWORD, language="en")
     niced = min(os.getpriority(os.PRIO_PROCESS, 0) + settings.evidence.certificate_nice, 19)
-    return settings, niced, niced_descendants(niced)
+    lowered = (niced, os.SCHED_IDLE)
+    return settings, lowered, lowered_descendants(lowered)
 
 
 def deposit_proof_pdfs(gateway: Running) -> list[bytes]:
@@ -85,7 +88,7 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
     """Two niced certificate processes make six letters' PDFs at once, each naming its letter
     (their evidence read for the batch in one query); each recipient's notification, composed
     in one batch with the others, names the letter sent to that recipient."""
-    settings, niced, earlier = gateway_with_processes(tmp_path, database_url, 2)
+    settings, lowered, earlier = gateway_with_processes(tmp_path, database_url, 2)
     async with running(settings) as gateway:
         recipients = [f"destinataire{number}@example.ma" for number in range(6)]
         deposits = await asyncio.gather(*(deposit(gateway, [to]) for to in recipients))
@@ -99,7 +102,7 @@ async def test_letters_deposited_together_each_get_the_certificate_of_their_own_
 
         pdfs = await wait_for(deposit_pdfs, within=60, what="six proofs of deposit with a PDF")
         # two certificate processes, behind SMTP and the web
-        assert len(niced_descendants(niced) - earlier) == 2
+        assert len(lowered_descendants(lowered) - earlier) == 2
 
         def notices() -> dict[str, list[EmailMessage]]:
             found = {to: notification_for(gateway, to) for to in recipients}
@@ -122,18 +125,18 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
 ) -> None:
     """The only certificate process SIGKILLed after the start: the next letter's proof of
     deposit comes, with its PDF, from the one started in its place."""
-    settings, niced, earlier = gateway_with_processes(tmp_path, database_url, 1)
+    settings, lowered, earlier = gateway_with_processes(tmp_path, database_url, 1)
     async with running(settings) as gateway:
         assert gateway.certificates is not None
         await gateway.certificates.start()
-        (first,) = niced_descendants(niced) - earlier
+        (first,) = lowered_descendants(lowered) - earlier
         os.kill(first, signal.SIGKILL)
         _, reference = await deposit(gateway, ["destinataire@example.ma"])
 
         (pdf,) = await wait_for(
             lambda: deposit_proof_pdfs(gateway), within=60, what="the proof of deposit's PDF"
         )
-        (second,) = niced_descendants(niced) - earlier
+        (second,) = lowered_descendants(lowered) - earlier
         assert second != first
     assert reference in pdf_text(pdf, tmp_path / "proof.pdf")
 

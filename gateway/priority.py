@@ -1,0 +1,87 @@
+"""The CPU priority of the gateway's processes: deposits acknowledged first, the proofs made
+from what is left.
+
+Once SMTP processes serve (`smtp.processes`), the main process's work — the scheduler, the
+notifications, the mails, the seals, the web — lowers itself (`lower_threads`): `smtp.main_nice`
+added to its niceness and, with `smtp.main_idle`, Linux's SCHED_IDLE policy. The certificate
+processes lower themselves (`lower_this_thread`) by `evidence.certificate_nice` and, with
+`evidence.certificate_idle`, SCHED_IDLE too.
+
+Why SCHED_IDLE and not only the lowest niceness: a thread at niceness 19 may run out the slice
+it was given before a thread at niceness 0 that wakes up (an SMTP process when a client's next
+command arrives) gets the CPU, and the scheduler places that thread as if the CPU were busy; a
+SCHED_IDLE thread is preempted at once and its CPU counts as free. Measured on 2 cores
+(docs/performance.md, "The session of 2026-12-04, evening"): in one `bench.throughput` run, the
+same code with both policies off against both on, 1 KB letters on SQLite acknowledged 216 →
+252 letters/s (0.76 → 0.88 of Postfix's), 100 KB 148 → 197 (0.73 → 0.97), fully processed as
+fast (132.3 → 131.7, 113.0 → 120.0 letters/s); in alternating rounds the web's GET / at the p99
+60-100 → ~130 ms during the burst. A SCHED_IDLE thread still gets a share of the CPU (the least
+weight there is), so a machine kept busy by other work slows the proofs, it does not stop them.
+
+Linux gives each thread its own niceness and policy, and a new thread or process inherits its
+creator's. The threads that must keep the start's priority are named (`KEEP`): SQLite's writer,
+whose write lock the SMTP processes' deposits wait for (preempted while holding it, it held
+them), and the thread that starts SMTP processes again after a crash (a child forked by a
+lowered thread would inherit that priority, and going back needs root, CAP_SYS_NICE or
+RLIMIT_NICE)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+DATABASE_THREAD: Final = "lre-db"  # SQLite's writer in the main process (app.py)
+SPAWNER_THREAD: Final = "lre-spawn"  # starts the SMTP processes (smtp_in/processes.py)
+KEEP: Final = (DATABASE_THREAD, SPAWNER_THREAD)
+
+TASKS: Final = Path("/proc/self/task")
+
+
+def lower_this_thread(nice: int, idle: bool) -> None:
+    """Add `nice` to the calling thread's niceness (at most 19) and, with `idle`, put it under
+    SCHED_IDLE; the threads and processes it creates from now on inherit both."""
+    _lower(0, nice, idle)
+
+
+def lower_threads(nice: int, idle: bool, *, keep: Collection[str] = KEEP) -> None:
+    """`lower_this_thread` for every thread of this process but those named in `keep` (by
+    their system name, /proc/self/task/TID/comm): the threads already started too, not only
+    those started from now on. Where threads cannot be listed (not Linux), the calling one."""
+    if not TASKS.is_dir():
+        lower_this_thread(nice, idle)
+        return
+    for task in TASKS.iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue  # ended meanwhile
+        if name not in keep:
+            _lower(int(task.name), nice, idle)
+
+
+def start_thread(executor: ThreadPoolExecutor, name: str) -> None:
+    """Start the one thread of `executor` now, at the calling thread's priority, named `name`
+    for the system (`top -H`, /proc/PID/task/TID/comm; at most 15 bytes): `lower_threads`
+    keeps it by that name."""
+    executor.submit(_name_this_thread, name).result()
+
+
+def _name_this_thread(name: str) -> None:
+    with contextlib.suppress(OSError):  # not Linux: the name is only a help
+        (TASKS / str(threading.get_native_id()) / "comm").write_text(name)
+
+
+def _lower(tid: int, nice: int, idle: bool) -> None:
+    try:
+        if nice:
+            niceness = min(os.getpriority(os.PRIO_PROCESS, tid) + nice, 19)
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        if idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except ProcessLookupError:
+        pass  # a thread that ended meanwhile
