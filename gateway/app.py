@@ -156,8 +156,8 @@ async def running(
         sqlite = settings.database.url.startswith("sqlite")
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
-        if sqlite:  # SQLite's writer stays at the SMTP processes' priority (gateway.priority)
-            start_thread(executor, DATABASE_THREAD)
+        # the database threads stay at the SMTP processes' priority (gateway.priority)
+        start_thread(executor, DATABASE_THREAD, 1 if sqlite else 8)
         vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
         registry = build_registry(settings, engine, executor, clock, vault)
         metrics = registry.metrics
@@ -493,8 +493,8 @@ async def serve(settings: Settings) -> None:
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks
         if gateway.smtp_processes is not None:
-            # deposits first (gateway.priority): every thread but SQLite's writer and the SMTP
-            # processes' spawner; the certificate processes, forked later, lower themselves
+            # deposits first (gateway.priority): every thread but the database threads and the
+            # SMTP processes' spawner; the certificate processes, forked later, lower themselves
             # further from there
             lower_threads(settings.smtp.main_nice, settings.smtp.main_idle)
         # the certificate processes start now, not at the first proof

@@ -19,11 +19,14 @@ still gets a share of the CPU (the least weight there is), so a machine kept bus
 slows the proofs, it does not stop them.
 
 Linux gives each thread its own niceness and policy, and a new thread or process inherits its
-creator's. The threads that must keep the start's priority are named (`KEEP`): SQLite's writer,
+creator's. The threads that must keep the start's priority are named (`KEEP`) and started before
+the main process lowers itself: its database threads and the thread that starts SMTP processes
+again after a crash (a child forked by a lowered thread would inherit that priority, and going
+back needs root, CAP_SYS_NICE or RLIMIT_NICE). On SQLite the one database thread is the writer
 whose write lock the SMTP processes' deposits wait for (preempted while holding it, it held
-them), and the thread that starts SMTP processes again after a crash (a child forked by a
-lowered thread would inherit that priority, and going back needs root, CAP_SYS_NICE or
-RLIMIT_NICE)."""
+them). On PostgreSQL the eight feed the certificate processes their work: under SCHED_IDLE
+with the rest, letters were fully processed 13 % slower than under the old niceness alone, kept
+at the start's priority 3 % (medians of alternating rounds, docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final
 
-DATABASE_THREAD: Final = "lre-db"  # SQLite's writer in the main process (app.py)
+DATABASE_THREAD: Final = "lre-db"  # the main process's database threads (app.py)
 SPAWNER_THREAD: Final = "lre-spawn"  # starts the SMTP processes (smtp_in/processes.py)
 KEEP: Final = (DATABASE_THREAD, SPAWNER_THREAD)
 
@@ -64,11 +67,18 @@ def lower_threads(nice: int, idle: bool, *, keep: Collection[str] = KEEP) -> Non
             _lower(int(task.name), nice, idle)
 
 
-def start_thread(executor: ThreadPoolExecutor, name: str) -> None:
-    """Start the one thread of `executor` now, at the calling thread's priority, named `name`
-    for the system (`top -H`, /proc/PID/task/TID/comm; at most 15 bytes): `lower_threads`
-    keeps it by that name."""
-    executor.submit(_name_this_thread, name).result()
+def start_thread(executor: ThreadPoolExecutor, name: str, count: int = 1) -> None:
+    """Start `count` threads of `executor` now (its max_workers, or fewer), at the calling
+    thread's priority, each named `name` for the system (`top -H`, /proc/PID/task/TID/comm; at
+    most 15 bytes): `lower_threads` keeps them by that name."""
+    together = threading.Barrier(count)
+
+    def named() -> None:
+        _name_this_thread(name)
+        together.wait()  # held until all are started: each on a thread of its own
+
+    for future in [executor.submit(named) for _ in range(count)]:
+        future.result()
 
 
 def _name_this_thread(name: str) -> None:
