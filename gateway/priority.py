@@ -12,11 +12,11 @@ it was given before a thread at niceness 0 that wakes up (an SMTP process when a
 command arrives) gets the CPU, and the scheduler places that thread as if the CPU were busy; a
 SCHED_IDLE thread is preempted at once and its CPU counts as free. Measured on 2 cores
 (docs/performance.md, "The session of 2026-12-04, evening"), `bench.throughput` against the same
-code with both settings off in the same run, three runs: deposits acknowledged 14-41 % faster,
-letters fully processed a few per cent slower at most, the p99 from DATA to the 250 at half
-load lower; the web's GET / at the p99 60-100 → ~130 ms during a burst. A SCHED_IDLE thread
-still gets a share of the CPU (the least weight there is), so a machine kept busy by other work
-slows the proofs, it does not stop them.
+code with both settings off in the same run, four runs: deposits acknowledged 10-41 % faster,
+letters fully processed from 10 % slower to 6 % faster (2 % slower at the median), the p99 from
+DATA to the 250 at half load lower; the web's GET / at the p99 60-100 → ~130 ms during a burst.
+A SCHED_IDLE thread still gets a share of the CPU (the least weight there is), so a machine kept
+busy by other work slows the proofs, it does not stop them.
 
 Linux gives each thread its own niceness and policy, and a new thread or process inherits its
 creator's. The threads that must keep the start's priority are named (`KEEP`) and started before
