@@ -511,6 +511,8 @@ async def serve(settings: Settings) -> None:
             log.info("outbox: %s/dev/outbox", settings.gateway.public_url.rstrip("/"))
         await stop.wait()
         ignore_further(STOP_SIGNALS)
+        if gateway.smtp_processes is not None:
+            gateway.smtp_processes.no_more_restarts()
         log.info("stopping")
         if warming is not None:
             warming.cancel()

@@ -29,7 +29,9 @@ descriptors passed to it, and multiprocessing passes sockets):
 A child says *ready* on the events socket once it serves the sockets; the gateway's start waits
 for every child's (within START_TIMEOUT; a child that exits or stays silent stops the start
 with one sentence, `SmtpProcessFailed`). A child that dies later is started again. SIGTERM to a
-child lets its deposits in flight finish (the same grace as a single process), then it exits.
+child lets its deposits in flight finish (the same grace as a single process), then it exits;
+it says *stopping* first, so that its exit is not logged as a crash (systemd's SIGTERM reaches
+every process of the group, the children often before the main process has handled its own).
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class SmtpProcesses:
         self._wake = wake
         self._children: list[BaseProcess | None] = [None] * count
         self._ready: dict[int, asyncio.Future[None]] = {}  # by pid, until the child says so
+        self._told_stopping: set[int] = set()  # pids of children stopping on a SIGTERM
         self._stopping = False
         self._wake_read, self._wake_write = socket.socketpair(type=socket.SOCK_DGRAM)
         self._life_mine, self._life_theirs = socket.socketpair()
@@ -162,6 +165,8 @@ class SmtpProcesses:
                 match json.loads(self._wake_read.recv(EVENTS_MAX)):
                     case ["ready", int(pid)]:
                         self._serving(pid)
+                    case ["stopping", int(pid)]:
+                        self._told_stopping.add(pid)
                     case ["events", list(events)]:
                         deposits += sum(_count(self._metrics, event) for event in events)
                     case event:
@@ -198,14 +203,29 @@ class SmtpProcesses:
             ready.set_exception(
                 SmtpProcessFailed(f"SMTP process {index} exited (code {code}) before serving")
             )
+        self._woken()  # its last events, "stopping" among them, read before it is judged
+        stopped = child.pid in self._told_stopping
+        self._told_stopping.discard(child.pid or 0)
         child.close()
         self._children[index] = None
-        log.error("SMTP process %d exited (code %s): starting it again", index, code)
-        self._loop.call_later(RESTART_DELAY, self._restart, index)
+        if not stopped:
+            log.error("SMTP process %d exited (code %s): starting it again", index, code)
+        # stopped on a SIGTERM: systemd's to the whole group, whose SIGTERM to the main process
+        # may not have been handled yet (once it is, no_more_restarts cancels the restart), or
+        # one sent to this child alone (started again: the gateway serves until it is stopped)
+        self._loop.call_later(RESTART_DELAY, self._restart, index, stopped)
 
-    def _restart(self, index: int) -> None:
-        if not self._stopping:
-            self._start(index)
+    def _restart(self, index: int, stopped: bool = False) -> None:
+        if self._stopping:
+            return
+        if stopped:
+            log.warning("SMTP process %d stopped on a SIGTERM of its own: starting it again", index)
+        self._start(index)
+
+    def no_more_restarts(self) -> None:
+        """The gateway stops: a child that ends from now on is not started again (systemd's
+        SIGTERM reaches the children too, which may end before `stop`)."""
+        self._stopping = True
 
     async def stop(self) -> None:
         """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the sockets."""
@@ -303,6 +323,7 @@ async def _serve(
             metrics.ready()
             await stop.wait()
             ignore_further([signal.SIGTERM])
+            metrics.stopping()
     finally:
         metrics.flush()  # the replies of the sessions cut at the stop
 
@@ -352,6 +373,11 @@ class ForwardedMetrics(Metrics):
     def ready(self) -> None:
         """This process serves its sockets: the start-up handshake, this process's first event."""
         self._send("ready", os.getpid())
+
+    def stopping(self) -> None:
+        """This process stops on a SIGTERM (its exit is no crash): its last event but the
+        replies of the sessions cut at the stop."""
+        self._send("stopping", os.getpid())
 
     def deposited(self, authentication: str, recipients: int) -> None:
         self._add("deposited", authentication, recipients)
