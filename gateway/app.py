@@ -30,7 +30,7 @@ from gateway.housekeeping import Housekeeping
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker, dkim_signer
-from gateway.priority import DATABASE_THREAD, lower_threads, start_thread
+from gateway.priority import DATABASE_THREAD, lower_threads, start_threads
 from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, build_registry, new_id
 from gateway.resolver import Resolver
@@ -157,7 +157,7 @@ async def running(
         executor = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="db")
         stack.callback(executor.shutdown, wait=True)
         # the database threads stay at the SMTP processes' priority (gateway.priority)
-        start_thread(executor, DATABASE_THREAD, 1 if sqlite else 8)
+        start_threads(executor, DATABASE_THREAD, 1 if sqlite else 8)
         vault = Vault(keys_dir(settings))  # shared with housekeeping: it sees rotated keys
         registry = build_registry(settings, engine, executor, clock, vault)
         metrics = registry.metrics

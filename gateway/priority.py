@@ -67,7 +67,7 @@ def lower_threads(nice: int, idle: bool, *, keep: Collection[str] = KEEP) -> Non
             _lower(int(task.name), nice, idle)
 
 
-def start_thread(executor: ThreadPoolExecutor, name: str, count: int = 1) -> None:
+def start_threads(executor: ThreadPoolExecutor, name: str, count: int = 1) -> None:
     """Start `count` threads of `executor` now (its max_workers, or fewer), at the calling
     thread's priority, each named `name` for the system (`top -H`, /proc/PID/task/TID/comm; at
     most 15 bytes): `lower_threads` keeps them by that name."""

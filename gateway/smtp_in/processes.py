@@ -51,7 +51,7 @@ from typing import Final, Protocol
 
 from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
-from gateway.priority import SPAWNER_THREAD, start_thread
+from gateway.priority import SPAWNER_THREAD, start_threads
 from gateway.settings import Settings
 from gateway.stopping import ignore_further, stop_requested
 
@@ -112,7 +112,7 @@ class SmtpProcesses:
         # has now: one started again after a crash, once the main process has lowered itself
         # (gateway.priority), would otherwise inherit its niceness and SCHED_IDLE
         self._spawner = ThreadPoolExecutor(1)
-        start_thread(self._spawner, SPAWNER_THREAD)
+        start_threads(self._spawner, SPAWNER_THREAD)
 
     @property
     def pids(self) -> list[int]:
@@ -198,14 +198,15 @@ class SmtpProcesses:
         if code is None:
             self._loop.call_later(REAP_POLL, self._reap, index, child)
             return
-        ready = self._ready.pop(child.pid or 0, None)
+        pid = child.pid or 0
+        ready = self._ready.pop(pid, None)
         if ready is not None and not ready.done():  # died before serving
             ready.set_exception(
                 SmtpProcessFailed(f"SMTP process {index} exited (code {code}) before serving")
             )
         self._woken()  # its last events, "stopping" among them, read before it is judged
-        stopped = child.pid in self._told_stopping
-        self._told_stopping.discard(child.pid or 0)
+        stopped = pid in self._told_stopping
+        self._told_stopping.discard(pid)
         child.close()
         self._children[index] = None
         if not stopped:
@@ -229,7 +230,7 @@ class SmtpProcesses:
 
     async def stop(self) -> None:
         """SIGTERM to every child, wait for them (killed after STOP_GRACE), close the sockets."""
-        self._stopping = True
+        self.no_more_restarts()
         children = [child for child in self._children if child is not None]
         for child in children:
             if child.is_alive():

@@ -17,7 +17,7 @@ LOWERING = textwrap.dedent(
     import json, threading
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
-    from gateway.priority import DATABASE_THREAD, lower_threads, start_thread
+    from gateway.priority import DATABASE_THREAD, lower_threads, start_threads
 
     def priority(task):
         stat = (task / "stat").read_text()
@@ -25,7 +25,7 @@ LOWERING = textwrap.dedent(
         return [int(fields[16]), int(fields[38])]
 
     writers = ThreadPoolExecutor(2)  # PostgreSQL's database threads, say
-    start_thread(writers, DATABASE_THREAD, 2)
+    start_threads(writers, DATABASE_THREAD, 2)
     before = ThreadPoolExecutor(1)
     before.submit(lambda: None).result()  # an unnamed thread, started before
     lower_threads(5, True)
