@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,8 @@ from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
 from gateway.storage.vault import Sealed
 from gateway.storage.webhook_queue import enqueue_webhooks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,13 @@ class LetterStore:
                 else:
                     for new in deposits:
                         _insert_deposit(db, new)
-        except Exception:
+        except Exception as err:
             if len(deposits) == 1:
                 raise
+            log.info(
+                "%d letters could not be committed together (%s): each in turn",
+                len(deposits), type(err).__name__,
+            )  # fmt: skip
         else:
             return [None] * len(deposits)
         return self._deposit_each(deposits)
@@ -610,13 +617,45 @@ def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
     for new in deposits:
         for table, values in _deposit_rows(new):
             by_table.setdefault(table.name, (table, []))[1].extend(values)
-    for table, values in by_table.values():
-        if values:
-            db.execute(insert(table), values)
+    if db.dialect.name == "postgresql":
+        _copy_rows(db, [(table, values) for table, values in by_table.values() if values])
+    else:
+        for table, values in by_table.values():
+            if values:
+                db.execute(insert(table), values)
     accounts = sorted({new.letter.sender_account for new in deposits})
     senders = {row.id: row for row in db.execute(_SENDERS, {"accounts": accounts})}
     for new in deposits:
         _after_inserts(db, new, senders.get(new.letter.sender_account))
+
+
+def _copy_rows(db: Any, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """Each table's rows with PostgreSQL's COPY, in `db`'s transaction: one command for the
+    rows of a table that give the same columns, the rows streamed, where psycopg's
+    `executemany` sends each row as a statement of its own and waits on the connection after
+    each (~12 % of the SMTP process's CPU on PostgreSQL went there). A row gives every column
+    it sets, those SQLAlchemy would fill from a Python-side default too (COPY knows the
+    server's defaults only), as `_deposit_rows`'s do."""
+    cursor = db.connection.driver_connection.cursor()
+    with cursor:
+        for table, rows in tables:
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in rows:
+                shapes.setdefault(tuple(row), []).append(row)
+            for names, alike in shapes.items():
+                with cursor.copy(_copy_command(table.name, names)) as copy:
+                    for row in alike:
+                        copy.write_row([row[name] for name in names])
+
+
+@functools.lru_cache(maxsize=64)
+def _copy_command(table: str, columns: tuple[str, ...]) -> Any:
+    """COPY table (columns) FROM STDIN, its names quoted by psycopg."""
+    from psycopg import sql  # PostgreSQL's driver: imported where it is used
+
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
 
 
 def _after_inserts(db: Any, new: NewDeposit, sender: Any) -> None:

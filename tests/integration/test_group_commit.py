@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -227,3 +228,99 @@ def _deposit(account: Account, n: int) -> Deposit:
         phones=phones,
         languages=languages,
     )
+
+
+async def _scheduler_stopped(gateway: Running) -> None:
+    """The gateway's scheduler stopped (its current round finished, no other begun)."""
+    (running,) = [task for task in asyncio.all_tasks() if _awaits(task.get_coro(), "Scheduler.run")]
+    gateway.scheduler.stop()
+    await running
+
+
+# columns whose value is the same for every letter of one sender deposited alike (the others,
+# ids, times, bytes, digests and addresses, are compared by their kind: set or NULL, and type)
+_SAME = frozenset({
+    "account_id", "sender_address", "sender_name", "sender_authentication", "sender_ip",
+    "key_id", "attachments", "phone", "languages", "state", "kind", "type", "channel",
+    "mail_from", "attempts", "claimed_by", "claimed_until", "last_error",
+})  # fmt: skip
+
+
+def _rows_of(db: Any, letter_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows a deposit made for the letter `letter_id`, by table: each column's value where
+    every letter has the same (`_SAME`), else the name of its value's type."""
+    deliveries = select(t.deliveries.c.id).where(t.deliveries.c.letter_id == letter_id)
+    evidence = select(t.evidence.c.id).where(t.evidence.c.letter_id == letter_id)
+    outbound = select(t.outbound.c.id).where(t.outbound.c.delivery_id.in_(deliveries))
+    reads = {
+        "letters": select(t.letters).where(t.letters.c.id == letter_id),
+        "deliveries": select(t.deliveries).where(t.deliveries.c.letter_id == letter_id),
+        "outbound": select(t.outbound).where(t.outbound.c.id.in_(outbound)),
+        "outbound_messages": select(t.outbound_messages).where(
+            t.outbound_messages.c.outbound_id.in_(outbound)
+        ),
+        "evidence": select(t.evidence).where(t.evidence.c.letter_id == letter_id),
+        "seal_queue": select(t.seal_queue).where(t.seal_queue.c.evidence_id.in_(evidence)),
+    }
+    found = {}
+    for table, read in reads.items():
+        rows = [dict(row._mapping) for row in db.execute(read)]
+        found[table] = sorted(
+            (
+                {
+                    name: (value if name in _SAME else type(value).__name__)
+                    for name, value in row.items()
+                }
+                for row in rows
+            ),
+            key=repr,
+        )
+    return found
+
+
+async def test_letters_committed_together_are_stored_as_a_letter_committed_alone(
+    gateway: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A group's rows go in a statement a table (on PostgreSQL each table's rows streamed with
+    COPY), a letter's alone as one statement: every table holds the same for both — each column
+    set alike (a queue's attempts, a mail's state), none left NULL by the group."""
+    await _scheduler_stopped(gateway)  # nothing sealed, composed nor sent: the rows as made
+    caplog.set_level(logging.INFO, logger="gateway.storage.store")
+    alice = await gateway.registry.senders.authenticate(SENDER, PASSWORD)
+    assert alice is not None
+    count = 5
+    with letters_locked(gateway.settings.database.url):  # the first alone, the others together
+        first = asyncio.create_task(gateway.registry.deposits.deposit(_deposit(alice, 0)))
+        await wait_for(lambda: waiting_for_a_commit() == 1, what="the first deposit to wait")
+        tasks = [
+            asyncio.create_task(gateway.registry.deposits.deposit(_deposit(alice, n)))
+            for n in range(1, count)
+        ]
+        await wait_for(lambda: waiting_for_a_commit() == count, what="every deposit to wait")
+    assert all(isinstance(r, str) for r in await asyncio.gather(first, *tasks))
+
+    def read() -> list[dict[str, list[dict[str, Any]]]]:
+        with gateway.store.engine.connect() as db:
+            ids = dict(db.execute(select(t.letters.c.subject, t.letters.c.id)).all())
+            return [_rows_of(db, ids[f"Lettre {n}"]) for n in range(count)]
+
+    alone, *together = await asyncio.to_thread(read)
+    # committed together indeed (a group that fails is committed again letter by letter)
+    assert "could not be committed together" not in caplog.text
+    # a notification's bytes are composed later (outbound_messages): the deposit's rows are these
+    assert {table: len(rows) for table, rows in alone.items() if rows} == {
+        "letters": 1,
+        "deliveries": 1,
+        "outbound": 1,
+        "evidence": 1,
+        "seal_queue": 1,
+    }
+    differing = [
+        (table, name, row.get(name), mine.get(name))
+        for rows in together
+        for table, kept_rows in rows.items()
+        for row, mine in zip(alone[table], kept_rows, strict=True)
+        for name in row.keys() | mine.keys()
+        if row.get(name) != mine.get(name)
+    ]
+    assert differing == []
