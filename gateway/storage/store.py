@@ -610,9 +610,9 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
 
 def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
     """Several deposits as _insert_deposit would insert them one after the other, but each
-    table's rows in one executemany (on PostgreSQL one INSERT of many rows: one round trip)
-    and their senders read in one statement (the statements' own cost, in SQLAlchemy, the
-    driver and the round trips, is most of a small deposit's)."""
+    table's rows together — on SQLite in one executemany, on PostgreSQL in one COPY
+    (`_copy_rows`) — and their senders read in one statement (the statements' own cost, in
+    SQLAlchemy, the driver and the round trips, is most of a small deposit's)."""
     by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for new in deposits:
         for table, values in _deposit_rows(new):
