@@ -31,10 +31,14 @@ from pathlib import Path
 from bench.throughput import lone_gateway, measure
 
 RATE = 250  # samples per second and process
-# where a thread waits (py-spy counts some waits inside C calls as active): left out
+# where a thread waits (py-spy counts some waits inside C calls as active): left out — among
+# them a certificate process's watch on the gateway's end (`select` on a pidfd, its whole life)
+# and psycopg waiting for the server (its C wait loop: 15-20 % of the SMTP process's samples
+# on PostgreSQL otherwise, ~1 % with --gil)
 IDLE = re.compile(
     r"^(_worker \(concurrent/futures/thread\.py\)|\w*Selector\.select |Condition\.wait |"
-    r"Connection\._recv|_serve_one \(multiprocessing/forkserver\.py\))"
+    r"Connection\._recv|_serve_one \(multiprocessing/forkserver\.py\)|"
+    r"_exit_with\.<locals>\.watch |Connection\.wait \(psycopg/)"
 )
 # frames every stack of a process passes through: not worth a line
 PLUMBING = re.compile(
