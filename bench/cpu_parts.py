@@ -12,9 +12,12 @@ its threads waited for a CPU while ready to run (/proc/PID/task/TID/schedstat), 
 threads. Each round runs until every letter is fully processed, so the figures hold all of a
 letter's work. Then the machine's use (/proc/stat every 0.25 s, in CPUs of its two): while the
 letters arrive, and after the last 250 — the backlog of certificates and mails, where work
-waiting on the main loop shows as idle CPU.
+waiting on the main loop shows as idle CPU. With --idle, also what the main and certificate
+processes were doing at the moments a CPU stood idle after the last 250 (sampled every 3 ms,
+`IdleMoments`): a certificate process waiting to write its answer, every one waiting for its next
+job, the main loop running.
 
-    python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024]
+    python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024] [--idle]
 
 Needs root (smtp-sink).
 """
@@ -26,6 +29,7 @@ import collections
 import os
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
@@ -156,6 +160,98 @@ class MachineUse:
         return sum(inside) / len(inside) if inside else None
 
 
+class IdleMoments:
+    """Every `every` seconds, whether a CPU stood idle at that moment — fewer threads running
+    than CPUs (/proc/loadavg's count, this sampler's own thread left out) — and if so what the
+    gateway's main process and certificate processes (`pids`, by role) were doing: each
+    thread's state and, asleep, where in the kernel it waited (/proc/PID/task/TID/wchan). What
+    the machine's use after the last 250 cannot say: why work waits while a CPU is free."""
+
+    LABELS = (
+        ("a certificate process waiting to write its answer", "answer"),
+        ("every certificate process waiting for its next job", "job"),
+        ("the main process's loop running", "loop"),
+        ("a certificate process running", "certificate"),
+    )
+
+    def __init__(self, pids: dict[int, str], every: float = 0.003) -> None:
+        self.every = every
+        self.pids = pids
+        self.samples: list[tuple[float, frozenset[str] | None]] = []  # None: no CPU idle
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _threads(pid: int) -> list[tuple[int, str, str]]:
+        """(thread id, state, wchan) of each thread of `pid`."""
+        found: list[tuple[int, str, str]] = []
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return found
+        for tid in tids:
+            try:
+                stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+                wchan = Path(f"/proc/{pid}/task/{tid}/wchan").read_text()
+            except OSError:
+                continue
+            found.append((int(tid), stat[stat.rindex(")") + 2], wchan))
+        return found
+
+    def _what(self) -> frozenset[str]:
+        what = set()
+        waiting_for_jobs = []
+        for pid, part in self.pids.items():
+            threads = self._threads(pid)
+            if part == "main process":
+                if any(tid == pid and state == "R" for tid, state, _ in threads):
+                    what.add("loop")
+            elif part == "certificate processes":
+                if any(state == "R" for _, state, _ in threads):
+                    what.add("certificate")
+                if any(wchan.startswith("sock_alloc_send") for _, _, wchan in threads):
+                    what.add("answer")
+                # a process that makes certificates has a thread watching the gateway's end
+                # (gateway.pdf.maker's `_exit_with`); their forkserver has none
+                if len(threads) > 1:
+                    waiting_for_jobs.append(
+                        any(
+                            tid == pid and wchan == "unix_stream_read_generic"
+                            for tid, _, wchan in threads
+                        )
+                    )
+        if waiting_for_jobs and all(waiting_for_jobs):
+            what.add("job")
+        return frozenset(what)
+
+    def _sample(self) -> None:
+        cpus = os.cpu_count() or 1
+        while not self._stop.wait(self.every):
+            running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
+            self.samples.append((time.perf_counter(), self._what() if running < cpus else None))
+
+    def __enter__(self) -> IdleMoments:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, start: float, end: float) -> str:
+        """What the samples between `start` and `end` say, in a sentence."""
+        inside = [what for at, what in self.samples if start < at <= end]
+        idle = [what for what in inside if what is not None]
+        if not inside:
+            return "no sample"
+        shares = ", ".join(
+            f"{sum(key in what for what in idle) / len(idle) * 100:.0f} % {label}"
+            for label, key in self.LABELS
+        ) if idle else "none"  # fmt: skip
+        share = len(idle) / len(inside) * 100
+        return f"a CPU idle in {share:.1f} % of {len(inside)} moments ({shares})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--letters", type=int, default=300)
@@ -163,6 +259,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--size", type=int, default=1024, help="bytes per letter")
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument(
+        "--idle", action="store_true",
+        help="also sample, every 3 ms, the moments a CPU stands idle and what the main and "
+        "certificate processes are doing then (after the last 250)",
+    )  # fmt: skip
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: smtp-sink starts as root")
@@ -171,7 +272,9 @@ def main() -> None:
                 size=args.size, tag="warm", timeout=600)  # fmt: skip
         for number in range(args.rounds):
             before, database_before = by_role(target.roots[0]), target.database_cpu()
-            with MachineUse() as machine:
+            roles = {pid: part for pid, (part, _) in before.items()}
+            with MachineUse() as machine, ExitStack() as stack:
+                moments = stack.enter_context(IdleMoments(roles)) if args.idle else None
                 start = time.perf_counter()
                 result = measure(pool, target, first=1000 * (number + 1), letters=args.letters,
                                  sessions=args.sessions, size=args.size, tag=f"round{number}",
@@ -207,7 +310,8 @@ def main() -> None:
                 f"round {number + 1} ({'PostgreSQL' if args.postgres else 'SQLite'}, "
                 f"{args.letters} letters of {args.size} bytes): acknowledged {result.acked:.0f}/s, "
                 f"fully processed {result.done:.1f}/s; CPU ms per letter: {', '.join(figures)}; "
-                f"the machine {use}",
+                f"the machine {use}"
+                + (f"; after the last 250, {moments.between(last_250, end)}" if moments else ""),
                 flush=True,
             )
 
