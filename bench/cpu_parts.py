@@ -32,6 +32,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Self
 
 from bench.throughput import CLK_TCK, lone_gateway, measure, tree
 
@@ -121,15 +122,34 @@ def by_role(root: int) -> dict[int, tuple[str, Usage]]:
     return found
 
 
-class MachineUse:
+class Sampler:
+    """A thread that runs `_sample` while inside `with`: it samples every `every` seconds
+    until `_stop` is set."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class MachineUse(Sampler):
     """The whole machine's CPU in use (CPUs busy: user, nice, system, interrupts, steal), read
     from /proc/stat every `every` seconds by a thread, while inside `with`."""
 
     def __init__(self, every: float = 0.25) -> None:
-        self.every = every
+        super().__init__(every)
         self.samples: list[tuple[float, float]] = []  # (time.perf_counter(), CPUs busy)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
     @staticmethod
     def _ticks() -> tuple[int, int]:
@@ -146,21 +166,13 @@ class MachineUse:
             self.samples.append((time.perf_counter(), cpus * (1 - (now_idle - idle) / spent)))
             total, idle = now_total, now_idle
 
-    def __enter__(self) -> MachineUse:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
     def between(self, start: float, end: float) -> float | None:
         """The mean CPUs busy over the samples taken between `start` and `end`."""
         inside = [busy for at, busy in self.samples if start < at <= end]
         return sum(inside) / len(inside) if inside else None
 
 
-class IdleMoments:
+class IdleMoments(Sampler):
     """Every `every` seconds, whether a CPU stood idle at that moment — fewer threads running
     than CPUs (/proc/loadavg's count, this sampler's own thread left out) — and if so what the
     gateway's main process and certificate processes (`pids`, by role) were doing: each
@@ -175,11 +187,9 @@ class IdleMoments:
     )
 
     def __init__(self, pids: dict[int, str], every: float = 0.003) -> None:
-        self.every = every
+        super().__init__(every)
         self.pids = pids
         self.samples: list[tuple[float, frozenset[str] | None]] = []  # None: no CPU idle
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
     @staticmethod
     def _threads(pid: int) -> list[tuple[int, str, str]]:
@@ -229,14 +239,6 @@ class IdleMoments:
         while not self._stop.wait(self.every):
             running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
             self.samples.append((time.perf_counter(), self._what() if running < cpus else None))
-
-    def __enter__(self) -> IdleMoments:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def between(self, start: float, end: float) -> str:
         """What the samples between `start` and `end` say, in a sentence."""
