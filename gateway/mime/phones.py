@@ -92,10 +92,14 @@ def number_in(display_name: str) -> str | None:
 
 
 # what a To: or Cc: value must hold for a display name in it to hold a number (`number_in`):
-# a run of digits and separators, a parenthesis then a digit; or what the parser turns into
-# other characters (an encoded word, a quoted pair, bytes outside ASCII): parsing the field
-# (~70 µs) is then needed, else it is not
-_MAY_HOLD_NUMBER: Final = re.compile(r"\d[\d\s.\-/()]{5,}\d|\(\s*\+?\d|=\?|\\|[^\x00-\x7f]")
+# a run of digits and separators (quotes among them: the parser drops them), a parenthesis
+# then a digit, a digit then a comment (the parser drops a comment, letters and all, so that
+# "212(bureau 3)212" is the name "212 212"); or what the parser turns into other characters
+# (an encoded word, a quoted pair, bytes outside ASCII): parsing the field (~70 µs) is then
+# needed, else it is not
+_MAY_HOLD_NUMBER: Final = re.compile(
+    r'\d[\d\s.\-/()"]{5,}\d|\([\s"+]*\d|\d\s*\(|=\?|\\|[^\x00-\x7f]'
+)
 
 
 def _display_name_numbers(headers: Message) -> Iterable[tuple[str, str]]:
