@@ -636,8 +636,7 @@ def _copy_rows(db: Any, tables: list[tuple[Table, list[dict[str, Any]]]]) -> Non
     each (~12 % of the SMTP process's CPU on PostgreSQL went there). A row gives every column
     it sets, those SQLAlchemy would fill from a Python-side default too (COPY knows the
     server's defaults only), as `_deposit_rows`'s do."""
-    cursor = db.connection.driver_connection.cursor()
-    with cursor:
+    with db.connection.driver_connection.cursor() as cursor:
         for table, rows in tables:
             shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
