@@ -104,8 +104,9 @@ class Metrics:
 
     # what the gateway reports ----------------------------------------------------------------
 
-    def deposited(self, authentication: str, recipients: int) -> None:
-        self.letters_deposited.labels(door(authentication)).inc()
+    def deposited(self, authentication: str, recipients: int, letters: int = 1) -> None:
+        """`letters` deposited with `authentication`, to `recipients` in all."""
+        self.letters_deposited.labels(door(authentication)).inc(letters)
         self.evidence_issued.labels(EvidenceType.SubmissionAcceptance.value).inc(recipients)
 
     def event(self, event: str, before: str, after: str) -> None:
@@ -120,8 +121,8 @@ class Metrics:
     def proof_of_deposit_mailed(self, seconds: float) -> None:
         self.proof_of_deposit_seconds.observe(max(seconds, 0.0))
 
-    def smtp_reply(self, listener: str, code: str) -> None:
-        self.smtp_replies.labels(listener, code).inc()
+    def smtp_reply(self, listener: str, code: str, count: int = 1) -> None:
+        self.smtp_replies.labels(listener, code).inc(count)
 
     def data_answered(self, listener: str, seconds: float) -> None:
         self.data_seconds.labels(listener).observe(seconds)

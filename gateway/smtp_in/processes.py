@@ -19,8 +19,8 @@ descriptors passed to it, and multiprocessing passes sockets):
 - *events* (datagrams): a child reports each deposit, SMTP reply and DATA timing; the main
   process counts them in its own metrics (so /metrics shows every letter, whichever process
   took it) and wakes its scheduler after each deposit, exactly as for a deposit of its own.
-  A child gathers its events and sends them together (see ForwardedMetrics): a datagram per
-  letter rather than one per SMTP reply;
+  A child gathers its events and sends them together, counted (see ForwardedMetrics): at
+  most a datagram per letter, and under load one for the letters of a few milliseconds;
 - *life*: only the main process holds its write end. End of file means the main process is gone
   (even killed with SIGKILL): the child exits at once, so the listening sockets are released for
   a restarted gateway. A deposit the child had not committed is not acknowledged; one it had
@@ -37,6 +37,7 @@ every process of the group, the children often before the main process has handl
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -47,7 +48,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from gateway.errors import SmtpProcessFailed
 from gateway.metrics import Metrics
@@ -73,9 +74,10 @@ START_TIMEOUT: Final = 120.0  # seconds for a child to import the gateway and se
 STOP_GRACE: Final = 10.0  # seconds a child gets on SIGTERM before it is killed
 REAP_POLL: Final = 0.01  # seconds between looks for the exit status of a child that ended
 RESTART_DELAY: Final = 1.0  # seconds before a child that died is started again (no busy loop)
-EVENTS_MAX: Final = 65536  # bytes of one datagram of events (BATCH events are ~4 KB)
-BATCH: Final = 100  # events a child sends at most in one datagram
+EVENTS_MAX: Final = 65536  # bytes of one datagram of events (BATCH events are ~4 KB at most)
+BATCH: Final = 100  # events a child gathers at most in one datagram
 FLUSH_AFTER: Final = 0.2  # seconds an event waits at most in a child before it is sent
+WAKE_GAP: Final = 0.02  # seconds at least between two datagrams telling of a deposit
 
 
 class SmtpProcesses:
@@ -167,8 +169,8 @@ class SmtpProcesses:
                         self._serving(pid)
                     case ["stopping", int(pid)]:
                         self._told_stopping.add(pid)
-                    case ["events", list(events)]:
-                        deposits += sum(_count(self._metrics, event) for event in events)
+                    case ["events", dict(counts)]:
+                        deposits += _count(self._metrics, counts)
                     case event:
                         log.error("unknown message from an SMTP process: %r", event)
         if deposits:
@@ -255,19 +257,21 @@ def _join(children: list[BaseProcess], grace: float) -> None:
             child.join()
 
 
-def _count(metrics: Metrics, event: object) -> int:
-    """Count a child's event in the main process's metrics; 1 for a deposit, else 0."""
-    match event:
-        case ["deposited", str(authentication), int(recipients)]:
-            metrics.deposited(authentication, recipients)
-            return 1
-        case ["smtp_reply", str(listener), str(code)]:
-            metrics.smtp_reply(listener, code)
-        case ["data_answered", str(listener), float(seconds)]:
-            metrics.data_answered(listener, seconds)
-        case _:
-            log.error("unknown event from an SMTP process: %r", event)
-    return 0
+def _count(metrics: Metrics, counts: dict[str, Any]) -> int:
+    """Count a child's events (ForwardedMetrics.flush) in the main process's metrics; the
+    number of letters deposited among them."""
+    deposits = 0
+    try:
+        for listener, code, n in counts.get("replies", []):
+            metrics.smtp_reply(str(listener), str(code), int(n))
+        for authentication, letters, recipients in counts.get("deposited", []):
+            metrics.deposited(str(authentication), int(recipients), int(letters))
+            deposits += int(letters)
+        for listener, seconds in counts.get("answered", []):
+            metrics.data_answered(str(listener), float(seconds))
+    except (TypeError, ValueError):
+        log.error("events of an SMTP process not understood: %r", counts)
+    return deposits
 
 
 @contextlib.asynccontextmanager
@@ -332,11 +336,16 @@ async def _serve(
 class ForwardedMetrics(Metrics):
     """An SMTP process's metrics: its events go to the main process, which counts them.
 
-    Events are gathered (a send per SMTP reply cost more CPU than the reply) and sent in one
-    datagram: with the reply that follows a deposit (the DATA reply: the main process wakes its
-    scheduler at once, and counts the letter with its DATA timing and its 250), once BATCH are
-    waiting, and otherwise FLUSH_AFTER seconds after the first of them (the replies of a session
-    that deposits nothing). Made and used in the child's event loop.
+    Events are gathered and sent in one datagram, counted rather than listed (the replies by
+    listener and code, the deposits by authentication; each DATA timing is an observation of
+    its own): a send per SMTP reply cost more CPU than the reply, and each event read, matched
+    and counted in the main process cost that process ~0.2 ms a letter, whose loop also feeds
+    the certificate processes. A deposit's datagram wakes the main process's scheduler: it is
+    sent with the reply that follows the deposit (the DATA reply, so that the letter is counted
+    with its DATA timing and its 250), or WAKE_GAP after the previous datagram when that one is
+    more recent (under load, the letters of those milliseconds share one datagram). Otherwise
+    they go once BATCH events are gathered, or FLUSH_AFTER seconds after the first of them (the
+    replies of a session that deposits nothing). Made and used in the child's event loop.
 
     A datagram the main process has not read yet waits in the socket's buffer; were it full
     (the main process stalled for thousands of letters), the events are dropped rather than the
@@ -347,29 +356,45 @@ class ForwardedMetrics(Metrics):
         events.setblocking(False)
         self._events = events
         self._loop = asyncio.get_running_loop()
-        self._pending: list[tuple[object, ...]] = []
-        self._deposits = 0  # among the pending events
+        self._replies: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._deposits: dict[str, list[int]] = {}  # authentication -> [letters, recipients]
+        self._answered: list[tuple[str, float]] = []  # (listener, seconds) of each DATA
+        self._gathered = 0  # events since the last datagram
+        self._sent_at = -WAKE_GAP  # the loop's time of the last datagram
         self._timer: asyncio.TimerHandle | None = None
 
     def _send(self, *message: object) -> None:
         with contextlib.suppress(BlockingIOError):
             self._events.send(json.dumps(message).encode())
 
-    def _add(self, *event: object) -> None:
-        self._pending.append(event)
-        if len(self._pending) >= BATCH:
+    def _add(self, *, wake: bool = False) -> None:
+        """One more event gathered; `wake`: a deposit waits to be told (see the class)."""
+        self._gathered += 1
+        now = self._loop.time()
+        due = self._sent_at + WAKE_GAP if wake else now + FLUSH_AFTER
+        if self._gathered >= BATCH or due <= now:
             self.flush()
-        elif self._timer is None:
-            self._timer = self._loop.call_later(FLUSH_AFTER, self.flush)
+        elif self._timer is None or self._timer.when() > due:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(due, self.flush)
 
     def flush(self) -> None:
-        """Send the pending events now, in one datagram."""
+        """Send the gathered events now, in one datagram."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._pending:
-            events, self._pending, self._deposits = self._pending, [], 0
-            self._send("events", events)
+        if not self._gathered:
+            return
+        counts = {
+            "replies": [[listener, code, n] for (listener, code), n in self._replies.items()],
+            "deposited": [[auth, *numbers] for auth, numbers in self._deposits.items()],
+            "answered": self._answered,
+        }
+        self._replies, self._deposits, self._answered = collections.Counter(), {}, []
+        self._gathered = 0
+        self._sent_at = self._loop.time()
+        self._send("events", counts)
 
     def ready(self) -> None:
         """This process serves its sockets: the start-up handshake, this process's first event."""
@@ -380,17 +405,19 @@ class ForwardedMetrics(Metrics):
         replies of the sessions cut at the stop."""
         self._send("stopping", os.getpid())
 
-    def deposited(self, authentication: str, recipients: int) -> None:
-        self._add("deposited", authentication, recipients)
-        self._deposits += 1
+    def deposited(self, authentication: str, recipients: int, letters: int = 1) -> None:
+        numbers = self._deposits.setdefault(authentication, [0, 0])
+        numbers[0] += letters
+        numbers[1] += recipients
+        self._add()
 
-    def smtp_reply(self, listener: str, code: str) -> None:
-        self._add("smtp_reply", listener, code)
-        if self._deposits:
-            self.flush()
+    def smtp_reply(self, listener: str, code: str, count: int = 1) -> None:
+        self._replies[(listener, code)] += count
+        self._add(wake=bool(self._deposits))
 
     def data_answered(self, listener: str, seconds: float) -> None:
-        self._add("data_answered", listener, float(seconds))
+        self._answered.append((listener, float(seconds)))
+        self._add()
 
 
 def _main_process_gone(life: socket.socket) -> None:
