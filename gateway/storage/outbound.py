@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, select
 
 from gateway.compose.parts import with_attachment
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.database import insert_or_keep, reading
 from gateway.storage.queue import Queue
+from gateway.storage.rows import insert_rows
 from gateway.storage.times import utc
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,8 @@ def insert_mails(
     if leased is not None:
         for row in rows:
             row.update(leased)
-    if rows:
-        db.execute(insert(t.outbound), rows)
-    messages = message_rows(mails)
-    if messages:
-        db.execute(insert(t.outbound_messages), messages)
+    insert_rows(db, t.outbound, rows)
+    insert_rows(db, t.outbound_messages, message_rows(mails))
 
 
 def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any]]:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, select, update
 
 from gateway.core.evidence import EvidenceType
 from gateway.storage import tables as t
 from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound, insert_mails
 from gateway.storage.queue import Queue, picked_by_key
+from gateway.storage.rows import insert_rows
 
 SEALS = Queue(t.seal_queue, key="evidence_id")
 
@@ -93,15 +94,16 @@ class SealQueue:
             stored = [seal for seal, ok in zip(seals, done, strict=True) if ok]
             if stored:
                 # the public evidence log appends them later (gateway.evidence.log_sequencer)
-                db.execute(
-                    _LOG_QUEUE, [{"evidence_id": s.evidence_id, "queued_at": now} for s in stored]
+                insert_rows(
+                    db,
+                    t.log_queue,
+                    [{"evidence_id": s.evidence_id, "queued_at": now} for s in stored],
                 )
                 insert_mails(db, [mail for seal in stored for mail in seal.mails], now)
                 jobs = [
                     _pdf_job(seal.evidence_id, seal.pdf_for, now) for seal in stored if seal.pdf_for
                 ]
-                if jobs:
-                    db.execute(_PDF_JOBS, jobs)
+                insert_rows(db, t.proof_pdfs, jobs)
         return done
 
     def failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:
@@ -135,8 +137,6 @@ _CLAIMED = select(
 _DEQUEUED = delete(t.seal_queue).where(
     t.seal_queue.c.evidence_id.in_(bindparam("keys", expanding=True))
 )
-_LOG_QUEUE = insert(t.log_queue)
-_PDF_JOBS = insert(t.proof_pdfs)
 
 
 def _pdf_job(evidence_id: str, delivery_id: str, now: datetime) -> dict[str, Any]:

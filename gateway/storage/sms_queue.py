@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, update
 
 from gateway.storage import tables as t
 from gateway.storage.queue import MAX_ERROR, Queue
+from gateway.storage.rows import insert_rows
 from gateway.storage.times import utc
 
 SMS = Queue(t.sms_outbound, waiting=t.sms_outbound.c.state == "pending")
@@ -60,8 +61,7 @@ def insert_sms(db: Any, sms: Sequence[NewSms], now: datetime) -> None:
         }
         for m in sms
     ]
-    if rows:
-        db.execute(insert(t.sms_outbound), rows)
+    insert_rows(db, t.sms_outbound, rows)
 
 
 def finish_sms(db: Any, sms_id: str, state: str, error: str | None, *, now: datetime) -> None:

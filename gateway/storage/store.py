@@ -45,6 +45,7 @@ from gateway.storage.outbound import (
     message_rows,
 )
 from gateway.storage.queue import picked_by_key
+from gateway.storage.rows import copy_rows, insert_rows
 from gateway.storage.seal_queue import queued_for_seal
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
@@ -228,8 +229,8 @@ class LetterStore:
         evidence = list(evidence)
         rows = _evidence_rows(evidence)
         if rows:
-            db.execute(insert(t.evidence), rows)
-            db.execute(insert(t.seal_queue), queued_for_seal((e.id for e in evidence), now))
+            insert_rows(db, t.evidence, rows)
+            insert_rows(db, t.seal_queue, queued_for_seal((e.id for e in evidence), now))
             enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     # reading ----------------------------------------------------------------------------
@@ -611,14 +612,14 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
 def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
     """Several deposits as _insert_deposit would insert them one after the other, but each
     table's rows together — on SQLite in one executemany, on PostgreSQL in one COPY
-    (`_copy_rows`) — and their senders read in one statement (the statements' own cost, in
+    (gateway.storage.rows) — and their senders read in one statement (the statements' own cost, in
     SQLAlchemy, the driver and the round trips, is most of a small deposit's)."""
     by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for new in deposits:
         for table, values in _deposit_rows(new):
             by_table.setdefault(table.name, (table, []))[1].extend(values)
     if db.dialect.name == "postgresql":
-        _copy_rows(db, [(table, values) for table, values in by_table.values() if values])
+        copy_rows(db, [(table, values) for table, values in by_table.values() if values])
     else:
         for table, values in by_table.values():
             if values:
@@ -627,34 +628,6 @@ def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
     senders = {row.id: row for row in db.execute(_SENDERS, {"accounts": accounts})}
     for new in deposits:
         _after_inserts(db, new, senders.get(new.letter.sender_account))
-
-
-def _copy_rows(db: Any, tables: list[tuple[Table, list[dict[str, Any]]]]) -> None:
-    """Each table's rows with PostgreSQL's COPY, in `db`'s transaction: one command for the
-    rows of a table that give the same columns, the rows streamed, where psycopg's
-    `executemany` sends each row as a statement of its own and waits on the connection after
-    each (~12 % of the SMTP process's CPU on PostgreSQL went there). A row gives every column
-    it sets, those SQLAlchemy would fill from a Python-side default too (COPY knows the
-    server's defaults only), as `_deposit_rows`'s do."""
-    with db.connection.driver_connection.cursor() as cursor:
-        for table, rows in tables:
-            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in rows:
-                shapes.setdefault(tuple(row), []).append(row)
-            for names, alike in shapes.items():
-                with cursor.copy(_copy_command(table.name, names)) as copy:
-                    for row in alike:
-                        copy.write_row([row[name] for name in names])
-
-
-@functools.lru_cache(maxsize=64)
-def _copy_command(table: str, columns: tuple[str, ...]) -> Any:
-    """COPY table (columns) FROM STDIN, its names quoted by psycopg."""
-    from psycopg import sql  # PostgreSQL's driver: imported where it is used
-
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
 
 
 def _after_inserts(db: Any, new: NewDeposit, sender: Any) -> None:

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from gateway.storage import tables as t
 from gateway.storage.queue import Queue
+from gateway.storage.rows import insert_rows
 
 _ENABLED = select(t.webhook_endpoints.c.id).where(t.webhook_endpoints.c.disabled_at.is_(None))
 # waiting: pending, for an endpoint that is enabled (a disabled one's events wait for it);
@@ -80,5 +81,4 @@ def enqueue_webhooks(db: Any, evidence: Iterable[Any], now: datetime) -> None:
                 }
             )
             next_seq[key] += 1
-    if rows:
-        db.execute(insert(t.webhook_deliveries), rows)
+    insert_rows(db, t.webhook_deliveries, rows)
