@@ -159,6 +159,19 @@ def with_attachment(stored: bytes, data: bytes | None) -> bytes:
     return whole
 
 
+def as_whole(message: bytes, stored: bytes, data: bytes) -> WholeMail | None:
+    """`message` as `with_attachment(stored, data)` gives it back, its attachment's span noted,
+    where `stored` is `without_attachment(message, data)`; None when `stored` is `message`
+    itself (it did not carry `data` once). For the process that made both: the one that hands
+    the mail over need not encode `data` again."""
+    at = stored.find(_HOLE)
+    if at < 0:
+        return None
+    whole = WholeMail(message)
+    whole.base64_span = (at, at + len(base64_lines(data)))
+    return whole
+
+
 class WholeMail(bytes):
     """A mail `with_attachment` made whole: its bytes, and where in them its attachment's
     base64 lines are (`base64_span`): characters of base64 only, each line ending in CRLF,

@@ -47,6 +47,7 @@ class _Made:
     pdf: MadePdf
     reference: str
     deposited_at: datetime | None
+    whole: bytes | None = None  # the proof mail with its PDF, as handed over (SealedPdf.whole)
 
 
 class PdfWorker:
@@ -191,7 +192,7 @@ class PdfWorker:
                     mail.rcpt,
                     0,
                     stored_at,
-                    with_attachment(mail.message, made.pdf.pdf),
+                    made.whole or with_attachment(mail.message, made.pdf.pdf),
                 ),
                 made.reference,
                 made.deposited_at,
@@ -217,10 +218,11 @@ class PdfWorker:
 
     async def _make(
         self, job: PdfJob, sources: ProofSources | None = None
-    ) -> tuple[MadePdf, str, datetime | None]:
+    ) -> tuple[MadePdf, str, datetime | None, bytes | None]:
         """The certificate and its proof mail (bytes fixed, signed), made in a certificate
-        process from `sources` (read here when not given); with the letter's reference and,
-        for a proof of deposit, its deposit time."""
+        process from `sources` (read here when not given); with the letter's reference, for a
+        proof of deposit its deposit time, and the proof mail whole as it is handed over (None:
+        made whole from its stored bytes at the hand-over)."""
         if sources is None:  # LookupError when the evidence is gone or not sealed
             sources = await self._registry.io(self._store.proof_sources, job.evidence_id)
         language = sources.language
@@ -258,7 +260,8 @@ class PdfWorker:
             bounce_token=self._verp(mail_id)[1] if self._verp else None,
         )
         deposited = event == EvidenceType.SubmissionAcceptance
-        return stored, sources.reference, sources.deposited_at if deposited else None
+        deposited_at = sources.deposited_at if deposited else None
+        return stored, sources.reference, deposited_at, made.whole
 
     async def archive_due(self) -> int:
         """Add a PAdES-LTA document timestamp to PDFs whose last timestamp expires soon."""

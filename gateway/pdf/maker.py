@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from gateway import collector
-from gateway.compose.parts import without_attachment
+from gateway.compose.parts import WholeMail, as_whole, without_attachment
 from gateway.compose.proof import compose_proof
 from gateway.compose.smime import smime_sign
 from gateway.evidence.cms import Sealer
@@ -195,6 +195,9 @@ class SealedPdf:
     pdf: bytes
     renewal_due: datetime
     message: bytes | None = None
+    # the proof mail whole, as signed (its PDF's base64 lines where `message` refers to the
+    # PDF): what its hand-over sends, so that the main process need not encode the PDF again
+    whole: WholeMail | None = None
 
 
 @dataclass(frozen=True)
@@ -269,13 +272,13 @@ def _make_group(asked: list[Asked]) -> list[SealedPdf | Failed]:
             continue
         mail = asked[index][2]
         try:
-            # stored without its PDF, which the proofs hold already (made whole at its hand-over)
-            message = (
-                None
-                if mail is None
-                else without_attachment(_mailer.compose(facts[index], pdf, mail), pdf)
-            )
-            answers[index] = SealedPdf(pdf, renewal_due(pdf), message)
+            if mail is None:
+                answers[index] = SealedPdf(pdf, renewal_due(pdf))
+                continue
+            # stored without its PDF, which the proofs hold already; handed over whole
+            whole = _mailer.compose(facts[index], pdf, mail)
+            stored = without_attachment(whole, pdf)
+            answers[index] = SealedPdf(pdf, renewal_due(pdf), stored, as_whole(whole, stored, pdf))
         except Exception as err:  # noqa: BLE001
             failed(index, err)
     return [answers[index] for index in range(len(asked))]  # each failed or made

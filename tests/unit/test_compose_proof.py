@@ -3,6 +3,7 @@
 import base64
 import email
 import email.policy
+import pickle
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from gateway.compose import compose_proof
 from gateway.compose.parts import (
+    as_whole,
     attachment_part,
     base64_lines,
     with_attachment,
@@ -309,14 +311,24 @@ def test_an_attachment_taken_out_goes_back_where_it_was(
 ) -> None:
     """Whatever surrounds it (but a NUL byte, below), an attachment's body taken out of a mail
     goes back in its place (the reference left is 84 bytes); a mail that carries it twice, or
-    not at all, is stored whole."""
+    not at all, is stored whole. The process that took it out hands the same mail over, its
+    attachment's place noted the same (`as_whole`), pickled as it goes to the main process."""
     message = before + base64_lines(data) + after
     stored = without_attachment(message, data)
-    assert with_attachment(stored, data) == message
+    whole = with_attachment(stored, data)
+    assert whole == message
+    handed = as_whole(message, stored, data)
     if message.count(base64_lines(data)) == 1:
         assert len(stored) == len(message) - len(base64_lines(data)) + 84
+        assert handed is not None
+        handed = pickle.loads(pickle.dumps(handed))  # noqa: S301 - our own bytes, just made
+        assert handed == message
+        assert handed.base64_span == whole.base64_span  # type: ignore[attr-defined]
+        start, end = handed.base64_span
+        assert message[start:end] == base64_lines(data)
     else:
         assert stored == message
+        assert handed is None
 
 
 def test_a_mail_holding_a_nul_byte_is_refused() -> None:
