@@ -218,6 +218,7 @@ async def running(
             pdfs=pdfs,
             pdf_queue=pdf_queue,
             verp=bounces.verp,
+            signing=maker.dkim_signed,
             reclaim=lambda: registry.io(instance.reclaim, engine),
             housekeeping=Housekeeping(
                 store=store,

@@ -284,6 +284,20 @@ def _make_group(asked: list[Asked]) -> list[SealedPdf | Failed]:
     return [answers[index] for index in range(len(asked))]  # each failed or made
 
 
+def _dkim_signed(mails: list[tuple[bytes, datetime]]) -> list[bytes | Failed]:
+    """Each (message, its date) DKIM-signed with the gateway's key, as the scheduler signs its
+    mails (`DkimSigner.sign`, its t= the mail's date), or what signing it raised."""
+    if _mailer is None:
+        raise RuntimeError("the certificate process has no proof mail signers")
+    signed: list[bytes | Failed] = []
+    for message, date in mails:
+        try:
+            signed.append(_mailer.dkim.sign(message, now=date))
+        except Exception as err:  # noqa: BLE001 - this mail's failure alone
+            signed.append(Failed.of(err))
+    return signed
+
+
 def _archive(pdf: bytes) -> SealedPdf:
     sealer, loop = _seal_here()
     archived = loop.run_until_complete(sealer.archive(pdf))
@@ -379,6 +393,19 @@ class CertificateMaker:
             log.exception("the certificate processes did not start; the next certificate retries")
             return
         log.info("certificate processes ready (%d)", self.processes)
+
+    async def dkim_signed(
+        self, mails: list[tuple[bytes, datetime]]
+    ) -> list[bytes | BaseException] | None:
+        """Each (message, its date) DKIM-signed in a certificate process (the scheduler's
+        notifications and code mails, all those of a round in one job: the RSA signature and
+        the canonical forms off the main process's loop), or what signing it raised; None
+        while no certificate process is ready (a start: the caller signs them itself rather
+        than wait seconds for the forkserver's preload)."""
+        if not self._workers.ready:
+            return None
+        answers = await self._run(_dkim_signed, mails)
+        return [answer.raised() if isinstance(answer, Failed) else answer for answer in answers]
 
     async def archive(self, pdf: bytes) -> SealedPdf:
         """pdf with a PAdES-LTA document timestamp added."""

@@ -189,6 +189,11 @@ class Workers:
         return [len(each.jobs) for each in self._processes]
 
     @property
+    def ready(self) -> int:
+        """The processes ready for jobs now."""
+        return sum(each.ready for each in self._processes)
+
+    @property
     def starting(self) -> int:
         """The processes being started now (not running yet)."""
         return self._starting

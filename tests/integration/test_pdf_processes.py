@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+import dkim
 import pytest
 
 from gateway.app import Running, running
@@ -18,7 +19,7 @@ from gateway.core.evidence import EvidenceType
 from gateway.errors import ConfigError
 from gateway.evidence.xml import to_xml
 from gateway.pdf.facts import CertificateSources
-from gateway.pdf.maker import GROUP, CertificateMaker, Failed, ProofMail
+from gateway.pdf.maker import GROUP, CertificateMaker, Failed, ProofMail, dkim_signer
 from gateway.registry import Registry, offline_registry
 from gateway.settings import Settings
 from gateway.startup import initialise
@@ -221,6 +222,40 @@ async def test_a_certificate_that_fails_in_a_group_fails_alone(tmp_path: Path) -
     for number, sealed in ((1, first), (3, third)):
         assert not isinstance(sealed, BaseException)
         assert f"LRE-2026-00020{number}" in pdf_text(sealed.pdf, tmp_path / f"{number}.pdf")
+
+
+async def test_mails_are_dkim_signed_in_a_certificate_process_as_the_scheduler_signs_them(
+    tmp_path: Path,
+) -> None:
+    """The scheduler's mails of a round signed in a certificate process: the same bytes as its
+    own signer makes (PKCS #1 v1.5 signatures are deterministic), which dkimpy verifies; a mail
+    that cannot be signed comes back as its error alone; before any process is ready, None
+    (the scheduler signs them itself rather than wait for the start)."""
+    settings = initialised(tmp_path)
+    date = datetime(2026, 12, 4, 21, 45, tzinfo=UTC)
+    mails = [
+        (
+            f"From: a@{n}.example\r\nTo: b@example.org\r\nSubject: {n}\r\n\r\nText\r\n".encode(),
+            date,
+        )
+        for n in range(3)
+    ]
+    mails.insert(1, (b"To: b@example.org\r\n\r\nno From: field\r\n", date))
+    maker = CertificateMaker(settings, processes=1)
+    try:
+        assert await maker.dkim_signed(mails) is None  # not started yet
+        await maker.start()
+        signed = await maker.dkim_signed(mails)
+    finally:
+        maker.close()
+    assert signed is not None
+    here = dkim_signer(settings)
+    assert isinstance(signed[1], ValueError)
+    assert "From:" in str(signed[1])
+    for (message, _), made in zip(mails[::2] + mails[3:], signed[::2] + signed[3:], strict=True):
+        assert made == here.sign(message, now=date)
+        assert isinstance(made, bytes)
+        assert dkim.verify(made, dnsfunc=lambda name, timeout=5: here.dns_record().encode())
 
 
 class Unpicklable(Exception):
