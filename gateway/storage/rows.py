@@ -5,7 +5,9 @@ bound and executed by the server, its result read by the client) and the connect
 after each. COPY streams the rows of a table in one command. The gateway's queues insert a few
 rows a letter at each step (outbound mails and their bytes, evidence and its seal queue, the
 evidence log's entries and nodes, the certificates' jobs), so on PostgreSQL those groups go
-in with COPY; SQLite's executemany already runs one prepared statement over the rows.
+in with COPY, in binary format (bytes as they are: the text format writes a mail's bytes in
+hexadecimal, and cost more than INSERT for them); SQLite's executemany already runs one
+prepared statement over the rows.
 
 COPY knows the server's column defaults only and bypasses SQLAlchemy's processing of values:
 `copy_rows` fills in the columns' Python-side scalar defaults (`default=0`) and passes each
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
@@ -62,9 +64,11 @@ def copy_rows(db: Connection, tables: Sequence[tuple[Table, Sequence[Row]]]) -> 
             if shape is None:  # a computed default to fill: SQLAlchemy's INSERT does it
                 db.execute(insert(table), alike)
                 continue
-            command, defaults, processors = shape
+            command, defaults, processors, types = shape
             try:
                 with driver.cursor() as cursor, cursor.copy(command) as copy:  # type: ignore[union-attr]
+                    if types is not None:
+                        copy.set_types(types)
                     for row in alike:
                         values = [*(row[name] for name in given), *defaults]
                         for index, process in processors:
@@ -91,7 +95,11 @@ def _as_sqlalchemy_raises(db: Connection, err: Any, command: Any) -> Exception:
     return wrapped
 
 
-_Shape = tuple[Any, tuple[Any, ...], tuple[tuple[int, Callable[[Any], Any]], ...]]
+_Shape = tuple[
+    Any, tuple[Any, ...], tuple[tuple[int, Callable[[Any], Any]], ...], tuple[str, ...] | None
+]
+# PostgreSQL's name of a column type as SQLAlchemy writes it, where psycopg's differs
+_TYPE_NAMES: Final = {"float": "float8", "double precision": "float8"}
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,7 +123,26 @@ def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
         for index, name in enumerate(names)
         if (process := table.columns[name].type._cached_bind_processor(dialect)) is not None
     )
-    command = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, names))
+    types = _binary_types(table, names, dialect)
+    command = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        sql.SQL(" (FORMAT BINARY)" if types is not None else ""),
     )
-    return command, tuple(defaults.values()), processors
+    return command, tuple(defaults.values()), processors, types
+
+
+def _binary_types(table: Table, names: list[str], dialect: Any) -> tuple[str, ...] | None:
+    """The columns' PostgreSQL types as psycopg knows them, for a COPY in binary format (bytes
+    as they are: the text format writes them in hexadecimal, twice their size, which costs
+    more than INSERT for a mail's bytes); None when one is not known to psycopg (text format)."""
+    from psycopg import adapters
+
+    types = []
+    for name in names:
+        written = table.columns[name].type.compile(dialect=dialect).split("(")[0].lower()
+        info = adapters.types.get(_TYPE_NAMES.get(written, written))
+        if info is None:
+            return None
+        types.append(info.name)
+    return tuple(types)
