@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from gateway.storage import tables as t
-from gateway.storage.database import insert_or_keep, reading
+from gateway.storage.database import reading
+from gateway.storage.rows import insert_or_keep_rows
 from gateway.storage.times import utc
 
 
@@ -39,8 +40,9 @@ class DsnRecord:
 def remember_bounce_tokens(db: Any, tokens: Sequence[tuple[str, str]]) -> None:
     """Store (token hash, mail id) pairs in the caller's transaction; a pair stored already
     (a resend, or another process) is kept as it is (ON CONFLICT DO NOTHING)."""
-    db.execute(
-        insert_or_keep(db, t.bounce_tokens),
+    insert_or_keep_rows(
+        db,
+        t.bounce_tokens,
         [{"token_hash": hashed, "outbound_id": mail_id} for hashed, mail_id in tokens],
     )
 

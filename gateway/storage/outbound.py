@@ -18,9 +18,9 @@ from sqlalchemy import Engine, bindparam, delete, select
 from gateway.compose.parts import with_attachment
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
-from gateway.storage.database import insert_or_keep, reading
+from gateway.storage.database import reading
 from gateway.storage.queue import Queue
-from gateway.storage.rows import insert_rows
+from gateway.storage.rows import insert_or_keep_rows, insert_rows
 from gateway.storage.times import utc
 
 log = logging.getLogger(__name__)
@@ -204,11 +204,11 @@ class OutboundQueue:
         and tokens already stored are kept.
         """
         with self.engine.begin() as db:
-            if messages:
-                db.execute(
-                    insert_or_keep(db, t.outbound_messages),
-                    [{"outbound_id": mail_id, "message": message} for mail_id, message in messages],
-                )
+            insert_or_keep_rows(
+                db,
+                t.outbound_messages,
+                [{"outbound_id": mail_id, "message": message} for mail_id, message in messages],
+            )
             if bounce_tokens:
                 remember_bounce_tokens(db, bounce_tokens)
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-__all__ = ["copy_rows", "insert_rows"]
+from gateway.storage.database import insert_or_keep
+
+__all__ = ["copy_rows", "insert_or_keep_rows", "insert_rows"]
 
 Row = Mapping[str, Any]
 
@@ -44,11 +47,19 @@ def insert_rows(db: Connection, table: Table, rows: Sequence[Row]) -> None:
         db.execute(insert(table), alike)
 
 
-def _by_shape(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
-    shapes: dict[tuple[str, ...], list[Row]] = {}
-    for row in rows:
-        shapes.setdefault(tuple(row), []).append(row)
-    return shapes
+def insert_or_keep_rows(db: Connection, table: Table, rows: Sequence[Row]) -> None:
+    """`rows` into `table` in `db`'s transaction, a row whose key is there already kept as it
+    is (ON CONFLICT DO NOTHING). On PostgreSQL the rows of a group go in one statement whose
+    text is always the same (prepared once a connection has run it five times): each column's
+    values in one array, `INSERT … SELECT * FROM unnest(…)`."""
+    postgresql = len(rows) > 1 and db.dialect.name == "postgresql"
+    for given, alike in _by_shape(rows).items():
+        shape = _shape(table, given, db.dialect) if postgresql else None
+        if shape is None or shape.types is None:
+            db.execute(insert_or_keep(db, table), alike)
+            continue
+        columns = list(zip(*(shape.values(row) for row in alike), strict=True))
+        db.exec_driver_sql(shape.unnested, tuple(map(list, columns)))
 
 
 def copy_rows(db: Connection, tables: Sequence[tuple[Table, Sequence[Row]]]) -> None:
@@ -64,18 +75,21 @@ def copy_rows(db: Connection, tables: Sequence[tuple[Table, Sequence[Row]]]) -> 
             if shape is None:  # a computed default to fill: SQLAlchemy's INSERT does it
                 db.execute(insert(table), alike)
                 continue
-            command, defaults, processors, types = shape
             try:
-                with driver.cursor() as cursor, cursor.copy(command) as copy:  # type: ignore[union-attr]
-                    if types is not None:
-                        copy.set_types(types)
+                with driver.cursor() as cursor, cursor.copy(shape.copy) as copy:  # type: ignore[union-attr]
+                    if shape.types is not None:
+                        copy.set_types(shape.types)
                     for row in alike:
-                        values = [*(row[name] for name in given), *defaults]
-                        for index, process in processors:
-                            values[index] = process(values[index])
-                        copy.write_row(values)
+                        copy.write_row(shape.values(row))
             except dialect.loaded_dbapi.Error as err:
-                raise _as_sqlalchemy_raises(db, err, command) from err
+                raise _as_sqlalchemy_raises(db, err, shape.copy) from err
+
+
+def _by_shape(rows: Sequence[Row]) -> dict[tuple[str, ...], list[Row]]:
+    shapes: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    return shapes
 
 
 def _as_sqlalchemy_raises(db: Connection, err: Any, command: Any) -> Exception:
@@ -95,18 +109,34 @@ def _as_sqlalchemy_raises(db: Connection, err: Any, command: Any) -> Exception:
     return wrapped
 
 
-_Shape = tuple[
-    Any, tuple[Any, ...], tuple[tuple[int, Callable[[Any], Any]], ...], tuple[str, ...] | None
-]
 # PostgreSQL's name of a column type as SQLAlchemy writes it, where psycopg's differs
 _TYPE_NAMES: Final = {"float": "float8", "double precision": "float8"}
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """How rows that give some columns of a table go in, the columns' Python-side defaults
+    added after them (`names`)."""
+
+    given: tuple[str, ...]
+    defaults: tuple[Any, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # bind processors, by place
+    types: tuple[str, ...] | None  # psycopg's names of their types; None: one is unknown
+    copy: Any  # COPY … FROM STDIN, in binary format when `types` are known
+    unnested: str  # INSERT … SELECT * FROM unnest(an array a column) ON CONFLICT DO NOTHING
+
+    def values(self, row: Row) -> list[Any]:
+        """The row's values as the statements take them: defaults filled in, processed."""
+        values = [*(row[name] for name in self.given), *self.defaults]
+        for index, process in self.processors:
+            values[index] = process(values[index])
+        return values
+
+
 @functools.lru_cache(maxsize=256)
 def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
-    """The COPY command for rows that give the columns `given`, the Python-side defaults it
-    adds after them, and the bind processors by place; None when a column left out has a
-    computed Python-side default."""
+    """How rows of `table` that give the columns `given` go in; None when a column left out
+    has a computed Python-side default (SQLAlchemy's INSERT computes it)."""
     from psycopg import sql  # PostgreSQL's driver: imported where it is used
 
     defaults: dict[str, Any] = {}
@@ -124,18 +154,25 @@ def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
         if (process := table.columns[name].type._cached_bind_processor(dialect)) is not None
     )
     types = _binary_types(table, names, dialect)
-    command = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+    copy = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(map(sql.Identifier, names)),
         sql.SQL(" (FORMAT BINARY)" if types is not None else ""),
     )
-    return command, tuple(defaults.values()), processors, types
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types or ())
+    unnested = (  # the schema's names, quoted, and psycopg's type names: nothing from outside
+        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+    )
+    return _Shape(given, tuple(defaults.values()), processors, types, copy, unnested)
 
 
 def _binary_types(table: Table, names: list[str], dialect: Any) -> tuple[str, ...] | None:
     """The columns' PostgreSQL types as psycopg knows them, for a COPY in binary format (bytes
     as they are: the text format writes them in hexadecimal, twice their size, which costs
-    more than INSERT for a mail's bytes); None when one is not known to psycopg (text format)."""
+    more than INSERT for a mail's bytes) and unnest's arrays; None when one is not known to
+    psycopg (text format)."""
     from psycopg import adapters
 
     types = []

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.storage import tables as t
 from gateway.storage.database import open_engine
-from gateway.storage.rows import insert_rows
+from gateway.storage.rows import insert_or_keep_rows, insert_rows
 from gateway.storage.times import utc
 
 NOW = datetime(2026, 12, 4, 21, 30, tzinfo=UTC)
@@ -101,3 +101,22 @@ def test_a_group_that_breaks_a_constraint_raises_as_an_insert_does(engine: Engin
     with pytest.raises(IntegrityError), engine.begin() as db:
         insert_rows(db, t.accounts, [_account(1), _account(2), _account(1)])
     assert _read(engine, t.accounts, t.accounts.c.id) == []
+
+
+def test_rows_kept_or_inserted_keep_those_already_there(engine: Engine) -> None:
+    """ON CONFLICT DO NOTHING for a group (on PostgreSQL one statement over arrays): a row
+    whose key is there already is kept as it was, the others go in with their bytes."""
+    with engine.begin() as db:
+        insert_or_keep_rows(db, t.log_nodes, [{"height": 0, "idx": 0, "hash": b"first\x00"}])
+    with engine.begin() as db:
+        insert_or_keep_rows(
+            db,
+            t.log_nodes,
+            [{"height": 0, "idx": i, "hash": bytes([i, 0, 255]) * 9} for i in range(4)],
+        )
+        insert_or_keep_rows(db, t.log_nodes, [{"height": 0, "idx": 1, "hash": b"again"}])
+        insert_or_keep_rows(db, t.log_nodes, [])
+    stored = _read(engine, t.log_nodes, t.log_nodes.c.idx)
+    assert [bytes(row["hash"]) for row in stored] == [b"first\x00"] + [
+        bytes([i, 0, 255]) * 9 for i in range(1, 4)
+    ]
