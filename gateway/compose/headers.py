@@ -76,18 +76,22 @@ def unstructured(name: str, value: str) -> bytes:
             run.append(word)
             continue
         if run:
-            tokens += _encoded_run(name, run, first=not tokens)
+            tokens += _encoded_run(name, tuple(run), first=not tokens)
             run = []
         tokens.append(word)
     if run:
-        tokens += _encoded_run(name, run, first=not tokens)
+        tokens += _encoded_run(name, tuple(run), first=not tokens)
     return _folded(name, tokens)
 
 
-def _encoded_run(name: str, words: list[str], *, first: bool) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _encoded_run(name: str, words: tuple[str, ...], *, first: bool) -> tuple[str, ...]:
     """A run's encoded words; the value's first word fits on the field name's line (a reader
-    would keep the space of a line holding only `Name:`)."""
-    return encoded_words(" ".join(words), first=LINE - len(f"{name}: ") if first else ENCODED_WORD)
+    would keep the space of a line holding only `Name:`). Remembered: the words of a subject
+    that change from one mail to the next (a letter's reference) are mostly ASCII, those
+    encoded the same in each (a notification's "recommandée", its dash)."""
+    room = LINE - len(f"{name}: ") if first else ENCODED_WORD
+    return tuple(encoded_words(" ".join(words), first=room))
 
 
 def encoded_words(text: str, *, first: int = ENCODED_WORD) -> list[str]:
