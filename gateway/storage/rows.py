@@ -160,7 +160,7 @@ def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
         sql.SQL(" (FORMAT BINARY)" if types is not None else ""),
     )
     quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(f"%s::{kind}[]" for kind in types or ())
+    arrays = ", ".join(f"%b::{kind}[]" for kind in types or ())  # binary: bytes as they are
     unnested = (  # the schema's names, quoted, and psycopg's type names: nothing from outside
         f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "  # noqa: S608
         f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
