@@ -339,8 +339,8 @@ class ForwardedMetrics(Metrics):
     Events are gathered and sent in one datagram, counted rather than listed (the replies by
     listener and code, the deposits by authentication; each DATA timing is an observation of
     its own): a send per SMTP reply cost more CPU than the reply, and each event read, matched
-    and counted in the main process cost that process ~0.2 ms a letter, whose loop also feeds
-    the certificate processes. A deposit's datagram wakes the main process's scheduler: it is
+    and counted by the main process was 4-6 % of its samples (29 µs a letter alone, 6 now),
+    on the loop that also feeds the certificate processes. A deposit's datagram wakes the main process's scheduler: it is
     sent with the reply that follows the deposit (the DATA reply, so that the letter is counted
     with its DATA timing and its 250), or WAKE_GAP after the previous datagram when that one is
     more recent (under load, the letters of those milliseconds share one datagram). Otherwise
