@@ -340,10 +340,10 @@ class ForwardedMetrics(Metrics):
     listener and code, the deposits by authentication; each DATA timing is an observation of
     its own): a send per SMTP reply cost more CPU than the reply, and each event read, matched
     and counted by the main process was 4-6 % of its samples (29 µs a letter alone, 6 now),
-    on the loop that also feeds the certificate processes. A deposit's datagram wakes the main process's scheduler: it is
-    sent with the reply that follows the deposit (the DATA reply, so that the letter is counted
-    with its DATA timing and its 250), or WAKE_GAP after the previous datagram when that one is
-    more recent (under load, the letters of those milliseconds share one datagram). Otherwise
+    on the loop that also feeds the certificate processes. A deposit's datagram wakes the main
+    process's scheduler: it is sent with the reply that follows the deposit (the DATA reply, so
+    that the letter is counted with its DATA timing and its 250), or WAKE_GAP after the previous
+    datagram when that one is more recent (under load, the letters of those milliseconds share one datagram). Otherwise
     they go once BATCH events are gathered, or FLUSH_AFTER seconds after the first of them (the
     replies of a session that deposits nothing). Made and used in the child's event loop.
 
