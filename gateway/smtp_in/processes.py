@@ -343,9 +343,10 @@ class ForwardedMetrics(Metrics):
     on the loop that also feeds the certificate processes. A deposit's datagram wakes the main
     process's scheduler: it is sent with the reply that follows the deposit (the DATA reply, so
     that the letter is counted with its DATA timing and its 250), or WAKE_GAP after the previous
-    datagram when that one is more recent (under load, the letters of those milliseconds share one datagram). Otherwise
-    they go once BATCH events are gathered, or FLUSH_AFTER seconds after the first of them (the
-    replies of a session that deposits nothing). Made and used in the child's event loop.
+    datagram when that one is more recent (under load, the letters of those milliseconds share
+    one datagram). Otherwise they go once BATCH events are gathered, or FLUSH_AFTER seconds
+    after the first of them (the replies of a session that deposits nothing). Made and used in
+    the child's event loop.
 
     A datagram the main process has not read yet waits in the socket's buffer; were it full
     (the main process stalled for thousands of letters), the events are dropped rather than the
