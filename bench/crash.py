@@ -262,13 +262,23 @@ class GatewayProcess:
             raise RuntimeError("the gateway was not started")
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the gateway exited ({process.returncode}): see its log")
+                raise RuntimeError(
+                    f"the gateway exited ({process.returncode}); its log ends: {self.log_end()}"
+                )
             # the submission port accepts connections as soon as the main process binds it for
             # the SMTP processes, before one serves it: ready means its greeting, and the web
             if await _greets(self.port) and await _accepts(self.web_port):
                 return
             await asyncio.sleep(0.05)
         raise RuntimeError("the gateway's submission or web port did not open")
+
+    def log_end(self, lines: int = 3) -> str:
+        """The last lines of the gateway's log (what it said when it stopped)."""
+        try:
+            text = (self.workdir / "gateway.log").read_text(errors="replace")
+        except OSError as err:
+            return f"(no log: {err.strerror})"
+        return " | ".join(text.strip().splitlines()[-lines:])
 
     def kill(self) -> None:
         """SIGKILL to the whole process group (the gateway and its certificate processes)."""
@@ -551,23 +561,31 @@ class CrashRun:
         return self._gateway
 
     async def setup(self) -> GatewayProcess:
-        """Start the sinks; initialise, add the sender and start the gateway."""
-        await self.mails.start()
-        await self.sms.start()
-        config, port, web_port = write_config(
-            self.workdir, self.database_url, self.mails.port, self.sms.url, self.extra_config
-        )
-        self._gateway = gateway = GatewayProcess(self.workdir, config, port, web_port)
-        # `sender add` initialises the data directory and the database first, as `init` does
-        await asyncio.to_thread(
-            subprocess.run,
-            gateway.command("sender", "add", SENDER, "--name", "Crash", "--password-stdin"),
-            input=PASSWORD.encode(),
-            check=True,
-            capture_output=True,
-        )
-        gateway.start()
-        await gateway.ready()
+        """Start the sinks; initialise, add the sender and start the gateway. When that fails,
+        what was started is stopped (the sinks' sockets left open would fail a later test)."""
+        try:
+            await self.mails.start()
+            await self.sms.start()
+            config, port, web_port = write_config(
+                self.workdir, self.database_url, self.mails.port, self.sms.url, self.extra_config
+            )
+            self._gateway = gateway = GatewayProcess(self.workdir, config, port, web_port)
+            # `sender add` initialises the data directory and the database first, as `init` does
+            await asyncio.to_thread(
+                subprocess.run,
+                gateway.command("sender", "add", SENDER, "--name", "Crash", "--password-stdin"),
+                input=PASSWORD.encode(),
+                check=True,
+                capture_output=True,
+            )
+            gateway.start()
+            await gateway.ready()
+        except BaseException:
+            if self._gateway is not None:
+                await asyncio.to_thread(self._gateway.stop)
+            await self.mails.close()
+            await self.sms.close()
+            raise
         return gateway
 
     async def send(self, letter: Letter) -> Letter:
