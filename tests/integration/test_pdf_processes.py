@@ -22,6 +22,7 @@ from gateway.pdf.facts import CertificateSources
 from gateway.pdf.maker import GROUP, CertificateMaker, Failed, ProofMail, dkim_signer
 from gateway.registry import Registry, offline_registry
 from gateway.settings import Settings
+from gateway.smtp_out.transport import OutboxTransport
 from gateway.startup import initialise
 from tests.support.client import attachments_of, mails_to, notification_for, text_of, wait_for
 from tests.support.gateway import PASSWORD, SENDER, make_settings
@@ -125,7 +126,9 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
     tmp_path: Path, database_url: str
 ) -> None:
     """The only certificate process SIGKILLed after the start: the next letter's proof of
-    deposit comes, with its PDF, from the one started in its place."""
+    deposit comes, with its PDF, from the one started in its place; its notification, which a
+    certificate process DKIM-signs when one is ready (else the main process), goes out signed
+    all the same."""
     settings, lowered, earlier = gateway_with_processes(tmp_path, database_url, 1)
     async with running(settings) as gateway:
         assert gateway.certificates is not None
@@ -139,7 +142,21 @@ async def test_a_killed_certificate_process_is_replaced_and_the_proof_still_made
         )
         (second,) = lowered_descendants(lowered) - earlier
         assert second != first
+        (notice,) = await wait_for(
+            lambda: raw_notifications(gateway, "destinataire@example.ma"), what="the notification"
+        )
     assert reference in pdf_text(pdf, tmp_path / "proof.pdf")
+    assert reference.encode() in notice
+    record = dkim_signer(settings).dns_record().encode()
+    assert dkim.verify(notice, dnsfunc=lambda *_, **__: record)
+
+
+def raw_notifications(gateway: Running, recipient: str) -> list[bytes]:
+    """The bytes of the mails delivered to `recipient` in the outbox (a recipient who has asked
+    for no code gets its notification only)."""
+    outbox = OutboxTransport(gateway.settings.gateway.data_dir / "outbox")
+    delivered = f"Delivered-To: {recipient}\r\n".encode()
+    return [raw for entry in outbox.list() if delivered in (raw := outbox.read(entry.name))]
 
 
 def test_no_certificate_process_is_refused(tmp_path: Path) -> None:
