@@ -20,7 +20,7 @@ from gateway.evidence import log_merkle as merkle
 from gateway.evidence.log_tiles import TILE_HEIGHT, TILE_WIDTH, Entry
 from gateway.storage import tables as t
 from gateway.storage.database import reading
-from gateway.storage.rows import insert_rows
+from gateway.storage.rows import insert_tables
 
 # evidence appended per transaction: on SQLite the transaction holds the database's write lock,
 # which deposits wait for; ~0.1 ms of CPU per entry, so a thousand held it ~100 ms under load
@@ -109,19 +109,12 @@ class LogStore:
                     for r in rows
                 ]
                 nodes = merkle.append(_reader(db), size, [merkle.leaf_hash(x) for x in entries])
-                insert_rows(
-                    db,
-                    t.log_entries,
-                    [
-                        {"idx": size + i, "evidence_id": r.id, "entry": x}
-                        for i, (r, x) in enumerate(zip(rows, entries, strict=True))
-                    ],
-                )
-                insert_rows(
-                    db,
-                    t.log_nodes,
-                    [{"height": h, "idx": i, "hash": v} for (h, i), v in nodes.items()],
-                )
+                appended = [
+                    {"idx": size + i, "evidence_id": r.id, "entry": x}
+                    for i, (r, x) in enumerate(zip(rows, entries, strict=True))
+                ]
+                hashes = [{"height": h, "idx": i, "hash": v} for (h, i), v in nodes.items()]
+                insert_tables(db, [(t.log_entries, appended), (t.log_nodes, hashes)])
                 queue = t.log_queue
                 db.execute(delete(queue).where(queue.c.evidence_id.in_([r.id for r in rows])))
                 return len(rows)

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy import Engine, Table, bindparam, delete, select
 
 from gateway.compose.parts import with_attachment
 from gateway.storage import tables as t
 from gateway.storage.bounce_store import remember_bounce_tokens
 from gateway.storage.database import reading
 from gateway.storage.queue import Queue
-from gateway.storage.rows import insert_or_keep_rows, insert_rows
+from gateway.storage.rows import insert_or_keep_rows, insert_tables
 from gateway.storage.times import utc
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,20 @@ def insert_mails(
     """Queue mails (pending, due now) in the caller's transaction: one outbox for every mail.
     `leased` (leases.leased_at_birth): the mails are leased to the process inserting them,
     which hands them over itself once committed (no claim, no read of their bytes)."""
+    insert_tables(db, mail_tables(mails, now, leased=leased))
+
+
+def mail_tables(
+    mails: Iterable[NewOutbound], now: datetime, *, leased: dict[str, Any] | None = None
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The rows `insert_mails` inserts, by table: for a caller that inserts other rows in the
+    same statement (`insert_tables`)."""
     mails = list(mails)
     rows = mail_rows(mails, now)
     if leased is not None:
         for row in rows:
             row.update(leased)
-    insert_rows(db, t.outbound, rows)
-    insert_rows(db, t.outbound_messages, message_rows(mails))
+    return [(t.outbound, rows), (t.outbound_messages, message_rows(mails))]
 
 
 def mail_rows(mails: Iterable[NewOutbound], now: datetime) -> list[dict[str, Any]]:

@@ -1,19 +1,23 @@
-"""Rows inserted together into a table: on PostgreSQL with COPY, elsewhere in one executemany.
+"""Rows inserted together: on PostgreSQL in one statement over arrays, elsewhere in executemany.
 
-psycopg's `executemany` runs in pipeline mode: each row is a statement of its own (parsed,
-bound and executed by the server, its result read by the client) and the connection is polled
-after each. COPY streams the rows of a table in one command. The gateway's queues insert a few
-rows a letter at each step (outbound mails and their bytes, evidence and its seal queue, the
-evidence log's entries and nodes, the certificates' jobs), so on PostgreSQL those groups go
-in with COPY, in binary format (bytes as they are: the text format writes a mail's bytes in
-hexadecimal, and cost more than INSERT for them); SQLite's executemany already runs one
-prepared statement over the rows.
+The gateway's queues insert a few rows into a few tables at each step of a letter (a deposit's
+letter, deliveries, evidence, seal queue and mails; outbound mails and their bytes; the evidence
+log's entries and nodes; the certificates' jobs). On PostgreSQL each statement is a round trip,
+and under load each round trip is a wait for the server's process and then for the gateway's
+thread to get a CPU back: `insert_tables` sends the rows of several tables as one statement,
+one `INSERT … SELECT * FROM unnest(…)` a table (each column's values in one array, in binary
+format: bytes as they are) as data-modifying WITH queries of one statement, whose text is the
+same whatever the number of rows (prepared by the server once a connection has run it five
+times). `inserted_then` also runs a query in that statement (a deposit's senders, read with its
+rows). psycopg's `executemany` would run each row as a statement of its own, in pipeline mode;
+COPY (`copy_rows`, the fallback) costs two round trips a table. SQLite's executemany already
+runs one prepared statement over the rows, with no round trip.
 
-COPY knows the server's column defaults only and bypasses SQLAlchemy's processing of values:
-`copy_rows` fills in the columns' Python-side scalar defaults (`default=0`) and passes each
-value through its type's bind processor, so that a row is stored as `insert(table)` would store
-it (tests/integration/test_rows.py compares the two on both databases). A row that leaves out a
-column whose Python-side default is computed (a callable) goes in with INSERT.
+The arrays (and COPY) know the server's column defaults only and bypass SQLAlchemy's
+processing of values: the rows' Python-side scalar defaults (`default=0`) are filled in and each
+value goes through its type's bind processor, so that a row is stored as `insert(table)` would
+store it (tests/integration/test_rows.py compares the two on both databases). Rows that leave
+out a column whose Python-side default is computed (a callable) go in with INSERT.
 """
 
 from __future__ import annotations
@@ -21,30 +25,39 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, CursorResult, Select, Table, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from gateway.storage.database import insert_or_keep
 
-__all__ = ["copy_rows", "insert_or_keep_rows", "insert_rows"]
+__all__ = ["copy_rows", "insert_or_keep_rows", "insert_rows", "insert_tables", "inserted_then"]
 
 Row = Mapping[str, Any]
 
 
 def insert_rows(db: Connection, table: Table, rows: Sequence[Row]) -> None:
-    """`rows` into `table` in `db`'s transaction (a single row as one INSERT). Rows may give
-    different columns: each set of columns is a statement of its own (SQLAlchemy's
+    """`rows` into `table` in `db`'s transaction (`insert_tables`)."""
+    insert_tables(db, [(table, rows)])
+
+
+def insert_tables(db: Connection, tables: Sequence[tuple[Table, Sequence[Row]]]) -> None:
+    """Each table's rows, in `db`'s transaction: on PostgreSQL in one statement (one round
+    trip, `inserted_then`; else COPY, two a table), elsewhere an executemany a table. Rows
+    may give different columns: each set of columns goes in on its own (SQLAlchemy's
     executemany takes its columns from the first row and ignores the others' extra ones)."""
-    if not rows:
+    tables = [(table, rows) for table, rows in tables if rows]
+    if not tables:
         return
-    if len(rows) > 1 and db.dialect.name == "postgresql":
-        copy_rows(db, [(table, rows)])
+    if db.dialect.name == "postgresql":
+        if inserted_then(db, tables) is None:
+            copy_rows(db, tables)
         return
-    for alike in _by_shape(rows).values():
-        db.execute(insert(table), alike)
+    for table, rows in tables:
+        for alike in _by_shape(rows).values():
+            db.execute(insert(table), alike)
 
 
 def insert_or_keep_rows(db: Connection, table: Table, rows: Sequence[Row]) -> None:
@@ -58,8 +71,54 @@ def insert_or_keep_rows(db: Connection, table: Table, rows: Sequence[Row]) -> No
         if shape is None or shape.types is None:
             db.execute(insert_or_keep(db, table), alike)
             continue
-        columns = list(zip(*(shape.values(row) for row in alike), strict=True))
-        db.exec_driver_sql(shape.unnested, tuple(map(list, columns)))
+        db.exec_driver_sql(shape.unnested, tuple(shape.arrays(alike)))
+
+
+def inserted_then(
+    db: Connection,
+    tables: Sequence[tuple[Table, Sequence[Row]]],
+    query: Select[Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> CursorResult[Any] | None:
+    """PostgreSQL: each table's rows inserted, then `query` run, in one statement (one round
+    trip; COPY costs two a table): the rows of a table that give the same columns are a
+    data-modifying WITH query, `INSERT … SELECT * FROM unnest(…)`, of `query` (its
+    parameters `params`), which sees the database as it was before them; without `query` the
+    last of them is the statement. Their foreign keys are checked at the statement's end. Its
+    text depends only on the tables, their columns and `query`, so it is prepared once a
+    connection has run it five times. None, and nothing run, when some rows cannot go in so
+    (a computed default to fill, a type psycopg does not know): `copy_rows` can."""
+    groups = [
+        (_shape(table, given, db.dialect), alike)
+        for table, rows in tables
+        for given, alike in _by_shape(rows).items()
+    ]
+    shapes = tuple(shape for shape, _ in groups)
+    if not shapes or not all(shape is not None and shape.types is not None for shape in shapes):
+        return None
+    statement = _statement(cast(tuple[_Shape, ...], shapes), query, db.dialect)
+    values = dict(params or {})
+    for index, (shape, alike) in enumerate(groups):
+        for place, array in enumerate(cast(_Shape, shape).arrays(alike)):
+            values[f"lre_{index}_{place}"] = array
+    return db.exec_driver_sql(statement, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(shapes: tuple[_Shape, ...], query: Select[Any] | None, dialect: Any) -> str:
+    """The statement inserting `shapes`' rows, from arrays named lre_<shape>_<column>, then
+    running `query` (its parameters named)."""
+    inserts = []
+    for index, shape in enumerate(shapes):
+        arrays = ", ".join(
+            f"%(lre_{index}_{place})b::{kind}[]" for place, kind in enumerate(shape.types or ())
+        )
+        # the schema's names and psycopg's type names (`_shape`): nothing from outside
+        inserts.append(f"{shape.insert} SELECT * FROM unnest({arrays})")  # noqa: S608
+    last = str(query.compile(dialect=dialect)) if query is not None else inserts.pop()
+    if not inserts:
+        return last
+    return "WITH " + ", ".join(f"lre_{i} AS ({x})" for i, x in enumerate(inserts)) + " " + last
 
 
 def copy_rows(db: Connection, tables: Sequence[tuple[Table, Sequence[Row]]]) -> None:
@@ -113,7 +172,7 @@ def _as_sqlalchemy_raises(db: Connection, err: Any, command: Any) -> Exception:
 _TYPE_NAMES: Final = {"float": "float8", "double precision": "float8"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one per table and columns (`_shape`): hashed by identity
 class _Shape:
     """How rows that give some columns of a table go in, the columns' Python-side defaults
     added after them (`names`)."""
@@ -123,7 +182,8 @@ class _Shape:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # bind processors, by place
     types: tuple[str, ...] | None  # psycopg's names of their types; None: one is unknown
     copy: Any  # COPY … FROM STDIN, in binary format when `types` are known
-    unnested: str  # INSERT … SELECT * FROM unnest(an array a column) ON CONFLICT DO NOTHING
+    insert: str  # INSERT INTO table (columns)
+    unnested: str  # insert SELECT * FROM unnest(an array a column) ON CONFLICT DO NOTHING
 
     def values(self, row: Row) -> list[Any]:
         """The row's values as the statements take them: defaults filled in, processed."""
@@ -131,6 +191,10 @@ class _Shape:
         for index, process in self.processors:
             values[index] = process(values[index])
         return values
+
+    def arrays(self, rows: Sequence[Row]) -> list[list[Any]]:
+        """The rows' values, a list a column (unnest's arrays)."""
+        return list(map(list, zip(*(self.values(row) for row in rows), strict=True)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -161,11 +225,10 @@ def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
     )
     quote = dialect.identifier_preparer.quote
     arrays = ", ".join(f"%b::{kind}[]" for kind in types or ())  # binary: bytes as they are
-    unnested = (  # the schema's names, quoted, and psycopg's type names: nothing from outside
-        f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-    )
-    return _Shape(given, tuple(defaults.values()), processors, types, copy, unnested)
+    # the schema's names, quoted, and psycopg's type names: nothing from outside
+    into = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))})"
+    unnested = f"{into} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"  # noqa: S608
+    return _Shape(given, tuple(defaults.values()), processors, types, copy, into, unnested)
 
 
 def _binary_types(table: Table, names: list[str], dialect: Any) -> tuple[str, ...] | None:

@@ -20,9 +20,9 @@ from sqlalchemy import Engine, bindparam, delete, select, update
 from gateway.core.evidence import EvidenceType
 from gateway.storage import tables as t
 from gateway.storage.database import reading
-from gateway.storage.outbound import NewOutbound, insert_mails
+from gateway.storage.outbound import NewOutbound, mail_tables
 from gateway.storage.queue import Queue, picked_by_key
-from gateway.storage.rows import insert_rows
+from gateway.storage.rows import insert_tables
 
 SEALS = Queue(t.seal_queue, key="evidence_id")
 
@@ -94,16 +94,12 @@ class SealQueue:
             stored = [seal for seal, ok in zip(seals, done, strict=True) if ok]
             if stored:
                 # the public evidence log appends them later (gateway.evidence.log_sequencer)
-                insert_rows(
-                    db,
-                    t.log_queue,
-                    [{"evidence_id": s.evidence_id, "queued_at": now} for s in stored],
-                )
-                insert_mails(db, [mail for seal in stored for mail in seal.mails], now)
+                logged = [{"evidence_id": s.evidence_id, "queued_at": now} for s in stored]
+                mails = mail_tables([mail for seal in stored for mail in seal.mails], now)
                 jobs = [
                     _pdf_job(seal.evidence_id, seal.pdf_for, now) for seal in stored if seal.pdf_for
                 ]
-                insert_rows(db, t.proof_pdfs, jobs)
+                insert_tables(db, [(t.log_queue, logged), *mails, (t.proof_pdfs, jobs)])
         return done
 
     def failed(self, evidence_id: str, error: str, *, retry_at: datetime) -> None:

@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy import (
     Engine,
     Row,
+    String,
     Table,
     and_,
+    any_,
     bindparam,
     exists,
     insert,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
@@ -45,7 +48,7 @@ from gateway.storage.outbound import (
     message_rows,
 )
 from gateway.storage.queue import picked_by_key
-from gateway.storage.rows import copy_rows, insert_rows
+from gateway.storage.rows import insert_tables, inserted_then
 from gateway.storage.seal_queue import queued_for_seal
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
@@ -229,8 +232,8 @@ class LetterStore:
         evidence = list(evidence)
         rows = _evidence_rows(evidence)
         if rows:
-            insert_rows(db, t.evidence, rows)
-            insert_rows(db, t.seal_queue, queued_for_seal((e.id for e in evidence), now))
+            queued = queued_for_seal((e.id for e in evidence), now)
+            insert_tables(db, [(t.evidence, rows), (t.seal_queue, queued)])
             enqueue_webhooks(db, evidence, now)  # the sender's webhooks, in this transaction
 
     # reading ----------------------------------------------------------------------------
@@ -611,21 +614,22 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
 
 def _insert_deposits_together(db: Any, deposits: Sequence[NewDeposit]) -> None:
     """Several deposits as _insert_deposit would insert them one after the other, but each
-    table's rows together — on SQLite in one executemany, on PostgreSQL in one COPY
-    (gateway.storage.rows) — and their senders read in one statement (the statements' own cost, in
+    table's rows together — on SQLite in one executemany, on PostgreSQL all of them and the
+    read of their senders in one statement (gateway.storage.rows: the statements' own cost, in
     SQLAlchemy, the driver and the round trips, is most of a small deposit's)."""
     by_table: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
     for new in deposits:
         for table, values in _deposit_rows(new):
             by_table.setdefault(table.name, (table, []))[1].extend(values)
-    if db.dialect.name == "postgresql":
-        copy_rows(db, [(table, values) for table, values in by_table.values() if values])
-    else:
-        for table, values in by_table.values():
-            if values:
-                db.execute(insert(table), values)
+    tables = list(by_table.values())
     accounts = sorted({new.letter.sender_account for new in deposits})
-    senders = {row.id: row for row in db.execute(_SENDERS, {"accounts": accounts})}
+    read = None
+    if db.dialect.name == "postgresql":
+        read = inserted_then(db, tables, _SENDERS_ANY, {"accounts": accounts})
+    if read is None:  # SQLite, or rows that cannot go in so
+        insert_tables(db, tables)
+        read = db.execute(_SENDERS, {"accounts": accounts})
+    senders = {row.id: row for row in read}
     for new in deposits:
         _after_inserts(db, new, senders.get(new.letter.sender_account))
 
@@ -733,4 +737,7 @@ _SENDER_COLUMNS = (
 _SENDER = select(*_SENDER_COLUMNS).where(t.accounts.c.id == bindparam("account"))
 _SENDERS = select(*_SENDER_COLUMNS).where(
     t.accounts.c.id.in_(bindparam("accounts", expanding=True))
+)
+_SENDERS_ANY = select(*_SENDER_COLUMNS).where(  # PostgreSQL's, the accounts in one array
+    t.accounts.c.id == any_(bindparam("accounts", type_=postgresql.ARRAY(String)))
 )

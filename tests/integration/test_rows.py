@@ -1,10 +1,12 @@
 """Rows inserted together (gateway.storage.rows) are stored as INSERT stores them.
 
-On SQLite and on PostgreSQL, where a group goes in with COPY, which knows neither SQLAlchemy's
-Python-side defaults nor its processing of values: the rows read back must be those of the same
-rows inserted one by one with `insert(table)` (a default filled in, the bytes of every value
-kept, times kept, NULLs kept NULL); a row that leaves out a column with a computed default gets
-it; a group that breaks a constraint raises SQLAlchemy's IntegrityError.
+On SQLite and on PostgreSQL, where the rows of several tables go in as one statement over
+arrays (or with COPY), which know neither SQLAlchemy's Python-side defaults nor its processing of
+values: the rows read back must be those of the same rows inserted one by one with
+`insert(table)` (a default filled in, the bytes of every value kept, times kept, NULLs kept
+NULL); a row that leaves out a column with a computed default gets it; a group that breaks a
+constraint, one table's rows that another's name included, raises SQLAlchemy's IntegrityError
+and keeps nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.storage import tables as t
 from gateway.storage.database import open_engine
-from gateway.storage.rows import insert_or_keep_rows, insert_rows
+from gateway.storage.rows import insert_or_keep_rows, insert_rows, insert_tables
 from gateway.storage.times import utc
 
 NOW = datetime(2026, 12, 4, 21, 30, tzinfo=UTC)
@@ -100,6 +102,46 @@ def test_a_group_that_breaks_a_constraint_raises_as_an_insert_does(engine: Engin
     look for SQLAlchemy's errors), and nothing of the group is kept."""
     with pytest.raises(IntegrityError), engine.begin() as db:
         insert_rows(db, t.accounts, [_account(1), _account(2), _account(1)])
+    assert _read(engine, t.accounts, t.accounts.c.id) == []
+
+
+def _endpoint(n: int, account: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {
+        "id": f"hook{n:028d}",
+        "account_id": account["id"],
+        "url": f"https://hooks.example.ma/{n}?a=1&b=%20",
+        "secret": "whsec_" + "A" * 40,
+        "created_at": NOW,
+        **more,
+    }
+
+
+def test_the_rows_of_several_tables_are_stored_as_rows_inserted_one_by_one(engine: Engine) -> None:
+    """`insert_tables`: on PostgreSQL one statement for them all (a WITH query a table and set
+    of columns), the endpoints' foreign keys checked against accounts inserted beside them."""
+    accounts = [_account(1), _account(2, language="ar")]
+    endpoints = [_endpoint(1, accounts[0]), _endpoint(2, accounts[1], failures=3)]
+    with engine.begin() as db:
+        insert_tables(
+            db, [(t.accounts, accounts), (t.webhook_endpoints, endpoints), (t.log_nodes, [])]
+        )
+        insert_rows(db, t.accounts, [_account(3)])
+        insert_rows(db, t.webhook_endpoints, [_endpoint(3, _account(3), disabled_reason="x")])
+    stored = _read(engine, t.webhook_endpoints, t.webhook_endpoints.c.id)
+    assert [(r["account_id"], r["failures"], r["disabled_at"]) for r in stored] == [
+        (accounts[0]["id"], 0, None), (accounts[1]["id"], 3, None), (_account(3)["id"], 0, None),
+    ]  # fmt: skip
+    assert stored[0]["url"] == "https://hooks.example.ma/1?a=1&b=%20"
+    assert [r["disabled_reason"] for r in stored] == [None, None, "x"]
+    assert [r["language"] for r in _read(engine, t.accounts, t.accounts.c.id)] == ["fr", "ar", "fr"]
+
+
+def test_rows_that_name_a_row_no_table_holds_raise_and_keep_nothing(engine: Engine) -> None:
+    account = _account(1)
+    with pytest.raises(IntegrityError), engine.begin() as db:
+        insert_tables(
+            db, [(t.accounts, [account]), (t.webhook_endpoints, [_endpoint(1, _account(2))])]
+        )
     assert _read(engine, t.accounts, t.accounts.c.id) == []
 
 
