@@ -30,7 +30,13 @@ from gateway.housekeeping import Housekeeping
 from gateway.pdf import resources
 from gateway.pdf.jobs import PdfWorker
 from gateway.pdf.maker import CertificateMaker, dkim_signer
-from gateway.priority import DATABASE_THREAD, lower_threads, start_threads
+from gateway.priority import (
+    DATABASE_THREAD,
+    WORKER_THREAD,
+    lower_threads,
+    named_executor,
+    start_threads,
+)
 from gateway.ratelimit import RateLimit
 from gateway.registry import Registry, build_registry, new_id
 from gateway.resolver import Resolver
@@ -490,6 +496,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # systemd's stop, Ctrl-C in a te
 
 
 async def serve(settings: Settings) -> None:
+    asyncio.get_running_loop().set_default_executor(named_executor(WORKER_THREAD))
     stop = stop_requested(STOP_SIGNALS)
     async with running(settings) as gateway:
         collector.settle()  # start-up's objects frozen out of the collector's walks

@@ -40,6 +40,7 @@ from typing import Final
 
 DATABASE_THREAD: Final = "lre-db"  # the main process's database threads (app.py)
 SPAWNER_THREAD: Final = "lre-spawn"  # starts the SMTP processes (smtp_in/processes.py)
+WORKER_THREAD: Final = "lre-work"  # the event loop's default executor's (`named_executor`)
 KEEP: Final = (DATABASE_THREAD, SPAWNER_THREAD)
 
 TASKS: Final = Path("/proc/self/task")
@@ -79,6 +80,15 @@ def start_threads(executor: ThreadPoolExecutor, name: str, count: int = 1) -> No
 
     for future in [executor.submit(named) for _ in range(count)]:
         future.result()
+
+
+def named_executor(name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads the system knows by `name` (`top -H`, /proc): for the event
+    loop's default executor (asyncio.to_thread), so that no thread of the main process goes
+    by the process's name alone and a thread at an unexpected priority says whose it is."""
+    return ThreadPoolExecutor(
+        thread_name_prefix=name, initializer=_name_this_thread, initargs=(name,)
+    )
 
 
 def _name_this_thread(name: str) -> None:
