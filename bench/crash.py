@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -51,6 +50,7 @@ import psycopg
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from bench.deposit import free_port
 from gateway.core.evidence import EvidenceType
 from gateway.evidence.xml import from_xml
 
@@ -58,12 +58,6 @@ SENDER = "crash@example.ma"
 PASSWORD = "crash test password 1234"
 POSTGRES = os.environ.get("LRE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REFERENCE = re.compile(r"LRE-\d{8}-[A-Z2-7]{8}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------------------
