@@ -71,7 +71,7 @@ def insert_or_keep_rows(db: Connection, table: Table, rows: Sequence[Row]) -> No
         if shape is None or shape.types is None:
             db.execute(insert_or_keep(db, table), alike)
             continue
-        db.exec_driver_sql(shape.unnested, tuple(shape.arrays(alike)))
+        db.exec_driver_sql(shape.unnested, shape.arrays(alike))
 
 
 def inserted_then(
@@ -99,8 +99,7 @@ def inserted_then(
     statement = _statement(cast(tuple[_Shape, ...], shapes), query, db.dialect)
     values = dict(params or {})
     for index, (shape, alike) in enumerate(groups):
-        for place, array in enumerate(cast(_Shape, shape).arrays(alike)):
-            values[f"lre_{index}_{place}"] = array
+        values.update(cast(_Shape, shape).arrays(alike, index))
     return db.exec_driver_sql(statement, values)
 
 
@@ -108,13 +107,7 @@ def inserted_then(
 def _statement(shapes: tuple[_Shape, ...], query: Select[Any] | None, dialect: Any) -> str:
     """The statement inserting `shapes`' rows, from arrays named lre_<shape>_<column>, then
     running `query` (its parameters named)."""
-    inserts = []
-    for index, shape in enumerate(shapes):
-        arrays = ", ".join(
-            f"%(lre_{index}_{place})b::{kind}[]" for place, kind in enumerate(shape.types or ())
-        )
-        # the schema's names and psycopg's type names (`_shape`): nothing from outside
-        inserts.append(f"{shape.insert} SELECT * FROM unnest({arrays})")  # noqa: S608
+    inserts = [shape.inserted(index) for index, shape in enumerate(shapes)]
     last = str(query.compile(dialect=dialect)) if query is not None else inserts.pop()
     if not inserts:
         return last
@@ -182,8 +175,7 @@ class _Shape:
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # bind processors, by place
     types: tuple[str, ...] | None  # psycopg's names of their types; None: one is unknown
     copy: Any  # COPY … FROM STDIN, in binary format when `types` are known
-    insert: str  # INSERT INTO table (columns)
-    unnested: str  # insert SELECT * FROM unnest(an array a column) ON CONFLICT DO NOTHING
+    into: str  # INSERT INTO table (columns), the schema's names quoted
 
     def values(self, row: Row) -> list[Any]:
         """The row's values as the statements take them: defaults filled in, processed."""
@@ -192,9 +184,24 @@ class _Shape:
             values[index] = process(values[index])
         return values
 
-    def arrays(self, rows: Sequence[Row]) -> list[list[Any]]:
-        """The rows' values, a list a column (unnest's arrays)."""
-        return list(map(list, zip(*(self.values(row) for row in rows), strict=True)))
+    def arrays(self, rows: Sequence[Row], index: int = 0) -> dict[str, list[Any]]:
+        """The rows' values, a list a column: the parameters of `inserted(index)`."""
+        columns = zip(*(self.values(row) for row in rows), strict=True)
+        return {f"lre_{index}_{place}": list(values) for place, values in enumerate(columns)}
+
+    def inserted(self, index: int = 0) -> str:
+        """INSERT … SELECT * FROM unnest(an array a column, in binary format: bytes as they
+        are), its arrays the parameters lre_<index>_<column> (`arrays`); `types` known."""
+        arrays = ", ".join(
+            f"%(lre_{index}_{place})b::{kind}[]" for place, kind in enumerate(self.types or ())
+        )
+        # the schema's names and psycopg's type names (`_shape`): nothing from outside
+        return f"{self.into} SELECT * FROM unnest({arrays})"  # noqa: S608
+
+    @functools.cached_property
+    def unnested(self) -> str:
+        """`inserted()`, a row whose key is there already kept (ON CONFLICT DO NOTHING)."""
+        return self.inserted() + " ON CONFLICT DO NOTHING"
 
 
 @functools.lru_cache(maxsize=256)
@@ -224,11 +231,8 @@ def _shape(table: Table, given: tuple[str, ...], dialect: Any) -> _Shape | None:
         sql.SQL(" (FORMAT BINARY)" if types is not None else ""),
     )
     quote = dialect.identifier_preparer.quote
-    arrays = ", ".join(f"%b::{kind}[]" for kind in types or ())  # binary: bytes as they are
-    # the schema's names, quoted, and psycopg's type names: nothing from outside
     into = f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))})"
-    unnested = f"{into} SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"  # noqa: S608
-    return _Shape(given, tuple(defaults.values()), processors, types, copy, into, unnested)
+    return _Shape(given, tuple(defaults.values()), processors, types, copy, into)
 
 
 def _binary_types(table: Table, names: list[str], dialect: Any) -> tuple[str, ...] | None:
