@@ -109,10 +109,10 @@ def extract(ref: str, into: Path) -> Path:
 
 @contextmanager
 def gateway(
-    variant: Variant, home: Path, database: str, sink: int
+    variant: Variant, home: Path, database: str, sink: Sink
 ) -> Iterator[subprocess.Popen[bytes]]:
     home.mkdir(parents=True)
-    config, port = gateway_config(home, database, sink)
+    config, port = gateway_config(home, database, sink.port)
     env = variant.env(config)
     python = [sys.executable, "-m", "gateway"]
     subprocess.run([*python, "init"], env=env, check=True, capture_output=True, cwd=home)
@@ -127,7 +127,7 @@ def gateway(
     server = subprocess.Popen([*python, "serve"], env=env, cwd=home, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, server)
-        variant._target = Target(variant.name, [port], [server.pid], True, database)
+        variant._target = Target(variant.name, [port], [server.pid], True, database, sink=sink)
         yield server
     finally:
         server.terminate()
@@ -228,7 +228,7 @@ def main() -> None:
             else:
                 sink = Sink(root)
                 stack.callback(sink.close)
-                servers.append(stack.enter_context(gateway(variant, home, database, sink.port)))
+                servers.append(stack.enter_context(gateway(variant, home, database, sink)))
         first = 0
         for variant in variants:  # warm-up: imports, caches, connections, certificate processes
             if args.alone:
