@@ -7,7 +7,8 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from gateway.core.sender import Account
 from gateway.core.text import has_control
@@ -17,6 +18,14 @@ from gateway.storage.passwords import check_password, hash_password
 from gateway.storage.store import AccountRecord, LetterStore
 
 AUTH_CACHE_SECONDS = 300.0
+# The account a login read (its password hash, whether it is disabled) serves the logins of the
+# same address for this long: a sender opening a connection per letter costs one read of the
+# database a second, not one a letter (on PostgreSQL a round trip through a thread, 0.3-1 ms of
+# the SMTP process's CPU a letter under load). A password changed, an account disabled or removed
+# reaches AUTH within it; a letter deposited from an account disabled meanwhile is refused all
+# the same, by its deposit's transaction (LetterStore.deposit), which reads the account again.
+ACCOUNT_HELD: Final = timedelta(seconds=1)
+ACCOUNTS_HELD_MAX: Final = 10_000  # addresses held at a time (then all are read again)
 
 
 @functools.cache
@@ -38,6 +47,7 @@ class Senders:
         self._work = work
         self._clock = clock
         self._auth_cache: dict[tuple[str, str], float] = {}
+        self._held: dict[str, tuple[datetime, AccountRecord]] = {}  # by address: read when, what
 
     def account_record(self, email: str) -> AccountRecord | None:
         """The sender account of this address (blocking; run through io())."""
@@ -56,19 +66,54 @@ class Senders:
         return record.id
 
     async def authenticate(self, email: str, password: str) -> Account | None:
-        """The account when the password is right, else None (as slow for an unknown address)."""
+        """The account when the password is right, else None (as slow for an unknown address).
+
+        The account is the one read within ACCOUNT_HELD for this address, if any; a password
+        that does not match it is checked against the account read again when its hash has
+        changed since (a new password works at once)."""
         # a control character names no account (and PostgreSQL refuses a NUL in text)
         named = not has_control(email)
-        record = await self._work.io(self._accounts.account, email) if named else None
+        held = self._held_account(email) if named else None
+        record = held or (await self._read_account(email) if named else None)
+        ok = await self._matches(password, record)
+        if held is not None and not ok:
+            again = await self._read_account(email)
+            if again is None or again.password_hash != held.password_hash:
+                record = again
+                ok = await self._matches(password, again)
+        if not ok or record is None:
+            return None
+        return Account(id=record.id, email=record.email, name=record.name, disabled=record.disabled)
+
+    async def _matches(self, password: str, record: AccountRecord | None) -> bool:
+        """Whether `password` is the account's (scrypt; a match remembered by stored hash)."""
         stored = record.password_hash if record else None
         key = (stored or "", hashlib.sha256(password.encode()).hexdigest())
         cached = self._auth_cache.get(key)
         if cached is not None and cached > time.monotonic():
-            ok = True
-        else:
-            ok = await self._work.cpu(_check, password, stored)
-            if ok:
-                self._auth_cache[key] = time.monotonic() + AUTH_CACHE_SECONDS
-        if not ok or record is None:
+            return True
+        ok = await self._work.cpu(_check, password, stored)
+        if ok:
+            self._auth_cache[key] = time.monotonic() + AUTH_CACHE_SECONDS
+        return ok
+
+    def _held_account(self, email: str) -> AccountRecord | None:
+        """The account of `email` as read within ACCOUNT_HELD, if it was."""
+        held = self._held.get(email)
+        if held is None:
             return None
-        return Account(id=record.id, email=record.email, name=record.name, disabled=record.disabled)
+        read_at, record = held
+        return record if read_at <= self._clock() < read_at + ACCOUNT_HELD else None
+
+    async def _read_account(self, email: str) -> AccountRecord | None:
+        """The account of `email` read now, and held (none is held for an unknown address: an
+        account created now can log in at once)."""
+        now = self._clock()  # held from before the read: never longer
+        record = await self._work.io(self._accounts.account, email)
+        if record is None:
+            self._held.pop(email, None)
+            return None
+        if len(self._held) >= ACCOUNTS_HELD_MAX:
+            self._held.clear()
+        self._held[email] = (now, record)
+        return record

@@ -197,13 +197,15 @@ def start(settings: Settings, clock: Callable[[], datetime] | None = None) -> An
 
 
 class Clock:
-    """The gateway's clock in a test: real time plus an offset the test moves forward."""
+    """The gateway's clock in a test: real time plus an offset the test moves forward; `still`:
+    the time of its making plus that offset (time passes only when the test says so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, still: bool = False) -> None:
         self.offset = timedelta()
+        self._still = datetime.now(UTC) if still else None
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return (self._still or datetime.now(UTC)) + self.offset
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
