@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -35,12 +34,6 @@ def binaries() -> Path:
     if not found:
         raise SystemExit("no PostgreSQL server installed (/usr/lib/postgresql/*/bin/initdb)")
     return found[-1].parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_postgres(*command: str | Path) -> list[str]:
@@ -71,7 +64,9 @@ def server(options: str = "") -> Iterator[str]:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        port = _free_port()
+        from bench.deposit import free_port  # (bench.deposit imports this module)
+
+        port = free_port()  # below the ephemeral range: no outgoing connection takes it
         options = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 {options}".strip()
         subprocess.run(
             _as_postgres(
