@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.app import Running, running
+from gateway.services.senders import ACCOUNT_HELD
 from gateway.settings import load_settings
 from gateway.storage import tables
 from gateway.storage.account_store import AccountStore
@@ -30,7 +31,7 @@ from tests.support.client import (
     submit,
     wait_for,
 )
-from tests.support.gateway import free_port
+from tests.support.gateway import Clock, free_port
 from tests.support.mx_world import (
     MX_ADDRESS,
     World,
@@ -88,8 +89,10 @@ async def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
 async def test_sender_accounts_are_listed_disabled_enabled_and_removed(
     tmp_path: Path, database_url: str
 ) -> None:
-    """add checks the address; a disabled sender's login gets 525 5.7.13; remove waits for its
-    letters to be finished and never touches them; --config works before and after the command."""
+    """add checks the address; a disabled sender's login gets 525 5.7.13 (once a login's held
+    read of its account is over: ACCOUNT_HELD, a second; its letters are refused at once, see
+    test_a_session_logged_in_before_the_disable_cannot_deposit); remove waits for its letters
+    to be finished and never touches them; --config works before and after the command."""
     config = write_config(tmp_path, database_url)
     status, _, err = await cli("sender", "add", "maitre dupont@cabinet", "--config", str(config))
     assert status == 2
@@ -103,7 +106,8 @@ async def test_sender_accounts_are_listed_disabled_enabled_and_removed(
         )
         assert (status, out.strip()) == (0, f"sender {address} saved"), err
 
-    async with running(load_settings(config)) as gateway:
+    clock = Clock()
+    async with running(load_settings(config), clock=clock) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         code, reply = await submit(gateway, SENDER, PASSWORD, [BOB], data)
         assert code == 250, reply
@@ -121,6 +125,7 @@ async def test_sender_accounts_are_listed_disabled_enabled_and_removed(
         status, out, _ = await cli("sender", "disable", SENDER, "--config", str(config))
         assert status == 0
         assert "disabled" in out
+        clock.advance(ACCOUNT_HELD)  # the submission's login read the account: held till then
         assert await login(gateway, SENDER, PASSWORD) == (
             525,
             "5.7.13 This sender account is disabled by the gateway's operator; "
@@ -132,6 +137,7 @@ async def test_sender_accounts_are_listed_disabled_enabled_and_removed(
         assert re.search(rf"^{re.escape(SENDER)} .* disabled \d{{4}}-\d\d-\d\d ", out, re.M)
 
         assert (await cli("sender", "enable", SENDER, "--config", str(config)))[0] == 0
+        clock.advance(ACCOUNT_HELD)
         assert (await login(gateway, SENDER, PASSWORD))[0] == 235
 
         status, out, _ = await cli("--config", str(config), "sender", "remove", OTHER)
@@ -218,7 +224,8 @@ async def test_missing_keys_stop_the_start_in_one_sentence(
             "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
         )
     )[0] == 0
-    async with running(load_settings(config)) as gateway:
+    clock = Clock()
+    async with running(load_settings(config), clock=clock) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
     keys = tmp_path / "var" / "keys"
@@ -305,7 +312,8 @@ async def test_removing_a_sender_whose_letters_are_done_keeps_them(
         "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
     )
     assert added[0] == 0
-    async with running(load_settings(config)) as gateway:
+    clock = Clock()
+    async with running(load_settings(config), clock=clock) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
         notice = await wait_for(lambda: notification_for(gateway, BOB), what="notice", within=90)
