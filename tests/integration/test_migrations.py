@@ -104,7 +104,7 @@ def test_the_evidence_is_compressed_with_lz4_on_postgresql(empty_database_url: s
     try:
         create_schema(engine)
         with engine.connect() as connection:
-            methods = dict(
+            methods: dict[str, str] = dict(
                 connection.execute(
                     text(
                         "SELECT a.attname, a.attcompression FROM pg_attribute a"
