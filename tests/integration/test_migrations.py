@@ -76,18 +76,8 @@ def test_proof_mails_and_pdfs_are_stored_uncompressed_on_postgresql(
     engine = open_engine(empty_database_url)
     try:
         create_schema(engine)
-        with engine.connect() as connection:
-            storage: dict[str, str] = dict(
-                connection.execute(
-                    text(
-                        "SELECT c.relname || '.' || a.attname, a.attstorage FROM pg_attribute a"
-                        " JOIN pg_class c ON c.oid = a.attrelid"
-                        " WHERE (c.relname, a.attname) IN (('outbound_messages', 'message'),"
-                        " ('proof_pdfs', 'pdf'), ('letters', 'content'))"
-                    )
-                ).all()
-            )
-        assert storage == {
+        columns = [("outbound_messages", "message"), ("proof_pdfs", "pdf"), ("letters", "content")]
+        assert _attributes(engine, "attstorage", columns) == {
             "outbound_messages.message": "e",  # external: out of line, uncompressed
             "proof_pdfs.pdf": "e",
             "letters.content": "x",  # extended (the default): ciphertext, pglz gives up at once
@@ -103,18 +93,13 @@ def test_the_evidence_is_compressed_with_lz4_on_postgresql(empty_database_url: s
     engine = open_engine(empty_database_url)
     try:
         create_schema(engine)
-        with engine.connect() as connection:
-            methods: dict[str, str] = dict(
-                connection.execute(
-                    text(
-                        "SELECT a.attname, a.attcompression FROM pg_attribute a"
-                        " JOIN pg_class c ON c.oid = a.attrelid"
-                        " WHERE c.relname = 'evidence' AND a.attname IN ('xml', 'p7s', 'type')"
-                    )
-                ).all()
-            )
+        columns = [("evidence", "xml"), ("evidence", "p7s"), ("evidence", "type")]
         # this machine's PostgreSQL (Debian's) is built with lz4; one without keeps pglz
-        assert methods == {"xml": "l", "p7s": "l", "type": ""}
+        assert _attributes(engine, "attcompression", columns) == {
+            "evidence.xml": "l",
+            "evidence.p7s": "l",
+            "evidence.type": "",  # the server's default_toast_compression
+        }
         xml = b"<Evidence>" + b"<Event>deposit</Event>" * 400 + b"</Evidence>"
         queued_mails(engine, 0)  # an account, a letter l1 and its delivery d1
         with engine.begin() as connection:
@@ -131,6 +116,20 @@ def test_the_evidence_is_compressed_with_lz4_on_postgresql(empty_database_url: s
         assert (bytes(stored), method) == (xml, "lz4")
     finally:
         engine.dispose()
+
+
+def _attributes(engine: Engine, attribute: str, columns: list[tuple[str, str]]) -> dict[str, str]:
+    """PostgreSQL's pg_attribute `attribute` (attstorage or attcompression) of each column, by
+    "table.column"."""
+    query = text(
+        "SELECT c.relname || '.' || a.attname AS name, a.attstorage, a.attcompression"
+        " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+        " WHERE c.relname || '.' || a.attname = ANY(:names)"
+    )
+    names = [f"{table}.{column}" for table, column in columns]
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"names": names}).mappings().all()
+    return {row["name"]: str(row[attribute]) for row in rows}
 
 
 def test_a_queued_mails_bytes_move_to_their_own_table(empty_database_url: str) -> None:
