@@ -224,8 +224,7 @@ async def test_missing_keys_stop_the_start_in_one_sentence(
             "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
         )
     )[0] == 0
-    clock = Clock()
-    async with running(load_settings(config), clock=clock) as gateway:
+    async with running(load_settings(config)) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
     keys = tmp_path / "var" / "keys"
@@ -312,8 +311,7 @@ async def test_removing_a_sender_whose_letters_are_done_keeps_them(
         "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
     )
     assert added[0] == 0
-    clock = Clock()
-    async with running(load_settings(config), clock=clock) as gateway:
+    async with running(load_settings(config)) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
         notice = await wait_for(lambda: notification_for(gateway, BOB), what="notice", within=90)
