@@ -50,6 +50,7 @@ class Usage:
     voluntary: int = 0
     involuntary: int = 0
     queued: float = 0.0
+    faults: int = 0  # minor page faults (a page mapped on first touch: fresh memory)
 
     def __sub__(self, other: Usage) -> Usage:
         return Usage(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -96,6 +97,7 @@ def usage(pid: int) -> Usage | None:
         (int(fields[12]) + int(fields[14])) / CLK_TCK,  # stime + cstime
         written,
         *switches(pid),
+        int(fields[7]) + int(fields[8]),  # minflt + cminflt
     )
 
 
@@ -293,7 +295,7 @@ def main() -> None:
                 f"{part} {(u.user + u.system) / n * 1000:.1f} ({u.system / n * 1000:.1f} system, "
                 f"{u.written / n / 1000:.0f} KB written, context switches {u.voluntary / n:.1f} "
                 f"voluntary and {u.involuntary / n:.1f} involuntary, waited for a CPU "
-                f"{u.queued / n * 1000:.1f})"
+                f"{u.queued / n * 1000:.1f}, minor page faults {u.faults / n:.0f})"
                 for part, u in sorted(parts.items())
             ]
             if database_before is not None and database_after is not None:
