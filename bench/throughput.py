@@ -332,6 +332,7 @@ class Round:
     proof_max: float | None
     cpu: float  # CPU s per letter, server tree
     database_cpu: float | None = None  # CPU s per letter of the PostgreSQL server, if used
+    client_cpu: float | None = None  # CPU s per letter of the load generator
 
 
 @dataclass
@@ -549,10 +550,12 @@ def measure(
     before_sent = target.delivered()
     cpu_before = target.cpu()
     database_before = target.database_cpu()
+    client_before = pool.submit(os.times).result()  # the load's process and its generator
     start = time.perf_counter()
     elapsed, sent = pool.submit(
         run_load, target.ports, first, letters, sessions, size, target.auth, tag, rate
     ).result()
+    client_after = pool.submit(os.times).result()
     deadline = time.monotonic() + timeout
     while target.delivered() - before_sent < per_letter * letters:
         if time.monotonic() > deadline:
@@ -585,6 +588,7 @@ def measure(
         proof_max=proof_max,
         cpu=cpu / letters,
         database_cpu=database_cpu,
+        client_cpu=sum(client_after[:4]) / letters - sum(client_before[:4]) / letters,
     )
 
 
@@ -592,6 +596,7 @@ def median_round(rounds: Sequence[Round]) -> Round:
     proofs = [r.proof_p99 for r in rounds if r.proof_p99 is not None]
     longest = [r.proof_max for r in rounds if r.proof_max is not None]
     database = [r.database_cpu for r in rounds if r.database_cpu is not None]
+    client = [r.client_cpu for r in rounds if r.client_cpu is not None]
     return Round(
         acked=statistics.median(r.acked for r in rounds),
         done=statistics.median(r.done for r in rounds),
@@ -601,6 +606,7 @@ def median_round(rounds: Sequence[Round]) -> Round:
         proof_max=max(longest) if longest else None,
         cpu=statistics.median(r.cpu for r in rounds),
         database_cpu=statistics.median(database) if database else None,
+        client_cpu=statistics.median(client) if client else None,
     )
 
 
@@ -626,6 +632,14 @@ def table(targets: Sequence[Target], sizes: Sequence[int], rounds: int, letters:
                 f"| {r.done:.1f} | {done_ratio} | {r.p50 * 1000:.0f} / {r.p99 * 1000:.0f} ms "
                 f"| {proof} | {r.cpu * 1000:.1f} ms | {database} |"
             )
+    # what measuring cost: the load generator shares the machine with the server it drives
+    spent = [
+        f"{size // 1024} KB {target.name} {r.client_cpu * 1000:.1f} ms"
+        for size in sizes
+        for target in targets
+        if (r := median_round(target.rounds[size])).client_cpu is not None
+    ]
+    lines += ["", "the load generator's CPU a letter: " + ", ".join(spent)]
     return "\n".join(lines)
 
 
