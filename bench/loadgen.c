@@ -161,18 +161,24 @@ static void finish(struct session *s) {
     done_letters++;
 }
 
+/* what SSL_read, SSL_write or SSL_connect returned: > 0 as it is, -1 when it waits for the
+ * socket; an error ends the run */
+static int tls_result(struct session *s, int r, const char *what) {
+    if (r > 0) return r;
+    int e = SSL_get_error(s->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
+    fail("letter %ld: TLS %s failed (OpenSSL error %d; the server closed the session?)", s->n,
+         what, e);
+    return -1;
+}
+
 /* 1: all sent; 0: waiting for the socket; the session's error ends the run */
 static int flush(struct session *s) {
     while (s->out_len) {
         ssize_t wrote;
         if (s->ssl) {
-            int r = SSL_write(s->ssl, s->out, (int)s->out_len);
-            if (r <= 0) {
-                int e = SSL_get_error(s->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return 0;
-                fail("letter %ld: TLS write failed (%d)", s->n, e);
-            }
-            wrote = r;
+            wrote = tls_result(s, SSL_write(s->ssl, s->out, (int)s->out_len), "write");
+            if (wrote < 0) return 0;
         } else {
             wrote = write(s->fd, s->out, s->out_len);
             if (wrote < 0) {
@@ -205,13 +211,9 @@ static int reply(struct session *s) {
         if (s->in_len == sizeof s->in) fail("letter %ld: a reply line too long", s->n);
         ssize_t got;
         if (s->ssl) {
-            int r = SSL_read(s->ssl, s->in + s->in_len, (int)(sizeof s->in - s->in_len));
-            if (r <= 0) {
-                int e = SSL_get_error(s->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-                fail("letter %ld: the server closed the TLS session (%d)", s->n, e);
-            }
-            got = r;
+            got = tls_result(s, SSL_read(s->ssl, s->in + s->in_len, (int)(sizeof s->in - s->in_len)),
+                             "read");
+            if (got < 0) return 0;
         } else {
             got = read(s->fd, s->in + s->in_len, sizeof s->in - s->in_len);
             if (got < 0 && errno == EAGAIN) return 0;
@@ -235,12 +237,7 @@ static void advance(struct session *s) {
     for (;;) {
         if (s->out_len && !flush(s)) break;
         if (s->step == HANDSHAKE) {
-            int r = SSL_connect(s->ssl);
-            if (r != 1) {
-                int e = SSL_get_error(s->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
-                fail("letter %ld: TLS handshake failed (%d)", s->n, e);
-            }
+            if (tls_result(s, SSL_connect(s->ssl), "handshake") < 0) break;
             s->step = EHLO2;
             command(s, "EHLO bench.example.ma\r\n");
             continue;
