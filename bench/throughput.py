@@ -179,13 +179,17 @@ def run_load(
 
 
 LOAD_GENERATOR = Path(__file__).with_name("loadgen.c")
+# where it is built: the checkout's var/ (out of git), not a shared temporary directory where
+# another user could leave a program of that name for a benchmark run as root
+BUILT = Path(__file__).resolve().parent.parent / "var" / "bench"
 
 
 @functools.cache
 def load_generator() -> Path:
-    """bench/loadgen.c compiled (once per version of its source, in the temporary directory)."""
+    """bench/loadgen.c compiled (once per version of its source, in var/bench/)."""
     source = LOAD_GENERATOR.read_bytes()
-    built = Path(tempfile.gettempdir()) / f"lre-loadgen-{hashlib.sha256(source).hexdigest()[:16]}"
+    BUILT.mkdir(parents=True, exist_ok=True)
+    built = BUILT / f"loadgen-{hashlib.sha256(source).hexdigest()[:16]}"
     if not built.exists():
         building = built.with_name(f"{built.name}.{os.getpid()}")
         compiler = shutil.which("cc") or "gcc"
