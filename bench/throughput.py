@@ -25,7 +25,7 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
                                                        # Postfix's rate, in alternating rounds
     python -m bench.throughput --soak 100000           # RSS and rates every 10,000 letters
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
-    python -m bench.throughput --smtp-processes 2      # also SQLite with 2 SMTP processes
+    python -m bench.throughput --smtp-processes 1      # also SQLite with 1 SMTP process
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
     python -m bench.throughput --also smtp.main_nice=19+smtp.processes=2  # settings joined
     python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
@@ -414,10 +414,11 @@ def gateway_config(
     database: str,
     sink: int,
     processes: int = 0,
-    smtp_processes: int = 1,
+    smtp_processes: int | None = None,
     also: Sequence[str] = (),
 ) -> tuple[Path, int]:
-    """The benchmark's gateway.toml; `also` adds settings written SECTION.KEY=VALUE (TOML)."""
+    """The benchmark's gateway.toml; `also` adds settings written SECTION.KEY=VALUE (TOML).
+    `smtp_processes` None: the gateway's default."""
     port = free_port()
     sections: dict[str, dict[str, str]] = {
         "gateway": {
@@ -429,7 +430,7 @@ def gateway_config(
             "submission": f'"127.0.0.1:{port}"',
             "submissions": '""',
             "inbound": '""',
-            "processes": str(smtp_processes),
+            **({} if smtp_processes is None else {"processes": str(smtp_processes)}),
         },
         "web": {"listen": f'"127.0.0.1:{free_port()}"'},
         "delivery": {
@@ -474,7 +475,7 @@ def prepare_gateway(
     database: str,
     sink: int,
     processes: int = 0,
-    smtp_processes: int = 1,
+    smtp_processes: int | None = None,
     also: Sequence[str] = (),
     python: str | None = None,
 ) -> tuple[Path, int]:
@@ -659,13 +660,14 @@ def side_by_side(args: argparse.Namespace) -> None:
         targets: list[Target] = []
         sinks = []
         # gateways first: their init makes the TLS certificate Postfix uses too
-        # (name, SMTP processes, settings changed, interpreter: None for this one)
-        variants: list[tuple[str, int, Sequence[str], str | None]] = [
-            ("sqlite", 1, (), None),
-            ("postgres", 1, (), None),
+        # (name, SMTP processes: None for the default, settings changed, interpreter: None for
+        # this one)
+        variants: list[tuple[str, int | None, Sequence[str], str | None]] = [
+            ("sqlite", None, (), None),
+            ("postgres", None, (), None),
         ]
-        for extra in args.smtp_processes:  # the same gateway with more SMTP processes
-            variants.append((f"sqlite, {extra} SMTP processes", extra, (), None))
+        for extra in args.smtp_processes:  # the same gateway with another number of them
+            variants.append((f"sqlite, {extra} SMTP process(es)", extra, (), None))
         for setting in args.also:  # the same gateway with settings changed ("a=1+b=2")
             database, colon, changed = setting.partition(":")  # "postgres:a=1": on PostgreSQL
             if not colon or database not in ("sqlite", "postgres"):

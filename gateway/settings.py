@@ -111,9 +111,10 @@ class SmtpSettings:
     tls_key: Path | None = None
     trusted_relays: tuple[str, ...] = ()  # IPs/networks whose Authentication-Results are trusted
     # processes of their own serving submission and submissions (smtp_in/processes.py); 0: the
-    # main process serves them itself, beside the web and the background work. 1 by default:
-    # measured on 2 cores, 2 were slower than 1 (README Performance); more on more cores
-    processes: int = 1
+    # main process serves them itself, beside the web and the background work. 2 by default:
+    # measured on 2 cores against 1, the deposits acknowledged 10-43 % faster and the proofs
+    # as fast or faster in most runs (docs/performance.md, 2026-12-05 morning); 1 on one core
+    processes: int = 2
     # niceness the main process (background work, web, API) adds to itself once those processes
     # serve: a burst of deposits is acknowledged first, the proofs take the CPU left over
     main_nice: int = 5
