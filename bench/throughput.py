@@ -27,7 +27,7 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --nodes 2 [--quick]     # two gateways sharing one PostgreSQL
     python -m bench.throughput --smtp-processes 1      # also SQLite with 1 SMTP process
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
-    python -m bench.throughput --also smtp.main_nice=19+smtp.processes=2  # settings joined
+    python -m bench.throughput --also smtp.main_nice=19+smtp.processes=1  # settings joined
     python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
     python -m bench.throughput --python VENV/bin/python  # also SQLite run by another interpreter
 
