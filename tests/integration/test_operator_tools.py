@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import sys
@@ -50,19 +51,25 @@ BOB = "bob.martin@example.ma"
 
 
 def write_config(tmp_path: Path, database_url: str, **extra: str) -> Path:
-    """A gateway.toml on loopback; extra adds `section.key = "value"` lines."""
+    """A gateway.toml on loopback, its SMTP served in the gateway's process (so the tests'
+    clock reaches the logins' held accounts); extra adds `section.key = "value"` lines."""
     web = free_port()
-    sections: dict[str, dict[str, str]] = {
+    sections: dict[str, dict[str, str | int]] = {
         "gateway": {"data_dir": str(tmp_path / "var"), "public_url": f"http://127.0.0.1:{web}"},
         "database": {"url": database_url},
-        "smtp": {"submission": "127.0.0.1:0", "submissions": "127.0.0.1:0", "inbound": ""},
+        "smtp": {
+            "submission": "127.0.0.1:0",
+            "submissions": "127.0.0.1:0",
+            "inbound": "",
+            "processes": 0,
+        },
         "web": {"listen": f"127.0.0.1:{web}"},
     }
     for dotted, value in extra.items():
         section, _, key = dotted.partition("__")
         sections.setdefault(section, {})[key] = value
     text = "".join(
-        f"[{name}]\n" + "".join(f'{key} = "{value}"\n' for key, value in values.items())
+        f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
         for name, values in sections.items()
     )
     path = tmp_path / "gateway.toml"
@@ -311,7 +318,8 @@ async def test_removing_a_sender_whose_letters_are_done_keeps_them(
         "sender", "add", SENDER, "--password-stdin", "--config", str(config), stdin=PASSWORD
     )
     assert added[0] == 0
-    async with running(load_settings(config)) as gateway:
+    clock = Clock()
+    async with running(load_settings(config), clock=clock) as gateway:
         data = letter_bytes(SENDER, [BOB], "Mise en demeure", "Madame, Monsieur, ...")
         assert (await submit(gateway, SENDER, PASSWORD, [BOB], data))[0] == 250
         notice = await wait_for(lambda: notification_for(gateway, BOB), what="notice", within=90)
@@ -339,6 +347,7 @@ async def test_removing_a_sender_whose_letters_are_done_keeps_them(
         assert out.strip() == (
             f"sender {SENDER} removed: it can no longer log in; its letters and proofs are kept"
         )
+        clock.advance(ACCOUNT_HELD)  # past the submission's login's held read of the account
         assert (await login(gateway, SENDER, PASSWORD))[0] == 535
         status, out, _ = await cli("sender", "list", "--config", str(config))
         assert SENDER not in out
