@@ -57,7 +57,10 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -i gateway/locale/messages.pot -d gateway/locale -D messages \
 		--no-fuzzy-matching --ignore-obsolete --width 100
 
+# Postfix (the peer measured against, and its smtp-sink), a C compiler and OpenSSL's headers (the
+# load generator, bench/loadgen.c): installed by .ci/packages when missing
 bench: $(STAMP)
+	bash .ci/packages
 	$(BIN)/python -m bench.throughput --quick
 
 clean:
