@@ -97,8 +97,8 @@ MAX_FONT_OBJECTS: Final = 32
 # base64-encoded, stored and mailed with each proof, and kept ten years.
 HINTING = False  # tests turn it on to compare (test_pdf_bytes, test_pdf_hinting)
 # zlib's level for the pages' content streams (fpdf2: 6, its default). A certificate's page is
-# ~35 KB of operators (the QR code's rectangles, the text's glyph codes): level 6 compresses it
-# to 4.8 KB in ~0.4 ms, level 1 to 6.6 KB in ~0.08 ms (a French certificate), for every proof.
+# ~24 KB of operators (mostly the text's glyph codes and moves): level 6 compresses it to 3.3 KB
+# in ~0.28 ms, level 1 to 4.5 KB in ~0.08 ms (a French certificate), for every proof.
 # The same page either way (tests/unit/test_pdf_compression.py); test_pdf_bytes sets fpdf2's.
 PAGE_COMPRESSION = 1
 # the tables fpdf2 2.8.9 drops from every font subset (fpdf.output.OutputProducer._add_fonts)

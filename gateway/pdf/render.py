@@ -72,7 +72,6 @@ SIZE_WIDTH: Final = 17.0
 NEAR_FOOT: Final = 45.0  # mm above the page break below which rows are measured first
 HASH_WIDTH: Final = 49.0  # 32 hexadecimal digits of mono at 6.8 pt, and the cell margins
 MAX_TEMPLATES: Final = 64  # pages kept to draw the next of their kind from (gateway.pdf.replay)
-_DARK_RUN: Final = re.compile("1+")
 _ARABIC_LETTER: Final = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 # the characters of most names, addresses and subjects in French, English and Arabic
 # certificates: printable ASCII, Latin-1, œ Œ Ÿ and the usual punctuation (prepared_glyphs)
@@ -551,20 +550,13 @@ class _Page:
     def _qr(self, x: float, y: float) -> None:
         pdf = self.s
         rows = qr_rows(self.facts.verify_url, remember=self.laid_out)
-        size = len(rows)
-        module = QR_SIZE / size
         pdf.set_fill_color(0, 0, 0)
-        # one rectangle per run of dark modules in a row, all filled at once; its numbers
-        # written once for each module and run length (the code is always in one place). The
-        # rows are looked at as one text, a light module between two: "x y " of the module
-        # where a run starts, then "width height re" of its length
-        corners, lengths, pattern = _qr_pieces(x, y, module, size, pdf.h, pdf.k)
-        modules = "0".join([format(bits, pattern) for bits in rows])
-        runs = [
-            corners[start] + lengths[end - start]
-            for start, end in map(re.Match.span, _DARK_RUN.finditer(modules))
-        ]
-        self._value(lambda: self.pdf._out("\n".join(runs) + " f"))
+        # one image mask of a pixel a module, painted in the fill colour where a module is
+        # dark, scaled to the code's size: ~0.4 KB of operators, where a rectangle for each
+        # run of dark modules took ~8 KB (written, compressed, hashed for each certificate)
+        k = pdf.k
+        placed = _qr_placement(QR_SIZE * k, x * k, (pdf.h - y - QR_SIZE) * k, len(rows))
+        self._value(lambda: self.pdf._out(placed + _qr_samples(rows) + "> EI Q"))
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)
@@ -766,32 +758,23 @@ class _Page:
 
 
 @functools.lru_cache(maxsize=16)
-def _qr_pieces(
-    x: float, y: float, module: float, size: int, page_height: float, k: float
-) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-    """`_qr`'s pieces: by position in its text of the rows (`size` modules, then one light
-    between rows) the "left top " of a rectangle starting there, by run length its
-    "width height re", and the format of a row."""
-    lefts, tops, widths = _qr_numbers(x, y, module, size, page_height, k)
-    corners = tuple(
-        f"{lefts[column]} {tops[row]} " if column < size else ""
-        for row in range(size)
-        for column in range(size + 1)
+def _qr_placement(side: float, left: float, bottom: float, size: int) -> str:
+    """The QR code's image mask up to its samples: `size` modules a side, one bit each, 1 for
+    a dark module (Decode [1 0]: painted), scaled to `side` points at (`left`, `bottom`); the
+    samples in hexadecimal (ASCIIHexDecode: no binary byte in the page's operators)."""
+    return (
+        f"q {side:.2f} 0 0 {side:.2f} {left:.2f} {bottom:.2f} cm "
+        f"BI /IM true /W {size} /H {size} /BPC 1 /D [1 0] /F /AHx ID "
     )
-    return corners, tuple(f"{width} re" for width in widths), f"0{size}b"
 
 
-@functools.lru_cache(maxsize=16)
-def _qr_numbers(
-    x: float, y: float, module: float, size: int, page_height: float, k: float
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The QR code's rectangles' left edges by column, tops by row, and widths and height by
-    run length, as the page writes them (points, two decimals)."""
-    height = -module * k
-    lefts = tuple(f"{(x + start * module) * k:.2f}" for start in range(size))
-    tops = tuple(f"{(page_height - y - row * module) * k:.2f}" for row in range(size))
-    widths = tuple(f"{length * module * k:.2f} {height:.2f}" for length in range(size + 1))
-    return lefts, tops, widths
+def _qr_samples(rows: tuple[int, ...]) -> str:
+    """The rows of modules (gateway.pdf.qr.qr_rows: leftmost the highest bit) as an image's
+    samples in hexadecimal: each row padded to whole bytes, as PDF's images are."""
+    size = len(rows)
+    width = (size + 7) // 8
+    shift = width * 8 - size
+    return b"".join((bits << shift).to_bytes(width, "big") for bits in rows).hex()
 
 
 def _height(pdf: FPDF, width: float, line: float, value: str, align: str) -> float:

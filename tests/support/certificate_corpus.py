@@ -5,7 +5,9 @@ were written (the code before issue 9's render work: fpdf2 2.8.9's own serialisa
 set_font and colour calls), so that a faster renderer is shown to make the very same bytes
 (tests/unit/test_pdf_bytes.py). The Arabic ones were written again when a cell stopped cutting
 its text at an Arabic mark (gateway.pdf.fonts._base_script: the content section's title), in
-both layouts alike; the French and English ones are still those first pinned. They are of
+both layouts alike; all of them again when the QR code became one image mask instead of a
+rectangle for each run of dark modules (gateway.pdf.render._qr: the same modules at the same
+place, tests/unit/test_pdf_layout.py reads them back from the rasterised page). They are of
 certificates whose fonts keep their TrueType hinting, as they did then (the digests are written
 and checked with gateway.pdf.fonts.HINTING on; tests/unit/test_pdf_hinting.py shows the pages
 without it are the same), and their pages compressed at fpdf2's zlib level (gateway.pdf.fonts.

@@ -1,9 +1,11 @@
 """A certificate is the very same bytes as before issue 9's render work, for varied facts in
 every language (tests.support.certificate_corpus: the digests pinned then), its fonts hinted as
-they were then: the only difference since is the hinting dropped from the embedded fonts
+they were then: the only differences since are the hinting dropped from the embedded fonts
 (gateway.pdf.fonts.HINTING), which tests/unit/test_pdf_hinting.py shows draws the same pages,
-and the pages' content streams compressed at a lower zlib level (gateway.pdf.fonts.
-PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py)."""
+the pages' content streams compressed at a lower zlib level (gateway.pdf.fonts.
+PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py), and the QR code drawn
+as an image mask (the digests written again then; its modules read back from the printed page
+by tests/unit/test_pdf_layout.py)."""
 
 from __future__ import annotations
 

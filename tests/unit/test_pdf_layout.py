@@ -20,13 +20,15 @@ import pytest
 from fpdf.enums import TextDirection
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.facts import verify_url
 from gateway.pdf.fonts import FallbackFontPDF
 from gateway.pdf.layout import LaidOutPDF
-from gateway.pdf.render import CertificateRenderer, new_document
+from gateway.pdf.qr import qr_rows
+from gateway.pdf.render import MARGIN, QR_SIZE, CertificateRenderer, new_document
 from tests.support.proofs import ORDER, PUBLIC_URL, proof_record, render
 
 LANGUAGES = ("fr", "en", "ar")
@@ -253,6 +255,48 @@ def test_the_qr_code_reads_as_the_verification_url_with_a_remembered_mask(
         assert decoded(tmp_path, render(laid_out, record, lang)) == verify_url(
             PUBLIC_URL, evidence_id
         )
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_printed_qr_code_has_exactly_the_symbols_modules(
+    tmp_path: Path, laid_out: CertificateRenderer, lang: str
+) -> None:
+    """The QR code is printed as an image mask, a sample a module: the page rasterised by
+    poppler and read at each module's centre shows the symbol's modules (dark where the symbol
+    is dark), at its place in the page's top corner, QR_SIZE mm wide; and zbar reads it."""
+    record = proof_record(EvidenceType.SubmissionAcceptance)
+    pdf = render(laid_out, record, lang)
+    url = verify_url(PUBLIC_URL, record.evidence_id)
+    assert decoded(tmp_path, pdf) == url
+    rows = qr_rows(url)  # the same symbol (its data mask kept for the URL's length)
+    size = len(rows)
+    path = tmp_path / "qr.pdf"
+    path.write_bytes(pdf)
+    dpi = 300
+    subprocess.run(
+        ["pdftoppm", "-gray", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", path,
+         tmp_path / "qr"],
+        check=True,
+    )  # fmt: skip
+    page = Image.open(tmp_path / "qr.pgm")
+    module = QR_SIZE / size
+    left = MARGIN if lang == "ar" else 210 - MARGIN - QR_SIZE  # mm; A4, mirrored in Arabic
+    top = MARGIN - 4
+
+    def dark(row: int, column: int) -> bool:
+        x = (left + (column + 0.5) * module) * dpi / 25.4
+        y = (top + (row + 0.5) * module) * dpi / 25.4
+        level = page.getpixel((round(x), round(y)))
+        assert isinstance(level, int)  # a grey page: one level a pixel
+        return level < 128
+
+    printed = [[dark(r, c) for c in range(size)] for r in range(size)]
+    symbol = [[bool(bits >> (size - 1 - c) & 1) for c in range(size)] for bits in rows]
+    assert printed == symbol
+    # and nothing dark around it: the quiet zone a module wide on every side
+    around = [(-1, c) for c in range(-1, size + 1)] + [(size, c) for c in range(-1, size + 1)]
+    around += [(r, -1) for r in range(size)] + [(r, size) for r in range(size)]
+    assert not any(dark(r, c) for r, c in around)
 
 
 @pytest.mark.parametrize("layout", ["ours", "fpdf2"])
