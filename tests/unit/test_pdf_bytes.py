@@ -3,9 +3,10 @@ every language (tests.support.certificate_corpus: the digests pinned then), its 
 they were then: the only differences since are the hinting dropped from the embedded fonts
 (gateway.pdf.fonts.HINTING), which tests/unit/test_pdf_hinting.py shows draws the same pages,
 the pages' content streams compressed at a lower zlib level (gateway.pdf.fonts.
-PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py), and the QR code drawn
+PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py), the QR code drawn
 as an image mask (the digests written again then; its modules read back from the printed page
-by tests/unit/test_pdf_layout.py)."""
+by tests/unit/test_pdf_layout.py), and the file identifier taken from the certificate's facts
+rather than from its bytes (gateway.pdf.render.file_id; the digests written again)."""
 
 from __future__ import annotations
 

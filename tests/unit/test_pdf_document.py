@@ -3,6 +3,10 @@ byte, and fpdf2's writer is then not needed."""
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
+
+import pikepdf
 import pytest
 from fpdf.output import OutputProducer
 
@@ -47,3 +51,26 @@ def test_fpdf2s_writer_is_not_used_once_the_fonts_were_written(
             patch.setattr(FontOutputProducer, "at_once", False)
             with pytest.raises(AssertionError, match="writer was used"):
                 renderer.render(facts)
+
+
+def test_a_certificates_file_identifier_comes_from_its_facts() -> None:
+    """The trailer's /ID (both halves alike) is the same for the same facts, whichever renderer
+    draws them, and differs from one evidence to the next and from one language to another."""
+    facts = corpus(4)
+    first, again = CertificateRenderer(), CertificateRenderer(replayed=False)
+
+    def identifier(pdf: bytes) -> tuple[bytes, bytes]:
+        with pikepdf.open(io.BytesIO(pdf)) as document:
+            one, two = document.trailer.ID
+            return bytes(one), bytes(two)
+
+    seen = set()
+    for each in facts:
+        made = identifier(first.render(each))
+        assert made[0] == made[1]
+        assert len(made[0]) == 16
+        assert identifier(again.render(each)) == made
+        seen.add(made[0])
+    other = replace(facts[0], language="en" if facts[0].language != "en" else "fr")
+    seen.add(identifier(first.render(other))[0])
+    assert len(seen) == len(facts) + 1
