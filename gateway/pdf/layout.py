@@ -51,6 +51,8 @@ __all__ = ["LaidOutPDF"]
 
 TOLERANCE: Final = 1e-9  # fpdf.util.FloatTolerance
 SPACES: Final = frozenset(BREAKING_SPACE_SYMBOLS_STR)
+_LINE_SPACES: Final = SPACES | {NBSP}  # the characters `_line` counts as spaces
+_SURE: Final = 1e-6  # a margin far above a sum's rounding (`_each_on_one_line`)
 # bidi classes that make a text more than one left-to-right run (fpdf2's bidi algorithm)
 NOT_LTR: Final = frozenset(
     ("R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI")
@@ -487,11 +489,15 @@ class LaidOutPDF(FallbackFontPDF):
             for font_id in used:
                 self._resource_catalog.add(PDFResourceType.FONT, font_id, self.page)
             return lines, drawn
-        fragments = self._fragments(text, by_script=by_script)
-        if room is None:
+        made = self._each_on_one_line(text, room, align)
+        if made is not None:
+            lines, drawn = made
+        elif room is None:
+            fragments = self._fragments(text, by_script=by_script)
             lines = (self._line(text, fragments, 0, len(text), align, trailing_nl=False),)
             drawn = (self._drawn(lines[0], word_spacing=0.0),)
         else:
+            fragments = self._fragments(text, by_script=by_script)
             width, left, right = box
             pad = Padding(left=left, right=right)
             lines = tuple(self._lines(text, room, align))
@@ -502,6 +508,60 @@ class LaidOutPDF(FallbackFontPDF):
             ids = {self.fonts[piece[1]].i for line in lines for piece in line.pieces}
             memo[key] = (lines, drawn, tuple(sorted(ids)))
         return lines, drawn
+
+    def _each_on_one_line(
+        self, text: str, room: float | None, align: Align
+    ) -> tuple[tuple[_Line, ...], tuple[str, ...]] | None:
+        """`_laid_out`'s lines and operators, made without its general steps, for the values
+        most certificates draw (a reference, an address, a hash, a URL): a text of the
+        current font alone, left to right (one fragment: `_cut`), each of its paragraphs
+        fitting on one line by a wide margin — the widest of its characters times their
+        number, and what shaping may add (`_first_over`'s sure case), leave room to spare.
+        None for any other text: laid out the general way (the same lines when this fits)."""
+        shaping = self.text_shaping
+        font = self.current_font
+        if not shaping or shaping.get("direction") != TextDirection.LTR or font is None:
+            return None
+        self._check_plain(text)  # as `_fragments` does first
+        chars = set(text)
+        if not chars <= _plain_latin(font.cmap) or not isinstance(font, ShapedFont):  # type: ignore[union-attr]
+            return None
+        size, k = self.font_size_pt, self.k
+        params = self._params(TextDirection.LTR)
+        if room is None:
+            if "\n" in text:
+                return None
+            paragraphs = [text]
+            last = align
+        else:
+            paragraphs = text.split("\n")
+            if not all(paragraphs):
+                return None  # an empty paragraph, a trailing newline
+            table = font.char_widths(size, params)
+            widest = 0.0
+            for char in chars:
+                if char != "\n":
+                    width = table.get(char)
+                    if width is None:  # as `_lines` measures it
+                        width = table[char] = font.get_text_width(char, size, params)[1]
+                    widest = max(widest, width / k)
+            widening = max(0.0, font.widening(text.replace("\n", ""), size, params) / k)
+            if not math.isfinite(widening):
+                return None  # not composed: how it is shaped is not bounded (`_first_over`)
+            for paragraph in paragraphs:
+                count = len(paragraph)
+                if count * widest * (1 + _SURE) + max(0, count - 2) * widening >= room - _SURE:
+                    return None  # it may not fit: fpdf2's test decides (`_lines`)
+            last = Align.L if align == Align.J else align  # every line ends its paragraph
+        key = str(font.fontkey)
+        lines = []
+        for index, paragraph in enumerate(paragraphs):
+            piece = paragraph.replace(NBSP, " ")
+            width = self.fonts[key].get_text_width(piece, size, params)[1] / k
+            spaces = sum(paragraph.count(char) for char in _LINE_SPACES)
+            ends = index < len(paragraphs) - 1
+            lines.append(_Line(((piece, key, TextDirection.LTR),), width, spaces, last, ends))
+        return tuple(lines), tuple(self._drawn(line, word_spacing=0.0) for line in lines)
 
     def _shaped_fonts(self) -> tuple[ShapedFont, ...]:
         """The document's fonts (fixed once it draws: gateway.pdf.render.new_document)."""
@@ -717,6 +777,8 @@ class LaidOutPDF(FallbackFontPDF):
         while start < len(text):
             end = text.find("\n", start)
             end = len(text) if end < 0 else end
+            if end == start:
+                raise _Unsupported  # an empty line (two newlines in a row): fpdf2 lays it out
             i = _first_over(own, start, end, room, over, widening)
             if i is None:  # the rest of the paragraph fits
                 nl = end < len(text)
@@ -781,8 +843,8 @@ class LaidOutPDF(FallbackFontPDF):
         offset = 0.0  # from the line matrix's origin to the pen, in points
         for piece, key, direction in _visual_order(line.pieces, self.text_shaping):
             font = self.fonts[key]
-            if not isinstance(font, ShapedFont):
-                raise _Unsupported
+            if not isinstance(font, ShapedFont) or not piece:
+                raise _Unsupported  # another font; an empty line (a break at a space)
             made = font.text_operators(piece, size, self._params(direction), gap)
             if made is None:
                 raise _Unsupported  # a glyph moving the pen up or down: fpdf2 follows it

@@ -13,11 +13,12 @@ import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pikepdf
 import pytest
-from fpdf.enums import TextDirection
+from fpdf.enums import Align, TextDirection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -25,7 +26,7 @@ from PIL import Image
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.facts import verify_url
-from gateway.pdf.fonts import FallbackFontPDF
+from gateway.pdf.fonts import FallbackFontPDF, FontOutputProducer
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.qr import qr_rows
 from gateway.pdf.render import MARGIN, QR_SIZE, CertificateRenderer, new_document
@@ -315,7 +316,9 @@ def test_an_arabic_mark_in_a_cell_leaves_the_letters_around_it_joined(
     pdf.cell(pdf.epw, 5.5, title, align="R")
     pdf.ln(6)
     pdf.multi_cell(pdf.epw, 5.5, title, align="R")
-    cell, multi_cell = glyph_codes(bytes(pdf.output()))
+    # written as certificates are (fpdf2's own writer subsets the fonts' shared TrueType
+    # objects in place, and the module's renderer would then draw with what is left of them)
+    cell, multi_cell = glyph_codes(bytes(pdf.output(output_producer_class=FontOutputProducer)))
     assert cell
     assert cell == multi_cell
 
@@ -373,3 +376,110 @@ def test_a_latin_text_is_one_fragment_as_fpdf2s_parsing_cuts_it(
 
 
 _CUT_RENDERER = CertificateRenderer()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    paragraphs=st.lists(st.text(st.sampled_from(LATIN), min_size=1, max_size=60), max_size=3),
+    font=st.sampled_from([("sans", "", 9), ("sans", "B", 10), ("mono", "", 8), ("mono", "", 6.8)]),
+    width=st.floats(min_value=8.0, max_value=180.0),
+    align=st.sampled_from(["L", "R", "C", "J"]),
+    cell=st.booleans(),
+    prepared=st.booleans(),
+)
+def test_a_value_laid_out_one_line_a_paragraph_is_drawn_as_the_general_way_draws_it(
+    paragraphs: list[str],
+    font: tuple[str, str, float],
+    width: float,
+    align: str,
+    cell: bool,
+    prepared: bool,
+) -> None:
+    """`LaidOutPDF._each_on_one_line` (a value whose every paragraph surely fits on a line,
+    most of a certificate's) draws the same operators, leaves the same position and says the
+    same lines as the general layout, whatever the text, font, width and alignment (near the
+    width, where it may not fit, it leaves the text to the general way)."""
+    from gateway.pdf import layout
+
+    text = "\n".join(paragraphs) or "x"
+    if cell:
+        text, align = text.replace("\n", " "), ("L" if align == "J" else align)
+    made = []
+    for fast in (True, False):
+        renderer = _CUT_RENDERER
+        fonts = renderer.prepared_fonts("fr") if prepared else renderer._fonts.for_document()
+        pdf = new_document(fonts, "fr", laid_out=True)
+        assert isinstance(pdf, LaidOutPDF)
+        pdf.add_page()
+        pdf.set_font(*font)
+        general = patch.object(layout.LaidOutPDF, "_each_on_one_line", lambda *_: None)
+        with general if not fast else patch.object(layout, "_SURE", layout._SURE):
+            if cell:
+                pdf.cell(width, 4.1, text, align=align)
+                lines: Any = None
+            else:
+                lines = pdf.multi_cell(width, 4.1, text, align=align, dry_run=True, output="LINES")
+                pdf.multi_cell(width, 4.1, text, align=align)
+        made.append((page_bytes(pdf), pdf.x, pdf.y, lines))
+    assert made[0] == made[1]
+
+
+def test_a_certificates_usual_values_take_the_one_line_way() -> None:
+    """The URL, address, hash and subject rows of a certificate are laid out by
+    `_each_on_one_line` (the test above shows it draws what the general way draws)."""
+    pdf = new_document(_CUT_RENDERER.prepared_fonts("fr"), "fr", laid_out=True)
+    assert isinstance(pdf, LaidOutPDF)
+    pdf.add_page()
+    for font, width, text in (
+        (
+            ("mono", "", 8),
+            134.0,
+            "https://lre.example.ma/verify/8c6da9d9-438f-cca3-464a-c35c2ad17843",
+        ),
+        (("sans", "", 9), 134.0, "r1234@example.com"),
+        (
+            ("mono", "", 6.8),
+            49.0,
+            "0123456789abcdef0123456789abcdef\n0123456789abcdef0123456789abcdef",
+        ),
+        (("sans", "", 9), 134.0, "Lettre 1234 — relance"),
+    ):
+        pdf.set_font(*font)
+        made = pdf._each_on_one_line(text, width - 2 * pdf.c_margin, Align.L)
+        assert made is not None, text
+        lines, drawn = made
+        assert ["".join(piece for piece, *_ in line.pieces) for line in lines] == text.split("\n")
+        assert len(drawn) == len(lines)
+    pdf.set_font("mono", "", 8)
+    assert pdf._each_on_one_line("x" * 200, 50.0, Align.L) is None  # it does not fit
+
+
+@pytest.mark.parametrize(
+    ("text", "width"),
+    [
+        ("Relance\n\nsecond paragraph", 60.0),  # an empty line between two paragraphs
+        ("9Œ0še-žçŒ.-io\n €iÈ\xa0(ğ\u2018(Ai--(,", 10.5),  # a line would start at a space
+    ],
+)
+def test_a_text_with_an_empty_line_is_drawn_as_fpdf2_draws_it(
+    laid_out: CertificateRenderer, text: str, width: float
+) -> None:
+    """A text whose lines would include an empty one (two newlines in a row, a break where a
+    line starts with a space) is left to fpdf2: once, drawing it raised a TypeError (an empty
+    text shaped by HarfBuzz) and the certificate was not made."""
+    pages = []
+    for layout in (True, False):
+        pdf = new_document(laid_out._fonts.for_document(), "fr", laid_out=layout)
+        pdf.add_page()
+        pdf.set_font("mono", "", 8)
+        lines = pdf.multi_cell(width, 4.1, text, align="C", dry_run=True, output="LINES")
+        pdf.multi_cell(width, 4.1, text, align="C")
+        pages.append((lines, page_bytes(pdf), pdf.y))
+    assert pages[0] == pages[1]
+
+
+def page_bytes(pdf: FallbackFontPDF) -> bytes:
+    """What the first page's content stream holds so far."""
+    contents = pdf.pages[1].contents
+    assert isinstance(contents, bytearray)
+    return bytes(contents)
