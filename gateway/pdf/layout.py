@@ -554,11 +554,12 @@ class LaidOutPDF(FallbackFontPDF):
                     return None  # it may not fit: fpdf2's test decides (`_lines`)
             last = Align.L if align == Align.J else align  # every line ends its paragraph
         key = str(font.fontkey)
+        spacing = chars & _LINE_SPACES
         lines = []
         for index, paragraph in enumerate(paragraphs):
             piece = paragraph.replace(NBSP, " ")
             width = self.fonts[key].get_text_width(piece, size, params)[1] / k
-            spaces = sum(paragraph.count(char) for char in _LINE_SPACES)
+            spaces = sum(paragraph.count(char) for char in spacing) if spacing else 0
             ends = index < len(paragraphs) - 1
             lines.append(_Line(((piece, key, TextDirection.LTR),), width, spaces, last, ends))
         return tuple(lines), tuple(self._drawn(line, word_spacing=0.0) for line in lines)
