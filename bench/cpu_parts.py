@@ -18,6 +18,7 @@ processes were doing at the moments a CPU stood idle after the last 250 (sampled
 job, the main loop running.
 
     python -m bench.cpu_parts [--letters 300] [--rounds 2] [--postgres] [--size 1024] [--idle]
+                              [--rate LETTERS_PER_S]
 
 Needs root (smtp-sink).
 """
@@ -264,6 +265,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="bytes per letter")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument(
+        "--rate", type=float, default=None,
+        help="letters started per second (paced, as bench.throughput's half load); default: "
+        "flat out",
+    )  # fmt: skip
+    parser.add_argument(
         "--idle", action="store_true",
         help="also sample, every 3 ms, the moments a CPU stands idle and what the main and "
         "certificate processes are doing then (after the last 250)",
@@ -282,7 +288,7 @@ def main() -> None:
                 start = time.perf_counter()
                 result = measure(pool, target, first=1000 * (number + 1), letters=args.letters,
                                  sessions=args.sessions, size=args.size, tag=f"round{number}",
-                                 timeout=1800)  # fmt: skip
+                                 timeout=1800, rate=args.rate)  # fmt: skip
                 end = time.perf_counter()
             after, database_after = by_role(target.roots[0]), target.database_cpu()
             last_250 = start + args.letters / result.acked

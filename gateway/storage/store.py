@@ -48,7 +48,7 @@ from gateway.storage.outbound import (
     message_rows,
 )
 from gateway.storage.queue import picked_by_key
-from gateway.storage.rows import insert_tables, inserted_then
+from gateway.storage.rows import insert_into, insert_tables, inserted_then
 from gateway.storage.seal_queue import queued_for_seal
 from gateway.storage.times import maybe_utc
 from gateway.storage.times import utc as utc  # re-exported for one step (its old home)
@@ -607,7 +607,7 @@ def _insert_deposit(db: Any, new: NewDeposit) -> None:
     else:  # SQLite: no round trips, and no INSERT in a WITH clause
         for table, values in rows:
             if values:
-                db.execute(insert(table), values)
+                db.execute(insert_into(table), values)
         sender = db.execute(_SENDER, account).first()
     _after_inserts(db, new, sender)
 
