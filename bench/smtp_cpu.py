@@ -12,7 +12,7 @@ stime from /proc, every thread of that process, nothing else) and, for context, 
 letter of the whole process tree and the acknowledged rate.
 
     python -m bench.smtp_cpu [--base REF] [--letters 200] [--rounds 5] [--postgres]
-    python -m bench.smtp_cpu --alone [--base REF] [--profile DIR] ...
+    python -m bench.smtp_cpu --alone [--base REF] [--profile DIR] [--rate 89] ...
 
 With --alone, each variant is its SMTP process alone (bench/smtp_alone.py: `submission_only`
 serving the port, no main process, so no background work beside the load: far less noise),
@@ -196,6 +196,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800, help="per round, seconds")
     parser.add_argument("--alone", action="store_true", help="the SMTP process alone")
+    parser.add_argument(
+        "--rate", type=float, default=None,
+        help="letters started per second (paced, as bench.throughput's half load)",
+    )  # fmt: skip
     parser.add_argument("--profile", type=Path, help="with --alone: cProfile files here")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -247,14 +251,14 @@ def main() -> None:
                 before = sum(own_cpu(pid) for pid in pids)
                 if args.alone:
                     load = (target.ports, first, args.letters, args.sessions, args.size, True)
-                    elapsed, sent = pool.submit(run_load, *load, "bench").result()
+                    elapsed, sent = pool.submit(run_load, *load, "bench", args.rate).result()
                     if len(sent) != args.letters:
                         raise SystemExit(f"{variant.name}: {len(sent)} of {args.letters} sent")
                     result_cpu, result_acked = 0.0, args.letters / elapsed
                 else:
                     result = measure(pool, target, first=first, letters=args.letters,
                                      sessions=args.sessions, size=args.size, tag="bench",
-                                     timeout=args.timeout)  # fmt: skip
+                                     timeout=args.timeout, rate=args.rate)  # fmt: skip
                     if smtp_pids(target.roots[0]) != pids:
                         raise SystemExit(f"{variant.name}: an SMTP process restarted mid-round")
                     result_cpu, result_acked = result.cpu, result.acked
