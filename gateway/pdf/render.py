@@ -265,9 +265,9 @@ def prepared_glyphs(book: FontBook, lang: str) -> dict[str, tuple[Glyph | None, 
         pdf.set_font(family, style, 9)
         for value in texts:
             pdf.multi_cell(pdf.epw, LINE, value)
-    if rtl:  # values without an Arabic letter are laid out left to right (_Page._direction_of)
+    if rtl:  # values without an Arabic letter: left to right, in the Latin font (_direction_of)
         _shape(pdf, "ltr")
-        for family, style, value in ((body, "", LATIN_REPERTOIRE), ("mono", "", ASCII)):
+        for family, style, value in (("sans", "", LATIN_REPERTOIRE), ("mono", "", ASCII)):
             pdf.set_font(family, style, 9)
             pdf.multi_cell(pdf.epw, LINE, value)
     return picked_glyphs(pdf.fonts)
@@ -464,19 +464,31 @@ class _Page:
 
     @contextmanager
     def _direction_of(self, value: str) -> Iterator[None]:
-        """Lay out a value with no Arabic letter left to right, even on an Arabic page.
+        """Lay out a value with no Arabic letter left to right, even on an Arabic page, and
+        in the Latin font where the page's text is in the Arabic one.
 
         An address, a file name or a URL is then shaped and ordered as written (its trailing
-        punctuation stays where it belongs) and aligned on the page's reading side.
+        punctuation stays where it belongs) and aligned on the page's reading side; its
+        letters, digits, spaces and punctuation are all of one font, as on a French page (in
+        the Arabic font, whose Latin letters are the Latin font's by fallback, its digits,
+        spaces and punctuation were the Arabic font's: "Lettre 61" was two fonts, an address
+        five).
         """
         if not self.rtl or _ARABIC_LETTER.search(value):
             yield
             return
-        _shape(self.pdf, "ltr")
+        pdf = self.pdf
+        _shape(pdf, "ltr")
+        arabic = pdf.font_family == "arabic"
+        if arabic:
+            style, size = pdf.font_style, pdf.font_size_pt
+            pdf.set_font("sans", style, size)
         try:
             yield
         finally:
-            _shape(self.pdf, "rtl")
+            if arabic:
+                pdf.set_font("arabic", style, size)
+            _shape(pdf, "rtl")
 
     def _header(self) -> None:
         pdf, lang = self.s, self.lang
@@ -520,9 +532,12 @@ class _Page:
         pdf.set_font("mono", "", 12)
         pdf.set_text_color(*INK)
         reference = self.record.letter_reference
-        self._value(
-            lambda: self.pdf.cell(text_width - label_width, 7.5, reference, align=self.align)
-        )
+
+        def draw_reference() -> None:
+            with self._direction_of(reference):
+                self.pdf.cell(text_width - label_width, 7.5, reference, align=self.align)
+
+        self._value(draw_reference)
         bottom = y + 7.5 + 3
         self._qr(self._x(self.width - QR_SIZE, QR_SIZE), top)
         pdf.set_y(max(bottom, top + QR_SIZE + 5))
@@ -657,10 +672,14 @@ class _Page:
             with self._direction_of(name):
                 target.multi_cell(name_width, TABLE_LINE, name, align=self.align)
 
+        def draw_hash(target: Any) -> None:
+            with self._direction_of(lines):
+                target.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L")
+
         draws: list[Callable[[], object]] = [
             lambda: draw_name(self.pdf),
             lambda: self.pdf.cell(SIZE_WIDTH, TABLE_LINE, size, align=size_align),
-            lambda: self.pdf.multi_cell(HASH_WIDTH, TABLE_LINE, lines, align="L"),
+            lambda: draw_hash(self.pdf),
         ]
         key = ("table row", number, *(cells if caption else ()))
         inputs: list[tuple[object, ...]] = [(name,), (size,), (sha256,)]

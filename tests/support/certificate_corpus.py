@@ -8,7 +8,9 @@ its text at an Arabic mark (gateway.pdf.fonts._base_script: the content section'
 both layouts alike; all of them again when the QR code became one image mask instead of a
 rectangle for each run of dark modules (gateway.pdf.render._qr: the same modules at the same
 place, tests/unit/test_pdf_layout.py reads them back from the rasterised page), and when the
-file identifier came from the certificate's facts (gateway.pdf.render.file_id). They are of
+file identifier came from the certificate's facts (gateway.pdf.render.file_id); the Arabic
+ones again when a value with no Arabic letter on an Arabic page was drawn in the Latin font
+alone (gateway.pdf.render's `_direction_of`, tests/unit/test_pdf_layout.py). They are of
 certificates whose fonts keep their TrueType hinting, as they did then (the digests are written
 and checked with gateway.pdf.fonts.HINTING on; tests/unit/test_pdf_hinting.py shows the pages
 without it are the same), and their pages compressed at fpdf2's zlib level (gateway.pdf.fonts.

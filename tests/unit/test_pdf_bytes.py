@@ -5,8 +5,10 @@ they were then: the only differences since are the hinting dropped from the embe
 the pages' content streams compressed at a lower zlib level (gateway.pdf.fonts.
 PAGE_COMPRESSION; the same pages, tests/unit/test_pdf_compression.py), the QR code drawn
 as an image mask (the digests written again then; its modules read back from the printed page
-by tests/unit/test_pdf_layout.py), and the file identifier taken from the certificate's facts
-rather than from its bytes (gateway.pdf.render.file_id; the digests written again)."""
+by tests/unit/test_pdf_layout.py), the file identifier taken from the certificate's facts
+rather than from its bytes (gateway.pdf.render.file_id; the digests written again), and on an
+Arabic page a value with no Arabic letter drawn in the Latin font alone (the Arabic digests
+written again)."""
 
 from __future__ import annotations
 

@@ -483,3 +483,50 @@ def page_bytes(pdf: FallbackFontPDF) -> bytes:
     contents = pdf.pages[1].contents
     assert isinstance(contents, bytearray)
     return bytes(contents)
+
+
+def test_a_latin_value_on_an_arabic_page_is_in_the_latin_font_alone(tmp_path: Path) -> None:
+    """A value with no Arabic letter (a subject, an address, a date) is laid out left to right
+    and in the Latin font on an Arabic page, as on a French one: before, in the Arabic font,
+    its letters came from the Latin font by fallback and its digits, spaces and punctuation
+    from the Arabic one ("10:30" with the Arabic font's colon). Each line of the subject and
+    of the recipient is one text object in one font, DejaVu Sans; an Arabic value keeps the
+    Arabic font."""
+    record = replace(
+        proof_record(EvidenceType.SubmissionAcceptance),
+        subject="Mise en demeure — contrat n° 42 (lot 7)",
+        recipient_address="karim.bennani@example.ma",
+    )
+    pdf = render(CertificateRenderer(), record, "ar")
+    words = dict(boxes(tmp_path, pdf, "ar.pdf"))
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        page = document.pages[0]
+        height = float(page.MediaBox[3])
+        names = {str(key): str(font.BaseFont) for key, font in page.Resources.Font.items()}
+        # each text object: where its line starts, and its fonts
+        lines: list[tuple[float, float, set[str]]] = []
+        for instruction in pikepdf.parse_content_stream(page):
+            if not isinstance(instruction, pikepdf.ContentStreamInstruction):
+                continue  # the QR code's inline image
+            operands, operator = instruction.operands, instruction.operator
+            if operator == pikepdf.Operator("BT"):
+                lines.append((0.0, 0.0, set()))
+            elif operator == pikepdf.Operator("Td") and lines and not lines[-1][2]:
+                lines[-1] = (float(operands[0]), float(operands[1]), lines[-1][2])
+            elif operator == pikepdf.Operator("Tf"):
+                lines[-1][2].add(names[str(operands[0])])
+
+    def fonts_at(word: str) -> set[str]:
+        """The fonts of the text object the word is in: on its baseline, starting before it."""
+        left, top, _, bottom = words[word]
+        found = [
+            (x, fonts)
+            for x, y, fonts in lines
+            if height - bottom <= y <= height - top and x <= left + 0.5
+        ]
+        return max(found, key=lambda each: each[0])[1]
+
+    for word in ("demeure", "karim.bennani@example.ma", "(Africa/Casablanca)"):
+        assert [name.split("+")[-1] for name in fonts_at(word)] == ["DejaVuSansBook"], word
+    # the Arabic words (labels, titles, sentences) stay in the Arabic font
+    assert sum(any("NotoNaskh" in name for name in fonts) for _, _, fonts in lines) > 20
