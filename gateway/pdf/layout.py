@@ -524,7 +524,7 @@ class LaidOutPDF(FallbackFontPDF):
             return None
         self._check_plain(text)  # as `_fragments` does first
         chars = set(text)
-        if not chars <= _plain_latin(font.cmap) or not isinstance(font, ShapedFont):  # type: ignore[union-attr]
+        if not isinstance(font, ShapedFont) or not chars <= _plain_latin(font.cmap):
             return None
         size, k = self.font_size_pt, self.k
         params = self._params(TextDirection.LTR)
