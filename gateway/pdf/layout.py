@@ -51,7 +51,7 @@ __all__ = ["LaidOutPDF"]
 
 TOLERANCE: Final = 1e-9  # fpdf.util.FloatTolerance
 SPACES: Final = frozenset(BREAKING_SPACE_SYMBOLS_STR)
-_LINE_SPACES: Final = SPACES | {NBSP}  # the characters `_line` counts as spaces
+_LINE_SPACES: Final = SPACES | {NBSP}  # what a line counts as its spaces (justified lines)
 _SURE: Final = 1e-6  # a margin far above a sum's rounding (`_each_on_one_line`)
 # bidi classes that make a text more than one left-to-right run (fpdf2's bidi algorithm)
 NOT_LTR: Final = frozenset(
@@ -822,7 +822,7 @@ class LaidOutPDF(FallbackFontPDF):
                 pieces.append((piece, key, direction))
                 params = self._params(direction)
                 width += self.fonts[key].get_text_width(piece, size, params)[1] / k
-        spaces = sum(1 for c in text[start:end] if c in SPACES or c == NBSP)
+        spaces = sum(1 for c in text[start:end] if c in _LINE_SPACES)
         return _Line(tuple(pieces), width, spaces, align, trailing_nl)
 
     def _word_spacing(self, line: _Line, width: float, pad: Padding) -> float:
