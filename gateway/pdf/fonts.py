@@ -203,6 +203,10 @@ class _Shared:
     # how much wider than its characters alone a composed text may be shaped, per pair
     # (_Font.widening): thousandths of the size, None when unknown; () until read
     widening: float | tuple[()] | None = ()
+    # each pair and each last character of a kerned text as a document of a base writes it
+    # and adds it to the text's width, by the base's id() and _shape_key (_Font.one_line);
+    # _NO_PIECE for one that text is not written or measured that way
+    one_line: dict[tuple[object, ...], dict[str, tuple[str, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -550,6 +554,95 @@ class _Font(TTFFont):
                 self._common.operators.clear()
             self._common.operators[key] = made
         return made
+
+    def one_line(
+        self, text: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[float, str] | None:
+        """`get_text_width(text, …)[1]` and `text_operators(text, …, gap=0)[0]` at once, for
+        a text composed from its characters' shaping (gateway.pdf.monospace, kerning) in a
+        stable document, where they would walk its characters four times between them
+        (whether it is composed, twice; its width; its operators): each pair's piece of the
+        operators and term of the width looked up once (memoised per base and shaping). The
+        same numbers, added in the same order, and the same operators
+        (tests/unit/test_pdf_layout.py compares them on random texts); a new value's pair of
+        walks took ~30 µs. None for any other text: ask for them apart."""
+        common = self._common
+        if (
+            len(text) < 2
+            or not common.composed
+            or self.is_symbol
+            or not self.stable()
+            or not composable(params, common.shapings)
+        ):
+            return None
+        if not common.kerned:
+            chars = set(text)
+            widths = self._alike_widths(font_size_pt, params)
+            codes = self._alike_codes(font_size_pt, params)
+            if (
+                widths is None
+                or codes is None
+                or not chars <= widths.chars
+                or not chars <= codes.chars
+            ):
+                return None
+            self._sized(font_size_pt)
+            return widths.total(len(text)), codes.operators(text)
+        tokens = kerning.tokens(text)
+        if len(tokens) < 2 or not set(text) <= common.composed:
+            return None
+        shape = (self._base, *_shape_key("", font_size_pt, params))
+        table = common.one_line.get(shape)
+        if table is None or len(table) >= MAX_WIDTHS:
+            table = common.one_line[shape] = {}
+        parts: list[str] = []
+        width: float = 0  # as _composed_width adds them: the pairs', then the last's
+        last = len(tokens) - 1
+        for at in range(last + 1):
+            key = tokens[at : at + 2]
+            found = table.get(key)
+            if found is None:
+                found = table[key] = self._one_line_piece(key, font_size_pt, params) or _NO_PIECE
+            if found is _NO_PIECE:
+                return None
+            piece, term = found
+            parts.append(piece)
+            if at < last:
+                width += term
+        width = width + term  # the last character's
+        self._sized(font_size_pt)
+        written = "<" + "".join(parts)
+        written = written[:-1] if written.endswith("<") else written + ">"
+        return width, f"[{written}] TJ"
+
+    def _one_line_piece(
+        self, key: str, font_size_pt: float, params: dict[str, Any] | None
+    ) -> tuple[str, float] | None:
+        """A pair's (or a last character's) piece of `_kerned_operators`' TJ array and term
+        of `_composed_width`'s sum; None when `_composes` would say no to a text holding the
+        pair, or its glyph is not one of the base's."""
+        if len(key) == 2:
+            pairs = self._pairs(font_size_pt, params)
+            pair = pairs.get(key, _UNKNOWN)
+            if pair is _UNKNOWN:
+                pair = self._pair(key, font_size_pt, params)
+            if pair is None:
+                return None
+            term = cast(_Pair, pair).term
+        else:
+            letter = self._letters(font_size_pt, params).get(key) or self._letter(
+                key, font_size_pt, params
+            )
+            if len(letter[2]) != 1:
+                return None
+            term = letter[2][0]
+        piece = self._kerned_piece(key, font_size_pt, params)
+        return None if piece is None else (piece[0], term)
+
+    def _sized(self, font_size_pt: float) -> None:
+        """What get_text_width notes of a size it measures at."""
+        if font_size_pt > self.biggest_size_pt:
+            self.biggest_size_pt = font_size_pt
 
     def _composed_operators(
         self, text: str, font_size_pt: float, params: dict[str, Any] | None
@@ -1093,6 +1186,7 @@ class _Font(TTFFont):
 
 
 _UNKNOWN: Final = object()  # a pair not shaped yet (_Font._composes)
+_NO_PIECE: Final = ("", 0.0)  # a pair or character `one_line` does not write (_Shared.one_line)
 _SLOTS: dict[type, tuple[str, ...]] = {}  # every slot of a font class (_copied)
 
 

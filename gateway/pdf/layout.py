@@ -556,13 +556,25 @@ class LaidOutPDF(FallbackFontPDF):
         key = str(font.fontkey)
         spacing = chars & _LINE_SPACES
         lines = []
+        drawn: list[str | None] = []
         for index, paragraph in enumerate(paragraphs):
             piece = paragraph.replace(NBSP, " ")
-            width = self.fonts[key].get_text_width(piece, size, params)[1] / k
+            # its width and operators in one walk, as `_drawn` would write a line of one piece
+            both = font.one_line(piece, size, params)
+            if both is None:
+                width = font.get_text_width(piece, size, params)[1] / k
+                drawn.append(None)
+            else:
+                width = both[0] / k
+                drawn.append(f"/F{font.i} {size:.2f} Tf {both[1]}")
+                self._resource_catalog.add(PDFResourceType.FONT, font.i, self.page)
             spaces = sum(paragraph.count(char) for char in spacing) if spacing else 0
             ends = index < len(paragraphs) - 1
             lines.append(_Line(((piece, key, TextDirection.LTR),), width, spaces, last, ends))
-        return tuple(lines), tuple(self._drawn(line, word_spacing=0.0) for line in lines)
+        return tuple(lines), tuple(
+            self._drawn(line, word_spacing=0.0) if made is None else made
+            for line, made in zip(lines, drawn, strict=True)
+        )
 
     def _shaped_fonts(self) -> tuple[ShapedFont, ...]:
         """The document's fonts (fixed once it draws: gateway.pdf.render.new_document)."""

@@ -26,7 +26,7 @@ from PIL import Image
 from gateway import i18n
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from gateway.pdf.facts import verify_url
-from gateway.pdf.fonts import FallbackFontPDF, FontOutputProducer
+from gateway.pdf.fonts import FallbackFontPDF, FontOutputProducer, ShapedFont
 from gateway.pdf.layout import LaidOutPDF
 from gateway.pdf.qr import qr_rows
 from gateway.pdf.render import MARGIN, QR_SIZE, CertificateRenderer, new_document
@@ -345,6 +345,8 @@ def glyph_codes(pdf: bytes) -> list[bytes]:
 LATIN = (
     "aeiouAEIOU019 .,;:!?'\"()-/@«»—\u2013…\u2019\u2018“”°%‰€éèêëàâçôûùïîÉÈÀÇŒœæÆßñŁłŠšŽžĞğ\u00a0\n"
 )
+# what addresses, references, hashes and URLs are made of (ligatures included)
+ADDRESSES = "abcdefilrstxyzABLRT0123456789 .-@:/_"
 OTHER = (
     "Ωж\u0301\u00ad\rمح\u200f\u2066\u2069\U0001d538"  # another script, a mark, controls, a fallback
 )
@@ -424,6 +426,41 @@ def test_a_value_laid_out_one_line_a_paragraph_is_drawn_as_the_general_way_draws
     assert made[0] == made[1]
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(st.sampled_from(ADDRESSES), min_size=1, max_size=60)
+    | st.text(st.sampled_from(LATIN.replace("\n", "") + "ffiflT"), min_size=1, max_size=60),
+    font=st.sampled_from([("sans", "", 9), ("sans", "B", 10), ("mono", "", 8), ("mono", "", 6.8)]),
+    prepared=st.booleans(),
+)
+def test_a_texts_width_and_operators_made_at_once_are_those_asked_for_apart(
+    text: str, font: tuple[str, str, float], prepared: bool
+) -> None:
+    """`one_line` (a text's width and TJ operators in one walk over its pairs, for the values
+    `_each_on_one_line` lays out) gives what `get_text_width` and `text_operators` give,
+    ligatures and kerned pairs included, and adds no glyph to the document; it declines
+    (None) where the document is not the one its base's codes describe."""
+    renderer = _CUT_RENDERER
+    fonts = renderer.prepared_fonts("fr") if prepared else renderer._fonts.for_document()
+    pdf = new_document(fonts, "fr", laid_out=True)
+    assert isinstance(pdf, LaidOutPDF)
+    pdf.add_page()
+    pdf.set_font(*font)
+    shaped, size = pdf.current_font, pdf.font_size_pt
+    assert isinstance(shaped, ShapedFont)
+    params = pdf._params(TextDirection.LTR)
+    glyphs = len(shaped.subset)
+    both = shaped.one_line(text, size, params)
+    assert len(shaped.subset) == glyphs
+    if not prepared:
+        assert both is None  # no base: its codes are this document's
+        return
+    operators = shaped.text_operators(text, size, params, 0.0)
+    if both is not None:
+        assert operators is not None
+        assert both == (shaped.get_text_width(text, size, params)[1], operators[0])
+
+
 def test_a_certificates_usual_values_take_the_one_line_way() -> None:
     """The URL, address, hash and subject rows of a certificate are laid out by
     `_each_on_one_line` (the test above shows it draws what the general way draws)."""
@@ -447,6 +484,12 @@ def test_a_certificates_usual_values_take_the_one_line_way() -> None:
         pdf.set_font(*font)
         made = pdf._each_on_one_line(text, width - 2 * pdf.c_margin, Align.L)
         assert made is not None, text
+        # each line's width and operators made at once (the test above: as asked apart)
+        params = pdf._params(TextDirection.LTR)
+        shaped = pdf.current_font
+        assert isinstance(shaped, ShapedFont)
+        for line in text.split("\n"):
+            assert shaped.one_line(line, pdf.font_size_pt, params) is not None, line
         lines, drawn = made
         assert ["".join(piece for piece, *_ in line.pieces) for line in lines] == text.split("\n")
         assert len(drawn) == len(lines)
