@@ -145,7 +145,7 @@ class ProofMailer:
             date=mail.date,
             pdf=pdf,
         )
-        signed = smime_sign(composed, self.smime, signing_time=mail.date)
+        signed = smime_sign(composed, self.smime, signing_time=mail.date, seven_bit=True)
         return self.dkim.sign(signed, now=mail.date, crlf_throughout=True)  # composed so
 
 

@@ -22,7 +22,7 @@ from gateway.compose.parts import (
     with_attachment,
     without_attachment,
 )
-from gateway.compose.smime import smime_sign
+from gateway.compose.smime import _seven_bit, smime_sign
 from gateway.core.evidence import Attachment, EvidenceRecord, EvidenceType
 from tests.support import openssl
 from tests.support.pki import make_pki
@@ -233,6 +233,7 @@ def test_the_proof_mail_is_signed_as_composed(language, pki, tmp_path):
     composed (no part re-encoded), and openssl verifies it."""
     raw = compose(record(), language)
     assert raw.isascii()
+    assert _seven_bit(raw) is raw  # nothing to re-encode: gateway.pdf.maker says seven_bit
     signed = smime_sign(raw, pki.sealer, signing_time=AT)
     head, _, body = raw.partition(b"\r\n\r\n")
     content_fields = b"".join(
@@ -254,6 +255,7 @@ def test_the_signed_proof_mail_ends_every_line_in_crlf_as_its_dkim_signer_is_tol
         language,
         pdf=b"%PDF-1.7\n" + bytes(range(256)) * 300,
     )
+    assert _seven_bit(raw) is raw  # 7-bit whatever the values (gateway.pdf.maker: seven_bit)
     signed = smime_sign(raw, pki.sealer, signing_time=AT)
     assert signed.count(b"\n") == signed.count(b"\r\n") == signed.count(b"\r")
     signer = DkimSigner(domain="lre.localhost", key_pem=new_key_pem())
