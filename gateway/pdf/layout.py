@@ -474,10 +474,17 @@ class LaidOutPDF(FallbackFontPDF):
         """The lines of `text` in `room` mm (None: one line, a cell's) and their operators,
         justified in a box of `box` (width, left and right padding).
 
-        Memoised while every font of the document has drawn only the glyphs it started
+        A text that surely fits on one line is laid out at once (`_each_on_one_line`),
+        never memoised: most are a letter's own values (an address, a hash, a URL), not seen
+        again, and a memo of them cost more than it saved (its entries walked by the garbage
+        collector, the memo emptied every few hundred certificates). Any other text is
+        memoised while every font of the document has drawn only the glyphs it started
         with (a prepared set: the same codes in every document starting with it), by all
         they depend on: labels and sentences come back in every certificate. The memo is
         the fonts' (`ShapedFont.layouts`): it lives and dies with their glyph sets."""
+        made = self._each_on_one_line(text, room, align)
+        if made is not None:
+            return made
         fonts = self._shaped_fonts()
         # all the fragments (`_fragments`), lines and operators depend on
         key = (text, room, id(align), box, by_script, self.c_margin, *self._state())
@@ -489,10 +496,7 @@ class LaidOutPDF(FallbackFontPDF):
             for font_id in used:
                 self._resource_catalog.add(PDFResourceType.FONT, font_id, self.page)
             return lines, drawn
-        made = self._each_on_one_line(text, room, align)
-        if made is not None:
-            lines, drawn = made
-        elif room is None:
+        if room is None:
             fragments = self._fragments(text, by_script=by_script)
             lines = (self._line(text, fragments, 0, len(text), align, trailing_nl=False),)
             drawn = (self._drawn(lines[0], word_spacing=0.0),)

@@ -497,6 +497,32 @@ def test_a_certificates_usual_values_take_the_one_line_way() -> None:
     assert pdf._each_on_one_line("x" * 200, 50.0, Align.L) is None  # it does not fit
 
 
+def test_a_letters_own_values_are_not_remembered_from_one_certificate_to_the_next() -> None:
+    """The memo of laid-out texts keeps what comes back (labels, sentences), not each
+    letter's address, reference, hash and URLs: drawing more letters does not grow it (each
+    entry would be walked by the garbage collector until the memo is emptied)."""
+    renderer = CertificateRenderer()
+    memo = next(iter(renderer.prepared_fonts("fr").values())).layouts
+    deposit = proof_record(EvidenceType.SubmissionAcceptance, 0)
+
+    def letter(n: int) -> EvidenceRecord:
+        return replace(
+            deposit,
+            evidence_id=f"0f8e3c1a-6d2b-4c59-9a7e-{n:012d}",
+            letter_reference=f"LRE-2026-{n:06d}",
+            recipient_address=f"r{n}@example.com",
+            message_sha256=f"{n:064x}",
+        )
+
+    for n in range(3):
+        render(renderer, letter(n), "fr")
+    kept = len(memo)
+    for n in range(3, 23):
+        render(renderer, letter(n), "fr")
+    assert renderer.replays >= 20
+    assert len(memo) == kept
+
+
 @pytest.mark.parametrize(
     ("text", "width"),
     [
