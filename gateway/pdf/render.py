@@ -130,6 +130,9 @@ class CertificateRenderer:
         self._laid_out = prepared and laid_out
         self._replayed = self._laid_out and replayed
         self._templates: dict[tuple[object, ...], Template] = {}
+        # what a page measures of its language's words alone (the reference label's width),
+        # kept from its last full drawing for the pages drawn from a template
+        self._measured: dict[tuple[str, str], float] = {}
         self.replays = self.diverged = 0  # pages drawn from a template, and tried in vain
         self.units = 0  # rows, titles and table rows those pages took whole (gateway.pdf.replay)
         self.copied = 0  # values of those units drawn from what the template's were: its bytes
@@ -189,7 +192,7 @@ class CertificateRenderer:
         fonts = self._document_fonts(lang)  # each document its own copies
         page = _Page(
             fonts, facts, lang, self._icc_profile, laid_out=self._laid_out,
-            record=record, template=template,
+            record=record, template=template, measured=self._measured,
         )  # fmt: skip
         page.pdf.memo = self._prepared
         return page
@@ -284,8 +287,10 @@ class _Page:
         laid_out: bool,
         record: bool = False,
         template: Template | None = None,
+        measured: dict[tuple[str, str], float] | None = None,
     ) -> None:
         self.facts, self.lang, self.record = facts, lang, facts.record
+        self._measured = measured if measured is not None else {}
         self._recording, self._replaying = record, template
         self.template: Template | None = None  # what a recording made, once built
         self._script: Recorder | Replayer | None = None
@@ -492,10 +497,39 @@ class _Page:
 
     def _header(self) -> None:
         pdf, lang = self.s, self.lang
-        pdf.set_fill_color(*ACCENT)
-        pdf.rect(0, 0, pdf.w, 5, style="F")
         top = MARGIN - 4
         text_width = self.width - QR_SIZE - 8
+        what = text(
+            lang,
+            f"event.{self.record.event.value}",
+            time=isolate(lang, self._when(self.record.event_time)),
+        )
+        label = f"  {text(lang, 'pdf.reference')}  "
+        reference = self.record.letter_reference
+        url = self.facts.verify_url
+
+        def draw_what() -> None:
+            self.pdf.multi_cell(text_width, 4.6, what, align=self.align)
+
+        def draw_reference() -> None:
+            label_width = self._measured.get((lang, label))
+            if label_width is None:  # not measured by a full drawing in this process
+                raise Diverged("reference label")
+            with self._direction_of(reference):
+                self.pdf.cell(text_width - label_width, 7.5, reference, align=self.align)
+
+        qr_x = self._x(self.width - QR_SIZE, QR_SIZE)
+        draw_qr = self._qr_code(qr_x, top, url)
+        # all its static calls depend on, besides the page's state and language (its title is
+        # the proof type's, of the page's kind): the provider's name
+        if self._drawn_as_unit(
+            ("header", self.facts.provider_name),
+            [draw_what, draw_reference, draw_qr],
+            [(what,), (reference,), (url,)],
+        ):
+            return
+        pdf.set_fill_color(*ACCENT)
+        pdf.rect(0, 0, pdf.w, 5, style="F")
         pdf.set_xy(self._x(0, text_width), top)
         pdf.set_text_color(*MUTED)
         pdf.set_font(self.body, "", 9)
@@ -512,16 +546,11 @@ class _Page:
         pdf.set_x(self._x(0, text_width))
         pdf.set_text_color(*INK)
         pdf.set_font(self.body, "", 9.5)
-        what = text(
-            lang,
-            f"event.{self.record.event.value}",
-            time=isolate(lang, self._when(self.record.event_time)),
-        )
-        self._value(lambda: self.pdf.multi_cell(text_width, 4.6, what, align=self.align))
+        self._value(draw_what, (what,))
         pdf.ln(1.5)
-        label = f"  {text(lang, 'pdf.reference')}  "
         pdf.set_font(self.body, "", 8)
         label_width = pdf.get_string_width(label) + 2
+        self._measured[lang, label] = label_width
         y = pdf.get_y()
         pdf.set_fill_color(*PANEL)
         pdf.rect(self._x(0, text_width), y, text_width, 7.5, style="F")
@@ -531,16 +560,11 @@ class _Page:
         pdf.set_xy(self._x(label_width, text_width - label_width), y)
         pdf.set_font("mono", "", 12)
         pdf.set_text_color(*INK)
-        reference = self.record.letter_reference
-
-        def draw_reference() -> None:
-            with self._direction_of(reference):
-                self.pdf.cell(text_width - label_width, 7.5, reference, align=self.align)
-
-        self._value(draw_reference)
+        self._value(draw_reference, (reference,))
         bottom = y + 7.5 + 3
-        self._qr(self._x(self.width - QR_SIZE, QR_SIZE), top)
+        self._qr(qr_x, top, draw_qr, url)
         pdf.set_y(max(bottom, top + QR_SIZE + 5))
+        self._unit_drawn()
 
     def _running_header(self) -> None:
         """On every page after the first: the proof type, the letter reference, a rule."""
@@ -564,16 +588,26 @@ class _Page:
         pdf.line(pdf.l_margin, top + 7, pdf.l_margin + self.width, top + 7)
         pdf.set_y(top + 9)
 
-    def _qr(self, x: float, y: float) -> None:
-        pdf = self.s
-        rows = qr_rows(self.facts.verify_url, remember=self.laid_out)
-        pdf.set_fill_color(0, 0, 0)
-        # one image mask of a pixel a module, painted in the fill colour where a module is
-        # dark, scaled to the code's size: ~0.4 KB of operators, where a rectangle for each
-        # run of dark modules took ~8 KB (written, compressed, hashed for each certificate)
+    def _qr_code(self, x: float, y: float, url: str) -> Callable[[], object]:
+        """Drawing the QR code of `url` at (x, y): one image mask of a pixel a module, painted
+        in the fill colour where a module is dark, scaled to the code's size (~0.4 KB of
+        operators, where a rectangle for each run of dark modules took ~8 KB, written,
+        compressed, hashed for each certificate). Its symbol is made when it is drawn."""
+        pdf = self.pdf
         k = pdf.k
-        placed = _qr_placement(QR_SIZE * k, x * k, (pdf.h - y - QR_SIZE) * k, len(rows))
-        self._value(lambda: self.pdf._out(placed + _qr_samples(rows) + "> EI Q"))
+        placement = (QR_SIZE * k, x * k, (pdf.h - y - QR_SIZE) * k)
+
+        def draw() -> None:
+            rows = qr_rows(url, remember=self.laid_out)
+            placed = _qr_placement(*placement, len(rows))
+            self.pdf._out(placed + _qr_samples(rows) + "> EI Q")
+
+        return draw
+
+    def _qr(self, x: float, y: float, draw: Callable[[], object], url: str) -> None:
+        pdf = self.s
+        pdf.set_fill_color(0, 0, 0)
+        self._value(draw, (url,))
         pdf.set_xy(x - 4, y + QR_SIZE + 0.3)
         pdf.set_font(self.body, "", 7)
         pdf.set_text_color(*MUTED)
@@ -643,15 +677,19 @@ class _Page:
             )
         )
         count = len(record.attachments)
-        pdf.set_x(pdf.l_margin)
-        pdf.set_font(self.body, "B", 8)
-        pdf.set_text_color(*MUTED)
         caption = text(lang, "proof.attachments")
         caption += f" ({count})" if count else f" : {text(lang, 'proof.no_attachments')}"
         if lang != "fr":
             caption = caption.replace(" : ", ": ")
-        self._room_for(4.5 + TABLE_ROW)
-        pdf.cell(self.width, 4.5, caption, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if not self._drawn_as_unit(("caption", caption), []):
+            pdf.set_x(pdf.l_margin)
+            pdf.set_font(self.body, "B", 8)
+            pdf.set_text_color(*MUTED)
+            self._room_for(4.5 + TABLE_ROW)
+            pdf.cell(
+                self.width, 4.5, caption, align=self.align, new_x=XPos.LMARGIN, new_y=YPos.NEXT
+            )
+            self._unit_drawn()
         for number, attachment in enumerate(record.attachments, start=1):
             self._table_row(
                 (
@@ -727,6 +765,8 @@ class _Page:
             url=isolate(lang, self.facts.public_url.rstrip("/") + "/verify"),
             anchors=isolate(lang, self.facts.public_url.rstrip("/") + "/pki/"),
         )
+        if self._drawn_as_unit(("verify box", body), []):
+            return
         pdf.ln(2.5)
         pdf.set_font(self.body, "", 8)
         padding = (1, 3, 2, 3)
@@ -756,11 +796,23 @@ class _Page:
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
         )
+        self._unit_drawn()
 
     def _footer(self) -> None:
         pdf = self.s
+        pages = self.pdf.page
+        footers = [
+            text(self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages)
+            for page in range(1, pages + 1)
+        ]
+
+        def drawn(footer: str) -> Callable[[], object]:
+            return lambda: self.pdf.cell(self.width, 4, footer, align="C")
+
+        draws = [drawn(footer) for footer in footers]
+        if self._drawn_as_unit(("footer",), draws, [(footer,) for footer in footers]):
+            return
         pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
-        pages = pdf.page
         for page in range(1, pages + 1):
             pdf.page = page
             pdf.current_font_is_set_on_page = False  # fpdf2 knows it for the last page only
@@ -772,10 +824,8 @@ class _Page:
             )
             pdf.set_font(self.body, "", 7.5)
             pdf.set_text_color(*MUTED)
-            footer = text(
-                self.lang, "pdf.footer", id=self.record.evidence_id, page=page, pages=pages
-            )
-            self._value(lambda: self.pdf.cell(self.width, 4, footer, align="C"))  # noqa: B023 - at once
+            self._value(draws[page - 1], (footers[page - 1],))
+        self._unit_drawn()
 
 
 @functools.lru_cache(maxsize=16)

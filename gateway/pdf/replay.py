@@ -18,7 +18,8 @@ calls (the letter's reference, dates, names, hashes, QR code, footer), directly.
   the document where the template's did (the same number of lines; else `Diverged`).
 
 - Units: a part of the page drawn by one method from its arguments (a row from its label, a
-  section title, a table row), its state at the start and its values' heights. Recorded as a
+  section title, a table row; the header from the provider's name, the footer), its state at
+  the start and its values' heights. Recorded as a
   call of its own around its calls; replayed whole when it begins at the same place with the
   same arguments in the same state: its values drawn, each from the state the template's
   started in and leaving what it left, its static calls skipped and the state they left set.

@@ -129,8 +129,9 @@ def test_the_next_certificate_of_a_kind_is_drawn_from_the_last_one(
     pdf = render(renderer, second, lang)
     assert (renderer.replays, renderer.diverged) == (1, 0)
     # every row, section title and table row taken whole: 4 section titles, 12 to 14 rows,
-    # the table's caption, the message and its 2 attachments
-    assert renderer.units >= 4 + 12 + 4
+    # the table's caption, the message and its 2 attachments; and the header, the line
+    # counting the attachments, the box saying how to verify, the footer
+    assert renderer.units >= 4 + 12 + 4 + 4
     # the values the same as the first letter's taken from it (the sender, the identifications,
     # the provider, the policy, the message's name and size...)
     assert renderer.copied >= 8
@@ -232,4 +233,6 @@ def test_a_value_drawn_from_what_the_templates_was_is_taken_from_it_in_the_glyph
     render(renderer, first, "fr")
     assert render(renderer, second, "fr") == render(full, second, "fr")
     assert (renderer.replays, renderer.diverged) == (1, 0)
-    assert renderer.copied == 2  # the sender and how it was identified, drawn before the ğ
+    # the header's sentence (the same event time), the sender and how it was identified:
+    # drawn before the ğ
+    assert renderer.copied == 3
