@@ -380,6 +380,18 @@ def test_a_latin_text_is_one_fragment_as_fpdf2s_parsing_cuts_it(
 _CUT_RENDERER = CertificateRenderer()
 
 
+def _page_in(font: tuple[str, str, float], *, prepared: bool) -> LaidOutPDF:
+    """A French certificate's document, a page added, in `font`: its fonts starting with the
+    language's prepared glyphs, or with none (a document of its own codes)."""
+    renderer = _CUT_RENDERER
+    fonts = renderer.prepared_fonts("fr") if prepared else renderer._fonts.for_document()
+    pdf = new_document(fonts, "fr", laid_out=True)
+    assert isinstance(pdf, LaidOutPDF)
+    pdf.add_page()
+    pdf.set_font(*font)
+    return pdf
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     paragraphs=st.lists(st.text(st.sampled_from(LATIN), min_size=1, max_size=60), max_size=3),
@@ -408,12 +420,7 @@ def test_a_value_laid_out_one_line_a_paragraph_is_drawn_as_the_general_way_draws
         text, align = text.replace("\n", " "), ("L" if align == "J" else align)
     made = []
     for fast in (True, False):
-        renderer = _CUT_RENDERER
-        fonts = renderer.prepared_fonts("fr") if prepared else renderer._fonts.for_document()
-        pdf = new_document(fonts, "fr", laid_out=True)
-        assert isinstance(pdf, LaidOutPDF)
-        pdf.add_page()
-        pdf.set_font(*font)
+        pdf = _page_in(font, prepared=prepared)
         general = patch.object(layout.LaidOutPDF, "_each_on_one_line", lambda *_: None)
         with general if not fast else patch.object(layout, "_SURE", layout._SURE):
             if cell:
@@ -440,12 +447,7 @@ def test_a_texts_width_and_operators_made_at_once_are_those_asked_for_apart(
     `_each_on_one_line` lays out) gives what `get_text_width` and `text_operators` give,
     ligatures and kerned pairs included, and adds no glyph to the document; it declines
     (None) where the document is not the one its base's codes describe."""
-    renderer = _CUT_RENDERER
-    fonts = renderer.prepared_fonts("fr") if prepared else renderer._fonts.for_document()
-    pdf = new_document(fonts, "fr", laid_out=True)
-    assert isinstance(pdf, LaidOutPDF)
-    pdf.add_page()
-    pdf.set_font(*font)
+    pdf = _page_in(font, prepared=prepared)
     shaped, size = pdf.current_font, pdf.font_size_pt
     assert isinstance(shaped, ShapedFont)
     params = pdf._params(TextDirection.LTR)
