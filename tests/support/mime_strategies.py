@@ -24,7 +24,23 @@ BODY = st.text(
 # decoded by the email package as it writes the parameter ("=??Q??=" is written as an empty
 # name, "=?utf-8?q?abc?=" as "abc"), so no reader can give it back as the sender typed it
 ENCODED_WORD = re.compile(r"=\?[^?]*\?[^?]*\?[^?]*\?=")
-FILE_NAME = TEXT.filter(lambda s: s.strip() and s == s.strip() and not ENCODED_WORD.search(s))
+
+
+def _read_back_as_typed(name: str) -> bool:
+    """Whether the email package gives `name` back as written: not blank, no white space
+    around it, no encoded word, and not wrapped in quotes or angle brackets (its
+    `get_filename` unquotes the parameter once more, `email.utils.unquote`: '""' is read as an
+    empty name, '"x"' and '<x>' as 'x')."""
+    wrapped = len(name) >= 2 and (name[0], name[-1]) in (('"', '"'), ("<", ">"))
+    return (
+        bool(name.strip())
+        and name == name.strip()
+        and not wrapped
+        and not ENCODED_WORD.search(name)
+    )
+
+
+FILE_NAME = TEXT.filter(_read_back_as_typed)
 
 CONTENT_TYPES = st.sampled_from(
     ["application/pdf", "application/octet-stream", "image/png", "text/csv", "application/zip"]
