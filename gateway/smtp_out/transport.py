@@ -32,6 +32,7 @@ from aiosmtplib.protocol import normalize_message_line_endings
 from gateway.core.text import DOT_ATOM
 from gateway.errors import ConfigError, RelayFailed, SmtpReply
 from gateway.settings import DeliverySettings
+from gateway.smtp_out.pipelining import Pipelined
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ class _Connection:
 
 
 class _Stale(Exception):
-    """A reused connection was found closed at MAIL or RCPT: before this mail's DATA."""
+    """A reused connection was found closed before this mail's content was sent (at MAIL or
+    RCPT, or at DATA when pipelined)."""
 
 
 class SmarthostTransport:
@@ -126,8 +128,10 @@ class SmarthostTransport:
     (the end of DATA resets the transaction, RFC 5321 §4.1.1.4). At most `pool_size` connections
     wait, each for at most `idle_timeout` seconds, and none is reused after `REUSE_TIME_LIMIT`.
     After any error a connection is closed, never reused. A reused connection that turns out to
-    be closed (the smarthost's own idle timeout: a lost connection or 421) at MAIL or RCPT is
-    replaced by a fresh one, once; from DATA on, nothing is retried here (the queue decides).
+    be closed (the smarthost's own idle timeout: a lost connection or 421) before the mail's
+    content was sent is replaced by a fresh one, once; from then on, nothing is retried here
+    (the queue decides). MAIL, RCPT and DATA go in one write when the smarthost offers
+    PIPELINING (gateway.smtp_out.pipelining).
     """
 
     def __init__(
@@ -195,6 +199,7 @@ class SmarthostTransport:
         )
         try:
             await client.connect()
+            await _greeted(client)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             client.close()
             raise failure_from(err, self._where) from err
@@ -204,14 +209,30 @@ class SmarthostTransport:
         return _Connection(client, opened=self._clock())
 
     async def _transaction(self, connection: _Connection, mail: Outgoing, *, reused: bool) -> str:
-        """MAIL, RCPT, DATA on `connection`; it goes back to the pool only after a 250 to DATA."""
+        """MAIL, RCPT, DATA on `connection` (in one write when the smarthost offers PIPELINING
+        and the mail is CRLF throughout with plain addresses, as the scheduler's are:
+        gateway.smtp_out.pipelining); it goes back to the pool only after a 250 to DATA."""
         client = connection.client
-        in_data = False  # from DATA on, the mail may have been taken: never retried here
+        in_data = False  # once its content is sent, the mail may be taken: never retried here
         payload = dot_stuffed(mail.message)  # once for SIZE and DATA
         try:
-            await envelope(client, mail, _size_option(client, mail.message, payload))
-            in_data = True
-            response = await data(client, mail.message, payload)
+            options = _size_option(client, mail.message, payload)
+            sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
+            if (
+                payload is None
+                or sender is None
+                or recipient is None
+                or not Pipelined.offered(client)
+            ):
+                await envelope(client, mail, options)
+                in_data = True
+                response = await data(client, mail.message, payload)
+            else:
+                with Pipelined(client) as pipelined:
+                    extra = [option.encode("ascii") for option in options]
+                    await pipelined.envelope(mail.mail_from, mail.rcpt, sender, recipient, extra)
+                    in_data = True  # the content goes now: it may be taken from here on
+                    response = await pipelined.content(payload)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             self._retire(connection)  # never reused after an error
             if reused and not in_data and _closed_connection(err):
@@ -276,6 +297,19 @@ class SmarthostTransport:
                 await client.quit(timeout=min(self._timeout, QUIT_TIMEOUT))
         finally:
             client.close()
+
+
+async def _greeted(client: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO if it is refused) now, as aiosmtplib says it before the first MAIL when the
+    connection did not need it (no STARTTLS, no AUTH): the first mail then knows whether it
+    can be pipelined."""
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not client.is_connected:
+                raise
+            await client.helo()
 
 
 def _size_option(client: aiosmtplib.SMTP, message: bytes, payload: bytes | None) -> list[str]:

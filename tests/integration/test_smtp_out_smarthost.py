@@ -43,6 +43,82 @@ async def test_message_arrives_intact(tls):
     assert received.tls == (tls != "none")
 
 
+@pytest.mark.parametrize("tls", ["none", "starttls", "tls"])
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_mail_rcpt_and_data_go_in_one_write_when_the_smarthost_offers_it(tls, pipelining):
+    """RFC 2920: offered PIPELINING, each mail's MAIL, RCPT and DATA reach the smarthost
+    together (two round trips a mail instead of four), the connection reused for the next
+    mail; not offered, one command at a time. The same envelopes and bytes either way."""
+    mails = [mail_to("bob@example.org", 1), mail_to("carol@example.org", 2)]
+    async with SinkMTA(tls=tls, pipelining=pipelining) as sink:
+        transport = transport_for(sink, tls)
+        said = [await transport.send(mail) for mail in mails]
+        await transport.close()
+        assert sink.pipelined == (2 if pipelining else 0)
+        assert sink.connections == sink.quits == 1
+        assert [(m.mail_from, m.rcpt_tos, m.data) for m in sink.messages] == [
+            (mail.mail_from, (mail.rcpt,), mail.message) for mail in mails
+        ]
+    assert ["queued as S1" in said[0], "queued as S2" in said[1]] == [True, True]
+
+
+async def test_a_refusal_answered_by_354_gets_no_content():
+    """A smarthost that refuses the recipient yet answers 354 to the pipelined DATA (RFC 2920
+    says it must not) is sent no content: the connection is closed, the refusal is the
+    mail's, and the next mail goes over a new connection."""
+    received: list[list[bytes]] = []  # each session's lines
+    first_ended = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(lines := [])
+        sessions = len(received)
+        writer.write(b"220 raw.test ESMTP\r\n")
+        replies = {
+            b"EHLO": b"250-raw.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+            b"MAIL": b"250 2.1.0 Ok\r\n",
+            b"RCPT": b"550 5.1.1 <bob@example.org>: no such user\r\n"
+            if sessions == 1
+            else b"250 2.1.5 Ok\r\n",
+            b"DATA": b"354 End data with <CR><LF>.<CR><LF>\r\n",
+            b"QUIT": b"221 2.0.0 Bye\r\n",
+        }
+        in_data = False
+        while line := await reader.readline():
+            lines.append(line)
+            if in_data:
+                if line == b".\r\n":
+                    writer.write(b"250 2.0.0 Ok: queued\r\n")
+                    in_data = False
+                continue
+            writer.write(replies[line[:4].upper()])
+            in_data = line.startswith(b"DATA") and sessions > 1
+        writer.close()
+        if sessions == 1:
+            first_ended.set()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = DeliverySettings(
+        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
+    )
+    transport = SmarthostTransport(settings, local_hostname="lre.localhost")
+    try:
+        with pytest.raises(RelayFailed) as caught:
+            await transport.send(MAIL)
+        said = await transport.send(mail_to("carol@example.org", 2))
+        await transport.close()
+        await asyncio.wait_for(first_ended.wait(), 10)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.reply.line() == "550 5.1.1 <bob@example.org>: no such user"
+    assert not caught.value.temporary
+    # nothing after DATA: no content, and no QUIT that would have been read as content
+    assert [line[:4] for line in received[0]] == [b"EHLO", b"MAIL", b"RCPT", b"DATA"]
+    assert "250 2.0.0 Ok: queued" in said
+    assert len(received) == 2
+
+
 async def test_starttls_verified_against_the_sink_ca():
     """With smarthost_verify_tls the certificate is checked against the given trust anchors."""
     async with SinkMTA(tls="starttls") as sink:
@@ -105,24 +181,28 @@ async def test_wrong_password_is_temporary(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["MAIL", "RCPT", "DATA"])
-async def test_4xx_is_temporary(command):
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_4xx_is_temporary(pipelining, command):
     """A 4xx to any command is a temporary failure carrying the server's reply."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         sink.inject(command, "451 4.3.0 try later")
         with pytest.raises(RelayFailed) as caught:
             await transport_for(sink).send(MAIL)
+        assert sink.pipelined == pipelining  # MAIL, RCPT and DATA in one write, or not
         assert not sink.messages
     assert caught.value.temporary
     assert caught.value.reply.line() == "451 4.3.0 try later"
 
 
 @pytest.mark.parametrize("command", ["MAIL", "RCPT", "DATA"])
-async def test_5xx_is_permanent_with_remote_text(command):
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_5xx_is_permanent_with_remote_text(pipelining, command):
     """A 5xx is permanent and keeps the remote code, enhanced code and text for the evidence."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         sink.inject(command, "550 5.1.1 No such user here")
         with pytest.raises(RelayFailed) as caught:
             await transport_for(sink).send(MAIL)
+        assert sink.pipelined == pipelining  # MAIL, RCPT and DATA in one write, or not
     assert not caught.value.temporary
     assert caught.value.reply.line() == "550 5.1.1 No such user here"
 
@@ -138,9 +218,10 @@ async def test_retry_after_4xx_succeeds():
         assert len(sink.messages) == 1
 
 
-async def test_connection_dropped_during_data_is_temporary():
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_connection_dropped_during_data_is_temporary(pipelining):
     """A server that hangs up instead of answering DATA gives a temporary failure."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         sink.inject("DATA", SinkMTA.DROP)
         with pytest.raises(RelayFailed) as caught:
             await transport_for(sink).send(MAIL)
@@ -286,10 +367,11 @@ async def test_pool_keeps_at_most_pool_size_idle_connections():
         assert len(sink.messages) == 6
 
 
-async def test_server_closing_an_idle_connection_costs_nothing():
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_server_closing_an_idle_connection_costs_nothing(pipelining):
     """The smarthost hangs up (421, idle timeout) between two mails: the next mail goes, once,
     over a new connection, even when the client learns of the hang-up only by sending MAIL."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         transport = transport_for(sink)
         await transport.send(mail_to("bob@example.org", 1))
         sink.close_connections()  # and no await before the next send: the client has not seen it
@@ -326,9 +408,10 @@ async def test_connection_idle_too_long_is_not_reused():
     ("command", "reply"),
     [("MAIL", "451 4.3.0 try later"), ("RCPT", "550 5.1.1 No such user"), ("DATA", "554 5.6.0 no")],
 )
-async def test_refusal_does_not_poison_the_next_mail(command, reply):
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_refusal_does_not_poison_the_next_mail(pipelining, command, reply):
     """A 4xx or 5xx to one mail fails that mail only; its connection is closed, never reused."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         transport = transport_for(sink)
         await transport.send(mail_to("bob@example.org", 1))
         sink.inject(command, reply)
@@ -339,12 +422,14 @@ async def test_refusal_does_not_poison_the_next_mail(command, reply):
         await transport.close()
         assert [m.rcpt_tos for m in sink.messages] == [("bob@example.org",), ("dave@example.org",)]
         assert sink.connections == 2  # the refused mail's connection was not used again
+        assert sink.pipelined == (3 if pipelining else 0)
 
 
-async def test_reused_connection_lost_in_data_is_not_retried_in_place():
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_reused_connection_lost_in_data_is_not_retried_in_place(pipelining):
     """Once DATA may have reached the smarthost, a lost connection is the queue's to retry:
     the transport does not send the mail again itself, on any connection."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         transport = transport_for(sink)
         await transport.send(mail_to("bob@example.org", 1))
         sink.inject("DATA", SinkMTA.DROP)
@@ -359,9 +444,10 @@ async def test_reused_connection_lost_in_data_is_not_retried_in_place():
         assert sink.connections == 2
 
 
-async def test_fresh_connection_closed_before_mail_is_not_retried():
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_fresh_connection_closed_before_mail_is_not_retried(pipelining):
     """The one retry is for a reused connection: a new one that fails is the mail's failure."""
-    async with SinkMTA() as sink:
+    async with SinkMTA(pipelining=pipelining) as sink:
         sink.inject("MAIL", SinkMTA.DROP)
         transport = transport_for(sink)
         with pytest.raises(RelayFailed) as caught:

@@ -5,7 +5,8 @@
         ...  # talk to sink.host, sink.port
         assert sink.messages[0].rcpt_tos == ("bob@example.org",)
 
-It records every accepted message; `inject` makes the next N MAIL, RCPT or DATA commands answer
+It offers PIPELINING and counts the transactions a client pipelined. It records every
+accepted message; `inject` makes the next N MAIL, RCPT or DATA commands answer
 a chosen reply instead (or drop the connection, with SinkMTA.DROP); `reject` refuses given
 recipients on every RCPT. TLS uses a trustme CA: `sink.client_context()` trusts it. It counts
 connections, logins and QUITs, and `close_connections()` hangs up on every client as a server's
@@ -47,9 +48,26 @@ class _Handler:
     def __init__(self, sink: SinkMTA) -> None:
         self._sink = sink
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self._sink.pipelining:  # aiosmtpd reads commands one by one, written together or not
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        # what the client wrote after MAIL and the sink has not read yet: RCPT and DATA when
+        # the client pipelined them (RFC 2920)
+        unread = bytes(server._reader._buffer)  # type: ignore[attr-defined]
+        self._sink.pipelined += b"RCPT TO:" in unread and b"DATA\r\n" in unread
         injected = self._sink._injected("MAIL", server)
         if injected is not None:
             return injected
@@ -117,13 +135,17 @@ class SinkMTA:
         host: str = HOST,
         data_delay: float = 0.0,
         on_data: Callable[[Envelope], Awaitable[None]] | None = None,
+        pipelining: bool = True,
     ) -> None:
         """`port` 0 picks a free one; `reject` maps recipients to a RCPT reply given every time.
 
         `host` may be any loopback address (127.0.0.2, ...: several MX hosts on the same port);
         `data_delay` holds each DATA that long, counting sessions in DATA at once (`most_at_once`);
-        `on_data` runs on each message received, before the 250 to DATA.
+        `on_data` runs on each message received, before the 250 to DATA; `pipelining` offers
+        PIPELINING (RFC 2920) in the reply to EHLO, as Postfix does.
         """
+        self.pipelining = pipelining
+        self.pipelined = 0  # MAIL commands that arrived with their RCPT and DATA
         self.tls = tls
         self.auth = auth
         self.user = user
