@@ -7,7 +7,9 @@ STARTTLS is used whenever the server offers it; for the domains in `delivery.req
 a server that does not offer it is skipped (temporary failure: the queue tries again until
 `delivery.give_up_after`). Certificates are not checked (opportunistic TLS, RFC 7435; for the
 required domains this is Postfix's "encrypt" level). At most `delivery.max_per_domain`
-connections run at once to one recipient domain.
+connections run at once to one recipient domain. MAIL, RCPT and DATA go in one write when the
+server offers PIPELINING (`transport.hand_over`): two round trips a mail instead of four, which
+across the Internet is most of a mail's time.
 
 A 5xx reply is final and quotes the server; a 4xx reply or an unreachable host moves on to the
 next host, and when none took the message the last temporary reason is raised.
@@ -28,7 +30,13 @@ import aiosmtplib
 from gateway.errors import RelayFailed, SmtpReply
 from gateway.resolver import DnsTemporary, MxHost, NoSuchDomain, Resolver
 from gateway.settings import DeliverySettings
-from gateway.smtp_out.transport import DEFAULT_TIMEOUT, Outgoing, failure_from
+from gateway.smtp_out.transport import (
+    DEFAULT_TIMEOUT,
+    Outgoing,
+    failure_from,
+    greeted,
+    hand_over,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +166,8 @@ class MxTransport:
                             f"{where} does not offer STARTTLS, required for {domain}",
                         )
                     )
-                _, text = await client.sendmail(mail.mail_from, [mail.rcpt], mail.message)
+                await greeted(client)  # again after STARTTLS
+                text = (await hand_over(client, mail)).message
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
                 raise _quoted(err, where) from err
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):

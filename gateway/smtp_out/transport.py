@@ -199,7 +199,7 @@ class SmarthostTransport:
         )
         try:
             await client.connect()
-            await _greeted(client)
+            await greeted(client)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             client.close()
             raise failure_from(err, self._where) from err
@@ -209,30 +209,17 @@ class SmarthostTransport:
         return _Connection(client, opened=self._clock())
 
     async def _transaction(self, connection: _Connection, mail: Outgoing, *, reused: bool) -> str:
-        """MAIL, RCPT, DATA on `connection` (in one write when the smarthost offers PIPELINING
-        and the mail is CRLF throughout with plain addresses, as the scheduler's are:
-        gateway.smtp_out.pipelining); it goes back to the pool only after a 250 to DATA."""
+        """The mail handed over on `connection` (`hand_over`); the connection goes back to the
+        pool only after a 250 to DATA."""
         client = connection.client
         in_data = False  # once its content is sent, the mail may be taken: never retried here
-        payload = dot_stuffed(mail.message)  # once for SIZE and DATA
+
+        def sending() -> None:
+            nonlocal in_data
+            in_data = True
+
         try:
-            options = _size_option(client, mail.message, payload)
-            sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
-            if (
-                payload is None
-                or sender is None
-                or recipient is None
-                or not Pipelined.offered(client)
-            ):
-                await envelope(client, mail, options)
-                in_data = True
-                response = await data(client, mail.message, payload)
-            else:
-                with Pipelined(client) as pipelined:
-                    extra = [option.encode("ascii") for option in options]
-                    await pipelined.envelope(mail.mail_from, mail.rcpt, sender, recipient, extra)
-                    in_data = True  # the content goes now: it may be taken from here on
-                    response = await pipelined.content(payload)
+            response = await hand_over(client, mail, sending=sending)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
             self._retire(connection)  # never reused after an error
             if reused and not in_data and _closed_connection(err):
@@ -299,7 +286,30 @@ class SmarthostTransport:
             client.close()
 
 
-async def _greeted(client: aiosmtplib.SMTP) -> None:
+async def hand_over(
+    client: aiosmtplib.SMTP, mail: Outgoing, *, sending: Callable[[], None] = lambda: None
+) -> aiosmtplib.SMTPResponse:
+    """MAIL, RCPT and DATA for `mail` on a greeted connection (`greeted`), then its content:
+    the server's 250 to it, or the error aiosmtplib raises for a refusal. The three commands go
+    in one write when the server offers PIPELINING and the mail is CRLF throughout with plain
+    addresses, as the scheduler's mails are (gateway.smtp_out.pipelining: two round trips a
+    mail instead of four). `sending()` is called once the mail may be taken: before its DATA
+    command, or before its content when pipelined."""
+    payload = dot_stuffed(mail.message)  # once for SIZE and DATA
+    options = _size_option(client, mail.message, payload)
+    sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
+    if payload is None or sender is None or recipient is None or not Pipelined.offered(client):
+        await envelope(client, mail, options)
+        sending()
+        return await data(client, mail.message, payload)
+    with Pipelined(client) as pipelined:
+        extra = [option.encode("ascii") for option in options]
+        await pipelined.envelope(mail.mail_from, mail.rcpt, sender, recipient, extra)
+        sending()
+        return await pipelined.content(payload)
+
+
+async def greeted(client: aiosmtplib.SMTP) -> None:
     """EHLO (HELO if it is refused) now, as aiosmtplib says it before the first MAIL when the
     connection did not need it (no STARTTLS, no AUTH): the first mail then knows whether it
     can be pipelined."""

@@ -68,6 +68,15 @@ async def test_without_mx_the_domain_address_is_used(dns_server, port):
         assert sink.messages[0].data == MESSAGE
 
 
+async def test_a_server_without_pipelining_gets_one_command_at_a_time(dns_server, port):
+    """MAIL, RCPT and DATA wait for their replies when the MX does not offer PIPELINING."""
+    dns_server.add("example.ma", "A", "127.0.0.4")
+    async with SinkMTA(host="127.0.0.4", port=port, pipelining=False) as sink:
+        await transport(dns_server, port).send(mail())
+        assert sink.messages[0].data == MESSAGE
+        assert sink.pipelined == 0
+
+
 async def test_null_mx_and_missing_domain_fail_permanently(dns_server, port):
     """A null MX (RFC 7505) and a domain that does not exist are final, with a clear reason."""
     dns_server.add("example.ma", "MX", "0 .")
@@ -90,6 +99,7 @@ async def test_permanent_refusal_quotes_the_server(dns_server, port):
         sink.inject("RCPT", "550 5.1.1 <bob@example.ma>: Recipient address rejected", times=1)
         with pytest.raises(RelayFailed) as caught:
             await transport(dns_server, port).send(mail())
+        assert sink.pipelined == 1
     assert not caught.value.temporary
     assert caught.value.reply.code == 550
     assert caught.value.reply.enhanced == "5.1.1"
@@ -120,6 +130,7 @@ async def test_starttls_is_used_when_offered_and_required_where_configured(dns_s
     async with SinkMTA(host="127.0.0.2", port=port, tls="starttls") as tls_sink:
         await transport(dns_server, port, require_tls_domains=("example.ma",)).send(mail())
         assert tls_sink.messages[0].tls
+        assert tls_sink.pipelined == 1  # offered again after STARTTLS: MAIL, RCPT, DATA at once
     async with SinkMTA(host="127.0.0.3", port=port) as plain:
         await transport(dns_server, port).send(mail("eve@secure.ma"))
         assert not plain.messages[0].tls
