@@ -1,9 +1,12 @@
 """DKIM signatures (RFC 6376) for the mail the gateway sends: rsa-sha256, relaxed/relaxed.
 
-dkimpy parses the message, canonicalises it, hashes the signed header fields and folds the
-DKIM-Signature field; the RSA signature itself is made by `cryptography` over the SHA-256 digest
-(dkimpy's pure-Python RSA costs ~20x more). The header layout follows dkimpy's own `DKIM.sign`,
-so `dkim.verify` accepts what we produce.
+The signature is dkimpy's (`DKIM.sign`'s layout: its tags, its folding, its choice of the
+signed fields), so `dkim.verify` accepts what we produce; the RSA signature itself is made by
+`cryptography` over the SHA-256 digest (dkimpy's pure-Python RSA costs ~20x more). What dkimpy
+does with regular expressions over every line and field (reading the header, the relaxed forms
+of the body and of the fields, taking the b= value out) is done here with byte operations for
+the plain case, the gateway's own mail, and by dkimpy otherwise; the tests compare both on
+random input. A proof mail's signature without its RSA: ~0.5 → ~0.3 ms.
 """
 
 from __future__ import annotations
@@ -110,19 +113,55 @@ class DkimSigner:
             (b"h", b" : ".join(include)),
             (b"bh", base64.b64encode(body_hash)),
         ]
-        unsigned = dkim.RE_BTAG.sub(b"\\1", _fold([*tags, (b"b", _B_PLACEHOLDER)], b"\r\n"))
-        hasher = hashlib.sha256()
-        dkim.hash_headers(
-            hasher,
-            _POLICY,
-            _POLICY.canonicalize_headers(headers),
-            include,
-            (_HEADER, b" " + unsigned),
-            None,
-        )
-        signature = self._key.sign(hasher.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        unsigned = without_b(_fold([*tags, (b"b", _B_PLACEHOLDER)], b"\r\n"))
+        digest = hashlib.sha256(signed_headers(headers, include, unsigned)).digest()
+        signature = self._key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
         value = _fold([*tags, (b"b", base64.b64encode(signature))], linesep)
         return _HEADER + b": " + value + linesep + message
+
+
+def signed_headers(headers: list[list[bytes]], include: list[bytes], unsigned: bytes) -> bytes:
+    """What the signature hashes of the header (RFC 6376 §3.7), byte for byte as dkimpy's
+    `hash_headers` feeds its hasher: the fields named in `include` (`dkim.select_headers`:
+    from the bottom, one occurrence each time a name is listed) in relaxed form, then the
+    DKIM-Signature field, `unsigned` (its value with an empty b=), relaxed, without its CRLF.
+
+    dkimpy makes every field relaxed with three regular expressions (~8 µs a field); a value
+    whose only white space is spaces, tabs and CRLF folds (the gateway's own fields) is made
+    relaxed by splitting it on white space (`_relaxed`)."""
+    wanted = set(include)
+    canonical = [_relaxed(name, value) for name, value in headers if name.lower() in wanted]
+    selected = dkim.select_headers(canonical, include)
+    name, value = _relaxed(_HEADER, b" " + unsigned)
+    return b"".join([*(n + b":" + v for n, v in selected), name, b":", value.rstrip()])
+
+
+_ODD_SPACE = (b"\r", b"\n", b"\x0b", b"\x0c")  # white space bytes.split() takes, dkimpy not
+
+
+def _relaxed(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A header field in relaxed form, as dkimpy's `Relaxed.canonicalize_headers` makes it:
+    its name in lower case, its value unfolded, each run of spaces and tabs one space, none at
+    either end, then CRLF."""
+    unfolded = value.replace(b"\r\n", b"")
+    if any(odd in unfolded for odd in _ODD_SPACE):
+        relaxed: tuple[bytes, bytes] = _POLICY.canonicalize_headers([(name, value)])[0]
+        return relaxed
+    return name.lower().rstrip(), b" ".join(unfolded.split()) + b"\r\n"
+
+
+def without_b(field: bytes) -> bytes:
+    """The DKIM-Signature field's value `field`, folded, its b= value (the placeholder, last)
+    taken out, as dkimpy's `RE_BTAG` takes it out (looked for in the whole value: ~18 µs)."""
+    cut = field.rfind(b"b=")
+    if (
+        cut > 0
+        and field[cut - 1 : cut] in (b";", b" ", b"\t", b"\n")
+        and field[cut + 2 :].replace(b"\r\n ", b"") == _B_PLACEHOLDER
+    ):
+        return field[: cut + 2]
+    unsigned: bytes = dkim.RE_BTAG.sub(b"\\1", field)
+    return unsigned
 
 
 def relaxed_body(body: bytes, *, chunk: int = CHUNK) -> bytes:
@@ -185,8 +224,30 @@ def split_message(
     ):
         parsed: tuple[list[list[bytes]], bytes] = dkim.rfc822_parse(message)
         return parsed
-    headers: list[list[bytes]] = dkim.rfc822_parse(head + blank)[0]
-    return headers, body
+    return header_fields(head), body
+
+
+_PRINTABLE = bytes(range(0x21, 0x7F))  # what a field name is made of, for dkimpy's parser
+
+
+def header_fields(head: bytes) -> list[list[bytes]]:
+    """`dkim.rfc822_parse(head + b"\\r\\n\\r\\n")[0]` for header lines `head` (CRLF between them,
+    none empty): each field as [name, the rest after its colon with its CRLF], a line that
+    starts with a space or a tab added to the field above. Each line is cut at its first colon
+    (dkimpy matches an expression on each: ~4 µs a line); dkimpy's parser reads a header with
+    any other line (a name with other bytes than printable ones, no colon, a first line that
+    continues) and says what is wrong with it."""
+    fields: list[list[bytes]] = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1] += line + b"\r\n"
+            continue
+        colon = line.find(b":")
+        if colon < 1 or line[:colon].translate(None, _PRINTABLE):
+            parsed: list[list[bytes]] = dkim.rfc822_parse(head + b"\r\n\r\n")[0]
+            return parsed
+        fields.append([line[:colon], line[colon + 1 :] + b"\r\n"])
+    return fields
 
 
 def _signed_names(headers: list[list[bytes]]) -> list[bytes]:
