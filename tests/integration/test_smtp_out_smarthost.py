@@ -62,6 +62,79 @@ async def test_mail_rcpt_and_data_go_in_one_write_when_the_smarthost_offers_it(t
     assert ["queued as S1" in said[0], "queued as S2" in said[1]] == [True, True]
 
 
+async def _raw_smarthost(answer_group: bytes | None, *, piece: int = 0) -> tuple[Any, int]:
+    """A hand-made smarthost offering PIPELINING: it answers EHLO, then the pipelined MAIL,
+    RCPT and DATA with `answer_group` (None: never) written `piece` bytes at a time, then takes
+    the content and answers 250."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def say(data: bytes) -> None:
+            for start in range(0, len(data), piece or len(data)):
+                writer.write(data[start : start + (piece or len(data))])
+                await writer.drain()
+                await asyncio.sleep(0)
+
+        await say(b"220 raw.test ESMTP\r\n")
+        while line := await reader.readline():
+            if line.startswith(b"EHLO"):
+                await say(b"250-raw.test\r\n250-SIZE 10000000\r\n250 PIPELINING\r\n")
+            elif line.startswith(b"DATA"):
+                if answer_group is None:
+                    continue  # silent from here on
+                await say(answer_group)
+                while (content := await reader.readline()) != b".\r\n":
+                    assert content
+                await say(b"250-2.0.0 Ok:\r\n250 2.0.0 queued as RAW1\r\n")
+            elif line.startswith(b"QUIT"):
+                await say(b"221 2.0.0 Bye\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("piece", [0, 1, 7])
+async def test_pipelined_replies_are_read_however_they_arrive(piece):
+    """The three replies of a pipelined group, multi-line ones among them, read whether they
+    arrive together or a few bytes at a time; the content's multi-line 250 too."""
+    group = (
+        b"250-2.1.0 Sender\r\n250 2.1.0 Ok\r\n"
+        b"250 2.1.5 Ok\r\n"
+        b"354-Go ahead\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+    )
+    server, port = await _raw_smarthost(group, piece=piece)
+    settings = DeliverySettings(
+        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
+    )
+    transport = SmarthostTransport(settings, local_hostname="lre.localhost")
+    try:
+        said = await transport.send(MAIL)
+        await transport.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert said == f"127.0.0.1:{port} said: 250 2.0.0 Ok:\n2.0.0 queued as RAW1"
+
+
+async def test_a_pipelined_group_left_unanswered_times_out_temporarily():
+    """A smarthost that takes MAIL, RCPT and DATA and never answers: a temporary failure
+    once the timeout has passed, nothing retried on the spot."""
+    server, port = await _raw_smarthost(None)
+    settings = DeliverySettings(
+        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
+    )
+    transport = SmarthostTransport(settings, local_hostname="lre.localhost", timeout=0.2)
+    try:
+        with pytest.raises(RelayFailed) as caught:
+            await transport.send(MAIL)
+        await transport.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert caught.value.temporary
+    assert caught.value.reply.enhanced == "4.4.1"
+
+
 async def test_a_refusal_answered_by_354_gets_no_content():
     """A smarthost that refuses the recipient yet answers 354 to the pipelined DATA (RFC 2920
     says it must not) is sent no content: the connection is closed, the refusal is the
