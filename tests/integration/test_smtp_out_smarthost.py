@@ -23,6 +23,14 @@ MESSAGE = (
 MAIL = Outgoing(mail_from="noreply@lre.localhost", rcpt="bob@example.org", message=MESSAGE, id="o1")
 
 
+def plain_transport(port: int, **options: Any) -> SmarthostTransport:
+    """A transport to a hand-made server on 127.0.0.1:`port`, without TLS."""
+    settings = DeliverySettings(
+        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
+    )
+    return SmarthostTransport(settings, local_hostname="lre.localhost", **options)
+
+
 def transport_for(sink: SinkMTA, tls: SmarthostTls = "none", **changes: Any) -> SmarthostTransport:
     settings = DeliverySettings(
         mode="smarthost", smarthost=(sink.host, sink.port), smarthost_tls=tls
@@ -103,10 +111,7 @@ async def test_pipelined_replies_are_read_however_they_arrive(piece):
         b"354-Go ahead\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
     )
     server, port = await _raw_smarthost(group, piece=piece)
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
-    transport = SmarthostTransport(settings, local_hostname="lre.localhost")
+    transport = plain_transport(port)
     try:
         said = await transport.send(MAIL)
         await transport.close()
@@ -120,10 +125,7 @@ async def test_a_pipelined_group_left_unanswered_times_out_temporarily():
     """A smarthost that takes MAIL, RCPT and DATA and never answers: a temporary failure
     once the timeout has passed, nothing retried on the spot."""
     server, port = await _raw_smarthost(None)
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
-    transport = SmarthostTransport(settings, local_hostname="lre.localhost", timeout=0.2)
+    transport = plain_transport(port, timeout=0.2)
     try:
         with pytest.raises(RelayFailed) as caught:
             await transport.send(MAIL)
@@ -171,10 +173,7 @@ async def test_a_refusal_answered_by_354_gets_no_content():
 
     server = await asyncio.start_server(session, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
-    transport = SmarthostTransport(settings, local_hostname="lre.localhost")
+    transport = plain_transport(port)
     try:
         with pytest.raises(RelayFailed) as caught:
             await transport.send(MAIL)
@@ -307,11 +306,8 @@ async def test_connection_refused_is_temporary():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
     with pytest.raises(RelayFailed) as caught:
-        await SmarthostTransport(settings, local_hostname="lre.localhost").send(MAIL)
+        await plain_transport(port).send(MAIL)
     assert caught.value.temporary
     assert caught.value.reply.code == 451
     assert caught.value.reply.enhanced == "4.4.1"
@@ -332,10 +328,7 @@ async def test_silent_server_times_out_temporarily():
     writers = []
     server = await asyncio.start_server(lambda _, writer: writers.append(writer), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
-    transport = SmarthostTransport(settings, local_hostname="lre.localhost", timeout=0.2)
+    transport = plain_transport(port, timeout=0.2)
     try:
         with pytest.raises(RelayFailed) as caught:
             await transport.send(MAIL)
@@ -365,10 +358,7 @@ async def test_smarthost_coming_back_on_the_same_port_is_reached():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = DeliverySettings(
-        mode="smarthost", smarthost=("127.0.0.1", port), smarthost_tls="none"
-    )
-    transport = SmarthostTransport(settings, local_hostname="lre.localhost")
+    transport = plain_transport(port)
     with pytest.raises(RelayFailed):
         await transport.send(MAIL)
     async with SinkMTA(port=port) as sink:
