@@ -1,10 +1,10 @@
-"""A mail handed to the smarthost with MAIL, RCPT and DATA in one write (RFC 2920 PIPELINING).
+"""A mail handed to the next hop with MAIL, RCPT and DATA in one write (RFC 2920 PIPELINING).
 
 Without pipelining each of the three commands waits for its reply: four round trips a mail
 with the content's, two with it. On loopback that is four wake-ups of the gateway's main
 process and of the next hop instead of eight for every letter (a notification and a proof
-mail); towards a smarthost across a network it halves the time a pooled connection spends on a
-mail, so the same pool hands over about twice as many.
+mail); towards a smarthost or an MX across a network it halves a mail's time on a connection,
+so the smarthost's pool hands over about twice as many.
 
 aiosmtplib (which opens, secures, authenticates and closes the connections) reads one reply at
 a time and drops what arrives while a reply waits to be picked up, so it cannot read the three
@@ -176,10 +176,10 @@ class Pipelined:
         try:
             for _ in range(3):
                 heard.append(await self._reader.reply())
-        except (aiosmtplib.SMTPException, TimeoutError):
+        except aiosmtplib.SMTPException:  # the connection ended, a timeout, a malformed reply
             if not _refusal(heard):
                 raise
-        if _refusal(heard) and len(heard) == 3 and heard[2].code == 354:
+        if len(heard) == 3 and heard[2].code == 354 and _refusal(heard):
             self._transport.close()  # it waits for a content we will not send
         match heard:
             case [first, *_] if first.code != 250:
