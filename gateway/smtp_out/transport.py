@@ -299,7 +299,7 @@ async def hand_over(
     options = _size_option(client, mail.message, payload)
     sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
     if payload is None or sender is None or recipient is None or not Pipelined.offered(client):
-        await envelope(client, mail, options)
+        await envelope(client, mail, options, sender, recipient)
         sending()
         return await data(client, mail.message, payload)
     with Pipelined(client) as pipelined:
@@ -394,10 +394,16 @@ def bracketed(address: str) -> bytes | None:
     return b"<" + address.encode("ascii") + b">"
 
 
-async def envelope(client: aiosmtplib.SMTP, mail: Outgoing, options: list[str]) -> None:
+async def envelope(
+    client: aiosmtplib.SMTP,
+    mail: Outgoing,
+    options: list[str],
+    sender: bytes | None,
+    recipient: bytes | None,
+) -> None:
     """MAIL FROM and RCPT TO as aiosmtplib's `mail` and `rcpt` send them, the same errors
-    raised; the addresses written here when plain (`bracketed`) once EHLO was said."""
-    sender, recipient = bracketed(mail.mail_from), bracketed(mail.rcpt)
+    raised; the addresses written here when plain (`sender` and `recipient`: `bracketed`, None
+    otherwise) once EHLO was said."""
     if sender is None or recipient is None or client.last_ehlo_response is None:
         await client.mail(mail.mail_from, options=options)
         await client.rcpt(mail.rcpt)
