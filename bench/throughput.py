@@ -29,7 +29,8 @@ PostgreSQL server (its work for the gateway, which on SQLite the gateway does it
     python -m bench.throughput --also smtp.main_nice=0 # also SQLite with a setting changed
     python -m bench.throughput --also smtp.main_nice=19+smtp.processes=1  # settings joined
     python -m bench.throughput --also postgres:smtp.main_nice=10  # on PostgreSQL
-    python -m bench.throughput --python VENV/bin/python  # also SQLite run by another interpreter
+    python -m bench.throughput --python VENV/bin/python  # also SQLite with the gateway installed
+                                                       # in VENV (its code, not this checkout's)
 
 Needs root (Postfix's master starts as root; PostgreSQL, a server of its own: bench.postgres).
 """
@@ -491,7 +492,9 @@ GATEWAY = [sys.executable, "-m", "gateway"]
 def gateway_command(python: str | None = None) -> list[str]:
     """The gateway's command line: run by this interpreter, or by `python` (another venv's, with
     the gateway installed: `--python`)."""
-    return GATEWAY if python is None else [python, "-m", "gateway"]
+    # -P: not the current directory first in its sys.path, where `-m gateway` would find this
+    # checkout's code instead of the one installed in that venv
+    return GATEWAY if python is None else [python, "-P", "-m", "gateway"]
 
 
 def gateway_env(config: Path) -> dict[str, str]:
@@ -700,12 +703,12 @@ def side_by_side(args: argparse.Namespace) -> None:
             database, colon, changed = setting.partition(":")  # "postgres:a=1": on PostgreSQL
             if not colon or database not in ("sqlite", "postgres"):
                 database, changed = "sqlite", setting
-            variants.append((f"{database}, {changed}", 1, tuple(changed.split("+")), None))
-        for python in args.python:  # the same gateway run by another interpreter
+            variants.append((f"{database}, {changed}", None, tuple(changed.split("+")), None))
+        for python in args.python:  # the gateway installed in another venv
             database, colon, path = python.partition(":")
             if not colon or database not in ("sqlite", "postgres"):
                 database, path = "sqlite", python
-            variants.append((f"{database}, {path}", 1, (), path))
+            variants.append((f"{database}, {path}", None, (), path))
         if args.before:  # the gateway as it was: SMTP served by the main process itself
             variants.insert(0, ("sqlite, before: SMTP in the main process", 0, (), None))
         for number, (name, smtp_processes, also, python) in enumerate(variants):
@@ -949,8 +952,8 @@ def main() -> None:
         default=[],
         metavar="PYTHON",
         help="also the gateway on SQLite (or, prefixed 'postgres:', on PostgreSQL) run by this "
-        "interpreter (another venv's python, the gateway installed in it), for each one; the "
-        "load generator stays this one's",
+        "interpreter (another venv's python): the gateway installed in that venv, not this "
+        "checkout's, for each one; the load generator stays this one's",
     )
     args = parser.parse_args()
     if args.quick:
