@@ -8,10 +8,12 @@ the main process's event loop, blocked in `Process.start()` until the forkserver
 gateway stopped meanwhile (SIGTERM to its process group, the forkserver included) died there of
 `EOFError`. Each child runs its own event loop with the submission handler and a registry over
 database connections of its own: it reads, encrypts and commits the letter and its deposit
-evidence, then answers 250 itself. The acknowledgement path never waits behind the main
-process's background work (composing, signing and sending mails, PDF jobs, sealing), and on a
-machine with several cores it runs beside it. The main process keeps the scheduler, the web,
-the inbound (MX) port and the sockets.
+evidence, then answers 250 itself, on uvloop's event loop (`smtp.uvloop`: libuv's loop and
+TLS, in C, where asyncio's are Python's; a paced letter cost the process ~0.4 ms less CPU, a
+tenth of its share). The acknowledgement path never waits behind the main process's background
+work (composing, signing and sending mails, PDF jobs, sealing), and on a machine with several
+cores it runs beside it. The main process keeps the scheduler, the web, the inbound (MX) port
+and the sockets.
 
 Two socket pairs tie them together (sockets, because a forkserver child receives only the
 descriptors passed to it, and multiprocessing passes sockets):
@@ -55,6 +57,11 @@ from gateway.metrics import Metrics
 from gateway.priority import SPAWNER_THREAD, start_threads
 from gateway.settings import Settings
 from gateway.stopping import ignore_further, stop_requested
+
+try:  # the SMTP processes' event loop (smtp.uvloop): libuv's, not built for Windows
+    import uvloop
+except ImportError:  # pragma: no cover - a platform without it
+    uvloop = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +172,8 @@ class SmtpProcesses:
         with contextlib.suppress(BlockingIOError):
             while True:
                 match json.loads(self._wake_read.recv(EVENTS_MAX)):
-                    case ["ready", int(pid)]:
-                        self._serving(pid)
+                    case ["ready", int(pid), str(loop)]:
+                        self._serving(pid, loop)
                     case ["stopping", int(pid)]:
                         self._told_stopping.add(pid)
                     case ["events", dict(counts)]:
@@ -176,11 +183,11 @@ class SmtpProcesses:
         if deposits:
             self._wake()
 
-    def _serving(self, pid: int) -> None:
+    def _serving(self, pid: int, loop: str) -> None:
         ready = self._ready.pop(pid, None)
         if ready is not None and not ready.done():
             ready.set_result(None)
-        log.info("SMTP process %s serves", pid)
+        log.info("SMTP process %s serves (event loop: %s)", pid, loop)
 
     def _exited(self, index: int) -> None:
         child = self._children[index]
@@ -284,6 +291,11 @@ async def smtp_processes(
     wake: Callable[[], None],
     serve: SubmissionServer,
 ) -> AsyncIterator[SmtpProcesses]:
+    if settings.smtp.uvloop and uvloop is None:
+        log.warning(
+            "smtp.uvloop is set but uvloop is not installed: the SMTP processes run on asyncio's "
+            "event loop"
+        )
     processes = SmtpProcesses(settings, count, sockets, metrics=metrics, wake=wake, serve=serve)
     processes.start()
     try:
@@ -308,7 +320,11 @@ def child_main(
 
     logs.configure(settings.logging.format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
-    asyncio.run(_serve(serve, settings, sockets, wake, life))
+    serving = _serve(serve, settings, sockets, wake, life)
+    if settings.smtp.uvloop and uvloop is not None:
+        uvloop.run(serving)
+    else:
+        asyncio.run(serving)
 
 
 async def _serve(
@@ -398,8 +414,10 @@ class ForwardedMetrics(Metrics):
         self._send("events", counts)
 
     def ready(self) -> None:
-        """This process serves its sockets: the start-up handshake, this process's first event."""
-        self._send("ready", os.getpid())
+        """This process serves its sockets: the start-up handshake, this process's first event
+        (with the name of the event loop it runs: uvloop or asyncio)."""
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+        self._send("ready", os.getpid(), loop)
 
     def stopping(self) -> None:
         """This process stops on a SIGTERM (its exit is no crash): its last event but the

@@ -14,9 +14,9 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AnyStr, Final
+from typing import Any, AnyStr, Final, cast
 
-from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
+from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
 
 from gateway.core.text import DOT_ATOM
 from gateway.metrics import Metrics
@@ -55,6 +55,44 @@ class _Protocol(HookNames, SMTP):
 
     def _create_session(self) -> Session:
         return _Session(self.loop)
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """aiosmtpd's STARTTLS, the TLS layer made by the event loop (`loop.start_tls`) where
+        aiosmtpd makes asyncio's own: on uvloop (the SMTP processes, smtp_in/processes.py)
+        its TLS in C, not asyncio's in Python. Then as aiosmtpd's `connection_made` after its
+        handshake: a new session, the reader and writer on the TLS transport, the STARTTLS
+        hook. What the client sent after STARTTLS in clear text is thrown away before the
+        handshake (RFC 3207 §4.2, a command injected there never runs inside TLS); what it sends
+        once the handshake is done, even before `start_tls` returns, is kept."""
+        if arg or not self.tls_context or self._tls_protocol is not None:
+            await super().smtp_STARTTLS(arg)  # its refusals, in its words
+            return
+        await self.push("220 Ready to start TLS")
+        plain = cast(asyncio.WriteTransport | None, self.transport)  # uvloop's is not a subclass
+        if plain is None:  # the client is gone already
+            return
+        self._reader._buffer.clear()  # type: ignore[attr-defined]
+        self._original_transport = plain  # closed when the connection is lost (aiosmtpd)
+        try:
+            tls = await self.loop.start_tls(plain, self, self.tls_context, server_side=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # aiosmtpd closes the connection on this one
+            raise TLSSetupException() from error
+        if tls is None:  # the loop could not make the layer: as a failed handshake
+            raise TLSSetupException()
+        self._tls_protocol = _TlsInfo(tls)  # type: ignore[assignment]
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        self.session = self._create_session()
+        self.session.peer = tls.get_extra_info("peername")
+        self._reset_timeout()
+        self._reader._transport = tls  # type: ignore[attr-defined]
+        self._writer._transport = tls  # type: ignore[attr-defined]
+        self.transport = tls
+        self.session.ssl = self._tls_protocol._extra  # type: ignore[union-attr]
+        hook = self._handle_hooks.get("STARTTLS")
+        self._tls_handshake_okay = True if hook is None else hook(self, self.session, self.envelope)
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -357,3 +395,14 @@ async def _close_sessions(sessions: weakref.WeakSet[SMTP], handler: SubmissionHa
         if all(session.transport is None for session in open_sessions):
             break
         await asyncio.sleep(0.01)
+
+
+class _TlsInfo:
+    """What aiosmtpd reads of the TLS layer it would have made (its `_tls_protocol`): that
+    there is one, and its `_extra`, the session's `ssl` (asyncio's SSLProtocol's keys)."""
+
+    def __init__(self, tls: asyncio.BaseTransport) -> None:
+        self._extra = {
+            name: tls.get_extra_info(name)
+            for name in ("sslcontext", "peercert", "cipher", "compression", "ssl_object")
+        }

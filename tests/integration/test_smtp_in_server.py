@@ -196,6 +196,92 @@ async def test_the_ehlo_reply_is_written_and_counted_as_one_reply(
         assert counted == {"220": 1.0, "250": 1.0, "221": 1.0}
 
 
+# STARTTLS is made by the event loop (loop.start_tls): asyncio's in the main process (processes
+# = 0), uvloop's in the SMTP processes of their own (2, the default)
+WHERE_SERVED = pytest.mark.parametrize("processes", [0, 2], ids=["main process", "smtp processes"])
+
+
+@pytest.fixture
+async def served(tmp_path: Path, database_url: str, processes: int) -> AsyncIterator[Running]:
+    settings = make_settings(tmp_path, database_url, smtp={"processes": processes})
+    async with start(settings) as running:
+        yield running
+
+
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    """One SMTP reply, its lines joined (within 10 s)."""
+    lines = [await asyncio.wait_for(reader.readline(), 10)]
+    while lines[-1][3:4] == b"-":
+        lines.append(await asyncio.wait_for(reader.readline(), 10))
+    return b"".join(lines)
+
+
+@WHERE_SERVED
+async def test_commands_sent_in_clear_after_starttls_never_run_inside_tls(
+    served: Running,
+) -> None:
+    """RFC 3207 §4.2: what follows STARTTLS before the handshake (an attacker's injected
+    command) is thrown away; the client's first command inside TLS gets the first reply, and
+    a letter then deposited names TLS in its sender's authentication."""
+    host, port = served.smtp["submission"]
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        assert (await _reply(reader)).startswith(b"220 ")
+        writer.write(b"EHLO client.test\r\n")
+        assert b"250-STARTTLS" in await _reply(reader)
+        writer.write(b"STARTTLS\r\nMAIL FROM:<" + SENDER.encode() + b">\r\n")
+        assert (await _reply(reader)).startswith(b"220 ")
+        await writer.start_tls(client_tls(served))
+        writer.write(b"NOOP\r\n")
+        assert (await _reply(reader)).startswith(b"250 ")  # NOOP's, not a refused MAIL's
+        writer.write(b"EHLO client.test\r\n")
+        ehlo = await _reply(reader)
+        assert b"STARTTLS" not in ehlo
+        assert b"AUTH" in ehlo
+        writer.write(b"AUTH PLAIN " + plain(SENDER, PASSWORD) + b"\r\n")
+        assert (await _reply(reader)).startswith(b"235 ")
+        writer.write(b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + BOB.encode() + b">\r\n")
+        assert (await _reply(reader)).startswith(b"250 ")
+        assert (await _reply(reader)).startswith(b"250 ")
+        writer.write(b"DATA\r\n")
+        assert (await _reply(reader)).startswith(b"354 ")
+        writer.write(LETTER.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        deposited = await _reply(reader)
+        assert deposited.startswith(b"250 "), deposited
+        writer.write(b"QUIT\r\n")
+        assert (await _reply(reader)).startswith(b"221 ")
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await writer.wait_closed()
+    [stored] = await kept(served)
+    assert stored.letter.reference == reference_in(deposited.decode())
+    assert stored.letter.sender_authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
+
+
+@WHERE_SERVED
+async def test_a_failed_tls_handshake_closes_that_connection_only(served: Running) -> None:
+    """A client that answers STARTTLS's 220 with something else than TLS is disconnected; the
+    next one is served."""
+    host, port = served.smtp["submission"]
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        assert (await _reply(reader)).startswith(b"220 ")
+        writer.write(b"EHLO client.test\r\nSTARTTLS\r\n")
+        await _reply(reader)
+        assert (await _reply(reader)).startswith(b"220 ")
+        writer.write(b"GET / HTTP/1.1\r\nHost: not.tls\r\n\r\n" * 4)
+        # a TLS alert at most, then the end of the connection
+        assert len(await asyncio.wait_for(reader.read(), 10)) < 100
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    code, message = await submit(served, SENDER, PASSWORD, [BOB], LETTER)
+    assert code == 250, message
+    assert [stored.letter.reference for stored in await kept(served)] == [reference_in(message)]
+
+
 async def test_deposit_with_starttls_and_plain(gateway: Running) -> None:
     """STARTTLS + AUTH PLAIN: the 250 names the stored letter, one delivery per recipient."""
     async with client(gateway) as smtp:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -41,6 +42,26 @@ async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
     settings = make_settings(tmp_path, database_url, smtp={"processes": 2})
     async with start(settings) as running:
         yield running
+
+
+@pytest.mark.parametrize(("uvloop", "loop"), [(True, "uvloop"), (False, "asyncio")])
+async def test_the_smtp_processes_run_on_uvloop_unless_told_not_to(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture, uvloop: bool, loop: str
+) -> None:
+    """smtp.uvloop (default true): each SMTP process says, once it serves, which event loop it
+    runs; letters are deposited over STARTTLS on either."""
+    caplog.set_level(logging.INFO, logger="gateway.smtp_in.processes")
+    settings = make_settings(tmp_path, database_url, smtp={"processes": 2, "uvloop": uvloop})
+    assert settings.smtp.uvloop is uvloop
+    async with start(settings) as running:
+        said = [r.getMessage() for r in caplog.records if "serves (event loop" in r.getMessage()]
+        assert len(said) == 2
+        assert all(message.endswith(f"(event loop: {loop})") for message in said)
+        replies = [await _send(running, f"Lettre {n}") for n in range(2)]
+        assert [code for code, _ in replies] == [250, 250]
+        for stored in await kept(running):
+            authentication = stored.letter.sender_authentication
+            assert authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
 
 
 def _pids(gateway: Running) -> list[int]:
