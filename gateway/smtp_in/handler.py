@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, Protocol
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session, TLSSetupException
 
 from gateway.core.address import is_mailbox, same_address
 from gateway.core.sender import Account
@@ -260,7 +260,13 @@ class SubmissionHandler(HookNames):
         return replies.CANNOT_VRFY.line()
 
     async def handle_exception(self, error: Exception) -> str:
-        """aiosmtpd's default is a permanent 500 quoting the exception: say 451, log the rest."""
+        """aiosmtpd's default is a permanent 500 quoting the exception: say 451, log the rest;
+        a TLS handshake that failed (a client without a protocol or cipher in common, a scanner,
+        one that left) is the client's doing: one line, no traceback (aiosmtpd then closes the
+        connection without a reply)."""
+        if isinstance(error, TLSSetupException):
+            log.info("TLS handshake after STARTTLS failed: %r", error.__cause__)
+            return replies.TRY_LATER.line()
         log.error("unexpected error in an SMTP session", exc_info=error)
         return replies.TRY_LATER.line()
 

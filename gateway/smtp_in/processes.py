@@ -378,7 +378,10 @@ class ForwardedMetrics(Metrics):
         self._answered: list[tuple[str, float]] = []  # (listener, seconds) of each DATA
         self._gathered = 0  # events since the last datagram
         self._sent_at = -WAKE_GAP  # the loop's time of the last datagram
-        self._timer: asyncio.TimerHandle | None = None
+        # uvloop gives a timer due within a millisecond as a plain Handle, without when():
+        # when it is due is kept here
+        self._timer: asyncio.Handle | None = None
+        self._timer_due = 0.0
 
     def _send(self, *message: object) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -391,10 +394,11 @@ class ForwardedMetrics(Metrics):
         due = self._sent_at + WAKE_GAP if wake else now + FLUSH_AFTER
         if self._gathered >= BATCH or due <= now:
             self.flush()
-        elif self._timer is None or self._timer.when() > due:
+        elif self._timer is None or self._timer_due > due:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = self._loop.call_at(due, self.flush)
+            self._timer_due = due
 
     def flush(self) -> None:
         """Send the gathered events now, in one datagram."""

@@ -260,9 +260,13 @@ async def test_commands_sent_in_clear_after_starttls_never_run_inside_tls(
 
 
 @WHERE_SERVED
-async def test_a_failed_tls_handshake_closes_that_connection_only(served: Running) -> None:
-    """A client that answers STARTTLS's 220 with something else than TLS is disconnected; the
-    next one is served."""
+async def test_a_failed_tls_handshake_closes_that_connection_only(
+    served: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that answers STARTTLS's 220 with something else than TLS is disconnected,
+    without an error in the log (its doing: one line; an SMTP process logs it to its own
+    stderr); the next one is served."""
+    caplog.set_level(logging.INFO, logger="gateway.smtp_in.handler")
     host, port = served.smtp["submission"]
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -280,6 +284,10 @@ async def test_a_failed_tls_handshake_closes_that_connection_only(served: Runnin
     code, message = await submit(served, SENDER, PASSWORD, [BOB], LETTER)
     assert code == 250, message
     assert [stored.letter.reference for stored in await kept(served)] == [reference_in(message)]
+    handler = [r for r in caplog.records if r.name == "gateway.smtp_in.handler"]
+    assert not [r for r in handler if r.levelno >= logging.WARNING]
+    if served.settings.smtp.processes == 0:  # logged here, not in a process of its own
+        assert [r.getMessage()[:36] for r in handler] == ["TLS handshake after STARTTLS failed:"]
 
 
 async def test_deposit_with_starttls_and_plain(gateway: Running) -> None:

@@ -59,9 +59,19 @@ async def test_the_smtp_processes_run_on_uvloop_unless_told_not_to(
         assert all(message.endswith(f"(event loop: {loop})") for message in said)
         replies = [await _send(running, f"Lettre {n}") for n in range(2)]
         assert [code for code, _ in replies] == [250, 250]
-        for stored in await kept(running):
-            authentication = stored.letter.sender_authentication
-            assert authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
+        host, port = running.smtp["submissions"]  # TLS from the first byte: the loop's own
+        data = letter_bytes(SENDER, [BOB], "Lettre TLS", "Madame, Monsieur,\n")
+        async with aiosmtplib.SMTP(
+            hostname=host, port=port, use_tls=True, validate_certs=False
+        ) as implicit:
+            await implicit.login(SENDER, PASSWORD)
+            _, reply = await implicit.sendmail(SENDER, [BOB], data)
+        assert "deposited" in reply
+        how = sorted(stored.letter.sender_authentication for stored in await kept(running))
+        assert len(how) == 3
+        assert how[0].startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
+        assert how[1].startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
+        assert how[2].startswith("SMTP AUTH PLAIN over implicit TLS (TLSv1.")
 
 
 def _pids(gateway: Running) -> list[int]:

@@ -8,13 +8,15 @@ within WAKE_GAP share the next datagram.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
 import pytest
+import uvloop
 
 from gateway.metrics import Metrics
-from gateway.smtp_in.processes import ForwardedMetrics, _count
+from gateway.smtp_in.processes import WAKE_GAP, ForwardedMetrics, _count
 
 
 def _session(metrics: Metrics, recipients: int) -> None:
@@ -86,3 +88,32 @@ async def test_replies_without_a_deposit_wait_for_the_flush() -> None:
 def test_events_not_understood_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     assert _count(Metrics(), {"replies": [["submission"]]}) == 0
     assert any("not understood" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_deposits_told_when_the_gap_ends_within_a_millisecond(loop: str) -> None:
+    """The SMTP processes' loop (uvloop) gives a timer due in under a millisecond as a plain
+    handle, without when(): the events that follow before it runs are gathered all the same
+    (the next one failed the DATA reply of a letter already committed: 451 for a kept letter)."""
+
+    async def letters() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        mine, theirs = socket.socketpair(type=socket.SOCK_DGRAM)
+        mine.setblocking(False)
+        with mine, theirs:
+            child = ForwardedMetrics(theirs)
+            _session(child, recipients=1)  # told at once
+            # the next deposit comes as the gap after that datagram ends: in 0.1 ms
+            child._sent_at = asyncio.get_running_loop().time() - WAKE_GAP + 0.0001
+            _session(child, recipients=1)
+            _session(child, recipients=1)
+            first = _datagrams(mine)
+            await asyncio.sleep(0.05)  # the timer's turn
+            return first, _datagrams(mine)
+
+    run = uvloop.run if loop == "uvloop" else asyncio.run
+    first, later = run(letters())
+    main = Metrics()
+    told = [_count(main, counts) for counts in first + later]
+    assert sum(told) == 3
+    assert _value(main, "lre_letters_deposited_total", door="smtp") == 3
+    assert _value(main, "lre_smtp_data_seconds_count", listener="submission") == 3
