@@ -31,6 +31,8 @@ AUTH_REQUIRED: Final = SmtpReply(
     530, "5.7.0", "Authentication required: log in with your sender account before sending a letter"
 )
 TLS_REQUIRED: Final = SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first")
+# RFC 3207 §4.2: STARTTLS once a session is TLS already (Postfix says 554 5.5.1 likewise)
+TLS_ACTIVE: Final = SmtpReply(503, "5.5.1", "This session is already protected by TLS")
 AUTH_THROTTLED: Final = SmtpReply(
     454, "4.7.0", "Too many failed logins from your address: try again in a quarter of an hour"
 )

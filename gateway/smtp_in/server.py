@@ -64,8 +64,12 @@ class _Protocol(HookNames, SMTP):
         handshake: a new session, the reader and writer on the TLS transport, the STARTTLS
         hook. What the client sent after STARTTLS in clear text is thrown away before the
         handshake (RFC 3207 §4.2, a command injected there never runs inside TLS); what it sends
-        once the handshake is done, even before `start_tls` returns, is kept."""
-        if arg or not self.tls_context or self._tls_protocol is not None:
+        once the handshake is done, even before `start_tls` returns, is kept; a second
+        STARTTLS is refused (aiosmtpd would layer TLS on TLS)."""
+        if self._tls_protocol is not None:
+            await self.push(replies.TLS_ACTIVE.line())
+            return
+        if arg or not self.tls_context:
             await super().smtp_STARTTLS(arg)  # its refusals, in its words
             return
         await self.push("220 Ready to start TLS")

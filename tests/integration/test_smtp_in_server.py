@@ -238,6 +238,8 @@ async def test_commands_sent_in_clear_after_starttls_never_run_inside_tls(
         ehlo = await _reply(reader)
         assert b"STARTTLS" not in ehlo
         assert b"AUTH" in ehlo
+        writer.write(b"STARTTLS\r\n")  # RFC 3207: not offered again, refused if asked
+        assert await _reply(reader) == b"503 5.5.1 This session is already protected by TLS\r\n"
         writer.write(b"AUTH PLAIN " + plain(SENDER, PASSWORD) + b"\r\n")
         assert (await _reply(reader)).startswith(b"235 ")
         writer.write(b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + BOB.encode() + b">\r\n")
