@@ -57,6 +57,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import Final
 
 import aiosmtplib
 from sqlalchemy import create_engine, func, select, text
@@ -529,15 +530,42 @@ def add_sender(config: Path, python: str | None = None) -> None:
 
 @contextmanager
 def serve(config: Path, port: int, python: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    server = subprocess.Popen(
-        [*gateway_command(python), "serve"], env=gateway_env(config), stderr=subprocess.DEVNULL
-    )
+    """The gateway serving, its log in its home directory; when it stops, the errors it logged
+    are printed (a run is measured only where nothing went wrong: a 451 the load generator
+    stops on says why here)."""
+    log = config.parent / "gateway.log"
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            [*gateway_command(python), "serve"], env=gateway_env(config), stderr=stderr
+        )
     try:
         wait_port(port, server)
         yield server
     finally:
         server.terminate()
         server.wait()
+        errors = logged_errors(log)
+        if errors:
+            print(f"the gateway of {config.parent.name} logged errors:", *errors, sep="\n  ",
+                  file=sys.stderr)  # fmt: skip
+
+
+RECORD: Final = re.compile(r"^\d{4}-\d\d-\d\d \S+ (\w+) ")  # a text log record's first line
+
+
+def logged_errors(log: Path, most: int = 40) -> list[str]:
+    """The ERROR and CRITICAL records of a gateway's text log, each with the lines that follow
+    it until the next record (its traceback), `most` lines at most."""
+    found: list[str] = []
+    inside = False
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            record = RECORD.match(line)
+            if record is not None:
+                inside = record.group(1) in ("ERROR", "CRITICAL")
+            if inside and len(found) < most:
+                found.append(line.rstrip("\n"))
+    return found
 
 
 def postfix_relay(root: Path, sink: int, pki: Path) -> Postfix:
