@@ -110,7 +110,8 @@ def dot_stuffed(data: bytes) -> bytes:
 
 
 class RawSession:
-    """An SMTP session over implicit TLS where the test writes exact bytes."""
+    """An SMTP session over implicit TLS (or, `clear`, on the submission port before STARTTLS)
+    where the test writes exact bytes."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
@@ -118,9 +119,10 @@ class RawSession:
         self.greeting = ""
 
     @classmethod
-    async def open(cls, gateway: Running) -> RawSession:
-        host, port = gateway.smtp["submissions"]
-        reader, writer = await asyncio.open_connection(host, port, ssl=client_tls(gateway))
+    async def open(cls, gateway: Running, *, clear: bool = False) -> RawSession:
+        host, port = gateway.smtp["submission" if clear else "submissions"]
+        tls = None if clear else client_tls(gateway)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         session = cls(reader, writer)
         session.greeting = await session.reply()
         return session
@@ -208,14 +210,6 @@ async def served(tmp_path: Path, database_url: str, processes: int) -> AsyncIter
         yield running
 
 
-async def _reply(reader: asyncio.StreamReader) -> bytes:
-    """One SMTP reply, its lines joined (within 10 s)."""
-    lines = [await asyncio.wait_for(reader.readline(), 10)]
-    while lines[-1][3:4] == b"-":
-        lines.append(await asyncio.wait_for(reader.readline(), 10))
-    return b"".join(lines)
-
-
 @WHERE_SERVED
 async def test_commands_sent_in_clear_after_starttls_never_run_inside_tls(
     served: Running,
@@ -223,41 +217,34 @@ async def test_commands_sent_in_clear_after_starttls_never_run_inside_tls(
     """RFC 3207 §4.2: what follows STARTTLS before the handshake (an attacker's injected
     command) is thrown away; the client's first command inside TLS gets the first reply, and
     a letter then deposited names TLS in its sender's authentication."""
-    host, port = served.smtp["submission"]
-    reader, writer = await asyncio.open_connection(host, port)
+    session = await RawSession.open(served, clear=True)
     try:
-        assert (await _reply(reader)).startswith(b"220 ")
-        writer.write(b"EHLO client.test\r\n")
-        assert b"250-STARTTLS" in await _reply(reader)
-        writer.write(b"STARTTLS\r\nMAIL FROM:<" + SENDER.encode() + b">\r\n")
-        assert (await _reply(reader)).startswith(b"220 ")
-        await writer.start_tls(client_tls(served))
-        writer.write(b"NOOP\r\n")
-        assert (await _reply(reader)).startswith(b"250 ")  # NOOP's, not a refused MAIL's
-        writer.write(b"EHLO client.test\r\n")
-        ehlo = await _reply(reader)
-        assert b"STARTTLS" not in ehlo
-        assert b"AUTH" in ehlo
-        writer.write(b"STARTTLS\r\n")  # RFC 3207: not offered again, refused if asked
-        assert await _reply(reader) == b"503 5.5.1 This session is already protected by TLS\r\n"
-        writer.write(b"AUTH PLAIN " + plain(SENDER, PASSWORD) + b"\r\n")
-        assert (await _reply(reader)).startswith(b"235 ")
-        writer.write(b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + BOB.encode() + b">\r\n")
-        assert (await _reply(reader)).startswith(b"250 ")
-        assert (await _reply(reader)).startswith(b"250 ")
-        writer.write(b"DATA\r\n")
-        assert (await _reply(reader)).startswith(b"354 ")
-        writer.write(LETTER.replace(b"\r\n.", b"\r\n..") + b".\r\n")
-        deposited = await _reply(reader)
-        assert deposited.startswith(b"250 "), deposited
-        writer.write(b"QUIT\r\n")
-        assert (await _reply(reader)).startswith(b"221 ")
+        assert session.greeting.startswith("220 ")
+        assert "250-STARTTLS" in await session.command(b"EHLO client.test")
+        session.writer.write(b"STARTTLS\r\nMAIL FROM:<" + SENDER.encode() + b">\r\n")
+        assert (await session.reply()).startswith("220 ")
+        await session.writer.start_tls(client_tls(served))
+        assert (await session.command(b"NOOP")).startswith("250 ")  # NOOP's, not a refused MAIL's
+        ehlo = await session.command(b"EHLO client.test")
+        assert "STARTTLS" not in ehlo
+        assert "AUTH" in ehlo
+        # RFC 3207: not offered again, refused if asked
+        refused = await session.command(b"STARTTLS")
+        assert refused == "503 5.5.1 This session is already protected by TLS"
+        assert (await session.command(b"AUTH PLAIN " + plain(SENDER, PASSWORD))).startswith("235 ")
+        session.writer.write(
+            b"MAIL FROM:<" + SENDER.encode() + b">\r\nRCPT TO:<" + BOB.encode() + b">\r\n"
+        )
+        assert (await session.reply()).startswith("250 ")
+        assert (await session.reply()).startswith("250 ")
+        assert (await session.command(b"DATA")).startswith("354 ")
+        deposited = await session.command(LETTER.replace(b"\r\n.", b"\r\n..") + b".")
+        assert deposited.startswith("250 "), deposited
+        assert (await session.command(b"QUIT")).startswith("221 ")
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError, ssl.SSLError):
-            await writer.wait_closed()
+        await session.close()
     [stored] = await kept(served)
-    assert stored.letter.reference == reference_in(deposited.decode())
+    assert stored.letter.reference == reference_in(deposited)
     assert stored.letter.sender_authentication.startswith("SMTP AUTH PLAIN over STARTTLS (TLSv1.")
 
 
@@ -269,20 +256,17 @@ async def test_a_failed_tls_handshake_closes_that_connection_only(
     without an error in the log (its doing: one line; an SMTP process logs it to its own
     stderr); the next one is served."""
     caplog.set_level(logging.INFO, logger="gateway.smtp_in.handler")
-    host, port = served.smtp["submission"]
-    reader, writer = await asyncio.open_connection(host, port)
+    session = await RawSession.open(served, clear=True)
     try:
-        assert (await _reply(reader)).startswith(b"220 ")
-        writer.write(b"EHLO client.test\r\nSTARTTLS\r\n")
-        await _reply(reader)
-        assert (await _reply(reader)).startswith(b"220 ")
-        writer.write(b"GET / HTTP/1.1\r\nHost: not.tls\r\n\r\n" * 4)
+        assert session.greeting.startswith("220 ")
+        session.writer.write(b"EHLO client.test\r\nSTARTTLS\r\n")
+        await session.reply()
+        assert (await session.reply()).startswith("220 ")
+        session.writer.write(b"GET / HTTP/1.1\r\nHost: not.tls\r\n\r\n" * 4)
         # a TLS alert at most, then the end of the connection
-        assert len(await asyncio.wait_for(reader.read(), 10)) < 100
+        assert len(await asyncio.wait_for(session.reader.read(), 10)) < 100
     finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+        await session.close()
     code, message = await submit(served, SENDER, PASSWORD, [BOB], LETTER)
     assert code == 250, message
     assert [stored.letter.reference for stored in await kept(served)] == [reference_in(message)]
