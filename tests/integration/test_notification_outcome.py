@@ -21,7 +21,7 @@ from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
 from gateway.storage import tables as t
-from tests.support.client import wait_for
+from tests.support.client import attachments_of, wait_for
 from tests.support.gateway import SENDER, make_settings, smarthost, start
 from tests.support.letters import BOB, delivery_state, deposit
 from tests.support.sink_mta import SinkMTA
@@ -175,3 +175,44 @@ async def test_an_outcome_picked_as_a_deadlocks_victim_is_committed_once(
                 lambda: any(SENDER in m.rcpt_tos for m in sink.messages), what="proof of deposit"
             )
             assert sum(BOB in m.rcpt_tos for m in sink.messages) == 1
+
+
+async def test_a_notification_held_by_the_next_hop_holds_up_no_other_letters_proof(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The smarthost holds a letter's notification in DATA; a letter deposited meanwhile is
+    sealed, certified and its proof of deposit handed over all the same (the seals do not
+    wait for the mail loop's hand-overs). Released, the held notification goes out."""
+    carol = "carol.benali@example.ma"
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_bobs_notification(envelope: Envelope) -> None:
+        if BOB in envelope.rcpt_tos:
+            held.set()
+            await release.wait()
+
+    def proof_of_deposit_of(reference: str) -> bool:
+        for message in sink.messages:
+            if SENDER in message.rcpt_tos:
+                xml = attachments_of(message.data).get("evidence.xml", b"")
+                if reference.encode() in xml and b"SubmissionAcceptance" in xml:
+                    return True
+        return False
+
+    async with SinkMTA(on_data=hold_bobs_notification) as sink:
+        settings = make_settings(tmp_path, database_url, delivery=smarthost(sink.port))
+        async with start(settings) as gateway:
+            try:
+                await deposit(gateway, [BOB])
+                await wait_for(held.is_set, what="the smarthost holding the notification")
+                _, reference = await deposit(gateway, [carol])
+                await wait_for(
+                    lambda: proof_of_deposit_of(reference),
+                    what="the proof of deposit of the letter deposited meanwhile",
+                )
+            finally:
+                release.set()
+            await wait_for(
+                lambda: notification_states(gateway) == ["sent", "sent"],
+                what="both notifications sent",
+            )
