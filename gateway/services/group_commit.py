@@ -4,10 +4,10 @@ One transaction (one fsync on SQLite, one commit round trip on PostgreSQL) then 
 that came in meanwhile, as Postfix's queue and PostgreSQL's WAL do: the deposits whose sessions
 finished DATA (services/deposit.py), the mails handed over and the PDF certificates made (the
 scheduler). A lone item waits for nothing: it is committed at once (unless the group commit
-lingers: a certificate made waits 50 ms for others, gateway/pdf/jobs.py). Each caller learns
-its own result only after the commit that holds its item has returned, so a 250 still follows
-the commit of its letter, and a mail's outcome is recorded by the commit right after its
-hand-over or the one after (README: "Crash consistency").
+lingers: a certificate made waits 50 ms for others being made, gateway/pdf/jobs.py). Each
+caller learns its own result only after the commit that holds its item has returned, so a 250
+still follows the commit of its letter, and a mail's outcome is recorded by the commit right
+after its hand-over or the one after (README: "Crash consistency").
 """
 
 from __future__ import annotations
@@ -31,15 +31,16 @@ class GroupCommit(Generic[T, R]):
     Made and used in one event loop.
 
     `linger`: seconds a group waits for more items before its commit (`wait` sleeps them),
-    unless it is full: for items whose callers are not in a hurry (a certificate made, whose
-    mail waits for the scheduler's next round anyway), fewer and larger commits."""
+    unless it is full: for items whose callers are not in a hurry, fewer and larger commits;
+    a callable is asked as each group forms (a certificate made lingers only while others are
+    being made: the last one of a burst is committed at once)."""
 
     def __init__(
         self,
         commit: Callable[[Sequence[T]], Awaitable[Sequence[R]]],
         *,
         max_group: int = MAX_GROUP,
-        linger: float = 0.0,
+        linger: float | Callable[[], float] = 0.0,
         wait: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._commit = commit
@@ -63,8 +64,9 @@ class GroupCommit(Generic[T, R]):
         group: list[tuple[T, asyncio.Future[R]]] = []
         try:
             while self._waiting:
-                if self._linger and len(self._waiting) < self._max_group:
-                    await self._wait(self._linger)
+                linger = self._linger() if callable(self._linger) else self._linger
+                if linger and len(self._waiting) < self._max_group:
+                    await self._wait(linger)
                 group = self._waiting[: self._max_group]
                 del self._waiting[: self._max_group]
                 try:

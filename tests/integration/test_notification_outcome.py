@@ -1,5 +1,6 @@
 """A notification's outcome is recorded on the delivery as it is, even when it changed during
-the hand-over (the scheduler first tries the delivery as read to compose the mail)."""
+the hand-over (the scheduler first tries the delivery as read to compose the mail); while the
+next hop holds a notification, the other letters' evidence is sealed and their proofs mailed."""
 
 from __future__ import annotations
 

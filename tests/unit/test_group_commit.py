@@ -110,3 +110,25 @@ async def test_a_lingering_group_waits_for_the_items_that_come_meanwhile() -> No
     assert [await task for task in tasks] == list("ABCDE")
     assert journal.batches == [["a", "b", "c"], ["d", "e"]]
     assert waits == [0.05]
+
+
+async def test_a_linger_asked_as_each_group_forms() -> None:
+    """A callable `linger` is asked as each group forms: a group formed while it says 0 (the
+    certificates' store when none is being made any more) is committed without waiting."""
+    journal = Journal()
+    journal.release.set()
+    waits: list[float] = []
+    others_in_hand = [1]
+
+    async def wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    group = GroupCommit(
+        journal.commit, max_group=3, linger=lambda: 0.05 if others_in_hand[0] else 0.0, wait=wait
+    )
+    assert await group.submit("a") == "A"
+    assert waits == [0.05]
+    others_in_hand[0] = 0
+    assert await group.submit("b") == "B"
+    assert waits == [0.05]  # asked again: no wait
+    assert journal.batches == [["a"], ["b"]]
