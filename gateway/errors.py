@@ -165,6 +165,16 @@ class PhoneRequired(DepositRefused):
         self.recipient = recipient
 
 
+class ReferenceTaken(GatewayError):
+    """A new letter drew the reference of a letter kept already (a reference holds 40 random
+    bits a day: at a million letters a day two of them meet about every other day); nothing of
+    the new letter was kept, and the deposit draws another (services/deposit.py)."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"the letter reference {reference} is taken")
+        self.reference = reference
+
+
 class BounceRefused(GatewayError):
     """A mail sent to a bounce address (VERP) was not taken; nothing was kept."""
 

@@ -20,7 +20,7 @@ from gateway.core.evidence import EvidenceType
 from gateway.core.letter import Delivery, Letter, State
 from gateway.core.lifecycle import acceptance_deadline
 from gateway.core.sender import Account, declared_name
-from gateway.errors import PhoneRequired
+from gateway.errors import PhoneRequired, ReferenceTaken
 from gateway.metrics import Metrics
 from gateway.mime.message import ParsedMessage
 from gateway.services.group_commit import GroupCommit
@@ -35,6 +35,7 @@ from gateway.storage.vault import Sealed, Vault, token_hash
 log = logging.getLogger(__name__)
 
 PAGE = b"page"  # the label binding a letter's stored page data to its purpose
+REFERENCE_DRAWS = 3  # references a deposit draws at most (each taken with odds below 1e-6)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,10 @@ class Deposits:
         bounce_address: str,
         metrics: Metrics,
         wake: Callable[[], None],
+        references: Callable[[datetime], str] = new_reference,
     ) -> None:
         self._settings = settings
+        self._references = references  # a new letter's reference, drawn at random
         self._store = store
         self._vault = vault
         self._work = work
@@ -100,11 +103,50 @@ class Deposits:
             size=len(deposit.content),
         )  # fmt: skip
         now = self._clock()
+        for draw in range(1, REFERENCE_DRAWS + 1):
+            new = self._new_deposit(
+                deposit, letter_id, self._references(now), now, digest, content, page, also
+            )
+            try:
+                refused = await self._commits.submit(new)
+            except ReferenceTaken as taken:  # committed alone: raised
+                refused = taken
+            if not isinstance(refused, ReferenceTaken) or draw == REFERENCE_DRAWS:
+                break
+            log.warning("%s; drawing another for the letter", refused)
+        if refused is not None:  # this letter alone, rolled back (the others of its group kept)
+            raise refused
+        letter, deliveries = new.letter, new.deliveries
+        log.info(  # the one line of a deposit, whichever door it came through
+            "letter %s deposited by %s from %s for %d recipient(s)",
+            letter.reference,
+            deposit.account.email,
+            deposit.peer or "?",
+            len(deliveries),
+            extra={"letter": letter.reference},
+        )
+        self._metrics.deposited(deposit.authentication, len(deliveries))
+        self._wake()
+        return letter.reference
+
+    def _new_deposit(
+        self,
+        deposit: Deposit,
+        letter_id: str,
+        reference: str,
+        now: datetime,
+        digest: str,
+        content: Sealed,
+        page: bytes,
+        also: Callable[[Any, str], None] | None,
+    ) -> NewDeposit:
+        """The rows of `deposit` as the letter `reference`, deposited `now`: the letter, its
+        deliveries, their deposit evidence, notifications and SMS notices."""
         letters = self._settings.letters
         parsed = deposit.parsed
         letter = Letter(
             id=letter_id,
-            reference=new_reference(now),
+            reference=reference,
             sender_account=deposit.account.id,
             sender_address=deposit.mail_from,
             sender_name=deposit.account.name,  # who the gateway identified, never From:
@@ -163,22 +205,7 @@ class Deposits:
             if also is not None:
                 also(db, letter.reference)
 
-        refused = await self._commits.submit(
-            NewDeposit(letter, content, retain_until, deliveries, evidence, mails, within, page)
-        )
-        if refused is not None:  # this letter alone, rolled back (the others of its group kept)
-            raise refused
-        log.info(  # the one line of a deposit, whichever door it came through
-            "letter %s deposited by %s from %s for %d recipient(s)",
-            letter.reference,
-            deposit.account.email,
-            deposit.peer or "?",
-            len(deliveries),
-            extra={"letter": letter.reference},
-        )
-        self._metrics.deposited(deposit.authentication, len(deliveries))
-        self._wake()
-        return letter.reference
+        return NewDeposit(letter, content, retain_until, deliveries, evidence, mails, within, page)
 
     def _seal_content(
         self, content: bytes, parsed: ParsedMessage, letter_id: str

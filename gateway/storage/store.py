@@ -32,10 +32,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 
 from gateway.core.evidence import Attachment, EvidenceType, ProofStatus
 from gateway.core.letter import Delivery, Letter, State
-from gateway.errors import AccountDisabled
+from gateway.errors import AccountDisabled, ReferenceTaken
 from gateway.storage import tables as t
 from gateway.storage.database import reading
 from gateway.storage.outbound import NewOutbound as NewOutbound
@@ -193,7 +194,9 @@ class LetterStore:
         fails is rolled back alone and its error returned in its place, the others are committed
         (a savepoint costs two round trips on PostgreSQL: only a group that failed pays them).
         A failure of the transaction itself (the commit, a savepoint that cannot be rolled back,
-        the connection) is raised: then none is kept."""
+        the connection) is raised: then none is kept. A letter refused because its reference is
+        taken (by a letter kept, or by one before it in the group) is refused with
+        ReferenceTaken: its deposit draws another."""
         try:
             with self.engine.begin() as db:
                 if len(deposits) > 1:
@@ -203,6 +206,11 @@ class LetterStore:
                         _insert_deposit(db, new)
         except Exception as err:
             if len(deposits) == 1:
+                if isinstance(err, IntegrityError):
+                    with reading(self.engine) as db:
+                        taken = _reference_taken(db, deposits[0].letter.reference)
+                    if taken:
+                        raise ReferenceTaken(deposits[0].letter.reference) from err
                 raise
             log.info(
                 "%d letters could not be committed together (%s): each in turn",
@@ -221,6 +229,9 @@ class LetterStore:
                     _insert_deposit(db, new)
                 except Exception as error:  # noqa: BLE001 - returned: that deposit's own failure
                     savepoint.rollback()  # raises if it cannot: the whole transaction fails
+                    reference = new.letter.reference
+                    if isinstance(error, IntegrityError) and _reference_taken(db, reference):
+                        error = ReferenceTaken(reference)
                     failures.append(error)
                 else:
                     savepoint.commit()
@@ -584,6 +595,12 @@ def _joined_row(row: Any) -> tuple[Letter, Delivery]:
 class _Obj:
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+
+def _reference_taken(db: Any, reference: str) -> bool:
+    """Whether a letter holds `reference` (as db's transaction sees the letters)."""
+    found = db.execute(select(t.letters.c.id).where(t.letters.c.reference == reference))
+    return found.first() is not None
 
 
 def _insert_deposit(db: Any, new: NewDeposit) -> None:
