@@ -13,9 +13,9 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosmtplib
 import pytest
@@ -40,6 +40,7 @@ from tests.support.gateway import PASSWORD, SENDER
 from tests.support.letters import kept
 
 SESSIONS = 12
+T = TypeVar("T")
 REFERENCE = re.compile(r"LRE-\d{8}-[A-Z2-7]{8}")
 TRY_LATER = "4.3.0 Temporary problem on our side; nothing was kept, please try again later"
 
@@ -117,9 +118,14 @@ async def send_while_locked(
 
 async def evidence_digests(gateway: Running) -> dict[str, list[list[str]]]:
     """Per letter id, the content digests of each of its SubmissionAcceptance evidence."""
+    return await deposit_evidence(gateway, content_digests)
 
-    def read() -> dict[str, list[list[str]]]:
-        found: dict[str, list[list[str]]] = {}
+
+async def deposit_evidence(gateway: Running, read_xml: Callable[[bytes], T]) -> dict[str, list[T]]:
+    """Per letter id, what `read_xml` reads in each of its SubmissionAcceptance evidence."""
+
+    def read() -> dict[str, list[T]]:
+        found: dict[str, list[T]] = {}
         with gateway.store.engine.connect() as db:
             rows = db.execute(
                 select(t.evidence.c.letter_id, t.evidence.c.xml).where(
@@ -127,7 +133,7 @@ async def evidence_digests(gateway: Running) -> dict[str, list[list[str]]]:
                 )
             ).all()
         for row in rows:
-            found.setdefault(row.letter_id, []).append(content_digests(row.xml))
+            found.setdefault(row.letter_id, []).append(read_xml(row.xml))
         return found
 
     return await asyncio.to_thread(read)
@@ -353,27 +359,9 @@ def drawing(gateway: Running, references: list[str]) -> Deposits:
 async def references_kept(gateway: Running) -> dict[str, str]:
     """Subject → reference of every letter kept, each checked against its deposit evidence."""
     stored = await kept(gateway)
-    named = await evidence_references(gateway)
+    named = await deposit_evidence(gateway, lambda xml: from_xml(xml).letter_reference)
     assert named == {k.letter.id: [k.letter.reference] for k in stored}
     return {k.letter.subject: k.letter.reference for k in stored}
-
-
-async def evidence_references(gateway: Running) -> dict[str, list[str]]:
-    """Per letter id, the letter reference each of its deposit evidence states."""
-
-    def read() -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        with gateway.store.engine.connect() as db:
-            rows = db.execute(
-                select(t.evidence.c.letter_id, t.evidence.c.xml).where(
-                    t.evidence.c.type == "SubmissionAcceptance"
-                )
-            ).all()
-        for row in rows:
-            found.setdefault(row.letter_id, []).append(from_xml(row.xml).letter_reference)
-        return found
-
-    return await asyncio.to_thread(read)
 
 
 async def test_a_letter_that_draws_a_kept_letters_reference_is_kept_under_another(
