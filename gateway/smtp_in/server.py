@@ -14,6 +14,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any, AnyStr, Final, cast
 
 from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
@@ -25,6 +26,7 @@ from gateway.smtp_in import replies
 from gateway.smtp_in.data import DataSection, Outcome
 from gateway.smtp_in.handler import SubmissionHandler
 from gateway.smtp_in.session import HookNames
+from gateway.smtp_in.tls import implicit_tls, start_tls
 from gateway.startup import listen_refused
 
 log = logging.getLogger(__name__)
@@ -58,9 +60,9 @@ class _Protocol(HookNames, SMTP):
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
-        """aiosmtpd's STARTTLS, the TLS layer made by the event loop (`loop.start_tls`) where
-        aiosmtpd makes asyncio's own: on uvloop (the SMTP processes, smtp_in/processes.py)
-        its TLS in C, not asyncio's in Python. Then as aiosmtpd's `connection_made` after its
+        """aiosmtpd's STARTTLS, the TLS layer made as asyncio's `loop.start_tls` makes it, on
+        either loop (smtp_in/tls.py: on uvloop, the SMTP processes', not uvloop's own TLS, which
+        keeps memory for every connection). Then as aiosmtpd's `connection_made` after its
         handshake: a new session, the reader and writer on the TLS transport, the STARTTLS
         hook. What the client sent after STARTTLS in clear text is thrown away before the
         handshake (RFC 3207 §4.2, a command injected there never runs inside TLS); what it sends
@@ -79,7 +81,7 @@ class _Protocol(HookNames, SMTP):
         self._reader._buffer.clear()  # type: ignore[attr-defined]
         self._original_transport = plain  # closed when the connection is lost (aiosmtpd)
         try:
-            tls = await self.loop.start_tls(plain, self, self.tls_context, server_side=True)
+            tls = await start_tls(self.loop, plain, self, self.tls_context)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # aiosmtpd closes the connection on this one
@@ -284,16 +286,14 @@ async def serve(
                 made = _inbound_factory(inbound, tls, hostname=hostname, into=sessions)
             else:
                 made = _factory(handler, tls, implicit=implicit, hostname=hostname, into=sessions)
-            factory = _counted(made, name, metrics)
+            factory: Callable[[], asyncio.BaseProtocol] = _counted(made, name, metrics)
+            if implicit:  # TLS from the first byte, by asyncio's TLS protocol (smtp_in/tls.py)
+                factory = partial(_implicit_tls, loop, factory, tls)
             try:
                 if sockets is not None:
-                    server = await loop.create_server(
-                        factory, sock=sockets[name], ssl=tls if implicit else None
-                    )
+                    server = await loop.create_server(factory, sock=sockets[name])
                 else:
-                    server = await loop.create_server(
-                        factory, *address, ssl=tls if implicit else None, reuse_address=True
-                    )
+                    server = await loop.create_server(factory, *address, reuse_address=True)
             except OSError as err:
                 raise listen_refused(f"smtp.{key}", address, err) from None
             stack.push_async_callback(_close_server, server)
@@ -301,6 +301,14 @@ async def serve(
             bound[name] = (host, port)
             log.info("SMTP %s listening on %s:%d", name, host, port)
         yield bound
+
+
+def _implicit_tls(
+    loop: asyncio.AbstractEventLoop,
+    make: Callable[[], asyncio.BaseProtocol],
+    context: ssl.SSLContext,
+) -> asyncio.BaseProtocol:
+    return implicit_tls(loop, cast(asyncio.Protocol, make()), context)
 
 
 def _counted(
