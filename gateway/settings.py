@@ -121,9 +121,9 @@ class SmtpSettings:
     # and Linux's SCHED_IDLE policy for it then (gateway/priority.py): a CPU only when no process
     # at normal priority wants one (with certificate_idle: deposits acknowledged 10-41 % faster)
     main_idle: bool = True
-    # the SMTP processes' event loop on uvloop (libuv; STARTTLS by its TLS in C, not asyncio's
-    # in Python): a paced letter cost them ~0.4 ms less CPU (docs/performance.md, 2026-12-05
-    # afternoon); false, or without uvloop (Windows), asyncio's
+    # the SMTP processes' event loop on uvloop (libuv; their TLS asyncio's TLS protocol on it,
+    # smtp_in/tls.py): a paced letter cost them ~0.3 ms less CPU (docs/performance.md,
+    # 2026-12-05 afternoon and evening); false, or without uvloop (Windows), asyncio's
     uvloop: bool = True
 
 
