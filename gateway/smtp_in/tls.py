@@ -4,8 +4,9 @@ uvloop's TLS (its `SSLProtocol` in C, behind its `loop.start_tls` and `create_se
 keeps memory for every connection it served, about 1.4 KB (MagicStack/uvloop#565, open): an
 SMTP process on uvloop grew by 2.5 MB every 10,000 letters, without end (docs/performance.md,
 "The session of 2026-12-05, evening"). asyncio's `sslproto.SSLProtocol` (Python; the design
-uvloop's came from) works over any loop's transports and keeps nothing: both listeners' TLS is
-made with it, on asyncio's loop as `loop.start_tls` and `create_server(ssl=...)` make it there.
+uvloop's came from) works over any loop's transports, and what it holds does not grow with the
+connections served (`bench.tls_memory`): both listeners' TLS is made with it, on either loop, as
+asyncio's `loop.start_tls` and `create_server(ssl=...)` make it.
 """
 
 from __future__ import annotations
