@@ -396,7 +396,7 @@ async def test_letters_committed_together_that_draw_one_reference_are_both_kept(
         await wait_for(lambda: waiting_for_a_commit() == 3, what="every deposit to wait")
     references = await asyncio.gather(first, *together)
     assert references[0] == "LRE-20261205-AAAAAAAA"
-    assert sorted(references[1:])[0] == "LRE-20261205-BBBBBBBB"
+    assert "LRE-20261205-BBBBBBBB" in references[1:]  # the first of the two to commit keeps it
     assert len(set(references)) == 3
     assert await references_kept(gateway) == {
         f"Lettre {n}": reference for n, reference in enumerate(references)
