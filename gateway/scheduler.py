@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING
 
 from gateway.compose import NoticeFacts, compose_notification, compose_proof
@@ -57,7 +56,6 @@ IDLE = 1.0  # seconds between database polls when nothing is known to be due
 # letter's life under load (the main process's CPU per letter 9.3-10.2 -> 8.6-8.9 ms)
 ROUND_GAP = 0.1
 CONCURRENCY = 20  # mails handed over at once
-MAILS_A_ROUND = 50  # mails a round claims at most
 # DKIM-signs (message, its date) pairs in another process: each signed, or what signing it
 # raised; None when it cannot now (the caller signs them itself)
 Signing = Callable[[list[tuple[bytes, datetime]]], Awaitable[list[bytes | BaseException] | None]]
@@ -133,8 +131,7 @@ class Scheduler:
         self._seen: dict[str, tuple[Letter, Delivery]] = {}
         # the outcomes of mails handed over meanwhile share a commit (services/group_commit.py)
         self._outcomes = GroupCommit(registry.outcomes.mail_outcomes)
-        self._handing: set[asyncio.Task[None]] = set()  # mails being handed over (_handing_over)
-        self._sending: set[str] = set()  # the ids of the claimed mails among them (send_pending)
+        self._handing: set[asyncio.Task[None]] = set()  # mails in hand_over's hands
 
     def wake(self) -> None:
         """New work of any kind may be due: every loop goes round again."""
@@ -152,15 +149,9 @@ class Scheduler:
         self._references[mail.id] = reference
         if deposited_at is not None:
             self._deposited[mail.id] = deposited_at
-        self._handing_over(mail)
-
-    def _handing_over(self, mail: PendingMail) -> asyncio.Task[None]:
-        """The task that hands `mail` over and records its outcome (run() and `tick` wait for
-        those in hand before they return)."""
         task = asyncio.create_task(self._handed(mail))
         self._handing.add(task)
         task.add_done_callback(self._handing.discard)
-        return task
 
     async def _handed(self, mail: PendingMail) -> None:
         try:
@@ -179,11 +170,10 @@ class Scheduler:
         """Loops side by side: the mails' (and deadlines', SMS', housekeeping's), the seals',
         and the PDF certificates' (slow, in other processes), so that notifications and proof
         mails never wait behind a batch of certificates, and a letter's evidence is sealed
-        (its certificate can be made) whatever the mail loop does: sealed in the mail loop's
-        rounds, which then waited for their hand-overs (~0.1-0.5 s under load), the evidence
-        of the letters that came meanwhile waited, and the certificate processes stood idle
-        for a fifth of the time after a burst (bench.cpu_parts --idle). The mails' hand-overs
-        are tasks of their own (`send_pending`)."""
+        (its certificate can be made) while the mail loop waits on a slow next hop: sealed in
+        the mail loop's rounds, the evidence of the letters that came during a round's
+        hand-overs (~0.1-0.5 s under load) waited for its end, and the certificate processes
+        stood idle for a fifth of the time after a burst (bench.cpu_parts --idle)."""
         loops = [
             self._loop(self._mail_round, self._idle, self._mail_wakeup),
             self._loop(self._seal_round, self._seal_idle, self._seal_wakeup),
@@ -364,27 +354,11 @@ class Scheduler:
         The bytes of each mail are fixed (stored) before its first hand-over. Only a mail whose
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
         a crash: the lease is released or expires), and then byte-identical, same Message-ID.
-
-        Each mail is handed over by a task of its own: a next hop that holds one (a slow MX, up
-        to its timeouts) holds back neither the others nor the next rounds. A round claims at
-        most as many mails as hand-overs may start (CONCURRENCY, less those under way), and
-        leaves out a mail it claimed again while this process still hands it over (its lease
-        had run out: the claim renewed it); a hand-over that ends wakes the loop."""
-        room = CONCURRENCY - len(self._sending)
-        if room <= 0:
-            return 0
-        claimed = await self._registry.io(
-            self._mails.claim, self._clock(), LEASE, limit=min(MAILS_A_ROUND, room)
-        )
-        pending = [mail for mail in claimed if mail.id not in self._sending]
-        for mail in await self._fix(pending):
-            self._sending.add(mail.id)
-            self._handing_over(mail).add_done_callback(partial(self._sent, mail.id))
-        return len(claimed)
-
-    def _sent(self, mail_id: str, _: asyncio.Task[None]) -> None:
-        self._sending.discard(mail_id)
-        self._mail_wakeup.set()  # room for another hand-over
+        """
+        pending = await self._registry.io(self._mails.claim, self._clock(), LEASE)
+        ready = await self._fix(pending)
+        await asyncio.gather(*(self._send(mail) for mail in ready))
+        return len(pending)
 
     async def _fix(self, pending: list[PendingMail]) -> list[PendingMail]:
         """The mails with their bytes: composed, signed and stored (one commit) for the new
