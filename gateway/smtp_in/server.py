@@ -86,8 +86,6 @@ class _Protocol(HookNames, SMTP):
             raise
         except Exception as error:  # aiosmtpd closes the connection on this one
             raise TLSSetupException() from error
-        if tls is None:  # the loop could not make the layer: as a failed handshake
-            raise TLSSetupException()
         self._tls_protocol = _TlsInfo(tls)  # type: ignore[assignment]
         self._set_rset_state()  # type: ignore[no-untyped-call]
         self.session = self._create_session()
