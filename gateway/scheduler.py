@@ -56,6 +56,16 @@ IDLE = 1.0  # seconds between database polls when nothing is known to be due
 # letter's life under load (the main process's CPU per letter 9.3-10.2 -> 8.6-8.9 ms)
 ROUND_GAP = 0.1
 CONCURRENCY = 20  # mails handed over at once
+MAILS_A_ROUND = 50  # mails a round claims at most, less those still in hand from earlier rounds
+# seconds a mail round waits for its hand-overs (under load they take 0.06-0.5 s); those still
+# in hand then go on by themselves, so that a next hop holding one mail (a slow MX: up to the
+# transport's minute a step) holds back neither the round's other mails nor the next rounds.
+# The lease of a mail in hand is renewed once half of it has gone (`renew_leases`)
+HOLD = 1.0
+# seconds a hand-over may take in all (each SMTP step has the transport's minute): one still
+# running then is cut short and retried later, so that no next hop keeps a mail in hand forever
+HAND_OVER_LIMIT = 600.0
+LATE = SmtpReply(451, "4.4.1", "the next hop took too long to take the mail")  # its outcome
 # DKIM-signs (message, its date) pairs in another process: each signed, or what signing it
 # raised; None when it cannot now (the caller signs them itself)
 Signing = Callable[[list[tuple[bytes, datetime]]], Awaitable[list[bytes | BaseException] | None]]
@@ -66,6 +76,14 @@ def _signed_here(dkim: DkimSigner, message: bytes, date: datetime) -> bytes | Ba
         return dkim.sign(message, now=date)
     except Exception as err:  # noqa: BLE001 - that mail retried later
         return err
+
+
+@dataclass
+class _InHand:
+    """A mail being handed over: the task doing it, and when its lease ends (clock time)."""
+
+    task: asyncio.Task[None]
+    leased_until: datetime
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,11 @@ class Scheduler:
         self._seen: dict[str, tuple[Letter, Delivery]] = {}
         # the outcomes of mails handed over meanwhile share a commit (services/group_commit.py)
         self._outcomes = GroupCommit(registry.outcomes.mail_outcomes)
-        self._handing: set[asyncio.Task[None]] = set()  # mails in hand_over's hands
+        self._handing: set[asyncio.Task[None]] = set()  # mails being handed over by themselves
+        self._detached = 0  # those of them a mail round claimed (send_pending)
+        self._in_hand: dict[str, _InHand] = {}  # mail id → its hand-over, while it lasts
+        self.hold = HOLD  # seconds (a test shortens hand_over_limit)
+        self.hand_over_limit = HAND_OVER_LIMIT
 
     def wake(self) -> None:
         """New work of any kind may be due: every loop goes round again."""
@@ -149,13 +171,25 @@ class Scheduler:
         self._references[mail.id] = reference
         if deposited_at is not None:
             self._deposited[mail.id] = deposited_at
-        task = asyncio.create_task(self._handed(mail))
+        self._by_itself(self._start(mail, self._clock() + LEASE))
+
+    def _start(self, mail: PendingMail, leased_until: datetime) -> asyncio.Task[None]:
+        """The task that hands `mail` (leased until `leased_until`) over and records its
+        outcome, within `hand_over_limit` seconds."""
+        deadline = asyncio.get_running_loop().time() + self.hand_over_limit
+        task = asyncio.create_task(self._handed(mail, deadline))
+        self._in_hand[mail.id] = _InHand(task, leased_until)
+        task.add_done_callback(lambda _: self._in_hand.pop(mail.id, None))
+        return task
+
+    def _by_itself(self, task: asyncio.Task[None]) -> None:
+        """`task` hands a mail over without anyone waiting for it (run() does, at the end)."""
         self._handing.add(task)
         task.add_done_callback(self._handing.discard)
 
-    async def _handed(self, mail: PendingMail) -> None:
+    async def _handed(self, mail: PendingMail, deadline: float) -> None:
         try:
-            await self._send(mail)
+            await self._send(mail, deadline)
         except Exception:  # the outcome not recorded: the lease expires, it goes again
             log.exception("mail %s: its outcome could not be recorded", mail.id)
 
@@ -226,8 +260,13 @@ class Scheduler:
     async def _idle(self) -> float:
         """Until the next work due as the last round read it (a round that found nothing
         changed nothing; what arrived since woke the loop), never more than IDLE: the poll
-        that finds the work other nodes sharing the database added."""
-        return self._until_due(kind for kind in (self._due or {}) if kind != "seal")
+        that finds the work other nodes sharing the database added. Mails due while a round
+        may claim none (MAILS_A_ROUND still in hand) wait for one of those to end, which wakes
+        the loop."""
+        full = self._detached >= MAILS_A_ROUND
+        return self._until_due(
+            kind for kind in (self._due or {}) if kind != "seal" and not (full and kind == "mail")
+        )
 
     async def _seal_idle(self) -> float:
         """Until the next seal due (a retry after a TSA failure), as the mail loop's last
@@ -254,6 +293,7 @@ class Scheduler:
             workers.append(Worker(self.seal_pending, "seal"))
         if pdfs and self._pdfs is not None:
             workers.append(Worker(self._pdfs.tick))
+        workers.append(Worker(self.renew_leases))
         workers.append(Worker(self.send_pending, "mail"))
         if self._sms:
             workers.append(Worker(self._sms.send_pending, "sms", fed=False))
@@ -354,11 +394,48 @@ class Scheduler:
         The bytes of each mail are fixed (stored) before its first hand-over. Only a mail whose
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
         a crash: the lease is released or expires), and then byte-identical, same Message-ID.
-        """
-        pending = await self._registry.io(self._mails.claim, self._clock(), LEASE)
+
+        The round waits for its hand-overs `hold` seconds at most: those still in hand then go
+        on by themselves (a next hop holding one holds back neither the others nor the next
+        rounds), and the next rounds claim as many fewer (MAILS_A_ROUND in all); their leases
+        are renewed while they last (`renew_leases`)."""
+        room = MAILS_A_ROUND - self._detached
+        if room <= 0:
+            return 0
+        now = self._clock()
+        pending = await self._registry.io(self._mails.claim, now, LEASE, room)
         ready = await self._fix(pending)
-        await asyncio.gather(*(self._send(mail) for mail in ready))
+        sending = [self._start(mail, now + LEASE) for mail in ready]
+        if sending:
+            _, in_hand = await asyncio.wait(sending, timeout=self.hold)
+            for task in in_hand:
+                self._detached += 1
+                task.add_done_callback(self._detached_done)
+                self._by_itself(task)
         return len(pending)
+
+    def _detached_done(self, _: asyncio.Task[None]) -> None:
+        self._detached -= 1
+        self._mail_wakeup.set()  # room for another claim
+
+    async def renew_leases(self) -> int:
+        """Lease again, for LEASE from now, the mails in hand whose lease is half gone (a next
+        hop taking its time): a mail whose lease has run out may be claimed again, here or by
+        another node, and go out twice. Returns 0: nothing new to do for the round."""
+        now = self._clock()
+        due = [i for i, hand in self._in_hand.items() if hand.leased_until - now < LEASE / 2]
+        if not due:
+            return 0
+        until = now + LEASE
+        renewed = await self._registry.io(self._mails.renew, due, until)
+        for mail_id in due:
+            hand = self._in_hand.get(mail_id)
+            if hand is None:  # handed over meanwhile
+                continue
+            hand.leased_until = until  # not renewed: asked again only as late as if it had been
+            if mail_id not in renewed and not hand.task.done():
+                log.warning("mail %s: its lease could not be renewed while in hand", mail_id)
+        return 0
 
     async def _fix(self, pending: list[PendingMail]) -> list[PendingMail]:
         """The mails with their bytes: composed, signed and stored (one commit) for the new
@@ -463,20 +540,29 @@ class Scheduler:
         self._deposited.pop(mail.id, None)
         self._seen.pop(mail.id, None)
 
-    async def _send(self, mail: PendingMail) -> None:
-        """Hand one mail over, then record its outcome at once (`_record`)."""
+    async def _send(self, mail: PendingMail, deadline: float) -> None:
+        """Hand one mail over, then record its outcome at once (`_record`); a hand-over not
+        over by `deadline` (the event loop's time) is cut short and retried later."""
         reference = self._references.pop(mail.id, None)
         if reference is None:  # bytes fixed by an earlier run (a resend after a crash)
             letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)
             reference = letter.reference
         about_letter(reference)  # this task's log lines are about this letter
+        limit = asyncio.timeout_at(deadline)
         async with self._slots:
             try:
                 mail_from = self._verp(mail.id)[0] if self._verp else mail.mail_from
-                await self._transport.send(
-                    Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
-                )
-            except RelayFailed as err:
+                async with limit:
+                    await self._transport.send(
+                        Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
+                    )
+            except (RelayFailed, TimeoutError) as err:
+                if not isinstance(err, RelayFailed):
+                    if not limit.expired():  # not the deadline's: a bug
+                        log.exception("mail %s could not be sent", mail.id)
+                        await self._retry(mail, "internal error: TimeoutError")
+                        return
+                    err = RelayFailed(LATE)
                 outcome = await self._failed(mail, err)
                 if outcome is not None:
                     await self._record(*outcome)

@@ -225,3 +225,8 @@ class OutboundQueue:
 
     def retry(self, mail_id: str, error: str, *, retry_at: datetime) -> None:
         MAILS.retry(self.engine, mail_id, error, retry_at=retry_at)
+
+    def renew(self, mail_ids: Sequence[str], until: datetime) -> set[str]:
+        """The mails among `mail_ids` still waiting and leased to this process, leased again
+        until `until` (their hand-over is taking long: Scheduler.renew_leases)."""
+        return MAILS.renew(self.engine, mail_ids, until)

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.util import ClauseAdapter
 
-from gateway.storage.leases import Claiming
+from gateway.storage.leases import Claiming, lease_owner
 from gateway.storage.times import utc
 
 MAX_ERROR = 2000  # characters of a try's error kept on its row
@@ -226,6 +226,26 @@ class Queue:
                 }
             )
         )
+
+    def renew(self, engine: Engine, row_keys: Sequence[str], until: datetime) -> set[str]:
+        """Lease again until `until` the waiting rows among `row_keys` that the process of
+        `engine` holds (its work on them is taking long); the keys of those renewed."""
+        if not row_keys:
+            return set()
+        table = self.table
+        key = table.c[self.key]
+        with engine.begin() as db:
+            renewed = db.execute(
+                update(table)
+                .where(
+                    key.in_(list(row_keys)),
+                    self._waiting(),
+                    table.c.claimed_by == lease_owner(engine),
+                )
+                .values(claimed_until=until)
+                .returning(key)
+            ).scalars()
+            return set(renewed)
 
     def retry(self, engine: Engine, row_key: str, error: str, *, retry_at: datetime) -> None:
         with engine.begin() as db:

@@ -1,6 +1,7 @@
 """A notification's outcome is recorded on the delivery as it is, even when it changed during
 the hand-over (the scheduler first tries the delivery as read to compose the mail); while the
-next hop holds a notification, the other letters' evidence is sealed and their proofs mailed."""
+next hop holds a notification, the other letters' evidence is sealed, their proofs and
+notifications mailed; a mail held keeps its lease, and one held too long is retried."""
 
 from __future__ import annotations
 
@@ -10,20 +11,23 @@ import itertools
 import logging
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from aiosmtpd.smtp import Envelope
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from gateway.app import Running
 from gateway.core.evidence import EvidenceType
 from gateway.core.letter import State
 from gateway.evidence.xml import from_xml
 from gateway.storage import tables as t
+from gateway.storage.times import utc
 from tests.support.client import attachments_of, wait_for
-from tests.support.gateway import SENDER, make_settings, smarthost, start
+from tests.support.gateway import SENDER, Clock, make_settings, smarthost, start
 from tests.support.letters import BOB, delivery_state, deposit
 from tests.support.sink_mta import SinkMTA
 
@@ -182,8 +186,9 @@ async def test_a_notification_held_by_the_next_hop_holds_up_no_other_letters_pro
     tmp_path: Path, database_url: str
 ) -> None:
     """The smarthost holds a letter's notification in DATA; a letter deposited meanwhile is
-    sealed, certified and its proof of deposit handed over all the same (the seals do not
-    wait for the mail loop's hand-overs). Released, the held notification goes out."""
+    sealed, certified, its proof of deposit and its notification handed over all the same
+    (the seals do not wait for the mail loop's hand-overs, nor a round's other mails and the
+    next rounds for one held). Released, the held notification goes out, once."""
     carol = "carol.benali@example.ma"
     held, release = asyncio.Event(), asyncio.Event()
 
@@ -211,9 +216,109 @@ async def test_a_notification_held_by_the_next_hop_holds_up_no_other_letters_pro
                     lambda: proof_of_deposit_of(reference),
                     what="the proof of deposit of the letter deposited meanwhile",
                 )
+                await wait_for(  # well before the transport's minute a step
+                    lambda: any(carol in m.rcpt_tos for m in sink.messages),
+                    within=20,
+                    what="the notification of the letter deposited meanwhile",
+                )
+                assert not any(BOB in m.rcpt_tos for m in sink.messages)  # still held
             finally:
                 release.set()
             await wait_for(
                 lambda: notification_states(gateway) == ["sent", "sent"],
                 what="both notifications sent",
             )
+            assert sum(BOB in m.rcpt_tos for m in sink.messages) == 1
+
+
+class HeldOnce:
+    """A smarthost's DATA hook that holds the first notification to Bob until released."""
+
+    def __init__(self) -> None:
+        self.held, self.release = asyncio.Event(), asyncio.Event()
+        self.datas = 0  # DATA commands for Bob
+
+    async def __call__(self, envelope: Envelope) -> None:
+        if BOB in envelope.rcpt_tos:
+            self.datas += 1
+            if self.datas == 1:
+                self.held.set()
+                await self.release.wait()
+
+
+def bobs_notification(gateway: Running) -> Row[Any]:
+    """Bob's notification's row in the outbound queue: state, attempts, error, lease."""
+    with gateway.store.engine.connect() as db:
+        [row] = db.execute(
+            select(
+                t.outbound.c.state,
+                t.outbound.c.attempts,
+                t.outbound.c.last_error,
+                t.outbound.c.claimed_until,
+            ).where(t.outbound.c.kind == "notification", t.outbound.c.rcpt == BOB)
+        ).all()
+    return row
+
+
+async def test_a_held_hand_over_keeps_its_lease(tmp_path: Path, database_url: str) -> None:
+    """While the next hop holds a notification in DATA, the mail's lease is renewed: the
+    gateway's clock moved three minutes on, past the two of a lease, and the mail is not
+    claimed again (a mail whose lease has run out may be claimed here or by another node and
+    go out twice). Released, it is sent once."""
+    hook, clock = HeldOnce(), Clock()
+
+    def leased_for(seconds: float) -> bool:
+        until = bobs_notification(gateway).claimed_until
+        return until is not None and utc(until) - clock() > timedelta(seconds=seconds)
+
+    async with SinkMTA(on_data=hook) as sink:
+        settings = make_settings(tmp_path, database_url, delivery=smarthost(sink.port))
+        async with start(settings, clock) as gateway:
+            try:
+                await deposit(gateway, [BOB])
+                await wait_for(hook.held.is_set, what="the smarthost holding the notification")
+                for _ in range(2):  # a lease is 2 minutes, renewed once half of it has gone
+                    clock.advance(timedelta(seconds=90))
+                    gateway.scheduler.wake()
+                    await wait_for(lambda: leased_for(100), what="the lease renewed")
+                assert hook.datas == 1  # never claimed again
+            finally:
+                hook.release.set()
+            await wait_for(
+                lambda: bobs_notification(gateway).state == "sent", what="the notification sent"
+            )
+            assert sum(BOB in m.rcpt_tos for m in sink.messages) == 1
+
+
+async def test_a_hand_over_held_too_long_is_cut_short_and_retried(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A next hop that holds a notification past `hand_over_limit` (ten minutes; two seconds
+    here): the hand-over is cut short, recorded as a temporary failure that says so, and past
+    its backoff the notification goes out, once."""
+    hook, clock = HeldOnce(), Clock()
+    async with SinkMTA(on_data=hook) as sink:
+        settings = make_settings(tmp_path, database_url, delivery=smarthost(sink.port))
+        async with start(settings, clock) as gateway:
+            gateway.scheduler.hand_over_limit = 2.0
+            try:
+                await deposit(gateway, [BOB])
+                await wait_for(hook.held.is_set, what="the smarthost holding the notification")
+                cut = await wait_for(
+                    lambda: (row := bobs_notification(gateway)).attempts and row,
+                    within=20,
+                    what="the held hand-over cut short",
+                )
+                assert cut.state == "pending"
+                assert cut.last_error == "451 4.4.1 the next hop took too long to take the mail"
+                assert not any(BOB in m.rcpt_tos for m in sink.messages)
+                clock.advance(timedelta(hours=1))  # past the retry's backoff
+                gateway.scheduler.wake()
+                await wait_for(
+                    lambda: bobs_notification(gateway).state == "sent",
+                    what="the notification sent again",
+                )
+                assert hook.datas == 2
+                assert sum(BOB in m.rcpt_tos for m in sink.messages) == 1
+            finally:
+                hook.release.set()

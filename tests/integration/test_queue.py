@@ -115,6 +115,30 @@ def test_give_up_counts_the_try_keeps_the_error_and_is_never_claimed_again(engin
         assert MAILS.next_due(db) is None
 
 
+def test_a_renewal_leases_again_only_the_waiting_rows_this_process_holds(engine: Engine) -> None:
+    """A hand-over taking long renews its mail's lease: not a row another process holds now
+    (its lease had run out and the other claimed it), nor one finished meanwhile."""
+    ours, theirs = with_lease_owner(engine, "us"), with_lease_owner(engine, "them")
+    kept, taken, finished = queued_mails(engine, 3)
+    MAILS.claim(ours, now=NOW, lease=LEASE, limit=3)
+    with engine.begin() as db:
+        MAILS.retry_row(db, taken, "busy", retry_at=NOW)
+        MAILS.finish_row(db, finished, counted=True, state="sent")
+    [claimed] = MAILS.claim(theirs, now=NOW, lease=LEASE, limit=3)
+    assert claimed.id == taken
+    until = NOW + 2 * LEASE
+    assert MAILS.renew(ours, [kept, taken, finished], until) == {kept}
+    assert utc(row(engine, kept).claimed_until) == until
+    assert (utc(row(engine, taken).claimed_until), row(engine, taken).claimed_by) == (
+        NOW + LEASE,
+        "them",
+    )
+    assert row(engine, finished).claimed_until is None
+    later = NOW + LEASE + timedelta(seconds=1)  # the first leases' end: not the renewed one's
+    assert [r.id for r in MAILS.claim(theirs, now=later, lease=LEASE, limit=3)] == [taken]
+    assert MAILS.renew(ours, [], until) == set()
+
+
 def test_a_leased_row_is_due_for_the_others_only_when_its_lease_ends(engine: Engine) -> None:
     """The scheduler sleeps until the next row it could claim: not a row in another's hands."""
     first, second = queued_mails(engine, 2)
