@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiosmtpd.smtp import Envelope
-from sqlalchemy import Row, select
+from sqlalchemy import select
 
 from gateway.app import Running
 from gateway.core.evidence import EvidenceType
@@ -246,7 +246,7 @@ class HeldOnce:
                 await self.release.wait()
 
 
-def bobs_notification(gateway: Running) -> Row[Any]:
+def bobs_notification(gateway: Running) -> Any:
     """Bob's notification's row in the outbound queue: state, attempts, error, lease."""
     with gateway.store.engine.connect() as db:
         [row] = db.execute(
