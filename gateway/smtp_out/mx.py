@@ -32,6 +32,7 @@ from gateway.resolver import DnsTemporary, MxHost, NoSuchDomain, Resolver
 from gateway.settings import DeliverySettings
 from gateway.smtp_out.transport import (
     DEFAULT_TIMEOUT,
+    QUIT_TIMEOUT,
     Outgoing,
     failure_from,
     greeted,
@@ -159,6 +160,7 @@ class MxTransport:
                 if client.supports_extension("starttls"):
                     await client.starttls(server_hostname=target.host, tls_context=self._tls)
                 elif domain in self._require_tls:
+                    await self._quit(client)
                     raise RelayFailed(
                         SmtpReply(
                             451,
@@ -169,12 +171,18 @@ class MxTransport:
                 await greeted(client)  # again after STARTTLS
                 text = (await hand_over(client, mail)).message
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
+                if isinstance(err, aiosmtplib.SMTPResponseException) and client.is_connected:
+                    await self._quit(client)  # it answered: the session ends as it should
                 raise _quoted(err, where) from err
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
+            await self._quit(client)
         finally:
             client.close()
         return f"{where} said: 250 {text}"
+
+    async def _quit(self, client: aiosmtplib.SMTP) -> None:
+        """QUIT, its reply awaited briefly; a server that does not answer is let go."""
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await client.quit(timeout=min(self._timeout, QUIT_TIMEOUT))
 
 
 def _quoted(err: Exception, where: str) -> RelayFailed:

@@ -56,12 +56,15 @@ async def test_a_proof_mail_made_with_its_pdf_has_a_known_return_path(world):
 
 
 async def test_temporary_refusal_then_acceptance(world):
-    """4xx first, 250 on the retry: the letter is notified, no proof of non-delivery."""
+    """4xx first, 250 on the retry: the letter is notified, no proof of non-delivery. Each
+    session, the refused one too, ends with QUIT (RFC 5321 §4.1.1.10), not a dropped line."""
     world.recipient_mx.inject("RCPT", "451 4.7.1 Greylisted, please retry", times=1)
     await deposit(world.gateway)
     await wait_for(lambda: world.recipient_mx.messages, within=20, what="retried notification")
     await wait_for(lambda: state_of(world) is State.NOTIFIED, what="NOTIFIED")
     assert not proofs(world.sender_mx, "NotificationForAcceptanceFailure")
+    await wait_for(lambda: world.recipient_mx.quits == 2, what="both sessions ended by QUIT")
+    assert world.recipient_mx.connections == 2
 
 
 async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path):
@@ -81,6 +84,7 @@ async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path)
     assert "550 5.1.1 <bob.martin@example.ma>: User unknown" in details
     assert_proof_verifies(proof.xml, proof.p7s, anchors(world.gateway), tmp_path / "fail")
     assert state_of(world) is State.UNDELIVERABLE
+    assert world.recipient_mx.quits == 1  # the refused session ended by QUIT
 
 
 @pytest.mark.parametrize("world", [{"give_up_after": "2s"}], indirect=True)
