@@ -175,9 +175,8 @@ class Scheduler:
 
     def _start(self, mail: PendingMail, leased_until: datetime) -> asyncio.Task[None]:
         """The task that hands `mail` (leased until `leased_until`) over and records its
-        outcome, within `hand_over_limit` seconds."""
-        deadline = asyncio.get_running_loop().time() + self.hand_over_limit
-        task = asyncio.create_task(self._handed(mail, deadline))
+        outcome."""
+        task = asyncio.create_task(self._handed(mail))
         self._in_hand[mail.id] = _InHand(task, leased_until)
         task.add_done_callback(lambda _: self._in_hand.pop(mail.id, None))
         return task
@@ -187,9 +186,9 @@ class Scheduler:
         self._handing.add(task)
         task.add_done_callback(self._handing.discard)
 
-    async def _handed(self, mail: PendingMail, deadline: float) -> None:
+    async def _handed(self, mail: PendingMail) -> None:
         try:
-            await self._send(mail, deadline)
+            await self._send(mail)
         except Exception:  # the outcome not recorded: the lease expires, it goes again
             log.exception("mail %s: its outcome could not be recorded", mail.id)
 
@@ -540,16 +539,19 @@ class Scheduler:
         self._deposited.pop(mail.id, None)
         self._seen.pop(mail.id, None)
 
-    async def _send(self, mail: PendingMail, deadline: float) -> None:
-        """Hand one mail over, then record its outcome at once (`_record`); a hand-over not
-        over by `deadline` (the event loop's time) is cut short and retried later."""
+    async def _send(self, mail: PendingMail) -> None:
+        """Hand one mail over, then record its outcome at once (`_record`); a hand-over that
+        takes longer than `hand_over_limit` seconds is cut short and retried later. The
+        destination's place is taken first (`Transport.reserved`: a domain's limit, in MX
+        mode), then one of the CONCURRENCY hand-overs at once: a mail that waits for a busy
+        domain holds none of those, which the other domains' mails need."""
         reference = self._references.pop(mail.id, None)
         if reference is None:  # bytes fixed by an earlier run (a resend after a crash)
             letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)
             reference = letter.reference
         about_letter(reference)  # this task's log lines are about this letter
-        limit = asyncio.timeout_at(deadline)
-        async with self._slots:
+        async with self._transport.reserved(mail.rcpt), self._slots:
+            limit = asyncio.timeout(self.hand_over_limit)  # from now: the hand-over alone
             try:
                 mail_from = self._verp(mail.id)[0] if self._verp else mail.mail_from
                 async with limit:

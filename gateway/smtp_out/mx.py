@@ -7,7 +7,9 @@ STARTTLS is used whenever the server offers it; for the domains in `delivery.req
 a server that does not offer it is skipped (temporary failure: the queue tries again until
 `delivery.give_up_after`). Certificates are not checked (opportunistic TLS, RFC 7435; for the
 required domains this is Postfix's "encrypt" level). At most `delivery.max_per_domain`
-connections run at once to one recipient domain. MAIL, RCPT and DATA go in one write when the
+connections run at once to one recipient domain; the scheduler reserves a mail's place first
+(`reserved`), so that mails waiting for a busy domain hold none of its hand-overs at once, which
+the other domains' mails need. MAIL, RCPT and DATA go in one write when the
 server offers PIPELINING (`transport.hand_over`): two round trips a mail instead of four, which
 across the Internet is most of a mail's time.
 
@@ -23,6 +25,8 @@ import logging
 import random
 import ssl
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -82,10 +86,23 @@ class MxTransport:
         self._tls.check_hostname = False
         self._tls.verify_mode = ssl.CERT_NONE
 
+    @contextlib.asynccontextmanager
+    async def reserved(self, rcpt: str) -> AsyncIterator[object]:
+        """One of the `max_per_domain` places of `rcpt`'s domain, for the `send` within."""
+        domain = _domain(rcpt)
+        async with self._slots[domain]:
+            token = _RESERVED.set(domain)
+            try:
+                yield domain
+            finally:
+                _RESERVED.reset(token)
+
     async def send(self, mail: Outgoing) -> str:
-        domain = mail.rcpt.rpartition("@")[2].lower().rstrip(".")
+        domain = _domain(mail.rcpt)
         if not domain:
             raise RelayFailed(SmtpReply(550, "5.1.3", f"{mail.rcpt} has no domain"))
+        if _RESERVED.get() == domain:  # its place taken by the caller (`reserved`)
+            return await self._deliver(mail, domain, await self._targets(domain))
         async with self._slots[domain]:
             targets = await self._targets(domain)
             return await self._deliver(mail, domain, targets)
@@ -183,6 +200,14 @@ class MxTransport:
         """QUIT, its reply awaited briefly; a server that does not answer is let go."""
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
             await client.quit(timeout=min(self._timeout, QUIT_TIMEOUT))
+
+
+def _domain(rcpt: str) -> str:
+    return rcpt.rpartition("@")[2].lower().rstrip(".")
+
+
+# the domain whose place the running task holds (MxTransport.reserved), if any
+_RESERVED: ContextVar[str | None] = ContextVar("reserved_domain", default=None)
 
 
 def _quoted(err: Exception, where: str) -> RelayFailed:

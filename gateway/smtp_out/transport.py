@@ -56,6 +56,18 @@ class Outgoing:
 class Transport(Protocol):
     async def send(self, mail: Outgoing) -> str: ...
 
+    def reserved(self, rcpt: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """A place for a mail to `rcpt` among those its destination takes at once, held by a
+        caller that has limits of its own to wait for (the scheduler's hand-overs at once),
+        so that it never holds one of those while the destination keeps it waiting; `send`
+        within it takes no second place."""
+        ...
+
+
+def unreserved(rcpt: str) -> contextlib.AbstractAsyncContextManager[object]:
+    """`Transport.reserved` of a transport whose destination takes any number at once."""
+    return contextlib.nullcontext()
+
 
 # ---------------------------------------------------------------------------------------------
 # Mapping aiosmtplib errors to replies (pure)
@@ -163,6 +175,8 @@ class SmarthostTransport:
         self._closing: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.TimerHandle | None = None
         self._closed = False
+
+    reserved = staticmethod(unreserved)  # the smarthost takes as many as the pool opens
 
     async def send(self, mail: Outgoing) -> str:
         connection = self._reusable()
@@ -475,6 +489,8 @@ class OutboxTransport:
     Each message gets the name `<id>.eml` and two fields on top, as a local delivery agent adds
     them: `Return-Path: <mail_from>` and `Delivered-To: rcpt`. The same id is delivered once.
     """
+
+    reserved = staticmethod(unreserved)
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

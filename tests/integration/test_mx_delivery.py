@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
+from aiosmtpd.smtp import Envelope
 from sqlalchemy import select
 
 from gateway.core.letter import State
@@ -85,6 +87,39 @@ async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path)
     assert_proof_verifies(proof.xml, proof.p7s, anchors(world.gateway), tmp_path / "fail")
     assert state_of(world) is State.UNDELIVERABLE
     assert world.recipient_mx.quits == 1  # the refused session ended by QUIT
+
+
+@pytest.mark.parametrize("world", [{"max_per_domain": 1}], indirect=True)
+async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(world):
+    """example.ma's MX holds a notification in DATA and the domain takes one connection at
+    once (`delivery.max_per_domain = 1`): the 20 notifications behind it wait for the domain,
+    not in one of the scheduler's 20 hand-overs at once (CONCURRENCY), so the proofs of
+    deposit to the sender's domain go out meanwhile. Released, every notification goes, once."""
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first(envelope: Envelope) -> None:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+
+    world.recipient_mx.on_data = hold_the_first
+    recipients = [f"r{n}@example.ma" for n in range(21)]
+    try:
+        await deposit(world.gateway, recipients)
+        await wait_for(held.is_set, what="example.ma's MX holding a notification")
+        await wait_for(
+            lambda: proofs(world.sender_mx, "SubmissionAcceptance"),
+            within=30,  # well before the transport's minute a step
+            what="a proof of deposit while example.ma holds a notification",
+        )
+        assert world.recipient_mx.messages == []
+    finally:
+        release.set()
+    await wait_for(
+        lambda: len(world.recipient_mx.messages) == 21, what="every notification handed over"
+    )
+    delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
+    assert delivered == sorted(recipients)
 
 
 @pytest.mark.parametrize("world", [{"give_up_after": "2s"}], indirect=True)
