@@ -24,7 +24,6 @@ import contextlib
 import logging
 import random
 import ssl
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -78,9 +77,7 @@ class MxTransport:
         self._limit = settings.max_per_domain
         self._local_hostname = local_hostname
         self._timeout = timeout
-        self._slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self._limit)
-        )
+        self._places: dict[str, _Places] = {}  # the domains with a mail in hand or waiting
         self._rng = random.Random()  # noqa: S311 - ordering of equal MX, not a secret
         self._tls = ssl.create_default_context()
         self._tls.check_hostname = False
@@ -90,7 +87,7 @@ class MxTransport:
     async def reserved(self, rcpt: str) -> AsyncIterator[object]:
         """One of the `max_per_domain` places of `rcpt`'s domain, for the `send` within."""
         domain = _domain(rcpt)
-        async with self._slots[domain]:
+        async with self._place(domain):
             token = _RESERVED.set(domain)
             try:
                 yield domain
@@ -103,9 +100,30 @@ class MxTransport:
             raise RelayFailed(SmtpReply(550, "5.1.3", f"{mail.rcpt} has no domain"))
         if _RESERVED.get() == domain:  # its place taken by the caller (`reserved`)
             return await self._deliver(mail, domain, await self._targets(domain))
-        async with self._slots[domain]:
+        async with self._place(domain):
             targets = await self._targets(domain)
             return await self._deliver(mail, domain, targets)
+
+    @property
+    def domains_in_use(self) -> list[str]:
+        """The domains with a mail being handed over or waiting for its place."""
+        return list(self._places)
+
+    @contextlib.asynccontextmanager
+    async def _place(self, domain: str) -> AsyncIterator[None]:
+        """One of `domain`'s `max_per_domain` places; a domain nobody uses is forgotten (one
+        semaphore for every domain ever mailed would grow with the recipients' domains)."""
+        places = self._places.get(domain)
+        if places is None:
+            places = self._places[domain] = _Places(asyncio.Semaphore(self._limit))
+        places.users += 1
+        try:
+            async with places.semaphore:
+                yield
+        finally:
+            places.users -= 1
+            if not places.users:
+                del self._places[domain]
 
     async def _targets(self, domain: str) -> list[Target]:
         try:
@@ -200,6 +218,12 @@ class MxTransport:
         """QUIT, its reply awaited briefly; a server that does not answer is let go."""
         with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
             await client.quit(timeout=min(self._timeout, QUIT_TIMEOUT))
+
+
+@dataclass
+class _Places:
+    semaphore: asyncio.Semaphore
+    users: int = 0  # mails holding one of its places or waiting for one
 
 
 def _domain(rcpt: str) -> str:

@@ -16,6 +16,8 @@ from tests.support.dns import DnsServer
 from tests.support.gateway import free_port
 from tests.support.sink_mta import SinkMTA
 
+WAIT = 30  # seconds at most: a deadlock fails the test, it never paces it
+
 MESSAGE = (
     b"From: noreply@lre.localhost\r\nTo: bob@example.ma\r\nSubject: Hello\r\n\r\nHello Bob.\r\n"
 )
@@ -151,3 +153,29 @@ async def test_per_domain_concurrency_limit(dns_server, port):
         await asyncio.gather(*(mx.send(mail(f"u{i}@example.ma", f"o{i}")) for i in range(6)))
         assert len(sink.messages) == 6
         assert sink.most_at_once == 2
+        assert mx.domains_in_use == []  # nothing kept for a domain once its mails are gone
+
+
+async def test_a_place_reserved_first_is_the_one_its_send_uses(dns_server, port):
+    """The scheduler takes a mail's place at its domain before its own limits (`reserved`),
+    then sends within it: the send takes no second place (with one place a domain, a second
+    would wait for ever), and another mail to that domain waits for the place."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    async with SinkMTA(host="127.0.0.2", port=port, data_delay=0.3) as sink:
+        mx = transport(dns_server, port, max_per_domain=1)
+
+        async def reserved_then_sent(n: int) -> str:
+            async with mx.reserved(f"u{n}@example.ma"):
+                return await mx.send(mail(f"u{n}@example.ma", f"o{n}"))
+
+        replies = await asyncio.wait_for(
+            asyncio.gather(
+                reserved_then_sent(1), reserved_then_sent(2), mx.send(mail("u3@example.ma", "o3"))
+            ),
+            WAIT,
+        )
+        assert all("250" in reply for reply in replies)
+        assert len(sink.messages) == 3
+        assert sink.most_at_once == 1
+        assert mx.domains_in_use == []
