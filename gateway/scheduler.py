@@ -152,8 +152,7 @@ class Scheduler:
         self._handing: set[asyncio.Task[None]] = set()  # mails being handed over by themselves
         self._detached = 0  # those of them a mail round claimed (send_pending)
         self._in_hand: dict[str, _InHand] = {}  # mail id → its hand-over, while it lasts
-        self.hold = HOLD  # seconds (a test shortens hand_over_limit)
-        self.hand_over_limit = HAND_OVER_LIMIT
+        self.hand_over_limit = HAND_OVER_LIMIT  # seconds (a test shortens it)
 
     def wake(self) -> None:
         """New work of any kind may be due: every loop goes round again."""
@@ -394,7 +393,7 @@ class Scheduler:
         next hop said 250 while its own outcome commit was not yet made can go out twice (after
         a crash: the lease is released or expires), and then byte-identical, same Message-ID.
 
-        The round waits for its hand-overs `hold` seconds at most: those still in hand then go
+        The round waits for its hand-overs HOLD seconds at most: those still in hand then go
         on by themselves (a next hop holding one holds back neither the others nor the next
         rounds), and the next rounds claim as many fewer (MAILS_A_ROUND in all); their leases
         are renewed while they last (`renew_leases`)."""
@@ -406,7 +405,7 @@ class Scheduler:
         ready = await self._fix(pending)
         sending = [self._start(mail, now + LEASE) for mail in ready]
         if sending:
-            _, in_hand = await asyncio.wait(sending, timeout=self.hold)
+            _, in_hand = await asyncio.wait(sending, timeout=HOLD)
             for task in in_hand:
                 self._detached += 1
                 task.add_done_callback(self._detached_done)
