@@ -553,17 +553,16 @@ class Scheduler:
             limit = asyncio.timeout(self.hand_over_limit)  # from now: the hand-over alone
             try:
                 mail_from = self._verp(mail.id)[0] if self._verp else mail.mail_from
-                async with limit:
-                    await self._transport.send(
-                        Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
-                    )
-            except (RelayFailed, TimeoutError) as err:
-                if not isinstance(err, RelayFailed):
-                    if not limit.expired():  # not the deadline's: a bug
-                        log.exception("mail %s could not be sent", mail.id)
-                        await self._retry(mail, "internal error: TimeoutError")
-                        return
-                    err = RelayFailed(LATE)
+                try:
+                    async with limit:
+                        await self._transport.send(
+                            Outgoing(mail_from, mail.rcpt, mail.message or b"", mail.id)
+                        )
+                except TimeoutError:
+                    if not limit.expired():  # not the limit's: a bug (below)
+                        raise
+                    raise RelayFailed(LATE) from None
+            except RelayFailed as err:
                 outcome = await self._failed(mail, err)
                 if outcome is not None:
                     await self._record(*outcome)
