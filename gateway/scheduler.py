@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -80,10 +80,14 @@ def _signed_here(dkim: DkimSigner, message: bytes, date: datetime) -> bytes | Ba
 
 @dataclass
 class _InHand:
-    """A mail being handed over: the task doing it, and when its lease ends (clock time)."""
+    """A mail being handed over: the task doing it, when its lease ends (clock time), whether
+    it goes on by itself after its round (`send_pending`) and whether it holds its place at
+    its destination (`Transport.reserved`) yet."""
 
     task: asyncio.Task[None]
     leased_until: datetime
+    detached: bool = False
+    placed: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,8 +154,8 @@ class Scheduler:
         # the outcomes of mails handed over meanwhile share a commit (services/group_commit.py)
         self._outcomes = GroupCommit(registry.outcomes.mail_outcomes)
         self._handing: set[asyncio.Task[None]] = set()  # mails being handed over by themselves
-        self._detached = 0  # those of them a mail round claimed (send_pending)
         self._in_hand: dict[str, _InHand] = {}  # mail id → its hand-over, while it lasts
+        self._crowded_only = False  # the last claim left only mails to crowded destinations
         self.hand_over_limit = HAND_OVER_LIMIT  # seconds (a test shortens it)
 
     def wake(self) -> None:
@@ -177,8 +181,13 @@ class Scheduler:
         outcome."""
         task = asyncio.create_task(self._handed(mail))
         self._in_hand[mail.id] = _InHand(task, leased_until)
-        task.add_done_callback(lambda _: self._in_hand.pop(mail.id, None))
+        task.add_done_callback(lambda _: self._ended(mail.id))
         return task
+
+    def _ended(self, mail_id: str) -> None:
+        self._in_hand.pop(mail_id, None)
+        if self._crowded_only:
+            self._mail_wakeup.set()  # its destination may take another now
 
     def _by_itself(self, task: asyncio.Task[None]) -> None:
         """`task` hands a mail over without anyone waiting for it (run() does, at the end)."""
@@ -259,9 +268,9 @@ class Scheduler:
         """Until the next work due as the last round read it (a round that found nothing
         changed nothing; what arrived since woke the loop), never more than IDLE: the poll
         that finds the work other nodes sharing the database added. Mails due while a round
-        may claim none (MAILS_A_ROUND still in hand) wait for one of those to end, which wakes
-        the loop."""
-        full = self._detached >= MAILS_A_ROUND
+        may claim none (MAILS_A_ROUND still in hand: `_held`), or only for crowded destinations,
+        wait for one of those in hand to end, which wakes the loop."""
+        full = self._held() >= MAILS_A_ROUND or self._crowded_only
         return self._until_due(
             kind for kind in (self._due or {}) if kind != "seal" and not (full and kind == "mail")
         )
@@ -395,25 +404,40 @@ class Scheduler:
 
         The round waits for its hand-overs HOLD seconds at most: those still in hand then go
         on by themselves (a next hop holding one holds back neither the others nor the next
-        rounds), and the next rounds claim as many fewer (MAILS_A_ROUND in all); their leases
-        are renewed while they last (`renew_leases`)."""
-        room = MAILS_A_ROUND - self._detached
+        rounds), and the next rounds claim as many fewer (MAILS_A_ROUND in all: `_held`);
+        their leases are renewed while they last (`renew_leases`). No mail is claimed for a
+        crowded destination (`Transport.crowded`: in MX mode a domain with all its places
+        taken and as many mails waiting), so a domain's backlog, oldest first, holds back no
+        later mail to another."""
+        room = MAILS_A_ROUND - self._held()
         if room <= 0:
             return 0
         now = self._clock()
-        pending = await self._registry.io(self._mails.claim, now, LEASE, room)
+        crowded = self._transport.crowded()
+        pending = await self._registry.io(self._mails.claim, now, LEASE, room, crowded)
+        # what is left due is for crowded destinations (or in other nodes' hands): the loop
+        # waits for one of its mails to end (`_ended`), not for the next poll (`_idle`)
+        self._crowded_only = bool(crowded) and len(pending) < room
         ready = await self._fix(pending)
-        sending = [self._start(mail, now + LEASE) for mail in ready]
+        sending = {self._start(mail, now + LEASE): mail.id for mail in ready}
         if sending:
             _, in_hand = await asyncio.wait(sending, timeout=HOLD)
             for task in in_hand:
-                self._detached += 1
+                hand = self._in_hand.get(sending[task])
+                if hand is not None:
+                    hand.detached = True
                 task.add_done_callback(self._detached_done)
                 self._by_itself(task)
         return len(pending)
 
+    def _held(self) -> int:
+        """The mails claimed by earlier rounds still in hand, each holding its place at its
+        destination: those waiting for one (`Transport.reserved`) are left out, so that mails
+        queued behind a busy domain leave the room to other domains' mails (no more are
+        claimed for a domain once as many again wait as it takes: `Transport.crowded`)."""
+        return sum(1 for hand in self._in_hand.values() if hand.detached and hand.placed)
+
     def _detached_done(self, _: asyncio.Task[None]) -> None:
-        self._detached -= 1
         self._mail_wakeup.set()  # room for another claim
 
     async def renew_leases(self) -> int:
@@ -549,7 +573,7 @@ class Scheduler:
             letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)
             reference = letter.reference
         about_letter(reference)  # this task's log lines are about this letter
-        async with self._transport.reserved(mail.rcpt), self._slots:
+        async with self._placed(mail), self._slots:
             limit = asyncio.timeout(self.hand_over_limit)  # from now: the hand-over alone
             try:
                 mail_from = self._verp(mail.id)[0] if self._verp else mail.mail_from
@@ -580,6 +604,16 @@ class Scheduler:
             if deposited is not None:
                 metrics.proof_of_deposit_mailed((self._clock() - deposited).total_seconds())
             await self._record(mail, None, seen=seen)
+
+    @contextlib.asynccontextmanager
+    async def _placed(self, mail: PendingMail) -> AsyncIterator[None]:
+        """`mail`'s place at its destination (`Transport.reserved`), noted once taken: from
+        then on it counts in the room of the rounds (`_held`)."""
+        async with self._transport.reserved(mail.rcpt):
+            hand = self._in_hand.get(mail.id)
+            if hand is not None:
+                hand.placed = True
+            yield
 
     async def _record(
         self,

@@ -104,6 +104,10 @@ class MxTransport:
             targets = await self._targets(domain)
             return await self._deliver(mail, domain, targets)
 
+    def crowded(self) -> list[str]:
+        """The domains with every place taken and as many mails again waiting for one."""
+        return [name for name, places in self._places.items() if places.users >= 2 * self._limit]
+
     @property
     def domains_in_use(self) -> list[str]:
         """The domains with a mail being handed over or waiting for its place."""

@@ -17,7 +17,7 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -63,10 +63,22 @@ class Transport(Protocol):
         within it takes no second place."""
         ...
 
+    def crowded(self) -> Collection[str]:
+        """The destinations (recipient domains, in lower case) holding as many mails as they
+        take at once and as many again waiting for a place: a mail claimed for one now would
+        only wait there, in the room a later mail to another destination needs (the
+        scheduler claims none for them until one of theirs ends)."""
+        ...
+
 
 def unreserved(rcpt: str) -> contextlib.AbstractAsyncContextManager[object]:
     """`Transport.reserved` of a transport whose destination takes any number at once."""
     return contextlib.nullcontext()
+
+
+def uncrowded() -> Collection[str]:
+    """`Transport.crowded` of a transport whose destination takes any number at once."""
+    return ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +189,7 @@ class SmarthostTransport:
         self._closed = False
 
     reserved = staticmethod(unreserved)  # the smarthost takes as many as the pool opens
+    crowded = staticmethod(uncrowded)
 
     async def send(self, mail: Outgoing) -> str:
         connection = self._reusable()
@@ -491,6 +504,7 @@ class OutboxTransport:
     """
 
     reserved = staticmethod(unreserved)
+    crowded = staticmethod(uncrowded)
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

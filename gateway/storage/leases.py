@@ -101,30 +101,37 @@ class Claiming:
         )
         return cls(candidates, leased, column)
 
-    def run(self, engine: Engine, now: datetime, lease: timedelta) -> list[Row[Any]]:
+    def run(
+        self,
+        engine: Engine,
+        now: datetime,
+        lease: timedelta,
+        params: dict[str, object] | None = None,
+    ) -> list[Row[Any]]:
         """On SQLite the candidates are read before the write transaction, which only leases
         them: a claim that finds nothing (the archive jobs' after every round of certificates,
         the last of each round: ~13 % of the claims under bench.locks) takes no write lock,
         and one that finds some holds it for the UPDATE alone. The lease is a compare-and-set
         that checks `due` and the lease again, so a row changed in between is not taken. On
         PostgreSQL, which has no such lock, one transaction does both (its plain index
-        scans)."""
+        scans). `params`: the values of the `due` clause's other bind parameters."""
         sqlite = engine.dialect.name == "sqlite"
+        given = {"claim_now": now, **(params or {})}
         if sqlite:
             with reading(engine) as db:
-                keys = db.execute(self.candidates, {"claim_now": now}).scalars().all()
+                keys = db.execute(self.candidates, given).scalars().all()
             if not keys:
                 return []
         with engine.begin() as db:
             if not sqlite:
                 db.exec_driver_sql(PLAIN_INDEX_SCANS)
-                keys = db.execute(self.candidates, {"claim_now": now}).scalars().all()
+                keys = db.execute(self.candidates, given).scalars().all()
                 if not keys:
                     return []
             won = db.execute(
                 self.lease,
                 {
-                    "claim_now": now,
+                    **given,
                     "claim_keys": list(keys),
                     "claim_until": now + lease,
                     "claim_owner": lease_owner(engine),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, delete, select
+from sqlalchemy import Engine, Table, bindparam, delete, func, select
 
 from gateway.compose.parts import with_attachment
 from gateway.storage import tables as t
@@ -25,7 +25,21 @@ from gateway.storage.times import utc
 
 log = logging.getLogger(__name__)
 
-MAILS = Queue(t.outbound, waiting=t.outbound.c.state == "pending")
+MAILS = Queue(
+    t.outbound,
+    waiting=t.outbound.c.state == "pending",
+    skip=lambda pattern: func.lower(t.outbound.c.rcpt).like(pattern, escape="\\"),
+)
+
+
+def domain_patterns(domains: Iterable[str]) -> list[str]:
+    """LIKE patterns of the recipients at `domains` (lower case), as `MAILS.skip` matches
+    them: the address ends with "@domain", or with "@domain." (its absolute form)."""
+    patterns = []
+    for domain in domains:
+        escaped = domain.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns += [f"%@{escaped}", f"%@{escaped}."]
+    return patterns
 
 
 @dataclass(frozen=True)
@@ -172,8 +186,14 @@ class OutboundQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def claim(self, now: datetime, lease: timedelta, limit: int = 50) -> list[PendingMail]:
-        rows = MAILS.claim(self.engine, now=now, lease=lease, limit=limit)
+    def claim(
+        self, now: datetime, lease: timedelta, limit: int = 50, skipping: Iterable[str] = ()
+    ) -> list[PendingMail]:
+        """Lease up to `limit` mails due, oldest first, none to a domain in `skipping` (lower
+        case: the crowded destinations, `Transport.crowded`)."""
+        rows = MAILS.claim(
+            self.engine, now=now, lease=lease, limit=limit, unless=domain_patterns(skipping)
+        )
         if not rows:
             return []
         with reading(self.engine) as db:  # the lease is ours: nobody erases them meanwhile

@@ -122,6 +122,43 @@ async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(
     assert delivered == sorted(recipients)
 
 
+@pytest.mark.parametrize("world", [{"max_per_domain": 1}], indirect=True)
+async def test_a_domain_with_a_backlog_holds_back_no_later_mail_to_another_domain(world):
+    """60 notifications to example.ma, whose MX holds the first (one connection at once),
+    then a letter to a client of cabinet-dupont.ma: its notification is claimed and goes out
+    meanwhile. A mail round claims 50 mails at most, less those still waiting from earlier
+    rounds; example.ma's 59 waiting mails filled that room, and the later letter, queued behind
+    them, waited for example.ma. Now a domain whose places are all taken and as many mails
+    wait for is not claimed from until it has room again."""
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_first(envelope: Envelope) -> None:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+
+    world.recipient_mx.on_data = hold_the_first
+    recipients = [f"r{n}@example.ma" for n in range(60)]
+    client = "client@cabinet-dupont.ma"
+    try:
+        await deposit(world.gateway, recipients)
+        await wait_for(held.is_set, what="example.ma's MX holding a notification")
+        await deposit(world.gateway, [client])
+        await wait_for(
+            lambda: [m for m in world.sender_mx.messages if client in m.rcpt_tos],
+            within=30,  # well before the transport's minute a step
+            what="the later letter's notification while example.ma holds one",
+        )
+        assert world.recipient_mx.messages == []
+    finally:
+        release.set()
+    await wait_for(
+        lambda: len(world.recipient_mx.messages) == 60, what="every notification handed over"
+    )
+    delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
+    assert delivered == sorted(recipients)
+
+
 @pytest.mark.parametrize("world", [{"give_up_after": "2s"}], indirect=True)
 async def test_temporary_failures_until_give_up_after(world):
     """Only 4xx until give_up_after: proof of non-delivery quoting the last reply."""

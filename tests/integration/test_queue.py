@@ -139,6 +139,33 @@ def test_a_renewal_leases_again_only_the_waiting_rows_this_process_holds(engine:
     assert MAILS.renew(ours, [], until) == set()
 
 
+def test_a_claim_skips_the_mails_to_crowded_domains_whatever_their_case(engine: Engine) -> None:
+    """The scheduler claims no mail for a crowded domain (MxTransport.crowded, lower case):
+    an address at it in any case, or in its absolute form (a final dot), is left for later;
+    a domain that only looks alike to LIKE ("_" and "%" are no wildcards here) is not."""
+    ids = queued_mails(engine, 6)
+    rcpts = [
+        "a@example.ma",
+        "b@EXAMPLE.MA",
+        "c@example.ma.",
+        "d@sub.example.ma",  # another domain, ending like it
+        "e@axb.example",  # "a_b.example" with "_" as a wildcard would match it
+        "f@other.example",
+    ]
+    with engine.begin() as db:
+        for mail_id, rcpt in zip(ids, rcpts, strict=True):
+            db.execute(update(t.outbound).where(t.outbound.c.id == mail_id).values(rcpt=rcpt))
+    queue = OutboundQueue(engine)
+    claimed = queue.claim(NOW, LEASE, 10, ["example.ma", "a_b.example", "100%.example"])
+    assert sorted(mail.rcpt for mail in claimed) == [
+        "d@sub.example.ma",
+        "e@axb.example",
+        "f@other.example",
+    ]
+    later = queue.claim(NOW, LEASE, 10)  # the domain uncrowded: its mails are claimed
+    assert sorted(mail.rcpt for mail in later) == ["a@example.ma", "b@EXAMPLE.MA", "c@example.ma."]
+
+
 def test_a_leased_row_is_due_for_the_others_only_when_its_lease_ends(engine: Engine) -> None:
     """The scheduler sleeps until the next row it could claim: not a row in another's hands."""
     first, second = queued_mails(engine, 2)

@@ -12,6 +12,7 @@ from gateway.resolver import Resolver
 from gateway.settings import DeliverySettings
 from gateway.smtp_out.mx import MxTransport
 from gateway.smtp_out.transport import Outgoing
+from tests.support.client import wait_for
 from tests.support.dns import DnsServer
 from tests.support.gateway import free_port
 from tests.support.sink_mta import SinkMTA
@@ -179,3 +180,30 @@ async def test_a_place_reserved_first_is_the_one_its_send_uses(dns_server, port)
         assert len(sink.messages) == 3
         assert sink.most_at_once == 1
         assert mx.domains_in_use == []
+
+
+async def test_a_domain_is_crowded_while_as_many_mails_again_wait_for_its_places(dns_server, port):
+    """The scheduler claims no mail for a crowded domain (`crowded`): one with its places
+    all taken and as many mails waiting for one, in lower case; none once they are gone."""
+    dns_server.add("example.ma", "MX", "10 mx1.example.ma.")
+    dns_server.add("mx1.example.ma", "A", "127.0.0.2")
+    release, holding = asyncio.Event(), []
+
+    async def held(envelope: object) -> None:
+        holding.append(envelope)
+        await release.wait()
+
+    async with SinkMTA(host="127.0.0.2", port=port, on_data=held) as sink:
+        mx = transport(dns_server, port, max_per_domain=2)
+        sends = [asyncio.create_task(mx.send(mail(f"u{i}@Example.MA", f"o{i}"))) for i in range(3)]
+        try:
+            await wait_for(lambda: len(holding) == 2, what="two mails in DATA, one waiting")
+            assert (mx.domains_in_use, mx.crowded()) == (["example.ma"], [])
+            sends.append(asyncio.create_task(mx.send(mail("u3@example.ma", "o3"))))
+            await wait_for(mx.crowded, what="example.ma crowded with two mails waiting")
+            assert mx.crowded() == ["example.ma"]
+        finally:
+            release.set()
+        await asyncio.wait_for(asyncio.gather(*sends), WAIT)
+        assert len(sink.messages) == 4
+        assert mx.crowded() == []
