@@ -55,8 +55,10 @@ IDLE = 1.0  # seconds between database polls when nothing is known to be due
 # letter, 3.5 mails per claim, before), at the cost of at most this wait at each step of a
 # letter's life under load (the main process's CPU per letter 9.3-10.2 -> 8.6-8.9 ms)
 ROUND_GAP = 0.1
-CONCURRENCY = 20  # mails handed over at once
-MAILS_A_ROUND = 50  # mails a round claims at most, less those still in hand from earlier rounds
+# mails a round claims beyond those the transport takes at once (`Transport.concurrency`), made
+# ready meanwhile: with the smarthost's 20, 50 a round at most, less those still in hand from
+# earlier rounds
+AHEAD = 30
 # seconds a mail round waits for its hand-overs (under load they take 0.06-0.5 s); those still
 # in hand then go on by themselves, so that a next hop holding one mail (a slow MX: up to the
 # transport's minute a step) holds back neither the round's other mails nor the next rounds.
@@ -146,7 +148,10 @@ class Scheduler:
         self._pdf_wakeup = asyncio.Event()
         self._seal_wakeup = asyncio.Event()
         self._stopping = False
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        # the hand-overs at once (mails being composed take one too), and the mails a round
+        # claims at most, less those in hand from earlier rounds (`_held`)
+        self._slots = asyncio.Semaphore(transport.concurrency)
+        self._a_round = transport.concurrency + AHEAD
         self._deposited: dict[str, datetime] = {}  # proof-of-deposit mail id → deposit time
         self._references: dict[str, str] = {}  # mail id → its letter's reference (for the log)
         # notification id → its letter and delivery as read to compose it (the outcome's guess)
@@ -268,9 +273,9 @@ class Scheduler:
         """Until the next work due as the last round read it (a round that found nothing
         changed nothing; what arrived since woke the loop), never more than IDLE: the poll
         that finds the work other nodes sharing the database added. Mails due while a round
-        may claim none (MAILS_A_ROUND still in hand: `_held`), or only for crowded destinations,
+        may claim none (a round's worth still in hand: `_held`), or only for crowded destinations,
         wait for one of those in hand to end, which wakes the loop."""
-        full = self._held() >= MAILS_A_ROUND or self._crowded_only
+        full = self._held() >= self._a_round or self._crowded_only
         return self._until_due(
             kind for kind in (self._due or {}) if kind != "seal" and not (full and kind == "mail")
         )
@@ -404,12 +409,12 @@ class Scheduler:
 
         The round waits for its hand-overs HOLD seconds at most: those still in hand then go
         on by themselves (a next hop holding one holds back neither the others nor the next
-        rounds), and the next rounds claim as many fewer (MAILS_A_ROUND in all: `_held`);
+        rounds), and the next rounds claim as many fewer (`_a_round` in all: `_held`);
         their leases are renewed while they last (`renew_leases`). No mail is claimed for a
         crowded destination (`Transport.crowded`: in MX mode a domain with all its places
         taken and as many mails waiting), so a domain's backlog, oldest first, holds back no
         later mail to another."""
-        room = MAILS_A_ROUND - self._held()
+        room = self._a_round - self._held()
         if room <= 0:
             return 0
         now = self._clock()
@@ -566,8 +571,8 @@ class Scheduler:
         """Hand one mail over, then record its outcome at once (`_record`); a hand-over that
         takes longer than `hand_over_limit` seconds is cut short and retried later. The
         destination's place is taken first (`Transport.reserved`: a domain's limit, in MX
-        mode), then one of the CONCURRENCY hand-overs at once: a mail that waits for a busy
-        domain holds none of those, which the other domains' mails need."""
+        mode), then one of the hand-overs at once (`Transport.concurrency`): a mail that waits
+        for a busy domain holds none of those, which the other domains' mails need."""
         reference = self._references.pop(mail.id, None)
         if reference is None:  # bytes fixed by an earlier run (a resend after a crash)
             letter, _ = await self._registry.io(self._store.delivery, mail.delivery_id)

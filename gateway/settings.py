@@ -170,6 +170,9 @@ class DeliverySettings:
     mx_port: int = 25
     require_tls_domains: tuple[str, ...] = ()
     max_per_domain: int = 5  # connections at once to one recipient domain (mx mode)
+    # mails handed over at once in all (mx mode: Postfix's 100 SMTP clients; the smarthost's
+    # are its pool's 20)
+    max_connections: int = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,7 +311,7 @@ def _convert(section: str, name: str, value: Any, default: Any, base: Path) -> A
     if isinstance(default, int):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
-        if name in ("mx_port", "max_per_domain") and not 0 < value < 65536:
+        if name in ("mx_port", "max_per_domain", "max_connections") and not 0 < value < 65536:
             raise ConfigError(f"{key}: expected a number from 1 to 65535, got {value!r}")
         if key in ("evidence.certificate_nice", "smtp.main_nice") and value > 19:
             raise ConfigError(f"{key}: expected a niceness from 0 to 19, got {value!r}")

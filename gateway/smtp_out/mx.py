@@ -75,6 +75,7 @@ class MxTransport:
         self._port = settings.mx_port
         self._require_tls = frozenset(settings.require_tls_domains)
         self._limit = settings.max_per_domain
+        self.concurrency = settings.max_connections  # mails handed over at once in all
         self._local_hostname = local_hostname
         self._timeout = timeout
         self._places: dict[str, _Places] = {}  # the domains with a mail in hand or waiting

@@ -54,6 +54,8 @@ class Outgoing:
 
 
 class Transport(Protocol):
+    concurrency: int  # mails it takes at once (the scheduler's hand-overs at once)
+
     async def send(self, mail: Outgoing) -> str: ...
 
     def reserved(self, rcpt: str) -> contextlib.AbstractAsyncContextManager[object]:
@@ -125,7 +127,7 @@ def _temporary(enhanced: str, text: str) -> RelayFailed:
 # ---------------------------------------------------------------------------------------------
 # Smarthost
 
-POOL_SIZE = 20  # idle connections kept open to the smarthost (the scheduler sends 20 at once)
+POOL_SIZE = 20  # idle connections kept open to the smarthost (its mails handed over at once)
 IDLE_TIMEOUT = 5.0  # seconds an unused connection stays open (Postfix's cache keeps one 2 s)
 REUSE_TIME_LIMIT = 300.0  # seconds; an older connection is closed after its mail (Postfix: 300 s)
 
@@ -181,6 +183,7 @@ class SmarthostTransport:
         self._user = settings.smarthost_user or None
         self._password = _read_password(settings) if self._user else None
         self._pool_size = pool_size
+        self.concurrency = pool_size  # as many at once as connections wait in the pool
         self._idle_timeout = idle_timeout
         self._clock = clock
         self._idle: list[_Connection] = []  # most recently used last
@@ -505,6 +508,7 @@ class OutboxTransport:
 
     reserved = staticmethod(unreserved)
     crowded = staticmethod(uncrowded)
+    concurrency = 20
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -89,11 +89,11 @@ async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path)
     assert world.recipient_mx.quits == 1  # the refused session ended by QUIT
 
 
-@pytest.mark.parametrize("world", [{"max_per_domain": 1}], indirect=True)
+@pytest.mark.parametrize("world", [{"max_per_domain": 1, "max_connections": 20}], indirect=True)
 async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(world):
     """example.ma's MX holds a notification in DATA and the domain takes one connection at
     once (`delivery.max_per_domain = 1`): the 20 notifications behind it wait for the domain,
-    not in one of the scheduler's 20 hand-overs at once (CONCURRENCY), so the proofs of
+    not in one of the 20 hand-overs at once (`delivery.max_connections`), so the proofs of
     deposit to the sender's domain go out meanwhile. Released, every notification goes, once."""
     held, release = asyncio.Event(), asyncio.Event()
 
@@ -157,6 +157,36 @@ async def test_a_domain_with_a_backlog_holds_back_no_later_mail_to_another_domai
     )
     delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
     assert delivered == sorted(recipients)
+
+
+async def test_twenty_domains_each_holding_a_mail_hold_back_no_other_domain(world):
+    """21 domains whose MX holds their notification in DATA (tarpits, say): the hand-overs at
+    once in MX mode are `delivery.max_connections` (100, as Postfix's 100 SMTP clients), so a
+    letter to a client of cabinet-dupont.ma goes meanwhile. With the scheduler's 20 hand-overs
+    at once, 20 such domains held back every other mail until they let go."""
+    domains = [f"d{n}.example" for n in range(21)]
+    for domain in domains:
+        world.dns.add(domain, "MX", "10 mx.example.ma.")
+    release, holding = asyncio.Event(), []
+
+    async def hold_each(envelope: Envelope) -> None:
+        holding.append(envelope)
+        await release.wait()
+
+    world.recipient_mx.on_data = hold_each
+    client = "client@cabinet-dupont.ma"
+    try:
+        await deposit(world.gateway, [f"r@{domain}" for domain in domains])
+        await wait_for(lambda: len(holding) == 21, what="21 notifications held at once")
+        await deposit(world.gateway, [client])
+        await wait_for(
+            lambda: [m for m in world.sender_mx.messages if client in m.rcpt_tos],
+            within=30,  # well before the transport's minute a step
+            what="the later letter's notification while 21 domains hold theirs",
+        )
+    finally:
+        release.set()
+    await wait_for(lambda: len(world.recipient_mx.messages) == 21, what="the 21 handed over")
 
 
 @pytest.mark.parametrize("world", [{"give_up_after": "2s"}], indirect=True)

@@ -39,6 +39,7 @@ def test_example_file_lists_the_defaults(tmp_path: Path) -> None:
         ({"gateways": {}}, "gateways"),
         ({"delivery": {"resolver": "127.0.0.1"}}, "delivery.resolver"),
         ({"delivery": {"mx_port": 0}}, "delivery.mx_port"),
+        ({"delivery": {"max_connections": 0}}, "delivery.max_connections"),
         ({"delivery": {"require_tls_domains": "example.ma"}}, "delivery.require_tls_domains"),
         ({"smtp": {"trusted_relays": ["mx.example.ma"]}}, "smtp.trusted_relays"),
         ({"mime": {"max_depth": 101}}, "mime.max_depth"),
