@@ -4,6 +4,7 @@ finish, give-up and retry behave alike (real database, SQLite and PostgreSQL).""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -164,6 +165,28 @@ def test_a_claim_skips_the_mails_to_crowded_domains_whatever_their_case(engine: 
     ]
     later = queue.claim(NOW, LEASE, 10)  # the domain uncrowded: its mails are claimed
     assert sorted(mail.rcpt for mail in later) == ["a@example.ma", "b@EXAMPLE.MA", "c@example.ma."]
+
+
+def test_a_claim_that_skips_reads_no_further_than_its_window(engine: Engine) -> None:
+    """A claim skipping crowded domains reads the queue's oldest `skip_window` rows due and
+    no further (a backlog of a million mails to one domain costs each claim the same), oldest
+    first among those it may take."""
+    ids = queued_mails(engine, 6)
+    rcpts = ["a@big.example", "b@big.example", "c@other.example", "d@big.example"]
+    rcpts += ["e@other.example", "f@other.example"]
+    with engine.begin() as db:
+        for n, (mail_id, rcpt) in enumerate(zip(ids, rcpts, strict=True)):
+            when = NOW - timedelta(minutes=10 - n)  # oldest first, in this order
+            db.execute(
+                update(t.outbound)
+                .where(t.outbound.c.id == mail_id)
+                .values(rcpt=rcpt, next_attempt_at=when)
+            )
+    narrow = dataclasses.replace(MAILS, skip_window=4)
+    claimed = narrow.claim(engine, now=NOW, lease=LEASE, limit=5, unless=["%@big.example"])
+    assert [row.rcpt for row in claimed] == ["c@other.example"]  # the others beyond the window
+    claimed = MAILS.claim(engine, now=NOW, lease=LEASE, limit=5, unless=["%@big.example"])
+    assert [row.rcpt for row in claimed] == ["e@other.example", "f@other.example"]
 
 
 def test_a_leased_row_is_due_for_the_others_only_when_its_lease_ends(engine: Engine) -> None:
