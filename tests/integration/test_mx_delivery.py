@@ -19,7 +19,7 @@ from tests.support.gateway import SENDER
 from tests.support.letters import BOB, anchors, delivery_state, deposit
 from tests.support.mx_world import World, dns_server, proofs, send_inbound, world
 from tests.support.openssl import assert_proof_verifies
-from tests.support.sink_mta import Received
+from tests.support.sink_mta import Received, SinkMTA
 
 __all__ = ["dns_server", "world"]  # fixtures
 
@@ -89,12 +89,8 @@ async def test_permanent_refusal_becomes_a_proof_quoting_the_mx(world, tmp_path)
     assert world.recipient_mx.quits == 1  # the refused session ended by QUIT
 
 
-@pytest.mark.parametrize("world", [{"max_per_domain": 1, "max_connections": 20}], indirect=True)
-async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(world):
-    """example.ma's MX holds a notification in DATA and the domain takes one connection at
-    once (`delivery.max_per_domain = 1`): the 20 notifications behind it wait for the domain,
-    not in one of the 20 hand-overs at once (`delivery.max_connections`), so the proofs of
-    deposit to the sender's domain go out meanwhile. Released, every notification goes, once."""
+def holding_the_first(world: World) -> tuple[asyncio.Event, asyncio.Event]:
+    """example.ma's MX holds the first notification in DATA (`held` set) until `release`."""
     held, release = asyncio.Event(), asyncio.Event()
 
     async def hold_the_first(envelope: Envelope) -> None:
@@ -103,6 +99,30 @@ async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(
             await release.wait()
 
     world.recipient_mx.on_data = hold_the_first
+    return held, release
+
+
+def notified(mx: SinkMTA, recipient: str) -> list[Received]:
+    return [m for m in mx.messages if recipient in m.rcpt_tos]
+
+
+async def each_notified_once(world: World, recipients: list[str]) -> None:
+    """Every notification to example.ma's `recipients` handed over, each once."""
+    await wait_for(
+        lambda: len(world.recipient_mx.messages) == len(recipients),
+        what="every notification handed over",
+    )
+    delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
+    assert delivered == sorted(recipients)
+
+
+@pytest.mark.parametrize("world", [{"max_per_domain": 1, "max_connections": 20}], indirect=True)
+async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(world):
+    """example.ma's MX holds a notification in DATA and the domain takes one connection at
+    once (`delivery.max_per_domain = 1`): the 20 notifications behind it wait for the domain,
+    not in one of the 20 hand-overs at once (`delivery.max_connections`), so the proofs of
+    deposit to the sender's domain go out meanwhile. Released, every notification goes, once."""
+    held, release = holding_the_first(world)
     recipients = [f"r{n}@example.ma" for n in range(21)]
     try:
         await deposit(world.gateway, recipients)
@@ -115,11 +135,7 @@ async def test_a_domain_that_keeps_its_mails_waiting_holds_back_no_other_domain(
         assert world.recipient_mx.messages == []
     finally:
         release.set()
-    await wait_for(
-        lambda: len(world.recipient_mx.messages) == 21, what="every notification handed over"
-    )
-    delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
-    assert delivered == sorted(recipients)
+    await each_notified_once(world, recipients)
 
 
 @pytest.mark.parametrize("world", [{"max_per_domain": 1}], indirect=True)
@@ -130,14 +146,7 @@ async def test_a_domain_with_a_backlog_holds_back_no_later_mail_to_another_domai
     rounds; example.ma's 59 waiting mails filled that room, and the later letter, queued behind
     them, waited for example.ma. Now a domain whose places are all taken and as many mails
     wait for is not claimed from until it has room again."""
-    held, release = asyncio.Event(), asyncio.Event()
-
-    async def hold_the_first(envelope: Envelope) -> None:
-        if not held.is_set():
-            held.set()
-            await release.wait()
-
-    world.recipient_mx.on_data = hold_the_first
+    held, release = holding_the_first(world)
     recipients = [f"r{n}@example.ma" for n in range(60)]
     client = "client@cabinet-dupont.ma"
     try:
@@ -145,18 +154,14 @@ async def test_a_domain_with_a_backlog_holds_back_no_later_mail_to_another_domai
         await wait_for(held.is_set, what="example.ma's MX holding a notification")
         await deposit(world.gateway, [client])
         await wait_for(
-            lambda: [m for m in world.sender_mx.messages if client in m.rcpt_tos],
+            lambda: notified(world.sender_mx, client),
             within=30,  # well before the transport's minute a step
             what="the later letter's notification while example.ma holds one",
         )
         assert world.recipient_mx.messages == []
     finally:
         release.set()
-    await wait_for(
-        lambda: len(world.recipient_mx.messages) == 60, what="every notification handed over"
-    )
-    delivered = sorted(rcpt for m in world.recipient_mx.messages for rcpt in m.rcpt_tos)
-    assert delivered == sorted(recipients)
+    await each_notified_once(world, recipients)
 
 
 async def test_twenty_domains_each_holding_a_mail_hold_back_no_other_domain(world):
@@ -180,7 +185,7 @@ async def test_twenty_domains_each_holding_a_mail_hold_back_no_other_domain(worl
         await wait_for(lambda: len(holding) == 21, what="21 notifications held at once")
         await deposit(world.gateway, [client])
         await wait_for(
-            lambda: [m for m in world.sender_mx.messages if client in m.rcpt_tos],
+            lambda: notified(world.sender_mx, client),
             within=30,  # well before the transport's minute a step
             what="the later letter's notification while 21 domains hold theirs",
         )
