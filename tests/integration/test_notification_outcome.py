@@ -121,8 +121,11 @@ async def test_an_outcome_picked_as_a_deadlocks_victim_is_committed_once(
                 other.execute("UPDATE outbound SET state = state WHERE id = %s", (outbound_id,))
                 holding.set()
                 deadline = time.monotonic() + 30
+                blocked = (  # a session waiting for this one: not another test's, in parallel
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+                )
                 while not look.execute(  # the outcome commit waits for the outbound row
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted"
+                    blocked, (other.info.backend_pid,)
                 ).fetchone()[0]:  # type: ignore[index]
                     if time.monotonic() > deadline:
                         raise AssertionError("the outcome commit never waited for the row")
